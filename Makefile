@@ -1,0 +1,29 @@
+# The two commands a fresh machine needs: `make demo` and `make test`.
+# Both create .venv and install the project on first use.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test bench simulate clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(PY) -m tools.demo
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+bench: $(STAMP)
+	$(PY) -m tools.bench_protocol
+
+simulate: $(STAMP)
+	$(PY) -m tools.simulate --seeds 1000 --nodes 4..31
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis build *.egg-info

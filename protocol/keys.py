@@ -1,0 +1,114 @@
+"""Ed25519 keys, branch ids and domain-separated signatures.
+
+Every signature covers ``encode(["branchnet/v1", domain, chain_id, payload])``
+(docs/PROTOCOL.md §Signing), so nothing signed for one purpose (a record, a
+vote, a proposal) or one network (chain id) verifies as another.
+
+Key *files* are I/O and live in ``node/keyfile.py``; this module only turns
+keys into bytes and back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
+
+from .encoding import encode
+from .errors import DecodeError, SignatureError
+from .hashing import sha256
+
+PUBLIC_KEY_SIZE = 32
+SIGNATURE_SIZE = 64
+BRANCH_ID_SIZE = 20
+SIGNING_PREFIX = "branchnet/v1"
+
+
+class Domain:
+    """Signing domains. A signature is valid in exactly one of them."""
+
+    RECORD = "record"
+    VOTE = "vote"
+    PROPOSAL = "proposal"
+    ALL = frozenset({RECORD, VOTE, PROPOSAL})
+
+
+def branch_id_of(public_key: bytes) -> bytes:
+    """A branch id is the first 20 bytes of sha256("branchnet/branch-id" || public key)."""
+    return sha256(b"branchnet/branch-id" + public_key)[:BRANCH_ID_SIZE]
+
+
+def signing_bytes(domain: str, chain_id: str, payload: bytes) -> bytes:
+    return encode([SIGNING_PREFIX, domain, chain_id, payload])
+
+
+@dataclass(frozen=True, slots=True)
+class PublicKey:
+    raw: bytes
+
+    def __post_init__(self) -> None:
+        if type(self.raw) is not bytes or len(self.raw) != PUBLIC_KEY_SIZE:
+            raise DecodeError("public key must be 32 bytes", field="public_key", reason="size")
+
+    @property
+    def branch_id(self) -> bytes:
+        return branch_id_of(self.raw)
+
+    def verify(self, signature: bytes, domain: str, chain_id: str, payload: bytes) -> None:
+        """Raise SignatureError unless ``signature`` is valid for this key and domain."""
+        if type(signature) is not bytes or len(signature) != SIGNATURE_SIZE:
+            raise SignatureError("signature must be 64 bytes", field="signature")
+        try:
+            _public_key(self.raw).verify(signature, signing_bytes(domain, chain_id, payload))
+        except (InvalidSignature, ValueError):
+            raise SignatureError(f"signature does not verify ({domain})", field="signature") from None
+
+    def hex(self) -> str:
+        return self.raw.hex()
+
+
+_PUBKEY_CACHE: dict[bytes, Ed25519PublicKey] = {}
+
+
+def _public_key(raw: bytes) -> Ed25519PublicKey:
+    key = _PUBKEY_CACHE.get(raw)
+    if key is None:
+        key = Ed25519PublicKey.from_public_bytes(raw)
+        if len(_PUBKEY_CACHE) > 4096:
+            _PUBKEY_CACHE.clear()
+        _PUBKEY_CACHE[raw] = key
+    return key
+
+
+class PrivateKey:
+    """An Ed25519 signing key. Never encoded into anything that leaves the node."""
+
+    __slots__ = ("_key", "public_key")
+
+    def __init__(self, key: Ed25519PrivateKey):
+        self._key = key
+        self.public_key = PublicKey(key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw))
+
+    @classmethod
+    def generate(cls) -> "PrivateKey":
+        return cls(Ed25519PrivateKey.generate())
+
+    @classmethod
+    def from_seed(cls, seed: bytes) -> "PrivateKey":
+        if type(seed) is not bytes or len(seed) != 32:
+            raise DecodeError("private key seed must be 32 bytes", field="private_key", reason="size")
+        return cls(Ed25519PrivateKey.from_private_bytes(seed))
+
+    def seed(self) -> bytes:
+        return self._key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+
+    @property
+    def branch_id(self) -> bytes:
+        return self.public_key.branch_id
+
+    def sign(self, domain: str, chain_id: str, payload: bytes) -> bytes:
+        if domain not in Domain.ALL:
+            raise ValueError(f"unknown signing domain {domain!r}")
+        return self._key.sign(signing_bytes(domain, chain_id, payload))

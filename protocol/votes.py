@@ -1,0 +1,289 @@
+"""Signed consensus messages that also live in blocks: votes, proposals,
+commit certificates and duplicate-vote evidence.
+
+Wire forms (docs/PROTOCOL.md §Votes):
+
+* Vote:       ``[type, height, round, block_hash, validator_id, signature]``;
+  ``block_hash`` is 32 bytes, or empty bytes for a nil vote.
+  Signed payload: ``encode([type, height, round, block_hash, validator_id])``
+  in domain ``vote``.
+* Proposal:   ``[height, round, pol_round, block_hash, proposer_id, signature]``;
+  ``pol_round`` is -1 when there is no proof-of-lock round.
+  Signed payload: the first five fields, domain ``proposal``.
+* CommitCertificate: ``[height, round, block_hash, [[validator_id, signature], ...]]``
+  with signers in ascending id order; each signature is a PRECOMMIT vote for
+  (height, round, block_hash). Valid when signers hold more than 2/3 of power.
+* DuplicateVoteEvidence: ``[vote_a, vote_b]``, two votes by one validator for
+  the same (height, round, type) with different block hashes, ordered so that
+  ``vote_a.block_hash < vote_b.block_hash``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .encoding import (
+    decode,
+    encode,
+    expect_array,
+    expect_bytes,
+    expect_int,
+    expect_list,
+)
+from .errors import DecodeError, SignatureError, ValidationError
+from .hashing import HASH_SIZE, sha256
+from .keys import BRANCH_ID_SIZE, SIGNATURE_SIZE, Domain, PrivateKey
+from .validators import MAX_VALIDATORS, ValidatorSet
+
+PREVOTE = 1
+PRECOMMIT = 2
+VOTE_TYPES = (PREVOTE, PRECOMMIT)
+MAX_HEIGHT = 2**62
+MAX_ROUND = 2**31
+MAX_VOTE_BYTES = 256
+NIL = b""
+
+
+def _expect_block_hash(value: Any, field: str, *, allow_nil: bool) -> bytes:
+    value = expect_bytes(value, field)
+    if value == NIL and allow_nil:
+        return value
+    if len(value) != HASH_SIZE:
+        raise DecodeError(f"expected {HASH_SIZE} bytes", field=field, reason="size")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Vote:
+    type: int
+    height: int
+    round: int
+    block_hash: bytes  # NIL for a nil vote
+    validator: bytes
+    signature: bytes = b""
+
+    def payload(self) -> bytes:
+        return encode([self.type, self.height, self.round, self.block_hash, self.validator])
+
+    def to_array(self) -> list:
+        return [self.type, self.height, self.round, self.block_hash, self.validator, self.signature]
+
+    def encode(self) -> bytes:
+        return encode(self.to_array())
+
+    @classmethod
+    def from_array(cls, value: Any, field: str = "vote") -> "Vote":
+        t, h, r, bh, vid, sig = expect_array(value, 6, field)
+        if t not in VOTE_TYPES or type(t) is not int:
+            raise DecodeError("vote type must be 1 (prevote) or 2 (precommit)", field=f"{field}.type", reason="type")
+        return cls(
+            t,
+            expect_int(h, f"{field}.height", lo=1, hi=MAX_HEIGHT),
+            expect_int(r, f"{field}.round", lo=0, hi=MAX_ROUND),
+            _expect_block_hash(bh, f"{field}.block_hash", allow_nil=True),
+            expect_bytes(vid, f"{field}.validator", size=BRANCH_ID_SIZE),
+            expect_bytes(sig, f"{field}.signature", size=SIGNATURE_SIZE),
+        )
+
+    @classmethod
+    def decode(cls, data: bytes) -> "Vote":
+        return cls.from_array(decode(data, max_size=MAX_VOTE_BYTES))
+
+    @classmethod
+    def create(cls, key: PrivateKey, chain_id: str, type: int, height: int, round: int, block_hash: bytes) -> "Vote":
+        unsigned = cls(type, height, round, block_hash, key.branch_id)
+        sig = key.sign(Domain.VOTE, chain_id, unsigned.payload())
+        return cls(type, height, round, block_hash, key.branch_id, sig)
+
+    def verify(self, valset: ValidatorSet, chain_id: str) -> None:
+        """Raise ValidationError unless signed by a member of ``valset``."""
+        v = valset.get(self.validator)
+        if v is None:
+            raise ValidationError("vote from a non-validator", field="vote.validator", reason="not_validator")
+        v.public_key.verify(self.signature, Domain.VOTE, chain_id, self.payload())
+
+    @property
+    def is_nil(self) -> bool:
+        return self.block_hash == NIL
+
+
+@dataclass(frozen=True, slots=True)
+class Proposal:
+    height: int
+    round: int
+    pol_round: int  # -1: none
+    block_hash: bytes
+    proposer: bytes
+    signature: bytes = b""
+
+    def payload(self) -> bytes:
+        return encode([self.height, self.round, self.pol_round, self.block_hash, self.proposer])
+
+    def to_array(self) -> list:
+        return [self.height, self.round, self.pol_round, self.block_hash, self.proposer, self.signature]
+
+    def encode(self) -> bytes:
+        return encode(self.to_array())
+
+    @classmethod
+    def from_array(cls, value: Any, field: str = "proposal") -> "Proposal":
+        h, r, pr, bh, pid, sig = expect_array(value, 6, field)
+        rnd = expect_int(r, f"{field}.round", lo=0, hi=MAX_ROUND)
+        pol = expect_int(pr, f"{field}.pol_round", lo=-1, hi=MAX_ROUND)
+        if pol >= rnd:
+            raise DecodeError("pol_round must be below round", field=f"{field}.pol_round", reason="range")
+        return cls(
+            expect_int(h, f"{field}.height", lo=1, hi=MAX_HEIGHT),
+            rnd,
+            pol,
+            _expect_block_hash(bh, f"{field}.block_hash", allow_nil=False),
+            expect_bytes(pid, f"{field}.proposer", size=BRANCH_ID_SIZE),
+            expect_bytes(sig, f"{field}.signature", size=SIGNATURE_SIZE),
+        )
+
+    @classmethod
+    def decode(cls, data: bytes) -> "Proposal":
+        return cls.from_array(decode(data, max_size=MAX_VOTE_BYTES))
+
+    @classmethod
+    def create(cls, key: PrivateKey, chain_id: str, height: int, round: int, pol_round: int, block_hash: bytes) -> "Proposal":
+        unsigned = cls(height, round, pol_round, block_hash, key.branch_id)
+        sig = key.sign(Domain.PROPOSAL, chain_id, unsigned.payload())
+        return cls(height, round, pol_round, block_hash, key.branch_id, sig)
+
+    def verify(self, valset: ValidatorSet, chain_id: str) -> None:
+        v = valset.get(self.proposer)
+        if v is None:
+            raise ValidationError("proposal from a non-validator", field="proposal.proposer", reason="not_validator")
+        v.public_key.verify(self.signature, Domain.PROPOSAL, chain_id, self.payload())
+
+
+@dataclass(frozen=True, slots=True)
+class CommitCertificate:
+    height: int
+    round: int
+    block_hash: bytes
+    signatures: tuple[tuple[bytes, bytes], ...]  # (validator_id, signature), ascending id
+
+    def to_array(self) -> list:
+        return [self.height, self.round, self.block_hash, [[v, s] for v, s in self.signatures]]
+
+    def encode(self) -> bytes:
+        return encode(self.to_array())
+
+    @classmethod
+    def from_array(cls, value: Any, field: str = "certificate") -> "CommitCertificate":
+        h, r, bh, sigs = expect_array(value, 4, field)
+        pairs = []
+        for i, item in enumerate(expect_list(sigs, f"{field}.signatures", max_len=MAX_VALIDATORS)):
+            vid, sig = expect_array(item, 2, f"{field}.signatures[{i}]")
+            pairs.append(
+                (
+                    expect_bytes(vid, f"{field}.signatures[{i}].validator", size=BRANCH_ID_SIZE),
+                    expect_bytes(sig, f"{field}.signatures[{i}].signature", size=SIGNATURE_SIZE),
+                )
+            )
+        for i in range(1, len(pairs)):
+            if pairs[i - 1][0] >= pairs[i][0]:
+                raise DecodeError(
+                    "signers must be in strictly ascending order", field=f"{field}.signatures", reason="order"
+                )
+        return cls(
+            expect_int(h, f"{field}.height", lo=1, hi=MAX_HEIGHT),
+            expect_int(r, f"{field}.round", lo=0, hi=MAX_ROUND),
+            _expect_block_hash(bh, f"{field}.block_hash", allow_nil=False),
+            tuple(pairs),
+        )
+
+    @classmethod
+    def decode(cls, data: bytes) -> "CommitCertificate":
+        return cls.from_array(decode(data, max_size=MAX_VALIDATORS * 96 + 64))
+
+    @classmethod
+    def from_votes(cls, votes: list[Vote]) -> "CommitCertificate":
+        """Build a certificate from precommits for one block (caller checked quorum)."""
+        first = votes[0]
+        sigs = sorted({(v.validator, v.signature) for v in votes})
+        for v in votes:
+            if (v.type, v.height, v.round, v.block_hash) != (PRECOMMIT, first.height, first.round, first.block_hash):
+                raise ValueError("certificate votes must be precommits for one block")
+        return cls(first.height, first.round, first.block_hash, tuple(sigs))
+
+    def votes(self) -> list[Vote]:
+        return [Vote(PRECOMMIT, self.height, self.round, self.block_hash, vid, sig) for vid, sig in self.signatures]
+
+    def verify(self, valset: ValidatorSet, chain_id: str, *, height: int | None = None, block_hash: bytes | None = None) -> None:
+        """Raise ValidationError unless >2/3 of ``valset`` power signed this block."""
+        if height is not None and self.height != height:
+            raise ValidationError(f"certificate is for height {self.height}, not {height}", field="certificate.height", reason="height")
+        if block_hash is not None and self.block_hash != block_hash:
+            raise ValidationError("certificate is for another block", field="certificate.block_hash", reason="block_hash")
+        power = 0
+        for vote in self.votes():
+            v = valset.get(vote.validator)
+            if v is None:
+                raise ValidationError("signer is not a validator", field="certificate.signatures", reason="not_validator")
+            try:
+                v.public_key.verify(vote.signature, Domain.VOTE, chain_id, vote.payload())
+            except SignatureError:
+                raise SignatureError(
+                    f"signature of {vote.validator.hex()} does not verify", field="certificate.signatures"
+                ) from None
+            power += v.power
+        if not valset.has_two_thirds(power):
+            raise ValidationError(
+                f"signers hold {power} of {valset.total_power} power, need more than 2/3",
+                field="certificate.signatures",
+                reason="no_quorum",
+            )
+
+    @property
+    def hash(self) -> bytes:
+        return sha256(self.encode())
+
+
+@dataclass(frozen=True, slots=True)
+class DuplicateVoteEvidence:
+    vote_a: Vote
+    vote_b: Vote
+
+    def to_array(self) -> list:
+        return [self.vote_a.to_array(), self.vote_b.to_array()]
+
+    def encode(self) -> bytes:
+        return encode(self.to_array())
+
+    @property
+    def hash(self) -> bytes:
+        return sha256(self.encode())
+
+    @classmethod
+    def from_votes(cls, a: Vote, b: Vote) -> "DuplicateVoteEvidence":
+        return cls(a, b) if a.block_hash < b.block_hash else cls(b, a)
+
+    @classmethod
+    def from_array(cls, value: Any, field: str = "evidence") -> "DuplicateVoteEvidence":
+        a, b = expect_array(value, 2, field)
+        ev = cls(Vote.from_array(a, f"{field}.vote_a"), Vote.from_array(b, f"{field}.vote_b"))
+        if not ev.vote_a.block_hash < ev.vote_b.block_hash:
+            raise DecodeError("votes must differ and be ordered by block hash", field=field, reason="order")
+        return ev
+
+    @property
+    def validator(self) -> bytes:
+        return self.vote_a.validator
+
+    @property
+    def height(self) -> int:
+        return self.vote_a.height
+
+    def verify(self, valset: ValidatorSet, chain_id: str) -> None:
+        """Raise ValidationError unless this proves one validator equivocated."""
+        a, b = self.vote_a, self.vote_b
+        if (a.type, a.height, a.round, a.validator) != (b.type, b.height, b.round, b.validator):
+            raise ValidationError("votes are not for the same height/round/type/validator", field="evidence", reason="mismatch")
+        if a.block_hash == b.block_hash:
+            raise ValidationError("votes are identical", field="evidence", reason="not_conflicting")
+        a.verify(valset, chain_id)
+        b.verify(valset, chain_id)
