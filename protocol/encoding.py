@@ -55,8 +55,13 @@ def _reject_non_canonical_types(value: Any, depth: int) -> None:
         raise DecodeError("floats are not allowed", field="encoding", reason="float")
 
 
-def decode(data: bytes, *, max_size: int) -> Any:
-    """Decode canonical bytes. Raises DecodeError naming what is wrong."""
+def decode(data: bytes, *, max_size: int, check_types: bool = True) -> Any:
+    """Decode canonical bytes. Raises DecodeError naming what is wrong.
+
+    ``check_types=False`` skips the walk that rejects floats; only for callers
+    whose typed decoder checks the type of every leaf (records do), since the
+    ``expect_*`` helpers reject floats anyway.
+    """
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise DecodeError("expected bytes", field="encoding", reason="not_bytes")
     data = bytes(data)
@@ -81,7 +86,8 @@ def decode(data: bytes, *, max_size: int) -> Any:
         raise DecodeError("string is not valid UTF-8", field="encoding", reason="utf8") from None
     except (ValueError, msgpack.UnpackException, TypeError, RecursionError) as exc:
         raise DecodeError(f"malformed msgpack ({exc})", field="encoding", reason="malformed") from None
-    _reject_non_canonical_types(value, 0)
+    if check_types:
+        _reject_non_canonical_types(value, 0)
     if msgpack.packb(value, use_bin_type=True) != data:
         raise DecodeError("non-canonical encoding", field="encoding", reason="non_canonical")
     return value

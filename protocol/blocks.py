@@ -1,0 +1,161 @@
+"""Blocks: header, body and their stateless checks (docs/PROTOCOL.md §Blocks).
+
+Wire forms::
+
+    header = [version=1, chain_id, height, round, time_ms, prev_hash,
+              records_root, evidence_root, state_root,
+              validators_hash, next_validators_hash, proposer_id]
+    block  = [header, [record bytes, ...], [evidence, ...]]
+
+* block hash    = sha256(encode(header))
+* records_root  = RFC 6962 root over the records' canonical bytes
+* evidence_root = RFC 6962 root over each evidence's canonical encoding
+* prev_hash     = hash of block height-1; for height 1, the genesis hash
+* state_root    = the ledger state root *after* applying this block
+
+Checks that need the chain (height, prev hash, state root, who may publish)
+live in protocol/ledger.py.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+from . import merkle
+from .encoding import decode, encode, expect_array, expect_bytes, expect_int, expect_list, expect_str
+from .errors import DecodeError, ProtocolError, ValidationError
+from .hashing import HASH_SIZE, sha256
+from .keys import BRANCH_ID_SIZE
+from .records import Record
+from .schema import MAX_TIME_MS
+from .votes import MAX_HEIGHT, MAX_ROUND, DuplicateVoteEvidence
+
+BLOCK_VERSION = 1
+HEADER_FIELDS = (
+    "version", "chain_id", "height", "round", "time_ms", "prev_hash", "records_root",
+    "evidence_root", "state_root", "validators_hash", "next_validators_hash", "proposer",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Header:
+    chain_id: str
+    height: int
+    round: int
+    time_ms: int
+    prev_hash: bytes
+    records_root: bytes
+    evidence_root: bytes
+    state_root: bytes
+    validators_hash: bytes
+    next_validators_hash: bytes
+    proposer: bytes
+
+    def to_array(self) -> list:
+        return [
+            BLOCK_VERSION, self.chain_id, self.height, self.round, self.time_ms, self.prev_hash,
+            self.records_root, self.evidence_root, self.state_root, self.validators_hash,
+            self.next_validators_hash, self.proposer,
+        ]
+
+    def encode(self) -> bytes:
+        return encode(self.to_array())
+
+    @property
+    def hash(self) -> bytes:
+        return sha256(self.encode())
+
+    @classmethod
+    def from_array(cls, value: Any, field: str = "header") -> "Header":
+        arr = expect_array(value, len(HEADER_FIELDS), field)
+        if arr[0] != BLOCK_VERSION or type(arr[0]) is not int:
+            raise DecodeError(f"unsupported block version {arr[0]!r}", field=f"{field}.version", reason="version")
+
+        def h(i: int) -> bytes:
+            return expect_bytes(arr[i], f"{field}.{HEADER_FIELDS[i]}", size=HASH_SIZE)
+
+        return cls(
+            expect_str(arr[1], f"{field}.chain_id", min_len=1, max_len=50),
+            expect_int(arr[2], f"{field}.height", lo=1, hi=MAX_HEIGHT),
+            expect_int(arr[3], f"{field}.round", hi=MAX_ROUND),
+            expect_int(arr[4], f"{field}.time_ms", hi=MAX_TIME_MS),
+            h(5), h(6), h(7), h(8), h(9), h(10),
+            expect_bytes(arr[11], f"{field}.proposer", size=BRANCH_ID_SIZE),
+        )
+
+    @classmethod
+    def decode(cls, data: bytes) -> "Header":
+        return cls.from_array(decode(data, max_size=1024))
+
+    def to_json(self) -> dict[str, Any]:
+        return {name: (v.hex() if isinstance(v, bytes) else v) for name, v in zip(HEADER_FIELDS, self.to_array())} | {
+            "hash": self.hash.hex()
+        }
+
+
+def evidence_root(evidence: Sequence[DuplicateVoteEvidence]) -> bytes:
+    return merkle.root([e.encode() for e in evidence])
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    header: Header
+    records: tuple[Record, ...]
+    evidence: tuple[DuplicateVoteEvidence, ...] = ()
+
+    @property
+    def hash(self) -> bytes:
+        return self.header.hash
+
+    @property
+    def height(self) -> int:
+        return self.header.height
+
+    def to_array(self) -> list:
+        return [self.header.to_array(), [r.raw for r in self.records], [e.to_array() for e in self.evidence]]
+
+    def encode(self) -> bytes:
+        return encode(self.to_array())
+
+    def record_leaf_hashes(self) -> list[bytes]:
+        return [merkle.leaf_hash(r.raw) for r in self.records]
+
+    def prove_record(self, index: int) -> merkle.InclusionProof:
+        return merkle.prove(self.record_leaf_hashes(), index)
+
+    @classmethod
+    def decode(cls, data: bytes, *, max_bytes: int, max_records: int, max_evidence: int = 64) -> "Block":
+        """Parse a block and check what needs no chain state: shape, roots, limits.
+
+        Raises DecodeError/ValidationError naming the field (``records[17].body.title``).
+        """
+        header_arr, records_arr, evidence_arr = expect_array(decode(data, max_size=max_bytes), 3, "block")
+        header = Header.from_array(header_arr)
+        raw_records = expect_list(records_arr, "block.records", max_len=max_records)
+        records = []
+        for i, raw in enumerate(raw_records):
+            raw = expect_bytes(raw, f"block.records[{i}]")
+            try:
+                records.append(Record.decode(raw, chain_id=header.chain_id))
+            except ProtocolError as exc:
+                raise type(exc)(exc.message, field=f"block.records[{i}].{exc.field}", reason=exc.reason) from None
+        evidence = tuple(
+            DuplicateVoteEvidence.from_array(e, f"block.evidence[{i}]")
+            for i, e in enumerate(expect_list(evidence_arr, "block.evidence", max_len=max_evidence))
+        )
+        block = cls(header, tuple(records), evidence)
+        block.check_roots()
+        return block
+
+    def check_roots(self) -> None:
+        """Raise ValidationError unless the header's roots match the body."""
+        if merkle.root_of_hashes(self.record_leaf_hashes()) != self.header.records_root:
+            raise ValidationError("records root does not match the records", field="header.records_root", reason="records_root")
+        if evidence_root(self.evidence) != self.header.evidence_root:
+            raise ValidationError("evidence root does not match the evidence", field="header.evidence_root", reason="evidence_root")
+        seen = set()
+        for i, r in enumerate(self.records):
+            if r.hash in seen:
+                raise ValidationError("record appears twice", field=f"block.records[{i}]", reason="duplicate_record")
+            seen.add(r.hash)

@@ -1,0 +1,314 @@
+"""The ledger state machine: the registry of branch services, and blocks applied to it.
+
+Theory of operation
+-------------------
+State is, per member branch, a map ``subject -> Entry``: the branch profile
+("profile"), each service offer ("service/<id>", value None once withdrawn) and
+each live status ("status/<id>"). An entry remembers the sequence number, the
+hash of the record that set it (the history pointer into the chain) and the
+height it was committed at.
+
+Applying a record: the branch must be a member, the signature must verify, the
+sequence number must be exactly the subject's last + 1, and a status or
+withdrawal needs a currently offered service. Applying a block applies every
+record in order inside a :class:`StateTransaction` (an overlay over the
+committed state); any invalid record makes the whole block invalid — nothing is
+skipped, nothing half-applied. ``commit()`` folds the overlay in.
+
+State root (docs/PROTOCOL.md §State root): each branch's entries are leaves
+``encode([subject, seq, record_hash, height, value])`` sorted by subject; the
+branch root is their RFC 6962 root; the state root is the RFC 6962 root over
+``encode([branch_id, branch_root])`` sorted by branch id. Replaying the same
+blocks always yields the same root.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterable, Iterator
+
+from . import merkle
+from .blocks import Block, Header, evidence_root
+from .encoding import encode
+from .errors import ProtocolError, ValidationError
+from .genesis import Genesis
+from .keys import PublicKey
+from .records import Record
+from .schema import BranchProfile, ServiceOffer, ServiceStatus, ServiceWithdraw
+from .validators import ValidatorSet
+from .votes import CommitCertificate
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    subject: str
+    seq: int
+    record_hash: bytes
+    height: int
+    kind: str
+    body: Any  # BranchProfile | ServiceOffer | ServiceStatus, or None once withdrawn
+
+    def leaf(self) -> bytes:
+        value = None if self.body is None else self.body.to_array()
+        return encode([self.subject, self.seq, self.record_hash, self.height, value])
+
+
+class _BranchTree:
+    """One branch's entries with cached leaf hashes, so a root costs one pass."""
+
+    __slots__ = ("entries", "_leaf_hashes", "_root")
+
+    def __init__(self) -> None:
+        self.entries: dict[str, Entry] = {}
+        self._leaf_hashes: dict[str, bytes] = {}
+        self._root: bytes | None = None
+
+    def put(self, entry: Entry) -> None:
+        self.entries[entry.subject] = entry
+        self._leaf_hashes[entry.subject] = merkle.leaf_hash(entry.leaf())
+        self._root = None
+
+    def root(self) -> bytes:
+        if self._root is None:
+            self._root = merkle.root_of_hashes([self._leaf_hashes[s] for s in sorted(self._leaf_hashes)])
+        return self._root
+
+
+def _top_leaf(branch_id: bytes, branch_root: bytes) -> bytes:
+    return encode([branch_id, branch_root])
+
+
+class LedgerState:
+    """Committed state at ``height`` (0 = genesis). Mutated only by ``StateTransaction.commit``."""
+
+    def __init__(self, genesis: Genesis):
+        self.genesis = genesis
+        self.chain_id = genesis.chain_id
+        self.params = genesis.params
+        self.members: dict[bytes, PublicKey] = {m.branch_id: m.public_key for m in genesis.members}
+        self.validators: ValidatorSet = genesis.validators
+        self.height = 0
+        self.last_block_hash = genesis.hash
+        self.last_block_time_ms = genesis.genesis_time_ms
+        self.committed_evidence: set[bytes] = set()
+        self._branches: dict[bytes, _BranchTree] = {}
+        self._root: bytes | None = None
+
+    # ---------------------------------------------------------------- queries
+    def entry(self, branch_id: bytes, subject: str) -> Entry | None:
+        tree = self._branches.get(branch_id)
+        return tree.entries.get(subject) if tree else None
+
+    def entries(self, branch_id: bytes | None = None) -> Iterator[tuple[bytes, Entry]]:
+        ids = [branch_id] if branch_id is not None else sorted(self._branches)
+        for bid in ids:
+            tree = self._branches.get(bid)
+            if tree:
+                for subject in sorted(tree.entries):
+                    yield bid, tree.entries[subject]
+
+    def next_seq(self, branch_id: bytes, subject: str) -> int:
+        e = self.entry(branch_id, subject)
+        return 1 if e is None else e.seq + 1
+
+    @property
+    def state_root(self) -> bytes:
+        if self._root is None:
+            self._root = merkle.root([_top_leaf(b, self._branches[b].root()) for b in sorted(self._branches)])
+        return self._root
+
+    def begin(self, height: int | None = None) -> "StateTransaction":
+        return StateTransaction(self, self.height + 1 if height is None else height)
+
+    # ---------------------------------------------------------------- blocks
+    def check_header(self, header: Header, *, expected_proposer: bytes | None = None) -> None:
+        """Chain-linkage checks on a header for the next height. Raises ValidationError."""
+        if header.chain_id != self.chain_id:
+            raise ValidationError(f"block is for chain {header.chain_id!r}", field="header.chain_id", reason="chain_id")
+        if header.height != self.height + 1:
+            raise ValidationError(f"expected height {self.height + 1}, got {header.height}", field="header.height", reason="height")
+        if header.prev_hash != self.last_block_hash:
+            raise ValidationError("does not extend the last committed block", field="header.prev_hash", reason="prev_hash")
+        if header.time_ms <= self.last_block_time_ms:
+            raise ValidationError("block time must increase", field="header.time_ms", reason="time")
+        if header.validators_hash != self.validators.hash or header.next_validators_hash != self.validators.hash:
+            raise ValidationError("validator set hash mismatch", field="header.validators_hash", reason="validators_hash")
+        if header.proposer not in self.validators:
+            raise ValidationError("proposer is not a validator", field="header.proposer", reason="proposer")
+        if expected_proposer is not None and header.proposer != expected_proposer:
+            raise ValidationError("not this round's proposer", field="header.proposer", reason="proposer")
+
+    def validate_block(self, block: Block, *, verified: frozenset[bytes] | set[bytes] = frozenset()) -> "StateTransaction":
+        """Fully check ``block`` as the next block; return the (uncommitted) transaction.
+
+        ``verified`` holds hashes of records whose signatures were already checked
+        (by the mempool); all others are verified here. Raises ValidationError.
+        """
+        self.check_header(block.header)
+        block.check_roots()
+        if len(block.records) > self.params.max_block_records:
+            raise ValidationError("too many records", field="block.records", reason="too_many_records")
+        if len(block.evidence) > self.params.max_block_evidence:
+            raise ValidationError("too much evidence", field="block.evidence", reason="too_much_evidence")
+        for i, ev in enumerate(block.evidence):
+            try:
+                ev.verify(self.validators, self.chain_id)
+            except ProtocolError as exc:
+                raise ValidationError(exc.message, field=f"block.evidence[{i}]", reason="bad_evidence") from None
+            if ev.hash in self.committed_evidence or ev.height > self.height:
+                raise ValidationError("evidence already committed or from the future", field=f"block.evidence[{i}]", reason="bad_evidence")
+        tx = self.begin(block.height)
+        tx.apply_all(block.records, verified=verified)
+        if tx.state_root() != block.header.state_root:
+            raise ValidationError("state root does not match", field="header.state_root", reason="state_root")
+        tx.block = block
+        return tx
+
+    def commit_block(self, block: Block, certificate: CommitCertificate, *, verified: Iterable[bytes] = ()) -> None:
+        """Verify ``certificate`` and ``block``, then apply (used by sync and replay)."""
+        certificate.verify(self.validators, self.chain_id, height=block.height, block_hash=block.hash)
+        self.validate_block(block, verified=set(verified)).commit()
+
+
+class StateTransaction:
+    """An overlay of record applications over a LedgerState, at one height."""
+
+    def __init__(self, base: LedgerState, height: int):
+        self.base = base
+        self.height = height
+        self.changes: dict[bytes, dict[str, Entry]] = {}
+        self.records: list[Record] = []
+        self.block: Block | None = None
+
+    def entry(self, branch_id: bytes, subject: str) -> Entry | None:
+        changed = self.changes.get(branch_id)
+        if changed is not None and subject in changed:
+            return changed[subject]
+        return self.base.entry(branch_id, subject)
+
+    def check(self, record: Record, *, verify_signature: bool = True) -> None:
+        """Raise ValidationError unless ``record`` applies on top of this overlay."""
+        base = self.base
+        if record.chain_id != base.chain_id:
+            raise ValidationError(f"record is for chain {record.chain_id!r}", field="record.chain_id", reason="chain_id")
+        key = base.members.get(record.branch_id)
+        if key is None:
+            raise ValidationError("branch is not a member of this network", field="record.branch_id", reason="not_member")
+        if len(record.raw) > base.params.max_record_bytes:
+            raise ValidationError("record exceeds max_record_bytes", field="record", reason="oversize")
+        subject = record.subject
+        prev = self.entry(record.branch_id, subject)
+        expected = 1 if prev is None else prev.seq + 1
+        if record.seq != expected:
+            reason = "replayed_seq" if record.seq < expected else "seq_gap"
+            raise ValidationError(f"seq {record.seq} for {subject}, expected {expected}", field="record.seq", reason=reason)
+        body = record.body
+        if isinstance(body, (ServiceStatus, ServiceWithdraw)):
+            offer = self.entry(record.branch_id, f"service/{body.service_id}")
+            if offer is None or offer.body is None:
+                raise ValidationError(f"service {body.service_id!r} is not on offer", field="record.body.service_id", reason="no_such_service")
+        if verify_signature:
+            record.verify(key)
+
+    def apply(self, record: Record, *, verify_signature: bool = True) -> None:
+        self.check(record, verify_signature=verify_signature)
+        body = record.body
+        changed = self.changes.setdefault(record.branch_id, {})
+        value = None if isinstance(body, ServiceWithdraw) else body
+        changed[record.subject] = Entry(record.subject, record.seq, record.hash, self.height, record.kind, value)
+        if isinstance(body, ServiceWithdraw):  # a withdrawn service has no live status
+            status = self.entry(record.branch_id, f"status/{body.service_id}")
+            if status is not None and status.body is not None:
+                changed[status.subject] = Entry(status.subject, status.seq, status.record_hash, status.height, status.kind, None)
+        self.records.append(record)
+
+    def apply_all(self, records: Iterable[Record], *, verified: frozenset[bytes] | set[bytes] = frozenset()) -> None:
+        for i, record in enumerate(records):
+            try:
+                self.apply(record, verify_signature=record.hash not in verified)
+            except ValidationError as exc:
+                raise type(exc)(exc.message, field=f"block.records[{i}].{exc.field}", reason=exc.reason) from None
+
+    def state_root(self) -> bytes:
+        base = self.base
+        if not self.changes:
+            return base.state_root
+        leaves = []
+        for bid in sorted(set(base._branches) | set(self.changes)):
+            tree = base._branches.get(bid)
+            changed = self.changes.get(bid)
+            if changed:
+                hashes = dict(tree._leaf_hashes) if tree else {}
+                for subject, entry in changed.items():
+                    hashes[subject] = merkle.leaf_hash(entry.leaf())
+                broot = merkle.root_of_hashes([hashes[s] for s in sorted(hashes)])
+            else:
+                broot = tree.root()
+            leaves.append(_top_leaf(bid, broot))
+        return merkle.root(leaves)
+
+    def commit(self) -> None:
+        """Fold this overlay into the base state (and advance height if it holds a block)."""
+        base = self.base
+        for bid, changed in self.changes.items():
+            tree = base._branches.setdefault(bid, _BranchTree())
+            for entry in changed.values():
+                tree.put(entry)
+        base._root = None
+        if self.block is not None:
+            base.height = self.block.height
+            base.last_block_hash = self.block.hash
+            base.last_block_time_ms = self.block.header.time_ms
+            base.committed_evidence.update(e.hash for e in self.block.evidence)
+        self.changes = {}
+
+
+def build_block(
+    state: LedgerState,
+    *,
+    height: int,
+    round: int,
+    time_ms: int,
+    proposer: bytes,
+    candidates: Iterable[Record],
+    evidence: Iterable = (),
+    verified: frozenset[bytes] | set[bytes] = frozenset(),
+    max_records: int | None = None,
+) -> tuple[Block, StateTransaction, list[tuple[Record, ValidationError]]]:
+    """Build the next block from ``candidates`` in order, skipping records that do not apply.
+
+    Returns the block, its transaction (not committed) and the rejected records
+    with reasons, so the mempool can drop them. ``time_ms`` is clamped to be
+    strictly after the last block.
+    """
+    limit = state.params.max_block_records if max_records is None else min(max_records, state.params.max_block_records)
+    budget = state.params.max_block_bytes - 4096
+    tx = state.begin(height)
+    rejected: list[tuple[Record, ValidationError]] = []
+    size = 0
+    for record in candidates:
+        if len(tx.records) >= limit or size + len(record.raw) + 5 > budget:
+            break
+        try:
+            tx.apply(record, verify_signature=record.hash not in verified)
+        except ValidationError as exc:
+            rejected.append((record, exc))
+            continue
+        size += len(record.raw) + 5
+    ev = tuple(evidence)[: state.params.max_block_evidence]
+    header = Header(
+        chain_id=state.chain_id,
+        height=height,
+        round=round,
+        time_ms=max(time_ms, state.last_block_time_ms + 1),
+        prev_hash=state.last_block_hash,
+        records_root=merkle.root([r.raw for r in tx.records]),
+        evidence_root=evidence_root(ev),
+        state_root=tx.state_root(),
+        validators_hash=state.validators.hash,
+        next_validators_hash=state.validators.hash,
+        proposer=proposer,
+    )
+    block = Block(header, tuple(tx.records), ev)
+    tx.block = block
+    return block, tx, rejected

@@ -1,0 +1,126 @@
+"""RFC 6962 Merkle trees (as in Certificate Transparency, RFC 9162 §2.1).
+
+* leaf hash  = sha256(0x00 || leaf bytes)
+* node hash  = sha256(0x01 || left || right)
+* empty tree = sha256("")
+* For n > 1 leaves the left subtree holds the largest power of two < n leaves.
+
+Bottom-up pairing that carries an odd last node up unchanged produces exactly
+the RFC 6962 shape, so roots and proofs are built level by level.
+An inclusion proof is the audit path from the leaf to the root; verification
+follows RFC 9162 §2.1.3.2.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+from .encoding import decode, encode, expect_array, expect_bytes, expect_int, expect_list
+from .errors import ValidationError
+from .hashing import HASH_SIZE, sha256
+
+LEAF_PREFIX = b"\x00"
+NODE_PREFIX = b"\x01"
+EMPTY_ROOT = sha256(b"")
+MAX_PROOF_DEPTH = 64
+
+
+def leaf_hash(leaf: bytes) -> bytes:
+    return sha256(LEAF_PREFIX + leaf)
+
+
+def node_hash(left: bytes, right: bytes) -> bytes:
+    return sha256(NODE_PREFIX + left + right)
+
+
+def _levels(hashes: list[bytes]) -> list[list[bytes]]:
+    levels = [hashes]
+    while len(hashes) > 1:
+        nxt = [node_hash(hashes[i], hashes[i + 1]) for i in range(0, len(hashes) - 1, 2)]
+        if len(hashes) % 2:
+            nxt.append(hashes[-1])
+        levels.append(nxt)
+        hashes = nxt
+    return levels
+
+
+def root_of_hashes(hashes: Sequence[bytes]) -> bytes:
+    """Root over already-computed leaf hashes."""
+    if not hashes:
+        return EMPTY_ROOT
+    return _levels(list(hashes))[-1][0]
+
+
+def root(leaves: Sequence[bytes]) -> bytes:
+    return root_of_hashes([leaf_hash(x) for x in leaves])
+
+
+@dataclass(frozen=True, slots=True)
+class InclusionProof:
+    index: int
+    tree_size: int
+    path: tuple[bytes, ...]
+
+    def to_array(self) -> list:
+        return [self.index, self.tree_size, list(self.path)]
+
+    def encode(self) -> bytes:
+        return encode(self.to_array())
+
+    @classmethod
+    def from_array(cls, value: Any, field: str = "proof") -> "InclusionProof":
+        index, size, path = expect_array(value, 3, field)
+        size = expect_int(size, f"{field}.tree_size", lo=1, hi=2**40)
+        index = expect_int(index, f"{field}.index", lo=0, hi=size - 1)
+        items = expect_list(path, f"{field}.path", max_len=MAX_PROOF_DEPTH)
+        return cls(index, size, tuple(expect_bytes(h, f"{field}.path[{i}]", size=HASH_SIZE) for i, h in enumerate(items)))
+
+    @classmethod
+    def decode(cls, data: bytes) -> "InclusionProof":
+        return cls.from_array(decode(data, max_size=4096))
+
+
+def prove(leaf_hashes: Sequence[bytes], index: int) -> InclusionProof:
+    """Audit path for leaf ``index`` of a tree over ``leaf_hashes``."""
+    n = len(leaf_hashes)
+    if not 0 <= index < n:
+        raise IndexError(f"leaf {index} outside tree of {n}")
+    path = []
+    i = index
+    for level in _levels(list(leaf_hashes))[:-1]:
+        sibling = i ^ 1
+        if sibling < len(level):
+            path.append(level[sibling])
+        i //= 2
+    return InclusionProof(index, n, tuple(path))
+
+
+def root_from_proof(leaf_hash_: bytes, proof: InclusionProof) -> bytes:
+    """Recompute the root (RFC 9162 §2.1.3.2); raise ValidationError if malformed."""
+    if not 0 <= proof.index < proof.tree_size:
+        raise ValidationError("index outside tree", field="proof.index", reason="bad_proof")
+    fn, sn = proof.index, proof.tree_size - 1
+    r = leaf_hash_
+    for p in proof.path:
+        if sn == 0:
+            raise ValidationError("proof path too long", field="proof.path", reason="bad_proof")
+        if fn & 1 or fn == sn:
+            r = node_hash(p, r)
+            if not fn & 1:
+                while not fn & 1 and fn != 0:
+                    fn >>= 1
+                    sn >>= 1
+        else:
+            r = node_hash(r, p)
+        fn >>= 1
+        sn >>= 1
+    if sn != 0:
+        raise ValidationError("proof path too short", field="proof.path", reason="bad_proof")
+    return r
+
+
+def verify_inclusion(leaf: bytes, proof: InclusionProof, expected_root: bytes) -> None:
+    """Raise ValidationError unless ``leaf`` is at ``proof.index`` under ``expected_root``."""
+    if root_from_proof(leaf_hash(leaf), proof) != expected_root:
+        raise ValidationError("proof does not lead to the expected root", field="proof", reason="bad_proof")

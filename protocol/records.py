@@ -1,0 +1,112 @@
+"""Signed records: the envelope every branch publication travels in.
+
+Wire form (docs/PROTOCOL.md §Records)::
+
+    [version=1, kind, chain_id, branch_id, seq, time_ms, body, signature]
+
+The signature covers ``encode(first seven fields)`` in domain ``record``.
+A record's id is ``sha256(encoded record)``. Its *subject* is derived from kind
+and body ("profile", "service/<id>", "status/<id>"); ``seq`` counts from 1 per
+(branch, subject) and each accepted record must carry exactly last + 1, so
+replays and reordering are rejected (checked against state, protocol/state.py).
+
+This module does the stateless checks: shape, schema, size, chain id, and —
+given the branch's public key — the signature.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .encoding import decode, encode, expect_array, expect_bytes, expect_int, expect_str
+from .errors import DecodeError, ValidationError
+from .hashing import sha256
+from .keys import BRANCH_ID_SIZE, SIGNATURE_SIZE, Domain, PrivateKey, PublicKey
+from .schema import BODY_TYPES, MAX_TIME_MS, Body
+
+RECORD_VERSION = 1
+MAX_RECORD_BYTES = 8192
+MAX_SEQ = 2**53
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    kind: str
+    chain_id: str
+    branch_id: bytes
+    seq: int
+    time_ms: int
+    body: Body
+    signature: bytes
+    raw: bytes  # the canonical encoding, signature included
+    hash: bytes  # sha256(raw): the record id
+
+    @property
+    def subject(self) -> str:
+        return self.body.subject()
+
+    @staticmethod
+    def unsigned_array(kind: str, chain_id: str, branch_id: bytes, seq: int, time_ms: int, body: Body) -> list:
+        return [RECORD_VERSION, kind, chain_id, branch_id, seq, time_ms, body.to_array()]
+
+    def payload(self) -> bytes:
+        """The signed bytes: the canonical 7-element array. ``raw`` is canonical, so it is
+        ``raw`` with the 8-array header (0x98) made a 7-array header (0x97) and the
+        trailing signature (bin8: c4 40 + 64 bytes) cut off."""
+        return b"\x97" + self.raw[1:-66]
+
+    @classmethod
+    def create(cls, key: PrivateKey, chain_id: str, seq: int, time_ms: int, body: Body) -> "Record":
+        """Sign ``body`` as the branch of ``key``. Re-validates the body so we never sign junk."""
+        arr = cls.unsigned_array(body.KIND, chain_id, key.branch_id, seq, time_ms, body)
+        signature = key.sign(Domain.RECORD, chain_id, encode(arr))
+        return cls.decode(encode(arr + [signature]), chain_id=chain_id)
+
+    @classmethod
+    def decode(cls, data: bytes, *, chain_id: str | None = None) -> "Record":
+        """Parse and schema-check a record. Does not check the signature (see verify)."""
+        value = decode(data, max_size=MAX_RECORD_BYTES, check_types=False)  # every leaf is typed below
+        version, kind, cid, branch_id, seq, time_ms, body, signature = expect_array(value, 8, "record")
+        if version != RECORD_VERSION or type(version) is not int:
+            raise DecodeError(f"unsupported record version {version!r}", field="record.version", reason="version")
+        kind = expect_str(kind, "record.kind", max_len=32)
+        body_type = BODY_TYPES.get(kind)
+        if body_type is None:
+            raise ValidationError(f"unknown record kind {kind!r}", field="record.kind", reason="kind")
+        cid = expect_str(cid, "record.chain_id", max_len=64)
+        if chain_id is not None and cid != chain_id:
+            raise ValidationError(f"record is for chain {cid!r}, not {chain_id!r}", field="record.chain_id", reason="chain_id")
+        return cls(
+            kind,
+            cid,
+            expect_bytes(branch_id, "record.branch_id", size=BRANCH_ID_SIZE),
+            expect_int(seq, "record.seq", lo=1, hi=MAX_SEQ),
+            expect_int(time_ms, "record.time_ms", hi=MAX_TIME_MS),
+            body_type.from_array(body, "record.body"),
+            expect_bytes(signature, "record.signature", size=SIGNATURE_SIZE),
+            bytes(data),
+            sha256(data),
+        )
+
+    def verify(self, public_key: PublicKey) -> None:
+        """Raise ValidationError unless signed by ``public_key``, the key of ``branch_id``."""
+        if public_key.branch_id != self.branch_id:
+            raise ValidationError("key does not belong to the record's branch", field="record.branch_id", reason="wrong_key")
+        public_key.verify(self.signature, Domain.RECORD, self.chain_id, self.payload())
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-friendly view (for APIs and CLIs; not a wire format)."""
+        from .views import body_to_json
+
+        return {
+            "hash": self.hash.hex(),
+            "kind": self.kind,
+            "chain_id": self.chain_id,
+            "branch_id": self.branch_id.hex(),
+            "subject": self.subject,
+            "seq": self.seq,
+            "time_ms": self.time_ms,
+            "body": body_to_json(self.body),
+            "signature": self.signature.hex(),
+        }

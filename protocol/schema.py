@@ -1,0 +1,279 @@
+"""Record bodies: what a branch publishes (docs/PROTOCOL.md §Records).
+
+Each body is a frozen dataclass with ``to_array()`` / ``from_array()``; arrays
+are fixed-order, money is integer minor units plus an ISO 4217 code, geo is
+integer micro-degrees, times are integer milliseconds or minutes of the day.
+``from_array`` raises DecodeError (wrong shape/type) or ValidationError (a
+rule is broken), each naming the field.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from .encoding import expect_array, expect_bool, expect_int, expect_list, expect_str
+from .errors import ValidationError
+from .pii import find_personal_data
+
+CATEGORIES = (
+    "cash", "deposit", "transfer", "account", "loan", "wealth", "fx", "agency", "self_service", "advisory",
+)
+RISK_RATED_CATEGORIES = frozenset({"loan", "wealth", "agency"})
+CHANNELS = ("counter", "low_counter", "self_service", "online", "mobile", "phone", "appointment")
+FEE_BASES = ("free", "per_transaction", "per_month", "per_year", "one_time", "percent_bp")
+OWNERSHIP = ("own", "consigned")
+ACCESSIBILITY = ("wheelchair", "hearing_loop", "braille", "sign_language", "priority_counter", "large_print", "guide_dog")
+STATUSES = ("open", "paused", "closed")
+
+MAX_TIME_MS = 2**53
+_SERVICE_ID = re.compile(r"[a-z0-9][a-z0-9._\-]{0,63}")
+_REGION = re.compile(r"[A-Z]{2}(?:-[A-Z0-9]{1,6}){0,3}")
+_CURRENCY = re.compile(r"[A-Z]{3}")
+_PHONE = re.compile(r"\+?[0-9][0-9 \-]{3,22}[0-9]")
+_URL = re.compile(r"https://[A-Za-z0-9.\-]+(?::[0-9]{1,5})?(?:/[A-Za-z0-9._~!$&'()*+,;=:@%/\-]*)?")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def text(value: Any, field: str, *, max_len: int, min_len: int = 0) -> str:
+    """A free-text field: length-limited, no control characters, no personal data."""
+    value = expect_str(value, field, max_len=max_len, min_len=min_len)
+    if _CONTROL.search(value):
+        raise ValidationError("control characters are not allowed", field=field, reason="control_char")
+    found = find_personal_data(value)
+    if found:
+        raise ValidationError(f"looks like personal data ({found})", field=field, reason=f"pii_{found}")
+    return value
+
+
+def pattern(value: Any, field: str, regex: re.Pattern, *, max_len: int, what: str) -> str:
+    value = expect_str(value, field, max_len=max_len)
+    if not regex.fullmatch(value):
+        raise ValidationError(f"not a valid {what}", field=field, reason="format")
+    return value
+
+
+def enum(value: Any, field: str, allowed: tuple[str, ...]) -> str:
+    value = expect_str(value, field, max_len=32)
+    if value not in allowed:
+        raise ValidationError(f"{value!r} is not one of {', '.join(allowed)}", field=field, reason="enum")
+    return value
+
+
+def enum_set(value: Any, field: str, allowed: tuple[str, ...], *, min_len: int = 0) -> tuple[str, ...]:
+    items = tuple(enum(v, f"{field}[{i}]", allowed) for i, v in enumerate(expect_list(value, field, max_len=len(allowed))))
+    if len(items) < min_len:
+        raise ValidationError(f"at least {min_len} required", field=field, reason="empty")
+    if list(items) != sorted(set(items), key=allowed.index):
+        raise ValidationError("must be unique and in canonical order", field=field, reason="order")
+    return items
+
+
+def service_id(value: Any, field: str) -> str:
+    return pattern(value, field, _SERVICE_ID, max_len=64, what="service id ([a-z0-9][a-z0-9._-]{0,63})")
+
+
+@dataclass(frozen=True, slots=True)
+class OpeningHours:
+    """One opening interval: day 0 (Monday) .. 6, minutes from midnight, open < close."""
+
+    day: int
+    open_minute: int
+    close_minute: int
+
+    def to_array(self) -> list:
+        return [self.day, self.open_minute, self.close_minute]
+
+    @classmethod
+    def from_array(cls, value: Any, field: str) -> "OpeningHours":
+        d, o, c = expect_array(value, 3, field)
+        h = cls(expect_int(d, f"{field}.day", hi=6), expect_int(o, f"{field}.open", hi=1440), expect_int(c, f"{field}.close", hi=1440))
+        if h.open_minute >= h.close_minute:
+            raise ValidationError("opening must be before closing", field=field, reason="hours")
+        return h
+
+
+def weekly_hours(value: Any, field: str) -> tuple[OpeningHours, ...]:
+    hours = tuple(OpeningHours.from_array(v, f"{field}[{i}]") for i, v in enumerate(expect_list(value, field, max_len=21)))
+    for i in range(1, len(hours)):
+        a, b = hours[i - 1], hours[i]
+        if b.day < a.day or (b.day == a.day and b.open_minute < a.close_minute):
+            raise ValidationError("intervals must be sorted and not overlap", field=field, reason="hours")
+    return hours
+
+
+@dataclass(frozen=True, slots=True)
+class Fee:
+    label: str
+    amount_minor: int  # minor units of ``currency``; basis points when basis is percent_bp
+    currency: str
+    basis: str
+
+    def to_array(self) -> list:
+        return [self.label, self.amount_minor, self.currency, self.basis]
+
+    @classmethod
+    def from_array(cls, value: Any, field: str) -> "Fee":
+        label, amount, currency, basis = expect_array(value, 4, field)
+        fee = cls(
+            text(label, f"{field}.label", min_len=1, max_len=60),
+            expect_int(amount, f"{field}.amount_minor", hi=10**15),
+            pattern(currency, f"{field}.currency", _CURRENCY, max_len=3, what="ISO 4217 currency code"),
+            enum(basis, f"{field}.basis", FEE_BASES),
+        )
+        if fee.basis == "free" and fee.amount_minor != 0:
+            raise ValidationError("a free fee must have amount 0", field=f"{field}.amount_minor", reason="fee")
+        return fee
+
+
+@dataclass(frozen=True, slots=True)
+class BranchProfile:
+    KIND = "branch.profile"
+    name: str
+    address: str
+    region: str
+    lat_micro: int
+    lon_micro: int
+    hours: tuple[OpeningHours, ...]
+    contact_phone: str
+    contact_url: str
+
+    def subject(self) -> str:
+        return "profile"
+
+    def to_array(self) -> list:
+        return [self.name, self.address, self.region, self.lat_micro, self.lon_micro,
+                [h.to_array() for h in self.hours], self.contact_phone, self.contact_url]
+
+    @classmethod
+    def from_array(cls, value: Any, field: str = "body") -> "BranchProfile":
+        name, address, region, lat, lon, hours, phone, url = expect_array(value, 8, field)
+        phone = expect_str(phone, f"{field}.contact_phone", max_len=24)
+        if phone and not _PHONE.fullmatch(phone):
+            raise ValidationError("not a phone number", field=f"{field}.contact_phone", reason="format")
+        url = expect_str(url, f"{field}.contact_url", max_len=200)
+        if url and not _URL.fullmatch(url):
+            raise ValidationError("must be an https:// URL", field=f"{field}.contact_url", reason="format")
+        return cls(
+            text(name, f"{field}.name", min_len=1, max_len=120),
+            text(address, f"{field}.address", min_len=1, max_len=200),
+            pattern(region, f"{field}.region", _REGION, max_len=32, what="region code (e.g. CN-BJ-110105)"),
+            expect_int(lat, f"{field}.lat_micro", lo=-90_000_000, hi=90_000_000),
+            expect_int(lon, f"{field}.lon_micro", lo=-180_000_000, hi=180_000_000),
+            weekly_hours(hours, f"{field}.hours"),
+            phone,
+            url,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceOffer:
+    KIND = "service.offer"
+    service_id: str
+    category: str
+    title: str
+    description: str
+    channels: tuple[str, ...]
+    hours: tuple[OpeningHours, ...]  # empty: the branch's hours
+    fees: tuple[Fee, ...]
+    risk_level: int  # 1..5 (R1..R5) for loan/wealth/agency, else 0
+    ownership: str  # own | consigned
+    issuer: str  # who issues a consigned product; empty when own
+    accessibility: tuple[str, ...]
+    effective_from_ms: int
+
+    def subject(self) -> str:
+        return f"service/{self.service_id}"
+
+    def to_array(self) -> list:
+        return [self.service_id, self.category, self.title, self.description, list(self.channels),
+                [h.to_array() for h in self.hours], [f.to_array() for f in self.fees], self.risk_level,
+                self.ownership, self.issuer, list(self.accessibility), self.effective_from_ms]
+
+    @classmethod
+    def from_array(cls, value: Any, field: str = "body") -> "ServiceOffer":
+        (sid, category, title, desc, channels, hours, fees, risk, ownership, issuer, access, effective) = expect_array(value, 12, field)
+        offer = cls(
+            service_id(sid, f"{field}.service_id"),
+            enum(category, f"{field}.category", CATEGORIES),
+            text(title, f"{field}.title", min_len=1, max_len=120),
+            text(desc, f"{field}.description", max_len=2000),
+            enum_set(channels, f"{field}.channels", CHANNELS, min_len=1),
+            weekly_hours(hours, f"{field}.hours"),
+            tuple(Fee.from_array(f, f"{field}.fees[{i}]") for i, f in enumerate(expect_list(fees, f"{field}.fees", max_len=16))),
+            expect_int(risk, f"{field}.risk_level", hi=5),
+            enum(ownership, f"{field}.ownership", OWNERSHIP),
+            text(issuer, f"{field}.issuer", max_len=120),
+            enum_set(access, f"{field}.accessibility", ACCESSIBILITY),
+            expect_int(effective, f"{field}.effective_from_ms", hi=MAX_TIME_MS),
+        )
+        if offer.category in RISK_RATED_CATEGORIES and offer.risk_level == 0:
+            raise ValidationError(f"{offer.category} products need a risk level R1-R5", field=f"{field}.risk_level", reason="risk_required")
+        if offer.category not in RISK_RATED_CATEGORIES and offer.risk_level != 0:
+            raise ValidationError(f"{offer.category} services carry no risk level (use 0)", field=f"{field}.risk_level", reason="risk_not_applicable")
+        if (offer.ownership == "consigned") != bool(offer.issuer):
+            raise ValidationError("issuer is required for consigned products and only for them", field=f"{field}.issuer", reason="issuer")
+        return offer
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceWithdraw:
+    KIND = "service.withdraw"
+    service_id: str
+    reason: str
+
+    def subject(self) -> str:
+        return f"service/{self.service_id}"
+
+    def to_array(self) -> list:
+        return [self.service_id, self.reason]
+
+    @classmethod
+    def from_array(cls, value: Any, field: str = "body") -> "ServiceWithdraw":
+        sid, reason = expect_array(value, 2, field)
+        return cls(service_id(sid, f"{field}.service_id"), text(reason, f"{field}.reason", max_len=200))
+
+
+@dataclass(frozen=True, slots=True)
+class EquipmentStatus:
+    equipment_id: str
+    up: bool
+
+    def to_array(self) -> list:
+        return [self.equipment_id, self.up]
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceStatus:
+    KIND = "service.status"
+    service_id: str
+    status: str
+    wait_minutes: int
+    equipment: tuple[EquipmentStatus, ...]
+
+    def subject(self) -> str:
+        return f"status/{self.service_id}"
+
+    def to_array(self) -> list:
+        return [self.service_id, self.status, self.wait_minutes, [e.to_array() for e in self.equipment]]
+
+    @classmethod
+    def from_array(cls, value: Any, field: str = "body") -> "ServiceStatus":
+        sid, status, wait, equipment = expect_array(value, 4, field)
+        items = []
+        for i, e in enumerate(expect_list(equipment, f"{field}.equipment", max_len=32)):
+            eid, up = expect_array(e, 2, f"{field}.equipment[{i}]")
+            items.append(EquipmentStatus(service_id(eid, f"{field}.equipment[{i}].id"), expect_bool(up, f"{field}.equipment[{i}].up")))
+        if len({e.equipment_id for e in items}) != len(items):
+            raise ValidationError("duplicate equipment id", field=f"{field}.equipment", reason="duplicate")
+        return cls(
+            service_id(sid, f"{field}.service_id"),
+            enum(status, f"{field}.status", STATUSES),
+            expect_int(wait, f"{field}.wait_minutes", hi=1440),
+            tuple(items),
+        )
+
+
+BODY_TYPES = {t.KIND: t for t in (BranchProfile, ServiceOffer, ServiceWithdraw, ServiceStatus)}
+Body = BranchProfile | ServiceOffer | ServiceWithdraw | ServiceStatus
