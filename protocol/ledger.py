@@ -117,6 +117,27 @@ class LedgerState:
             self._root = merkle.root([_top_leaf(b, self._branches[b].root()) for b in sorted(self._branches)])
         return self._root
 
+    def restore(
+        self,
+        *,
+        height: int,
+        last_block_hash: bytes,
+        last_block_time_ms: int,
+        entries: Iterable[tuple[bytes, Entry]],
+        committed_evidence: Iterable[bytes] = (),
+    ) -> None:
+        """Load committed state from storage (a fresh state only). The caller then
+        checks ``state_root`` against the last committed header."""
+        if self.height != 0 or self._branches:
+            raise RuntimeError("restore() needs a fresh LedgerState")
+        for bid, entry in entries:
+            self._branches.setdefault(bid, _BranchTree()).put(entry)
+        self.height = height
+        self.last_block_hash = last_block_hash
+        self.last_block_time_ms = last_block_time_ms
+        self.committed_evidence = set(committed_evidence)
+        self._root = None
+
     def begin(self, height: int | None = None) -> "StateTransaction":
         return StateTransaction(self, self.height + 1 if height is None else height)
 
