@@ -1,0 +1,1 @@
+"""The branchnet node daemon: all I/O (networking, storage, API) lives under here."""

@@ -1,0 +1,270 @@
+"""Build the libp2p host of a branch node.
+
+The host is hardened as shared/LIBP2P_NOTES.md prescribes:
+
+- identity: the branch's own Ed25519 key (``peer_id_of`` maps a genesis public
+  key to its libp2p peer id, so allowlists can be computed from the genesis file);
+- security: Noise only (without an explicit ``sec_opt`` libp2p also accepts
+  plaintext connections); muxer: Yamux only; one connection per peer;
+- private network: the consortium pre-shared key (pnet);
+- peer-id allowlist: libp2p has no peer gater, so the resource manager's
+  ``open_connection`` is wrapped to refuse unknown peer ids right after the
+  Noise handshake (inbound) or after the upgrade (outbound); drops are counted;
+- bounded dials: libp2p retries a dial 3 times and waits up to 10 s per attempt
+  on a PSK mismatch; we disable its retries (``peers.py`` owns redialing),
+  lower the upgrade timeouts and bound every dial with ``trio.fail_after``;
+- no auto-connector: libp2p would dial any peerstore entry while below 50
+  connections; ``peers.py`` dials exactly the configured peers;
+- logging: libp2p's ``libp2p`` logger propagates into the node's logging.
+
+Nothing here raises on bad network input; configuration mistakes raise
+``ConfigError``.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+import multiaddr
+import trio
+
+from protocol.keys import PUBLIC_KEY_SIZE, PrivateKey
+
+from .errors import ConfigError, PeerUnavailable
+
+logger = logging.getLogger("node.p2p.host")
+
+DEFAULT_LISTEN_ADDRS = ("/ip4/127.0.0.1/tcp/0",)
+_PSK_RE = re.compile(r"^[0-9a-fA-F]{64}$")
+
+
+def configure_libp2p_logging(level: int = logging.WARNING) -> None:
+    """Route libp2p's logs into the node's logging, at ``level``.
+
+    libp2p's ``libp2p`` logger has ``propagate=False`` and no handler, so its
+    warnings reach stderr via ``logging.lastResort``; and
+    ``swarm_connection.py`` calls the root-level ``logging.warning``, which
+    runs ``basicConfig()`` on a root logger without handlers. We give the root
+    logger a handler if it has none (a NullHandler: the application's own
+    logging setup decides where records go), then let ``libp2p`` propagate.
+    Idempotent.
+    """
+    import libp2p  # noqa: F401  (its import configures the libp2p logger)
+
+    root = logging.getLogger()
+    if not root.handlers:
+        root.addHandler(logging.NullHandler())
+    lib = logging.getLogger("libp2p")
+    lib.propagate = True
+    lib.setLevel(level)
+    for handler in list(lib.handlers):
+        lib.removeHandler(handler)
+
+
+def keypair_of(private_key: PrivateKey) -> Any:
+    """libp2p's Ed25519 ``KeyPair`` for a branch key (same seed, same public key)."""
+    from libp2p.crypto.ed25519 import create_new_key_pair
+
+    key_pair = create_new_key_pair(private_key.seed())
+    assert key_pair.public_key.to_bytes() == private_key.public_key.raw
+    return key_pair
+
+
+def peer_id_of(public_key_raw: bytes) -> str:
+    """The libp2p peer id (base58 string) of a branch's raw 32-byte public key."""
+    from libp2p.crypto.ed25519 import Ed25519PublicKey
+    from libp2p.peer.id import ID
+
+    if type(public_key_raw) is not bytes or len(public_key_raw) != PUBLIC_KEY_SIZE:
+        raise ConfigError("public key must be 32 raw bytes")
+    return str(ID.from_pubkey(Ed25519PublicKey.from_bytes(public_key_raw)))
+
+
+class PeerAllowlist:
+    """The set of peer ids allowed to connect; ``None`` means open (anyone with the PSK).
+
+    Mutable at runtime (validator-set changes, observers joining). Sync and
+    cheap: it is consulted inside libp2p's connection admission.
+    """
+
+    def __init__(self, peer_ids: Iterable[str] | None = None) -> None:
+        self._ids: set[str] | None = None if peer_ids is None else {str(p) for p in peer_ids}
+
+    def allows(self, peer_id: str) -> bool:
+        return self._ids is None or peer_id in self._ids
+
+    def replace(self, peer_ids: Iterable[str] | None) -> None:
+        self._ids = None if peer_ids is None else {str(p) for p in peer_ids}
+
+    def add(self, peer_id: str) -> None:
+        if self._ids is not None:
+            self._ids.add(str(peer_id))
+
+    def remove(self, peer_id: str) -> None:
+        if self._ids is not None:
+            self._ids.discard(str(peer_id))
+
+    @property
+    def is_open(self) -> bool:
+        return self._ids is None
+
+    def snapshot(self) -> frozenset[str] | None:
+        return None if self._ids is None else frozenset(self._ids)
+
+
+@dataclass(slots=True)
+class ConnectionStats:
+    """Connection admission counters (exported as metrics by the node)."""
+
+    dropped_inbound: int = 0   # unknown peer id dialed us; dropped after Noise
+    dropped_outbound: int = 0  # we dialed a peer whose id is not allowed
+    dial_failures: int = 0
+    dials: int = 0
+    last_dropped: list[str] = field(default_factory=list)
+
+    @property
+    def dropped(self) -> int:
+        return self.dropped_inbound + self.dropped_outbound
+
+    def record_drop(self, peer_id: str, direction: str) -> None:
+        if direction == "outbound":
+            self.dropped_outbound += 1
+        else:
+            self.dropped_inbound += 1
+        self.last_dropped.append(peer_id)
+        del self.last_dropped[:-16]
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "dropped_inbound": self.dropped_inbound,
+            "dropped_outbound": self.dropped_outbound,
+            "dial_failures": self.dial_failures,
+            "dials": self.dials,
+        }
+
+
+def gated_resource_manager(allowlist: PeerAllowlist, stats: ConnectionStats) -> Any:
+    """libp2p's default resource manager, refusing peer ids not in ``allowlist``.
+
+    ``open_connection`` is called once before the upgrade with ``peer_id=None``
+    (let through: the peer is not authenticated yet) and once after the
+    security handshake with the authenticated peer id; returning ``None``
+    makes the swarm close the connection.
+    """
+    from libp2p.rcmgr import new_resource_manager
+
+    manager = new_resource_manager()
+    original = manager.open_connection
+
+    def open_connection(peer_id: Any = None, endpoint_ip: str | None = None,
+                        direction: str = "inbound") -> Any:
+        if peer_id is not None and not allowlist.allows(str(peer_id)):
+            stats.record_drop(str(peer_id), direction)
+            logger.info("dropping %s connection of unknown peer %s (%s)",
+                        direction, peer_id, endpoint_ip)
+            return None
+        return original(peer_id, endpoint_ip=endpoint_ip, direction=direction)
+
+    manager.open_connection = open_connection
+    return manager
+
+
+@dataclass(frozen=True, slots=True)
+class HostConfig:
+    """How to build the host. ``psk``: 64 hex chars (32 bytes), or None (dev only)."""
+
+    listen_addrs: tuple[str, ...] = DEFAULT_LISTEN_ADDRS
+    psk: str | None = None
+    allowed_peers: frozenset[str] | None = None
+    dial_timeout: float = 5.0
+    upgrade_timeout: float = 5.0
+    stream_negotiation_timeout: float = 5.0
+    libp2p_log_level: int = logging.WARNING
+
+    def __post_init__(self) -> None:
+        if self.psk is not None and not _PSK_RE.match(self.psk):
+            raise ConfigError("psk must be 64 hex characters (32 bytes)")
+        if not self.listen_addrs:
+            raise ConfigError("at least one listen address is required")
+        for addr in self.listen_addrs:
+            try:
+                multiaddr.Multiaddr(addr)
+            except Exception as exc:
+                raise ConfigError(f"bad listen multiaddr {addr!r}: {exc}") from None
+
+
+def build_host(private_key: PrivateKey, config: HostConfig,
+               allowlist: PeerAllowlist, stats: ConnectionStats) -> Any:
+    """A hardened libp2p ``BasicHost`` (not yet listening; see ``P2PNetwork.run``)."""
+    configure_libp2p_logging(config.libp2p_log_level)
+    from libp2p import new_host
+    from libp2p.crypto.x25519 import create_new_key_pair as x25519_key_pair
+    from libp2p.network.config import ConnectionConfig, RetryConfig
+    from libp2p.security.noise.transport import PROTOCOL_ID as NOISE_ID
+    from libp2p.security.noise.transport import Transport as NoiseTransport
+    from libp2p.stream_muxer.yamux.yamux import PROTOCOL_ID as YAMUX_ID
+    from libp2p.stream_muxer.yamux.yamux import Yamux
+
+    key_pair = keypair_of(private_key)
+    connection_config = ConnectionConfig(
+        max_connections_per_peer=1,
+        min_connections=0,
+        dial_timeout=config.dial_timeout,
+        inbound_upgrade_timeout=config.upgrade_timeout,
+        outbound_upgrade_timeout=config.upgrade_timeout,
+        inbound_stream_protocol_negotiation_timeout=config.stream_negotiation_timeout,
+        outbound_stream_protocol_negotiation_timeout=config.stream_negotiation_timeout,
+    )
+    host = new_host(
+        key_pair=key_pair,
+        sec_opt={NOISE_ID: NoiseTransport(key_pair, noise_privkey=x25519_key_pair().private_key)},
+        muxer_opt={YAMUX_ID: Yamux},
+        connection_config=connection_config,
+        resource_manager=gated_resource_manager(allowlist, stats),
+        psk=config.psk,
+        negotiate_timeout=max(1, int(config.stream_negotiation_timeout)),
+        listen_addrs=[multiaddr.Multiaddr(a) for a in config.listen_addrs],
+    )
+    # new_host does not take a RetryConfig: one attempt per dial, the peer
+    # manager's redial loop does the backing off.
+    network = host.get_network()
+    network.retry_config = RetryConfig(max_retries=0)
+    # The swarm's auto-connector dials up to 200 peerstore entries whenever
+    # fewer than 50 connections are open; peers.py decides whom to dial.
+    network.auto_connector.maybe_connect = _no_auto_connect
+    return host
+
+
+async def _no_auto_connect() -> None:
+    return None
+
+
+async def dial(host: Any, addr: str, stats: ConnectionStats, timeout: float) -> str:
+    """Connect to ``addr`` (a multiaddr ending in /p2p/<id>); return the peer id.
+
+    Raises ``PeerUnavailable`` if the dial fails or takes longer than ``timeout``
+    (a PSK mismatch otherwise stalls for the negotiation timeout). Lifts
+    libp2p's 60 s negative dial cache first, since we decide when to redial.
+    """
+    from libp2p.peer.peerinfo import info_from_p2p_addr
+
+    try:
+        info = info_from_p2p_addr(multiaddr.Multiaddr(addr))
+    except Exception as exc:
+        raise ConfigError(f"bad peer multiaddr {addr!r} (needs /p2p/<id>): {exc}") from None
+    stats.dials += 1
+    network = host.get_network()
+    network.unblock_peer(info.peer_id)
+    try:
+        with trio.fail_after(timeout):
+            await host.connect(info)
+    except trio.TooSlowError:
+        stats.dial_failures += 1
+        raise PeerUnavailable(f"dial {addr} timed out after {timeout}s") from None
+    except Exception as exc:
+        stats.dial_failures += 1
+        raise PeerUnavailable(f"dial {addr} failed: {exc}") from exc
+    return str(info.peer_id)

@@ -1,0 +1,182 @@
+"""``P2PNetwork``: the node's transport service (host + gossip + streams + peers).
+
+It moves bytes between authenticated peers and knows nothing of consensus.
+Usage::
+
+    net = P2PNetwork(private_key, P2PConfig(psk=..., allowed_peers=..., persistent_peers=...))
+    async with trio.open_nursery() as nursery:
+        await nursery.start(net.run)          # returns once listening
+        records = await net.subscribe("branchnet/records/1")
+        net.register_handler("/branchnet/sync/1", serve_sync)
+        await net.publish("branchnet/records/1", batch)
+        reply = await net.request(peer_id, "/branchnet/sync/1", req, timeout=2)
+
+Shutdown: cancel the nursery. ``run`` stops gossip (and its seen-cache
+thread), the requester and the redial tasks, then closes the host (without
+``close()`` libp2p keeps accepting connections and leaks tasks).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+import multiaddr
+import trio
+
+from protocol.keys import PrivateKey
+
+from .gossip import DEFAULT_DEGREE, Gossip, Validator
+from .host import (DEFAULT_LISTEN_ADDRS, ConnectionStats, HostConfig, PeerAllowlist,
+                   build_host, peer_id_of)
+from .peers import PeerBook, PeerManager
+from .streams import DEFAULT_MAX_FRAME_SIZE, RequestHandler, Requester, RequestServer, StreamStats
+
+logger = logging.getLogger("node.p2p.network")
+
+
+@dataclass(frozen=True, slots=True)
+class P2PConfig:
+    """All p2p settings. ``allowed_peers=None`` admits any peer holding the PSK."""
+
+    listen_addrs: tuple[str, ...] = DEFAULT_LISTEN_ADDRS
+    psk: str | None = None
+    allowed_peers: frozenset[str] | None = None
+    persistent_peers: tuple[str, ...] = ()
+    dial_timeout: float = 5.0
+    upgrade_timeout: float = 5.0
+    initial_backoff: float = 0.25
+    max_backoff: float = 30.0
+    max_frame_size: int = DEFAULT_MAX_FRAME_SIZE
+    max_inbound_per_peer: int = 32
+    handler_timeout: float = 30.0
+    request_timeout: float = 10.0
+    gossip_degree: tuple[int, int, int] = DEFAULT_DEGREE
+    heartbeat_interval: int = 1
+    publish_timeout: float = 10.0
+    max_gossip_message_size: int = 1024 * 1024
+    libp2p_log_level: int = logging.WARNING
+
+    def host_config(self) -> HostConfig:
+        return HostConfig(listen_addrs=self.listen_addrs, psk=self.psk,
+                          allowed_peers=self.allowed_peers, dial_timeout=self.dial_timeout,
+                          upgrade_timeout=self.upgrade_timeout,
+                          libp2p_log_level=self.libp2p_log_level)
+
+
+class P2PNetwork:
+    """The transport service of a node. See the module docstring."""
+
+    def __init__(self, private_key: PrivateKey, config: P2PConfig = P2PConfig(),
+                 peer_book: PeerBook | None = None) -> None:
+        host_config = config.host_config()  # validates
+        self.config = config
+        self.peer_id = peer_id_of(private_key.public_key.raw)
+        self.allowlist = PeerAllowlist(config.allowed_peers)
+        self.connection_stats = ConnectionStats()
+        self.stream_stats = StreamStats()
+        self.host = build_host(private_key, host_config, self.allowlist, self.connection_stats)
+        self.gossip = Gossip(self.host, degree=config.gossip_degree,
+                             heartbeat_interval=config.heartbeat_interval,
+                             publish_timeout=config.publish_timeout,
+                             max_message_size=config.max_gossip_message_size)
+        self.server = RequestServer(self.host, max_frame_size=config.max_frame_size,
+                                    max_inbound_per_peer=config.max_inbound_per_peer,
+                                    handler_timeout=config.handler_timeout,
+                                    stats=self.stream_stats)
+        self.requester = Requester(self.host, max_frame_size=config.max_frame_size,
+                                   default_timeout=config.request_timeout,
+                                   stats=self.stream_stats)
+        book = peer_book or PeerBook()
+        for addr in config.persistent_peers:
+            book.add(addr, persistent=True)
+        self.peers = PeerManager(self.host, book, self.connection_stats,
+                                 dial_timeout=config.dial_timeout,
+                                 initial_backoff=config.initial_backoff,
+                                 max_backoff=config.max_backoff)
+        self._listening = False
+
+    # -- lifecycle ------------------------------------------------------------
+
+    async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+        """Listen, start gossip/requests/redialing; ``task_status.started()`` once listening."""
+        addrs = [multiaddr.Multiaddr(a) for a in self.config.listen_addrs]
+        try:
+            async with self.host.run(addrs):
+                async with trio.open_nursery() as nursery:
+                    await nursery.start(self.gossip.run)
+                    await nursery.start(self.requester.run)
+                    await nursery.start(self.peers.run)
+                    self._listening = True
+                    logger.info("p2p %s listening on %s", self.peer_id, self.listen_addrs)
+                    task_status.started()
+                    await trio.sleep_forever()
+        finally:
+            self._listening = False
+            with trio.CancelScope(shield=True), trio.move_on_after(5):
+                await self.host.close()
+
+    @property
+    def listen_addrs(self) -> list[str]:
+        """Full dialable addresses (ending in /p2p/<peer id>)."""
+        return [str(a) for a in self.host.get_addrs()]
+
+    # -- gossip -----------------------------------------------------------------
+
+    async def publish(self, topic: str, data: bytes) -> None:
+        await self.gossip.publish(topic, data)
+
+    async def subscribe(self, topic: str, *, buffer: int = 1024,
+                        deliver_own: bool = False) -> trio.MemoryReceiveChannel[tuple[str, bytes]]:
+        return await self.gossip.subscribe(topic, buffer=buffer, deliver_own=deliver_own)
+
+    def set_validator(self, topic: str, validator: Validator) -> None:
+        self.gossip.set_validator(topic, validator)
+
+    # -- request/response ---------------------------------------------------
+
+    def register_handler(self, protocol_id: str, handler: RequestHandler) -> None:
+        self.server.register_handler(protocol_id, handler)
+
+    async def request(self, peer_id: str, protocol_id: str, body: bytes, *,
+                      timeout: float | None = None, retry: bool = True) -> bytes:
+        return await self.requester.request(peer_id, protocol_id, body,
+                                            timeout=timeout, retry=retry)
+
+    # -- peers ------------------------------------------------------------------
+
+    async def connect(self, addr: str) -> str:
+        return await self.peers.connect(addr)
+
+    def add_persistent_peer(self, addr: str) -> str:
+        return self.peers.add_persistent(addr)
+
+    def connected_peers(self) -> list[str]:
+        return self.peers.connected_peers()
+
+    async def wait_connected(self, n: int, timeout: float) -> list[str]:
+        return await self.peers.wait_connected(n, timeout)
+
+    async def set_allowed_peers(self, peer_ids: Iterable[str] | None) -> None:
+        """Replace the allowlist (None = open) and disconnect peers no longer allowed."""
+        self.allowlist.replace(peer_ids)
+        for peer in list(self.host.get_connected_peers()):
+            if not self.allowlist.allows(str(peer)):
+                logger.info("disconnecting %s: no longer allowed", peer)
+                self.requester.forget_peer(str(peer))
+                with trio.move_on_after(2):
+                    await self.host.disconnect(peer)
+
+    # -- metrics ------------------------------------------------------------------
+
+    def statistics(self) -> dict[str, Any]:
+        return {
+            "peer_id": self.peer_id,
+            "listening": self._listening,
+            "connected_peers": len(self.connected_peers()) if self._listening else 0,
+            "connections": self.connection_stats.as_dict(),
+            "gossip": self.gossip.stats.as_dict(),
+            "streams": self.stream_stats.as_dict(),
+            "peers": self.peers.stats.as_dict(),
+        }

@@ -1,0 +1,203 @@
+"""Peer manager: persistent peers, redialing, and a saveable peer book.
+
+libp2p never re-dials a dropped peer (only its bootstrap list, every 10 s,
+giving up after 3 failures), so each persistent peer gets a task that keeps
+it connected: when the peer is not connected it dials (bounded by
+``dial_timeout``), and after a failure waits an exponential backoff with
+jitter (``initial_backoff`` doubling up to ``max_backoff``, +-``jitter``).
+Dial failures are transient and only logged at debug level and counted.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+import multiaddr
+import trio
+
+from .errors import ConfigError, PeerUnavailable
+from .host import ConnectionStats, dial
+
+logger = logging.getLogger("node.p2p.peers")
+
+
+def split_peer_addr(addr: str) -> tuple[str, str]:
+    """``/ip4/../tcp/../p2p/<id>`` -> (peer id, addr). Raises ``ConfigError``."""
+    try:
+        peer_id = multiaddr.Multiaddr(addr).value_for_protocol("p2p")
+    except Exception:
+        peer_id = None
+    if not peer_id:
+        raise ConfigError(f"peer address {addr!r} must end in /p2p/<peer id>")
+    return str(peer_id), addr
+
+
+class PeerBook:
+    """Known peers: peer id -> multiaddrs (with /p2p/), and which are persistent.
+
+    Pure data; the caller persists it with ``to_json``/``from_json``.
+    """
+
+    def __init__(self) -> None:
+        self.addrs: dict[str, list[str]] = {}
+        self.persistent: set[str] = set()
+
+    def add(self, addr: str, *, persistent: bool = False) -> str:
+        peer_id, addr = split_peer_addr(addr)
+        known = self.addrs.setdefault(peer_id, [])
+        if addr not in known:
+            known.append(addr)
+        if persistent:
+            self.persistent.add(peer_id)
+        return peer_id
+
+    def remove(self, peer_id: str) -> None:
+        self.addrs.pop(peer_id, None)
+        self.persistent.discard(peer_id)
+
+    def to_json(self) -> str:
+        return json.dumps({
+            "version": 1,
+            "peers": [{"peer_id": pid, "addrs": addrs, "persistent": pid in self.persistent}
+                      for pid, addrs in sorted(self.addrs.items())],
+        }, indent=1, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> "PeerBook":
+        """Raises ``ConfigError`` on malformed input."""
+        book = cls()
+        try:
+            data = json.loads(text)
+            if data.get("version") != 1:
+                raise ConfigError(f"unknown peer book version {data.get('version')!r}")
+            for entry in data["peers"]:
+                for addr in entry["addrs"]:
+                    if book.add(addr, persistent=bool(entry.get("persistent"))) != entry["peer_id"]:
+                        raise ConfigError(f"address {addr!r} does not match {entry['peer_id']}")
+        except ConfigError:
+            raise
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise ConfigError(f"malformed peer book: {exc}") from None
+        return book
+
+
+@dataclass(slots=True)
+class PeerStats:
+    redials: int = 0
+    redial_failures: int = 0
+    reconnects: int = 0   # a persistent peer came back after being connected before
+
+    def as_dict(self) -> dict[str, int]:
+        return {name: getattr(self, name) for name in self.__slots__}
+
+
+class PeerManager:
+    """Keeps persistent peers connected. Run with ``nursery.start(manager.run)``."""
+
+    def __init__(self, host: Any, book: PeerBook, connection_stats: ConnectionStats, *,
+                 dial_timeout: float = 5.0, initial_backoff: float = 0.25,
+                 max_backoff: float = 30.0, jitter: float = 0.2,
+                 check_interval: float = 0.25) -> None:
+        self._host = host
+        self.book = book
+        self._connection_stats = connection_stats
+        self._dial_timeout = dial_timeout
+        self._initial_backoff = initial_backoff
+        self._max_backoff = max_backoff
+        self._jitter = jitter
+        self._check_interval = check_interval
+        self._nursery: trio.Nursery | None = None
+        self._tasks: dict[str, trio.CancelScope] = {}
+        self._changed = trio.Event()
+        self.stats = PeerStats()
+
+    async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            for peer_id in sorted(self.book.persistent):
+                self._start_keeper(peer_id)
+            task_status.started()
+            try:
+                await trio.sleep_forever()
+            finally:
+                self._nursery = None
+
+    def add_persistent(self, addr: str) -> str:
+        """Add a persistent peer (``.../p2p/<id>``) and start keeping it connected."""
+        peer_id = self.book.add(addr, persistent=True)
+        if self._nursery is not None and peer_id not in self._tasks:
+            self._start_keeper(peer_id)
+        return peer_id
+
+    def remove_persistent(self, peer_id: str) -> None:
+        self.book.persistent.discard(peer_id)
+        scope = self._tasks.pop(peer_id, None)
+        if scope is not None:
+            scope.cancel()
+
+    def _start_keeper(self, peer_id: str) -> None:
+        assert self._nursery is not None
+        scope = trio.CancelScope()
+        self._tasks[peer_id] = scope
+        self._nursery.start_soon(self._keep_connected, peer_id, scope)
+
+    def is_connected(self, peer_id: str) -> bool:
+        from libp2p.peer.id import ID
+
+        conns = self._host.get_network().get_connections(ID.from_base58(peer_id))
+        return any(not c.is_closed for c in conns)
+
+    def connected_peers(self) -> list[str]:
+        return sorted(str(p) for p in self._host.get_connected_peers())
+
+    async def wait_connected(self, n: int, timeout: float) -> list[str]:
+        """Wait until at least ``n`` peers are connected; raises ``trio.TooSlowError``."""
+        with trio.fail_after(timeout):
+            while len(peers := self.connected_peers()) < n:
+                await trio.sleep(0.02)
+        return peers
+
+    async def connect(self, addr: str) -> str:
+        """Dial once now; raises ``PeerUnavailable``. Remembers the address (not persistent)."""
+        self.book.add(addr)
+        return await dial(self._host, addr, self._connection_stats, self._dial_timeout)
+
+    def _backoff(self, failures: int) -> float:
+        base = min(self._max_backoff, self._initial_backoff * 2 ** max(0, failures - 1))
+        return base * (1 + random.uniform(-self._jitter, self._jitter))
+
+    async def _keep_connected(self, peer_id: str, scope: trio.CancelScope) -> None:
+        failures = 0
+        was_connected = False
+        with scope:
+            while True:
+                if self.is_connected(peer_id):
+                    failures = 0
+                    was_connected = True
+                    await trio.sleep(self._check_interval)
+                    continue
+                addrs = list(self.book.addrs.get(peer_id, ()))
+                for addr in addrs:
+                    self.stats.redials += 1
+                    try:
+                        await dial(self._host, addr, self._connection_stats, self._dial_timeout)
+                    except PeerUnavailable as exc:
+                        logger.debug("redial %s failed: %s", addr, exc)
+                        continue
+                    # An allowlist drop on the far side closes the connection
+                    # right after connect() returns; check it survived.
+                    await trio.sleep(0.05)
+                    if self.is_connected(peer_id):
+                        if was_connected:
+                            self.stats.reconnects += 1
+                            logger.info("reconnected to %s", peer_id)
+                        break
+                if self.is_connected(peer_id):
+                    continue
+                failures += 1
+                self.stats.redial_failures += 1
+                await trio.sleep(self._backoff(failures))

@@ -1,0 +1,129 @@
+"""Request/response over long-lived libp2p streams (real hosts on 127.0.0.1)."""
+
+import struct
+
+import pytest
+import trio
+
+from node.p2p import FrameError, P2PConfig, PeerUnavailable, RequestFailed, RequestTimeout
+from node.p2p.streams import HEADER_SIZE, KIND_REQUEST, encode_frame, read_frame
+from node.p2p.testing import TEST_PSK, make_keys, network_of
+
+P = "/branchnet/test-echo/1"
+SMALL = P2PConfig(psk=TEST_PSK, max_frame_size=64 * 1024, handler_timeout=2.0)
+
+
+async def echo(peer_id: str, request: bytes) -> bytes:
+    if request == b"boom":
+        raise ValueError("bad request")
+    if request.startswith(b"sleep"):
+        await trio.sleep(float(request[5:]))
+    return b"echo:" + request
+
+
+class FakeStream:
+    def __init__(self, data: bytes, chunk: int = 3):
+        self.data, self.chunk = data, chunk
+
+    async def read(self, n):
+        out, self.data = self.data[:min(n, self.chunk)], self.data[min(n, self.chunk):]
+        return out
+
+
+async def test_frame_codec_roundtrip_and_rejections():
+    frame = encode_frame(KIND_REQUEST, 7, b"hello", 1024)
+    assert await read_frame(FakeStream(frame), 1024) == (KIND_REQUEST, 7, b"hello")
+    assert await read_frame(FakeStream(b""), 1024) is None
+    with pytest.raises(FrameError, match="exceeds"):
+        await read_frame(FakeStream(struct.pack(">I", 2000) + b"x" * 10), 1024)
+    with pytest.raises(FrameError, match="shorter"):
+        await read_frame(FakeStream(struct.pack(">I", 2) + b"xx"), 1024)
+    with pytest.raises(FrameError, match="truncated"):
+        await read_frame(FakeStream(frame[:-1]), 1024)
+    with pytest.raises(FrameError, match="kind"):
+        await read_frame(FakeStream(struct.pack(">IBI", HEADER_SIZE, 9, 1)), 1024)
+    with pytest.raises(FrameError):
+        encode_frame(KIND_REQUEST, 1, b"x" * 1024, 1024)
+
+
+async def test_round_trip_concurrent_errors_and_timeouts():
+    async with network_of(2, config=SMALL) as (a, b):
+        b.register_handler(P, echo)
+        with trio.fail_after(10):
+            assert await a.request(b.peer_id, P, b"hi", timeout=2) == b"echo:hi"
+
+            # many concurrent requests pipelined on one stream, matched by id
+            results = {}
+
+            async def one(i):
+                results[i] = await a.request(b.peer_id, P, b"%d" % i, timeout=5)
+
+            async with trio.open_nursery() as nursery:
+                for i in range(100):
+                    nursery.start_soon(one, i)
+            assert results == {i: b"echo:%d" % i for i in range(100)}
+            assert a.stream_stats.streams_opened == 1
+
+            # handler exception: clear error on the client, server keeps serving
+            with pytest.raises(RequestFailed, match="handler failed: ValueError: bad request"):
+                await a.request(b.peer_id, P, b"boom", timeout=2)
+            assert await a.request(b.peer_id, P, b"after", timeout=2) == b"echo:after"
+
+            # our own oversize request is refused locally
+            with pytest.raises(FrameError):
+                await a.request(b.peer_id, P, b"x" * (64 * 1024), timeout=2)
+
+            # client deadline
+            with pytest.raises(RequestTimeout):
+                await a.request(b.peer_id, P, b"sleep1", timeout=0.2)
+            # server-side handler timeout becomes an error response
+            with pytest.raises(RequestFailed, match="timed out"):
+                await a.request(b.peer_id, P, b"sleep3", timeout=5)
+            assert await a.request(b.peer_id, P, b"still", timeout=2) == b"echo:still"
+            assert a.stream_stats.streams_opened == 1
+            assert b.stream_stats.handler_errors == 2
+
+            # unknown protocol -> PeerUnavailable (cannot open the stream)
+            with pytest.raises(PeerUnavailable):
+                await a.request(b.peer_id, "/branchnet/nope/1", b"x", timeout=3)
+
+
+async def test_oversize_and_short_frames_from_a_peer_are_rejected_and_server_keeps_serving():
+    from libp2p.custom_types import TProtocol
+    from libp2p.peer.id import ID
+
+    async with network_of(2, config=SMALL) as (a, b):
+        b.register_handler(P, echo)
+        with trio.fail_after(10):
+            for bad in (struct.pack(">I", 10 * 1024 * 1024) + b"x" * 100,  # oversize
+                        struct.pack(">I", 3) + b"abc"):                     # short
+                raw = await a.host.new_stream(ID.from_base58(b.peer_id), [TProtocol(P)])
+                await raw.write(bad)
+                frame = await read_frame(raw, 1024)
+                assert frame is not None and frame[1] == 0 and b"bad frame" in frame[2]
+                with pytest.raises(EOFError):  # the server closed the stream
+                    while await raw.read(10):
+                        pass
+                await raw.reset()
+            assert b.stream_stats.bad_frames == 2
+            assert await a.request(b.peer_id, P, b"ok", timeout=2) == b"echo:ok"
+
+
+async def test_broken_stream_is_replaced_once():
+    async with network_of(2, config=SMALL) as (a, b):
+        b.register_handler(P, echo)
+        with trio.fail_after(10):
+            assert await a.request(b.peer_id, P, b"1", timeout=2) == b"echo:1"
+            client = next(iter(a.requester._streams.values()))
+            await client.stream.reset()  # break it under the requester
+            assert await a.request(b.peer_id, P, b"2", timeout=2) == b"echo:2"
+            assert a.stream_stats.streams_opened == 2
+
+
+async def test_request_to_unknown_peer_is_unavailable():
+    stranger = make_keys(3)[2]
+    from node.p2p import peer_id_of
+
+    async with network_of(1, config=SMALL) as (a,):
+        with trio.fail_after(5), pytest.raises(PeerUnavailable):
+            await a.request(peer_id_of(stranger.public_key.raw), P, b"x", timeout=3)

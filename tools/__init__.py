@@ -1,0 +1,1 @@
+"""Developer tools: devnet, benchmarks, load generators."""
