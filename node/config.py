@@ -1,0 +1,229 @@
+"""Node configuration: ``HOME/config.toml`` and the layout of a node's home directory.
+
+Every key is checked on load; an unknown key, a wrong type or an impossible
+value raises :class:`ConfigError` naming the key, so a typo never silently
+falls back to a default.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+CONFIG_TEMPLATE = """\
+# branchnet node configuration. Every key is optional; shown are the defaults
+# (except where `branchnet init` filled in a value for this node).
+
+[node]
+# A human-readable name for logs and the status API.
+moniker = "{moniker}"
+# "validator" signs proposals and votes (the key must be in genesis);
+# "observer" syncs, verifies and serves queries without voting.
+mode = "{mode}"
+
+[p2p]
+# libp2p multiaddrs to listen on. Use 0.0.0.0 only on a trusted branch LAN.
+listen = ["{listen}"]
+# Persistent peers, redialled with backoff: "/ip4/IP/tcp/PORT/p2p/PEER_ID".
+peers = []
+# The consortium's pre-shared network key (64 hex chars), relative to this home.
+psk_file = "network.psk"
+# Peer ids allowed besides the genesis validators (observers, auditors).
+allow_peers = []
+
+[api]
+# host:port of the HTTP API. Keep 127.0.0.1 unless a reverse proxy fronts it.
+listen = "{api_listen}"
+# Require the bearer token (HOME/api_token) for reads too, not only writes.
+auth_reads = false
+
+[consensus]
+# Most records in one block.
+max_block_records = 5000
+# A proposer waits up to this long for records before proposing a block.
+block_interval_ms = 100
+# On an idle network, an empty block is made at most this often (a heartbeat).
+empty_block_interval_ms = 5000
+
+[mempool]
+max_records = 50000
+max_bytes = 67108864
+
+[log]
+# debug | info | warning | error
+level = "info"
+# "text" for humans, "json" for log collectors (one object per line).
+format = "text"
+"""
+
+
+class ConfigError(Exception):
+    """config.toml is unreadable or holds an invalid value; the message names the key."""
+
+
+@dataclass(frozen=True)
+class NodeSection:
+    moniker: str = "branchnet-node"
+    mode: str = "validator"
+
+
+@dataclass(frozen=True)
+class P2PSection:
+    listen: tuple[str, ...] = ("/ip4/127.0.0.1/tcp/0",)
+    peers: tuple[str, ...] = ()
+    psk_file: str = "network.psk"
+    allow_peers: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ApiSection:
+    listen: str = "127.0.0.1:0"
+    auth_reads: bool = False
+
+
+@dataclass(frozen=True)
+class ConsensusSection:
+    max_block_records: int = 5000
+    block_interval_ms: int = 100
+    empty_block_interval_ms: int = 5000
+
+
+@dataclass(frozen=True)
+class MempoolSection:
+    max_records: int = 50_000
+    max_bytes: int = 64 << 20
+
+
+@dataclass(frozen=True)
+class LogSection:
+    level: str = "info"
+    format: str = "text"
+
+
+@dataclass(frozen=True)
+class Config:
+    node: NodeSection = field(default_factory=NodeSection)
+    p2p: P2PSection = field(default_factory=P2PSection)
+    api: ApiSection = field(default_factory=ApiSection)
+    consensus: ConsensusSection = field(default_factory=ConsensusSection)
+    mempool: MempoolSection = field(default_factory=MempoolSection)
+    log: LogSection = field(default_factory=LogSection)
+
+    @classmethod
+    def from_toml(cls, text: str, *, source: str = "config.toml") -> "Config":
+        try:
+            doc = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{source}: not valid TOML ({exc})") from None
+        sections = {f.name: f.type for f in fields(cls)}
+        unknown = set(doc) - set(sections)
+        if unknown:
+            raise ConfigError(f"{source}: unknown section(s) [{', '.join(sorted(unknown))}]")
+        built = {}
+        for f in fields(cls):
+            section_cls = f.default_factory  # type: ignore[misc]
+            built[f.name] = _section(section_cls, doc.get(f.name, {}), f"{source} [{f.name}]")
+        config = cls(**built)
+        config.check(source)
+        return config
+
+    def check(self, source: str) -> None:
+        if self.node.mode not in ("validator", "observer"):
+            raise ConfigError(f'{source} [node] mode: must be "validator" or "observer"')
+        if self.log.level not in ("debug", "info", "warning", "error"):
+            raise ConfigError(f"{source} [log] level: must be debug, info, warning or error")
+        if self.log.format not in ("text", "json"):
+            raise ConfigError(f'{source} [log] format: must be "text" or "json"')
+        host, sep, port = self.api.listen.rpartition(":")
+        if not sep or not host or not port.isdigit() or int(port) > 65535:
+            raise ConfigError(f"{source} [api] listen: must be host:port, got {self.api.listen!r}")
+        for name in ("max_block_records", "block_interval_ms", "empty_block_interval_ms"):
+            if getattr(self.consensus, name) < 1:
+                raise ConfigError(f"{source} [consensus] {name}: must be positive")
+        for addr in self.p2p.listen + self.p2p.peers:
+            if not addr.startswith("/"):
+                raise ConfigError(f"{source} [p2p]: {addr!r} is not a multiaddr (starts with /ip4/ or /ip6/)")
+        for addr in self.p2p.peers:
+            if "/p2p/" not in addr:
+                raise ConfigError(f"{source} [p2p] peers: {addr!r} needs a /p2p/PEER_ID suffix")
+
+
+def _section(section_cls: type, values: Any, where: str) -> Any:
+    if not isinstance(values, dict):
+        raise ConfigError(f"{where}: must be a table")
+    known = {f.name: f for f in fields(section_cls)}
+    unknown = set(values) - set(known)
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
+    out = {}
+    for name, value in values.items():
+        default = known[name].default
+        if isinstance(default, tuple):
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise ConfigError(f"{where} {name}: must be a list of strings")
+            value = tuple(value)
+        elif isinstance(default, bool):
+            if not isinstance(value, bool):
+                raise ConfigError(f"{where} {name}: must be true or false")
+        elif isinstance(default, int):
+            if type(value) is not int or value < 0:
+                raise ConfigError(f"{where} {name}: must be a non-negative integer")
+        elif isinstance(default, str):
+            if not isinstance(value, str) or not value:
+                raise ConfigError(f"{where} {name}: must be a non-empty string")
+        out[name] = value
+    return section_cls(**out)
+
+
+@dataclass(frozen=True)
+class Home:
+    """Where a node keeps its files."""
+
+    path: Path
+
+    @property
+    def config(self) -> Path:
+        return self.path / "config.toml"
+
+    @property
+    def key(self) -> Path:
+        return self.path / "node_key.json"
+
+    @property
+    def genesis(self) -> Path:
+        return self.path / "genesis.json"
+
+    @property
+    def api_token(self) -> Path:
+        return self.path / "api_token"
+
+    @property
+    def data(self) -> Path:
+        return self.path / "data"
+
+    @property
+    def db(self) -> Path:
+        return self.data / "node.db"
+
+    @property
+    def signer_state(self) -> Path:
+        return self.data / "signer_state.json"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.path / "node.pid"
+
+    def psk(self, config: Config) -> Path:
+        p = Path(config.p2p.psk_file)
+        return p if p.is_absolute() else self.path / p
+
+    def load_config(self) -> Config:
+        try:
+            text = self.config.read_text()
+        except FileNotFoundError:
+            raise ConfigError(f"{self.config}: not found (run `branchnet init --home {self.path}` first)") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{self.config}: cannot read ({exc})") from None
+        return Config.from_toml(text, source=str(self.config))
