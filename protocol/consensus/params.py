@@ -1,0 +1,44 @@
+"""Consensus parameters: timeouts and memory bounds (all integers, milliseconds)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..errors import LocalProtocolError
+
+
+@dataclass(frozen=True, slots=True)
+class ConsensusParams:
+    """Timeouts grow linearly with the round: ``base + round * delta`` ms.
+
+    ``max_round_lead``: votes/proposals more than this many rounds ahead of our
+    round are dropped (``round_too_far``); gossip re-sends them later.
+    ``max_height_lead``: messages for heights up to ``height + max_height_lead``
+    are buffered and replayed on :class:`StartHeight`; further ones are dropped.
+    ``max_buffered_per_height``: cap of that buffer per height (``buffer_full``).
+    """
+
+    timeout_propose_ms: int = 3000
+    timeout_propose_delta_ms: int = 500
+    timeout_prevote_ms: int = 1000
+    timeout_prevote_delta_ms: int = 500
+    timeout_precommit_ms: int = 1000
+    timeout_precommit_delta_ms: int = 500
+    max_round_lead: int = 64
+    max_height_lead: int = 2
+    max_buffered_per_height: int = 4096
+
+    def __post_init__(self) -> None:
+        for name in self.__slots__:
+            value = getattr(self, name)
+            if type(value) is not int or value < 0:
+                raise LocalProtocolError(f"{name} must be a non-negative integer", field=name)
+
+    def timeout_propose(self, round: int) -> int:
+        return self.timeout_propose_ms + round * self.timeout_propose_delta_ms
+
+    def timeout_prevote(self, round: int) -> int:
+        return self.timeout_prevote_ms + round * self.timeout_prevote_delta_ms
+
+    def timeout_precommit(self, round: int) -> int:
+        return self.timeout_precommit_ms + round * self.timeout_precommit_delta_ms
