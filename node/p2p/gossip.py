@@ -14,6 +14,8 @@ Settings (each fixes a loss or a hole measured in shared/LIBP2P_NOTES.md):
   diversity) protection off: peers are allowlisted and share an IP in tests;
 - backpressure: ``publish`` waits while any per-peer outbound queue (32 slots,
   overflow silently dropped) holds >= 24 RPCs, bounded by a timeout;
+- no thread: the seen-message cache's sweeper thread (leaked by every
+  Pubsub) is stopped at construction and replaced by a trio task;
 - one reader task per topic that only calls ``get()`` and hands
   ``(sender_peer_id, data)`` to a bounded channel; it drops duplicates by
   message id (copies arriving together can be delivered twice) and counts
@@ -110,6 +112,9 @@ class Gossip:
             host, self._router, strict_signing=True, validation_cache_ttl=0,
             msg_id_constructor=_msg_id, max_inbound_rpc_size=max_message_size + 64 * 1024,
         )
+        # libp2p sweeps its seen-message cache from a thread started in
+        # Pubsub(); stop it now (leaks otherwise) and sweep from a trio task.
+        self._pubsub.seen_messages.stop()
         self._my_id = str(host.get_id())
         self._publish_timeout = publish_timeout
         self._max_message_size = max_message_size
@@ -128,13 +133,19 @@ class Gossip:
             async with background_trio_service(self._pubsub), \
                     background_trio_service(self._router), trio.open_nursery() as nursery:
                 self._nursery = nursery
+                nursery.start_soon(self._sweep_seen_messages)
                 task_status.started()
                 await trio.sleep_forever()
         finally:
             self._nursery = None
             for channel in self._channels.values():
                 channel.close()
-            self._pubsub.seen_messages.stop()  # else its sweeper thread leaks
+
+    async def _sweep_seen_messages(self) -> None:
+        seen = self._pubsub.seen_messages
+        while True:
+            await trio.sleep(seen.sweep_interval)
+            seen._sweep()
 
     def set_validator(self, topic: str, validator: Validator) -> None:
         """Install ``validator(sender_peer_id, data) -> bool`` for ``topic`` (one per topic).
