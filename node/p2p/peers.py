@@ -170,34 +170,35 @@ class PeerManager:
         base = min(self._max_backoff, self._initial_backoff * 2 ** max(0, failures - 1))
         return base * (1 + random.uniform(-self._jitter, self._jitter))
 
+    async def _dial_any(self, peer_id: str) -> bool:
+        for addr in list(self.book.addrs.get(peer_id, ())):
+            self.stats.redials += 1
+            try:
+                await dial(self._host, addr, self._connection_stats, self._dial_timeout)
+            except PeerUnavailable as exc:
+                logger.debug("redial %s failed: %s", addr, exc)
+                continue
+            # An allowlist drop on the far side closes the connection right
+            # after connect() returns; only count it if it survived.
+            await trio.sleep(0.05)
+            if self.is_connected(peer_id):
+                return True
+        return False
+
     async def _keep_connected(self, peer_id: str, scope: trio.CancelScope) -> None:
         failures = 0
-        was_connected = False
+        ever_connected = False
         with scope:
             while True:
                 if self.is_connected(peer_id):
-                    failures = 0
-                    was_connected = True
+                    ever_connected, failures = True, 0
                     await trio.sleep(self._check_interval)
-                    continue
-                addrs = list(self.book.addrs.get(peer_id, ()))
-                for addr in addrs:
-                    self.stats.redials += 1
-                    try:
-                        await dial(self._host, addr, self._connection_stats, self._dial_timeout)
-                    except PeerUnavailable as exc:
-                        logger.debug("redial %s failed: %s", addr, exc)
-                        continue
-                    # An allowlist drop on the far side closes the connection
-                    # right after connect() returns; check it survived.
-                    await trio.sleep(0.05)
-                    if self.is_connected(peer_id):
-                        if was_connected:
-                            self.stats.reconnects += 1
-                            logger.info("reconnected to %s", peer_id)
-                        break
-                if self.is_connected(peer_id):
-                    continue
-                failures += 1
-                self.stats.redial_failures += 1
-                await trio.sleep(self._backoff(failures))
+                elif await self._dial_any(peer_id):
+                    if ever_connected:
+                        self.stats.reconnects += 1
+                        logger.info("reconnected to %s", peer_id)
+                    ever_connected, failures = True, 0
+                else:
+                    failures += 1
+                    self.stats.redial_failures += 1
+                    await trio.sleep(self._backoff(failures))

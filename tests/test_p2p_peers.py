@@ -1,0 +1,53 @@
+"""Peer manager: redial after a peer restarts, peer book persistence."""
+
+import dataclasses
+
+import pytest
+import trio
+
+from node.p2p import ConfigError, P2PConfig, P2PNetwork, PeerBook, peer_id_of
+from node.p2p.testing import TEST_PSK, make_keys, running
+
+
+def test_peer_book_round_trips_and_rejects_garbage():
+    key = make_keys(1)[0]
+    pid = peer_id_of(key.public_key.raw)
+    book = PeerBook()
+    book.add(f"/ip4/127.0.0.1/tcp/4001/p2p/{pid}", persistent=True)
+    book.add(f"/ip4/127.0.0.1/tcp/4002/p2p/{pid}")
+    again = PeerBook.from_json(book.to_json())
+    assert again.addrs == book.addrs and again.persistent == {pid}
+    with pytest.raises(ConfigError):
+        book.add("/ip4/127.0.0.1/tcp/4001")
+    for bad in ("nope", "{}", '{"version": 1, "peers": [{"addrs": ["/ip4/1.2.3.4/tcp/1"]}]}'):
+        with pytest.raises(ConfigError):
+            PeerBook.from_json(bad)
+
+
+async def test_persistent_peer_is_redialed_after_it_restarts():
+    a_key, b_key = make_keys(2)
+    base = P2PConfig(psk=TEST_PSK, initial_backoff=0.1, max_backoff=0.4, dial_timeout=1.0)
+    b1 = P2PNetwork(b_key, base)
+    with trio.fail_after(20):
+        async with running(b1):
+            b_addr = b1.listen_addrs[0]
+        port = b_addr.split("/tcp/")[1].split("/")[0]
+        a = P2PNetwork(a_key, dataclasses.replace(base, persistent_peers=(b_addr,)))
+        async with running(a):
+            # b is down: a keeps failing and backing off
+            while a.peers.stats.redial_failures < 2:
+                await trio.sleep(0.05)
+            b2 = P2PNetwork(b_key, dataclasses.replace(base, listen_addrs=(f"/ip4/127.0.0.1/tcp/{port}",)))
+            async with running(b2):
+                assert await a.wait_connected(1, 5) == [b2.peer_id]
+                # let the connection settle (identify, pubsub streams): a peer
+                # stopped within ms of connecting can leave libp2p with a stale
+                # connection (known limitation, see the report)
+                await trio.sleep(0.5)
+            # b went down again; a notices the drop and reconnects on restart
+            reconnects = a.peers.stats.reconnects
+            b3 = P2PNetwork(b_key, dataclasses.replace(base, listen_addrs=(f"/ip4/127.0.0.1/tcp/{port}",)))
+            async with running(b3):
+                while a.peers.stats.reconnects <= reconnects:
+                    await trio.sleep(0.05)
+                assert a.connected_peers() == [b3.peer_id]
