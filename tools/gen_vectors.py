@@ -1,0 +1,340 @@
+"""Generate the test vectors of docs/PROTOCOL.md §12 (and tests/vectors.json).
+
+    python -m tools.gen_vectors            # prints the vectors as JSON
+
+Everything is deterministic: fixed Ed25519 seeds (RFC 8032 signing is
+deterministic), a fixed chain id and fixed times, so the output never changes
+unless the protocol does. tests/test_vectors.py recomputes these with the code
+and compares them with tests/vectors.json and with the copy in PROTOCOL.md.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+from protocol import merkle
+from protocol.blocks import Header
+from protocol.encoding import encode
+from protocol.genesis import Genesis
+from protocol.hashing import sha256
+from protocol.keys import Domain, PrivateKey, branch_id_of, signing_bytes
+from protocol.ledger import LedgerState, build_block
+from protocol.records import Record
+from protocol.schema import Fee, OpeningHours, ServiceOffer
+from protocol.votes import PRECOMMIT, CommitCertificate, Proposal, Vote
+
+CHAIN_ID = "branchnet-vectors"
+GENESIS_TIME_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z
+RECORD_TIME_MS = GENESIS_TIME_MS + 60_000
+BLOCK_TIME_MS = GENESIS_TIME_MS + 61_000
+
+SEED_1 = bytes(range(32))
+SEED_2 = sha256(b"branchnet-vector-2")
+
+MERKLE_LEAVES = [f"branchnet-leaf-{i}".encode() for i in range(5)]
+MERKLE_PROOF_INDEX = 2
+
+# Canonical encodings of sample values: the boundaries of every msgpack form used.
+ENCODING_SAMPLES: list[tuple[str, Any]] = [
+    ("nil", None),
+    ("false", False),
+    ("true", True),
+    ("int 0", 0),
+    ("int 127", 127),
+    ("int 128", 128),
+    ("int 255", 255),
+    ("int 256", 256),
+    ("int 65535", 65535),
+    ("int 65536", 65536),
+    ("int 4294967295", 2**32 - 1),
+    ("int 4294967296", 2**32),
+    ("int 18446744073709551615", 2**64 - 1),
+    ("int -1", -1),
+    ("int -32", -32),
+    ("int -33", -33),
+    ("int -128", -128),
+    ("int -129", -129),
+    ("int -32768", -32768),
+    ("int -32769", -32769),
+    ("int -2147483648", -(2**31)),
+    ("int -2147483649", -(2**31) - 1),
+    ("int -9223372036854775808", -(2**63)),
+    ("str empty", ""),
+    ("str 'branchnet/v1'", "branchnet/v1"),
+    ("str 32 x 'a' (str8)", "a" * 32),
+    ("str 'ü' (2 UTF-8 bytes)", "\u00fc"),
+    ("bin empty", b""),
+    ("bin 00ff", b"\x00\xff"),
+    ("array empty", []),
+    ("array [1, 'a', h'01', nil, true]", [1, "a", b"\x01", None, True]),
+    ("array of 16 zeros (array16)", [0] * 16),
+]
+
+
+def _genesis() -> tuple[Genesis, PrivateKey, PrivateKey]:
+    k1, k2 = PrivateKey.from_seed(SEED_1), PrivateKey.from_seed(SEED_2)
+    doc = {
+        "chain_id": CHAIN_ID,
+        "genesis_time_ms": GENESIS_TIME_MS,
+        "validators": [
+            {"name": "Vector Branch One", "public_key": k1.public_key.hex(), "power": 10},
+            {"name": "Vector Branch Two", "public_key": k2.public_key.hex(), "power": 10},
+        ],
+    }
+    return Genesis.from_json(doc), k1, k2
+
+
+def _offer_body() -> ServiceOffer:
+    return ServiceOffer(
+        service_id="wealth.fund-a1",
+        category="wealth",
+        title="Balanced Fund A1",
+        description="Mixed bond and equity fund, sold on behalf of its issuer.",
+        channels=("counter", "low_counter"),
+        hours=(OpeningHours(0, 540, 1020), OpeningHours(5, 600, 900)),
+        fees=(
+            Fee("Subscription fee", 150, "CNY", "percent_bp"),
+            Fee("Account maintenance", 0, "CNY", "free"),
+        ),
+        risk_level=3,
+        ownership="consigned",
+        issuer="Example Asset Management Co.",
+        accessibility=("wheelchair", "large_print"),
+        effective_from_ms=GENESIS_TIME_MS,
+    )
+
+
+def _hexlist(items) -> list[str]:
+    return [x.hex() for x in items]
+
+
+def generate() -> dict[str, Any]:
+    genesis, k1, k2 = _genesis()
+    out: dict[str, Any] = {"chain_id": CHAIN_ID}
+
+    # ---------------------------------------------------------------- encoding
+    out["encoding"] = [{"value": name, "hex": encode(value).hex()} for name, value in ENCODING_SAMPLES]
+
+    # ---------------------------------------------------------------- keys
+    keys = []
+    for label, key in (("seed = bytes(range(32))", k1), ('seed = sha256("branchnet-vector-2")', k2)):
+        pk = key.public_key.raw
+        keys.append(
+            {
+                "label": label,
+                "seed": key.seed().hex(),
+                "public_key": pk.hex(),
+                "branch_id_preimage": (b"branchnet/branch-id" + pk).hex(),
+                "branch_id": branch_id_of(pk).hex(),
+            }
+        )
+    out["keys"] = keys
+
+    # ---------------------------------------------------------------- genesis
+    valset = genesis.validators
+    out["genesis"] = {
+        "json": genesis.to_json(),
+        "genesis_array_bytes": encode(genesis.to_array()).hex(),
+        "genesis_hash": genesis.hash.hex(),
+        "validator_set_bytes": encode([v.to_array() for v in valset]).hex(),
+        "validators_hash": valset.hash.hex(),
+        "total_power": valset.total_power,
+    }
+
+    # ---------------------------------------------------------------- record
+    body = _offer_body()
+    record = Record.create(k1, CHAIN_ID, 1, RECORD_TIME_MS, body)
+    unsigned = encode(Record.unsigned_array(body.KIND, CHAIN_ID, k1.branch_id, 1, RECORD_TIME_MS, body))
+    out["record"] = {
+        "signer_seed": k1.seed().hex(),
+        "fields": {
+            "version": 1,
+            "kind": record.kind,
+            "chain_id": record.chain_id,
+            "branch_id": record.branch_id.hex(),
+            "seq": record.seq,
+            "time_ms": record.time_ms,
+            "body": {
+                "service_id": body.service_id,
+                "category": body.category,
+                "title": body.title,
+                "description": body.description,
+                "channels": list(body.channels),
+                "hours": [h.to_array() for h in body.hours],
+                "fees": [f.to_array() for f in body.fees],
+                "risk_level": body.risk_level,
+                "ownership": body.ownership,
+                "issuer": body.issuer,
+                "accessibility": list(body.accessibility),
+                "effective_from_ms": body.effective_from_ms,
+            },
+        },
+        "subject": record.subject,
+        "body_bytes": encode(body.to_array()).hex(),
+        "payload": unsigned.hex(),
+        "signing_bytes": signing_bytes(Domain.RECORD, CHAIN_ID, unsigned).hex(),
+        "signature": record.signature.hex(),
+        "record_bytes": record.raw.hex(),
+        "record_id": record.hash.hex(),
+    }
+
+    # ---------------------------------------------------------------- block + state
+    state = LedgerState(genesis)
+    block, tx, rejected = build_block(
+        state, height=1, round=0, time_ms=BLOCK_TIME_MS, proposer=k1.branch_id, candidates=[record]
+    )
+    assert not rejected and len(block.records) == 1
+    state.validate_block(block)  # the block is valid as built
+    h = block.header
+    entry = tx.entry(k1.branch_id, record.subject)
+    entry_leaf = entry.leaf()
+    branch_root = merkle.root([entry_leaf])
+    top_leaf = encode([k1.branch_id, branch_root])
+    out["state"] = {
+        "entry_leaf": entry_leaf.hex(),
+        "entry_leaf_hash": merkle.leaf_hash(entry_leaf).hex(),
+        "branch_root": branch_root.hex(),
+        "top_leaf": top_leaf.hex(),
+        "state_root": merkle.root([top_leaf]).hex(),
+        "empty_state_root": merkle.EMPTY_ROOT.hex(),
+    }
+    assert out["state"]["state_root"] == h.state_root.hex()
+    out["block"] = {
+        "header_fields": {
+            "version": 1,
+            "chain_id": h.chain_id,
+            "height": h.height,
+            "round": h.round,
+            "time_ms": h.time_ms,
+            "prev_hash": h.prev_hash.hex(),
+            "records_root": h.records_root.hex(),
+            "evidence_root": h.evidence_root.hex(),
+            "state_root": h.state_root.hex(),
+            "validators_hash": h.validators_hash.hex(),
+            "next_validators_hash": h.next_validators_hash.hex(),
+            "proposer": h.proposer.hex(),
+        },
+        "record_leaf_hash": merkle.leaf_hash(record.raw).hex(),
+        "header_bytes": h.encode().hex(),
+        "block_hash": block.hash.hex(),
+        "block_bytes": block.encode().hex(),
+    }
+
+    # ---------------------------------------------------------------- merkle
+    leaf_hashes = [merkle.leaf_hash(x) for x in MERKLE_LEAVES]
+    proof = merkle.prove(leaf_hashes, MERKLE_PROOF_INDEX)
+    out["merkle"] = {
+        "empty_root": merkle.EMPTY_ROOT.hex(),
+        "leaves": _hexlist(MERKLE_LEAVES),
+        "leaf_hashes": _hexlist(leaf_hashes),
+        "root": merkle.root(MERKLE_LEAVES).hex(),
+        "proof": {
+            "index": proof.index,
+            "tree_size": proof.tree_size,
+            "path": _hexlist(proof.path),
+            "proof_bytes": proof.encode().hex(),
+        },
+    }
+
+    # ---------------------------------------------------------------- votes
+    vote = Vote.create(k1, CHAIN_ID, PRECOMMIT, 1, 0, block.hash)
+    vote2 = Vote.create(k2, CHAIN_ID, PRECOMMIT, 1, 0, block.hash)
+    cert = CommitCertificate.from_votes([vote, vote2])
+    cert.verify(valset, CHAIN_ID, height=1, block_hash=block.hash)
+    proposal = Proposal.create(k1, CHAIN_ID, 1, 0, -1, block.hash)
+    out["vote"] = {
+        "type": vote.type,
+        "height": vote.height,
+        "round": vote.round,
+        "block_hash": vote.block_hash.hex(),
+        "validator": vote.validator.hex(),
+        "payload": vote.payload().hex(),
+        "signing_bytes": signing_bytes(Domain.VOTE, CHAIN_ID, vote.payload()).hex(),
+        "signature": vote.signature.hex(),
+        "vote_bytes": vote.encode().hex(),
+    }
+    out["proposal"] = {
+        "height": proposal.height,
+        "round": proposal.round,
+        "pol_round": proposal.pol_round,
+        "block_hash": proposal.block_hash.hex(),
+        "proposer": proposal.proposer.hex(),
+        "payload": proposal.payload().hex(),
+        "signing_bytes": signing_bytes(Domain.PROPOSAL, CHAIN_ID, proposal.payload()).hex(),
+        "signature": proposal.signature.hex(),
+        "proposal_bytes": proposal.encode().hex(),
+    }
+    out["certificate"] = {
+        "height": cert.height,
+        "round": cert.round,
+        "block_hash": cert.block_hash.hex(),
+        "signatures": [[v.hex(), s.hex()] for v, s in cert.signatures],
+        "certificate_bytes": cert.encode().hex(),
+        "certificate_hash": cert.hash.hex(),
+    }
+    return out
+
+
+def _flat(value: Any) -> bool:
+    """Scalars, and short arrays / small objects of scalars, go on one line."""
+    if isinstance(value, (dict, list)):
+        items = list(value.values()) if isinstance(value, dict) else value
+        return (
+            all(not isinstance(x, (dict, list)) for x in items)
+            and len(items) <= 4
+            and len(json.dumps(value, ensure_ascii=False)) <= 100
+        )
+    return True
+
+
+def _fmt(value: Any, indent: int) -> str:
+    pad = "  " * (indent + 1)
+    if isinstance(value, dict) and not _flat(value):
+        items = [f"{pad}{json.dumps(k)}: {_fmt(v, indent + 1)}" for k, v in value.items()]
+        return "{\n" + ",\n".join(items) + "\n" + "  " * indent + "}"
+    if isinstance(value, list) and not _flat(value):
+        items = [pad + _fmt(v, indent + 1) for v in value]
+        return "[\n" + ",\n".join(items) + "\n" + "  " * indent + "]"
+    return json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
+
+
+def dumps(vectors: dict[str, Any]) -> str:
+    """JSON, indented, with short arrays of scalars kept on one line (same data as json.dumps)."""
+    return _fmt(vectors, 0) + "\n"
+
+
+# The order and captions of the per-section fenced blocks in docs/PROTOCOL.md §12.
+DOC_SECTIONS = (
+    ("encoding", "Canonical encodings of sample values"),
+    ("keys", "Keys and branch ids"),
+    ("genesis", "Genesis, genesis hash and validator-set hash"),
+    ("record", "A signed service.offer record"),
+    ("block", "The block at height 1 holding that record"),
+    ("state", "The state root after that block"),
+    ("merkle", "A Merkle tree of 5 leaves and the inclusion proof of leaf 2"),
+    ("vote", "A precommit vote"),
+    ("proposal", "A proposal"),
+    ("certificate", "The commit certificate of the block"),
+)
+
+
+def markdown(vectors: dict[str, Any]) -> str:
+    """The fenced JSON blocks for docs/PROTOCOL.md (tests check the doc matches)."""
+    parts = ["<!-- vectors:begin (generated by `python -m tools.gen_vectors --markdown`; do not edit) -->\n"]
+    parts.append("```json\n" + dumps({"chain_id": vectors["chain_id"]}) + "```\n")
+    for key, caption in DOC_SECTIONS:
+        parts.append(f"\n**{caption}** (`{key}`)\n\n```json\n" + dumps({key: vectors[key]}) + "```\n")
+    parts.append("<!-- vectors:end -->\n")
+    return "".join(parts)
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    vectors = generate()
+    sys.stdout.write(markdown(vectors) if "--markdown" in argv else dumps(vectors))
+
+
+if __name__ == "__main__":
+    main()
