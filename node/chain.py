@@ -1,0 +1,197 @@
+"""The node's view of the ledger: committed state, store, mempool, candidate blocks.
+
+One :class:`Chain` per node. It is the only place blocks get committed
+(:meth:`commit`), whether decided by consensus or fetched by sync, and it holds
+``lock`` while it validates or commits so the two paths never interleave.
+Signature checks of records not already verified by the mempool run in worker
+threads (``cryptography`` releases the GIL); state mutation happens on the trio
+thread, so synchronous readers (the API) always see a consistent state.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+import trio
+
+from protocol.blocks import Block
+from protocol.errors import ProtocolError, ValidationError
+from protocol.genesis import Genesis
+from protocol.ledger import LedgerState, StateTransaction
+from protocol.records import Record
+from protocol.votes import CommitCertificate
+
+from .mempool import Mempool
+from .metrics import NodeMetrics
+from .store import Store
+
+log = logging.getLogger("branchnet.chain")
+CANDIDATE_CACHE = 64
+
+
+class ChainHalted(Exception):
+    """Something that must never happen happened (e.g. a fork). The node stops."""
+
+
+@dataclass
+class Candidate:
+    block: Block
+    verified: set[bytes] = field(default_factory=set)  # record hashes whose signatures were checked
+    valid: bool | None = None
+    reason: str = ""
+    tx: StateTransaction | None = None
+
+
+async def verify_records_in_threads(records: list[Record], state: LedgerState, *, threads: int = 2) -> set[bytes]:
+    """Verify signatures of ``records`` across worker threads; return the hashes that verified."""
+    if not records:
+        return set()
+
+    def work(chunk: list[Record]) -> set[bytes]:
+        ok = set()
+        for r in chunk:
+            key = state.members.get(r.branch_id)
+            if key is None:
+                continue
+            try:
+                r.verify(key)
+            except ProtocolError:
+                continue
+            ok.add(r.hash)
+        return ok
+
+    if len(records) < 64:
+        return await trio.to_thread.run_sync(work, records)
+    size = (len(records) + threads - 1) // threads
+    results: list[set[bytes]] = []
+
+    async def run(chunk: list[Record]) -> None:
+        results.append(await trio.to_thread.run_sync(work, chunk))
+
+    async with trio.open_nursery() as nursery:
+        for i in range(0, len(records), size):
+            nursery.start_soon(run, records[i : i + size])
+    return set().union(*results)
+
+
+class Chain:
+    def __init__(self, genesis: Genesis, store: Store, state: LedgerState, mempool: Mempool, metrics: NodeMetrics):
+        self.genesis = genesis
+        self.store = store
+        self.state = state
+        self.mempool = mempool
+        self.metrics = metrics
+        self.lock = trio.Lock()
+        self.candidates: OrderedDict[bytes, Candidate] = OrderedDict()
+        self._height_changed = trio.Event()
+        self._listeners: list[trio.MemorySendChannel] = []
+        self.submitted_at: dict[bytes, float] = {}  # record hash -> monotonic submit time (finality metric)
+        metrics.height.set(state.height)
+
+    @property
+    def height(self) -> int:
+        return self.state.height
+
+    # ------------------------------------------------------------ candidates
+    def add_candidate(self, block: Block, verified: set[bytes] | None = None) -> Candidate:
+        cand = self.candidates.get(block.hash)
+        if cand is None:
+            cand = self.candidates[block.hash] = Candidate(block)
+            while len(self.candidates) > CANDIDATE_CACHE:
+                self.candidates.popitem(last=False)
+        if verified:
+            cand.verified |= verified
+        return cand
+
+    def decode_block(self, data: bytes) -> Block:
+        p = self.genesis.params
+        return Block.decode(data, max_bytes=p.max_block_bytes, max_records=p.max_block_records, max_evidence=p.max_block_evidence)
+
+    async def check_candidate(self, cand: Candidate, *, now_ms: int | None = None) -> bool:
+        """The paper's valid(v) for the next height. Caches the verdict and transaction."""
+        async with self.lock:
+            block = cand.block
+            # A verdict is for one height; the state changes only when a height commits.
+            if cand.valid is not None and block.height == self.height + 1:
+                return cand.valid
+            if block.height != self.height + 1:
+                return False  # not cached: it may become checkable later
+            drift = self.genesis.params.max_clock_drift_ms
+            wall = int(time.time() * 1000) if now_ms is None else now_ms
+            if block.header.time_ms > wall + drift:
+                cand.valid, cand.reason = False, "time_in_future"
+                return False
+            unknown = [r for r in block.records if r.hash not in cand.verified and r.hash not in self.mempool]
+            cand.verified |= await verify_records_in_threads(unknown, self.state)
+            verified = cand.verified | {r.hash for r in block.records if r.hash in self.mempool}
+            try:
+                cand.tx = await trio.to_thread.run_sync(lambda: self.state.validate_block(block, verified=verified))
+                cand.valid = True
+            except ValidationError as exc:
+                cand.valid, cand.reason = False, exc.reason
+                self.metrics.reject("block", exc.reason)
+                log.warning("block %d %s invalid: %s", block.height, block.hash.hex()[:12], exc)
+            return cand.valid
+
+    # ------------------------------------------------------------ commit
+    async def commit(self, block: Block, certificate: CommitCertificate, *, via: str, tx: StateTransaction | None = None) -> bool:
+        """Commit ``block`` at the next height. Returns False if it was already committed.
+
+        Raises ChainHalted if a *different* block is already committed at that height
+        (that would be a fork: it must never happen, and the node stops if it does).
+        """
+        async with self.lock:
+            if block.height <= self.height:
+                stored = self.store.block(block.height)
+                if stored is not None and stored.block.hash != block.hash:
+                    raise ChainHalted(f"fork at height {block.height}: have {stored.block.hash.hex()}, asked to commit {block.hash.hex()}")
+                return False
+            if block.height != self.height + 1:
+                raise ValidationError(f"cannot commit height {block.height} on top of {self.height}", field="block.height", reason="height")
+            certificate.verify(self.state.validators, self.state.chain_id, height=block.height, block_hash=block.hash)
+            if tx is None or tx.block is None or tx.block.hash != block.hash:
+                cand = self.candidates.get(block.hash)
+                verified = set(cand.verified) if cand else set()
+                unknown = [r for r in block.records if r.hash not in verified and r.hash not in self.mempool]
+                verified |= await verify_records_in_threads(unknown, self.state)
+                verified |= {r.hash for r in block.records if r.hash in self.mempool}
+                tx = await trio.to_thread.run_sync(lambda: self.state.validate_block(block, verified=verified))
+            await trio.to_thread.run_sync(self.store.commit_block, block, certificate, tx)
+            tx.commit()  # on the trio thread: readers never see half a block
+            self.mempool.update(block)
+            self.candidates.pop(block.hash, None)
+        self._after_commit(block, via)
+        return True
+
+    def _after_commit(self, block: Block, via: str) -> None:
+        m = self.metrics
+        m.height.set(block.height)
+        m.blocks_committed.labels(via).inc()
+        m.records_committed.inc(len(block.records))
+        m.mempool_records.set(len(self.mempool))
+        now = trio.current_time()
+        for r in block.records:
+            t0 = self.submitted_at.pop(r.hash, None)
+            if t0 is not None:
+                m.finality.observe(now - t0)
+        for h in [h for h, c in self.candidates.items() if c.block.height <= block.height]:
+            del self.candidates[h]
+        self._height_changed.set()
+        self._height_changed = trio.Event()
+        for ch in list(self._listeners):
+            try:
+                ch.send_nowait(block)
+            except (trio.WouldBlock, trio.BrokenResourceError, trio.ClosedResourceError):
+                self._listeners.remove(ch)  # a slow or gone subscriber is dropped, never blocks commits
+
+    async def wait_height(self, height: int) -> None:
+        while self.height < height:
+            await self._height_changed.wait()
+
+    def subscribe_blocks(self, buffer: int = 256) -> trio.MemoryReceiveChannel:
+        send, recv = trio.open_memory_channel(buffer)
+        self._listeners.append(send)
+        return recv

@@ -1,0 +1,100 @@
+"""Create the files of a whole local network at once (devnets, tests, demos).
+
+A real consortium builds its genesis with ``branchnet genesis`` step by step;
+this does the same steps for N local branches in one call.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+
+from protocol.genesis import ChainParams, Genesis
+
+from .config import Home
+from .home import init_home, new_psk, write_psk
+from .p2p.host import peer_id_of
+
+
+def free_ports(n: int) -> list[int]:
+    """Ask the OS for ``n`` free loopback ports (bound then released)."""
+    socks, ports = [], []
+    try:
+        for _ in range(n):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.bind(("127.0.0.1", 0))
+            socks.append(s)
+            ports.append(s.getsockname()[1])
+    finally:
+        for s in socks:
+            s.close()
+    return ports
+
+
+def create_network(base: Path, n: int, *, chain_id: str = "branchnet-devnet", observers: int = 0,
+                   genesis_time_ms: int = 1_767_225_600_000, params: dict | None = None,
+                   fixed_ports: bool = True, consensus: dict | None = None) -> list[Home]:
+    """Homes for ``n`` validators (+ ``observers``), sharing one genesis and network key.
+
+    With ``fixed_ports`` each node gets OS-chosen free ports written into its
+    config and every other node as a persistent peer (for separate processes);
+    without, nodes listen on tcp/0 and the caller connects them.
+    """
+    base = Path(base)
+    psk = new_psk()
+    total = n + observers
+    ports = free_ports(2 * total) if fixed_ports else [0] * (2 * total)
+    homes, keys = [], []
+    for i in range(total):
+        role = "validator" if i < n else "observer"
+        name = f"branch-{i:02d}" if i < n else f"observer-{i - n:02d}"
+        home, key = init_home(base / name, moniker=name, mode=role,
+                              p2p_listen=f"/ip4/127.0.0.1/tcp/{ports[2 * i]}",
+                              api_listen=f"127.0.0.1:{ports[2 * i + 1]}", psk_hex=psk)
+        homes.append(home)
+        keys.append(key)
+    doc = {
+        "chain_id": chain_id,
+        "genesis_time_ms": genesis_time_ms,
+        "validators": [{"name": h.path.name, "public_key": k.public_key.hex(), "power": 10} for h, k in zip(homes[:n], keys[:n])],
+        "members": [{"name": h.path.name, "public_key": k.public_key.hex()} for h, k in zip(homes[n:], keys[n:])],
+        "params": params or {},
+    }
+    genesis = Genesis.from_json(doc)
+    text = genesis.dumps()
+    for home in homes:
+        home.genesis.write_text(text)
+    if fixed_ports:
+        addrs = [f"/ip4/127.0.0.1/tcp/{ports[2 * i]}/p2p/{peer_id_of(k.public_key.raw)}" for i, k in enumerate(keys)]
+        for i, home in enumerate(homes):
+            peers = [a for j, a in enumerate(addrs) if j != i]
+            _set_config(home, "p2p", "peers", peers)
+    if consensus:
+        for home in homes:
+            for k, v in consensus.items():
+                _set_config(home, "consensus", k, v)
+    return homes
+
+
+def _set_config(home: Home, section: str, key: str, value) -> None:
+    """Rewrite one key of config.toml, keeping its comments."""
+    lines = home.config.read_text().splitlines()
+    out, current, done = [], None, False
+    for line in lines:
+        stripped = line.strip()
+        if stripped.startswith("[") and stripped.endswith("]"):
+            if current == section and not done:
+                out.append(f"{key} = {json.dumps(value)}")
+                done = True
+            current = stripped[1:-1]
+        elif current == section and stripped.split("=")[0].strip() == key and not stripped.startswith("#"):
+            out.append(f"{key} = {json.dumps(value)}")
+            done = True
+            continue
+        out.append(line)
+    if not done:
+        if current != section:
+            out.append(f"[{section}]")
+        out.append(f"{key} = {json.dumps(value)}")
+    home.config.write_text("\n".join(out) + "\n")

@@ -1,0 +1,167 @@
+"""``BranchNode``: one branch's daemon, assembled from its home directory.
+
+Components (each a trio service started with ``nursery.start``):
+
+* :class:`node.p2p.P2PNetwork` — libp2p host (Noise, Yamux, pnet, allowlist), gossip, streams, redial
+* :class:`node.ingest.RecordIngest` — records from the API and gossip into the mempool, batched out
+* :class:`node.sync.BlockSync` — serves blocks, catches up when behind
+* :class:`node.driver.ConsensusDriver` — validators only: owns the consensus state machine
+* the HTTP API (node.api), when enabled
+
+``run()`` reports ready via ``task_status.started(self)`` once the node listens,
+and shuts everything down when cancelled (SIGINT/SIGTERM in ``branchnet run``).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import trio
+
+from protocol.genesis import Genesis
+from protocol.errors import ProtocolError
+
+from . import wire
+from .chain import Chain
+from .config import Config, Home
+from .driver import ConsensusDriver
+from .home import read_psk
+from .ingest import RecordIngest
+from .keyfile import load_key
+from .mempool import Mempool
+from .metrics import NodeMetrics
+from .p2p.host import peer_id_of
+from .p2p.network import P2PConfig, P2PNetwork
+from .p2p.peers import PeerBook
+from .signer_store import SignerStore
+from .store import Store
+from .sync import BlockSync
+
+log = logging.getLogger("branchnet.node")
+
+
+class NodeError(Exception):
+    """The node cannot start; the message says why and what to do."""
+
+
+def load_genesis(path: Path) -> Genesis:
+    try:
+        data = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise NodeError(f"{path}: genesis file not found (see `branchnet genesis --help`)") from None
+    try:
+        return Genesis.loads(data)
+    except ProtocolError as exc:
+        raise NodeError(f"{path}: invalid genesis: {exc}") from None
+
+
+class BranchNode:
+    def __init__(self, home: Path | Home, *, config: Config | None = None, api: bool = True):
+        self.home = home if isinstance(home, Home) else Home(Path(home))
+        self.config = config or self.home.load_config()
+        self.key = load_key(self.home.key)
+        self.genesis = load_genesis(self.home.genesis)
+        self.metrics = NodeMetrics()
+        self.home.data.mkdir(exist_ok=True, mode=0o700)
+        self.store = Store(self.home.db, self.genesis)
+        state = self.store.load_state()
+        self.mempool = Mempool(state, max_records=self.config.mempool.max_records, max_bytes=self.config.mempool.max_bytes)
+        self.chain = Chain(self.genesis, self.store, state, self.mempool, self.metrics)
+        self.is_validator = self.config.node.mode == "validator" and self.key.branch_id in self.genesis.validators
+        if self.config.node.mode == "validator" and not self.is_validator:
+            log.warning("mode is validator but this key is not a genesis validator; running as an observer")
+        psk = read_psk(self.home.psk(self.config))
+        allowed = {peer_id_of(m.public_key.raw) for m in self.genesis.members} | set(self.config.p2p.allow_peers)
+        book = PeerBook()
+        for pid, addrs in self.store.load_peers().items():
+            for a in addrs:
+                book.add(a, persistent=False)
+        p2p_config = P2PConfig(listen_addrs=tuple(self.config.p2p.listen), psk=psk, allowed_peers=frozenset(allowed),
+                               persistent_peers=tuple(self.config.p2p.peers), max_gossip_message_size=wire.MAX_GOSSIP_BYTES + 1024)
+        self.net = P2PNetwork(self.key, p2p_config, peer_book=book)
+        self.sync = BlockSync(self.chain, self.net)
+        self.driver: ConsensusDriver | None = None
+        if self.is_validator:
+            self.driver = ConsensusDriver(chain=self.chain, key=self.key, network=self.net,
+                                          signer_store=SignerStore(self.home.signer_state),
+                                          config=self.config.consensus, sync=self.sync)
+        self.ingest = RecordIngest(self.chain, self.net, on_new_records=self._on_new_records)
+        self.api_enabled = api
+        self.api_address: tuple[str, int] | None = None
+
+    def _on_new_records(self) -> None:
+        if self.driver is not None:
+            self.driver.poke("records")
+
+    @property
+    def peer_id(self) -> str:
+        return self.net.peer_id
+
+    @property
+    def listen_addrs(self) -> list[str]:
+        return self.net.listen_addrs
+
+    async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
+        try:
+            async with trio.open_nursery() as nursery:
+                await nursery.start(self.net.run)
+                await nursery.start(self.ingest.run)
+                await nursery.start(self.sync.run)
+                nursery.start_soon(self._announcements)
+                if self.driver is not None:
+                    await nursery.start(self.driver.run)
+                if self.api_enabled:
+                    from .api import serve_api
+
+                    self.api_address = await nursery.start(serve_api, self)
+                nursery.start_soon(self._save_peers_periodically)
+                log.info("node %s (%s) up at height %d: p2p %s, api %s", self.config.node.moniker,
+                         "validator" if self.is_validator else "observer", self.chain.height,
+                         self.listen_addrs, self.api_address)
+                task_status.started(self)
+        finally:
+            with trio.CancelScope(shield=True):
+                self._save_peers()
+                self.store.close()
+
+    async def _announcements(self) -> None:
+        """Block announcements wake sync at once (observers rely on them)."""
+        channel = await self.net.subscribe(wire.topics(self.genesis.chain_id)[2])
+        async for _peer, data in channel:
+            try:
+                height, _ = wire.decode_new_block(data)
+            except ProtocolError as exc:
+                self.metrics.reject("gossip", exc.reason)
+                continue
+            self.sync.poke(height)
+
+    def _save_peers(self) -> None:
+        try:
+            self.store.save_peers(dict(self.net.peers.book.addrs), int(trio.current_time() * 1000))
+        except Exception as exc:  # best effort at shutdown; the store may already be closed
+            log.debug("could not save peers: %s", exc)
+
+    async def _save_peers_periodically(self) -> None:
+        while True:
+            await trio.sleep(30)
+            self._save_peers()
+
+    def status(self) -> dict[str, Any]:
+        st = self.chain.state
+        return {
+            "moniker": self.config.node.moniker,
+            "chain_id": self.genesis.chain_id,
+            "branch_id": self.key.branch_id.hex(),
+            "peer_id": self.peer_id,
+            "role": "validator" if self.is_validator else "observer",
+            "height": st.height,
+            "last_block_hash": st.last_block_hash.hex(),
+            "last_block_time_ms": st.last_block_time_ms,
+            "state_root": st.state_root.hex(),
+            "mempool": len(self.mempool),
+            "peers": len(self.net.connected_peers()),
+            "sync": self.sync.statistics(),
+            "consensus": self.driver.statistics() if self.driver else None,
+        }

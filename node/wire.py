@@ -1,0 +1,141 @@
+"""Node-level wire messages: gossip topics and the sync request/response protocol.
+
+Specified in docs/PROTOCOL.md §Peer-to-peer. All payloads are canonical msgpack
+(protocol.encoding); decoding errors are the peer's fault (DecodeError).
+
+Gossip topics (``{chain}`` is the chain id):
+
+* ``/branchnet/{chain}/records/1``    ``[1, [record bytes, ...]]`` (a batch ≤ 64 KiB)
+* ``/branchnet/{chain}/consensus/1``  ``[2, proposal, block bytes | nil, resend]`` or
+  ``[3, vote, resend]``. ``resend`` is a counter that makes a re-sent message's
+  bytes (and so its gossip message id) new; receivers ignore it.
+* ``/branchnet/{chain}/blocks/1``     ``[4, height, block_hash]`` — a commit announcement.
+
+Request/response protocol ``/branchnet/{chain}/sync/1``, one frame each way:
+
+* ``[1]``                      status → ``[0, [height, last_block_hash]]``
+* ``[2, start, count]``        blocks → ``[0, [[block bytes, certificate bytes], ...]]``
+  (count ≤ 64, answer may be shorter; empty when the peer has none of them)
+* ``[3, block_hash]``          one block (committed or proposed) → ``[0, block bytes]``
+* errors                       ``[1, "not found"]``, ``[2, "<reason>"]`` (bad request)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from protocol.encoding import decode, encode, expect_array, expect_bytes, expect_int, expect_list
+from protocol.errors import DecodeError
+from protocol.votes import MAX_HEIGHT, Proposal, Vote
+
+MSG_RECORDS = 1
+MSG_PROPOSAL = 2
+MSG_VOTE = 3
+MSG_NEW_BLOCK = 4
+
+REQ_STATUS = 1
+REQ_BLOCKS = 2
+REQ_BLOCK = 3
+OK, NOT_FOUND, BAD_REQUEST = 0, 1, 2
+
+MAX_RECORD_BATCH_BYTES = 64 * 1024
+MAX_SYNC_BLOCKS = 64
+MAX_GOSSIP_BYTES = 1024 * 1024
+MAX_INLINE_BLOCK_BYTES = 900 * 1024
+MAX_RESPONSE_BYTES = 16 * 1024 * 1024
+
+
+def topics(chain_id: str) -> tuple[str, str, str]:
+    base = f"/branchnet/{chain_id}"
+    return f"{base}/records/1", f"{base}/consensus/1", f"{base}/blocks/1"
+
+
+def sync_protocol(chain_id: str) -> str:
+    return f"/branchnet/{chain_id}/sync/1"
+
+
+# ---------------------------------------------------------------- gossip
+
+
+def encode_records(raw_records: list[bytes]) -> bytes:
+    return encode([MSG_RECORDS, raw_records])
+
+
+def decode_records(data: bytes, *, max_records: int = 4096) -> list[bytes]:
+    kind, items = expect_array(decode(data, max_size=MAX_GOSSIP_BYTES), 2, "records_batch")
+    if kind != MSG_RECORDS:
+        raise DecodeError("not a record batch", field="records_batch.type", reason="type")
+    return [expect_bytes(r, f"records_batch[{i}]", max_len=8192) for i, r in enumerate(expect_list(items, "records_batch", max_len=max_records))]
+
+
+@dataclass(frozen=True, slots=True)
+class ProposalMessage:
+    proposal: Proposal
+    block: bytes | None
+
+
+def encode_proposal(proposal: Proposal, block: bytes | None, resend: int = 0) -> bytes:
+    return encode([MSG_PROPOSAL, proposal.to_array(), block, resend])
+
+
+def encode_vote(vote: Vote, resend: int = 0) -> bytes:
+    return encode([MSG_VOTE, vote.to_array(), resend])
+
+
+def decode_consensus(data: bytes) -> ProposalMessage | Vote:
+    value = decode(data, max_size=MAX_GOSSIP_BYTES)
+    if type(value) is not list or not value:
+        raise DecodeError("expected an array", field="consensus", reason="type")
+    if value[0] == MSG_PROPOSAL:
+        _, p, block, resend = expect_array(value, 4, "proposal_msg")
+        expect_int(resend, "proposal_msg.resend", hi=2**32)
+        if block is not None:
+            block = expect_bytes(block, "proposal_msg.block", max_len=MAX_INLINE_BLOCK_BYTES)
+        return ProposalMessage(Proposal.from_array(p), block)
+    if value[0] == MSG_VOTE:
+        _, v, resend = expect_array(value, 3, "vote_msg")
+        expect_int(resend, "vote_msg.resend", hi=2**32)
+        return Vote.from_array(v)
+    raise DecodeError(f"unknown consensus message type {value[0]!r}", field="consensus.type", reason="type")
+
+
+def encode_new_block(height: int, block_hash: bytes) -> bytes:
+    return encode([MSG_NEW_BLOCK, height, block_hash])
+
+
+def decode_new_block(data: bytes) -> tuple[int, bytes]:
+    kind, height, block_hash = expect_array(decode(data, max_size=128), 3, "new_block")
+    if kind != MSG_NEW_BLOCK:
+        raise DecodeError("not a block announcement", field="new_block.type", reason="type")
+    return expect_int(height, "new_block.height", lo=1, hi=MAX_HEIGHT), expect_bytes(block_hash, "new_block.hash", size=32)
+
+
+# ---------------------------------------------------------------- sync
+
+
+def decode_request(data: bytes) -> tuple[int, list[Any]]:
+    value = decode(data, max_size=256)
+    if type(value) is not list or not value or type(value[0]) is not int:
+        raise DecodeError("expected [op, ...]", field="request", reason="type")
+    op = value[0]
+    if op == REQ_STATUS:
+        expect_array(value, 1, "status_request")
+        return op, []
+    if op == REQ_BLOCKS:
+        _, start, count = expect_array(value, 3, "blocks_request")
+        return op, [expect_int(start, "blocks_request.start", lo=1, hi=MAX_HEIGHT), expect_int(count, "blocks_request.count", lo=1, hi=MAX_SYNC_BLOCKS)]
+    if op == REQ_BLOCK:
+        _, block_hash = expect_array(value, 2, "block_request")
+        return op, [expect_bytes(block_hash, "block_request.hash", size=32)]
+    raise DecodeError(f"unknown request {op}", field="request.op", reason="op")
+
+
+def response(status: int, payload: Any) -> bytes:
+    return encode([status, payload])
+
+
+def decode_response(data: bytes) -> tuple[int, Any]:
+    status, payload = expect_array(decode(data, max_size=MAX_RESPONSE_BYTES), 2, "response")
+    expect_int(status, "response.status", hi=2)
+    return status, payload
