@@ -24,7 +24,12 @@ _EMAIL = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A
 _NATIONAL_ID = re.compile(r"(?<![0-9])[0-9]{17}[0-9Xx](?![0-9A-Za-z])")
 # digits with optional single separators; captured runs are then classified
 _DIGIT_RUN = re.compile(r"\+?\(?[0-9](?:[0-9]|[ \-.()](?=[0-9(]))*[0-9]")
-_HAS_DIGITS = re.compile(r"[0-9]{4}|[0-9][ \-.()][0-9]")
+# Prefilter (speed only): every digit run worth classifying (8+ digits) lies inside a
+# match of _SPAN — 8+ characters of the run alphabet, from a possible run start to
+# the last digit — and a national id needs a span of 17+. Text without such a span
+# cannot match; inside one, _DIGIT_RUN finds exactly what a whole-text scan finds.
+_SPAN = re.compile(r"[0-9+(][0-9+(). \-]{6,}[0-9]")
+_NON_DIGIT = re.compile(r"[^0-9]")
 
 
 def _luhn_ok(digits: str) -> bool:
@@ -43,14 +48,16 @@ def find_personal_data(text: str) -> str | None:
     """Return the kind of personal data found in ``text`` (a metrics-safe slug), or None."""
     if "@" in text and _EMAIL.search(text):
         return "email"
-    if not _HAS_DIGITS.search(text):
+    spans = [m.span() for m in _SPAN.finditer(text)]
+    if not spans:
         return None
-    if _NATIONAL_ID.search(text):
+    if any(end - start >= 17 for start, end in spans) and _NATIONAL_ID.search(text):
         return "national_id"
-    for match in _DIGIT_RUN.finditer(text):
-        digits = re.sub(r"[^0-9]", "", match.group())
-        if 13 <= len(digits) <= 19 and _luhn_ok(digits):
-            return "card_number"
-        if len(digits) >= 8:
-            return "phone_number"
+    for start, end in spans:
+        for match in _DIGIT_RUN.finditer(text, start, end):
+            digits = _NON_DIGIT.sub("", match.group())
+            if 13 <= len(digits) <= 19 and _luhn_ok(digits):
+                return "card_number"
+            if len(digits) >= 8:
+                return "phone_number"
     return None

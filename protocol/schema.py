@@ -38,7 +38,8 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 def text(value: Any, field: str, *, max_len: int, min_len: int = 0) -> str:
     """A free-text field: length-limited, no control characters, no personal data."""
-    value = expect_str(value, field, max_len=max_len, min_len=min_len)
+    if type(value) is not str or not min_len <= len(value) <= max_len:
+        value = expect_str(value, field, max_len=max_len, min_len=min_len)  # raises the precise error
     if _CONTROL.search(value):
         raise ValidationError("control characters are not allowed", field=field, reason="control_char")
     found = find_personal_data(value)
@@ -48,13 +49,16 @@ def text(value: Any, field: str, *, max_len: int, min_len: int = 0) -> str:
 
 
 def pattern(value: Any, field: str, regex: re.Pattern, *, max_len: int, what: str) -> str:
-    value = expect_str(value, field, max_len=max_len)
+    if type(value) is not str or len(value) > max_len:
+        value = expect_str(value, field, max_len=max_len)  # raises the precise error
     if not regex.fullmatch(value):
         raise ValidationError(f"not a valid {what}", field=field, reason="format")
     return value
 
 
 def enum(value: Any, field: str, allowed: tuple[str, ...]) -> str:
+    if type(value) is str and value in allowed:  # fast path; allowed values are at most 32 long
+        return value
     value = expect_str(value, field, max_len=32)
     if value not in allowed:
         raise ValidationError(f"{value!r} is not one of {', '.join(allowed)}", field=field, reason="enum")
@@ -62,7 +66,10 @@ def enum(value: Any, field: str, allowed: tuple[str, ...]) -> str:
 
 
 def enum_set(value: Any, field: str, allowed: tuple[str, ...], *, min_len: int = 0) -> tuple[str, ...]:
-    items = tuple(enum(v, f"{field}[{i}]", allowed) for i, v in enumerate(expect_list(value, field, max_len=len(allowed))))
+    items = tuple(expect_list(value, field, max_len=len(allowed)))
+    for i, v in enumerate(items):
+        if type(v) is not str or v not in allowed:
+            enum(v, f"{field}[{i}]", allowed)  # raises the precise error
     if len(items) < min_len:
         raise ValidationError(f"at least {min_len} required", field=field, reason="empty")
     if list(items) != sorted(set(items), key=allowed.index):
