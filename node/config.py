@@ -34,6 +34,8 @@ psk_file = "network.psk"
 allow_peers = []
 
 [api]
+# Serve the HTTP API (status, queries, record submission, proofs, metrics).
+enabled = true
 # host:port of the HTTP API. Keep 127.0.0.1 unless a reverse proxy fronts it.
 listen = "{api_listen}"
 # Require the bearer token (HOME/api_token) for reads too, not only writes.
@@ -79,6 +81,7 @@ class P2PSection:
 
 @dataclass(frozen=True)
 class ApiSection:
+    enabled: bool = True
     listen: str = "127.0.0.1:0"
     auth_reads: bool = False
 

@@ -130,6 +130,15 @@ class Mempool:
                 seq += 1
         return out
 
+    def next_seq(self, branch_id: bytes, subject: str) -> int:
+        """The sequence number a new record for (branch, subject) should carry,
+        counting records still waiting here (for signing our own records)."""
+        seq = self.state.next_seq(branch_id, subject)
+        pending = self._by_subject.get((branch_id, subject), {})
+        while seq in pending:
+            seq += 1
+        return seq
+
     def verified_hashes(self) -> set[bytes]:
         return set(self._by_hash)
 

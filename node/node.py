@@ -88,7 +88,7 @@ class BranchNode:
                                           signer_store=SignerStore(self.home.signer_state),
                                           config=self.config.consensus, sync=self.sync)
         self.ingest = RecordIngest(self.chain, self.net, on_new_records=self._on_new_records)
-        self.api_enabled = api
+        self.api_enabled = api and self.config.api.enabled
         self.api_address: tuple[str, int] | None = None
 
     def _on_new_records(self) -> None:

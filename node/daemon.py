@@ -1,0 +1,124 @@
+"""``branchnet run``: the node in the foreground, as a daemon would run it.
+
+* Structured log lines (``text`` or ``json``), libp2p's own logging routed into ours.
+* SIGINT/SIGTERM stop the node cleanly: tasks cancelled, store closed, peers
+  saved; a second signal exits at once. A restart resumes at the last committed
+  height (the store and the signer state are durable).
+* A PID file in the home guards against two nodes on one home.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+import trio
+
+from .config import Config, ConfigError, Home
+
+log = logging.getLogger("branchnet.daemon")
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        doc = {"ts": round(record.created, 3), "level": record.levelname.lower(), "logger": record.name, "msg": record.getMessage()}
+        if record.exc_info:
+            doc["exc"] = self.formatException(record.exc_info)
+        return json.dumps(doc)
+
+
+def setup_logging(level: str = "info", fmt: str = "text", stream=None) -> None:
+    root = logging.getLogger()
+    for h in list(root.handlers):
+        root.removeHandler(h)
+    handler = logging.StreamHandler(stream or sys.stderr)
+    if fmt == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+    root.addHandler(handler)
+    root.setLevel(level.upper())
+    # libp2p: route into our handler, but keep its chatter at WARNING+ (LIBP2P_NOTES "Log noise")
+    lp = logging.getLogger("libp2p")
+    lp.propagate = True
+    lp.setLevel(logging.ERROR if level != "debug" else logging.INFO)
+
+
+class PidFile:
+    def __init__(self, path: Path):
+        self.path = path
+
+    def __enter__(self):
+        if self.path.exists():
+            try:
+                pid = int(self.path.read_text().strip())
+                os.kill(pid, 0)
+            except (ValueError, ProcessLookupError, PermissionError):
+                pass  # stale
+            else:
+                raise ConfigError(f"another node (pid {pid}) is running on this home ({self.path}); stop it first")
+        self.path.write_text(f"{os.getpid()}\n")
+        return self
+
+    def __exit__(self, *exc):
+        try:
+            if self.path.read_text().strip() == str(os.getpid()):
+                self.path.unlink()
+        except OSError:
+            pass
+
+
+async def run_node(home: Home, config: Config) -> None:
+    from .node import BranchNode
+
+    node = BranchNode(home, config=config)
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(node.run)
+            async for signum in signals:
+                log.info("received %s: stopping (height %d)", signal.Signals(signum).name, node.chain.height)
+                nursery.cancel_scope.cancel()
+                break
+    log.info("stopped cleanly at height %d", node.chain.height)
+
+
+def main(home_path: str) -> int:
+    home = Home(Path(home_path))
+    try:
+        config = home.load_config()
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    setup_logging(config.log.level, config.log.format)
+    t0 = time.monotonic()
+    try:
+        with PidFile(home.pid_file):
+            trio.run(run_node, home, config)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # startup failures: one clear line, not a traceback
+        from .chain import ChainHalted
+        from .keyfile import KeyFileError
+        from .node import NodeError
+        from .signer_store import SignerStateCorrupted
+        from .store import StoreError
+
+        if isinstance(exc, (ConfigError, KeyFileError, NodeError, StoreError, SignerStateCorrupted, ChainHalted, FileNotFoundError, ValueError)):
+            log.error("%s", exc)
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        raise
+    log.info("ran for %.1f s", time.monotonic() - t0)
+    return 0
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 3 or sys.argv[1] != "--home":
+        print("usage: python -m node.daemon --home DIR", file=sys.stderr)
+        sys.exit(2)
+    sys.exit(main(sys.argv[2]))
