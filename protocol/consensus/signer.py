@@ -19,10 +19,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..encoding import decode, encode, expect_array, expect_bytes, expect_int
+from ..encoding import decode, encode, expect_array, expect_bytes, expect_int, expect_list
 from ..errors import LocalProtocolError
 from ..keys import Domain, PrivateKey
-from ..votes import MAX_HEIGHT, MAX_ROUND, NIL, PRECOMMIT, PREVOTE, Proposal, Vote
+from ..validators import MAX_VALIDATORS
+from ..votes import MAX_HEIGHT, MAX_ROUND, MAX_VOTE_BYTES, NIL, PRECOMMIT, PREVOTE, Proposal, Vote
 from .steps import Step
 
 _STEP_OF_VOTE = {PREVOTE: int(Step.PREVOTE), PRECOMMIT: int(Step.PRECOMMIT)}
@@ -43,16 +44,22 @@ class SignerState:
     signature: bytes = b""
     lock_round: int = -1  # last non-nil precommit at ``height`` (-1: none)
     lock_hash: bytes = NIL
+    lock_votes: tuple[Vote, ...] = ()  # the 2/3+ prevotes (proof of lock) behind it
+    earlier: tuple[Vote, ...] = ()  # our prevote, when the last message is our precommit of the same round
 
     def to_array(self) -> list:
-        return [self.height, self.round, self.step, self.payload, self.signature, self.lock_round, self.lock_hash]
+        return [
+            self.height, self.round, self.step, self.payload, self.signature,
+            self.lock_round, self.lock_hash, [v.to_array() for v in self.lock_votes],
+            [v.to_array() for v in self.earlier],
+        ]
 
     def encode(self) -> bytes:
         return encode(self.to_array())
 
     @classmethod
     def from_array(cls, value: Any) -> "SignerState":
-        h, r, s, p, sig, lr, lh = expect_array(value, 7, "signer_state")
+        h, r, s, p, sig, lr, lh, lv, ea = expect_array(value, 9, "signer_state")
         return cls(
             expect_int(h, "signer_state.height", hi=MAX_HEIGHT),
             expect_int(r, "signer_state.round", lo=-1, hi=MAX_ROUND),
@@ -61,11 +68,19 @@ class SignerState:
             expect_bytes(sig, "signer_state.signature", max_len=64),
             expect_int(lr, "signer_state.lock_round", lo=-1, hi=MAX_ROUND),
             expect_bytes(lh, "signer_state.lock_hash", max_len=32),
+            tuple(
+                Vote.from_array(v, f"signer_state.lock_votes[{i}]")
+                for i, v in enumerate(expect_list(lv, "signer_state.lock_votes", max_len=MAX_VALIDATORS))
+            ),
+            tuple(
+                Vote.from_array(v, f"signer_state.earlier[{i}]")
+                for i, v in enumerate(expect_list(ea, "signer_state.earlier", max_len=2))
+            ),
         )
 
     @classmethod
     def decode(cls, data: bytes) -> "SignerState":
-        return cls.from_array(decode(data, max_size=512))
+        return cls.from_array(decode(data, max_size=1024 + MAX_VALIDATORS * MAX_VOTE_BYTES))
 
 
 def check_hrs(state: SignerState, height: int, round: int, step: int, payload: bytes) -> bytes | None:
@@ -82,26 +97,40 @@ def check_hrs(state: SignerState, height: int, round: int, step: int, payload: b
     return None
 
 
-def _next_lock(state: SignerState, height: int) -> tuple[int, bytes]:
+def _next_lock(state: SignerState, height: int) -> tuple[int, bytes, tuple[Vote, ...]]:
     if height == state.height:
-        return state.lock_round, state.lock_hash
-    return -1, NIL
+        return state.lock_round, state.lock_hash, state.lock_votes
+    return -1, NIL, ()
 
 
 def sign_vote(
-    state: SignerState, key: PrivateKey, chain_id: str, vote_type: int, height: int, round: int, block_hash: bytes
+    state: SignerState,
+    key: PrivateKey,
+    chain_id: str,
+    vote_type: int,
+    height: int,
+    round: int,
+    block_hash: bytes,
+    lock_votes: tuple[Vote, ...] = (),
 ) -> tuple[SignerState, Vote]:
-    """Sign a vote if ``state`` allows it. Returns (state to persist first, vote)."""
+    """Sign a vote if ``state`` allows it. Returns (state to persist first, vote).
+    A non-nil precommit is a lock: pass the prevotes that justify it as
+    ``lock_votes`` so a restarted node can still prove its lock to peers."""
     step = _STEP_OF_VOTE[vote_type]
     unsigned = Vote(vote_type, height, round, block_hash, key.branch_id)
     payload = unsigned.payload()
     signature = check_hrs(state, height, round, step, payload)
     if signature is None:
         signature = key.sign(Domain.VOTE, chain_id, payload)
-    lock_round, lock_hash = _next_lock(state, height)
+    lock_round, lock_hash, locks = _next_lock(state, height)
     if vote_type == PRECOMMIT and block_hash != NIL:
-        lock_round, lock_hash = round, block_hash
-    new_state = SignerState(height, round, step, payload, signature, lock_round, lock_hash)
+        lock_round, lock_hash, locks = round, block_hash, tuple(lock_votes)
+    earlier: tuple[Vote, ...] = ()
+    if (state.height, state.round, state.step, step) == (height, round, int(Step.PREVOTE), int(Step.PRECOMMIT)):
+        earlier = (Vote(*decode(state.payload, max_size=MAX_VOTE_BYTES), state.signature),)
+    elif (state.height, state.round, state.step) == (height, round, step):
+        earlier = state.earlier
+    new_state = SignerState(height, round, step, payload, signature, lock_round, lock_hash, locks, earlier)
     return new_state, Vote(vote_type, height, round, block_hash, key.branch_id, signature)
 
 
@@ -114,6 +143,6 @@ def sign_proposal(
     signature = check_hrs(state, height, round, int(Step.PROPOSE), payload)
     if signature is None:
         signature = key.sign(Domain.PROPOSAL, chain_id, payload)
-    lock_round, lock_hash = _next_lock(state, height)
-    new_state = SignerState(height, round, int(Step.PROPOSE), payload, signature, lock_round, lock_hash)
+    lock_round, lock_hash, locks = _next_lock(state, height)
+    new_state = SignerState(height, round, int(Step.PROPOSE), payload, signature, lock_round, lock_hash, locks)
     return new_state, Proposal(height, round, pol_round, block_hash, key.branch_id, signature)

@@ -38,11 +38,15 @@ comments ``# L22`` etc. cite that algorithm's lines.
     asynchronous request to the node that might never be answered).
   - On a restart at the same height, lockedValue/lockedRound are restored from
     the signer state (the last non-nil precommit), validValue/validRound are
-    set to them, and the round starts at the signer's last round.
+    set to them, the prevotes that justified the lock (persisted with it) are
+    counted again, the round starts at the signer's last round and the last
+    signed message is re-released. Without that a crash could unlock a node
+    (unsafe) or leave a lock nobody can prove (a livelock).
 """
 
 from __future__ import annotations
 
+from ..encoding import decode
 from ..errors import LocalProtocolError
 from ..keys import PrivateKey
 from ..validators import ValidatorSet
@@ -177,7 +181,12 @@ class ConsensusState:
                 self.locked_round, self.locked_value = s.lock_round, s.lock_hash
                 self.valid_round, self.valid_value = s.lock_round, s.lock_hash
                 self.block_valid[s.lock_hash] = True  # we checked it before precommitting
+                for vote in s.lock_votes:  # the proof of lock, so peers can be shown it
+                    if vote.validator in ev.valset and vote.height == ev.height:
+                        self.votes.add(vote)
         self._start_round(start_round)
+        if s.height == ev.height and s.round == start_round and s.signature:
+            self._resume_signed(s)
         for h in [h for h in self._future if h <= ev.height]:
             pending = self._future.pop(h)
             if h == ev.height:
@@ -241,10 +250,8 @@ class ConsensusState:
         result, evidence = self.votes.add(v)
         if result is AddResult.DUPLICATE:
             return self._reject("duplicate_vote")
-        if result is AddResult.EQUIVOCATION:
-            if evidence is not None:
-                self._actions.append(RecordEvidence(evidence))
-            return self._reject("equivocation")
+        if result is AddResult.EQUIVOCATION and evidence is not None:
+            self._actions.append(RecordEvidence(evidence))  # counted per value (see vote_keeper)
 
     def _on_late_precommit(self, v: Vote) -> None:
         lc = self.last_commit
@@ -295,13 +302,35 @@ class ConsensusState:
         self._precommit_timeout_scheduled = False
         self._polka_seen = False
         self._awaiting_block_round = -1
-        if proposer(self.valset, self.height, round) == self.me:  # L14
+        signed = self.signer_state
+        already_signed_here = signed.height == self.height and signed.round >= round
+        if proposer(self.valset, self.height, round) == self.me and not already_signed_here:  # L14
             if self.valid_value is not None:  # L15
                 self._propose(self.valid_value, self.valid_round)  # L16, L19
             else:
                 self._awaiting_block_round = round
                 self._actions.append(ProposeBlock(self.height, round))  # L18 getValue()
         self._schedule(Step.PROPOSE, self.params.timeout_propose(round))  # L21
+
+    def _resume_signed(self, s: SignerState) -> None:
+        """After a restart: re-release the last message we signed in this round
+        (identical bytes, so safe), count it, and take the step it implies."""
+        fields = decode(s.payload, max_size=256)
+        if s.step == Step.PROPOSE:
+            h, r, pol, block_hash, pid = fields
+            p = Proposal(h, r, pol, block_hash, pid, s.signature)
+            self.proposals.setdefault(r, p)
+            self._awaiting_block_round = -1
+            self._need_block(block_hash)
+            self._actions.append(BroadcastProposal(p, s))
+            return
+        for earlier in s.earlier:
+            self.votes.add(earlier)
+            self._actions.append(BroadcastVote(earlier, s))
+        vote = Vote(*fields, s.signature)
+        self.votes.add(vote)
+        self.step = Step(s.step)
+        self._actions.append(BroadcastVote(vote, s))
 
     def _run_rules(self) -> None:
         for _ in range(10_000):
@@ -364,7 +393,7 @@ class ConsensusState:
             v = proposal.block_hash
             if step == Step.PREVOTE:  # L37
                 self.locked_value, self.locked_round = v, rnd  # L38, L39
-                self._vote(PRECOMMIT, v)  # L40
+                self._vote(PRECOMMIT, v, votes.votes_for(rnd, PREVOTE, v))  # L40
                 self.step = Step.PRECOMMIT  # L41
             self.valid_value, self.valid_round = v, rnd  # L42, L43
             return True
@@ -413,10 +442,11 @@ class ConsensusState:
         self.proposals.setdefault(self.round, p)
         self._actions.append(BroadcastProposal(p, self.signer_state))
 
-    def _vote(self, vote_type: int, block_hash: bytes) -> None:
+    def _vote(self, vote_type: int, block_hash: bytes, lock_votes: list[Vote] | None = None) -> None:
         try:
             self.signer_state, v = sign_vote(
-                self.signer_state, self.key, self.chain_id, vote_type, self.height, self.round, block_hash
+                self.signer_state, self.key, self.chain_id, vote_type, self.height, self.round, block_hash,
+                tuple(lock_votes or ()),
             )
         except DoubleSignError:
             self.rejected["signer_refused"] = self.rejected.get("signer_refused", 0) + 1

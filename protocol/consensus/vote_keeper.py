@@ -1,10 +1,19 @@
 """Votes of one height, counted by voting power.
 
-Per (round, type) it keeps each validator's first vote and the power behind
-every value (a 32-byte block hash, or NIL). A second, *different* vote from the
-same validator for the same (round, type) is equivocation: it is not counted
-(each validator's power counts once per (round, type)) and yields one
+Per (round, type) it keeps each validator's votes and the power behind every
+value (a 32-byte block hash, or NIL). A second, *different* vote from the same
+validator for the same (round, type) is equivocation and yields one
 :class:`DuplicateVoteEvidence` per (validator, round, type).
+
+Counting follows the paper's message semantics: "2f+1 <PREVOTE, h, r, id(v)>"
+means senders of *that* message, so an equivocator's power counts once for
+each distinct value it signed (at most ``MAX_VALUES_PER_VALIDATOR`` values, the
+rest are dropped) and once in "2/3+ for anything". Safety is unaffected (two
+2/3+ quorums still share an honest validator); liveness needs it: otherwise
+an equivocator's vote for the proof-of-lock value, arriving after its other
+vote, could never be counted and a locked honest node could never convince
+the others (the simulator found exactly that). CometBFT reaches the same
+effect with peer-claimed majorities (``SetPeerMaj23``).
 
 Quorums (``ValidatorSet`` integer arithmetic):
 * 2/3+ for a value v (L28, L36, L44, L49), 2/3+ for anything (L34, L47);
@@ -27,11 +36,15 @@ class AddResult(Enum):
     EQUIVOCATION = "equivocation"
 
 
+MAX_VALUES_PER_VALIDATOR = 4
+
+
 class VoteKeeper:
     __slots__ = (
         "valset",
         "height",
         "_votes",
+        "_extra",
         "_power",
         "_any",
         "_round_voters",
@@ -44,7 +57,8 @@ class VoteKeeper:
     def __init__(self, valset: ValidatorSet, height: int):
         self.valset = valset
         self.height = height
-        self._votes: dict[tuple[int, int], dict[bytes, Vote]] = {}
+        self._votes: dict[tuple[int, int], dict[bytes, Vote]] = {}  # first vote per validator
+        self._extra: dict[tuple[int, int, bytes], list[Vote]] = {}  # equivocating votes
         self._power: dict[tuple[int, int], dict[bytes, int]] = {}
         self._any: dict[tuple[int, int], int] = {}
         self._round_voters: dict[int, set[bytes]] = {}
@@ -70,19 +84,26 @@ class VoteKeeper:
             self._power[key] = {}
             self._any[key] = 0
         old = by_validator.get(vote.validator)
+        power = self.valset.power_of(vote.validator)
+        per_value = self._power[key]
         if old is not None:
             if old.block_hash == vote.block_hash:
                 return AddResult.DUPLICATE, None
+            xkey = (vote.round, vote.type, vote.validator)
+            extra = self._extra.setdefault(xkey, [])
+            if any(x.block_hash == vote.block_hash for x in extra):
+                return AddResult.DUPLICATE, None
+            evidence = None
             ekey = (vote.validator, vote.round, vote.type)
-            if ekey in self._evidence_keys:
-                return AddResult.EQUIVOCATION, None
-            self._evidence_keys.add(ekey)
-            return AddResult.EQUIVOCATION, DuplicateVoteEvidence.from_votes(old, vote)
-        power = self.valset.power_of(vote.validator)
+            if ekey not in self._evidence_keys:
+                self._evidence_keys.add(ekey)
+                evidence = DuplicateVoteEvidence.from_votes(old, vote)
+            if len(extra) + 1 < MAX_VALUES_PER_VALIDATOR:
+                extra.append(vote)
+                self._count_value(per_value, vote, power)
+            return AddResult.EQUIVOCATION, evidence
         by_validator[vote.validator] = vote
-        per_value = self._power[key]
-        before = per_value.get(vote.block_hash, 0)
-        per_value[vote.block_hash] = before + power
+        self._count_value(per_value, vote, power)
         self._any[key] += power
         voters = self._round_voters.get(vote.round)
         if voters is None:
@@ -94,6 +115,11 @@ class VoteKeeper:
             self._round_power[vote.round] = round_before + power
             if not self._one_third(round_before) and self._one_third(round_before + power):
                 self._one_third_rounds.append(vote.round)
+        return AddResult.ADDED, None
+
+    def _count_value(self, per_value: dict[bytes, int], vote: Vote, power: int) -> None:
+        before = per_value.get(vote.block_hash, 0)
+        per_value[vote.block_hash] = before + power
         if (
             vote.type == PRECOMMIT
             and vote.block_hash != NIL
@@ -101,7 +127,6 @@ class VoteKeeper:
             and self._two_thirds(before + power)
         ):
             self.precommit_quorums.append((vote.round, vote.block_hash))
-        return AddResult.ADDED, None
 
     def power_for(self, round: int, vote_type: int, value: bytes) -> int:
         per_value = self._power.get((round, vote_type))
@@ -124,8 +149,29 @@ class VoteKeeper:
         return best
 
     def votes_for(self, round: int, vote_type: int, value: bytes) -> list[Vote]:
-        by_validator = self._votes.get((round, vote_type), {})
-        return [v for v in by_validator.values() if v.block_hash == value]
+        """The counted votes for ``value``: one per validator."""
+        return [v for v in self.votes_in(round, vote_type) if v.block_hash == value]
+
+    def has_vote(self, vote: Vote) -> bool:
+        first = self.vote_of(vote.round, vote.type, vote.validator)
+        if first is None:
+            return False
+        if first.block_hash == vote.block_hash:
+            return True
+        extra = self._extra.get((vote.round, vote.type, vote.validator), ())
+        return any(x.block_hash == vote.block_hash for x in extra)
+
+    def votes_in(self, round: int, vote_type: int) -> list[Vote]:
+        """Every counted vote of (round, type) — what a node's gossip relays."""
+        by_validator = self._votes.get((round, vote_type))
+        if not by_validator:
+            return []
+        votes = list(by_validator.values())
+        if self._extra:
+            for (r, t, _), extra in self._extra.items():
+                if r == round and t == vote_type:
+                    votes.extend(extra)
+        return votes
 
     def vote_of(self, round: int, vote_type: int, validator: bytes) -> Vote | None:
         by_validator = self._votes.get((round, vote_type))

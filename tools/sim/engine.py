@@ -1,0 +1,506 @@
+"""One deterministic simulation run.
+
+The simulator plays the node: it carries out every action of every validator's
+``ConsensusState`` over a virtual network with virtual time (integer ms, a
+heapq of events). Everything random comes from ``random.Random(seed)``, so a
+(seed, nodes, faults) triple replays exactly.
+
+Faults (``FAULT_KINDS``), all active only before the *heal* time:
+
+* ``delay``     long and spiky message delays (reordering comes with them)
+* ``drop``      messages lost with a per-run probability
+* ``dup``       messages delivered twice
+* ``partition`` 1–3 network splits that form and heal
+* ``crash``     honest nodes crash and restart; a restart keeps only what the
+                node persisted (signer state, committed blocks)
+* ``byz``       validators holding < 1/3 of power misbehave for the whole run:
+                ``equivocate`` (two proposals / two votes, split between peers),
+                ``random`` (votes for random hashes) or ``silent``
+* ``invalid``   Byzantine proposers sometimes propose blocks honest nodes find
+                invalid (needs ``byz``)
+
+After the heal time the network delivers every message within 100 ms and every
+crashed node is back. The node-side duties the simulator also plays: gossip
+re-sends a node's own messages of its height every second while it makes no
+progress, and block sync hands a lagging node a committed block + certificate.
+
+Checks: agreement (one hash per height across honest nodes), validity (the
+block was valid; its certificate verifies with ``CommitCertificate.verify``
+against the validator set — each distinct signature verified once per run), no
+double signing by honest nodes (every signed message recorded), liveness
+(every honest node commits ``goal`` heights within ``LIVENESS_MS`` after heal).
+"""
+
+from __future__ import annotations
+
+import heapq
+import random
+from dataclasses import dataclass, field
+from typing import Callable
+
+from protocol.consensus import (
+    BlockBuilt,
+    BlockReceived,
+    BroadcastProposal,
+    BroadcastVote,
+    CommitBlock,
+    ConsensusParams,
+    ConsensusState,
+    ProposalReceived,
+    ProposeBlock,
+    RecordEvidence,
+    RequestBlock,
+    ScheduleTimeout,
+    StartHeight,
+    Step,
+    TimeoutFired,
+    VoteReceived,
+)
+from protocol.errors import ValidationError
+from protocol.validators import Validator, ValidatorSet
+from protocol.votes import NIL, PRECOMMIT, PREVOTE, CommitCertificate, Proposal, Vote
+
+from .keys import sim_keys
+
+CHAIN_ID = "branchnet-sim"
+FAULT_KINDS = ("delay", "drop", "dup", "partition", "crash", "byz", "invalid")
+SIM_PARAMS = ConsensusParams(
+    timeout_propose_ms=300,
+    timeout_propose_delta_ms=150,
+    timeout_prevote_ms=150,
+    timeout_prevote_delta_ms=75,
+    timeout_precommit_ms=150,
+    timeout_precommit_delta_ms=75,
+)
+LIVENESS_MS = 60_000  # after heal, every honest node must reach the goal height within this
+HEIGHTS_AFTER_HEAL = 2
+MIN_HEIGHTS = 3
+GOSSIP_MS = 1000
+SYNC_STALL_MS = 1500
+MAX_EVENTS = 2_000_000
+
+# heap entry kinds
+_MSG, _EVENT, _TICK, _CRASH, _RESTART, _PARTITION, _SYNC, _HEAL = range(8)
+
+
+@dataclass
+class RunResult:
+    seed: int
+    nodes: int
+    faults: tuple[str, ...]
+    heights_committed: int = 0
+    safety_violations: list[str] = field(default_factory=list)
+    liveness_failure: str = ""
+    double_signs: int = 0
+    latencies: list[tuple[int, int]] = field(default_factory=list)  # (commit round, ms)
+    events: int = 0
+    virtual_ms: int = 0
+    evidence: int = 0
+
+    def reproduce(self) -> str:
+        faults = ",".join(self.faults) or "none"
+        return f"python -m tools.simulate --seed {self.seed} --nodes {self.nodes} --faults {faults}"
+
+
+class SimNode:
+    __slots__ = (
+        "idx", "key", "bid", "mode", "state", "alive", "inc", "signer", "committed", "top",
+        "sent", "sent_height", "last_precommit", "mark", "syncing", "height_started",
+    )
+
+    def __init__(self, idx: int, key, mode: str):
+        self.idx = idx
+        self.key = key
+        self.bid = key.branch_id
+        self.mode = mode  # "honest", "equivocate", "random", "silent"
+        self.state: ConsensusState | None = None
+        self.alive = True
+        self.inc = 0
+        self.signer = None  # persisted SignerState
+        self.committed: dict[int, tuple[bytes, CommitCertificate]] = {}
+        self.top = 0
+        self.sent: list = []
+        self.sent_height = 0
+        self.last_precommit: Vote | None = None
+        self.mark = None
+        self.syncing = False
+        self.height_started = 0
+
+
+StateFactory = Callable[..., ConsensusState]
+
+
+class Simulation:
+    def __init__(self, seed: int, nodes: int, faults, state_factory: StateFactory = ConsensusState):
+        self.seed, self.n = seed, nodes
+        self.faults = tuple(sorted(set(faults)))
+        unknown = set(self.faults) - set(FAULT_KINDS)
+        if unknown:
+            raise ValueError(f"unknown faults: {sorted(unknown)}")
+        self.rng = rng = random.Random(seed)
+        self.result = RunResult(seed, nodes, self.faults)
+        keys = sim_keys(nodes)
+        powers = [1] * nodes if rng.random() < 0.5 else [rng.randint(1, 4) for _ in range(nodes)]
+        self.valset = ValidatorSet(Validator(k.branch_id, k.public_key, p) for k, p in zip(keys, powers))
+        modes = ["honest"] * nodes
+        if "byz" in self.faults:
+            order = list(range(nodes))
+            rng.shuffle(order)
+            budget = rng.randint(1, nodes)
+            byz_power = 0
+            for i in order[:budget]:
+                if (byz_power + powers[i]) * 3 < self.valset.total_power:
+                    byz_power += powers[i]
+                    modes[i] = rng.choice(("equivocate", "equivocate", "random", "silent"))
+        self.nodes = [SimNode(i, k, m) for i, (k, m) in enumerate(zip(keys, modes))]
+        self.honest = [nd for nd in self.nodes if nd.mode == "honest"]
+        self.by_bid = {nd.bid: nd for nd in self.nodes}
+        self.state_factory = state_factory
+        self.heap: list = []
+        self.seq = 0
+        self.now = 0
+        self.groups: list[int] | None = None
+        self.healed = False
+        self.goal = 0
+        # network model
+        self.delay_hi = rng.choice((20, 50, 150, 400)) if "delay" in self.faults else 10
+        self.p_drop = rng.uniform(0.02, 0.3) if "drop" in self.faults else 0.0
+        self.p_dup = rng.uniform(0.02, 0.2) if "dup" in self.faults else 0.0
+        timed = set(self.faults) - {"byz", "invalid"}
+        self.heal_at = rng.randint(2000, 8000) if timed else 0
+        # bookkeeping for the checks
+        self.blocks: dict[bytes, bool] = {}  # every block ever built -> valid?
+        self.decided: dict[int, bytes] = {}
+        self.signed: dict[tuple, tuple] = {}  # honest (bid, h, r, step) -> message identity
+        self.certs: dict[bytes, tuple[int, CommitCertificate]] = {}
+        self.byz_split: dict[tuple[int, int], tuple[bytes, bytes, frozenset]] = {}
+
+    # ------------------------------------------------------------ scheduling
+
+    def push(self, t: int, kind: int, idx: int, inc: int, payload) -> None:
+        self.seq += 1
+        heapq.heappush(self.heap, (t, self.seq, kind, idx, inc, payload))
+
+    def delay(self) -> int:
+        rng = self.rng
+        if self.healed:
+            return rng.randint(1, min(self.delay_hi, 100))
+        if "delay" in self.faults and rng.random() < 0.2:
+            return rng.randint(self.delay_hi, 4 * self.delay_hi)
+        return rng.randint(1, self.delay_hi)
+
+    def send(self, src: SimNode, msg, targets=None) -> None:
+        rng = self.rng
+        groups = self.groups
+        for dst in self.nodes if targets is None else targets:
+            if dst is src:
+                continue
+            if not self.healed:
+                if groups is not None and groups[src.idx] != groups[dst.idx]:
+                    continue
+                if self.p_drop and rng.random() < self.p_drop:
+                    continue
+                if self.p_dup and rng.random() < self.p_dup:
+                    self.push(self.now + self.delay(), _MSG, dst.idx, src.idx, msg)
+            self.push(self.now + self.delay(), _MSG, dst.idx, src.idx, msg)
+
+    # ----------------------------------------------------------------- setup
+
+    def schedule_faults(self) -> None:
+        rng, heal = self.rng, self.heal_at
+        if "partition" in self.faults:
+            for _ in range(rng.randint(1, 3)):
+                start = rng.randint(0, heal - 500)
+                groups = [rng.randint(0, 1) for _ in range(self.n)]
+                self.push(start, _PARTITION, 0, 0, groups)
+                self.push(rng.randint(start + 200, heal), _PARTITION, 0, 0, None)
+        if "crash" in self.faults:
+            for nd in rng.sample(self.honest, rng.randint(1, len(self.honest))):
+                start = rng.randint(0, heal - 200)
+                self.push(start, _CRASH, nd.idx, 0, None)
+                self.push(rng.randint(start + 100, heal), _RESTART, nd.idx, 0, None)
+        self.push(heal, _HEAL, 0, 0, None)
+
+    def boot(self, nd: SimNode) -> None:
+        nd.state = self.state_factory(nd.key, CHAIN_ID, SIM_PARAMS, nd.signer)
+        nd.sent, nd.sent_height, nd.syncing = [], 0, False
+        self.start_height(nd, nd.top + 1)
+
+    def start_height(self, nd: SimNode, height: int) -> None:
+        nd.height_started = self.now
+        self.apply(nd, StartHeight(height, self.valset, self.now))
+
+    # --------------------------------------------------------------- running
+
+    def run(self) -> RunResult:
+        rng = self.rng
+        self.schedule_faults()
+        for nd in self.nodes:
+            self.boot(nd)
+            self.push(rng.randint(1, GOSSIP_MS), _TICK, nd.idx, 0, None)
+        deadline = self.heal_at + LIVENESS_MS
+        heap, nodes, res = self.heap, self.nodes, self.result
+        pop = heapq.heappop
+        events = 0
+        while heap:
+            t, _, kind, idx, inc, payload = pop(heap)
+            if t > deadline:
+                res.liveness_failure = f"goal height {self.goal} not reached {LIVENESS_MS} ms after heal"
+                break
+            self.now = t
+            events += 1
+            nd = nodes[idx]
+            if kind == _MSG:
+                if nd.alive:
+                    self.deliver(nd, nodes[inc], payload)
+            elif kind == _EVENT:
+                if nd.alive and inc == nd.inc:
+                    self.apply(nd, payload)
+            elif kind == _TICK:
+                self.gossip_tick(nd)
+            elif kind == _SYNC:
+                if nd.alive and nd.inc == inc[0]:
+                    self.sync(nd, nodes[inc[1]])
+            elif kind == _PARTITION:
+                if not self.healed:
+                    self.groups = payload
+            elif kind == _CRASH:
+                nd.alive = False
+                nd.inc += 1
+                nd.state = None
+            elif kind == _RESTART:
+                if not nd.alive:
+                    nd.alive = True
+                    self.boot(nd)
+            elif kind == _HEAL:
+                self.heal()
+            if self.goal and all(h.top >= self.goal for h in self.honest):
+                break
+            if events > MAX_EVENTS:
+                res.liveness_failure = "event budget exhausted"
+                break
+        else:
+            res.liveness_failure = "event queue ran dry"
+        res.events = events
+        res.virtual_ms = self.now
+        res.heights_committed = max(h.top for h in self.honest)
+        self.check_certificates()
+        return res
+
+    def heal(self) -> None:
+        self.healed = True
+        self.groups = None
+        for nd in self.nodes:
+            if not nd.alive:
+                nd.alive = True
+                self.boot(nd)
+        self.goal = max(MIN_HEIGHTS, max(h.top for h in self.honest) + HEIGHTS_AFTER_HEAL)
+
+    def deliver(self, nd: SimNode, src: SimNode, msg) -> None:
+        st = nd.state
+        if msg.height > st.height and not nd.syncing and src.top >= st.height:
+            if msg.height > st.height + 1 or self.now - nd.height_started > SYNC_STALL_MS:
+                nd.syncing = True
+                self.push(self.now + 2 * self.delay(), _SYNC, nd.idx, (nd.inc, src.idx), None)
+        if type(msg) is Vote:
+            self.apply(nd, VoteReceived(msg, self.now))
+        else:
+            self.apply(nd, ProposalReceived(msg, self.now))
+
+    def sync(self, nd: SimNode, src: SimNode) -> None:
+        """Block sync: take the next block + certificate from ``src``."""
+        nd.syncing = False
+        h = nd.state.height
+        got = src.committed.get(h)
+        if got is None or nd.state.step == Step.NEW_HEIGHT:
+            return
+        block_hash, cert = got
+        self.record_commit(nd, h, block_hash, cert, -1)
+        self.start_height(nd, h + 1)
+
+    def gossip_tick(self, nd: SimNode) -> None:
+        """Every GOSSIP_MS: if no new height committed since the last tick,
+        re-send. Byzantine nodes re-send what they sent; honest nodes send each
+        peer at their height the proposals and votes of the interesting rounds
+        that the peer lacks (CometBFT's vote gossip, with the peer's known-vote
+        bitmap read directly from the peer), plus their own last precommit for
+        peers one height behind."""
+        self.push(self.now + GOSSIP_MS, _TICK, nd.idx, 0, None)
+        if not nd.alive or nd.mode == "silent":
+            return
+        st = nd.state
+        mark = st.height
+        stalled = mark == nd.mark
+        nd.mark = mark
+        if not stalled:
+            return
+        if not nd.syncing:  # block sync polls peers' status
+            ahead = [p for p in self.nodes if p.alive and p.top >= st.height and p is not nd]
+            if ahead:
+                nd.syncing = True
+                src = self.rng.choice(ahead)
+                self.push(self.now + 2 * self.delay(), _SYNC, nd.idx, (nd.inc, src.idx), None)
+        if nd.mode != "honest":
+            for m in nd.sent:
+                if m.round >= st.round - 1:
+                    self.send(nd, m)
+            return
+        if nd.last_precommit is not None:
+            self.send(nd, nd.last_precommit, [p for p in self.nodes if p.alive and p.state.height < st.height])
+        mine = st.votes
+        if mine is None:
+            return
+        pol_rounds = {p.pol_round for p in st.proposals.values() if p.pol_round >= 0}
+        for peer in self.nodes:
+            if peer is nd or not peer.alive or peer.state.height != st.height:
+                continue
+            ps = peer.state
+            theirs = ps.votes
+            rounds = {st.round, st.round - 1, ps.round, ps.round - 1}
+            for r in rounds | pol_rounds:
+                if r < 0:
+                    continue
+                p = st.proposals.get(r)
+                if p is not None and r in rounds and ps.proposals.get(r) != p:
+                    self.send(nd, p, [peer])
+                for vtype in (PREVOTE, PRECOMMIT):
+                    if r not in rounds and vtype == PRECOMMIT:
+                        continue
+                    for vote in mine.votes_in(r, vtype):
+                        if not theirs.has_vote(vote):
+                            self.send(nd, vote, [peer])
+
+    # ------------------------------------------------------------- actions
+
+    def apply(self, nd: SimNode, event) -> None:
+        for action in nd.state.apply(event):
+            t = type(action)
+            if t is BroadcastVote or t is BroadcastProposal:
+                self.on_signed(nd, action)
+            elif t is ScheduleTimeout:
+                self.push(action.deadline_ms, _EVENT, nd.idx, nd.inc,
+                          TimeoutFired(action.height, action.round, action.step, action.deadline_ms))
+            elif t is RequestBlock:
+                valid = self.blocks.get(action.block_hash)
+                if valid is not None:
+                    at = self.now + self.delay()
+                    self.push(at, _EVENT, nd.idx, nd.inc, BlockReceived(action.block_hash, valid, at))
+            elif t is ProposeBlock:
+                self.build_block(nd, action)
+            elif t is CommitBlock:
+                self.record_commit(nd, action.height, action.block_hash, action.certificate, action.round)
+                self.start_height(nd, action.height + 1)
+                return  # the rest of this batch (if any) belonged to the old height
+            elif t is RecordEvidence:
+                self.result.evidence += 1
+                if self.by_bid[action.evidence.validator].mode == "honest":
+                    self.result.double_signs += 1
+                    self.violation(f"evidence against honest validator at height {action.evidence.height}")
+
+    def build_block(self, nd: SimNode, action: ProposeBlock) -> None:
+        block_hash = self.rng.randbytes(32)
+        valid = True
+        if nd.mode != "honest" and "invalid" in self.faults and self.rng.random() < 0.5:
+            valid = False
+        self.blocks[block_hash] = valid
+        at = self.now + self.rng.randint(1, 5)
+        self.push(at, _EVENT, nd.idx, nd.inc, BlockBuilt(action.height, action.round, block_hash, at))
+
+    def on_signed(self, nd: SimNode, action) -> None:
+        msg = action.proposal if type(action) is BroadcastProposal else action.vote
+        nd.signer = action.signer_state  # "persist" before the message leaves
+        if nd.sent_height != msg.height:
+            nd.sent, nd.sent_height = [], msg.height
+        if nd.mode == "honest":
+            if type(msg) is Vote:
+                key = (nd.bid, msg.height, msg.round, msg.type + 1)
+                ident = (msg.block_hash,)
+            else:
+                key = (nd.bid, msg.height, msg.round, 1)
+                ident = (msg.block_hash, msg.pol_round)
+            prev = self.signed.setdefault(key, ident)
+            if prev != ident:
+                self.result.double_signs += 1
+                self.violation(f"double sign by node {nd.idx} at {key[1:]}")
+            self.publish(nd, msg)
+        else:
+            self.byzantine_publish(nd, msg)
+
+    def publish(self, nd: SimNode, msg, targets=None) -> None:
+        nd.sent.append(msg)
+        if type(msg) is Vote and msg.type == PRECOMMIT and msg.block_hash != NIL:
+            nd.last_precommit = msg
+        self.send(nd, msg, targets)
+
+    def byzantine_publish(self, nd: SimNode, msg) -> None:
+        rng, key = self.rng, nd.key
+        if nd.mode == "silent":
+            return
+        if nd.mode == "random":
+            if type(msg) is Vote:
+                msg = Vote.create(key, CHAIN_ID, msg.type, msg.height, msg.round, rng.randbytes(32))
+            return self.publish(nd, msg)
+        # equivocate: two versions, each to one half of the peers
+        peers = [p for p in self.nodes if p is not nd]
+        if type(msg) is Proposal:
+            other = rng.randbytes(32)
+            self.blocks[other] = not ("invalid" in self.faults and rng.random() < 0.3)
+            side_a = frozenset(p.idx for p in rng.sample(peers, len(peers) // 2))
+            self.byz_split[(msg.height, msg.round)] = (msg.block_hash, other, side_a)
+            twin = Proposal.create(key, CHAIN_ID, msg.height, msg.round, msg.pol_round, other)
+        else:
+            split = self.byz_split.get((msg.height, msg.round))
+            if split is not None:
+                first, other, side_a = split
+                msg = Vote.create(key, CHAIN_ID, msg.type, msg.height, msg.round, first)
+            else:
+                other = rng.choice((NIL, rng.randbytes(32))) if msg.block_hash != NIL else rng.randbytes(32)
+                side_a = frozenset(p.idx for p in rng.sample(peers, len(peers) // 2))
+            twin = Vote.create(key, CHAIN_ID, msg.type, msg.height, msg.round, other)
+        self.publish(nd, msg, [p for p in peers if p.idx in side_a])
+        self.publish(nd, twin, [p for p in peers if p.idx not in side_a])
+
+    # -------------------------------------------------------------- checks
+
+    def violation(self, what: str) -> None:
+        self.result.safety_violations.append(what)
+
+    def record_commit(self, nd: SimNode, h: int, block_hash: bytes, cert: CommitCertificate, rnd: int) -> None:
+        nd.committed[h] = (block_hash, cert)
+        nd.top = h
+        if nd.mode != "honest":
+            return
+        first = self.decided.setdefault(h, block_hash)
+        if first != block_hash:
+            self.violation(f"agreement: two blocks committed at height {h}")
+        if not self.blocks.get(block_hash, False):
+            self.violation(f"validity: invalid or unknown block committed at height {h}")
+        self.certs.setdefault(cert.hash, (h, cert))
+        if rnd >= 0:
+            self.result.latencies.append((rnd, self.now - nd.height_started))
+
+    def check_certificates(self) -> None:
+        """Each distinct certificate: CommitCertificate.verify once per new
+        signature set; a certificate whose signatures were all verified already
+        only needs its quorum recomputed."""
+        verified: set[tuple] = set()
+        for h, cert in self.certs.values():
+            pairs = {(cert.round, cert.block_hash, vid, sig) for vid, sig in cert.signatures}
+            if cert.height != h:
+                self.violation(f"validity: certificate for height {cert.height} stored at {h}")
+                continue
+            if pairs <= verified:
+                power = sum(self.valset.power_of(vid) for vid, _ in cert.signatures)
+                if not self.valset.has_two_thirds(power):
+                    self.violation(f"validity: certificate at height {h} lacks a 2/3 quorum")
+                continue
+            try:
+                cert.verify(self.valset, CHAIN_ID, height=h, block_hash=self.decided.get(h))
+            except ValidationError as exc:
+                self.violation(f"validity: certificate at height {h}: {exc}")
+            else:
+                verified |= pairs
+
+
+def run_one(seed: int, nodes: int, faults, state_factory: StateFactory = ConsensusState) -> RunResult:
+    return Simulation(seed, nodes, faults, state_factory).run()
