@@ -131,7 +131,7 @@ class Genesis:
                 raise ValidationError("not UTF-8", field="genesis", reason="utf8") from None
         try:
             doc = json.loads(data)
-        except (json.JSONDecodeError, RecursionError) as exc:
+        except (ValueError, RecursionError) as exc:  # JSONDecodeError, and ints over the str-conversion limit
             raise ValidationError(f"not valid JSON ({exc})", field="genesis", reason="json") from None
         return cls.from_json(doc)
 

@@ -176,8 +176,8 @@ class LedgerState:
                 ev.verify(self.validators, self.chain_id)
             except ProtocolError as exc:
                 raise ValidationError(exc.message, field=f"block.evidence[{i}]", reason="bad_evidence") from None
-            if ev.hash in self.committed_evidence or ev.height > self.height:
-                raise ValidationError("evidence already committed or from the future", field=f"block.evidence[{i}]", reason="bad_evidence")
+            if ev.hash in self.committed_evidence or ev.height > self.height or ev in block.evidence[:i]:
+                raise ValidationError("evidence already committed, repeated in this block, or from the future", field=f"block.evidence[{i}]", reason="bad_evidence")
         tx = self.begin(block.height)
         tx.apply_all(block.records, verified=verified)
         if tx.state_root() != block.header.state_root:

@@ -219,6 +219,11 @@ class CommitCertificate:
             raise ValidationError(f"certificate is for height {self.height}, not {height}", field="certificate.height", reason="height")
         if block_hash is not None and self.block_hash != block_hash:
             raise ValidationError("certificate is for another block", field="certificate.block_hash", reason="block_hash")
+        for i in range(1, len(self.signatures)):  # decode enforces this; a certificate built in memory may not
+            if self.signatures[i - 1][0] >= self.signatures[i][0]:
+                raise ValidationError(
+                    "signers must be unique and in ascending order", field="certificate.signatures", reason="order"
+                )
         power = 0
         for vote in self.votes():
             v = valset.get(vote.validator)

@@ -220,3 +220,28 @@ def decode_block(data: bytes, params: ChainParams | None = None) -> Block:
     params = params or ChainParams()
     return Block.decode(data, max_bytes=params.max_block_bytes, max_records=params.max_block_records,
                         max_evidence=params.max_block_evidence)
+
+
+def raw_record(
+    signer: PrivateKey,
+    kind: str,
+    body_array: Any,
+    seq: Any = 1,
+    *,
+    chain_id: Any = CHAIN_ID,
+    time_ms: Any = GENESIS_TIME_MS + 1000,
+    version: Any = 1,
+    branch_id: Any = None,
+    signature: Any = None,
+    extra: Sequence = (),
+) -> bytes:
+    """Encode (and sign) a record envelope by hand, bypassing Record.create's checks,
+    so tests can build records that break any rule."""
+    from protocol.encoding import encode
+    from protocol.keys import Domain
+
+    branch_id = signer.branch_id if branch_id is None else branch_id
+    arr = [version, kind, chain_id, branch_id, seq, time_ms, body_array]
+    if signature is None:
+        signature = signer.sign(Domain.RECORD, chain_id if isinstance(chain_id, str) else CHAIN_ID, encode(arr))
+    return encode(arr + [signature] + list(extra))

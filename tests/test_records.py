@@ -1,0 +1,175 @@
+"""protocol/records.py and protocol/schema.py: the signed record envelope and record bodies."""
+
+import dataclasses
+
+import pytest
+
+from factories import (
+    CHAIN_ID,
+    OTHER_CHAIN_ID,
+    consigned_offer,
+    key,
+    offer,
+    profile,
+    raw_record,
+    record,
+    sample_bodies,
+    status,
+    withdraw,
+)
+from protocol.encoding import decode, encode
+from protocol.errors import DecodeError, SignatureError, ValidationError
+from protocol.hashing import sha256
+from protocol.keys import Domain
+from protocol.records import MAX_RECORD_BYTES, Record
+from protocol.schema import EquipmentStatus, Fee, OpeningHours
+
+ALICE = key("alice")
+BOB = key("bob")
+
+
+@pytest.mark.parametrize("body", sample_bodies(), ids=lambda b: f"{b.KIND}")
+def test_every_kind_round_trips_and_verifies(body):
+    rec = record(ALICE, body, seq=3)
+    again = Record.decode(rec.raw, chain_id=CHAIN_ID)
+    assert again == rec
+    assert again.body == body
+    assert (again.kind, again.chain_id, again.branch_id, again.seq) == (body.KIND, CHAIN_ID, ALICE.branch_id, 3)
+    assert again.hash == sha256(rec.raw)
+    again.verify(ALICE.public_key)
+    assert rec.to_json()["hash"] == rec.hash.hex()
+
+
+def test_payload_is_the_signed_array():
+    rec = record(ALICE, offer())
+    arr = decode(rec.raw, max_size=MAX_RECORD_BYTES)
+    assert rec.payload() == encode(arr[:7])
+    ALICE.public_key.verify(rec.signature, Domain.RECORD, CHAIN_ID, rec.payload())
+
+
+def test_subjects():
+    assert record(ALICE, profile()).subject == "profile"
+    assert record(ALICE, offer("x1")).subject == "service/x1"
+    assert record(ALICE, withdraw("x1")).subject == "service/x1"
+    assert record(ALICE, status("x1")).subject == "status/x1"
+
+
+def test_wrong_key_and_bad_signature():
+    rec = record(ALICE, offer())
+    with pytest.raises(ValidationError) as exc:
+        rec.verify(BOB.public_key)
+    assert (exc.value.reason, exc.value.field) == ("wrong_key", "record.branch_id")
+    # Bob signs a record claiming to be Alice's branch
+    forged = Record.decode(raw_record(BOB, "service.offer", offer().to_array(), branch_id=ALICE.branch_id))
+    with pytest.raises(SignatureError) as exc:
+        forged.verify(ALICE.public_key)
+    assert exc.value.reason == "bad_signature"
+
+
+def test_signed_for_another_chain():
+    raw = record(ALICE, offer(), chain_id=OTHER_CHAIN_ID).raw
+    with pytest.raises(ValidationError) as exc:
+        Record.decode(raw, chain_id=CHAIN_ID)
+    assert (exc.value.reason, exc.value.field) == ("chain_id", "record.chain_id")
+    # relabelled with our chain id, the signature no longer verifies
+    arr = decode(raw, max_size=MAX_RECORD_BYTES)
+    arr[2] = CHAIN_ID
+    relabelled = Record.decode(encode(arr), chain_id=CHAIN_ID)
+    with pytest.raises(SignatureError):
+        relabelled.verify(ALICE.public_key)
+
+
+def test_create_refuses_to_sign_invalid_body():
+    bad = dataclasses.replace(offer(), title="call 13812345678")
+    with pytest.raises(ValidationError) as exc:
+        Record.create(ALICE, CHAIN_ID, 1, 0, bad)
+    assert (exc.value.reason, exc.value.field) == ("pii_phone_number", "record.body.title")
+
+
+def test_size_limit():
+    raw = raw_record(ALICE, "service.offer", offer(description="x" * 2000).to_array())
+    Record.decode(raw)  # fits
+    big = raw_record(ALICE, "branch.profile", profile().to_array(), extra=[b"x" * MAX_RECORD_BYTES])
+    with pytest.raises(DecodeError) as exc:
+        Record.decode(big)
+    assert exc.value.reason == "oversize"
+
+
+# ---------------------------------------------------------------- schema rules
+
+
+def _offer_arr(**kw):
+    return offer(**kw).to_array()
+
+
+def _set(arr, i, v):
+    arr = list(arr)
+    arr[i] = v
+    return arr
+
+
+SCHEMA_CASES = [
+    # (id, kind, body array, error class, reason, field)
+    ("offer_risk_required", "service.offer", _set(_offer_arr(category="loan"), 7, 0), ValidationError, "risk_required", "record.body.risk_level"),
+    ("offer_risk_not_applicable", "service.offer", _set(_offer_arr(), 7, 2), ValidationError, "risk_not_applicable", "record.body.risk_level"),
+    ("offer_risk_range", "service.offer", _set(_offer_arr(category="loan"), 7, 6), DecodeError, "range", "record.body.risk_level"),
+    ("offer_consigned_needs_issuer", "service.offer", _set(consigned_offer().to_array(), 9, ""), ValidationError, "issuer", "record.body.issuer"),
+    ("offer_own_has_no_issuer", "service.offer", _set(_offer_arr(), 9, "Other Bank"), ValidationError, "issuer", "record.body.issuer"),
+    ("offer_unknown_category", "service.offer", _set(_offer_arr(), 1, "crypto"), ValidationError, "enum", "record.body.category"),
+    ("offer_no_channels", "service.offer", _set(_offer_arr(), 4, []), ValidationError, "empty", "record.body.channels"),
+    ("offer_channels_order", "service.offer", _set(_offer_arr(), 4, ["self_service", "counter"]), ValidationError, "order", "record.body.channels"),
+    ("offer_channels_dup", "service.offer", _set(_offer_arr(), 4, ["counter", "counter"]), ValidationError, "order", "record.body.channels"),
+    ("offer_bad_channel", "service.offer", _set(_offer_arr(), 4, ["counter", "fax"]), ValidationError, "enum", "record.body.channels[1]"),
+    ("offer_free_fee_nonzero", "service.offer", _set(_offer_arr(), 6, [["x", 5, "CNY", "free"]]), ValidationError, "fee", "record.body.fees[0].amount_minor"),
+    ("offer_fee_currency", "service.offer", _set(_offer_arr(), 6, [["x", 5, "cny", "one_time"]]), ValidationError, "format", "record.body.fees[0].currency"),
+    ("offer_fee_negative", "service.offer", _set(_offer_arr(), 6, [["x", -5, "CNY", "one_time"]]), DecodeError, "range", "record.body.fees[0].amount_minor"),
+    ("offer_fee_label_empty", "service.offer", _set(_offer_arr(), 6, [["", 5, "CNY", "one_time"]]), DecodeError, "length", "record.body.fees[0].label"),
+    ("offer_title_email", "service.offer", _set(_offer_arr(), 2, "ask li.na@bank.example"), ValidationError, "pii_email", "record.body.title"),
+    ("offer_desc_card", "service.offer", _set(_offer_arr(), 3, "pay to 4111 1111 1111 1111"), ValidationError, "pii_card_number", "record.body.description"),
+    ("offer_desc_id", "service.offer", _set(_offer_arr(), 3, "holder 110101199003071234"), ValidationError, "pii_national_id", "record.body.description"),
+    ("offer_desc_control", "service.offer", _set(_offer_arr(), 3, "bell\x07"), ValidationError, "control_char", "record.body.description"),
+    ("offer_hours_overlap", "service.offer", _set(_offer_arr(), 5, [[0, 540, 720], [0, 700, 900]]), ValidationError, "hours", "record.body.hours"),
+    ("offer_hours_unsorted", "service.offer", _set(_offer_arr(), 5, [[1, 540, 720], [0, 540, 720]]), ValidationError, "hours", "record.body.hours"),
+    ("offer_hours_empty_interval", "service.offer", _set(_offer_arr(), 5, [[0, 600, 600]]), ValidationError, "hours", "record.body.hours[0]"),
+    ("offer_hours_day", "service.offer", _set(_offer_arr(), 5, [[7, 540, 720]]), DecodeError, "range", "record.body.hours[0].day"),
+    ("offer_service_id", "service.offer", _set(_offer_arr(), 0, "Cash/Withdrawal"), ValidationError, "format", "record.body.service_id"),
+    ("offer_accessibility_order", "service.offer", _set(_offer_arr(), 10, ["priority_counter", "wheelchair"]), ValidationError, "order", "record.body.accessibility"),
+    ("offer_arity", "service.offer", _offer_arr()[:11], DecodeError, "arity", "record.body"),
+    ("profile_region", "branch.profile", _set(profile().to_array(), 2, "beijing"), ValidationError, "format", "record.body.region"),
+    ("profile_lat", "branch.profile", _set(profile().to_array(), 3, 91_000_000), DecodeError, "range", "record.body.lat_micro"),
+    ("profile_phone", "branch.profile", _set(profile().to_array(), 6, "call us"), ValidationError, "format", "record.body.contact_phone"),
+    ("profile_url", "branch.profile", _set(profile().to_array(), 7, "http://bank.example"), ValidationError, "format", "record.body.contact_url"),
+    ("profile_address_phone", "branch.profile", _set(profile().to_array(), 1, "ask 13812345678"), ValidationError, "pii_phone_number", "record.body.address"),
+    ("status_enum", "service.status", _set(status().to_array(), 1, "busy"), ValidationError, "enum", "record.body.status"),
+    ("status_wait", "service.status", _set(status().to_array(), 2, 1441), DecodeError, "range", "record.body.wait_minutes"),
+    ("status_dup_equipment", "service.status", _set(status().to_array(), 3, [["atm-1", True], ["atm-1", False]]), ValidationError, "duplicate", "record.body.equipment"),
+    ("status_equipment_up_type", "service.status", _set(status().to_array(), 3, [["atm-1", 1]]), DecodeError, "type", "record.body.equipment[0].up"),
+    ("withdraw_reason_pii", "service.withdraw", ["cash-withdrawal", "moved, call 010-6512-3456"], ValidationError, "pii_phone_number", "record.body.reason"),
+]
+
+
+@pytest.mark.parametrize("kind, body, cls, reason, field", [c[1:] for c in SCHEMA_CASES], ids=[c[0] for c in SCHEMA_CASES])
+def test_schema_rules(kind, body, cls, reason, field):
+    with pytest.raises(cls) as exc:
+        Record.decode(raw_record(ALICE, kind, body), chain_id=CHAIN_ID)
+    assert type(exc.value) is cls
+    assert exc.value.reason == reason
+    assert exc.value.field == field
+
+
+def test_schema_accepts_edges():
+    Record.decode(raw_record(ALICE, "service.offer", _set(_offer_arr(), 5, [[0, 0, 1440], [1, 0, 600], [1, 600, 700]])))
+    Record.decode(raw_record(ALICE, "service.offer", _set(_offer_arr(), 6, [])))
+    Record.decode(raw_record(ALICE, "service.offer", _set(_offer_arr(), 10, [])))
+    Record.decode(raw_record(ALICE, "branch.profile", _set(_set(profile().to_array(), 6, ""), 7, "")))
+    Record.decode(raw_record(ALICE, "service.status", _set(status().to_array(), 3, [])))
+    body = _set(_offer_arr(), 3, "Hours 09:00-17:00; postal code 100080; fee CNY 1,500.00; max 9,999,999")
+    Record.decode(raw_record(ALICE, "service.offer", body))
+
+
+def test_body_types_hold_their_values():
+    o = consigned_offer()
+    assert o.issuer and o.ownership == "consigned" and o.category == "wealth"
+    assert Fee("x", 0, "CNY", "free").to_array() == ["x", 0, "CNY", "free"]
+    assert OpeningHours(1, 2, 3).to_array() == [1, 2, 3]
+    assert EquipmentStatus("a", True).to_array() == ["a", True]
