@@ -296,7 +296,7 @@ def test_late_precommits_extend_the_last_commit_certificate():
     feed(st, *[vote(k, PRECOMMIT, 0, A) for k in o[:2]])
     assert len(st.last_commit.signatures) == 3
     st.apply(StartHeight(2, VALSET, 0))
-    assert not of(st.apply(vote(o[2], PRECOMMIT, 0, A).__class__(Vote.create(o[2], CHAIN, PRECOMMIT, 1, 0, A), 0)), RejectedInput)
+    assert not of(st.apply(vote(o[2], PRECOMMIT, 0, A)), RejectedInput)  # late precommit for height 1
     cert = st.last_commit_certificate()
     assert len(cert.signatures) == 4
     cert.verify(VALSET, CHAIN)

@@ -210,6 +210,7 @@ class ConsensusState:
             or len(p.block_hash) != _HASH_SIZE
             or type(p.signature) is not bytes
             or len(p.signature) != _SIG_SIZE
+            or type(p.proposer) is not bytes
         ):
             return self._reject("malformed")
         if p.proposer not in self.valset:
@@ -237,6 +238,7 @@ class ConsensusState:
             or len(v.block_hash) not in (0, _HASH_SIZE)
             or type(v.signature) is not bytes
             or len(v.signature) != _SIG_SIZE
+            or type(v.validator) is not bytes
         ):
             return self._reject("malformed")
         if self.last_commit is not None and v.height == self.last_commit.height:

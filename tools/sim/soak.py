@@ -83,9 +83,7 @@ class SoakSummary:
 
 def _job(args) -> RunResult:
     seed, nodes, faults = args
-    r = run_one(seed, nodes, faults)
-    r.latencies = r.latencies  # picklable as is
-    return r
+    return run_one(seed, nodes, faults)
 
 
 def run_soak(
