@@ -258,6 +258,9 @@ async def dial(host: Any, addr: str, stats: ConnectionStats, timeout: float) -> 
     stats.dials += 1
     network = host.get_network()
     network.unblock_peer(info.peer_id)
+    # libp2p dials every address its peerstore holds for the peer and may give up on a
+    # stale one (a restarted peer on a new port): dial exactly the address asked for.
+    host.get_peerstore().clear_addrs(info.peer_id)
     try:
         with trio.fail_after(timeout):
             await host.connect(info)

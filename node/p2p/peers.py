@@ -171,7 +171,7 @@ class PeerManager:
         return base * (1 + random.uniform(-self._jitter, self._jitter))
 
     async def _dial_any(self, peer_id: str) -> bool:
-        for addr in list(self.book.addrs.get(peer_id, ())):
+        for addr in reversed(self.book.addrs.get(peer_id, ())):  # newest address first
             self.stats.redials += 1
             try:
                 await dial(self._host, addr, self._connection_stats, self._dial_timeout)

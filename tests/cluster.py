@@ -1,0 +1,160 @@
+"""Multi-node test harness: real nodes over real libp2p on 127.0.0.1.
+
+* :func:`inprocess_network` — N validators (+ observers) as BranchNodes in this
+  trio process, connected in a full mesh as persistent peers.
+* :class:`ProcessNetwork` — the same homes run as separate OS processes
+  (``python -m node.daemon``), stopped by pid at teardown; logs kept per node.
+
+Every wait is bounded (:func:`wait_until`). Ports are chosen by the OS.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import AsyncIterator, Callable
+
+import trio
+
+from node.config import Home
+from node.netsetup import _set_config, create_network
+from node.node import BranchNode
+from node.store import Store
+from protocol.genesis import Genesis
+from protocol.keys import PrivateKey
+from protocol.records import Record
+from protocol.schema import Fee, ServiceOffer
+
+FAST_CONSENSUS = {"block_interval_ms": 30, "empty_block_interval_ms": 400}
+FAST_PARAMS = {"timeout_propose_ms": 800, "timeout_prevote_ms": 300, "timeout_precommit_ms": 300, "timeout_delta_ms": 300}
+
+
+async def wait_until(predicate: Callable[[], bool], timeout: float, what: str = "condition", interval: float = 0.05) -> None:
+    with trio.move_on_after(timeout):
+        while not predicate():
+            await trio.sleep(interval)
+        return
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def offer(service_id: str, *, title: str = "Foreign exchange", fee_minor: int = 500) -> ServiceOffer:
+    return ServiceOffer(service_id, "fx", title, "Cash exchange at the counter", ("counter",), (),
+                        (Fee("Commission", fee_minor, "CNY", "per_transaction"),), 0, "own", "", (), 0)
+
+
+def signed_offer(key: PrivateKey, chain_id: str, service_id: str, seq: int = 1, **kw) -> Record:
+    return Record.create(key, chain_id, seq, int(time.time() * 1000), offer(service_id, **kw))
+
+
+def make_homes(tmp_path: Path, n: int, *, observers: int = 0, fixed_ports: bool = False, api: bool = False) -> list[Home]:
+    homes = create_network(tmp_path, n, observers=observers, fixed_ports=fixed_ports,
+                           consensus=FAST_CONSENSUS, params=FAST_PARAMS)
+    for h in homes:
+        _set_config(h, "api", "enabled", api)
+    return homes
+
+
+@contextlib.asynccontextmanager
+async def running_nodes(homes: list[Home], *, connect: bool = True) -> AsyncIterator[list[BranchNode]]:
+    """Start a BranchNode per home in this process; cancel them all on exit."""
+    async with trio.open_nursery() as nursery:
+        nodes = []
+        for home in homes:
+            nodes.append(await nursery.start(BranchNode(home).run))
+        if connect:
+            await connect_mesh(nodes)
+        try:
+            yield nodes
+        finally:
+            nursery.cancel_scope.cancel()
+
+
+async def connect_mesh(nodes: list[BranchNode], timeout: float = 10) -> None:
+    for i, a in enumerate(nodes):
+        for b in nodes[i + 1:]:
+            a.net.add_persistent_peer(b.listen_addrs[0])
+    await wait_until(lambda: all(len(x.net.connected_peers()) >= len(nodes) - 1 for x in nodes), timeout, "full mesh")
+
+
+@contextlib.asynccontextmanager
+async def inprocess_network(tmp_path: Path, n: int, *, observers: int = 0) -> AsyncIterator[list[BranchNode]]:
+    async with running_nodes(make_homes(tmp_path, n, observers=observers)) as nodes:
+        yield nodes
+
+
+def same_chain(nodes: list[BranchNode], upto: int) -> bool:
+    """True if every node has identical block hashes at heights 1..upto."""
+    for h in range(1, upto + 1):
+        hashes = {n.chain.store.block(h).block.hash for n in nodes}
+        if len(hashes) != 1:
+            return False
+    return True
+
+
+class ProcessNetwork:
+    """Nodes as separate OS processes. Only processes it started are ever signalled."""
+
+    def __init__(self, homes: list[Home]):
+        self.homes = homes
+        self.procs: dict[int, subprocess.Popen] = {}
+        self.genesis = Genesis.loads(homes[0].genesis.read_bytes())
+
+    def start(self, i: int) -> None:
+        home = self.homes[i]
+        log = open(home.path / "node.log", "ab")
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        self.procs[i] = subprocess.Popen([sys.executable, "-m", "node.daemon", "--home", str(home.path)],
+                                         stdout=log, stderr=subprocess.STDOUT, env=env, cwd=Path(__file__).parent.parent)
+        log.close()
+
+    def start_all(self) -> None:
+        for i in range(len(self.homes)):
+            self.start(i)
+
+    def kill(self, i: int, sig: int = signal.SIGKILL) -> None:
+        proc = self.procs.pop(i)
+        proc.send_signal(sig)
+        proc.wait(timeout=15)
+
+    def stop(self, i: int) -> int:
+        proc = self.procs.pop(i)
+        proc.send_signal(signal.SIGTERM)
+        try:
+            return proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+            raise AssertionError(f"node {i} did not stop within 15 s of SIGTERM")
+
+    def stop_all(self) -> None:
+        for i in list(self.procs):
+            try:
+                self.stop(i)
+            except AssertionError:
+                pass
+
+    def height(self, i: int) -> int:
+        """Read a node's committed height from its database (WAL: safe while it runs)."""
+        if not self.homes[i].db.exists():
+            return 0
+        store = Store(self.homes[i].db, self.genesis)
+        try:
+            return store.height
+        finally:
+            store.close()
+
+    def block_hash(self, i: int, height: int) -> bytes | None:
+        store = Store(self.homes[i].db, self.genesis)
+        try:
+            b = store.block(height)
+            return b.block.hash if b else None
+        finally:
+            store.close()
+
+    def log(self, i: int) -> str:
+        return (self.homes[i].path / "node.log").read_text(errors="replace")

@@ -1,0 +1,124 @@
+"""Several real nodes in one trio process, over libp2p on 127.0.0.1."""
+
+from __future__ import annotations
+
+import trio
+
+from node.mempool import MempoolRejected
+from node import wire
+from protocol.errors import ProtocolError
+from protocol.keys import PrivateKey
+from protocol.votes import PREVOTE, Vote
+from cluster import inprocess_network, make_homes, running_nodes, same_chain, signed_offer, wait_until
+
+
+async def test_four_validators_commit_the_same_chain(tmp_path):
+    async with inprocess_network(tmp_path, 4) as nodes:
+        chain_id = nodes[0].genesis.chain_id
+        submitted = []
+        for i, node in enumerate(nodes):  # records enter at different nodes
+            for j in range(5):
+                r = signed_offer(node.key, chain_id, f"svc-{i}-{j}")
+                await node.ingest.submit(r.raw)
+                submitted.append(r.hash)
+        await wait_until(lambda: all(all(n.chain.store.record(h) for h in submitted) for n in nodes), 30, "all records committed everywhere")
+        top = min(n.chain.height for n in nodes)
+        assert top >= 1
+        assert same_chain(nodes, top)
+        roots = {n.chain.state.state_root for n in nodes if n.chain.height == top}
+        assert len(roots) == 1
+        # every record is in exactly one block, once
+        heights = {nodes[0].chain.store.record(h)[1] for h in submitted}
+        assert all(1 <= h <= top for h in heights)
+
+
+async def test_observer_joins_late_and_syncs_the_whole_chain(tmp_path):
+    homes = make_homes(tmp_path, 4, observers=1)
+    async with running_nodes(homes[:4]) as validators:
+        chain_id = validators[0].genesis.chain_id
+        for j in range(10):
+            await validators[j % 4].ingest.submit(signed_offer(validators[j % 4].key, chain_id, f"early-{j}").raw)
+        await wait_until(lambda: all(v.chain.height >= 4 for v in validators), 30, "validators at height 4")
+        async with running_nodes(homes[4:], connect=False) as (observer,):
+            for v in validators:
+                observer.net.add_persistent_peer(v.listen_addrs[0])
+            assert observer.driver is None  # observers never vote
+            target = validators[0].chain.height
+            await wait_until(lambda: observer.chain.height >= target, 30, "observer synced")
+            assert same_chain(validators + [observer], target)
+            assert observer.metrics.blocks_committed.labels("sync")._value.get() >= target
+            # and it keeps following new blocks
+            await validators[1].ingest.submit(signed_offer(validators[1].key, chain_id, "late").raw)
+            await wait_until(lambda: observer.chain.height > target, 30, "observer follows")
+
+
+async def test_bad_signature_and_replayed_seq_never_reach_a_block(tmp_path):
+    async with inprocess_network(tmp_path, 4) as nodes:
+        node = nodes[0]
+        chain_id = node.genesis.chain_id
+        good = signed_offer(node.key, chain_id, "svc-a")
+        await node.ingest.submit(good.raw)
+        await wait_until(lambda: all(n.chain.store.record(good.hash) for n in nodes), 30, "good record committed")
+
+        forged = bytearray(signed_offer(node.key, chain_id, "svc-b").raw)
+        forged[-1] ^= 1  # last signature byte
+        try:
+            await node.ingest.submit(bytes(forged))
+            raise AssertionError("forged record accepted")
+        except ProtocolError as exc:
+            assert exc.reason == "bad_signature"
+        replay = signed_offer(node.key, chain_id, "svc-a", seq=1, title="Replayed")
+        try:
+            await node.ingest.submit(replay.raw)
+            raise AssertionError("replayed seq accepted")
+        except MempoolRejected as exc:
+            assert exc.reason == "replayed_seq"
+        # forged records gossiped directly are rejected by every receiver
+        await nodes[1].net.publish(wire.topics(chain_id)[0], wire.encode_records([bytes(forged)]))
+        marker = signed_offer(node.key, chain_id, "svc-c")
+        await node.ingest.submit(marker.raw)
+        await wait_until(lambda: all(n.chain.store.record(marker.hash) for n in nodes), 30, "marker committed")
+        for n in nodes:
+            assert n.chain.store.records(service_id="svc-b") == []
+            assert [r.body.title for r, _ in n.chain.store.records(service_id="svc-a")] == ["Foreign exchange"]
+        assert any(n.metrics.rejected_counts().get("gossip/bad_signature", 0) >= 1 for n in nodes[2:] + nodes[:1])
+
+
+async def test_vote_from_a_non_validator_changes_nothing(tmp_path):
+    homes = make_homes(tmp_path, 4, observers=1)
+    async with running_nodes(homes) as nodes:
+        validators, observer = nodes[:4], nodes[4]
+        await wait_until(lambda: all(v.chain.height >= 1 for v in validators), 30, "first block")
+        chain_id = observer.genesis.chain_id
+        h = validators[0].chain.height + 1
+        before = [dict(v.driver.cs.rejected) for v in validators]
+        bogus = Vote.create(observer.key, chain_id, PREVOTE, h, 0, b"\x11" * 32)
+        await observer.net.publish(wire.topics(chain_id)[1], wire.encode_vote(bogus))
+        outsider = PrivateKey.generate()  # not even a member: signature checks fail on membership
+        await observer.net.publish(wire.topics(chain_id)[1], wire.encode_vote(Vote.create(outsider, chain_id, PREVOTE, h, 0, b"\x22" * 32), 1))
+        await wait_until(lambda: all(v.metrics.rejected_counts().get("consensus/not_validator", 0) >= 2 for v in validators), 10,
+                         "non-validator votes rejected")
+        start = validators[0].chain.height
+        await validators[0].ingest.submit(signed_offer(validators[0].key, chain_id, "after").raw)
+        await wait_until(lambda: all(v.chain.height > start for v in validators), 30, "chain keeps committing")
+        assert same_chain(validators, min(v.chain.height for v in validators))
+        for v, b in zip(validators, before):
+            assert v.driver.cs.rejected.get("not_validator", 0) == b.get("not_validator", 0)  # dropped before the state machine
+
+
+async def test_restarted_node_resumes_where_it_stopped(tmp_path):
+    homes = make_homes(tmp_path, 4)
+    async with running_nodes(homes[:3]) as first:
+        # three of four validators hold 30 of 40 power: > 2/3, they commit without the fourth
+        chain_id = first[0].genesis.chain_id
+        await first[0].ingest.submit(signed_offer(first[0].key, chain_id, "x").raw)
+        await wait_until(lambda: all(n.chain.height >= 2 for n in first), 30, "3 validators commit")
+        stopped_at = first[2].chain.height
+        root = first[2].chain.state.state_root
+    async with running_nodes(homes) as nodes:
+        assert nodes[2].chain.height == stopped_at and nodes[2].chain.state.state_root == root
+        await wait_until(lambda: nodes[3].chain.height >= stopped_at, 30, "fourth validator caught up")
+        await nodes[3].ingest.submit(signed_offer(nodes[3].key, chain_id, "y").raw)
+        target = max(n.chain.height for n in nodes) + 1
+        await wait_until(lambda: all(n.chain.height >= target for n in nodes), 30, "all four commit together")
+        assert same_chain(nodes, target)
