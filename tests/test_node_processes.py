@@ -1,0 +1,78 @@
+"""The real daemon as separate OS processes (python -m node.daemon), on 127.0.0.1.
+
+An in-process observer (a genesis member, never a voter) feeds records into the
+network over gossip and watches it; each validator's committed chain is read
+from its own SQLite database. Processes are stopped by pid at teardown.
+"""
+
+from __future__ import annotations
+
+import signal
+
+import pytest
+import trio
+
+from cluster import ProcessNetwork, make_homes, running_nodes, signed_offer, wait_until
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def process_net(tmp_path):
+    homes = make_homes(tmp_path, 4, observers=1, fixed_ports=True)
+    net = ProcessNetwork(homes[:4])
+    net.observer_home = homes[4]
+    try:
+        yield net
+    finally:
+        net.stop_all()
+
+
+def heights(net: ProcessNetwork, which) -> list[int]:
+    return [net.height(i) for i in which]
+
+
+async def test_four_validator_processes_commit_the_same_chain(process_net):
+    net = process_net
+    net.start_all()
+    async with running_nodes([net.observer_home], connect=False) as (observer,):
+        await wait_until(lambda: len(observer.net.connected_peers()) == 4, 60, "observer connected to 4 processes")
+        chain_id = observer.genesis.chain_id
+        # records signed by the observer branch, gossiped to the validators
+        records = [signed_offer(observer.key, chain_id, f"svc-{i}") for i in range(20)]
+        for r in records:
+            await observer.ingest.submit(r.raw)
+        await wait_until(lambda: all(observer.chain.store.record(r.hash) for r in records), 60, "records committed (seen by observer)")
+        target = observer.chain.height
+        await wait_until(lambda: min(heights(net, range(4))) >= target, 30, "all validators at target")
+    for h in range(1, target + 1):
+        assert len({net.block_hash(i, h) for i in range(4)}) == 1, f"validators disagree at height {h}"
+    for i in range(4):
+        assert net.stop(i) == 0, net.log(i)[-2000:]
+        assert "stopped cleanly" in net.log(i)
+
+
+async def test_kill_minus_9_a_validator_then_it_rejoins(process_net):
+    net = process_net
+    net.start_all()
+    async with running_nodes([net.observer_home], connect=False) as (observer,):
+        chain_id = observer.genesis.chain_id
+        await wait_until(lambda: len(observer.net.connected_peers()) == 4, 60, "observer connected")
+        await observer.ingest.submit(signed_offer(observer.key, chain_id, "before").raw)
+        await wait_until(lambda: min(heights(net, range(4))) >= 2, 60, "first blocks everywhere")
+
+        net.kill(3, signal.SIGKILL)
+        killed_at = net.height(3)
+        before = observer.chain.height
+        for i in range(5):
+            await observer.ingest.submit(signed_offer(observer.key, chain_id, f"while-down-{i}").raw)
+        await wait_until(lambda: min(heights(net, range(3))) >= before + 2, 60, "three validators keep committing")
+        assert net.height(3) == killed_at
+
+        net.start(3)
+        await wait_until(lambda: net.height(3) >= min(heights(net, range(3))), 60, "killed validator synced")
+        await observer.ingest.submit(signed_offer(observer.key, chain_id, "after").raw)
+        target = max(heights(net, range(4))) + 2
+        await wait_until(lambda: min(heights(net, range(4))) >= target, 60, "all four commit again")
+    for h in range(1, target + 1):
+        assert len({net.block_hash(i, h) for i in range(4)}) == 1, f"fork at height {h}"
