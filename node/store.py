@@ -79,6 +79,14 @@ class WrongChain(StoreError):
 
 
 @dataclass(frozen=True, slots=True)
+class PreparedBlock:
+    block_row: tuple
+    record_rows: list[tuple]
+    state_rows: list[tuple]
+    evidence_rows: list[tuple]
+
+
+@dataclass(frozen=True, slots=True)
 class StoredBlock:
     block: Block
     certificate: CommitCertificate
@@ -141,7 +149,14 @@ class Store:
 
     # ------------------------------------------------------------ writes
     def commit_block(self, block: Block, certificate: CommitCertificate, tx: StateTransaction) -> None:
-        """Write block, certificate, records, changed state and evidence in one transaction."""
+        """Write block, certificate, records, changed state and evidence in one transaction.
+
+        Call before ``tx.commit()``: the rows are taken from the transaction's changes.
+        """
+        self.write_prepared([self.prepare_block(block, certificate, tx)])
+
+    def prepare_block(self, block: Block, certificate: CommitCertificate, tx: StateTransaction) -> "PreparedBlock":
+        """Compute the rows a block writes (before ``tx.commit()``, which clears its changes)."""
         h = block.header
         region_of: dict[bytes, str | None] = {}
 
@@ -157,7 +172,7 @@ class Store:
             sid = getattr(body, "service_id", None)
             category = body.category if isinstance(body, ServiceOffer) else None
             if category is None and sid is not None:
-                offer = tx.entry(r.branch_id, f"service/{sid}") or self._offer_entry(r.branch_id, sid)
+                offer = tx.entry(r.branch_id, f"service/{sid}")
                 category = offer.body.category if offer and isinstance(offer.body, ServiceOffer) else None
             rows.append((r.hash, h.height, i, r.branch_id, r.kind, r.subject, sid, category, region(r.branch_id), r.seq, r.time_ms, r.raw))
         state_rows = [
@@ -165,25 +180,24 @@ class Store:
             for bid, changed in tx.changes.items()
             for e in changed.values()
         ]
-        with self._tx():
-            self._db.execute(
-                "INSERT INTO blocks(height, hash, time_ms, proposer, round, num_records, block, certificate) VALUES (?,?,?,?,?,?,?,?)",
-                (h.height, block.hash, h.time_ms, h.proposer, h.round, len(block.records), block.encode(), certificate.encode()),
-            )
-            self._db.executemany("INSERT INTO records VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", rows)
-            self._db.executemany("INSERT OR REPLACE INTO state VALUES (?,?,?,?,?,?,?)", state_rows)
-            self._db.executemany(
-                "INSERT OR IGNORE INTO evidence VALUES (?,?,?,?)",
-                [(e.hash, h.height, e.validator, e.encode()) for e in block.evidence],
-            )
-            self._set_meta("height", str(h.height).encode())
+        return PreparedBlock(
+            (h.height, block.hash, h.time_ms, h.proposer, h.round, len(block.records), block.encode(), certificate.encode()),
+            rows, state_rows, [(e.hash, h.height, e.validator, e.encode()) for e in block.evidence],
+        )
 
-    def _offer_entry(self, branch_id: bytes, service_id: str) -> Entry | None:
-        row = self._db.execute(
-            "SELECT subject, seq, record_hash, height, kind, body FROM state WHERE branch_id=? AND subject=?",
-            (branch_id, f"service/{service_id}"),
-        ).fetchone()
-        return _entry_from_row(row) if row else None
+    def write_prepared(self, items: list["PreparedBlock"]) -> None:
+        """Write prepared blocks (consecutive heights) in ONE transaction: one fsync per batch."""
+        with self._tx():
+            for p in items:
+                self._db.execute(
+                    "INSERT INTO blocks(height, hash, time_ms, proposer, round, num_records, block, certificate) VALUES (?,?,?,?,?,?,?,?)",
+                    p.block_row,
+                )
+                self._db.executemany("INSERT INTO records VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", p.record_rows)
+                self._db.executemany("INSERT OR REPLACE INTO state VALUES (?,?,?,?,?,?,?)", p.state_rows)
+                self._db.executemany("INSERT OR IGNORE INTO evidence VALUES (?,?,?,?)", p.evidence_rows)
+            if items:
+                self._set_meta("height", str(items[-1].block_row[0]).encode())
 
     def save_peers(self, peers: dict[str, list[str]], now_ms: int) -> None:
         with self._tx():

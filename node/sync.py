@@ -168,17 +168,13 @@ class BlockSync:
                         rr += 1
                         await trio.sleep(0.05)
                     continue
-                for block, cert in blocks:
-                    if block.height != self.chain.height + 1:
-                        continue
-                    try:
-                        if await self.chain.commit(block, cert, via="sync"):
-                            self.synced_blocks += 1
-                    except ProtocolError as exc:
-                        self.chain.metrics.reject("sync", exc.reason)
-                        log.warning("peer block %d rejected: %s", block.height, exc)
-                        nursery.cancel_scope.cancel()
-                        return
+                try:
+                    self.synced_blocks += await self.chain.commit_batch(blocks, via="sync")
+                except ProtocolError as exc:
+                    self.chain.metrics.reject("sync", exc.reason)
+                    log.warning("blocks %d.. from a peer rejected: %s", lowest, exc)
+                    nursery.cancel_scope.cancel()
+                    return
             nursery.cancel_scope.cancel()
 
     async def _fetch_range(self, peer: str, start: int, count: int) -> list:
