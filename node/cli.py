@@ -1,0 +1,322 @@
+"""``branchnet``: the operator's command-line tool (docs/CLI.md).
+
+One click group; commands are split by job:
+
+* here: ``init``, ``keys show``, ``run``, ``status``/``peers``/``validators``, ``store rebuild``
+* node/cli_genesis.py: ``genesis new|add-validator|add-member|finalize``
+* node/cli_records.py: ``branch profile set``, ``service publish|update|withdraw|status|list|show``
+* node/cli_chain.py:   ``chain blocks|show|verify|export``, ``proof get|verify``
+
+Errors are one ``error: ...`` line on stderr with the exit code of
+node/cli_common.py (0 ok, 1 failed, 2 usage/config, 3 node unreachable);
+tracebacks only with ``BRANCHNET_DEBUG=1``.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .cli_chain import chain, load_genesis_file, proof
+from .cli_common import (
+    EXIT_CODES_HELP,
+    EXIT_FAILED,
+    EXIT_USAGE,
+    HOME_HELP,
+    NODE_HELP,
+    CliContext,
+    CliError,
+    ConfigProblem,
+    cli_context,
+    console,
+    home_option,
+    json_option,
+    kv_table,
+    node_option,
+    print_json,
+    progress_bar,
+)
+from .cli_genesis import genesis
+from .cli_records import branch, service
+
+
+class BranchnetGroup(click.Group):
+    """Runs commands with uniform error output: ``error: <message>`` on stderr, no traceback."""
+
+    def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
+             standalone_mode: bool = True, **extra: Any) -> Any:
+        try:
+            rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.UsageError as exc:
+            hint = f" (see: {exc.ctx.command_path} --help)" if exc.ctx is not None else ""
+            click.echo(f"error: {exc.format_message()}{hint}", err=True)
+            sys.exit(exc.exit_code)
+        except click.ClickException as exc:
+            exc.show()
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            click.echo("error: aborted", err=True)
+            sys.exit(130)
+        except KeyboardInterrupt:
+            click.echo("error: interrupted", err=True)
+            sys.exit(130)
+        except BrokenPipeError:
+            sys.exit(EXIT_FAILED)
+        except Exception as exc:  # a bug: one line, traceback on request
+            if os.environ.get("BRANCHNET_DEBUG"):
+                raise
+            click.echo(f"error: internal error: {type(exc).__name__}: {exc} (set BRANCHNET_DEBUG=1 for a traceback)", err=True)
+            sys.exit(EXIT_FAILED)
+        if not standalone_mode:
+            return rv
+        sys.exit(rv if isinstance(rv, int) else 0)
+
+
+@click.group(cls=BranchnetGroup, epilog=EXIT_CODES_HELP, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--home", type=click.Path(path_type=Path, file_okay=False), help=HOME_HELP)
+@click.option("--node", metavar="URL", help=NODE_HELP)
+@click.version_option(package_name="branchnet", message="branchnet %(version)s")
+@click.pass_context
+def cli(ctx: click.Context, home: Path | None, node: str | None) -> None:
+    """branchnet: operate a node of the bank-branch services ledger.
+
+    \b
+    Typical first steps:
+      branchnet init --home ~/.branchnet --moniker haidian
+      branchnet keys show
+      branchnet genesis finalize genesis.json     (after the consortium built it)
+      branchnet run
+      branchnet status
+    """
+    obj = ctx.ensure_object(CliContext)
+    if home is not None and obj.home_path is None:
+        obj.home_path = home
+    if node is not None and obj.node_url is None:
+        obj.node_url = node
+
+
+for group in (genesis, branch, service, chain, proof):
+    cli.add_command(group)
+
+
+# ---------------------------------------------------------------- init, keys, run
+
+
+@cli.command()
+@click.option("--moniker", required=True, help="A name for this node in logs and the status API.")
+@click.option("--mode", type=click.Choice(["validator", "observer"]), default="validator", show_default=True)
+@click.option("--p2p-listen", default="/ip4/127.0.0.1/tcp/26656", show_default=True, metavar="MULTIADDR",
+              help="libp2p listen address (use 0.0.0.0 only on a trusted branch LAN).")
+@click.option("--api-listen", default="127.0.0.1:26657", show_default=True, metavar="HOST:PORT", help="HTTP API address.")
+@click.option("--psk-file", type=click.Path(path_type=Path, dir_okay=False, exists=True),
+              help="The consortium's network key file to copy into HOME.")
+@click.option("--new-psk", is_flag=True, help="Create a new network key (the first branch of a consortium).")
+@home_option
+@json_option
+def init(moniker: str, mode: str, p2p_listen: str, api_listen: str, psk_file: Path | None, new_psk: bool,
+         as_json: bool) -> None:
+    """Create a node home: key (0600), config.toml, API token, network key."""
+    from .home import HomeExists, init_home, new_psk as make_psk, read_psk
+    from .p2p.host import peer_id_of
+
+    if psk_file is not None and new_psk:
+        raise click.UsageError("give --psk-file or --new-psk, not both")
+    if not p2p_listen.startswith("/"):
+        raise click.BadParameter("must be a multiaddr such as /ip4/0.0.0.0/tcp/26656", param_hint="--p2p-listen")
+    host, sep, port = api_listen.rpartition(":")
+    if not sep or not host or not port.isdigit() or int(port) > 65535:
+        raise click.BadParameter("must be HOST:PORT, e.g. 127.0.0.1:26657", param_hint="--api-listen")
+    psk = None
+    if psk_file is not None:
+        try:
+            psk = read_psk(psk_file)
+        except (OSError, ValueError) as exc:
+            raise ConfigProblem(str(exc)) from None
+    elif new_psk:
+        psk = make_psk()
+    path = cli_context().home.path.absolute()
+    try:
+        home, key = init_home(path, moniker=moniker, mode=mode, p2p_listen=p2p_listen, api_listen=api_listen, psk_hex=psk)
+    except HomeExists as exc:
+        raise CliError(str(exc)) from None
+    except OSError as exc:
+        raise ConfigProblem(f"{path}: cannot create the home ({exc.strerror})") from None
+    info = {"home": str(home.path), "branch_id": key.branch_id.hex(), "public_key": key.public_key.hex(),
+            "peer_id": peer_id_of(key.public_key.raw), "mode": mode}
+    if as_json:
+        print_json(info)
+        return
+    out = console()
+    out.print(kv_table([("home", info["home"]), ("branch id", info["branch_id"]), ("public key", info["public_key"]),
+                        ("peer id", info["peer_id"]), ("mode", mode)], title="node home created"))
+    psk_step = (f"give {home.path / 'network.psk'} to the other branches over a secure channel" if new_psk
+                else "network key copied" if psk_file else f"copy the consortium's network.psk to {home.path / 'network.psk'}")
+    role = "add-validator" if mode == "validator" else "add-member"
+    click.echo(
+        "\nnext steps:\n"
+        f"  1. send your name and public key to whoever builds the genesis:\n"
+        f"       branchnet genesis {role} genesis.json --name {shlex.quote(moniker)} --public-key {info['public_key']}\n"
+        f"  2. {psk_step}\n"
+        f"  3. put the finalized genesis in {home.genesis} and check its hash:\n"
+        f"       branchnet genesis finalize --check {home.genesis}\n"
+        f"  4. add the other branches as peers ([p2p] peers) in {home.config}\n"
+        f"  5. start the node: branchnet run --home {home.path}"
+    )
+
+
+@cli.group()
+def keys() -> None:
+    """This node's identity."""
+
+
+@keys.command("show")
+@home_option
+@json_option
+def keys_show(as_json: bool) -> None:
+    """Print the branch id, public key and peer id (never the private key)."""
+    from .keyfile import KeyFileError, load_key
+    from .p2p.host import peer_id_of
+
+    home = cli_context().home
+    try:
+        key = load_key(home.key)
+    except KeyFileError as exc:
+        raise ConfigProblem(str(exc)) from None
+    info = {"branch_id": key.branch_id.hex(), "public_key": key.public_key.hex(), "peer_id": peer_id_of(key.public_key.raw)}
+    if as_json:
+        print_json(info)
+    else:
+        console().print(kv_table([("branch id", info["branch_id"]), ("public key", info["public_key"]),
+                                  ("peer id", info["peer_id"])]))
+
+
+@cli.command()
+@home_option
+@click.pass_context
+def run(ctx: click.Context) -> None:
+    """Run the node in the foreground (SIGINT/SIGTERM stop it cleanly)."""
+    from . import daemon
+
+    ctx.exit(daemon.main(str(cli_context().home.path)))
+
+
+# ---------------------------------------------------------------- node queries
+
+
+@cli.command()
+@home_option
+@node_option
+@json_option
+def status(as_json: bool) -> None:
+    """The node's status: height, peers, mode, sync state."""
+    with cli_context().client() as api:
+        doc = api.get("/v1/status")
+    if as_json:
+        print_json(doc)
+    else:
+        console().print(kv_table(list(doc.items()) if isinstance(doc, dict) else [("status", doc)]))
+
+
+@cli.command()
+@home_option
+@node_option
+@json_option
+def peers(as_json: bool) -> None:
+    """Connected peers."""
+    with cli_context().client() as api:
+        doc = api.get("/v1/peers")
+    if as_json:
+        print_json(doc)
+        return
+    out = console()
+    for p in doc.get("peers", []):
+        extra = {k: v for k, v in p.items() if k != "peer_id"}
+        out.print(f"{p.get('peer_id')}" + (f"  {extra}" if extra else ""))
+    out.print(f"{doc.get('count', len(doc.get('peers', [])))} peer(s)")
+
+
+@cli.command()
+@home_option
+@node_option
+@json_option
+def validators(as_json: bool) -> None:
+    """The current validator set."""
+    with cli_context().client() as api:
+        doc = api.get("/v1/validators")
+    if as_json:
+        print_json(doc)
+        return
+    from rich.table import Table
+
+    total = doc.get("total_power") or 0
+    table = Table("name", "branch id", "power", "share", "peer id", box=None)
+    for v in doc.get("validators", []):
+        share = f"{100 * v.get('power', 0) / total:.1f}%" if total else "-"
+        table.add_row(str(v.get("name")), str(v.get("branch_id")), str(v.get("power")), share, str(v.get("peer_id")))
+    out = console()
+    out.print(table)
+    out.print(f"total power {total}")
+
+
+# ---------------------------------------------------------------- store
+
+
+@cli.group()
+def store() -> None:
+    """Maintain the node's local database."""
+
+
+@store.command("rebuild")
+@home_option
+@json_option
+def store_rebuild(as_json: bool) -> None:
+    """Rebuild the state table by replaying and re-verifying every stored block.
+
+    The recovery the node asks for when its store is damaged. Stop the node first.
+    """
+    from .store import Store, StoreError, WrongChain
+
+    home = cli_context().home
+    _refuse_if_running(home.pid_file)
+    genesis = load_genesis_file(home.genesis)
+    if not home.db.exists():
+        raise ConfigProblem(f"{home.db}: no such database")
+    try:
+        db = Store(home.db, genesis)
+    except WrongChain as exc:
+        raise ConfigProblem(str(exc)) from None
+    try:
+        with progress_bar() as bar:
+            task = bar.add_task("rebuilding", total=db.height)
+            state = db.rebuild_state(progress=lambda h, _total: bar.update(task, completed=h))
+    except StoreError as exc:
+        raise CliError(str(exc).splitlines()[0]) from None
+    finally:
+        db.close()
+    doc = {"height": state.height, "state_root": state.state_root.hex()}
+    if as_json:
+        print_json(doc)
+    else:
+        click.echo(f"rebuilt state at height {state.height}; state root {doc['state_root']}")
+
+
+def _refuse_if_running(pid_file: Path) -> None:
+    try:
+        pid = int(pid_file.read_text().strip())
+        os.kill(pid, 0)
+    except (OSError, ValueError):
+        return
+    raise ConfigProblem(f"a node (pid {pid}) is running on this home; stop it first")
+
+
+def main() -> None:
+    cli(prog_name="branchnet")
+
+
+if __name__ == "__main__":
+    main()

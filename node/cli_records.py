@@ -1,0 +1,345 @@
+"""``branchnet branch ...`` and ``branchnet service ...``: publishing and reading records.
+
+Writes go to the local node's ``POST /v1/records/sign`` (the node signs with the
+branch key, bearer token from HOME/api_token). Bodies are built and validated
+here first with the protocol's own rules (node/cli_parse.py), so bad input
+fails with exit 2 before anything is sent. With ``--wait-commit`` (default)
+the command then polls ``GET /v1/records/{hash}`` until the record has a
+height, bounded by ``--timeout``.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import click
+
+from protocol.views import body_to_json
+
+from .cli_common import (
+    CliError,
+    NodeClient,
+    cli_context,
+    console,
+    home_option,
+    json_option,
+    kv_table,
+    node_option,
+    print_json,
+)
+from .cli_parse import (
+    format_hours,
+    format_money,
+    load_service_file,
+    offer_from_fields,
+    profile_body,
+    status_body,
+    withdraw_body,
+)
+
+POLL_INTERVAL_S = 0.2
+
+
+def wait_options(f: Callable) -> Callable:
+    f = click.option("--timeout", type=click.FloatRange(0.1, 3600), default=30.0, show_default=True,
+                     help="Seconds to wait for the commit.")(f)
+    f = click.option("--wait-commit/--no-wait", "wait_commit", default=True, show_default=True,
+                     help="Wait until the record is in a committed block and print its height.")(f)
+    return f
+
+
+def submit(body: Any, *, wait_commit: bool, timeout: float, as_json: bool, what: str) -> dict[str, Any]:
+    """Sign-and-submit ``body`` through the node; optionally wait for its block."""
+    ctx = cli_context()
+    with ctx.client() as api:
+        answer = api.post("/v1/records/sign", {"kind": body.KIND, "body": body_to_json(body)})
+        record_hash = answer.get("hash") if isinstance(answer, dict) else None
+        if not isinstance(record_hash, str):
+            raise CliError("the node accepted the record but did not return its hash")
+        result = {"hash": record_hash, "seq": answer.get("seq"), "kind": body.KIND, "height": None, "index": None,
+                  "status": "pending"}
+        if not as_json:
+            click.echo(f"submitted {what}: record {record_hash} (seq {answer.get('seq')})")
+        if wait_commit:
+            found = wait_committed(api, record_hash, timeout)
+            result.update(height=found.get("height"), index=found.get("index"), status="committed")
+            if not as_json:
+                click.echo(f"committed at height {found.get('height')}")
+    result["record"] = answer.get("record")
+    if as_json:
+        print_json(result)
+    return result
+
+
+def wait_committed(api: NodeClient, record_hash: str, timeout: float) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        doc = api.get(f"/v1/records/{record_hash}", allow_404=True)
+        if isinstance(doc, dict) and doc.get("height") is not None:
+            return doc
+        if time.monotonic() >= deadline:
+            state = "still pending" if doc is not None else "unknown to the node (dropped?)"
+            raise CliError(f"record {record_hash} not committed within {timeout:g} s ({state}); "
+                           f"check later: branchnet proof get {record_hash}")
+        time.sleep(POLL_INTERVAL_S)
+
+
+# ---------------------------------------------------------------- branch profile
+
+
+@click.group()
+def branch() -> None:
+    """This branch's public profile."""
+
+
+@branch.group("profile")
+def branch_profile() -> None:
+    """Publish the branch profile (name, address, location, hours, contact)."""
+
+
+@branch_profile.command("set")
+@click.option("--name", required=True, help="Branch name as customers see it.")
+@click.option("--address", required=True, help="Street address (no personal data).")
+@click.option("--region", required=True, help="Region code, e.g. CN-BJ-110108.")
+@click.option("--lat", required=True, metavar="DEGREES", help="Latitude in decimal degrees, e.g. 39.983 (at most 6 decimals).")
+@click.option("--lon", required=True, metavar="DEGREES", help="Longitude in decimal degrees, e.g. 116.316.")
+@click.option("--hours", multiple=True, metavar="'DAYS HH:MM-HH:MM'", help="Opening hours, repeatable: 'mon-fri 09:00-17:00'.")
+@click.option("--phone", default="", help="Branch phone number.")
+@click.option("--url", default="", help="https:// page of the branch.")
+@wait_options
+@home_option
+@node_option
+@json_option
+def branch_profile_set(name: str, address: str, region: str, lat: str, lon: str, hours: tuple[str, ...], phone: str,
+                       url: str, wait_commit: bool, timeout: float, as_json: bool) -> None:
+    """Publish (or replace) the branch profile.
+
+    \b
+    Example:
+      branchnet branch profile set --name "Haidian Sub-branch" \\
+        --address "1 Zhongguancun St, Beijing" --region CN-BJ-110108 \\
+        --lat 39.983 --lon 116.316 --hours "mon-fri 09:00-17:00" --hours "sat 10:00-14:00" \\
+        --phone "+86 10 6255 0000" --url https://bank.example/haidian
+    """
+    body = profile_body(name=name, address=address, region=region, lat=lat, lon=lon, hours=hours, phone=phone, url=url)
+    submit(body, wait_commit=wait_commit, timeout=timeout, as_json=as_json, what="branch profile")
+
+
+# ---------------------------------------------------------------- services
+
+
+@click.group()
+def service() -> None:
+    """Publish, update, withdraw and list services."""
+
+
+def offer_options(f: Callable) -> Callable:
+    options = [
+        click.option("--file", "service_file", type=click.Path(path_type=Path, dir_okay=False, exists=True),
+                     help="service.toml or service.json with the same fields (flags override it)."),
+        click.option("--id", "service_id", help="Service id: [a-z0-9][a-z0-9._-]{0,63}."),
+        click.option("--category", help="cash, deposit, transfer, account, loan, wealth, fx, agency, self_service, advisory."),
+        click.option("--title", help="Short title (1-120 characters)."),
+        click.option("--description", help="Description (up to 2000 characters, no personal data)."),
+        click.option("--channel", "channels", multiple=True,
+                     help="Repeatable: counter, low_counter, self_service, online, mobile, phone, appointment (default counter)."),
+        click.option("--hours", multiple=True, metavar="'DAYS HH:MM-HH:MM'", help="Repeatable; none: the branch's hours."),
+        click.option("--fee", "fees", multiple=True, metavar="'LABEL=AMOUNT CUR BASIS'",
+                     help="Repeatable, e.g. 'express=5.00 CNY per_transaction'; basis: free, per_transaction, per_month, "
+                          "per_year, one_time, percent_bp (AMOUNT in basis points)."),
+        click.option("--risk", metavar="R1..R5", help="Risk level (required for loan, wealth and agency products)."),
+        click.option("--consigned-by", metavar="ISSUER", help="Sold on behalf of this issuer (omit for own products)."),
+        click.option("--accessibility", multiple=True,
+                     help="Repeatable: wheelchair, hearing_loop, braille, sign_language, priority_counter, large_print, guide_dog."),
+        click.option("--effective-from", metavar="ISO8601", help="When the offer takes effect, with a time zone (default: now)."),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def _offer_from_args(kw: dict[str, Any]):
+    fields: dict[str, Any] = load_service_file(kw["service_file"]) if kw.get("service_file") else {}
+    flags = {"id": kw["service_id"], "category": kw["category"], "title": kw["title"], "description": kw["description"],
+             "risk": kw["risk"], "consigned_by": kw["consigned_by"], "effective_from": kw["effective_from"],
+             "channels": kw["channels"], "hours": kw["hours"], "fees": kw["fees"], "accessibility": kw["accessibility"]}
+    fields.update({k: v for k, v in flags.items() if v not in (None, ())})
+    return offer_from_fields(fields, now_ms=int(time.time() * 1000))
+
+
+def _own_offer(api: NodeClient, service_id: str) -> dict[str, Any] | None | bool:
+    """This branch's current offer of ``service_id``; False if the branch is unknown here (no key)."""
+    from .keyfile import KeyFileError, load_key
+
+    try:
+        branch_id = load_key(cli_context().home.key).branch_id.hex()
+    except KeyFileError:
+        return False
+    doc = api.get("/v1/services", {"branch": branch_id, "limit": 1000})
+    for s in doc.get("services", []):
+        if s.get("service_id") == service_id and s.get("branch_id") == branch_id:
+            return s
+    return None
+
+
+def _publish(kw: dict[str, Any], *, update: bool) -> None:
+    body = _offer_from_args(kw)
+    with cli_context().client() as api:
+        existing = _own_offer(api, body.service_id)
+    if update and existing is None:
+        raise CliError(f"service {body.service_id!r} is not on offer at this branch; use `branchnet service publish`")
+    if not update and existing:
+        raise CliError(f"service {body.service_id!r} is already on offer; use `branchnet service update` to change it")
+    submit(body, wait_commit=kw["wait_commit"], timeout=kw["timeout"], as_json=kw["as_json"],
+           what=f"service.offer {body.service_id}")
+
+
+@service.command("publish")
+@offer_options
+@wait_options
+@home_option
+@node_option
+@json_option
+def service_publish(**kw: Any) -> None:
+    """Publish a new service offer.
+
+    \b
+    Example:
+      branchnet service publish --id fx-exchange --category fx --title "Foreign exchange" \\
+        --channel counter --hours "mon-fri 09:00-16:30" \\
+        --fee "cash exchange=0.50 CNY per_transaction" --fee "margin=150 CNY percent_bp"
+      branchnet service publish --file service.toml
+    """
+    _publish(kw, update=False)
+
+
+@service.command("update")
+@offer_options
+@wait_options
+@home_option
+@node_option
+@json_option
+def service_update(**kw: Any) -> None:
+    """Replace the offer of an existing service (a new signed offer record)."""
+    _publish(kw, update=True)
+
+
+@service.command("withdraw")
+@click.argument("service_id")
+@click.option("--reason", required=True, help="Why the service is withdrawn (no personal data).")
+@wait_options
+@home_option
+@node_option
+@json_option
+def service_withdraw(service_id: str, reason: str, wait_commit: bool, timeout: float, as_json: bool) -> None:
+    """Withdraw a service: it is no longer on offer."""
+    body = withdraw_body(service_id, reason)
+    submit(body, wait_commit=wait_commit, timeout=timeout, as_json=as_json, what=f"service.withdraw {service_id}")
+
+
+@service.command("status")
+@click.argument("service_id")
+@click.option("--open", "state", flag_value="open", help="The service is available now.")
+@click.option("--paused", "state", flag_value="paused", help="Temporarily unavailable.")
+@click.option("--closed", "state", flag_value="closed", help="Closed for now.")
+@click.option("--wait", "wait_minutes", type=click.IntRange(0, 1440), default=0, show_default=True, help="Current wait in minutes.")
+@click.option("--equipment", multiple=True, metavar="ID=up|down", help="Repeatable: state of a machine, e.g. atm-1=down.")
+@wait_options
+@home_option
+@node_option
+@json_option
+def service_status(service_id: str, state: str | None, wait_minutes: int, equipment: tuple[str, ...],
+                   wait_commit: bool, timeout: float, as_json: bool) -> None:
+    """Publish the live status of a service (open/paused/closed, wait, equipment)."""
+    if state is None:
+        raise click.UsageError("give one of --open, --paused or --closed")
+    body = status_body(service_id, state, wait_minutes, equipment)
+    submit(body, wait_commit=wait_commit, timeout=timeout, as_json=as_json, what=f"service.status {service_id}")
+
+
+@service.command("list")
+@click.option("--category", help="Only this category.")
+@click.option("--branch", help="Only this branch (branch id).")
+@click.option("--region", help="Only this region (prefix match as the node implements it).")
+@click.option("--status", help="Only services with this live status (open, paused, closed).")
+@click.option("--q", help="Full-text search in titles and descriptions.")
+@click.option("--limit", type=click.IntRange(1, 1000), default=100, show_default=True)
+@click.option("--offset", type=click.IntRange(0), default=0)
+@home_option
+@node_option
+@json_option
+def service_list(category: str | None, branch: str | None, region: str | None, status: str | None, q: str | None,
+                 limit: int, offset: int, as_json: bool) -> None:
+    """List services on offer across the network."""
+    params = {"category": category, "branch": branch, "region": region, "status": status, "q": q, "limit": limit,
+              "offset": offset or None}
+    with cli_context().client() as api:
+        doc = api.get("/v1/services", params)
+    if as_json:
+        print_json(doc)
+        return
+    from rich.table import Table
+
+    table = Table("branch", "region", "service", "category", "title", "status", "fees", "height", box=None)
+    for s in doc.get("services", []):
+        offer = s.get("offer") or {}
+        table.add_row(str(s.get("branch_name") or str(s.get("branch_id", ""))[:12]), str(s.get("region") or "-"),
+                      str(s.get("service_id")), str(offer.get("category", "")), str(offer.get("title", "")),
+                      _status_text(s.get("status")), _fees_text(offer.get("fees") or []), str(s.get("height", "")))
+    out = console()
+    out.print(table)
+    out.print(f"{len(doc.get('services', []))} of {doc.get('total', '?')} service(s)")
+
+
+@service.command("show")
+@click.argument("branch_ref", metavar="BRANCH")
+@click.argument("service_id")
+@home_option
+@node_option
+@json_option
+def service_show(branch_ref: str, service_id: str, as_json: bool) -> None:
+    """Show one service of one branch (BRANCH: branch id or branch name)."""
+    is_id = len(branch_ref) == 40 and all(c in "0123456789abcdef" for c in branch_ref.lower())
+    with cli_context().client() as api:
+        doc = api.get("/v1/services", {"branch": branch_ref.lower() if is_id else None, "limit": 1000})
+    matches = [s for s in doc.get("services", []) if s.get("service_id") == service_id
+               and (s.get("branch_id") == branch_ref.lower() if is_id else s.get("branch_name") == branch_ref)]
+    if not matches:
+        raise CliError(f"no service {service_id!r} at branch {branch_ref!r}")
+    s = matches[0]
+    if as_json:
+        print_json(s)
+        return
+    offer = s.get("offer") or {}
+    rows = [("branch", f"{s.get('branch_name')} ({s.get('branch_id')})"), ("region", s.get("region")),
+            ("service", s.get("service_id")), ("status", _status_text(s.get("status")))]
+    for k, v in offer.items():
+        if k == "hours":
+            v = format_hours(v) or "branch hours"
+        elif k == "fees":
+            v = "; ".join(f"{f['label']}: {format_money(f['amount_minor'], f['currency'], f['basis'])}" for f in v) or "-"
+        elif k == "risk_level":
+            v = f"R{v}" if v else "-"
+        elif isinstance(v, list):
+            v = ", ".join(map(str, v)) or "-"
+        rows.append((k, v))
+    rows += [("record", s.get("record_hash")), ("height", s.get("height"))]
+    console().print(kv_table(rows))
+
+
+def _status_text(status: Any) -> str:
+    if isinstance(status, dict):
+        text = str(status.get("status", "-"))
+        if status.get("wait_minutes"):
+            text += f" ({status['wait_minutes']} min wait)"
+        return text
+    return "-" if status is None else str(status)
+
+
+def _fees_text(fees: list[dict[str, Any]]) -> str:
+    try:
+        return "; ".join(f"{f['label']} {format_money(f['amount_minor'], f['currency'], f['basis'])}" for f in fees)
+    except (KeyError, TypeError):
+        return "?"
