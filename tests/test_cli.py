@@ -1,0 +1,245 @@
+"""The branchnet CLI, offline commands: init, keys, genesis, input parsing, error output.
+
+All through click's CliRunner (in-process, no node, no network).
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from node.cli import cli
+from node.cli_parse import (
+    InputError,
+    offer_from_fields,
+    parse_degrees,
+    parse_fee,
+    parse_hours,
+    parse_hours_list,
+    parse_risk,
+    parse_time_ms,
+    profile_body,
+)
+from protocol.genesis import Genesis
+
+
+def run(*args: str, env: dict | None = None):
+    return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    h = tmp_path / "home"
+    r = run("init", "--home", str(h), "--moniker", "haidian", "--new-psk")
+    assert r.exit_code == 0, r.output
+    return h
+
+
+# ---------------------------------------------------------------- init / keys
+
+
+def test_init_creates_home_and_prints_identity(tmp_path: Path) -> None:
+    h = tmp_path / "n"
+    r = run("init", "--home", str(h), "--moniker", "haidian", "--mode", "observer", "--json")
+    assert r.exit_code == 0, r.output
+    info = json.loads(r.stdout)
+    assert set(info) >= {"branch_id", "public_key", "peer_id"}
+    assert (h / "node_key.json").stat().st_mode & 0o077 == 0
+    assert 'mode = "observer"' in (h / "config.toml").read_text()
+    assert not (h / "network.psk").exists()
+
+
+def test_init_refuses_existing_key_and_conflicting_psk_flags(home: Path, tmp_path: Path) -> None:
+    r = run("init", "--home", str(home), "--moniker", "again")
+    assert r.exit_code == 1 and r.stderr.startswith("error: ") and "already exists" in r.stderr
+    psk = home / "network.psk"
+    r = run("init", "--home", str(tmp_path / "x"), "--moniker", "x", "--psk-file", str(psk), "--new-psk")
+    assert r.exit_code == 2 and "not both" in r.stderr
+    r = run("init", "--home", str(tmp_path / "y"), "--moniker", "y", "--psk-file", str(psk))
+    assert r.exit_code == 0 and (tmp_path / "y" / "network.psk").read_text() == psk.read_text()
+    r = run("init", "--home", str(tmp_path / "z"), "--moniker", "z", "--api-listen", "nope")
+    assert r.exit_code == 2 and "--api-listen" in r.stderr
+
+
+def test_keys_show_never_prints_the_seed(home: Path) -> None:
+    seed = json.loads((home / "node_key.json").read_text())["seed"]
+    r = run("--home", str(home), "keys", "show", "--json")
+    assert r.exit_code == 0
+    info = json.loads(r.stdout)
+    assert info["public_key"] == json.loads((home / "node_key.json").read_text())["public_key"]
+    human = run("keys", "show", "--home", str(home))
+    assert seed not in r.stdout + human.stdout and info["peer_id"] in human.stdout
+
+
+def test_home_from_environment_and_missing_key(tmp_path: Path, home: Path) -> None:
+    r = run("keys", "show", "--json", env={"BRANCHNET_HOME": str(home)})
+    assert r.exit_code == 0 and json.loads(r.stdout)["branch_id"]
+    r = run("keys", "show", "--home", str(tmp_path / "none"))
+    assert r.exit_code == 2 and r.stderr.startswith("error: ") and "branchnet init" in r.stderr
+
+
+def test_help_documents_exit_codes_and_every_command_has_help() -> None:
+    r = run("--help")
+    assert "3  node unreachable" in r.stdout
+    for cmd in (["init"], ["keys", "show"], ["genesis", "finalize"], ["service", "publish"], ["service", "status"],
+                ["branch", "profile", "set"], ["chain", "verify"], ["chain", "export"], ["proof", "verify"],
+                ["store", "rebuild"], ["status"], ["run"]):
+        assert run(*cmd, "--help").exit_code == 0, cmd
+
+
+def test_unreachable_node_exits_3(tmp_path: Path) -> None:
+    r = run("status", "--node", "http://127.0.0.1:9", "--json")
+    assert r.exit_code == 3 and r.stderr.startswith("error: cannot reach the node")
+
+
+def test_usage_error_is_one_line(home: Path) -> None:
+    r = run("service", "status", "cash", "--home", str(home))
+    assert r.exit_code == 2
+    assert r.stderr.count("\n") == 1 and "--open" in r.stderr and "Traceback" not in r.stderr
+
+
+# ---------------------------------------------------------------- genesis
+
+
+def test_genesis_build_together_and_finalize(tmp_path: Path, home: Path) -> None:
+    g = tmp_path / "genesis.json"
+    other = tmp_path / "other"
+    assert run("init", "--home", str(other), "--moniker", "other").exit_code == 0
+    assert run("genesis", "new", "--chain-id", "acme-net", "--genesis-time-ms", "1767225600000", "--out", str(g)).exit_code == 0
+    r = run("genesis", "finalize", str(g))
+    assert r.exit_code == 1 and "at least one validator" in r.stderr
+    assert run("genesis", "add-validator", str(g), "--name", "Haidian", "--from-home", str(home), "--power", "7").exit_code == 0
+    pub = json.loads(run("keys", "show", "--home", str(other), "--json").stdout)["public_key"]
+    assert run("genesis", "add-member", str(g), "--name", "Other", "--public-key", pub.upper()).exit_code == 0
+    r = run("genesis", "finalize", str(g), "--json")
+    assert r.exit_code == 0, r.output
+    summary = json.loads(r.stdout)
+    genesis = Genesis.loads(g.read_bytes())
+    assert summary["genesis_hash"] == genesis.hash.hex()
+    assert summary["total_power"] == 7 and [m["name"] for m in summary["members"]] == ["Other"]
+    assert run("genesis", "finalize", "--check", str(g)).stdout.strip().endswith(genesis.hash.hex())
+
+
+def test_genesis_bad_cases(tmp_path: Path, home: Path) -> None:
+    g = tmp_path / "genesis.json"
+    assert run("genesis", "new", "--chain-id", "acme-net", "--out", str(g)).exit_code == 0
+    r = run("genesis", "new", "--chain-id", "acme-net", "--out", str(g))
+    assert r.exit_code == 2 and "already exists" in r.stderr
+    r = run("genesis", "new", "--chain-id", "Bad Chain", "--out", str(tmp_path / "g2.json"))
+    assert r.exit_code == 2 and "--chain-id" in r.stderr
+    assert run("genesis", "add-validator", str(g), "--name", "A", "--from-home", str(home)).exit_code == 0
+    before = g.read_text()
+    r = run("genesis", "add-validator", str(g), "--name", "B", "--from-home", str(home))
+    assert r.exit_code == 1 and "already listed" in r.stderr
+    r = run("genesis", "add-member", str(g), "--name", "A", "--public-key", "ab" * 32)
+    assert r.exit_code == 1 and "named 'A'" in r.stderr
+    r = run("genesis", "add-validator", str(g), "--name", "C", "--public-key", "xyz")
+    assert r.exit_code == 2 and "64 hex" in r.stderr
+    r = run("genesis", "add-validator", str(g), "--name", "C", "--public-key", "ab" * 31)
+    assert r.exit_code == 2
+    r = run("genesis", "add-validator", str(g), "--name", "C", "--public-key", "ab" * 32, "--power", "0")
+    assert r.exit_code == 2
+    assert g.read_text() == before  # nothing written on failure
+    r = run("genesis", "add-validator", str(tmp_path / "missing.json"), "--name", "C", "--public-key", "ab" * 32)
+    assert r.exit_code == 2 and "genesis new" in r.stderr
+    (tmp_path / "broken.json").write_text("{nope")
+    assert run("genesis", "finalize", str(tmp_path / "broken.json")).exit_code == 1
+
+
+# ---------------------------------------------------------------- parsing
+
+
+def test_degrees_are_exact_micro_degrees() -> None:
+    assert parse_degrees("39.983", "--lat", 90) == 39_983_000
+    assert parse_degrees("-116.316001", "--lon", 180) == -116_316_001
+    assert parse_degrees("0.1", "--lat", 90) == 100_000  # 0.1 is not exact as a float; it is as a Decimal
+    assert parse_degrees("90", "--lat", 90) == 90_000_000
+    for bad in ("39.9830001", "91", "-180.5", "abc", "nan", "inf", ""):
+        with pytest.raises(InputError):
+            parse_degrees(bad, "--lat", 90 if bad != "-180.5" else 180)
+
+
+def test_hours_parse_into_day_minutes() -> None:
+    assert parse_hours("mon-fri 09:00-17:00") == [(d, 540, 1020) for d in range(5)]
+    assert parse_hours("sat,sun 10:00-12:00,13:00-24:00") == [(5, 600, 720), (5, 780, 1440), (6, 600, 720), (6, 780, 1440)]
+    assert parse_hours("Daily 00:00-24:00") == [(d, 0, 1440) for d in range(7)]
+    assert [h.to_array() for h in parse_hours_list(["sat 10:00-14:00", "mon 09:00-12:00"])] == [[0, 540, 720], [5, 600, 840]]
+    for bad in ("mon-fri", "fri-mon 09:00-17:00", "xyz 09:00-10:00", "mon 17:00-09:00", "mon 9-17", "mon 25:00-26:00",
+                "mon 09:00-12:60"):
+        with pytest.raises(InputError):
+            parse_hours(bad)
+    with pytest.raises(InputError, match="overlap"):
+        parse_hours_list(["mon-fri 09:00-17:00", "fri 16:00-18:00"])
+
+
+def test_fee_amounts_are_exact_minor_units() -> None:
+    assert parse_fee("express transfer=5.00 CNY per_transaction").to_array() == ["express transfer", 500, "CNY", "per_transaction"]
+    assert parse_fee("card=0.1 usd per_year").amount_minor == 10
+    assert parse_fee("x=1000 JPY one_time").amount_minor == 1000  # JPY has no minor unit
+    assert parse_fee("x=1.234 KWD one_time").amount_minor == 1234  # 3 decimals
+    assert parse_fee("margin=150 CNY percent_bp").amount_minor == 150
+    assert parse_fee("standard=0 CNY free").amount_minor == 0
+    for bad in ("5.00 CNY per_transaction", "x=5.001 CNY per_transaction", "x=1.5 JPY one_time", "x=1.5 CNY percent_bp",
+                "x=5 CNY weekly", "x=-1 CNY one_time", "x=1 CNY free", "x=five CNY one_time", "x=1 C1Y one_time",
+                "x=1 CNY"):
+        with pytest.raises(InputError):
+            parse_fee(bad)
+
+
+def test_risk_and_time() -> None:
+    assert [parse_risk(x) for x in (None, "R1", "r5", "3", "none")] == [0, 1, 5, 3, 0]
+    with pytest.raises(InputError):
+        parse_risk("R6")
+    assert parse_time_ms("2026-01-01T00:00:00Z") == 1_767_225_600_000
+    assert parse_time_ms("2026-01-01T08:00:00.250+08:00") == 1_767_225_600_250
+    with pytest.raises(InputError, match="time zone"):
+        parse_time_ms("2026-01-01T00:00:00")
+
+
+def test_offer_body_uses_protocol_rules() -> None:
+    body = offer_from_fields({"id": "fund-a", "category": "wealth", "title": "Fund A", "risk": "R4",
+                              "consigned_by": "Example Fund Co.", "channels": ["online", "counter", "counter"],
+                              "fees": ["subscription=150 CNY percent_bp", {"label": "custody", "amount": "12.50",
+                                                                            "currency": "CNY", "basis": "per_year"}],
+                              "accessibility": ["priority-counter", "wheelchair"],
+                              "effective_from": "2026-03-01T00:00:00Z"}, now_ms=0)
+    assert body.channels == ("counter", "online") and body.ownership == "consigned" and body.risk_level == 4
+    assert body.fees[1].amount_minor == 1250 and body.accessibility == ("wheelchair", "priority_counter")
+    with pytest.raises(InputError, match="risk"):
+        offer_from_fields({"id": "loan-a", "category": "loan", "title": "Loan"}, now_ms=0)
+    with pytest.raises(InputError, match="--id"):
+        offer_from_fields({"category": "cash", "title": "Cash"}, now_ms=0)
+    with pytest.raises(InputError, match="personal data"):
+        offer_from_fields({"id": "c", "category": "cash", "title": "call 13800138000 now"}, now_ms=0)
+
+
+def test_profile_body() -> None:
+    body = profile_body(name="Haidian", address="1 Zhongguancun St", region="CN-BJ-110108", lat="39.983", lon="116.316",
+                        hours=["mon-fri 09:00-17:00"], phone="+86 10 6255 0000", url="https://bank.example/h")
+    assert (body.lat_micro, body.lon_micro) == (39_983_000, 116_316_000)
+    with pytest.raises(InputError, match="region"):
+        profile_body(name="H", address="A", region="beijing", lat="1", lon="1", hours=[], phone="", url="")
+
+
+def test_bad_input_on_the_command_line_exits_2_before_contacting_the_node(home: Path, tmp_path: Path) -> None:
+    node = ["--home", str(home), "--node", "http://127.0.0.1:9"]  # nothing listens: reaching it would exit 3
+    r = run("branch", "profile", "set", *node, "--name", "H", "--address", "A", "--region", "CN-BJ",
+            "--lat", "39.9830001", "--lon", "116")
+    assert r.exit_code == 2 and "--lat" in r.stderr and "6 decimal" in r.stderr
+    r = run("service", "publish", *node, "--id", "cash", "--category", "cash", "--title", "Cash",
+            "--fee", "express=5.001 CNY per_transaction")
+    assert r.exit_code == 2 and "decimal place" in r.stderr
+    r = run("service", "publish", *node, "--id", "cash", "--category", "cash", "--title", "Cash", "--hours", "mon 9-5")
+    assert r.exit_code == 2 and "HH:MM" in r.stderr
+    r = run("service", "status", "cash", "--open", "--equipment", "atm-1=broken", *node)
+    assert r.exit_code == 2 and "ID=up" in r.stderr
+    f = tmp_path / "service.toml"
+    f.write_text('id = "cash"\ncategory = "cash"\ntitle = "Cash"\ncolour = "red"\n')
+    r = run("service", "publish", *node, "--file", str(f))
+    assert r.exit_code == 2 and "unknown field 'colour'" in r.stderr
+    r = run("service", "publish", *node, "--id", "cash", "--category", "cash", "--title", "Cash")
+    assert r.exit_code == 3  # well-formed: it got as far as the (absent) node
