@@ -1,0 +1,374 @@
+"""The node's HTTP JSON API (Starlette on Hypercorn's trio worker).
+
+Endpoints (docs/openapi.json is the contract; node/api_openapi.py generates it):
+status, peers, validators, blocks, records (+ inclusion proofs), the services
+registry, branch profiles, record submission (signed, or signed here with the
+node's own branch key), a server-sent-events stream, /health and /metrics.
+
+* Bound to ``[api] listen`` (127.0.0.1 by default; port 0 picks a free port,
+  reported through ``task_status.started((host, port))``).
+* Writes need ``Authorization: Bearer <token>``, the token being the content of
+  HOME/api_token (read once at start, compared in constant time). Reads need it
+  too when ``[api] auth_reads`` is set; /health and /v1/openapi.json never do.
+* Every 4xx/5xx answer is ``{"error": {"code", "field", "message"}}`` and is
+  counted in ``branchnet_rejected{source="api", reason=code}``. Request bodies
+  over 64 KiB get 413 before they are read in full. Submitted records go through
+  :meth:`RecordIngest.submit`, the same checks a peer's record gets, so nothing
+  malformed reaches the mempool.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import time
+from functools import partial
+from typing import Any, Awaitable, Callable
+
+import trio
+from prometheus_client import CONTENT_TYPE_LATEST
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from protocol.errors import ProtocolError
+from protocol.keys import BRANCH_ID_SIZE
+from protocol.records import Record
+from protocol.schema import BODY_TYPES, CATEGORIES, STATUSES, ServiceStatus, ServiceWithdraw
+from protocol.views import body_from_json
+
+from . import api_views as views
+from .api_events import block_events
+from .api_openapi import OPENAPI
+from .mempool import MempoolRejected
+
+log = logging.getLogger("branchnet.api")
+
+MAX_BODY_BYTES = 64 * 1024
+MAX_PAGE = 100
+HASH_HEX = 64
+# Mempool rejections that are not the client's malformed input.
+_STATUS_BY_REASON = {"duplicate": 409, "seq_conflict": 409, "mempool_full": 503}
+
+
+class ApiError(Exception):
+    """An error answer: HTTP status, a stable ``code`` slug, the offending ``field``."""
+
+    def __init__(self, status: int, code: str, message: str, field: str = "", *, counted: bool = False):
+        super().__init__(message)
+        self.status, self.code, self.message, self.field = status, code, message, field
+        self.counted = counted  # already counted by RecordIngest
+
+
+def _error_response(status: int, code: str, message: str, field: str = "", headers: dict | None = None) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "field": field, "message": message}}, status_code=status, headers=headers)
+
+
+# ------------------------------------------------------------------ parameters
+
+
+def _hex(value: str, field: str, size: int) -> bytes:
+    if len(value) != 2 * size:
+        raise ApiError(400, "bad_hex", f"must be {2 * size} hex characters", field)
+    try:
+        return bytes.fromhex(value)
+    except ValueError:
+        raise ApiError(400, "bad_hex", "not valid hex", field) from None
+
+
+def _int(value: str | None, field: str, *, default: int | None, lo: int, hi: int) -> int | None:
+    if value is None:
+        return default
+    if not value.isascii() or not value.isdigit() or len(value) > 19:
+        raise ApiError(400, "bad_param", "must be a non-negative integer", field)
+    n = int(value)
+    if not lo <= n <= hi:
+        raise ApiError(400, "bad_param", f"must be between {lo} and {hi}", field)
+    return n
+
+
+def _choice(value: str | None, field: str, allowed: tuple[str, ...] | Any) -> str | None:
+    if value is not None and value not in allowed:
+        raise ApiError(400, "bad_param", f"must be one of {', '.join(allowed)}", field)
+    return value
+
+
+def _text(value: str | None, field: str, max_len: int = 64) -> str | None:
+    if value is not None and not 1 <= len(value) <= max_len:
+        raise ApiError(400, "bad_param", f"must be 1-{max_len} characters", field)
+    return value
+
+
+# ------------------------------------------------------------------ the app
+
+
+class NodeApi:
+    """Request handlers bound to one node. ``make_app`` wires them into Starlette."""
+
+    def __init__(self, node: Any):
+        self.node = node
+        self.auth_reads = node.config.api.auth_reads
+        try:
+            self.token = node.home.api_token.read_text().strip()
+        except OSError as exc:
+            log.warning("no API token (%s): every write will be refused", exc)
+            self.token = ""
+        self.sign_lock = trio.Lock()
+
+    # ---------------------------------------------------------- plumbing
+    def check_auth(self, request: Request, *, write: bool) -> None:
+        if not write and not self.auth_reads:
+            return
+        scheme, _, given = request.headers.get("authorization", "").partition(" ")
+        if not self.token or scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), self.token.encode()):
+            raise ApiError(401, "unauthorized", "a valid bearer token is required (see HOME/api_token)", "authorization")
+
+    async def read_json(self, request: Request) -> dict[str, Any]:
+        length = request.headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
+            raise ApiError(413, "too_large", f"request body over {MAX_BODY_BYTES} bytes", "body")
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > MAX_BODY_BYTES:
+                raise ApiError(413, "too_large", f"request body over {MAX_BODY_BYTES} bytes", "body")
+            chunks.append(chunk)
+        try:
+            doc = json.loads(b"".join(chunks))
+        except (ValueError, RecursionError) as exc:
+            raise ApiError(400, "bad_json", f"body is not valid JSON ({exc})", "body") from None
+        if not isinstance(doc, dict):
+            raise ApiError(400, "bad_json", "body must be a JSON object", "body")
+        return doc
+
+    def route(self, path: str, handler: Callable[..., Awaitable[Response]], *, write: bool = False,
+              methods: tuple[str, ...] = ("GET",), public: bool = False) -> Route:
+        async def endpoint(request: Request) -> Response:
+            if not public:
+                self.check_auth(request, write=write)
+            return await handler(request)
+
+        return Route(path, endpoint, methods=list(methods), name=handler.__name__)
+
+    # ---------------------------------------------------------- reads
+    async def health(self, request: Request) -> Response:
+        return JSONResponse({"ok": True, "height": self.node.chain.height})
+
+    async def status(self, request: Request) -> Response:
+        return JSONResponse(self.node.status())
+
+    async def peers(self, request: Request) -> Response:
+        return JSONResponse(views.peers(self.node))
+
+    async def validators(self, request: Request) -> Response:
+        return JSONResponse(views.validators(self.node))
+
+    async def blocks(self, request: Request) -> Response:
+        q = request.query_params
+        before = _int(q.get("before"), "before", default=None, lo=1, hi=2**62)
+        limit = _int(q.get("limit"), "limit", default=20, lo=1, hi=MAX_PAGE)
+        return JSONResponse(views.block_list(self.node, before=before, limit=limit))
+
+    async def block_by_height(self, request: Request) -> Response:
+        height = _int(request.path_params["height"], "height", default=None, lo=0, hi=2**62)
+        return self._found(views.block(self.node, height=height), "height", f"no block at height {height}")
+
+    async def block_by_hash(self, request: Request) -> Response:
+        block_hash = _hex(request.path_params["hash"], "hash", HASH_HEX // 2)
+        return self._found(views.block(self.node, block_hash=block_hash), "hash", "no such block")
+
+    async def record(self, request: Request) -> Response:
+        record_hash = _hex(request.path_params["hash"], "hash", HASH_HEX // 2)
+        return self._found(views.record(self.node, record_hash), "hash", "no such record")
+
+    async def record_proof(self, request: Request) -> Response:
+        record_hash = _hex(request.path_params["hash"], "hash", HASH_HEX // 2)
+        proof = views.record_proof(self.node, record_hash)
+        if proof is None and record_hash in self.node.mempool:
+            raise ApiError(404, "not_found", "record is pending; a proof exists once it is committed", "hash")
+        return self._found(proof.to_json() if proof else None, "hash", "no such committed record")
+
+    async def records(self, request: Request) -> Response:
+        q = request.query_params
+        branch = q.get("branch")
+        filters = dict(
+            branch_id=_hex(branch, "branch", BRANCH_ID_SIZE) if branch is not None else None,
+            kind=_choice(q.get("kind"), "kind", tuple(BODY_TYPES)),
+            service_id=_text(q.get("service"), "service"),
+            category=_choice(q.get("category"), "category", CATEGORIES),
+            region=_text(q.get("region"), "region", 32),
+            before_height=_int(q.get("before"), "before", default=None, lo=1, hi=2**62),
+            limit=_int(q.get("limit"), "limit", default=20, lo=1, hi=MAX_PAGE),
+        )
+        return JSONResponse(views.records(self.node, **filters))
+
+    async def services(self, request: Request) -> Response:
+        q = request.query_params
+        branch = q.get("branch")
+        return JSONResponse(views.services(
+            self.node,
+            category=_choice(q.get("category"), "category", CATEGORIES),
+            branch=_hex(branch, "branch", BRANCH_ID_SIZE) if branch is not None else None,
+            region=_text(q.get("region"), "region", 32),
+            status=_choice(q.get("status"), "status", STATUSES),
+            q=_text(q.get("q"), "q", 120),
+            limit=_int(q.get("limit"), "limit", default=100, lo=1, hi=1000),
+            offset=_int(q.get("offset"), "offset", default=0, lo=0, hi=10**9),
+        ))
+
+    async def branches(self, request: Request) -> Response:
+        return JSONResponse(views.branches(self.node))
+
+    async def branch(self, request: Request) -> Response:
+        branch_id = _hex(request.path_params["branch_id"], "branch_id", BRANCH_ID_SIZE)
+        return self._found(views.branch(self.node, branch_id, with_services=True), "branch_id", "not a member branch")
+
+    async def events(self, request: Request) -> Response:
+        return StreamingResponse(block_events(self.node), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+    async def metrics(self, request: Request) -> Response:
+        m, node = self.node.metrics, self.node
+        m.peers.set(len(node.net.connected_peers()))
+        m.mempool_records.set(len(node.mempool))
+        m.sync_lag.set(node.sync.statistics()["lag"])
+        return Response(m.render(), media_type=CONTENT_TYPE_LATEST)
+
+    async def openapi(self, request: Request) -> Response:
+        return JSONResponse(OPENAPI)
+
+    def _found(self, doc: dict[str, Any] | None, field: str, message: str) -> Response:
+        if doc is None:
+            raise ApiError(404, "not_found", message, field)
+        return JSONResponse(doc)
+
+    # ---------------------------------------------------------- writes
+    async def submit_record(self, request: Request) -> Response:
+        doc = await self.read_json(request)
+        if "record" not in doc:
+            raise ApiError(400, "missing_field", "the signed record, hex encoded", "record")
+        value = doc["record"]
+        if not isinstance(value, str):
+            raise ApiError(400, "bad_hex", "must be a hex string", "record")
+        try:
+            raw = bytes.fromhex(value)
+        except ValueError:
+            raise ApiError(400, "bad_hex", "not valid hex", "record") from None
+        record = await self._submit(raw)
+        return JSONResponse({"hash": record.hash.hex(), "status": "accepted"}, status_code=202)
+
+    async def sign_record(self, request: Request) -> Response:
+        doc = await self.read_json(request)
+        for name in ("kind", "body"):
+            if name not in doc:
+                raise ApiError(400, "missing_field", f"{name} is required", name)
+        try:
+            body = body_from_json(doc["kind"], doc["body"])
+        except ProtocolError as exc:
+            raise ApiError(400, exc.reason, exc.message, exc.field) from None
+        node = self.node
+        branch_id = node.key.branch_id
+        async with self.sign_lock:  # consecutive calls get consecutive seqs
+            if isinstance(body, (ServiceStatus, ServiceWithdraw)):
+                self._check_offered(branch_id, body.service_id)
+            seq = node.mempool.next_seq(branch_id, body.subject())
+            try:
+                record = Record.create(node.key, node.genesis.chain_id, seq, int(time.time() * 1000), body)
+            except ProtocolError as exc:
+                raise ApiError(400, exc.reason, exc.message, exc.field) from None
+            await self._submit(record.raw)
+        return JSONResponse({"hash": record.hash.hex(), "seq": seq, "record": record.to_json()}, status_code=202)
+
+    def _check_offered(self, branch_id: bytes, service_id: str) -> None:
+        """A status or withdrawal needs an offer, committed or still pending here."""
+        subject = f"service/{service_id}"
+        entry = self.node.chain.state.entry(branch_id, subject)
+        pending = self.node.mempool.next_seq(branch_id, subject) > self.node.chain.state.next_seq(branch_id, subject)
+        if not pending and (entry is None or entry.body is None):
+            raise ApiError(400, "no_such_service", f"service {service_id!r} is not on offer", "body.service_id")
+
+    async def _submit(self, raw: bytes) -> Record:
+        try:
+            return await self.node.ingest.submit(raw)
+        except ProtocolError as exc:
+            field = exc.field
+            if not field.startswith("record"):  # e.g. "encoding" or "signature": name it under record
+                field = "record" if field in ("", "encoding") else f"record.{field}"
+            raise ApiError(400, exc.reason, exc.message, field, counted=True) from None
+        except MempoolRejected as exc:
+            raise ApiError(_STATUS_BY_REASON.get(exc.reason, 400), exc.reason, str(exc), "record", counted=True) from None
+
+
+def make_app(node: Any) -> Starlette:
+    api = NodeApi(node)
+    r = api.route
+    routes = [
+        r("/health", api.health, public=True),
+        r("/metrics", api.metrics),
+        r("/v1/openapi.json", api.openapi, public=True),
+        r("/v1/status", api.status),
+        r("/v1/peers", api.peers),
+        r("/v1/validators", api.validators),
+        r("/v1/blocks", api.blocks),
+        r("/v1/blocks/hash/{hash}", api.block_by_hash),
+        r("/v1/blocks/{height}", api.block_by_height),
+        r("/v1/records", api.records),
+        r("/v1/records", api.submit_record, write=True, methods=("POST",)),
+        r("/v1/records/sign", api.sign_record, write=True, methods=("POST",)),
+        r("/v1/records/{hash}", api.record),
+        r("/v1/records/{hash}/proof", api.record_proof),
+        r("/v1/services", api.services),
+        r("/v1/branches", api.branches),
+        r("/v1/branches/{branch_id}", api.branch),
+        r("/v1/events", api.events),
+    ]
+
+    def on_error(request: Request, exc: Exception) -> Response:
+        headers = None
+        if isinstance(exc, ApiError):
+            status, code, message, field = exc.status, exc.code, exc.message, exc.field
+            if status == 401:
+                headers = {"WWW-Authenticate": "Bearer"}
+            if exc.counted:
+                return _error_response(status, code, message, field, headers)
+        elif isinstance(exc, HTTPException):
+            status = exc.status_code
+            code = {404: "not_found", 405: "method_not_allowed"}.get(status, f"http_{status}")
+            message, field = str(exc.detail), ""
+            headers = exc.headers
+        else:
+            log.exception("API handler failed on %s %s", request.method, request.url.path, exc_info=exc)
+            status, code, message, field = 500, "internal", "internal error (logged on the node)", ""
+        node.metrics.reject("api", code)
+        return _error_response(status, code, message, field, headers)
+
+    return Starlette(routes=routes, exception_handlers={ApiError: on_error, HTTPException: on_error, Exception: on_error})
+
+
+async def serve_api(node: Any, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
+    """Serve the API until cancelled; report ``(host, port)`` once it accepts connections.
+
+    Hypercorn binds the socket itself (port 0 included) and reports the bound
+    addresses through its own ``task_status``; we read the port back from that.
+    """
+    from hypercorn.config import Config as HypercornConfig
+    from hypercorn.trio import serve
+
+    config = HypercornConfig()
+    config.bind = [node.config.api.listen]
+    config.accesslog = None
+    config.errorlog = log
+    config.graceful_timeout = 1.0
+    config.keep_alive_timeout = 30.0
+    config.include_server_header = False
+    config.h11_max_incomplete_size = 16 * 1024
+    app = make_app(node)
+    async with trio.open_nursery() as nursery:
+        binds = await nursery.start(partial(serve, app, config, mode="asgi"))
+        host, _, port = binds[0].split("://", 1)[1].rpartition(":")
+        address = (host.strip("[]"), int(port))
+        log.info("API listening on http://%s:%d", *address)
+        task_status.started(address)

@@ -1,0 +1,201 @@
+"""JSON documents the HTTP API serves, built from a node's store and state.
+
+Synchronous and cheap: everything reads the committed :class:`LedgerState`
+(mutated only on the trio thread, so never half-applied) or the SQLite store.
+Nothing here parses requests; node/api.py checks parameters first and maps the
+``None`` returns ("no such thing") to 404.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+import msgpack
+
+from protocol.blocks import Header
+from protocol.ledger import Entry
+from protocol.proofs import RecordProof
+from protocol.records import Record
+from protocol.schema import BranchProfile, ServiceOffer, ServiceStatus
+from protocol.views import body_to_json
+from protocol.votes import CommitCertificate, DuplicateVoteEvidence, Vote
+
+from .p2p.host import peer_id_of
+
+
+def validators(node: Any) -> dict[str, Any]:
+    vs = node.chain.state.validators
+    return {
+        "total_power": vs.total_power,
+        "validators": [
+            {"branch_id": v.branch_id.hex(), "name": v.name, "power": v.power, "public_key": v.public_key.hex(),
+             "peer_id": peer_id_of(v.public_key.raw)}
+            for v in vs
+        ],
+    }
+
+
+def peers(node: Any) -> dict[str, Any]:
+    ids = sorted(node.net.connected_peers())
+    return {"count": len(ids), "peers": [{"peer_id": p} for p in ids]}
+
+
+# ------------------------------------------------------------------ blocks
+
+
+def _header_and_count(block_bytes: bytes) -> tuple[Header, int]:
+    """Header and number of records of a stored block without decoding the records."""
+    unpacker = msgpack.Unpacker(raw=False)
+    unpacker.feed(block_bytes)
+    unpacker.read_array_header()
+    header = Header.from_array(unpacker.unpack())
+    return header, unpacker.read_array_header()
+
+
+def block_list(node: Any, *, before: int | None, limit: int) -> dict[str, Any]:
+    top = node.chain.height if before is None else min(before - 1, node.chain.height)
+    start = max(1, top - limit + 1)
+    rows = node.chain.store.raw_blocks(start, top - start + 1) if top >= 1 else []
+    blocks = []
+    for _height, block_bytes, _cert in reversed(rows):
+        header, n = _header_and_count(block_bytes)
+        blocks.append(header.to_json() | {"num_records": n})
+    return {"blocks": blocks, "next_before": start if start > 1 and blocks else None}
+
+
+def _vote_json(v: Vote) -> dict[str, Any]:
+    return {"type": v.type, "height": v.height, "round": v.round, "block_hash": v.block_hash.hex(),
+            "validator": v.validator.hex(), "signature": v.signature.hex()}
+
+
+def _evidence_json(e: DuplicateVoteEvidence) -> dict[str, Any]:
+    return {"hash": e.hash.hex(), "validator": e.validator.hex(), "height": e.height,
+            "vote_a": _vote_json(e.vote_a), "vote_b": _vote_json(e.vote_b)}
+
+
+def certificate_json(c: CommitCertificate) -> dict[str, Any]:
+    return {"height": c.height, "round": c.round, "block_hash": c.block_hash.hex(),
+            "signatures": [{"validator": v.hex(), "signature": s.hex()} for v, s in c.signatures]}
+
+
+def block(node: Any, *, height: int | None = None, block_hash: bytes | None = None) -> dict[str, Any] | None:
+    store = node.chain.store
+    stored = store.block(height) if height is not None else store.block_by_hash(block_hash)
+    if stored is None:
+        return None
+    b = stored.block
+    return {
+        "header": b.header.to_json(),
+        "hash": b.hash.hex(),
+        "records": [r.to_json() for r in b.records],
+        "evidence": [_evidence_json(e) for e in b.evidence],
+        "certificate": certificate_json(stored.certificate),
+    }
+
+
+# ------------------------------------------------------------------ records
+
+
+def record(node: Any, record_hash: bytes) -> dict[str, Any] | None:
+    found = node.chain.store.record(record_hash)
+    if found is not None:
+        rec, height, index = found
+        return {"record": rec.to_json(), "height": height, "index": index, "status": "committed"}
+    pending = node.mempool.get(record_hash)
+    if pending is not None:
+        return {"record": pending.to_json(), "height": None, "status": "pending"}
+    return None
+
+
+def records(node: Any, **filters: Any) -> dict[str, Any]:
+    return {"records": [r.to_json() | {"height": h} for r, h in node.chain.store.records(**filters)]}
+
+
+def record_proof(node: Any, record_hash: bytes) -> RecordProof | None:
+    found = node.chain.store.record(record_hash)
+    if found is None:
+        return None
+    rec, height, index = found
+    stored = node.chain.store.block(height)
+    if stored is None:  # cannot happen: a record row and its block are written in one transaction
+        return None
+    b = stored.block
+    return RecordProof(b.header.chain_id, rec.raw, height, index, b.prove_record(index), b.header, stored.certificate)
+
+
+# ------------------------------------------------------------------ registry
+
+
+def _services_of(state: Any, branch_id: bytes, entries: Iterable[Entry]) -> list[tuple[Entry, Entry | None]]:
+    out = []
+    for e in entries:
+        if isinstance(e.body, ServiceOffer):
+            st = state.entry(branch_id, f"status/{e.body.service_id}")
+            out.append((e, st if st is not None and isinstance(st.body, ServiceStatus) else None))
+    return out
+
+
+def _region_matches(region: str | None, wanted: str) -> bool:
+    """Region codes are hierarchical: "CN-BJ" matches "CN-BJ" and "CN-BJ-110108"."""
+    return region is not None and (region == wanted or region.startswith(wanted + "-"))
+
+
+def services(node: Any, *, category: str | None = None, branch: bytes | None = None, region: str | None = None,
+             status: str | None = None, q: str | None = None, limit: int = 100, offset: int = 0) -> dict[str, Any]:
+    state = node.chain.state
+    names = {m.branch_id: m.name for m in node.genesis.members}
+    by_branch: dict[bytes, list[Entry]] = {}
+    for bid, entry in state.entries(branch):
+        by_branch.setdefault(bid, []).append(entry)
+    needle = q.casefold() if q else None
+    matches = []
+    for bid, entries in by_branch.items():
+        prof = state.entry(bid, "profile")
+        branch_region = prof.body.region if prof is not None and isinstance(prof.body, BranchProfile) else None
+        if region is not None and not _region_matches(branch_region, region):
+            continue
+        for offer_entry, status_entry in _services_of(state, bid, entries):
+            offer = offer_entry.body
+            if category is not None and offer.category != category:
+                continue
+            if status is not None and (status_entry is None or status_entry.body.status != status):
+                continue
+            if needle is not None and needle not in offer.title.casefold() and needle not in offer.description.casefold():
+                continue
+            matches.append({
+                "branch_id": bid.hex(),
+                "branch_name": names.get(bid, ""),
+                "region": branch_region,
+                "service_id": offer.service_id,
+                "offer": body_to_json(offer),
+                "status": body_to_json(status_entry.body) if status_entry else None,
+                "record_hash": offer_entry.record_hash.hex(),
+                "height": offer_entry.height,
+            })
+    return {"total": len(matches), "services": matches[offset : offset + limit]}
+
+
+def branch(node: Any, branch_id: bytes, *, with_services: bool) -> dict[str, Any] | None:
+    member = next((m for m in node.genesis.members if m.branch_id == branch_id), None)
+    if member is None:
+        return None
+    state = node.chain.state
+    prof = state.entry(branch_id, "profile")
+    listed = services(node, branch=branch_id, limit=10_000)
+    doc: dict[str, Any] = {
+        "branch_id": branch_id.hex(),
+        "name": member.name,
+        "profile": body_to_json(prof.body) if prof is not None and prof.body is not None else None,
+        "power": member.power,
+        "services": listed["services"] if with_services else listed["total"],
+        "num_services": listed["total"],
+    }
+    return doc
+
+
+def branches(node: Any) -> dict[str, Any]:
+    return {"branches": [branch(node, m.branch_id, with_services=False) for m in node.genesis.members]}
+
+
+def record_event(rec: Record, height: int) -> dict[str, Any]:
+    return {"hash": rec.hash.hex(), "kind": rec.kind, "branch_id": rec.branch_id.hex(), "subject": rec.subject, "height": height}

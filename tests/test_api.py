@@ -1,0 +1,452 @@
+"""The HTTP API against a real single-validator node (httpx over loopback).
+
+Most tests share one node that runs its own trio loop in a background thread
+(module scope, so the ≥20-case bad-request table costs one node start); the
+auth tests start their own node inside the test's trio loop, which also checks
+that ``serve_api`` binds port 0, reports the port and shuts down on cancel.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import threading
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import trio
+
+import factories as f
+from node.api import MAX_BODY_BYTES
+from node.api_openapi import OPENAPI
+from node.config import ApiSection
+from node.keyfile import load_key
+from node.netsetup import create_network
+from node.node import BranchNode
+from protocol.genesis import Genesis
+from protocol.proofs import RecordProof, verify_record_proof
+from protocol.records import Record
+from protocol.views import body_to_json
+
+REPO = Path(__file__).resolve().parent.parent
+CONSENSUS = {"block_interval_ms": 20, "empty_block_interval_ms": 500}
+WAIT = 10  # seconds: upper bound for any single wait
+
+
+class NodeThread:
+    """A BranchNode running in its own thread and trio loop."""
+
+    def __init__(self, home):
+        self.home = home
+        self.ready = threading.Event()
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name="api-test-node", daemon=True)
+
+    def _run(self) -> None:
+        try:
+            trio.run(self._main)
+        except BaseException as exc:  # reported by start()/stop()
+            self.error = exc
+            self.ready.set()
+
+    async def _main(self) -> None:
+        self.token = trio.lowlevel.current_trio_token()
+        async with trio.open_nursery() as nursery:
+            self.cancel_scope = nursery.cancel_scope
+            self.node = await nursery.start(BranchNode(self.home).run)
+            self.ready.set()
+
+    def start(self) -> None:
+        self.thread.start()
+        assert self.ready.wait(WAIT), "node did not start"
+        if self.error:
+            raise self.error
+
+    def stop(self) -> None:
+        self.token.run_sync_soon(self.cancel_scope.cancel)
+        self.thread.join(WAIT)
+        assert not self.thread.is_alive(), "node did not stop"
+        if self.error:
+            raise self.error
+
+
+@pytest.fixture(scope="module")
+def net(tmp_path_factory):
+    home = create_network(tmp_path_factory.mktemp("api"), 1, fixed_ports=False, consensus=CONSENSUS)[0]
+    nt = NodeThread(home)
+    nt.start()
+    host, port = nt.node.api_address
+    nt.base_url = f"http://{host}:{port}"
+    nt.auth = {"Authorization": f"Bearer {home.api_token.read_text().strip()}"}
+    nt.key = load_key(home.key)
+    nt.genesis = Genesis.loads(home.genesis.read_bytes())
+    yield nt
+    nt.stop()
+
+
+@pytest.fixture
+async def client(net):
+    async with httpx.AsyncClient(base_url=net.base_url, timeout=WAIT) as c:
+        yield c
+
+
+async def wait_committed(client: httpx.AsyncClient, record_hash: str) -> dict[str, Any]:
+    with trio.fail_after(WAIT):
+        while True:
+            r = await client.get(f"/v1/records/{record_hash}")
+            assert r.status_code == 200, r.text
+            if r.json()["height"] is not None:
+                return r.json()
+            await trio.sleep(0.02)
+
+
+async def wait_height(client: httpx.AsyncClient, height: int) -> None:
+    with trio.fail_after(WAIT):
+        while (await client.get("/health")).json()["height"] < height:
+            await trio.sleep(0.05)
+
+
+async def sign(client, net, kind: str, body) -> dict[str, Any]:
+    r = await client.post("/v1/records/sign", json={"kind": kind, "body": body_to_json(body)}, headers=net.auth)
+    assert r.status_code == 202, r.text
+    return r.json()
+
+
+PROFILE = f.profile("Haidian Sub-branch")
+OFFERS = [
+    f.offer("cash-withdrawal", "cash", title="Cash withdrawal", description="Counter and ATM withdrawals"),
+    f.offer("home-loan", "loan", title="Home loan", description="First-home MORTGAGE advice"),
+    f.consigned_offer("fund-a", title="Fund A", description="A consigned wealth product"),
+]
+
+
+@pytest.fixture(scope="module")
+def published(net):
+    """Profile, three offers and one status, committed. Returns their sign responses."""
+    out: dict[str, Any] = {}
+
+    async def main():
+        async with httpx.AsyncClient(base_url=net.base_url, timeout=WAIT) as c:
+            out["profile"] = await sign(c, net, "branch.profile", PROFILE)
+            for o in OFFERS:
+                out[o.service_id] = await sign(c, net, "service.offer", o)
+            out["status"] = await sign(c, net, "service.status", f.status("cash-withdrawal", "open", 3))
+            for doc in out.values():
+                doc["committed"] = await wait_committed(c, doc["hash"])
+
+    trio.run(main)
+    return out
+
+
+# ------------------------------------------------------------------ reads
+
+
+async def test_health_status_peers_validators(client, net):
+    health = (await client.get("/health")).json()
+    assert health["ok"] is True and isinstance(health["height"], int)
+    st = (await client.get("/v1/status")).json()
+    assert st["chain_id"] == net.genesis.chain_id and st["role"] == "validator"
+    assert st["branch_id"] == net.key.branch_id.hex()
+    for k in ("moniker", "peer_id", "height", "last_block_hash", "last_block_time_ms", "state_root", "mempool", "peers", "sync", "consensus"):
+        assert k in st
+    peers = (await client.get("/v1/peers")).json()
+    assert peers == {"count": 0, "peers": []}
+    vals = (await client.get("/v1/validators")).json()
+    assert vals["total_power"] == 10
+    assert [v["branch_id"] for v in vals["validators"]] == [net.key.branch_id.hex()]
+    assert vals["validators"][0]["peer_id"] == st["peer_id"]
+
+
+async def test_blocks_list_detail_and_certificate(client, net, published):
+    await wait_height(client, 3)
+    page = (await client.get("/v1/blocks", params={"limit": 2})).json()
+    heights = [b["height"] for b in page["blocks"]]
+    assert len(heights) == 2 and heights[0] == heights[1] + 1 and page["next_before"] == heights[1]
+    nxt = (await client.get("/v1/blocks", params={"limit": 2, "before": page["next_before"]})).json()
+    assert nxt["blocks"][0]["height"] == heights[1] - 1
+    assert all("num_records" in b and "hash" in b for b in page["blocks"])
+    first = (await client.get("/v1/blocks", params={"before": 2})).json()
+    assert [b["height"] for b in first["blocks"]] == [1] and first["next_before"] is None
+
+    height = published["profile"]["committed"]["height"]
+    by_height = (await client.get(f"/v1/blocks/{height}")).json()
+    assert by_height["header"]["height"] == height
+    assert published["profile"]["hash"] in [r["hash"] for r in by_height["records"]]
+    by_hash = (await client.get(f"/v1/blocks/hash/{by_height['hash']}")).json()
+    assert by_hash == by_height
+    cert = by_height["certificate"]
+    assert (cert["height"], cert["block_hash"]) == (height, by_height["hash"])
+    assert [s["validator"] for s in cert["signatures"]] == [net.key.branch_id.hex()]
+
+
+async def test_publish_sign_records_and_queries(client, net, published):
+    me = net.key.branch_id.hex()
+    assert published["profile"]["seq"] == 1 and published["status"]["seq"] == 1
+    rec = published["cash-withdrawal"]["committed"]
+    assert rec["status"] == "committed" and rec["record"]["body"] == body_to_json(OFFERS[0])
+    assert rec["record"]["branch_id"] == me and isinstance(rec["index"], int)
+
+    # consecutive calls on one subject get consecutive seqs, even before they commit
+    seqs = [await sign(client, net, "service.status", f.status("fund-a", s, 1)) for s in ("open", "paused", "open")]
+    assert [d["seq"] for d in seqs] == [1, 2, 3]
+    pending = (await client.get(f"/v1/records/{seqs[-1]['hash']}")).json()
+    assert pending["status"] in ("pending", "committed")
+    for d in seqs:
+        await wait_committed(client, d["hash"])
+
+    lst = (await client.get("/v1/records", params={"branch": me, "kind": "service.offer"})).json()["records"]
+    assert {r["body"]["service_id"] for r in lst} == {o.service_id for o in OFFERS}
+    assert all(isinstance(r["height"], int) for r in lst)
+    assert [r["body"]["service_id"] for r in (await client.get("/v1/records", params={"service": "home-loan"})).json()["records"]] == ["home-loan"]
+    by_cat = (await client.get("/v1/records", params={"category": "cash"})).json()["records"]
+    assert {r["kind"] for r in by_cat} == {"service.offer", "service.status"}
+    assert len((await client.get("/v1/records", params={"limit": 2})).json()["records"]) == 2
+    assert (await client.get("/v1/records", params={"region": "CN-SH"})).json()["records"] == []
+
+
+async def test_services_search(client, net, published):
+    async def ids(**params):
+        doc = (await client.get("/v1/services", params=params)).json()
+        assert doc["total"] == len(doc["services"]) or "limit" in params or "offset" in params
+        return sorted(s["service_id"] for s in doc["services"])
+
+    assert await ids() == ["cash-withdrawal", "fund-a", "home-loan"]
+    assert await ids(category="loan") == ["home-loan"]
+    assert await ids(q="mortgage") == ["home-loan"]  # case-insensitive, description too
+    assert await ids(q="FUND") == ["fund-a"]
+    assert await ids(region="CN-BJ") == await ids()  # region prefix
+    assert await ids(region="CN-SH") == []
+    assert await ids(branch=net.key.branch_id.hex()) == await ids()
+    assert await ids(branch="00" * 20) == []
+    assert "cash-withdrawal" in await ids(status="open")
+    assert await ids(status="closed") == []
+    page = (await client.get("/v1/services", params={"limit": 1, "offset": 1})).json()
+    assert page["total"] == 3 and len(page["services"]) == 1
+    cash = next(s for s in (await client.get("/v1/services")).json()["services"] if s["service_id"] == "cash-withdrawal")
+    assert cash["offer"]["fees"][1] == {"label": "express", "amount_minor": 500, "currency": "CNY", "basis": "per_transaction"}
+    assert cash["offer"]["risk_level"] == 0 and cash["status"]["status"] == "open"
+    assert cash["branch_name"] == "branch-00" and cash["region"] == PROFILE.region
+    assert cash["record_hash"] == published["cash-withdrawal"]["hash"]
+
+    # a withdrawn service leaves the registry
+    await sign(client, net, "service.offer", f.offer("gone", "fx"))
+    w = await sign(client, net, "service.withdraw", f.withdraw("gone"))
+    await wait_committed(client, w["hash"])
+    assert "gone" not in await ids()
+
+
+async def test_branches(client, net, published):
+    me = net.key.branch_id.hex()
+    doc = (await client.get("/v1/branches")).json()
+    (b,) = doc["branches"]
+    assert (b["branch_id"], b["name"], b["services"]) == (me, "branch-00", b["num_services"])
+    assert b["profile"] == body_to_json(PROFILE)
+    one = (await client.get(f"/v1/branches/{me}")).json()
+    assert one["profile"] == b["profile"] and {s["service_id"] for s in one["services"]} >= {"cash-withdrawal", "home-loan"}
+
+
+async def test_proof_round_trip_with_only_genesis(client, net, published):
+    genesis = Genesis.loads(net.home.genesis.read_bytes())  # all the verifier trusts
+    for name in ("profile", "home-loan", "status"):
+        doc = (await client.get(f"/v1/records/{published[name]['hash']}/proof")).json()
+        proof = RecordProof.from_json(json.loads(json.dumps(doc)))
+        record = verify_record_proof(proof, genesis)
+        assert record.hash.hex() == published[name]["hash"]
+        assert proof.height == published[name]["committed"]["height"]
+
+
+async def test_submit_signed_record(client, net, published):
+    seq_doc = (await client.get("/v1/records", params={"kind": "service.status", "service": "home-loan"})).json()["records"]
+    assert seq_doc == []
+    rec = Record.create(net.key, net.genesis.chain_id, 1, f.GENESIS_TIME_MS + 5000, f.status("home-loan", "paused", 0, ()))
+    r = await client.post("/v1/records", json={"record": rec.raw.hex()}, headers=net.auth)
+    assert r.status_code == 202 and r.json() == {"hash": rec.hash.hex(), "status": "accepted"}
+    await wait_committed(client, rec.hash.hex())
+    again = await client.post("/v1/records", json={"record": rec.raw.hex()}, headers=net.auth)
+    assert again.status_code == 400 and again.json()["error"]["code"] == "replayed_seq"
+
+
+async def test_events_stream(client, net, published):
+    seen: dict[str, list] = {"block": [], "record": []}
+    with trio.fail_after(WAIT):
+        async with client.stream("GET", "/v1/events") as r:
+            assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
+            lines = r.aiter_lines()
+            assert await anext(lines) == ": connected"
+            target = None
+            event = None
+            async for line in lines:
+                if line.startswith("event: "):
+                    event = line[7:]
+                elif line.startswith("data: "):
+                    seen[event].append(json.loads(line[6:]))
+                    if event == "block" and target is None:
+                        doc = await sign(client, net, "service.status", f.status("cash-withdrawal", "paused", 9))
+                        target = doc["hash"]
+                    if event == "record" and seen["record"][-1]["hash"] == target:
+                        break
+    b = seen["block"][0]
+    assert set(b) == {"height", "hash", "time_ms", "num_records"}
+    assert seen["record"][-1] == {"hash": target, "kind": "service.status", "branch_id": net.key.branch_id.hex(),
+                                  "subject": "status/cash-withdrawal", "height": seen["block"][-1]["height"]}
+
+
+async def test_metrics_and_openapi(client, net):
+    await client.get("/v1/records/xyz")  # one counted rejection at least
+    text = (await client.get("/metrics")).text
+    for name in ("branchnet_height", "branchnet_commit_round", "branchnet_votes_received", "branchnet_peers",
+                 "branchnet_mempool_records", "branchnet_records_committed", "branchnet_sync_lag_blocks"):
+        assert name in text
+    assert 'branchnet_rejected_total{reason="bad_hex",source="api"}' in text
+    served = (await client.get("/v1/openapi.json")).json()
+    assert served == OPENAPI == json.loads((REPO / "docs" / "openapi.json").read_text())
+    assert set(served["paths"]) >= {"/v1/records/{hash}/proof", "/v1/records/sign", "/v1/events", "/metrics", "/health"}
+
+
+# ------------------------------------------------------------------ bad requests
+
+
+def _records(net, published) -> dict[str, Any]:
+    """Signed records that break one rule each (built lazily: they need the node's key)."""
+    key, cid = net.key, net.genesis.chain_id
+    prof = Record.create(key, cid, 1, f.GENESIS_TIME_MS, PROFILE)
+    good = Record.create(key, cid, 99, f.GENESIS_TIME_MS, f.offer("never"))
+    return {
+        "other_chain": Record.create(key, "branchnet-other", 1, f.GENESIS_TIME_MS, f.offer("x")).raw,
+        "stranger": Record.create(f.key("stranger"), cid, 1, f.GENESIS_TIME_MS, f.offer("x")).raw,
+        "bad_sig": good.raw[:-64] + bytes(64),
+        "replay": Record.create(key, cid, 1, f.GENESIS_TIME_MS, f.offer("cash-withdrawal")).raw,
+        "pii": f.raw_record(key, "service.withdraw", ["x", "call 13812345678"], chain_id=cid),
+        "seq0": f.raw_record(key, "service.withdraw", ["x", ""], 0, chain_id=cid),
+        "trailing": prof.raw + b"\x00",
+    }
+
+
+def _offer(**changes) -> dict[str, Any]:
+    return body_to_json(f.offer("bad-one")) | changes
+
+
+ZERO_HASH = "00" * 32
+# (id, method, path, kwargs or callable(records) -> kwargs, auth, status, code, field)
+BAD = [
+    ("hash-not-hex", "GET", "/v1/records/xyz", {}, False, 400, "bad_hex", "hash"),
+    ("hash-short", "GET", "/v1/records/abcd", {}, False, 400, "bad_hex", "hash"),
+    ("record-unknown", "GET", f"/v1/records/{ZERO_HASH}", {}, False, 404, "not_found", "hash"),
+    ("proof-unknown", "GET", f"/v1/records/{ZERO_HASH}/proof", {}, False, 404, "not_found", "hash"),
+    ("height-not-int", "GET", "/v1/blocks/abc", {}, False, 400, "bad_param", "height"),
+    ("height-unknown", "GET", "/v1/blocks/99999999", {}, False, 404, "not_found", "height"),
+    ("block-hash-bad", "GET", "/v1/blocks/hash/zz", {}, False, 400, "bad_hex", "hash"),
+    ("blocks-limit-high", "GET", "/v1/blocks?limit=101", {}, False, 400, "bad_param", "limit"),
+    ("blocks-limit-neg", "GET", "/v1/blocks?limit=-1", {}, False, 400, "bad_param", "limit"),
+    ("blocks-before-0", "GET", "/v1/blocks?before=0", {}, False, 400, "bad_param", "before"),
+    ("records-kind", "GET", "/v1/records?kind=nope", {}, False, 400, "bad_param", "kind"),
+    ("records-branch", "GET", "/v1/records?branch=12", {}, False, 400, "bad_hex", "branch"),
+    ("services-category", "GET", "/v1/services?category=casino", {}, False, 400, "bad_param", "category"),
+    ("services-status", "GET", "/v1/services?status=maybe", {}, False, 400, "bad_param", "status"),
+    ("services-offset", "GET", "/v1/services?offset=x", {}, False, 400, "bad_param", "offset"),
+    ("branch-unknown", "GET", f"/v1/branches/{'00' * 20}", {}, False, 404, "not_found", "branch_id"),
+    ("no-route", "GET", "/v1/nope", {}, False, 404, "not_found", ""),
+    ("bad-method", "DELETE", "/v1/status", {}, False, 405, "method_not_allowed", ""),
+    ("no-token", "POST", "/v1/records", {"json": {"record": "00"}}, None, 401, "unauthorized", "authorization"),
+    ("wrong-token", "POST", "/v1/records/sign", {"json": {"kind": "branch.profile", "body": {}}}, "wrong", 401, "unauthorized", "authorization"),
+    ("not-json", "POST", "/v1/records", {"content": b"{nope"}, True, 400, "bad_json", "body"),
+    ("json-array", "POST", "/v1/records", {"json": []}, True, 400, "bad_json", "body"),
+    ("too-large", "POST", "/v1/records", {"json": {"record": "00" * MAX_BODY_BYTES}}, True, 413, "too_large", "body"),
+    ("missing-record", "POST", "/v1/records", {"json": {}}, True, 400, "missing_field", "record"),
+    ("record-not-hex", "POST", "/v1/records", {"json": {"record": "xyz"}}, True, 400, "bad_hex", "record"),
+    ("record-not-str", "POST", "/v1/records", {"json": {"record": 5}}, True, 400, "bad_hex", "record"),
+    ("record-garbage", "POST", "/v1/records", {"json": {"record": "00"}}, True, 400, "type", "record"),
+    ("record-trailing", "POST", "/v1/records", lambda r: {"json": {"record": r["trailing"].hex()}}, True, 400, "trailing", "record"),
+    ("record-seq-0", "POST", "/v1/records", lambda r: {"json": {"record": r["seq0"].hex()}}, True, 400, "range", "record.seq"),
+    ("record-pii", "POST", "/v1/records", lambda r: {"json": {"record": r["pii"].hex()}}, True, 400, "pii_phone_number", "record.body.reason"),
+    ("other-chain", "POST", "/v1/records", lambda r: {"json": {"record": r["other_chain"].hex()}}, True, 400, "chain_id", "record.chain_id"),
+    ("not-member", "POST", "/v1/records", lambda r: {"json": {"record": r["stranger"].hex()}}, True, 400, "not_member", "record"),
+    ("bad-signature", "POST", "/v1/records", lambda r: {"json": {"record": r["bad_sig"].hex()}}, True, 400, "bad_signature", "record.signature"),
+    ("replayed-seq", "POST", "/v1/records", lambda r: {"json": {"record": r["replay"].hex()}}, True, 400, "replayed_seq", "record"),
+    ("sign-missing-kind", "POST", "/v1/records/sign", {"json": {"body": {}}}, True, 400, "missing_field", "kind"),
+    ("sign-missing-body", "POST", "/v1/records/sign", {"json": {"kind": "service.offer"}}, True, 400, "missing_field", "body"),
+    ("sign-bad-kind", "POST", "/v1/records/sign", {"json": {"kind": "gov.vote", "body": {}}}, True, 400, "kind", "kind"),
+    ("sign-body-not-object", "POST", "/v1/records/sign", {"json": {"kind": "service.offer", "body": []}}, True, 400, "type", "body"),
+    ("sign-empty-title", "POST", "/v1/records/sign", {"json": {"kind": "service.offer", "body": _offer(title="")}}, True, 400, "length", "body.title"),
+    ("sign-unknown-field", "POST", "/v1/records/sign", {"json": {"kind": "service.offer", "body": _offer(colour="red")}}, True, 400, "unknown_field", "body.colour"),
+    ("sign-risk-missing", "POST", "/v1/records/sign", {"json": {"kind": "service.offer", "body": _offer(category="loan")}}, True, 400, "risk_required", "body.risk_level"),
+    ("sign-pii", "POST", "/v1/records/sign", {"json": {"kind": "service.offer", "body": _offer(description="ask for 13812345678")}}, True, 400, "pii_phone_number", "body.description"),
+    ("sign-status-no-service", "POST", "/v1/records/sign", {"json": {"kind": "service.status", "body": body_to_json(f.status("no-such"))}}, True, 400, "no_such_service", "body.service_id"),
+]
+
+
+@pytest.mark.parametrize("case", BAD, ids=[c[0] for c in BAD])
+async def test_bad_requests_are_rejected_without_state_change(client, net, published, case):
+    _id, method, path, kwargs, auth, status, code, field = case
+    if callable(kwargs):
+        kwargs = kwargs(_records(net, published))
+    headers = net.auth if auth is True else ({"Authorization": f"Bearer {auth}"} if auth else {})
+    before = (await client.get("/v1/status")).json()
+    r = await client.request(method, path, headers=headers, **kwargs)
+    assert r.status_code == status, r.text
+    assert r.json()["error"]["code"] == code, r.text
+    assert r.json()["error"]["field"] == field, r.text
+    assert r.json()["error"]["message"]
+    after = (await client.get("/v1/status")).json()
+    assert after["mempool"] == before["mempool"] == 0
+    assert after["state_root"] == before["state_root"]
+    if after["height"] != before["height"]:  # only empty heartbeat blocks may have been committed meanwhile
+        page = (await client.get("/v1/blocks", params={"before": after["height"] + 1, "limit": after["height"] - before["height"]})).json()
+        assert all(b["num_records"] == 0 for b in page["blocks"])
+
+
+# ------------------------------------------------------------------ auth
+
+
+async def _own_node(tmp_path, *, auth_reads: bool):
+    home = create_network(tmp_path, 1, fixed_ports=False, consensus=CONSENSUS)[0]
+    cfg = home.load_config()
+    node = BranchNode(home, config=dataclasses.replace(cfg, api=ApiSection(listen="127.0.0.1:0", auth_reads=auth_reads)))
+    return home, node
+
+
+async def test_token_required_for_writes_reads_open(tmp_path):
+    home, node = await _own_node(tmp_path, auth_reads=False)
+    token = home.api_token.read_text().strip()
+    assert home.api_token.stat().st_mode & 0o777 == 0o600
+    body = {"kind": "branch.profile", "body": body_to_json(PROFILE)}
+    async with trio.open_nursery() as nursery:
+        with trio.fail_after(WAIT):
+            await nursery.start(node.run)
+        host, port = node.api_address
+        assert host == "127.0.0.1" and port > 0
+        async with httpx.AsyncClient(base_url=f"http://{host}:{port}", timeout=WAIT) as c:
+            for headers in ({}, {"Authorization": "Bearer nope"}, {"Authorization": token}, {"Authorization": f"Basic {token}"}):
+                r = await c.post("/v1/records/sign", json=body, headers=headers)
+                assert r.status_code == 401 and r.json()["error"]["code"] == "unauthorized"
+                assert r.headers["www-authenticate"] == "Bearer"
+                r = await c.post("/v1/records", json={"record": "00"}, headers=headers)
+                assert r.status_code == 401
+            assert len(node.mempool) == 0
+            for path in ("/v1/status", "/v1/blocks", "/v1/services", "/metrics"):
+                assert (await c.get(path)).status_code == 200
+            r = await c.post("/v1/records/sign", json=body, headers={"Authorization": f"Bearer {token}"})
+            assert r.status_code == 202
+        nursery.cancel_scope.cancel()
+    # cancelled: the port is closed
+    with pytest.raises(OSError):
+        await trio.open_tcp_stream(host, port)
+
+
+async def test_auth_reads(tmp_path):
+    home, node = await _own_node(tmp_path, auth_reads=True)
+    token = home.api_token.read_text().strip()
+    async with trio.open_nursery() as nursery:
+        with trio.fail_after(WAIT):
+            await nursery.start(node.run)
+        host, port = node.api_address
+        async with httpx.AsyncClient(base_url=f"http://{host}:{port}", timeout=WAIT) as c:
+            for path in ("/v1/status", "/v1/blocks", "/v1/services", "/metrics", "/v1/events"):
+                r = await c.get(path)
+                assert r.status_code == 401 and r.json()["error"]["code"] == "unauthorized", path
+            assert (await c.get("/v1/status", headers={"Authorization": f"Bearer {token}"})).status_code == 200
+            assert (await c.get("/health")).status_code == 200
+            assert (await c.get("/v1/openapi.json")).status_code == 200
+        nursery.cancel_scope.cancel()
