@@ -70,6 +70,11 @@ def _error_response(status: int, code: str, message: str, field: str = "", heade
 # ------------------------------------------------------------------ parameters
 
 
+def _query(request: Request) -> dict[str, str]:
+    """Query parameters; an empty value (``?category=``) means the parameter is absent."""
+    return {k: v for k, v in request.query_params.items() if v != ""}
+
+
 def _hex(value: str, field: str, size: int) -> bytes:
     if len(value) != 2 * size:
         raise ApiError(400, "bad_hex", f"must be {2 * size} hex characters", field)
@@ -167,7 +172,7 @@ class NodeApi:
         return JSONResponse(views.validators(self.node))
 
     async def blocks(self, request: Request) -> Response:
-        q = request.query_params
+        q = _query(request)
         before = _int(q.get("before"), "before", default=None, lo=1, hi=2**62)
         limit = _int(q.get("limit"), "limit", default=20, lo=1, hi=MAX_PAGE)
         return JSONResponse(views.block_list(self.node, before=before, limit=limit))
@@ -192,7 +197,7 @@ class NodeApi:
         return self._found(proof.to_json() if proof else None, "hash", "no such committed record")
 
     async def records(self, request: Request) -> Response:
-        q = request.query_params
+        q = _query(request)
         branch = q.get("branch")
         filters = dict(
             branch_id=_hex(branch, "branch", BRANCH_ID_SIZE) if branch is not None else None,
@@ -206,7 +211,7 @@ class NodeApi:
         return JSONResponse(views.records(self.node, **filters))
 
     async def services(self, request: Request) -> Response:
-        q = request.query_params
+        q = _query(request)
         branch = q.get("branch")
         return JSONResponse(views.services(
             self.node,
