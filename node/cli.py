@@ -22,6 +22,8 @@ from typing import Any
 
 import click
 
+from protocol.errors import ProtocolError
+
 from .cli_chain import chain, load_genesis_file, proof
 from .cli_common import (
     EXIT_CODES_HELP,
@@ -290,12 +292,21 @@ def store_rebuild(as_json: bool) -> None:
         db = Store(home.db, genesis)
     except WrongChain as exc:
         raise ConfigProblem(str(exc)) from None
+    done = 0
+
+    def progress(height: int, _total: int) -> None:
+        nonlocal done
+        done = height
+        bar.update(task, completed=height)
+
     try:
         with progress_bar() as bar:
             task = bar.add_task("rebuilding", total=db.height)
-            state = db.rebuild_state(progress=lambda h, _total: bar.update(task, completed=h))
+            state = db.rebuild_state(progress=progress)
     except StoreError as exc:
         raise CliError(str(exc).splitlines()[0]) from None
+    except ProtocolError as exc:  # a stored block that does not even decode
+        raise CliError(f"store {home.db} is damaged: block {done + 1} does not decode ({exc})") from None
     finally:
         db.close()
     doc = {"height": state.height, "state_root": state.state_root.hex()}

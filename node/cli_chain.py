@@ -75,7 +75,7 @@ def chain() -> None:
 
 
 @chain.command("blocks")
-@click.option("--limit", type=click.IntRange(1, 1000), default=20, show_default=True)
+@click.option("--limit", type=click.IntRange(1, 100), default=20, show_default=True)
 @click.option("--before", type=click.IntRange(1), help="Only blocks below this height (paging).")
 @home_option
 @node_option

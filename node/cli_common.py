@@ -179,11 +179,13 @@ def _cell(v: Any) -> str:
 
 
 def progress_bar(*, stderr: bool = True):
-    """A rich progress bar on stderr (so ``--json`` stdout stays one document)."""
+    """A rich progress bar on stderr (so ``--json`` stdout stays one document); off when
+    stderr is not a terminal (logs, CI, systemd)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+    out = console(stderr=stderr)
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    TimeRemainingColumn(), console=console(stderr=stderr), transient=False)
+                    TimeRemainingColumn(), console=out, transient=False, disable=not out.is_terminal)
 
 
 # ---------------------------------------------------------------- node client
