@@ -125,7 +125,7 @@ def chain_show(block_id: str, as_json: bool) -> None:
     header = doc.get("header") or {}
     out = console()
     out.print(kv_table([(k, header.get(k) if k != "time_ms" else f"{header.get(k)} ({_fmt_time(header.get(k))})")
-                        for k in header] + [("hash", doc.get("hash"))], title=f"block {header.get('height')}"))
+                        for k in header] + ([] if "hash" in header else [("hash", doc.get("hash"))]), title=f"block {header.get('height')}"))
     records = doc.get("records") or []
     out.print(f"\n{len(records)} record(s)")
     for r in records:
@@ -328,8 +328,11 @@ def proof_verify(file: Path, genesis_path: Path, as_json: bool) -> None:
         return
     click.echo(f"proof OK: record {record.get('hash', '')} is in block {doc.get('height')} of chain {genesis.chain_id}, "
                f"committed by more than 2/3 of the genesis validators")
-    console().print(kv_table([(k, v) for k, v in record.items() if k != "body"]))
-    print_json(record.get("body"))
+    from .cli_parse import body_rows
+
+    rows = [(k, v) for k, v in record.items() if k not in ("body", "signature")]
+    rows += [(f"body.{k}", v) for k, v in body_rows(record.get("body") or {})]
+    console().print(kv_table(rows))
 
 
 def _record_view(result: Any, doc: dict[str, Any]) -> dict[str, Any]:

@@ -156,7 +156,9 @@ def print_json(doc: Any) -> None:
 def console(*, stderr: bool = False):
     from rich.console import Console
 
-    return Console(stderr=stderr, highlight=False, markup=False, emoji=False)
+    stream = sys.stderr if stderr else sys.stdout
+    width = None if stream.isatty() else 160  # pipes and logs: don't cut ids at 80 columns
+    return Console(stderr=stderr, highlight=False, markup=False, emoji=False, width=width)
 
 
 def kv_table(rows: list[tuple[str, Any]], title: str | None = None):

@@ -160,7 +160,45 @@ def _fmt(h: tuple[int, int, int]) -> str:
 
 
 def format_hours(hours: Iterable[dict[str, int]]) -> str:
-    return ", ".join(f"{DAYS[h['day']]} {_fmt((h['day'], h['open_minute'], h['close_minute']))}" for h in hours)
+    """``[{day, open_minute, close_minute}]`` -> ``"mon-fri 09:00-17:00; sat 10:00-14:00"``."""
+    by_day: dict[int, list[str]] = {}
+    for h in hours:
+        by_day.setdefault(h["day"], []).append(_fmt((h["day"], h["open_minute"], h["close_minute"])))
+    groups: list[tuple[int, int, str]] = []  # (first day, last day, intervals)
+    for day in sorted(by_day):
+        spans = ",".join(by_day[day])
+        if groups and groups[-1][1] == day - 1 and groups[-1][2] == spans:
+            groups[-1] = (groups[-1][0], day, spans)
+        else:
+            groups.append((day, day, spans))
+    return "; ".join(f"{DAYS[a]}{'-' + DAYS[b] if b != a else ''} {spans}" for a, b, spans in groups)
+
+
+def format_time_ms(ms: int) -> str:
+    t = dt.datetime.fromtimestamp(ms / 1000, tz=dt.timezone.utc)
+    return t.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def body_rows(body: dict[str, Any]) -> list[tuple[str, Any]]:
+    """Human rows for a record body's JSON view (hours, fees, risk, times made readable)."""
+    rows = []
+    for k, v in body.items():
+        if k == "hours":
+            v = format_hours(v) or "the branch's hours"
+        elif k == "fees":
+            v = "; ".join(f"{f['label']}: {format_money(f['amount_minor'], f['currency'], f['basis'])}" for f in v) or "-"
+        elif k == "risk_level":
+            v = f"R{v}" if v else "-"
+        elif k in ("lat_micro", "lon_micro"):
+            k, v = k[:3], f"{Decimal(v).scaleb(-6)}"
+        elif k == "equipment":
+            v = ", ".join(f"{e['equipment_id']}={'up' if e['up'] else 'down'}" for e in v) or "-"
+        elif k.endswith("_ms") and isinstance(v, int):
+            v = f"{v} ({format_time_ms(v)})"
+        elif isinstance(v, list):
+            v = ", ".join(map(str, v)) or "-"
+        rows.append((k, v))
+    return rows
 
 
 # ---------------------------------------------------------------- fees, risk, time

@@ -30,7 +30,7 @@ from .cli_common import (
     print_json,
 )
 from .cli_parse import (
-    format_hours,
+    body_rows,
     format_money,
     load_service_file,
     offer_from_fields,
@@ -312,19 +312,9 @@ def service_show(branch_ref: str, service_id: str, as_json: bool) -> None:
     if as_json:
         print_json(s)
         return
-    offer = s.get("offer") or {}
     rows = [("branch", f"{s.get('branch_name')} ({s.get('branch_id')})"), ("region", s.get("region")),
-            ("service", s.get("service_id")), ("status", _status_text(s.get("status")))]
-    for k, v in offer.items():
-        if k == "hours":
-            v = format_hours(v) or "branch hours"
-        elif k == "fees":
-            v = "; ".join(f"{f['label']}: {format_money(f['amount_minor'], f['currency'], f['basis'])}" for f in v) or "-"
-        elif k == "risk_level":
-            v = f"R{v}" if v else "-"
-        elif isinstance(v, list):
-            v = ", ".join(map(str, v)) or "-"
-        rows.append((k, v))
+            ("status", _status_text(s.get("status")))]
+    rows += body_rows(s.get("offer") or {})
     rows += [("record", s.get("record_hash")), ("height", s.get("height"))]
     console().print(kv_table(rows))
 

@@ -1,0 +1,126 @@
+"""End to end: the real ``branchnet`` executable against a real 1-validator node
+running as a separate OS process (``branchnet run``).
+
+Publishes a service, lists it, fetches and verifies its proof offline, checks
+``chain verify``/``chain export`` against the running node's database, then
+stops the node by its pid (SIGTERM, bounded wait). Every wait is bounded.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from node.netsetup import create_network
+
+try:
+    import node.api  # noqa: F401
+    import protocol.proofs  # noqa: F401
+
+    HAVE_API = True
+except ImportError:
+    HAVE_API = False
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not HAVE_API, reason="needs the node's HTTP API (node/api.py) and protocol/proofs.py"),
+]
+
+BIN = Path(sys.executable).with_name("branchnet")
+CLI = [str(BIN)] if BIN.exists() else [sys.executable, "-m", "node.cli"]
+START_TIMEOUT_S = 20
+STOP_TIMEOUT_S = 15
+
+
+def branchnet(*args: str, timeout: float = 30) -> subprocess.CompletedProcess:
+    return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture
+def running_node(tmp_path: Path):
+    (home,) = create_network(tmp_path, 1)
+    log = (tmp_path / "node.log").open("wb")
+    proc = subprocess.Popen([*CLI, "run", "--home", str(home.path)], stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while True:
+            r = branchnet("status", "--home", str(home.path), "--json", timeout=10)
+            if r.returncode == 0:
+                break
+            assert proc.poll() is None, f"node exited with {proc.returncode}:\n{(tmp_path / 'node.log').read_text()[-3000:]}"
+            assert r.returncode == 3, r.stderr  # only "unreachable" is expected while it starts
+            assert time.monotonic() < deadline, f"node API not up in {START_TIMEOUT_S} s"
+            time.sleep(0.2)
+        yield home.path, proc
+    finally:
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                os.kill(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=5)
+        log.close()
+
+
+def test_publish_list_prove_verify_against_a_real_node(running_node, tmp_path: Path) -> None:
+    home, proc = running_node
+    h = ["--home", str(home)]
+
+    r = branchnet("service", "publish", *h, "--id", "fx-exchange", "--category", "fx", "--title", "Foreign exchange",
+                  "--channel", "counter", "--hours", "mon-fri 09:00-16:30", "--fee", "cash=0.50 CNY per_transaction",
+                  "--fee", "margin=150 CNY percent_bp", "--accessibility", "wheelchair", "--json")
+    assert r.returncode == 0, r.stderr
+    published = json.loads(r.stdout)
+    assert published["status"] == "committed" and published["height"] >= 1
+    record_hash = published["hash"]
+
+    r = branchnet("service", "publish", *h, "--id", "fx-exchange", "--category", "fx", "--title", "Again")
+    assert r.returncode == 1 and "service update" in r.stderr
+
+    r = branchnet("service", "list", *h, "--category", "fx", "--json")
+    assert r.returncode == 0, r.stderr
+    services = json.loads(r.stdout)["services"]
+    assert [(s["service_id"], s["record_hash"]) for s in services] == [("fx-exchange", record_hash)]
+    assert services[0]["offer"]["fees"][0]["amount_minor"] == 50
+
+    proof = tmp_path / "proof.json"
+    r = branchnet("proof", "get", record_hash, "--out", str(proof), *h)
+    assert r.returncode == 0, r.stderr
+    genesis = home / "genesis.json"
+    r = branchnet("proof", "verify", str(proof), "--genesis", str(genesis), "--json")
+    assert r.returncode == 0, r.stderr
+    verified = json.loads(r.stdout)
+    assert verified["ok"] and verified["record"]["hash"] == record_hash
+    assert verified["record"]["body"]["service_id"] == "fx-exchange"
+
+    doc = json.loads(proof.read_text())
+    doc["record"] = doc["record"].replace("fx-exchange".encode().hex(), "fx-exchangf".encode().hex())
+    proof.write_text(json.dumps(doc))
+    r = branchnet("proof", "verify", str(proof), "--genesis", str(genesis))
+    assert r.returncode == 1 and r.stderr.startswith("error: proof does not verify")
+
+    # offline commands on the running node's database (read-only, WAL)
+    r = branchnet("chain", "verify", *h, "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["height"] >= published["height"]
+    export = tmp_path / "chain.bnx"
+    assert branchnet("chain", "export", *h, "--out", str(export)).returncode == 0
+    r = branchnet("chain", "verify", "--file", str(export), "--genesis", str(genesis), "--json")
+    assert r.returncode == 0, r.stderr
+
+    r = branchnet("service", "withdraw", "no-such", "--reason", "test", *h)
+    assert r.returncode == 1 and "no_such_service" in r.stderr
+
+    assert proc.poll() is None
+    os.kill(proc.pid, signal.SIGTERM)
+    assert proc.wait(timeout=STOP_TIMEOUT_S) == 0
+    r = branchnet("status", *h)
+    assert r.returncode == 3 and r.stderr.startswith("error: cannot reach the node")
