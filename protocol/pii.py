@@ -48,9 +48,9 @@ def find_personal_data(text: str) -> str | None:
     """Return the kind of personal data found in ``text`` (a metrics-safe slug), or None."""
     if "@" in text and _EMAIL.search(text):
         return "email"
-    spans = [m.span() for m in _SPAN.finditer(text)]
-    if not spans:
+    if _SPAN.search(text) is None:
         return None
+    spans = [m.span() for m in _SPAN.finditer(text)]
     if any(end - start >= 17 for start, end in spans) and _NATIONAL_ID.search(text):
         return "national_id"
     for start, end in spans:

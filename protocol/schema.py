@@ -34,18 +34,31 @@ _CURRENCY = re.compile(r"[A-Z]{3}")
 _PHONE = re.compile(r"\+?[0-9][0-9 \-]{3,22}[0-9]")
 _URL = re.compile(r"https://[A-Za-z0-9.\-]+(?::[0-9]{1,5})?(?:/[A-Za-z0-9._~!$&'()*+,;=:@%/\-]*)?")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+# Speed only: text without control characters, "@" or digits cannot fail the control or
+# personal-data checks (every PII pattern needs "@" or a digit), so it needs no scan.
+_PLAIN = re.compile(r"[^\x00-\x08\x0b-\x1f\x7f@0-9]*")
 
 
 def text(value: Any, field: str, *, max_len: int, min_len: int = 0) -> str:
     """A free-text field: length-limited, no control characters, no personal data."""
     if type(value) is not str or not min_len <= len(value) <= max_len:
         value = expect_str(value, field, max_len=max_len, min_len=min_len)  # raises the precise error
+    if _PLAIN.fullmatch(value):
+        return value
     if _CONTROL.search(value):
         raise ValidationError("control characters are not allowed", field=field, reason="control_char")
     found = find_personal_data(value)
     if found:
         raise ValidationError(f"looks like personal data ({found})", field=field, reason=f"pii_{found}")
     return value
+
+
+def _clean_text(value: Any, min_len: int, max_len: int) -> bool:
+    """True when ``text(value, ...)`` would accept ``value`` (no field names built)."""
+    return (
+        type(value) is str and min_len <= len(value) <= max_len
+        and (_PLAIN.fullmatch(value) is not None or (not _CONTROL.search(value) and find_personal_data(value) is None))
+    )
 
 
 def pattern(value: Any, field: str, regex: re.Pattern, *, max_len: int, what: str) -> str:
@@ -72,8 +85,12 @@ def enum_set(value: Any, field: str, allowed: tuple[str, ...], *, min_len: int =
             enum(v, f"{field}[{i}]", allowed)  # raises the precise error
     if len(items) < min_len:
         raise ValidationError(f"at least {min_len} required", field=field, reason="empty")
-    if list(items) != sorted(set(items), key=allowed.index):
-        raise ValidationError("must be unique and in canonical order", field=field, reason="order")
+    prev = -1
+    for v in items:  # strictly increasing positions in ``allowed``: unique and in canonical order
+        pos = allowed.index(v)
+        if pos <= prev:
+            raise ValidationError("must be unique and in canonical order", field=field, reason="order")
+        prev = pos
     return items
 
 
@@ -102,7 +119,17 @@ class OpeningHours:
 
 
 def weekly_hours(value: Any, field: str) -> tuple[OpeningHours, ...]:
-    hours = tuple(OpeningHours.from_array(v, f"{field}[{i}]") for i, v in enumerate(expect_list(value, field, max_len=21)))
+    parsed = []
+    for i, v in enumerate(expect_list(value, field, max_len=21)):
+        # Fast path (speed only): a well-formed interval passes exactly the checks of
+        # OpeningHours.from_array; anything else goes through it for its precise error.
+        if type(v) is list and len(v) == 3:
+            d, o, c = v
+            if type(d) is int and type(o) is int and type(c) is int and 0 <= d <= 6 and 0 <= o < c <= 1440:
+                parsed.append(OpeningHours(d, o, c))
+                continue
+        parsed.append(OpeningHours.from_array(v, f"{field}[{i}]"))
+    hours = tuple(parsed)
     for i in range(1, len(hours)):
         a, b = hours[i - 1], hours[i]
         if b.day < a.day or (b.day == a.day and b.open_minute < a.close_minute):
@@ -122,6 +149,21 @@ class Fee:
 
     @classmethod
     def from_array(cls, value: Any, field: str) -> "Fee":
+        # Fast path (speed only): a fee that passes every check below, without building
+        # field names; anything else takes the checked path for its precise error.
+        if type(value) is list and len(value) == 4:
+            label, amount, currency, basis = value
+            if (
+                type(amount) is int and 0 <= amount <= 10**15
+                and type(basis) is str and basis in FEE_BASES and (basis != "free" or amount == 0)
+                and type(currency) is str and len(currency) <= 3 and _CURRENCY.fullmatch(currency)
+                and _clean_text(label, 1, 60)
+            ):
+                return cls(label, amount, currency, basis)
+        return cls._from_array_checked(value, field)
+
+    @classmethod
+    def _from_array_checked(cls, value: Any, field: str) -> "Fee":
         label, amount, currency, basis = expect_array(value, 4, field)
         fee = cls(
             text(label, f"{field}.label", min_len=1, max_len=60),
@@ -267,6 +309,29 @@ class ServiceStatus:
 
     @classmethod
     def from_array(cls, value: Any, field: str = "body") -> "ServiceStatus":
+        # Fast path (speed only): a status that passes every check of the checked path,
+        # without building field names; anything else takes it for its precise error.
+        if type(value) is list and len(value) == 4:
+            sid, status, wait, equipment = value
+            if (
+                type(sid) is str and len(sid) <= 64 and _SERVICE_ID.fullmatch(sid)
+                and type(status) is str and status in STATUSES
+                and type(wait) is int and 0 <= wait <= 1440
+                and type(equipment) is list and len(equipment) <= 32
+            ):
+                items = []
+                for e in equipment:
+                    if not (type(e) is list and len(e) == 2 and type(e[0]) is str and len(e[0]) <= 64
+                            and _SERVICE_ID.fullmatch(e[0]) and type(e[1]) is bool):
+                        break
+                    items.append(EquipmentStatus(e[0], e[1]))
+                else:
+                    if len({e.equipment_id for e in items}) == len(items):
+                        return cls(sid, status, wait, tuple(items))
+        return cls._from_array_checked(value, field)
+
+    @classmethod
+    def _from_array_checked(cls, value: Any, field: str) -> "ServiceStatus":
         sid, status, wait, equipment = expect_array(value, 4, field)
         items = []
         for i, e in enumerate(expect_list(equipment, f"{field}.equipment", max_len=32)):

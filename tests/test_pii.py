@@ -86,3 +86,19 @@ def reference(text: str):
 @given(st.text(alphabet="0123456789 -.()+Xx@a.:,", max_size=40))
 def test_matches_reference_scan(text):
     assert find_personal_data(text) == reference(text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="0123456789 -.()+Xx@a.:,\x07\t\n中", max_size=40))
+def test_schema_text_screens_exactly_the_rules(value):
+    """schema.text (with its no-digit/no-@ fast path) rejects exactly control chars and PII."""
+    from protocol.errors import ValidationError
+    from protocol.schema import _CONTROL, text
+
+    expected = "control_char" if _CONTROL.search(value) else (f"pii_{reference(value)}" if reference(value) else None)
+    try:
+        text(value, "f", max_len=100)
+        got = None
+    except ValidationError as exc:
+        got = exc.reason
+    assert got == expected

@@ -173,3 +173,78 @@ def test_body_types_hold_their_values():
     assert Fee("x", 0, "CNY", "free").to_array() == ["x", 0, "CNY", "free"]
     assert OpeningHours(1, 2, 3).to_array() == [1, 2, 3]
     assert EquipmentStatus("a", True).to_array() == ["a", True]
+
+
+# ---------------------------------------------------------------- fast paths == checked paths
+# schema.py accepts well-formed values on a fast path; these compare it with the checked
+# path (which names the field of any error) over mostly-valid, slightly broken inputs.
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+from protocol.errors import ProtocolError  # noqa: E402
+from protocol.schema import ServiceStatus, weekly_hours  # noqa: E402
+
+
+def outcome(fn, *args):
+    try:
+        return ("ok", fn(*args))
+    except ProtocolError as exc:
+        return (type(exc), exc.reason, exc.field)
+
+
+odd = st.sampled_from([None, True, 1.5, b"x", "", "x" * 70, -1, 2**40, [], ["a"], "CNY", "free", "atm-1", "a@b.cn",
+                       "13812345678", "bell\x07", 0, 1440, 1441, 7, "open"])
+
+
+def maybe(strategy):
+    return st.one_of(strategy, strategy, strategy, odd)
+
+
+fee_arrays = st.one_of(
+    st.lists(st.one_of(odd, st.text(max_size=5)), max_size=5),
+    st.tuples(maybe(st.sampled_from(["standard", "", "x" * 61, "call 13812345678"])), maybe(st.integers(-2, 10**15 + 1)),
+              maybe(st.sampled_from(["CNY", "USD", "cny", "CN"])),
+              maybe(st.sampled_from(["free", "per_month", "percent_bp", "monthly"]))).map(list),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(fee_arrays)
+def test_fee_fast_path_matches_checked_path(arr):
+    assert outcome(Fee.from_array, arr, "f") == outcome(Fee._from_array_checked, arr, "f")
+
+
+equipment = st.lists(st.tuples(maybe(st.sampled_from(["atm-1", "atm-2", "ATM", "x" * 65])), maybe(st.booleans())).map(list),
+                     max_size=4)
+status_arrays = st.one_of(
+    st.lists(odd, max_size=5),
+    st.tuples(maybe(st.sampled_from(["cash", "Cash!", "a" * 64, "a" * 65])), maybe(st.sampled_from(["open", "paused", "busy"])),
+              maybe(st.integers(-1, 1441)), maybe(equipment)).map(list),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(status_arrays)
+def test_status_fast_path_matches_checked_path(arr):
+    assert outcome(ServiceStatus.from_array, arr, "b") == outcome(ServiceStatus._from_array_checked, arr, "b")
+
+
+def reference_weekly_hours(value, field):
+    from protocol.encoding import expect_list
+
+    hours = tuple(OpeningHours.from_array(v, f"{field}[{i}]") for i, v in enumerate(expect_list(value, field, max_len=21)))
+    for i in range(1, len(hours)):
+        a, b = hours[i - 1], hours[i]
+        if b.day < a.day or (b.day == a.day and b.open_minute < a.close_minute):
+            raise ValidationError("intervals must be sorted and not overlap", field=field, reason="hours")
+    return hours
+
+
+intervals = st.lists(st.one_of(st.tuples(maybe(st.integers(-1, 7)), maybe(st.integers(-1, 1441)),
+                                         maybe(st.integers(-1, 1441))).map(list), odd), max_size=5)
+
+
+@settings(max_examples=300, deadline=None)
+@given(intervals)
+def test_weekly_hours_fast_path_matches_checked_path(arr):
+    assert outcome(weekly_hours, arr, "h") == outcome(reference_weekly_hours, arr, "h")

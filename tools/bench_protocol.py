@@ -14,9 +14,10 @@ Measures, on this machine, in one run:
 
 The raw-verify loop verifies the very messages the records sign (same length),
 so the ratio record validations / raw verifies is the fraction of the
-signature bound that the rest of the pipeline leaves. Each figure is the best
-of ``--repeat`` runs (the machine may be shared). This is a script, not a
-test: it asserts nothing.
+signature bound that the rest of the pipeline leaves (target: at least 0.8).
+Rates are the best of ``4 * --repeat`` interleaved trials over the first 2,000
+records; block figures the best of ``--repeat`` runs over all N (the machine
+may be shared). This is a script, not a test: it asserts nothing.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ CHAIN_ID = "branchnet-bench"
 GENESIS_TIME_MS = 1_767_225_600_000
 N_BRANCHES = 16
 SETUP_SERVICES = 8
+TRIAL_RECORDS = 2000
 
 
 def _key(name: str) -> PrivateKey:
@@ -177,29 +179,39 @@ def run(n_records: int, repeat: int) -> dict[str, float]:
         for raw in items:
             tx.apply(Record.decode(raw, chain_id=CHAIN_ID))
 
+    # Rates come from many short trials of a prefix of the stream (it repeats its mix every
+    # 160 records), raw verify and validation interleaved, best of each: on a shared
+    # machine both sides of the ratio then see the same quiet moments.
+    chunk = min(n_records, TRIAL_RECORDS)
+    pjobs, praws = jobs[:chunk], raws[:chunk]
+    half = chunk // 2
     by_parity: list[list[bytes]] = [[], []]
-    for r in records:
+    for r in records[:chunk]:
         by_parity[r.branch_id[0] & 1].append(r.raw)  # branches split between threads: no shared subjects
-    if not all(by_parity):
-        by_parity = [raws[: len(raws) // 2], []]
+    assert all(by_parity), "the fixed bench keys cover both parities"
 
     verify_all(jobs[:200])
     validate(raws[:200])
     results: dict[str, float] = {}
-    half = len(jobs) // 2
-    t1 = t2 = v1 = v2 = float("inf")
+    t1 = t2 = v1 = v2 = ct1 = cv1 = float("inf")
     with ThreadPoolExecutor(max_workers=2) as pool:
-        # interleaved, so that load from other processes hits both sides of the ratio alike
-        for _ in range(repeat):
-            t1 = min(t1, _best(verify_all, 1))
-            v1 = min(v1, _best(lambda: validate(raws), 1))
-            t2 = min(t2, _best(lambda: _in_threads(pool, [lambda: verify_all(jobs[:half]), lambda: verify_all(jobs[half:])]), 1))
+        for _ in range(repeat * 4):
+            t1 = min(t1, _best(lambda: verify_all(pjobs), 1))
+            v1 = min(v1, _best(lambda: validate(praws), 1))
+            c0 = time.thread_time()
+            verify_all(pjobs)
+            c1 = time.thread_time()
+            validate(praws)
+            c2 = time.thread_time()
+            ct1, cv1 = min(ct1, c1 - c0), min(cv1, c2 - c1)
+            t2 = min(t2, _best(lambda: _in_threads(pool, [lambda: verify_all(pjobs[:half]), lambda: verify_all(pjobs[half:])]), 1))
             v2 = min(v2, _best(lambda: _in_threads(pool, [lambda: validate(by_parity[0]), lambda: validate(by_parity[1])]), 1))
-    results["verify_per_s_1t"] = n_records / t1
-    results["verify_per_s_2t"] = n_records / t2
-    results["record_validations_per_s"] = n_records / v1
-    results["record_validations_per_s_2t"] = n_records / v2
+    results["verify_per_s_1t"] = chunk / t1
+    results["verify_per_s_2t"] = chunk / t2
+    results["record_validations_per_s"] = chunk / v1
+    results["record_validations_per_s_2t"] = chunk / v2
     results["ratio"] = results["record_validations_per_s"] / results["verify_per_s_1t"]
+    results["ratio_cpu"] = ct1 / cv1  # same ratio in this thread's CPU time: immune to other processes
     results["ratio_2t"] = results["record_validations_per_s_2t"] / results["verify_per_s_2t"]
 
     # --- block build and full validation + apply
@@ -217,7 +229,7 @@ def run(n_records: int, repeat: int) -> dict[str, float]:
 
     def apply() -> None:
         state = LedgerState(genesis)
-        state.validate_block(setup_block).commit()  # not timed in spirit; small (~150 records)
+        state.validate_block(setup_block).commit()  # the pre-existing state: not timed
         t0 = time.perf_counter()
         block = Block.decode(data, max_bytes=params.max_block_bytes, max_records=params.max_block_records,
                              max_evidence=params.max_block_evidence)
@@ -241,7 +253,8 @@ def _table(r: dict[str, float]) -> str:
         ("raw Ed25519 verify, 2 threads", f"{r['verify_per_s_2t']:,.0f} /s"),
         ("record validation, 1 thread", f"{r['record_validations_per_s']:,.0f} /s"),
         ("record validation, 2 threads", f"{r['record_validations_per_s_2t']:,.0f} /s"),
-        ("ratio validation / verify (1t)", f"{r['ratio']:.2f}"),
+        ("ratio validation / verify (1t, target >= 0.80)", f"{r['ratio']:.2f}"),
+        ("same ratio in thread CPU time", f"{r['ratio_cpu']:.2f}"),
         ("ratio validation / verify (2t)", f"{r['ratio_2t']:.2f}"),
         (f"build_block, {n:,} records", f"{r['build_10k_records_s']:.3f} s"),
         (f"decode + validate + apply, {n:,} records", f"{r['apply_10k_records_s']:.3f} s"),
