@@ -243,3 +243,30 @@ def test_bad_input_on_the_command_line_exits_2_before_contacting_the_node(home: 
     assert r.exit_code == 2 and "unknown field 'colour'" in r.stderr
     r = run("service", "publish", *node, "--id", "cash", "--category", "cash", "--title", "Cash")
     assert r.exit_code == 3  # well-formed: it got as far as the (absent) node
+
+
+def test_service_file_toml_and_json(tmp_path: Path) -> None:
+    from node.cli_parse import load_service_file
+
+    toml = tmp_path / "service.toml"
+    toml.write_text('id = "loan-home"\ncategory = "loan"\ntitle = "Home loan"\nrisk = "R2"\n'
+                    'channels = ["appointment", "counter"]\nhours = ["mon-fri 09:00-17:00"]\n'
+                    'fees = ["arrangement=1000 CNY one_time", {label = "early repayment", amount = "100", currency = "CNY", basis = "percent_bp"}]\n'
+                    'effective_from = "2026-03-01T00:00:00+08:00"\n')
+    body = offer_from_fields(load_service_file(toml), now_ms=0)
+    assert (body.risk_level, body.channels, body.fees[0].amount_minor, body.fees[1].amount_minor) == (2, ("counter", "appointment"), 100000, 100)
+    js = tmp_path / "service.json"
+    js.write_text(json.dumps({"service_id": "cash", "category": "cash", "title": "Cash", "fee": "atm=2 CNY per_transaction"}))
+    assert offer_from_fields(load_service_file(js), now_ms=5).fees[0].amount_minor == 200
+    js.write_text("[1, 2]")
+    with pytest.raises(InputError, match="object"):
+        load_service_file(js)
+
+
+def test_api_error_message_format() -> None:
+    from node.cli_common import api_error_message
+
+    doc = {"error": {"code": "seq_gap", "field": "record.seq", "message": "seq 3 for profile, expected 2"}}
+    assert api_error_message(doc, 400, "POST /v1/records") == "seq 3 for profile, expected 2 (seq_gap, field record.seq)"
+    assert api_error_message({"error": {"code": "not_found", "message": "no such record"}}, 404, "x") == "no such record (not_found)"
+    assert "API token" in api_error_message(None, 401, "POST /v1/records/sign")
