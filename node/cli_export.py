@@ -67,12 +67,19 @@ class ChainDB:
         self.path = Path(path)
         if not self.path.exists():
             raise FileNotFoundError(f"{self.path}: no such database (has the node run on this home?)")
-        self._db = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None)
+        uri = self.path.resolve().as_uri()
         try:
-            row = self._db.execute("SELECT value FROM meta WHERE key='genesis_hash'").fetchone()
+            self._db = sqlite3.connect(f"{uri}?mode=ro", uri=True, isolation_level=None)
+            try:
+                row = self._db.execute("SELECT value FROM meta WHERE key='genesis_hash'").fetchone()
+            except sqlite3.OperationalError:
+                # A read-only copy (no -shm and a directory we cannot write): no writer can
+                # exist, so read it as immutable.
+                self._db.close()
+                self._db = sqlite3.connect(f"{uri}?immutable=1", uri=True, isolation_level=None)
+                row = self._db.execute("SELECT value FROM meta WHERE key='genesis_hash'").fetchone()
         except sqlite3.DatabaseError as exc:
-            self._db.close()
-            raise ExportError(f"{self.path}: not a branchnet database ({exc})") from None
+            raise ExportError(f"{self.path}: not a readable branchnet database ({exc})") from None
         if row is None or bytes(row[0]) != genesis.hash:
             self._db.close()
             raise ExportError(f"{self.path}: holds another chain than the genesis given (genesis hash differs)")
