@@ -44,6 +44,8 @@ def setup_logging(level: str = "info", fmt: str = "text", stream=None) -> None:
     root.addHandler(handler)
     root.setLevel(level.upper())
     # libp2p: route into our handler, but keep its chatter at WARNING+ (LIBP2P_NOTES "Log noise")
+    for name in filter(None, os.environ.get("BRANCHNET_DEBUG_LOGGERS", "").split(",")):
+        logging.getLogger(name.strip()).setLevel(logging.DEBUG)  # e.g. branchnet.consensus
     lp = logging.getLogger("libp2p")
     lp.propagate = True
     lp.setLevel(logging.ERROR if level != "debug" else logging.INFO)

@@ -65,6 +65,7 @@ from . import wire
 from .chain import Chain, verify_records_in_threads
 from .config import ConsensusSection
 from .p2p.errors import P2PError
+from .p2p.host import peer_id_of
 from .signer_store import SignerStore
 
 log = logging.getLogger("branchnet.consensus")
@@ -87,6 +88,15 @@ def consensus_params(genesis_params: Any) -> ConsensusParams:
         timeout_precommit_ms=p.timeout_precommit_ms,
         timeout_precommit_delta_ms=p.timeout_delta_ms,
     )
+
+
+def _brief(x: Any) -> str:
+    name = type(x).__name__
+    inner = getattr(x, "vote", None) or getattr(x, "proposal", None)
+    if inner is not None:
+        return f"{name}({inner.height}/{inner.round} {getattr(inner, 'type', 'P')} {inner.block_hash.hex()[:6]})"
+    h = getattr(x, "block_hash", None)
+    return f"{name}({getattr(x, 'height', '')}/{getattr(x, 'round', '')} {h.hex()[:6] if h else ''})"
 
 
 def now_ms() -> int:
@@ -114,13 +124,16 @@ class ConsensusDriver:
         self._timer_changed = trio.Event()
         self._waiting_for: int | None = None  # next height, while its start is gated
         self._last_commit_at = trio.current_time()
-        self._own: dict[str, bytes] = {}  # latest own messages of the current height, for re-sending
+        self._own: dict[str, Any] = {}  # own Vote / ProposalMessage of the current height, for re-sending
         self._resend = 0
         self._block_peer: dict[bytes, str] = {}  # block hash -> peer that proposed it
         self._fetching: set[bytes] = set()
         self._evidence: dict[bytes, DuplicateVoteEvidence] = {}
         self._nursery: trio.Nursery | None = None
         self._wake_at: float | None = None  # a gate wake-up is already scheduled for then
+        self._direct_protocol = wire.consensus_protocol(self.chain_id)
+        self._validator_peers = {peer_id_of(v.public_key.raw) for v in chain.state.validators} - {network.peer_id}
+        network.register_handler(self._direct_protocol, self.handle_direct)
 
     # ------------------------------------------------------------ service
     async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
@@ -171,7 +184,11 @@ class ConsensusDriver:
             await self._apply(event)
 
     async def _apply(self, event: Any) -> None:
-        for action in self.cs.apply(event):
+        actions = self.cs.apply(event)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("h=%d r=%d %s <- %s -> %s", self.cs.height, self.cs.round, self.cs.step.name, _brief(event),
+                      [_brief(a) for a in actions])
+        for action in actions:
             await self._carry_out(action)
 
     def _feed(self, event: Any) -> None:
@@ -222,18 +239,16 @@ class ConsensusDriver:
             self._timer_changed.set()
         elif isinstance(action, BroadcastVote):
             await self._persist_signer(action.signer_state)
-            data = wire.encode_vote(action.vote)
-            self._own[f"vote{action.vote.type}/{action.vote.round}"] = data
-            await self._publish(data)
+            self._own[f"vote{action.vote.type}/{action.vote.round}"] = action.vote
+            await self._publish(wire.encode_vote(action.vote))
         elif isinstance(action, BroadcastProposal):
             await self._persist_signer(action.signer_state)
             cand = self.chain.candidates.get(action.proposal.block_hash)
             block_bytes = cand.block.encode() if cand else None
-            if block_bytes is not None and len(block_bytes) > wire.MAX_INLINE_BLOCK_BYTES:
-                block_bytes = None  # too big for gossip: peers fetch it by hash
-            data = wire.encode_proposal(action.proposal, block_bytes)
-            self._own[f"proposal/{action.proposal.round}"] = data
-            await self._publish(data)
+            if block_bytes is not None and len(block_bytes) > wire.MAX_DIRECT_BLOCK_BYTES:
+                block_bytes = None  # peers fetch it by hash
+            self._own[f"proposal/{action.proposal.round}"] = wire.ProposalMessage(action.proposal, block_bytes)
+            await self._publish(wire.encode_proposal(action.proposal, block_bytes))
         elif isinstance(action, ProposeBlock):
             await self._propose_block(action.height, action.round)
         elif isinstance(action, RequestBlock):
@@ -251,11 +266,29 @@ class ConsensusDriver:
         await trio.to_thread.run_sync(self.signer_store.save, signer_state)
         self.metrics.signer_writes.inc()
 
-    async def _publish(self, data: bytes) -> None:
+    async def _publish(self, data: bytes, *, gossip: bool = False) -> None:
+        """Send a consensus message to every connected validator over its direct
+        stream (without waiting for answers); with ``gossip`` also on the topic,
+        which reaches validators we have no direct connection to (re-sends)."""
+        for peer in self.net.connected_peers():
+            if peer in self._validator_peers:
+                self._nursery.start_soon(self._send_direct, peer, data)
+        if gossip:
+            try:
+                await self.net.publish(self.consensus_topic, data, max_wait=0.05)
+            except (P2PError, trio.TooSlowError) as exc:  # lossy by design; re-sent later
+                log.debug("consensus publish failed: %s", exc)
+
+    async def _send_direct(self, peer: str, data: bytes) -> None:
         try:
-            await self.net.publish(self.consensus_topic, data)
-        except (P2PError, trio.TooSlowError) as exc:  # lossy by design; re-sent later
-            log.debug("consensus publish failed: %s", exc)
+            await self.net.request(peer, self._direct_protocol, data, timeout=5, retry=False)
+        except (P2PError, trio.TooSlowError) as exc:
+            log.debug("direct consensus send to %s failed: %s", peer, exc)
+
+    async def handle_direct(self, peer: str, data: bytes) -> bytes:
+        """Server side of /branchnet/{chain}/consensus/1."""
+        await self._on_consensus_message(peer, data)
+        return b""
 
     async def _propose_block(self, height: int, round: int) -> None:
         chain = self.chain
@@ -338,7 +371,7 @@ class ConsensusDriver:
                 self.metrics.commit_round.observe(action.round)
                 log.info("committed block %d (round %d, %d records)", action.height, action.round, len(cand.block.records))
                 try:
-                    await self.net.publish(self.blocks_topic, wire.encode_new_block(action.height, action.block_hash))
+                    await self.net.publish(self.blocks_topic, wire.encode_new_block(action.height, action.block_hash), max_wait=0.05)
                 except (P2PError, trio.TooSlowError):
                     pass
         for h in [h for h, e in self._evidence.items() if h in self.chain.state.committed_evidence]:
@@ -373,14 +406,14 @@ class ConsensusDriver:
                 last_height = self.cs.height
                 continue  # progress: nothing to re-send yet
             self._resend += 1
-            for key, data in list(self._own.items()):
+            for msg in list(self._own.values()):
                 # re-encode with a new resend counter: gossip dedups identical bytes
-                msg = wire.decode_consensus(data)
                 if isinstance(msg, Vote):
                     fresh = wire.encode_vote(msg, self._resend)
-                else:
-                    fresh = wire.encode_proposal(msg.proposal, msg.block, self._resend)
-                await self._publish(fresh)
+                else:  # over gossip only small blocks travel inline; peers fetch big ones by hash
+                    block = msg.block if msg.block and len(msg.block) <= wire.MAX_INLINE_BLOCK_BYTES else None
+                    fresh = wire.encode_proposal(msg.proposal, block, self._resend)
+                await self._publish(fresh, gossip=True)
 
     async def _chain_watcher(self) -> None:
         blocks = self.chain.subscribe_blocks()
@@ -389,38 +422,42 @@ class ConsensusDriver:
 
     async def _gossip_reader(self, channel: Any) -> None:
         async for peer, data in channel:
+            await self._on_consensus_message(peer, data)
+
+    async def _on_consensus_message(self, peer: str, data: bytes) -> None:
+        """Decode, filter, verify a consensus message (gossip or direct) and feed it."""
+        try:
+            msg = wire.decode_consensus(data)
+        except ProtocolError as exc:
+            self.metrics.reject("consensus", exc.reason)
+            return
+        height = msg.height if isinstance(msg, Vote) else msg.proposal.height
+        if height <= self.chain.height:
+            self.metrics.reject("consensus", "stale_height")
+            return
+        item = msg if isinstance(msg, Vote) else msg.proposal
+        try:
+            check_message(item, self.chain.state.validators, self.chain_id)
+        except ProtocolError as exc:
+            self.metrics.reject("consensus", exc.reason)
+            return
+        if isinstance(msg, Vote):
+            self.metrics.votes_received.inc()
+            await self._send.send(VoteReceived(msg, now_ms()))
+            return
+        proposal: Proposal = msg.proposal
+        self._block_peer[proposal.block_hash] = peer
+        if msg.block is not None and proposal.block_hash not in self.chain.candidates:
             try:
-                msg = wire.decode_consensus(data)
+                block = self.chain.decode_block(msg.block)
             except ProtocolError as exc:
-                self.metrics.reject("consensus", exc.reason)
-                continue
-            height = msg.height if isinstance(msg, Vote) else msg.proposal.height
-            if height <= self.chain.height:
-                self.metrics.reject("consensus", "stale_height")
-                continue
-            item = msg if isinstance(msg, Vote) else msg.proposal
-            try:
-                check_message(item, self.chain.state.validators, self.chain_id)
-            except ProtocolError as exc:
-                self.metrics.reject("consensus", exc.reason)
-                continue
-            if isinstance(msg, Vote):
-                self.metrics.votes_received.inc()
-                await self._send.send(VoteReceived(msg, now_ms()))
-                continue
-            proposal: Proposal = msg.proposal
-            self._block_peer[proposal.block_hash] = peer
-            if msg.block is not None and proposal.block_hash not in self.chain.candidates:
-                try:
-                    block = self.chain.decode_block(msg.block)
-                except ProtocolError as exc:
-                    self.metrics.reject("consensus", f"block_{exc.reason}")
-                    continue
-                if block.hash != proposal.block_hash or block.header.proposer != proposal.proposer:
-                    self.metrics.reject("consensus", "proposal_block_mismatch")
-                    continue
-                cand = self.chain.add_candidate(block)
-                if block.height == self.chain.height + 1:  # pre-verify record signatures off the driver
-                    unknown = [r for r in block.records if r.hash not in self.chain.mempool]
-                    cand.verified |= await verify_records_in_threads(unknown, self.chain.state)
-            await self._send.send(ProposalReceived(proposal, now_ms()))
+                self.metrics.reject("consensus", f"block_{exc.reason}")
+                return
+            if block.hash != proposal.block_hash or block.header.proposer != proposal.proposer:
+                self.metrics.reject("consensus", "proposal_block_mismatch")
+                return
+            cand = self.chain.add_candidate(block)
+            if block.height == self.chain.height + 1:  # pre-verify record signatures off the driver
+                unknown = [r for r in block.records if r.hash not in self.chain.mempool]
+                cand.verified |= await verify_records_in_threads(unknown, self.chain.state)
+        await self._send.send(ProposalReceived(proposal, now_ms()))

@@ -117,6 +117,7 @@ class BranchNode:
 
                     self.api_address = await nursery.start(serve_api, self)
                 nursery.start_soon(self._save_peers_periodically)
+                nursery.start_soon(self._log_status_periodically)
                 log.info("node %s (%s) up at height %d: p2p %s, api %s", self.config.node.moniker,
                          "validator" if self.is_validator else "observer", self.chain.height,
                          self.listen_addrs, self.api_address)
@@ -147,6 +148,14 @@ class BranchNode:
         while True:
             await trio.sleep(30)
             self._save_peers()
+
+    async def _log_status_periodically(self, interval: float = 10.0) -> None:
+        while True:
+            await trio.sleep(interval)
+            cs = self.driver.cs if self.driver else None
+            log.info("height=%d round=%s mempool=%d peers=%d records_in=%d rejected=%s",
+                     self.chain.height, cs.round if cs else "-", len(self.mempool), len(self.net.connected_peers()),
+                     self.ingest.received_records, self.metrics.rejected_counts())
 
     def status(self) -> dict[str, Any]:
         st = self.chain.state

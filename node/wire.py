@@ -11,6 +11,11 @@ Gossip topics (``{chain}`` is the chain id):
   bytes (and so its gossip message id) new; receivers ignore it.
 * ``/branchnet/{chain}/blocks/1``     ``[4, height, block_hash]`` — a commit announcement.
 
+Validators also send consensus messages straight to each other over
+``/branchnet/{chain}/consensus/1`` (request = the same bytes as on the topic,
+response = empty): record batches on gossip would otherwise delay votes by
+seconds under load (head-of-line blocking in one gossip stream per peer).
+
 Request/response protocol ``/branchnet/{chain}/sync/1``, one frame each way:
 
 * ``[1]``                      status → ``[0, [height, last_block_hash]]``
@@ -42,7 +47,8 @@ OK, NOT_FOUND, BAD_REQUEST = 0, 1, 2
 MAX_RECORD_BATCH_BYTES = 64 * 1024
 MAX_SYNC_BLOCKS = 64
 MAX_GOSSIP_BYTES = 1024 * 1024
-MAX_INLINE_BLOCK_BYTES = 900 * 1024
+MAX_INLINE_BLOCK_BYTES = 900 * 1024  # in a proposal sent over gossip
+MAX_DIRECT_BLOCK_BYTES = 3 * 1024 * 1024  # in a proposal sent over a direct stream (4 MiB frames)
 MAX_RESPONSE_BYTES = 16 * 1024 * 1024
 
 
@@ -53,6 +59,12 @@ def topics(chain_id: str) -> tuple[str, str, str]:
 
 def sync_protocol(chain_id: str) -> str:
     return f"/branchnet/{chain_id}/sync/1"
+
+
+def consensus_protocol(chain_id: str) -> str:
+    """Direct validator-to-validator delivery of consensus messages (one frame each way:
+    the same bytes as on the consensus topic, answered by an empty frame)."""
+    return f"/branchnet/{chain_id}/consensus/1"
 
 
 # ---------------------------------------------------------------- gossip
@@ -84,14 +96,14 @@ def encode_vote(vote: Vote, resend: int = 0) -> bytes:
 
 
 def decode_consensus(data: bytes) -> ProposalMessage | Vote:
-    value = decode(data, max_size=MAX_GOSSIP_BYTES)
+    value = decode(data, max_size=MAX_DIRECT_BLOCK_BYTES + 4096)
     if type(value) is not list or not value:
         raise DecodeError("expected an array", field="consensus", reason="type")
     if value[0] == MSG_PROPOSAL:
         _, p, block, resend = expect_array(value, 4, "proposal_msg")
         expect_int(resend, "proposal_msg.resend", hi=2**32)
         if block is not None:
-            block = expect_bytes(block, "proposal_msg.block", max_len=MAX_INLINE_BLOCK_BYTES)
+            block = expect_bytes(block, "proposal_msg.block", max_len=MAX_DIRECT_BLOCK_BYTES)
         return ProposalMessage(Proposal.from_array(p), block)
     if value[0] == MSG_VOTE:
         _, v, resend = expect_array(value, 3, "vote_msg")

@@ -124,8 +124,8 @@ class P2PNetwork:
 
     # -- gossip -----------------------------------------------------------------
 
-    async def publish(self, topic: str, data: bytes) -> None:
-        await self.gossip.publish(topic, data)
+    async def publish(self, topic: str, data: bytes, *, max_wait: float | None = None) -> None:
+        await self.gossip.publish(topic, data, max_wait=max_wait)
 
     async def subscribe(self, topic: str, *, buffer: int = 1024,
                         deliver_own: bool = False) -> trio.MemoryReceiveChannel[tuple[str, bytes]]:

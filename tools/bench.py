@@ -1,0 +1,321 @@
+"""End-to-end benchmark: 4 validator processes under load, then block sync.
+
+    python -m tools.bench [--duration S] [--rate R] [--sync-blocks N] [--json]
+
+Load phase: four validators run as separate OS processes (``python -m
+node.daemon``) on 127.0.0.1. A load generator — a bare libp2p peer holding the
+key of a genesis member branch, as a branch's own client would — publishes
+pre-signed ``service.offer`` records on the records gossip topic in 64 KiB
+batches at ``--rate`` records/s for ``--duration`` seconds, and timestamps the
+commit announcements it receives. Afterwards each validator's database says
+which block holds which record, which gives:
+
+* committed records/s over the load window, blocks/s;
+* record-to-finality latency (p50/p95/p99): from the moment the record's batch
+  was published to the moment the generator heard the commit announcement of
+  its block (so it includes gossip both ways);
+* CPU seconds and peak RSS of each validator process (from /proc);
+* the machine's bound: raw Ed25519 verifications/s with 2 threads, divided by
+  the number of validators that each verify every record.
+
+Sync phase: a chain of ``--sync-blocks`` certified blocks is written into one
+validator's home; a fresh observer syncs it over libp2p, verifying every
+certificate and record; blocks/s and records/s are printed.
+
+A script, not a test; nothing here is asserted. Set BRANCHNET_PROFILE=DIR to
+have each validator write a cProfile of its run into DIR.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import trio
+
+from node import wire
+from node.config import Home
+from node.keyfile import load_key
+from node.netsetup import _set_config, create_network
+from node.p2p.network import P2PConfig, P2PNetwork
+from node.home import read_psk
+from node.store import Store
+from protocol.genesis import Genesis
+from protocol.ledger import LedgerState, build_block
+from protocol.records import Record
+from protocol.schema import Fee, OpeningHours, ServiceOffer
+from protocol.votes import PRECOMMIT, CommitCertificate, Vote
+from tools.bench_protocol import run as protocol_bench
+
+N_VALIDATORS = 4
+BENCH_PARAMS = {"timeout_propose_ms": 3000, "timeout_prevote_ms": 1000, "timeout_precommit_ms": 1000, "timeout_delta_ms": 500}
+
+
+def sample_offer(i: int) -> ServiceOffer:
+    return ServiceOffer(f"svc-{i}", "fx", "Foreign exchange", "Cash exchange for 20 currencies at the counter",
+                        ("counter",), (OpeningHours(0, 540, 1020),), (Fee("Commission", 500, "CNY", "per_transaction"),),
+                        0, "own", "", ("wheelchair",), 0)
+
+
+def proc_stats(pid: int) -> tuple[float, float]:
+    """(cpu seconds, peak RSS MB) of a live process."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    rss = 0.0
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                rss = int(line.split()[1]) / 1024
+    return cpu, rss
+
+
+def start_daemon(home: Home, log_name: str = "node.log") -> subprocess.Popen:
+    log = open(home.path / log_name, "ab")
+    try:
+        return subprocess.Popen([sys.executable, "-m", "node.daemon", "--home", str(home.path)],
+                                stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    finally:
+        log.close()
+
+
+def stop(procs: list[subprocess.Popen]) -> None:
+    for p in procs:
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+    for p in procs:
+        try:
+            p.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait(timeout=5)
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    s = sorted(values)
+    return s[min(len(s) - 1, int(round(q * (len(s) - 1))))]
+
+
+# ------------------------------------------------------------------ load phase
+
+
+async def load_phase(base: Path, duration: float, rate: int, max_block_records: int) -> dict:
+    homes = create_network(base / "load", N_VALIDATORS, observers=1, fixed_ports=True, params=BENCH_PARAMS,
+                           consensus={"block_interval_ms": 50, "empty_block_interval_ms": 2000, "max_block_records": max_block_records})
+    for h in homes:
+        _set_config(h, "api", "enabled", False)
+    validators, gen_home = homes[:N_VALIDATORS], homes[N_VALIDATORS]
+    for h in validators:  # the generator dials the validators; they need not dial it
+        peers = h.load_config().p2p.peers
+        _set_config(h, "p2p", "peers", [a for a in peers if not a.endswith(gen_home.load_config().p2p.listen[0].split("/")[-1]) and "/tcp/" + gen_home.load_config().p2p.listen[0].split("/")[-1] + "/" not in a])
+    genesis = Genesis.loads(gen_home.genesis.read_bytes())
+    key = load_key(gen_home.key)
+    total = int(rate * duration)
+    print(f"signing {total} records ...", file=sys.stderr)
+    records = [Record.create(key, genesis.chain_id, 1, int(time.time() * 1000), sample_offer(i)) for i in range(total)]
+    raws = [r.raw for r in records]
+
+    procs = [start_daemon(h) for h in validators]
+    config = gen_home.load_config()
+    net = P2PNetwork(key, P2PConfig(listen_addrs=tuple(config.p2p.listen), psk=read_psk(gen_home.psk(config)),
+                                    persistent_peers=tuple(config.p2p.peers), max_gossip_message_size=wire.MAX_GOSSIP_BYTES + 1024))
+    records_topic, _, blocks_topic = wire.topics(genesis.chain_id)
+    sent_at: list[float] = [0.0] * total
+    announced: dict[int, float] = {}
+    result: dict = {}
+    try:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(net.run)
+            announcements = await net.subscribe(blocks_topic)
+
+            async def listen() -> None:
+                async for _peer, data in announcements:
+                    height, _ = wire.decode_new_block(data)
+                    announced.setdefault(height, time.monotonic())
+
+            nursery.start_soon(listen)
+            with trio.fail_after(60):
+                await net.wait_connected(N_VALIDATORS, timeout=60)
+                while not announced:  # first heartbeat block: everyone is up
+                    await trio.sleep(0.1)
+            await trio.sleep(0.5)
+            print(f"publishing {total} records at {rate}/s for {duration}s ...", file=sys.stderr)
+            cpu0 = [proc_stats(p.pid)[0] for p in procs]
+            t0 = time.monotonic()
+            i = 0
+            while i < total:
+                due = int((time.monotonic() - t0) * rate)
+                batch, size = [], 3
+                while i < min(due, total) and size + len(raws[i]) + 3 <= wire.MAX_RECORD_BATCH_BYTES:
+                    batch.append(raws[i])
+                    size += len(raws[i]) + 3
+                    i += 1
+                if batch:
+                    now = time.monotonic()
+                    for j in range(i - len(batch), i):
+                        sent_at[j] = now
+                    await net.publish(records_topic, wire.encode_records(batch))
+                else:
+                    await trio.sleep(0.005)
+            t_sent = time.monotonic()
+            # drain: wait until committed or 30 s without progress
+            store = Store(validators[0].db, genesis)
+            last, last_change = -1, time.monotonic()
+            while time.monotonic() - last_change < 15:
+                n = store._query("SELECT COUNT(*) FROM records")[0][0]
+                if n >= total:
+                    break
+                if n != last:
+                    last, last_change = n, time.monotonic()
+                await trio.sleep(0.25)
+            t_end = time.monotonic()
+            stats = [proc_stats(p.pid) for p in procs]
+            rows = store._query("SELECT r.hash, r.height FROM records r")
+            block_rows = store._query("SELECT height, num_records FROM blocks ORDER BY height")
+            store.close()
+            nursery.cancel_scope.cancel()
+    finally:
+        stop(procs)
+    index = {r.hash: k for k, r in enumerate(records)}
+    latencies, committed_times = [], []
+    for h, height in rows:
+        k = index.get(h)
+        if k is not None and height in announced:
+            latencies.append((announced[height] - sent_at[k]) * 1000)
+            committed_times.append(announced[height])
+    committed = len(latencies)
+    window_end = max(committed_times, default=t_end)
+    load_blocks = [h for h, n in block_rows if n > 0]
+    result.update({
+        "offered_records": total,
+        "offered_rate": rate,
+        "committed_records": committed,
+        "committed_records_per_s": round(committed / max(window_end - t0, 1e-9), 1),
+        "publish_seconds": round(t_sent - t0, 2),
+        "finality_p50_ms": round(percentile(latencies, 0.50), 1),
+        "finality_p95_ms": round(percentile(latencies, 0.95), 1),
+        "finality_p99_ms": round(percentile(latencies, 0.99), 1),
+        "blocks_with_records": len(load_blocks),
+        "blocks_per_s": round(len(load_blocks) / max(window_end - t0, 1e-9), 2),
+        "mean_records_per_block": round(statistics.mean([n for h, n in block_rows if n > 0]), 1) if load_blocks else 0,
+        "cpu_s_per_node": [round(s[0] - c, 1) for s, c in zip(stats, cpu0)],
+        "peak_rss_mb_per_node": [round(s[1], 1) for s in stats],
+        "peak_rss_mb": round(max(s[1] for s in stats), 1),
+    })
+    return result
+
+
+# ------------------------------------------------------------------ sync phase
+
+
+def write_chain(home: Home, genesis: Genesis, keys: list, n_blocks: int, records_per_block: int, member_key) -> int:
+    store = Store(home.db, genesis)
+    store._db.execute("PRAGMA synchronous=OFF")  # bulk generation only
+    state = LedgerState(genesis)
+    prepared, n_records, seq = [], 0, 0
+    t = genesis.genesis_time_ms
+    for h in range(1, n_blocks + 1):
+        recs = []
+        for _ in range(records_per_block):
+            recs.append(Record.create(member_key, genesis.chain_id, 1, t, sample_offer(seq)))
+            seq += 1
+        block, tx, rejected = build_block(state, height=h, round=0, time_ms=t + h, proposer=keys[h % len(keys)].branch_id, candidates=recs)
+        assert not rejected
+        cert = CommitCertificate.from_votes([Vote.create(k, genesis.chain_id, PRECOMMIT, h, 0, block.hash) for k in keys[:3]])
+        prepared.append(store.prepare_block(block, cert, tx))
+        tx.commit()
+        n_records += len(block.records)
+        if len(prepared) >= 500:
+            store.write_prepared(prepared)
+            prepared = []
+    store.write_prepared(prepared)
+    store.close()
+    return n_records
+
+
+async def sync_phase(base: Path, n_blocks: int, records_per_block: int) -> dict:
+    homes = create_network(base / "sync", N_VALIDATORS, observers=2, fixed_ports=True, params=BENCH_PARAMS,
+                           consensus={"empty_block_interval_ms": 3_600_000})
+    for h in homes:
+        _set_config(h, "api", "enabled", False)
+        _set_config(h, "log", "level", "warning")
+        _set_config(h, "p2p", "peers", [])
+    genesis = Genesis.loads(homes[0].genesis.read_bytes())
+    keys = [load_key(h.key) for h in homes[:N_VALIDATORS]]
+    source, fresh, writer = homes[0], homes[N_VALIDATORS], homes[N_VALIDATORS + 1]
+    print(f"writing a chain of {n_blocks} blocks ...", file=sys.stderr)
+    n_records = write_chain(source, genesis, keys, n_blocks, records_per_block, load_key(writer.key))
+    # the source serves as a lone validator (it cannot make progress alone, which is fine)
+    src_cfg = source.load_config()
+    src_addr = f"{src_cfg.p2p.listen[0]}/p2p/{__import__('node.p2p.host', fromlist=['peer_id_of']).peer_id_of(keys[0].public_key.raw)}"
+    _set_config(fresh, "p2p", "peers", [src_addr])
+    proc = start_daemon(source)
+    try:
+        from node.node import BranchNode
+
+        node = BranchNode(fresh)
+        async with trio.open_nursery() as nursery:
+            await nursery.start(node.run)
+            with trio.fail_after(60):
+                await node.net.wait_connected(1, timeout=60)
+            t0 = time.monotonic()
+            with trio.fail_after(600):
+                while node.chain.height < n_blocks:
+                    await trio.sleep(0.05)
+            dt = time.monotonic() - t0
+            nursery.cancel_scope.cancel()
+    finally:
+        stop([proc])
+    return {"sync_blocks": n_blocks, "sync_records": n_records, "sync_seconds": round(dt, 2),
+            "sync_blocks_per_s": round(n_blocks / dt, 1), "sync_records_per_s": round(n_records / dt, 1)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m tools.bench", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--duration", type=float, default=20.0, help="seconds of offered load (default 20)")
+    ap.add_argument("--rate", type=int, default=3000, help="offered records/s (default 3000)")
+    ap.add_argument("--max-block-records", type=int, default=5000)
+    ap.add_argument("--sync-blocks", type=int, default=10_000)
+    ap.add_argument("--sync-records-per-block", type=int, default=1)
+    ap.add_argument("--skip-load", action="store_true")
+    ap.add_argument("--skip-sync", action="store_true")
+    ap.add_argument("--json", action="store_true", help="print one JSON object")
+    args = ap.parse_args(argv)
+    import logging
+
+    logging.basicConfig(level=logging.ERROR)
+    logging.getLogger("libp2p").setLevel(logging.CRITICAL)
+    base = Path(tempfile.mkdtemp(prefix="branchnet-bench-"))
+    out: dict = {}
+    try:
+        proto = protocol_bench(2000, 1)
+        out["verify_per_s_2t"] = proto["verify_per_s_2t"]
+        out["verify_bound_records_per_s"] = round(proto["verify_per_s_2t"] / N_VALIDATORS, 1)
+        if not args.skip_load:
+            out.update(trio.run(load_phase, base, args.duration, args.rate, args.max_block_records))
+        if not args.skip_sync:
+            out.update(trio.run(sync_phase, base, args.sync_blocks, args.sync_records_per_block))
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+    if args.json:
+        print(json.dumps(out))
+    else:
+        width = max(len(k) for k in out)
+        for k, v in out.items():
+            print(f"{k:<{width}}  {v}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
