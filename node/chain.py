@@ -231,6 +231,7 @@ class Chain:
                 ch.send_nowait(block)
             except (trio.WouldBlock, trio.BrokenResourceError, trio.ClosedResourceError):
                 self._listeners.remove(ch)  # a slow or gone subscriber is dropped, never blocks commits
+                ch.close()  # its reader sees EndOfChannel
 
     async def wait_height(self, height: int) -> None:
         while self.height < height:

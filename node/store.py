@@ -68,7 +68,7 @@ class StoreCorrupted(StoreError):
         super().__init__(
             f"store {path} is damaged: {detail}.\n"
             f"  The node will not run on damaged data. To rebuild the state from the verified blocks run:\n"
-            f"    branchnet store rebuild --home {path.parent}\n"
+            f"    branchnet store rebuild --home {path.parent.parent}\n"
             f"  or move {path} aside and let the node sync from its peers."
         )
         self.detail = detail
@@ -296,7 +296,10 @@ class Store:
         state = LedgerState(self.genesis)
         height = self.height
         for h in range(1, height + 1):
-            stored = self.block(h)
+            try:
+                stored = self.block(h)
+            except ProtocolError as exc:
+                raise StoreCorrupted(self.path, f"block {h} does not decode ({exc})") from None
             if stored is None:
                 raise StoreCorrupted(self.path, f"block {h} is missing")
             try:
