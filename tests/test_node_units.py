@@ -1,0 +1,203 @@
+"""Unit tests of node pieces that need no network: store, signer store, key files, config, mempool."""
+
+from __future__ import annotations
+
+import logging
+import os
+import stat
+
+import pytest
+
+from factories import CHAIN_ID, make_genesis, validator_keys
+from node.config import CONFIG_TEMPLATE, Config, ConfigError
+from node.keyfile import KeyFileError, load_key, save_key
+from node.mempool import Mempool, MempoolRejected
+from node.signer_store import SignerStateCorrupted, SignerStore
+from node.store import Store, StoreCorrupted, WrongChain
+from protocol.consensus.signer import SignerState
+from protocol.keys import PrivateKey
+from protocol.ledger import LedgerState, build_block
+from protocol.records import Record
+from protocol.votes import PRECOMMIT, CommitCertificate, Vote
+
+KEYS = validator_keys(4)
+
+
+def _record(key, service_id, seq=1, title="Foreign exchange"):
+    from cluster import offer
+
+    return Record.create(key, CHAIN_ID, seq, 1_767_225_600_500, offer(service_id, title=title))
+
+
+def _commit_chain(store: Store, genesis, heights: int) -> LedgerState:
+    state = LedgerState(genesis)
+    for h in range(1, heights + 1):
+        recs = [_record(KEYS[i], f"svc-{h}-{i}") for i in range(4)]
+        block, tx, rejected = build_block(state, height=h, round=0, time_ms=genesis.genesis_time_ms + h,
+                                          proposer=KEYS[0].branch_id, candidates=recs)
+        assert not rejected
+        cert = CommitCertificate.from_votes([Vote.create(k, CHAIN_ID, PRECOMMIT, h, 0, block.hash) for k in KEYS[:3]])
+        store.commit_block(block, cert, tx)
+        tx.commit()
+    return state
+
+
+# ---------------------------------------------------------------- store
+
+
+def test_store_round_trip_and_queries(tmp_path):
+    genesis = make_genesis(KEYS)
+    store = Store(tmp_path / "node.db", genesis)
+    state = _commit_chain(store, genesis, 3)
+    store.close()
+    store = Store(tmp_path / "node.db", genesis)
+    loaded = store.load_state()
+    assert (loaded.height, loaded.state_root, loaded.last_block_hash) == (3, state.state_root, state.last_block_hash)
+    assert len(store.records(branch_id=KEYS[1].branch_id, limit=100)) == 3
+    assert len(store.records(category="fx", limit=100)) == 12
+    assert store.block(2).block.height == 2 and store.block(9) is None
+
+
+def test_damaged_store_stops_with_a_recovery_command(tmp_path):
+    genesis = make_genesis(KEYS)
+    (tmp_path / "data").mkdir()
+    store = Store(tmp_path / "data" / "node.db", genesis)
+    state = _commit_chain(store, genesis, 2)
+    store._db.execute("UPDATE state SET seq = 7 WHERE subject = 'service/svc-2-1'")
+    with pytest.raises(StoreCorrupted) as info:
+        store.load_state()
+    assert "state root at height 2" in str(info.value)
+    assert f"branchnet store rebuild --home {tmp_path}" in str(info.value)
+    rebuilt = store.rebuild_state()
+    assert rebuilt.state_root == state.state_root
+    assert store.load_state().state_root == state.state_root
+
+
+def test_store_refuses_another_chain(tmp_path):
+    store = Store(tmp_path / "node.db", make_genesis(KEYS))
+    store.close()
+    with pytest.raises(WrongChain):
+        Store(tmp_path / "node.db", make_genesis(KEYS[:3]))
+
+
+# ---------------------------------------------------------------- signer state
+
+
+def test_signer_state_is_persisted_private_and_checked(tmp_path):
+    ss = SignerStore(tmp_path / "signer_state.json")
+    assert ss.load() == SignerState()
+    state = SignerState(height=5, round=1, step=2)
+    ss.save(state)
+    assert ss.load() == state
+    assert stat.S_IMODE(os.stat(ss.path).st_mode) == 0o600
+    ss.path.write_bytes(b"\x93garbage")
+    with pytest.raises(SignerStateCorrupted, match="Refusing to sign"):
+        ss.load()
+
+
+# ---------------------------------------------------------------- key files
+
+
+def test_key_file_is_0600_and_round_trips(tmp_path):
+    key = PrivateKey.generate()
+    save_key(tmp_path / "k.json", key)
+    assert stat.S_IMODE(os.stat(tmp_path / "k.json").st_mode) == 0o600
+    assert load_key(tmp_path / "k.json").public_key == key.public_key
+    with pytest.raises(KeyFileError, match="refusing to overwrite"):
+        save_key(tmp_path / "k.json", PrivateKey.generate())
+
+
+def test_world_readable_key_warns(tmp_path, caplog):
+    save_key(tmp_path / "k.json", PrivateKey.generate())
+    os.chmod(tmp_path / "k.json", 0o644)
+    with caplog.at_level(logging.WARNING, logger="branchnet.keys"):
+        load_key(tmp_path / "k.json")
+    assert "chmod 600" in caplog.text
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"", "not valid JSON"),
+    (b"[]", '"type": "ed25519"'),
+    (b'{"type": "rsa"}', '"type": "ed25519"'),
+    (b'{"type": "ed25519", "seed": "zz"}', "64 hex"),
+    (b'{"type": "ed25519", "seed": "' + b"00" * 31 + b'"}', "64 hex"),
+    (b'{"type": "ed25519", "seed": "' + b"00" * 32 + b'", "public_key": "' + b"11" * 32 + b'"}', "does not match"),
+    (b"x" * 5000, "too large"),
+])
+def test_malformed_key_files_are_rejected_clearly(tmp_path, content, message):
+    (tmp_path / "k.json").write_bytes(content)
+    os.chmod(tmp_path / "k.json", 0o600)
+    with pytest.raises(KeyFileError, match=message):
+        load_key(tmp_path / "k.json")
+
+
+def test_missing_key_file_names_the_fix(tmp_path):
+    with pytest.raises(KeyFileError, match="branchnet init"):
+        load_key(tmp_path / "nope.json")
+
+
+# ---------------------------------------------------------------- config
+
+
+def test_config_template_loads():
+    c = Config.from_toml(CONFIG_TEMPLATE.format(moniker="a", mode="observer", listen="/ip4/127.0.0.1/tcp/1", api_listen="127.0.0.1:2"))
+    assert c.node.mode == "observer" and c.api.enabled and c.consensus.max_block_records == 5000
+
+
+@pytest.mark.parametrize("text, message", [
+    ("[node]\nmode = 'leader'", "mode"),
+    ("[nodes]\n", "unknown section"),
+    ("[p2p]\nlisten = 3", "list of strings"),
+    ("[p2p]\npeers = ['/ip4/1.2.3.4/tcp/1']", "/p2p/PEER_ID"),
+    ("[p2p]\nlisten = ['ip4/127.0.0.1']", "not a multiaddr"),
+    ("[api]\nlisten = 'localhost'", "host:port"),
+    ("[api]\nenabled = 'yes'", "true or false"),
+    ("[consensus]\nmax_block_records = 0", "must be positive"),
+    ("[consensus]\nblock_interval = 5", "unknown key"),
+    ("[log]\nlevel = 'loud'", "level"),
+    ("node = ", "not valid TOML"),
+])
+def test_bad_config_names_the_key(text, message):
+    with pytest.raises(ConfigError, match=message):
+        Config.from_toml(text)
+
+
+# ---------------------------------------------------------------- mempool
+
+
+def test_mempool_orders_per_subject_and_rejects_with_reasons():
+    genesis = make_genesis(KEYS)
+    state = LedgerState(genesis)
+    pool = Mempool(state, max_records=4)
+    a1, a2, a3 = (_record(KEYS[0], "a", seq=s, title=f"T{s}") for s in (1, 2, 3))
+    pool.add(a3)  # out of order: held until the gap closes
+    assert pool.reap(10) == []
+    pool.add(a1)
+    assert pool.reap(10) == [a1]
+    pool.add(a2)
+    assert pool.reap(10) == [a1, a2, a3]
+    assert pool.next_seq(KEYS[0].branch_id, "service/a") == 4
+    with pytest.raises(MempoolRejected) as dup:
+        pool.add(a1)
+    assert dup.value.reason == "duplicate"
+    with pytest.raises(MempoolRejected) as conflict:
+        pool.add(_record(KEYS[0], "a", seq=2, title="Other"))
+    assert conflict.value.reason == "seq_conflict"
+    pool.add(_record(KEYS[1], "b"))
+    with pytest.raises(MempoolRejected) as full:
+        pool.add(_record(KEYS[2], "c"))
+    assert full.value.reason == "mempool_full"
+    outsider = Record.create(PrivateKey.generate(), CHAIN_ID, 1, 0, _record(KEYS[0], "z").body)
+    with pytest.raises(MempoolRejected) as member:
+        pool.precheck(outsider)
+    assert member.value.reason == "not_member"
+    # commit a1..a3: they leave the pool; a replay of a1 is then "replayed_seq"
+    block, tx, _ = build_block(state, height=1, round=0, time_ms=genesis.genesis_time_ms + 1,
+                               proposer=KEYS[0].branch_id, candidates=pool.reap(10))
+    tx.commit()
+    pool.update(block)
+    assert len(pool) == 0
+    with pytest.raises(MempoolRejected) as replay:
+        pool.precheck(a1)
+    assert replay.value.reason == "replayed_seq"
+    assert pool.rejected["replayed_seq"] == 1
