@@ -100,7 +100,17 @@ def main(home_path: str) -> int:
     t0 = time.monotonic()
     try:
         with PidFile(home.pid_file):
-            trio.run(run_node, home, config)
+            profile_dir = os.environ.get("BRANCHNET_PROFILE")
+            if profile_dir:  # diagnostics: a cProfile of the whole run, written on exit
+                import cProfile
+
+                profiler = cProfile.Profile()
+                try:
+                    profiler.runcall(trio.run, run_node, home, config)
+                finally:
+                    profiler.dump_stats(str(Path(profile_dir) / f"{home.path.name}.prof"))
+            else:
+                trio.run(run_node, home, config)
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # startup failures: one clear line, not a traceback
