@@ -58,6 +58,7 @@ from protocol.consensus.params import ConsensusParams
 from protocol.consensus.state_machine import ConsensusState
 from protocol.errors import ProtocolError
 from protocol.keys import PrivateKey
+from protocol.blocks import Block
 from protocol.ledger import build_block
 from protocol.votes import DuplicateVoteEvidence, Proposal, Vote
 
@@ -69,6 +70,7 @@ from .p2p.host import peer_id_of
 from .signer_store import SignerStore
 
 log = logging.getLogger("branchnet.consensus")
+COMPACT_MIN_RECORDS = 64  # proposals with this many records go out in compact form
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,7 +250,11 @@ class ConsensusDriver:
             if block_bytes is not None and len(block_bytes) > wire.MAX_DIRECT_BLOCK_BYTES:
                 block_bytes = None  # peers fetch it by hash
             self._own[f"proposal/{action.proposal.round}"] = wire.ProposalMessage(action.proposal, block_bytes)
-            await self._publish(wire.encode_proposal(action.proposal, block_bytes))
+            if cand is not None and len(cand.block.records) >= COMPACT_MIN_RECORDS:
+                # the records are in every validator's mempool already: send hashes, not records
+                await self._publish(wire.encode_compact_proposal(action.proposal, cand.block))
+            else:
+                await self._publish(wire.encode_proposal(action.proposal, block_bytes))
         elif isinstance(action, ProposeBlock):
             await self._propose_block(action.height, action.round)
         elif isinstance(action, RequestBlock):
@@ -424,6 +430,27 @@ class ConsensusDriver:
         async for peer, data in channel:
             await self._on_consensus_message(peer, data)
 
+    def _rebuild_compact(self, msg: Any) -> None:
+        """Rebuild a compact proposal's block from the mempool. If a record is missing,
+        nothing is cached and the normal RequestBlock path fetches the full block."""
+        if msg.proposal.block_hash in self.chain.candidates:
+            return
+        if msg.header.hash != msg.proposal.block_hash or msg.header.proposer != msg.proposal.proposer:
+            self.metrics.reject("consensus", "proposal_block_mismatch")
+            return
+        mempool = self.chain.mempool
+        records = [mempool.get(h) for h in msg.record_hashes]
+        if any(r is None for r in records):
+            self.metrics.reject("consensus", "compact_missing_records")  # fetched in full instead
+            return
+        block = Block(msg.header, tuple(records), tuple(msg.evidence))
+        try:
+            block.check_roots()  # the hashes really are this header's records
+        except ProtocolError as exc:
+            self.metrics.reject("consensus", f"block_{exc.reason}")
+            return
+        self.chain.add_candidate(block, {r.hash for r in records})
+
     async def _on_consensus_message(self, peer: str, data: bytes) -> None:
         """Decode, filter, verify a consensus message (gossip or direct) and feed it."""
         try:
@@ -447,7 +474,9 @@ class ConsensusDriver:
             return
         proposal: Proposal = msg.proposal
         self._block_peer[proposal.block_hash] = peer
-        if msg.block is not None and proposal.block_hash not in self.chain.candidates:
+        if isinstance(msg, wire.CompactProposal):
+            self._rebuild_compact(msg)
+        elif msg.block is not None and proposal.block_hash not in self.chain.candidates:
             try:
                 block = self.chain.decode_block(msg.block)
             except ProtocolError as exc:

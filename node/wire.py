@@ -6,8 +6,10 @@ Specified in docs/PROTOCOL.md §Peer-to-peer. All payloads are canonical msgpack
 Gossip topics (``{chain}`` is the chain id):
 
 * ``/branchnet/{chain}/records/1``    ``[1, [record bytes, ...]]`` (a batch ≤ 64 KiB)
-* ``/branchnet/{chain}/consensus/1``  ``[2, proposal, block bytes | nil, resend]`` or
-  ``[3, vote, resend]``. ``resend`` is a counter that makes a re-sent message's
+* ``/branchnet/{chain}/consensus/1``  ``[2, proposal, block bytes | nil, resend]``,
+  ``[5, proposal, header, [record hash, ...], [evidence, ...], resend]`` (a compact
+  proposal: receivers rebuild the block from their mempool and fetch it by hash
+  if any record is missing) or ``[3, vote, resend]``. ``resend`` is a counter that makes a re-sent message's
   bytes (and so its gossip message id) new; receivers ignore it.
 * ``/branchnet/{chain}/blocks/1``     ``[4, height, block_hash]`` — a commit announcement.
 
@@ -38,6 +40,7 @@ MSG_RECORDS = 1
 MSG_PROPOSAL = 2
 MSG_VOTE = 3
 MSG_NEW_BLOCK = 4
+MSG_COMPACT_PROPOSAL = 5
 
 REQ_STATUS = 1
 REQ_BLOCKS = 2
@@ -87,6 +90,21 @@ class ProposalMessage:
     block: bytes | None
 
 
+@dataclass(frozen=True, slots=True)
+class CompactProposal:
+    """A proposal naming its block's records by hash (they are in every mempool already)."""
+
+    proposal: Proposal
+    header: Any  # protocol.blocks.Header
+    record_hashes: list[bytes]
+    evidence: list[Any]  # DuplicateVoteEvidence
+
+
+def encode_compact_proposal(proposal: Proposal, block: Any, resend: int = 0) -> bytes:
+    return encode([MSG_COMPACT_PROPOSAL, proposal.to_array(), block.header.to_array(),
+                   [r.hash for r in block.records], [e.to_array() for e in block.evidence], resend])
+
+
 def encode_proposal(proposal: Proposal, block: bytes | None, resend: int = 0) -> bytes:
     return encode([MSG_PROPOSAL, proposal.to_array(), block, resend])
 
@@ -95,7 +113,7 @@ def encode_vote(vote: Vote, resend: int = 0) -> bytes:
     return encode([MSG_VOTE, vote.to_array(), resend])
 
 
-def decode_consensus(data: bytes) -> ProposalMessage | Vote:
+def decode_consensus(data: bytes) -> ProposalMessage | CompactProposal | Vote:
     value = decode(data, max_size=MAX_DIRECT_BLOCK_BYTES + 4096)
     if type(value) is not list or not value:
         raise DecodeError("expected an array", field="consensus", reason="type")
@@ -105,6 +123,17 @@ def decode_consensus(data: bytes) -> ProposalMessage | Vote:
         if block is not None:
             block = expect_bytes(block, "proposal_msg.block", max_len=MAX_DIRECT_BLOCK_BYTES)
         return ProposalMessage(Proposal.from_array(p), block)
+    if value[0] == MSG_COMPACT_PROPOSAL:
+        from protocol.blocks import Header
+        from protocol.votes import DuplicateVoteEvidence
+
+        _, p, header, hashes, evidence, resend = expect_array(value, 6, "compact_proposal")
+        expect_int(resend, "compact_proposal.resend", hi=2**32)
+        hashes = [expect_bytes(h, f"compact_proposal.records[{i}]", size=32)
+                  for i, h in enumerate(expect_list(hashes, "compact_proposal.records", max_len=100_000))]
+        ev = [DuplicateVoteEvidence.from_array(e, f"compact_proposal.evidence[{i}]")
+              for i, e in enumerate(expect_list(evidence, "compact_proposal.evidence", max_len=1024))]
+        return CompactProposal(Proposal.from_array(p), Header.from_array(header), hashes, ev)
     if value[0] == MSG_VOTE:
         _, v, resend = expect_array(value, 3, "vote_msg")
         expect_int(resend, "vote_msg.resend", hi=2**32)

@@ -57,6 +57,7 @@ from protocol.votes import PRECOMMIT, CommitCertificate, Vote
 from tools.bench_protocol import run as protocol_bench
 
 N_VALIDATORS = 4
+BATCH_INTERVAL = 0.1  # seconds between the load generator's gossip messages
 BENCH_PARAMS = {"timeout_propose_ms": 3000, "timeout_prevote_ms": 1000, "timeout_precommit_ms": 1000, "timeout_delta_ms": 500}
 
 
@@ -114,7 +115,7 @@ async def load_phase(base: Path, duration: float, rate: int, max_block_records: 
     homes = create_network(base / "load", N_VALIDATORS, observers=1, fixed_ports=True, params=BENCH_PARAMS,
                            consensus={"block_interval_ms": 50, "empty_block_interval_ms": 2000, "max_block_records": max_block_records})
     for h in homes:
-        _set_config(h, "api", "enabled", False)
+        _set_config(h, "api", "enabled", h is homes[0])  # one API, to read p2p statistics at the end
     validators, gen_home = homes[:N_VALIDATORS], homes[N_VALIDATORS]
     for h in validators:  # the generator dials the validators; they need not dial it
         peers = h.load_config().p2p.peers
@@ -155,19 +156,26 @@ async def load_phase(base: Path, duration: float, rate: int, max_block_records: 
             t0 = time.monotonic()
             i = 0
             while i < total:
+                # like a branch's client: one gossip message per 100 ms (or per 64 KiB), since
+                # gossipsub costs milliseconds of CPU per message on every node
+                elapsed = time.monotonic() - t0  # (trio's own clock has another origin: never mix them)
+                await trio.sleep((int(elapsed / BATCH_INTERVAL) + 1) * BATCH_INTERVAL - elapsed)
                 due = int((time.monotonic() - t0) * rate)
                 batch, size = [], 3
                 while i < min(due, total) and size + len(raws[i]) + 3 <= wire.MAX_RECORD_BATCH_BYTES:
                     batch.append(raws[i])
                     size += len(raws[i]) + 3
                     i += 1
-                if batch:
+                while batch:
                     now = time.monotonic()
                     for j in range(i - len(batch), i):
                         sent_at[j] = now
                     await net.publish(records_topic, wire.encode_records(batch))
-                else:
-                    await trio.sleep(0.005)
+                    batch, size = [], 3
+                    while i < min(due, total) and size + len(raws[i]) + 3 <= wire.MAX_RECORD_BATCH_BYTES:
+                        batch.append(raws[i])
+                        size += len(raws[i]) + 3
+                        i += 1
             t_sent = time.monotonic()
             # drain: wait until committed or 30 s without progress
             store = Store(validators[0].db, genesis)
@@ -181,6 +189,15 @@ async def load_phase(base: Path, duration: float, rate: int, max_block_records: 
                 await trio.sleep(0.25)
             t_end = time.monotonic()
             stats = [proc_stats(p.pid) for p in procs]
+            try:
+                import httpx
+
+                p2p = httpx.get(f"http://{validators[0].load_config().api.listen}/v1/status", timeout=5).json()["p2p"]
+                result["node0_gossip"] = p2p["gossip"]
+                result["generator_published"] = net.gossip.stats.published
+                result["node0_streams"] = {k: p2p["streams"][k] for k in ("requests_sent", "requests_served")}
+            except Exception as exc:  # diagnostics only
+                result["node0_gossip"] = f"unavailable: {exc}"
             rows = store._query("SELECT r.hash, r.height FROM records r")
             block_rows = store._query("SELECT height, num_records FROM blocks ORDER BY height")
             store.close()

@@ -31,7 +31,7 @@ import hashlib
 import logging
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import trio
@@ -63,8 +63,9 @@ class GossipStats:
     duplicates: int = 0              # same message id delivered again; dropped
     dropped: int = 0                 # subscriber channel full; dropped
     backpressure_waits: int = 0      # publishes that had to wait for peer queues
+    received_by_topic: dict = field(default_factory=dict)
 
-    def as_dict(self) -> dict[str, int]:
+    def as_dict(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.__slots__}
 
 
@@ -206,6 +207,7 @@ class Gossip:
                 try:
                     send.send_nowait((sender, msg.data))
                     self.stats.received += 1
+                    self.stats.received_by_topic[topic] = self.stats.received_by_topic.get(topic, 0) + 1
                 except trio.WouldBlock:
                     self.stats.dropped += 1
                     logger.warning("gossip consumer of %s is behind; dropped a message", topic)
