@@ -31,7 +31,7 @@ log = logging.getLogger("branchnet.sync")
 
 
 class BlockSync:
-    def __init__(self, chain: Chain, network: Any, *, interval: float = 1.0, batch: int = 32, window: int = 4):
+    def __init__(self, chain: Chain, network: Any, *, interval: float = 1.0, batch: int = 64, window: int = 4):
         self.chain = chain
         self.net = network
         self.interval = interval

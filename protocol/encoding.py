@@ -53,6 +53,10 @@ def _reject_non_canonical_types(value: Any, depth: int) -> None:
             _reject_non_canonical_types(item, depth + 1)
     elif type(value) is float:
         raise DecodeError("floats are not allowed", field="encoding", reason="float")
+    elif type(value) is dict:  # only the empty map gets past max_map_len=0
+        raise DecodeError("maps are not allowed (structures are arrays)", field="encoding", reason="map")
+    elif isinstance(value, msgpack.ExtType):  # only a zero-length ext gets past max_ext_len=0
+        raise DecodeError("ext types are not allowed", field="encoding", reason="ext")
 
 
 def decode(data: bytes, *, max_size: int, check_types: bool = True) -> Any:

@@ -138,3 +138,15 @@ def test_expect_helpers_accept():
     assert expect_bytes(b"abc", "f", size=3) == b"abc"
     assert expect_str("ok", "f", max_len=2) == "ok"
     assert expect_bool(False, "f") is False
+
+
+@pytest.mark.parametrize("data, reason", [
+    (b"\x80", "map"),                 # empty map
+    (b"\x91\x80", "map"),             # empty map inside an array
+    (b"\xc7\x00\x05", "ext"),         # zero-length ext
+    (b"\x91\xc7\x00\x05", "ext"),
+])
+def test_generic_decode_rejects_empty_maps_and_ext(data, reason):
+    with pytest.raises(DecodeError) as info:
+        decode(data, max_size=64)
+    assert info.value.reason == reason
