@@ -110,6 +110,13 @@ class Chain:
         p = self.genesis.params
         return Block.decode(data, max_bytes=p.max_block_bytes, max_records=p.max_block_records, max_evidence=p.max_block_evidence)
 
+    async def _verified_records(self, block: Block, already: set[bytes]) -> set[bytes]:
+        """Hashes of ``block``'s records whose signatures are known good: checked before
+        (``already``), held by the mempool (checked on entry), or verified now in threads."""
+        in_mempool = {r.hash for r in block.records if r.hash in self.mempool}
+        unknown = [r for r in block.records if r.hash not in already and r.hash not in in_mempool]
+        return already | in_mempool | await verify_records_in_threads(unknown, self.state)
+
     async def check_candidate(self, cand: Candidate, *, now_ms: int | None = None) -> bool:
         """The paper's valid(v) for the next height. Caches the verdict and transaction."""
         async with self.lock:
@@ -124,9 +131,8 @@ class Chain:
             if block.header.time_ms > wall + drift:
                 cand.valid, cand.reason = False, "time_in_future"
                 return False
-            unknown = [r for r in block.records if r.hash not in cand.verified and r.hash not in self.mempool]
-            cand.verified |= await verify_records_in_threads(unknown, self.state)
-            verified = cand.verified | {r.hash for r in block.records if r.hash in self.mempool}
+            verified = await self._verified_records(block, cand.verified)
+            cand.verified |= verified
             try:
                 cand.tx = await trio.to_thread.run_sync(lambda: self.state.validate_block(block, verified=verified))
                 cand.valid = True
@@ -154,10 +160,7 @@ class Chain:
             certificate.verify(self.state.validators, self.state.chain_id, height=block.height, block_hash=block.hash)
             if tx is None or tx.block is None or tx.block.hash != block.hash:
                 cand = self.candidates.get(block.hash)
-                verified = set(cand.verified) if cand else set()
-                unknown = [r for r in block.records if r.hash not in verified and r.hash not in self.mempool]
-                verified |= await verify_records_in_threads(unknown, self.state)
-                verified |= {r.hash for r in block.records if r.hash in self.mempool}
+                verified = await self._verified_records(block, cand.verified if cand else set())
                 tx = await trio.to_thread.run_sync(lambda: self.state.validate_block(block, verified=verified))
             await trio.to_thread.run_sync(self.store.commit_block, block, certificate, tx)
             tx.commit()  # on the trio thread: readers never see half a block
