@@ -21,7 +21,16 @@ async def test_four_validators_commit_the_same_chain(tmp_path):
                 r = signed_offer(node.key, chain_id, f"svc-{i}-{j}")
                 await node.ingest.submit(r.raw)
                 submitted.append(r.hash)
-        await wait_until(lambda: all(all(n.chain.store.record(h) for h in submitted) for n in nodes), 30, "all records committed everywhere")
+        def committed_everywhere() -> bool:
+            # the store is written before the in-memory height advances: wait for both
+            for n in nodes:
+                for h in submitted:
+                    found = n.chain.store.record(h)
+                    if found is None or n.chain.height < found[1]:
+                        return False
+            return True
+
+        await wait_until(committed_everywhere, 30, "all records committed everywhere")
         top = min(n.chain.height for n in nodes)
         assert top >= 1
         assert same_chain(nodes, top)
