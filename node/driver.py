@@ -60,7 +60,7 @@ from protocol.errors import ProtocolError
 from protocol.keys import PrivateKey
 from protocol.blocks import Block
 from protocol.ledger import build_block
-from protocol.votes import DuplicateVoteEvidence, Proposal, Vote
+from protocol.votes import PRECOMMIT, PREVOTE, DuplicateVoteEvidence, Proposal, Vote
 
 from . import wire
 from .chain import Chain, verify_records_in_threads
@@ -420,6 +420,35 @@ class ConsensusDriver:
                     block = msg.block if msg.block and len(msg.block) <= wire.MAX_INLINE_BLOCK_BYTES else None
                     fresh = wire.encode_proposal(msg.proposal, block, self._resend)
                 await self._publish(fresh, gossip=True)
+            await self._relay_round_votes()
+
+    async def _relay_round_votes(self) -> None:
+        """While a height is stuck, relay the votes and proposals we hold from OTHER
+        validators for the current round and for our valid/locked round (a proof-of-lock
+        round), directly to every connected validator. A peer that missed them — or is
+        locked on a value whose polka only we saw completely — can then move on: Tendermint
+        is live only if correct nodes eventually see each other's messages, and gossip is
+        lossy. Duplicates are harmless (counted as such)."""
+        cs = self.cs
+        if cs.votes is None:
+            return
+        rounds = {r for r in (cs.round, cs.valid_round, cs.locked_round) if r >= 0}
+        me = self.key.branch_id
+        for r in sorted(rounds):
+            for vote_type in (PREVOTE, PRECOMMIT):
+                for vote in cs.votes.votes_in(r, vote_type):
+                    if vote.validator != me:
+                        await self._publish(wire.encode_vote(vote, self._resend))
+            proposal = cs.proposals.get(r)
+            if proposal is not None and proposal.proposer != me:
+                cand = self.chain.candidates.get(proposal.block_hash)
+                if cand is not None and len(cand.block.records) >= COMPACT_MIN_RECORDS:
+                    await self._publish(wire.encode_compact_proposal(proposal, cand.block, self._resend))
+                else:
+                    data = cand.block.encode() if cand is not None else None
+                    if data is not None and len(data) > wire.MAX_DIRECT_BLOCK_BYTES:
+                        data = None
+                    await self._publish(wire.encode_proposal(proposal, data, self._resend))
 
     async def _chain_watcher(self) -> None:
         blocks = self.chain.subscribe_blocks()
