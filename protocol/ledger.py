@@ -15,11 +15,15 @@ record in order inside a :class:`StateTransaction` (an overlay over the
 committed state); any invalid record makes the whole block invalid — nothing is
 skipped, nothing half-applied. ``commit()`` folds the overlay in.
 
-State root (docs/PROTOCOL.md §State root): each branch's entries are leaves
-``encode([subject, seq, record_hash, height, value])`` sorted by subject; the
-branch root is their RFC 6962 root; the state root is the RFC 6962 root over
-``encode([branch_id, branch_root])`` sorted by branch id. Replaying the same
-blocks always yields the same root.
+State root (docs/PROTOCOL.md §8): each entry is a leaf
+``encode([subject, seq, record_hash, height, value])``. A branch's entries are
+split into 256 buckets by ``sha256(subject)[0]``; a bucket root is the RFC 6962
+root of its leaves sorted by subject; the branch root is the RFC 6962 root over
+``encode([bucket, bucket_root])`` of the non-empty buckets in bucket order; the
+state root is the RFC 6962 root over ``encode([branch_id, branch_root])`` sorted
+by branch id. Buckets keep a change O(bucket + 256) instead of O(branch): a
+branch with many entries must not make every block re-hash all of them.
+Replaying the same blocks always yields the same root.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from .blocks import Block, Header, evidence_root
 from .encoding import encode
 from .errors import ProtocolError, ValidationError
 from .genesis import Genesis
+from .hashing import sha256
 from .keys import PublicKey
 from .records import Record
 from .schema import BranchProfile, ServiceOffer, ServiceStatus, ServiceWithdraw
@@ -53,24 +58,49 @@ class Entry:
         return encode([self.subject, self.seq, self.record_hash, self.height, value])
 
 
-class _BranchTree:
-    """One branch's entries with cached leaf hashes, so a root costs one pass."""
+def bucket_of(subject: str) -> int:
+    """Which of a branch's 256 state buckets holds ``subject``."""
+    return sha256(subject.encode("utf-8"))[0]
 
-    __slots__ = ("entries", "_leaf_hashes", "_root")
+
+def _bucket_root(leaf_hashes: dict[str, bytes]) -> bytes:
+    return merkle.root_of_hashes([leaf_hashes[s] for s in sorted(leaf_hashes)])
+
+
+def _branch_root(bucket_roots: dict[int, bytes]) -> bytes:
+    return merkle.root([encode([b, bucket_roots[b]]) for b in sorted(bucket_roots)])
+
+
+class _BranchTree:
+    """One branch's entries, their leaf hashes by bucket, and cached bucket roots."""
+
+    __slots__ = ("entries", "buckets", "_bucket_roots", "_root")
 
     def __init__(self) -> None:
         self.entries: dict[str, Entry] = {}
-        self._leaf_hashes: dict[str, bytes] = {}
+        self.buckets: dict[int, dict[str, bytes]] = {}  # bucket -> subject -> leaf hash
+        self._bucket_roots: dict[int, bytes] = {}
         self._root: bytes | None = None
 
     def put(self, entry: Entry) -> None:
+        b = bucket_of(entry.subject)
         self.entries[entry.subject] = entry
-        self._leaf_hashes[entry.subject] = merkle.leaf_hash(entry.leaf())
+        self.buckets.setdefault(b, {})[entry.subject] = merkle.leaf_hash(entry.leaf())
+        self._bucket_roots.pop(b, None)
         self._root = None
+
+    def bucket_root(self, b: int) -> bytes:
+        root = self._bucket_roots.get(b)
+        if root is None:
+            root = self._bucket_roots[b] = _bucket_root(self.buckets[b])
+        return root
+
+    def bucket_roots(self) -> dict[int, bytes]:
+        return {b: self.bucket_root(b) for b in self.buckets}
 
     def root(self) -> bytes:
         if self._root is None:
-            self._root = merkle.root_of_hashes([self._leaf_hashes[s] for s in sorted(self._leaf_hashes)])
+            self._root = _branch_root(self.bucket_roots())
         return self._root
 
 
@@ -259,10 +289,15 @@ class StateTransaction:
             tree = base._branches.get(bid)
             changed = self.changes.get(bid)
             if changed:
-                hashes = dict(tree._leaf_hashes) if tree else {}
+                by_bucket: dict[int, dict[str, bytes]] = {}
                 for subject, entry in changed.items():
-                    hashes[subject] = merkle.leaf_hash(entry.leaf())
-                broot = merkle.root_of_hashes([hashes[s] for s in sorted(hashes)])
+                    by_bucket.setdefault(bucket_of(subject), {})[subject] = merkle.leaf_hash(entry.leaf())
+                roots = tree.bucket_roots() if tree else {}
+                for b, new_leaves in by_bucket.items():  # only the touched buckets are re-hashed
+                    merged = dict(tree.buckets.get(b, {})) if tree else {}
+                    merged.update(new_leaves)
+                    roots[b] = _bucket_root(merged)
+                broot = _branch_root(roots)
             else:
                 broot = tree.root()
             leaves.append(_top_leaf(bid, broot))

@@ -190,11 +190,17 @@ def generate() -> dict[str, Any]:
     h = block.header
     entry = tx.entry(k1.branch_id, record.subject)
     entry_leaf = entry.leaf()
-    branch_root = merkle.root([entry_leaf])
+    bucket = sha256(record.subject.encode("utf-8"))[0]
+    bucket_root = merkle.root([entry_leaf])
+    bucket_leaf = encode([bucket, bucket_root])
+    branch_root = merkle.root([bucket_leaf])
     top_leaf = encode([k1.branch_id, branch_root])
     out["state"] = {
         "entry_leaf": entry_leaf.hex(),
         "entry_leaf_hash": merkle.leaf_hash(entry_leaf).hex(),
+        "bucket": bucket,
+        "bucket_root": bucket_root.hex(),
+        "bucket_leaf": bucket_leaf.hex(),
         "branch_root": branch_root.hex(),
         "top_leaf": top_leaf.hex(),
         "state_root": merkle.root([top_leaf]).hex(),
