@@ -175,7 +175,8 @@ class Chain:
         Certificates and record signatures are checked in worker threads first;
         then each block is validated against the state in order, and all of them
         are written in one SQLite transaction. Raises ProtocolError on the first
-        bad block (nothing of the batch is written then) and ChainHalted on a fork.
+        bad certificate (nothing is applied) or bad block (the blocks before it are
+        committed, memory and disk alike), and ChainHalted on a fork.
         """
         validators, chain_id = self.state.validators, self.state.chain_id
 
@@ -191,18 +192,41 @@ class Chain:
         all_records = [r for block, _ in items for r in block.records if r.hash not in self.mempool]
         verified = await verify_records_in_threads(all_records, self.state)
         async with self.lock:
-            prepared, done = [], []
+            fresh = []
             for block, cert in items:
                 if block.height <= self.height:
                     stored = self.store.block(block.height)
                     if stored is not None and stored.block.hash != block.hash:
                         raise ChainHalted(f"fork at height {block.height}: have {stored.block.hash.hex()}, peer sent {block.hash.hex()}")
                     continue
-                ok = verified | {r.hash for r in block.records if r.hash in self.mempool}
-                tx = await trio.to_thread.run_sync(lambda: self.state.validate_block(block, verified=ok))
-                prepared.append(self.store.prepare_block(block, cert, tx))
-                tx.commit()
-                done.append(block)
+                fresh.append((block, cert))
+            ok = verified | {r.hash for block, _ in fresh for r in block.records if r.hash in self.mempool}
+            prepared: list = []
+            done: list[Block] = []
+
+            def apply_range() -> None:
+                # One worker-thread hop for the whole range (a hop per block cost more than
+                # validating it). Each block validates on top of the previous one, so the
+                # state advances here, under self.lock. Readers on the trio thread only take
+                # snapshots (sorted()/list() of the dicts, atomic under the GIL) and point
+                # lookups; they may see the state ahead of the disk until the write below.
+                for block, cert in fresh:
+                    tx = self.state.validate_block(block, verified=ok)
+                    prepared.append(self.store.prepare_block(block, cert, tx))
+                    tx.commit()
+                    done.append(block)
+
+            try:
+                await trio.to_thread.run_sync(apply_range)
+            except ProtocolError:
+                if not done:
+                    raise
+                # keep the valid prefix: memory already holds it, so it must reach the disk
+                await trio.to_thread.run_sync(self.store.write_prepared, prepared)
+                for block in done:
+                    self.mempool.update(block)
+                    self._after_commit(block, via)
+                raise
             if prepared:
                 try:
                     await trio.to_thread.run_sync(self.store.write_prepared, prepared)

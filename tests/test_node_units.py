@@ -201,3 +201,34 @@ def test_mempool_orders_per_subject_and_rejects_with_reasons():
         pool.precheck(a1)
     assert replay.value.reason == "replayed_seq"
     assert pool.rejected["replayed_seq"] == 1
+
+
+# ---------------------------------------------------------------- chain: sync batches
+
+
+async def test_sync_batch_with_a_bad_block_commits_the_good_prefix_only(tmp_path):
+    from dataclasses import replace
+
+    from node.chain import Chain
+    from node.metrics import NodeMetrics
+    from protocol.errors import ProtocolError
+
+    genesis = make_genesis(KEYS)
+    source = LedgerState(genesis)
+    items = []
+    for h in (1, 2, 3):
+        block, tx, _ = build_block(source, height=h, round=0, time_ms=genesis.genesis_time_ms + h,
+                                   proposer=KEYS[0].branch_id, candidates=[_record(KEYS[h], f"svc-{h}")])
+        tx.commit()
+        if h == 3:  # a certified block whose state root lies
+            block = replace(block, header=replace(block.header, state_root=b"\x00" * 32))
+        cert = CommitCertificate.from_votes([Vote.create(k, CHAIN_ID, PRECOMMIT, h, 0, block.hash) for k in KEYS[:3]])
+        items.append((block, cert))
+    store = Store(tmp_path / "node.db", genesis)
+    state = store.load_state()
+    chain = Chain(genesis, store, state, Mempool(state), NodeMetrics())
+    with pytest.raises(ProtocolError) as info:
+        await chain.commit_batch(items)
+    assert info.value.reason == "state_root"
+    assert chain.height == 2 and store.height == 2  # memory and disk agree
+    assert store.load_state().state_root == chain.state.state_root
