@@ -87,6 +87,12 @@ async def inprocess_network(tmp_path: Path, n: int, *, observers: int = 0) -> As
         yield nodes
 
 
+async def wait_durable(nodes: list[BranchNode], height: int, timeout: float = 30) -> None:
+    """Wait until every node's STORE holds ``height``: after a sync batch the in-memory
+    height runs ahead of the disk until the batch's single write returns."""
+    await wait_until(lambda: all(n.chain.store.height >= height for n in nodes), timeout, f"height {height} on disk")
+
+
 def same_chain(nodes: list[BranchNode], upto: int) -> bool:
     """True if every node has identical block hashes at heights 1..upto."""
     for h in range(1, upto + 1):
