@@ -28,10 +28,15 @@ log = logging.getLogger("branchnet.ingest")
 
 
 class RecordIngest:
-    def __init__(self, chain: Chain, network: Any, *, flush_interval: float = 0.1, on_new_records=None):
+    def __init__(self, chain: Chain, network: Any, *, flush_interval: float = 0.1, regossip_interval: float = 3.0,
+                 on_new_records=None):
         self.chain = chain
         self.net = network
         self.flush_interval = flush_interval
+        self.regossip_interval = regossip_interval
+        self._local: dict[bytes, bytes] = {}  # our clients' records not yet committed: hash -> raw
+        self._resend = 0
+        self.regossiped_records = 0
         self.on_new_records = on_new_records or (lambda: None)
         self.topic = wire.topics(chain.genesis.chain_id)[0]
         self._outbox: list[bytes] = []
@@ -62,6 +67,7 @@ class RecordIngest:
             chain.mempool.reject_invalid_signature(record)
             raise
         chain.mempool.add(record)
+        self._local[record.hash] = record.raw
         chain.submitted_at[record.hash] = trio.current_time()
         chain.metrics.mempool_records.set(len(chain.mempool))
         self._queue(record.raw)
@@ -79,7 +85,22 @@ class RecordIngest:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._sender)
             nursery.start_soon(self._receiver, incoming)
+            nursery.start_soon(self._regossip)
             task_status.started()
+
+    async def _regossip(self) -> None:
+        """Gossip is lossy: re-send our clients' records that are still uncommitted.
+        Records that left the mempool (committed, superseded, dropped) are forgotten."""
+        while True:
+            await trio.sleep(self.regossip_interval)
+            mempool = self.chain.mempool
+            for h in [h for h in self._local if h not in mempool]:
+                del self._local[h]
+            if self._local:
+                self._resend += 1
+                self.regossiped_records += len(self._local)
+                for raw in self._local.values():
+                    self._queue(raw)
 
     async def _sender(self) -> None:
         while True:
@@ -94,7 +115,7 @@ class RecordIngest:
                     size += len(raw) + 3
                 self._outbox_bytes -= size - 3
                 try:
-                    await self.net.publish(self.topic, wire.encode_records(batch))
+                    await self.net.publish(self.topic, wire.encode_records(batch, self._resend))
                     self.gossiped_batches += 1
                 except (P2PError, trio.TooSlowError) as exc:
                     log.warning("record batch publish failed (%d records; block proposals still carry them): %s", len(batch), exc)

@@ -5,7 +5,7 @@ Specified in docs/PROTOCOL.md §Peer-to-peer. All payloads are canonical msgpack
 
 Gossip topics (``{chain}`` is the chain id):
 
-* ``/branchnet/{chain}/records/1``    ``[1, [record bytes, ...]]`` (a batch ≤ 64 KiB)
+* ``/branchnet/{chain}/records/1``    ``[1, [record bytes, ...], resend]`` (a batch ≤ 64 KiB)
 * ``/branchnet/{chain}/consensus/1``  ``[2, proposal, block bytes | nil, resend]``,
   ``[5, proposal, header, [record hash, ...], [evidence, ...], resend]`` (a compact
   proposal: receivers rebuild the block from their mempool and fetch it by hash
@@ -73,12 +73,13 @@ def consensus_protocol(chain_id: str) -> str:
 # ---------------------------------------------------------------- gossip
 
 
-def encode_records(raw_records: list[bytes]) -> bytes:
-    return encode([MSG_RECORDS, raw_records])
+def encode_records(raw_records: list[bytes], resend: int = 0) -> bytes:
+    return encode([MSG_RECORDS, raw_records, resend])
 
 
 def decode_records(data: bytes, *, max_records: int = 4096) -> list[bytes]:
-    kind, items = expect_array(decode(data, max_size=MAX_GOSSIP_BYTES), 2, "records_batch")
+    kind, items, resend = expect_array(decode(data, max_size=MAX_GOSSIP_BYTES), 3, "records_batch")
+    expect_int(resend, "records_batch.resend", hi=2**32)
     if kind != MSG_RECORDS:
         raise DecodeError("not a record batch", field="records_batch.type", reason="type")
     return [expect_bytes(r, f"records_batch[{i}]", max_len=8192) for i, r in enumerate(expect_list(items, "records_batch", max_len=max_records))]

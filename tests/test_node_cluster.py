@@ -156,3 +156,20 @@ async def test_restarted_node_resumes_where_it_stopped(tmp_path):
         await wait_until(lambda: all(n.chain.height >= target for n in nodes), 30, "all four commit together")
         await wait_durable(nodes, target)
         assert same_chain(nodes, target)
+
+
+async def test_a_record_accepted_while_disconnected_is_regossiped_and_committed(tmp_path):
+    homes = make_homes(tmp_path, 4, observers=1)
+    async with running_nodes(homes[:4]) as validators:
+        async with running_nodes(homes[4:], connect=False) as (observer,):
+            chain_id = observer.genesis.chain_id
+            record = signed_offer(observer.key, chain_id, "offline-submit")
+            await observer.ingest.submit(record.raw)  # no peers yet: this gossip reaches nobody
+            # stay away longer than gossipsub's own message cache (5 heartbeats of 1 s) would repair it
+            await trio.sleep(6.5)
+            assert not any(v.chain.mempool.get(record.hash) for v in validators)
+            for v in validators:
+                observer.net.add_persistent_peer(v.listen_addrs[0])
+            await wait_until(lambda: all(v.chain.store.record(record.hash) for v in validators), 30,
+                             "record committed after re-gossip")
+            assert observer.ingest.regossiped_records >= 1
