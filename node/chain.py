@@ -216,17 +216,11 @@ class Chain:
                     tx.commit()
                     done.append(block)
 
+            bad_block: ProtocolError | None = None
             try:
                 await trio.to_thread.run_sync(apply_range)
-            except ProtocolError:
-                if not done:
-                    raise
-                # keep the valid prefix: memory already holds it, so it must reach the disk
-                await trio.to_thread.run_sync(self.store.write_prepared, prepared)
-                for block in done:
-                    self.mempool.update(block)
-                    self._after_commit(block, via)
-                raise
+            except ProtocolError as exc:
+                bad_block = exc  # the valid prefix is in memory already: it goes to disk below
             if prepared:
                 try:
                     await trio.to_thread.run_sync(self.store.write_prepared, prepared)
@@ -236,6 +230,8 @@ class Chain:
                 self.mempool.update(block)
         for block in done:
             self._after_commit(block, via)
+        if bad_block is not None:
+            raise bad_block
         return len(done)
 
     def _after_commit(self, block: Block, via: str) -> None:
