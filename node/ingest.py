@@ -40,7 +40,6 @@ class RecordIngest:
         self.on_new_records = on_new_records or (lambda: None)
         self.topic = wire.topics(chain.genesis.chain_id)[0]
         self._outbox: list[bytes] = []
-        self._outbox_bytes = 0
         self._flush = trio.Event()
         self.gossiped_batches = 0
         self.received_records = 0
@@ -76,7 +75,6 @@ class RecordIngest:
 
     def _queue(self, raw: bytes) -> None:
         self._outbox.append(raw)
-        self._outbox_bytes += len(raw) + 3
         self._flush.set()
 
     # ------------------------------------------------------------ network
@@ -107,13 +105,14 @@ class RecordIngest:
             await self._flush.wait()
             self._flush = trio.Event()
             await trio.sleep(self.flush_interval)  # let a batch build up
-            while self._outbox:
-                batch, size = [], 3
-                while self._outbox and size + len(self._outbox[0]) + 3 <= wire.MAX_RECORD_BATCH_BYTES:
-                    raw = self._outbox.pop(0)
-                    batch.append(raw)
-                    size += len(raw) + 3
-                self._outbox_bytes -= size - 3
+            pending, self._outbox = self._outbox, []  # later submissions set _flush again
+            start = 0
+            while start < len(pending):
+                end, size = start, 3
+                while end < len(pending) and (end == start or size + len(pending[end]) + 3 <= wire.MAX_RECORD_BATCH_BYTES):
+                    size += len(pending[end]) + 3
+                    end += 1
+                batch, start = pending[start:end], end
                 try:
                     await self.net.publish(self.topic, wire.encode_records(batch, self._resend))
                     self.gossiped_batches += 1
