@@ -69,15 +69,15 @@ def create_network(base: Path, n: int, *, chain_id: str = "branchnet-devnet", ob
         addrs = [f"/ip4/127.0.0.1/tcp/{ports[2 * i]}/p2p/{peer_id_of(k.public_key.raw)}" for i, k in enumerate(keys)]
         for i, home in enumerate(homes):
             peers = [a for j, a in enumerate(addrs) if j != i]
-            _set_config(home, "p2p", "peers", peers)
+            set_config(home, "p2p", "peers", peers)
     if consensus:
         for home in homes:
             for k, v in consensus.items():
-                _set_config(home, "consensus", k, v)
+                set_config(home, "consensus", k, v)
     return homes
 
 
-def _set_config(home: Home, section: str, key: str, value) -> None:
+def set_config(home: Home, section: str, key: str, value) -> None:
     """Rewrite one key of config.toml, keeping its comments."""
     lines = home.config.read_text().splitlines()
     out, current, done = [], None, False

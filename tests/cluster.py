@@ -22,7 +22,7 @@ from typing import AsyncIterator, Callable
 import trio
 
 from node.config import Home
-from node.netsetup import _set_config, create_network
+from node.netsetup import set_config, create_network
 from node.node import BranchNode
 from node.store import Store
 from protocol.genesis import Genesis
@@ -55,7 +55,7 @@ def make_homes(tmp_path: Path, n: int, *, observers: int = 0, fixed_ports: bool 
     homes = create_network(tmp_path, n, observers=observers, fixed_ports=fixed_ports,
                            consensus=FAST_CONSENSUS, params=FAST_PARAMS)
     for h in homes:
-        _set_config(h, "api", "enabled", api)
+        set_config(h, "api", "enabled", api)
     return homes
 
 

@@ -45,7 +45,8 @@ import trio
 from node import wire
 from node.config import Home
 from node.keyfile import load_key
-from node.netsetup import _set_config, create_network
+from node.netsetup import set_config, create_network
+from node.p2p.host import peer_id_of
 from node.p2p.network import P2PConfig, P2PNetwork
 from node.home import read_psk
 from node.store import Store
@@ -115,11 +116,12 @@ async def load_phase(base: Path, duration: float, rate: int, max_block_records: 
     homes = create_network(base / "load", N_VALIDATORS, observers=1, fixed_ports=True, params=BENCH_PARAMS,
                            consensus={"block_interval_ms": 50, "empty_block_interval_ms": 2000, "max_block_records": max_block_records})
     for h in homes:
-        _set_config(h, "api", "enabled", h is homes[0])  # one API, to read p2p statistics at the end
+        set_config(h, "api", "enabled", h is homes[0])  # one API, to read p2p statistics at the end
     validators, gen_home = homes[:N_VALIDATORS], homes[N_VALIDATORS]
+    gen_peer_id = peer_id_of(load_key(gen_home.key).public_key.raw)
     for h in validators:  # the generator dials the validators; they need not dial it
         peers = h.load_config().p2p.peers
-        _set_config(h, "p2p", "peers", [a for a in peers if not a.endswith(gen_home.load_config().p2p.listen[0].split("/")[-1]) and "/tcp/" + gen_home.load_config().p2p.listen[0].split("/")[-1] + "/" not in a])
+        set_config(h, "p2p", "peers", [a for a in peers if not a.endswith(f"/p2p/{gen_peer_id}")])
     genesis = Genesis.loads(gen_home.genesis.read_bytes())
     key = load_key(gen_home.key)
     total = int(rate * duration)
@@ -265,9 +267,9 @@ async def sync_phase(base: Path, n_blocks: int, records_per_block: int) -> dict:
     homes = create_network(base / "sync", N_VALIDATORS, observers=2, fixed_ports=True, params=BENCH_PARAMS,
                            consensus={"empty_block_interval_ms": 3_600_000})
     for h in homes:
-        _set_config(h, "api", "enabled", False)
-        _set_config(h, "log", "level", "warning")
-        _set_config(h, "p2p", "peers", [])
+        set_config(h, "api", "enabled", False)
+        set_config(h, "log", "level", "warning")
+        set_config(h, "p2p", "peers", [])
     genesis = Genesis.loads(homes[0].genesis.read_bytes())
     keys = [load_key(h.key) for h in homes[:N_VALIDATORS]]
     source, fresh, writer = homes[0], homes[N_VALIDATORS], homes[N_VALIDATORS + 1]
@@ -275,8 +277,8 @@ async def sync_phase(base: Path, n_blocks: int, records_per_block: int) -> dict:
     n_records = write_chain(source, genesis, keys, n_blocks, records_per_block, load_key(writer.key))
     # the source serves as a lone validator (it cannot make progress alone, which is fine)
     src_cfg = source.load_config()
-    src_addr = f"{src_cfg.p2p.listen[0]}/p2p/{__import__('node.p2p.host', fromlist=['peer_id_of']).peer_id_of(keys[0].public_key.raw)}"
-    _set_config(fresh, "p2p", "peers", [src_addr])
+    src_addr = f"{src_cfg.p2p.listen[0]}/p2p/{peer_id_of(keys[0].public_key.raw)}"
+    set_config(fresh, "p2p", "peers", [src_addr])
     proc = start_daemon(source)
     try:
         from node.node import BranchNode
