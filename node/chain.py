@@ -117,7 +117,7 @@ class Chain:
         unknown = [r for r in block.records if r.hash not in already and r.hash not in in_mempool]
         return already | in_mempool | await verify_records_in_threads(unknown, self.state)
 
-    async def check_candidate(self, cand: Candidate, *, now_ms: int | None = None) -> bool:
+    async def check_candidate(self, cand: Candidate) -> bool:
         """The paper's valid(v) for the next height. Caches the verdict and transaction."""
         async with self.lock:
             block = cand.block
@@ -127,8 +127,7 @@ class Chain:
             if block.height != self.height + 1:
                 return False  # not cached: it may become checkable later
             drift = self.genesis.params.max_clock_drift_ms
-            wall = int(time.time() * 1000) if now_ms is None else now_ms
-            if block.header.time_ms > wall + drift:
+            if block.header.time_ms > int(time.time() * 1000) + drift:
                 cand.valid, cand.reason = False, "time_in_future"
                 return False
             verified = await self._verified_records(block, cand.verified)

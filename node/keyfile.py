@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import stat
 from pathlib import Path
 
@@ -71,7 +70,3 @@ def load_key(path: Path) -> PrivateKey:
     if doc.get("branch_id", key.branch_id.hex()) != key.branch_id.hex():
         raise KeyFileError(f"{path}: branch_id does not match the seed")
     return key
-
-
-def is_private(path: Path) -> bool:
-    return not (os.stat(path).st_mode & (stat.S_IRWXG | stat.S_IRWXO))
