@@ -28,6 +28,7 @@ Replaying the same blocks always yields the same root.
 
 from __future__ import annotations
 
+from bisect import bisect_left, insort
 from dataclasses import dataclass
 from typing import Any, Iterable, Iterator
 
@@ -67,27 +68,75 @@ def _bucket_root(leaf_hashes: dict[str, bytes]) -> bytes:
     return merkle.root_of_hashes([leaf_hashes[s] for s in sorted(leaf_hashes)])
 
 
-def _branch_root(bucket_roots: dict[int, bytes]) -> bytes:
-    return merkle.root([encode([b, bucket_roots[b]]) for b in sorted(bucket_roots)])
+def _bucket_leaf(b: int, bucket_root: bytes) -> bytes:
+    return merkle.leaf_hash(encode([b, bucket_root]))
+
+
+def _top_leaf(branch_id: bytes, branch_root: bytes) -> bytes:
+    return merkle.leaf_hash(encode([branch_id, branch_root]))
+
+
+def _updated_tree(tree: merkle.LevelTree | None, order: list, changed: dict[Any, bytes], all_leaves) -> merkle.LevelTree:
+    """``tree`` (leaves in ``order``) with the leaves in ``changed`` replaced: path updates
+    when every changed key already has a leaf, else a rebuild from ``all_leaves()``."""
+    if tree is not None and len(tree) == len(order):
+        pos = {k: i for i, k in enumerate(order)} if len(changed) > 8 else None
+        try:
+            updates = {(pos[k] if pos is not None else _index(order, k)): h for k, h in changed.items()}
+        except KeyError:
+            pass
+        else:
+            return tree.with_updates(updates)
+    return merkle.LevelTree(all_leaves())
+
+
+def _index(order: list, key: Any) -> int:
+    i = bisect_left(order, key)
+    if i == len(order) or order[i] != key:
+        raise KeyError(key)
+    return i
+
+
+class _BranchUpdate:
+    """What a transaction changes in one branch, with the roots it computed."""
+
+    __slots__ = ("leaves", "bucket_roots", "order", "tree")
+
+    def __init__(self, leaves: dict[int, dict[str, bytes]], bucket_roots: dict[int, bytes], order: list[int], tree: merkle.LevelTree):
+        self.leaves = leaves  # bucket -> subject -> new leaf hash
+        self.bucket_roots = bucket_roots  # new roots of the touched buckets
+        self.order = order  # the branch's non-empty buckets, sorted, after the change
+        self.tree = tree  # the branch tree after the change
+
+    def root(self) -> bytes:
+        return self.tree.root()
 
 
 class _BranchTree:
-    """One branch's entries, their leaf hashes by bucket, and cached bucket roots."""
+    """One branch's entries, their leaf hashes by bucket, and cached roots.
 
-    __slots__ = ("entries", "buckets", "_bucket_roots", "_root")
+    The branch tree (one leaf per non-empty bucket) is kept level by level, so a
+    block that touches a few buckets re-hashes a few paths, not all 256 leaves.
+    """
+
+    __slots__ = ("entries", "buckets", "_bucket_roots", "_order", "_tree")
 
     def __init__(self) -> None:
         self.entries: dict[str, Entry] = {}
         self.buckets: dict[int, dict[str, bytes]] = {}  # bucket -> subject -> leaf hash
         self._bucket_roots: dict[int, bytes] = {}
-        self._root: bytes | None = None
+        self._order: list[int] = []  # non-empty buckets, sorted
+        self._tree: merkle.LevelTree | None = None  # None: rebuild on next use
 
     def put(self, entry: Entry) -> None:
         b = bucket_of(entry.subject)
         self.entries[entry.subject] = entry
-        self.buckets.setdefault(b, {})[entry.subject] = merkle.leaf_hash(entry.leaf())
+        if b not in self.buckets:
+            self.buckets[b] = {}
+            insort(self._order, b)
+        self.buckets[b][entry.subject] = merkle.leaf_hash(entry.leaf())
         self._bucket_roots.pop(b, None)
-        self._root = None
+        self._tree = None
 
     def bucket_root(self, b: int) -> bytes:
         root = self._bucket_roots.get(b)
@@ -95,17 +144,39 @@ class _BranchTree:
             root = self._bucket_roots[b] = _bucket_root(self.buckets[b])
         return root
 
-    def bucket_roots(self) -> dict[int, bytes]:
-        return {b: self.bucket_root(b) for b in self.buckets}
+    def tree(self) -> merkle.LevelTree:
+        if self._tree is None:
+            self._tree = merkle.LevelTree([_bucket_leaf(b, self.bucket_root(b)) for b in self._order])
+        return self._tree
 
     def root(self) -> bytes:
-        if self._root is None:
-            self._root = _branch_root(self.bucket_roots())
-        return self._root
+        return self.tree().root()
 
+    def pending(self, changed: dict[str, Entry]) -> _BranchUpdate:
+        """The roots this branch would have with ``changed`` folded in (nothing is mutated)."""
+        leaves: dict[int, dict[str, bytes]] = {}
+        for subject, entry in changed.items():
+            leaves.setdefault(bucket_of(subject), {})[subject] = merkle.leaf_hash(entry.leaf())
+        roots = {}
+        for b, new in leaves.items():  # only the touched buckets are re-hashed
+            old = self.buckets.get(b)
+            roots[b] = _bucket_root({**old, **new} if old else new)
+        new_buckets = [b for b in leaves if b not in self.buckets]
+        order = sorted(self._order + new_buckets) if new_buckets else self._order
+        tree = _updated_tree(
+            None if new_buckets else self.tree(), order, {b: _bucket_leaf(b, r) for b, r in roots.items()},
+            lambda: [_bucket_leaf(b, roots[b] if b in roots else self.bucket_root(b)) for b in order],
+        )
+        return _BranchUpdate(leaves, roots, order, tree)
 
-def _top_leaf(branch_id: bytes, branch_root: bytes) -> bytes:
-    return encode([branch_id, branch_root])
+    def fold(self, changed: dict[str, Entry], update: _BranchUpdate) -> None:
+        """Fold in ``changed`` together with the roots :meth:`pending` computed for it."""
+        self.entries.update(changed)
+        for b, new in update.leaves.items():
+            self.buckets.setdefault(b, {}).update(new)
+        self._bucket_roots.update(update.bucket_roots)
+        self._order = update.order
+        self._tree = update.tree
 
 
 class LedgerState:
@@ -122,7 +193,9 @@ class LedgerState:
         self.last_block_time_ms = genesis.genesis_time_ms
         self.committed_evidence: set[bytes] = set()
         self._branches: dict[bytes, _BranchTree] = {}
-        self._root: bytes | None = None
+        self._order: list[bytes] = []  # branch ids with entries, sorted
+        self._top: merkle.LevelTree | None = None  # the tree over branch roots; None: rebuild on next use
+        self._version = 0  # bumped whenever committed state changes (a pending root is for one version)
 
     # ---------------------------------------------------------------- queries
     def entry(self, branch_id: bytes, subject: str) -> Entry | None:
@@ -143,9 +216,12 @@ class LedgerState:
 
     @property
     def state_root(self) -> bytes:
-        if self._root is None:
-            self._root = merkle.root([_top_leaf(b, self._branches[b].root()) for b in sorted(self._branches)])
-        return self._root
+        return self._top_tree().root()
+
+    def _top_tree(self) -> merkle.LevelTree:
+        if self._top is None:
+            self._top = merkle.LevelTree([_top_leaf(b, self._branches[b].root()) for b in self._order])
+        return self._top
 
     def restore(
         self,
@@ -162,11 +238,13 @@ class LedgerState:
             raise RuntimeError("restore() needs a fresh LedgerState")
         for bid, entry in entries:
             self._branches.setdefault(bid, _BranchTree()).put(entry)
+        self._order = sorted(self._branches)
         self.height = height
         self.last_block_hash = last_block_hash
         self.last_block_time_ms = last_block_time_ms
         self.committed_evidence = set(committed_evidence)
-        self._root = None
+        self._top = None
+        self._version += 1
 
     def begin(self, height: int | None = None) -> "StateTransaction":
         return StateTransaction(self, self.height + 1 if height is None else height)
@@ -230,6 +308,7 @@ class StateTransaction:
         self.changes: dict[bytes, dict[str, Entry]] = {}
         self.records: list[Record] = []
         self.block: Block | None = None
+        self._pending: tuple | None = None  # (base version, records applied, branch updates, top tree)
 
     def entry(self, branch_id: bytes, subject: str) -> Entry | None:
         changed = self.changes.get(branch_id)
@@ -280,43 +359,50 @@ class StateTransaction:
             except ValidationError as exc:
                 raise type(exc)(exc.message, field=f"block.records[{i}].{exc.field}", reason=exc.reason) from None
 
-    def state_root(self) -> bytes:
+    def _computed(self) -> tuple[dict[bytes, _BranchUpdate], merkle.LevelTree]:
+        """Roots with this overlay folded in, computed once per (base version, overlay)."""
         base = self.base
-        if not self.changes:
-            return base.state_root
-        leaves = []
-        for bid in sorted(set(base._branches) | set(self.changes)):
+        key = (base._version, len(self.records))
+        if self._pending is not None and self._pending[:2] == key:
+            return self._pending[2], self._pending[3]
+        updates = {}
+        for bid, changed in self.changes.items():
             tree = base._branches.get(bid)
-            changed = self.changes.get(bid)
-            if changed:
-                by_bucket: dict[int, dict[str, bytes]] = {}
-                for subject, entry in changed.items():
-                    by_bucket.setdefault(bucket_of(subject), {})[subject] = merkle.leaf_hash(entry.leaf())
-                roots = tree.bucket_roots() if tree else {}
-                for b, new_leaves in by_bucket.items():  # only the touched buckets are re-hashed
-                    merged = dict(tree.buckets.get(b, {})) if tree else {}
-                    merged.update(new_leaves)
-                    roots[b] = _bucket_root(merged)
-                broot = _branch_root(roots)
-            else:
-                broot = tree.root()
-            leaves.append(_top_leaf(bid, broot))
-        return merkle.root(leaves)
+            updates[bid] = (tree or _BranchTree()).pending(changed)
+        new_ids = [bid for bid in updates if bid not in base._branches]
+        order = sorted(base._order + new_ids) if new_ids else base._order
+        top = _updated_tree(
+            None if new_ids else base._top_tree(), order, {bid: _top_leaf(bid, u.root()) for bid, u in updates.items()},
+            lambda: [_top_leaf(bid, updates[bid].root() if bid in updates else base._branches[bid].root()) for bid in order],
+        )
+        self._pending = (*key, updates, top)
+        return updates, top
+
+    def state_root(self) -> bytes:
+        if not self.changes:
+            return self.base.state_root
+        return self._computed()[1].root()
 
     def commit(self) -> None:
         """Fold this overlay into the base state (and advance height if it holds a block)."""
         base = self.base
-        for bid, changed in self.changes.items():
-            tree = base._branches.setdefault(bid, _BranchTree())
-            for entry in changed.values():
-                tree.put(entry)
-        base._root = None
+        if self.changes:
+            updates, top = self._computed()
+            for bid, changed in self.changes.items():
+                tree = base._branches.get(bid)
+                if tree is None:
+                    tree = base._branches[bid] = _BranchTree()
+                    insort(base._order, bid)
+                tree.fold(changed, updates[bid])
+            base._top = top
+        base._version += 1
         if self.block is not None:
             base.height = self.block.height
             base.last_block_hash = self.block.hash
             base.last_block_time_ms = self.block.header.time_ms
             base.committed_evidence.update(e.hash for e in self.block.evidence)
         self.changes = {}
+        self._pending = None
 
 
 def build_block(

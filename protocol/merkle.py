@@ -56,6 +56,52 @@ def root(leaves: Sequence[bytes]) -> bytes:
     return root_of_hashes([leaf_hash(x) for x in leaves])
 
 
+class LevelTree:
+    """An RFC 6962 tree over leaf hashes that keeps every level, so replacing k
+    leaves re-hashes O(k log n) nodes instead of the whole tree.
+
+    Immutable: :meth:`with_updates` returns a new tree (sharing nothing mutable
+    with this one), so a pending state transaction can compute its root without
+    touching the committed tree.
+    """
+
+    __slots__ = ("levels",)
+
+    def __init__(self, leaf_hashes: Sequence[bytes] = ()):
+        self.levels = _levels(list(leaf_hashes)) if leaf_hashes else [[]]
+
+    def __len__(self) -> int:
+        return len(self.levels[0])
+
+    def root(self) -> bytes:
+        return self.levels[-1][0] if self.levels[0] else EMPTY_ROOT
+
+    def with_updates(self, updates: dict[int, bytes]) -> "LevelTree":
+        """A tree of the same size with leaf ``i`` replaced by ``updates[i]``."""
+        n = len(self.levels[0])
+        levels = [level.copy() for level in self.levels]
+        dirty = set()
+        for i, h in updates.items():
+            if not 0 <= i < n:
+                raise IndexError(f"leaf {i} outside tree of {n}")
+            levels[0][i] = h
+            dirty.add(i)
+        for depth in range(len(levels) - 1):
+            level, up = levels[depth], levels[depth + 1]
+            parents = set()
+            for i in dirty:
+                p = i >> 1
+                if p in parents:
+                    continue
+                parents.add(p)
+                left = p << 1
+                up[p] = node_hash(level[left], level[left + 1]) if left + 1 < len(level) else level[left]
+            dirty = parents
+        out = LevelTree.__new__(LevelTree)
+        out.levels = levels
+        return out
+
+
 @dataclass(frozen=True, slots=True)
 class InclusionProof:
     index: int

@@ -136,3 +136,32 @@ def test_proof_decode_errors(value, field, reason):
     with pytest.raises(DecodeError) as exc:
         InclusionProof.from_array(value)
     assert (exc.value.field, exc.value.reason) == (field, reason)
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 5, 8, 13, 32, 33, 100, 256])
+def test_level_tree_updates_match_a_rebuilt_tree(n):
+    import random
+
+    from protocol.merkle import LevelTree
+
+    rng = random.Random(n)
+    leaves = leaves_of(n)
+    tree = LevelTree([leaf_hash(x) for x in leaves])
+    assert tree.root() == rfc6962_root(leaves) and len(tree) == n
+    for step in range(20):
+        changed = {rng.randrange(n): f"new-{step}-{j}".encode() for j in range(rng.randint(1, min(n, 12)))}
+        before = tree.root()
+        updated = tree.with_updates({i: leaf_hash(v) for i, v in changed.items()})
+        assert tree.root() == before  # the old tree is untouched
+        for i, v in changed.items():
+            leaves[i] = v
+        assert updated.root() == rfc6962_root(leaves)
+        tree = updated
+
+
+def test_level_tree_empty_and_bad_index():
+    from protocol.merkle import LevelTree
+
+    assert LevelTree().root() == EMPTY_ROOT and len(LevelTree()) == 0
+    with pytest.raises(IndexError):
+        LevelTree([leaf_hash(b"a")]).with_updates({1: leaf_hash(b"b")})
