@@ -174,5 +174,5 @@ class BranchNode:
             "sync": self.sync.statistics(),
             "consensus": self.driver.statistics() if self.driver else None,
             "p2p": self.net.statistics(),
-            "ingest": {"received_records": self.ingest.received_records, "gossiped_batches": self.ingest.gossiped_batches},
+            "ingest": self.ingest.statistics(),
         }

@@ -18,6 +18,10 @@ Validators also send consensus messages straight to each other over
 response = empty): record batches on gossip would otherwise delay votes by
 seconds under load (head-of-line blocking in one gossip stream per peer).
 
+Record batches go to validators directly over ``/branchnet/{chain}/records/1``
+(request = the batch, response ``[0, new records]`` or ``[2, "<reason>"]``); the
+records topic carries a batch only when some validator could not be reached.
+
 Request/response protocol ``/branchnet/{chain}/sync/1``, one frame each way:
 
 * ``[1]``                      status → ``[0, [height, last_block_hash]]``
@@ -62,6 +66,12 @@ def topics(chain_id: str) -> tuple[str, str, str]:
 
 def sync_protocol(chain_id: str) -> str:
     return f"/branchnet/{chain_id}/sync/1"
+
+
+def records_protocol(chain_id: str) -> str:
+    """Direct delivery of record batches to validators (request = the batch as on the
+    records topic, answer ``[0, new records]`` or ``[2, "<reason>"]``)."""
+    return f"/branchnet/{chain_id}/records/1"
 
 
 def consensus_protocol(chain_id: str) -> str:

@@ -4,15 +4,16 @@
 
 Load phase: four validators run as separate OS processes (``python -m
 node.daemon``) on 127.0.0.1. A load generator — a bare libp2p peer holding the
-key of a genesis member branch, as a branch's own client would — publishes
-pre-signed ``service.offer`` records on the records gossip topic in 64 KiB
+key of a genesis member branch, as a branch node with many clients would —
+pushes pre-signed ``service.offer`` records to every validator over the records
+protocol (``/branchnet/{chain}/records/1``, what node/ingest.py does) in 64 KiB
 batches at ``--rate`` records/s for ``--duration`` seconds, and timestamps the
 commit announcements it receives. Afterwards each validator's database says
 which block holds which record, which gives:
 
 * committed records/s over the load window, blocks/s;
 * record-to-finality latency (p50/p95/p99): from the moment the record's batch
-  was published to the moment the generator heard the commit announcement of
+  was pushed to the moment the generator heard the commit announcement of
   its block (so it includes gossip both ways);
 * CPU seconds and peak RSS of each validator process (from /proc);
 * the machine's bound: raw Ed25519 verifications/s with 2 threads, divided by
@@ -58,7 +59,7 @@ from protocol.votes import PRECOMMIT, CommitCertificate, Vote
 from tools.bench_protocol import run as protocol_bench
 
 N_VALIDATORS = 4
-BATCH_INTERVAL = 0.1  # seconds between the load generator's gossip messages
+BATCH_INTERVAL = 0.1  # seconds between the load generator's batches
 BENCH_PARAMS = {"timeout_propose_ms": 3000, "timeout_prevote_ms": 1000, "timeout_precommit_ms": 1000, "timeout_delta_ms": 500}
 
 
@@ -133,7 +134,7 @@ async def load_phase(base: Path, duration: float, rate: int, max_block_records: 
     config = gen_home.load_config()
     net = P2PNetwork(key, P2PConfig(listen_addrs=tuple(config.p2p.listen), psk=read_psk(gen_home.psk(config)),
                                     persistent_peers=tuple(config.p2p.peers), max_gossip_message_size=wire.MAX_GOSSIP_BYTES + 1024))
-    records_topic, _, blocks_topic = wire.topics(genesis.chain_id)
+    blocks_topic = wire.topics(genesis.chain_id)[2]
     sent_at: list[float] = [0.0] * total
     announced: dict[int, float] = {}
     result: dict = {}
@@ -153,31 +154,43 @@ async def load_phase(base: Path, duration: float, rate: int, max_block_records: 
                 while not announced:  # first heartbeat block: everyone is up
                     await trio.sleep(0.1)
             await trio.sleep(0.5)
-            print(f"publishing {total} records at {rate}/s for {duration}s ...", file=sys.stderr)
+            print(f"pushing {total} records at {rate}/s for {duration}s ...", file=sys.stderr)
+            validator_peers = [peer_id_of(load_key(h.key).public_key.raw) for h in validators]
+            limiters = {p: trio.CapacityLimiter(8) for p in validator_peers}  # batches in flight per validator
+            push_protocol = wire.records_protocol(genesis.chain_id)
+            push_failures = 0
+
+            async def push(peer: str, data: bytes) -> None:
+                nonlocal push_failures
+                async with limiters[peer]:
+                    try:
+                        status, _ = wire.decode_response(await net.request(peer, push_protocol, data, timeout=30))
+                        push_failures += status != wire.OK
+                    except Exception:
+                        push_failures += 1
+
             cpu0 = [proc_stats(p.pid)[0] for p in procs]
             t0 = time.monotonic()
             i = 0
-            while i < total:
-                # like a branch's client: one gossip message per 100 ms (or per 64 KiB), since
-                # gossipsub costs milliseconds of CPU per message on every node
-                elapsed = time.monotonic() - t0  # (trio's own clock has another origin: never mix them)
-                await trio.sleep((int(elapsed / BATCH_INTERVAL) + 1) * BATCH_INTERVAL - elapsed)
-                due = int((time.monotonic() - t0) * rate)
-                batch, size = [], 3
-                while i < min(due, total) and size + len(raws[i]) + 3 <= wire.MAX_RECORD_BATCH_BYTES:
-                    batch.append(raws[i])
-                    size += len(raws[i]) + 3
-                    i += 1
-                while batch:
-                    now = time.monotonic()
-                    for j in range(i - len(batch), i):
-                        sent_at[j] = now
-                    await net.publish(records_topic, wire.encode_records(batch))
-                    batch, size = [], 3
-                    while i < min(due, total) and size + len(raws[i]) + 3 <= wire.MAX_RECORD_BATCH_BYTES:
-                        batch.append(raws[i])
-                        size += len(raws[i]) + 3
-                        i += 1
+            async with trio.open_nursery() as pushes:
+                while i < total:
+                    # like a branch node with many clients: one batch per 100 ms (or per 64 KiB),
+                    # pushed to every validator, as node/ingest.py does
+                    elapsed = time.monotonic() - t0  # (trio's own clock has another origin: never mix them)
+                    await trio.sleep((int(elapsed / BATCH_INTERVAL) + 1) * BATCH_INTERVAL - elapsed)
+                    due = min(int((time.monotonic() - t0) * rate), total)
+                    while i < due:
+                        batch, size = [], 3
+                        while i < due and size + len(raws[i]) + 3 <= wire.MAX_RECORD_BATCH_BYTES:
+                            batch.append(raws[i])
+                            size += len(raws[i]) + 3
+                            i += 1
+                        now = time.monotonic()
+                        for j in range(i - len(batch), i):
+                            sent_at[j] = now
+                        data = wire.encode_records(batch)
+                        for peer in validator_peers:
+                            pushes.start_soon(push, peer, data)
             t_sent = time.monotonic()
             # drain: wait until committed or 30 s without progress
             store = Store(validators[0].db, genesis)
@@ -194,9 +207,11 @@ async def load_phase(base: Path, duration: float, rate: int, max_block_records: 
             try:
                 import httpx
 
-                p2p = httpx.get(f"http://{validators[0].load_config().api.listen}/v1/status", timeout=5).json()["p2p"]
+                status = httpx.get(f"http://{validators[0].load_config().api.listen}/v1/status", timeout=5).json()
+                p2p = status["p2p"]
                 result["node0_gossip"] = p2p["gossip"]
-                result["generator_published"] = net.gossip.stats.published
+                result["generator_push_failures"] = push_failures
+                result["node0_ingest"] = status["ingest"]
                 result["node0_streams"] = {k: p2p["streams"][k] for k in ("requests_sent", "requests_served")}
             except Exception as exc:  # diagnostics only
                 result["node0_gossip"] = f"unavailable: {exc}"

@@ -1,0 +1,67 @@
+"""Record batches are pushed straight to validators over /branchnet/{chain}/records/1;
+gossip carries them only when a validator is out of reach (real libp2p, 127.0.0.1)."""
+
+from __future__ import annotations
+
+from cluster import inprocess_network, make_homes, running_nodes, signed_offer, wait_until
+from node import wire
+from protocol.encoding import encode
+
+
+async def test_records_reach_every_validator_by_push_without_gossip(tmp_path):
+    async with inprocess_network(tmp_path, 4) as nodes:
+        chain_id = nodes[0].genesis.chain_id
+        records = [signed_offer(nodes[0].key, chain_id, f"svc-{j}") for j in range(20)]
+        for r in records:
+            await nodes[0].ingest.submit(r.raw)
+        await wait_until(lambda: all(n.chain.store.record(r.hash) for n in nodes for r in records), 30,
+                         "records committed everywhere")
+        stats = nodes[0].ingest.statistics()
+        assert stats["pushed_batches"] >= 1 and stats["push_failures"] == 0
+        assert stats["gossiped_batches"] == 0  # every validator was reached directly
+        records_topic = wire.topics(chain_id)[0]
+        for n in nodes:
+            assert n.net.statistics()["gossip"]["received_by_topic"].get(records_topic, 0) == 0
+
+
+async def test_push_answers_and_rejections_are_specific_and_change_nothing(tmp_path):
+    async with inprocess_network(tmp_path, 4) as nodes:
+        sender, receiver = nodes[1], nodes[0]
+        chain_id = receiver.genesis.chain_id
+        protocol = wire.records_protocol(chain_id)
+
+        async def push(data: bytes):
+            return wire.decode_response(await sender.net.request(receiver.net.peer_id, protocol, data, timeout=10))
+
+        before = len(receiver.chain.mempool)
+        assert await push(b"\xc1 not msgpack") == (wire.BAD_REQUEST, "malformed")
+        assert await push(encode([9, [], 0])) == (wire.BAD_REQUEST, "type")
+        forged = bytearray(signed_offer(sender.key, chain_id, "forged").raw)
+        forged[-1] ^= 1
+        assert await push(wire.encode_records([bytes(forged)])) == (wire.OK, 0)
+        counts = receiver.metrics.rejected_counts()
+        assert counts.get("push/malformed") == 1 and counts.get("push/type") == 1
+        assert counts.get("push/bad_signature") == 1
+        assert len(receiver.chain.mempool) == before
+
+        good = signed_offer(sender.key, chain_id, "good")
+        ok = await push(wire.encode_records([good.raw]))
+        assert ok == (wire.OK, 1) or receiver.chain.store.record(good.hash)  # (or already committed)
+        assert await push(wire.encode_records([good.raw])) == (wire.OK, 0)  # a duplicate is not new, not an error
+        assert "push/duplicate" not in receiver.metrics.rejected_counts()
+
+
+async def test_unreached_validators_get_records_by_gossip(tmp_path):
+    homes = make_homes(tmp_path, 4, observers=1)
+    async with running_nodes(homes[:4]) as validators:
+        async with running_nodes(homes[4:], connect=False) as (observer,):
+            observer.net.add_persistent_peer(validators[0].listen_addrs[0])  # one validator only
+            await wait_until(lambda: len(observer.net.connected_peers()) >= 1, 10, "observer connected")
+            assert observer.net.connected_peers() == [validators[0].net.peer_id]
+            chain_id = observer.genesis.chain_id
+            rec = signed_offer(observer.key, chain_id, "from-observer")
+            await observer.ingest.submit(rec.raw)
+            await wait_until(lambda: all(v.chain.store.record(rec.hash) for v in validators), 30, "committed everywhere")
+            stats = observer.ingest.statistics()
+            assert stats["pushed_batches"] >= 1  # to the validator it is connected to
+            assert stats["gossiped_batches"] >= 1  # and on gossip for the three it cannot reach
