@@ -168,28 +168,48 @@ class Chain:
         self._after_commit(block, via)
         return True
 
-    async def commit_batch(self, items: list[tuple[Block, CommitCertificate]], *, via: str = "sync") -> int:
+    async def preverify(self, items: list[tuple[Block, CommitCertificate]]) -> set[bytes]:
+        """The stateless part of checking certified blocks, safe to run ahead of commit
+        (block sync overlaps it with committing the previous range): every certificate
+        (raises ProtocolError on the first bad one) and every record signature not
+        already checked by the mempool. Returns the hashes of records that verified."""
+        validators, chain_id = self.state.validators, self.state.chain_id
+
+        errors: list[ProtocolError | None] = [None, None]
+
+        def check_certs(part: int, chunk: list[tuple[Block, CommitCertificate]]) -> None:
+            try:
+                for block, cert in chunk:
+                    cert.verify(validators, chain_id, height=block.height, block_hash=block.hash)
+            except ProtocolError as exc:  # a nursery would wrap it in an ExceptionGroup
+                errors[part] = exc
+
+        half = (len(items) + 1) // 2
+        async with trio.open_nursery() as nursery:
+            for part, chunk in enumerate((items[:half], items[half:])):
+                if chunk:
+                    nursery.start_soon(trio.to_thread.run_sync, check_certs, part, chunk)
+        for exc in errors:  # the lowest bad height first
+            if exc is not None:
+                raise exc
+        all_records = [r for block, _ in items for r in block.records if r.hash not in self.mempool]
+        return await verify_records_in_threads(all_records, self.state)
+
+    async def commit_batch(self, items: list[tuple[Block, CommitCertificate]], *, via: str = "sync",
+                           verified: set[bytes] | None = None) -> int:
         """Commit consecutive certified blocks (block sync). Returns how many were new.
 
-        Certificates and record signatures are checked in worker threads first;
+        Certificates and record signatures are checked in worker threads first
+        (:meth:`preverify`; pass its result as ``verified`` if it already ran);
         then each block is validated against the state in order, and all of them
         are written in one SQLite transaction. Raises ProtocolError on the first
         bad certificate (nothing is applied) or bad block (the blocks before it are
         committed, memory and disk alike), and ChainHalted on a fork.
         """
-        validators, chain_id = self.state.validators, self.state.chain_id
-
-        def check_certs(chunk: list[tuple[Block, CommitCertificate]]) -> None:
-            for block, cert in chunk:
-                cert.verify(validators, chain_id, height=block.height, block_hash=block.hash)
-
-        half = (len(items) + 1) // 2
-        async with trio.open_nursery() as nursery:
-            for chunk in (items[:half], items[half:]):
-                if chunk:
-                    nursery.start_soon(trio.to_thread.run_sync, check_certs, chunk)
-        all_records = [r for block, _ in items for r in block.records if r.hash not in self.mempool]
-        verified = await verify_records_in_threads(all_records, self.state)
+        # Certificates were checked against the genesis validator set, which is the only
+        # one there is (validator-set changes would have to re-check them here).
+        if verified is None:
+            verified = await self.preverify(items)
         async with self.lock:
             fresh = []
             for block, cert in items:

@@ -75,6 +75,19 @@ class PidFile:
             pass
 
 
+def known_failure(exc: BaseException, types: tuple[type, ...]) -> BaseException | None:
+    """``exc`` or the first exception of ``types`` inside it: trio's nurseries wrap what a
+    task raises (a ChainHalted deep in block sync, say) in ExceptionGroups."""
+    if isinstance(exc, types):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            found = known_failure(inner, types)
+            if found is not None:
+                return found
+    return None
+
+
 async def run_node(home: Home, config: Config) -> None:
     from .node import BranchNode
 
@@ -120,9 +133,11 @@ def main(home_path: str) -> int:
         from .signer_store import SignerStateCorrupted
         from .store import StoreError
 
-        if isinstance(exc, (ConfigError, KeyFileError, NodeError, StoreError, SignerStateCorrupted, ChainHalted, FileNotFoundError, ValueError)):
-            log.error("%s", exc)
-            print(f"error: {exc}", file=sys.stderr)
+        known = known_failure(exc, (ConfigError, KeyFileError, NodeError, StoreError, SignerStateCorrupted, ChainHalted,
+                                    FileNotFoundError, ValueError))
+        if known is not None:
+            log.error("%s", known)
+            print(f"error: {known}", file=sys.stderr)
             return 1
         raise
     log.info("ran for %.1f s", time.monotonic() - t0)

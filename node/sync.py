@@ -130,16 +130,23 @@ class BlockSync:
         """Fetch and commit blocks up to ``target`` from peers that have them."""
         log.info("syncing from height %d to %d", self.chain.height, target)
         next_start = self.chain.height + 1
-        fetched: dict[int, list] = {}  # start height -> [(block, cert)] or None on failure
+        # start height -> ([(block, cert)], verified record hashes) ([] on failure), or the
+        # ProtocolError of a bad certificate
+        fetched: dict[int, tuple[list, set[bytes]] | ProtocolError] = {}
         ready = trio.Event()
 
         async def fetch(start: int, peer: str) -> None:
+            # Fetch, then check certificates and signatures while earlier ranges commit.
             nonlocal ready
             try:
-                fetched[start] = await self._fetch_range(peer, start, min(self.batch, target - start + 1))
+                blocks = await self._fetch_range(peer, start, min(self.batch, target - start + 1))
             except (P2PError, ProtocolError, trio.TooSlowError) as exc:
                 log.debug("range %d from %s failed: %s", start, peer, exc)
-                fetched[start] = []
+                blocks = []
+            try:
+                fetched[start] = (blocks, await self.chain.preverify(blocks))
+            except ProtocolError as exc:
+                fetched[start] = exc
             ready.set()
 
         async with trio.open_nursery() as nursery:
@@ -160,7 +167,13 @@ class BlockSync:
                     await ready.wait()
                     ready = trio.Event()
                 in_flight.discard(lowest)
-                blocks = fetched.pop(lowest)
+                result = fetched.pop(lowest)
+                if isinstance(result, ProtocolError):
+                    self.chain.metrics.reject("sync", result.reason)
+                    log.warning("blocks %d.. from a peer rejected: %s", lowest, result)
+                    nursery.cancel_scope.cancel()
+                    return
+                blocks, verified = result
                 if not blocks:  # failed or empty: retry this range from the next peer
                     if self.chain.height + 1 == lowest and peers:
                         in_flight.add(lowest)
@@ -169,7 +182,7 @@ class BlockSync:
                         await trio.sleep(0.05)
                     continue
                 try:
-                    self.synced_blocks += await self.chain.commit_batch(blocks, via="sync")
+                    self.synced_blocks += await self.chain.commit_batch(blocks, via="sync", verified=verified)
                 except ProtocolError as exc:
                     self.chain.metrics.reject("sync", exc.reason)
                     log.warning("blocks %d.. from a peer rejected: %s", lowest, exc)

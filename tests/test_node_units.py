@@ -232,3 +232,67 @@ async def test_sync_batch_with_a_bad_block_commits_the_good_prefix_only(tmp_path
     assert info.value.reason == "state_root"
     assert chain.height == 2 and store.height == 2  # memory and disk agree
     assert store.load_state().state_root == chain.state.state_root
+
+
+async def test_block_sync_stops_at_a_range_with_a_bad_certificate(tmp_path):
+    """BlockSync checks ranges ahead of committing them (overlapped with earlier ranges);
+    a range whose certificate lacks a quorum is rejected and counted, and nothing of it
+    or after it is applied, while the ranges before it are committed."""
+    import trio
+
+    from node import wire
+    from node.chain import Chain
+    from node.metrics import NodeMetrics
+    from node.sync import BlockSync
+
+    genesis = make_genesis(KEYS)
+    source = LedgerState(genesis)
+    served = []
+    for h in range(1, 9):
+        block, tx, _ = build_block(source, height=h, round=0, time_ms=genesis.genesis_time_ms + h,
+                                   proposer=KEYS[0].branch_id, candidates=[_record(KEYS[h % 4], f"svc-{h}")])
+        tx.commit()
+        signers = KEYS[:2] if h == 5 else KEYS[:3]  # 2 of 4 equal powers: no quorum at height 5
+        cert = CommitCertificate.from_votes([Vote.create(k, CHAIN_ID, PRECOMMIT, h, 0, block.hash) for k in signers])
+        served.append([block.encode(), cert.encode()])
+
+    class RangeServer:
+        def __init__(self):
+            self.asked = []
+
+        async def request(self, peer, protocol, data, timeout):
+            op, args = wire.decode_request(data)
+            if op == wire.REQ_STATUS:
+                return wire.response(wire.OK, [len(served), b"\x00" * 32])
+            start, count = args
+            self.asked.append(start)
+            await trio.sleep(0.01 * (start % 3))  # ranges complete out of order
+            return wire.response(wire.OK, served[start - 1 : start - 1 + count])
+
+        def connected_peers(self):
+            return ["peer-a", "peer-b"]
+
+    store = Store(tmp_path / "node.db", genesis)
+    state = store.load_state()
+    metrics = NodeMetrics()
+    chain = Chain(genesis, store, state, Mempool(state), metrics)
+    net = RangeServer()
+    sync = BlockSync(chain, net, batch=2, window=3)
+    sync.peer_heights = {"peer-a": 8, "peer-b": 8}
+    with trio.fail_after(10):
+        await sync.catch_up(8)
+    assert chain.height == 4 and store.height == 4
+    assert metrics.rejected_counts().get("sync/no_quorum") == 1
+    assert sync.synced_blocks == 4
+    assert 7 in net.asked  # the range after the bad one was fetched (and checked) ahead, never applied
+
+
+def test_daemon_finds_a_known_failure_inside_nursery_exception_groups():
+    from node.chain import ChainHalted
+    from node.daemon import known_failure
+
+    halted = ChainHalted("fork at height 7")
+    wrapped = ExceptionGroup("outer", [ExceptionGroup("inner", [RuntimeError("other"), halted])])
+    assert known_failure(wrapped, (ChainHalted,)) is halted
+    assert known_failure(halted, (ChainHalted,)) is halted
+    assert known_failure(ExceptionGroup("x", [RuntimeError("boom")]), (ChainHalted,)) is None
