@@ -296,3 +296,15 @@ def test_daemon_finds_a_known_failure_inside_nursery_exception_groups():
     assert known_failure(wrapped, (ChainHalted,)) is halted
     assert known_failure(halted, (ChainHalted,)) is halted
     assert known_failure(ExceptionGroup("x", [RuntimeError("boom")]), (ChainHalted,)) is None
+
+
+def test_mempool_remove_with_a_reason_counts_and_remembers_it():
+    genesis = make_genesis(KEYS)
+    pool = Mempool(LedgerState(genesis))
+    rec = _record(KEYS[1], "svc-x")
+    pool.add(rec)
+    pool.remove([rec], reason="no_such_service")
+    assert len(pool) == 0 and pool.statistics().rejected == {"no_such_service": 1}
+    with pytest.raises(MempoolRejected) as again:
+        pool.precheck(rec)  # a re-sent copy is refused without signature work
+    assert again.value.reason == "no_such_service"
