@@ -309,7 +309,7 @@ class ConsensusDriver:
                 chain.state, height=height, round=round, time_ms=int(time.time() * 1000), proposer=self.key.branch_id,
                 candidates=candidates, evidence=evidence, verified=verified, max_records=self.config.max_block_records))
         for record, exc in rejected:
-            mempool.remove([record], reason=exc.reason)  # counted, and remembered so copies are refused cheaply
+            mempool.remove([record], reason=exc.reason)
             self.metrics.reject("mempool", exc.reason)
         cand = chain.add_candidate(block, verified)
         cand.valid, cand.tx = True, tx

@@ -143,10 +143,13 @@ class Mempool:
         return set(self._by_hash)
 
     def remove(self, records: Iterable[Record], reason: str | None = None) -> None:
+        """Drop ``records``; with a ``reason``, count them as rejected. They are not
+        remembered as rejected: such reasons depend on state (a status that reached the
+        block before its offer), and the origin's re-send must be able to succeed."""
         for record in records:
             self._drop(record)
             if reason:
-                self._reject(record, reason, reason)
+                self._reject(record, reason, reason, remember=False)
 
     def _drop(self, record: Record) -> None:
         if self._by_hash.pop(record.hash, None) is None:
