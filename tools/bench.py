@@ -170,6 +170,7 @@ async def load_phase(base: Path, duration: float, rate: int, max_block_records: 
                         push_failures += 1
 
             cpu0 = [proc_stats(p.pid)[0] for p in procs]
+            gen_cpu0 = time.process_time()
             t0 = time.monotonic()
             i = 0
             async with trio.open_nursery() as pushes:
@@ -204,6 +205,7 @@ async def load_phase(base: Path, duration: float, rate: int, max_block_records: 
                 await trio.sleep(0.25)
             t_end = time.monotonic()
             stats = [proc_stats(p.pid) for p in procs]
+            gen_cpu = time.process_time() - gen_cpu0
             try:
                 import httpx
 
@@ -244,6 +246,9 @@ async def load_phase(base: Path, duration: float, rate: int, max_block_records: 
         "blocks_per_s": round(len(load_blocks) / max(window_end - t0, 1e-9), 2),
         "mean_records_per_block": round(statistics.mean([n for h, n in block_rows if n > 0]), 1) if load_blocks else 0,
         "cpu_s_per_node": [round(s[0] - c, 1) for s, c in zip(stats, cpu0)],
+        # what one validator spends per committed record, all included (network, checks, store)
+        "cpu_ms_per_record_per_node": round(statistics.mean(s[0] - c for s, c in zip(stats, cpu0)) * 1000 / max(committed, 1), 3),
+        "generator_cpu_s": round(gen_cpu, 1),
         "peak_rss_mb_per_node": [round(s[1], 1) for s in stats],
         "peak_rss_mb": round(max(s[1] for s in stats), 1),
     })
