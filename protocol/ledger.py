@@ -77,24 +77,11 @@ def _top_leaf(branch_id: bytes, branch_root: bytes) -> bytes:
 
 
 def _updated_tree(tree: merkle.LevelTree | None, order: list, changed: dict[Any, bytes], all_leaves) -> merkle.LevelTree:
-    """``tree`` (leaves in ``order``) with the leaves in ``changed`` replaced: path updates
-    when every changed key already has a leaf, else a rebuild from ``all_leaves()``."""
-    if tree is not None and len(tree) == len(order):
-        pos = {k: i for i, k in enumerate(order)} if len(changed) > 8 else None
-        try:
-            updates = {(pos[k] if pos is not None else _index(order, k)): h for k, h in changed.items()}
-        except KeyError:
-            pass
-        else:
-            return tree.with_updates(updates)
-    return merkle.LevelTree(all_leaves())
-
-
-def _index(order: list, key: Any) -> int:
-    i = bisect_left(order, key)
-    if i == len(order) or order[i] != key:
-        raise KeyError(key)
-    return i
+    """``tree`` (one leaf per key of ``order``) with the leaves of ``changed`` replaced by
+    path updates; ``tree`` None (keys were added, so positions moved): rebuilt from ``all_leaves()``."""
+    if tree is None:
+        return merkle.LevelTree(all_leaves())
+    return tree.with_updates({bisect_left(order, k): h for k, h in changed.items()})
 
 
 class _BranchUpdate:

@@ -224,19 +224,22 @@ async def load_phase(base: Path, duration: float, rate: int, max_block_records: 
     finally:
         stop(procs)
     index = {r.hash: k for k, r in enumerate(records)}
-    latencies, committed_times = [], []
+    latencies, committed_times, committed = [], [], 0
     for h, height in rows:
         k = index.get(h)
-        if k is not None and height in announced:
+        if k is None:
+            continue
+        committed += 1  # in validator 0's store
+        if height in announced:  # (an announcement is gossip: it can be lost; then no latency sample)
             latencies.append((announced[height] - sent_at[k]) * 1000)
             committed_times.append(announced[height])
-    committed = len(latencies)
     window_end = max(committed_times, default=t_end)
     load_blocks = [h for h, n in block_rows if n > 0]
     result.update({
         "offered_records": total,
         "offered_rate": rate,
         "committed_records": committed,
+        "latency_samples": len(latencies),
         "committed_records_per_s": round(committed / max(window_end - t0, 1e-9), 1),
         "publish_seconds": round(t_sent - t0, 2),
         "finality_p50_ms": round(percentile(latencies, 0.50), 1),
