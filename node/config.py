@@ -32,6 +32,9 @@ peers = []
 psk_file = "network.psk"
 # Peer ids allowed besides the genesis validators (observers, auditors).
 allow_peers = []
+# Find peers of this network on the local link by mDNS (a branch LAN). Off by default:
+# it multicasts on the interfaces of the listen addresses (all of them for 0.0.0.0).
+mdns = false
 
 [api]
 # Serve the HTTP API (status, queries, record submission, proofs, metrics).
@@ -77,6 +80,7 @@ class P2PSection:
     peers: tuple[str, ...] = ()
     psk_file: str = "network.psk"
     allow_peers: tuple[str, ...] = ()
+    mdns: bool = False
 
 
 @dataclass(frozen=True)

@@ -90,6 +90,7 @@ class BranchNode:
         self.ingest = RecordIngest(self.chain, self.net, on_new_records=self._on_new_records)
         self.api_enabled = api and self.config.api.enabled
         self.api_address: tuple[str, int] | None = None
+        self.mdns = None  # MdnsDiscovery once running, if [p2p] mdns is on
 
     def _on_new_records(self) -> None:
         if self.driver is not None:
@@ -107,6 +108,13 @@ class BranchNode:
         try:
             async with trio.open_nursery() as nursery:
                 await nursery.start(self.net.run)
+                if self.config.p2p.mdns:
+                    from .p2p.mdns import MdnsDiscovery
+
+                    self.mdns = MdnsDiscovery(network_id=self.genesis.hash.hex()[:16], peer_id=self.net.peer_id,
+                                              listen_addrs=self.listen_addrs, allowed=self.net.allowlist.allows,
+                                              on_peer=self.net.add_persistent_peer)
+                    await nursery.start(self.mdns.run)
                 await nursery.start(self.ingest.run)
                 await nursery.start(self.sync.run)
                 nursery.start_soon(self._announcements)
@@ -175,4 +183,5 @@ class BranchNode:
             "consensus": self.driver.statistics() if self.driver else None,
             "p2p": self.net.statistics(),
             "ingest": self.ingest.statistics(),
+            "mdns": self.mdns.statistics() if self.mdns else None,
         }
