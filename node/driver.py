@@ -60,6 +60,7 @@ from protocol.errors import ProtocolError
 from protocol.keys import PrivateKey
 from protocol.blocks import Block
 from protocol.ledger import build_block
+from protocol.records import Record
 from protocol.votes import PRECOMMIT, PREVOTE, DuplicateVoteEvidence, Proposal, Vote
 
 from . import wire
@@ -130,6 +131,8 @@ class ConsensusDriver:
         self._resend = 0
         self._block_peer: dict[bytes, str] = {}  # block hash -> peer that proposed it
         self._fetching: set[bytes] = set()
+        self._compact: dict[bytes, Any] = {}  # block hash -> compact proposal whose records we lack
+        self.fetched = {"records": 0, "blocks": 0}  # missing proposal data fetched from peers
         self._evidence: dict[bytes, DuplicateVoteEvidence] = {}
         self._nursery: trio.Nursery | None = None
         self._wake_at: float | None = None  # a gate wake-up is already scheduled for then
@@ -163,6 +166,7 @@ class ConsensusDriver:
             "height": cs.height, "round": cs.round, "step": cs.step.name.lower(),
             "waiting_for_height": self._waiting_for, "rejected": dict(cs.rejected),
             "pending_evidence": len(self._evidence), "signer_writes": self.signer_store.writes,
+            "fetched": dict(self.fetched),
         }
 
     # ------------------------------------------------------------ main loop
@@ -202,6 +206,7 @@ class ConsensusDriver:
         self._waiting_for = None
         self._own.clear()
         self._block_peer = {h: p for h, p in self._block_peer.items() if h in self.chain.candidates}
+        self._compact = {h: m for h, m in self._compact.items() if m.proposal.height >= height}
         self._feed_first(StartHeight(height, self.chain.state.validators, now_ms()))
 
     def _feed_first(self, event: Any) -> None:
@@ -339,6 +344,12 @@ class ConsensusDriver:
                 if first in peers:
                     peers.remove(first)
                     peers.insert(0, first)
+                compact = self._compact.pop(block_hash, None)
+                if compact is not None:
+                    cand = await self._fetch_missing_records(compact, peers)
+                    if cand is not None:
+                        await self._check_and_feed(cand)
+                        return
                 for peer in peers:
                     try:
                         reply = await self.net.request(peer, wire.sync_protocol(self.chain_id),
@@ -353,6 +364,7 @@ class ConsensusDriver:
                     if block.hash != block_hash:
                         self.metrics.reject("sync", "wrong_block")
                         continue
+                    self.fetched["blocks"] += 1
                     await self._check_and_feed(self.chain.add_candidate(block))
                     return
                 await trio.sleep(min(0.1 * 2**attempt, 2.0))
@@ -470,15 +482,59 @@ class ConsensusDriver:
         mempool = self.chain.mempool
         records = [mempool.get(h) for h in msg.record_hashes]
         if any(r is None for r in records):
-            self.metrics.reject("consensus", "compact_missing_records")  # fetched in full instead
+            # The RequestBlock path fetches the missing records by hash (or the whole block).
+            self.metrics.reject("consensus", "compact_missing_records")
+            if len(self._compact) < 16:
+                self._compact[msg.proposal.block_hash] = msg
             return
+        self._add_compact_block(msg, records, {r.hash for r in records})
+
+    def _add_compact_block(self, msg: Any, records: list[Record], verified: set[bytes]) -> Any:
         block = Block(msg.header, tuple(records), tuple(msg.evidence))
         try:
             block.check_roots()  # the hashes really are this header's records
         except ProtocolError as exc:
             self.metrics.reject("consensus", f"block_{exc.reason}")
-            return
-        self.chain.add_candidate(block, {r.hash for r in records})
+            return None
+        return self.chain.add_candidate(block, verified)
+
+    async def _fetch_missing_records(self, msg: Any, peers: list[str]) -> Any:
+        """Complete a compact proposal with records fetched by hash (sync request 4);
+        returns the candidate, or None (then the caller fetches the whole block).
+        Fetched records are not trusted: their signatures are checked with the block."""
+        mempool = self.chain.mempool
+        have = {h: r for h in msg.record_hashes if (r := mempool.get(h)) is not None}
+        missing = [h for h in dict.fromkeys(msg.record_hashes) if h not in have]
+        if len(missing) > wire.MAX_RECORDS_REQUEST:
+            return None
+        fetched: dict[bytes, Record] = {}
+        for peer in peers:
+            want = [h for h in missing if h not in fetched]
+            try:
+                reply = await self.net.request(peer, wire.sync_protocol(self.chain_id),
+                                               wire.encode([wire.REQ_RECORDS, want]), timeout=5)
+                status, payload = wire.decode_response(reply)
+                if status != wire.OK or type(payload) is not list or len(payload) != len(want):
+                    continue
+                for h, raw in zip(want, payload):
+                    if raw is None:
+                        continue
+                    if type(raw) is not bytes:
+                        raise ProtocolError("record entry is not bytes", reason="malformed")
+                    record = Record.decode(raw, chain_id=self.chain_id)
+                    if record.hash != h:
+                        raise ProtocolError("peer sent another record than asked", reason="wrong_record")
+                    fetched[h] = record
+            except (P2PError, ProtocolError, trio.TooSlowError) as exc:
+                if isinstance(exc, ProtocolError):
+                    self.metrics.reject("sync", exc.reason)
+                log.debug("record fetch from %s failed: %s", peer, exc)
+                continue
+            if len(fetched) == len(missing):
+                self.fetched["records"] += len(fetched)
+                records = [have.get(h) or fetched[h] for h in msg.record_hashes]
+                return self._add_compact_block(msg, records, set(have))
+        return None
 
     async def _on_consensus_message(self, peer: str, data: bytes) -> None:
         """Decode, filter, verify a consensus message (gossip or direct) and feed it."""

@@ -2,7 +2,7 @@
 
 Server: answers ``/branchnet/{chain}/sync/1`` requests (status, a range of
 blocks with their certificates, one block by hash — committed or a current
-candidate) from the store. Every request is bounded (≤ 64 blocks, ≤ 16 MiB).
+candidate — and records by hash, for compact proposals) from memory and the store. Every request is bounded (≤ 64 blocks, ≤ 16 MiB).
 
 Client (:meth:`BlockSync.run`): every ``interval`` seconds, or at once when
 poked (a block announcement or a consensus message from a height ahead), asks
@@ -75,6 +75,8 @@ class BlockSync:
                     break
                 out.append([block, cert])
             return wire.response(wire.OK, out)
+        if op == wire.REQ_RECORDS:
+            return wire.response(wire.OK, await self._records_by_hash(args[0]))
         (block_hash,) = args
         cand = self.chain.candidates.get(block_hash)
         if cand is not None:
@@ -83,6 +85,37 @@ class BlockSync:
         if stored is None:
             return wire.response(wire.NOT_FOUND, "not found")
         return wire.response(wire.OK, stored.block.encode())
+
+    async def _records_by_hash(self, hashes: list[bytes]) -> list[bytes | None]:
+        """Raw records for ``hashes`` (None where unknown) from the mempool, the
+        candidate blocks, then the store; at most MAX_RESPONSE_BYTES in all."""
+        chain = self.chain
+        found: dict[bytes, bytes] = {}
+        wanted = set(hashes)
+        for h in hashes:
+            r = chain.mempool.get(h)
+            if r is not None:
+                found[h] = r.raw
+        if len(found) < len(wanted):
+            for cand in list(chain.candidates.values()):
+                for r in cand.block.records:
+                    if r.hash in wanted:
+                        found.setdefault(r.hash, r.raw)
+        missing = [h for h in hashes if h not in found]
+        if missing:
+            def from_store() -> None:
+                for h in missing:
+                    stored = chain.store.record(h)
+                    if stored is not None:
+                        found[h] = stored[0].raw
+
+            await trio.to_thread.run_sync(from_store)
+        out, size = [], 0
+        for h in hashes:
+            raw = found.get(h)
+            size += len(raw) + 3 if raw else 1
+            out.append(raw if size <= wire.MAX_RESPONSE_BYTES - 4096 else None)
+        return out
 
     # ------------------------------------------------------------ client
     async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:

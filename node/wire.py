@@ -28,6 +28,8 @@ Request/response protocol ``/branchnet/{chain}/sync/1``, one frame each way:
 * ``[2, start, count]``        blocks → ``[0, [[block bytes, certificate bytes], ...]]``
   (count ≤ 64, answer may be shorter; empty when the peer has none of them)
 * ``[3, block_hash]``          one block (committed or proposed) → ``[0, block bytes]``
+* ``[4, [record_hash, ...]]``  records by hash (1..1024; for a compact proposal whose
+  records are not all in our mempool) → ``[0, [record bytes | nil, ...]]`` in request order
 * errors                       ``[1, "not found"]``, ``[2, "<reason>"]`` (bad request)
 """
 
@@ -49,6 +51,8 @@ MSG_COMPACT_PROPOSAL = 5
 REQ_STATUS = 1
 REQ_BLOCKS = 2
 REQ_BLOCK = 3
+REQ_RECORDS = 4
+MAX_RECORDS_REQUEST = 1024
 OK, NOT_FOUND, BAD_REQUEST = 0, 1, 2
 
 MAX_RECORD_BATCH_BYTES = 64 * 1024
@@ -167,7 +171,7 @@ def decode_new_block(data: bytes) -> tuple[int, bytes]:
 
 
 def decode_request(data: bytes) -> tuple[int, list[Any]]:
-    value = decode(data, max_size=256)
+    value = decode(data, max_size=64 + 35 * MAX_RECORDS_REQUEST)
     if type(value) is not list or not value or type(value[0]) is not int:
         raise DecodeError("expected [op, ...]", field="request", reason="type")
     op = value[0]
@@ -180,6 +184,12 @@ def decode_request(data: bytes) -> tuple[int, list[Any]]:
     if op == REQ_BLOCK:
         _, block_hash = expect_array(value, 2, "block_request")
         return op, [expect_bytes(block_hash, "block_request.hash", size=32)]
+    if op == REQ_RECORDS:
+        _, hashes = expect_array(value, 2, "records_request")
+        items = expect_list(hashes, "records_request.hashes", max_len=MAX_RECORDS_REQUEST)
+        if not items:
+            raise DecodeError("no record hashes", field="records_request.hashes", reason="empty")
+        return op, [[expect_bytes(h, f"records_request.hashes[{i}]", size=32) for i, h in enumerate(items)]]
     raise DecodeError(f"unknown request {op}", field="request.op", reason="op")
 
 

@@ -65,3 +65,48 @@ async def test_unreached_validators_get_records_by_gossip(tmp_path):
             stats = observer.ingest.statistics()
             assert stats["pushed_batches"] >= 1  # to the validator it is connected to
             assert stats["gossiped_batches"] >= 1  # and on gossip for the three it cannot reach
+
+
+async def test_records_by_hash_answers_from_mempool_and_store_and_rejects_bad_requests(tmp_path):
+    async with inprocess_network(tmp_path, 4) as nodes:
+        asker, server = nodes[1], nodes[0]
+        chain_id = server.genesis.chain_id
+        protocol = wire.sync_protocol(chain_id)
+
+        async def ask(body):
+            return wire.decode_response(await asker.net.request(server.net.peer_id, protocol, encode(body), timeout=10))
+
+        committed = signed_offer(server.key, chain_id, "committed")
+        await server.ingest.submit(committed.raw)
+        await wait_until(lambda: server.chain.store.record(committed.hash) is not None, 30, "committed")
+        unknown = b"\x42" * 32
+        status, payload = await ask([wire.REQ_RECORDS, [committed.hash, unknown]])
+        assert status == wire.OK and payload == [committed.raw, None]
+        for bad, reason in [([wire.REQ_RECORDS, []], "empty"), ([wire.REQ_RECORDS, [b"short"]], "size"),
+                            ([wire.REQ_RECORDS, [unknown] * (wire.MAX_RECORDS_REQUEST + 1)], "too_long")]:
+            status, payload = await ask(bad)
+            assert status == wire.BAD_REQUEST, (bad[:1], payload)
+        assert sum(v for k, v in server.metrics.rejected_counts().items() if k.startswith("sync_request/")) == 3
+
+
+async def test_a_validator_missing_records_completes_compact_proposals_by_hash(tmp_path, monkeypatch):
+    import node.driver
+
+    monkeypatch.setattr(node.driver, "COMPACT_MIN_RECORDS", 1)  # every proposal with records goes compact
+    async with inprocess_network(tmp_path, 4) as nodes:
+        deaf = nodes[3]
+        chain_id = deaf.genesis.chain_id
+
+        async def swallow(peer: str, data: bytes) -> bytes:  # acknowledges pushes, keeps nothing
+            return wire.response(wire.OK, 0)
+
+        deaf.net.register_handler(wire.records_protocol(chain_id), swallow)
+        records = [signed_offer(nodes[0].key, chain_id, f"svc-{j}") for j in range(12)]
+        for r in records:
+            await nodes[0].ingest.submit(r.raw)
+        await wait_until(lambda: all(n.chain.store.record(r.hash) for n in nodes for r in records), 30,
+                         "records committed everywhere, the deaf validator included")
+        assert not any(r.hash in deaf.chain.mempool for r in records)
+        fetched = deaf.driver.statistics()["fetched"]
+        assert fetched["records"] >= 1  # it completed compact proposals by fetching their records
+        assert fetched["blocks"] == 0  # never needed the whole block
