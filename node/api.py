@@ -95,6 +95,16 @@ def _int(value: str | None, field: str, *, default: int | None, lo: int, hi: int
     return n
 
 
+def _cursor(value: str | None) -> tuple[int, int] | None:
+    """``HEIGHT:INDEX`` from a previous page's ``next_cursor``."""
+    if value is None:
+        return None
+    height, sep, index = value.partition(":")
+    if not sep:
+        raise ApiError(400, "bad_param", "must be HEIGHT:INDEX, as next_cursor gives it", "cursor")
+    return _int(height, "cursor", default=None, lo=1, hi=2**62), _int(index, "cursor", default=None, lo=0, hi=2**32)
+
+
 def _choice(value: str | None, field: str, allowed: tuple[str, ...] | Any) -> str | None:
     if value is not None and value not in allowed:
         raise ApiError(400, "bad_param", f"must be one of {', '.join(allowed)}", field)
@@ -206,6 +216,7 @@ class NodeApi:
             category=_choice(q.get("category"), "category", CATEGORIES),
             region=_text(q.get("region"), "region", 32),
             before_height=_int(q.get("before"), "before", default=None, lo=1, hi=2**62),
+            before=_cursor(q.get("cursor")),
             limit=_int(q.get("limit"), "limit", default=20, lo=1, hi=MAX_PAGE),
         )
         return JSONResponse(views.records(self.node, **filters))

@@ -88,12 +88,15 @@ OPENAPI: dict[str, Any] = {
         "/v1/blocks/hash/{hash}": _get("One block by hash", _ref("Block"), [_p("hash", HASH)]),
         "/v1/records": {
             **_get("Committed records, newest first", {"type": "object", "properties": {
-                "records": {"type": "array", "items": _ref("Record")}}}, [
+                "records": {"type": "array", "items": _ref("Record")},
+                "next_cursor": {"type": ["string", "null"],
+                                "description": "pass as cursor= for the next page (pages may end inside a block); null on the last page"}}}, [
                 _q("branch", BRANCH, "publishing branch id"),
                 _q("kind", {"enum": list(BODY_TYPES)}, "record kind"),
                 _q("service", {"type": "string"}, "service id"),
                 _q("category", {"enum": list(CATEGORIES)}, "service category"),
                 _q("region", {"type": "string"}, "branch region code at commit time"),
+                _q("cursor", {"type": "string", "pattern": "^[0-9]+:[0-9]+$"}, "HEIGHT:INDEX from next_cursor: only records before that position"),
                 *PAGE]),
             "post": {
                 "summary": "Submit a record signed elsewhere",
@@ -161,7 +164,8 @@ OPENAPI: dict[str, Any] = {
             "Record": {"type": "object", "properties": {
                 "hash": HASH, "kind": {"enum": list(BODY_TYPES)}, "chain_id": {"type": "string"}, "branch_id": BRANCH,
                 "subject": {"type": "string"}, "seq": INT, "time_ms": INT, "body": OBJ, "signature": HEX,
-                "height": {"type": "integer", "description": "in record lists only"}}},
+                "height": {"type": "integer", "description": "in record lists only"},
+                "index": {"type": "integer", "description": "position in its block; in record lists only"}}},
             "RecordProof": {"type": "object", "properties": {
                 "chain_id": {"type": "string"}, "record": HEX, "height": INT, "index": INT,
                 "proof": {"type": "object", "properties": {"index": INT, "tree_size": INT, "path": {"type": "array", "items": HASH}}},

@@ -107,8 +107,11 @@ def record(node: Any, record_hash: bytes) -> dict[str, Any] | None:
     return None
 
 
-def records(node: Any, **filters: Any) -> dict[str, Any]:
-    return {"records": [r.to_json() | {"height": h} for r, h in node.chain.store.records(**filters)]}
+def records(node: Any, *, limit: int, **filters: Any) -> dict[str, Any]:
+    rows = node.chain.store.records(limit=limit, **filters)
+    last = rows[-1] if len(rows) == limit else None  # a full page: there may be more
+    return {"records": [r.to_json() | {"height": h, "index": i} for r, h, i in rows],
+            "next_cursor": f"{last[1]}:{last[2]}" if last else None}
 
 
 def record_proof(node: Any, record_hash: bytes) -> RecordProof | None:

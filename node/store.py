@@ -242,7 +242,10 @@ class Store:
 
     def records(self, *, branch_id: bytes | None = None, kind: str | None = None, service_id: str | None = None,
                 category: str | None = None, region: str | None = None, before_height: int | None = None,
-                limit: int = 50) -> list[tuple[Record, int]]:
+                before: tuple[int, int] | None = None, limit: int = 50) -> list[tuple[Record, int, int]]:
+        """Committed records matching the filters, newest first: (record, height, index in block).
+        ``before_height`` keeps heights below it; ``before`` = (height, index) keeps positions
+        before that one, so a page can end in the middle of a block."""
         where, args = [], []
         for col, val in (("branch_id", branch_id), ("kind", kind), ("service_id", service_id), ("category", category), ("region", region)):
             if val is not None:
@@ -251,12 +254,15 @@ class Store:
         if before_height is not None:
             where.append("height<?")
             args.append(before_height)
-        sql = "SELECT raw, height FROM records"
+        if before is not None:
+            where.append("(height<? OR (height=? AND idx<?))")
+            args.extend((before[0], before[0], before[1]))
+        sql = "SELECT raw, height, idx FROM records"
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY height DESC, idx DESC LIMIT ?"
         args.append(limit)
-        return [(Record.decode(raw), h) for raw, h in self._query(sql, tuple(args))]
+        return [(Record.decode(raw), h, i) for raw, h, i in self._query(sql, tuple(args))]
 
     def _stored(self, row: tuple[bytes, bytes]) -> StoredBlock:
         p = self.genesis.params

@@ -204,6 +204,19 @@ async def test_publish_sign_records_and_queries(client, net, published):
     assert {r["kind"] for r in by_cat} == {"service.offer", "service.status"}
     assert len((await client.get("/v1/records", params={"limit": 2})).json()["records"]) == 2
     assert (await client.get("/v1/records", params={"region": "CN-SH"})).json()["records"] == []
+    # next_cursor pages through everything, newest first, without gaps or repeats
+    whole = (await client.get("/v1/records", params={"limit": 100})).json()
+    assert whole["next_cursor"] is None and len(whole["records"]) >= 5
+    walked, params = [], {"limit": 2}
+    while True:
+        page = (await client.get("/v1/records", params=params)).json()
+        walked += [r["hash"] for r in page["records"]]
+        if page["next_cursor"] is None:
+            break
+        last = page["records"][-1]
+        assert page["next_cursor"] == f"{last['height']}:{last['index']}"
+        params = {"limit": 2, "cursor": page["next_cursor"]}
+    assert walked == [r["hash"] for r in whole["records"]]
 
 
 async def test_services_search(client, net, published):
@@ -341,6 +354,9 @@ BAD = [
     ("blocks-limit-high", "GET", "/v1/blocks?limit=101", {}, False, 400, "bad_param", "limit"),
     ("blocks-limit-neg", "GET", "/v1/blocks?limit=-1", {}, False, 400, "bad_param", "limit"),
     ("blocks-before-0", "GET", "/v1/blocks?before=0", {}, False, 400, "bad_param", "before"),
+    ("records-cursor-no-colon", "GET", "/v1/records?cursor=12", {}, False, 400, "bad_param", "cursor"),
+    ("records-cursor-junk", "GET", "/v1/records?cursor=1:x", {}, False, 400, "bad_param", "cursor"),
+    ("records-cursor-height-0", "GET", "/v1/records?cursor=0:1", {}, False, 400, "bad_param", "cursor"),
     ("records-kind", "GET", "/v1/records?kind=nope", {}, False, 400, "bad_param", "kind"),
     ("records-branch", "GET", "/v1/records?branch=12", {}, False, 400, "bad_hex", "branch"),
     ("services-category", "GET", "/v1/services?category=casino", {}, False, 400, "bad_param", "category"),

@@ -102,7 +102,7 @@ async def test_bad_signature_and_replayed_seq_never_reach_a_block(tmp_path):
         await wait_until(lambda: all(n.chain.store.record(marker.hash) for n in nodes), 30, "marker committed")
         for n in nodes:
             assert n.chain.store.records(service_id="svc-b") == []
-            assert [r.body.title for r, _ in n.chain.store.records(service_id="svc-a")] == ["Foreign exchange"]
+            assert [r.body.title for r, _, _ in n.chain.store.records(service_id="svc-a")] == ["Foreign exchange"]
         assert forged_rejected()
 
 

@@ -56,6 +56,17 @@ def test_store_round_trip_and_queries(tmp_path):
     assert len(store.records(branch_id=KEYS[1].branch_id, limit=100)) == 3
     assert len(store.records(category="fx", limit=100)) == 12
     assert store.block(2).block.height == 2 and store.block(9) is None
+    # paging by (height, index) walks every record once, even when a page ends inside a block
+    everything = [(r.hash, h, i) for r, h, i in store.records(category="fx", limit=100)]
+    assert len({h for _, h, _ in everything}) < len(everything)  # blocks hold several matches
+    walked, before = [], None
+    while True:
+        page = store.records(category="fx", before=before, limit=5)
+        walked += [(r.hash, h, i) for r, h, i in page]
+        if len(page) < 5:
+            break
+        before = (page[-1][1], page[-1][2])
+    assert walked == everything
 
 
 def test_damaged_store_stops_with_a_recovery_command(tmp_path):
