@@ -8,7 +8,8 @@ Records accepted locally leave in batches of up to 64 KiB (at most one batch
 per ``flush_interval``, 100 ms, unless a batch fills up). Each batch is pushed
 straight to every connected validator over ``/branchnet/{chain}/records/1``
 (request = the batch, answer = how many records were new), so each validator
-receives it once. Gossip carries a batch only when some validator is not
+receives it once; every validator has its own queue (at most 64 batches) and
+sender task, so a slow validator delays only its own copy. Gossip carries a batch only when some validator is not
 connected or a push failed: gossipsub relays every message to every mesh peer,
 so a validator would otherwise receive and decrypt each batch once per peer,
 and that relaying was a third of a validator's CPU under load (measured with
@@ -19,6 +20,7 @@ uncommitted are sent again every ``regossip_interval`` seconds, the same way.
 from __future__ import annotations
 
 import logging
+from collections import deque
 from typing import Any
 
 import trio
@@ -33,6 +35,7 @@ from .p2p.errors import P2PError
 from .p2p.host import peer_id_of
 
 log = logging.getLogger("branchnet.ingest")
+MAX_QUEUED_PUSHES = 64  # batches (of up to 64 KiB) waiting for one validator
 
 
 class RecordIngest:
@@ -55,6 +58,10 @@ class RecordIngest:
         self.gossiped_batches = 0
         self.pushed_batches = 0
         self.push_failures = 0
+        self.push_dropped = 0
+        self._push_queues: dict[str, deque] = {}  # validator peer id -> encoded batches to push
+        self._pushing: set[str] = set()  # peers whose sender task is running
+        self._nursery: trio.Nursery | None = None
         self.received_records = 0
         network.register_handler(self.protocol, self.handle_push)
 
@@ -95,6 +102,7 @@ class RecordIngest:
     async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
         incoming = await self.net.subscribe(self.topic)
         async with trio.open_nursery() as nursery:
+            self._nursery = nursery
             nursery.start_soon(self._sender)
             nursery.start_soon(self._receiver, incoming)
             nursery.start_soon(self._regossip)
@@ -116,7 +124,8 @@ class RecordIngest:
 
     def statistics(self) -> dict[str, int]:
         return {"received_records": self.received_records, "pushed_batches": self.pushed_batches,
-                "push_failures": self.push_failures, "gossiped_batches": self.gossiped_batches,
+                "push_failures": self.push_failures, "push_dropped": self.push_dropped,
+                "push_queued": sum(len(q) for q in self._push_queues.values()), "gossiped_batches": self.gossiped_batches,
                 "regossiped_records": self.regossiped_records, "uncommitted_local": len(self._local)}
 
     async def _sender(self) -> None:
@@ -135,36 +144,50 @@ class RecordIngest:
                 await self._send_batch(batch)
 
     async def _send_batch(self, batch: list[bytes]) -> None:
-        """Push ``batch`` to every connected validator; gossip it if one of them is
-        out of reach (gossip relays can get it there)."""
+        """Queue ``batch`` for every connected validator and gossip it if some validator
+        is out of reach (gossip relays can get it there). Each validator has its own
+        queue and sender task, so a slow one delays only itself."""
         data = wire.encode_records(batch, self._resend)
         connected = set(self.net.connected_peers())
         targets = sorted(self._validator_peers & connected)
-        unreached = len(self._validator_peers - connected)
-
-        async def push(peer: str) -> None:
-            nonlocal unreached
-            try:
-                reply = await self.net.request(peer, self.protocol, data, timeout=self.push_timeout)
-                status, payload = wire.decode_response(reply)
-                if status != wire.OK:
-                    raise ProtocolError(f"refused: {payload!r}", reason="refused")
-            except (P2PError, ProtocolError, trio.TooSlowError) as exc:
-                self.push_failures += 1
-                unreached += 1
-                log.debug("record push to %s failed: %s", peer, exc)
-
-        async with trio.open_nursery() as nursery:
-            for peer in targets:
-                nursery.start_soon(push, peer)
+        for peer in targets:
+            queue = self._push_queues.setdefault(peer, deque())
+            if len(queue) >= MAX_QUEUED_PUSHES:  # that validator is far behind: its oldest batch
+                queue.popleft()                  # goes (our re-sends cover our clients' records)
+                self.push_dropped += 1
+            queue.append(data)
+            if peer not in self._pushing:
+                self._pushing.add(peer)
+                self._nursery.start_soon(self._push_loop, peer, queue)
         if targets:
             self.pushed_batches += 1
-        if unreached:
-            try:
-                await self.net.publish(self.topic, data)
-                self.gossiped_batches += 1
-            except (P2PError, trio.TooSlowError) as exc:
-                log.warning("record batch publish failed (%d records; re-sent while uncommitted): %s", len(batch), exc)
+        if self._validator_peers - connected:
+            await self._gossip(data)
+
+    async def _push_loop(self, peer: str, queue: deque) -> None:
+        """Send ``peer``'s queued batches one at a time, in order; a batch it refuses or
+        that times out goes out on gossip instead."""
+        try:
+            while queue:
+                data = queue.popleft()
+                try:
+                    reply = await self.net.request(peer, self.protocol, data, timeout=self.push_timeout)
+                    status, payload = wire.decode_response(reply)
+                    if status != wire.OK:
+                        raise ProtocolError(f"refused: {payload!r}", reason="refused")
+                except (P2PError, ProtocolError, trio.TooSlowError) as exc:
+                    self.push_failures += 1
+                    log.debug("record push to %s failed: %s", peer, exc)
+                    await self._gossip(data)
+        finally:
+            self._pushing.discard(peer)
+
+    async def _gossip(self, data: bytes) -> None:
+        try:
+            await self.net.publish(self.topic, data)
+            self.gossiped_batches += 1
+        except (P2PError, trio.TooSlowError) as exc:
+            log.warning("record batch publish failed (re-sent while uncommitted): %s", exc)
 
     async def handle_push(self, peer: str, data: bytes) -> bytes:
         """Server side of /branchnet/{chain}/records/1: answers [0, new records] or [2, reason]."""

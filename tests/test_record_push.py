@@ -3,6 +3,8 @@ gossip carries them only when a validator is out of reach (real libp2p, 127.0.0.
 
 from __future__ import annotations
 
+import trio
+
 from cluster import inprocess_network, make_homes, running_nodes, signed_offer, wait_until
 from node import wire
 from protocol.encoding import encode
@@ -110,3 +112,29 @@ async def test_a_validator_missing_records_completes_compact_proposals_by_hash(t
         fetched = deaf.driver.statistics()["fetched"]
         assert fetched["records"] >= 1  # it completed compact proposals by fetching their records
         assert fetched["blocks"] == 0  # never needed the whole block
+
+
+async def test_a_validator_that_never_answers_pushes_delays_nobody_else(tmp_path):
+    # The sender is an observer: it never proposes, so pushes are the only way its records travel.
+    async with running_nodes(make_homes(tmp_path, 4, observers=1)) as nodes:
+        validators, sender = nodes[:4], nodes[4]
+        stuck, healthy = validators[3], validators[:3]
+        chain_id = sender.genesis.chain_id
+        sender.ingest.push_timeout = 120  # longer than this test may run: a stalled push never ends here
+        hung = trio.Event()
+
+        async def hang(peer: str, data: bytes) -> bytes:
+            hung.set()
+            await trio.sleep_forever()
+
+        stuck.net.register_handler(wire.records_protocol(chain_id), hang)
+        for wave in range(3):  # three batches, 100 ms flushes apart
+            records = [signed_offer(sender.key, chain_id, f"w{wave}-{j}") for j in range(5)]
+            for r in records:
+                await sender.ingest.submit(r.raw)
+            # each batch reaches the healthy validators while the stuck one hangs on the first
+            await wait_until(lambda: all(r.hash in n.chain.mempool or n.chain.store.record(r.hash)
+                                         for n in healthy for r in records), 20, f"wave {wave} delivered")
+        assert hung.is_set()
+        stats = sender.ingest.statistics()
+        assert stats["push_queued"] >= 1 and stats["push_failures"] == 0  # the stuck validator's batches wait
