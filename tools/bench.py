@@ -219,6 +219,7 @@ async def load_phase(base: Path, duration: float, rate: int, max_block_records: 
                 result["node0_gossip"] = f"unavailable: {exc}"
             rows = store._query("SELECT r.hash, r.height FROM records r")
             block_rows = store._query("SELECT height, num_records FROM blocks ORDER BY height")
+            late_rounds = store._query("SELECT COUNT(*) FROM blocks WHERE round > 0")[0][0]
             store.close()
             nursery.cancel_scope.cancel()
     finally:
@@ -247,6 +248,7 @@ async def load_phase(base: Path, duration: float, rate: int, max_block_records: 
         "finality_p99_ms": round(percentile(latencies, 0.99), 1),
         "blocks_with_records": len(load_blocks),
         "blocks_per_s": round(len(load_blocks) / max(window_end - t0, 1e-9), 2),
+        "blocks_decided_after_round_0": late_rounds,
         "mean_records_per_block": round(statistics.mean([n for h, n in block_rows if n > 0]), 1) if load_blocks else 0,
         "cpu_s_per_node": [round(s[0] - c, 1) for s, c in zip(stats, cpu0)],
         # what one validator spends per committed record, all included (network, checks, store)
