@@ -64,10 +64,6 @@ def bucket_of(subject: str) -> int:
     return sha256(subject.encode("utf-8"))[0]
 
 
-def _bucket_root(leaf_hashes: dict[str, bytes]) -> bytes:
-    return merkle.root_of_hashes([leaf_hashes[s] for s in sorted(leaf_hashes)])
-
-
 def _bucket_leaf(b: int, bucket_root: bytes) -> bytes:
     return merkle.leaf_hash(encode([b, bucket_root]))
 
@@ -85,13 +81,14 @@ def _updated_tree(tree: merkle.LevelTree | None, order: list, changed: dict[Any,
 
 
 class _BranchUpdate:
-    """What a transaction changes in one branch, with the roots it computed."""
+    """What a transaction changes in one branch, with the trees it computed."""
 
-    __slots__ = ("leaves", "bucket_roots", "order", "tree")
+    __slots__ = ("leaves", "bucket_trees", "order", "tree")
 
-    def __init__(self, leaves: dict[int, dict[str, bytes]], bucket_roots: dict[int, bytes], order: list[int], tree: merkle.LevelTree):
+    def __init__(self, leaves: dict[int, dict[str, bytes]], bucket_trees: dict[int, tuple[list[str], merkle.LevelTree]],
+                 order: list[int], tree: merkle.LevelTree):
         self.leaves = leaves  # bucket -> subject -> new leaf hash
-        self.bucket_roots = bucket_roots  # new roots of the touched buckets
+        self.bucket_trees = bucket_trees  # touched bucket -> (its subjects sorted, its tree) after the change
         self.order = order  # the branch's non-empty buckets, sorted, after the change
         self.tree = tree  # the branch tree after the change
 
@@ -100,18 +97,20 @@ class _BranchUpdate:
 
 
 class _BranchTree:
-    """One branch's entries, their leaf hashes by bucket, and cached roots.
+    """One branch's entries, their leaf hashes by bucket, and cached trees.
 
-    The branch tree (one leaf per non-empty bucket) is kept level by level, so a
-    block that touches a few buckets re-hashes a few paths, not all 256 leaves.
+    Every tree is kept level by level: a block that changes a few entries
+    re-hashes a few paths of the branch tree (one leaf per non-empty bucket), and
+    in each touched bucket only the nodes right of the first changed position
+    (a new subject shifts the sorted leaves after it; an update shifts nothing).
     """
 
-    __slots__ = ("entries", "buckets", "_bucket_roots", "_order", "_tree")
+    __slots__ = ("entries", "buckets", "_bucket_trees", "_order", "_tree")
 
     def __init__(self) -> None:
         self.entries: dict[str, Entry] = {}
         self.buckets: dict[int, dict[str, bytes]] = {}  # bucket -> subject -> leaf hash
-        self._bucket_roots: dict[int, bytes] = {}
+        self._bucket_trees: dict[int, tuple[list[str], merkle.LevelTree]] = {}  # bucket -> (sorted subjects, tree)
         self._order: list[int] = []  # non-empty buckets, sorted
         self._tree: merkle.LevelTree | None = None  # None: rebuild on next use
 
@@ -122,14 +121,19 @@ class _BranchTree:
             self.buckets[b] = {}
             insort(self._order, b)
         self.buckets[b][entry.subject] = merkle.leaf_hash(entry.leaf())
-        self._bucket_roots.pop(b, None)
+        self._bucket_trees.pop(b, None)
         self._tree = None
 
+    def bucket_tree(self, b: int) -> tuple[list[str], merkle.LevelTree]:
+        cached = self._bucket_trees.get(b)
+        if cached is None:
+            leaves = self.buckets[b]
+            subjects = sorted(leaves)
+            cached = self._bucket_trees[b] = (subjects, merkle.LevelTree([leaves[s] for s in subjects]))
+        return cached
+
     def bucket_root(self, b: int) -> bytes:
-        root = self._bucket_roots.get(b)
-        if root is None:
-            root = self._bucket_roots[b] = _bucket_root(self.buckets[b])
-        return root
+        return self.bucket_tree(b)[1].root()
 
     def tree(self) -> merkle.LevelTree:
         if self._tree is None:
@@ -139,29 +143,41 @@ class _BranchTree:
     def root(self) -> bytes:
         return self.tree().root()
 
+    def _pending_bucket(self, b: int, new: dict[str, bytes]) -> tuple[list[str], merkle.LevelTree]:
+        old = self.buckets.get(b)
+        if not old:
+            subjects = sorted(new)
+            return subjects, merkle.LevelTree([new[s] for s in subjects])
+        old_subjects, old_tree = self.bucket_tree(b)
+        added = [s for s in new if s not in old]
+        if not added:  # updates in place: path updates
+            return old_subjects, old_tree.with_updates({bisect_left(old_subjects, s): h for s, h in new.items()})
+        subjects = sorted(old_subjects + added)
+        first = min(bisect_left(subjects, s) for s in new)  # the leaves before it are the old ones
+        leaves = old_tree.levels[0][:first] + [new.get(s) or old[s] for s in subjects[first:]]
+        return subjects, old_tree.replaced_from(leaves, first)
+
     def pending(self, changed: dict[str, Entry]) -> _BranchUpdate:
         """The roots this branch would have with ``changed`` folded in (nothing is mutated)."""
         leaves: dict[int, dict[str, bytes]] = {}
         for subject, entry in changed.items():
             leaves.setdefault(bucket_of(subject), {})[subject] = merkle.leaf_hash(entry.leaf())
-        roots = {}
-        for b, new in leaves.items():  # only the touched buckets are re-hashed
-            old = self.buckets.get(b)
-            roots[b] = _bucket_root({**old, **new} if old else new)
+        trees = {b: self._pending_bucket(b, new) for b, new in leaves.items()}  # only the touched buckets
+        roots = {b: t[1].root() for b, t in trees.items()}
         new_buckets = [b for b in leaves if b not in self.buckets]
         order = sorted(self._order + new_buckets) if new_buckets else self._order
         tree = _updated_tree(
             None if new_buckets else self.tree(), order, {b: _bucket_leaf(b, r) for b, r in roots.items()},
             lambda: [_bucket_leaf(b, roots[b] if b in roots else self.bucket_root(b)) for b in order],
         )
-        return _BranchUpdate(leaves, roots, order, tree)
+        return _BranchUpdate(leaves, trees, order, tree)
 
     def fold(self, changed: dict[str, Entry], update: _BranchUpdate) -> None:
-        """Fold in ``changed`` together with the roots :meth:`pending` computed for it."""
+        """Fold in ``changed`` together with the trees :meth:`pending` computed for it."""
         self.entries.update(changed)
         for b, new in update.leaves.items():
             self.buckets.setdefault(b, {}).update(new)
-        self._bucket_roots.update(update.bucket_roots)
+        self._bucket_trees.update(update.bucket_trees)
         self._order = update.order
         self._tree = update.tree
 

@@ -97,6 +97,32 @@ class LevelTree:
                 left = p << 1
                 up[p] = node_hash(level[left], level[left + 1]) if left + 1 < len(level) else level[left]
             dirty = parents
+        return LevelTree._of(levels)
+
+    def replaced_from(self, leaf_hashes: list[bytes], start: int) -> "LevelTree":
+        """The tree over ``leaf_hashes`` (any size), whose first ``start`` leaves equal this
+        tree's: nodes covering only those leaves are reused, the rest re-hashed. An
+        insertion into sorted leaves re-hashes from its position on, not the whole tree."""
+        if not leaf_hashes:
+            return LevelTree()
+        hashes = list(leaf_hashes)
+        levels = [hashes]
+        depth = 0
+        while len(hashes) > 1:
+            start >>= 1  # parents below this index have two unchanged children
+            old = self.levels[depth + 1] if depth + 1 < len(self.levels) else []
+            keep = min(start, len(old), len(hashes) // 2)
+            nxt = old[:keep]
+            nxt.extend(node_hash(hashes[i], hashes[i + 1]) for i in range(2 * keep, len(hashes) - 1, 2))
+            if len(hashes) % 2:
+                nxt.append(hashes[-1])
+            levels.append(nxt)
+            hashes = nxt
+            depth += 1
+        return LevelTree._of(levels)
+
+    @staticmethod
+    def _of(levels: list[list[bytes]]) -> "LevelTree":
         out = LevelTree.__new__(LevelTree)
         out.levels = levels
         return out

@@ -165,3 +165,21 @@ def test_level_tree_empty_and_bad_index():
     assert LevelTree().root() == EMPTY_ROOT and len(LevelTree()) == 0
     with pytest.raises(IndexError):
         LevelTree([leaf_hash(b"a")]).with_updates({1: leaf_hash(b"b")})
+
+
+def test_level_tree_replaced_from_matches_a_rebuilt_tree():
+    import random
+
+    from protocol.merkle import LevelTree
+
+    rng = random.Random(7)
+    for trial in range(300):
+        old = [f"old-{trial}-{i}".encode() for i in range(rng.randint(0, 70))]
+        start = rng.randint(0, len(old))
+        new = old[:start] + [f"new-{trial}-{i}".encode() for i in range(rng.randint(0 if start else 1, 40))]
+        tree = LevelTree([leaf_hash(x) for x in old])
+        before = tree.root()
+        updated = tree.replaced_from([leaf_hash(x) for x in new], start)
+        assert updated.root() == rfc6962_root(new), (len(old), start, len(new))
+        assert tree.root() == before  # the old tree is untouched
+        assert len(updated) == len(new)

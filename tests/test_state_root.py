@@ -105,9 +105,16 @@ def test_many_subjects_fill_every_bucket_then_update_in_place():
         tx.apply(model.make(0, 1, sid), verify_signature=False)
     tx.commit()
     assert len(state._branches[KEYS[0].branch_id]._order) == 256
-    for height in range(2, 6):
+    for height in range(2, 6):  # new subjects (statuses) into big buckets
         tx = state.begin(height)
         for sid in range(height, 2000, 97):
             tx.apply(model.make(0, 2, sid), verify_signature=False)
+        tx.commit()
+        assert state.state_root == reference_root(state)
+    for height in range(6, 9):  # existing subjects changed in place (re-offers), and one more new one
+        tx = state.begin(height)
+        for sid in range(height, 2000, 13):
+            tx.apply(model.make(0, 1, sid), verify_signature=False)
+        tx.apply(model.make(0, 1, 5000 + height), verify_signature=False)
         tx.commit()
         assert state.state_root == reference_root(state)
