@@ -113,7 +113,8 @@ class BranchNode:
 
                     self.mdns = MdnsDiscovery(network_id=self.genesis.hash.hex()[:16], peer_id=self.net.peer_id,
                                               listen_addrs=self.listen_addrs, allowed=self.net.allowlist.allows,
-                                              on_peer=self.net.add_persistent_peer)
+                                              on_peer=self.net.add_persistent_peer,
+                                              on_reject=lambda reason: self.metrics.reject("mdns", reason))
                     await nursery.start(self.mdns.run)
                 await nursery.start(self.ingest.run)
                 await nursery.start(self.sync.run)

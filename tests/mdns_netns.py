@@ -36,6 +36,7 @@ async def main(base: Path) -> dict:
         out["peer_ids"] = [n.net.peer_id for n in nodes]
         out["heights"] = [n.chain.height for n in nodes]
         out["mdns"] = [n.mdns.statistics() for n in nodes]
+        out["metrics"] = [n.metrics.rejected_counts() for n in nodes]
         nursery.cancel_scope.cancel()
     return out
 

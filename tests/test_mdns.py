@@ -78,6 +78,7 @@ def test_nodes_find_each_other_by_mdns_in_a_private_network_namespace(tmp_path):
         assert set(out["connected"][i]) == set(members) - {me}
         assert out["mdns"][i]["peers_found"] == 2
         assert out["mdns"][i]["rejected"].get("other_network", 0) >= 1  # the other network's advert
+        assert out["metrics"][i].get("mdns/other_network", 0) == out["mdns"][i]["rejected"]["other_network"]
         assert out["heights"][i] >= 2
     assert out["connected"][3] == [] and out["mdns"][3]["peers_found"] == 0  # another network: never dialled
     assert out["mdns"][3]["rejected"]["other_network"] >= 3

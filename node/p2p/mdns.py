@@ -91,11 +91,13 @@ class MdnsDiscovery:
     """
 
     def __init__(self, *, network_id: str, peer_id: str, listen_addrs: list[str],
-                 allowed: Callable[[str], bool], on_peer: Callable[[str], Any]) -> None:
+                 allowed: Callable[[str], bool], on_peer: Callable[[str], Any],
+                 on_reject: Callable[[str], Any] = lambda reason: None) -> None:
         self.network_id = network_id
         self.peer_id = peer_id
         self.allowed = allowed
         self.on_peer = on_peer
+        self.on_reject = on_reject  # e.g. a metrics counter, by reason
         self.ips, self.port = _hosts_and_port(listen_addrs)
         self.found: dict[str, list[str]] = {}  # peer id -> addrs
         self.rejected: Counter[str] = Counter()
@@ -149,20 +151,24 @@ class MdnsDiscovery:
 
                 await trio.to_thread.run_sync(stop)
 
+    def _reject(self, reason: str) -> None:
+        self.rejected[reason] += 1
+        self.on_reject(reason)
+
     async def _resolve(self, zc: Any, service_info_cls: Any, service_name: str) -> None:
         if not service_name.endswith(SERVICE_TYPE) or len(service_name) > 255:
-            self.rejected["malformed"] += 1
+            self._reject("malformed")
             return
         info = service_info_cls(SERVICE_TYPE, service_name)
         if not await trio.to_thread.run_sync(info.request, zc, RESOLVE_TIMEOUT_MS):
-            self.rejected["unresolved"] += 1
+            self._reject("unresolved")
             return
         try:
             addrs = parse_advert(info.properties or {}, info.parsed_addresses(), info.port, network_id=self.network_id,
                                  own_peer_id=self.peer_id, allowed=self.allowed)
         except AdvertRejected as exc:
             if exc.reason != "self":
-                self.rejected[exc.reason] += 1
+                self._reject(exc.reason)
                 logger.debug("mdns: ignoring %s: %s", service_name, exc)
             return
         peer_id = addrs[0].rsplit("/", 1)[1]
