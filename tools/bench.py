@@ -54,7 +54,7 @@ from node.store import Store
 from protocol.genesis import Genesis
 from protocol.ledger import LedgerState, build_block
 from protocol.records import Record
-from protocol.schema import Fee, OpeningHours, ServiceOffer
+from protocol.schema import EquipmentStatus, Fee, OpeningHours, ServiceOffer, ServiceStatus
 from protocol.votes import PRECOMMIT, CommitCertificate, Vote
 from tools.bench_protocol import run as protocol_bench
 
@@ -67,6 +67,36 @@ def sample_offer(i: int) -> ServiceOffer:
     return ServiceOffer(f"svc-{i}", "fx", "Foreign exchange", "Cash exchange for 20 currencies at the counter",
                         ("counter",), (OpeningHours(0, 540, 1020),), (Fee("Commission", 500, "CNY", "per_transaction"),),
                         0, "own", "", ("wheelchair",), 0)
+
+
+STATUS_BRANCHES, STATUS_SERVICES = 50, 20
+
+
+def workload_records(workload: str, keys: list, chain_id: str, total: int) -> list[Record]:
+    """The records the generator sends, signed up front.
+
+    ``offers``: one branch publishes a new service per record, so its state grows by
+    one entry per record for the whole run (the worst case for the state root).
+    ``status``: 50 branches offer 20 services each, then publish live status updates
+    of them round-robin, so the state stays at 1,000 offers + 1,000 statuses (closer
+    to how branches really publish).
+    """
+    now = int(time.time() * 1000)
+    if workload == "offers":
+        return [Record.create(keys[0], chain_id, 1, now, sample_offer(i)) for i in range(total)]
+    out = []
+    states = ("open", "paused", "closed")
+    for k in range(total):
+        branch, service = k % STATUS_BRANCHES, (k // STATUS_BRANCHES) % STATUS_SERVICES
+        rnd = k // (STATUS_BRANCHES * STATUS_SERVICES)  # round 0 offers, then status updates
+        if rnd == 0:
+            body = sample_offer(service)
+            seq = 1
+        else:
+            body = ServiceStatus(f"svc-{service}", states[rnd % 3], rnd % 60, (EquipmentStatus("atm-1", rnd % 2 == 0),))
+            seq = rnd
+        out.append(Record.create(keys[branch], chain_id, seq, now, body))
+    return out
 
 
 def proc_stats(pid: int) -> tuple[float, float]:
@@ -113,27 +143,29 @@ def percentile(values: list[float], q: float) -> float:
 # ------------------------------------------------------------------ load phase
 
 
-async def load_phase(base: Path, duration: float, rate: int, max_block_records: int) -> dict:
-    homes = create_network(base / "load", N_VALIDATORS, observers=1, fixed_ports=True, params=BENCH_PARAMS,
+async def load_phase(base: Path, duration: float, rate: int, max_block_records: int, workload: str = "offers") -> dict:
+    members = 1 if workload == "offers" else STATUS_BRANCHES  # the generator's home is the first member
+    homes = create_network(base / "load", N_VALIDATORS, observers=members, fixed_ports=True, params=BENCH_PARAMS,
                            consensus={"block_interval_ms": 50, "empty_block_interval_ms": 2000, "max_block_records": max_block_records})
     for h in homes:
         set_config(h, "api", "enabled", h is homes[0])  # one API, to read p2p statistics at the end
     validators, gen_home = homes[:N_VALIDATORS], homes[N_VALIDATORS]
-    gen_peer_id = peer_id_of(load_key(gen_home.key).public_key.raw)
-    for h in validators:  # the generator dials the validators; they need not dial it
+    validator_ids = {peer_id_of(load_key(h.key).public_key.raw) for h in validators}
+    for h in validators:  # validators dial each other; the generator dials them (other members never run)
         peers = h.load_config().p2p.peers
-        set_config(h, "p2p", "peers", [a for a in peers if not a.endswith(f"/p2p/{gen_peer_id}")])
+        set_config(h, "p2p", "peers", [a for a in peers if a.rsplit("/p2p/", 1)[1] in validator_ids])
     genesis = Genesis.loads(gen_home.genesis.read_bytes())
     key = load_key(gen_home.key)
     total = int(rate * duration)
     print(f"signing {total} records ...", file=sys.stderr)
-    records = [Record.create(key, genesis.chain_id, 1, int(time.time() * 1000), sample_offer(i)) for i in range(total)]
+    records = workload_records(workload, [load_key(h.key) for h in homes[N_VALIDATORS:]], genesis.chain_id, total)
     raws = [r.raw for r in records]
 
     procs = [start_daemon(h) for h in validators]
     config = gen_home.load_config()
     net = P2PNetwork(key, P2PConfig(listen_addrs=tuple(config.p2p.listen), psk=read_psk(gen_home.psk(config)),
-                                    persistent_peers=tuple(config.p2p.peers), max_gossip_message_size=wire.MAX_GOSSIP_BYTES + 1024))
+                                    persistent_peers=tuple(a for a in config.p2p.peers if a.rsplit("/p2p/", 1)[1] in validator_ids),
+                                    max_gossip_message_size=wire.MAX_GOSSIP_BYTES + 1024))
     blocks_topic = wire.topics(genesis.chain_id)[2]
     sent_at: list[float] = [0.0] * total
     announced: dict[int, float] = {}
@@ -155,7 +187,7 @@ async def load_phase(base: Path, duration: float, rate: int, max_block_records: 
                     await trio.sleep(0.1)
             await trio.sleep(0.5)
             print(f"pushing {total} records at {rate}/s for {duration}s ...", file=sys.stderr)
-            validator_peers = [peer_id_of(load_key(h.key).public_key.raw) for h in validators]
+            validator_peers = sorted(validator_ids)
             limiters = {p: trio.CapacityLimiter(8) for p in validator_peers}  # batches in flight per validator
             push_protocol = wire.records_protocol(genesis.chain_id)
             push_failures = 0
@@ -330,6 +362,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--duration", type=float, default=20.0, help="seconds of offered load (default 20)")
     ap.add_argument("--rate", type=int, default=3000, help="offered records/s (default 3000)")
     ap.add_argument("--max-block-records", type=int, default=5000)
+    ap.add_argument("--workload", choices=("offers", "status"), default="offers",
+                    help="offers: one branch, a new service per record (state grows all run; default); "
+                         "status: 50 branches x 20 services, then live status updates (state stays small)")
     ap.add_argument("--sync-blocks", type=int, default=10_000)
     ap.add_argument("--sync-records-per-block", type=int, default=1)
     ap.add_argument("--skip-load", action="store_true")
@@ -347,7 +382,8 @@ def main(argv: list[str] | None = None) -> int:
         out["verify_per_s_2t"] = proto["verify_per_s_2t"]
         out["verify_bound_records_per_s"] = round(proto["verify_per_s_2t"] / N_VALIDATORS, 1)
         if not args.skip_load:
-            out.update(trio.run(load_phase, base, args.duration, args.rate, args.max_block_records))
+            out["workload"] = args.workload
+            out.update(trio.run(load_phase, base, args.duration, args.rate, args.max_block_records, args.workload))
         if not args.skip_sync:
             out.update(trio.run(sync_phase, base, args.sync_blocks, args.sync_records_per_block))
     finally:
