@@ -2,6 +2,8 @@
 
 import trio
 
+import pytest
+
 from node.p2p.testing import network_of
 
 TOPIC = "branchnet/test/1"
@@ -87,3 +89,20 @@ async def test_reader_drops_duplicates_by_message_id():
     for key in (b"b", b"c", b"d"):
         assert recent.add(key)
     assert recent.add(b"a")  # evicted by size
+
+
+async def test_publish_while_the_host_closes_is_a_p2p_error(monkeypatch):
+    # A commit finishing during shutdown announced its block after the host had closed
+    # its listener; libp2p's publish then raised OSError (EBADF, from getsockname in
+    # get_addrs), which no caller expected and which crashed the node's task group.
+    # It must surface as the P2PError every caller handles.
+    from node.p2p.errors import P2PError
+
+    async with network_of(2) as (a, b):
+        async def closed_listener(topic, data):
+            raise OSError(9, "Bad file descriptor")
+
+        monkeypatch.setattr(a.gossip._pubsub, "publish", closed_listener)
+        with pytest.raises(P2PError) as exc:
+            await a.publish("t/1", b"late")
+        assert "Bad file descriptor" in str(exc.value)

@@ -233,7 +233,10 @@ class Gossip:
         else:
             with trio.move_on_after(max_wait):
                 await self.wait_writable(topic, raise_on_timeout=False)
-        await self._pubsub.publish(topic, data)
+        try:
+            await self._pubsub.publish(topic, data)
+        except OSError as exc:  # e.g. the host is closing: libp2p reads its listener's address
+            raise P2PError(f"publish on {topic} failed: {exc}") from exc
         self.stats.published += 1
         await trio.sleep(0)  # let our own reader/writer tasks run
 
