@@ -108,7 +108,10 @@ def _public_key_hex(public_key: str | None, from_home: Path | None) -> str:
     text = public_key.strip().lower()
     try:
         PublicKey(bytes.fromhex(text))
-    except (ValueError, ProtocolError):
+    except ProtocolError as exc:
+        raise click.BadParameter(exc.message if exc.reason == "bad_key" else "must be 64 hex characters (an Ed25519 public key)",
+                                 param_hint="--public-key") from None
+    except ValueError:
         raise click.BadParameter("must be 64 hex characters (an Ed25519 public key)", param_hint="--public-key") from None
     return text
 

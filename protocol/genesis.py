@@ -183,7 +183,11 @@ def _members(items: Any, field: str, *, voting: bool) -> list[Member]:
         try:
             raw = bytes.fromhex(item.get("public_key", ""))
             key = PublicKey(raw)
-        except (ValueError, TypeError, ProtocolError):
+        except ProtocolError as exc:
+            if exc.reason == "bad_key":
+                raise ValidationError(exc.message, field=f"{f}.public_key", reason="bad_key") from None
+            raise ValidationError("must be 64 hex characters (Ed25519)", field=f"{f}.public_key", reason="format") from None
+        except (ValueError, TypeError):
             raise ValidationError("must be 64 hex characters (Ed25519)", field=f"{f}.public_key", reason="format") from None
         if "branch_id" in item and item["branch_id"] != branch_id_of(raw).hex():
             raise ValidationError("does not match the public key", field=f"{f}.branch_id", reason="branch_id")

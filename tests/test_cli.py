@@ -25,6 +25,7 @@ from node.cli_parse import (
     profile_body,
 )
 from protocol.genesis import Genesis
+from protocol.keys import PrivateKey
 
 
 def run(*args: str, env: dict | None = None):
@@ -135,16 +136,19 @@ def test_genesis_bad_cases(tmp_path: Path, home: Path) -> None:
     before = g.read_text()
     r = run("genesis", "add-validator", str(g), "--name", "B", "--from-home", str(home))
     assert r.exit_code == 1 and "already listed" in r.stderr
-    r = run("genesis", "add-member", str(g), "--name", "A", "--public-key", "ab" * 32)
+    other = PrivateKey.generate().public_key.hex()
+    r = run("genesis", "add-member", str(g), "--name", "A", "--public-key", other)
     assert r.exit_code == 1 and "named 'A'" in r.stderr
     r = run("genesis", "add-validator", str(g), "--name", "C", "--public-key", "xyz")
     assert r.exit_code == 2 and "64 hex" in r.stderr
     r = run("genesis", "add-validator", str(g), "--name", "C", "--public-key", "ab" * 31)
     assert r.exit_code == 2
-    r = run("genesis", "add-validator", str(g), "--name", "C", "--public-key", "ab" * 32, "--power", "0")
+    r = run("genesis", "add-validator", str(g), "--name", "C", "--public-key", "01" + "00" * 31)  # small order
+    assert r.exit_code == 2 and "not a valid Ed25519 public key" in r.stderr
+    r = run("genesis", "add-validator", str(g), "--name", "C", "--public-key", other, "--power", "0")
     assert r.exit_code == 2
     assert g.read_text() == before  # nothing written on failure
-    r = run("genesis", "add-validator", str(tmp_path / "missing.json"), "--name", "C", "--public-key", "ab" * 32)
+    r = run("genesis", "add-validator", str(tmp_path / "missing.json"), "--name", "C", "--public-key", other)
     assert r.exit_code == 2 and "genesis new" in r.stderr
     (tmp_path / "broken.json").write_text("{nope")
     assert run("genesis", "finalize", str(tmp_path / "broken.json")).exit_code == 1

@@ -62,3 +62,12 @@ def test_huge_integer_literal_is_a_validation_error():
     with pytest.raises(ValidationError) as exc:
         Genesis.loads(b'{"chain_id": "x", "genesis_time_ms": ' + b"1" * 5000 + b"}")
     assert exc.value.reason == "json"
+
+
+def test_small_order_public_key_is_refused_with_its_own_reason():
+    doc = genesis_doc(validator_keys(4), member_keys(1))
+    doc["members"][0]["public_key"] = ("01" + "00" * 31)  # the identity point: anyone could sign for it
+    doc["members"][0].pop("branch_id", None)
+    with pytest.raises(ValidationError) as exc:
+        Genesis.from_json(doc)
+    assert exc.value.reason == "bad_key" and exc.value.field == "members[0].public_key"

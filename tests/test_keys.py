@@ -52,6 +52,39 @@ def test_bad_public_key(raw):
     assert exc.value.reason == "size" and exc.value.field == "public_key"
 
 
+# Small-order points: the identity, a point of order 2 (y = -1), and the neutral element
+# with the sign bit set (a non-canonical encoding of it).
+IDENTITY = b"\x01" + b"\x00" * 31
+ORDER_2 = b"\xec" + b"\xff" * 30 + b"\x7f"
+L = 2**252 + 27742317777372353535851937790883648493
+
+
+@pytest.mark.parametrize("raw", [IDENTITY, ORDER_2, b"\x01" + b"\x00" * 30 + b"\x80"], ids=["identity", "order-2", "noncanonical-identity"])
+def test_small_order_or_non_canonical_public_keys_are_refused(raw):
+    with pytest.raises(DecodeError) as exc:
+        PublicKey(raw)
+    assert exc.value.reason == "bad_key" and exc.value.field == "public_key"
+
+
+def test_the_identity_key_forgery_does_not_verify():
+    # With A = identity, R = identity and S = 0, the cofactorless equation [S]B = R + [k]A
+    # holds for every message; OpenSSL accepted this. Our verifier must not.
+    key = object.__new__(PublicKey)
+    object.__setattr__(key, "raw", IDENTITY)  # bypass the constructor's check on purpose
+    with pytest.raises(SignatureError):
+        key.verify(IDENTITY + b"\x00" * 32, Domain.RECORD, CHAIN_ID, b"any payload")
+
+
+def test_signature_with_s_not_below_l_is_rejected():
+    sig = ALICE.sign(Domain.RECORD, CHAIN_ID, b"payload")
+    s = int.from_bytes(sig[32:], "little")
+    assert s + L < 2**256
+    malleated = sig[:32] + (s + L).to_bytes(32, "little")  # the same point equation, non-canonical S
+    ALICE.public_key.verify(sig, Domain.RECORD, CHAIN_ID, b"payload")
+    with pytest.raises(SignatureError):
+        ALICE.public_key.verify(malleated, Domain.RECORD, CHAIN_ID, b"payload")
+
+
 def test_signing_bytes_layout():
     assert signing_bytes(Domain.VOTE, CHAIN_ID, b"p") == encode([SIGNING_PREFIX, "vote", CHAIN_ID, b"p"])
 
