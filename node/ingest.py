@@ -9,12 +9,13 @@ per ``flush_interval``, 100 ms, unless a batch fills up). Each batch is pushed
 straight to every connected validator over ``/branchnet/{chain}/records/1``
 (request = the batch, answer = how many records were new), so each validator
 receives it once; every validator has its own queue (at most 64 batches) and
-sender task, so a slow validator delays only its own copy. Gossip carries a batch only when some validator is not
-connected or a push failed: gossipsub relays every message to every mesh peer,
-so a validator would otherwise receive and decrypt each batch once per peer,
-and that relaying was a third of a validator's CPU under load (measured with
-py-spy at 2,000 records/s). Records of our own clients that are still
-uncommitted are sent again every ``regossip_interval`` seconds, the same way.
+sender task, so a slow validator delays only its own copy. Gossip carries a
+batch only when some validator is not connected or a push failed: gossipsub
+relays every message to every mesh peer, so a validator would otherwise
+receive and decrypt each batch once per peer (py-libp2p was about a third of a
+validator's CPU samples at 2,000 records/s before this; py-spy). Records of our
+own clients that are still uncommitted are sent again every
+``regossip_interval`` seconds, the same way.
 """
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 
 Server: answers ``/branchnet/{chain}/sync/1`` requests (status, a range of
 blocks with their certificates, one block by hash — committed or a current
-candidate — and records by hash, for compact proposals) from memory and the store. Every request is bounded (≤ 64 blocks, ≤ 16 MiB).
+candidate — and records by hash, for compact proposals) from memory and the
+store. Every request is bounded (≤ 64 blocks, ≤ 1024 records, ≤ 16 MiB).
 
 Client (:meth:`BlockSync.run`): every ``interval`` seconds, or at once when
 poked (a block announcement or a consensus message from a height ahead), asks
