@@ -46,7 +46,7 @@ class RecordIngest:
         self.net = network
         self.flush_interval = flush_interval
         self.regossip_interval = regossip_interval
-        self._local: dict[bytes, bytes] = {}  # our clients' records not yet committed: hash -> raw
+        self._local: dict[bytes, tuple[bytes, float]] = {}  # our clients' uncommitted records: hash -> (raw, last sent)
         self._resend = 0
         self.regossiped_records = 0
         self.on_new_records = on_new_records or (lambda: None)
@@ -88,7 +88,7 @@ class RecordIngest:
             chain.mempool.reject_invalid_signature(record)
             raise
         chain.mempool.add(record)
-        self._local[record.hash] = record.raw
+        self._local[record.hash] = (record.raw, trio.current_time())
         chain.submitted_at[record.hash] = trio.current_time()
         chain.metrics.mempool_records.set(len(chain.mempool))
         self._queue(record.raw)
@@ -110,18 +110,29 @@ class RecordIngest:
             task_status.started()
 
     async def _regossip(self) -> None:
-        """Gossip is lossy: re-send our clients' records that are still uncommitted.
-        Records that left the mempool (committed, superseded, dropped) are forgotten."""
+        """Deliveries can be lost (gossip drops, a validator restarts and forgets its
+        mempool): re-send our clients' records still uncommitted ``regossip_interval``
+        after they were last sent. Records that left the mempool (committed,
+        superseded, dropped) are forgotten."""
         while True:
-            await trio.sleep(self.regossip_interval)
-            mempool = self.chain.mempool
-            for h in [h for h in self._local if h not in mempool]:
-                del self._local[h]
-            if self._local:
+            await trio.sleep(self.regossip_interval / 2)
+            due = self._due_for_resend(trio.current_time())
+            if due:
                 self._resend += 1
-                self.regossiped_records += len(self._local)
-                for raw in self._local.values():
+                self.regossiped_records += len(due)
+                for raw in due:
                     self._queue(raw)
+
+    def _due_for_resend(self, now: float) -> list[bytes]:
+        """Forget our records that left the mempool; return (and mark sent at ``now``)
+        those last sent ``regossip_interval`` or more ago."""
+        mempool = self.chain.mempool
+        for h in [h for h in self._local if h not in mempool]:
+            del self._local[h]
+        due = [h for h, (_, sent) in self._local.items() if now - sent >= self.regossip_interval]
+        for h in due:
+            self._local[h] = (self._local[h][0], now)
+        return [self._local[h][0] for h in due]
 
     def statistics(self) -> dict[str, int]:
         return {"received_records": self.received_records, "pushed_batches": self.pushed_batches,

@@ -138,3 +138,20 @@ async def test_a_validator_that_never_answers_pushes_delays_nobody_else(tmp_path
         assert hung.is_set()
         stats = sender.ingest.statistics()
         assert stats["push_queued"] >= 1 and stats["push_failures"] == 0  # the stuck validator's batches wait
+
+
+async def test_only_records_unconfirmed_for_a_whole_interval_are_sent_again(tmp_path):
+    async with inprocess_network(tmp_path, 1) as (node,):
+        ingest = node.ingest
+        ingest.regossip_interval = 3.0
+        chain_id = node.genesis.chain_id
+        old, new = (signed_offer(node.key, chain_id, s) for s in ("old", "new"))
+        for r in (old, new):
+            node.chain.mempool.add(r)  # as submit() leaves them, without a block being cut
+        ingest._local = {old.hash: (old.raw, 100.0), new.hash: (new.raw, 102.0)}
+        assert ingest._due_for_resend(102.9) == []
+        assert ingest._due_for_resend(103.0) == [old.raw]  # sent 3 s ago
+        assert ingest._due_for_resend(104.0) == []  # old was just re-sent; new is 2 s old
+        assert ingest._due_for_resend(105.0) == [new.raw]
+        node.chain.mempool.remove([old])  # committed (or dropped): forgotten, never re-sent
+        assert ingest._due_for_resend(200.0) == [new.raw] and old.hash not in ingest._local
