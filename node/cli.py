@@ -28,7 +28,6 @@ from .cli_chain import chain, load_genesis_file, proof
 from .cli_common import (
     EXIT_CODES_HELP,
     EXIT_FAILED,
-    EXIT_USAGE,
     HOME_HELP,
     NODE_HELP,
     CliContext,

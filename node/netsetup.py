@@ -10,10 +10,10 @@ import json
 import socket
 from pathlib import Path
 
-from protocol.genesis import ChainParams, Genesis
+from protocol.genesis import Genesis
 
 from .config import Home
-from .home import init_home, new_psk, write_psk
+from .home import init_home, new_psk
 from .p2p.host import peer_id_of
 
 

@@ -18,7 +18,7 @@ import sqlite3
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Iterator
 
 from protocol.blocks import Block, Header
 from protocol.encoding import decode, encode

@@ -40,7 +40,7 @@ from .genesis import Genesis
 from .hashing import sha256
 from .keys import PublicKey
 from .records import Record
-from .schema import BranchProfile, ServiceOffer, ServiceStatus, ServiceWithdraw
+from .schema import ServiceStatus, ServiceWithdraw
 from .validators import ValidatorSet
 from .votes import CommitCertificate
 

@@ -6,7 +6,6 @@ All through click's CliRunner (in-process, no node, no network).
 from __future__ import annotations
 
 import json
-from decimal import Decimal
 from pathlib import Path
 
 import pytest

@@ -10,7 +10,6 @@ from __future__ import annotations
 import signal
 
 import pytest
-import trio
 
 from cluster import ProcessNetwork, make_homes, running_nodes, signed_offer, wait_until
 

@@ -15,7 +15,6 @@ import sys
 from typing import Any
 
 from protocol import merkle
-from protocol.blocks import Header
 from protocol.encoding import encode
 from protocol.genesis import Genesis
 from protocol.hashing import sha256

@@ -14,7 +14,7 @@ import json
 import logging
 import random
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 import multiaddr
 import trio
