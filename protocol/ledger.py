@@ -21,9 +21,13 @@ split into 256 buckets by ``sha256(subject)[0]``; a bucket root is the RFC 6962
 root of its leaves sorted by subject; the branch root is the RFC 6962 root over
 ``encode([bucket, bucket_root])`` of the non-empty buckets in bucket order; the
 state root is the RFC 6962 root over ``encode([branch_id, branch_root])`` sorted
-by branch id. Buckets keep a change O(bucket + 256) instead of O(branch): a
-branch with many entries must not make every block re-hash all of them.
-Replaying the same blocks always yields the same root.
+by branch id. Replaying the same blocks always yields the same root.
+
+Every tree is kept level by level (``merkle.LevelTree``) and a transaction
+re-hashes only what it changes: the paths of changed leaves, and in a bucket
+that gains a subject the nodes right of it (the sorted leaves after it shift).
+So a change costs O(log) plus, for a new subject, about half its bucket — never
+the whole branch.
 """
 
 from __future__ import annotations
