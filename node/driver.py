@@ -365,6 +365,7 @@ class ConsensusDriver:
                         self.metrics.reject("sync", "wrong_block")
                         continue
                     self.fetched["blocks"] += 1
+                    self.metrics.proposal_data_fetched.labels("blocks").inc()
                     await self._check_and_feed(self.chain.add_candidate(block))
                     return
                 await trio.sleep(min(0.1 * 2**attempt, 2.0))
@@ -532,6 +533,7 @@ class ConsensusDriver:
                 continue
             if len(fetched) == len(missing):
                 self.fetched["records"] += len(fetched)
+                self.metrics.proposal_data_fetched.labels("records").inc(len(fetched))
                 records = [have.get(h) or fetched[h] for h in msg.record_hashes]
                 return self._add_compact_block(msg, records, set(have))
         return None

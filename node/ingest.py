@@ -187,8 +187,10 @@ class RecordIngest:
                     status, payload = wire.decode_response(reply)
                     if status != wire.OK:
                         raise ProtocolError(f"refused: {payload!r}", reason="refused")
+                    self.chain.metrics.record_batches_sent.labels("push").inc()
                 except (P2PError, ProtocolError, trio.TooSlowError) as exc:
                     self.push_failures += 1
+                    self.chain.metrics.record_push_failures.inc()
                     log.debug("record push to %s failed: %s", peer, exc)
                     await self._gossip(data)
         finally:
@@ -198,6 +200,7 @@ class RecordIngest:
         try:
             await self.net.publish(self.topic, data)
             self.gossiped_batches += 1
+            self.chain.metrics.record_batches_sent.labels("gossip").inc()
         except (P2PError, trio.TooSlowError) as exc:
             log.warning("record batch publish failed (re-sent while uncommitted): %s", exc)
 

@@ -21,6 +21,12 @@ class NodeMetrics:
         self.finality = Histogram("branchnet_record_finality_seconds", "Time from local submission to commit",
                                   buckets=(0.05, 0.1, 0.2, 0.3, 0.5, 1, 2, 5, 10), registry=r)
         self.signer_writes = Counter("branchnet_signer_state_writes", "fsynced signer-state writes", registry=r)
+        self.record_batches_sent = Counter("branchnet_record_batches_sent", "Batches of our clients' records sent: "
+                                           "pushed to one validator, or gossiped", ["via"], registry=r)
+        self.record_push_failures = Counter("branchnet_record_push_failures", "Record pushes refused or timed out "
+                                            "(the batch then goes out on gossip)", registry=r)
+        self.proposal_data_fetched = Counter("branchnet_proposal_data_fetched", "What a compact proposal lacked and "
+                                             "was fetched from peers: records by hash, or whole blocks", ["what"], registry=r)
 
     def reject(self, source: str, reason: str) -> None:
         self.rejected.labels(source, reason).inc()

@@ -21,6 +21,9 @@ async def test_records_reach_every_validator_by_push_without_gossip(tmp_path):
         stats = nodes[0].ingest.statistics()
         assert stats["pushed_batches"] >= 1 and stats["push_failures"] == 0
         assert stats["gossiped_batches"] == 0  # every validator was reached directly
+        m = nodes[0].metrics
+        assert m.record_batches_sent.labels("push")._value.get() >= 3  # one per validator and batch
+        assert m.record_batches_sent.labels("gossip")._value.get() == 0
         records_topic = wire.topics(chain_id)[0]
         for n in nodes:
             assert n.net.statistics()["gossip"]["received_by_topic"].get(records_topic, 0) == 0
@@ -112,6 +115,7 @@ async def test_a_validator_missing_records_completes_compact_proposals_by_hash(t
         fetched = deaf.driver.statistics()["fetched"]
         assert fetched["records"] >= 1  # it completed compact proposals by fetching their records
         assert fetched["blocks"] == 0  # never needed the whole block
+        assert deaf.metrics.proposal_data_fetched.labels("records")._value.get() == fetched["records"]
 
 
 async def test_a_validator_that_never_answers_pushes_delays_nobody_else(tmp_path):
