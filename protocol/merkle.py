@@ -60,9 +60,9 @@ class LevelTree:
     """An RFC 6962 tree over leaf hashes that keeps every level, so replacing k
     leaves re-hashes O(k log n) nodes instead of the whole tree.
 
-    Immutable: :meth:`with_updates` returns a new tree (sharing nothing mutable
-    with this one), so a pending state transaction can compute its root without
-    touching the committed tree.
+    Immutable: :meth:`with_updates` and :meth:`replaced_from` return new trees
+    (sharing nothing mutable with this one), so a pending state transaction can
+    compute its root without touching the committed tree.
     """
 
     __slots__ = ("levels",)
