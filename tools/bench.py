@@ -295,17 +295,16 @@ async def load_phase(base: Path, duration: float, rate: int, max_block_records: 
 # ------------------------------------------------------------------ sync phase
 
 
-def write_chain(home: Home, genesis: Genesis, keys: list, n_blocks: int, records_per_block: int, member_key) -> int:
+def write_chain(home: Home, genesis: Genesis, keys: list, n_blocks: int, records_per_block: int, member_keys: list,
+                workload: str = "offers") -> int:
     store = Store(home.db, genesis)
     store._db.execute("PRAGMA synchronous=OFF")  # bulk generation only
     state = LedgerState(genesis)
-    prepared, n_records, seq = [], 0, 0
+    prepared, n_records = [], 0
     t = genesis.genesis_time_ms
+    stream = iter(workload_records(workload, member_keys, genesis.chain_id, n_blocks * records_per_block))
     for h in range(1, n_blocks + 1):
-        recs = []
-        for _ in range(records_per_block):
-            recs.append(Record.create(member_key, genesis.chain_id, 1, t, sample_offer(seq)))
-            seq += 1
+        recs = [next(stream) for _ in range(records_per_block)]
         block, tx, rejected = build_block(state, height=h, round=0, time_ms=t + h, proposer=keys[h % len(keys)].branch_id, candidates=recs)
         assert not rejected
         cert = CommitCertificate.from_votes([Vote.create(k, genesis.chain_id, PRECOMMIT, h, 0, block.hash) for k in keys[:3]])
@@ -320,8 +319,9 @@ def write_chain(home: Home, genesis: Genesis, keys: list, n_blocks: int, records
     return n_records
 
 
-async def sync_phase(base: Path, n_blocks: int, records_per_block: int) -> dict:
-    homes = create_network(base / "sync", N_VALIDATORS, observers=2, fixed_ports=True, params=BENCH_PARAMS,
+async def sync_phase(base: Path, n_blocks: int, records_per_block: int, workload: str = "offers") -> dict:
+    writers = 1 if workload == "offers" else STATUS_BRANCHES
+    homes = create_network(base / "sync", N_VALIDATORS, observers=1 + writers, fixed_ports=True, params=BENCH_PARAMS,
                            consensus={"empty_block_interval_ms": 3_600_000})
     for h in homes:
         set_config(h, "api", "enabled", False)
@@ -329,9 +329,9 @@ async def sync_phase(base: Path, n_blocks: int, records_per_block: int) -> dict:
         set_config(h, "p2p", "peers", [])
     genesis = Genesis.loads(homes[0].genesis.read_bytes())
     keys = [load_key(h.key) for h in homes[:N_VALIDATORS]]
-    source, fresh, writer = homes[0], homes[N_VALIDATORS], homes[N_VALIDATORS + 1]
+    source, fresh, writers = homes[0], homes[N_VALIDATORS], homes[N_VALIDATORS + 1:]
     print(f"writing a chain of {n_blocks} blocks ...", file=sys.stderr)
-    n_records = write_chain(source, genesis, keys, n_blocks, records_per_block, load_key(writer.key))
+    n_records = write_chain(source, genesis, keys, n_blocks, records_per_block, [load_key(h.key) for h in writers], workload)
     # the source serves as a lone validator (it cannot make progress alone, which is fine)
     src_cfg = source.load_config()
     src_addr = f"{src_cfg.p2p.listen[0]}/p2p/{peer_id_of(keys[0].public_key.raw)}"
@@ -363,8 +363,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rate", type=int, default=3000, help="offered records/s (default 3000)")
     ap.add_argument("--max-block-records", type=int, default=5000)
     ap.add_argument("--workload", choices=("offers", "status"), default="offers",
-                    help="offers: one branch, a new service per record (state grows all run; default); "
-                         "status: 50 branches x 20 services, then live status updates (state stays small)")
+                    help="records of the load phase and of the synced chain. offers: one branch, a new service per "
+                         "record (state grows all run; default); status: 50 branches x 20 services, then live "
+                         "status updates (state stays small)")
     ap.add_argument("--sync-blocks", type=int, default=10_000)
     ap.add_argument("--sync-records-per-block", type=int, default=1)
     ap.add_argument("--skip-load", action="store_true")
@@ -385,7 +386,7 @@ def main(argv: list[str] | None = None) -> int:
             out["workload"] = args.workload
             out.update(trio.run(load_phase, base, args.duration, args.rate, args.max_block_records, args.workload))
         if not args.skip_sync:
-            out.update(trio.run(sync_phase, base, args.sync_blocks, args.sync_records_per_block))
+            out.update(trio.run(sync_phase, base, args.sync_blocks, args.sync_records_per_block, args.workload))
     finally:
         shutil.rmtree(base, ignore_errors=True)
     if args.json:
