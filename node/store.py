@@ -227,6 +227,19 @@ class Store:
             "SELECT height, block, certificate FROM blocks WHERE height>=? AND height<? ORDER BY height", (start, start + count)
         )
 
+    def raw_block_by_hash(self, block_hash: bytes) -> bytes | None:
+        """The stored block bytes (what a peer is sent), without decoding them."""
+        rows = self._query("SELECT block FROM blocks WHERE hash=?", (block_hash,))
+        return rows[0][0] if rows else None
+
+    def raw_records(self, hashes: list[bytes]) -> dict[bytes, bytes]:
+        """hash -> stored record bytes for the committed ones among ``hashes``, without decoding."""
+        out: dict[bytes, bytes] = {}
+        for i in range(0, len(hashes), 500):  # under SQLite's bound-parameter limit
+            chunk = hashes[i : i + 500]
+            out.update(self._query(f"SELECT hash, raw FROM records WHERE hash IN ({','.join('?' * len(chunk))})", tuple(chunk)))
+        return out
+
     def headers(self, start: int, count: int, *, descending: bool = False) -> list[Header]:
         order = "DESC" if descending else "ASC"
         cmp = "<=" if descending else ">="

@@ -82,10 +82,10 @@ class BlockSync:
         cand = self.chain.candidates.get(block_hash)
         if cand is not None:
             return wire.response(wire.OK, cand.block.encode())
-        stored = await trio.to_thread.run_sync(store.block_by_hash, block_hash)
-        if stored is None:
+        raw = await trio.to_thread.run_sync(store.raw_block_by_hash, block_hash)
+        if raw is None:
             return wire.response(wire.NOT_FOUND, "not found")
-        return wire.response(wire.OK, stored.block.encode())
+        return wire.response(wire.OK, raw)
 
     async def _records_by_hash(self, hashes: list[bytes]) -> list[bytes | None]:
         """Raw records for ``hashes`` (None where unknown) from the mempool, the
@@ -104,13 +104,7 @@ class BlockSync:
                         found.setdefault(r.hash, r.raw)
         missing = [h for h in hashes if h not in found]
         if missing:
-            def from_store() -> None:
-                for h in missing:
-                    stored = chain.store.record(h)
-                    if stored is not None:
-                        found[h] = stored[0].raw
-
-            await trio.to_thread.run_sync(from_store)
+            found.update(await trio.to_thread.run_sync(chain.store.raw_records, missing))
         out, size = [], 0
         for h in hashes:
             raw = found.get(h)

@@ -56,6 +56,10 @@ def test_store_round_trip_and_queries(tmp_path):
     assert len(store.records(branch_id=KEYS[1].branch_id, limit=100)) == 3
     assert len(store.records(category="fx", limit=100)) == 12
     assert store.block(2).block.height == 2 and store.block(9) is None
+    b2 = store.block(2).block
+    assert store.raw_block_by_hash(b2.hash) == b2.encode() and store.raw_block_by_hash(b"\x00" * 32) is None
+    wanted = [r.hash for r in b2.records] + [b"\x00" * 32]
+    assert store.raw_records(wanted) == {r.hash: r.raw for r in b2.records}
     # paging by (height, index) walks every record once, even when a page ends inside a block
     everything = [(r.hash, h, i) for r, h, i in store.records(category="fx", limit=100)]
     assert len({h for _, h, _ in everything}) < len(everything)  # blocks hold several matches
