@@ -1,75 +1,72 @@
-"""The node's view of the ledger: committed state, store, mempool, candidate blocks.
+"""The node's view of the ledger: committed state and the one place blocks are committed.
 
-One :class:`Chain` per node. It is the only place blocks get committed
-(:meth:`commit`), whether decided by consensus or fetched by sync, and it holds
-``lock`` while it validates or commits so the two paths never interleave.
-Signature checks of records not already verified by the mempool run in worker
-threads (``cryptography`` releases the GIL); state mutation happens on the trio
-thread, so synchronous readers (the API) always see a consistent state.
+One :class:`Chain` per node. :meth:`Chain.commit` (a block decided by
+consensus) and :meth:`Chain.commit_batch` (certified blocks from block sync)
+are the only ways the state advances; both hold ``lock``, as does
+:meth:`Chain.check_candidate`, so validation and commits never interleave.
+
+Threads: record signatures are verified in worker threads (libsodium releases
+the GIL) and SQLite writes run in one; the ledger state itself is only ever
+mutated on the trio thread, after the block is on disk (:meth:`commit`) — so
+synchronous readers on the trio thread always see a whole block or none.
+Block sync is the one exception to "on disk first": a range is applied in
+memory block by block and written in one transaction at the end (one fsync
+per range); it was certified by the network, so nothing promised is lost if
+the write never happens — the node syncs it again.
 """
 
 from __future__ import annotations
 
 import logging
-import time
-from collections import OrderedDict
-from dataclasses import dataclass, field
+from typing import Iterable
 
 import trio
 
 from protocol.blocks import Block
-from protocol.errors import ProtocolError, ValidationError
+from protocol.errors import RemoteProtocolError, ValidationError
 from protocol.genesis import Genesis
+from protocol.keys import PublicKey
 from protocol.ledger import LedgerState, StateTransaction
 from protocol.records import Record
 from protocol.votes import CommitCertificate
 
+from .candidates import Candidate, CandidateBlocks
+from .errors import ChainHalted
 from .mempool import Mempool
 from .metrics import NodeMetrics
-from .store import Store
+from .runtime import REAL, Runtime
+from .store import PreparedBlock, Store
 
 log = logging.getLogger("branchnet.chain")
-CANDIDATE_CACHE = 64
 
 
-class ChainHalted(Exception):
-    """Something that must never happen happened (e.g. a fork). The node stops."""
-
-
-@dataclass
-class Candidate:
-    block: Block
-    verified: set[bytes] = field(default_factory=set)  # record hashes whose signatures were checked
-    valid: bool | None = None
-    reason: str = ""
-    tx: StateTransaction | None = None
-
-
-async def verify_records_in_threads(records: list[Record], state: LedgerState, *, threads: int = 2) -> set[bytes]:
-    """Verify signatures of ``records`` across worker threads; return the hashes that verified."""
+async def verify_signatures(records: list[Record], members: dict[bytes, PublicKey], runtime: Runtime = REAL,
+                            *, threads: int = 2) -> set[bytes]:
+    """Hashes of the ``records`` whose signatures verify under their branch's key
+    (checked across ``threads`` worker threads when there are many)."""
     if not records:
         return set()
 
     def work(chunk: list[Record]) -> set[bytes]:
         ok = set()
         for r in chunk:
-            key = state.members.get(r.branch_id)
+            key = members.get(r.branch_id)
             if key is None:
                 continue
             try:
                 r.verify(key)
-            except ProtocolError:
+            except RemoteProtocolError:
                 continue
             ok.add(r.hash)
         return ok
 
-    if len(records) < 64:
-        return await trio.to_thread.run_sync(work, records)
+    if len(records) < 64 or not runtime.threads:
+        return await runtime.run_sync(work, records)
     size = (len(records) + threads - 1) // threads
     results: list[set[bytes]] = []
 
     async def run(chunk: list[Record]) -> None:
-        results.append(await trio.to_thread.run_sync(work, chunk))
+        results.append(await runtime.run_sync(work, chunk))
 
     async with trio.open_nursery() as nursery:
         for i in range(0, len(records), size):
@@ -78,44 +75,41 @@ async def verify_records_in_threads(records: list[Record], state: LedgerState, *
 
 
 class Chain:
-    def __init__(self, genesis: Genesis, store: Store, state: LedgerState, mempool: Mempool, metrics: NodeMetrics):
+    def __init__(self, genesis: Genesis, store: Store, state: LedgerState, *, mempool: Mempool,
+                 candidates: CandidateBlocks, metrics: NodeMetrics, runtime: Runtime = REAL):
         self.genesis = genesis
         self.store = store
         self.state = state
         self.mempool = mempool
+        self.candidates = candidates
         self.metrics = metrics
+        self.runtime = runtime
         self.lock = trio.Lock()
-        self.candidates: OrderedDict[bytes, Candidate] = OrderedDict()
         self._height_changed = trio.Event()
         self._listeners: list[trio.MemorySendChannel] = []
-        self.submitted_at: dict[bytes, float] = {}  # record hash -> monotonic submit time (finality metric)
+        self._submitted_at: dict[bytes, float] = {}  # record hash -> trio time of local submission
         metrics.height.set(state.height)
 
     @property
     def height(self) -> int:
         return self.state.height
 
-    # ------------------------------------------------------------ candidates
-    def add_candidate(self, block: Block, verified: set[bytes] | None = None) -> Candidate:
-        cand = self.candidates.get(block.hash)
-        if cand is None:
-            cand = self.candidates[block.hash] = Candidate(block)
-            while len(self.candidates) > CANDIDATE_CACHE:
-                self.candidates.popitem(last=False)
-        if verified:
-            cand.verified |= verified
-        return cand
-
     def decode_block(self, data: bytes) -> Block:
+        """Decode a peer's block within the genesis limits. Raises DecodeError."""
         p = self.genesis.params
         return Block.decode(data, max_bytes=p.max_block_bytes, max_records=p.max_block_records, max_evidence=p.max_block_evidence)
 
-    async def _verified_records(self, block: Block, already: set[bytes]) -> set[bytes]:
+    def note_submitted(self, record_hash: bytes) -> None:
+        """A local client submitted this record now (for the finality metric)."""
+        self._submitted_at[record_hash] = trio.current_time()
+
+    # ------------------------------------------------------------ validity
+    async def _verified_records(self, block: Block, already: Iterable[bytes]) -> set[bytes]:
         """Hashes of ``block``'s records whose signatures are known good: checked before
         (``already``), held by the mempool (checked on entry), or verified now in threads."""
-        in_mempool = {r.hash for r in block.records if r.hash in self.mempool}
-        unknown = [r for r in block.records if r.hash not in already and r.hash not in in_mempool]
-        return already | in_mempool | await verify_records_in_threads(unknown, self.state)
+        known = set(already) | {r.hash for r in block.records if r.hash in self.mempool}
+        unknown = [r for r in block.records if r.hash not in known]
+        return known | await verify_signatures(unknown, self.state.members, self.runtime)
 
     async def check_candidate(self, cand: Candidate) -> bool:
         """The paper's valid(v) for the next height. Caches the verdict and transaction."""
@@ -126,85 +120,93 @@ class Chain:
                 return cand.valid
             if block.height != self.height + 1:
                 return False  # not cached: it may become checkable later
-            drift = self.genesis.params.max_clock_drift_ms
-            if block.header.time_ms > int(time.time() * 1000) + drift:
-                cand.valid, cand.reason = False, "time_in_future"
+            if block.header.time_ms > self.runtime.wall_ms() + self.genesis.params.max_clock_drift_ms:
+                cand.valid = False
+                self.metrics.reject("block", "time_in_future")
                 return False
-            verified = await self._verified_records(block, cand.verified)
-            cand.verified |= verified
+            cand.verified |= await self._verified_records(block, cand.verified)
             try:
-                cand.tx = await trio.to_thread.run_sync(lambda: self.state.validate_block(block, verified=verified))
+                cand.tx = await self.runtime.run_sync(lambda: self.state.validate_block(block, verified=cand.verified))
                 cand.valid = True
             except ValidationError as exc:
-                cand.valid, cand.reason = False, exc.reason
+                cand.valid = False
                 self.metrics.reject("block", exc.reason)
                 log.warning("block %d %s invalid: %s", block.height, block.hash.hex()[:12], exc)
             return cand.valid
 
     # ------------------------------------------------------------ commit
     async def commit(self, block: Block, certificate: CommitCertificate, *, via: str, tx: StateTransaction | None = None) -> bool:
-        """Commit ``block`` at the next height. Returns False if it was already committed.
+        """Commit ``block`` at the next height: on disk first, then in memory.
+        Returns False if it was already committed.
 
         Raises ChainHalted if a *different* block is already committed at that height
-        (that would be a fork: it must never happen, and the node stops if it does).
+        (a fork: it must never happen, and the node stops if it does), and
+        ValidationError if ``block`` or ``certificate`` is not valid.
         """
         async with self.lock:
             if block.height <= self.height:
-                stored = self.store.block(block.height)
-                if stored is not None and stored.block.hash != block.hash:
-                    raise ChainHalted(f"fork at height {block.height}: have {stored.block.hash.hex()}, asked to commit {block.hash.hex()}")
+                self._check_no_fork(block)
                 return False
             if block.height != self.height + 1:
                 raise ValidationError(f"cannot commit height {block.height} on top of {self.height}", field="block.height", reason="height")
             certificate.verify(self.state.validators, self.state.chain_id, height=block.height, block_hash=block.hash)
             if tx is None or tx.block is None or tx.block.hash != block.hash:
                 cand = self.candidates.get(block.hash)
-                verified = await self._verified_records(block, cand.verified if cand else set())
-                tx = await trio.to_thread.run_sync(lambda: self.state.validate_block(block, verified=verified))
-            await trio.to_thread.run_sync(self.store.commit_block, block, certificate, tx)
+                verified = await self._verified_records(block, cand.verified if cand else ())
+                tx = await self.runtime.run_sync(lambda: self.state.validate_block(block, verified=verified))
+            await self.runtime.run_sync(self.store.commit_block, block, certificate, tx)
             tx.commit()  # on the trio thread: readers never see half a block
             self.mempool.update(block)
-            self.candidates.pop(block.hash, None)
         self._after_commit(block, via)
         return True
+
+    def _check_no_fork(self, block: Block) -> None:
+        stored = self.store.block(block.height)
+        if stored is not None and stored.block.hash != block.hash:
+            raise ChainHalted(f"fork at height {block.height}: have {stored.block.hash.hex()}, asked to commit {block.hash.hex()}")
 
     async def preverify(self, items: list[tuple[Block, CommitCertificate]]) -> set[bytes]:
         """The stateless part of checking certified blocks, safe to run ahead of commit
         (block sync overlaps it with committing the previous range): every certificate
-        (raises ProtocolError on the first bad one) and every record signature not
+        (raises ValidationError on the first bad one) and every record signature not
         already checked by the mempool. Returns the hashes of records that verified."""
         validators, chain_id = self.state.validators, self.state.chain_id
 
-        errors: list[ProtocolError | None] = [None, None]
-
-        def check_certs(part: int, chunk: list[tuple[Block, CommitCertificate]]) -> None:
+        def check_certs(chunk: list[tuple[Block, CommitCertificate]]) -> RemoteProtocolError | None:
             try:
                 for block, cert in chunk:
                     cert.verify(validators, chain_id, height=block.height, block_hash=block.hash)
-            except ProtocolError as exc:  # a nursery would wrap it in an ExceptionGroup
-                errors[part] = exc
+            except RemoteProtocolError as exc:  # returned, not raised: a nursery would wrap it
+                return exc
+            return None
 
         half = (len(items) + 1) // 2
+        errors: list[RemoteProtocolError | None] = [None, None]
+
+        async def run(part: int, chunk: list) -> None:
+            errors[part] = await self.runtime.run_sync(check_certs, chunk)
+
         async with trio.open_nursery() as nursery:
             for part, chunk in enumerate((items[:half], items[half:])):
                 if chunk:
-                    nursery.start_soon(trio.to_thread.run_sync, check_certs, part, chunk)
+                    nursery.start_soon(run, part, chunk)
         for exc in errors:  # the lowest bad height first
             if exc is not None:
                 raise exc
-        all_records = [r for block, _ in items for r in block.records if r.hash not in self.mempool]
-        return await verify_records_in_threads(all_records, self.state)
+        records = [r for block, _ in items for r in block.records if r.hash not in self.mempool]
+        return await verify_signatures(records, self.state.members, self.runtime)
 
     async def commit_batch(self, items: list[tuple[Block, CommitCertificate]], *, via: str = "sync",
                            verified: set[bytes] | None = None) -> int:
         """Commit consecutive certified blocks (block sync). Returns how many were new.
 
-        Certificates and record signatures are checked in worker threads first
-        (:meth:`preverify`; pass its result as ``verified`` if it already ran);
-        then each block is validated against the state in order, and all of them
-        are written in one SQLite transaction. Raises ProtocolError on the first
-        bad certificate (nothing is applied) or bad block (the blocks before it are
-        committed, memory and disk alike), and ChainHalted on a fork.
+        Certificates and record signatures are checked first (:meth:`preverify`;
+        pass its result as ``verified`` if it already ran); then each block is
+        validated against the state and applied, in order, on the trio thread,
+        and all of them are written in one SQLite transaction. Raises
+        ValidationError on the first bad certificate (nothing is applied) or bad
+        block (the blocks before it are committed, memory and disk alike), and
+        ChainHalted on a fork or a failed write.
         """
         # Certificates were checked against the genesis validator set, which is the only
         # one there is (validator-set changes would have to re-check them here).
@@ -214,35 +216,26 @@ class Chain:
             fresh = []
             for block, cert in items:
                 if block.height <= self.height:
-                    stored = self.store.block(block.height)
-                    if stored is not None and stored.block.hash != block.hash:
-                        raise ChainHalted(f"fork at height {block.height}: have {stored.block.hash.hex()}, peer sent {block.hash.hex()}")
-                    continue
-                fresh.append((block, cert))
+                    self._check_no_fork(block)
+                else:
+                    fresh.append((block, cert))
             ok = verified | {r.hash for block, _ in fresh for r in block.records if r.hash in self.mempool}
-            prepared: list = []
+            prepared: list[PreparedBlock] = []
             done: list[Block] = []
-
-            def apply_range() -> None:
-                # One worker-thread hop for the whole range (a hop per block cost more than
-                # validating it). Each block validates on top of the previous one, so the
-                # state advances here, under self.lock. Readers on the trio thread only take
-                # snapshots (sorted()/list() of the dicts, atomic under the GIL) and point
-                # lookups; they may see the state ahead of the disk until the write below.
-                for block, cert in fresh:
+            bad_block: ValidationError | None = None
+            for block, cert in fresh:
+                try:
                     tx = self.state.validate_block(block, verified=ok)
-                    prepared.append(self.store.prepare_block(block, cert, tx))
-                    tx.commit()
-                    done.append(block)
-
-            bad_block: ProtocolError | None = None
-            try:
-                await trio.to_thread.run_sync(apply_range)
-            except ProtocolError as exc:
-                bad_block = exc  # the valid prefix is in memory already: it goes to disk below
+                except ValidationError as exc:
+                    bad_block = exc  # the valid prefix is in memory already: it goes to disk below
+                    break
+                prepared.append(self.store.prepare_block(block, cert, tx))
+                tx.commit()
+                done.append(block)
+                await trio.lowlevel.checkpoint()  # let other tasks run between blocks
             if prepared:
                 try:
-                    await trio.to_thread.run_sync(self.store.write_prepared, prepared)
+                    await self.runtime.run_sync(self.store.write_prepared, prepared)
                 except Exception as exc:  # memory is ahead of disk now: stop rather than diverge
                     raise ChainHalted(f"could not write blocks {done[0].height}..{done[-1].height}: {exc}") from exc
             for block in done:
@@ -261,11 +254,10 @@ class Chain:
         m.mempool_records.set(len(self.mempool))
         now = trio.current_time()
         for r in block.records:
-            t0 = self.submitted_at.pop(r.hash, None)
+            t0 = self._submitted_at.pop(r.hash, None)
             if t0 is not None:
                 m.finality.observe(now - t0)
-        for h in [h for h, c in self.candidates.items() if c.block.height <= block.height]:
-            del self.candidates[h]
+        self.candidates.prune(block.height)
         self._height_changed.set()
         self._height_changed = trio.Event()
         for ch in list(self._listeners):
@@ -275,11 +267,15 @@ class Chain:
                 self._listeners.remove(ch)  # a slow or gone subscriber is dropped, never blocks commits
                 ch.close()  # its reader sees EndOfChannel
 
+    # ------------------------------------------------------------ waiting
     async def wait_height(self, height: int) -> None:
+        """Return once the committed height is at least ``height``."""
         while self.height < height:
             await self._height_changed.wait()
 
     def subscribe_blocks(self, buffer: int = 256) -> trio.MemoryReceiveChannel:
+        """Every block committed from now on, in order. A subscriber that falls
+        ``buffer`` blocks behind is dropped (its channel ends) rather than slow commits."""
         send, recv = trio.open_memory_channel(buffer)
         self._listeners.append(send)
         return recv

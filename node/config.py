@@ -12,6 +12,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from .errors import ConfigError
+
 CONFIG_TEMPLATE = """\
 # branchnet node configuration. Every key is optional; shown are the defaults
 # (except where `branchnet init` filled in a value for this node).
@@ -62,10 +64,6 @@ level = "info"
 # "text" for humans, "json" for log collectors (one object per line).
 format = "text"
 """
-
-
-class ConfigError(Exception):
-    """config.toml is unreadable or holds an invalid value; the message names the key."""
 
 
 @dataclass(frozen=True)

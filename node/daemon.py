@@ -19,7 +19,8 @@ from pathlib import Path
 
 import trio
 
-from .config import Config, ConfigError, Home
+from .config import Config, Home
+from .errors import ConfigError, FatalError
 
 log = logging.getLogger("branchnet.daemon")
 
@@ -127,16 +128,9 @@ def main(home_path: str) -> int:
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # startup failures: one clear line, not a traceback
-        from .chain import ChainHalted
-        from .keyfile import KeyFileError
-        from .node import NodeError
-        from .signer_store import SignerStateCorrupted
-        from .store import StoreError
-
-        known = known_failure(exc, (ConfigError, KeyFileError, NodeError, StoreError, SignerStateCorrupted, ChainHalted,
-                                    FileNotFoundError, ValueError))
+        known = known_failure(exc, (FatalError,))
         if known is not None:
-            log.error("%s", known)
+            log.error("%s", str(known).splitlines()[0])
             print(f"error: {known}", file=sys.stderr)
             return 1
         raise

@@ -8,6 +8,7 @@ from pathlib import Path
 from protocol.keys import PrivateKey
 
 from .config import CONFIG_TEMPLATE, Home
+from .errors import ConfigError
 from .fsutil import write_private_atomic
 from .keyfile import save_key
 
@@ -51,14 +52,17 @@ def write_psk(path: Path, psk_hex: str) -> None:
 
 
 def read_psk(path: Path) -> str:
+    """The network key in ``path`` (64 hex characters). Raises ConfigError naming the file."""
     try:
         text = Path(path).read_text().strip()
     except FileNotFoundError:
-        raise FileNotFoundError(f"{path}: network key not found (copy the consortium's network.psk here)") from None
+        raise ConfigError(f"{path}: network key not found (copy the consortium's network.psk here)") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read the network key ({exc})") from None
     try:
         if len(text) != 64:
             raise ValueError
         bytes.fromhex(text)
     except ValueError:
-        raise ValueError(f"{path}: network key must be 64 hex characters") from None
+        raise ConfigError(f"{path}: network key must be 64 hex characters") from None
     return text

@@ -2,7 +2,10 @@
 
 Every record is decoded, pre-checked against state and mempool (cheap: no
 signature work for duplicates, replays or non-members), signature-verified in
-worker threads, then added to the mempool.
+worker threads, then added to the mempool. :meth:`RecordIngest.submit` takes a
+client's signed record; :meth:`RecordIngest.sign_and_submit` signs a record
+body with the node's own branch key first (the next sequence number of its
+subject, counting records still pending).
 
 Records accepted locally leave in batches of up to 64 KiB (at most one batch
 per ``flush_interval``, 100 ms, unless a batch fills up). Each batch is pushed
@@ -16,90 +19,128 @@ receive and decrypt each batch once per peer (py-libp2p was about a third of a
 validator's CPU samples at 2,000 records/s before this; py-spy). Records of our
 own clients that are still uncommitted are sent again every
 ``regossip_interval`` seconds, the same way.
+
+Errors: :class:`protocol.errors.RemoteProtocolError` for a bad record (the
+client's or peer's fault: counted by reason), :class:`node.mempool.MempoolFull`
+when the mempool is at its bound. A peer's copy of a record we already have
+(:class:`node.mempool.AlreadyKnown`) is normal overlap and not counted.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import deque
-from typing import Any
+from typing import Any, Callable
 
 import trio
 
-from protocol.errors import ProtocolError
+from protocol import wire
+from protocol.errors import RemoteProtocolError, ValidationError
+from protocol.keys import PrivateKey
 from protocol.records import Record
+from protocol.schema import ServiceStatus, ServiceWithdraw
 
-from . import wire
-from .chain import Chain, verify_records_in_threads
-from .mempool import MempoolRejected
+from .chain import Chain, verify_signatures
+from .mempool import AlreadyKnown, Mempool, MempoolFull
+from .metrics import NodeMetrics
 from .p2p.errors import P2PError
 from .p2p.host import peer_id_of
 
 log = logging.getLogger("branchnet.ingest")
 MAX_QUEUED_PUSHES = 64  # batches (of up to 64 KiB) waiting for one validator
+MAX_OUTBOX_RECORDS = 65_536  # our clients' records waiting for the next batch
 
 
 class RecordIngest:
-    def __init__(self, chain: Chain, network: Any, *, flush_interval: float = 0.1, regossip_interval: float = 3.0,
-                 on_new_records=None):
+    def __init__(self, chain: Chain, mempool: Mempool, metrics: NodeMetrics, network: Any, *,
+                 key: PrivateKey | None = None, flush_interval: float = 0.1, regossip_interval: float = 3.0,
+                 on_new_records: Callable[[], None] = lambda: None):
         self.chain = chain
+        self.mempool = mempool
+        self.metrics = metrics
         self.net = network
+        self.key = key
+        self.chain_id = chain.genesis.chain_id
+        self.runtime = chain.runtime
         self.flush_interval = flush_interval
         self.regossip_interval = regossip_interval
-        self._local: dict[bytes, tuple[bytes, float]] = {}  # our clients' uncommitted records: hash -> (raw, last sent)
-        self._resend = 0
-        self.regossiped_records = 0
-        self.on_new_records = on_new_records or (lambda: None)
-        self.topic = wire.topics(chain.genesis.chain_id)[0]
-        self.protocol = wire.records_protocol(chain.genesis.chain_id)
+        self.on_new_records = on_new_records
+        self.topic = wire.Topics.of(self.chain_id).records
+        self.protocol = wire.records_protocol(self.chain_id)
         self.push_timeout = 10.0
         self._validator_peers = {peer_id_of(v.public_key.raw) for v in chain.state.validators} - {network.peer_id}
-        self._outbox: list[bytes] = []
+        self._local: dict[bytes, tuple[bytes, float]] = {}  # our clients' uncommitted records: hash -> (raw, last sent)
+        self._resend = 0
+        self._outbox: deque[bytes] = deque()
         self._flush = trio.Event()
-        self.gossiped_batches = 0
-        self.pushed_batches = 0
-        self.push_failures = 0
-        self.push_dropped = 0
+        self._sign_lock = trio.Lock()
         self._push_queues: dict[str, deque] = {}  # validator peer id -> encoded batches to push
         self._pushing: set[str] = set()  # peers whose sender task is running
         self._nursery: trio.Nursery | None = None
         self.received_records = 0
-        network.register_handler(self.protocol, self.handle_push)
+        self.regossiped_records = 0
+        self.gossiped_batches = 0
+        self.pushed_batches = 0
+        self.push_failures = 0
+        self.push_dropped = 0
+        self.outbox_dropped = 0
+        network.register_handler(self.protocol, self.receive_pushed_batch)
 
-    # ------------------------------------------------------------ local
+    # ------------------------------------------------------------ local clients
     async def submit(self, raw: bytes) -> Record:
-        """Validate and accept one signed record. Raises ProtocolError or MempoolRejected."""
-        chain = self.chain
+        """Validate and accept one signed record from a local client.
+        Raises RemoteProtocolError (incl. MempoolRejected) or MempoolFull; all counted."""
         try:
-            record = Record.decode(raw, chain_id=chain.genesis.chain_id)
-        except ProtocolError as exc:
-            chain.metrics.reject("api", exc.reason)
+            record = Record.decode(raw, chain_id=self.chain_id)
+            self.mempool.precheck(record)
+        except (RemoteProtocolError, MempoolFull) as exc:
+            self.metrics.reject("api", exc.reason)
             raise
         try:
-            chain.mempool.precheck(record)
-        except MempoolRejected as exc:
-            chain.metrics.reject("api", exc.reason)
+            await self.runtime.run_sync(record.verify, self.chain.state.members[record.branch_id])
+        except RemoteProtocolError as exc:
+            self.metrics.reject("api", exc.reason)
+            self.mempool.reject_invalid_signature(record)
             raise
-        key = chain.state.members[record.branch_id]
-        try:
-            await trio.to_thread.run_sync(record.verify, key)
-        except ProtocolError as exc:
-            chain.metrics.reject("api", exc.reason)
-            chain.mempool.reject_invalid_signature(record)
-            raise
-        chain.mempool.add(record)
-        self._local[record.hash] = (record.raw, trio.current_time())
-        chain.submitted_at[record.hash] = trio.current_time()
-        chain.metrics.mempool_records.set(len(chain.mempool))
+        self.mempool.add(record)
+        now = trio.current_time()
+        self._local[record.hash] = (record.raw, now)
+        self.chain.note_submitted(record.hash)
+        self.metrics.mempool_records.set(len(self.mempool))
         self._queue(record.raw)
         self.on_new_records()
         return record
 
+    async def sign_and_submit(self, body: Any) -> Record:
+        """Sign ``body`` with the node's branch key at the subject's next sequence
+        number and submit it. Consecutive calls get consecutive numbers. A status
+        or withdrawal needs an offer, committed or pending here. Raises like submit."""
+        if self.key is None:
+            raise RuntimeError("this node has no branch key to sign with")
+        branch_id = self.key.branch_id
+        async with self._sign_lock:
+            if isinstance(body, (ServiceStatus, ServiceWithdraw)):
+                self._check_offered(branch_id, body.service_id)
+            seq = self.mempool.next_seq(branch_id, body.subject())
+            record = Record.create(self.key, self.chain_id, seq, self.runtime.wall_ms(), body)
+            return await self.submit(record.raw)
+
+    def _check_offered(self, branch_id: bytes, service_id: str) -> None:
+        subject = f"service/{service_id}"
+        entry = self.chain.state.entry(branch_id, subject)
+        pending = self.mempool.next_seq(branch_id, subject) > self.chain.state.next_seq(branch_id, subject)
+        if not pending and (entry is None or entry.body is None):
+            self.metrics.reject("api", "no_such_service")
+            raise ValidationError(f"service {service_id!r} is not on offer", field="body.service_id", reason="no_such_service")
+
     def _queue(self, raw: bytes) -> None:
+        if len(self._outbox) >= MAX_OUTBOX_RECORDS:
+            self._outbox.popleft()  # still in _local: the next re-send round carries it
+            self.outbox_dropped += 1
         self._outbox.append(raw)
         self._flush.set()
 
-    # ------------------------------------------------------------ network
+    # ------------------------------------------------------------ service
     async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
         incoming = await self.net.subscribe(self.topic)
         async with trio.open_nursery() as nursery:
@@ -108,6 +149,13 @@ class RecordIngest:
             nursery.start_soon(self._receiver, incoming)
             nursery.start_soon(self._regossip)
             task_status.started()
+
+    def statistics(self) -> dict[str, int]:
+        return {"received_records": self.received_records, "pushed_batches": self.pushed_batches,
+                "push_failures": self.push_failures, "push_dropped": self.push_dropped,
+                "push_queued": sum(len(q) for q in self._push_queues.values()), "gossiped_batches": self.gossiped_batches,
+                "regossiped_records": self.regossiped_records, "uncommitted_local": len(self._local),
+                "outbox_dropped": self.outbox_dropped}
 
     async def _regossip(self) -> None:
         """Deliveries can be lost (gossip drops, a validator restarts and forgets its
@@ -126,26 +174,20 @@ class RecordIngest:
     def _due_for_resend(self, now: float) -> list[bytes]:
         """Forget our records that left the mempool; return (and mark sent at ``now``)
         those last sent ``regossip_interval`` or more ago."""
-        mempool = self.chain.mempool
-        for h in [h for h in self._local if h not in mempool]:
+        for h in [h for h in self._local if h not in self.mempool]:
             del self._local[h]
         due = [h for h, (_, sent) in self._local.items() if now - sent >= self.regossip_interval]
         for h in due:
             self._local[h] = (self._local[h][0], now)
         return [self._local[h][0] for h in due]
 
-    def statistics(self) -> dict[str, int]:
-        return {"received_records": self.received_records, "pushed_batches": self.pushed_batches,
-                "push_failures": self.push_failures, "push_dropped": self.push_dropped,
-                "push_queued": sum(len(q) for q in self._push_queues.values()), "gossiped_batches": self.gossiped_batches,
-                "regossiped_records": self.regossiped_records, "uncommitted_local": len(self._local)}
-
+    # ------------------------------------------------------------ out
     async def _sender(self) -> None:
         while True:
             await self._flush.wait()
             self._flush = trio.Event()
             await trio.sleep(self.flush_interval)  # let a batch build up
-            pending, self._outbox = self._outbox, []  # later submissions set _flush again
+            pending, self._outbox = list(self._outbox), deque()  # later submissions set _flush again
             start = 0
             while start < len(pending):
                 end, size = start, 3
@@ -183,14 +225,11 @@ class RecordIngest:
             while queue:
                 data = queue.popleft()
                 try:
-                    reply = await self.net.request(peer, self.protocol, data, timeout=self.push_timeout)
-                    status, payload = wire.decode_response(reply)
-                    if status != wire.OK:
-                        raise ProtocolError(f"refused: {payload!r}", reason="refused")
-                    self.chain.metrics.record_batches_sent.labels("push").inc()
-                except (P2PError, ProtocolError, trio.TooSlowError) as exc:
+                    wire.decode_push_response(await self.net.request(peer, self.protocol, data, timeout=self.push_timeout))
+                    self.metrics.record_batches_sent.labels("push").inc()
+                except (P2PError, RemoteProtocolError, trio.TooSlowError) as exc:
                     self.push_failures += 1
-                    self.chain.metrics.record_push_failures.inc()
+                    self.metrics.record_push_failures.inc()
                     log.debug("record push to %s failed: %s", peer, exc)
                     await self._gossip(data)
         finally:
@@ -200,16 +239,17 @@ class RecordIngest:
         try:
             await self.net.publish(self.topic, data)
             self.gossiped_batches += 1
-            self.chain.metrics.record_batches_sent.labels("gossip").inc()
+            self.metrics.record_batches_sent.labels("gossip").inc()
         except (P2PError, trio.TooSlowError) as exc:
             log.warning("record batch publish failed (re-sent while uncommitted): %s", exc)
 
-    async def handle_push(self, peer: str, data: bytes) -> bytes:
+    # ------------------------------------------------------------ in
+    async def receive_pushed_batch(self, peer: str, data: bytes) -> bytes:
         """Server side of /branchnet/{chain}/records/1: answers [0, new records] or [2, reason]."""
         try:
             raws = wire.decode_records(data)
-        except ProtocolError as exc:
-            self.chain.metrics.reject("push", exc.reason)
+        except RemoteProtocolError as exc:
+            self.metrics.reject("push", exc.reason)
             return wire.response(wire.BAD_REQUEST, exc.reason)
         return wire.response(wire.OK, await self._accept(raws, "push"))
 
@@ -217,42 +257,40 @@ class RecordIngest:
         async for _peer, data in incoming:
             try:
                 raws = wire.decode_records(data)
-            except ProtocolError as exc:
-                self.chain.metrics.reject("gossip", exc.reason)
+            except RemoteProtocolError as exc:
+                self.metrics.reject("gossip", exc.reason)
                 continue
             await self._accept(raws, "gossip")
 
     async def _accept(self, raws: list[bytes], source: str) -> int:
         """Check and add a peer's records to the mempool; returns how many were new."""
-        chain = self.chain
         fresh: list[Record] = []
         for raw in raws:
             try:
-                record = Record.decode(raw, chain_id=chain.genesis.chain_id)
-                chain.mempool.precheck(record)
-            except ProtocolError as exc:
-                chain.metrics.reject(source, exc.reason)
-                continue
-            except MempoolRejected as exc:
-                if exc.reason not in ("duplicate", "replayed_seq"):  # normal overlap of peers' copies
-                    chain.metrics.reject(source, exc.reason)
+                record = Record.decode(raw, chain_id=self.chain_id)
+                self.mempool.precheck(record)
+            except AlreadyKnown:
+                continue  # the normal overlap of peers' copies
+            except (RemoteProtocolError, MempoolFull) as exc:
+                self.metrics.reject(source, exc.reason)
                 continue
             fresh.append(record)
-        good = await verify_records_in_threads(fresh, chain.state)
+        good = await verify_signatures(fresh, self.chain.state.members, self.runtime)
         added = 0
         for record in fresh:
             if record.hash not in good:
-                chain.mempool.reject_invalid_signature(record)
-                chain.metrics.reject(source, "bad_signature")
+                self.mempool.reject_invalid_signature(record)
+                self.metrics.reject(source, "bad_signature")
                 continue
             try:
-                chain.mempool.add(record)
+                self.mempool.add(record)
                 added += 1
-            except MempoolRejected as exc:
-                if exc.reason != "duplicate":
-                    chain.metrics.reject(source, exc.reason)
+            except AlreadyKnown:
+                pass
+            except (RemoteProtocolError, MempoolFull) as exc:
+                self.metrics.reject(source, exc.reason)
         self.received_records += added
         if added:
-            chain.metrics.mempool_records.set(len(chain.mempool))
+            self.metrics.mempool_records.set(len(self.mempool))
             self.on_new_records()
         return added

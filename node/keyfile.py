@@ -19,12 +19,13 @@ from pathlib import Path
 from protocol.errors import ProtocolError
 from protocol.keys import PrivateKey
 
+from .errors import StorageDamaged
 from .fsutil import write_private_atomic
 
 log = logging.getLogger("branchnet.keys")
 
 
-class KeyFileError(Exception):
+class KeyFileError(StorageDamaged):
     """A key file is missing, unreadable or malformed. The message says which and why."""
 
 

@@ -12,8 +12,17 @@
 * Bounded by count and bytes; a full mempool rejects with ``mempool_full``.
 * :meth:`update` after each commit drops committed and superseded records.
 
-All rejections raise :class:`MempoolRejected` with a ``reason`` slug and are
-counted in ``rejected`` (exported as metrics).
+Errors, by whose fault (node/errors.py):
+
+* :class:`MempoolRejected` (a ``ValidationError``): the record itself cannot
+  go into a block — not a member, stale or conflicting sequence, oversize, bad
+  signature. The sender's fault.
+* :class:`AlreadyKnown` (a ``MempoolRejected``): a copy of a record we hold or
+  committed already (``duplicate``, ``replayed_seq``). From a peer that is the
+  normal overlap of gossip and pushes, not a fault.
+* :class:`MempoolFull`: our capacity, nobody's fault; retry later.
+
+Each carries a ``reason`` slug and is counted in ``rejected`` (exported as metrics).
 """
 
 from __future__ import annotations
@@ -23,6 +32,7 @@ from dataclasses import dataclass
 from typing import Iterable
 
 from protocol.blocks import Block
+from protocol.errors import ValidationError
 from protocol.ledger import LedgerState
 from protocol.records import Record
 
@@ -30,10 +40,25 @@ MAX_SEQ_AHEAD = 1024
 REJECTED_CACHE = 16_384
 
 
-class MempoolRejected(Exception):
+class MempoolRejected(ValidationError):
+    """The record cannot go into a block; ``reason`` says why."""
+
     def __init__(self, reason: str, message: str):
+        super().__init__(message, field="record", reason=reason)
+
+
+class AlreadyKnown(MempoolRejected):
+    """A record we already hold or committed: a peer's copy is normal overlap."""
+
+
+class MempoolFull(Exception):
+    """The mempool is at its bound: nobody's fault, retry later."""
+
+    reason = "mempool_full"
+
+    def __init__(self, message: str = "mempool is full; retry later"):
         super().__init__(message)
-        self.reason = reason
+        self.message = message
 
 
 @dataclass
@@ -70,18 +95,20 @@ class Mempool:
     def statistics(self) -> MempoolStats:
         return MempoolStats(len(self._by_hash), self._bytes, self.added, self.committed, dict(self.rejected))
 
-    def _reject(self, record: Record, reason: str, message: str, *, remember: bool = True) -> MempoolRejected:
+    def _reject(self, record: Record, reason: str, message: str, *, remember: bool = True,
+                kind: type[MempoolRejected] = MempoolRejected) -> MempoolRejected:
         self.rejected[reason] += 1
         if remember:
             self._recently_rejected[record.hash] = reason
             if len(self._recently_rejected) > REJECTED_CACHE:
                 self._recently_rejected.popitem(last=False)
-        return MempoolRejected(reason, message)
+        return kind(reason, message)
 
     def precheck(self, record: Record) -> None:
-        """Cheap checks before the signature is verified. Raises MempoolRejected."""
+        """Cheap checks before the signature is verified. Raises MempoolRejected
+        (AlreadyKnown for a copy of what we hold or committed) or MempoolFull."""
         if record.hash in self._by_hash:
-            raise self._reject(record, "duplicate", "record is already in the mempool", remember=False)
+            raise self._reject(record, "duplicate", "record is already in the mempool", remember=False, kind=AlreadyKnown)
         earlier = self._recently_rejected.get(record.hash)
         if earlier is not None:
             raise self._reject(record, earlier, f"record was rejected before ({earlier})", remember=False)
@@ -95,14 +122,15 @@ class Mempool:
         key = (record.branch_id, record.subject)
         next_seq = state.next_seq(*key)
         if record.seq < next_seq:
-            raise self._reject(record, "replayed_seq", f"seq {record.seq} already committed (next is {next_seq})")
+            raise self._reject(record, "replayed_seq", f"seq {record.seq} already committed (next is {next_seq})", kind=AlreadyKnown)
         if record.seq >= next_seq + MAX_SEQ_AHEAD:
             raise self._reject(record, "seq_too_far", f"seq {record.seq} is more than {MAX_SEQ_AHEAD} ahead of {next_seq}")
         pending = self._by_subject.get(key)
         if pending and record.seq in pending:
             raise self._reject(record, "seq_conflict", f"another record already holds seq {record.seq} for {record.subject}")
         if len(self._by_hash) >= self.max_records or self._bytes + len(record.raw) > self.max_bytes:
-            raise self._reject(record, "mempool_full", "mempool is full; retry later", remember=False)
+            self.rejected["mempool_full"] += 1
+            raise MempoolFull()
 
     def reject_invalid_signature(self, record: Record) -> MempoolRejected:
         return self._reject(record, "bad_signature", "signature does not verify")

@@ -1,12 +1,23 @@
 """``BranchNode``: one branch's daemon, assembled from its home directory.
 
-Components (each a trio service started with ``nursery.start``):
+Components (each a trio service started with ``nursery.start``), and what
+each is handed — explicitly, nobody reaches through another for it:
 
-* :class:`node.p2p.P2PNetwork` — libp2p host (Noise, Yamux, pnet, allowlist), gossip, streams, redial
-* :class:`node.ingest.RecordIngest` — records from the API and gossip into the mempool, batched out
-* :class:`node.sync.BlockSync` — serves blocks, catches up when behind
-* :class:`node.driver.ConsensusDriver` — validators only: owns the consensus state machine
-* the HTTP API (node.api), when enabled
+* the transport — :class:`node.p2p.P2PNetwork` (libp2p: Noise, Yamux, pnet,
+  allowlist, gossip, streams, redial), or any object with its interface
+  (tests pass :class:`node.p2p.memory.MemoryNetwork`);
+* :class:`node.ingest.RecordIngest` — records from the API and peers into the
+  mempool, batched out to validators;
+* :class:`node.sync.SyncServer` / :class:`node.sync.BlockSync` — serve blocks,
+  catch up when behind;
+* :class:`node.consensus.ConsensusDriver` — validators only: owns the
+  consensus state machine;
+* the HTTP API (:mod:`node.api`), when enabled.
+
+The shared state they work on: :class:`node.chain.Chain` (committed state,
+the commit path), :class:`node.mempool.Mempool`, :class:`node.candidates.CandidateBlocks`,
+:class:`node.store.Store`, :class:`node.metrics.NodeMetrics`, and the
+:class:`node.runtime.Runtime` (wall time, worker threads).
 
 ``run()`` reports ready via ``task_status.started(self)`` once the node listens,
 and shuts everything down when cancelled (SIGINT/SIGTERM in ``branchnet run``).
@@ -16,17 +27,20 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import trio
 
+from protocol import wire
+from protocol.errors import RemoteProtocolError
 from protocol.genesis import Genesis
-from protocol.errors import ProtocolError
+from protocol.keys import PrivateKey
 
-from . import wire
+from .candidates import CandidateBlocks
 from .chain import Chain
 from .config import Config, Home
-from .driver import ConsensusDriver
+from .consensus import ConsensusDriver
+from .errors import ConfigError
 from .home import read_psk
 from .ingest import RecordIngest
 from .keyfile import load_key
@@ -35,32 +49,33 @@ from .metrics import NodeMetrics
 from .p2p.host import peer_id_of
 from .p2p.network import P2PConfig, P2PNetwork
 from .p2p.peers import PeerBook
+from .runtime import REAL, Runtime
 from .signer_store import SignerStore
 from .store import Store
-from .sync import BlockSync
+from .sync import BlockSync, SyncClient, SyncServer
 
 log = logging.getLogger("branchnet.node")
 
-
-class NodeError(Exception):
-    """The node cannot start; the message says why and what to do."""
+Transport = Callable[[PrivateKey, P2PConfig, PeerBook], Any]
 
 
 def load_genesis(path: Path) -> Genesis:
     try:
         data = Path(path).read_bytes()
     except FileNotFoundError:
-        raise NodeError(f"{path}: genesis file not found (see `branchnet genesis --help`)") from None
+        raise ConfigError(f"{path}: genesis file not found (see `branchnet genesis --help`)") from None
     try:
         return Genesis.loads(data)
-    except ProtocolError as exc:
-        raise NodeError(f"{path}: invalid genesis: {exc}") from None
+    except RemoteProtocolError as exc:
+        raise ConfigError(f"{path}: invalid genesis: {exc}") from None
 
 
 class BranchNode:
-    def __init__(self, home: Path | Home, *, config: Config | None = None, api: bool = True):
+    def __init__(self, home: Path | Home, *, config: Config | None = None, api: bool = True,
+                 transport: Transport = P2PNetwork, runtime: Runtime = REAL):
         self.home = home if isinstance(home, Home) else Home(Path(home))
         self.config = config or self.home.load_config()
+        self.runtime = runtime
         self.key = load_key(self.home.key)
         self.genesis = load_genesis(self.home.genesis)
         self.metrics = NodeMetrics()
@@ -68,33 +83,41 @@ class BranchNode:
         self.store = Store(self.home.db, self.genesis)
         state = self.store.load_state()
         self.mempool = Mempool(state, max_records=self.config.mempool.max_records, max_bytes=self.config.mempool.max_bytes)
-        self.chain = Chain(self.genesis, self.store, state, self.mempool, self.metrics)
+        self.candidates = CandidateBlocks()
+        self.chain = Chain(self.genesis, self.store, state, mempool=self.mempool, candidates=self.candidates,
+                           metrics=self.metrics, runtime=runtime)
         self.is_validator = self.config.node.mode == "validator" and self.key.branch_id in self.genesis.validators
         if self.config.node.mode == "validator" and not self.is_validator:
             log.warning("mode is validator but this key is not a genesis validator; running as an observer")
         psk = read_psk(self.home.psk(self.config))
         allowed = {peer_id_of(m.public_key.raw) for m in self.genesis.members} | set(self.config.p2p.allow_peers)
         book = PeerBook()
-        for pid, addrs in self.store.load_peers().items():
+        for addrs in self.store.load_peers().values():
             for a in addrs:
                 book.add(a, persistent=False)
         p2p_config = P2PConfig(listen_addrs=tuple(self.config.p2p.listen), psk=psk, allowed_peers=frozenset(allowed),
                                persistent_peers=tuple(self.config.p2p.peers), max_gossip_message_size=wire.MAX_GOSSIP_BYTES + 1024)
-        self.net = P2PNetwork(self.key, p2p_config, peer_book=book)
-        self.sync = BlockSync(self.chain, self.net)
+        self.net = transport(self.key, p2p_config, book)
+        self.sync_server = SyncServer(reader=self.store, candidates=self.candidates, mempool=self.mempool,
+                                      metrics=self.metrics, runtime=runtime,
+                                      status=lambda: (self.chain.height, self.chain.state.last_block_hash))
+        self.net.register_handler(wire.sync_protocol(self.genesis.chain_id), self.sync_server.serve_request)
+        self.sync = BlockSync(self.chain, SyncClient(self.net, self.genesis.chain_id, self.chain.decode_block),
+                              self.net, self.metrics)
         self.driver: ConsensusDriver | None = None
         if self.is_validator:
-            self.driver = ConsensusDriver(chain=self.chain, key=self.key, network=self.net,
-                                          signer_store=SignerStore(self.home.signer_state),
-                                          config=self.config.consensus, sync=self.sync)
-        self.ingest = RecordIngest(self.chain, self.net, on_new_records=self._on_new_records)
+            self.driver = ConsensusDriver(chain=self.chain, mempool=self.mempool, candidates=self.candidates,
+                                          key=self.key, network=self.net, signer_store=SignerStore(self.home.signer_state),
+                                          config=self.config.consensus, metrics=self.metrics, sync=self.sync)
+        self.ingest = RecordIngest(self.chain, self.mempool, self.metrics, self.net, key=self.key,
+                                   on_new_records=self._on_new_records)
         self.api_enabled = api and self.config.api.enabled
         self.api_address: tuple[str, int] | None = None
         self.mdns = None  # MdnsDiscovery once running, if [p2p] mdns is on
 
     def _on_new_records(self) -> None:
         if self.driver is not None:
-            self.driver.poke("records")
+            self.driver.notify_records()
 
     @property
     def peer_id(self) -> str:
@@ -138,18 +161,18 @@ class BranchNode:
 
     async def _announcements(self) -> None:
         """Block announcements wake sync at once (observers rely on them)."""
-        channel = await self.net.subscribe(wire.topics(self.genesis.chain_id)[2])
+        channel = await self.net.subscribe(wire.Topics.of(self.genesis.chain_id).blocks)
         async for _peer, data in channel:
             try:
                 height, _ = wire.decode_new_block(data)
-            except ProtocolError as exc:
+            except RemoteProtocolError as exc:
                 self.metrics.reject("gossip", exc.reason)
                 continue
-            self.sync.poke(height)
+            self.sync.peer_is_at(height)
 
     def _save_peers(self) -> None:
         try:
-            self.store.save_peers(dict(self.net.peers.book.addrs), int(trio.current_time() * 1000))
+            self.store.save_peers(self.net.known_addresses(), int(trio.current_time() * 1000))
         except Exception as exc:  # best effort at shutdown; the store may already be closed
             log.debug("could not save peers: %s", exc)
 

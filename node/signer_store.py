@@ -14,11 +14,12 @@ from pathlib import Path
 from protocol.consensus.signer import SignerState
 from protocol.errors import ProtocolError
 
+from .errors import StorageDamaged
 from .fsutil import write_private_atomic
 
 
-class SignerStateCorrupted(Exception):
-    pass
+class SignerStateCorrupted(StorageDamaged):
+    """The signer state does not decode: signing could double-sign, so the node stops."""
 
 
 class SignerStore:

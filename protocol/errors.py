@@ -1,11 +1,16 @@
 """Error types for the sans-IO protocol layer, split by who is at fault.
 
-* :class:`ProtocolError` — base of everything raised here.
-* :class:`DecodeError` — bytes that are not canonical branchnet encoding
-  (a peer's or a client's fault: drop, count, maybe penalise the sender).
-* :class:`ValidationError` — well-formed bytes whose content breaks a rule
-  (bad field, bad signature, stale sequence number, ...). Also the peer's fault.
-* :class:`LocalProtocolError` — *we* misused the API (a bug in our code).
+* :class:`ProtocolError` — base of everything raised here. Catch one of the
+  two below instead: catching the base also swallows our own bugs.
+* :class:`RemoteProtocolError` — the input is bad: a peer's or a client's
+  fault. Drop it, count it by ``reason``, maybe penalise the sender; never
+  crash, never change state. Its two kinds:
+
+  - :class:`DecodeError` — bytes that are not canonical branchnet encoding;
+  - :class:`ValidationError` — well-formed bytes whose content breaks a rule
+    (bad field, bad signature, stale sequence number, ...).
+* :class:`LocalProtocolError` — *we* misused the API (a bug in our code). It
+  must propagate: code that handles peers' input never catches it.
 
 Every error carries ``field`` (which part of the input) and ``reason`` (a short
 stable slug usable as a metrics label) so callers can count rejections by reason.
@@ -27,13 +32,19 @@ class ProtocolError(Exception):
             self.reason = reason
 
 
-class DecodeError(ProtocolError):
+class RemoteProtocolError(ProtocolError):
+    """The input breaks the protocol: the fault of whoever sent it, never ours."""
+
+    reason = "bad_input"
+
+
+class DecodeError(RemoteProtocolError):
     """Input bytes are not a canonical encoding of the expected structure."""
 
     reason = "decode"
 
 
-class ValidationError(ProtocolError):
+class ValidationError(RemoteProtocolError):
     """Input decodes but breaks a rule of the protocol."""
 
     reason = "invalid"

@@ -21,9 +21,15 @@ from typing import AsyncIterator, Callable
 
 import trio
 
+from node.candidates import CandidateBlocks
+from node.chain import Chain
 from node.config import Home
-from node.netsetup import set_config, create_network
+from node.mempool import Mempool
+from node.metrics import NodeMetrics
+from tools.netsetup import set_config, create_network
 from node.node import BranchNode
+from node.p2p.memory import MemoryHub
+from node.runtime import virtual
 from node.store import Store
 from protocol.genesis import Genesis
 from protocol.keys import PrivateKey
@@ -32,6 +38,13 @@ from protocol.schema import Fee, ServiceOffer
 
 FAST_CONSENSUS = {"block_interval_ms": 30, "empty_block_interval_ms": 400}
 FAST_PARAMS = {"timeout_propose_ms": 800, "timeout_prevote_ms": 300, "timeout_precommit_ms": 300, "timeout_delta_ms": 300}
+
+
+def make_chain(genesis: Genesis, store: Store, metrics: NodeMetrics | None = None) -> Chain:
+    """A node's Chain over ``store`` (its state, an empty mempool and candidate set)."""
+    state = store.load_state()
+    return Chain(genesis, store, state, mempool=Mempool(state), candidates=CandidateBlocks(),
+                 metrics=metrics or NodeMetrics())
 
 
 async def wait_until(predicate: Callable[[], bool], timeout: float, what: str = "condition", interval: float = 0.05) -> None:
@@ -60,12 +73,15 @@ def make_homes(tmp_path: Path, n: int, *, observers: int = 0, fixed_ports: bool 
 
 
 @contextlib.asynccontextmanager
-async def running_nodes(homes: list[Home], *, connect: bool = True) -> AsyncIterator[list[BranchNode]]:
-    """Start a BranchNode per home in this process; cancel them all on exit."""
+async def running_nodes(homes: list[Home], *, connect: bool = True, hub: MemoryHub | None = None) -> AsyncIterator[list[BranchNode]]:
+    """Start a BranchNode per home in this process; cancel them all on exit. With a
+    ``hub`` they talk over it (in memory, on trio's clock: use with MockClock), else
+    over real libp2p on 127.0.0.1."""
     async with trio.open_nursery() as nursery:
         nodes = []
         for home in homes:
-            nodes.append(await nursery.start(BranchNode(home).run))
+            node = BranchNode(home, **memory_transport(hub, home)) if hub is not None else BranchNode(home)
+            nodes.append(await nursery.start(node.run))
         if connect:
             await connect_mesh(nodes)
         try:
@@ -81,9 +97,26 @@ async def connect_mesh(nodes: list[BranchNode], timeout: float = 10) -> None:
     await wait_until(lambda: all(len(x.net.connected_peers()) >= len(nodes) - 1 for x in nodes), timeout, "full mesh")
 
 
+def memory_transport(hub: MemoryHub, home: Home) -> dict:
+    """BranchNode arguments for a node on ``hub``: its transport, and wall time
+    from trio's (mock) clock with thread work inline (node.runtime)."""
+    genesis = Genesis.loads(home.genesis.read_bytes())
+    return {"transport": hub.network, "runtime": virtual(genesis.genesis_time_ms)}
+
+
 @contextlib.asynccontextmanager
 async def inprocess_network(tmp_path: Path, n: int, *, observers: int = 0) -> AsyncIterator[list[BranchNode]]:
+    """``n`` validators (+ observers) over real libp2p on 127.0.0.1, in this process."""
     async with running_nodes(make_homes(tmp_path, n, observers=observers)) as nodes:
+        yield nodes
+
+
+@contextlib.asynccontextmanager
+async def memory_network(tmp_path: Path, n: int, *, observers: int = 0,
+                         hub: MemoryHub | None = None) -> AsyncIterator[list[BranchNode]]:
+    """``n`` validators (+ observers) on an in-memory network. Run the test under
+    ``trio.testing.MockClock(autojump_threshold=0)`` (pytest-trio's ``autojump_clock``)."""
+    async with running_nodes(make_homes(tmp_path, n, observers=observers), hub=hub or MemoryHub()) as nodes:
         yield nodes
 
 

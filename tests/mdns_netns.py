@@ -11,7 +11,7 @@ from pathlib import Path
 
 import trio
 
-from node.netsetup import create_network, set_config
+from tools.netsetup import create_network, set_config
 from node.node import BranchNode
 
 FAST = {"block_interval_ms": 50, "empty_block_interval_ms": 500}

@@ -19,11 +19,11 @@ import pytest
 import trio
 
 import factories as f
-from node.api import MAX_BODY_BYTES
-from node.api_openapi import OPENAPI
+from node.api.server import MAX_BODY_BYTES
+from node.api.openapi import OPENAPI
 from node.config import ApiSection
 from node.keyfile import load_key
-from node.netsetup import create_network
+from tools.netsetup import create_network
 from node.node import BranchNode
 from protocol.genesis import Genesis
 from protocol.proofs import RecordProof, verify_record_proof
@@ -491,7 +491,7 @@ class _FakeNode:
 
 
 async def test_events_drop_a_slow_client_and_keep_alive():
-    from node.api_events import BUFFER_BLOCKS, block_events
+    from node.api.events import BUFFER_BLOCKS, block_events
 
     slow = _FakeNode(prefill=BUFFER_BLOCKS)  # the client never read: the buffer is full
     stream = block_events(slow)

@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from node.cli import cli
-from node.cli_parse import (
+from node.cli.parse import (
     InputError,
     offer_from_fields,
     parse_degrees,
@@ -249,7 +249,7 @@ def test_bad_input_on_the_command_line_exits_2_before_contacting_the_node(home: 
 
 
 def test_service_file_toml_and_json(tmp_path: Path) -> None:
-    from node.cli_parse import load_service_file
+    from node.cli.parse import load_service_file
 
     toml = tmp_path / "service.toml"
     toml.write_text('id = "loan-home"\ncategory = "loan"\ntitle = "Home loan"\nrisk = "R2"\n'
@@ -267,7 +267,7 @@ def test_service_file_toml_and_json(tmp_path: Path) -> None:
 
 
 def test_api_error_message_format() -> None:
-    from node.cli_common import api_error_message
+    from node.cli.common import api_error_message
 
     doc = {"error": {"code": "seq_gap", "field": "record.seq", "message": "seq 3 for profile, expected 2"}}
     assert api_error_message(doc, 400, "POST /v1/records") == "seq 3 for profile, expected 2 (seq_gap, field record.seq)"

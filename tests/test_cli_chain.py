@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from node.cli import cli
-from node.cli_export import EXPORT_FORMAT
+from node.cli.export import EXPORT_FORMAT
 from node.store import Store
 from protocol.encoding import decode, encode
 from protocol.ledger import LedgerState

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from node.netsetup import create_network
+from tools.netsetup import create_network
 
 try:
     import node.api  # noqa: F401

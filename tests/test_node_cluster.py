@@ -5,7 +5,7 @@ from __future__ import annotations
 import trio
 
 from node.mempool import MempoolRejected
-from node import wire
+from protocol import wire
 from protocol.errors import ProtocolError
 from protocol.keys import PrivateKey
 from protocol.votes import PREVOTE, Vote
@@ -94,7 +94,7 @@ async def test_bad_signature_and_replayed_seq_never_reach_a_block(tmp_path):
         with trio.move_on_after(15):
             copies = 1
             while not forged_rejected():  # each batch differs (more copies): gossip drops repeated bytes
-                await nodes[1].net.publish(wire.topics(chain_id)[0], wire.encode_records([bytes(forged)] * copies))
+                await nodes[1].net.publish(wire.Topics.of(chain_id).records, wire.encode_records([bytes(forged)] * copies))
                 copies += 1
                 await trio.sleep(0.5)
         marker = signed_offer(node.key, chain_id, "svc-c")
@@ -122,8 +122,8 @@ async def test_vote_from_a_non_validator_changes_nothing(tmp_path):
 
         with trio.move_on_after(15):
             for resend in range(1000):  # gossip is best effort: re-send (new bytes) until every validator saw both
-                await observer.net.publish(wire.topics(chain_id)[1], wire.encode_vote(bogus, resend))
-                await observer.net.publish(wire.topics(chain_id)[1], wire.encode_vote(outsider, resend))
+                await observer.net.publish(wire.Topics.of(chain_id).consensus, wire.encode_vote(bogus, resend))
+                await observer.net.publish(wire.Topics.of(chain_id).consensus, wire.encode_vote(outsider, resend))
                 with trio.move_on_after(0.5):
                     await wait_until(all_rejected, 1, "rejections")
                 if all_rejected():
@@ -167,7 +167,7 @@ async def test_a_record_accepted_while_disconnected_is_regossiped_and_committed(
             await observer.ingest.submit(record.raw)  # no peers yet: this gossip reaches nobody
             # stay away longer than gossipsub's own message cache (5 heartbeats of 1 s) would repair it
             await trio.sleep(6.5)
-            assert not any(v.chain.mempool.get(record.hash) for v in validators)
+            assert not any(v.mempool.get(record.hash) for v in validators)
             for v in validators:
                 observer.net.add_persistent_peer(v.listen_addrs[0])
             await wait_until(lambda: all(v.chain.store.record(record.hash) for v in validators), 30,

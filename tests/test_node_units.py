@@ -11,7 +11,7 @@ import pytest
 from factories import CHAIN_ID, make_genesis, validator_keys
 from node.config import CONFIG_TEMPLATE, Config, ConfigError
 from node.keyfile import KeyFileError, load_key, save_key
-from node.mempool import Mempool, MempoolRejected
+from node.mempool import Mempool, MempoolFull, MempoolRejected
 from node.signer_store import SignerStateCorrupted, SignerStore
 from node.store import Store, StoreCorrupted, WrongChain
 from protocol.consensus.signer import SignerState
@@ -199,7 +199,7 @@ def test_mempool_orders_per_subject_and_rejects_with_reasons():
         pool.add(_record(KEYS[0], "a", seq=2, title="Other"))
     assert conflict.value.reason == "seq_conflict"
     pool.add(_record(KEYS[1], "b"))
-    with pytest.raises(MempoolRejected) as full:
+    with pytest.raises(MempoolFull) as full:
         pool.add(_record(KEYS[2], "c"))
     assert full.value.reason == "mempool_full"
     outsider = Record.create(PrivateKey.generate(), CHAIN_ID, 1, 0, _record(KEYS[0], "z").body)
@@ -224,7 +224,7 @@ def test_mempool_orders_per_subject_and_rejects_with_reasons():
 async def test_sync_batch_with_a_bad_block_commits_the_good_prefix_only(tmp_path):
     from dataclasses import replace
 
-    from node.chain import Chain
+    from cluster import make_chain
     from node.metrics import NodeMetrics
     from protocol.errors import ProtocolError
 
@@ -240,8 +240,7 @@ async def test_sync_batch_with_a_bad_block_commits_the_good_prefix_only(tmp_path
         cert = CommitCertificate.from_votes([Vote.create(k, CHAIN_ID, PRECOMMIT, h, 0, block.hash) for k in KEYS[:3]])
         items.append((block, cert))
     store = Store(tmp_path / "node.db", genesis)
-    state = store.load_state()
-    chain = Chain(genesis, store, state, Mempool(state), NodeMetrics())
+    chain = make_chain(genesis, store)
     with pytest.raises(ProtocolError) as info:
         await chain.commit_batch(items)
     assert info.value.reason == "state_root"
@@ -255,10 +254,10 @@ async def test_block_sync_stops_at_a_range_with_a_bad_certificate(tmp_path):
     or after it is applied, while the ranges before it are committed."""
     import trio
 
-    from node import wire
-    from node.chain import Chain
+    from protocol import wire
+    from cluster import make_chain
     from node.metrics import NodeMetrics
-    from node.sync import BlockSync
+    from node.sync import BlockSync, SyncClient
 
     genesis = make_genesis(KEYS)
     source = LedgerState(genesis)
@@ -288,11 +287,10 @@ async def test_block_sync_stops_at_a_range_with_a_bad_certificate(tmp_path):
             return ["peer-a", "peer-b"]
 
     store = Store(tmp_path / "node.db", genesis)
-    state = store.load_state()
     metrics = NodeMetrics()
-    chain = Chain(genesis, store, state, Mempool(state), metrics)
+    chain = make_chain(genesis, store, metrics)
     net = RangeServer()
-    sync = BlockSync(chain, net, batch=2, window=3)
+    sync = BlockSync(chain, SyncClient(net, CHAIN_ID, chain.decode_block), net, metrics, batch=2, window=3)
     sync.peer_heights = {"peer-a": 8, "peer-b": 8}
     with trio.fail_after(10):
         await sync.catch_up(8)
@@ -303,7 +301,7 @@ async def test_block_sync_stops_at_a_range_with_a_bad_certificate(tmp_path):
 
 
 def test_daemon_finds_a_known_failure_inside_nursery_exception_groups():
-    from node.chain import ChainHalted
+    from node.errors import ChainHalted
     from node.daemon import known_failure
 
     halted = ChainHalted("fork at height 7")

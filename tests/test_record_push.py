@@ -6,7 +6,7 @@ from __future__ import annotations
 import trio
 
 from cluster import inprocess_network, make_homes, running_nodes, signed_offer, wait_until
-from node import wire
+from protocol import wire
 from protocol.encoding import encode
 
 
@@ -24,7 +24,7 @@ async def test_records_reach_every_validator_by_push_without_gossip(tmp_path):
         m = nodes[0].metrics
         assert m.record_batches_sent.labels("push")._value.get() >= 3  # one per validator and batch
         assert m.record_batches_sent.labels("gossip")._value.get() == 0
-        records_topic = wire.topics(chain_id)[0]
+        records_topic = wire.Topics.of(chain_id).records
         for n in nodes:
             assert n.net.statistics()["gossip"]["received_by_topic"].get(records_topic, 0) == 0
 
@@ -38,7 +38,7 @@ async def test_push_answers_and_rejections_are_specific_and_change_nothing(tmp_p
         async def push(data: bytes):
             return wire.decode_response(await sender.net.request(receiver.net.peer_id, protocol, data, timeout=10))
 
-        before = len(receiver.chain.mempool)
+        before = len(receiver.mempool)
         assert await push(b"\xc1 not msgpack") == (wire.BAD_REQUEST, "malformed")
         assert await push(encode([9, [], 0])) == (wire.BAD_REQUEST, "type")
         forged = bytearray(signed_offer(sender.key, chain_id, "forged").raw)
@@ -47,7 +47,7 @@ async def test_push_answers_and_rejections_are_specific_and_change_nothing(tmp_p
         counts = receiver.metrics.rejected_counts()
         assert counts.get("push/malformed") == 1 and counts.get("push/type") == 1
         assert counts.get("push/bad_signature") == 1
-        assert len(receiver.chain.mempool) == before
+        assert len(receiver.mempool) == before
 
         good = signed_offer(sender.key, chain_id, "good")
         ok = await push(wire.encode_records([good.raw]))
@@ -95,9 +95,9 @@ async def test_records_by_hash_answers_from_mempool_and_store_and_rejects_bad_re
 
 
 async def test_a_validator_missing_records_completes_compact_proposals_by_hash(tmp_path, monkeypatch):
-    import node.driver
+    import node.consensus.outbox
 
-    monkeypatch.setattr(node.driver, "COMPACT_MIN_RECORDS", 1)  # every proposal with records goes compact
+    monkeypatch.setattr(node.consensus.outbox, "COMPACT_MIN_RECORDS", 1)  # every proposal with records goes compact
     async with inprocess_network(tmp_path, 4) as nodes:
         deaf = nodes[3]
         chain_id = deaf.genesis.chain_id
@@ -111,7 +111,7 @@ async def test_a_validator_missing_records_completes_compact_proposals_by_hash(t
             await nodes[0].ingest.submit(r.raw)
         await wait_until(lambda: all(n.chain.store.record(r.hash) for n in nodes for r in records), 30,
                          "records committed everywhere, the deaf validator included")
-        assert not any(r.hash in deaf.chain.mempool for r in records)
+        assert not any(r.hash in deaf.mempool for r in records)
         fetched = deaf.driver.statistics()["fetched"]
         assert fetched["records"] >= 1  # it completed compact proposals by fetching their records
         assert fetched["blocks"] == 0  # never needed the whole block
@@ -137,7 +137,7 @@ async def test_a_validator_that_never_answers_pushes_delays_nobody_else(tmp_path
             for r in records:
                 await sender.ingest.submit(r.raw)
             # each batch reaches the healthy validators while the stuck one hangs on the first
-            await wait_until(lambda: all(r.hash in n.chain.mempool or n.chain.store.record(r.hash)
+            await wait_until(lambda: all(r.hash in n.mempool or n.chain.store.record(r.hash)
                                          for n in healthy for r in records), 20, f"wave {wave} delivered")
         assert hung.is_set()
         stats = sender.ingest.statistics()
@@ -151,11 +151,11 @@ async def test_only_records_unconfirmed_for_a_whole_interval_are_sent_again(tmp_
         chain_id = node.genesis.chain_id
         old, new = (signed_offer(node.key, chain_id, s) for s in ("old", "new"))
         for r in (old, new):
-            node.chain.mempool.add(r)  # as submit() leaves them, without a block being cut
+            node.mempool.add(r)  # as submit() leaves them, without a block being cut
         ingest._local = {old.hash: (old.raw, 100.0), new.hash: (new.raw, 102.0)}
         assert ingest._due_for_resend(102.9) == []
         assert ingest._due_for_resend(103.0) == [old.raw]  # sent 3 s ago
         assert ingest._due_for_resend(104.0) == []  # old was just re-sent; new is 2 s old
         assert ingest._due_for_resend(105.0) == [new.raw]
-        node.chain.mempool.remove([old])  # committed (or dropped): forgotten, never re-sent
+        node.mempool.remove([old])  # committed (or dropped): forgotten, never re-sent
         assert ingest._due_for_resend(200.0) == [new.raw] and old.hash not in ingest._local

@@ -43,10 +43,10 @@ from pathlib import Path
 
 import trio
 
-from node import wire
+from protocol import wire
 from node.config import Home
 from node.keyfile import load_key
-from node.netsetup import set_config, create_network
+from tools.netsetup import set_config, create_network
 from node.p2p.host import peer_id_of
 from node.p2p.network import P2PConfig, P2PNetwork
 from node.home import read_psk
@@ -166,7 +166,7 @@ async def load_phase(base: Path, duration: float, rate: int, max_block_records: 
     net = P2PNetwork(key, P2PConfig(listen_addrs=tuple(config.p2p.listen), psk=read_psk(gen_home.psk(config)),
                                     persistent_peers=tuple(a for a in config.p2p.peers if a.rsplit("/p2p/", 1)[1] in validator_ids),
                                     max_gossip_message_size=wire.MAX_GOSSIP_BYTES + 1024))
-    blocks_topic = wire.topics(genesis.chain_id)[2]
+    blocks_topic = wire.Topics.of(genesis.chain_id).blocks
     sent_at: list[float] = [0.0] * total
     announced: dict[int, float] = {}
     result: dict = {}

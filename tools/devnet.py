@@ -25,7 +25,7 @@ from pathlib import Path
 import httpx
 
 from node.config import Home
-from node.netsetup import create_network
+from tools.netsetup import create_network
 
 STATE_FILE = "devnet.json"
 

@@ -5,6 +5,8 @@
 - ``RequestTimeout``: no response within the caller's deadline.
 - ``RequestFailed``: the peer answered with an error (its handler raised, it
   rejected our frame, or it sent malformed frames).
+- ``ConfigError`` (:mod:`node.errors`): a bad listen address, peer address or
+  network key in the operator's configuration.
 - ``FrameError``: a frame violates the framing rules (oversize, short,
   truncated). Raised locally for our own oversize payloads (a caller bug) and
   used internally when a peer sends garbage (the stream is then dropped and
@@ -34,5 +36,5 @@ class FrameError(P2PError):
     """A frame is oversize, shorter than its header, or truncated."""
 
 
-class ConfigError(P2PError, ValueError):
-    """Invalid p2p configuration (our own mistake, found at startup)."""
+# Invalid p2p configuration (the operator's, found at startup) is the node's ConfigError.
+from ..errors import ConfigError  # noqa: E402,F401

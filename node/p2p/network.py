@@ -155,6 +155,10 @@ class P2PNetwork:
     def connected_peers(self) -> list[str]:
         return self.peers.connected_peers()
 
+    def known_addresses(self) -> dict[str, list[str]]:
+        """peer id -> the dialable addresses we know (to remember across restarts)."""
+        return {pid: list(addrs) for pid, addrs in self.peers.book.addrs.items()}
+
     async def wait_connected(self, n: int, timeout: float) -> list[str]:
         return await self.peers.wait_connected(n, timeout)
 

@@ -18,6 +18,7 @@ from .actions import (
 )
 from .check import check_message
 from .events import BlockBuilt, BlockReceived, Event, ProposalReceived, StartHeight, TimeoutFired, VoteReceived
+from .gate import HeightGate
 from .params import ConsensusParams
 from .proposer import proposer
 from .signer import DoubleSignError, SignerState, check_hrs, sign_proposal, sign_vote
@@ -37,6 +38,7 @@ __all__ = [
     "ConsensusState",
     "DoubleSignError",
     "Event",
+    "HeightGate",
     "ProposalReceived",
     "ProposeBlock",
     "RecordEvidence",

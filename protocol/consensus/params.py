@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..errors import LocalProtocolError
+from ..genesis import ChainParams
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,11 +19,11 @@ class ConsensusParams:
     ``max_buffered_per_height``: cap of that buffer per height (``buffer_full``).
     """
 
-    timeout_propose_ms: int = 3000
+    timeout_propose_ms: int = 1000
     timeout_propose_delta_ms: int = 500
-    timeout_prevote_ms: int = 1000
+    timeout_prevote_ms: int = 500
     timeout_prevote_delta_ms: int = 500
-    timeout_precommit_ms: int = 1000
+    timeout_precommit_ms: int = 500
     timeout_precommit_delta_ms: int = 500
     max_round_lead: int = 64
     max_height_lead: int = 2
@@ -33,6 +34,16 @@ class ConsensusParams:
             value = getattr(self, name)
             if type(value) is not int or value < 0:
                 raise LocalProtocolError(f"{name} must be a non-negative integer", field=name)
+
+    @classmethod
+    def of_chain(cls, chain: ChainParams) -> "ConsensusParams":
+        """The timeouts a genesis file sets (one ``timeout_delta_ms`` for all three steps).
+        The defaults above are ``ChainParams``'s defaults, read the same way."""
+        return cls(
+            timeout_propose_ms=chain.timeout_propose_ms, timeout_propose_delta_ms=chain.timeout_delta_ms,
+            timeout_prevote_ms=chain.timeout_prevote_ms, timeout_prevote_delta_ms=chain.timeout_delta_ms,
+            timeout_precommit_ms=chain.timeout_precommit_ms, timeout_precommit_delta_ms=chain.timeout_delta_ms,
+        )
 
     def timeout_propose(self, round: int) -> int:
         return self.timeout_propose_ms + round * self.timeout_propose_delta_ms

@@ -11,15 +11,20 @@ import json
 import os
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
 import click
 
+from protocol.audit import VerificationFailed, replay
 from protocol.errors import ProtocolError
 from protocol.genesis import Genesis
 
-from .cli_common import (
+from ..errors import StorageDamaged
+from ..store import ChainReader
+
+from .common import (
     CliError,
     ConfigProblem,
     cli_context,
@@ -31,15 +36,7 @@ from .cli_common import (
     print_json,
     progress_bar,
 )
-from .cli_export import (
-    ChainDB,
-    ExportError,
-    VerificationFailed,
-    read_export_blocks,
-    read_export_header,
-    replay,
-    write_export,
-)
+from .export import ExportError, read_export_blocks, read_export_header, write_export
 
 
 def load_genesis_file(path: Path) -> Genesis:
@@ -53,14 +50,19 @@ def load_genesis_file(path: Path) -> Genesis:
         raise ConfigProblem(f"{path}: invalid genesis: {exc}") from None
 
 
-def open_chain_db(genesis: Genesis) -> ChainDB:
+@contextmanager
+def chain_snapshot(genesis: Genesis) -> Iterator[ChainReader]:
+    """HOME/data/node.db read-only, as one consistent snapshot (the node may be running)."""
     home = cli_context().home
     try:
-        return ChainDB(home.db, genesis)
-    except FileNotFoundError as exc:
-        raise ConfigProblem(str(exc)) from None
-    except ExportError as exc:
-        raise ConfigProblem(str(exc)) from None
+        reader = ChainReader.open(home.db, genesis)
+    except (FileNotFoundError, StorageDamaged) as exc:
+        raise ConfigProblem(str(exc).splitlines()[0]) from None
+    try:
+        with reader.snapshot():
+            yield reader
+    finally:
+        reader.close()
 
 
 def _fmt_time(ms: int | None) -> str:
@@ -166,10 +168,10 @@ def chain_verify(export_file: Path | None, genesis_path: Path | None, as_json: b
         if export_file is not None:
             result = _verify_export(export_file, genesis, bar, as_json)
         else:
-            with open_chain_db(genesis) as db:
+            with chain_snapshot(genesis) as db:
                 height = db.height
                 task = bar.add_task("verifying", total=height)
-                result = _replay(genesis, db.blocks(1, height), 1, bar, task, source=str(db.path), as_json=as_json)
+                result = _replay(genesis, db.iter_raw_blocks(1, height), 1, bar, task, source=str(db.path), as_json=as_json)
     elapsed = max(time.monotonic() - t0, 1e-9)
     doc = {
         "ok": True,
@@ -227,6 +229,9 @@ def _replay(genesis: Genesis, blocks: Iterator, first: int, bar: Any, task: Any,
     except ExportError as exc:
         bar.stop()
         raise CliError(f"{source}: {exc}") from None
+    except StorageDamaged as exc:
+        bar.stop()
+        raise CliError(str(exc).splitlines()[0]) from None
 
 
 @chain.command("export")
@@ -241,7 +246,7 @@ def chain_export(out: Path, first: int, last: int | None) -> None:
     described in docs/CLI.md; check it with `branchnet chain verify --file`.
     """
     genesis = load_genesis_file(cli_context().home.genesis)
-    with open_chain_db(genesis) as db:
+    with chain_snapshot(genesis) as db:
         height = db.height
         last = height if last is None else last
         if last > height:
@@ -254,14 +259,14 @@ def chain_export(out: Path, first: int, last: int | None) -> None:
         try:
             with progress_bar() as bar:
                 task = bar.add_task("exporting", total=last - first + 1)
-                n = write_export(f, genesis, db.blocks(first, last), first, last, progress=lambda _h: bar.advance(task))
+                n = write_export(f, genesis, db.iter_raw_blocks(first, last), first, last, progress=lambda _h: bar.advance(task))
             f.flush()
             if not to_stdout:
                 os.fsync(f.fileno())
                 f.close()
                 os.replace(tmp, out)
-        except ExportError as exc:
-            raise CliError(str(exc)) from None
+        except StorageDamaged as exc:
+            raise CliError(str(exc).splitlines()[0]) from None
         finally:
             if not to_stdout:
                 f.close()
@@ -328,7 +333,7 @@ def proof_verify(file: Path, genesis_path: Path, as_json: bool) -> None:
         return
     click.echo(f"proof OK: record {record.get('hash', '')} is in block {doc.get('height')} of chain {genesis.chain_id}, "
                f"committed by more than 2/3 of the genesis validators")
-    from .cli_parse import body_rows
+    from .parse import body_rows
 
     rows = [(k, v) for k, v in record.items() if k not in ("body", "signature")]
     rows += [(f"body.{k}", v) for k, v in body_rows(record.get("body") or {})]

@@ -1,6 +1,6 @@
 """The node's HTTP JSON API (Starlette on Hypercorn's trio worker).
 
-Endpoints (docs/openapi.json is the contract; node/api_openapi.py generates it):
+Endpoints (docs/openapi.json is the contract; node/api/openapi.py generates it):
 status, peers, validators, blocks, records (+ inclusion proofs), the services
 registry, branch profiles, record submission (signed, or signed here with the
 node's own branch key), a server-sent-events stream, /health and /metrics.
@@ -22,7 +22,6 @@ from __future__ import annotations
 import hmac
 import json
 import logging
-import time
 from functools import partial
 from typing import Any, Awaitable, Callable
 
@@ -34,16 +33,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from protocol.errors import ProtocolError
+from protocol.errors import RemoteProtocolError
 from protocol.keys import BRANCH_ID_SIZE
 from protocol.records import Record
-from protocol.schema import BODY_TYPES, CATEGORIES, STATUSES, ServiceStatus, ServiceWithdraw
+from protocol.schema import BODY_TYPES, CATEGORIES, STATUSES
 from protocol.views import body_from_json
 
-from . import api_views as views
-from .api_events import block_events
-from .api_openapi import OPENAPI
-from .mempool import MempoolRejected
+from ..mempool import MempoolFull, MempoolRejected
+from . import views
+from .events import block_events
+from .openapi import OPENAPI
 
 log = logging.getLogger("branchnet.api")
 
@@ -51,16 +50,18 @@ MAX_BODY_BYTES = 64 * 1024
 MAX_PAGE = 100
 HASH_HEX = 64
 # Mempool rejections that are not the client's malformed input.
-_STATUS_BY_REASON = {"duplicate": 409, "seq_conflict": 409, "mempool_full": 503}
+_STATUS_BY_REASON = {"duplicate": 409, "seq_conflict": 409}
 
 
 class ApiError(Exception):
     """An error answer: HTTP status, a stable ``code`` slug, the offending ``field``."""
 
-    def __init__(self, status: int, code: str, message: str, field: str = "", *, counted: bool = False):
+    def __init__(self, status: int, code: str, message: str, field: str = "", *, counted: bool = False,
+                 headers: dict[str, str] | None = None):
         super().__init__(message)
         self.status, self.code, self.message, self.field = status, code, message, field
         self.counted = counted  # already counted by RecordIngest
+        self.headers = headers
 
 
 def _error_response(status: int, code: str, message: str, field: str = "", headers: dict | None = None) -> JSONResponse:
@@ -131,7 +132,6 @@ class NodeApi:
         except OSError as exc:
             log.warning("no API token (%s): every write will be refused", exc)
             self.token = ""
-        self.sign_lock = trio.Lock()
 
     # ---------------------------------------------------------- plumbing
     def check_auth(self, request: Request, *, write: bool) -> None:
@@ -185,23 +185,23 @@ class NodeApi:
         q = _query(request)
         before = _int(q.get("before"), "before", default=None, lo=1, hi=2**62)
         limit = _int(q.get("limit"), "limit", default=20, lo=1, hi=MAX_PAGE)
-        return JSONResponse(views.block_list(self.node, before=before, limit=limit))
+        return JSONResponse(await self._read(views.block_list, self.node, before=before, limit=limit))
 
     async def block_by_height(self, request: Request) -> Response:
         height = _int(request.path_params["height"], "height", default=None, lo=0, hi=2**62)
-        return self._found(views.block(self.node, height=height), "height", f"no block at height {height}")
+        return self._found(await self._read(views.block, self.node, height=height), "height", f"no block at height {height}")
 
     async def block_by_hash(self, request: Request) -> Response:
         block_hash = _hex(request.path_params["hash"], "hash", HASH_HEX // 2)
-        return self._found(views.block(self.node, block_hash=block_hash), "hash", "no such block")
+        return self._found(await self._read(views.block, self.node, block_hash=block_hash), "hash", "no such block")
 
     async def record(self, request: Request) -> Response:
         record_hash = _hex(request.path_params["hash"], "hash", HASH_HEX // 2)
-        return self._found(views.record(self.node, record_hash), "hash", "no such record")
+        return self._found(await self._read(views.record, self.node, record_hash), "hash", "no such record")
 
     async def record_proof(self, request: Request) -> Response:
         record_hash = _hex(request.path_params["hash"], "hash", HASH_HEX // 2)
-        proof = views.record_proof(self.node, record_hash)
+        proof = await self._read(views.record_proof, self.node, record_hash)
         if proof is None and record_hash in self.node.mempool:
             raise ApiError(404, "not_found", "record is pending; a proof exists once it is committed", "hash")
         return self._found(proof.to_json() if proof else None, "hash", "no such committed record")
@@ -219,7 +219,7 @@ class NodeApi:
             before=_cursor(q.get("cursor")),
             limit=_int(q.get("limit"), "limit", default=20, lo=1, hi=MAX_PAGE),
         )
-        return JSONResponse(views.records(self.node, **filters))
+        return JSONResponse(await self._read(views.records, self.node, **filters))
 
     async def services(self, request: Request) -> Response:
         q = _query(request)
@@ -256,6 +256,11 @@ class NodeApi:
     async def openapi(self, request: Request) -> Response:
         return JSONResponse(OPENAPI)
 
+    async def _read(self, view: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Run a view that reads the store in a worker thread (it has its own read
+        connection, so it never waits behind a commit's fsync, nor stalls trio)."""
+        return await self.node.runtime.run_sync(partial(view, *args, **kwargs))
+
     def _found(self, doc: dict[str, Any] | None, field: str, message: str) -> Response:
         if doc is None:
             raise ApiError(404, "not_found", message, field)
@@ -273,7 +278,7 @@ class NodeApi:
             raw = bytes.fromhex(value)
         except ValueError:
             raise ApiError(400, "bad_hex", "not valid hex", "record") from None
-        record = await self._submit(raw)
+        record = await self._submit(self.node.ingest.submit, raw)
         return JSONResponse({"hash": record.hash.hex(), "status": "accepted"}, status_code=202)
 
     async def sign_record(self, request: Request) -> Response:
@@ -283,39 +288,23 @@ class NodeApi:
                 raise ApiError(400, "missing_field", f"{name} is required", name)
         try:
             body = body_from_json(doc["kind"], doc["body"])
-        except ProtocolError as exc:
+        except RemoteProtocolError as exc:
             raise ApiError(400, exc.reason, exc.message, exc.field) from None
-        node = self.node
-        branch_id = node.key.branch_id
-        async with self.sign_lock:  # consecutive calls get consecutive seqs
-            if isinstance(body, (ServiceStatus, ServiceWithdraw)):
-                self._check_offered(branch_id, body.service_id)
-            seq = node.mempool.next_seq(branch_id, body.subject())
-            try:
-                record = Record.create(node.key, node.genesis.chain_id, seq, int(time.time() * 1000), body)
-            except ProtocolError as exc:
-                raise ApiError(400, exc.reason, exc.message, exc.field) from None
-            await self._submit(record.raw)
-        return JSONResponse({"hash": record.hash.hex(), "seq": seq, "record": record.to_json()}, status_code=202)
+        record = await self._submit(self.node.ingest.sign_and_submit, body)
+        return JSONResponse({"hash": record.hash.hex(), "seq": record.seq, "record": record.to_json()}, status_code=202)
 
-    def _check_offered(self, branch_id: bytes, service_id: str) -> None:
-        """A status or withdrawal needs an offer, committed or still pending here."""
-        subject = f"service/{service_id}"
-        entry = self.node.chain.state.entry(branch_id, subject)
-        pending = self.node.mempool.next_seq(branch_id, subject) > self.node.chain.state.next_seq(branch_id, subject)
-        if not pending and (entry is None or entry.body is None):
-            raise ApiError(400, "no_such_service", f"service {service_id!r} is not on offer", "body.service_id")
-
-    async def _submit(self, raw: bytes) -> Record:
+    async def _submit(self, submit: Callable[[Any], Awaitable[Record]], arg: Any) -> Record:
         try:
-            return await self.node.ingest.submit(raw)
-        except ProtocolError as exc:
+            return await submit(arg)
+        except MempoolFull as exc:
+            raise ApiError(503, exc.reason, exc.message, "record", counted=True, headers={"Retry-After": "1"}) from None
+        except MempoolRejected as exc:
+            raise ApiError(_STATUS_BY_REASON.get(exc.reason, 400), exc.reason, exc.message, "record", counted=True) from None
+        except RemoteProtocolError as exc:
             field = exc.field
-            if not field.startswith("record"):  # e.g. "encoding" or "signature": name it under record
+            if not field.startswith(("record", "body")):  # e.g. "encoding" or "signature": name it under record
                 field = "record" if field in ("", "encoding") else f"record.{field}"
             raise ApiError(400, exc.reason, exc.message, field, counted=True) from None
-        except MempoolRejected as exc:
-            raise ApiError(_STATUS_BY_REASON.get(exc.reason, 400), exc.reason, str(exc), "record", counted=True) from None
 
 
 def make_app(node: Any) -> Starlette:
@@ -346,6 +335,7 @@ def make_app(node: Any) -> Starlette:
         headers = None
         if isinstance(exc, ApiError):
             status, code, message, field = exc.status, exc.code, exc.message, exc.field
+            headers = exc.headers
             if status == 401:
                 headers = {"WWW-Authenticate": "Bearer"}
             if exc.counted:

@@ -3,12 +3,12 @@
 One click group; commands are split by job:
 
 * here: ``init``, ``keys show``, ``run``, ``status``/``peers``/``validators``, ``store rebuild``
-* node/cli_genesis.py: ``genesis new|add-validator|add-member|finalize``
-* node/cli_records.py: ``branch profile set``, ``service publish|update|withdraw|status|list|show``
-* node/cli_chain.py:   ``chain blocks|show|verify|export``, ``proof get|verify``
+* node/cli/genesis.py: ``genesis new|add-validator|add-member|finalize``
+* node/cli/records.py: ``branch profile set``, ``service publish|update|withdraw|status|list|show``
+* node/cli/chain.py:   ``chain blocks|show|verify|export``, ``proof get|verify``
 
 Errors are one ``error: ...`` line on stderr with the exit code of
-node/cli_common.py (0 ok, 1 failed, 2 usage/config, 3 node unreachable);
+node/cli/common.py (0 ok, 1 failed, 2 usage/config, 3 node unreachable);
 tracebacks only with ``BRANCHNET_DEBUG=1``.
 """
 
@@ -24,8 +24,8 @@ import click
 
 from protocol.errors import ProtocolError
 
-from .cli_chain import chain, load_genesis_file, proof
-from .cli_common import (
+from .chain import chain, load_genesis_file, proof
+from .common import (
     EXIT_CODES_HELP,
     EXIT_FAILED,
     HOME_HELP,
@@ -42,8 +42,8 @@ from .cli_common import (
     print_json,
     progress_bar,
 )
-from .cli_genesis import genesis
-from .cli_records import branch, service
+from .genesis import genesis
+from .records import branch, service
 
 
 class BranchnetGroup(click.Group):
@@ -122,8 +122,8 @@ for group in (genesis, branch, service, chain, proof):
 def init(moniker: str, mode: str, p2p_listen: str, api_listen: str, psk_file: Path | None, new_psk: bool,
          as_json: bool) -> None:
     """Create a node home: key (0600), config.toml, API token, network key."""
-    from .home import HomeExists, init_home, new_psk as make_psk, read_psk
-    from .p2p.host import peer_id_of
+    from ..home import HomeExists, init_home, new_psk as make_psk, read_psk
+    from ..p2p.host import peer_id_of
 
     if psk_file is not None and new_psk:
         raise click.UsageError("give --psk-file or --new-psk, not both")
@@ -180,8 +180,8 @@ def keys() -> None:
 @json_option
 def keys_show(as_json: bool) -> None:
     """Print the branch id, public key and peer id (never the private key)."""
-    from .keyfile import KeyFileError, load_key
-    from .p2p.host import peer_id_of
+    from ..keyfile import KeyFileError, load_key
+    from ..p2p.host import peer_id_of
 
     home = cli_context().home
     try:
@@ -201,7 +201,7 @@ def keys_show(as_json: bool) -> None:
 @click.pass_context
 def run(ctx: click.Context) -> None:
     """Run the node in the foreground (SIGINT/SIGTERM stop it cleanly)."""
-    from . import daemon
+    from .. import daemon
 
     ctx.exit(daemon.main(str(cli_context().home.path)))
 
@@ -280,7 +280,8 @@ def store_rebuild(as_json: bool) -> None:
 
     The recovery the node asks for when its store is damaged. Stop the node first.
     """
-    from .store import Store, StoreError, WrongChain
+    from ..errors import StorageDamaged
+    from ..store import Store, WrongChain
 
     home = cli_context().home
     _refuse_if_running(home.pid_file)
@@ -302,7 +303,7 @@ def store_rebuild(as_json: bool) -> None:
         with progress_bar() as bar:
             task = bar.add_task("rebuilding", total=db.height)
             state = db.rebuild_state(progress=progress)
-    except StoreError as exc:
+    except StorageDamaged as exc:
         raise CliError(str(exc).splitlines()[0]) from None
     except ProtocolError as exc:  # a stored block that does not even decode
         raise CliError(f"store {home.db} is damaged: block {done + 1} does not decode ({exc})") from None
@@ -327,6 +328,3 @@ def _refuse_if_running(pid_file: Path) -> None:
 def main() -> None:
     cli(prog_name="branchnet")
 
-
-if __name__ == "__main__":
-    main()

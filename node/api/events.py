@@ -18,7 +18,7 @@ from typing import Any, AsyncIterator
 
 import trio
 
-from .api_views import record_event
+from .views import record_event
 
 KEEPALIVE_S = 15.0
 BUFFER_BLOCKS = 64

@@ -1,7 +1,8 @@
-"""Node-level wire messages: gossip topics and the sync request/response protocol.
+"""Node-level wire messages: gossip topics and the request/response protocols.
 
-Specified in docs/PROTOCOL.md §Peer-to-peer. All payloads are canonical msgpack
-(protocol.encoding); decoding errors are the peer's fault (DecodeError).
+Specified in docs/PROTOCOL.md §11.2. All payloads are canonical msgpack
+(protocol.encoding). Pure codec: every ``decode_*`` raises :class:`DecodeError`
+(the peer's fault) on anything malformed, never anything else.
 
 Gossip topics (``{chain}`` is the chain id):
 
@@ -38,9 +39,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from protocol.encoding import decode, encode, expect_array, expect_bytes, expect_int, expect_list
-from protocol.errors import DecodeError
-from protocol.votes import MAX_HEIGHT, Proposal, Vote
+from .encoding import decode, encode, expect_array, expect_bytes, expect_int, expect_list
+from .errors import DecodeError
+from .votes import MAX_HEIGHT, Proposal, Vote
 
 MSG_RECORDS = 1
 MSG_PROPOSAL = 2
@@ -63,9 +64,18 @@ MAX_DIRECT_BLOCK_BYTES = 3 * 1024 * 1024  # in a proposal sent over a direct str
 MAX_RESPONSE_BYTES = 16 * 1024 * 1024
 
 
-def topics(chain_id: str) -> tuple[str, str, str]:
-    base = f"/branchnet/{chain_id}"
-    return f"{base}/records/1", f"{base}/consensus/1", f"{base}/blocks/1"
+@dataclass(frozen=True, slots=True)
+class Topics:
+    """The gossip topics of one chain."""
+
+    records: str
+    consensus: str
+    blocks: str
+
+    @classmethod
+    def of(cls, chain_id: str) -> "Topics":
+        base = f"/branchnet/{chain_id}"
+        return cls(f"{base}/records/1", f"{base}/consensus/1", f"{base}/blocks/1")
 
 
 def sync_protocol(chain_id: str) -> str:
@@ -139,8 +149,8 @@ def decode_consensus(data: bytes) -> ProposalMessage | CompactProposal | Vote:
             block = expect_bytes(block, "proposal_msg.block", max_len=MAX_DIRECT_BLOCK_BYTES)
         return ProposalMessage(Proposal.from_array(p), block)
     if value[0] == MSG_COMPACT_PROPOSAL:
-        from protocol.blocks import Header
-        from protocol.votes import DuplicateVoteEvidence
+        from .blocks import Header
+        from .votes import DuplicateVoteEvidence
 
         _, p, header, hashes, evidence, resend = expect_array(value, 6, "compact_proposal")
         expect_int(resend, "compact_proposal.resend", hi=2**32)
@@ -198,6 +208,56 @@ def response(status: int, payload: Any) -> bytes:
 
 
 def decode_response(data: bytes) -> tuple[int, Any]:
+    """``(status, payload)`` of any response; the payload is not checked."""
     status, payload = expect_array(decode(data, max_size=MAX_RESPONSE_BYTES), 2, "response")
     expect_int(status, "response.status", hi=2)
     return status, payload
+
+
+class Refused(DecodeError):
+    """The peer answered with an error status (``not found`` or ``bad request``)."""
+
+    reason = "refused"
+
+
+def _ok_payload(data: bytes, what: str) -> Any:
+    status, payload = decode_response(data)
+    if status != OK:
+        message = payload if type(payload) is str else repr(payload)[:80]
+        raise Refused(f"{what}: peer answered {'not found' if status == NOT_FOUND else 'bad request'} ({message[:200]})",
+                      field=what, reason="not_found" if status == NOT_FOUND else "refused")
+    return payload
+
+
+def decode_status_response(data: bytes) -> tuple[int, bytes]:
+    """``[0, [height, last_block_hash]]`` -> (height, hash)."""
+    height, block_hash = expect_array(_ok_payload(data, "status"), 2, "status")
+    return expect_int(height, "status.height", hi=MAX_HEIGHT), expect_bytes(block_hash, "status.hash", size=32)
+
+
+def decode_blocks_response(data: bytes, *, max_blocks: int = MAX_SYNC_BLOCKS) -> list[tuple[bytes, bytes]]:
+    """``[0, [[block, certificate], ...]]`` -> the raw pairs (not decoded further)."""
+    items = expect_list(_ok_payload(data, "blocks"), "blocks", max_len=max_blocks)
+    out = []
+    for i, item in enumerate(items):
+        block, cert = expect_array(item, 2, f"blocks[{i}]")
+        out.append((expect_bytes(block, f"blocks[{i}].block"), expect_bytes(cert, f"blocks[{i}].certificate")))
+    return out
+
+
+def decode_block_response(data: bytes) -> bytes:
+    """``[0, block bytes]`` -> the raw block. Raises Refused(not_found) if the peer lacks it."""
+    return expect_bytes(_ok_payload(data, "block"), "block")
+
+
+def decode_records_response(data: bytes, count: int) -> list[bytes | None]:
+    """``[0, [record | nil, ...]]`` for a request of ``count`` hashes, in request order."""
+    items = expect_list(_ok_payload(data, "records"), "records", max_len=count)
+    if len(items) != count:
+        raise DecodeError(f"{len(items)} entries for {count} hashes", field="records", reason="count")
+    return [None if r is None else expect_bytes(r, f"records[{i}]", max_len=8192) for i, r in enumerate(items)]
+
+
+def decode_push_response(data: bytes) -> int:
+    """``[0, new records]`` answering a record batch pushed to a validator."""
+    return expect_int(_ok_payload(data, "push"), "push.new", hi=2**32)

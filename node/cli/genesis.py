@@ -23,8 +23,8 @@ from protocol.genesis import Genesis
 from protocol.keys import PrivateKey, PublicKey, branch_id_of
 from protocol.validators import MAX_POWER
 
-from .cli_common import CliError, ConfigProblem, json_option, print_json
-from .config import Home
+from .common import CliError, ConfigProblem, json_option, print_json
+from ..config import Home
 
 
 @click.group()
@@ -99,7 +99,7 @@ def _public_key_hex(public_key: str | None, from_home: Path | None) -> str:
     if (public_key is None) == (from_home is None):
         raise click.UsageError("give exactly one of --public-key HEX or --from-home DIR")
     if from_home is not None:
-        from .keyfile import KeyFileError, load_key
+        from ..keyfile import KeyFileError, load_key
 
         try:
             return load_key(Home(from_home).key).public_key.hex()

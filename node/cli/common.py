@@ -23,7 +23,7 @@ from typing import Any, Callable
 
 import click
 
-from .config import ConfigError, Home
+from ..config import ConfigError, Home
 
 EXIT_OK = 0
 EXIT_FAILED = 1

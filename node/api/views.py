@@ -20,7 +20,7 @@ from protocol.schema import BranchProfile, ServiceOffer, ServiceStatus
 from protocol.views import body_to_json
 from protocol.votes import CommitCertificate, DuplicateVoteEvidence, Vote
 
-from .p2p.host import peer_id_of
+from ..p2p.host import peer_id_of
 
 
 def validators(node: Any) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
 Writes go to the local node's ``POST /v1/records/sign`` (the node signs with the
 branch key, bearer token from HOME/api_token). Bodies are built and validated
-here first with the protocol's own rules (node/cli_parse.py), so bad input
+here first with the protocol's own rules (node/cli/parse.py), so bad input
 fails with exit 2 before anything is sent. With ``--wait-commit`` (default)
 the command then polls ``GET /v1/records/{hash}`` until the record has a
 height, bounded by ``--timeout``.
@@ -18,7 +18,7 @@ import click
 
 from protocol.views import body_to_json
 
-from .cli_common import (
+from .common import (
     CliError,
     NodeClient,
     cli_context,
@@ -29,7 +29,7 @@ from .cli_common import (
     node_option,
     print_json,
 )
-from .cli_parse import (
+from .parse import (
     body_rows,
     format_money,
     load_service_file,
@@ -171,7 +171,7 @@ def _offer_from_args(kw: dict[str, Any]):
 
 def _own_offer(api: NodeClient, service_id: str) -> dict[str, Any] | None | bool:
     """This branch's current offer of ``service_id``; False if the branch is unknown here (no key)."""
-    from .keyfile import KeyFileError, load_key
+    from ..keyfile import KeyFileError, load_key
 
     try:
         branch_id = load_key(cli_context().home.key).branch_id.hex()

@@ -12,9 +12,9 @@ from pathlib import Path
 
 from protocol.genesis import Genesis
 
-from .config import Home
-from .home import init_home, new_psk
-from .p2p.host import peer_id_of
+from node.config import Home
+from node.home import init_home, new_psk
+from node.p2p.host import peer_id_of
 
 
 def free_ports(n: int) -> list[int]:

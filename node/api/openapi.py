@@ -3,7 +3,7 @@
 Served at ``/v1/openapi.json`` and kept in the repo as docs/openapi.json (a
 test checks they are equal). After changing the API, regenerate the file::
 
-    python -m node.api_openapi > docs/openapi.json
+    python -m node.api.openapi > docs/openapi.json
 """
 
 from __future__ import annotations

@@ -1,0 +1,5 @@
+"""`python -m node.cli`: the branchnet command line."""
+
+from . import main
+
+main()

@@ -1,0 +1,364 @@
+"""The consensus driver: the one task that owns the consensus state machine.
+
+It turns peers' messages, timers and chain progress into
+:mod:`protocol.consensus` events, and carries out the actions the state
+machine returns, in order:
+
+============================  ==================================================
+action                        what the driver does (and feeds back)
+============================  ==================================================
+ProposeBlock(h, r)            reap the mempool, build the block (worker thread),
+                              keep it as a valid candidate -> BlockBuilt
+BroadcastProposal(p, signer)  fsync the signer state, THEN send the proposal
+BroadcastVote(v, signer)      fsync the signer state, THEN send the vote
+ScheduleTimeout(h, r, s, t)   timer heap -> TimeoutFired at t
+RequestBlock(h, hash)         find or fetch and check the block (ProposalBlocks)
+                              -> BlockReceived(hash, valid)
+CommitBlock(h, r, hash, cert) Chain.commit (one SQLite transaction), announce,
+                              then StartHeight(h + 1) once the height gate opens
+RecordEvidence(ev)            keep it for the next block we propose
+RejectedInput(reason)         count it
+============================  ==================================================
+
+Its helpers own their own state: :class:`.outbox.ConsensusOutbox` (bounded
+per-validator queues, re-sends while a height is stuck),
+:class:`.proposals.ProposalBlocks` (the blocks behind proposals),
+:class:`protocol.consensus.HeightGate` (when the next height starts). Incoming
+messages (gossip or direct) are decoded, filtered and signature-checked here,
+on the trio thread, before they reach the state machine; a peer's bad message
+is counted and dropped. A node that learns of heights beyond its own tells
+block sync; blocks synced advance the chain and the driver moves consensus to
+the next height.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import trio
+
+from protocol import wire
+from protocol.consensus.actions import (
+    BroadcastProposal,
+    BroadcastVote,
+    CommitBlock,
+    ProposeBlock,
+    RecordEvidence,
+    RejectedInput,
+    RequestBlock,
+    ScheduleTimeout,
+)
+from protocol.consensus.check import check_message
+from protocol.consensus.events import BlockBuilt, BlockReceived, ProposalReceived, StartHeight, TimeoutFired, VoteReceived
+from protocol.consensus.gate import HeightGate
+from protocol.consensus.params import ConsensusParams
+from protocol.consensus.signer import SignerState
+from protocol.consensus.state_machine import ConsensusState
+from protocol.errors import RemoteProtocolError
+from protocol.keys import PrivateKey
+from protocol.ledger import build_block
+from protocol.votes import DuplicateVoteEvidence, Vote
+
+from ..candidates import CandidateBlocks
+from ..chain import Chain
+from ..config import ConsensusSection
+from ..mempool import Mempool
+from ..metrics import NodeMetrics
+from ..p2p.errors import P2PError
+from ..p2p.host import peer_id_of
+from ..signer_store import SignerStore
+from ..sync import BlockSync, SyncClient
+from .outbox import ConsensusOutbox
+from .proposals import ProposalBlocks
+
+log = logging.getLogger("branchnet.consensus")
+
+
+@dataclass(frozen=True, slots=True)
+class _Wake:
+    """Check the height gate again (records arrived, the chain advanced, a deadline passed)."""
+
+
+_WAKE = _Wake()
+
+
+def _brief(x: Any) -> str:
+    name = type(x).__name__
+    inner = getattr(x, "vote", None) or getattr(x, "proposal", None)
+    if inner is not None:
+        return f"{name}({inner.height}/{inner.round} {getattr(inner, 'type', 'P')} {inner.block_hash.hex()[:6]})"
+    h = getattr(x, "block_hash", None)
+    return f"{name}({getattr(x, 'height', '')}/{getattr(x, 'round', '')} {h.hex()[:6] if h else ''})"
+
+
+def now_ms() -> int:
+    return int(trio.current_time() * 1000)
+
+
+class ConsensusDriver:
+    def __init__(self, *, chain: Chain, mempool: Mempool, candidates: CandidateBlocks, key: PrivateKey,
+                 network: Any, signer_store: SignerStore, config: ConsensusSection, metrics: NodeMetrics,
+                 sync: BlockSync | None = None, resend_interval: float = 1.0):
+        self.chain = chain
+        self.mempool = mempool
+        self.candidates = candidates
+        self.key = key
+        self.net = network
+        self.signer_store = signer_store
+        self.config = config
+        self.metrics = metrics
+        self.sync = sync
+        self.chain_id = chain.genesis.chain_id
+        self.runtime = chain.runtime
+        self.cs = ConsensusState(key, self.chain_id, ConsensusParams.of_chain(chain.genesis.params), signer_store.load())
+        self.gate = HeightGate(config.block_interval_ms, max(config.block_interval_ms, config.empty_block_interval_ms))
+        self.topics = wire.Topics.of(self.chain_id)
+        self._events, self._incoming = trio.open_memory_channel[Any](4096)
+        self._internal: list[Any] = []  # events the driver feeds itself; they go first
+        self._timers: list[tuple[int, int, TimeoutFired]] = []
+        self._timer_seq = itertools.count()
+        self._timer_changed = trio.Event()
+        self._waiting_for: int | None = None  # the next height, while its start is gated
+        self._last_commit_at = trio.current_time()
+        self._gate_deadline: float | None = None  # trio time at which the gate opens by itself
+        self._gate_changed = trio.Event()
+        self._evidence: dict[bytes, DuplicateVoteEvidence] = {}
+        validator_peers = {peer_id_of(v.public_key.raw) for v in chain.state.validators} - {network.peer_id}
+        self.outbox = ConsensusOutbox(network=network, chain_id=self.chain_id, me=key.branch_id,
+                                      validator_peers=validator_peers, cs=self.cs, candidates=candidates,
+                                      metrics=metrics, resend_interval=resend_interval)
+        self.proposals = ProposalBlocks(chain=chain, candidates=candidates, mempool=mempool,
+                                        client=SyncClient(network, self.chain_id, chain.decode_block), network=network,
+                                        metrics=metrics, deliver=self._events.send, current_height=lambda: self.cs.height,
+                                        now_ms=now_ms)
+        network.register_handler(wire.consensus_protocol(self.chain_id), self.receive_direct)
+
+    # ------------------------------------------------------------ service
+    async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
+        consensus_in = await self.net.subscribe(self.topics.consensus)
+        async with trio.open_nursery() as nursery:
+            await nursery.start(self.outbox.run)
+            await nursery.start(self.proposals.run)
+            nursery.start_soon(self._timer_loop)
+            nursery.start_soon(self._gate_loop)
+            nursery.start_soon(self._gossip_reader, consensus_in)
+            nursery.start_soon(self._chain_watcher)
+            task_status.started()
+            self._start_height(self.chain.height + 1)
+            await self._main_loop()
+
+    def notify_records(self) -> None:
+        """Records arrived (never blocks): the height gate may open sooner."""
+        self._wake()
+
+    def _wake(self) -> None:
+        try:
+            self._events.send_nowait(_WAKE)
+        except trio.WouldBlock:
+            pass  # the loop is busy and will look at the gate anyway
+
+    def statistics(self) -> dict[str, Any]:
+        cs = self.cs
+        return {
+            "height": cs.height, "round": cs.round, "step": cs.step.name.lower(),
+            "waiting_for_height": self._waiting_for, "rejected": dict(cs.rejected),
+            "pending_evidence": len(self._evidence), "signer_writes": self.signer_store.writes,
+            "fetched": dict(self.proposals.fetched), "outbox": self.outbox.statistics(),
+        }
+
+    # ------------------------------------------------------------ main loop
+    async def _main_loop(self) -> None:
+        while True:
+            event = self._internal.pop(0) if self._internal else await self._incoming.receive()
+            if event is _WAKE:
+                self._maybe_start_next()
+                continue
+            if isinstance(event, (ProposalReceived, VoteReceived)):
+                h = event.proposal.height if isinstance(event, ProposalReceived) else event.vote.height
+                if self._waiting_for is not None and h >= self._waiting_for:
+                    self._start_height(self._waiting_for)  # a peer already moved on
+                if h > self.cs.height + 1 and self.sync is not None:
+                    self.sync.peer_is_at(h - 1)
+            if self._waiting_for is not None and isinstance(event, (TimeoutFired, BlockReceived, BlockBuilt)):
+                continue  # stale: the height it belongs to is decided
+            await self._apply(event)
+
+    async def _apply(self, event: Any) -> None:
+        actions = self.cs.apply(event)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("h=%d r=%d %s <- %s -> %s", self.cs.height, self.cs.round, self.cs.step.name, _brief(event),
+                      [_brief(a) for a in actions])
+        for action in actions:
+            await self._carry_out(action)
+
+    def _start_height(self, height: int) -> None:
+        if height <= self.cs.height:
+            return
+        self._waiting_for = None
+        self._gate_deadline = None
+        self.outbox.new_height()
+        self.proposals.new_height(height)
+        self._internal.insert(0, StartHeight(height, self.chain.state.validators, now_ms()))
+
+    def _maybe_start_next(self) -> None:
+        """Start the next height if the gate is open, else arm the gate's timer."""
+        if self.chain.height >= self.cs.height and self.cs.height > 0 and self._waiting_for is None:
+            self._waiting_for = self.chain.height + 1  # sync (or our own commit) moved the chain on
+        if self._waiting_for is None:
+            return
+        self._waiting_for = max(self._waiting_for, self.chain.height + 1)
+        now = trio.current_time()
+        last_ms = int(self._last_commit_at * 1000)
+        start_ms = self.gate.next_start(last_commit_ms=last_ms, pending_records=len(self.mempool))
+        if start_ms <= int(now * 1000):
+            self._start_height(self._waiting_for)
+        else:
+            self._gate_deadline = self._last_commit_at + (start_ms - last_ms) / 1000
+            self._gate_changed.set()
+
+    # ------------------------------------------------------------ actions
+    async def _carry_out(self, action: Any) -> None:
+        if isinstance(action, ScheduleTimeout):
+            heapq.heappush(self._timers, (action.deadline_ms, next(self._timer_seq),
+                                          TimeoutFired(action.height, action.round, action.step, action.deadline_ms)))
+            self._timer_changed.set()
+        elif isinstance(action, BroadcastVote):
+            await self._persist_signer(action.signer_state)
+            self.outbox.send_own_vote(action.vote)
+        elif isinstance(action, BroadcastProposal):
+            await self._persist_signer(action.signer_state)
+            self.outbox.send_own_proposal(action.proposal)
+        elif isinstance(action, ProposeBlock):
+            await self._propose_block(action.height, action.round)
+        elif isinstance(action, RequestBlock):
+            self.proposals.request_block(action.height, action.block_hash)
+        elif isinstance(action, CommitBlock):
+            await self._commit(action)
+        elif isinstance(action, RecordEvidence):
+            self._evidence[action.evidence.hash] = action.evidence
+            log.warning("equivocation by %s at height %d", action.evidence.validator.hex(), action.evidence.height)
+        elif isinstance(action, RejectedInput):
+            self.metrics.reject("consensus", action.reason)
+
+    async def _persist_signer(self, signer_state: SignerState) -> None:
+        # Write before you act: the signature must not leave before its state is durable.
+        await self.runtime.run_sync(self.signer_store.save, signer_state)
+        self.metrics.signer_writes.inc()
+
+    async def _propose_block(self, height: int, round: int) -> None:
+        chain = self.chain
+        if height != chain.height + 1:
+            return  # the chain moved on (sync); the timeout covers us
+        candidates = self.mempool.reap(self.config.max_block_records)
+        verified = {r.hash for r in candidates}
+        evidence = [e for e in self._evidence.values() if e.hash not in chain.state.committed_evidence]
+        wall_ms = self.runtime.wall_ms()
+        async with chain.lock:
+            block, tx, rejected = await self.runtime.run_sync(lambda: build_block(
+                chain.state, height=height, round=round, time_ms=wall_ms, proposer=self.key.branch_id,
+                candidates=candidates, evidence=evidence, verified=verified, max_records=self.config.max_block_records))
+        for record, exc in rejected:
+            self.mempool.remove([record], reason=exc.reason)
+            self.metrics.reject("mempool", exc.reason)
+        cand = self.candidates.add(block, verified)
+        cand.valid, cand.tx = True, tx
+        log.info("proposing block %d round %d with %d records", height, round, len(block.records))
+        self._internal.append(BlockBuilt(height, round, block.hash, now_ms()))
+
+    async def _commit(self, action: CommitBlock) -> None:
+        cand = self.candidates.get(action.block_hash)
+        if cand is None:
+            stored = self.chain.store.block(action.height)
+            if stored is None or stored.block.hash != action.block_hash:
+                log.error("decided block %s at %d is not available; waiting for sync", action.block_hash.hex()[:12], action.height)
+                if self.sync is not None:
+                    self.sync.peer_is_at(action.height)
+                return
+            # else block sync committed it first
+        else:
+            certificate = self.cs.last_commit_certificate() or action.certificate
+            if await self.chain.commit(cand.block, certificate, via="consensus", tx=cand.tx):
+                self.metrics.commit_round.observe(action.round)
+                log.info("committed block %d (round %d, %d records)", action.height, action.round, len(cand.block.records))
+                try:
+                    await self.net.publish(self.topics.blocks, wire.encode_new_block(action.height, action.block_hash), max_wait=0.05)
+                except (P2PError, trio.TooSlowError):
+                    pass  # announcements are a hint; sync polls too
+        for h in [h for h in self._evidence if h in self.chain.state.committed_evidence]:
+            del self._evidence[h]
+        self._last_commit_at = trio.current_time()
+        self._waiting_for = action.height + 1
+        self._maybe_start_next()
+
+    # ------------------------------------------------------------ tasks
+    async def _timer_loop(self) -> None:
+        while True:
+            if not self._timers:
+                await self._timer_changed.wait()
+                self._timer_changed = trio.Event()
+                continue
+            with trio.move_on_at(self._timers[0][0] / 1000):
+                await self._timer_changed.wait()
+                self._timer_changed = trio.Event()
+                continue
+            now = now_ms()
+            while self._timers and self._timers[0][0] <= now:
+                _, _, event = heapq.heappop(self._timers)
+                if event.height == self.cs.height:
+                    await self._events.send(TimeoutFired(event.height, event.round, event.step, now))
+
+    async def _gate_loop(self) -> None:
+        """Wake the main loop when the armed gate deadline passes."""
+        while True:
+            deadline = self._gate_deadline
+            if deadline is None:
+                await self._gate_changed.wait()
+                self._gate_changed = trio.Event()
+                continue
+            with trio.move_on_at(deadline):
+                await self._gate_changed.wait()
+                self._gate_changed = trio.Event()
+                continue
+            if self._gate_deadline == deadline:
+                self._gate_deadline = None
+                self._wake()
+
+    async def _chain_watcher(self) -> None:
+        """Blocks committed by sync (or by us) may let consensus move to the next height."""
+        seen = self.chain.height
+        while True:
+            await self.chain.wait_height(seen + 1)
+            seen = self.chain.height
+            self._wake()
+
+    async def _gossip_reader(self, channel: Any) -> None:
+        async for peer, data in channel:
+            await self._receive(peer, data)
+
+    async def receive_direct(self, peer: str, data: bytes) -> bytes:
+        """Server side of /branchnet/{chain}/consensus/1: the message, answered with nothing."""
+        await self._receive(peer, data)
+        return b""
+
+    async def _receive(self, peer: str, data: bytes) -> None:
+        """Decode, filter and signature-check a consensus message, then feed it."""
+        try:
+            msg = wire.decode_consensus(data)
+            item = msg if isinstance(msg, Vote) else msg.proposal
+            if item.height <= self.chain.height:
+                self.metrics.reject("consensus", "stale_height")
+                return
+            check_message(item, self.chain.state.validators, self.chain_id)
+        except RemoteProtocolError as exc:
+            self.metrics.reject("consensus", exc.reason)
+            return
+        if isinstance(msg, Vote):
+            self.metrics.votes_received.inc()
+            await self._events.send(VoteReceived(msg, now_ms()))
+            return
+        await self.proposals.take_block_of(peer, msg)
+        await self._events.send(ProposalReceived(msg.proposal, now_ms()))

@@ -1,0 +1,192 @@
+"""Read-only queries of the node database, on a connection of their own.
+
+:class:`ChainReader` never writes. It has its own SQLite connection and lock,
+so a reader never waits behind the writer's fsync (WAL: readers see the last
+committed transaction). Calls block on disk: from trio, run them in a worker
+thread. The CLI opens one directly (:meth:`ChainReader.open`) to export or
+verify a chain while the node runs.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+from protocol.audit import RawBlock
+from protocol.blocks import Block, Header
+from protocol.encoding import decode
+from protocol.genesis import Genesis
+from protocol.ledger import Entry
+from protocol.records import Record
+from protocol.schema import BODY_TYPES
+from protocol.votes import CommitCertificate
+
+from .errors import StoreCorrupted, WrongChain
+from .schema import connect_reader
+
+@dataclass(frozen=True, slots=True)
+class StoredBlock:
+    block: Block
+    certificate: CommitCertificate
+
+
+class ChainReader:
+    """Read queries over a branchnet database. Thread-safe (one lock per connection)."""
+
+    def __init__(self, path: Path, genesis: Genesis, *, connection: sqlite3.Connection | None = None):
+        self.path = Path(path)
+        self.genesis = genesis
+        self._rlock = threading.Lock()
+        self._rdb = connection if connection is not None else connect_reader(self.path)
+
+    @classmethod
+    def open(cls, path: Path, genesis: Genesis) -> "ChainReader":
+        """Open an existing database read-only, checking it holds ``genesis``'s chain.
+        Raises FileNotFoundError, WrongChain, or StoreCorrupted (not a database)."""
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: no such database (has the node run on this home?)")
+        try:
+            reader = cls(path, genesis)
+            row = reader._one("SELECT value FROM meta WHERE key='genesis_hash'")
+        except sqlite3.DatabaseError as exc:
+            raise StoreCorrupted(path, f"not a readable branchnet database ({exc})") from None
+        if row is None or bytes(row[0]) != genesis.hash:
+            reader.close()
+            raise WrongChain(f"{path}: holds another chain than the genesis given (genesis hash differs)")
+        return reader
+
+    def close(self) -> None:
+        with self._rlock:
+            self._rdb.close()
+
+    def _read(self, sql: str, args: tuple = ()) -> list[tuple]:
+        with self._rlock:
+            return self._rdb.execute(sql, args).fetchall()
+
+    def _one(self, sql: str, args: tuple = ()) -> tuple | None:
+        rows = self._read(sql, args)
+        return rows[0] if rows else None
+
+    @contextmanager
+    def snapshot(self) -> Iterator["ChainReader"]:
+        """Run several reads against one consistent snapshot (one read transaction)."""
+        with self._rlock:
+            self._rdb.execute("BEGIN")
+        try:
+            yield self
+        finally:
+            with self._rlock:
+                self._rdb.execute("COMMIT")
+
+    # ------------------------------------------------------------ blocks
+    @property
+    def height(self) -> int:
+        return self._read("SELECT MAX(height) FROM blocks")[0][0] or 0
+
+    def block(self, height: int) -> StoredBlock | None:
+        row = self._one("SELECT block, certificate FROM blocks WHERE height=?", (height,))
+        return self._stored(row) if row else None
+
+    def block_by_hash(self, block_hash: bytes) -> StoredBlock | None:
+        row = self._one("SELECT block, certificate FROM blocks WHERE hash=?", (block_hash,))
+        return self._stored(row) if row else None
+
+    def raw_blocks(self, start: int, count: int) -> list[RawBlock]:
+        """(height, block bytes, certificate bytes) for heights start..start+count-1 (for sync)."""
+        return self._read(
+            "SELECT height, block, certificate FROM blocks WHERE height>=? AND height<? ORDER BY height", (start, start + count)
+        )
+
+    def iter_raw_blocks(self, first: int, last: int) -> Iterator[RawBlock]:
+        """Every block first..last in order; raises StoreCorrupted at the first missing height."""
+        expected = first
+        while expected <= last:
+            rows = self.raw_blocks(expected, min(256, last - expected + 1))
+            if not rows:
+                raise StoreCorrupted(self.path, f"block {expected} is missing")
+            for height, block, cert in rows:
+                if height != expected:
+                    raise StoreCorrupted(self.path, f"block {expected} is missing")
+                yield height, bytes(block), bytes(cert)
+                expected += 1
+
+    def raw_block_by_hash(self, block_hash: bytes) -> bytes | None:
+        """The stored block bytes (what a peer is sent), without decoding them."""
+        row = self._one("SELECT block FROM blocks WHERE hash=?", (block_hash,))
+        return row[0] if row else None
+
+    def headers(self, start: int, count: int, *, descending: bool = False) -> list[Header]:
+        order = "DESC" if descending else "ASC"
+        cmp = "<=" if descending else ">="
+        rows = self._read(f"SELECT block FROM blocks WHERE height{cmp}? ORDER BY height {order} LIMIT ?", (start, count))
+        return [Header.from_array(decode(b, max_size=self.genesis.params.max_block_bytes + 1024)[0]) for (b,) in rows]
+
+    def _stored(self, row: tuple[bytes, bytes]) -> StoredBlock:
+        p = self.genesis.params
+        block = Block.decode(row[0], max_bytes=p.max_block_bytes + 1024, max_records=p.max_block_records, max_evidence=p.max_block_evidence)
+        return StoredBlock(block, CommitCertificate.decode(row[1]))
+
+    # ------------------------------------------------------------ records
+    def raw_records(self, hashes: list[bytes]) -> dict[bytes, bytes]:
+        """hash -> stored record bytes for the committed ones among ``hashes``, without decoding."""
+        out: dict[bytes, bytes] = {}
+        for i in range(0, len(hashes), 500):  # under SQLite's bound-parameter limit
+            chunk = hashes[i : i + 500]
+            out.update(self._read(f"SELECT hash, raw FROM records WHERE hash IN ({','.join('?' * len(chunk))})", tuple(chunk)))
+        return out
+
+    def record(self, record_hash: bytes) -> tuple[Record, int, int] | None:
+        row = self._one("SELECT raw, height, idx FROM records WHERE hash=?", (record_hash,))
+        if row is None:
+            return None
+        raw, height, idx = row
+        return Record.decode(raw), height, idx
+
+    def records(self, *, branch_id: bytes | None = None, kind: str | None = None, service_id: str | None = None,
+                category: str | None = None, region: str | None = None, before_height: int | None = None,
+                before: tuple[int, int] | None = None, limit: int = 50) -> list[tuple[Record, int, int]]:
+        """Committed records matching the filters, newest first: (record, height, index in block).
+        ``before_height`` keeps heights below it; ``before`` = (height, index) keeps positions
+        before that one, so a page can end in the middle of a block."""
+        where, args = [], []
+        for col, val in (("branch_id", branch_id), ("kind", kind), ("service_id", service_id), ("category", category), ("region", region)):
+            if val is not None:
+                where.append(f"{col}=?")
+                args.append(val)
+        if before_height is not None:
+            where.append("height<?")
+            args.append(before_height)
+        if before is not None:
+            where.append("(height<? OR (height=? AND idx<?))")
+            args.extend((before[0], before[0], before[1]))
+        sql = "SELECT raw, height, idx FROM records"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY height DESC, idx DESC LIMIT ?"
+        args.append(limit)
+        return [(Record.decode(raw), h, i) for raw, h, i in self._read(sql, tuple(args))]
+
+    # ------------------------------------------------------------ state, peers
+    def iter_state(self) -> Iterator[tuple[bytes, Entry]]:
+        for row in self._read("SELECT branch_id, subject, seq, record_hash, height, kind, body FROM state"):
+            yield row[0], _entry_from_row(row[1:])
+
+    def evidence_hashes(self) -> list[bytes]:
+        return [h for (h,) in self._read("SELECT hash FROM evidence")]
+
+    def load_peers(self) -> dict[str, list[str]]:
+        return {pid: json.loads(addrs) for pid, addrs in self._read("SELECT peer_id, addrs FROM peers")}
+
+
+def _entry_from_row(row: tuple) -> Entry:
+    subject, seq, record_hash, height, kind, body = row
+    value = None
+    if body is not None:
+        value = BODY_TYPES[kind].from_array(decode(body, max_size=16384))
+    return Entry(subject, seq, record_hash, height, kind, value)

@@ -1,0 +1,60 @@
+"""The node database's tables, and how connections to it are opened.
+
+One SQLite database per node (``HOME/data/node.db``), WAL mode so readers see
+a consistent snapshot while the writer commits. ``meta`` holds the genesis
+hash, the chain id, the schema version and the last committed height.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+SCHEMA_VERSION = 1
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS blocks (
+    height INTEGER PRIMARY KEY, hash BLOB NOT NULL UNIQUE, time_ms INTEGER NOT NULL,
+    proposer BLOB NOT NULL, round INTEGER NOT NULL, num_records INTEGER NOT NULL,
+    block BLOB NOT NULL, certificate BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS records (
+    hash BLOB PRIMARY KEY, height INTEGER NOT NULL, idx INTEGER NOT NULL, branch_id BLOB NOT NULL,
+    kind TEXT NOT NULL, subject TEXT NOT NULL, service_id TEXT, category TEXT, region TEXT,
+    seq INTEGER NOT NULL, time_ms INTEGER NOT NULL, raw BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS records_by_branch ON records(branch_id, height);
+CREATE INDEX IF NOT EXISTS records_by_kind ON records(kind, height);
+CREATE INDEX IF NOT EXISTS records_by_service ON records(service_id, height);
+CREATE INDEX IF NOT EXISTS records_by_category ON records(category, height);
+CREATE INDEX IF NOT EXISTS records_by_region ON records(region, height);
+CREATE INDEX IF NOT EXISTS records_by_height ON records(height, idx);
+CREATE TABLE IF NOT EXISTS state (
+    branch_id BLOB NOT NULL, subject TEXT NOT NULL, seq INTEGER NOT NULL, record_hash BLOB NOT NULL,
+    height INTEGER NOT NULL, kind TEXT NOT NULL, body BLOB,
+    PRIMARY KEY (branch_id, subject));
+CREATE TABLE IF NOT EXISTS evidence (
+    hash BLOB PRIMARY KEY, height INTEGER NOT NULL, validator BLOB NOT NULL, raw BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS peers (peer_id TEXT PRIMARY KEY, addrs TEXT NOT NULL, last_seen_ms INTEGER NOT NULL);
+"""
+
+
+def connect_writer(path: Path) -> sqlite3.Connection:
+    """The one read-write connection (autocommit; transactions are explicit)."""
+    db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=FULL")
+    db.execute("PRAGMA foreign_keys=ON")
+    return db
+
+
+def connect_reader(path: Path) -> sqlite3.Connection:
+    """A read-only connection. A copy the caller may not write to (no ``-shm`` file
+    and a read-only directory) has no writer either, so it is read as immutable."""
+    uri = Path(path).resolve().as_uri()
+    db = sqlite3.connect(f"{uri}?mode=ro", uri=True, check_same_thread=False, isolation_level=None)
+    try:
+        db.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
+    except sqlite3.OperationalError:
+        db.close()
+        db = sqlite3.connect(f"{uri}?immutable=1", uri=True, check_same_thread=False, isolation_level=None)
+    return db

@@ -1,0 +1,205 @@
+"""The node's SQLite store: blocks, certificates, records, current state, evidence, peers.
+
+``synchronous=FULL``. A block, its commit certificate, its records and the
+state entries it changed are written in ONE transaction
+(:meth:`Store.write_prepared`), so a crash at any instant leaves the node at
+the last committed height or the next, never in between.
+
+:class:`Store` is the one writer; its read queries (inherited from
+:class:`.reader.ChainReader`) use a connection of their own, so readers never
+wait behind a commit's fsync. All calls block on disk: from trio, run them in
+a worker thread.
+
+On open, :meth:`Store.load_state` rebuilds the in-memory LedgerState from the
+``state`` table and checks it against the last block's header (state root, hash
+linkage) and certificate. A mismatch raises :class:`StoreCorrupted` with the
+recovery command; the node never resyncs silently over damaged data.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from protocol.blocks import Block
+from protocol.encoding import encode
+from protocol.errors import ProtocolError
+from protocol.genesis import Genesis
+from protocol.ledger import LedgerState, StateTransaction
+from protocol.schema import BranchProfile, ServiceOffer
+from protocol.votes import CommitCertificate
+
+from .errors import StoreCorrupted, WrongChain
+from .reader import ChainReader
+from .schema import SCHEMA, SCHEMA_VERSION, connect_writer
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedBlock:
+    block_row: tuple
+    record_rows: list[tuple]
+    state_rows: list[tuple]
+    evidence_rows: list[tuple]
+
+
+class Store(ChainReader):
+    """The node database, read-write. Safe to call from several threads (a lock
+    serialises the writes; reads have their own connection and lock)."""
+
+    def __init__(self, path: Path, genesis: Genesis):
+        path = Path(path)
+        self._lock = threading.RLock()
+        self._db = connect_writer(path)
+        try:
+            with self._tx():
+                for statement in filter(str.strip, SCHEMA.split(";")):
+                    self._db.execute(statement)
+                stored = self._meta("genesis_hash")
+                if stored is None:
+                    self._set_meta("genesis_hash", genesis.hash)
+                    self._set_meta("chain_id", genesis.chain_id.encode())
+                    self._set_meta("schema_version", str(SCHEMA_VERSION).encode())
+                elif stored != genesis.hash:
+                    raise WrongChain(f"{path} holds chain {self._meta('chain_id')!r} with another genesis; use another --home")
+        except BaseException:
+            self._db.close()
+            raise
+        super().__init__(path, genesis)
+
+    # ------------------------------------------------------------ plumbing
+    class _Tx:
+        def __init__(self, store: "Store"):
+            self.store = store
+
+        def __enter__(self):
+            self.store._lock.acquire()
+            self.store._db.execute("BEGIN IMMEDIATE")
+
+        def __exit__(self, exc_type, exc, tb):
+            try:
+                self.store._db.execute("ROLLBACK" if exc_type else "COMMIT")
+            finally:
+                self.store._lock.release()
+
+    def _tx(self) -> "_Tx":
+        return Store._Tx(self)
+
+    def _meta(self, key: str) -> bytes | None:
+        row = self._db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def _set_meta(self, key: str, value: bytes) -> None:
+        self._db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))
+
+    def close(self) -> None:
+        super().close()
+        with self._lock:
+            self._db.close()
+
+    # ------------------------------------------------------------ writes
+    def commit_block(self, block: Block, certificate: CommitCertificate, tx: StateTransaction) -> None:
+        """Write block, certificate, records, changed state and evidence in one transaction.
+
+        Call before ``tx.commit()``: the rows are taken from the transaction's changes.
+        """
+        self.write_prepared([self.prepare_block(block, certificate, tx)])
+
+    def prepare_block(self, block: Block, certificate: CommitCertificate, tx: StateTransaction) -> PreparedBlock:
+        """Compute the rows a block writes (before ``tx.commit()``, which clears its changes)."""
+        h = block.header
+        region_of: dict[bytes, str | None] = {}
+
+        def region(branch_id: bytes) -> str | None:
+            if branch_id not in region_of:
+                e = tx.entry(branch_id, "profile")
+                region_of[branch_id] = e.body.region if e and isinstance(e.body, BranchProfile) else None
+            return region_of[branch_id]
+
+        rows = []
+        for i, r in enumerate(block.records):
+            body = r.body
+            sid = getattr(body, "service_id", None)
+            category = body.category if isinstance(body, ServiceOffer) else None
+            if category is None and sid is not None:
+                offer = tx.entry(r.branch_id, f"service/{sid}")
+                category = offer.body.category if offer and isinstance(offer.body, ServiceOffer) else None
+            rows.append((r.hash, h.height, i, r.branch_id, r.kind, r.subject, sid, category, region(r.branch_id), r.seq, r.time_ms, r.raw))
+        state_rows = [
+            (bid, e.subject, e.seq, e.record_hash, e.height, e.kind, None if e.body is None else encode(e.body.to_array()))
+            for bid, changed in tx.changes.items()
+            for e in changed.values()
+        ]
+        return PreparedBlock(
+            (h.height, block.hash, h.time_ms, h.proposer, h.round, len(block.records), block.encode(), certificate.encode()),
+            rows, state_rows, [(e.hash, h.height, e.validator, e.encode()) for e in block.evidence],
+        )
+
+    def write_prepared(self, items: list[PreparedBlock]) -> None:
+        """Write prepared blocks (consecutive heights) in ONE transaction: one fsync per batch."""
+        with self._tx():
+            for p in items:
+                self._db.execute(
+                    "INSERT INTO blocks(height, hash, time_ms, proposer, round, num_records, block, certificate) VALUES (?,?,?,?,?,?,?,?)",
+                    p.block_row,
+                )
+                self._db.executemany("INSERT INTO records VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", p.record_rows)
+                self._db.executemany("INSERT OR REPLACE INTO state VALUES (?,?,?,?,?,?,?)", p.state_rows)
+                self._db.executemany("INSERT OR IGNORE INTO evidence VALUES (?,?,?,?)", p.evidence_rows)
+            if items:
+                self._set_meta("height", str(items[-1].block_row[0]).encode())
+
+    def save_peers(self, peers: dict[str, list[str]], now_ms: int) -> None:
+        with self._tx():
+            for pid, addrs in peers.items():
+                self._db.execute("INSERT OR REPLACE INTO peers VALUES (?,?,?)", (pid, json.dumps(addrs), now_ms))
+
+    # ------------------------------------------------------------ state
+    def load_state(self, *, verify_certificate: bool = True) -> LedgerState:
+        """Rebuild the LedgerState and check it against the last header and certificate."""
+        state = LedgerState(self.genesis)
+        height = self.height
+        if height == 0:
+            if self._read("SELECT COUNT(*) FROM state")[0][0]:
+                raise StoreCorrupted(self.path, "state entries exist but no block does")
+            return state
+        try:
+            last = self.block(height)
+            header = last.block.header
+            state.restore(height=height, last_block_hash=last.block.hash, last_block_time_ms=header.time_ms,
+                          entries=list(self.iter_state()), committed_evidence=self.evidence_hashes())
+            if verify_certificate:
+                last.certificate.verify(state.validators, state.chain_id, height=height, block_hash=last.block.hash)
+        except ProtocolError as exc:
+            raise StoreCorrupted(self.path, f"block {height} does not decode or verify ({exc})") from None
+        if state.state_root != header.state_root:
+            raise StoreCorrupted(self.path, f"state root at height {height} does not match the block header")
+        return state
+
+    def rebuild_state(self, progress=None) -> LedgerState:
+        """Replay every stored block from genesis, verifying certificates; rewrite the state table."""
+        state = LedgerState(self.genesis)
+        height = self.height
+        for h in range(1, height + 1):
+            try:
+                stored = self.block(h)
+            except ProtocolError as exc:
+                raise StoreCorrupted(self.path, f"block {h} does not decode ({exc})") from None
+            if stored is None:
+                raise StoreCorrupted(self.path, f"block {h} is missing")
+            try:
+                stored.certificate.verify(state.validators, state.chain_id, height=h, block_hash=stored.block.hash)
+                state.validate_block(stored.block).commit()
+            except ProtocolError as exc:
+                raise StoreCorrupted(self.path, f"block {h} fails verification ({exc})") from None
+            if progress:
+                progress(h, height)
+        with self._tx():
+            self._db.execute("DELETE FROM state")
+            self._db.executemany(
+                "INSERT INTO state VALUES (?,?,?,?,?,?,?)",
+                [(bid, e.subject, e.seq, e.record_hash, e.height, e.kind, None if e.body is None else encode(e.body.to_array()))
+                 for bid, e in state.entries()],
+            )
+        return state

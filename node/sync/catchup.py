@@ -1,0 +1,153 @@
+"""Catching up: a node that is behind fetches certified blocks from its peers.
+
+:meth:`BlockSync.run`, every ``interval`` seconds or at once when told of a
+height beyond ours (:meth:`BlockSync.peer_is_at` — a block announcement, or a
+consensus message from a height ahead), asks connected peers for their height.
+While some peer is ahead it fetches ranges from several peers at once
+(pipelined, ``window`` requests in flight), checks every certificate and
+record signature of a range while the ranges before it commit, and commits
+them in height order through :meth:`Chain.commit_batch` — the path every
+synced block takes. A range whose certificate or block is bad is counted
+(``rejected{source="sync"}``) and the round ends; the next round asks again.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import trio
+
+from protocol.errors import RemoteProtocolError
+
+from ..chain import Chain
+from ..metrics import NodeMetrics
+from ..p2p.errors import P2PError
+from .client import SyncClient
+
+log = logging.getLogger("branchnet.sync")
+
+
+class BlockSync:
+    def __init__(self, chain: Chain, client: SyncClient, network: Any, metrics: NodeMetrics, *,
+                 interval: float = 1.0, batch: int = 64, window: int = 4):
+        self.chain = chain
+        self.client = client
+        self.net = network
+        self.metrics = metrics
+        self.interval = interval
+        self.batch = batch
+        self.window = window
+        self.peer_heights: dict[str, int] = {}
+        self.syncing = False
+        self.synced_blocks = 0
+        self._wake = trio.Event()
+
+    def peer_is_at(self, height: int) -> None:
+        """Some peer has committed ``height`` (or is deciding it): sync at once if we lack it."""
+        if height > self.chain.height:
+            self._wake.set()
+
+    def statistics(self) -> dict[str, Any]:
+        best = max(self.peer_heights.values(), default=self.chain.height)
+        return {"syncing": self.syncing, "best_peer_height": best, "lag": max(best - self.chain.height, 0),
+                "synced_blocks": self.synced_blocks}
+
+    async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
+        task_status.started()
+        while True:
+            with trio.move_on_after(self.interval):
+                await self._wake.wait()
+            self._wake = trio.Event()
+            await self._poll_and_catch_up()
+
+    async def _status(self, peer: str) -> None:
+        try:
+            self.peer_heights[peer], _ = await self.client.status(peer)
+        except (P2PError, RemoteProtocolError, trio.TooSlowError):
+            self.peer_heights.pop(peer, None)
+
+    async def _poll_and_catch_up(self) -> None:
+        peers = self.net.connected_peers()
+        self.metrics.peers.set(len(peers))
+        async with trio.open_nursery() as nursery:
+            for peer in peers:
+                nursery.start_soon(self._status, peer)
+        for gone in set(self.peer_heights) - set(peers):
+            self.peer_heights.pop(gone, None)
+        best = max(self.peer_heights.values(), default=0)
+        self.metrics.sync_lag.set(max(best - self.chain.height, 0))
+        if best <= self.chain.height:
+            return
+        self.syncing = True
+        try:
+            await self.catch_up(best)
+        finally:
+            self.syncing = False
+            self.metrics.sync_lag.set(max(max(self.peer_heights.values(), default=0) - self.chain.height, 0))
+
+    async def catch_up(self, target: int) -> None:
+        """Fetch and commit blocks up to ``target`` from peers that have them."""
+        log.info("syncing from height %d to %d", self.chain.height, target)
+        next_start = self.chain.height + 1
+        # start height -> ([(block, cert)], verified record hashes) ([] on failure), or the
+        # error of a bad range (a certificate without quorum, a malformed block)
+        fetched: dict[int, tuple[list, set[bytes]] | RemoteProtocolError] = {}
+        ready = trio.Event()
+
+        async def fetch(start: int, peer: str) -> None:
+            # Fetch, then check certificates and signatures while earlier ranges commit.
+            nonlocal ready
+            try:
+                blocks = await self.client.fetch_range(peer, start, min(self.batch, target - start + 1))
+            except (P2PError, RemoteProtocolError, trio.TooSlowError) as exc:  # ask another peer
+                if isinstance(exc, RemoteProtocolError):
+                    self.metrics.reject("sync", exc.reason)
+                log.debug("range %d from %s failed: %s", start, peer, exc)
+                blocks = []
+            try:
+                fetched[start] = (blocks, await self.chain.preverify(blocks))
+            except RemoteProtocolError as exc:  # a certified-looking range that is not
+                fetched[start] = exc
+            ready.set()
+
+        async with trio.open_nursery() as nursery:
+            in_flight: set[int] = set()
+            rr = 0
+            while self.chain.height < target:
+                peers = [p for p, h in self.peer_heights.items() if h >= next_start]
+                while peers and len(in_flight) < self.window and next_start <= target:
+                    peer = peers[rr % len(peers)]
+                    rr += 1
+                    in_flight.add(next_start)
+                    nursery.start_soon(fetch, next_start, peer)
+                    next_start += self.batch
+                if not in_flight:
+                    break
+                lowest = min(in_flight)
+                while lowest not in fetched:
+                    await ready.wait()
+                    ready = trio.Event()
+                in_flight.discard(lowest)
+                result = fetched.pop(lowest)
+                if isinstance(result, RemoteProtocolError):
+                    self._rejected(lowest, result)
+                    break
+                blocks, verified = result
+                if not blocks:  # failed or empty: retry this range from the next peer
+                    if self.chain.height + 1 == lowest and peers:
+                        in_flight.add(lowest)
+                        nursery.start_soon(fetch, lowest, peers[rr % len(peers)])
+                        rr += 1
+                        await trio.sleep(0.05)
+                    continue
+                try:
+                    self.synced_blocks += await self.chain.commit_batch(blocks, via="sync", verified=verified)
+                except RemoteProtocolError as exc:
+                    self._rejected(lowest, exc)
+                    break
+            nursery.cancel_scope.cancel()
+
+    def _rejected(self, start: int, exc: RemoteProtocolError) -> None:
+        self.metrics.reject("sync", exc.reason)
+        log.warning("blocks %d.. from a peer rejected: %s", start, exc)
