@@ -32,6 +32,7 @@ class CandidateBlocks:
     def __init__(self, limit: int = MAX_CANDIDATES):
         self.limit = limit
         self._by_hash: OrderedDict[bytes, Candidate] = OrderedDict()
+        self._pinned: set[bytes] = set()  # blocks we signed for: never evicted, only pruned
 
     def __contains__(self, block_hash: bytes) -> bool:
         return block_hash in self._by_hash
@@ -47,15 +48,22 @@ class CandidateBlocks:
         cand = self._by_hash.get(block.hash)
         if cand is None:
             cand = self._by_hash[block.hash] = Candidate(block)
-            while len(self._by_hash) > self.limit:
-                self._by_hash.popitem(last=False)
+            if len(self._by_hash) > self.limit:
+                for h in [h for h in self._by_hash if h not in self._pinned][: len(self._by_hash) - self.limit]:
+                    del self._by_hash[h]  # the oldest unpinned ones
         cand.verified.update(verified)
         return cand
+
+    def pin(self, block_hash: bytes) -> None:
+        """Keep this candidate until its height is committed (we signed for it)."""
+        if block_hash in self._by_hash:
+            self._pinned.add(block_hash)
 
     def prune(self, committed_height: int) -> None:
         """Forget every candidate at or below ``committed_height``."""
         for h in [h for h, c in self._by_hash.items() if c.block.height <= committed_height]:
             del self._by_hash[h]
+            self._pinned.discard(h)
 
     def raw_records(self, wanted: set[bytes]) -> dict[bytes, bytes]:
         """hash -> record bytes for the records of ``wanted`` that some candidate holds."""

@@ -18,7 +18,7 @@ the write never happens — the node syncs it again.
 from __future__ import annotations
 
 import logging
-from typing import Iterable
+from typing import Callable, Iterable
 
 import trio
 
@@ -87,6 +87,7 @@ class Chain:
         self.lock = trio.Lock()
         self._height_changed = trio.Event()
         self._listeners: list[trio.MemorySendChannel] = []
+        self._commit_listeners: list[Callable[[Block], None]] = []
         self._submitted_at: dict[bytes, float] = {}  # record hash -> trio time of local submission
         metrics.height.set(state.height)
 
@@ -258,6 +259,8 @@ class Chain:
             if t0 is not None:
                 m.finality.observe(now - t0)
         self.candidates.prune(block.height)
+        for listener in self._commit_listeners:
+            listener(block)
         self._height_changed.set()
         self._height_changed = trio.Event()
         for ch in list(self._listeners):
@@ -272,6 +275,11 @@ class Chain:
         """Return once the committed height is at least ``height``."""
         while self.height < height:
             await self._height_changed.wait()
+
+    def on_commit(self, listener: Callable[[Block], None]) -> None:
+        """Call ``listener(block)`` for every block committed from now on, synchronously,
+        after the state has moved (it must be quick and must not raise)."""
+        self._commit_listeners.append(listener)
 
     def subscribe_blocks(self, buffer: int = 256) -> trio.MemoryReceiveChannel:
         """Every block committed from now on, in order. A subscriber that falls

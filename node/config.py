@@ -2,11 +2,15 @@
 
 Every key is checked on load; an unknown key, a wrong type or an impossible
 value raises :class:`ConfigError` naming the key, so a typo never silently
-falls back to a default.
+falls back to a default. The keys ``branchnet init`` writes for this node
+(:data:`REQUIRED`: its name, role and addresses) must be present: an empty or
+truncated file is refused instead of quietly moving the node to defaults.
 """
 
 from __future__ import annotations
 
+import ipaddress
+import re
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -66,6 +70,16 @@ format = "text"
 """
 
 
+REQUIRED = {"node": ("moniker", "mode"), "p2p": ("listen",), "api": ("listen",)}
+_PEER_ID = re.compile(r"^(12D3KooW[1-9A-HJ-NP-Za-km-z]{44}|Qm[1-9A-HJ-NP-Za-km-z]{44})$")
+_HOSTNAME = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
+
+
+def _recover(source: str) -> str:
+    return (f"restore {source} from your backup, or create a fresh home with `branchnet init --home NEW_DIR` "
+            f"and copy its config.toml here with this node's settings")
+
+
 @dataclass(frozen=True)
 class NodeSection:
     moniker: str = "branchnet-node"
@@ -121,7 +135,13 @@ class Config:
         try:
             doc = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{source}: not valid TOML ({exc})") from None
+            raise ConfigError(f"{source}: not valid TOML ({exc}); {_recover(source)}") from None
+        if not doc:
+            raise ConfigError(f"{source} is empty (no settings in it); {_recover(source)}")
+        missing = [f"[{section}] {key}" for section, keys in REQUIRED.items() for key in keys
+                   if key not in doc.get(section, {}) or not isinstance(doc.get(section), dict)]
+        if missing:
+            raise ConfigError(f"{source} lacks {', '.join(missing)} (truncated?); {_recover(source)}")
         sections = {f.name: f.type for f in fields(cls)}
         unknown = set(doc) - set(sections)
         if unknown:
@@ -144,6 +164,12 @@ class Config:
         host, sep, port = self.api.listen.rpartition(":")
         if not sep or not host or not port.isdigit() or int(port) > 65535:
             raise ConfigError(f"{source} [api] listen: must be host:port, got {self.api.listen!r}")
+        if not _valid_host(host.strip("[]")):
+            raise ConfigError(f"{source} [api] listen: {host!r} is neither an IP address nor a host name")
+        for peer in self.p2p.allow_peers:
+            if not _PEER_ID.match(peer):
+                raise ConfigError(f"{source} [p2p] allow_peers: {peer!r} is not a libp2p peer id (12D3KooW... or Qm...; "
+                                  f"`branchnet keys show` prints a node's)")
         for name in ("max_block_records", "block_interval_ms", "empty_block_interval_ms"):
             if getattr(self.consensus, name) < 1:
                 raise ConfigError(f"{source} [consensus] {name}: must be positive")
@@ -153,6 +179,17 @@ class Config:
         for addr in self.p2p.peers:
             if "/p2p/" not in addr:
                 raise ConfigError(f"{source} [p2p] peers: {addr!r} needs a /p2p/PEER_ID suffix")
+
+
+def _valid_host(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        pass
+    if re.fullmatch(r"[0-9.]+", host):  # looks like an IPv4 address but is not one (256.1.1.1)
+        return False
+    return bool(_HOSTNAME.match(host))
 
 
 def _section(section_cls: type, values: Any, where: str) -> Any:
@@ -213,7 +250,12 @@ class Home:
         return self.data / "node.db"
 
     @property
-    def signer_state(self) -> Path:
+    def consensus_wal(self) -> Path:
+        return self.data / "consensus.wal"
+
+    @property
+    def legacy_signer_state(self) -> Path:
+        """Where the signer state lived before the consensus WAL (read once to migrate)."""
         return self.data / "signer_state.json"
 
     @property

@@ -105,11 +105,14 @@ async def run_node(home: Home, config: Config) -> None:
 
 def main(home_path: str) -> int:
     home = Home(Path(home_path))
+    if not home.config.exists():  # no home here: a usage error
+        print(f"error: {home.config}: not found (run `branchnet init --home {home.path}` first)", file=sys.stderr)
+        return 2
     try:
         config = home.load_config()
-    except ConfigError as exc:
+    except ConfigError as exc:  # damaged or invalid: the node cannot start
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return 1
     setup_logging(config.log.level, config.log.format)
     t0 = time.monotonic()
     try:
@@ -129,8 +132,7 @@ def main(home_path: str) -> int:
         return 130
     except Exception as exc:  # startup failures: one clear line, not a traceback
         known = known_failure(exc, (FatalError,))
-        if known is not None:
-            log.error("%s", str(known).splitlines()[0])
+        if known is not None:  # one line on stderr (systemd's journal keeps it)
             print(f"error: {known}", file=sys.stderr)
             return 1
         raise

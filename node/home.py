@@ -8,6 +8,7 @@ from pathlib import Path
 from protocol.keys import PrivateKey
 
 from .config import CONFIG_TEMPLATE, Home
+from .consensus.wal import ConsensusWAL
 from .errors import ConfigError
 from .fsutil import write_private_atomic
 from .keyfile import save_key
@@ -31,6 +32,7 @@ def init_home(path: Path, *, moniker: str, mode: str = "validator", p2p_listen: 
     home.data.mkdir(exist_ok=True, mode=0o700)
     key = PrivateKey.generate()
     save_key(home.key, key)
+    ConsensusWAL(home.consensus_wal, home=home.path).create()  # a new key has signed nothing
     if not home.config.exists():
         home.config.write_text(CONFIG_TEMPLATE.format(moniker=moniker, mode=mode, listen=p2p_listen, api_listen=api_listen))
     if not home.api_token.exists():

@@ -3,9 +3,12 @@
 Every record is decoded, pre-checked against state and mempool (cheap: no
 signature work for duplicates, replays or non-members), signature-verified in
 worker threads, then added to the mempool. :meth:`RecordIngest.submit` takes a
-client's signed record; :meth:`RecordIngest.sign_and_submit` signs a record
-body with the node's own branch key first (the next sequence number of its
-subject, counting records still pending).
+client's signed record and returns only once it is durable
+(:class:`node.pending.PendingRecords`): a 202 survives any crash, and the
+record is sent again after a restart until it commits or is rejected for good.
+:meth:`RecordIngest.sign_and_submit` signs a record body with the node's own
+branch key first, at a sequence number above everything the key ever signed
+for that subject (the durable mark) and everything pending.
 
 Records accepted locally leave in batches of up to 64 KiB (at most one batch
 per ``flush_interval``, 100 ms, unless a batch fills up). Each batch is pushed
@@ -43,6 +46,7 @@ from protocol.schema import ServiceStatus, ServiceWithdraw
 from .chain import Chain, verify_signatures
 from .mempool import AlreadyKnown, Mempool, MempoolFull
 from .metrics import NodeMetrics
+from .pending import PendingRecords
 from .p2p.errors import P2PError
 from .p2p.host import peer_id_of
 
@@ -51,12 +55,22 @@ MAX_QUEUED_PUSHES = 64  # batches (of up to 64 KiB) waiting for one validator
 MAX_OUTBOX_RECORDS = 65_536  # our clients' records waiting for the next batch
 
 
+class CatchingUp(Exception):
+    """The node cannot sign for this subject yet: it does not know the network's
+    height, and has no durable sequence mark of its own for it. Retry shortly."""
+
+    reason = "catching_up"
+
+
 class RecordIngest:
-    def __init__(self, chain: Chain, mempool: Mempool, metrics: NodeMetrics, network: Any, *,
+    def __init__(self, chain: Chain, mempool: Mempool, metrics: NodeMetrics, network: Any, pending: PendingRecords, *,
                  key: PrivateKey | None = None, flush_interval: float = 0.1, regossip_interval: float = 3.0,
+                 knows_network_height: Callable[[], bool] = lambda: True,
                  on_new_records: Callable[[], None] = lambda: None):
         self.chain = chain
         self.mempool = mempool
+        self.pending = pending
+        self.knows_network_height = knows_network_height
         self.metrics = metrics
         self.net = network
         self.key = key
@@ -87,9 +101,9 @@ class RecordIngest:
         network.register_handler(self.protocol, self.receive_pushed_batch)
 
     # ------------------------------------------------------------ local clients
-    async def submit(self, raw: bytes) -> Record:
-        """Validate and accept one signed record from a local client.
-        Raises RemoteProtocolError (incl. MempoolRejected) or MempoolFull; all counted."""
+    async def submit(self, raw: bytes, *, signed_here: bool = False) -> Record:
+        """Validate and accept one signed record from a local client; return once it is
+        durable. Raises RemoteProtocolError (incl. MempoolRejected) or MempoolFull; all counted."""
         try:
             record = Record.decode(raw, chain_id=self.chain_id)
             self.mempool.precheck(record)
@@ -103,27 +117,68 @@ class RecordIngest:
             self.mempool.reject_invalid_signature(record)
             raise
         self.mempool.add(record)
-        now = trio.current_time()
-        self._local[record.hash] = (record.raw, now)
+        try:
+            await self.pending.persist(record, signed_here=signed_here)
+        except BaseException:
+            self.mempool.remove([record])  # not acknowledged: not ours to send
+            raise
+        self._accepted_locally(record)
+        return record
+
+    def _accepted_locally(self, record: Record) -> None:
+        self._local[record.hash] = (record.raw, trio.current_time())
         self.chain.note_submitted(record.hash)
         self.metrics.mempool_records.set(len(self.mempool))
         self._queue(record.raw)
         self.on_new_records()
-        return record
 
     async def sign_and_submit(self, body: Any) -> Record:
-        """Sign ``body`` with the node's branch key at the subject's next sequence
-        number and submit it. Consecutive calls get consecutive numbers. A status
-        or withdrawal needs an offer, committed or pending here. Raises like submit."""
+        """Sign ``body`` with the node's branch key and submit it. The sequence number is
+        above every number the key signed for the subject (the durable mark), pending
+        ones included, so the branch never signs two records with one number.
+        Consecutive calls get consecutive numbers. A status or withdrawal needs an
+        offer, committed or pending here. Raises like submit, and CatchingUp while
+        the node knows neither its own mark for the subject nor the network's height."""
         if self.key is None:
             raise RuntimeError("this node has no branch key to sign with")
         branch_id = self.key.branch_id
+        subject = body.subject()
         async with self._sign_lock:
             if isinstance(body, (ServiceStatus, ServiceWithdraw)):
                 self._check_offered(branch_id, body.service_id)
-            seq = self.mempool.next_seq(branch_id, body.subject())
+            mark = self.pending.high_water(branch_id, subject)
+            if mark is None and not self.knows_network_height():
+                self.metrics.reject("api", CatchingUp.reason)
+                raise CatchingUp(f"the node is still learning the network's height; retry ({subject} has no sequence mark)")
+            seq = max(self.mempool.next_seq(branch_id, subject), (mark or 0) + 1)
             record = Record.create(self.key, self.chain_id, seq, self.runtime.wall_ms(), body)
-            return await self.submit(record.raw)
+            return await self.submit(record.raw, signed_here=True)
+
+    async def recover_pending(self) -> int:
+        """After a restart: every record acknowledged before and not committed goes back
+        into the mempool and out to the validators again; one that can no longer
+        commit is rejected with its reason. Returns how many were recovered."""
+        recovered = 0
+        for record_hash, raw in self.pending.recover():
+            try:
+                record = Record.decode(raw, chain_id=self.chain_id)
+                self.mempool.precheck(record)
+                await self.runtime.run_sync(record.verify, self.chain.state.members[record.branch_id])
+                self.mempool.add(record)
+            except MempoolFull:
+                self.pending.track(record)  # still pending: a re-send round brings it back
+                self._local[record.hash] = (record.raw, float("-inf"))
+                continue
+            except AlreadyKnown:
+                self.pending.reject(record_hash, "superseded")  # its number was taken while we were down
+                continue
+            except RemoteProtocolError as exc:
+                self.pending.reject(record_hash, exc.reason)
+                continue
+            self.pending.track(record)
+            self._accepted_locally(record)
+            recovered += 1
+        return recovered
 
     def _check_offered(self, branch_id: bytes, service_id: str) -> None:
         subject = f"service/{service_id}"

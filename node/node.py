@@ -40,6 +40,7 @@ from .candidates import CandidateBlocks
 from .chain import Chain
 from .config import Config, Home
 from .consensus import ConsensusDriver
+from .consensus.wal import open_wal
 from .errors import ConfigError
 from .home import read_psk
 from .ingest import RecordIngest
@@ -49,8 +50,8 @@ from .metrics import NodeMetrics
 from .p2p.host import peer_id_of
 from .p2p.network import P2PConfig, P2PNetwork
 from .p2p.peers import PeerBook
+from .pending import PendingRecords
 from .runtime import REAL, Runtime
-from .signer_store import SignerStore
 from .store import Store
 from .sync import BlockSync, SyncClient, SyncServer
 
@@ -76,8 +77,17 @@ class BranchNode:
         self.home = home if isinstance(home, Home) else Home(Path(home))
         self.config = config or self.home.load_config()
         self.runtime = runtime
+        # Every file is checked before anything is written: a damaged home stops the node
+        # with one line and changes nothing (the operator's recovery starts from it as it was).
         self.key = load_key(self.home.key)
         self.genesis = load_genesis(self.home.genesis)
+        psk = read_psk(self.home.psk(self.config))
+        self.is_validator = self.config.node.mode == "validator" and self.key.branch_id in self.genesis.validators
+        if self.config.node.mode == "validator" and not self.is_validator:
+            log.warning("mode is validator but this key is not a genesis validator; running as an observer")
+        self.wal = open_wal(self.home) if self.is_validator else None
+        if self.wal is not None:
+            self.wal.load()
         self.metrics = NodeMetrics()
         self.home.data.mkdir(exist_ok=True, mode=0o700)
         self.store = Store(self.home.db, self.genesis)
@@ -86,10 +96,6 @@ class BranchNode:
         self.candidates = CandidateBlocks()
         self.chain = Chain(self.genesis, self.store, state, mempool=self.mempool, candidates=self.candidates,
                            metrics=self.metrics, runtime=runtime)
-        self.is_validator = self.config.node.mode == "validator" and self.key.branch_id in self.genesis.validators
-        if self.config.node.mode == "validator" and not self.is_validator:
-            log.warning("mode is validator but this key is not a genesis validator; running as an observer")
-        psk = read_psk(self.home.psk(self.config))
         allowed = {peer_id_of(m.public_key.raw) for m in self.genesis.members} | set(self.config.p2p.allow_peers)
         book = PeerBook()
         for addrs in self.store.load_peers().values():
@@ -102,14 +108,18 @@ class BranchNode:
                                       metrics=self.metrics, runtime=runtime,
                                       status=lambda: (self.chain.height, self.chain.state.last_block_hash))
         self.net.register_handler(wire.sync_protocol(self.genesis.chain_id), self.sync_server.serve_request)
+        sole_validator = [v.branch_id for v in self.genesis.validators] == [self.key.branch_id]
         self.sync = BlockSync(self.chain, SyncClient(self.net, self.genesis.chain_id, self.chain.decode_block),
-                              self.net, self.metrics)
+                              self.net, self.metrics, sole_validator=sole_validator)
         self.driver: ConsensusDriver | None = None
         if self.is_validator:
             self.driver = ConsensusDriver(chain=self.chain, mempool=self.mempool, candidates=self.candidates,
-                                          key=self.key, network=self.net, signer_store=SignerStore(self.home.signer_state),
+                                          key=self.key, network=self.net, wal=self.wal,
                                           config=self.config.consensus, metrics=self.metrics, sync=self.sync)
-        self.ingest = RecordIngest(self.chain, self.mempool, self.metrics, self.net, key=self.key,
+        self.pending = PendingRecords(self.store, state, self.metrics, runtime)
+        self.chain.on_commit(self.pending.block_committed)
+        self.ingest = RecordIngest(self.chain, self.mempool, self.metrics, self.net, self.pending, key=self.key,
+                                   knows_network_height=self.sync.knows_network_height,
                                    on_new_records=self._on_new_records)
         self.api_enabled = api and self.config.api.enabled
         self.api_address: tuple[str, int] | None = None
@@ -139,7 +149,9 @@ class BranchNode:
                                               on_peer=self.net.add_persistent_peer,
                                               on_reject=lambda reason: self.metrics.reject("mdns", reason))
                     await nursery.start(self.mdns.run)
+                await nursery.start(self.pending.run)
                 await nursery.start(self.ingest.run)
+                await self.ingest.recover_pending()
                 await nursery.start(self.sync.run)
                 nursery.start_soon(self._announcements)
                 if self.driver is not None:
@@ -207,5 +219,6 @@ class BranchNode:
             "consensus": self.driver.statistics() if self.driver else None,
             "p2p": self.net.statistics(),
             "ingest": self.ingest.statistics(),
+            "pending": self.pending.statistics(),
             "mdns": self.mdns.statistics() if self.mdns else None,
         }

@@ -12,9 +12,7 @@ from factories import CHAIN_ID, make_genesis, validator_keys
 from node.config import CONFIG_TEMPLATE, Config, ConfigError
 from node.keyfile import KeyFileError, load_key, save_key
 from node.mempool import Mempool, MempoolFull, MempoolRejected
-from node.signer_store import SignerStateCorrupted, SignerStore
 from node.store import Store, StoreCorrupted, WrongChain
-from protocol.consensus.signer import SignerState
 from protocol.keys import PrivateKey
 from protocol.ledger import LedgerState, build_block
 from protocol.records import Record
@@ -95,21 +93,6 @@ def test_store_refuses_another_chain(tmp_path):
         Store(tmp_path / "node.db", make_genesis(KEYS[:3]))
 
 
-# ---------------------------------------------------------------- signer state
-
-
-def test_signer_state_is_persisted_private_and_checked(tmp_path):
-    ss = SignerStore(tmp_path / "signer_state.json")
-    assert ss.load() == SignerState()
-    state = SignerState(height=5, round=1, step=2)
-    ss.save(state)
-    assert ss.load() == state
-    assert stat.S_IMODE(os.stat(ss.path).st_mode) == 0o600
-    ss.path.write_bytes(b"\x93garbage")
-    with pytest.raises(SignerStateCorrupted, match="Refusing to sign"):
-        ss.load()
-
-
 # ---------------------------------------------------------------- key files
 
 
@@ -159,22 +142,43 @@ def test_config_template_loads():
     assert c.node.mode == "observer" and c.api.enabled and c.consensus.max_block_records == 5000
 
 
+_REQUIRED = {"node": {"moniker": "'a'", "mode": "'validator'"}, "p2p": {"listen": "['/ip4/127.0.0.1/tcp/1']"},
+             "api": {"listen": "'127.0.0.1:2'"}}
+
+
+def _toml(section: str, key: str, value: str) -> str:
+    """The keys `branchnet init` writes, with ``[section] key = value`` set or added."""
+    sections = {name: dict(keys) for name, keys in _REQUIRED.items()}
+    sections.setdefault(section, {})[key] = value
+    return "".join(f"[{name}]\n" + "".join(f"{k} = {v}\n" for k, v in keys.items()) for name, keys in sections.items())
+
+
 @pytest.mark.parametrize("text, message", [
-    ("[node]\nmode = 'leader'", "mode"),
-    ("[nodes]\n", "unknown section"),
-    ("[p2p]\nlisten = 3", "list of strings"),
-    ("[p2p]\npeers = ['/ip4/1.2.3.4/tcp/1']", "/p2p/PEER_ID"),
-    ("[p2p]\nlisten = ['ip4/127.0.0.1']", "not a multiaddr"),
-    ("[api]\nlisten = 'localhost'", "host:port"),
-    ("[api]\nenabled = 'yes'", "true or false"),
-    ("[consensus]\nmax_block_records = 0", "must be positive"),
-    ("[consensus]\nblock_interval = 5", "unknown key"),
-    ("[log]\nlevel = 'loud'", "level"),
+    (_toml("node", "mode", "'leader'"), "mode"),
+    (_toml("nodes", "x", "1"), "unknown section"),
+    (_toml("p2p", "listen", "3"), "list of strings"),
+    (_toml("p2p", "peers", "['/ip4/1.2.3.4/tcp/1']"), "/p2p/PEER_ID"),
+    (_toml("p2p", "listen", "['ip4/127.0.0.1']"), "not a multiaddr"),
+    (_toml("p2p", "allow_peers", "['12D3KooWnot-a-peer-id']"), "not a libp2p peer id"),
+    (_toml("api", "listen", "'localhost'"), "host:port"),
+    (_toml("api", "listen", "'256.1.1.1:26657'"), "neither an IP address nor a host name"),
+    (_toml("api", "enabled", "'yes'"), "true or false"),
+    (_toml("consensus", "max_block_records", "0"), "must be positive"),
+    (_toml("consensus", "block_interval", "5"), "unknown key"),
+    (_toml("log", "level", "'loud'"), "level"),
     ("node = ", "not valid TOML"),
+    ("", "is empty"),
+    ("  \n# nothing\n", "is empty"),
+    ("[node]\nmoniker = 'a'\nmode = 'validator'\n", r"lacks \[p2p\] listen, \[api\] listen \(truncated\?\)"),
 ])
 def test_bad_config_names_the_key(text, message):
     with pytest.raises(ConfigError, match=message):
         Config.from_toml(text)
+
+
+def test_the_keys_init_writes_are_enough():
+    config = Config.from_toml(_toml("p2p", "allow_peers", "['12D3KooWPNcEYxy3KjLZEPcM5CtmusSwVWN9wNnkChkVpipFa8sA']"))
+    assert config.p2p.allow_peers == ("12D3KooWPNcEYxy3KjLZEPcM5CtmusSwVWN9wNnkChkVpipFa8sA",)
 
 
 # ---------------------------------------------------------------- mempool
@@ -225,7 +229,6 @@ async def test_sync_batch_with_a_bad_block_commits_the_good_prefix_only(tmp_path
     from dataclasses import replace
 
     from cluster import make_chain
-    from node.metrics import NodeMetrics
     from protocol.errors import ProtocolError
 
     genesis = make_genesis(KEYS)

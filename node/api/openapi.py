@@ -44,7 +44,7 @@ ERRORS = {
 WRITE_ERRORS = ERRORS | {
     "409": _json(_ref("Error"), "duplicate or seq_conflict"),
     "413": _json(_ref("Error"), "Body over 64 KiB (code too_large)"),
-    "503": _json(_ref("Error"), "mempool_full: retry later"),
+    "503": _json(_ref("Error"), "mempool_full or catching_up: retry after Retry-After seconds"),
 }
 PAGE = [_q("before", INT | {"minimum": 1}, "only heights below this"), _q("limit", INT | {"minimum": 1, "maximum": 100}, "page size (default 20)")]
 
@@ -102,20 +102,27 @@ OPENAPI: dict[str, Any] = {
                 "summary": "Submit a record signed elsewhere",
                 "requestBody": {"required": True, "content": {"application/json": {"schema": {
                     "type": "object", "required": ["record"], "properties": {"record": HEX}}}}},
-                "responses": {"202": _json({"type": "object", "properties": {"hash": HASH, "status": {"const": "accepted"}}}, "Accepted into the mempool")} | WRITE_ERRORS,
+                "responses": {"202": _json({"type": "object", "properties": {"hash": HASH, "status": {"const": "accepted"}}},
+                                           "Accepted: on the node's disk before this answer; sent until it commits "
+                                           "(GET /v1/records/{hash} follows it)")} | WRITE_ERRORS,
             },
         },
         "/v1/records/sign": {"post": {
-            "summary": "Build, sign (with the node's branch key, next seq, wall-clock time) and submit a record",
+            "summary": "Build, sign (with the node's branch key, a seq above every one it signed for the subject, "
+                       "wall-clock time) and submit a record; 202 once it is on disk",
             "requestBody": {"required": True, "content": {"application/json": {"schema": {
                 "type": "object", "required": ["kind", "body"], "properties": {
                     "kind": {"enum": list(BODY_TYPES)},
                     "body": {"type": "object", "description": "fields by name, as in Record.body of GET /v1/records/{hash}"}}}}}},
-            "responses": {"202": _json({"type": "object", "properties": {"hash": HASH, "seq": INT, "record": _ref("Record")}}, "Accepted into the mempool")} | WRITE_ERRORS,
+            "responses": {"202": _json({"type": "object", "properties": {"hash": HASH, "seq": INT, "record": _ref("Record")}},
+                                       "Accepted: on the node's disk before this answer")} | WRITE_ERRORS,
         }},
-        "/v1/records/{hash}": _get("One record (committed, or pending in the mempool)", {"type": "object", "properties": {
-            "record": _ref("Record"), "height": {"type": ["integer", "null"]}, "index": INT,
-            "status": {"enum": ["committed", "pending"]}}}, [_p("hash", HASH)]),
+        "/v1/records/{hash}": _get("One record and where it stands: committed (with height and index), pending "
+                                   "(acknowledged or in the mempool, not committed yet) or rejected (acknowledged, "
+                                   "but it can never commit: reason)", {"type": "object", "properties": {
+            "record": {"oneOf": [_ref("Record"), {"type": "null"}]}, "height": {"type": ["integer", "null"]}, "index": INT,
+            "status": {"enum": ["committed", "pending", "rejected"]}, "reason": {"type": "string"},
+            "rejected_at_ms": INT}}, [_p("hash", HASH)]),
         "/v1/records/{hash}/proof": _get("Inclusion proof of a committed record and the header it proves against; "
                                           "verify with protocol.proofs.verify_record_proof and only the genesis file",
                                           _ref("RecordProof"), [_p("hash", HASH)]),

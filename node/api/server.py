@@ -39,6 +39,8 @@ from protocol.records import Record
 from protocol.schema import BODY_TYPES, CATEGORIES, STATUSES
 from protocol.views import body_from_json
 
+from ..ingest import CatchingUp
+from ..listen import bind_tcp
 from ..mempool import MempoolFull, MempoolRejected
 from . import views
 from .events import block_events
@@ -298,6 +300,8 @@ class NodeApi:
             return await submit(arg)
         except MempoolFull as exc:
             raise ApiError(503, exc.reason, exc.message, "record", counted=True, headers={"Retry-After": "1"}) from None
+        except CatchingUp as exc:
+            raise ApiError(503, exc.reason, str(exc), "", counted=True, headers={"Retry-After": "1"}) from None
         except MempoolRejected as exc:
             raise ApiError(_STATUS_BY_REASON.get(exc.reason, 400), exc.reason, exc.message, "record", counted=True) from None
         except RemoteProtocolError as exc:
@@ -357,14 +361,18 @@ def make_app(node: Any) -> Starlette:
 async def serve_api(node: Any, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
     """Serve the API until cancelled; report ``(host, port)`` once it accepts connections.
 
-    Hypercorn binds the socket itself (port 0 included) and reports the bound
-    addresses through its own ``task_status``; we read the port back from that.
+    The listening socket is bound here (:func:`node.listen.bind_tcp`: a port in use
+    or an address that does not resolve is a ConfigError naming it) and handed to
+    Hypercorn by file descriptor.
     """
     from hypercorn.config import Config as HypercornConfig
     from hypercorn.trio import serve
 
+    host, _, port = node.config.api.listen.rpartition(":")
+    sock = bind_tcp(host.strip("[]"), int(port), what="api listen", key="[api] listen")
+    address = sock.getsockname()[:2]
     config = HypercornConfig()
-    config.bind = [node.config.api.listen]
+    config.bind = [f"fd://{sock.detach()}"]  # Hypercorn owns the socket from here
     config.accesslog = None
     config.errorlog = log
     config.graceful_timeout = 1.0
@@ -373,8 +381,6 @@ async def serve_api(node: Any, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
     config.h11_max_incomplete_size = 16 * 1024
     app = make_app(node)
     async with trio.open_nursery() as nursery:
-        binds = await nursery.start(partial(serve, app, config, mode="asgi"))
-        host, _, port = binds[0].split("://", 1)[1].rpartition(":")
-        address = (host.strip("[]"), int(port))
+        await nursery.start(partial(serve, app, config, mode="asgi"))
         log.info("API listening on http://%s:%d", *address)
         task_status.started(address)

@@ -97,13 +97,20 @@ def block(node: Any, *, height: int | None = None, block_hash: bytes | None = No
 
 
 def record(node: Any, record_hash: bytes) -> dict[str, Any] | None:
-    found = node.chain.store.record(record_hash)
+    """A record and where it stands: ``committed`` (with height and index),
+    ``pending`` (acknowledged or known, not committed yet) or ``rejected`` (an
+    acknowledged record that can never commit, with the reason)."""
+    store = node.chain.store
+    found = store.record(record_hash)
     if found is not None:
         rec, height, index = found
         return {"record": rec.to_json(), "height": height, "index": index, "status": "committed"}
     pending = node.mempool.get(record_hash)
-    if pending is not None:
-        return {"record": pending.to_json(), "height": None, "status": "pending"}
+    if pending is not None or store.is_pending(record_hash):
+        return {"record": pending.to_json() if pending else None, "height": None, "status": "pending"}
+    rejection = store.rejection(record_hash)
+    if rejection is not None:
+        return {"record": None, "height": None, "status": "rejected", "reason": rejection[0], "rejected_at_ms": rejection[1]}
     return None
 
 

@@ -2,7 +2,8 @@
 
 One click group; commands are split by job:
 
-* here: ``init``, ``keys show``, ``run``, ``status``/``peers``/``validators``, ``store rebuild``
+* here: ``init``, ``keys show``, ``run``, ``status``/``peers``/``validators``
+* node/cli/maintenance.py: ``store rebuild``, ``signer show|reset``
 * node/cli/genesis.py: ``genesis new|add-validator|add-member|finalize``
 * node/cli/records.py: ``branch profile set``, ``service publish|update|withdraw|status|list|show``
 * node/cli/chain.py:   ``chain blocks|show|verify|export``, ``proof get|verify``
@@ -22,9 +23,7 @@ from typing import Any
 
 import click
 
-from protocol.errors import ProtocolError
-
-from .chain import chain, load_genesis_file, proof
+from .chain import chain, proof
 from .common import (
     EXIT_CODES_HELP,
     EXIT_FAILED,
@@ -40,9 +39,9 @@ from .common import (
     kv_table,
     node_option,
     print_json,
-    progress_bar,
 )
 from .genesis import genesis
+from .maintenance import signer, store
 from .records import branch, service
 
 
@@ -101,7 +100,7 @@ def cli(ctx: click.Context, home: Path | None, node: str | None) -> None:
         obj.node_url = node
 
 
-for group in (genesis, branch, service, chain, proof):
+for group in (genesis, branch, service, chain, proof, store, signer):
     cli.add_command(group)
 
 
@@ -262,67 +261,6 @@ def validators(as_json: bool) -> None:
     out = console()
     out.print(table)
     out.print(f"total power {total}")
-
-
-# ---------------------------------------------------------------- store
-
-
-@cli.group()
-def store() -> None:
-    """Maintain the node's local database."""
-
-
-@store.command("rebuild")
-@home_option
-@json_option
-def store_rebuild(as_json: bool) -> None:
-    """Rebuild the state table by replaying and re-verifying every stored block.
-
-    The recovery the node asks for when its store is damaged. Stop the node first.
-    """
-    from ..errors import StorageDamaged
-    from ..store import Store, WrongChain
-
-    home = cli_context().home
-    _refuse_if_running(home.pid_file)
-    genesis = load_genesis_file(home.genesis)
-    if not home.db.exists():
-        raise ConfigProblem(f"{home.db}: no such database")
-    try:
-        db = Store(home.db, genesis)
-    except WrongChain as exc:
-        raise ConfigProblem(str(exc)) from None
-    done = 0
-
-    def progress(height: int, _total: int) -> None:
-        nonlocal done
-        done = height
-        bar.update(task, completed=height)
-
-    try:
-        with progress_bar() as bar:
-            task = bar.add_task("rebuilding", total=db.height)
-            state = db.rebuild_state(progress=progress)
-    except StorageDamaged as exc:
-        raise CliError(str(exc).splitlines()[0]) from None
-    except ProtocolError as exc:  # a stored block that does not even decode
-        raise CliError(f"store {home.db} is damaged: block {done + 1} does not decode ({exc})") from None
-    finally:
-        db.close()
-    doc = {"height": state.height, "state_root": state.state_root.hex()}
-    if as_json:
-        print_json(doc)
-    else:
-        click.echo(f"rebuilt state at height {state.height}; state root {doc['state_root']}")
-
-
-def _refuse_if_running(pid_file: Path) -> None:
-    try:
-        pid = int(pid_file.read_text().strip())
-        os.kill(pid, 0)
-    except (OSError, ValueError):
-        return
-    raise ConfigProblem(f"a node (pid {pid}) is running on this home; stop it first")
 
 
 def main() -> None:

@@ -57,7 +57,7 @@ def chain_snapshot(genesis: Genesis) -> Iterator[ChainReader]:
     try:
         reader = ChainReader.open(home.db, genesis)
     except (FileNotFoundError, StorageDamaged) as exc:
-        raise ConfigProblem(str(exc).splitlines()[0]) from None
+        raise ConfigProblem(str(exc)) from None
     try:
         with reader.snapshot():
             yield reader
@@ -231,7 +231,7 @@ def _replay(genesis: Genesis, blocks: Iterator, first: int, bar: Any, task: Any,
         raise CliError(f"{source}: {exc}") from None
     except StorageDamaged as exc:
         bar.stop()
-        raise CliError(str(exc).splitlines()[0]) from None
+        raise CliError(str(exc)) from None
 
 
 @chain.command("export")
@@ -266,7 +266,7 @@ def chain_export(out: Path, first: int, last: int | None) -> None:
                 f.close()
                 os.replace(tmp, out)
         except StorageDamaged as exc:
-            raise CliError(str(exc).splitlines()[0]) from None
+            raise CliError(str(exc)) from None
         finally:
             if not to_stdout:
                 f.close()

@@ -79,6 +79,8 @@ def wait_committed(api: NodeClient, record_hash: str, timeout: float) -> dict[st
         doc = api.get(f"/v1/records/{record_hash}", allow_404=True)
         if isinstance(doc, dict) and doc.get("height") is not None:
             return doc
+        if isinstance(doc, dict) and doc.get("status") == "rejected":
+            raise CliError(f"record {record_hash} was rejected: {doc.get('reason')}")
         if time.monotonic() >= deadline:
             state = "still pending" if doc is not None else "unknown to the node (dropped?)"
             raise CliError(f"record {record_hash} not committed within {timeout:g} s ({state}); "

@@ -9,8 +9,10 @@ action                        what the driver does (and feeds back)
 ============================  ==================================================
 ProposeBlock(h, r)            reap the mempool, build the block (worker thread),
                               keep it as a valid candidate -> BlockBuilt
-BroadcastProposal(p, signer)  fsync the signer state, THEN send the proposal
-BroadcastVote(v, signer)      fsync the signer state, THEN send the vote
+BroadcastProposal(p, signer)  WAL: the signer state and the proposed block, one
+                              fsync; THEN send the proposal
+BroadcastVote(v, signer)      WAL: the signer state and the block voted for (if
+                              not nil), one fsync; THEN send the vote
 ScheduleTimeout(h, r, s, t)   timer heap -> TimeoutFired at t
 RequestBlock(h, hash)         find or fetch and check the block (ProposalBlocks)
                               -> BlockReceived(hash, valid)
@@ -19,6 +21,14 @@ CommitBlock(h, r, hash, cert) Chain.commit (one SQLite transaction), announce,
 RecordEvidence(ev)            keep it for the next block we propose
 RejectedInput(reason)         count it
 ============================  ==================================================
+
+Crash recovery (:mod:`.wal`): at start the WAL gives back the last signer
+state (the state machine resumes the height it was in, lock included) and
+every block we proposed or voted for above the committed height; those go
+among the candidates (pinned), so they can be served, re-proposed and
+committed even if every validator crashed before storing them. A validator
+whose signer state is ahead of its store (a wiped or restored database), or
+whose operator set a resume height, syncs up to it before it signs anything.
 
 Its helpers own their own state: :class:`.outbox.ConsensusOutbox` (bounded
 per-validator queues, re-sends while a height is stuck),
@@ -58,7 +68,7 @@ from protocol.consensus.gate import HeightGate
 from protocol.consensus.params import ConsensusParams
 from protocol.consensus.signer import SignerState
 from protocol.consensus.state_machine import ConsensusState
-from protocol.errors import RemoteProtocolError
+from protocol.errors import LocalProtocolError, RemoteProtocolError
 from protocol.keys import PrivateKey
 from protocol.ledger import build_block
 from protocol.votes import DuplicateVoteEvidence, Vote
@@ -70,10 +80,10 @@ from ..mempool import Mempool
 from ..metrics import NodeMetrics
 from ..p2p.errors import P2PError
 from ..p2p.host import peer_id_of
-from ..signer_store import SignerStore
 from ..sync import BlockSync, SyncClient
 from .outbox import ConsensusOutbox
 from .proposals import ProposalBlocks
+from .wal import ConsensusWAL, WalDamaged
 
 log = logging.getLogger("branchnet.consensus")
 
@@ -101,20 +111,26 @@ def now_ms() -> int:
 
 class ConsensusDriver:
     def __init__(self, *, chain: Chain, mempool: Mempool, candidates: CandidateBlocks, key: PrivateKey,
-                 network: Any, signer_store: SignerStore, config: ConsensusSection, metrics: NodeMetrics,
+                 network: Any, wal: ConsensusWAL, config: ConsensusSection, metrics: NodeMetrics,
                  sync: BlockSync | None = None, resend_interval: float = 1.0):
         self.chain = chain
         self.mempool = mempool
         self.candidates = candidates
         self.key = key
         self.net = network
-        self.signer_store = signer_store
+        self.wal = wal
         self.config = config
         self.metrics = metrics
         self.sync = sync
         self.chain_id = chain.genesis.chain_id
         self.runtime = chain.runtime
-        self.cs = ConsensusState(key, self.chain_id, ConsensusParams.of_chain(chain.genesis.params), signer_store.load())
+        recovered = wal.load()
+        self.cs = ConsensusState(key, self.chain_id, ConsensusParams.of_chain(chain.genesis.params), recovered.signer)
+        # sign nothing below this height: where we signed last, or where the operator said to resume
+        self.first_signing_height = max(recovered.signer.height, recovered.resume_height)
+        for block_hash, (height, raw) in recovered.blocks.items():
+            if height > chain.height:
+                self._restore_block(block_hash, raw)
         self.gate = HeightGate(config.block_interval_ms, max(config.block_interval_ms, config.empty_block_interval_ms))
         self.topics = wire.Topics.of(self.chain_id)
         self._events, self._incoming = trio.open_memory_channel[Any](4096)
@@ -148,8 +164,29 @@ class ConsensusDriver:
             nursery.start_soon(self._gossip_reader, consensus_in)
             nursery.start_soon(self._chain_watcher)
             task_status.started()
+            await self._sync_before_signing()
             self._start_height(self.chain.height + 1)
             await self._main_loop()
+
+    def _restore_block(self, block_hash: bytes, raw: bytes) -> None:
+        try:
+            block = self.chain.decode_block(raw)
+        except RemoteProtocolError as exc:
+            raise WalDamaged(f"{self.wal.path}: a block does not decode ({exc})") from None
+        if block.hash != block_hash:
+            raise WalDamaged(f"{self.wal.path}: a block does not match its hash")
+        self.candidates.add(block)
+        self.candidates.pin(block_hash)
+
+    async def _sync_before_signing(self) -> None:
+        """Wait until the chain is one below the first height we may sign at."""
+        target = self.first_signing_height - 1
+        if self.chain.height < target:
+            log.warning("signing resumes at height %d: syncing from %d to %d first",
+                        self.first_signing_height, self.chain.height, target)
+            if self.sync is not None:
+                self.sync.peer_is_at(target)
+            await self.chain.wait_height(target)
 
     def notify_records(self) -> None:
         """Records arrived (never blocks): the height gate may open sooner."""
@@ -166,7 +203,7 @@ class ConsensusDriver:
         return {
             "height": cs.height, "round": cs.round, "step": cs.step.name.lower(),
             "waiting_for_height": self._waiting_for, "rejected": dict(cs.rejected),
-            "pending_evidence": len(self._evidence), "signer_writes": self.signer_store.writes,
+            "pending_evidence": len(self._evidence), "signer_writes": self.wal.writes,
             "fetched": dict(self.proposals.fetched), "outbox": self.outbox.statistics(),
         }
 
@@ -227,10 +264,10 @@ class ConsensusDriver:
                                           TimeoutFired(action.height, action.round, action.step, action.deadline_ms)))
             self._timer_changed.set()
         elif isinstance(action, BroadcastVote):
-            await self._persist_signer(action.signer_state)
+            await self._write_ahead(action.signer_state, action.vote.height, action.vote.block_hash)
             self.outbox.send_own_vote(action.vote)
         elif isinstance(action, BroadcastProposal):
-            await self._persist_signer(action.signer_state)
+            await self._write_ahead(action.signer_state, action.proposal.height, action.proposal.block_hash)
             self.outbox.send_own_proposal(action.proposal)
         elif isinstance(action, ProposeBlock):
             await self._propose_block(action.height, action.round)
@@ -244,9 +281,17 @@ class ConsensusDriver:
         elif isinstance(action, RejectedInput):
             self.metrics.reject("consensus", action.reason)
 
-    async def _persist_signer(self, signer_state: SignerState) -> None:
-        # Write before you act: the signature must not leave before its state is durable.
-        await self.runtime.run_sync(self.signer_store.save, signer_state)
+    async def _write_ahead(self, signer_state: SignerState, height: int, block_hash: bytes) -> None:
+        """Write before you act: the signature must not leave before its signer state,
+        and the block it is for, are durable (one fsync)."""
+        blocks = []
+        if block_hash and not self.wal.has_block(block_hash):
+            cand = self.candidates.get(block_hash)
+            if cand is None:  # valid(v) was checked, so we hold it: not having it is our bug
+                raise LocalProtocolError(f"signing for block {block_hash.hex()[:12]} that is not held", field="wal")
+            blocks.append((height, block_hash, cand.block.encode()))
+            self.candidates.pin(block_hash)
+        await self.runtime.run_sync(self.wal.append, signer_state, blocks)
         self.metrics.signer_writes.inc()
 
     async def _propose_block(self, height: int, round: int) -> None:
@@ -290,6 +335,7 @@ class ConsensusDriver:
                     pass  # announcements are a hint; sync polls too
         for h in [h for h in self._evidence if h in self.chain.state.committed_evidence]:
             del self._evidence[h]
+        await self.runtime.run_sync(self.wal.prune, self.chain.height)
         self._last_commit_at = trio.current_time()
         self._waiting_for = action.height + 1
         self._maybe_start_next()

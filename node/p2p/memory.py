@@ -40,7 +40,7 @@ from .errors import FrameError, PeerUnavailable, RequestFailed, RequestTimeout
 from .gossip import message_id
 from .host import PeerAllowlist, peer_id_of
 from .network import P2PConfig
-from .peers import PeerBook, split_peer_addr
+from .peers import PeerBook
 from .streams import RequestHandler
 
 

@@ -27,6 +27,7 @@ import trio
 
 from protocol.keys import PrivateKey
 
+from ..listen import probe
 from .gossip import DEFAULT_DEGREE, Gossip, Validator
 from .host import (DEFAULT_LISTEN_ADDRS, ConnectionStats, HostConfig, PeerAllowlist,
                    build_host, peer_id_of)
@@ -100,8 +101,15 @@ class P2PNetwork:
     # -- lifecycle ------------------------------------------------------------
 
     async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
-        """Listen, start gossip/requests/redialing; ``task_status.started()`` once listening."""
+        """Listen, start gossip/requests/redialing; ``task_status.started()`` once listening.
+        Raises ConfigError if a listen address is in use or not this machine's
+        (libp2p's own listener would share a port in use: it sets SO_REUSEPORT)."""
         addrs = [multiaddr.Multiaddr(a) for a in self.config.listen_addrs]
+        for addr in addrs:
+            protocols = [p.name for p in addr.protocols()]
+            if protocols[:2] in (["ip4", "tcp"], ["ip6", "tcp"]):
+                probe(addr.value_for_protocol(protocols[0]), int(addr.value_for_protocol("tcp")),
+                      what="p2p listen", key="[p2p] listen")
         try:
             async with self.host.run(addrs):
                 async with trio.open_nursery() as nursery:

@@ -13,10 +13,9 @@ class StoreCorrupted(StorageDamaged):
     def __init__(self, path: Path, detail: str):
         home = Path(path).parent.parent
         super().__init__(
-            f"store {path} is damaged: {detail}.\n"
-            f"  The node will not run on damaged data. To rebuild the state from the verified blocks run:\n"
-            f"    branchnet store rebuild --home {home}\n"
-            f"  or move {path} aside and let the node sync from its peers."
+            f"store {path} is damaged: {detail}; the node will not run on damaged data. To recover, rebuild "
+            f"the state from the verified blocks (`branchnet store rebuild --home {home}`) or move {path} "
+            f"aside and let the node sync from its peers"
         )
         self.detail = detail
 

@@ -177,6 +177,21 @@ class ChainReader:
         for row in self._read("SELECT branch_id, subject, seq, record_hash, height, kind, body FROM state"):
             yield row[0], _entry_from_row(row[1:])
 
+    def pending_records(self) -> list[tuple[bytes, bytes, int]]:
+        """(hash, raw, received_ms) of every acknowledged record not committed yet, oldest first."""
+        return self._read("SELECT hash, raw, received_ms FROM pending ORDER BY received_ms, hash")
+
+    def is_pending(self, record_hash: bytes) -> bool:
+        return self._one("SELECT 1 FROM pending WHERE hash=?", (record_hash,)) is not None
+
+    def rejection(self, record_hash: bytes) -> tuple[str, int] | None:
+        """(reason, at_ms) if this acknowledged record was definitively rejected."""
+        return self._one("SELECT reason, at_ms FROM rejected WHERE hash=?", (record_hash,))
+
+    def signed_seqs(self) -> dict[tuple[bytes, str], int]:
+        """(branch id, subject) -> the highest sequence number this node signed."""
+        return {(b, s): q for b, s, q in self._read("SELECT branch_id, subject, seq FROM signed_seq")}
+
     def evidence_hashes(self) -> list[bytes]:
         return [h for (h,) in self._read("SELECT hash FROM evidence")]
 

@@ -3,6 +3,13 @@
 One SQLite database per node (``HOME/data/node.db``), WAL mode so readers see
 a consistent snapshot while the writer commits. ``meta`` holds the genesis
 hash, the chain id, the schema version and the last committed height.
+
+Besides the chain (``blocks``, ``records``, ``state``, ``evidence``):
+``pending`` holds every record this node acknowledged (HTTP 202) until it is
+committed (deleted in the block's own transaction) or definitively rejected
+(moved to ``rejected`` with its reason); ``signed_seq`` is the highest
+sequence number this node's branch key signed per subject, so it never signs
+two records with one number; ``peers`` remembers dialable addresses.
 """
 
 from __future__ import annotations
@@ -10,7 +17,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: pending, rejected, signed_seq
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
@@ -35,6 +42,11 @@ CREATE TABLE IF NOT EXISTS state (
 CREATE TABLE IF NOT EXISTS evidence (
     hash BLOB PRIMARY KEY, height INTEGER NOT NULL, validator BLOB NOT NULL, raw BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS peers (peer_id TEXT PRIMARY KEY, addrs TEXT NOT NULL, last_seen_ms INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS pending (hash BLOB PRIMARY KEY, raw BLOB NOT NULL, received_ms INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS rejected (hash BLOB PRIMARY KEY, reason TEXT NOT NULL, at_ms INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS rejected_by_time ON rejected(at_ms);
+CREATE TABLE IF NOT EXISTS signed_seq (
+    branch_id BLOB NOT NULL, subject TEXT NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (branch_id, subject));
 """
 
 

@@ -19,6 +19,7 @@ recovery command; the node never resyncs silently over damaged data.
 from __future__ import annotations
 
 import json
+import sqlite3
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,24 +50,50 @@ class Store(ChainReader):
     serialises the writes; reads have their own connection and lock)."""
 
     def __init__(self, path: Path, genesis: Genesis):
+        """Open (or create) the database of ``genesis``'s chain. Raises WrongChain, or
+        StoreCorrupted for a file that is not a branchnet database or lost its
+        metadata — in both cases before anything is written."""
         path = Path(path)
         self._lock = threading.RLock()
-        self._db = connect_writer(path)
+        if path.is_dir():
+            raise StoreCorrupted(path, "it is a directory, not a database file")
+        try:
+            self._db = connect_writer(path)
+        except sqlite3.DatabaseError as exc:
+            raise StoreCorrupted(path, f"not a readable SQLite database ({exc})") from None
         try:
             with self._tx():
-                for statement in filter(str.strip, SCHEMA.split(";")):
-                    self._db.execute(statement)
-                stored = self._meta("genesis_hash")
-                if stored is None:
-                    self._set_meta("genesis_hash", genesis.hash)
-                    self._set_meta("chain_id", genesis.chain_id.encode())
-                    self._set_meta("schema_version", str(SCHEMA_VERSION).encode())
-                elif stored != genesis.hash:
-                    raise WrongChain(f"{path} holds chain {self._meta('chain_id')!r} with another genesis; use another --home")
+                self._open_or_create(path, genesis)
+        except sqlite3.DatabaseError as exc:
+            self._db.close()
+            raise StoreCorrupted(path, f"not a readable SQLite database ({exc})") from None
         except BaseException:
             self._db.close()
             raise
         super().__init__(path, genesis)
+
+    def _open_or_create(self, path: Path, genesis: Genesis) -> None:
+        tables = {name for (name,) in self._db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if "blocks" in tables or "meta" in tables:  # ours already: check before touching anything
+            stored = self._meta("genesis_hash") if "meta" in tables else None
+            if stored is None:
+                raise StoreCorrupted(path, "its metadata (the genesis hash it belongs to) is missing")
+            if stored != genesis.hash:
+                chain = (self._meta("chain_id") or b"?").decode("utf-8", "replace")
+                raise WrongChain(f"{path} holds chain {chain!r} (genesis {bytes(stored).hex()[:16]}...), not this genesis "
+                                 f"({genesis.chain_id!r}, {genesis.hash.hex()[:16]}...); use another --home")
+            version = int(self._meta("schema_version") or b"1")
+            if version > SCHEMA_VERSION:
+                raise StoreCorrupted(path, f"schema version {version} is newer than this branchnet reads ({SCHEMA_VERSION})")
+        elif tables:
+            raise StoreCorrupted(path, f"it holds tables that are not branchnet's ({', '.join(sorted(tables)[:5])})")
+        for statement in filter(str.strip, SCHEMA.split(";")):
+            self._db.execute(statement)  # IF NOT EXISTS: a version-1 store gains the newer tables
+        if "meta" not in tables:
+            self._set_meta("genesis_hash", genesis.hash)
+            self._set_meta("chain_id", genesis.chain_id.encode())
+        if self._meta("schema_version") != str(SCHEMA_VERSION).encode():
+            self._set_meta("schema_version", str(SCHEMA_VERSION).encode())
 
     # ------------------------------------------------------------ plumbing
     class _Tx:
@@ -147,8 +174,30 @@ class Store(ChainReader):
                 self._db.executemany("INSERT INTO records VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", p.record_rows)
                 self._db.executemany("INSERT OR REPLACE INTO state VALUES (?,?,?,?,?,?,?)", p.state_rows)
                 self._db.executemany("INSERT OR IGNORE INTO evidence VALUES (?,?,?,?)", p.evidence_rows)
+                self._db.executemany("DELETE FROM pending WHERE hash=?", [(row[0],) for row in p.record_rows])
             if items:
                 self._set_meta("height", str(items[-1].block_row[0]).encode())
+
+    def write_pending(self, records: list[tuple[bytes, bytes, int]], signed: list[tuple[bytes, str, int]]) -> None:
+        """Make acknowledged records durable — (hash, raw, received_ms), unless already
+        committed — and raise the signed-sequence marks — (branch_id, subject, seq) —
+        in ONE transaction (one fsync for a whole group of submissions)."""
+        with self._tx():
+            self._db.executemany(
+                "INSERT OR IGNORE INTO pending SELECT ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM records WHERE hash=?)",
+                [(h, raw, t, h) for h, raw, t in records])
+            self._db.executemany(
+                "INSERT INTO signed_seq VALUES (?, ?, ?) ON CONFLICT(branch_id, subject) DO UPDATE "
+                "SET seq = MAX(seq, excluded.seq)", signed)
+
+    def reject_pending(self, rejections: list[tuple[bytes, str, int]], *, keep: int = 100_000) -> None:
+        """Move pending records that can never commit to ``rejected`` — (hash, reason,
+        at_ms) — keeping the newest ``keep`` rejections."""
+        with self._tx():
+            self._db.executemany("DELETE FROM pending WHERE hash=?", [(h,) for h, _, _ in rejections])
+            self._db.executemany("INSERT OR REPLACE INTO rejected VALUES (?, ?, ?)", rejections)
+            self._db.execute("DELETE FROM rejected WHERE hash IN (SELECT hash FROM rejected ORDER BY at_ms DESC "
+                             "LIMIT -1 OFFSET ?)", (keep,))
 
     def save_peers(self, peers: dict[str, list[str]], now_ms: int) -> None:
         with self._tx():
@@ -159,7 +208,7 @@ class Store(ChainReader):
     def load_state(self, *, verify_certificate: bool = True) -> LedgerState:
         """Rebuild the LedgerState and check it against the last header and certificate."""
         state = LedgerState(self.genesis)
-        height = self.height
+        height = self.check_heights()
         if height == 0:
             if self._read("SELECT COUNT(*) FROM state")[0][0]:
                 raise StoreCorrupted(self.path, "state entries exist but no block does")
@@ -176,6 +225,21 @@ class Store(ChainReader):
         if state.state_root != header.state_root:
             raise StoreCorrupted(self.path, f"state root at height {height} does not match the block header")
         return state
+
+    def check_heights(self) -> int:
+        """The committed height, after checking that blocks 1..height are all there and
+        agree with the height recorded at the last commit. Raises StoreCorrupted."""
+        count, low, high = self._read("SELECT COUNT(*), MIN(height), MAX(height) FROM blocks")[0]
+        recorded = self._meta("height")
+        recorded = int(recorded) if recorded is not None else 0
+        if count and (low != 1 or high != count):
+            have = {h for (h,) in self._read("SELECT height FROM blocks")}
+            first = next(h for h in range(1, high + 2) if h not in have)
+            raise StoreCorrupted(self.path, f"block {first} is missing (it holds {count} blocks up to height {high})")
+        if (high or 0) != recorded:
+            raise StoreCorrupted(self.path, f"its last block is {high or 0} but height {recorded} was committed "
+                                            f"(block {max(high or 0, recorded)} is missing)")
+        return high or 0
 
     def rebuild_state(self, progress=None) -> LedgerState:
         """Replay every stored block from genesis, verifying certificates; rewrite the state table."""

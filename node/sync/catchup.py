@@ -30,7 +30,7 @@ log = logging.getLogger("branchnet.sync")
 
 class BlockSync:
     def __init__(self, chain: Chain, client: SyncClient, network: Any, metrics: NodeMetrics, *,
-                 interval: float = 1.0, batch: int = 64, window: int = 4):
+                 interval: float = 1.0, batch: int = 64, window: int = 4, sole_validator: bool = False):
         self.chain = chain
         self.client = client
         self.net = network
@@ -42,6 +42,12 @@ class BlockSync:
         self.syncing = False
         self.synced_blocks = 0
         self._wake = trio.Event()
+        self._heard_network = sole_validator  # the only validator is the network
+
+    def knows_network_height(self) -> bool:
+        """Whether some peer told us its height and none was ahead once we caught up
+        (so what is committed for our branch is what our store holds)."""
+        return self._heard_network
 
     def peer_is_at(self, height: int) -> None:
         """Some peer has committed ``height`` (or is deciding it): sync at once if we lack it."""
@@ -78,6 +84,7 @@ class BlockSync:
         best = max(self.peer_heights.values(), default=0)
         self.metrics.sync_lag.set(max(best - self.chain.height, 0))
         if best <= self.chain.height:
+            self._heard_network = self._heard_network or bool(self.peer_heights)
             return
         self.syncing = True
         try:

@@ -3,7 +3,17 @@
 The simulator plays the node: it carries out every action of every validator's
 ``ConsensusState`` over a virtual network with virtual time (integer ms, a
 heapq of events). Everything random comes from ``random.Random(seed)``, so a
-(seed, nodes, faults) triple replays exactly.
+(seed, nodes, faults) triple replays exactly. Where the node has pure logic of
+its own the simulator runs the same code: the height gate
+(:class:`protocol.consensus.HeightGate`) decides when each next height starts.
+
+What a node holds is modelled as the node holds it. A block is available to a
+node only if it built it, received it with a proposal, fetched it from a peer
+that holds it, or — after a crash — kept it in its consensus WAL (every block
+it proposed or voted for; ``persist_blocks``). A crash loses everything else:
+candidate blocks, messages in flight to it, its gate. A decided block that no
+live node holds cannot be committed: a "kinder world" that handed any node any
+block ever built would miss exactly the halt the WAL prevents.
 
 Faults (``FAULT_KINDS``), all active only before the *heal* time:
 
@@ -12,7 +22,12 @@ Faults (``FAULT_KINDS``), all active only before the *heal* time:
 * ``dup``       messages delivered twice
 * ``partition`` 1–3 network splits that form and heal
 * ``crash``     honest nodes crash and restart; a restart keeps only what the
-                node persisted (signer state, committed blocks)
+                node persisted (signer state, committed blocks, WAL blocks)
+* ``crash_all`` every honest validator crashes at once, 1-3 times: at a random
+                instant, or just before the first of them carries out a
+                chosen action at a chosen height (sends a proposal, a prevote
+                or a precommit — signer state and block already in its WAL —
+                or stores a decided block), then all restart
 * ``byz``       validators holding < 1/3 of power misbehave for the whole run:
                 ``equivocate`` (two proposals / two votes, split between peers),
                 ``random`` (votes for random hashes) or ``silent``
@@ -46,6 +61,7 @@ from protocol.consensus import (
     CommitBlock,
     ConsensusParams,
     ConsensusState,
+    HeightGate,
     ProposalReceived,
     ProposeBlock,
     RecordEvidence,
@@ -63,7 +79,7 @@ from protocol.votes import NIL, PRECOMMIT, PREVOTE, CommitCertificate, Proposal,
 from .keys import sim_keys
 
 CHAIN_ID = "branchnet-sim"
-FAULT_KINDS = ("delay", "drop", "dup", "partition", "crash", "byz", "invalid")
+FAULT_KINDS = ("delay", "drop", "dup", "partition", "crash", "crash_all", "byz", "invalid")
 SIM_PARAMS = ConsensusParams(
     timeout_propose_ms=300,
     timeout_propose_delta_ms=150,
@@ -78,9 +94,12 @@ MIN_HEIGHTS = 3
 GOSSIP_MS = 1000
 SYNC_STALL_MS = 1500
 MAX_EVENTS = 2_000_000
+FETCH_RETRY_MS = 300
+SIM_GATE = HeightGate(block_interval_ms=30, empty_block_interval_ms=500)
+CRASH_TRIGGERS = ("BroadcastProposal", "prevote", "precommit", "CommitBlock")
 
 # heap entry kinds
-_MSG, _EVENT, _TICK, _CRASH, _RESTART, _PARTITION, _SYNC, _HEAL = range(8)
+_MSG, _EVENT, _TICK, _CRASH, _RESTART, _PARTITION, _SYNC, _HEAL, _FETCH, _GATE, _CRASH_ALL, _RESTART_ALL = range(12)
 
 
 @dataclass
@@ -106,6 +125,7 @@ class SimNode:
     __slots__ = (
         "idx", "key", "bid", "mode", "state", "alive", "inc", "signer", "committed", "top",
         "sent", "sent_height", "last_precommit", "mark", "syncing", "height_started",
+        "have", "wal_blocks", "waiting_for",
     )
 
     def __init__(self, idx: int, key, mode: str):
@@ -125,13 +145,19 @@ class SimNode:
         self.mark = None
         self.syncing = False
         self.height_started = 0
+        self.have: set[bytes] = set()  # blocks in memory (candidates)
+        self.wal_blocks: set[bytes] = set()  # blocks in the consensus WAL (survive a crash)
+        self.waiting_for: int | None = None  # the next height, while the gate holds it
 
 
 StateFactory = Callable[..., ConsensusState]
 
 
 class Simulation:
-    def __init__(self, seed: int, nodes: int, faults, state_factory: StateFactory = ConsensusState):
+    persist_blocks = True  # the consensus WAL keeps the blocks a node signed for (a broken variant turns it off)
+
+    def __init__(self, seed: int, nodes: int, faults, state_factory: StateFactory = ConsensusState,
+                 crash_at: list[tuple[int, str]] | None = None):
         self.seed, self.n = seed, nodes
         self.faults = tuple(sorted(set(faults)))
         unknown = set(self.faults) - set(FAULT_KINDS)
@@ -174,6 +200,10 @@ class Simulation:
         self.signed: dict[tuple, tuple] = {}  # honest (bid, h, r, step) -> message identity
         self.certs: dict[bytes, tuple[int, CommitCertificate]] = {}
         self.byz_split: dict[tuple[int, int], tuple[bytes, bytes, frozenset]] = {}
+        # (height, action) at which every honest node crashes; ``crash_at`` fixes them (tests)
+        self.crash_triggers: list[tuple[int, str]] = list(crash_at or [])
+        self._fixed_crashes = crash_at is not None
+        self.crashed_all = 0
 
     # ------------------------------------------------------------ scheduling
 
@@ -219,16 +249,37 @@ class Simulation:
                 start = rng.randint(0, heal - 200)
                 self.push(start, _CRASH, nd.idx, 0, None)
                 self.push(rng.randint(start + 100, heal), _RESTART, nd.idx, 0, None)
+        if "crash_all" in self.faults and not self._fixed_crashes:
+            for _ in range(rng.randint(1, 3)):
+                if rng.random() < 0.5:
+                    self.push(rng.randint(0, heal - 200), _CRASH_ALL, 0, 0, None)
+                else:
+                    self.crash_triggers.append((rng.randint(1, 4), rng.choice(CRASH_TRIGGERS)))
         self.push(heal, _HEAL, 0, 0, None)
 
     def boot(self, nd: SimNode) -> None:
         nd.state = self.state_factory(nd.key, CHAIN_ID, SIM_PARAMS, nd.signer)
-        nd.sent, nd.sent_height, nd.syncing = [], 0, False
+        nd.sent, nd.sent_height, nd.syncing, nd.waiting_for = [], 0, False, None
+        nd.have = set(nd.wal_blocks)  # the WAL's blocks go back among the candidates
         self.start_height(nd, nd.top + 1)
 
+    def crash(self, nd: SimNode) -> None:
+        """Lose everything not on disk: state machine, candidates, gate, messages in flight."""
+        nd.alive = False
+        nd.inc += 1
+        nd.state = None
+        nd.have = set()
+
     def start_height(self, nd: SimNode, height: int) -> None:
+        nd.waiting_for = None
         nd.height_started = self.now
         self.apply(nd, StartHeight(height, self.valset, self.now))
+
+    def gate_next(self, nd: SimNode, height: int) -> None:
+        """After a commit: the node's height gate decides when ``height`` starts."""
+        nd.waiting_for = height
+        at = SIM_GATE.next_start(last_commit_ms=self.now, pending_records=1)
+        self.push(at, _GATE, nd.idx, nd.inc, height)
 
     # --------------------------------------------------------------- running
 
@@ -265,9 +316,21 @@ class Simulation:
                 if not self.healed:
                     self.groups = payload
             elif kind == _CRASH:
-                nd.alive = False
-                nd.inc += 1
-                nd.state = None
+                self.crash(nd)
+            elif kind == _CRASH_ALL:
+                self.crash_everyone()
+            elif kind == _RESTART_ALL:
+                if not self.healed:
+                    for h in self.honest:
+                        if not h.alive:
+                            h.alive = True
+                            self.boot(h)
+            elif kind == _FETCH:
+                if nd.alive and inc == nd.inc:
+                    self.fetch(nd, *payload)
+            elif kind == _GATE:
+                if nd.alive and inc == nd.inc and nd.waiting_for == payload:
+                    self.start_height(nd, payload)
             elif kind == _RESTART:
                 if not nd.alive:
                     nd.alive = True
@@ -296,7 +359,20 @@ class Simulation:
                 self.boot(nd)
         self.goal = max(MIN_HEIGHTS, max(h.top for h in self.honest) + HEIGHTS_AFTER_HEAL)
 
+    def crash_everyone(self) -> None:
+        if self.healed:
+            return
+        self.crashed_all += 1
+        for h in self.honest:
+            if h.alive:
+                self.crash(h)
+        self.push(self.now + self.rng.randint(100, 1000), _RESTART_ALL, 0, 0, None)
+
     def deliver(self, nd: SimNode, src: SimNode, msg) -> None:
+        if nd.waiting_for is not None and msg.height >= nd.waiting_for:
+            self.start_height(nd, nd.waiting_for)  # a peer already moved on: the gate opens
+        if type(msg) is Proposal and msg.block_hash in self.blocks:
+            nd.have.add(msg.block_hash)  # the block travels with its proposal
         st = nd.state
         if msg.height > st.height and not nd.syncing and src.top >= st.height:
             if msg.height > st.height + 1 or self.now - nd.height_started > SYNC_STALL_MS:
@@ -315,8 +391,24 @@ class Simulation:
         if got is None or nd.state.step == Step.NEW_HEIGHT:
             return
         block_hash, cert = got
+        nd.have.add(block_hash)
         self.record_commit(nd, h, block_hash, cert, -1)
         self.start_height(nd, h + 1)
+
+    def fetch(self, nd: SimNode, height: int, block_hash: bytes) -> None:
+        """RequestBlock for a block the node lacks: ask a reachable peer that holds
+        it; retry while the node is still at that height."""
+        if nd.state is None or nd.state.height != height or block_hash in nd.have:
+            return
+        groups = None if self.healed else self.groups
+        holders = [p for p in self.nodes if p is not nd and p.alive and block_hash in p.have
+                   and (groups is None or groups[p.idx] == groups[nd.idx])]
+        if holders and block_hash in self.blocks:
+            nd.have.add(block_hash)
+            at = self.now + 2 * self.delay()
+            self.push(at, _EVENT, nd.idx, nd.inc, BlockReceived(block_hash, self.blocks[block_hash], at))
+        else:
+            self.push(self.now + FETCH_RETRY_MS, _FETCH, nd.idx, nd.inc, (height, block_hash))
 
     def gossip_tick(self, nd: SimNode) -> None:
         """Every GOSSIP_MS: if no new height committed since the last tick,
@@ -372,24 +464,44 @@ class Simulation:
 
     # ------------------------------------------------------------- actions
 
+    def _triggers_crash(self, nd: SimNode, action) -> bool:
+        if not self.crash_triggers or nd.mode != "honest" or self.healed:
+            return False
+        t = type(action)
+        name = t.__name__ if t is not BroadcastVote else ("prevote" if action.vote.type == PREVOTE else "precommit")
+        height = action.vote.height if t is BroadcastVote else getattr(action, "proposal", action).height
+        for i, (h, what) in enumerate(self.crash_triggers):
+            if what == name and height >= h:
+                del self.crash_triggers[i]
+                return True
+        return False
+
     def apply(self, nd: SimNode, event) -> None:
         for action in nd.state.apply(event):
             t = type(action)
+            if t in (BroadcastVote, BroadcastProposal, CommitBlock) and self._triggers_crash(nd, action):
+                if t is not CommitBlock:
+                    self.persist(nd, action)  # written ahead, then the power went
+                self.crash_everyone()
+                return
             if t is BroadcastVote or t is BroadcastProposal:
                 self.on_signed(nd, action)
             elif t is ScheduleTimeout:
                 self.push(action.deadline_ms, _EVENT, nd.idx, nd.inc,
                           TimeoutFired(action.height, action.round, action.step, action.deadline_ms))
             elif t is RequestBlock:
-                valid = self.blocks.get(action.block_hash)
-                if valid is not None:
+                if action.block_hash in nd.have:
                     at = self.now + self.delay()
-                    self.push(at, _EVENT, nd.idx, nd.inc, BlockReceived(action.block_hash, valid, at))
+                    self.push(at, _EVENT, nd.idx, nd.inc, BlockReceived(action.block_hash, self.blocks[action.block_hash], at))
+                else:
+                    self.fetch(nd, action.height, action.block_hash)
             elif t is ProposeBlock:
                 self.build_block(nd, action)
             elif t is CommitBlock:
+                if action.block_hash not in nd.have:
+                    return  # decided, but the block is not here: only block sync can move it on
                 self.record_commit(nd, action.height, action.block_hash, action.certificate, action.round)
-                self.start_height(nd, action.height + 1)
+                self.gate_next(nd, action.height + 1)
                 return  # the rest of this batch (if any) belonged to the old height
             elif t is RecordEvidence:
                 self.result.evidence += 1
@@ -403,12 +515,20 @@ class Simulation:
         if nd.mode != "honest" and "invalid" in self.faults and self.rng.random() < 0.5:
             valid = False
         self.blocks[block_hash] = valid
+        nd.have.add(block_hash)
         at = self.now + self.rng.randint(1, 5)
         self.push(at, _EVENT, nd.idx, nd.inc, BlockBuilt(action.height, action.round, block_hash, at))
 
+    def persist(self, nd: SimNode, action) -> None:
+        """The node's write-ahead: the signer state, and the block signed for."""
+        msg = action.proposal if type(action) is BroadcastProposal else action.vote
+        nd.signer = action.signer_state
+        if self.persist_blocks and msg.block_hash != NIL and msg.block_hash in nd.have:
+            nd.wal_blocks.add(msg.block_hash)
+
     def on_signed(self, nd: SimNode, action) -> None:
         msg = action.proposal if type(action) is BroadcastProposal else action.vote
-        nd.signer = action.signer_state  # "persist" before the message leaves
+        self.persist(nd, action)  # before the message leaves
         if nd.sent_height != msg.height:
             nd.sent, nd.sent_height = [], msg.height
         if nd.mode == "honest":
