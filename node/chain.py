@@ -18,6 +18,7 @@ the write never happens — the node syncs it again.
 from __future__ import annotations
 
 import logging
+import sqlite3
 from typing import Callable, Iterable
 
 import trio
@@ -155,7 +156,11 @@ class Chain:
                 cand = self.candidates.get(block.hash)
                 verified = await self._verified_records(block, cand.verified if cand else ())
                 tx = await self.runtime.run_sync(lambda: self.state.validate_block(block, verified=verified))
-            await self.runtime.run_sync(self.store.commit_block, block, certificate, tx)
+            try:
+                await self.runtime.run_sync(self.store.commit_block, block, certificate, tx)
+            except (OSError, sqlite3.Error) as exc:  # nothing changed in memory: stop with the reason
+                raise ChainHalted(f"could not write block {block.height} to {self.store.path} ({exc}); free space or "
+                                  f"fix the disk, then restart") from exc
             tx.commit()  # on the trio thread: readers never see half a block
             self.mempool.update(block)
         self._after_commit(block, via)

@@ -51,7 +51,8 @@ listen = "{api_listen}"
 auth_reads = false
 
 [consensus]
-# Most records in one block.
+# Most records in one block this node proposes (never more than the genesis
+# parameter max_block_records, which every validator enforces on every block).
 max_block_records = 5000
 # A proposer waits up to this long for records before proposing a block.
 block_interval_ms = 100

@@ -76,6 +76,7 @@ from protocol.votes import DuplicateVoteEvidence, Vote
 from ..candidates import CandidateBlocks
 from ..chain import Chain
 from ..config import ConsensusSection
+from ..errors import StorageDamaged
 from ..mempool import Mempool
 from ..metrics import NodeMetrics
 from ..p2p.errors import P2PError
@@ -291,7 +292,11 @@ class ConsensusDriver:
                 raise LocalProtocolError(f"signing for block {block_hash.hex()[:12]} that is not held", field="wal")
             blocks.append((height, block_hash, cand.block.encode()))
             self.candidates.pin(block_hash)
-        await self.runtime.run_sync(self.wal.append, signer_state, blocks)
+        try:
+            await self.runtime.run_sync(self.wal.append, signer_state, blocks)
+        except OSError as exc:  # a full or failing disk: stop rather than sign what we could not write
+            raise StorageDamaged(f"cannot write {self.wal.path} ({exc.strerror or exc}); the validator stops rather "
+                                 f"than sign without it: free space or fix the disk, then restart") from exc
         self.metrics.signer_writes.inc()
 
     async def _propose_block(self, height: int, round: int) -> None:

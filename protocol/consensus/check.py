@@ -1,5 +1,7 @@
-"""Signature checks the node runs (in worker threads) before feeding messages
-to the state machine. Pure: no state, no I/O."""
+"""The signature check the node runs on every vote and proposal before feeding
+it to the state machine (the state machine itself checks no signature). Pure:
+no state, no I/O; the reference node runs it on its event loop (one libsodium
+call per message)."""
 
 from __future__ import annotations
 

@@ -3,8 +3,8 @@
 the state machine never reads a clock).
 
 Votes and proposals must have had their signatures checked by the node
-(:func:`protocol.consensus.check.check_message`, in worker threads) before they
-are fed here; the state machine does not verify signatures.
+(:func:`protocol.consensus.check.check_message`) before they are fed here; the
+state machine does not verify signatures.
 """
 
 from __future__ import annotations
