@@ -62,6 +62,9 @@ empty_block_interval_ms = 5000
 [mempool]
 max_records = 50000
 max_bytes = 67108864
+# Refuse new submissions of local clients (503, Retry-After) while the records
+# waiting would take longer than this to commit at the recent commit rate.
+finality_target_ms = 2000
 
 [log]
 # debug | info | warning | error
@@ -114,6 +117,7 @@ class ConsensusSection:
 class MempoolSection:
     max_records: int = 50_000
     max_bytes: int = 64 << 20
+    finality_target_ms: int = 2000
 
 
 @dataclass(frozen=True)

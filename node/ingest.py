@@ -46,6 +46,7 @@ from protocol.schema import ServiceStatus, ServiceWithdraw
 from .chain import Chain, verify_signatures
 from .mempool import AlreadyKnown, Mempool, MempoolFull
 from .metrics import NodeMetrics
+from .overload import AdmissionControl, Overloaded
 from .pending import PendingRecords
 from .p2p.errors import P2PError
 from .p2p.host import peer_id_of
@@ -65,12 +66,13 @@ class CatchingUp(Exception):
 class RecordIngest:
     def __init__(self, chain: Chain, mempool: Mempool, metrics: NodeMetrics, network: Any, pending: PendingRecords, *,
                  key: PrivateKey | None = None, flush_interval: float = 0.1, regossip_interval: float = 3.0,
-                 knows_network_height: Callable[[], bool] = lambda: True,
+                 knows_network_height: Callable[[], bool] = lambda: True, admission: AdmissionControl | None = None,
                  on_new_records: Callable[[], None] = lambda: None):
         self.chain = chain
         self.mempool = mempool
         self.pending = pending
         self.knows_network_height = knows_network_height
+        self.admission = admission or AdmissionControl()
         self.metrics = metrics
         self.net = network
         self.key = key
@@ -103,11 +105,13 @@ class RecordIngest:
     # ------------------------------------------------------------ local clients
     async def submit(self, raw: bytes, *, signed_here: bool = False) -> Record:
         """Validate and accept one signed record from a local client; return once it is
-        durable. Raises RemoteProtocolError (incl. MempoolRejected) or MempoolFull; all counted."""
+        durable. Raises RemoteProtocolError (incl. MempoolRejected), MempoolFull or
+        Overloaded (the backlog is over the finality target); all counted."""
         try:
+            self.admission.admit(len(self.mempool), trio.current_time())
             record = Record.decode(raw, chain_id=self.chain_id)
             self.mempool.precheck(record)
-        except (RemoteProtocolError, MempoolFull) as exc:
+        except (RemoteProtocolError, MempoolFull, Overloaded) as exc:
             self.metrics.reject("api", exc.reason)
             raise
         try:

@@ -49,6 +49,7 @@ from .mempool import Mempool
 from .metrics import NodeMetrics
 from .p2p.host import peer_id_of
 from .p2p.network import P2PConfig, P2PNetwork
+from .overload import AdmissionControl
 from .p2p.peers import PeerBook
 from .pending import PendingRecords
 from .runtime import REAL, Runtime
@@ -118,8 +119,10 @@ class BranchNode:
                                           config=self.config.consensus, metrics=self.metrics, sync=self.sync)
         self.pending = PendingRecords(self.store, state, self.metrics, runtime)
         self.chain.on_commit(self.pending.block_committed)
+        self.admission = AdmissionControl(target_ms=self.config.mempool.finality_target_ms)
+        self.chain.on_commit(lambda block: self.admission.committed(len(block.records), trio.current_time()))
         self.ingest = RecordIngest(self.chain, self.mempool, self.metrics, self.net, self.pending, key=self.key,
-                                   knows_network_height=self.sync.knows_network_height,
+                                   knows_network_height=self.sync.knows_network_height, admission=self.admission,
                                    on_new_records=self._on_new_records)
         self.api_enabled = api and self.config.api.enabled
         self.api_address: tuple[str, int] | None = None

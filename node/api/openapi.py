@@ -66,7 +66,12 @@ OPENAPI: dict[str, Any] = {
         "description": (
             "JSON over HTTP. Reads are open unless the node sets [api] auth_reads; writes need "
             "'Authorization: Bearer <HOME/api_token>'. Every error body is "
-            '{"error": {"code", "field", "message"}}.'
+            '{"error": {"code", "field", "message"}}, counted in branchnet_rejected{source="api", reason=code}: '
+            "400 bad input (code names the rule, field the input), 401 no or wrong token, 404, 405 (Allow lists the "
+            "path's methods), 409 duplicate or sequence conflict, 413 body over 64 KiB, 431 headers over 16 KiB, "
+            "503 mempool_full or catching_up (with Retry-After). One exception: a request that is not valid HTTP/1.1 "
+            "(a malformed request line or target, Content-Length or chunked body, HTTP/0.9) is refused by the HTTP "
+            "server before the application sees it: 400 with an empty body."
         ),
     },
     "servers": [{"url": "http://127.0.0.1:26657"}],

@@ -22,6 +22,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import re
 from functools import partial
 from typing import Any, Awaitable, Callable
 
@@ -29,7 +30,7 @@ import trio
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
@@ -42,6 +43,7 @@ from protocol.views import body_from_json
 from ..ingest import CatchingUp
 from ..listen import bind_tcp
 from ..mempool import MempoolFull, MempoolRejected
+from ..overload import Overloaded
 from . import views
 from .events import block_events
 from .openapi import OPENAPI
@@ -53,6 +55,47 @@ MAX_PAGE = 100
 HASH_HEX = 64
 # Mempool rejections that are not the client's malformed input.
 _STATUS_BY_REASON = {"duplicate": 409, "seq_conflict": 409}
+
+
+Handler = Callable[[Request], Awaitable[Response]]
+MAX_HEADER_BYTES = 16 * 1024
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+class ClientGone(Exception):
+    """The client went away before its request was read: nobody to answer, nobody at fault."""
+
+
+def _reject_lone_surrogates(value: Any, field: str) -> None:
+    """JSON may escape a lone surrogate (``"\\ud800"``); no UTF-8 encoding of it exists,
+    so it can never be signed: refuse it naming the field."""
+    if isinstance(value, str):
+        if _SURROGATE.search(value):
+            raise ApiError(400, "bad_text", "not valid Unicode (a lone surrogate)", field)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _reject_lone_surrogates(key, field)
+            _reject_lone_surrogates(item, f"{field}.{key}")
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _reject_lone_surrogates(item, f"{field}[{i}]")
+
+
+class HeaderLimit:
+    """ASGI middleware: requests whose headers exceed ``MAX_HEADER_BYTES`` in all get
+    431 in the API's error shape (Hypercorn's own limit applies to a partial read only)."""
+
+    def __init__(self, app: Any, metrics: Any):
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and sum(len(k) + len(v) + 4 for k, v in scope["headers"]) > MAX_HEADER_BYTES:
+            self.metrics.reject("api", "headers_too_large")
+            response = _error_response(431, "headers_too_large", f"request headers over {MAX_HEADER_BYTES} bytes", "headers")
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
 
 
 class ApiError(Exception):
@@ -148,27 +191,34 @@ class NodeApi:
         if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
             raise ApiError(413, "too_large", f"request body over {MAX_BODY_BYTES} bytes", "body")
         chunks, size = [], 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > MAX_BODY_BYTES:
-                raise ApiError(413, "too_large", f"request body over {MAX_BODY_BYTES} bytes", "body")
-            chunks.append(chunk)
+        try:
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > MAX_BODY_BYTES:
+                    raise ApiError(413, "too_large", f"request body over {MAX_BODY_BYTES} bytes", "body")
+                chunks.append(chunk)
+        except ClientDisconnect:
+            raise ClientGone() from None
         try:
             doc = json.loads(b"".join(chunks))
         except (ValueError, RecursionError) as exc:
             raise ApiError(400, "bad_json", f"body is not valid JSON ({exc})", "body") from None
         if not isinstance(doc, dict):
             raise ApiError(400, "bad_json", "body must be a JSON object", "body")
+        _reject_lone_surrogates(doc, "body")
         return doc
 
-    def route(self, path: str, handler: Callable[..., Awaitable[Response]], *, write: bool = False,
-              methods: tuple[str, ...] = ("GET",), public: bool = False) -> Route:
+    def route(self, path: str, *, get: Handler | None = None, post: Handler | None = None, public: bool = False) -> Route:
+        """One route per path; GET (and HEAD) reads, POST writes (the token is required)."""
+        handlers = {m: h for m, h in (("GET", get), ("POST", post)) if h is not None}
+
         async def endpoint(request: Request) -> Response:
+            write = request.method == "POST"
             if not public:
                 self.check_auth(request, write=write)
-            return await handler(request)
+            return await handlers["POST" if write else "GET"](request)
 
-        return Route(path, endpoint, methods=list(methods), name=handler.__name__)
+        return Route(path, endpoint, methods=list(handlers), name=next(iter(handlers.values())).__name__)
 
     # ---------------------------------------------------------- reads
     async def health(self, request: Request) -> Response:
@@ -302,6 +352,8 @@ class NodeApi:
             raise ApiError(503, exc.reason, exc.message, "record", counted=True, headers={"Retry-After": "1"}) from None
         except CatchingUp as exc:
             raise ApiError(503, exc.reason, str(exc), "", counted=True, headers={"Retry-After": "1"}) from None
+        except Overloaded as exc:
+            raise ApiError(503, exc.reason, str(exc), "", counted=True, headers={"Retry-After": str(exc.retry_after_s)}) from None
         except MempoolRejected as exc:
             raise ApiError(_STATUS_BY_REASON.get(exc.reason, 400), exc.reason, exc.message, "record", counted=True) from None
         except RemoteProtocolError as exc:
@@ -311,32 +363,35 @@ class NodeApi:
             raise ApiError(400, exc.reason, exc.message, field, counted=True) from None
 
 
-def make_app(node: Any) -> Starlette:
+def make_app(node: Any) -> Any:
+    """The ASGI app: Starlette routes behind the header-size limit."""
     api = NodeApi(node)
     r = api.route
     routes = [
-        r("/health", api.health, public=True),
-        r("/metrics", api.metrics),
-        r("/v1/openapi.json", api.openapi, public=True),
-        r("/v1/status", api.status),
-        r("/v1/peers", api.peers),
-        r("/v1/validators", api.validators),
-        r("/v1/blocks", api.blocks),
-        r("/v1/blocks/hash/{hash}", api.block_by_hash),
-        r("/v1/blocks/{height}", api.block_by_height),
-        r("/v1/records", api.records),
-        r("/v1/records", api.submit_record, write=True, methods=("POST",)),
-        r("/v1/records/sign", api.sign_record, write=True, methods=("POST",)),
-        r("/v1/records/{hash}", api.record),
-        r("/v1/records/{hash}/proof", api.record_proof),
-        r("/v1/services", api.services),
-        r("/v1/branches", api.branches),
-        r("/v1/branches/{branch_id}", api.branch),
-        r("/v1/events", api.events),
+        r("/health", get=api.health, public=True),
+        r("/metrics", get=api.metrics),
+        r("/v1/openapi.json", get=api.openapi, public=True),
+        r("/v1/status", get=api.status),
+        r("/v1/peers", get=api.peers),
+        r("/v1/validators", get=api.validators),
+        r("/v1/blocks", get=api.blocks),
+        r("/v1/blocks/hash/{hash}", get=api.block_by_hash),
+        r("/v1/blocks/{height}", get=api.block_by_height),
+        r("/v1/records", get=api.records, post=api.submit_record),
+        r("/v1/records/sign", post=api.sign_record),
+        r("/v1/records/{hash}", get=api.record),
+        r("/v1/records/{hash}/proof", get=api.record_proof),
+        r("/v1/services", get=api.services),
+        r("/v1/branches", get=api.branches),
+        r("/v1/branches/{branch_id}", get=api.branch),
+        r("/v1/events", get=api.events),
     ]
 
     def on_error(request: Request, exc: Exception) -> Response:
         headers = None
+        if isinstance(exc, ClientGone):
+            node.metrics.reject("api", "client_disconnect")
+            return Response(status_code=400)  # nobody reads it
         if isinstance(exc, ApiError):
             status, code, message, field = exc.status, exc.code, exc.message, exc.field
             headers = exc.headers
@@ -355,7 +410,9 @@ def make_app(node: Any) -> Starlette:
         node.metrics.reject("api", code)
         return _error_response(status, code, message, field, headers)
 
-    return Starlette(routes=routes, exception_handlers={ApiError: on_error, HTTPException: on_error, Exception: on_error})
+    app = Starlette(routes=routes, exception_handlers={ApiError: on_error, ClientGone: on_error,
+                                                       HTTPException: on_error, Exception: on_error})
+    return HeaderLimit(app, node.metrics)
 
 
 async def serve_api(node: Any, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
