@@ -14,6 +14,10 @@ Gossip topics (``{chain}`` is the chain id):
   bytes (and so its gossip message id) new; receivers ignore it.
 * ``/branchnet/{chain}/blocks/1``     ``[4, height, block_hash]`` — a commit announcement.
 
+A stuck validator sends each validator ``[6, round summary, resend]`` (only over
+the direct consensus protocol): what it holds of its height; the receiver
+answers with the votes and proposal it lacks (protocol.consensus.gossip).
+
 Validators also send consensus messages straight to each other over
 ``/branchnet/{chain}/consensus/1`` (request = the same bytes as on the topic,
 response = empty): record batches on gossip would otherwise delay votes by
@@ -48,6 +52,7 @@ MSG_PROPOSAL = 2
 MSG_VOTE = 3
 MSG_NEW_BLOCK = 4
 MSG_COMPACT_PROPOSAL = 5
+MSG_ROUND_SUMMARY = 6
 
 REQ_STATUS = 1
 REQ_BLOCKS = 2
@@ -138,7 +143,12 @@ def encode_vote(vote: Vote, resend: int = 0) -> bytes:
     return encode([MSG_VOTE, vote.to_array(), resend])
 
 
-def decode_consensus(data: bytes) -> ProposalMessage | CompactProposal | Vote:
+def encode_round_summary(summary: Any, resend: int = 0) -> bytes:
+    return encode([MSG_ROUND_SUMMARY, summary.to_array(), resend])
+
+
+def decode_consensus(data: bytes) -> ProposalMessage | CompactProposal | Vote | Any:
+    """A consensus message: ProposalMessage, CompactProposal, Vote, or a RoundSummary."""
     value = decode(data, max_size=MAX_DIRECT_BLOCK_BYTES + 4096)
     if type(value) is not list or not value:
         raise DecodeError("expected an array", field="consensus", reason="type")
@@ -163,6 +173,12 @@ def decode_consensus(data: bytes) -> ProposalMessage | CompactProposal | Vote:
         _, v, resend = expect_array(value, 3, "vote_msg")
         expect_int(resend, "vote_msg.resend", hi=2**32)
         return Vote.from_array(v)
+    if value[0] == MSG_ROUND_SUMMARY:
+        from .consensus.gossip import RoundSummary
+
+        _, summary, resend = expect_array(value, 3, "round_summary_msg")
+        expect_int(resend, "round_summary_msg.resend", hi=2**32)
+        return RoundSummary.from_array(summary, "round_summary")
     raise DecodeError(f"unknown consensus message type {value[0]!r}", field="consensus.type", reason="type")
 
 

@@ -1,5 +1,6 @@
-"""The consensus outbox relays other validators' votes when a height is stuck,
-and a validator that never answers delays only its own copies."""
+"""The consensus outbox: a stuck height sends summaries, not vote storms; a
+summary is answered with what the peer lacks; a validator that never answers
+delays only its own copies."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from node.metrics import NodeMetrics
 from node.p2p.host import peer_id_of
 from protocol import wire
 from protocol.consensus import ConsensusState, StartHeight, VoteReceived
-from protocol.votes import PRECOMMIT, PREVOTE, Vote
+from protocol.consensus.gossip import RoundSummary, summarize
+from protocol.votes import PREVOTE, Vote
 
 KEYS = validator_keys(4)
 PEERS = [peer_id_of(k.public_key.raw) for k in KEYS[1:]]
@@ -50,27 +52,43 @@ def _outbox(net: RecordingNetwork) -> tuple[ConsensusOutbox, ConsensusState]:
     return outbox, cs
 
 
-async def test_stuck_height_relays_other_validators_votes():
+async def test_a_stuck_height_sends_each_validator_one_summary_and_nothing_else():
     net = RecordingNetwork(PEERS)
     outbox, cs = _outbox(net)
     value = b"\x42" * 32
-    theirs = [Vote.create(k, CHAIN_ID, PREVOTE, 1, cs.round, value) for k in KEYS[1:3]]
-    theirs.append(Vote.create(KEYS[3], CHAIN_ID, PRECOMMIT, 1, cs.round, b""))
-    for v in theirs:
-        cs.apply(VoteReceived(v, 0))
+    for k in KEYS[1:3]:
+        cs.apply(VoteReceived(Vote.create(k, CHAIN_ID, PREVOTE, 1, cs.round, value), 0))
     async with trio.open_nursery() as nursery:
         await nursery.start(outbox.run)
-        await outbox.resend_stuck_height()
+        await outbox.help_stuck_height()
         await trio.testing.wait_all_tasks_blocked()
         nursery.cancel_scope.cancel()
-    relayed: dict[str, set[Vote]] = {}
-    for peer, body in net.sent:
-        msg = wire.decode_consensus(body)
-        if isinstance(msg, Vote):
-            relayed.setdefault(peer, set()).add(msg)
-    for peer in PEERS:  # every connected validator gets every other validator's vote
-        assert set(theirs) <= relayed.get(peer, set())
-    assert all(v.validator != KEYS[0].branch_id for vs in relayed.values() for v in vs)  # own votes go via send_own_vote
+    assert sorted(peer for peer, _ in net.sent) == sorted(PEERS)  # one message each, not every vote
+    for _, body in net.sent:
+        summary = wire.decode_consensus(body)
+        assert isinstance(summary, RoundSummary) and summary.height == 1
+        held = summary.votes(cs.round)
+        assert held is not None and held.prevotes != bytes(len(held.prevotes))
+
+
+async def test_a_summary_is_answered_with_what_the_peer_lacks():
+    net = RecordingNetwork(PEERS)
+    outbox, cs = _outbox(net)
+    value = b"\x42" * 32
+    theirs = [Vote.create(k, CHAIN_ID, PREVOTE, 1, cs.round, value) for k in KEYS[1:4]]
+    for v in theirs:
+        cs.apply(VoteReceived(v, 0))
+    peer_cs = ConsensusState(KEYS[1], CHAIN_ID)  # the peer holds only its own prevote
+    peer_cs.apply(StartHeight(1, make_genesis(KEYS).validators, 0))
+    peer_cs.apply(VoteReceived(theirs[0], 0))
+    async with trio.open_nursery() as nursery:
+        await nursery.start(outbox.run)
+        assert outbox.answer_summary(PEERS[0], summarize(peer_cs)) == 2
+        assert outbox.answer_summary(PEERS[0], summarize(peer_cs)) == 0  # rate-limited: the answer is on its way
+        await trio.testing.wait_all_tasks_blocked()
+        nursery.cancel_scope.cancel()
+    got = [wire.decode_consensus(b) for p, b in net.sent]
+    assert set(got) == set(theirs[1:]) and all(p == PEERS[0] for p, _ in net.sent)
 
 
 async def test_a_silent_validator_delays_only_its_own_copies():

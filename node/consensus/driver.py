@@ -65,13 +65,14 @@ from protocol.consensus.actions import (
 from protocol.consensus.check import check_message
 from protocol.consensus.events import BlockBuilt, BlockReceived, ProposalReceived, StartHeight, TimeoutFired, VoteReceived
 from protocol.consensus.gate import HeightGate
+from protocol.consensus.gossip import RoundSummary
 from protocol.consensus.params import ConsensusParams
 from protocol.consensus.signer import SignerState
 from protocol.consensus.state_machine import ConsensusState
 from protocol.errors import LocalProtocolError, RemoteProtocolError
 from protocol.keys import PrivateKey
 from protocol.ledger import build_block
-from protocol.votes import DuplicateVoteEvidence, Vote
+from protocol.votes import DuplicateVoteEvidence, Proposal, Vote
 
 from ..candidates import CandidateBlocks
 from ..chain import Chain
@@ -334,10 +335,12 @@ class ConsensusDriver:
             if await self.chain.commit(cand.block, certificate, via="consensus", tx=cand.tx):
                 self.metrics.commit_round.observe(action.round)
                 log.info("committed block %d (round %d, %d records)", action.height, action.round, len(cand.block.records))
-                try:
-                    await self.net.publish(self.topics.blocks, wire.encode_new_block(action.height, action.block_hash), max_wait=0.05)
-                except (P2PError, trio.TooSlowError):
-                    pass  # announcements are a hint; sync polls too
+                if cand.block.header.proposer == self.key.branch_id:  # one announcement per height, not N
+                    try:
+                        await self.net.publish(self.topics.blocks, wire.encode_new_block(action.height, action.block_hash),
+                                               max_wait=0.05)
+                    except (P2PError, trio.TooSlowError):
+                        pass  # announcements are a hint; the next one, or a slow poll, covers a lost one
         for h in [h for h in self._evidence if h in self.chain.state.committed_evidence]:
             del self._evidence[h]
         await self.runtime.run_sync(self.wal.prune, self.chain.height)
@@ -390,18 +393,39 @@ class ConsensusDriver:
         async for peer, data in channel:
             await self._receive(peer, data)
 
+    def _already_have(self, item: Vote | Proposal) -> bool:
+        cs = self.cs
+        if item.height != cs.height or cs.votes is None:
+            return False
+        if isinstance(item, Vote):
+            return cs.votes.has_vote(item)
+        return cs.proposals.get(item.round) == item
+
+    def _on_summary(self, peer: str, summary: RoundSummary) -> None:
+        """A stuck peer says what it holds: answer with what it lacks, and sync if it is ahead."""
+        if summary.height > self.chain.height + 1 and self.sync is not None:
+            self.sync.peer_is_at(summary.height - 1)
+        self.outbox.answer_summary(peer, summary)
+
     async def receive_direct(self, peer: str, data: bytes) -> bytes:
         """Server side of /branchnet/{chain}/consensus/1: the message, answered with nothing."""
         await self._receive(peer, data)
         return b""
 
     async def _receive(self, peer: str, data: bytes) -> None:
-        """Decode, filter and signature-check a consensus message, then feed it."""
+        """Decode, filter and signature-check a consensus message, then feed it. Stale
+        and duplicate messages are dropped before any signature work."""
         try:
             msg = wire.decode_consensus(data)
+            if isinstance(msg, RoundSummary):
+                self._on_summary(peer, msg)
+                return
             item = msg if isinstance(msg, Vote) else msg.proposal
             if item.height <= self.chain.height:
                 self.metrics.reject("consensus", "stale_height")
+                return
+            if self._already_have(item):
+                self.metrics.reject("consensus", "duplicate_vote" if isinstance(item, Vote) else "duplicate_proposal")
                 return
             check_message(item, self.chain.state.validators, self.chain_id)
         except RemoteProtocolError as exc:

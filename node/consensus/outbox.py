@@ -1,4 +1,4 @@
-"""Consensus messages out: straight to each validator, re-sent while a height is stuck.
+"""Consensus messages out: straight to each validator, and help for stuck peers.
 
 **Direct delivery.** Every consensus message we send goes to each connected
 validator over ``/branchnet/{chain}/consensus/1`` (the topic's bytes as the
@@ -8,26 +8,32 @@ drained by ``SENDERS_PER_PEER`` sender tasks, so a slow or silent validator
 delays only its own copies. Record batches on gossip would otherwise delay
 votes by seconds under load (head-of-line blocking in one gossip stream).
 
-**Re-sends.** Gossip is lossy and a validator may have been down, so while a
-height makes no progress for ``resend_interval`` the outbox re-sends our own
-proposal and votes of that height (on the direct links and, for validators
-we have no link to, on the consensus topic) and relays the other validators'
-votes and proposals of the interesting rounds (the current one, and the
-valid/locked round a proof of lock may need). Tendermint is live only if
-correct validators eventually see each other's messages.
+**A stuck height.** Gossip is lossy and a validator may have been down. While
+a height makes no progress, the outbox sends each validator one
+:class:`protocol.consensus.gossip.RoundSummary` of what we hold — after
+``resend_interval``, then after twice that, up to ``MAX_BACKOFF`` (with
+jitter), and never to a peer whose queue still holds messages. A peer answers
+with exactly the proposal and votes we lack (:meth:`answer_summary`: at most
+one answer per peer per ``resend_interval / 2``, at most ``2·N + 2``
+messages). Messages per node per stuck second stay O(N), not the O(N²) of
+re-sending every vote to every peer (the vote storm that stopped ten
+validators on two cores). Validators we have no direct link to get our own
+messages again on the consensus topic, where gossip relays can reach them.
 """
 
 from __future__ import annotations
 
 import logging
+import random
 from collections import deque
 from typing import Any
 
 import trio
 
 from protocol import wire
+from protocol.consensus.gossip import RoundSummary, missing_for, summarize
 from protocol.consensus.state_machine import ConsensusState
-from protocol.votes import PRECOMMIT, PREVOTE, Proposal, Vote
+from protocol.votes import Proposal, Vote
 
 from ..candidates import CandidateBlocks
 from ..metrics import NodeMetrics
@@ -38,6 +44,8 @@ log = logging.getLogger("branchnet.consensus")
 MAX_QUEUED = 256  # messages waiting for one validator
 SENDERS_PER_PEER = 4  # requests in flight to one validator
 SEND_TIMEOUT = 5.0
+MAX_BACKOFF = 8.0  # seconds between summaries of a height that stays stuck
+BUSY_QUEUE = 2  # a peer with more queued than this gets no summary (it would only pile up)
 COMPACT_MIN_RECORDS = 64  # proposals with this many records go out in compact form
 
 
@@ -78,8 +86,12 @@ class ConsensusOutbox:
         self._own: dict[tuple, Vote | Proposal] = {}  # our messages of the current height, to re-send
         self._resend = 0
         self._queues: dict[str, _PeerQueue] = {}
+        self._answered_at: dict[str, float] = {}  # peer -> when we last answered its summary
+        self._rng = random.Random()
         self._nursery: trio.Nursery | None = None
         self.dropped = 0
+        self.summaries_sent = 0
+        self.answers_sent = 0
 
     # ------------------------------------------------------------ service
     async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
@@ -90,7 +102,7 @@ class ConsensusOutbox:
 
     def statistics(self) -> dict[str, int]:
         return {"queued": sum(len(q.messages) for q in self._queues.values()), "dropped": self.dropped,
-                "resends": self._resend}
+                "stuck_rounds": self._resend, "summaries_sent": self.summaries_sent, "answers_sent": self.answers_sent}
 
     # ------------------------------------------------------------ sending
     def new_height(self) -> None:
@@ -142,44 +154,49 @@ class ConsensusOutbox:
         except (P2PError, trio.TooSlowError) as exc:
             log.debug("consensus publish failed: %s", exc)
 
-    # ------------------------------------------------------------ re-sending
+    # ------------------------------------------------------------ a stuck height
     async def _resend_loop(self) -> None:
-        last_height = -1
+        last_height, wait = -1, self.resend_interval
         while True:
-            await trio.sleep(self.resend_interval)
+            await trio.sleep(wait * self._rng.uniform(0.8, 1.2))
             if self.cs.height != last_height:
-                last_height = self.cs.height
-                continue  # progress: nothing to re-send yet
-            await self.resend_stuck_height()
+                last_height, wait = self.cs.height, self.resend_interval
+                continue  # progress: nothing to help with yet
+            await self.help_stuck_height()
+            wait = min(wait * 2, MAX_BACKOFF)
 
-    async def resend_stuck_height(self) -> None:
-        """Re-send our messages of the height and relay the other validators' (see module doc)."""
+    async def help_stuck_height(self) -> None:
+        """Send each validator our summary (see the module docstring); validators we
+        have no link to get our own messages again on gossip."""
         self._resend += 1
-        for msg in list(self._own.values()):
-            # re-encoded with a new resend counter: gossip drops repeats of identical bytes
-            if isinstance(msg, Vote):
-                fresh = wire.encode_vote(msg, self._resend)
-                self.send_to_validators(fresh)
-            else:
-                self.send_to_validators(encode_proposal(msg, self.candidates, self._resend))
-                fresh = encode_proposal(msg, self.candidates, self._resend, gossip=True)
-            await self._gossip(fresh)
-        self._relay_round_votes()
-
-    def _relay_round_votes(self) -> None:
-        """Relay the votes and proposals we hold from OTHER validators for the current
-        round and for our valid/locked round (a proof-of-lock round) to every
-        connected validator. A peer that missed them — or is locked on a value whose
-        polka only we saw completely — can then move on. Duplicates are harmless
-        (counted as such)."""
-        cs = self.cs
-        if cs.votes is None:
+        summary = summarize(self.cs)
+        if summary is None:
             return
-        for r in sorted({r for r in (cs.round, cs.valid_round, cs.locked_round) if r >= 0}):
-            for vote_type in (PREVOTE, PRECOMMIT):
-                for vote in cs.votes.votes_in(r, vote_type):
-                    if vote.validator != self.me:
-                        self.send_to_validators(wire.encode_vote(vote, self._resend))
-            proposal = cs.proposals.get(r)
-            if proposal is not None and proposal.proposer != self.me:
-                self.send_to_validators(encode_proposal(proposal, self.candidates, self._resend))
+        data = wire.encode_round_summary(summary, self._resend)
+        connected = set(self.net.connected_peers())
+        for peer in sorted(self.validator_peers & connected):
+            queue = self._queues.get(peer)
+            if queue is None or len(queue.messages) <= BUSY_QUEUE:
+                self._enqueue(peer, data)
+                self.summaries_sent += 1
+        if self.validator_peers - connected:
+            for msg in list(self._own.values()):  # re-encoded: gossip drops repeats of identical bytes
+                fresh = (wire.encode_vote(msg, self._resend) if isinstance(msg, Vote)
+                         else encode_proposal(msg, self.candidates, self._resend, gossip=True))
+                await self._gossip(fresh)
+
+    def answer_summary(self, peer: str, summary: RoundSummary) -> int:
+        """Queue for ``peer`` what its summary says it lacks; returns how many messages."""
+        if peer not in self.validator_peers:
+            return 0
+        now = trio.current_time()
+        if now - self._answered_at.get(peer, -1e9) < self.resend_interval / 2:
+            return 0  # answered a moment ago: what we sent is still on its way
+        self._answered_at[peer] = now
+        limit = 2 * len(self.cs.valset or ()) + 2
+        answer = missing_for(self.cs, summary, limit=limit)
+        for msg in answer:
+            data = wire.encode_vote(msg) if isinstance(msg, Vote) else encode_proposal(msg, self.candidates)
+            self._enqueue(peer, data)
+        self.answers_sent += len(answer)
+        return len(answer)

@@ -1,8 +1,12 @@
 """Catching up: a node that is behind fetches certified blocks from its peers.
 
-:meth:`BlockSync.run`, every ``interval`` seconds or at once when told of a
-height beyond ours (:meth:`BlockSync.peer_is_at` — a block announcement, or a
-consensus message from a height ahead), asks connected peers for their height.
+:meth:`BlockSync.run` asks connected peers for their height when it is told
+of a height beyond ours (:meth:`BlockSync.peer_is_at` — a block announcement,
+a consensus message or round summary from a height ahead), every second
+until some peer has answered, and otherwise only every ``poll_interval``
+(30 s): status travels with the
+messages that flow anyway, so an idle node polls nobody and its cost does not
+grow with its number of peers.
 While some peer is ahead it fetches ranges from several peers at once
 (pipelined, ``window`` requests in flight), checks every certificate and
 record signature of a range while the ranges before it commit, and commits
@@ -30,12 +34,13 @@ log = logging.getLogger("branchnet.sync")
 
 class BlockSync:
     def __init__(self, chain: Chain, client: SyncClient, network: Any, metrics: NodeMetrics, *,
-                 interval: float = 1.0, batch: int = 64, window: int = 4, sole_validator: bool = False):
+                 poll_interval: float = 30.0, batch: int = 64, window: int = 4, sole_validator: bool = False):
         self.chain = chain
         self.client = client
         self.net = network
         self.metrics = metrics
-        self.interval = interval
+        self.poll_interval = poll_interval
+        self.polls = 0
         self.batch = batch
         self.window = window
         self.peer_heights: dict[str, int] = {}
@@ -57,15 +62,17 @@ class BlockSync:
     def statistics(self) -> dict[str, Any]:
         best = max(self.peer_heights.values(), default=self.chain.height)
         return {"syncing": self.syncing, "best_peer_height": best, "lag": max(best - self.chain.height, 0),
-                "synced_blocks": self.synced_blocks}
+                "synced_blocks": self.synced_blocks, "polls": self.polls}
 
     async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
         task_status.started()
         while True:
-            with trio.move_on_after(self.interval):
+            await self._poll_and_catch_up()
+            # until some peer has answered (at start, peers are still connecting) ask every
+            # second: polling nobody costs nothing
+            with trio.move_on_after(self.poll_interval if self.peer_heights else 1.0):
                 await self._wake.wait()
             self._wake = trio.Event()
-            await self._poll_and_catch_up()
 
     async def _status(self, peer: str) -> None:
         try:
@@ -74,6 +81,7 @@ class BlockSync:
             self.peer_heights.pop(peer, None)
 
     async def _poll_and_catch_up(self) -> None:
+        self.polls += 1
         peers = self.net.connected_peers()
         self.metrics.peers.set(len(peers))
         async with trio.open_nursery() as nursery:

@@ -135,6 +135,11 @@ class ConsensusState:
             return None
         return CommitCertificate.from_votes(list(self._last_commit_votes.values()))
 
+    def last_commit_votes(self) -> tuple[ValidatorSet | None, list[Vote]]:
+        """The validator set of the last decided height and the precommits for its
+        decision held so far (late ones included): what a peer one height behind needs."""
+        return self._last_valset, list(self._last_commit_votes.values())
+
     def proposer(self, height: int, round: int) -> bytes:
         assert self.valset is not None
         return proposer(self.valset, height, round)
