@@ -42,13 +42,27 @@ def test_a_summary_marks_exactly_the_votes_held_and_round_trips():
 
 def test_missing_for_a_peer_at_our_height_is_what_its_bitmaps_lack():
     me, peer = node(KEYS[0]), node(KEYS[2])
-    votes = [prevote(k) for k in KEYS[1:]]
+    votes = [prevote(k) for k in KEYS[1:3]]  # two of four: no quorum anywhere
     for v in votes:
         me.apply(VoteReceived(v, 0))
     peer.apply(VoteReceived(votes[0], 0))
-    # the peer holds KEYS[1]'s prevote only (it has not voted itself yet): it lacks the other two
-    assert set(missing_for(me, summarize(peer), limit=100)) == set(votes[1:])
-    assert len(missing_for(me, summarize(peer), limit=1)) == 1  # bounded
+    assert missing_for(me, summarize(peer), limit=100) == [votes[1]]  # only what its bitmap lacks
+    assert len(missing_for(me, summarize(node(KEYS[3])), limit=1)) == 1  # bounded
+
+
+def test_a_quorum_the_peer_lacks_is_sent_whole():
+    """An equivocator's other vote can leave the peer one short of a polka its bitmap
+    hides: the peer then gets every vote of our quorum."""
+    me, peer = node(KEYS[0]), node(KEYS[1])
+    quorum = [prevote(k) for k in KEYS[1:4]]  # 3 of 4 for A
+    for v in quorum:
+        me.apply(VoteReceived(v, 0))
+    twin = prevote(KEYS[3], value=b"\xbb" * 32)  # KEYS[3] voted twice; the peer holds the other vote
+    for v in (quorum[0], quorum[1], twin):
+        peer.apply(VoteReceived(v, 0))
+    s = summarize(peer)
+    assert s.votes(0).prevote_quorum is None and summarize(me).votes(0).prevote_quorum == A
+    assert set(missing_for(me, s, limit=100)) == set(quorum)
 
 
 def test_a_peer_one_height_behind_gets_the_precommits_that_decided_it():
@@ -78,9 +92,10 @@ def test_peers_further_away_get_nothing():
 
 
 @pytest.mark.parametrize("bad", [
-    [6, [1, 0, 1, [[0, b"\x00" * 40, b"", False]]], 0],  # bitmap longer than any validator set
+    [6, [1, 0, 1, [[0, b"\x00" * 40, b"", False, None, None]]], 0],  # bitmap longer than any validator set
+    [6, [1, 0, 1, [[0, b"", b"", False, b"\x01" * 5, None]]], 0],  # a quorum value that is no hash
     [6, [0, 0, 1, []], 0],  # height 0
-    [6, [1, 0, 1, [[0, b"", b"", False]] * 7], 0],  # too many rounds
+    [6, [1, 0, 1, [[0, b"", b"", False, None, None]] * 7], 0],  # too many rounds
 ])
 def test_malformed_summaries_are_decode_errors(bad):
     with pytest.raises(DecodeError):
@@ -88,5 +103,5 @@ def test_malformed_summaries_are_decode_errors(bad):
 
 
 def test_round_votes_bitmap_round_trip():
-    rv = RoundVotes(3, b"\x01", b"\x02", True)
+    rv = RoundVotes(3, b"\x01", b"\x02", True, b"", b"\x07" * 32)
     assert RoundVotes.from_array(rv.to_array(), "x") == rv

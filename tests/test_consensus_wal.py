@@ -122,3 +122,26 @@ def test_a_legacy_signer_state_file_moves_into_the_wal(tmp_path):
     wal = open_wal(home)
     assert wal.load().signer == legacy
     assert not home.legacy_signer_state.exists()
+
+
+def test_every_message_of_the_current_height_survives_a_reload_and_a_rewrite(tmp_path, monkeypatch):
+    from protocol.consensus.signer import sign_vote
+    from protocol.votes import PRECOMMIT, PREVOTE
+
+    key = KEYS[0]
+    wal = ConsensusWAL(tmp_path / "consensus.wal")
+    wal.create()
+    wal.load()
+    state, signed = SignerState(), []
+    for height, round, vote_type in [(4, 0, PREVOTE), (5, 0, PREVOTE), (5, 0, PRECOMMIT), (5, 1, PREVOTE)]:
+        state, vote = sign_vote(state, key, "test-chain", vote_type, height, round, b"")
+        wal.append(state)
+        signed.append(vote)
+    wal.close()
+    assert ConsensusWAL(wal.path).load().signed_before() == tuple(signed[1:])  # height 5 only
+    monkeypatch.setattr(walmod, "COMPACT_BYTES", 1)
+    again = ConsensusWAL(wal.path)
+    again.load()
+    again._rewrite()
+    again.close()
+    assert ConsensusWAL(wal.path).load().signed_before() == tuple(signed[1:])

@@ -127,7 +127,8 @@ class ConsensusDriver:
         self.chain_id = chain.genesis.chain_id
         self.runtime = chain.runtime
         recovered = wal.load()
-        self.cs = ConsensusState(key, self.chain_id, ConsensusParams.of_chain(chain.genesis.params), recovered.signer)
+        self.cs = ConsensusState(key, self.chain_id, ConsensusParams.of_chain(chain.genesis.params), recovered.signer,
+                                 recovered.signed_before())
         # sign nothing below this height: where we signed last, or where the operator said to resume
         self.first_signing_height = max(recovered.signer.height, recovered.resume_height)
         for block_hash, (height, raw) in recovered.blocks.items():

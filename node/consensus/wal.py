@@ -3,7 +3,9 @@
 Before a proposal or vote leaves the node, the WAL holds, on disk (fsync):
 
 * the :class:`SignerState` that signature implies (never sign anything
-  conflicting after a crash), and
+  conflicting after a crash; all of them for the current height are kept, so
+  a restarted validator still holds every message it signed at that height
+  and can give its votes of an earlier round to peers still in that round),
 * the whole block of every proposal we sign and of every block we prevote or
   precommit for (so a block a quorum voted for is never lost while one voter
   survives on disk: a power cut of every validator cannot strand it).
@@ -42,7 +44,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from protocol.consensus.signer import SignerState
+from protocol.consensus.signer import SignerState, signed_message
 from protocol.encoding import decode, encode, expect_array, expect_bytes, expect_int
 from protocol.errors import RemoteProtocolError
 from protocol.votes import MAX_HEIGHT
@@ -77,6 +79,17 @@ class WalContents:
     signer: SignerState = field(default_factory=SignerState)
     resume_height: int = 0
     blocks: dict[bytes, tuple[int, bytes]] = field(default_factory=dict)  # block hash -> (height, block bytes)
+    history: list[SignerState] = field(default_factory=list)  # every signer state of signer.height, in order
+
+    def note_signed(self, state: SignerState) -> None:
+        if self.history and self.history[-1].height != state.height:
+            self.history = []
+        self.history.append(state)
+        self.signer = state
+
+    def signed_before(self) -> tuple:
+        """Our own messages of the last height we signed at (what a restart re-counts)."""
+        return tuple(m for m in (signed_message(s) for s in self.history) if m is not None)
 
 
 def _entry(payload: list) -> bytes:
@@ -192,7 +205,7 @@ class ConsensusWAL:
         kind = value[0]
         if kind == ENTRY_SIGNER:
             _, state = expect_array(value, 2, "wal.signer")
-            contents.signer = SignerState.from_array(state)
+            contents.note_signed(SignerState.from_array(state))
         elif kind == ENTRY_BLOCK:
             _, height, block_hash, block = expect_array(value, 4, "wal.block")
             contents.blocks[expect_bytes(block_hash, "wal.block.hash", size=32)] = (
@@ -236,7 +249,7 @@ class ConsensusWAL:
         while view:
             view = view[os.write(self._fd, view):]
         os.fsync(self._fd)
-        self._contents.signer = signer
+        self._contents.note_signed(signer)
         self.writes += 1
 
     def has_block(self, block_hash: bytes) -> bool:
@@ -253,8 +266,10 @@ class ConsensusWAL:
 
     def _rewrite(self) -> None:
         c = self._contents
+        signers = c.history or [c.signer]  # every signature of the current height, the last one last
         data = MAGIC + _entry([ENTRY_RESUME, c.resume_height]) + b"".join(
-            _entry([ENTRY_BLOCK, h, block_hash, raw]) for block_hash, (h, raw) in c.blocks.items()) + _entry([ENTRY_SIGNER, c.signer.to_array()])
+            _entry([ENTRY_BLOCK, h, block_hash, raw]) for block_hash, (h, raw) in c.blocks.items()) + b"".join(
+            _entry([ENTRY_SIGNER, s.to_array()]) for s in signers)
         tmp = self.path.with_name(f".{self.path.name}.tmp-{os.getpid()}")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:

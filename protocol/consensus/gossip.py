@@ -9,7 +9,11 @@ storm). Instead a stuck validator sends each peer one small
 :class:`RoundSummary` — its height, round and step, and for the rounds that
 matter which validators' prevotes and precommits it holds and whether it holds
 the round's proposal — and the peer answers with exactly the proposal and
-votes it holds that the summary lacks (:func:`missing_for`). A peer one height
+votes it holds that the summary lacks (:func:`missing_for`). A bit cannot say
+which of a validator's votes a peer holds, and a validator that voted twice
+can leave a peer one vote short of a quorum, so each round also names the
+value the sender holds a 2/3+ quorum of prevotes (its polka) and precommits
+for: a peer holding a quorum the summary lacks sends the whole quorum. A peer one height
 behind gets the precommits that decided that height. (CometBFT's peer round
 state and ``HasVote``/``VoteSetBits`` do the same job, in
 ``consensus/reactor.go``.)
@@ -25,6 +29,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..encoding import expect_array, expect_bool, expect_bytes, expect_int, expect_list
+from ..errors import DecodeError
 from ..validators import MAX_VALIDATORS, ValidatorSet
 from ..votes import MAX_HEIGHT, MAX_ROUND, PRECOMMIT, PREVOTE, Proposal, Vote
 from .state_machine import ConsensusState
@@ -34,22 +39,35 @@ MAX_SUMMARY_ROUNDS = 6
 
 @dataclass(frozen=True, slots=True)
 class RoundVotes:
-    """What the sender holds for one round."""
+    """What the sender holds for one round: who it holds a vote from, and for which
+    value (if any) it holds more than 2/3 of the power — its polka and its decision."""
 
     round: int
     prevotes: bytes  # bitmap over the validator set
     precommits: bytes
     proposal: bool
+    prevote_quorum: bytes | None = None  # the value with 2/3+ prevotes (b"" = nil), or None
+    precommit_quorum: bytes | None = None
 
     def to_array(self) -> list:
-        return [self.round, self.prevotes, self.precommits, self.proposal]
+        return [self.round, self.prevotes, self.precommits, self.proposal, self.prevote_quorum, self.precommit_quorum]
 
     @classmethod
     def from_array(cls, value: object, field: str) -> "RoundVotes":
-        r, pv, pc, p = expect_array(value, 4, field)
+        r, pv, pc, p, pq, cq = expect_array(value, 6, field)
         size = (MAX_VALIDATORS + 7) // 8
         return cls(expect_int(r, f"{field}.round", hi=MAX_ROUND), expect_bytes(pv, f"{field}.prevotes", max_len=size),
-                   expect_bytes(pc, f"{field}.precommits", max_len=size), expect_bool(p, f"{field}.proposal"))
+                   expect_bytes(pc, f"{field}.precommits", max_len=size), expect_bool(p, f"{field}.proposal"),
+                   _quorum(pq, f"{field}.prevote_quorum"), _quorum(cq, f"{field}.precommit_quorum"))
+
+
+def _quorum(value: object, field: str) -> bytes | None:
+    if value is None:
+        return None
+    value = expect_bytes(value, field, max_len=32)
+    if len(value) not in (0, 32):
+        raise DecodeError("must be nil, empty (the nil value) or a 32-byte hash", field=field, reason="size")
+    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +114,13 @@ def _interesting_rounds(cs: ConsensusState) -> list[int]:
     return sorted(r for r in rounds if r >= 0)[-MAX_SUMMARY_ROUNDS:]
 
 
+def _quorum_value(cs: ConsensusState, r: int, vote_type: int) -> bytes | None:
+    for value in {v.block_hash for v in cs.votes.votes_in(r, vote_type)}:
+        if cs.votes.two_thirds_for(r, vote_type, value):
+            return value
+    return None
+
+
 def summarize(cs: ConsensusState) -> RoundSummary | None:
     """This validator's summary for its peers (None before its first height)."""
     if cs.votes is None or cs.valset is None:
@@ -104,7 +129,8 @@ def summarize(cs: ConsensusState) -> RoundSummary | None:
     for r in _interesting_rounds(cs):
         pv = {v.validator for v in cs.votes.votes_in(r, PREVOTE)}
         pc = {v.validator for v in cs.votes.votes_in(r, PRECOMMIT)}
-        rounds.append(RoundVotes(r, _bitmap(cs.valset, pv), _bitmap(cs.valset, pc), r in cs.proposals))
+        rounds.append(RoundVotes(r, _bitmap(cs.valset, pv), _bitmap(cs.valset, pc), r in cs.proposals,
+                                 _quorum_value(cs, r, PREVOTE), _quorum_value(cs, r, PRECOMMIT)))
     return RoundSummary(cs.height, cs.round, int(cs.step), tuple(rounds))
 
 
@@ -134,8 +160,13 @@ def missing_for(cs: ConsensusState, peer: RoundSummary, *, limit: int) -> list[V
             out.append(proposal)
         for vote_type in (PREVOTE, PRECOMMIT):
             bits = None if held is None else (held.prevotes if vote_type == PREVOTE else held.precommits)
+            theirs = None if held is None else (held.prevote_quorum if vote_type == PREVOTE else held.precommit_quorum)
+            ours = _quorum_value(cs, r, vote_type)
+            # A bit says "holds a vote of that validator", not which: a validator that voted
+            # twice can leave the peer one short of a quorum we hold. Then send the quorum whole.
+            whole = ours if ours is not None and theirs != ours else None
             for vote in cs.votes.votes_in(r, vote_type):
-                if bits is None or not _has_bit(bits, index[vote.validator]):
+                if bits is None or not _has_bit(bits, index[vote.validator]) or vote.block_hash == whole:
                     out.append(vote)
         if len(out) >= limit:
             break

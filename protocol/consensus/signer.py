@@ -97,6 +97,18 @@ def check_hrs(state: SignerState, height: int, round: int, step: int, payload: b
     return None
 
 
+def signed_message(state: SignerState) -> Vote | Proposal | None:
+    """The message ``state`` records as signed last (None if nothing was signed).
+    A node that keeps every signer state it persisted can rebuild each of its own
+    messages of a height from them (what it resends after a restart)."""
+    if not state.signature:
+        return None
+    fields = decode(state.payload, max_size=MAX_VOTE_BYTES)
+    if state.step == int(Step.PROPOSE):
+        return Proposal(*fields, state.signature)
+    return Vote(*fields, state.signature)
+
+
 def _next_lock(state: SignerState, height: int) -> tuple[int, bytes, tuple[Vote, ...]]:
     if height == state.height:
         return state.lock_round, state.lock_hash, state.lock_votes

@@ -41,7 +41,11 @@ comments ``# L22`` etc. cite that algorithm's lines.
     set to them, the prevotes that justified the lock (persisted with it) are
     counted again, the round starts at the signer's last round and the last
     signed message is re-released. Without that a crash could unlock a node
-    (unsafe) or leave a lock nobody can prove (a livelock).
+    (unsafe) or leave a lock nobody can prove (a livelock). The node may also
+    hand back every message it signed at that height (``signed_before``):
+    they are counted again, so peers still in an earlier round can be given
+    the node's votes of that round — if a crash lost them in flight, nobody
+    else holds them, and those peers would wait for them forever.
 """
 
 from __future__ import annotations
@@ -85,12 +89,15 @@ class ConsensusState:
         chain_id: str,
         params: ConsensusParams | None = None,
         signer_state: SignerState | None = None,
+        signed_before: tuple[Vote | Proposal, ...] = (),
     ):
         self.key = key
         self.me = key.branch_id
         self.chain_id = chain_id
         self.params = params or ConsensusParams()
         self.signer_state = signer_state or SignerState()
+        # our own messages of the signer state's height, signed before a restart
+        self._signed_before = tuple(m for m in signed_before if m.height == self.signer_state.height)
         self.now = 0
         self.height = 0
         self.round = 0
@@ -189,6 +196,11 @@ class ConsensusState:
                 for vote in s.lock_votes:  # the proof of lock, so peers can be shown it
                     if vote.validator in ev.valset and vote.height == ev.height:
                         self.votes.add(vote)
+            for msg in self._signed_before:  # every round's own messages: peers still in an
+                if isinstance(msg, Vote):    # earlier round may need them, and nobody else has them
+                    self.votes.add(msg)
+                elif msg.round < start_round:
+                    self.proposals.setdefault(msg.round, msg)
         self._start_round(start_round)
         if s.height == ev.height and s.round == start_round and s.signature:
             self._resume_signed(s)

@@ -72,10 +72,12 @@ from protocol.consensus import (
     TimeoutFired,
     VoteReceived,
 )
+from protocol.consensus.gossip import RoundSummary, missing_for, summarize
 from protocol.errors import ValidationError
 from protocol.validators import Validator, ValidatorSet
 from protocol.votes import NIL, PRECOMMIT, PREVOTE, CommitCertificate, Proposal, Vote
 
+from .cpu import CpuModel
 from .keys import sim_keys
 
 CHAIN_ID = "branchnet-sim"
@@ -99,7 +101,8 @@ SIM_GATE = HeightGate(block_interval_ms=30, empty_block_interval_ms=500)
 CRASH_TRIGGERS = ("BroadcastProposal", "prevote", "precommit", "CommitBlock")
 
 # heap entry kinds
-_MSG, _EVENT, _TICK, _CRASH, _RESTART, _PARTITION, _SYNC, _HEAL, _FETCH, _GATE, _CRASH_ALL, _RESTART_ALL = range(12)
+_MSG, _EVENT, _TICK, _CRASH, _RESTART, _PARTITION, _SYNC, _HEAL, _FETCH, _GATE, _CRASH_ALL, _RESTART_ALL, _WORK = range(13)
+MAX_BACKOFF_MS = 8000  # the node's outbox: summaries after 1, 2, 4, 8 s of a stuck height
 
 
 @dataclass
@@ -125,7 +128,7 @@ class SimNode:
     __slots__ = (
         "idx", "key", "bid", "mode", "state", "alive", "inc", "signer", "committed", "top",
         "sent", "sent_height", "last_precommit", "mark", "syncing", "height_started",
-        "have", "wal_blocks", "waiting_for",
+        "have", "wal_blocks", "waiting_for", "help_wait", "answered", "signed_history",
     )
 
     def __init__(self, idx: int, key, mode: str):
@@ -148,6 +151,9 @@ class SimNode:
         self.have: set[bytes] = set()  # blocks in memory (candidates)
         self.wal_blocks: set[bytes] = set()  # blocks in the consensus WAL (survive a crash)
         self.waiting_for: int | None = None  # the next height, while the gate holds it
+        self.help_wait = GOSSIP_MS  # the outbox's backoff while a height stays stuck
+        self.answered: dict[int, int] = {}  # peer idx -> when we last answered its summary
+        self.signed_history: list = []  # own messages of the signer's height, in the WAL
 
 
 StateFactory = Callable[..., ConsensusState]
@@ -155,9 +161,13 @@ StateFactory = Callable[..., ConsensusState]
 
 class Simulation:
     persist_blocks = True  # the consensus WAL keeps the blocks a node signed for (a broken variant turns it off)
+    # How a stuck height is helped: "summary" is the node's (protocol.consensus.gossip); "storm" is the
+    # node before it, re-sending every vote to every peer every second (a broken variant for tests).
+    gossip_policy = "summary"
 
     def __init__(self, seed: int, nodes: int, faults, state_factory: StateFactory = ConsensusState,
-                 crash_at: list[tuple[int, str]] | None = None):
+                 crash_at: list[tuple[int, str]] | None = None, cpu: CpuModel | None = None,
+                 params: ConsensusParams = SIM_PARAMS):
         self.seed, self.n = seed, nodes
         self.faults = tuple(sorted(set(faults)))
         unknown = set(self.faults) - set(FAULT_KINDS)
@@ -182,6 +192,8 @@ class Simulation:
         self.honest = [nd for nd in self.nodes if nd.mode == "honest"]
         self.by_bid = {nd.bid: nd for nd in self.nodes}
         self.state_factory = state_factory
+        self.cpu = cpu  # None: messages cost nothing
+        self.params = params
         self.heap: list = []
         self.seq = 0
         self.now = 0
@@ -219,20 +231,24 @@ class Simulation:
             return rng.randint(self.delay_hi, 4 * self.delay_hi)
         return rng.randint(1, self.delay_hi)
 
-    def send(self, src: SimNode, msg, targets=None) -> None:
+    def send(self, src: SimNode, msg, targets=None, *, via: str = "direct") -> None:
+        """``msg`` to ``targets`` (default: every other node), ``via`` a direct stream or
+        gossip (what receiving it costs, with a CPU model)."""
         rng = self.rng
         groups = self.groups
-        for dst in self.nodes if targets is None else targets:
-            if dst is src:
-                continue
+        dsts = [d for d in (self.nodes if targets is None else targets) if d is not src]
+        start = self.now
+        if self.cpu is not None and dsts:
+            start = self.cpu.run(src.idx, self.now, self.cpu.costs.send_direct * len(dsts))
+        for dst in dsts:
             if not self.healed:
                 if groups is not None and groups[src.idx] != groups[dst.idx]:
                     continue
                 if self.p_drop and rng.random() < self.p_drop:
                     continue
                 if self.p_dup and rng.random() < self.p_dup:
-                    self.push(self.now + self.delay(), _MSG, dst.idx, src.idx, msg)
-            self.push(self.now + self.delay(), _MSG, dst.idx, src.idx, msg)
+                    self.push(start + self.delay(), _MSG, dst.idx, src.idx, (msg, via))
+            self.push(start + self.delay(), _MSG, dst.idx, src.idx, (msg, via))
 
     # ----------------------------------------------------------------- setup
 
@@ -258,7 +274,7 @@ class Simulation:
         self.push(heal, _HEAL, 0, 0, None)
 
     def boot(self, nd: SimNode) -> None:
-        nd.state = self.state_factory(nd.key, CHAIN_ID, SIM_PARAMS, nd.signer)
+        nd.state = self.state_factory(nd.key, CHAIN_ID, self.params, nd.signer, tuple(nd.signed_history))
         nd.sent, nd.sent_height, nd.syncing, nd.waiting_for = [], 0, False, None
         nd.have = set(nd.wal_blocks)  # the WAL's blocks go back among the candidates
         self.start_height(nd, nd.top + 1)
@@ -303,7 +319,16 @@ class Simulation:
             nd = nodes[idx]
             if kind == _MSG:
                 if nd.alive:
-                    self.deliver(nd, nodes[inc], payload)
+                    msg, via = payload
+                    if self.cpu is None:
+                        self.deliver(nd, nodes[inc], msg)
+                    else:  # the node handles it once it has had the CPU time to
+                        costs = self.cpu.costs
+                        done = self.cpu.run(idx, t, costs.receive_gossip if via == "gossip" else costs.receive_direct)
+                        self.push(int(done) + 1, _WORK, idx, nd.inc, (inc, msg))
+            elif kind == _WORK:
+                if nd.alive and inc == nd.inc:
+                    self.deliver(nd, nodes[payload[0]], payload[1])
             elif kind == _EVENT:
                 if nd.alive and inc == nd.inc:
                     self.apply(nd, payload)
@@ -369,6 +394,8 @@ class Simulation:
         self.push(self.now + self.rng.randint(100, 1000), _RESTART_ALL, 0, 0, None)
 
     def deliver(self, nd: SimNode, src: SimNode, msg) -> None:
+        if type(msg) is RoundSummary:
+            return self.answer_summary(nd, src, msg)
         if nd.waiting_for is not None and msg.height >= nd.waiting_for:
             self.start_height(nd, nd.waiting_for)  # a peer already moved on: the gate opens
         if type(msg) is Proposal and msg.block_hash in self.blocks:
@@ -411,21 +438,21 @@ class Simulation:
             self.push(self.now + FETCH_RETRY_MS, _FETCH, nd.idx, nd.inc, (height, block_hash))
 
     def gossip_tick(self, nd: SimNode) -> None:
-        """Every GOSSIP_MS: if no new height committed since the last tick,
-        re-send. Byzantine nodes re-send what they sent; honest nodes send each
-        peer at their height the proposals and votes of the interesting rounds
-        that the peer lacks (CometBFT's vote gossip, with the peer's known-vote
-        bitmap read directly from the peer), plus their own last precommit for
-        peers one height behind."""
-        self.push(self.now + GOSSIP_MS, _TICK, nd.idx, 0, None)
-        if not nd.alive or nd.mode == "silent":
-            return
-        st = nd.state
-        mark = st.height
-        stalled = mark == nd.mark
-        nd.mark = mark
+        """The node's outbox timer. While a height makes no progress: Byzantine nodes
+        re-send what they sent; honest nodes help with the ``gossip_policy`` — the
+        node's round summaries (after 1 s, then 2, 4, 8 s), or, for the broken
+        "storm" variant, every vote and proposal to every peer every second. Also
+        what block sync does when stuck: ask a node that is ahead."""
+        st = nd.state if nd.alive else None
+        stalled = st is not None and st.height == nd.mark
+        nd.mark = st.height if st is not None else None
         if not stalled:
+            nd.help_wait = GOSSIP_MS
+        wait = nd.help_wait if self.gossip_policy == "summary" else GOSSIP_MS
+        self.push(self.now + int(wait * self.rng.uniform(0.8, 1.2)), _TICK, nd.idx, 0, None)
+        if not stalled or nd.mode == "silent":
             return
+        nd.help_wait = min(nd.help_wait * 2, MAX_BACKOFF_MS)
         if not nd.syncing:  # block sync polls peers' status
             ahead = [p for p in self.nodes if p.alive and p.top >= st.height and p is not nd]
             if ahead:
@@ -437,30 +464,43 @@ class Simulation:
                 if m.round >= st.round - 1:
                     self.send(nd, m)
             return
-        if nd.last_precommit is not None:
-            self.send(nd, nd.last_precommit, [p for p in self.nodes if p.alive and p.state.height < st.height])
-        mine = st.votes
-        if mine is None:
+        if self.gossip_policy == "storm":
+            return self.storm(nd)
+        summary = summarize(st)
+        if summary is not None:
+            self.send(nd, summary)
+
+    def answer_summary(self, nd: SimNode, src: SimNode, summary: RoundSummary) -> None:
+        """As the node's outbox: what the peer lacks, at most once per half interval."""
+        st = nd.state
+        if summary.height > st.height + 1 and not nd.syncing and src.top >= st.height:
+            nd.syncing = True
+            self.push(self.now + 2 * self.delay(), _SYNC, nd.idx, (nd.inc, src.idx), None)
+        if nd.mode != "honest" or self.now - nd.answered.get(src.idx, -GOSSIP_MS) < GOSSIP_MS // 2:
             return
-        pol_rounds = {p.pol_round for p in st.proposals.values() if p.pol_round >= 0}
-        for peer in self.nodes:
-            if peer is nd or not peer.alive or peer.state.height != st.height:
-                continue
-            ps = peer.state
-            theirs = ps.votes
-            rounds = {st.round, st.round - 1, ps.round, ps.round - 1}
-            for r in rounds | pol_rounds:
-                if r < 0:
-                    continue
-                p = st.proposals.get(r)
-                if p is not None and r in rounds and ps.proposals.get(r) != p:
-                    self.send(nd, p, [peer])
-                for vtype in (PREVOTE, PRECOMMIT):
-                    if r not in rounds and vtype == PRECOMMIT:
-                        continue
-                    for vote in mine.votes_in(r, vtype):
-                        if not theirs.has_vote(vote):
-                            self.send(nd, vote, [peer])
+        nd.answered[src.idx] = self.now
+        for msg in missing_for(st, summary, limit=2 * self.n + 2):
+            self.send(nd, msg, [src])
+
+    def storm(self, nd: SimNode) -> None:
+        """The node before round summaries: its own messages of the height again, to
+        every peer and on gossip, and every other vote and proposal of the current,
+        valid and locked rounds to every peer."""
+        st = nd.state
+        own = [m for m in nd.sent if m.height == st.height]
+        for m in own:
+            self.send(nd, m)
+            self.send(nd, m, via="gossip")
+        if st.votes is None:
+            return
+        for r in sorted({x for x in (st.round, st.valid_round, st.locked_round) if x >= 0}):
+            for vtype in (PREVOTE, PRECOMMIT):
+                for vote in st.votes.votes_in(r, vtype):
+                    if vote.validator != nd.bid:
+                        self.send(nd, vote)
+            p = st.proposals.get(r)
+            if p is not None and p.proposer != nd.bid:
+                self.send(nd, p)
 
     # ------------------------------------------------------------- actions
 
@@ -491,7 +531,7 @@ class Simulation:
                           TimeoutFired(action.height, action.round, action.step, action.deadline_ms))
             elif t is RequestBlock:
                 if action.block_hash in nd.have:
-                    at = self.now + self.delay()
+                    at = self.now + self.delay() if self.cpu is None else int(self.cpu.run(nd.idx, self.now, self.cpu.costs.block)) + 1
                     self.push(at, _EVENT, nd.idx, nd.inc, BlockReceived(action.block_hash, self.blocks[action.block_hash], at))
                 else:
                     self.fetch(nd, action.height, action.block_hash)
@@ -517,12 +557,17 @@ class Simulation:
         self.blocks[block_hash] = valid
         nd.have.add(block_hash)
         at = self.now + self.rng.randint(1, 5)
+        if self.cpu is not None:
+            at = max(at, int(self.cpu.run(nd.idx, self.now, self.cpu.costs.block)) + 1)
         self.push(at, _EVENT, nd.idx, nd.inc, BlockBuilt(action.height, action.round, block_hash, at))
 
     def persist(self, nd: SimNode, action) -> None:
         """The node's write-ahead: the signer state, and the block signed for."""
         msg = action.proposal if type(action) is BroadcastProposal else action.vote
         nd.signer = action.signer_state
+        if nd.signed_history and nd.signed_history[-1].height != msg.height:
+            nd.signed_history = []
+        nd.signed_history.append(msg)
         if self.persist_blocks and msg.block_hash != NIL and msg.block_hash in nd.have:
             nd.wal_blocks.add(msg.block_hash)
 
