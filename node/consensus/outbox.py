@@ -9,15 +9,16 @@ delays only its own copies. Record batches on gossip would otherwise delay
 votes by seconds under load (head-of-line blocking in one gossip stream).
 
 **A stuck height.** Gossip is lossy and a validator may have been down. While
-a height makes no progress, the outbox sends each validator one
-:class:`protocol.consensus.gossip.RoundSummary` of what we hold — after
-``resend_interval``, then after twice that, up to ``MAX_BACKOFF`` (with
-jitter), and never to a peer whose queue still holds messages. A peer answers
-with exactly the proposal and votes we lack (:meth:`answer_summary`: at most
-one answer per peer per ``resend_interval / 2``, at most ``2·N + 2``
-messages). Messages per node per stuck second stay O(N), not the O(N²) of
-re-sending every vote to every peer (the vote storm that stopped ten
-validators on two cores). Validators we have no direct link to get our own
+a height makes no progress, the outbox sends ``SUMMARY_FANOUT`` validators
+picked at random one :class:`protocol.consensus.gossip.RoundSummary` of what
+we hold — after ``resend_interval``, then after twice that, up to
+``MAX_BACKOFF`` (with jitter), and never to a peer whose queue still holds
+messages. A peer answers with exactly the proposal and votes we lack
+(:meth:`answer_summary`: at most one answer per peer per ``resend_interval /
+2``, at most ``2·N + 2`` messages). Asking a few peers, not all, keeps the
+answers from arriving N−1 times over: a stuck node costs the network O(N)
+messages per interval, not the O(N²) of re-sending every vote to every peer
+(the vote storm that stopped ten validators on two cores). Validators we have no direct link to get our own
 messages again on the consensus topic, where gossip relays can reach them.
 """
 
@@ -31,7 +32,7 @@ from typing import Any
 import trio
 
 from protocol import wire
-from protocol.consensus.gossip import RoundSummary, missing_for, summarize
+from protocol.consensus.gossip import SUMMARY_FANOUT, RoundSummary, missing_for, summarize
 from protocol.consensus.state_machine import ConsensusState
 from protocol.votes import Proposal, Vote
 
@@ -174,11 +175,11 @@ class ConsensusOutbox:
             return
         data = wire.encode_round_summary(summary, self._resend)
         connected = set(self.net.connected_peers())
-        for peer in sorted(self.validator_peers & connected):
-            queue = self._queues.get(peer)
-            if queue is None or len(queue.messages) <= BUSY_QUEUE:
-                self._enqueue(peer, data)
-                self.summaries_sent += 1
+        idle = [p for p in sorted(self.validator_peers & connected)
+                if (q := self._queues.get(p)) is None or len(q.messages) <= BUSY_QUEUE]
+        for peer in self._rng.sample(idle, min(SUMMARY_FANOUT, len(idle))):
+            self._enqueue(peer, data)
+            self.summaries_sent += 1
         if self.validator_peers - connected:
             for msg in list(self._own.values()):  # re-encoded: gossip drops repeats of identical bytes
                 fresh = (wire.encode_vote(msg, self._resend) if isinstance(msg, Vote)

@@ -35,6 +35,7 @@ from ..votes import MAX_HEIGHT, MAX_ROUND, PRECOMMIT, PREVOTE, Proposal, Vote
 from .state_machine import ConsensusState
 
 MAX_SUMMARY_ROUNDS = 6
+SUMMARY_FANOUT = 3  # peers a stuck validator sends its summary to, picked anew each time
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,6 +35,14 @@ class Costs:
     receive_gossip: float = 4.5
     # Checking (or building) a small block: state transition and roots.
     block: float = 1.0
+    # An idle node's CPU per connected peer per second (gossipsub heartbeats on a mesh
+    # that holds every peer below 13, the libp2p connection upkeep): 2.3 % of a core at
+    # 3 peers, 6 % at 9 (4 and 10 validators as processes, 30 s idle, /proc/PID/stat;
+    # python -m tools.bench_scale --idle).
+    idle_per_peer: float = 6.0
+    # What the node before round summaries added on top: it asked every peer for its
+    # height every second (sync) — 6.1 % of a core at 3 peers, 19.9 % at 9 (issue 15).
+    status_poll_per_peer: float = 14.0
 
 
 COSTS = Costs()
@@ -51,6 +59,11 @@ class CpuModel:
         self._core_free = [0.0] * cores
         self._node_free: dict[int, float] = {}
         self.busy_ms = 0.0
+
+    def idle(self, node: int, at: float, peers: int, *, polls_every_peer: bool = False) -> float:
+        """One second of an idle node's upkeep with ``peers`` connections."""
+        per_peer = self.costs.idle_per_peer + (self.costs.status_poll_per_peer if polls_every_peer else 0.0)
+        return self.run(node, at, per_peer * peers)
 
     def run(self, node: int, at: float, cost_ms: float) -> float:
         """Do ``cost_ms`` of work for ``node``, ready at ``at``; return when it is done."""

@@ -72,7 +72,7 @@ from protocol.consensus import (
     TimeoutFired,
     VoteReceived,
 )
-from protocol.consensus.gossip import RoundSummary, missing_for, summarize
+from protocol.consensus.gossip import SUMMARY_FANOUT, RoundSummary, missing_for, summarize
 from protocol.errors import ValidationError
 from protocol.validators import Validator, ValidatorSet
 from protocol.votes import NIL, PRECOMMIT, PREVOTE, CommitCertificate, Proposal, Vote
@@ -101,7 +101,7 @@ SIM_GATE = HeightGate(block_interval_ms=30, empty_block_interval_ms=500)
 CRASH_TRIGGERS = ("BroadcastProposal", "prevote", "precommit", "CommitBlock")
 
 # heap entry kinds
-_MSG, _EVENT, _TICK, _CRASH, _RESTART, _PARTITION, _SYNC, _HEAL, _FETCH, _GATE, _CRASH_ALL, _RESTART_ALL, _WORK = range(13)
+_MSG, _EVENT, _TICK, _CRASH, _RESTART, _PARTITION, _SYNC, _HEAL, _FETCH, _GATE, _CRASH_ALL, _RESTART_ALL, _WORK, _IDLE = range(14)
 MAX_BACKOFF_MS = 8000  # the node's outbox: summaries after 1, 2, 4, 8 s of a stuck height
 
 
@@ -305,6 +305,8 @@ class Simulation:
         for nd in self.nodes:
             self.boot(nd)
             self.push(rng.randint(1, GOSSIP_MS), _TICK, nd.idx, 0, None)
+            if self.cpu is not None:
+                self.push(rng.randint(1, 1000), _IDLE, nd.idx, 0, None)
         deadline = self.heal_at + LIVENESS_MS
         heap, nodes, res = self.heap, self.nodes, self.result
         pop = heapq.heappop
@@ -334,6 +336,10 @@ class Simulation:
                     self.apply(nd, payload)
             elif kind == _TICK:
                 self.gossip_tick(nd)
+            elif kind == _IDLE:
+                if nd.alive:
+                    self.cpu.idle(idx, t, self.n - 1, polls_every_peer=self.gossip_policy == "storm")
+                self.push(t + 1000, _IDLE, idx, 0, None)
             elif kind == _SYNC:
                 if nd.alive and nd.inc == inc[0]:
                     self.sync(nd, nodes[inc[1]])
@@ -468,7 +474,8 @@ class Simulation:
             return self.storm(nd)
         summary = summarize(st)
         if summary is not None:
-            self.send(nd, summary)
+            peers = [p for p in self.nodes if p is not nd]
+            self.send(nd, summary, self.rng.sample(peers, min(SUMMARY_FANOUT, len(peers))))
 
     def answer_summary(self, nd: SimNode, src: SimNode, summary: RoundSummary) -> None:
         """As the node's outbox: what the peer lacks, at most once per half interval."""
