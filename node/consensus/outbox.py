@@ -15,7 +15,7 @@ we hold — after ``resend_interval``, then after twice that, up to
 ``MAX_BACKOFF`` (with jitter), and never to a peer whose queue still holds
 messages. A peer answers with exactly the proposal and votes we lack
 (:meth:`answer_summary`: at most one answer per peer per ``resend_interval /
-2``, at most ``2·N + 2`` messages). Asking a few peers, not all, keeps the
+2``, at most ``4·N + 4`` messages, the latest rounds first). Asking a few peers, not all, keeps the
 answers from arriving N−1 times over: a stuck node costs the network O(N)
 messages per interval, not the O(N²) of re-sending every vote to every peer
 (the vote storm that stopped ten validators on two cores). Validators we have no direct link to get our own
@@ -32,7 +32,7 @@ from typing import Any
 import trio
 
 from protocol import wire
-from protocol.consensus.gossip import SUMMARY_FANOUT, RoundSummary, missing_for, summarize
+from protocol.consensus.gossip import SUMMARY_FANOUT, RoundSummary, answer_limit, missing_for, summarize
 from protocol.consensus.state_machine import ConsensusState
 from protocol.votes import Proposal, Vote
 
@@ -194,8 +194,7 @@ class ConsensusOutbox:
         if now - self._answered_at.get(peer, -1e9) < self.resend_interval / 2:
             return 0  # answered a moment ago: what we sent is still on its way
         self._answered_at[peer] = now
-        limit = 2 * len(self.cs.valset or ()) + 2
-        answer = missing_for(self.cs, summary, limit=limit)
+        answer = missing_for(self.cs, summary, limit=answer_limit(self.cs.valset)) if self.cs.valset else []
         for msg in answer:
             data = wire.encode_vote(msg) if isinstance(msg, Vote) else encode_proposal(msg, self.candidates)
             self._enqueue(peer, data)

@@ -135,8 +135,13 @@ def summarize(cs: ConsensusState) -> RoundSummary | None:
     return RoundSummary(cs.height, cs.round, int(cs.step), tuple(rounds))
 
 
+def answer_limit(valset: ValidatorSet) -> int:
+    """Most messages in one answer: two rounds' worth of votes and proposals."""
+    return 4 * len(valset) + 4
+
+
 def missing_for(cs: ConsensusState, peer: RoundSummary, *, limit: int) -> list[Vote | Proposal]:
-    """What ``cs`` holds that the peer's summary lacks, at most ``limit`` messages:
+    """What ``cs`` holds that the peer's summary lacks, latest rounds first, at most ``limit`` messages:
     for a peer at our height, proposals and votes of its rounds and ours; for a
     peer one height behind, the precommits that decided that height."""
     if cs.votes is None or cs.valset is None:
@@ -154,7 +159,7 @@ def missing_for(cs: ConsensusState, peer: RoundSummary, *, limit: int) -> list[V
         return []
     index = {v.branch_id: i for i, v in enumerate(cs.valset)}
     rounds = {peer.round, peer.round - 1} | {r.round for r in peer.rounds} | set(_interesting_rounds(cs))
-    for r in sorted(x for x in rounds if x >= 0):
+    for r in sorted((x for x in rounds if x >= 0), reverse=True):  # the latest first: a peer behind needs them to move on
         held = peer.votes(r)
         proposal = cs.proposals.get(r)
         if proposal is not None and (held is None or not held.proposal):

@@ -72,7 +72,7 @@ from protocol.consensus import (
     TimeoutFired,
     VoteReceived,
 )
-from protocol.consensus.gossip import SUMMARY_FANOUT, RoundSummary, missing_for, summarize
+from protocol.consensus.gossip import SUMMARY_FANOUT, RoundSummary, answer_limit, missing_for, summarize
 from protocol.errors import ValidationError
 from protocol.validators import Validator, ValidatorSet
 from protocol.votes import NIL, PRECOMMIT, PREVOTE, CommitCertificate, Proposal, Vote
@@ -486,7 +486,7 @@ class Simulation:
         if nd.mode != "honest" or self.now - nd.answered.get(src.idx, -GOSSIP_MS) < GOSSIP_MS // 2:
             return
         nd.answered[src.idx] = self.now
-        for msg in missing_for(st, summary, limit=2 * self.n + 2):
+        for msg in missing_for(st, summary, limit=answer_limit(self.valset)):
             self.send(nd, msg, [src])
 
     def storm(self, nd: SimNode) -> None:
