@@ -17,6 +17,10 @@ class HomeExists(Exception):
     pass
 
 
+class NetworkKeyError(ValueError):
+    """The network key file is unreadable or malformed (the message names the file)."""
+
+
 def init_home(path: Path, *, moniker: str, mode: str = "validator", p2p_listen: str = "/ip4/127.0.0.1/tcp/26656",
               api_listen: str = "127.0.0.1:26657", psk_hex: str | None = None) -> tuple[Home, PrivateKey]:
     """Create HOME with a fresh key (0600), config.toml, api_token (0600) and — if given — the network key.
@@ -63,9 +67,9 @@ def read_psk(path: Path) -> str:
     """The network key in ``path`` as 64 lowercase hex characters.
 
     Reads the standard libp2p key file (``/key/swarm/psk/1.0.0/``, ``/base16/``,
-    the hex key) and the older one-line hex form. Raises ``FileNotFoundError``
-    or another ``OSError``, or ``ValueError``, each with a one-line message
-    naming the file.
+    the hex key) and the older one-line hex form. Raises ``FileNotFoundError``,
+    or ``NetworkKeyError`` (a ``ValueError``) for a file that cannot be read or
+    is not a key file, each with a one-line message naming the file.
     """
     path = Path(path)
     try:
@@ -73,10 +77,10 @@ def read_psk(path: Path) -> str:
     except FileNotFoundError:
         raise FileNotFoundError(f"{path}: network key not found (copy the consortium's network.psk here)") from None
     except IsADirectoryError:
-        raise IsADirectoryError(f"{path}: is a directory, not a network key file") from None
+        raise NetworkKeyError(f"{path}: is a directory, not a network key file") from None
     except OSError as exc:
-        raise type(exc)(f"{path}: cannot read the network key ({exc.strerror or exc})") from None
+        raise NetworkKeyError(f"{path}: cannot read the network key ({exc.strerror or exc})") from None
     try:
         return parse_key_file(data).hex()
     except ValueError as exc:
-        raise ValueError(f"{path}: network key file {exc}") from None
+        raise NetworkKeyError(f"{path}: network key file {exc}") from None
