@@ -35,10 +35,11 @@ wraps the connection in a ``PskConn`` for a ``PrivateNetwork`` (a host's
 ``swarm.psk``, set by ``host.build_host``) or a 64-hex-digit string.
 There is no fallback to upstream's construction: all nodes speak PSK v1.
 
-Failures (timeout, short nonce, key mismatch) raise ``PnetError`` (a libp2p
-``RawConnError``, so the swarm drops the connection as it does any broken
-one), close the TCP connection, log one INFO line and call
-``PrivateNetwork.on_failure(reason)``.
+Failures before the peer's multistream-select header has arrived (no nonce in
+time, the connection closed or broke, a key mismatch) raise ``PnetError`` (a
+libp2p ``RawConnError``, so the swarm drops the connection as it does any
+broken one), close the TCP connection, log one INFO line and call
+``PrivateNetwork.on_failure(reason)``, once per connection.
 """
 
 from __future__ import annotations
@@ -67,7 +68,8 @@ class PrivateNetwork:
     """A network key plus how its connections are guarded. Pass it as a swarm's ``psk``.
 
     ``on_failure(reason)`` is called once per failed connection, with reason
-    ``"timeout"``, ``"closed"`` (EOF before the peer's whole nonce) or ``"mismatch"``.
+    ``"timeout"``, ``"closed"`` (closed or broken before the peer's nonce and
+    multistream-select header arrived) or ``"mismatch"``.
     """
 
     def __init__(self, key: bytes, *, handshake_timeout: float = DEFAULT_HANDSHAKE_TIMEOUT,
@@ -115,7 +117,7 @@ class PskConn(RawConnection):
             if not self._nonce_sent:
                 out = self._local_nonce + out
                 self._nonce_sent = True
-            await self._conn.write(out)
+            await self._write_raw(out)
 
     async def read(self, n: int | None = None) -> bytes:
         if self._failed is not None:
@@ -124,8 +126,10 @@ class PskConn(RawConnection):
             if self._reader is None:
                 await self._send_nonce()
                 self._reader = XSalsa20(self._network.key, await self._read_nonce())
-            data = await self._conn.read(n)
+            data = await self._read_raw(n)
             if not data:
+                if self._expect:
+                    await self._fail("closed", "connection closed before the multistream-select header")
                 return b""
             plain = self._reader.xor(data)
             if self._expect:
@@ -136,13 +140,29 @@ class PskConn(RawConnection):
         async with self._write_lock:
             if not self._nonce_sent:
                 self._nonce_sent = True
-                await self._conn.write(self._local_nonce)
+                await self._write_raw(self._local_nonce)
+
+    async def _write_raw(self, data: bytes) -> None:
+        try:
+            await self._conn.write(data)
+        except Exception as exc:
+            if self._expect and self._failed is None:  # still in the handshake: count it
+                await self._fail("closed", f"connection broke during the handshake ({type(exc).__name__})")
+            raise
+
+    async def _read_raw(self, n: int | None) -> bytes:
+        try:
+            return await self._conn.read(n)
+        except Exception as exc:
+            if self._expect and self._failed is None:
+                await self._fail("closed", f"connection broke during the handshake ({type(exc).__name__})")
+            raise
 
     async def _read_nonce(self) -> bytes:
         nonce = b""
         with trio.move_on_after(self._network.handshake_timeout):
             while len(nonce) < NONCE_SIZE:
-                chunk = await self._conn.read(NONCE_SIZE - len(nonce))
+                chunk = await self._read_raw(NONCE_SIZE - len(nonce))
                 if not chunk:
                     await self._fail("closed", f"connection closed after {len(nonce)} of "
                                                f"the {NONCE_SIZE} nonce bytes")
