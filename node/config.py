@@ -34,7 +34,7 @@ mode = "{mode}"
 listen = ["{listen}"]
 # Persistent peers, redialled with backoff: "/ip4/IP/tcp/PORT/p2p/PEER_ID".
 peers = []
-# The consortium's pre-shared network key (64 hex chars), relative to this home.
+# The consortium's network key (a libp2p PSK v1 key file), relative to this home.
 psk_file = "network.psk"
 # Peer ids allowed besides the genesis validators (observers, auditors).
 allow_peers = []

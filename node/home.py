@@ -12,10 +12,15 @@ from .consensus.wal import ConsensusWAL
 from .errors import ConfigError
 from .fsutil import write_private_atomic
 from .keyfile import save_key
+from .p2p.psk import format_key_file, parse_key_file
 
 
 class HomeExists(Exception):
     pass
+
+
+class NetworkKeyError(ConfigError):
+    """The network key file is missing, unreadable or malformed (the message names the file)."""
 
 
 def init_home(path: Path, *, moniker: str, mode: str = "validator", p2p_listen: str = "/ip4/127.0.0.1/tcp/26656",
@@ -43,28 +48,41 @@ def init_home(path: Path, *, moniker: str, mode: str = "validator", p2p_listen: 
 
 
 def new_psk() -> str:
+    """A fresh random network key, as 64 hex characters."""
     return secrets.token_hex(32)
 
 
 def write_psk(path: Path, psk_hex: str) -> None:
-    bytes.fromhex(psk_hex)
-    if len(psk_hex) != 64:
+    """Write the network key file (0600) in the standard libp2p PSK v1 format.
+
+    Raises ``ValueError`` unless ``psk_hex`` is 64 hex characters.
+    """
+    if type(psk_hex) is not str or len(psk_hex) != 64:
         raise ValueError("network key must be 64 hex characters")
-    write_private_atomic(Path(path), (psk_hex + "\n").encode())
+    try:
+        key = bytes.fromhex(psk_hex)
+    except ValueError:
+        raise ValueError("network key must be 64 hex characters") from None
+    write_private_atomic(Path(path), format_key_file(key).encode("ascii"))
 
 
 def read_psk(path: Path) -> str:
-    """The network key in ``path`` (64 hex characters). Raises ConfigError naming the file."""
+    """The network key in ``path`` as 64 lowercase hex characters.
+
+    Reads the standard libp2p key file (``/key/swarm/psk/1.0.0/``, ``/base16/``,
+    the hex key) and the older one-line hex form. Raises ``NetworkKeyError`` (a
+    ``ConfigError``) with a one-line message naming the file.
+    """
+    path = Path(path)
     try:
-        text = Path(path).read_text().strip()
+        data = path.read_bytes()
     except FileNotFoundError:
-        raise ConfigError(f"{path}: network key not found (copy the consortium's network.psk here)") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read the network key ({exc})") from None
+        raise NetworkKeyError(f"{path}: network key not found (copy the consortium's network.psk here)") from None
+    except IsADirectoryError:
+        raise NetworkKeyError(f"{path}: is a directory, not a network key file") from None
+    except OSError as exc:
+        raise NetworkKeyError(f"{path}: cannot read the network key ({exc.strerror or exc})") from None
     try:
-        if len(text) != 64:
-            raise ValueError
-        bytes.fromhex(text)
-    except ValueError:
-        raise ConfigError(f"{path}: network key must be 64 hex characters") from None
-    return text
+        return parse_key_file(data).hex()
+    except ValueError as exc:
+        raise NetworkKeyError(f"{path}: network key file {exc}") from None

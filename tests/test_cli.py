@@ -65,6 +65,27 @@ def test_init_refuses_existing_key_and_conflicting_psk_flags(home: Path, tmp_pat
     assert r.exit_code == 2 and "--api-listen" in r.stderr
 
 
+def test_network_key_files_standard_legacy_and_malformed(home: Path, tmp_path: Path) -> None:
+    from node.home import read_psk
+
+    written = (home / "network.psk").read_text()
+    lines = written.splitlines()
+    assert lines[:2] == ["/key/swarm/psk/1.0.0/", "/base16/"] and len(lines[2]) == 64  # libp2p PSK v1
+    assert (home / "network.psk").stat().st_mode & 0o077 == 0
+    legacy = tmp_path / "legacy.psk"
+    legacy.write_text(lines[2] + "\n")  # the bare-hex form of earlier releases still reads
+    r = run("init", "--home", str(tmp_path / "l"), "--moniker", "l", "--psk-file", str(legacy))
+    assert r.exit_code == 0 and (tmp_path / "l" / "network.psk").read_text() == written
+    assert read_psk(legacy) == read_psk(home / "network.psk") == lines[2]
+    for name, data in (("garbage.psk", b"\x00\xff" * 40), ("short.psk", written[:-10].encode())):
+        (tmp_path / name).write_bytes(data)
+        r = run("init", "--home", str(tmp_path / name[:-4]), "--moniker", "m", "--psk-file", str(tmp_path / name))
+        assert r.exit_code != 0 and str(tmp_path / name) in r.stderr, r.output
+        assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+    with pytest.raises(ValueError, match="is a directory"):
+        read_psk(tmp_path)
+
+
 def test_keys_show_never_prints_the_seed(home: Path) -> None:
     seed = json.loads((home / "node_key.json").read_text())["seed"]
     r = run("--home", str(home), "keys", "show", "--json")

@@ -8,7 +8,7 @@ import pytest
 import trio
 
 from cluster import make_homes, running_nodes, wait_until
-from node.home import init_home
+from node.home import init_home, read_psk
 from node.p2p.errors import PeerUnavailable
 
 
@@ -25,7 +25,7 @@ async def test_a_node_with_another_network_key_cannot_connect(tmp_path):
 
 async def test_an_unknown_peer_id_is_dropped_and_counted(tmp_path):
     ours = make_homes(tmp_path / "net", 1)
-    psk = (ours[0].path / "network.psk").read_text().strip()
+    psk = read_psk(ours[0].path / "network.psk")
     stranger, _ = init_home(tmp_path / "stranger", moniker="stranger", psk_hex=psk)  # right key, not a member
     shutil.copy(ours[0].genesis, stranger.genesis)
     (stranger.config).write_text(ours[0].config.read_text())

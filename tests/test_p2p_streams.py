@@ -127,3 +127,40 @@ async def test_request_to_unknown_peer_is_unavailable():
     async with network_of(1, config=SMALL) as (a,):
         with trio.fail_after(5), pytest.raises(PeerUnavailable):
             await a.request(peer_id_of(stranger.public_key.raw), P, b"x", timeout=3)
+
+
+async def test_a_peer_without_the_protocol_is_a_quiet_counted_protocol_unsupported(caplog):
+    import logging
+
+    from node.p2p import ProtocolUnsupported
+
+    caplog.set_level(logging.DEBUG)
+    async with network_of(2, config=SMALL) as (a, b):
+        with trio.fail_after(10):
+            for _ in range(3):  # as a sync poll would, every second
+                with pytest.raises(ProtocolUnsupported, match="does not serve /branchnet/nope/1"):
+                    await a.request(b.peer_id, "/branchnet/nope/1", b"x", timeout=3)
+        assert a.stream_stats.unsupported_protocol == 3
+    noisy = [r for r in caplog.records if r.levelno >= logging.WARNING and "nope" in r.getMessage()]
+    assert noisy == []
+    ours = [r for r in caplog.records if r.name == "node.p2p.streams" and "nope" in r.getMessage()]
+    assert len(ours) == 3 and all(r.levelno == logging.DEBUG and "\n" not in r.getMessage() for r in ours)
+
+
+async def test_responses_may_be_16_mib_requests_only_4():
+    """PROTOCOL.md §11.2: a sync answer (up to 16 MiB) fits one response frame."""
+    from node.p2p.frames import DEFAULT_MAX_FRAME_SIZE, DEFAULT_MAX_RESPONSE_FRAME_SIZE, HEADER_SIZE
+
+    sizes = {b"big": DEFAULT_MAX_RESPONSE_FRAME_SIZE - HEADER_SIZE, b"too big": DEFAULT_MAX_RESPONSE_FRAME_SIZE}
+
+    async def sized(peer_id: str, request: bytes) -> bytes:
+        return bytes(sizes[request])
+
+    async with network_of(2, config=P2PConfig(psk=TEST_PSK)) as (a, b):
+        b.register_handler(P, sized)
+        with trio.fail_after(30):
+            assert len(await a.request(b.peer_id, P, b"big", timeout=20)) == 16 * 1024 * 1024
+            with pytest.raises(RequestFailed, match="response too large"):
+                await a.request(b.peer_id, P, b"too big", timeout=20)
+            with pytest.raises(FrameError):  # our own request over 4 MiB
+                await a.request(b.peer_id, P, bytes(DEFAULT_MAX_FRAME_SIZE), timeout=5)

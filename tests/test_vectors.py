@@ -19,6 +19,7 @@ import pytest
 
 from protocol import merkle
 from protocol.blocks import Block, Header
+from protocol.consensus.proposer import proposer
 from protocol.encoding import decode, encode
 from protocol.errors import DecodeError
 from protocol.genesis import Genesis
@@ -148,6 +149,20 @@ def test_block_header_and_state():
     cert = CommitCertificate.decode(H(VECTORS["certificate"]["certificate_bytes"]))
     state.commit_block(block, cert)
     assert state.height == 1 and state.state_root.hex() == s["state_root"]
+
+
+def test_block_1_is_proposed_by_the_proposer_of_height_1_round_0():
+    """§11.1: the proposer of (height, round) is the winner of step (height + round) mod total."""
+    genesis = Genesis.from_json(VECTORS["genesis"]["json"])
+    p, ids = VECTORS["proposer"], [k["branch_id"] for k in VECTORS["keys"]]
+    assert p["total_power"] == genesis.validators.total_power == 20
+    # two equal powers: step 0 ties, the lower branch id (Branch One) wins; then they alternate
+    assert sorted(ids) == ids and p["steps"] == [ids[0], ids[1], ids[0], ids[1]]
+    assert [proposer(genesis.validators, s, 0).hex() for s in range(4)] == p["steps"]
+    assert p["height_1_round_0"] == p["steps"][1] == proposer(genesis.validators, 1, 0).hex()
+    header = VECTORS["block"]["header_fields"]
+    assert header["height"] == 1 and header["round"] == 0
+    assert header["proposer"] == VECTORS["proposal"]["proposer"] == p["height_1_round_0"]
 
 
 def _rfc6962_mth(hashes: list[bytes]) -> bytes:

@@ -15,6 +15,7 @@ import sys
 from typing import Any
 
 from protocol import merkle
+from protocol.consensus.proposer import proposer as proposer_of
 from protocol.encoding import encode
 from protocol.genesis import Genesis
 from protocol.hashing import sha256
@@ -179,10 +180,19 @@ def generate() -> dict[str, Any]:
         "record_id": record.hash.hex(),
     }
 
+    # ---------------------------------------------------------------- proposer rotation (§11.1)
+    valset_keys = {k.branch_id: k for k in (k1, k2)}
+    block_proposer = proposer_of(valset, 1, 0)
+    out["proposer"] = {
+        "total_power": valset.total_power,
+        "steps": [proposer_of(valset, step, 0).hex() for step in range(4)],
+        "height_1_round_0": block_proposer.hex(),
+    }
+
     # ---------------------------------------------------------------- block + state
     state = LedgerState(genesis)
     block, tx, rejected = build_block(
-        state, height=1, round=0, time_ms=BLOCK_TIME_MS, proposer=k1.branch_id, candidates=[record]
+        state, height=1, round=0, time_ms=BLOCK_TIME_MS, proposer=block_proposer, candidates=[record]
     )
     assert not rejected and len(block.records) == 1
     state.validate_block(block)  # the block is valid as built
@@ -248,7 +258,7 @@ def generate() -> dict[str, Any]:
     vote2 = Vote.create(k2, CHAIN_ID, PRECOMMIT, 1, 0, block.hash)
     cert = CommitCertificate.from_votes([vote, vote2])
     cert.verify(valset, CHAIN_ID, height=1, block_hash=block.hash)
-    proposal = Proposal.create(k1, CHAIN_ID, 1, 0, -1, block.hash)
+    proposal = Proposal.create(valset_keys[block_proposer], CHAIN_ID, 1, 0, -1, block.hash)
     out["vote"] = {
         "type": vote.type,
         "height": vote.height,
@@ -316,6 +326,7 @@ DOC_SECTIONS = (
     ("keys", "Keys and branch ids"),
     ("genesis", "Genesis, genesis hash and validator-set hash"),
     ("record", "A signed service.offer record"),
+    ("proposer", "The proposer rotation of these validators (§11.1)"),
     ("block", "The block at height 1 holding that record"),
     ("state", "The state root after that block"),
     ("merkle", "A Merkle tree of 5 leaves and the inclusion proof of leaf 2"),

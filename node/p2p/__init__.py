@@ -4,7 +4,8 @@ Nothing here knows about consensus; it moves opaque bytes between
 authenticated peers. Start with ``P2PNetwork`` (network.py).
 """
 
-from .errors import ConfigError, FrameError, P2PError, PeerUnavailable, RequestFailed, RequestTimeout
+from .errors import (ConfigError, FrameError, P2PError, PeerUnavailable, ProtocolUnsupported,
+                     RequestFailed, RequestTimeout)
 from .gossip import Gossip, GossipStats
 from .host import ConnectionStats, HostConfig, PeerAllowlist, configure_libp2p_logging, peer_id_of
 from .network import P2PConfig, P2PNetwork
@@ -14,6 +15,6 @@ from .streams import Requester, RequestServer, StreamStats
 __all__ = [
     "ConfigError", "ConnectionStats", "FrameError", "Gossip", "GossipStats", "HostConfig",
     "P2PConfig", "P2PError", "P2PNetwork", "PeerAllowlist", "PeerBook", "PeerManager",
-    "PeerUnavailable", "RequestFailed", "RequestServer", "RequestTimeout", "Requester",
+    "PeerUnavailable", "ProtocolUnsupported", "RequestFailed", "RequestServer", "RequestTimeout", "Requester",
     "StreamStats", "configure_libp2p_logging", "peer_id_of",
 ]

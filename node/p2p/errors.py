@@ -2,6 +2,9 @@
 
 - ``PeerUnavailable``: the peer could not be reached or its stream broke
   (transient; retry later or ask another peer).
+- ``ProtocolUnsupported`` (a ``PeerUnavailable``): the peer answered that it
+  does not serve the protocol (multistream-select "na"); asking again will not
+  help until it changes.
 - ``RequestTimeout``: no response within the caller's deadline.
 - ``RequestFailed``: the peer answered with an error (its handler raised, it
   rejected our frame, or it sent malformed frames).
@@ -22,6 +25,10 @@ class P2PError(Exception):
 
 class PeerUnavailable(P2PError):
     """The peer is not connected / cannot be dialed, or the stream broke."""
+
+
+class ProtocolUnsupported(PeerUnavailable):
+    """The peer does not serve the requested protocol (for example a peer that only gossips)."""
 
 
 class RequestTimeout(P2PError):

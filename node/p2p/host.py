@@ -6,7 +6,9 @@ The host is hardened as shared/LIBP2P_NOTES.md prescribes:
   key to its libp2p peer id, so allowlists can be computed from the genesis file);
 - security: Noise only (without an explicit ``sec_opt`` libp2p also accepts
   plaintext connections); muxer: Yamux only; one connection per peer;
-- private network: the consortium pre-shared key (pnet);
+- private network: the consortium pre-shared key, with the libp2p PSK v1
+  construction every other libp2p implementation speaks (``pnet.py`` replaces
+  py-libp2p's incompatible one); connections that fail it are counted;
 - peer-id allowlist: libp2p has no peer gater, so the resource manager's
   ``open_connection`` is wrapped to refuse unknown peer ids right after the
   Noise handshake (inbound) or after the upgrade (outbound); drops are counted;
@@ -124,6 +126,7 @@ class ConnectionStats:
     dropped_outbound: int = 0  # we dialed a peer whose id is not allowed
     dial_failures: int = 0
     dials: int = 0
+    psk_failures: int = 0      # a connection failed the private-network layer (pnet.py)
     last_dropped: list[str] = field(default_factory=list)
 
     @property
@@ -138,12 +141,17 @@ class ConnectionStats:
         self.last_dropped.append(peer_id)
         del self.last_dropped[:-16]
 
+    def record_psk_failure(self, reason: str) -> None:
+        """``reason``: "timeout", "closed" or "mismatch" (logged by pnet.py)."""
+        self.psk_failures += 1
+
     def as_dict(self) -> dict[str, int]:
         return {
             "dropped_inbound": self.dropped_inbound,
             "dropped_outbound": self.dropped_outbound,
             "dial_failures": self.dial_failures,
             "dials": self.dials,
+            "psk_failures": self.psk_failures,
         }
 
 
@@ -216,6 +224,14 @@ def build_host(private_key: PrivateKey, config: HostConfig,
     from libp2p.stream_muxer.yamux.yamux import PROTOCOL_ID as YAMUX_ID
     from libp2p.stream_muxer.yamux.yamux import Yamux
 
+    from .pnet import PrivateNetwork, install
+
+    install()
+    # The nonce exchange takes one round trip; half the upgrade timeout leaves the
+    # pnet layer time to drop (and count) a silent peer before the swarm gives up.
+    network_key = None if config.psk is None else PrivateNetwork.from_hex(
+        config.psk, handshake_timeout=config.upgrade_timeout / 2,
+        on_failure=stats.record_psk_failure)
     key_pair = keypair_of(private_key)
     connection_config = ConnectionConfig(
         max_connections_per_peer=1,
@@ -232,7 +248,7 @@ def build_host(private_key: PrivateKey, config: HostConfig,
         muxer_opt={YAMUX_ID: Yamux},
         connection_config=connection_config,
         resource_manager=gated_resource_manager(allowlist, stats),
-        psk=config.psk,
+        psk=network_key,  # a PrivateNetwork, not upstream's hex string: see pnet.py
         negotiate_timeout=max(1, int(config.stream_negotiation_timeout)),
         listen_addrs=[multiaddr.Multiaddr(a) for a in config.listen_addrs],
     )

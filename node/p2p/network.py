@@ -32,7 +32,8 @@ from .gossip import DEFAULT_DEGREE, Gossip, Validator
 from .host import (DEFAULT_LISTEN_ADDRS, ConnectionStats, HostConfig, PeerAllowlist,
                    build_host, peer_id_of)
 from .peers import PeerBook, PeerManager
-from .streams import DEFAULT_MAX_FRAME_SIZE, RequestHandler, Requester, RequestServer, StreamStats
+from .streams import (DEFAULT_MAX_FRAME_SIZE, DEFAULT_MAX_RESPONSE_FRAME_SIZE, RequestHandler,
+                      Requester, RequestServer, StreamStats)
 
 logger = logging.getLogger("node.p2p.network")
 
@@ -49,7 +50,8 @@ class P2PConfig:
     upgrade_timeout: float = 5.0
     initial_backoff: float = 0.25
     max_backoff: float = 30.0
-    max_frame_size: int = DEFAULT_MAX_FRAME_SIZE
+    max_frame_size: int = DEFAULT_MAX_FRAME_SIZE                    # request frames
+    max_response_frame_size: int = DEFAULT_MAX_RESPONSE_FRAME_SIZE  # response/error frames
     max_inbound_per_peer: int = 32
     handler_timeout: float = 30.0
     request_timeout: float = 10.0
@@ -83,10 +85,12 @@ class P2PNetwork:
                              publish_timeout=config.publish_timeout,
                              max_message_size=config.max_gossip_message_size)
         self.server = RequestServer(self.host, max_frame_size=config.max_frame_size,
+                                    max_response_frame_size=config.max_response_frame_size,
                                     max_inbound_per_peer=config.max_inbound_per_peer,
                                     handler_timeout=config.handler_timeout,
                                     stats=self.stream_stats)
         self.requester = Requester(self.host, max_frame_size=config.max_frame_size,
+                                   max_response_frame_size=config.max_response_frame_size,
                                    default_timeout=config.request_timeout,
                                    stats=self.stream_stats)
         book = peer_book or PeerBook()

@@ -1,96 +1,42 @@
 """Request/response over long-lived, pipelined libp2p streams.
 
-Wire format (one libp2p stream per (client peer, protocol id), many requests):
-
-    frame   = length:u32be  payload             (length = len(payload))
-    payload = kind:u8  request_id:u32be  body   (kind: 0 request, 1 response, 2 error)
-
-``body`` is opaque bytes (callers use protocol.encoding); for ``error`` it is
-a UTF-8 message. A frame whose length exceeds ``max_frame_size`` or is
-shorter than the 5-byte payload header is a peer fault: the stream is
-reset, the fault counted and logged, and the handler keeps serving every
-other stream. Requests are served concurrently (responses may come back out
-of order and are matched by id), at most ``max_inbound_per_peer`` at a time
-per peer; beyond that the server stops reading that peer's streams, so the
-peer feels backpressure instead of errors.
+One libp2p stream per (client peer, protocol id) carries many requests, in
+the frames of ``frames.py`` (request frames up to 4 MiB, responses up to
+16 MiB + 5). A frame over its limit or shorter than the 5-byte payload
+header is a peer fault: the stream is reset, the fault counted and logged,
+and the handler keeps serving every other stream. Requests are served
+concurrently (responses may come back out of order and are matched by id),
+at most ``max_inbound_per_peer`` at a time per peer; beyond that the server
+stops reading that peer's streams, so the peer feels backpressure instead of
+errors.
 
 Client side: ``Requester.request`` reuses one stream per (peer, protocol),
 pipelines concurrent requests on it, and when the stream turns out to be
 broken opens a new one and retries the request once (so handlers must be
 idempotent: a request may reach the server twice if the stream breaks while
-it is in flight). Errors: ``PeerUnavailable``, ``RequestTimeout``,
+it is in flight). Errors: ``PeerUnavailable`` (``ProtocolUnsupported`` when
+the peer does not serve the protocol: counted, logged on one DEBUG line, and
+py-libp2p's own multi-line ERROR for it is filtered out), ``RequestTimeout``,
 ``RequestFailed``, and ``FrameError`` for our own oversize request.
 """
 
 from __future__ import annotations
 
 import logging
-import struct
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable
 
 import trio
 
-from .errors import FrameError, PeerUnavailable, RequestFailed, RequestTimeout
+from .errors import FrameError, PeerUnavailable, ProtocolUnsupported, RequestFailed, RequestTimeout
+from .frames import (DEFAULT_MAX_FRAME_SIZE, DEFAULT_MAX_RESPONSE_FRAME_SIZE, HEADER_SIZE,  # noqa: F401
+                     KIND_ERROR, KIND_REQUEST, KIND_RESPONSE, encode_frame, read_frame)
 
 logger = logging.getLogger("node.p2p.streams")
 
-DEFAULT_MAX_FRAME_SIZE = 4 * 1024 * 1024
-KIND_REQUEST, KIND_RESPONSE, KIND_ERROR = 0, 1, 2
-_LENGTH = struct.Struct(">I")
-_HEADER = struct.Struct(">BI")
-HEADER_SIZE = _HEADER.size  # 5
 _MAX_ERROR_MESSAGE = 512
 
 RequestHandler = Callable[[str, bytes], Awaitable[bytes]]
-
-
-# -- framing ------------------------------------------------------------------
-
-async def _read_exact(stream: Any, n: int) -> bytes:
-    chunks = bytearray()
-    while len(chunks) < n:
-        chunk = await stream.read(n - len(chunks))
-        if not chunk:
-            raise EOFError
-        chunks += chunk
-    return bytes(chunks)
-
-
-async def read_frame(stream: Any, max_frame_size: int) -> tuple[int, int, bytes] | None:
-    """Read one frame: (kind, request_id, body), or None on a clean EOF between frames.
-
-    Raises ``FrameError`` (oversize, short, truncated, unknown kind).
-    Stream errors (reset, closed) propagate as libp2p's exceptions.
-    """
-    try:
-        first = await stream.read(_LENGTH.size)
-    except EOFError:
-        return None
-    if not first:
-        return None
-    try:
-        head = first if len(first) == _LENGTH.size else first + await _read_exact(
-            stream, _LENGTH.size - len(first))
-        (length,) = _LENGTH.unpack(head)
-        if length > max_frame_size:
-            raise FrameError(f"frame of {length} bytes exceeds the {max_frame_size}-byte limit")
-        if length < HEADER_SIZE:
-            raise FrameError(f"frame of {length} bytes is shorter than its {HEADER_SIZE}-byte header")
-        payload = await _read_exact(stream, length)
-    except EOFError:
-        raise FrameError("stream ended inside a frame (truncated frame)") from None
-    kind, request_id = _HEADER.unpack_from(payload)
-    if kind not in (KIND_REQUEST, KIND_RESPONSE, KIND_ERROR):
-        raise FrameError(f"unknown frame kind {kind}")
-    return kind, request_id, payload[HEADER_SIZE:]
-
-
-def encode_frame(kind: int, request_id: int, body: bytes, max_frame_size: int) -> bytes:
-    length = HEADER_SIZE + len(body)
-    if length > max_frame_size:
-        raise FrameError(f"frame of {length} bytes exceeds the {max_frame_size}-byte limit")
-    return _LENGTH.pack(length) + _HEADER.pack(kind, request_id) + body
 
 
 # -- stats --------------------------------------------------------------------
@@ -107,6 +53,7 @@ class StreamStats:
     handler_errors: int = 0        # handler raised / timed out / oversize response
     bad_frames: int = 0            # peer sent oversize/short/truncated frames
     inbound_streams: int = 0
+    unsupported_protocol: int = 0  # a peer answered "na" to a protocol we asked it for
 
     def as_dict(self) -> dict[str, int]:
         return {name: getattr(self, name) for name in self.__slots__}
@@ -118,10 +65,12 @@ class RequestServer:
     """Serves registered protocols on inbound streams (no own tasks: libp2p runs one per stream)."""
 
     def __init__(self, host: Any, *, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
+                 max_response_frame_size: int = DEFAULT_MAX_RESPONSE_FRAME_SIZE,
                  max_inbound_per_peer: int = 32, handler_timeout: float = 30.0,
                  stats: StreamStats | None = None) -> None:
         self._host = host
         self._max_frame_size = max_frame_size
+        self._max_response_frame_size = max_response_frame_size
         self._max_inbound_per_peer = max_inbound_per_peer
         self._handler_timeout = handler_timeout
         self._limiters: dict[str, trio.CapacityLimiter] = {}
@@ -194,7 +143,8 @@ class RequestServer:
                     response = await handler(peer_id, body)
                 if not isinstance(response, (bytes, bytearray)):
                     raise TypeError(f"handler returned {type(response).__name__}, not bytes")
-                frame = encode_frame(KIND_RESPONSE, request_id, bytes(response), self._max_frame_size)
+                frame = encode_frame(KIND_RESPONSE, request_id, bytes(response),
+                                     self._max_response_frame_size)
                 kind, body_out = KIND_RESPONSE, None
             except trio.TooSlowError:
                 self.stats.handler_errors += 1
@@ -208,7 +158,7 @@ class RequestServer:
                 message = f"handler failed: {type(exc).__name__}: {exc}"[:_MAX_ERROR_MESSAGE]
                 kind, body_out = KIND_ERROR, message.encode("utf-8", "replace")
             if body_out is not None:
-                frame = encode_frame(kind, request_id, body_out, self._max_frame_size)
+                frame = encode_frame(kind, request_id, body_out, self._max_response_frame_size)
             else:
                 self.stats.requests_served += 1
             try:
@@ -223,7 +173,7 @@ class RequestServer:
         try:
             async with lock:
                 await stream.write(encode_frame(kind, request_id, body[:_MAX_ERROR_MESSAGE],
-                                                self._max_frame_size))
+                                                self._max_response_frame_size))
         except Exception:
             pass
 
@@ -297,9 +247,12 @@ class Requester:
     """
 
     def __init__(self, host: Any, *, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
+                 max_response_frame_size: int = DEFAULT_MAX_RESPONSE_FRAME_SIZE,
                  default_timeout: float = 10.0, stats: StreamStats | None = None) -> None:
+        _quiet_unsupported_protocol_errors()
         self._host = host
         self._max_frame_size = max_frame_size
+        self._max_response_frame_size = max_response_frame_size
         self._default_timeout = default_timeout
         self._streams: dict[tuple[str, str], _ClientStream] = {}
         self._opening: dict[tuple[str, str], trio.Event] = {}
@@ -369,7 +322,7 @@ class Requester:
         event = self._opening[key] = trio.Event()
         try:
             stream = await self._open(*key)
-            client = _ClientStream(stream, self._max_frame_size)
+            client = _ClientStream(stream, self._max_response_frame_size)
             self.stats.streams_opened += 1
             self._streams[key] = client
             assert self._nursery is not None
@@ -388,6 +341,10 @@ class Requester:
         except trio.Cancelled:
             raise
         except Exception as exc:
+            if _is_unsupported_protocol(exc):
+                self.stats.unsupported_protocol += 1
+                logger.debug("peer %s does not serve %s", peer_id, protocol_id)
+                raise ProtocolUnsupported(f"{peer_id} does not serve {protocol_id}") from None
             raise PeerUnavailable(f"cannot open {protocol_id} stream to {peer_id}: {exc}") from exc
 
     async def _exchange(self, client: _ClientStream, body: bytes) -> bytes:
@@ -423,3 +380,37 @@ class Requester:
         """Drop cached streams to ``peer_id`` (e.g. after it disconnected)."""
         for key in [k for k in self._streams if k[0] == str(peer_id)]:
             self._streams.pop(key).fail("peer forgotten")
+
+
+# -- a peer that does not serve a protocol ---------------------------------------
+
+def _is_unsupported_protocol(exc: BaseException) -> bool:
+    """True if multistream-select was answered "na" (py-libp2p wraps it in StreamFailure)."""
+    from libp2p.protocol_muxer.exceptions import MultiselectClientError, ProtocolNotSupportedError
+
+    seen: BaseException | None = exc
+    for _ in range(8):
+        if seen is None:
+            return False
+        if isinstance(seen, ProtocolNotSupportedError) or (
+                isinstance(seen, MultiselectClientError)
+                and str(seen).startswith("protocols not supported")):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+class _DropUnsupportedProtocolErrors(logging.Filter):
+    """py-libp2p logs a 7-line ERROR whenever a peer answers "na" to a new stream
+    (``BasicHost.new_stream``); ``Requester._open`` counts and reports that case itself."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not (message.startswith("Failed to open stream to peer")
+                    and "not supported" in message)
+
+
+def _quiet_unsupported_protocol_errors() -> None:
+    lib_logger = logging.getLogger("libp2p.host.basic_host")
+    if not any(isinstance(f, _DropUnsupportedProtocolErrors) for f in lib_logger.filters):
+        lib_logger.addFilter(_DropUnsupportedProtocolErrors())
