@@ -111,6 +111,7 @@ class RecordIngest:
             self.admission.admit(len(self.mempool), trio.current_time())
             record = Record.decode(raw, chain_id=self.chain_id)
             self.mempool.precheck(record)
+            self._check_can_commit(record)
         except (RemoteProtocolError, MempoolFull, Overloaded) as exc:
             self.metrics.reject("api", exc.reason)
             raise
@@ -154,7 +155,13 @@ class RecordIngest:
             if mark is None and not self.knows_network_height():
                 self.metrics.reject("api", CatchingUp.reason)
                 raise CatchingUp(f"the node is still learning the network's height; retry ({subject} has no sequence mark)")
-            seq = max(self.mempool.next_seq(branch_id, subject), (mark or 0) + 1)
+            seq = self.mempool.next_seq(branch_id, subject)
+            if mark is not None and mark >= seq:
+                # we signed up to ``mark`` but the mempool holds less: an acknowledged record of this
+                # subject is not back in it yet (a full mempool at restart). Signing ``seq`` would
+                # sign a second record with a number already signed; ``mark + 1`` could not commit.
+                self.metrics.reject("api", CatchingUp.reason)
+                raise CatchingUp(f"{subject}: record {mark} is still being re-sent; retry")
             record = Record.create(self.key, self.chain_id, seq, self.runtime.wall_ms(), body)
             return await self.submit(record.raw, signed_here=True)
 
@@ -184,12 +191,26 @@ class RecordIngest:
             recovered += 1
         return recovered
 
-    def _check_offered(self, branch_id: bytes, service_id: str) -> None:
+    def _check_can_commit(self, record: Record) -> None:
+        """A client's record is acknowledged only if it can commit after what is committed
+        and pending: its sequence number is the next one (no gap), and a status or
+        withdrawal names a service on offer. (Peers' records may arrive out of order and
+        wait in the mempool; a 202 promises more.)"""
+        expected = self.mempool.next_seq(record.branch_id, record.subject)
+        if record.seq > expected:
+            raise ValidationError(f"seq {record.seq} leaves a gap: the next for {record.subject} is {expected}",
+                                  field="record.seq", reason="seq_gap")
+        body = record.body
+        if isinstance(body, (ServiceStatus, ServiceWithdraw)):
+            self._check_offered(record.branch_id, body.service_id, count=False)
+
+    def _check_offered(self, branch_id: bytes, service_id: str, *, count: bool = True) -> None:
         subject = f"service/{service_id}"
         entry = self.chain.state.entry(branch_id, subject)
         pending = self.mempool.next_seq(branch_id, subject) > self.chain.state.next_seq(branch_id, subject)
         if not pending and (entry is None or entry.body is None):
-            self.metrics.reject("api", "no_such_service")
+            if count:
+                self.metrics.reject("api", "no_such_service")
             raise ValidationError(f"service {service_id!r} is not on offer", field="body.service_id", reason="no_such_service")
 
     def _queue(self, raw: bytes) -> None:

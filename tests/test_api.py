@@ -325,7 +325,7 @@ def _records(net, published) -> dict[str, Any]:
     """Signed records that break one rule each (built lazily: they need the node's key)."""
     key, cid = net.key, net.genesis.chain_id
     prof = Record.create(key, cid, 1, f.GENESIS_TIME_MS, PROFILE)
-    good = Record.create(key, cid, 99, f.GENESIS_TIME_MS, f.offer("never"))
+    good = Record.create(key, cid, 1, f.GENESIS_TIME_MS, f.offer("never"))  # committable but for its signature
     return {
         "other_chain": Record.create(key, "branchnet-other", 1, f.GENESIS_TIME_MS, f.offer("x")).raw,
         "stranger": Record.create(f.key("stranger"), cid, 1, f.GENESIS_TIME_MS, f.offer("x")).raw,

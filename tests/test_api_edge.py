@@ -90,3 +90,18 @@ async def test_overload_is_a_503_with_retry_after(api):
     assert r.status_code == 503 and int(r.headers["retry-after"]) >= 1
     assert _error(r)["code"] == "overloaded"
     assert api.node.metrics.rejected_counts()["api/overloaded"] == 1
+
+
+async def test_records_that_cannot_commit_are_refused_not_acknowledged(api):
+    from protocol.records import Record
+    from protocol.schema import ServiceStatus
+
+    node = api.node
+    cid = node.genesis.chain_id
+    gap = Record.create(node.key, cid, 2, node.runtime.wall_ms(), signed_offer(node.key, cid, "fx").body)
+    r = await api.post("/v1/records", json={"record": gap.raw.hex()})
+    assert r.status_code == 400 and _error(r)["code"] == "seq_gap", r.text
+    orphan = Record.create(node.key, cid, 1, node.runtime.wall_ms(), ServiceStatus("never-offered", "open", 5, ()))
+    r = await api.post("/v1/records", json={"record": orphan.raw.hex()})
+    assert r.status_code == 400 and _error(r)["code"] == "no_such_service", r.text
+    assert len(node.mempool) == 0 and not node.chain.store.pending_records()
