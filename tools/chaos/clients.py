@@ -62,6 +62,18 @@ class NodeApi:
         self._conn: _Connection | None = None
 
     def request(self, method: str, path: str, doc: dict | None = None) -> tuple[int, dict]:
+        """One request. A GET that fails on a kept-alive connection (the server closed
+        it while idle, or the node restarted) is tried once more on a new one; a POST
+        never is: a failed submission is an error, not an acknowledgement."""
+        reused = self._conn is not None
+        try:
+            return self._request_once(method, path, doc)
+        except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+            if not reused or method != "GET":
+                raise
+        return self._request_once(method, path, doc)
+
+    def _request_once(self, method: str, path: str, doc: dict | None) -> tuple[int, dict]:
         if self._conn is None:
             self._conn = _Connection(self.topology, self.index, self.port, self.timeout)
         body = json.dumps(doc).encode() if doc is not None else None

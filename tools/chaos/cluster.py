@@ -29,6 +29,7 @@ from node.keyfile import load_key
 from node.p2p.host import peer_id_of
 from node.store import ChainReader
 from node.store.schema import connect_reader
+from protocol.consensus.signer import SignerState
 from protocol.genesis import Genesis
 from tools.netsetup import create_network, set_config
 
@@ -250,6 +251,18 @@ class Cluster:
 
     def snapshot(self, i: int) -> ChainDump:
         return read_chain(self.nodes[i].home.db, self.genesis)
+
+    def signer_state(self, i: int) -> dict | None:
+        """What node ``i`` signed last and the lock it holds (its signer state file,
+        replaced atomically by the node, so safe to read while it runs)."""
+        try:
+            state = SignerState.decode(self.nodes[i].home.signer_state.read_bytes())
+        except FileNotFoundError:
+            return None
+        except Exception as exc:  # a damaged file is a finding, reported as such
+            return {"error": f"{type(exc).__name__}: {exc}"}
+        return {"height": state.height, "round": state.round, "step": state.step,
+                "lock_round": state.lock_round, "lock_hash": state.lock_hash.hex()}
 
     def log_text(self, i: int) -> str:
         try:

@@ -55,6 +55,15 @@ def run_summary(index: int, total: int, r: dict, argv_rest: str) -> str:
         h = lv["halted_mid_run"]
         lines.append(f"    halted after fault {h['fault']}: heights {h['heights']} stayed at or below {h['base_height']}")
     if lv["permanent_halt"] or lv["lagging_nodes"]:
+        for st in lv.get("consensus_status", []):
+            c = st.get("consensus") or {}
+            if c:
+                lines.append(f"    node {st['node']} at halt: height {st.get('height')}, consensus height {c.get('height')} "
+                             f"round {c.get('round')} {c.get('step')}, peers {st.get('peers')}, mempool {st.get('mempool')}")
+        for node, ss in (lv.get("signer_states") or {}).items():
+            if ss and "error" not in ss:
+                lock = f"locked on {ss['lock_hash'][:12]} since round {ss['lock_round']}" if ss["lock_round"] >= 0 else "no lock"
+                lines.append(f"    node {node} signer: last signed height {ss['height']} round {ss['round']} step {ss['step']}, {lock}")
         errs = list(lg["error_lines"].items())[:3]
         for msg, n in errs:
             lines.append(f"    log ERROR x{n}: {msg}")

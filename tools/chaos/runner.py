@@ -316,6 +316,7 @@ class ChaosRun:
                                      if liveness["caught_up_s"] is None and not liveness["permanent_halt"] else [])
         if liveness["permanent_halt"] or liveness["lagging_nodes"]:
             liveness["consensus_status"] = self._consensus_status()
+            liveness["signer_states"] = {i: self.cluster.signer_state(i) for i in range(self.cluster.n)}
         self.event("settled", heights=self.cluster.heights(), missing_acks=missing)
         result["checks"] = self._checks(acks, liveness)
 
@@ -356,13 +357,16 @@ class ChaosRun:
 
     def _consensus_status(self) -> list:
         out = []
-        for i, api in enumerate(self.apis):
+        for i in range(self.cluster.n):
+            api = NodeApi(self.topology, i, self.cluster.api_ports[i], self.cluster.tokens[i], timeout=5.0)
             try:
                 status, doc = api.request("GET", "/v1/status")
                 out.append({"node": i, "height": doc.get("height"), "consensus": doc.get("consensus"),
                             "peers": doc.get("peers"), "mempool": doc.get("mempool")} if status == 200 else {"node": i, "http": status})
             except Exception as exc:  # diagnostics only
                 out.append({"node": i, "error": type(exc).__name__})
+            finally:
+                api.close()
         return out
 
     def _checks(self, acks: list, liveness: dict) -> dict:
