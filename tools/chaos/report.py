@@ -17,7 +17,8 @@ def run_summary(index: int, total: int, r: dict, argv_rest: str) -> str:
         return head + f"SETUP FAILED: {r['setup_error']} ({r['elapsed_s']} s)"
     kinds = Counter(f["kind"] for f in r["faults"])
     lines = [head + f"{len(r['faults'])} faults ({', '.join(f'{k} x{n}' for k, n in sorted(kinds.items()))}) "
-             f"on {r['nodes']} nodes, {r['duration']:.0f} s of faults, net {r['net']}, {r['elapsed_s']} s in all"]
+             f"on {r['nodes']} nodes, {r['duration']:.0f} s of faults, net {r['net']}, {r['elapsed_s']} s in all, "
+             f"load average {'->'.join(str(x) for x in r.get('load_avg_1m', []))}"]
     for kind, why in r.get("skipped_kinds", {}).items():
         lines.append(f"  skipped {kind}: {why}")
     ch = r.get("checks")

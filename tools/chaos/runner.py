@@ -13,11 +13,13 @@ Phases, each bounded in time:
 3. **final heal** — links restored, paused nodes continued, every node that is
    down started again (a node that exited by itself too: its exit is already
    recorded); clients stop.
-4. **settle** — until every acknowledged record is committed on every node or
-   is known lost for good, and every node has committed a new height, within
-   ``ack_bound`` / ``halt_bound``.
+4. **settle** — until every node has committed a new height and every
+   acknowledged record is on every node, or the chain has moved on for
+   ``SETTLE_QUIET_S`` without any more of the missing ones arriving (they will
+   not), or the network stays halted for ``halt_bound``; ``ack_bound`` at most.
 5. **checks** — forks, acknowledged records, liveness, processes, logs,
-   double-signs (:mod:`tools.chaos.checks`), then every node is stopped.
+   double-signs (:mod:`tools.chaos.verdict` over :mod:`tools.chaos.checks`),
+   then every node is stopped.
 
 :meth:`ChaosRun.execute` always tears down what it created (processes,
 namespaces, and the run directory unless kept), also on KeyboardInterrupt.
@@ -25,7 +27,9 @@ namespaces, and the run directory unless kept), also on KeyboardInterrupt.
 
 from __future__ import annotations
 
+import http.client
 import json
+import os
 import shutil
 import signal
 import threading
@@ -34,9 +38,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from . import checks
+from . import verdict
 from .clients import Client, NodeApi
-from .cluster import START_MARK, Cluster
+from .cluster import Cluster
 from .netns import TopologyError, open_topology
 from .schedule import Fault, make_schedule
 
@@ -81,6 +85,7 @@ class ChaosRun:
         self.apis: list[NodeApi] = []
         self.crashed: set[int] = set()
         self.unclean_stops: list[dict] = []
+        self.halted_mid_run: dict | None = None
         self._heights: list[int] = []
         self._last_poll = 0.0
 
@@ -131,7 +136,7 @@ class ChaosRun:
         started = time.monotonic()
         base = self._run_dir()
         result: dict = {"seed": self.seed, "nodes": self.opts.nodes, "duration": self.opts.duration,
-                        "dir": str(base) if self.opts.keep else None}
+                        "dir": str(base) if self.opts.keep else None, "load_avg_1m": [round(os.getloadavg()[0], 2)]}
         try:
             self.topology = open_topology(self.opts.nodes, self.opts.net)
             result["net"] = self.topology.kind
@@ -183,10 +188,8 @@ class ChaosRun:
                     try:
                         if api.request("GET", "/health")[0] == 200:
                             answered.add(i)
-                    except OSError:
-                        pass
-                    except Exception:  # http.client errors while the server is coming up
-                        pass
+                    except (OSError, http.client.HTTPException):
+                        pass  # not listening yet, or closing the connection while it comes up
             if len(answered) == self.opts.nodes and min(self.cluster.heights()) >= 1:
                 break
             time.sleep(0.25)
@@ -229,8 +232,6 @@ class ChaosRun:
                                "heights": self.cluster.heights(), "at": round(bound, 2)}
         self.event("not_recovered", fault=self.pending.fault["index"], heights=self.cluster.heights())
         self.pending = None
-
-    halted_mid_run: dict | None = None
 
     def _inject(self, fault: Fault, doc: dict) -> None:
         c = self.cluster
@@ -315,105 +316,17 @@ class ChaosRun:
         liveness["lagging_nodes"] = ([i for i, h in enumerate(self.cluster.heights()) if h <= base]
                                      if liveness["caught_up_s"] is None and not liveness["permanent_halt"] else [])
         if liveness["permanent_halt"] or liveness["lagging_nodes"]:
-            liveness["consensus_status"] = self._consensus_status()
+            liveness["consensus_status"] = verdict.consensus_status(self.cluster, self.topology)
             liveness["signer_states"] = {i: self.cluster.signer_state(i) for i in range(self.cluster.n)}
         self.event("settled", heights=self.cluster.heights(), missing_acks=missing)
-        result["checks"] = self._checks(acks, liveness)
+        result["checks"] = verdict.collect(self.cluster, self.topology, acks, liveness | {
+            "halted_mid_run": self.halted_mid_run,
+            "unrecovered_faults": [f["index"] for f in self.fault_results if f.get("recovery_s") is None]},
+            fault_results=self.fault_results, unclean_stops=self.unclean_stops)
 
     def _count_missing(self, acks: list) -> int:
         committed = [self.cluster.committed_hashes(i) for i in range(self.cluster.n)]
         return sum(1 for a in acks if not all(a.hash in hashes for hashes in committed))
-
-    def _pending_on(self, hashes: list[str], budget_s: float = 15.0) -> dict[str, list[int]]:
-        """hash -> nodes whose mempool holds it (GET /v1/records/{hash} says "pending"),
-        asking every node in parallel; hashes not asked within ``budget_s`` are left out."""
-        found: dict[str, list[int]] = {h: [] for h in hashes}
-        asked: dict[int, int] = {}
-        deadline = time.monotonic() + budget_s
-
-        def ask(i: int) -> None:
-            api = NodeApi(self.topology, i, self.cluster.api_ports[i], self.cluster.tokens[i], timeout=2.0)
-            try:
-                for k, h in enumerate(hashes):
-                    if time.monotonic() > deadline:
-                        break
-                    try:
-                        status, doc = api.request("GET", f"/v1/records/{h}")
-                    except Exception:  # a node that does not answer holds nothing we can count on
-                        continue
-                    asked[i] = k + 1
-                    if status == 200 and doc.get("status") == "pending":
-                        found[h].append(i)
-            finally:
-                api.close()
-
-        threads = [threading.Thread(target=ask, args=(i,), daemon=True) for i in range(self.cluster.n) if self.cluster.running(i)]
-        for th in threads:
-            th.start()
-        for th in threads:
-            th.join(budget_s + 5)
-        complete = min(asked.values(), default=0)
-        return {h: sorted(v) for h, v in list(found.items())[:complete]}
-
-    def _consensus_status(self) -> list:
-        out = []
-        for i in range(self.cluster.n):
-            api = NodeApi(self.topology, i, self.cluster.api_ports[i], self.cluster.tokens[i], timeout=5.0)
-            try:
-                status, doc = api.request("GET", "/v1/status")
-                out.append({"node": i, "height": doc.get("height"), "consensus": doc.get("consensus"),
-                            "peers": doc.get("peers"), "mempool": doc.get("mempool")} if status == 200 else {"node": i, "http": status})
-            except Exception as exc:  # diagnostics only
-                out.append({"node": i, "error": type(exc).__name__})
-            finally:
-                api.close()
-        return out
-
-    def _checks(self, acks: list, liveness: dict) -> dict:
-        c = self.cluster
-        dumps = {i: c.snapshot(i) for i in range(c.n)}
-        forks, compared = checks.find_forks({i: d.blocks for i, d in dumps.items()})
-        committed_rows = [(i, h, b, s, q) for i, d in dumps.items() for h, b, s, q, _ in d.records]
-        committed_by_node = {i: {r[0] for r in d.records} for i, d in dumps.items()}
-        best = max(dumps, key=lambda i: dumps[i].height)
-        slots = {(b, s, q): h for h, b, s, q, _ in dumps[best].records}
-        nowhere = [a.hash for a in acks if not any(a.hash in s for s in committed_by_node.values())
-                   and slots.get((a.branch, a.subject, a.seq), a.hash) == a.hash]  # not superseded: ask the mempools
-        pending_on = self._pending_on(nowhere[:400])
-        unconfirmed = checks.classify_unconfirmed(acks, committed_by_node, slots, pending_on)
-        reused = checks.find_reused_seqs(acks, committed_rows)
-        texts = {i: c.log_text(i) for i in range(c.n)}
-        logs = {i: checks.scan_log(t) for i, t in texts.items()}
-        starts = sorted(v for t in texts.values() for v in checks.startup_times(t, START_MARK))
-        evidence = [{"node": i, "hash": h, "height": ht, "validator": v} for i, d in dumps.items() for h, ht, v in d.evidence]
-        alive = [i for i in range(c.n) if c.running(i)]
-        exits = [e for node in c.nodes for e in node.exits]
-        recoveries = [f["recovery_s"] for f in self.fault_results if f.get("recovery_s") is not None]
-        lost = unconfirmed["lost"]
-        return {
-            "forks": {"count": len(forks), "heights_compared": compared, "details": forks[:20],
-                      "db_errors": {i: d.error for i, d in dumps.items() if d.error}},
-            "acks": {"acknowledged": len(acks), "committed_everywhere": len(acks) - len(lost) - len(unconfirmed["partial"]),
-                     "lost": len(lost), "partial": len(unconfirmed["partial"]),
-                     "lost_by_fate": _count(d["fate"] for d in lost),
-                     "lost_details": lost[:200], "partial_details": unconfirmed["partial"][:50]},
-            "liveness": liveness | {"halted_mid_run": self.halted_mid_run,
-                                    "unrecovered_faults": [f["index"] for f in self.fault_results if f.get("recovery_s") is None],
-                                    "final_heights": {i: d.height for i, d in dumps.items()}},
-            "processes": {"expected": c.n, "alive": len(alive), "not_alive": [i for i in range(c.n) if i not in alive],
-                          "unexpected_exits": exits, "unclean_stops": self.unclean_stops},
-            "logs": {"tracebacks": sum(l["tracebacks"] for l in logs.values()),
-                     "by_node": {i: l["tracebacks"] for i, l in logs.items() if l["tracebacks"]},
-                     "exceptions": sorted({e for l in logs.values() for e in l["exceptions"]})[:20],
-                     "error_lines": _merge_counts(l["errors"] for l in logs.values())},
-            "double_signs": {"reused_seq": len(reused), "reused_seq_details": reused[:50],
-                             "evidence": len(evidence), "evidence_details": evidence[:20],
-                             "equivocation_log_lines": sum(len(l["equivocations"]) for l in logs.values()),
-                             "equivocation_lines": [e for l in logs.values() for e in l["equivocations"]][:20]},
-            "recovery": {"values": recoveries, "p50": checks.percentile(recoveries, 50),
-                         "p99": checks.percentile(recoveries, 99), "max": max(recoveries, default=None)},
-            "node_start": {"values": starts, "p50": checks.percentile(starts, 50), "max": max(starts, default=None)},
-        }
 
     def _teardown(self, base: Path, result: dict) -> None:
         for client in self.clients:
@@ -438,56 +351,11 @@ class ChaosRun:
         result["planned_faults"] = len(self.schedule)
         result["client"] = {"submitted": sum(c.sent for c in self.clients),
                             "acknowledged": sum(len(c.acks) for c in self.clients),
-                            "errors": _merge_counts(c.errors for c in self.clients)}
+                            "errors": verdict.merge_counts(c.errors for c in self.clients)}
         result["elapsed_s"] = round(time.monotonic() - started, 1)
-        result["failures"] = failures(result)
+        result["load_avg_1m"].append(round(os.getloadavg()[0], 2))  # the machine's load at start and end (shared CPUs)
+        result["failures"] = verdict.failures(result)
         return result
-
-
-def failures(result: dict) -> list[str]:
-    """The names of the checks a run failed (empty: all passed)."""
-    if "setup_error" in result:
-        return ["setup"]
-    ch = result.get("checks")
-    if ch is None:
-        return ["incomplete"]
-    out = []
-    if ch["forks"]["count"]:
-        out.append("forks")
-    if ch["acks"]["lost"]:
-        out.append("acks_lost")
-    if ch["acks"]["partial"]:
-        out.append("acks_partial")
-    if ch["liveness"]["permanent_halt"]:
-        out.append("permanent_halt")
-    elif ch["liveness"]["lagging_nodes"]:
-        out.append("lagging_nodes")
-    if ch["liveness"]["halted_mid_run"] or ch["liveness"]["unrecovered_faults"]:
-        out.append("slow_recovery")
-    if ch["processes"]["not_alive"] or ch["processes"]["unexpected_exits"]:
-        out.append("processes")
-    if ch["logs"]["tracebacks"]:
-        out.append("tracebacks")
-    if ch["double_signs"]["reused_seq"]:
-        out.append("reused_seq")
-    if ch["double_signs"]["evidence"] or ch["double_signs"]["equivocation_log_lines"]:
-        out.append("equivocation")
-    return out
-
-
-def _count(items) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for item in items:
-        out[item] = out.get(item, 0) + 1
-    return out
-
-
-def _merge_counts(dicts) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for d in dicts:
-        for k, v in d.items():
-            out[k] = out.get(k, 0) + v
-    return dict(sorted(out.items(), key=lambda kv: -kv[1]))
 
 
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
