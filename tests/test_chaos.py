@@ -231,7 +231,7 @@ def _proc_state(pid: int) -> str | None:
 # ---------------------------------------------------------------- a short run of real processes
 
 SHORT_RUN = ["--runs", "1", "--seed", "11", "--duration", "30", "--recovery-bound", "25", "--halt-bound", "20",
-             "--ack-bound", "20", "--json", "--quiet"]
+             "--ack-bound", "20", "--startup-timeout", "45", "--json", "--quiet"]
 
 
 @pytest.fixture(scope="module")
@@ -252,7 +252,8 @@ def test_short_run_checks_ran_no_fork_no_equivocation(short_run):
     assert "setup_error" not in run, run["setup_error"]
     assert run["seed"] == 11 and run["planned_faults"] == 4
     kinds = [f["kind"] for f in run["faults"]]  # fewer if one did not recover: the schedule stops there
-    assert kinds and kinds == ["stop", "restart_all", "partition", "killall"][:len(kinds)]
+    assert kinds == ["stop", "restart_all", "partition", "killall"][:len(kinds)]
+    assert kinds or run["checks"]["liveness"]["stalled_at_start"]  # none only if nothing committed before the first
     if run["net"] == "netns":
         assert run["skipped_kinds"] == {}
     assert set(run["checks"]) == {"forks", "acks", "liveness", "processes", "logs", "double_signs", "recovery", "node_start"}
@@ -274,6 +275,6 @@ def test_short_run_loses_nothing_reuses_no_seq_and_never_halts(short_run):
     ch = run["checks"]
     assert ch["acks"]["lost"] == 0, ch["acks"]["lost_details"][:5]
     assert ch["double_signs"]["reused_seq"] == 0, ch["double_signs"]["reused_seq_details"][:3]
-    assert not ch["liveness"]["permanent_halt"]
+    assert not ch["liveness"]["permanent_halt"] and not ch["liveness"]["stalled_at_start"]
     assert ch["liveness"]["unrecovered_faults"] == []
     assert run["failures"] == []

@@ -49,6 +49,8 @@ def parse_args(argv: list[str] | None):
                     help="after the final heal, no new height within this many seconds is a permanent halt (default 60)")
     ap.add_argument("--ack-bound", type=float, default=60.0,
                     help="after the final heal, wait at most this long for acknowledged records to commit (default 60)")
+    ap.add_argument("--startup-timeout", type=float, default=90.0,
+                    help="seconds for every node to answer and commit height 1 (default 90)")
     ap.add_argument("--json", action="store_true", help="one JSON document on stdout")
     ap.add_argument("--keep", type=Path, metavar="DIR", help="keep each run's homes, logs and events.jsonl in DIR/run-seedS")
     ap.add_argument("-q", "--quiet", action="store_true", help="no timeline of events while running")
@@ -68,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     say = (lambda s: None) if args.quiet else (lambda s: print(s, file=sys.stderr, flush=True))
     opts = RunOptions(nodes=args.nodes, duration=args.duration, kinds=args.kinds, rate=args.rate, net=args.net,
                       recovery_bound=args.recovery_bound, halt_bound=args.halt_bound, ack_bound=args.ack_bound,
-                      keep=args.keep)
+                      startup_timeout=args.startup_timeout, keep=args.keep)
     rest = "".join([f" --nodes {args.nodes}" if args.nodes != 4 else "", f" --duration {args.duration:g}" if args.duration != 60 else "",
                     f" --faults {args.faults}" if args.faults != "all" else "", f" --net {args.net}" if args.net != "auto" else ""])
     commit = _commit()
@@ -101,7 +103,8 @@ def main(argv: list[str] | None = None) -> int:
                    "commit": commit, "options": {"runs": args.runs, "seed": args.seed, "nodes": args.nodes,
                                                  "duration": args.duration, "faults": list(args.kinds), "rate": args.rate,
                                                  "net": args.net, "recovery_bound": args.recovery_bound,
-                                                 "halt_bound": args.halt_bound, "ack_bound": args.ack_bound},
+                                                 "halt_bound": args.halt_bound, "ack_bound": args.ack_bound,
+                                                 "startup_timeout": args.startup_timeout},
                    "totals": totals, "runs": results}, sys.stdout, indent=1, default=str)
         print()
     if interrupted:

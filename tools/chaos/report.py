@@ -52,6 +52,9 @@ def run_summary(index: int, total: int, r: dict, argv_rest: str) -> str:
         lines.append(f"    traceback: {e}")
     for e in p["unexpected_exits"]:
         lines.append(f"    node {e['node']} exited by itself with code {e['code']} at {e['at']}s")
+    if lv.get("stalled_at_start"):
+        st0 = lv["stalled_at_start"]
+        lines.append(f"    no fault injected: every node answered, yet heights were {st0['heights']} {st0['after_s']:.0f}s after start")
     if lv.get("halted_mid_run"):
         h = lv["halted_mid_run"]
         lines.append(f"    halted after fault {h['fault']}: heights {h['heights']} stayed at or below {h['base_height']}")
@@ -96,6 +99,7 @@ def totals(results: list[dict]) -> dict:
         "faults": len(faults), "faults_by_kind": dict(sorted(Counter(f["kind"] for f in faults).items())),
         "forks": total(("forks", "count")),
         "acknowledged": total(("acks", "acknowledged")), "acks_lost": total(("acks", "lost")),
+        "acks_lost_by_fate": dict(sorted(sum((Counter(r["checks"]["acks"]["lost_by_fate"]) for r in checked), Counter()).items())),
         "acks_not_on_every_node": total(("acks", "partial")),
         "permanent_halts": sum(1 for r in checked if r["checks"]["liveness"]["permanent_halt"]),
         "unrecovered_faults": total(("liveness", "unrecovered_faults")),
@@ -113,7 +117,9 @@ def totals(results: list[dict]) -> dict:
 def totals_line(t: dict) -> str:
     rec = t["recovery_s"]
     return (f"TOTAL {t['runs']} runs ({t['runs_failed']} failed), {t['faults']} faults: forks {t['forks']}, "
-            f"acks lost {t['acks_lost']} of {t['acknowledged']} (not on every node {t['acks_not_on_every_node']}), "
+            f"acks lost {t['acks_lost']} of {t['acknowledged']}"
+            f"{' (' + ', '.join(f'{k} {v}' for k, v in t['acks_lost_by_fate'].items()) + ')' if t['acks_lost_by_fate'] else ''}"
+            f", not on every node {t['acks_not_on_every_node']}, "
             f"permanent halts {t['permanent_halts']}, unrecovered faults {t['unrecovered_faults']}, "
             f"double-signs {t['reused_seq']} reused seq + {t['equivocation_evidence']} evidence + {t['equivocation_log_lines']} log lines, "
             f"processes not alive {t['processes_not_alive']} (exits by themselves {t['unexpected_exits']}), "

@@ -3,7 +3,9 @@
 Phases, each bounded in time:
 
 1. **start** — homes, topology, every daemon; ready when each API answers and
-   every node has committed height 1 (``startup_timeout``).
+   every node has committed height 1 (``startup_timeout``). A node that does
+   not answer is a setup failure; nodes that answer but commit nothing are a
+   finding (``stalled_at_start``): no faults, straight to the final checks.
 2. **faults** — clients submit throughout; each planned fault is injected at its
    instant, lasts its downtime, and is healed. Recovery of a fault = from its
    heal to the moment every node still alive has committed a height above the
@@ -86,6 +88,7 @@ class ChaosRun:
         self.crashed: set[int] = set()
         self.unclean_stops: list[dict] = []
         self.halted_mid_run: dict | None = None
+        self.stalled_at_start: dict | None = None
         self._heights: list[int] = []
         self._last_poll = 0.0
 
@@ -154,7 +157,8 @@ class ChaosRun:
             if startup is not None:
                 result["setup_error"] = startup
             else:
-                self._faults()
+                if self.stalled_at_start is None:
+                    self._faults()
                 self._final(result)
         except TopologyError as exc:
             result["setup_error"] = f"network setup failed: {exc}"
@@ -194,10 +198,14 @@ class ChaosRun:
                 break
             time.sleep(0.25)
         else:
-            return (f"devnet not ready within {self.opts.startup_timeout:.0f}s: APIs answering {sorted(answered)}, "
-                    f"heights {self.cluster.heights()}")
+            if len(answered) < self.opts.nodes:
+                return (f"devnet not ready within {self.opts.startup_timeout:.0f}s: APIs answering {sorted(answered)}, "
+                        f"heights {self.cluster.heights()}")
+            # every node runs and answers, yet height 1 is not on every node: a liveness failure before
+            # any fault. No faults then; the final checks say whether it is a halt.
+            self.stalled_at_start = {"heights": self.cluster.heights(), "after_s": self.opts.startup_timeout}
         self.phase_t0 = self.cluster.now()
-        self.event("ready", heights=self.cluster.heights())
+        self.event("ready" if self.stalled_at_start is None else "stalled_at_start", heights=self.cluster.heights())
         for i in range(self.opts.nodes):
             client = Client(NodeApi(self.topology, i, self.cluster.api_ports[i], self.cluster.tokens[i]),
                             seed=self.seed * 1000 + i, rate=self.opts.rate, clock=self.t, run_tag=f"r{self.seed}")
@@ -320,7 +328,7 @@ class ChaosRun:
             liveness["signer_states"] = {i: self.cluster.signer_state(i) for i in range(self.cluster.n)}
         self.event("settled", heights=self.cluster.heights(), missing_acks=missing)
         result["checks"] = verdict.collect(self.cluster, self.topology, acks, liveness | {
-            "halted_mid_run": self.halted_mid_run,
+            "halted_mid_run": self.halted_mid_run, "stalled_at_start": self.stalled_at_start,
             "unrecovered_faults": [f["index"] for f in self.fault_results if f.get("recovery_s") is None]},
             fault_results=self.fault_results, unclean_stops=self.unclean_stops)
 

@@ -19,7 +19,7 @@ from .clients import NodeApi
 from .cluster import START_MARK, Cluster
 
 
-def pending_on(cluster: Cluster, topology, hashes: list[str], budget_s: float = 15.0) -> dict[str, list[int]]:
+def pending_on(cluster: Cluster, topology, hashes: list[str], budget_s: float = 10.0) -> dict[str, list[int]]:
     """hash -> nodes whose mempool holds it (GET /v1/records/{hash} says "pending"),
     asking every node in parallel; hashes not asked within ``budget_s`` are left out."""
     found: dict[str, list[int]] = {h: [] for h in hashes}
@@ -56,7 +56,7 @@ def consensus_status(cluster: Cluster, topology) -> list[dict]:
     mempool size from ``GET /v1/status``: where a halted network stands."""
     out = []
     for i in range(cluster.n):
-        api = NodeApi(topology, i, cluster.api_ports[i], cluster.tokens[i], timeout=5.0)
+        api = NodeApi(topology, i, cluster.api_ports[i], cluster.tokens[i], timeout=3.0)
         try:
             status, doc = api.request("GET", "/v1/status")
             out.append({"node": i, "height": doc.get("height"), "consensus": doc.get("consensus"),
@@ -133,6 +133,8 @@ def failures(result: dict) -> list[str]:
         out.append("permanent_halt")
     elif ch["liveness"]["lagging_nodes"]:
         out.append("lagging_nodes")
+    if ch["liveness"].get("stalled_at_start"):
+        out.append("stalled_at_start")
     if ch["liveness"]["halted_mid_run"] or ch["liveness"]["unrecovered_faults"]:
         out.append("slow_recovery")
     if ch["processes"]["not_alive"] or ch["processes"]["unexpected_exits"]:
