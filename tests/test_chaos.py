@@ -31,6 +31,7 @@ from tools import devnet
 from tools.chaos import checks
 from tools.chaos.clients import Ack
 from tools.chaos.cluster import read_chain
+from tools.chaos.netns import Namespaces, namespaces_unavailable
 from tools.chaos.schedule import KINDS, make_schedule, parse_kinds
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -186,6 +187,47 @@ def test_percentile_is_nearest_rank():
     assert checks.percentile([float(i) for i in range(1, 101)], 99) == 99.0
 
 
+# ---------------------------------------------------------------- the namespaces
+
+
+def test_a_partition_cuts_the_link_and_heal_restores_it_and_close_removes_everything():
+    why = namespaces_unavailable()
+    if why:
+        pytest.skip(why)
+    topo = Namespaces(2, tag=f"bnchaos{os.getpid()}")
+    try:
+        server = subprocess.Popen(topo.command(1, [sys.executable, "-m", "http.server", "--bind", "10.99.0.2", "9000"]),
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            _wait_connect(topo, 0, ("10.99.0.2", 9000))  # node 0 reaches node 1 over the bridge
+            with pytest.raises(ConnectionRefusedError):  # node 1's loopback is its own, not ours
+                topo.connect(0, ("127.0.0.1", 9000), 1.0)
+            topo.partition(((0,), (1,)))
+            with pytest.raises(OSError):  # a cut link: no answer at all (timeout)
+                topo.connect(0, ("10.99.0.2", 9000), 1.0)
+            topo.heal()
+            _wait_connect(topo, 0, ("10.99.0.2", 9000))
+        finally:
+            server.kill()
+            server.wait()
+    finally:
+        topo.close()
+    listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    assert topo.tag not in listed
+
+
+def _wait_connect(topo, i, address, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            topo.connect(i, address, 1.0).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
 # ---------------------------------------------------------------- devnet and zombies
 
 
@@ -250,12 +292,15 @@ def test_short_run_checks_ran_no_fork_no_equivocation(short_run):
     assert short_run["totals"]["runs"] == 1
     run = short_run["runs"][0]
     assert "setup_error" not in run, run["setup_error"]
-    assert run["seed"] == 11 and run["planned_faults"] == 4
+    planned = [f.kind for f in make_schedule(11, 4, 30, tuple(k for k in KINDS if k not in run["skipped_kinds"]))]
+    if run["net"] == "netns":  # as root with ip(8): every kind; else partitions are skipped with the reason
+        assert run["skipped_kinds"] == {} and planned == ["stop", "restart_all", "partition", "killall"]
+    else:
+        assert set(run["skipped_kinds"]) == {"partition"}
+    assert run["seed"] == 11 and run["planned_faults"] == len(planned)
     kinds = [f["kind"] for f in run["faults"]]  # fewer if one did not recover: the schedule stops there
-    assert kinds == ["stop", "restart_all", "partition", "killall"][:len(kinds)]
+    assert kinds == planned[:len(kinds)]
     assert kinds or run["checks"]["liveness"]["stalled_at_start"]  # none only if nothing committed before the first
-    if run["net"] == "netns":
-        assert run["skipped_kinds"] == {}
     assert set(run["checks"]) == {"forks", "acks", "liveness", "processes", "logs", "double_signs", "recovery", "node_start"}
     assert run["client"]["acknowledged"] == run["checks"]["acks"]["acknowledged"] > 0
     assert run["checks"]["forks"]["heights_compared"] > 0

@@ -30,6 +30,8 @@ import subprocess
 from contextlib import contextmanager
 from typing import Iterator
 
+from tools.netsetup import free_ports
+
 CLONE_NEWNET = 0x40000000
 NETNS_DIR = "/var/run/netns"
 PREFIX = "bnchaos"
@@ -65,8 +67,6 @@ class Loopback:
     def __init__(self, nodes: int, reason: str):
         self.nodes = nodes
         self.partition_unavailable: str | None = reason
-        from tools.netsetup import free_ports
-
         self._ports = free_ports(2 * nodes)
 
     def p2p_listen(self, i: int) -> str:
