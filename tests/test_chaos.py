@@ -64,6 +64,7 @@ def test_faults_fit_the_duration_one_after_another(seed):
 def test_fault_kinds_are_parsed_strictly():
     assert parse_kinds("all") == KINDS
     assert parse_kinds("kill1, stop,kill1") == ("kill1", "stop")
+    assert parse_kinds("partition,stop,killall") == ("killall", "stop", "partition")  # order given: same plan
     with pytest.raises(ValueError, match="kil1"):
         parse_kinds("kil1")
 
@@ -272,13 +273,15 @@ def _proc_state(pid: int) -> str | None:
 
 # ---------------------------------------------------------------- a short run of real processes
 
-SHORT_RUN = ["--runs", "1", "--seed", "11", "--duration", "30", "--recovery-bound", "25", "--halt-bound", "20",
-             "--ack-bound", "20", "--startup-timeout", "45", "--json", "--quiet"]
+SHORT_KINDS = ("killall", "stop", "partition")  # in the order of KINDS, as parse_kinds gives them
+SHORT_RUN = ["--runs", "1", "--seed", "8", "--duration", "22", "--faults", ",".join(SHORT_KINDS), "--recovery-bound", "20",
+             "--halt-bound", "20", "--ack-bound", "20", "--startup-timeout", "40", "--json", "--quiet"]
 
 
 @pytest.fixture(scope="module")
 def short_run() -> dict:
-    """One seeded run (seed 11: stop, restart_all, partition, killall in 30 s of faults)."""
+    """One seeded run: in 22 s of faults, a SIGSTOP of node 0, a kill -9 of every
+    validator (staggered), an even 2|2 partition (no side has a quorum)."""
     if not Path("/proc/self/stat").exists():
         pytest.skip("needs Linux /proc")
     proc = subprocess.run([sys.executable, "-m", "tools.chaos", *SHORT_RUN], capture_output=True, text=True,
@@ -292,12 +295,12 @@ def test_short_run_checks_ran_no_fork_no_equivocation(short_run):
     assert short_run["totals"]["runs"] == 1
     run = short_run["runs"][0]
     assert "setup_error" not in run, run["setup_error"]
-    planned = [f.kind for f in make_schedule(11, 4, 30, tuple(k for k in KINDS if k not in run["skipped_kinds"]))]
+    planned = [f.kind for f in make_schedule(8, 4, 22, tuple(k for k in SHORT_KINDS if k not in run["skipped_kinds"]))]
     if run["net"] == "netns":  # as root with ip(8): every kind; else partitions are skipped with the reason
-        assert run["skipped_kinds"] == {} and planned == ["stop", "restart_all", "partition", "killall"]
+        assert run["skipped_kinds"] == {} and planned == ["stop", "killall", "partition"]
     else:
         assert set(run["skipped_kinds"]) == {"partition"}
-    assert run["seed"] == 11 and run["planned_faults"] == len(planned)
+    assert run["seed"] == 8 and run["planned_faults"] == len(planned)
     kinds = [f["kind"] for f in run["faults"]]  # fewer if one did not recover: the schedule stops there
     assert kinds == planned[:len(kinds)]
     assert kinds or run["checks"]["liveness"]["stalled_at_start"]  # none only if nothing committed before the first
@@ -313,8 +316,8 @@ def test_short_run_checks_ran_no_fork_no_equivocation(short_run):
 
 @pytest.mark.slow
 @pytest.mark.xfail(strict=False, reason="today's node keeps accepted records in memory only, reuses sequence numbers "
-                                        "after a crash and can halt after a kill of all validators (issue 10 items 1-4); "
-                                        "flip to a plain test once the durability fixes are merged")
+                                        "after a crash and can halt after a kill or a partition (issue 10; "
+                                        "docs/RELIABILITY.md); flip to a plain test once the fixes are merged")
 def test_short_run_loses_nothing_reuses_no_seq_and_never_halts(short_run):
     run = short_run["runs"][0]
     ch = run["checks"]

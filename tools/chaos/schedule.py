@@ -71,18 +71,20 @@ class Fault:
 
 
 def parse_kinds(text: str) -> tuple[str, ...]:
-    """``"kill1,stop"`` -> ("kill1", "stop"); ``"all"`` -> every kind. Raises ValueError."""
+    """``"stop,kill1"`` -> ("kill1", "stop"); ``"all"`` -> every kind. Always in the order
+    of KINDS, so the order given does not change the schedule. Raises ValueError."""
     if text.strip() == "all":
         return KINDS
-    kinds = tuple(k.strip() for k in text.split(",") if k.strip())
-    unknown = [k for k in kinds if k not in KINDS]
+    kinds = {k.strip() for k in text.split(",") if k.strip()}
+    unknown = sorted(kinds - set(KINDS))
     if unknown or not kinds:
         raise ValueError(f"unknown fault kind(s) {', '.join(unknown) or '(none given)'}; choose from {', '.join(KINDS)}")
-    return tuple(dict.fromkeys(kinds))
+    return tuple(k for k in KINDS if k in kinds)
 
 
 def make_schedule(seed: int, nodes: int, duration: float, kinds: tuple[str, ...]) -> list[Fault]:
-    """Faults that fit in ``duration`` seconds (each ends, healed, before it)."""
+    """Faults that fit in ``duration`` seconds (each ends, healed, before it).
+    ``kinds`` in the order of KINDS (:func:`parse_kinds` gives them so)."""
     if nodes < 2 and any(k in kinds for k in ("kill2", "partition")):
         kinds = tuple(k for k in kinds if k not in ("kill2", "partition"))
     rng = random.Random(seed)
