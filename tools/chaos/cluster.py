@@ -4,7 +4,8 @@
   peers are rewritten for the topology (:mod:`tools.chaos.netns`).
 * Each daemon is a child of this process (``python -m node.daemon``, inside its
   namespace), in a session of its own so a Ctrl-C at the terminal reaches only
-  us, with a parent-death signal (SIGKILL) so none outlives a killed tool. Only these children are ever signalled, by their pid, and every exit is
+  us, with a parent-death signal (SIGKILL) so none outlives a killed tool.
+  Only these children are ever signalled, by their pid, and every exit is
   reaped (:meth:`Cluster.poll_exits`): a killed node is never left a zombie
   that a liveness check could take for a running process.
 * Databases are read read-only while the nodes run (WAL):
@@ -58,7 +59,6 @@ class NodeProcess:
     home: Home
     proc: subprocess.Popen | None = None
     paused: bool = False
-    starts: int = 0
     exits: list[dict] = field(default_factory=list)  # exits we did not cause
 
 
@@ -78,7 +78,6 @@ class Cluster:
         self.genesis = Genesis.loads(homes[0].genesis.read_bytes())
         self.tokens = [h.api_token.read_text().strip() for h in homes]
         self.api_ports = [int(topology.api_listen(i).rpartition(":")[2]) for i in range(n)]
-        self.branch_ids = [load_key(h.key).branch_id.hex() for h in homes]
         self._readers: dict[int, ChainReader] = {}
         self._last_heights = [0] * n
 
@@ -102,7 +101,6 @@ class Cluster:
             node.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=REPO,
                                          env=dict(os.environ, PYTHONUNBUFFERED="1"), start_new_session=True)
         node.paused = False
-        node.starts += 1
 
     def kill(self, i: int) -> bool:
         """SIGKILL node ``i`` and reap it. False if it was not running."""
@@ -113,16 +111,6 @@ class Cluster:
         node.proc.wait()
         node.proc, node.paused = None, False
         return True
-
-    def terminate(self, i: int, timeout: float = 15.0) -> dict | None:
-        """SIGTERM node ``i`` (SIGCONT first if paused), wait for its exit; SIGKILL
-        after ``timeout``. Returns {"node", "code", "seconds", "forced"} or None if
-        it was not running."""
-        node = self.nodes[i]
-        if node.proc is None:
-            return None
-        self._send_term(node)
-        return self._wait_exit(node, self.clock(), timeout)
 
     def terminate_all(self, timeout: float = 15.0) -> list[dict]:
         """SIGTERM every running node at once (one signal each: the daemon takes a
@@ -182,10 +170,6 @@ class Cluster:
         node = self.nodes[i]
         return node.proc is not None and node.proc.poll() is None and not node.paused
 
-    def pid(self, i: int) -> int | None:
-        proc = self.nodes[i].proc
-        return proc.pid if proc is not None else None
-
     def shutdown(self, timeout: float = 10.0) -> list[dict]:
         """Stop every node we started: SIGCONT, SIGTERM, SIGKILL after ``timeout``."""
         stops = self.terminate_all(timeout)
@@ -234,18 +218,6 @@ class Cluster:
         db = connect_reader(path)
         try:
             return {bytes(h).hex() for (h,) in db.execute("SELECT hash FROM records")}
-        finally:
-            db.close()
-
-    def chain_slots(self, i: int) -> dict[tuple[str, str, int], str]:
-        """(branch hex, subject, seq) -> hash of the record committed there, on node ``i``."""
-        path = self.nodes[i].home.db
-        if not path.exists():
-            return {}
-        db = connect_reader(path)
-        try:
-            return {(bytes(b).hex(), s, q): bytes(h).hex()
-                    for h, b, s, q in db.execute("SELECT hash, branch_id, subject, seq FROM records")}
         finally:
             db.close()
 

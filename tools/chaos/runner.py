@@ -34,6 +34,7 @@ import json
 import os
 import shutil
 import signal
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -174,8 +175,6 @@ class ChaosRun:
                 shutil.rmtree(base)
             base.mkdir(parents=True)
             return base
-        import tempfile
-
         return Path(tempfile.mkdtemp(prefix=f"chaos-seed{self.seed}-"))
 
     def _start(self) -> str | None:
