@@ -9,6 +9,9 @@
 node.daemon --home DIR/branch-NN`` for each, records the pids in
 DIR/devnet.json and waits until every node answers /health. Logs go to
 DIR/branch-NN/node.log. Only pids recorded in devnet.json are ever signalled.
+A recorded pid counts as a live node only if its process is running: a zombie
+(a node killed but not reaped, as under a PID 1 that does not reap) is dead
+(:func:`process_state`), so ``up`` starts that node again and ``status`` says so.
 """
 
 from __future__ import annotations
@@ -38,14 +41,45 @@ def api_url(home: Home) -> str:
     return f"http://{home.load_config().api.listen}"
 
 
-def _alive(pid: int) -> bool:
+def process_state(pid: int) -> str:
+    """"running" (or stopped, but there), "zombie" (exited, not reaped by its parent)
+    or "gone". A zombie still answers ``kill(pid, 0)``, so that alone cannot tell:
+    where PID 1 does not reap orphans, a node killed with -9 stays one for good.
+    Our own child is reaped here with waitpid; for anyone else's, the state letter
+    in /proc/<pid>/stat says (Z or X: dead)."""
+    try:
+        reaped, _ = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass  # not our child (or already reaped)
+    else:
+        return "gone" if reaped == pid else "running"
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
-        return False
+        return "gone"
     except PermissionError:
-        return True
-    return True
+        pass  # exists, someone else's
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            state = f.read().rsplit(b")", 1)[1].split()[0]  # after "pid (comm)": comm may hold spaces and ")"
+    except FileNotFoundError:
+        return "gone"
+    except (OSError, IndexError):
+        return "running"  # no /proc to ask: trust kill(pid, 0)
+    return "zombie" if state in (b"Z", b"X") else "running"
+
+
+def _alive(pid: int) -> bool:
+    """A running node daemon: not a zombie, and not another program that got the pid since."""
+    if process_state(pid) != "running":
+        return False
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return b"node.daemon" in f.read()
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return True  # no /proc to ask
 
 
 def up(base: Path, n: int, *, chain_id: str = "branchnet-devnet", wait: float = 60.0,
@@ -100,11 +134,7 @@ def down(base: Path, *, timeout: float = 20.0, quiet: bool = False) -> None:
             os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
     for name, pid in state.items():
-        while _alive(pid) and time.monotonic() < deadline:
-            try:
-                os.waitpid(pid, os.WNOHANG)
-            except ChildProcessError:
-                pass
+        while _alive(pid) and time.monotonic() < deadline:  # _alive reaps our own children
             time.sleep(0.1)
         if _alive(pid):
             os.kill(pid, signal.SIGKILL)
@@ -116,14 +146,20 @@ def down(base: Path, *, timeout: float = 20.0, quiet: bool = False) -> None:
 
 
 def status(base: Path) -> list[dict]:
+    """One row per node: what its API says, and its process ("running", "zombie",
+    "gone", or "-" when devnet.json names no pid)."""
     rows = []
+    state = _load_state(base)
     for home in _homes(base):
+        pid = state.get(home.path.name)
+        process = process_state(pid) if pid else "-"
         try:
             s = httpx.get(api_url(home) + "/v1/status", timeout=2).json()
             rows.append({"node": home.path.name, "height": s["height"], "peers": s["peers"], "mempool": s["mempool"],
-                         "last_block": s["last_block_hash"][:12], "role": s["role"]})
+                         "last_block": s["last_block_hash"][:12], "role": s["role"], "pid": pid, "process": process})
         except (httpx.HTTPError, ValueError, KeyError):
-            rows.append({"node": home.path.name, "height": None, "peers": None, "mempool": None, "last_block": "down", "role": ""})
+            rows.append({"node": home.path.name, "height": None, "peers": None, "mempool": None, "last_block": "down", "role": "",
+                         "pid": pid, "process": process})
     return rows
 
 
@@ -142,9 +178,10 @@ def main(argv: list[str] | None = None) -> int:
         down(args.dir)
     else:
         rows = status(args.dir)
-        print(f"{'node':<12} {'role':<10} {'height':>7} {'peers':>6} {'mempool':>8}  last block")
+        print(f"{'node':<12} {'role':<10} {'height':>7} {'peers':>6} {'mempool':>8}  {'pid':>7} {'process':<8} last block")
         for r in rows:
-            print(f"{r['node']:<12} {r['role']:<10} {str(r['height']):>7} {str(r['peers']):>6} {str(r['mempool']):>8}  {r['last_block']}")
+            print(f"{r['node']:<12} {r['role']:<10} {str(r['height']):>7} {str(r['peers']):>6} {str(r['mempool']):>8}  "
+                  f"{str(r['pid'] or '-'):>7} {r['process']:<8} {r['last_block']}")
     return 0
 
 
