@@ -7,9 +7,9 @@
   logs, they report exactly what is wrong.
 * devnet never takes a zombie for a live node.
 * A short seeded run of real processes (slow): its checks ran, the report has
-  its shape, no fork, no equivocation. The durability checks (acknowledged
-  records lost, permanent halts, reused sequence numbers) are asserted in a
-  test of their own, marked xfail until the node's durability fixes land.
+  its shape, no fork, no equivocation; and nothing acknowledged lost, no
+  sequence number signed twice, no permanent halt (the node before its
+  consensus WAL and durable acknowledgements failed all three on this run).
 """
 
 from __future__ import annotations
@@ -315,9 +315,6 @@ def test_short_run_checks_ran_no_fork_no_equivocation(short_run):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=False, reason="today's node keeps accepted records in memory only, reuses sequence numbers "
-                                        "after a crash and can halt after a kill or a partition (issue 10; "
-                                        "docs/RELIABILITY.md); flip to a plain test once the fixes are merged")
 def test_short_run_loses_nothing_reuses_no_seq_and_never_halts(short_run):
     run = short_run["runs"][0]
     ch = run["checks"]
