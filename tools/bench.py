@@ -146,6 +146,7 @@ def percentile(values: list[float], q: float) -> float:
 async def load_phase(base: Path, duration: float, rate: int, max_block_records: int, workload: str = "offers") -> dict:
     members = 1 if workload == "offers" else STATUS_BRANCHES  # the generator's home is the first member
     homes = create_network(base / "load", N_VALIDATORS, observers=members, fixed_ports=True, params=BENCH_PARAMS,
+                           observer_links=N_VALIDATORS,  # the generator pushes to every validator
                            consensus={"block_interval_ms": 50, "empty_block_interval_ms": 2000, "max_block_records": max_block_records})
     for h in homes:
         set_config(h, "api", "enabled", h is homes[0])  # one API, to read p2p statistics at the end

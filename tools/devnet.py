@@ -1,6 +1,6 @@
 """A local devnet of N branches as separate processes on 127.0.0.1.
 
-    python -m tools.devnet up --nodes 4 --dir DIR     create (if new) and start
+    python -m tools.devnet up --validators 4 [--observers 8] --dir DIR     create (if new) and start
     python -m tools.devnet status --dir DIR           heights side by side
     python -m tools.devnet down --dir DIR             stop every node by its pid
 
@@ -34,7 +34,7 @@ STATE_FILE = "devnet.json"
 
 
 def _homes(base: Path) -> list[Home]:
-    return [Home(p) for p in sorted(base.glob("branch-*")) if (p / "config.toml").exists()]
+    return [Home(p) for p in sorted(base.glob("branch-*")) + sorted(base.glob("observer-*")) if (p / "config.toml").exists()]
 
 
 def api_url(home: Home) -> str:
@@ -82,12 +82,14 @@ def _alive(pid: int) -> bool:
         return True  # no /proc to ask
 
 
-def up(base: Path, n: int, *, chain_id: str = "branchnet-devnet", wait: float = 60.0,
+def up(base: Path, n: int, *, observers: int = 0, chain_id: str = "branchnet-devnet", wait: float = 60.0,
        consensus: dict | None = None, quiet: bool = False) -> list[Home]:
+    """Start ``n`` validators and ``observers`` observers (created on first use; each
+    observer links to two validators, validators to every validator)."""
     base.mkdir(parents=True, exist_ok=True)
     homes = _homes(base)
     if not homes:
-        homes = create_network(base, n, chain_id=chain_id,
+        homes = create_network(base, n, chain_id=chain_id, observers=observers,
                                consensus=consensus or {"block_interval_ms": 100, "empty_block_interval_ms": 3000})
     state = _load_state(base)
     for home in homes:
@@ -167,13 +169,14 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m tools.devnet", description=__doc__.split("\n\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
     p_up = sub.add_parser("up", help="create (if needed) and start the devnet")
-    p_up.add_argument("--nodes", type=int, default=4)
+    p_up.add_argument("--validators", "--nodes", dest="validators", type=int, default=4)
+    p_up.add_argument("--observers", type=int, default=0, help="observer nodes (each links to two validators)")
     p_up.add_argument("--dir", type=Path, default=Path("devnet"))
     for name in ("down", "status"):
         sub.add_parser(name).add_argument("--dir", type=Path, default=Path("devnet"))
     args = ap.parse_args(argv)
     if args.cmd == "up":
-        up(args.dir, args.nodes)
+        up(args.dir, args.validators, observers=args.observers)
     elif args.cmd == "down":
         down(args.dir)
     else:

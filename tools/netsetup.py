@@ -34,12 +34,15 @@ def free_ports(n: int) -> list[int]:
 
 def create_network(base: Path, n: int, *, chain_id: str = "branchnet-devnet", observers: int = 0,
                    genesis_time_ms: int = 1_767_225_600_000, params: dict | None = None,
-                   fixed_ports: bool = True, consensus: dict | None = None) -> list[Home]:
+                   fixed_ports: bool = True, consensus: dict | None = None, observer_links: int = 2) -> list[Home]:
     """Homes for ``n`` validators (+ ``observers``), sharing one genesis and network key.
 
     With ``fixed_ports`` each node gets OS-chosen free ports written into its
-    config and every other node as a persistent peer (for separate processes);
-    without, nodes listen on tcp/0 and the caller connects them.
+    config and persistent peers (for separate processes): validators list every
+    other validator (a full mesh among themselves), an observer lists
+    ``observer_links`` validators, round-robin, so observers stay off the
+    validators' hot path however many there are. Without ``fixed_ports``, nodes
+    listen on tcp/0 and the caller connects them.
     """
     base = Path(base)
     psk = new_psk()
@@ -68,7 +71,10 @@ def create_network(base: Path, n: int, *, chain_id: str = "branchnet-devnet", ob
     if fixed_ports:
         addrs = [f"/ip4/127.0.0.1/tcp/{ports[2 * i]}/p2p/{peer_id_of(k.public_key.raw)}" for i, k in enumerate(keys)]
         for i, home in enumerate(homes):
-            peers = [a for j, a in enumerate(addrs) if j != i]
+            if i < n:
+                peers = [a for j, a in enumerate(addrs[:n]) if j != i]
+            else:
+                peers = [addrs[(i - n + k) % n] for k in range(min(observer_links, n))]
             set_config(home, "p2p", "peers", peers)
     if consensus:
         for home in homes:
