@@ -4,7 +4,10 @@ Each body is a frozen dataclass with ``to_array()`` / ``from_array()``; arrays
 are fixed-order, money is integer minor units plus an ISO 4217 code, geo is
 integer micro-degrees, times are integer milliseconds or minutes of the day.
 ``from_array`` raises DecodeError (wrong shape/type) or ValidationError (a
-rule is broken), each naming the field.
+rule is broken), each naming the field. Personal data is screened per body, all
+text and identifier fields together (``screened_fields()``, :func:`screen_body`,
+§5.3): records.py and views.py call it after ``from_array``; stored bodies read
+back from the database are not screened again.
 """
 
 from __future__ import annotations
@@ -13,9 +16,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from . import pii
 from .encoding import expect_array, expect_bool, expect_int, expect_list, expect_str
 from .errors import ValidationError
-from .pii import find_personal_data
 
 CATEGORIES = (
     "cash", "deposit", "transfer", "account", "loan", "wealth", "fx", "agency", "self_service", "advisory",
@@ -34,22 +37,23 @@ _CURRENCY = re.compile(r"[A-Z]{3}")
 _PHONE = re.compile(r"\+?[0-9][0-9 \-]{3,22}[0-9]")
 _URL = re.compile(r"https://[A-Za-z0-9.\-]+(?::[0-9]{1,5})?(?:/[A-Za-z0-9._~!$&'()*+,;=:@%/\-]*)?")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
-# Speed only: text without control characters, "@" or digits cannot fail the control or
-# personal-data checks (every PII pattern needs "@" or a digit), so it needs no scan.
-_PLAIN = re.compile(r"[^\x00-\x08\x0b-\x1f\x7f@0-9]*")
+MAX_PUBLIC_NUMBERS = 8
 
 
 def text(value: Any, field: str, *, max_len: int, min_len: int = 0) -> str:
-    """A free-text field: length-limited, no control characters, no personal data."""
+    """A free-text field (§5.2): length-limited, no control, format or invisible characters.
+
+    Raises DecodeError/ValidationError naming ``field``. Personal data is screened per
+    body, all fields together (:func:`screen_body`, §5.3), not here.
+    """
     if type(value) is not str or not min_len <= len(value) <= max_len:
         value = expect_str(value, field, max_len=max_len, min_len=min_len)  # raises the precise error
-    if _PLAIN.fullmatch(value):
-        return value
-    if _CONTROL.search(value):
-        raise ValidationError("control characters are not allowed", field=field, reason="control_char")
-    found = find_personal_data(value)
-    if found:
-        raise ValidationError(f"looks like personal data ({found})", field=field, reason=f"pii_{found}")
+    bad = _CONTROL.search(value) if value.isascii() else pii.REFUSED.search(value)
+    if bad:
+        if _CONTROL.match(bad.group()) or "\x80" <= bad.group() <= "\x9f":
+            raise ValidationError("control characters are not allowed", field=field, reason="control_char")
+        raise ValidationError(f"invisible or format character U+{ord(bad.group()):04X} is not allowed", field=field,
+                              reason="invisible_char")
     return value
 
 
@@ -57,8 +61,51 @@ def _clean_text(value: Any, min_len: int, max_len: int) -> bool:
     """True when ``text(value, ...)`` would accept ``value`` (no field names built)."""
     return (
         type(value) is str and min_len <= len(value) <= max_len
-        and (_PLAIN.fullmatch(value) is not None or (not _CONTROL.search(value) and find_personal_data(value) is None))
+        and (_CONTROL.search(value) if value.isascii() else pii.REFUSED.search(value)) is None
     )
+
+
+def public_number(value: Any, field: str) -> str:
+    """A number the branch declares public (§5.5): phone syntax, 5-15 digits, not a mobile."""
+    number = pattern(value, field, _PHONE, max_len=24, what="phone number")
+    if not 5 <= len(pii.number_key(number)) <= 15:
+        raise ValidationError("a phone number has 5 to 15 digits", field=field, reason="format")
+    if pii.is_mobile(number):
+        raise ValidationError("a mobile number cannot be declared public", field=field, reason="pii_phone_number")
+    return number
+
+
+class _Body:
+    """What every record body shares: ``from_array`` = parse (``_parse``) + screen."""
+
+    __slots__ = ()
+
+    @classmethod
+    def from_array(cls, value: Any, field: str = "body", *, screen: bool = True) -> Any:
+        """Parse and check a body array (§5.5-5.8) and, unless ``screen`` is False, screen
+        it for personal data (§5.3; phone-like numbers, which need the ledger state,
+        are not checked here). Raises DecodeError or ValidationError naming the field."""
+        body = cls._parse(value, field)
+        if screen:
+            screen_body(body, field)
+        return body
+
+
+def screen_body(body: "Body", where: str) -> tuple[tuple[str, str], ...]:
+    """Screen ``body`` for personal data (§5.3). Raises ValidationError naming the field.
+
+    Returns the phone-like numbers its fields mention, ``(field, digits)``, that the
+    branch's declared public numbers must cover (§8). A profile declares its own, so
+    for a profile they are checked here and nothing is returned.
+    """
+    numbers = pii.screen(body.screened_fields(), where, url_fields=_URL_FIELDS)
+    if numbers and isinstance(body, BranchProfile):
+        pii.check_declared(numbers, body.declared_numbers())
+        return ()
+    return numbers
+
+
+_URL_FIELDS = frozenset({"contact_url"})
 
 
 def pattern(value: Any, field: str, regex: re.Pattern, *, max_len: int, what: str) -> str:
@@ -177,7 +224,7 @@ class Fee:
 
 
 @dataclass(frozen=True, slots=True)
-class BranchProfile:
+class BranchProfile(_Body):
     KIND = "branch.profile"
     name: str
     address: str
@@ -187,20 +234,46 @@ class BranchProfile:
     hours: tuple[OpeningHours, ...]
     contact_phone: str
     contact_url: str
+    public_numbers: tuple[str, ...] = ()  # the branch's published numbers (hotlines): texts may mention them
 
     def subject(self) -> str:
         return "profile"
 
     def to_array(self) -> list:
-        return [self.name, self.address, self.region, self.lat_micro, self.lon_micro,
-                [h.to_array() for h in self.hours], self.contact_phone, self.contact_url]
+        arr = [self.name, self.address, self.region, self.lat_micro, self.lon_micro,
+               [h.to_array() for h in self.hours], self.contact_phone, self.contact_url]
+        if self.public_numbers:  # optional trailing element: present only when non-empty (one encoding)
+            arr.append(list(self.public_numbers))
+        return arr
+
+    def screened_fields(self) -> list[tuple[str, str]]:
+        return [("name", self.name), ("address", self.address), ("region", self.region), ("contact_url", self.contact_url)]
+
+    def declared_numbers(self) -> tuple[str, ...]:
+        """The digits of the numbers this branch declares public: contact_phone and public_numbers."""
+        numbers = (self.contact_phone,) + self.public_numbers if self.contact_phone else self.public_numbers
+        return tuple(pii.number_key(n) for n in numbers)
 
     @classmethod
-    def from_array(cls, value: Any, field: str = "body") -> "BranchProfile":
+    def _parse(cls, value: Any, field: str) -> "BranchProfile":
+        if type(value) is list and len(value) == 9:
+            *value, numbers = value
+            items = expect_list(numbers, f"{field}.public_numbers", max_len=MAX_PUBLIC_NUMBERS)
+            if not items:
+                raise ValidationError("omit the element when there are no public numbers", field=f"{field}.public_numbers",
+                                      reason="non_canonical")
+            numbers = tuple(public_number(n, f"{field}.public_numbers[{i}]") for i, n in enumerate(items))
+            if len(set(numbers)) != len(numbers):
+                raise ValidationError("duplicate number", field=f"{field}.public_numbers", reason="duplicate")
+        else:
+            numbers = ()
         name, address, region, lat, lon, hours, phone, url = expect_array(value, 8, field)
         phone = expect_str(phone, f"{field}.contact_phone", max_len=24)
         if phone and not _PHONE.fullmatch(phone):
             raise ValidationError("not a phone number", field=f"{field}.contact_phone", reason="format")
+        if phone and pii.is_mobile(phone):
+            raise ValidationError("a mobile number cannot be declared public", field=f"{field}.contact_phone",
+                                  reason="pii_phone_number")
         url = expect_str(url, f"{field}.contact_url", max_len=200)
         if url and not _URL.fullmatch(url):
             raise ValidationError("must be an https:// URL", field=f"{field}.contact_url", reason="format")
@@ -213,11 +286,12 @@ class BranchProfile:
             weekly_hours(hours, f"{field}.hours"),
             phone,
             url,
+            numbers,
         )
 
 
 @dataclass(frozen=True, slots=True)
-class ServiceOffer:
+class ServiceOffer(_Body):
     KIND = "service.offer"
     service_id: str
     category: str
@@ -235,13 +309,17 @@ class ServiceOffer:
     def subject(self) -> str:
         return f"service/{self.service_id}"
 
+    def screened_fields(self) -> list[tuple[str, str]]:
+        return [("service_id", self.service_id), ("title", self.title), ("description", self.description),
+                *((f"fees[{i}].label", f.label) for i, f in enumerate(self.fees)), ("issuer", self.issuer)]
+
     def to_array(self) -> list:
         return [self.service_id, self.category, self.title, self.description, list(self.channels),
                 [h.to_array() for h in self.hours], [f.to_array() for f in self.fees], self.risk_level,
                 self.ownership, self.issuer, list(self.accessibility), self.effective_from_ms]
 
     @classmethod
-    def from_array(cls, value: Any, field: str = "body") -> "ServiceOffer":
+    def _parse(cls, value: Any, field: str) -> "ServiceOffer":
         (sid, category, title, desc, channels, hours, fees, risk, ownership, issuer, access, effective) = expect_array(value, 12, field)
         offer = cls(
             service_id(sid, f"{field}.service_id"),
@@ -267,7 +345,7 @@ class ServiceOffer:
 
 
 @dataclass(frozen=True, slots=True)
-class ServiceWithdraw:
+class ServiceWithdraw(_Body):
     KIND = "service.withdraw"
     service_id: str
     reason: str
@@ -278,8 +356,11 @@ class ServiceWithdraw:
     def to_array(self) -> list:
         return [self.service_id, self.reason]
 
+    def screened_fields(self) -> list[tuple[str, str]]:
+        return [("service_id", self.service_id), ("reason", self.reason)]
+
     @classmethod
-    def from_array(cls, value: Any, field: str = "body") -> "ServiceWithdraw":
+    def _parse(cls, value: Any, field: str) -> "ServiceWithdraw":
         sid, reason = expect_array(value, 2, field)
         return cls(service_id(sid, f"{field}.service_id"), text(reason, f"{field}.reason", max_len=200))
 
@@ -294,7 +375,7 @@ class EquipmentStatus:
 
 
 @dataclass(frozen=True, slots=True)
-class ServiceStatus:
+class ServiceStatus(_Body):
     KIND = "service.status"
     service_id: str
     status: str
@@ -307,8 +388,11 @@ class ServiceStatus:
     def to_array(self) -> list:
         return [self.service_id, self.status, self.wait_minutes, [e.to_array() for e in self.equipment]]
 
+    def screened_fields(self) -> list[tuple[str, str]]:
+        return [("service_id", self.service_id), *((f"equipment[{i}].id", e.equipment_id) for i, e in enumerate(self.equipment))]
+
     @classmethod
-    def from_array(cls, value: Any, field: str = "body") -> "ServiceStatus":
+    def _parse(cls, value: Any, field: str) -> "ServiceStatus":
         # Fast path (speed only): a status that passes every check of the checked path,
         # without building field names; anything else takes it for its precise error.
         if type(value) is list and len(value) == 4:
