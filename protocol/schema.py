@@ -7,72 +7,24 @@ integer micro-degrees, times are integer milliseconds or minutes of the day.
 rule is broken), each naming the field. Personal data is screened per body, all
 text and identifier fields together (``screened_fields()``, :func:`screen_body`,
 §5.3): records.py and views.py call it after ``from_array``; stored bodies read
-back from the database are not screened again.
+back from the database are not screened again. The field types themselves
+(text, identifiers, enumerations, hours, fees) are in field_types.py.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
 from . import pii
 from .encoding import expect_array, expect_bool, expect_int, expect_list, expect_str
 from .errors import ValidationError
-
-CATEGORIES = (
-    "cash", "deposit", "transfer", "account", "loan", "wealth", "fx", "agency", "self_service", "advisory",
+from .field_types import (  # noqa: F401  (re-exported: the schema's vocabulary)
+    ACCESSIBILITY, CATEGORIES, CHANNELS, FEE_BASES, MAX_PUBLIC_NUMBERS, MAX_TIME_MS, OWNERSHIP, RISK_RATED_CATEGORIES,
+    STATUSES, Fee, OpeningHours, _ACCESSIBILITY_POSITIONS, _CHANNEL_POSITIONS, _PHONE, _REGION, _SERVICE_ID,
+    _URL, _clean_text, _enum_set_fast, _weekly_hours_fast, enum, enum_set, pattern, public_number, service_id, text,
+    weekly_hours,
 )
-RISK_RATED_CATEGORIES = frozenset({"loan", "wealth", "agency"})
-CHANNELS = ("counter", "low_counter", "self_service", "online", "mobile", "phone", "appointment")
-FEE_BASES = ("free", "per_transaction", "per_month", "per_year", "one_time", "percent_bp")
-OWNERSHIP = ("own", "consigned")
-ACCESSIBILITY = ("wheelchair", "hearing_loop", "braille", "sign_language", "priority_counter", "large_print", "guide_dog")
-STATUSES = ("open", "paused", "closed")
-
-MAX_TIME_MS = 2**53
-_SERVICE_ID = re.compile(r"[a-z0-9][a-z0-9._\-]{0,63}")
-_REGION = re.compile(r"[A-Z]{2}(?:-[A-Z0-9]{1,6}){0,3}")
-_CURRENCY = re.compile(r"[A-Z]{3}")
-_PHONE = re.compile(r"\+?[0-9][0-9 \-]{3,22}[0-9]")
-_URL = re.compile(r"https://[A-Za-z0-9.\-]+(?::[0-9]{1,5})?(?:/[A-Za-z0-9._~!$&'()*+,;=:@%/\-]*)?")
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
-MAX_PUBLIC_NUMBERS = 8
-
-
-def text(value: Any, field: str, *, max_len: int, min_len: int = 0) -> str:
-    """A free-text field (§5.2): length-limited, no control, format or invisible characters.
-
-    Raises DecodeError/ValidationError naming ``field``. Personal data is screened per
-    body, all fields together (:func:`screen_body`, §5.3), not here.
-    """
-    if type(value) is not str or not min_len <= len(value) <= max_len:
-        value = expect_str(value, field, max_len=max_len, min_len=min_len)  # raises the precise error
-    bad = _CONTROL.search(value) if value.isascii() else pii.REFUSED.search(value)
-    if bad:
-        if _CONTROL.match(bad.group()) or "\x80" <= bad.group() <= "\x9f":
-            raise ValidationError("control characters are not allowed", field=field, reason="control_char")
-        raise ValidationError(f"invisible or format character U+{ord(bad.group()):04X} is not allowed", field=field,
-                              reason="invisible_char")
-    return value
-
-
-def _clean_text(value: Any, min_len: int, max_len: int) -> bool:
-    """True when ``text(value, ...)`` would accept ``value`` (no field names built)."""
-    return (
-        type(value) is str and min_len <= len(value) <= max_len
-        and (_CONTROL.search(value) if value.isascii() else pii.REFUSED.search(value)) is None
-    )
-
-
-def public_number(value: Any, field: str) -> str:
-    """A number the branch declares public (§5.5): phone syntax, 5-15 digits, not a mobile."""
-    number = pattern(value, field, _PHONE, max_len=24, what="phone number")
-    if not 5 <= len(pii.number_key(number)) <= 15:
-        raise ValidationError("a phone number has 5 to 15 digits", field=field, reason="format")
-    if pii.is_mobile(number):
-        raise ValidationError("a mobile number cannot be declared public", field=field, reason="pii_phone_number")
-    return number
 
 
 class _Body:
@@ -106,121 +58,6 @@ def screen_body(body: "Body", where: str) -> tuple[tuple[str, str], ...]:
 
 
 _URL_FIELDS = frozenset({"contact_url"})
-
-
-def pattern(value: Any, field: str, regex: re.Pattern, *, max_len: int, what: str) -> str:
-    if type(value) is not str or len(value) > max_len:
-        value = expect_str(value, field, max_len=max_len)  # raises the precise error
-    if not regex.fullmatch(value):
-        raise ValidationError(f"not a valid {what}", field=field, reason="format")
-    return value
-
-
-def enum(value: Any, field: str, allowed: tuple[str, ...]) -> str:
-    if type(value) is str and value in allowed:  # fast path; allowed values are at most 32 long
-        return value
-    value = expect_str(value, field, max_len=32)
-    if value not in allowed:
-        raise ValidationError(f"{value!r} is not one of {', '.join(allowed)}", field=field, reason="enum")
-    return value
-
-
-def enum_set(value: Any, field: str, allowed: tuple[str, ...], *, min_len: int = 0) -> tuple[str, ...]:
-    items = tuple(expect_list(value, field, max_len=len(allowed)))
-    for i, v in enumerate(items):
-        if type(v) is not str or v not in allowed:
-            enum(v, f"{field}[{i}]", allowed)  # raises the precise error
-    if len(items) < min_len:
-        raise ValidationError(f"at least {min_len} required", field=field, reason="empty")
-    prev = -1
-    for v in items:  # strictly increasing positions in ``allowed``: unique and in canonical order
-        pos = allowed.index(v)
-        if pos <= prev:
-            raise ValidationError("must be unique and in canonical order", field=field, reason="order")
-        prev = pos
-    return items
-
-
-def service_id(value: Any, field: str) -> str:
-    return pattern(value, field, _SERVICE_ID, max_len=64, what="service id ([a-z0-9][a-z0-9._-]{0,63})")
-
-
-@dataclass(frozen=True, slots=True)
-class OpeningHours:
-    """One opening interval: day 0 (Monday) .. 6, minutes from midnight, open < close."""
-
-    day: int
-    open_minute: int
-    close_minute: int
-
-    def to_array(self) -> list:
-        return [self.day, self.open_minute, self.close_minute]
-
-    @classmethod
-    def from_array(cls, value: Any, field: str) -> "OpeningHours":
-        d, o, c = expect_array(value, 3, field)
-        h = cls(expect_int(d, f"{field}.day", hi=6), expect_int(o, f"{field}.open", hi=1440), expect_int(c, f"{field}.close", hi=1440))
-        if h.open_minute >= h.close_minute:
-            raise ValidationError("opening must be before closing", field=field, reason="hours")
-        return h
-
-
-def weekly_hours(value: Any, field: str) -> tuple[OpeningHours, ...]:
-    parsed = []
-    for i, v in enumerate(expect_list(value, field, max_len=21)):
-        # Fast path (speed only): a well-formed interval passes exactly the checks of
-        # OpeningHours.from_array; anything else goes through it for its precise error.
-        if type(v) is list and len(v) == 3:
-            d, o, c = v
-            if type(d) is int and type(o) is int and type(c) is int and 0 <= d <= 6 and 0 <= o < c <= 1440:
-                parsed.append(OpeningHours(d, o, c))
-                continue
-        parsed.append(OpeningHours.from_array(v, f"{field}[{i}]"))
-    hours = tuple(parsed)
-    for i in range(1, len(hours)):
-        a, b = hours[i - 1], hours[i]
-        if b.day < a.day or (b.day == a.day and b.open_minute < a.close_minute):
-            raise ValidationError("intervals must be sorted and not overlap", field=field, reason="hours")
-    return hours
-
-
-@dataclass(frozen=True, slots=True)
-class Fee:
-    label: str
-    amount_minor: int  # minor units of ``currency``; basis points when basis is percent_bp
-    currency: str
-    basis: str
-
-    def to_array(self) -> list:
-        return [self.label, self.amount_minor, self.currency, self.basis]
-
-    @classmethod
-    def from_array(cls, value: Any, field: str) -> "Fee":
-        # Fast path (speed only): a fee that passes every check below, without building
-        # field names; anything else takes the checked path for its precise error.
-        if type(value) is list and len(value) == 4:
-            label, amount, currency, basis = value
-            if (
-                type(amount) is int and 0 <= amount <= 10**15
-                and type(basis) is str and basis in FEE_BASES and (basis != "free" or amount == 0)
-                and type(currency) is str and len(currency) <= 3 and _CURRENCY.fullmatch(currency)
-                and _clean_text(label, 1, 60)
-            ):
-                return cls(label, amount, currency, basis)
-        return cls._from_array_checked(value, field)
-
-    @classmethod
-    def _from_array_checked(cls, value: Any, field: str) -> "Fee":
-        label, amount, currency, basis = expect_array(value, 4, field)
-        fee = cls(
-            text(label, f"{field}.label", min_len=1, max_len=60),
-            expect_int(amount, f"{field}.amount_minor", hi=10**15),
-            pattern(currency, f"{field}.currency", _CURRENCY, max_len=3, what="ISO 4217 currency code"),
-            enum(basis, f"{field}.basis", FEE_BASES),
-        )
-        if fee.basis == "free" and fee.amount_minor != 0:
-            raise ValidationError("a free fee must have amount 0", field=f"{field}.amount_minor", reason="fee")
-        return fee
 
 
 @dataclass(frozen=True, slots=True)
@@ -320,8 +157,37 @@ class ServiceOffer(_Body):
 
     @classmethod
     def _parse(cls, value: Any, field: str) -> "ServiceOffer":
+        # Fast path (speed only): an offer whose every element passes the checks of the
+        # checked path, without building field names; anything else takes the checked
+        # path for its precise error. The offer rules below apply to both.
+        offer = None
+        if type(value) is list and len(value) == 12:
+            (sid, category, title, desc, channels, hours, fees, risk, ownership, issuer, access, effective) = value
+            if (
+                type(sid) is str and len(sid) <= 64 and _SERVICE_ID.fullmatch(sid)
+                and type(category) is str and category in CATEGORIES
+                and _clean_text(title, 1, 120) and _clean_text(desc, 0, 2000)
+                and type(risk) is int and 0 <= risk <= 5
+                and type(ownership) is str and ownership in OWNERSHIP
+                and _clean_text(issuer, 0, 120)
+                and type(effective) is int and 0 <= effective <= MAX_TIME_MS
+                and type(fees) is list and len(fees) <= 16
+            ):
+                channel_set = _enum_set_fast(channels, _CHANNEL_POSITIONS, 1)
+                access_set = _enum_set_fast(access, _ACCESSIBILITY_POSITIONS, 0)
+                hour_list = _weekly_hours_fast(hours) if channel_set is not None and access_set is not None else None
+                fee_list = [Fee._fast(f) for f in fees] if hour_list is not None else [None]
+                if None not in fee_list:
+                    offer = cls(sid, category, title, desc, channel_set, hour_list, tuple(fee_list), risk, ownership, issuer,
+                                access_set, effective)
+        if offer is None:
+            offer = cls._from_array_checked(value, field)
+        return offer._check_rules(field)
+
+    @classmethod
+    def _from_array_checked(cls, value: Any, field: str) -> "ServiceOffer":
         (sid, category, title, desc, channels, hours, fees, risk, ownership, issuer, access, effective) = expect_array(value, 12, field)
-        offer = cls(
+        return cls(
             service_id(sid, f"{field}.service_id"),
             enum(category, f"{field}.category", CATEGORIES),
             text(title, f"{field}.title", min_len=1, max_len=120),
@@ -335,13 +201,15 @@ class ServiceOffer(_Body):
             enum_set(access, f"{field}.accessibility", ACCESSIBILITY),
             expect_int(effective, f"{field}.effective_from_ms", hi=MAX_TIME_MS),
         )
-        if offer.category in RISK_RATED_CATEGORIES and offer.risk_level == 0:
-            raise ValidationError(f"{offer.category} products need a risk level R1-R5", field=f"{field}.risk_level", reason="risk_required")
-        if offer.category not in RISK_RATED_CATEGORIES and offer.risk_level != 0:
-            raise ValidationError(f"{offer.category} services carry no risk level (use 0)", field=f"{field}.risk_level", reason="risk_not_applicable")
-        if (offer.ownership == "consigned") != bool(offer.issuer):
+
+    def _check_rules(self, field: str) -> "ServiceOffer":
+        if self.category in RISK_RATED_CATEGORIES and self.risk_level == 0:
+            raise ValidationError(f"{self.category} products need a risk level R1-R5", field=f"{field}.risk_level", reason="risk_required")
+        if self.category not in RISK_RATED_CATEGORIES and self.risk_level != 0:
+            raise ValidationError(f"{self.category} services carry no risk level (use 0)", field=f"{field}.risk_level", reason="risk_not_applicable")
+        if (self.ownership == "consigned") != bool(self.issuer):
             raise ValidationError("issuer is required for consigned products and only for them", field=f"{field}.issuer", reason="issuer")
-        return offer
+        return self
 
 
 @dataclass(frozen=True, slots=True)

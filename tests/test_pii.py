@@ -268,7 +268,8 @@ def test_tables_never_shrink_in_later_unicode():
 
 ALPHABET = st.sampled_from(list("0123456789 -./_,()+@#:%\t\nolOIaxz") + ["at", "dot", " at ", "one ", "zero ", "passport ",
                            "１", "٣", "〇", "一", "八", "零", "а", "客户", "王", "先生", "出生", "born ", "Mr ", "京", "A",
-                           "(3)", "cny", "¥", "gb82", "\x1f", "ddddddd"])
+                           "(3)", "cny", "¥", "gb82", "\x1f", "ddddddd", "wechat ", "car ", "reg ", "customer ", "double ",
+                           "AT", "DOT", "[", "]", "生日", "，", "艾特", "点", "qq.com", "ab12 cde"])
 
 
 @settings(max_examples=600, deadline=None)

@@ -261,3 +261,31 @@ intervals = st.lists(st.one_of(st.tuples(maybe(st.integers(-1, 7)), maybe(st.int
 @given(intervals)
 def test_weekly_hours_fast_path_matches_checked_path(arr):
     assert outcome(weekly_hours, arr, "h") == outcome(reference_weekly_hours, arr, "h")
+
+
+def reference_offer(arr, field):
+    from protocol.schema import ServiceOffer
+
+    return ServiceOffer._from_array_checked(arr, field)._check_rules(field)
+
+
+offer_arrays = st.one_of(
+    st.lists(odd, max_size=13),
+    st.tuples(
+        maybe(st.sampled_from(["cash-1", "Cash!", "a" * 65])), maybe(st.sampled_from(["cash", "loan", "wealth", "crypto"])),
+        maybe(st.sampled_from(["Cash", "", "x" * 121, "bell\x07", "zero\u200bwidth"])), maybe(st.sampled_from(["", "d", "x" * 2001])),
+        maybe(st.lists(st.sampled_from(["counter", "online", "fax", 3]), max_size=4)), maybe(intervals),
+        maybe(st.lists(maybe(fee_arrays), max_size=3)), maybe(st.integers(-1, 6)), maybe(st.sampled_from(["own", "consigned", "x"])),
+        maybe(st.sampled_from(["", "Issuer Co.", "i" * 121])),
+        maybe(st.lists(st.sampled_from(["wheelchair", "braille", "guide_dog", "x"]), max_size=3)),
+        maybe(st.integers(-1, 2**53 + 1)),
+    ).map(list),
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(offer_arrays)
+def test_offer_fast_path_matches_checked_path(arr):
+    from protocol.schema import ServiceOffer
+
+    assert outcome(ServiceOffer._parse, arr, "b") == outcome(reference_offer, arr, "b")
