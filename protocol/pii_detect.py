@@ -20,7 +20,7 @@ from typing import Iterator
 from . import pii_tables as T
 
 SPACES = " \t\n\x1f"  # whitespace, and U+001F: the field boundary of the joined text
-_W = "[" + SPACES + "]"
+_W = r"[ \t\n\x1f]"  # SPACES as a character class
 # ---------------------------------------------------------------- e-mail addresses (§5.3.4)
 
 _X = r"\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u1fff\u3040-\ud7ff\uf900-\ufdff\ufe70-\ufefe\U00010000-\U0001efff\U00020000-\U0003ffff"
