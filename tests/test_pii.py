@@ -284,3 +284,34 @@ def test_shortcuts_never_change_the_verdict(texts):
             return exc.reason, exc.field
 
     assert outcome(pii.screen) == outcome(pii.screen_all)
+
+
+# ---------------------------------------------------------------- every validator runs this: no blow-ups
+
+PATHOLOGICAL = {
+    "spaces then at": lambda n: " " * n + "at", "text spaces at": lambda n: "x" + " " * n + "at", "o and 1": lambda n: "1" + "o" * n + "x",
+    "at words": lambda n: "a at " * (n // 5), "at signs": lambda n: "a@ " * (n // 3), "spaced digits": lambda n: "1 " * (n // 2),
+    "dashed digits": lambda n: "1-" * (n // 2) + "x", "dots": lambda n: "a." * (n // 2), "digit words": lambda n: "one " * (n // 4) + "x",
+    "brackets": lambda n: "( " * (n // 2) + "at", "long local": lambda n: "a" * n + " at x", "dot words": lambda n: "x at " + "a dot " * (n // 6),
+    "domain chain": lambda n: "x@" + "a." * (n // 2), "spaced domain": lambda n: "x @ " + "a . " * (n // 4), "hashes": lambda n: "a#" * (n // 2),
+    "numerals": lambda n: "一" * n, "dates": lambda n: "2026-01-01 " * (n // 11), "amounts": lambda n: "1,000 " * (n // 6) + "CNY",
+}
+
+
+@pytest.mark.parametrize("make", PATHOLOGICAL.values(), ids=list(PATHOLOGICAL))
+def test_screening_time_is_linear(make):
+    import time
+
+    def cost(n):
+        best = float("inf")
+        for _ in range(5):
+            t0 = time.thread_time()
+            try:
+                pii.screen_all([("description", make(n))], "b")
+            except ValidationError:
+                pass
+            best = min(best, time.thread_time() - t0)
+        return best
+
+    small, large = cost(500), cost(2000)  # 2000: the longest text field
+    assert large < 0.05 and large < 8 * max(small, 0.0005), (small, large)
