@@ -77,6 +77,17 @@ class Record:
         version, kind, cid, branch_id, seq, time_ms, body, signature = expect_array(value, 8, "record")
         if version != RECORD_VERSION or type(version) is not int:
             raise DecodeError(f"unsupported record version {version!r}", field="record.version", reason="version")
+        # Fast path (speed only): an envelope whose every field passes the checks below goes
+        # straight to its body; anything else takes the checked path for its precise error.
+        body_type = BODY_TYPES.get(kind) if type(kind) is str else None
+        if (
+            body_type is not None and type(cid) is str and len(cid) <= 64 and (chain_id is None or cid == chain_id)
+            and type(branch_id) is bytes and len(branch_id) == BRANCH_ID_SIZE and type(seq) is int and 1 <= seq <= MAX_SEQ
+            and type(time_ms) is int and 0 <= time_ms <= MAX_TIME_MS and type(signature) is bytes
+            and len(signature) == SIGNATURE_SIZE
+        ):
+            body = body_type.from_array(body, "record.body", screen=False)
+            return cls(kind, cid, branch_id, seq, time_ms, body, signature, bytes(data), sha256(data), screen_body(body, "record.body"))
         kind = expect_str(kind, "record.kind", max_len=32)
         body_type = BODY_TYPES.get(kind)
         if body_type is None:

@@ -50,7 +50,10 @@ def screen_body(body: "Body", where: str) -> tuple[tuple[str, str], ...]:
     branch's declared public numbers must cover (§8). A profile declares its own, so
     for a profile they are checked here and nothing is returned.
     """
-    numbers = pii.screen(body.screened_fields(), where, url_fields=_URL_FIELDS)
+    text = body.screened_text()
+    if text.isascii() and pii.plain_ascii(text):  # speed only: the usual case, nothing to find
+        return ()
+    numbers = pii.screen(body.screened_fields(), where, url_fields=_URL_FIELDS if isinstance(body, BranchProfile) else frozenset())
     if numbers and isinstance(body, BranchProfile):
         pii.check_declared(numbers, body.declared_numbers())
         return ()
@@ -58,6 +61,8 @@ def screen_body(body: "Body", where: str) -> tuple[tuple[str, str], ...]:
 
 
 _URL_FIELDS = frozenset({"contact_url"})
+_FEE_LABELS = tuple(f"fees[{i}].label" for i in range(16))  # the field names, built once
+_EQUIPMENT_IDS = tuple(f"equipment[{i}].id" for i in range(32))
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +90,10 @@ class BranchProfile(_Body):
 
     def screened_fields(self) -> list[tuple[str, str]]:
         return [("name", self.name), ("address", self.address), ("region", self.region), ("contact_url", self.contact_url)]
+
+    def screened_text(self) -> str:
+        """The screened fields joined by U+001F, the URL decoded (§5.3.1, §5.3.7)."""
+        return "\x1f".join((self.name, self.address, self.region, pii.unescape_url(self.contact_url)))
 
     def declared_numbers(self) -> tuple[str, ...]:
         """The digits of the numbers this branch declares public: contact_phone and public_numbers."""
@@ -148,7 +157,10 @@ class ServiceOffer(_Body):
 
     def screened_fields(self) -> list[tuple[str, str]]:
         return [("service_id", self.service_id), ("title", self.title), ("description", self.description),
-                *((f"fees[{i}].label", f.label) for i, f in enumerate(self.fees)), ("issuer", self.issuer)]
+                *zip(_FEE_LABELS, [f.label for f in self.fees]), ("issuer", self.issuer)]
+
+    def screened_text(self) -> str:
+        return "\x1f".join((self.service_id, self.title, self.description, *[f.label for f in self.fees], self.issuer))
 
     def to_array(self) -> list:
         return [self.service_id, self.category, self.title, self.description, list(self.channels),
@@ -227,6 +239,9 @@ class ServiceWithdraw(_Body):
     def screened_fields(self) -> list[tuple[str, str]]:
         return [("service_id", self.service_id), ("reason", self.reason)]
 
+    def screened_text(self) -> str:
+        return f"{self.service_id}\x1f{self.reason}"
+
     @classmethod
     def _parse(cls, value: Any, field: str) -> "ServiceWithdraw":
         sid, reason = expect_array(value, 2, field)
@@ -257,7 +272,10 @@ class ServiceStatus(_Body):
         return [self.service_id, self.status, self.wait_minutes, [e.to_array() for e in self.equipment]]
 
     def screened_fields(self) -> list[tuple[str, str]]:
-        return [("service_id", self.service_id), *((f"equipment[{i}].id", e.equipment_id) for i, e in enumerate(self.equipment))]
+        return [("service_id", self.service_id), *zip(_EQUIPMENT_IDS, [e.equipment_id for e in self.equipment])]
+
+    def screened_text(self) -> str:
+        return "\x1f".join((self.service_id, *[e.equipment_id for e in self.equipment]))
 
     @classmethod
     def _parse(cls, value: Any, field: str) -> "ServiceStatus":

@@ -315,3 +315,14 @@ def test_screening_time_is_linear(make):
 
     small, large = cost(500), cost(2000)  # 2000: the longest text field
     assert large < 0.05 and large < 8 * max(small, 0.0005), (small, large)
+
+
+def test_screened_text_is_the_joined_fields():
+    """schema.screen_body's shortcut reads screened_text(): it must be the fields of §5.3.1
+    joined by U+001F (the URL decoded), for every kind."""
+    bodies = f.sample_bodies() + [f.profile(contact_url="https://bank.example/u/%31%32x", public_numbers=("95588",)),
+                                  f.status(equipment=()), f.offer(fees=())]
+    for body in bodies:
+        fields = body.screened_fields()
+        expected = "\x1f".join(pii.unescape_url(t) if name == "contact_url" else t for name, t in fields)
+        assert body.screened_text() == expected, type(body).__name__
