@@ -147,7 +147,7 @@ _PLATE_HINT = re.compile(f"[{T.PLATE_PROVINCES}][a-z]")
 _NAME_HINTS_ZH = T.CUSTOMER_WORDS_ZH[1:] + T.HONORIFICS_ZH
 _KEYWORDS = frozenset({"passport", "travel", "born", "dob", "birth", "birthday", "lives", "living", "resides", "residing",
                        "home", *T.VEHICLE_WORDS[:5], "wechat", "weixin", "whatsapp", "telegram", "skype", "line"})
-_KEYWORDS_BYTES = frozenset(k.encode() for k in _KEYWORDS)
+_TRIGGER_WORDS_BYTES = frozenset(k.encode() for k in _KEYWORDS | set(T.NUMBER_WORDS))
 _KEYWORDS_ZH = ("护照", "旅行证件", "车牌", "车辆", "微信", *T.BIRTH_OR_HOME_ZH, *_NAME_HINTS_ZH)
 
 
@@ -175,7 +175,6 @@ def _at_email_hint(f: str, c: str, words: list[str]) -> bool:
 
 _CLASS_BYTES = bytes(ord(_CLASS.get(c, " ")) if c < 128 else 32 for c in range(256))
 _LETTERS_BYTES = bytes(c + 32 if 65 <= c <= 90 else c if 97 <= c <= 122 else 32 for c in range(256))
-_NUMBER_WORDS_BYTES = frozenset(w.encode() for w in T.NUMBER_WORDS)
 _GLUED_CAPS_BYTES = re.compile(rb"[a-z0-9](?:AT[a-z0-9]|DOT[a-z])")
 _DOTTED_DOMAIN_BYTES = re.compile(rb"\.[a-zA-Z][a-zA-Z]")
 
@@ -208,7 +207,7 @@ def plain_ascii(text: str) -> bool:
     if ("AT" in text or "DOT" in text) and _GLUED_CAPS_BYTES.search(b):
         return False
     words = b.translate(_LETTERS_BYTES).split()
-    if not (_NUMBER_WORDS_BYTES.isdisjoint(words) and _KEYWORDS_BYTES.isdisjoint(words)):
+    if not _TRIGGER_WORDS_BYTES.isdisjoint(words):
         return False
     if b"at" in words and ("dot" in text.lower() or "p" in c or "[" in text or "{" in text or "<" in text
                            or _DOTTED_DOMAIN_BYTES.search(b)):  # every mail domain has a dot and letters
@@ -357,8 +356,11 @@ def is_declared(digits: str, declared: Iterable[str]) -> bool:
 
 def is_mobile(number: str) -> bool:
     """True when ``number`` has the shape of a mobile number (§5.3.5), which is never public."""
-    d = number_key(number)
-    return bool(D.MOBILE.fullmatch(d[2:] if d.startswith("00") else d))
+    return is_mobile_digits(number_key(number))
+
+
+def is_mobile_digits(d: str) -> bool:
+    return D.MOBILE.fullmatch(d[2:] if d.startswith("00") else d) is not None
 
 
 def check_declared(numbers: Iterable[tuple[str, str]], declared: Iterable[str]) -> None:

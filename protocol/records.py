@@ -86,7 +86,7 @@ class Record:
             and type(time_ms) is int and 0 <= time_ms <= MAX_TIME_MS and type(signature) is bytes
             and len(signature) == SIGNATURE_SIZE
         ):
-            body = body_type.from_array(body, "record.body", screen=False)
+            body = body_type._parse(body, "record.body")
             return cls(kind, cid, branch_id, seq, time_ms, body, signature, bytes(data), sha256(data), screen_body(body, "record.body"))
         kind = expect_str(kind, "record.kind", max_len=32)
         body_type = BODY_TYPES.get(kind)

@@ -27,6 +27,11 @@ from .field_types import (  # noqa: F401  (re-exported: the schema's vocabulary)
 )
 
 
+def _mobile(phone: str) -> bool:
+    """pii.is_mobile for a string that already has the phone syntax (digits, spaces, dashes, +)."""
+    return pii.is_mobile_digits(phone.replace(" ", "").replace("-", "").lstrip("+"))
+
+
 class _Body:
     """What every record body shares: ``from_array`` = parse (``_parse``) + screen."""
 
@@ -117,7 +122,7 @@ class BranchProfile(_Body):
         phone = expect_str(phone, f"{field}.contact_phone", max_len=24)
         if phone and not _PHONE.fullmatch(phone):
             raise ValidationError("not a phone number", field=f"{field}.contact_phone", reason="format")
-        if phone and pii.is_mobile(phone):
+        if phone and _mobile(phone):
             raise ValidationError("a mobile number cannot be declared public", field=f"{field}.contact_phone",
                                   reason="pii_phone_number")
         url = expect_str(url, f"{field}.contact_url", max_len=200)

@@ -289,3 +289,4 @@ def test_offer_fast_path_matches_checked_path(arr):
     from protocol.schema import ServiceOffer
 
     assert outcome(ServiceOffer._parse, arr, "b") == outcome(reference_offer, arr, "b")
+
