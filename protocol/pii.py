@@ -173,19 +173,21 @@ def _at_email_hint(f: str, c: str, words: list[str]) -> bool:
     return False
 
 
-_CLASS_BYTES = bytes(ord(_CLASS.get(c, " ")) if c < 128 else 32 for c in range(256))
+_CLASS_BYTES = bytes(ord("w") if c == 32 else ord(_CLASS.get(c, " ")) if c < 128 else 32 for c in range(256))  # + w: a space
+_LONG_RUN_W = re.compile(r"d[dswp]{6,}d")
 _LETTERS_BYTES = bytes(c + 32 if 65 <= c <= 90 else c if 97 <= c <= 122 else 32 for c in range(256))
 _GLUED_CAPS_BYTES = re.compile(rb"[a-z0-9](?:AT[a-z0-9]|DOT[a-z])")
 _DOTTED_DOMAIN_BYTES = re.compile(rb"\.[a-zA-Z][a-zA-Z]")
 
 
 def _nino_half(b: bytes, c: str) -> bool:
-    """Six digits, a space and a letter a-d alone ("ab 123456 c"), found from the classes."""
-    i = c.find("dddddds ")
+    """Six digits, a space and a letter a-d alone ("ab 123456 c"), found from the classes
+    of :data:`_CLASS_BYTES` (where a space is "w")."""
+    i = c.find("ddddddw ")
     while i >= 0:
-        if b[i + 6:i + 7] == b" " and b[i + 7:i + 8] in (b"a", b"b", b"c", b"d", b"A", b"B", b"C", b"D") and not b[i + 8:i + 9].isalnum():
+        if b[i + 7:i + 8] in (b"a", b"b", b"c", b"d", b"A", b"B", b"C", b"D") and not b[i + 8:i + 9].isalnum():
             return True
-        i = c.find("dddddds ", i + 1)
+        i = c.find("ddddddw ", i + 1)
     return False
 
 
@@ -201,8 +203,8 @@ def plain_ascii(text: str) -> bool:
     if digits >= 2 and ("  dd" in c or " odd" in c or "o dd" in c or "oodd" in c):
         return False
     if digits >= 6 and ("dddddd" in c and ("ddddddd" in c or "ddddddp" in c or "dddddd " in c or "ddddddsp" in c
-                                           or _nino_half(b, c))
-                        or "sddsddsdds" in c or (digits >= 8 and _LONG_RUN.search(c))):
+                                           or "ddddddwp" in c or _nino_half(b, c))
+                        or "sddsddsdds" in c or "wddwddwddw" in c or (digits >= 8 and _LONG_RUN_W.search(c))):
         return False
     if ("AT" in text or "DOT" in text) and _GLUED_CAPS_BYTES.search(b):
         return False
