@@ -142,7 +142,7 @@ _NON_LETTERS = str.maketrans({chr(c): " " for c in range(128) if not "a" <= chr(
 _BRACKET_AT_HINT = re.compile(r"[\[({<][ \t\n\x1f]*at")
 _MAIL_HINT = re.compile(r"at[ \t\n\x1f._\-]+(?:" + "|".join(map(re.escape, T.MAIL_DOMAINS)) + ")")
 _DOTTED_DOMAIN_HINT = re.compile(r"\.[a-z][a-z]")  # a domain with a top-level domain (E5b)
-_NINO_HALF_HINT = re.compile(r"[0-9]{6} [a-d](?![0-9a-z])")
+_NINO_HALF_HINT = re.compile(r"[0-9]{6} [a-d](?![0-9a-z])")  # NINO "ab 123456 c", HKID "a 123456 a"
 _PLATE_HINT = re.compile(f"[{T.PLATE_PROVINCES}][a-z]")
 _NAME_HINTS_ZH = T.CUSTOMER_WORDS_ZH[1:] + T.HONORIFICS_ZH
 _KEYWORDS = frozenset({"passport", "travel", "born", "dob", "birth", "birthday", "lives", "living", "resides", "residing",
@@ -203,7 +203,7 @@ def plain_ascii(text: str) -> bool:
     if digits >= 2 and ("  dd" in c or " odd" in c or "o dd" in c or "oodd" in c):
         return False
     if digits >= 6 and ("dddddd" in c and ("ddddddd" in c or "ddddddp" in c or "dddddd " in c or "ddddddsp" in c
-                                           or "ddddddwp" in c or _nino_half(b, c))
+                                           or "ddddddwp" in c or "ddddddwd" in c or _nino_half(b, c))
                         or "sddsddsdds" in c or "wddwddwddw" in c or (digits >= 8 and _LONG_RUN_W.search(c))):
         return False
     if ("AT" in text or "DOT" in text) and _GLUED_CAPS_BYTES.search(b):
@@ -224,8 +224,9 @@ def _may_find(f: str, c: str, words: list[str]) -> bool:
 
 
 def _documents_hint(f: str, c: str, words: list[str]) -> bool:
-    return ("dddddd" in c and ("ddddddd" in c or "ddddddp" in c or "dddddd " in c or "ddddddsp" in c
-                               or ("dddddds" in c and _NINO_HALF_HINT.search(f) is not None))
+    # after six digits: a digit, "(", a letter, or a space and then a digit, "(" or a-d alone
+    return ("dddddd" in c and ("ddddddd" in c or "ddddddp" in c or "dddddd " in c or "ddddddsp" in c or "ddddddsd" in c
+                               or ("dddddds " in c and _NINO_HALF_HINT.search(f) is not None))
             or "sddsddsdds" in c or any(h in c for h in _IBAN_HINTS) or not _KEYWORDS.isdisjoint(words)
             or (not f.isascii() and (_PLATE_HINT.search(f) is not None or any(w in f for w in _KEYWORDS_ZH))))
 
