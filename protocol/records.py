@@ -23,7 +23,7 @@ from .encoding import decode, encode, expect_array, expect_bytes, expect_int, ex
 from .errors import DecodeError, ValidationError
 from .hashing import sha256
 from .keys import BRANCH_ID_SIZE, SIGNATURE_SIZE, Domain, PrivateKey, PublicKey
-from .schema import BODY_TYPES, MAX_TIME_MS, Body, screen_body
+from .schema import BODY_TYPES, MAX_TIME_MS, Body, plain, screen_body
 
 RECORD_VERSION = 1
 MAX_RECORD_BYTES = 8192
@@ -87,7 +87,8 @@ class Record:
             and len(signature) == SIGNATURE_SIZE
         ):
             body = body_type._parse(body, "record.body")
-            return cls(kind, cid, branch_id, seq, time_ms, body, signature, bytes(data), sha256(data), screen_body(body, "record.body"))
+            numbers = () if plain(body.screened_text()) else screen_body(body, "record.body")
+            return cls(kind, cid, branch_id, seq, time_ms, body, signature, bytes(data), sha256(data), numbers)
         kind = expect_str(kind, "record.kind", max_len=32)
         body_type = BODY_TYPES.get(kind)
         if body_type is None:

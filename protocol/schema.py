@@ -32,6 +32,11 @@ def _mobile(phone: str) -> bool:
     return pii.is_mobile_digits(phone.replace(" ", "").replace("-", "").lstrip("+"))
 
 
+def plain(text: str) -> bool:
+    """Speed only: True when the screened text of a body provably holds no personal data."""
+    return text.isascii() and pii.plain_ascii(text)
+
+
 class _Body:
     """What every record body shares: ``from_array`` = parse (``_parse``) + screen."""
 
@@ -55,8 +60,7 @@ def screen_body(body: "Body", where: str) -> tuple[tuple[str, str], ...]:
     branch's declared public numbers must cover (§8). A profile declares its own, so
     for a profile they are checked here and nothing is returned.
     """
-    text = body.screened_text()
-    if text.isascii() and pii.plain_ascii(text):  # speed only: the usual case, nothing to find
+    if plain(body.screened_text()):  # speed only: the usual case, nothing to find
         return ()
     numbers = pii.screen(body.screened_fields(), where, url_fields=_URL_FIELDS if isinstance(body, BranchProfile) else frozenset())
     if numbers and isinstance(body, BranchProfile):
