@@ -139,7 +139,6 @@ _CLASS = str.maketrans({chr(c): ("d" if chr(c).isdigit() else "o" if chr(c) in "
 _LONG_RUN = re.compile(r"d[dsp]{6,}d")
 _IBAN_HINTS = ("  dd", " odd", "o dd", "oodd")  # two letters (or other signs), two digits
 _NON_LETTERS = str.maketrans({chr(c): " " for c in range(128) if not "a" <= chr(c) <= "z"})
-_BRACKET_AT_HINT = re.compile(r"[\[({<][ \t\n\x1f]*at")
 _MAIL_HINT = re.compile(r"at[ \t\n\x1f._\-]+(?:" + "|".join(map(re.escape, T.MAIL_DOMAINS)) + ")")
 _DOTTED_DOMAIN_HINT = re.compile(r"\.[a-z][a-z]")  # a domain with a top-level domain (E5b)
 _NINO_HALF_HINT = re.compile(r"[0-9]{6} [a-d](?![0-9a-z])")  # NINO "ab 123456 c", HKID "a 123456 a"

@@ -151,11 +151,10 @@ BIRTH_OR_HOME_ZH = ("出生", "生日", "生于", "家住", "住址", "住在", 
 HONORIFICS_EN = ("mr", "mrs", "ms", "miss", "mx", "dr", "customer", "client", "cardholder", "depositor")
 BIRTH_OR_HOME_EN = ("born", "dob", "date of birth", "birthday", "birth date", "lives at", "living at", "resides",
                     "residing", "home address")
-PASSPORT_WORDS = ("passport", "护照", "travel document", "旅行证件")
 NOT_NAMES_EN = ("born", "who", "with", "and", "was", "is", "are", "of", "at", "in", "on", "from", "after", "before", "since",
                 "service", "services", "care", "centre", "center", "account", "accounts", "manager", "the", "a", "an")
 VEHICLE_WORDS = ("vehicle", "registration", "plate", "car", "reg", "车牌", "车辆")
-MESSAGING_WORDS = ("wechat", "weixin", "whatsapp", "telegram", "skype", "line id", "微信号", "微信")
+
 
 
 def _build_fold_table() -> dict[int, str | None]:
