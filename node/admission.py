@@ -155,6 +155,7 @@ _PHONE_WORDS = re.compile(r"(?<![a-z])(?:tel|tel\.|phone|telephone|call|ring|mob
                           r"|电话|手机|联系|致电|拨打|座机|号码|传真")
 _ACCOUNT_WORDS = re.compile(r"(?<![a-z])(?:account|acct|a/c|sort code|card no|card number)(?![a-z])|账号|账户|卡号|户号")
 _ID_WORDS = re.compile(r"(?<![a-z])(?:id card|id no|id number|national id|identity card|hkid|nric)(?![a-z])|身份证|证件号|证件号码")
+_KEYWORD_HINT = re.compile(_PHONE_WORDS.pattern + "|" + _ACCOUNT_WORDS.pattern + "|" + _ID_WORDS.pattern)
 _MAIL_WORDS = re.compile(r"(?<![a-z])(?:e-?mail|mail|mailbox)(?![a-z])|邮箱|邮件|电邮")
 _DOMAIN_TLD = re.compile(r"[a-z0-9\-]+(?:\.[a-z0-9\-]+)*\.[a-z]{2,}(?![a-z0-9])")
 _LOCAL_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789._%+-")
@@ -186,13 +187,18 @@ _CONTEXT_ZH = ("邮箱", "邮件", "电邮", "微信", "车牌", "车辆", *T.CU
 def _findings(f: str, cased: str, declared: tuple[str, ...]) -> Iterator[tuple[str, str]]:
     """(kind, sample) of what admission refuses in one normalised field. Each group of
     checks runs only if the field holds what it needs (digits, a keyword): speed only."""
-    digits = f.translate(pii._CLASS).count("d")
-    if digits >= 6:
-        exempt = _exempt_spans(f)
-        yield from _keyword_numbers(f, exempt, declared)
-        if digits >= 7:
-            yield from _numbers(f, exempt)
-            yield from _phones(f, exempt, declared)
+    candidates = [m for m in _CANDIDATE.finditer(f) if len(pii.number_key(m.group())) >= 6]
+    if candidates:  # every number rule needs 6+ digits joined by punctuation (speed only)
+        long = [m for m in candidates if len(pii.number_key(m.group())) >= 7]
+        keyword = _KEYWORD_HINT.search(f) is not None
+        if long or keyword:
+            exempt = _exempt_spans(f)
+            if keyword:
+                yield from _keyword_numbers(f, exempt, declared)
+            yield from _numbers(f, long, exempt)
+            yield from _phones(long, exempt, declared)
+    if _IBAN_CANDIDATE.search(f):
+        yield from _ibans(f)
     if not _CONTEXT_WORDS.isdisjoint(f.translate(_NON_LETTERS).split()) or (
             not f.isascii() and any(w in f for w in _CONTEXT_ZH)):
         yield from _contextual(f, cased)
@@ -248,8 +254,8 @@ def _overlaps(s: int, e: int, spans: list[tuple[int, int]]) -> bool:
     return any(a < e and s < b for a, b in spans)
 
 
-def _phones(t: str, exempt: list[tuple[int, int]], declared: tuple[str, ...]) -> Iterator[tuple[str, str]]:
-    for m in _CANDIDATE.finditer(t):
+def _phones(candidates: list[re.Match], exempt: list[tuple[int, int]], declared: tuple[str, ...]) -> Iterator[tuple[str, str]]:
+    for m in candidates:
         if len(pii.number_key(m.group())) >= 7 and not _overlaps(m.start(), m.end(), exempt):
             kind = _phone_kind(m.group(), declared)
             if kind:
@@ -260,9 +266,9 @@ _IBAN_CANDIDATE = re.compile(r"(?<![a-z0-9])[a-z]{2}[0-9]{2}(?:[ \-.]?[0-9a-z]){
 _ID_CANDIDATE = re.compile(r"(?<![0-9])[0-9](?:[ \-./]?[0-9]){14}(?:(?:[ \-./]?[0-9]){2}[ \-./]?[0-9x])?(?![0-9])")
 
 
-def _numbers(t: str, exempt: list[tuple[int, int]]) -> Iterator[tuple[str, str]]:
-    """Cards, PRC ids and IBANs by their check digits, with any separators."""
-    for m in _CANDIDATE.finditer(t):
+def _numbers(t: str, candidates: list[re.Match], exempt: list[tuple[int, int]]) -> Iterator[tuple[str, str]]:
+    """Cards and PRC ids by their check digits, with any separators."""
+    for m in candidates:
         digits = pii.number_key(m.group())
         if (13 <= len(digits) <= 19 and pii_detect.card_iin(digits) and stdnum_luhn.is_valid(digits)
                 and not _overlaps(m.start(), m.end(), exempt)):
@@ -270,6 +276,10 @@ def _numbers(t: str, exempt: list[tuple[int, int]]) -> Iterator[tuple[str, str]]
     for m in _ID_CANDIDATE.finditer(t):
         if stdnum_ric.is_valid(re.sub(r"[ \-./]", "", m.group()).upper()):
             yield "national_id", m.group()
+
+
+def _ibans(t: str) -> Iterator[tuple[str, str]]:
+    """IBANs by their check digits, with any separators."""
     for m in _IBAN_CANDIDATE.finditer(t):
         compact = re.sub(r"[ \-.]", "", m.group()).upper()
         for end in range(len(compact), 14, -1):  # the candidate may run into the next word
@@ -355,15 +365,23 @@ def _contextual(f: str, cased: str) -> Iterator[tuple[str, str]]:
 
 def _check_public_number(number: str, field: str) -> None:
     """A declared public number must be one ``phonenumbers`` knows, and not a mobile."""
+    problem = _public_number_problem(number)
+    if problem:
+        raise PersonalDataRefused(problem, field=field, reason="pii_phone_number")
+
+
+@lru_cache(maxsize=1024)
+def _public_number_problem(number: str) -> str | None:
+    """Why ``number`` cannot be declared public, or None. Cached: a branch declares the
+    same few numbers in every profile it publishes."""
     try:
         parsed = phonenumbers.parse(number, None if number.startswith("+") else "CN")
     except phonenumbers.NumberParseException:
-        raise PersonalDataRefused("is not a phone number", field=field, reason="pii_phone_number") from None
+        return "is not a phone number"
     if is_valid_short_number(parsed):
-        return
+        return None
     if not phonenumbers.is_valid_number(parsed):
-        raise PersonalDataRefused(f"is not a valid phone number ({pii.mask('phone_number', number)})", field=field,
-                                  reason="pii_phone_number")
+        return f"is not a valid phone number ({pii.mask('phone_number', number)})"
     if phonenumbers.number_type(parsed) in (PhoneNumberType.MOBILE, PhoneNumberType.PERSONAL_NUMBER, PhoneNumberType.PAGER):
-        raise PersonalDataRefused(f"looks like a personal number ({pii.mask('phone_number', number)}), not a public one",
-                                  field=field, reason="pii_phone_number")
+        return f"looks like a personal number ({pii.mask('phone_number', number)}), not a public one"
+    return None
