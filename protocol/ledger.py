@@ -356,7 +356,8 @@ class StateTransaction:
         body = record.body
         changed = self.changes.setdefault(record.branch_id, {})
         value = None if isinstance(body, ServiceWithdraw) else body
-        changed[record.subject] = Entry(record.subject, record.seq, record.hash, self.height, record.kind, value)
+        subject = record.subject
+        changed[subject] = Entry(subject, record.seq, record.hash, self.height, record.kind, value)
         if isinstance(body, ServiceWithdraw):  # a withdrawn service has no live status
             status = self.entry(record.branch_id, f"status/{body.service_id}")
             if status is not None and status.body is not None:
