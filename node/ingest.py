@@ -41,8 +41,9 @@ from protocol import wire
 from protocol.errors import RemoteProtocolError, ValidationError
 from protocol.keys import PrivateKey
 from protocol.records import Record
-from protocol.schema import ServiceStatus, ServiceWithdraw
+from protocol.schema import BranchProfile, ServiceStatus, ServiceWithdraw
 
+from .admission import screen_body, screen_record
 from .chain import Chain, verify_signatures
 from .mempool import AlreadyKnown, Mempool, MempoolFull
 from .metrics import NodeMetrics
@@ -110,6 +111,7 @@ class RecordIngest:
         try:
             self.admission.admit(len(self.mempool), trio.current_time())
             record = Record.decode(raw, chain_id=self.chain_id)
+            screen_record(record, profile=self._profile_of(record.branch_id))
             self.mempool.precheck(record)
             self._check_can_commit(record)
         except (RemoteProtocolError, MempoolFull, Overloaded) as exc:
@@ -155,6 +157,7 @@ class RecordIngest:
             if mark is None and not self.knows_network_height():
                 self.metrics.reject("api", CatchingUp.reason)
                 raise CatchingUp(f"the node is still learning the network's height; retry ({subject} has no sequence mark)")
+            screen_body(body, profile=self._profile_of(branch_id))
             seq = self.mempool.next_seq(branch_id, subject)
             if mark is not None and mark >= seq:
                 # we signed up to ``mark`` but the mempool holds less: an acknowledged record of this
@@ -190,6 +193,15 @@ class RecordIngest:
             self._accepted_locally(record)
             recovered += 1
         return recovered
+
+    def _profile_of(self, branch_id: bytes) -> BranchProfile | None:
+        """The branch's profile a new record is screened against: the newest one
+        waiting in the mempool, else the committed one (its declared public numbers)."""
+        pending = self.mempool.newest(branch_id, "profile")
+        if pending is not None:
+            return pending.body
+        entry = self.chain.state.entry(branch_id, "profile")
+        return entry.body if entry is not None and isinstance(entry.body, BranchProfile) else None
 
     def _check_can_commit(self, record: Record) -> None:
         """A client's record is acknowledged only if it can commit after what is committed
@@ -349,6 +361,7 @@ class RecordIngest:
             try:
                 record = Record.decode(raw, chain_id=self.chain_id)
                 self.mempool.precheck(record)
+                screen_record(record, profile=self._profile_of(record.branch_id))
             except AlreadyKnown:
                 continue  # the normal overlap of peers' copies
             except (RemoteProtocolError, MempoolFull) as exc:

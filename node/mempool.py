@@ -167,6 +167,11 @@ class Mempool:
             seq += 1
         return seq
 
+    def newest(self, branch_id: bytes, subject: str) -> Record | None:
+        """The pending record of (branch, subject) with the highest sequence number."""
+        pending = self._by_subject.get((branch_id, subject))
+        return pending[max(pending)] if pending else None
+
     def verified_hashes(self) -> set[bytes]:
         return set(self._by_hash)
 

@@ -10,7 +10,7 @@ keys into bytes and back.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
@@ -52,6 +52,8 @@ def signing_bytes(domain: str, chain_id: str, payload: bytes) -> bytes:
 @dataclass(frozen=True, slots=True)
 class PublicKey:
     raw: bytes
+    # derived from raw once: Record.verify compares it for every record (a hash each time otherwise)
+    branch_id: bytes = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if type(self.raw) is not bytes or len(self.raw) != PUBLIC_KEY_SIZE:
@@ -59,10 +61,7 @@ class PublicKey:
         if not _valid_point(self.raw):  # small order, off the curve, non-canonical: forgeable or unusable
             raise DecodeError("not a valid Ed25519 public key (small order, not on the curve or not canonical)",
                               field="public_key", reason="bad_key")
-
-    @property
-    def branch_id(self) -> bytes:
-        return branch_id_of(self.raw)
+        object.__setattr__(self, "branch_id", branch_id_of(self.raw))
 
     def verify(self, signature: bytes, domain: str, chain_id: str, payload: bytes) -> None:
         """Raise SignatureError unless ``signature`` is valid for this key and domain.

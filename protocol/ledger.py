@@ -9,8 +9,9 @@ hash of the record that set it (the history pointer into the chain) and the
 height it was committed at.
 
 Applying a record: the branch must be a member, the signature must verify, the
-sequence number must be exactly the subject's last + 1, and a status or
-withdrawal needs a currently offered service. Applying a block applies every
+sequence number must be exactly the subject's last + 1, a status or withdrawal
+needs a currently offered service, and every phone-like number its texts mention
+must be one the branch's profile declares public (§5.3). Applying a block applies every
 record in order inside a :class:`StateTransaction` (an overlay over the
 committed state); any invalid record makes the whole block invalid — nothing is
 skipped, nothing half-applied. ``commit()`` folds the overlay in.
@@ -36,7 +37,7 @@ from bisect import bisect_left, insort
 from dataclasses import dataclass
 from typing import Any, Iterable, Iterator
 
-from . import merkle
+from . import merkle, pii
 from .blocks import Block, Header, evidence_root
 from .encoding import encode
 from .errors import ProtocolError, ValidationError
@@ -344,6 +345,9 @@ class StateTransaction:
             offer = self.entry(record.branch_id, f"service/{body.service_id}")
             if offer is None or offer.body is None:
                 raise ValidationError(f"service {body.service_id!r} is not on offer", field="record.body.service_id", reason="no_such_service")
+        if record.numbers:  # §5.3: phone-like numbers in its texts must be the branch's declared public numbers
+            profile = self.entry(record.branch_id, "profile")
+            pii.check_declared(record.numbers, () if profile is None or profile.body is None else profile.body.declared_numbers())
         if verify_signature:
             record.verify(key)
 
@@ -352,7 +356,8 @@ class StateTransaction:
         body = record.body
         changed = self.changes.setdefault(record.branch_id, {})
         value = None if isinstance(body, ServiceWithdraw) else body
-        changed[record.subject] = Entry(record.subject, record.seq, record.hash, self.height, record.kind, value)
+        subject = record.subject
+        changed[subject] = Entry(subject, record.seq, record.hash, self.height, record.kind, value)
         if isinstance(body, ServiceWithdraw):  # a withdrawn service has no live status
             status = self.entry(record.branch_id, f"status/{body.service_id}")
             if status is not None and status.body is not None:

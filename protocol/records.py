@@ -23,7 +23,7 @@ from .encoding import decode, encode, expect_array, expect_bytes, expect_int, ex
 from .errors import DecodeError, ValidationError
 from .hashing import sha256
 from .keys import BRANCH_ID_SIZE, SIGNATURE_SIZE, Domain, PrivateKey, PublicKey
-from .schema import BODY_TYPES, MAX_TIME_MS, Body
+from .schema import BODY_TYPES, MAX_TIME_MS, Body, plain, screen_body
 
 RECORD_VERSION = 1
 MAX_RECORD_BYTES = 8192
@@ -41,6 +41,9 @@ class Record:
     signature: bytes
     raw: bytes  # the canonical encoding, signature included
     hash: bytes  # sha256(raw): the record id
+    # phone-like numbers its texts mention, (field, digits): the branch must have declared
+    # each public in its profile (§5.3, checked against state by the ledger, §8)
+    numbers: tuple[tuple[str, str], ...] = ()
 
     @property
     def subject(self) -> str:
@@ -65,11 +68,27 @@ class Record:
 
     @classmethod
     def decode(cls, data: bytes, *, chain_id: str | None = None) -> "Record":
-        """Parse and schema-check a record. Does not check the signature (see verify)."""
+        """Parse, schema-check and screen a record for personal data (§5.1-5.8).
+
+        Does not check the signature (see verify) nor anything that needs state.
+        Raises DecodeError or ValidationError naming the field.
+        """
         value = decode(data, max_size=MAX_RECORD_BYTES, check_types=False)  # every leaf is typed below
         version, kind, cid, branch_id, seq, time_ms, body, signature = expect_array(value, 8, "record")
         if version != RECORD_VERSION or type(version) is not int:
             raise DecodeError(f"unsupported record version {version!r}", field="record.version", reason="version")
+        # Fast path (speed only): an envelope whose every field passes the checks below goes
+        # straight to its body; anything else takes the checked path for its precise error.
+        body_type = BODY_TYPES.get(kind) if type(kind) is str else None
+        if (
+            body_type is not None and type(cid) is str and len(cid) <= 64 and (chain_id is None or cid == chain_id)
+            and type(branch_id) is bytes and len(branch_id) == BRANCH_ID_SIZE and type(seq) is int and 1 <= seq <= MAX_SEQ
+            and type(time_ms) is int and 0 <= time_ms <= MAX_TIME_MS and type(signature) is bytes
+            and len(signature) == SIGNATURE_SIZE
+        ):
+            body = body_type._parse(body, "record.body")
+            numbers = () if plain(body.screened_text()) else screen_body(body, "record.body")
+            return cls(kind, cid, branch_id, seq, time_ms, body, signature, bytes(data), sha256(data), numbers)
         kind = expect_str(kind, "record.kind", max_len=32)
         body_type = BODY_TYPES.get(kind)
         if body_type is None:
@@ -77,17 +96,13 @@ class Record:
         cid = expect_str(cid, "record.chain_id", max_len=64)
         if chain_id is not None and cid != chain_id:
             raise ValidationError(f"record is for chain {cid!r}, not {chain_id!r}", field="record.chain_id", reason="chain_id")
-        return cls(
-            kind,
-            cid,
-            expect_bytes(branch_id, "record.branch_id", size=BRANCH_ID_SIZE),
-            expect_int(seq, "record.seq", lo=1, hi=MAX_SEQ),
-            expect_int(time_ms, "record.time_ms", hi=MAX_TIME_MS),
-            body_type.from_array(body, "record.body"),
-            expect_bytes(signature, "record.signature", size=SIGNATURE_SIZE),
-            bytes(data),
-            sha256(data),
-        )
+        branch_id = expect_bytes(branch_id, "record.branch_id", size=BRANCH_ID_SIZE)
+        seq = expect_int(seq, "record.seq", lo=1, hi=MAX_SEQ)
+        time_ms = expect_int(time_ms, "record.time_ms", hi=MAX_TIME_MS)
+        body = body_type.from_array(body, "record.body", screen=False)
+        signature = expect_bytes(signature, "record.signature", size=SIGNATURE_SIZE)
+        numbers = screen_body(body, "record.body")
+        return cls(kind, cid, branch_id, seq, time_ms, body, signature, bytes(data), sha256(data), numbers)
 
     def verify(self, public_key: PublicKey) -> None:
         """Raise ValidationError unless signed by ``public_key``, the key of ``branch_id``."""

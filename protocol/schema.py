@@ -4,180 +4,78 @@ Each body is a frozen dataclass with ``to_array()`` / ``from_array()``; arrays
 are fixed-order, money is integer minor units plus an ISO 4217 code, geo is
 integer micro-degrees, times are integer milliseconds or minutes of the day.
 ``from_array`` raises DecodeError (wrong shape/type) or ValidationError (a
-rule is broken), each naming the field.
+rule is broken), each naming the field. Personal data is screened per body, all
+text and identifier fields together (``screened_fields()``, :func:`screen_body`,
+§5.3): records.py and views.py call it after ``from_array``; stored bodies read
+back from the database are not screened again. The field types themselves
+(text, identifiers, enumerations, hours, fees) are in field_types.py.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
+from . import pii
 from .encoding import expect_array, expect_bool, expect_int, expect_list, expect_str
 from .errors import ValidationError
-from .pii import find_personal_data
-
-CATEGORIES = (
-    "cash", "deposit", "transfer", "account", "loan", "wealth", "fx", "agency", "self_service", "advisory",
+from .field_types import (  # noqa: F401  (re-exported: the schema's vocabulary)
+    ACCESSIBILITY, CATEGORIES, CHANNELS, FEE_BASES, MAX_PUBLIC_NUMBERS, MAX_TIME_MS, OWNERSHIP, RISK_RATED_CATEGORIES,
+    STATUSES, Fee, OpeningHours, _ACCESSIBILITY_POSITIONS, _CHANNEL_POSITIONS, _PHONE, _REGION, _SERVICE_ID,
+    _URL, _clean_text, _enum_set_fast, _weekly_hours_fast, enum, enum_set, pattern, public_number, service_id, text,
+    weekly_hours,
 )
-RISK_RATED_CATEGORIES = frozenset({"loan", "wealth", "agency"})
-CHANNELS = ("counter", "low_counter", "self_service", "online", "mobile", "phone", "appointment")
-FEE_BASES = ("free", "per_transaction", "per_month", "per_year", "one_time", "percent_bp")
-OWNERSHIP = ("own", "consigned")
-ACCESSIBILITY = ("wheelchair", "hearing_loop", "braille", "sign_language", "priority_counter", "large_print", "guide_dog")
-STATUSES = ("open", "paused", "closed")
-
-MAX_TIME_MS = 2**53
-_SERVICE_ID = re.compile(r"[a-z0-9][a-z0-9._\-]{0,63}")
-_REGION = re.compile(r"[A-Z]{2}(?:-[A-Z0-9]{1,6}){0,3}")
-_CURRENCY = re.compile(r"[A-Z]{3}")
-_PHONE = re.compile(r"\+?[0-9][0-9 \-]{3,22}[0-9]")
-_URL = re.compile(r"https://[A-Za-z0-9.\-]+(?::[0-9]{1,5})?(?:/[A-Za-z0-9._~!$&'()*+,;=:@%/\-]*)?")
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
-# Speed only: text without control characters, "@" or digits cannot fail the control or
-# personal-data checks (every PII pattern needs "@" or a digit), so it needs no scan.
-_PLAIN = re.compile(r"[^\x00-\x08\x0b-\x1f\x7f@0-9]*")
 
 
-def text(value: Any, field: str, *, max_len: int, min_len: int = 0) -> str:
-    """A free-text field: length-limited, no control characters, no personal data."""
-    if type(value) is not str or not min_len <= len(value) <= max_len:
-        value = expect_str(value, field, max_len=max_len, min_len=min_len)  # raises the precise error
-    if _PLAIN.fullmatch(value):
-        return value
-    if _CONTROL.search(value):
-        raise ValidationError("control characters are not allowed", field=field, reason="control_char")
-    found = find_personal_data(value)
-    if found:
-        raise ValidationError(f"looks like personal data ({found})", field=field, reason=f"pii_{found}")
-    return value
+def _mobile(phone: str) -> bool:
+    """pii.is_mobile for a string that already has the phone syntax (digits, spaces, dashes, +)."""
+    return pii.is_mobile_digits(phone.replace(" ", "").replace("-", "").lstrip("+"))
 
 
-def _clean_text(value: Any, min_len: int, max_len: int) -> bool:
-    """True when ``text(value, ...)`` would accept ``value`` (no field names built)."""
-    return (
-        type(value) is str and min_len <= len(value) <= max_len
-        and (_PLAIN.fullmatch(value) is not None or (not _CONTROL.search(value) and find_personal_data(value) is None))
-    )
+def plain(text: str) -> bool:
+    """Speed only: True when the screened text of a body provably holds no personal data."""
+    return text.isascii() and pii.plain_ascii(text)
 
 
-def pattern(value: Any, field: str, regex: re.Pattern, *, max_len: int, what: str) -> str:
-    if type(value) is not str or len(value) > max_len:
-        value = expect_str(value, field, max_len=max_len)  # raises the precise error
-    if not regex.fullmatch(value):
-        raise ValidationError(f"not a valid {what}", field=field, reason="format")
-    return value
+class _Body:
+    """What every record body shares: ``from_array`` = parse (``_parse``) + screen."""
+
+    __slots__ = ()
+
+    @classmethod
+    def from_array(cls, value: Any, field: str = "body", *, screen: bool = True) -> Any:
+        """Parse and check a body array (§5.5-5.8) and, unless ``screen`` is False, screen
+        it for personal data (§5.3; phone-like numbers, which need the ledger state,
+        are not checked here). Raises DecodeError or ValidationError naming the field."""
+        body = cls._parse(value, field)
+        if screen:
+            screen_body(body, field)
+        return body
 
 
-def enum(value: Any, field: str, allowed: tuple[str, ...]) -> str:
-    if type(value) is str and value in allowed:  # fast path; allowed values are at most 32 long
-        return value
-    value = expect_str(value, field, max_len=32)
-    if value not in allowed:
-        raise ValidationError(f"{value!r} is not one of {', '.join(allowed)}", field=field, reason="enum")
-    return value
+def screen_body(body: "Body", where: str) -> tuple[tuple[str, str], ...]:
+    """Screen ``body`` for personal data (§5.3). Raises ValidationError naming the field.
+
+    Returns the phone-like numbers its fields mention, ``(field, digits)``, that the
+    branch's declared public numbers must cover (§8). A profile declares its own, so
+    for a profile they are checked here and nothing is returned.
+    """
+    if plain(body.screened_text()):  # speed only: the usual case, nothing to find
+        return ()
+    numbers = pii.screen(body.screened_fields(), where, url_fields=_URL_FIELDS if isinstance(body, BranchProfile) else frozenset())
+    if numbers and isinstance(body, BranchProfile):
+        pii.check_declared(numbers, body.declared_numbers())
+        return ()
+    return numbers
 
 
-def enum_set(value: Any, field: str, allowed: tuple[str, ...], *, min_len: int = 0) -> tuple[str, ...]:
-    items = tuple(expect_list(value, field, max_len=len(allowed)))
-    for i, v in enumerate(items):
-        if type(v) is not str or v not in allowed:
-            enum(v, f"{field}[{i}]", allowed)  # raises the precise error
-    if len(items) < min_len:
-        raise ValidationError(f"at least {min_len} required", field=field, reason="empty")
-    prev = -1
-    for v in items:  # strictly increasing positions in ``allowed``: unique and in canonical order
-        pos = allowed.index(v)
-        if pos <= prev:
-            raise ValidationError("must be unique and in canonical order", field=field, reason="order")
-        prev = pos
-    return items
-
-
-def service_id(value: Any, field: str) -> str:
-    return pattern(value, field, _SERVICE_ID, max_len=64, what="service id ([a-z0-9][a-z0-9._-]{0,63})")
+_URL_FIELDS = frozenset({"contact_url"})
+_FEE_LABELS = tuple(f"fees[{i}].label" for i in range(16))  # the field names, built once
+_EQUIPMENT_IDS = tuple(f"equipment[{i}].id" for i in range(32))
 
 
 @dataclass(frozen=True, slots=True)
-class OpeningHours:
-    """One opening interval: day 0 (Monday) .. 6, minutes from midnight, open < close."""
-
-    day: int
-    open_minute: int
-    close_minute: int
-
-    def to_array(self) -> list:
-        return [self.day, self.open_minute, self.close_minute]
-
-    @classmethod
-    def from_array(cls, value: Any, field: str) -> "OpeningHours":
-        d, o, c = expect_array(value, 3, field)
-        h = cls(expect_int(d, f"{field}.day", hi=6), expect_int(o, f"{field}.open", hi=1440), expect_int(c, f"{field}.close", hi=1440))
-        if h.open_minute >= h.close_minute:
-            raise ValidationError("opening must be before closing", field=field, reason="hours")
-        return h
-
-
-def weekly_hours(value: Any, field: str) -> tuple[OpeningHours, ...]:
-    parsed = []
-    for i, v in enumerate(expect_list(value, field, max_len=21)):
-        # Fast path (speed only): a well-formed interval passes exactly the checks of
-        # OpeningHours.from_array; anything else goes through it for its precise error.
-        if type(v) is list and len(v) == 3:
-            d, o, c = v
-            if type(d) is int and type(o) is int and type(c) is int and 0 <= d <= 6 and 0 <= o < c <= 1440:
-                parsed.append(OpeningHours(d, o, c))
-                continue
-        parsed.append(OpeningHours.from_array(v, f"{field}[{i}]"))
-    hours = tuple(parsed)
-    for i in range(1, len(hours)):
-        a, b = hours[i - 1], hours[i]
-        if b.day < a.day or (b.day == a.day and b.open_minute < a.close_minute):
-            raise ValidationError("intervals must be sorted and not overlap", field=field, reason="hours")
-    return hours
-
-
-@dataclass(frozen=True, slots=True)
-class Fee:
-    label: str
-    amount_minor: int  # minor units of ``currency``; basis points when basis is percent_bp
-    currency: str
-    basis: str
-
-    def to_array(self) -> list:
-        return [self.label, self.amount_minor, self.currency, self.basis]
-
-    @classmethod
-    def from_array(cls, value: Any, field: str) -> "Fee":
-        # Fast path (speed only): a fee that passes every check below, without building
-        # field names; anything else takes the checked path for its precise error.
-        if type(value) is list and len(value) == 4:
-            label, amount, currency, basis = value
-            if (
-                type(amount) is int and 0 <= amount <= 10**15
-                and type(basis) is str and basis in FEE_BASES and (basis != "free" or amount == 0)
-                and type(currency) is str and len(currency) <= 3 and _CURRENCY.fullmatch(currency)
-                and _clean_text(label, 1, 60)
-            ):
-                return cls(label, amount, currency, basis)
-        return cls._from_array_checked(value, field)
-
-    @classmethod
-    def _from_array_checked(cls, value: Any, field: str) -> "Fee":
-        label, amount, currency, basis = expect_array(value, 4, field)
-        fee = cls(
-            text(label, f"{field}.label", min_len=1, max_len=60),
-            expect_int(amount, f"{field}.amount_minor", hi=10**15),
-            pattern(currency, f"{field}.currency", _CURRENCY, max_len=3, what="ISO 4217 currency code"),
-            enum(basis, f"{field}.basis", FEE_BASES),
-        )
-        if fee.basis == "free" and fee.amount_minor != 0:
-            raise ValidationError("a free fee must have amount 0", field=f"{field}.amount_minor", reason="fee")
-        return fee
-
-
-@dataclass(frozen=True, slots=True)
-class BranchProfile:
+class BranchProfile(_Body):
     KIND = "branch.profile"
     name: str
     address: str
@@ -187,20 +85,50 @@ class BranchProfile:
     hours: tuple[OpeningHours, ...]
     contact_phone: str
     contact_url: str
+    public_numbers: tuple[str, ...] = ()  # the branch's published numbers (hotlines): texts may mention them
 
     def subject(self) -> str:
         return "profile"
 
     def to_array(self) -> list:
-        return [self.name, self.address, self.region, self.lat_micro, self.lon_micro,
-                [h.to_array() for h in self.hours], self.contact_phone, self.contact_url]
+        arr = [self.name, self.address, self.region, self.lat_micro, self.lon_micro,
+               [h.to_array() for h in self.hours], self.contact_phone, self.contact_url]
+        if self.public_numbers:  # optional trailing element: present only when non-empty (one encoding)
+            arr.append(list(self.public_numbers))
+        return arr
+
+    def screened_fields(self) -> list[tuple[str, str]]:
+        return [("name", self.name), ("address", self.address), ("region", self.region), ("contact_url", self.contact_url)]
+
+    def screened_text(self) -> str:
+        """The screened fields joined by U+001F, the URL decoded (§5.3.1, §5.3.7)."""
+        return "\x1f".join((self.name, self.address, self.region, pii.unescape_url(self.contact_url)))
+
+    def declared_numbers(self) -> tuple[str, ...]:
+        """The digits of the numbers this branch declares public: contact_phone and public_numbers."""
+        numbers = (self.contact_phone,) + self.public_numbers if self.contact_phone else self.public_numbers
+        return tuple(pii.number_key(n) for n in numbers)
 
     @classmethod
-    def from_array(cls, value: Any, field: str = "body") -> "BranchProfile":
+    def _parse(cls, value: Any, field: str) -> "BranchProfile":
+        if type(value) is list and len(value) == 9:
+            *value, numbers = value
+            items = expect_list(numbers, f"{field}.public_numbers", max_len=MAX_PUBLIC_NUMBERS)
+            if not items:
+                raise ValidationError("omit the element when there are no public numbers", field=f"{field}.public_numbers",
+                                      reason="non_canonical")
+            numbers = tuple(public_number(n, f"{field}.public_numbers[{i}]") for i, n in enumerate(items))
+            if len(set(numbers)) != len(numbers):
+                raise ValidationError("duplicate number", field=f"{field}.public_numbers", reason="duplicate")
+        else:
+            numbers = ()
         name, address, region, lat, lon, hours, phone, url = expect_array(value, 8, field)
         phone = expect_str(phone, f"{field}.contact_phone", max_len=24)
         if phone and not _PHONE.fullmatch(phone):
             raise ValidationError("not a phone number", field=f"{field}.contact_phone", reason="format")
+        if phone and _mobile(phone):
+            raise ValidationError("a mobile number cannot be declared public", field=f"{field}.contact_phone",
+                                  reason="pii_phone_number")
         url = expect_str(url, f"{field}.contact_url", max_len=200)
         if url and not _URL.fullmatch(url):
             raise ValidationError("must be an https:// URL", field=f"{field}.contact_url", reason="format")
@@ -213,11 +141,12 @@ class BranchProfile:
             weekly_hours(hours, f"{field}.hours"),
             phone,
             url,
+            numbers,
         )
 
 
 @dataclass(frozen=True, slots=True)
-class ServiceOffer:
+class ServiceOffer(_Body):
     KIND = "service.offer"
     service_id: str
     category: str
@@ -235,15 +164,51 @@ class ServiceOffer:
     def subject(self) -> str:
         return f"service/{self.service_id}"
 
+    def screened_fields(self) -> list[tuple[str, str]]:
+        return [("service_id", self.service_id), ("title", self.title), ("description", self.description),
+                *zip(_FEE_LABELS, [f.label for f in self.fees]), ("issuer", self.issuer)]
+
+    def screened_text(self) -> str:
+        return "\x1f".join((self.service_id, self.title, self.description, *[f.label for f in self.fees], self.issuer))
+
     def to_array(self) -> list:
         return [self.service_id, self.category, self.title, self.description, list(self.channels),
                 [h.to_array() for h in self.hours], [f.to_array() for f in self.fees], self.risk_level,
                 self.ownership, self.issuer, list(self.accessibility), self.effective_from_ms]
 
     @classmethod
-    def from_array(cls, value: Any, field: str = "body") -> "ServiceOffer":
+    def _parse(cls, value: Any, field: str) -> "ServiceOffer":
+        # Fast path (speed only): an offer whose every element passes the checks of the
+        # checked path, without building field names; anything else takes the checked
+        # path for its precise error. The offer rules below apply to both.
+        offer = None
+        if type(value) is list and len(value) == 12:
+            (sid, category, title, desc, channels, hours, fees, risk, ownership, issuer, access, effective) = value
+            if (
+                type(sid) is str and len(sid) <= 64 and _SERVICE_ID.fullmatch(sid)
+                and type(category) is str and category in CATEGORIES
+                and _clean_text(title, 1, 120) and _clean_text(desc, 0, 2000)
+                and type(risk) is int and 0 <= risk <= 5
+                and type(ownership) is str and ownership in OWNERSHIP
+                and _clean_text(issuer, 0, 120)
+                and type(effective) is int and 0 <= effective <= MAX_TIME_MS
+                and type(fees) is list and len(fees) <= 16
+            ):
+                channel_set = _enum_set_fast(channels, _CHANNEL_POSITIONS, 1)
+                access_set = _enum_set_fast(access, _ACCESSIBILITY_POSITIONS, 0)
+                hour_list = _weekly_hours_fast(hours) if channel_set is not None and access_set is not None else None
+                fee_list = [Fee._fast(f) for f in fees] if hour_list is not None else [None]
+                if None not in fee_list:
+                    offer = cls(sid, category, title, desc, channel_set, hour_list, tuple(fee_list), risk, ownership, issuer,
+                                access_set, effective)
+        if offer is None:
+            offer = cls._from_array_checked(value, field)
+        return offer._check_rules(field)
+
+    @classmethod
+    def _from_array_checked(cls, value: Any, field: str) -> "ServiceOffer":
         (sid, category, title, desc, channels, hours, fees, risk, ownership, issuer, access, effective) = expect_array(value, 12, field)
-        offer = cls(
+        return cls(
             service_id(sid, f"{field}.service_id"),
             enum(category, f"{field}.category", CATEGORIES),
             text(title, f"{field}.title", min_len=1, max_len=120),
@@ -257,17 +222,19 @@ class ServiceOffer:
             enum_set(access, f"{field}.accessibility", ACCESSIBILITY),
             expect_int(effective, f"{field}.effective_from_ms", hi=MAX_TIME_MS),
         )
-        if offer.category in RISK_RATED_CATEGORIES and offer.risk_level == 0:
-            raise ValidationError(f"{offer.category} products need a risk level R1-R5", field=f"{field}.risk_level", reason="risk_required")
-        if offer.category not in RISK_RATED_CATEGORIES and offer.risk_level != 0:
-            raise ValidationError(f"{offer.category} services carry no risk level (use 0)", field=f"{field}.risk_level", reason="risk_not_applicable")
-        if (offer.ownership == "consigned") != bool(offer.issuer):
+
+    def _check_rules(self, field: str) -> "ServiceOffer":
+        if self.category in RISK_RATED_CATEGORIES and self.risk_level == 0:
+            raise ValidationError(f"{self.category} products need a risk level R1-R5", field=f"{field}.risk_level", reason="risk_required")
+        if self.category not in RISK_RATED_CATEGORIES and self.risk_level != 0:
+            raise ValidationError(f"{self.category} services carry no risk level (use 0)", field=f"{field}.risk_level", reason="risk_not_applicable")
+        if (self.ownership == "consigned") != bool(self.issuer):
             raise ValidationError("issuer is required for consigned products and only for them", field=f"{field}.issuer", reason="issuer")
-        return offer
+        return self
 
 
 @dataclass(frozen=True, slots=True)
-class ServiceWithdraw:
+class ServiceWithdraw(_Body):
     KIND = "service.withdraw"
     service_id: str
     reason: str
@@ -278,8 +245,14 @@ class ServiceWithdraw:
     def to_array(self) -> list:
         return [self.service_id, self.reason]
 
+    def screened_fields(self) -> list[tuple[str, str]]:
+        return [("service_id", self.service_id), ("reason", self.reason)]
+
+    def screened_text(self) -> str:
+        return f"{self.service_id}\x1f{self.reason}"
+
     @classmethod
-    def from_array(cls, value: Any, field: str = "body") -> "ServiceWithdraw":
+    def _parse(cls, value: Any, field: str) -> "ServiceWithdraw":
         sid, reason = expect_array(value, 2, field)
         return cls(service_id(sid, f"{field}.service_id"), text(reason, f"{field}.reason", max_len=200))
 
@@ -294,7 +267,7 @@ class EquipmentStatus:
 
 
 @dataclass(frozen=True, slots=True)
-class ServiceStatus:
+class ServiceStatus(_Body):
     KIND = "service.status"
     service_id: str
     status: str
@@ -307,8 +280,14 @@ class ServiceStatus:
     def to_array(self) -> list:
         return [self.service_id, self.status, self.wait_minutes, [e.to_array() for e in self.equipment]]
 
+    def screened_fields(self) -> list[tuple[str, str]]:
+        return [("service_id", self.service_id), *zip(_EQUIPMENT_IDS, [e.equipment_id for e in self.equipment])]
+
+    def screened_text(self) -> str:
+        return "\x1f".join((self.service_id, *[e.equipment_id for e in self.equipment]))
+
     @classmethod
-    def from_array(cls, value: Any, field: str = "body") -> "ServiceStatus":
+    def _parse(cls, value: Any, field: str) -> "ServiceStatus":
         # Fast path (speed only): a status that passes every check of the checked path,
         # without building field names; anything else takes it for its precise error.
         if type(value) is list and len(value) == 4:

@@ -40,18 +40,22 @@ def body_from_json(kind: Any, obj: Any) -> Body:
     body_type = BODY_TYPES.get(kind) if isinstance(kind, str) else None
     if body_type is None:
         raise ValidationError(f"unknown record kind {kind!r} (one of {', '.join(BODY_TYPES)})", field="kind", reason="kind")
-    return body_type.from_array(_to_array(body_type, obj, "body"), "body")
+    return body_type.from_array(_to_array(body_type, obj, "body"), "body")  # screens it (§5.3) too
 
 
 def _to_array(cls: type, obj: Any, field: str) -> list:
     if not isinstance(obj, dict):
         raise DecodeError("expected an object", field=field, reason="type")
-    names = [f.name for f in dataclasses.fields(cls)]
+    fields = dataclasses.fields(cls)
+    names = [f.name for f in fields]
     for name in obj:
         if name not in names:
             raise ValidationError(f"unknown field {name!r}", field=f"{field}.{name}", reason="unknown_field")
     out = []
-    for name in names:
+    for f in fields:
+        name = f.name
+        if f.default is not dataclasses.MISSING and obj.get(name, f.default) in ([], ()):
+            continue  # an optional trailing element, absent when empty (profile public_numbers)
         if name not in obj:
             raise DecodeError("missing", field=f"{field}.{name}", reason="missing_field")
         value = obj[name]

@@ -105,3 +105,14 @@ async def test_records_that_cannot_commit_are_refused_not_acknowledged(api):
     r = await api.post("/v1/records", json={"record": orphan.raw.hex()})
     assert r.status_code == 400 and _error(r)["code"] == "no_such_service", r.text
     assert len(node.mempool) == 0 and not node.chain.store.pending_records()
+
+
+async def test_personal_data_is_refused_at_admission_naming_the_field(api):
+    offer = signed_offer(api.node.key, api.node.genesis.chain_id, "fx").to_json()["body"]
+    offer["description"] = "ask for Zhang Wei, tel 138 0013 8000"
+    r = await api.post("/v1/records/sign", json={"kind": "service.offer", "body": offer})
+    assert r.status_code == 400, r.text
+    err = _error(r)
+    assert err["code"].startswith("pii_") and err["field"].endswith("description")
+    assert "138 0013 8000" not in err["message"]  # never echoed whole
+    assert len(api.node.mempool) == 0

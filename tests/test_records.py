@@ -126,7 +126,7 @@ SCHEMA_CASES = [
     ("offer_fee_label_empty", "service.offer", _set(_offer_arr(), 6, [["", 5, "CNY", "one_time"]]), DecodeError, "length", "record.body.fees[0].label"),
     ("offer_title_email", "service.offer", _set(_offer_arr(), 2, "ask li.na@bank.example"), ValidationError, "pii_email", "record.body.title"),
     ("offer_desc_card", "service.offer", _set(_offer_arr(), 3, "pay to 4111 1111 1111 1111"), ValidationError, "pii_card_number", "record.body.description"),
-    ("offer_desc_id", "service.offer", _set(_offer_arr(), 3, "holder 110101199003071234"), ValidationError, "pii_national_id", "record.body.description"),
+    ("offer_desc_id", "service.offer", _set(_offer_arr(), 3, "holder 110101199003071233"), ValidationError, "pii_national_id", "record.body.description"),
     ("offer_desc_control", "service.offer", _set(_offer_arr(), 3, "bell\x07"), ValidationError, "control_char", "record.body.description"),
     ("offer_hours_overlap", "service.offer", _set(_offer_arr(), 5, [[0, 540, 720], [0, 700, 900]]), ValidationError, "hours", "record.body.hours"),
     ("offer_hours_unsorted", "service.offer", _set(_offer_arr(), 5, [[1, 540, 720], [0, 540, 720]]), ValidationError, "hours", "record.body.hours"),
@@ -144,7 +144,20 @@ SCHEMA_CASES = [
     ("status_wait", "service.status", _set(status().to_array(), 2, 1441), DecodeError, "range", "record.body.wait_minutes"),
     ("status_dup_equipment", "service.status", _set(status().to_array(), 3, [["atm-1", True], ["atm-1", False]]), ValidationError, "duplicate", "record.body.equipment"),
     ("status_equipment_up_type", "service.status", _set(status().to_array(), 3, [["atm-1", 1]]), DecodeError, "type", "record.body.equipment[0].up"),
-    ("withdraw_reason_pii", "service.withdraw", ["cash-withdrawal", "moved, call 010-6512-3456"], ValidationError, "pii_phone_number", "record.body.reason"),
+    ("withdraw_reason_pii", "service.withdraw", ["cash-withdrawal", "moved, call 139 1234 5678"], ValidationError, "pii_phone_number", "record.body.reason"),
+    ("offer_desc_invisible", "service.offer", _set(_offer_arr(), 3, "call\u200b us"), ValidationError, "invisible_char", "record.body.description"),
+    ("offer_desc_c1_control", "service.offer", _set(_offer_arr(), 3, "next\x85line"), ValidationError, "control_char", "record.body.description"),
+    ("offer_service_id_phone", "service.offer", _set(_offer_arr(), 0, "cust-zhangwei-13800138000"), ValidationError, "pii_phone_number", "record.body.service_id"),
+    ("offer_split_phone", "service.offer", _set(_set(_offer_arr(), 2, "Call 138"), 3, "0013 8000 today"), ValidationError, "pii_phone_number", "record.body"),
+    ("profile_mobile_contact", "branch.profile", _set(profile().to_array(), 6, "+86 138 0013 8000"), ValidationError, "pii_phone_number", "record.body.contact_phone"),
+    ("profile_address_landline", "branch.profile", _set(profile().to_array(), 1, "call 010-6512-3456"), ValidationError, "pii_phone_number", "record.body.address"),
+    ("profile_url_email", "branch.profile", _set(profile().to_array(), 7, "https://bank.example/u/zhang.wei@qq.com"), ValidationError, "pii_email", "record.body.contact_url"),
+    ("profile_region_phone", "branch.profile", _set(profile().to_array(), 2, "CN-138001-38000"), ValidationError, "pii_phone_number", "record.body.region"),
+    ("profile_numbers_empty", "branch.profile", profile().to_array() + [[]], ValidationError, "non_canonical", "record.body.public_numbers"),
+    ("profile_numbers_mobile", "branch.profile", profile().to_array() + [["13800138000"]], ValidationError, "pii_phone_number", "record.body.public_numbers[0]"),
+    ("profile_numbers_dup", "branch.profile", profile().to_array() + [["95588", "95588"]], ValidationError, "duplicate", "record.body.public_numbers"),
+    ("profile_numbers_format", "branch.profile", profile().to_array() + [["call us"]], ValidationError, "format", "record.body.public_numbers[0]"),
+    ("profile_arity_10", "branch.profile", profile().to_array() + [["95588"], []], DecodeError, "arity", "record.body"),
 ]
 
 
@@ -226,7 +239,7 @@ status_arrays = st.one_of(
 @settings(max_examples=300, deadline=None)
 @given(status_arrays)
 def test_status_fast_path_matches_checked_path(arr):
-    assert outcome(ServiceStatus.from_array, arr, "b") == outcome(ServiceStatus._from_array_checked, arr, "b")
+    assert outcome(ServiceStatus._parse, arr, "b") == outcome(ServiceStatus._from_array_checked, arr, "b")
 
 
 def reference_weekly_hours(value, field):
@@ -248,3 +261,32 @@ intervals = st.lists(st.one_of(st.tuples(maybe(st.integers(-1, 7)), maybe(st.int
 @given(intervals)
 def test_weekly_hours_fast_path_matches_checked_path(arr):
     assert outcome(weekly_hours, arr, "h") == outcome(reference_weekly_hours, arr, "h")
+
+
+def reference_offer(arr, field):
+    from protocol.schema import ServiceOffer
+
+    return ServiceOffer._from_array_checked(arr, field)._check_rules(field)
+
+
+offer_arrays = st.one_of(
+    st.lists(odd, max_size=13),
+    st.tuples(
+        maybe(st.sampled_from(["cash-1", "Cash!", "a" * 65])), maybe(st.sampled_from(["cash", "loan", "wealth", "crypto"])),
+        maybe(st.sampled_from(["Cash", "", "x" * 121, "bell\x07", "zero\u200bwidth"])), maybe(st.sampled_from(["", "d", "x" * 2001])),
+        maybe(st.lists(st.sampled_from(["counter", "online", "fax", 3]), max_size=4)), maybe(intervals),
+        maybe(st.lists(maybe(fee_arrays), max_size=3)), maybe(st.integers(-1, 6)), maybe(st.sampled_from(["own", "consigned", "x"])),
+        maybe(st.sampled_from(["", "Issuer Co.", "i" * 121])),
+        maybe(st.lists(st.sampled_from(["wheelchair", "braille", "guide_dog", "x"]), max_size=3)),
+        maybe(st.integers(-1, 2**53 + 1)),
+    ).map(list),
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(offer_arrays)
+def test_offer_fast_path_matches_checked_path(arr):
+    from protocol.schema import ServiceOffer
+
+    assert outcome(ServiceOffer._parse, arr, "b") == outcome(reference_offer, arr, "b")
+

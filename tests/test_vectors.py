@@ -119,6 +119,28 @@ def test_record():
     record.verify(key.public_key)
 
 
+def test_profile_record_with_public_numbers():
+    r = VECTORS["profile_record"]
+    data = H(r["record_bytes"])
+    record = Record.decode(data, chain_id=VECTORS["chain_id"])
+    assert sha(data).hex() == r["record_id"] == record.hash.hex()
+    arr = decode(data, max_size=8192)
+    assert arr[6] == r["fields"]["body"] and len(arr[6]) == 9 and arr[6][8] == list(record.body.public_numbers)
+    assert encode(arr[6]).hex() == r["body_bytes"] and encode(arr[6][:8]).hex() == r["body_bytes_without_public_numbers"]
+    # without numbers the body is the 8-element array of old: the ninth element is there only when non-empty
+    assert len(decode(H(r["body_bytes_without_public_numbers"]), max_size=8192)) == 8
+    record.verify(PrivateKey.from_seed(H(r["signer_seed"])).public_key)
+
+
+def test_pii_examples():
+    for e in VECTORS["pii"]:
+        assert e["verdict"] in ("accepted", "phone_like", "refused")
+        assert ("reason" in e) == (e["verdict"] == "refused") and ("numbers" in e) != (e["verdict"] == "refused")
+    issue = {"2026-01-01 to 2026-03-31", "31.12.2026", "20260101", "0900-1700", "09.00-17.00", "1000000.00 CNY",
+             "20000-50000 CNY", "50000000 CNY"}
+    assert all(e["verdict"] == "accepted" for e in VECTORS["pii"] if e["fields"].get("description") in issue)
+
+
 def test_block_header_and_state():
     b, s, g = VECTORS["block"], VECTORS["state"], VECTORS["genesis"]
     hf = b["header_fields"]
@@ -249,6 +271,13 @@ def _doc_vectors() -> dict:
 def test_doc_vectors_equal_vectors_json():
     assert _doc_vectors() == VECTORS
     assert {k for k, _ in DOC_SECTIONS} | {"chain_id"} == set(VECTORS)
+
+
+def test_doc_pii_tables_are_the_code():
+    from tools.gen_pii_spec import markdown as pii_markdown
+
+    m = re.search(r"<!-- pii-tables:begin.*?<!-- pii-tables:end -->\n", DOC, re.S)
+    assert m and m.group(0) == pii_markdown(), "regenerate §5.3.9 with: python -m tools.gen_pii_spec"
 
 
 def test_doc_vectors_block_is_generated_text():

@@ -22,8 +22,9 @@ from protocol.hashing import sha256
 from protocol.keys import Domain, PrivateKey, branch_id_of, signing_bytes
 from protocol.ledger import LedgerState, build_block
 from protocol.records import Record
-from protocol.schema import Fee, OpeningHours, ServiceOffer
+from protocol.schema import BranchProfile, Fee, OpeningHours, ServiceOffer
 from protocol.votes import PRECOMMIT, CommitCertificate, Proposal, Vote
+from tools.gen_pii_spec import examples as pii_examples
 
 CHAIN_ID = "branchnet-vectors"
 GENESIS_TIME_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z
@@ -103,6 +104,20 @@ def _offer_body() -> ServiceOffer:
         issuer="Example Asset Management Co.",
         accessibility=("wheelchair", "large_print"),
         effective_from_ms=GENESIS_TIME_MS,
+    )
+
+
+def _profile_body() -> BranchProfile:
+    return BranchProfile(
+        name="Vector Sub-branch",
+        address="No. 18 Jianguomen Inner Street, Beijing 100005",
+        region="CN-BJ-110101",
+        lat_micro=39_904_000,
+        lon_micro=116_407_000,
+        hours=(OpeningHours(0, 540, 1020),),
+        contact_phone="+86 10 6512 0000",
+        contact_url="https://bank.example/branches/vector",
+        public_numbers=("400-820-8888", "+852 2233 3000"),
     )
 
 
@@ -188,6 +203,22 @@ def generate() -> dict[str, Any]:
         "steps": [proposer_of(valset, step, 0).hex() for step in range(4)],
         "height_1_round_0": block_proposer.hex(),
     }
+
+    # ---------------------------------------------------------------- profile with public numbers (§5.5)
+    profile = _profile_body()
+    profile_record = Record.create(k2, CHAIN_ID, 1, RECORD_TIME_MS, profile)
+    out["profile_record"] = {
+        "signer_seed": k2.seed().hex(),
+        "fields": {"version": 1, "kind": profile_record.kind, "chain_id": CHAIN_ID, "branch_id": k2.branch_id.hex(), "seq": 1,
+                   "time_ms": RECORD_TIME_MS, "body": profile.to_array()[:5] + [[h.to_array() for h in profile.hours]] + profile.to_array()[6:]},
+        "body_bytes": encode(profile.to_array()).hex(),
+        "body_bytes_without_public_numbers": encode(profile.to_array()[:8]).hex(),
+        "record_bytes": profile_record.raw.hex(),
+        "record_id": profile_record.hash.hex(),
+    }
+
+    # ---------------------------------------------------------------- personal-data screening (§5.3)
+    out["pii"] = pii_examples()
 
     # ---------------------------------------------------------------- block + state
     state = LedgerState(genesis)
@@ -327,6 +358,8 @@ DOC_SECTIONS = (
     ("genesis", "Genesis, genesis hash and validator-set hash"),
     ("record", "A signed service.offer record"),
     ("proposer", "The proposer rotation of these validators (§11.1)"),
+    ("profile_record", "A signed branch.profile record declaring public numbers (§5.5)"),
+    ("pii", "Personal-data screening (§5.3): offers with these fields, and the verdict"),
     ("block", "The block at height 1 holding that record"),
     ("state", "The state root after that block"),
     ("merkle", "A Merkle tree of 5 leaves and the inclusion proof of leaf 2"),
