@@ -131,8 +131,30 @@ def _member_name(value: Any, field: str) -> str:
 # ---------------------------------------------------------------- record bodies
 
 
+class _GovBody:
+    """What the record layer needs of a body (as protocol/schema.py's ``_Body``):
+    ``from_array`` = parse (``_parse``) + personal-data screening of its texts."""
+
+    __slots__ = ()
+
+    @classmethod
+    def from_array(cls, value: Any, field: str = "body", *, screen: bool = True) -> Any:
+        body = cls._parse(value, field)
+        if screen:
+            from .schema import screen_body  # schema imports this module for BODY_TYPES
+
+            screen_body(body, field)
+        return body
+
+    def screened_fields(self) -> list[tuple[str, str]]:
+        return []
+
+    def screened_text(self) -> str:
+        return "\x1f".join(text for _, text in self.screened_fields())
+
+
 @dataclass(frozen=True, slots=True)
-class GovProposal:
+class GovProposal(_GovBody):
     KIND = "gov.proposal"
     name: str
     action: Action
@@ -144,8 +166,11 @@ class GovProposal:
     def to_array(self) -> list:
         return [self.name, self.action.to_array(), self.expires_height]
 
+    def screened_fields(self) -> list[tuple[str, str]]:
+        return [("name", self.name), ("action.name", self.action.name)]
+
     @classmethod
-    def from_array(cls, value: Any, field: str = "body") -> "GovProposal":
+    def _parse(cls, value: Any, field: str) -> "GovProposal":
         name, action, expires = expect_array(value, 3, field)
         name = expect_str(name, f"{field}.name", max_len=32)
         if not _NAME.fullmatch(name):
@@ -155,7 +180,7 @@ class GovProposal:
 
 
 @dataclass(frozen=True, slots=True)
-class GovVote:
+class GovVote(_GovBody):
     KIND = "gov.vote"
     proposal: bytes  # the proposal record's hash
     yes: bool
@@ -167,13 +192,13 @@ class GovVote:
         return [self.proposal, self.yes]
 
     @classmethod
-    def from_array(cls, value: Any, field: str = "body") -> "GovVote":
+    def _parse(cls, value: Any, field: str) -> "GovVote":
         proposal, yes = expect_array(value, 2, field)
         return cls(expect_bytes(proposal, f"{field}.proposal", size=32), expect_bool(yes, f"{field}.yes"))
 
 
 @dataclass(frozen=True, slots=True)
-class KeyRotation:
+class KeyRotation(_GovBody):
     KIND = "branch.key"
     public_key: bytes  # the branch's new key
 
@@ -184,7 +209,7 @@ class KeyRotation:
         return [self.public_key]
 
     @classmethod
-    def from_array(cls, value: Any, field: str = "body") -> "KeyRotation":
+    def _parse(cls, value: Any, field: str) -> "KeyRotation":
         (key,) = expect_array(value, 1, field)
         return cls(_key(key, f"{field}.public_key"))
 
@@ -335,3 +360,200 @@ def tally(proposal: ProposalState, in_force: ValidatorSet) -> int:
 
 def sorted_members(members: Iterable[tuple[bytes, MemberInfo]]) -> list[tuple[bytes, MemberInfo]]:
     return sorted(members, key=lambda item: item[0])
+
+
+# ---------------------------------------------------------------- the chain's governance state
+
+SYSTEM_ID = bytes(BRANCH_ID_SIZE)  # the state tree's branch id for governance entries (no key hashes to it)
+KIND_MEMBER, KIND_PROPOSAL, KIND_VALSET, KIND_PARAMS = "system.member", "system.proposal", "system.valset", "system.params"
+
+
+@dataclass(frozen=True, slots=True)
+class ValsetBody:
+    """A validator set as a state entry: [[branch id, public key, power, name], ...] by branch id."""
+
+    valset: ValidatorSet
+
+    def to_array(self) -> list:
+        return [[v.branch_id, v.public_key.raw, v.power, v.name] for v in self.valset]
+
+    @classmethod
+    def from_array(cls, value: Any, field: str = "valset") -> "ValsetBody":
+        items = value if type(value) is list else []
+        vals = []
+        for i, item in enumerate(items):
+            bid, key, power, name = expect_array(item, 4, f"{field}[{i}]")
+            vals.append(Validator(expect_bytes(bid, f"{field}[{i}].branch_id", size=BRANCH_ID_SIZE),
+                                  PublicKey(expect_bytes(key, f"{field}[{i}].key", size=32)),
+                                  expect_int(power, f"{field}[{i}].power", lo=1, hi=MAX_POWER),
+                                  expect_str(name, f"{field}[{i}].name", max_len=_MEMBER_NAME_MAX)))
+        return cls(ValidatorSet(vals))
+
+
+@dataclass(frozen=True, slots=True)
+class ParamsBody:
+    params: ChainParams
+
+    def to_array(self) -> list:
+        return self.params.to_array()
+
+    @classmethod
+    def from_array(cls, value: Any, field: str = "params") -> "ParamsBody":
+        names = list(ChainParams.__dataclass_fields__)
+        items = expect_array(value, len(names), field)
+        return cls(ChainParams(**{n: expect_int(v, f"{field}.{n}", lo=1, hi=2**40) for n, v in zip(names, items)}))
+
+
+SYSTEM_BODY_TYPES = {KIND_MEMBER: MemberInfo, KIND_PROPOSAL: ProposalState, KIND_VALSET: ValsetBody, KIND_PARAMS: ParamsBody}
+
+
+@dataclass
+class GovState:
+    """What governance decides, as of a height ``h``: the registry now, the validator
+    sets signing ``h + 1`` and ``h + 2``, the parameters in force for them, and the
+    open proposals. A transaction works on a copy (:meth:`copy`)."""
+
+    registry: Registry
+    validators: ValidatorSet
+    next_validators: ValidatorSet
+    params: ChainParams
+    next_params: ChainParams
+    proposals: dict[bytes, ProposalState] = field(default_factory=dict)  # open ones, by id
+
+    @classmethod
+    def at_genesis(cls, genesis: Any) -> "GovState":
+        members = {m.branch_id: MemberInfo(m.name, m.public_key, m.power) for m in genesis.members}
+        return cls(Registry(members, genesis.params), genesis.validators, genesis.validators, genesis.params, genesis.params)
+
+    def copy(self) -> "GovState":
+        return GovState(self.registry.copy(), self.validators, self.next_validators, self.params, self.next_params,
+                        dict(self.proposals))
+
+    def restore(self, entries: Iterable[tuple[str, Any]]) -> None:
+        """Apply stored system entries (subject, body) on top of the genesis state."""
+        for subject, body in entries:
+            if subject.startswith("member/"):
+                bid = bytes.fromhex(subject[len("member/"):])
+                if body is None:
+                    self.registry.members.pop(bid, None)
+                else:
+                    self.registry.members[bid] = body
+            elif subject.startswith("proposal/"):
+                if body.status == "open":
+                    self.proposals[bytes.fromhex(subject[len("proposal/"):])] = body
+            elif subject == "valset/current":
+                self.validators = body.valset
+            elif subject == "valset/next":
+                self.next_validators = body.valset
+            elif subject == "params/current":
+                self.params = body.params
+            elif subject == "params/next":
+                self.next_params = body.params
+            elif subject == "params/registry":
+                self.registry.params = body.params
+
+
+# What a transaction writes into the state tree for governance: subject -> (kind, body or None).
+SystemChanges = dict[str, tuple[str, Any]]
+
+
+def check_record(gov: GovState, record: Any, height: int) -> None:
+    """Raise ValidationError unless a governance ``record`` applies at ``height``
+    (after the generic checks: member, sequence number)."""
+    body = record.body
+    if isinstance(body, (GovProposal, GovVote)) and record.branch_id not in gov.validators:
+        raise ValidationError("only a validator in force may propose or vote", field="record.branch_id", reason="not_validator")
+    if isinstance(body, GovProposal):
+        if record.seq != 1:
+            raise ValidationError("a proposal name is used once", field="record.seq", reason="proposal_exists")
+        if not height < body.expires_height <= height + MAX_PROPOSAL_LIFETIME:
+            raise ValidationError(f"must expire after this block and within {MAX_PROPOSAL_LIFETIME} heights",
+                                  field="record.body.expires_height", reason="expiry")
+        check_action(body.action, gov.registry, "record.body.action")
+    elif isinstance(body, GovVote):
+        proposal = gov.proposals.get(body.proposal)
+        if proposal is None:
+            raise ValidationError("no open proposal with that id", field="record.body.proposal", reason="no_such_proposal")
+        if height > proposal.expires_height:
+            raise ValidationError("the proposal has expired", field="record.body.proposal", reason="expired")
+    elif isinstance(body, KeyRotation):
+        if gov.registry.key_in_use(body.public_key):
+            raise ValidationError("that key is a member's already", field="record.body.public_key", reason="duplicate_key")
+
+
+def apply_record(gov: GovState, record: Any, height: int, changes: SystemChanges) -> None:
+    """Apply a checked governance ``record`` to ``gov``, noting state-tree changes."""
+    body = record.body
+    if isinstance(body, GovProposal):
+        proposal = ProposalState(record.branch_id, body.name, body.action, body.expires_height, height)
+        gov.proposals[record.hash] = proposal
+        changes[f"proposal/{record.hash.hex()}"] = (KIND_PROPOSAL, proposal)
+    elif isinstance(body, GovVote):
+        proposal = gov.proposals[body.proposal].with_vote(record.branch_id, body.yes)
+        gov.proposals[body.proposal] = proposal
+        changes[f"proposal/{body.proposal.hex()}"] = (KIND_PROPOSAL, proposal)
+    elif isinstance(body, KeyRotation):
+        _set_member(gov, record.branch_id, replace(gov.registry.members[record.branch_id], public_key=PublicKey(body.public_key)),
+                    changes)
+
+
+def _set_member(gov: GovState, branch_id: bytes, info: MemberInfo | None, changes: SystemChanges) -> None:
+    if info is None:
+        gov.registry.members.pop(branch_id, None)
+    else:
+        gov.registry.members[branch_id] = info
+    changes[f"member/{branch_id.hex()}"] = (KIND_MEMBER, info)
+
+
+def end_block(gov: GovState, height: int, jailed: Iterable[bytes], changes: SystemChanges) -> None:
+    """After the records of block ``height``: jail equivocators, tally open proposals
+    against the set signing this block, expire the old ones, and switch: the set (and
+    parameters) for ``height + 1`` is the one announced before; for ``height + 2``,
+    the registry now."""
+    in_force = gov.validators
+    members = gov.registry.members
+    for bid in sorted(set(jailed)):
+        info = members.get(bid)
+        if info is not None and not info.jailed:
+            after = gov.registry.copy()
+            after.members[bid] = replace(info, jailed=True)
+            if any(m.voting_power > 0 for m in after.members.values()):  # never an empty set
+                _set_member(gov, bid, after.members[bid], changes)
+    before = gov.next_validators  # the set the new one follows (it signs height + 1)
+    for pid in sorted(gov.proposals, key=lambda p: (gov.proposals[p].submitted_height, p)):
+        proposal = gov.proposals[pid]
+        if tally(proposal, in_force) * 3 > in_force.total_power * 2:
+            after = gov.registry.copy()
+            reason = ""
+            try:
+                check_action(proposal.action, after)
+                apply_action(proposal.action, after)
+            except ValidationError as exc:
+                reason = exc.reason
+            reason = reason or change_refusal(before, after)
+            status = "refused" if reason else "passed"
+            if not reason:
+                for bid in set(after.members) | set(members):
+                    if after.members.get(bid) != members.get(bid):
+                        _set_member(gov, bid, after.members.get(bid), changes)
+                if after.params != gov.registry.params:
+                    gov.registry.params = after.params
+                    changes["params/registry"] = (KIND_PARAMS, ParamsBody(after.params))
+            proposal = replace(proposal, status=status, decided_height=height, reason=reason)
+        elif height >= proposal.expires_height:
+            proposal = replace(proposal, status="expired", decided_height=height)
+        else:
+            continue
+        del gov.proposals[pid]
+        changes[f"proposal/{pid.hex()}"] = (KIND_PROPOSAL, proposal)
+    new_next = gov.registry.validator_set()
+    if gov.next_validators.hash != gov.validators.hash:
+        changes["valset/current"] = (KIND_VALSET, ValsetBody(gov.next_validators))
+    if new_next.hash != gov.next_validators.hash:
+        changes["valset/next"] = (KIND_VALSET, ValsetBody(new_next))
+    if gov.next_params != gov.params:
+        changes["params/current"] = (KIND_PARAMS, ParamsBody(gov.next_params))
+    if gov.registry.params != gov.next_params:
+        changes["params/next"] = (KIND_PARAMS, ParamsBody(gov.registry.params))
+    gov.validators, gov.next_validators = gov.next_validators, new_next
+    gov.params, gov.next_params = gov.next_params, gov.registry.params

@@ -34,10 +34,11 @@ the whole branch.
 from __future__ import annotations
 
 from bisect import bisect_left, insort
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Iterable, Iterator
 
-from . import merkle, pii
+from . import governance, merkle, pii
 from .blocks import Block, Header, evidence_root
 from .encoding import encode
 from .errors import ProtocolError, ValidationError
@@ -45,7 +46,7 @@ from .genesis import Genesis
 from .hashing import sha256
 from .keys import PublicKey
 from .records import Record
-from .schema import ServiceStatus, ServiceWithdraw
+from .schema import BODY_TYPES, ServiceStatus, ServiceWithdraw
 from .validators import ValidatorSet
 from .votes import CommitCertificate
 
@@ -188,14 +189,19 @@ class _BranchTree:
 
 
 class LedgerState:
-    """Committed state at ``height`` (0 = genesis). Mutated only by ``StateTransaction.commit``."""
+    """Committed state at ``height`` (0 = genesis). Mutated only by ``StateTransaction.commit``.
+
+    Besides the branches' entries it holds the governance state (``gov``: the
+    member registry, the validator sets signing the next two heights, the chain
+    parameters in force, the open proposals; protocol/governance.py), whose
+    changes since genesis are entries of the system branch ``SYSTEM_ID`` in the
+    same state tree — so a chain without governance has the roots it always had.
+    """
 
     def __init__(self, genesis: Genesis):
         self.genesis = genesis
         self.chain_id = genesis.chain_id
-        self.params = genesis.params
-        self.members: dict[bytes, PublicKey] = {m.branch_id: m.public_key for m in genesis.members}
-        self.validators: ValidatorSet = genesis.validators
+        self.gov = governance.GovState.at_genesis(genesis)
         self.height = 0
         self.last_block_hash = genesis.hash
         self.last_block_time_ms = genesis.genesis_time_ms
@@ -206,6 +212,26 @@ class LedgerState:
         self._version = 0  # bumped whenever committed state changes (a pending root is for one version)
 
     # ---------------------------------------------------------------- queries
+    @property
+    def validators(self) -> ValidatorSet:
+        """The validator set that signs the next block."""
+        return self.gov.validators
+
+    @property
+    def next_validators(self) -> ValidatorSet:
+        """The set that signs the block after it (announced by the next header)."""
+        return self.gov.next_validators
+
+    @property
+    def params(self) -> Any:
+        """The chain parameters in force for the next block."""
+        return self.gov.params
+
+    @property
+    def members(self) -> "MemberKeys":
+        """Every member branch's current public key (a read-only mapping, O(1) lookups)."""
+        return MemberKeys(self.gov.registry.members)
+
     def entry(self, branch_id: bytes, subject: str) -> Entry | None:
         tree = self._branches.get(branch_id)
         return tree.entries.get(subject) if tree else None
@@ -247,6 +273,9 @@ class LedgerState:
         for bid, entry in entries:
             self._branches.setdefault(bid, _BranchTree()).put(entry)
         self._order = sorted(self._branches)
+        system = self._branches.get(governance.SYSTEM_ID)
+        if system is not None:
+            self.gov.restore((e.subject, e.body) for e in system.entries.values())
         self.height = height
         self.last_block_hash = last_block_hash
         self.last_block_time_ms = last_block_time_ms
@@ -268,7 +297,7 @@ class LedgerState:
             raise ValidationError("does not extend the last committed block", field="header.prev_hash", reason="prev_hash")
         if header.time_ms <= self.last_block_time_ms:
             raise ValidationError("block time must increase", field="header.time_ms", reason="time")
-        if header.validators_hash != self.validators.hash or header.next_validators_hash != self.validators.hash:
+        if header.validators_hash != self.validators.hash or header.next_validators_hash != self.next_validators.hash:
             raise ValidationError("validator set hash mismatch", field="header.validators_hash", reason="validators_hash")
         if header.proposer not in self.validators:
             raise ValidationError("proposer is not a validator", field="header.proposer", reason="proposer")
@@ -296,6 +325,7 @@ class LedgerState:
                 raise ValidationError("evidence already committed, repeated in this block, or from the future", field=f"block.evidence[{i}]", reason="bad_evidence")
         tx = self.begin(block.height)
         tx.apply_all(block.records, verified=verified)
+        tx.end_block(block.evidence)
         if tx.state_root() != block.header.state_root:
             raise ValidationError("state root does not match", field="header.state_root", reason="state_root")
         tx.block = block
@@ -307,6 +337,30 @@ class LedgerState:
         self.validate_block(block, verified=set(verified)).commit()
 
 
+class MemberKeys(Mapping):
+    """branch id -> current public key, over a registry's members (no copy)."""
+
+    __slots__ = ("_members",)
+
+    def __init__(self, members: dict[bytes, Any]):
+        self._members = members
+
+    def __getitem__(self, branch_id: bytes) -> PublicKey:
+        return self._members[branch_id].public_key
+
+    def __contains__(self, branch_id: object) -> bool:
+        return branch_id in self._members
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self._members)
+
+    def __len__(self) -> int:
+        return len(self._members)
+
+
+ENTRY_BODY_TYPES = {**BODY_TYPES, **governance.SYSTEM_BODY_TYPES}  # what a stored state entry's kind decodes as
+
+
 class StateTransaction:
     """An overlay of record applications over a LedgerState, at one height."""
 
@@ -316,7 +370,27 @@ class StateTransaction:
         self.changes: dict[bytes, dict[str, Entry]] = {}
         self.records: list[Record] = []
         self.block: Block | None = None
-        self._pending: tuple | None = None  # (base version, records applied, branch updates, top tree)
+        self._gov: governance.GovState | None = None  # copied from base.gov on the first governance change
+        self._rotated: set[bytes] = set()  # branches whose key changed in this transaction
+        self._edits = 0
+        self._pending: tuple | None = None  # (base version, edits, branch updates, top tree)
+
+    @property
+    def gov(self) -> governance.GovState:
+        """The governance state as of this overlay (read only; see _gov_for_write)."""
+        return self._gov if self._gov is not None else self.base.gov
+
+    def _gov_for_write(self) -> governance.GovState:
+        if self._gov is None:
+            self._gov = self.base.gov.copy()
+        return self._gov
+
+    def _put_system(self, system: "governance.SystemChanges") -> None:
+        changed = self.changes.setdefault(governance.SYSTEM_ID, {})
+        for subject, (kind, body) in system.items():
+            prev = self.entry(governance.SYSTEM_ID, subject)
+            changed[subject] = Entry(subject, 1 if prev is None else prev.seq + 1, bytes(32), self.height, kind, body)
+        self._edits += 1
 
     def entry(self, branch_id: bytes, subject: str) -> Entry | None:
         changed = self.changes.get(branch_id)
@@ -329,10 +403,11 @@ class StateTransaction:
         base = self.base
         if record.chain_id != base.chain_id:
             raise ValidationError(f"record is for chain {record.chain_id!r}", field="record.chain_id", reason="chain_id")
-        key = base.members.get(record.branch_id)
-        if key is None:
+        gov = self.gov
+        member = gov.registry.members.get(record.branch_id)
+        if member is None:
             raise ValidationError("branch is not a member of this network", field="record.branch_id", reason="not_member")
-        if len(record.raw) > base.params.max_record_bytes:
+        if len(record.raw) > gov.params.max_record_bytes:
             raise ValidationError("record exceeds max_record_bytes", field="record", reason="oversize")
         subject = record.subject
         prev = self.entry(record.branch_id, subject)
@@ -348,8 +423,10 @@ class StateTransaction:
         if record.numbers:  # §5.3: phone-like numbers in its texts must be the branch's declared public numbers
             profile = self.entry(record.branch_id, "profile")
             pii.check_declared(record.numbers, () if profile is None or profile.body is None else profile.body.declared_numbers())
-        if verify_signature:
-            record.verify(key)
+        if isinstance(body, governance.GOV_BODY_TYPES):
+            governance.check_record(gov, record, self.height)
+        if verify_signature or record.branch_id in self._rotated:  # checked before against the old key
+            record.verify(member.public_key)
 
     def apply(self, record: Record, *, verify_signature: bool = True) -> None:
         self.check(record, verify_signature=verify_signature)
@@ -362,7 +439,22 @@ class StateTransaction:
             status = self.entry(record.branch_id, f"status/{body.service_id}")
             if status is not None and status.body is not None:
                 changed[status.subject] = Entry(status.subject, status.seq, status.record_hash, status.height, status.kind, None)
+        if isinstance(body, governance.GOV_BODY_TYPES):
+            system: governance.SystemChanges = {}
+            governance.apply_record(self._gov_for_write(), record, self.height, system)
+            self._put_system(system)
+            if isinstance(body, governance.KeyRotation):
+                self._rotated.add(record.branch_id)
         self.records.append(record)
+        self._edits += 1
+
+    def end_block(self, evidence: Iterable[Any] = ()) -> None:
+        """After a block's records: governance's end of block (jail the equivocators of
+        ``evidence``, tally, switch the validator sets and parameters)."""
+        system: governance.SystemChanges = {}
+        governance.end_block(self._gov_for_write(), self.height, [ev.validator for ev in evidence], system)
+        if system:
+            self._put_system(system)
 
     def apply_all(self, records: Iterable[Record], *, verified: frozenset[bytes] | set[bytes] = frozenset()) -> None:
         for i, record in enumerate(records):
@@ -374,7 +466,7 @@ class StateTransaction:
     def _computed(self) -> tuple[dict[bytes, _BranchUpdate], merkle.LevelTree]:
         """Roots with this overlay folded in, computed once per (base version, overlay)."""
         base = self.base
-        key = (base._version, len(self.records))
+        key = (base._version, self._edits)
         if self._pending is not None and self._pending[:2] == key:
             return self._pending[2], self._pending[3]
         updates = {}
@@ -407,6 +499,8 @@ class StateTransaction:
                     insort(base._order, bid)
                 tree.fold(changed, updates[bid])
             base._top = top
+        if self._gov is not None:
+            base.gov = self._gov
         base._version += 1
         if self.block is not None:
             base.height = self.block.height
@@ -450,6 +544,7 @@ def build_block(
             continue
         size += len(record.raw) + 5
     ev = tuple(evidence)[: state.params.max_block_evidence]
+    tx.end_block(ev)
     header = Header(
         chain_id=state.chain_id,
         height=height,
@@ -460,7 +555,7 @@ def build_block(
         evidence_root=evidence_root(ev),
         state_root=tx.state_root(),
         validators_hash=state.validators.hash,
-        next_validators_hash=state.validators.hash,
+        next_validators_hash=state.next_validators.hash,
         proposer=proposer,
     )
     block = Block(header, tuple(tx.records), ev)

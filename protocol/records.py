@@ -60,9 +60,11 @@ class Record:
         return b"\x97" + self.raw[1:-66]
 
     @classmethod
-    def create(cls, key: PrivateKey, chain_id: str, seq: int, time_ms: int, body: Body) -> "Record":
-        """Sign ``body`` as the branch of ``key``. Re-validates the body so we never sign junk."""
-        arr = cls.unsigned_array(body.KIND, chain_id, key.branch_id, seq, time_ms, body)
+    def create(cls, key: PrivateKey, chain_id: str, seq: int, time_ms: int, body: Body, *,
+               branch_id: bytes | None = None) -> "Record":
+        """Sign ``body`` as the branch of ``key`` (or as ``branch_id``, whose key ``key`` is
+        after a rotation, §15). Re-validates the body so we never sign junk."""
+        arr = cls.unsigned_array(body.KIND, chain_id, branch_id or key.branch_id, seq, time_ms, body)
         signature = key.sign(Domain.RECORD, chain_id, encode(arr))
         return cls.decode(encode(arr + [signature]), chain_id=chain_id)
 
@@ -105,9 +107,8 @@ class Record:
         return cls(kind, cid, branch_id, seq, time_ms, body, signature, bytes(data), sha256(data), numbers)
 
     def verify(self, public_key: PublicKey) -> None:
-        """Raise ValidationError unless signed by ``public_key``, the key of ``branch_id``."""
-        if public_key.branch_id != self.branch_id:
-            raise ValidationError("key does not belong to the record's branch", field="record.branch_id", reason="wrong_key")
+        """Raise ValidationError unless signed by ``public_key``, the branch's key in force
+        (the caller looks it up: after a rotation it no longer derives the branch id)."""
         public_key.verify(self.signature, Domain.RECORD, self.chain_id, self.payload())
 
     def to_json(self) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from typing import Any
 from . import pii
 from .encoding import expect_array, expect_bool, expect_int, expect_list, expect_str
 from .errors import ValidationError
+from .governance import GOV_BODY_TYPES
 from .field_types import (  # noqa: F401  (re-exported: the schema's vocabulary)
     ACCESSIBILITY, CATEGORIES, CHANNELS, FEE_BASES, MAX_PUBLIC_NUMBERS, MAX_TIME_MS, OWNERSHIP, RISK_RATED_CATEGORIES,
     STATUSES, Fee, OpeningHours, _ACCESSIBILITY_POSITIONS, _CHANNEL_POSITIONS, _PHONE, _REGION, _SERVICE_ID,
@@ -326,5 +327,5 @@ class ServiceStatus(_Body):
         )
 
 
-BODY_TYPES = {t.KIND: t for t in (BranchProfile, ServiceOffer, ServiceWithdraw, ServiceStatus)}
+BODY_TYPES = {t.KIND: t for t in (BranchProfile, ServiceOffer, ServiceWithdraw, ServiceStatus, *GOV_BODY_TYPES)}
 Body = BranchProfile | ServiceOffer | ServiceWithdraw | ServiceStatus

@@ -23,7 +23,7 @@ from protocol.encoding import decode
 from protocol.genesis import Genesis
 from protocol.ledger import Entry
 from protocol.records import Record
-from protocol.schema import BODY_TYPES
+from protocol.ledger import ENTRY_BODY_TYPES
 from protocol.votes import CommitCertificate
 
 from .errors import StoreCorrupted, WrongChain
@@ -203,5 +203,5 @@ def _entry_from_row(row: tuple) -> Entry:
     subject, seq, record_hash, height, kind, body = row
     value = None
     if body is not None:
-        value = BODY_TYPES[kind].from_array(decode(body, max_size=16384))
+        value = ENTRY_BODY_TYPES[kind].from_array(decode(body, max_size=1 << 20))
     return Entry(subject, seq, record_hash, height, kind, value)
