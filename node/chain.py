@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+from dataclasses import dataclass
 from typing import Callable, Iterable
 
 import trio
@@ -74,6 +75,14 @@ async def verify_signatures(records: list[Record], members: dict[bytes, PublicKe
             nursery.start_soon(run, records[i : i + size])
     return set().union(*results)
 
+
+
+@dataclass(frozen=True, slots=True)
+class Preverified:
+    """What :meth:`Chain.preverify` checked ahead of commit."""
+
+    records: set[bytes]  # hashes of records whose signatures verified (against the keys then)
+    certified: set[bytes]  # hashes of blocks whose certificates verified against the set their header names
 
 class Chain:
     def __init__(self, genesis: Genesis, store: Store, state: LedgerState, *, mempool: Mempool,
@@ -171,51 +180,57 @@ class Chain:
         if stored is not None and stored.block.hash != block.hash:
             raise ChainHalted(f"fork at height {block.height}: have {stored.block.hash.hex()}, asked to commit {block.hash.hex()}")
 
-    async def preverify(self, items: list[tuple[Block, CommitCertificate]]) -> set[bytes]:
+    async def preverify(self, items: list[tuple[Block, CommitCertificate]]) -> "Preverified":
         """The stateless part of checking certified blocks, safe to run ahead of commit
-        (block sync overlaps it with committing the previous range): every certificate
-        (raises ValidationError on the first bad one) and every record signature not
-        already checked by the mempool. Returns the hashes of records that verified."""
-        validators, chain_id = self.state.validators, self.state.chain_id
+        (block sync overlaps it with committing the previous range): the certificate of
+        every block signed by a validator set known now (the one in force or the one
+        announced next; raises ValidationError on the first bad one), and every record
+        signature not already checked by the mempool. A block signed by a set that is
+        not known yet (governance changed it within the range) has its certificate
+        checked by :meth:`commit_batch` once the state before it is reached."""
+        sets = {vs.hash: vs for vs in (self.state.validators, self.state.next_validators)}
+        chain_id = self.state.chain_id
 
-        def check_certs(chunk: list[tuple[Block, CommitCertificate]]) -> RemoteProtocolError | None:
+        def check_certs(chunk: list[tuple[Block, CommitCertificate]]) -> RemoteProtocolError | set[bytes]:
+            checked = set()
             try:
                 for block, cert in chunk:
-                    cert.verify(validators, chain_id, height=block.height, block_hash=block.hash)
+                    vs = sets.get(block.header.validators_hash)
+                    if vs is not None:
+                        cert.verify(vs, chain_id, height=block.height, block_hash=block.hash)
+                        checked.add(block.hash)
             except RemoteProtocolError as exc:  # returned, not raised: a nursery would wrap it
                 return exc
-            return None
+            return checked
 
         half = (len(items) + 1) // 2
-        errors: list[RemoteProtocolError | None] = [None, None]
+        results: list[RemoteProtocolError | set[bytes]] = [set(), set()]
 
         async def run(part: int, chunk: list) -> None:
-            errors[part] = await self.runtime.run_sync(check_certs, chunk)
+            results[part] = await self.runtime.run_sync(check_certs, chunk)
 
         async with trio.open_nursery() as nursery:
             for part, chunk in enumerate((items[:half], items[half:])):
                 if chunk:
                     nursery.start_soon(run, part, chunk)
-        for exc in errors:  # the lowest bad height first
-            if exc is not None:
-                raise exc
+        for result in results:  # the lowest bad height first
+            if isinstance(result, RemoteProtocolError):
+                raise result
         records = [r for block, _ in items for r in block.records if r.hash not in self.mempool]
-        return await verify_signatures(records, self.state.members, self.runtime)
+        return Preverified(await verify_signatures(records, self.state.members, self.runtime), results[0] | results[1])
 
     async def commit_batch(self, items: list[tuple[Block, CommitCertificate]], *, via: str = "sync",
-                           verified: set[bytes] | None = None) -> int:
+                           verified: "Preverified | None" = None) -> int:
         """Commit consecutive certified blocks (block sync). Returns how many were new.
 
         Certificates and record signatures are checked first (:meth:`preverify`;
         pass its result as ``verified`` if it already ran); then each block is
         validated against the state and applied, in order, on the trio thread,
         and all of them are written in one SQLite transaction. Raises
-        ValidationError on the first bad certificate (nothing is applied) or bad
-        block (the blocks before it are committed, memory and disk alike), and
-        ChainHalted on a fork or a failed write.
+        ValidationError on the first bad certificate or bad block (the blocks
+        before it are committed, memory and disk alike), and ChainHalted on a
+        fork or a failed write.
         """
-        # Certificates were checked against the genesis validator set, which is the only
-        # one there is (validator-set changes would have to re-check them here).
         if verified is None:
             verified = await self.preverify(items)
         async with self.lock:
@@ -225,12 +240,14 @@ class Chain:
                     self._check_no_fork(block)
                 else:
                     fresh.append((block, cert))
-            ok = verified | {r.hash for block, _ in fresh for r in block.records if r.hash in self.mempool}
+            ok = verified.records | {r.hash for block, _ in fresh for r in block.records if r.hash in self.mempool}
             prepared: list[PreparedBlock] = []
             done: list[Block] = []
             bad_block: ValidationError | None = None
             for block, cert in fresh:
                 try:
+                    if block.hash not in verified.certified:  # signed by a set this range changed to
+                        cert.verify(self.state.validators, self.state.chain_id, height=block.height, block_hash=block.hash)
                     tx = self.state.validate_block(block, verified=ok)
                 except ValidationError as exc:
                     bad_block = exc  # the valid prefix is in memory already: it goes to disk below

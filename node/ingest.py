@@ -50,7 +50,7 @@ from .metrics import NodeMetrics
 from .overload import AdmissionControl, Overloaded
 from .pending import PendingRecords
 from .p2p.errors import P2PError
-from .p2p.host import peer_id_of
+from .p2p.host import validator_peer_ids
 
 log = logging.getLogger("branchnet.ingest")
 MAX_QUEUED_PUSHES = 64  # batches (of up to 64 KiB) waiting for one validator
@@ -85,7 +85,8 @@ class RecordIngest:
         self.topic = wire.Topics.of(self.chain_id).records
         self.protocol = wire.records_protocol(self.chain_id)
         self.push_timeout = 10.0
-        self._validator_peers = {peer_id_of(v.public_key.raw) for v in chain.state.validators} - {network.peer_id}
+        self._validator_peers = validator_peer_ids(chain.state, network.peer_id)
+        chain.on_commit(lambda _block: setattr(self, "_validator_peers", validator_peer_ids(chain.state, network.peer_id)))
         self._local: dict[bytes, tuple[bytes, float]] = {}  # our clients' uncommitted records: hash -> (raw, last sent)
         self._resend = 0
         self._outbox: deque[bytes] = deque()

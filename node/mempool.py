@@ -33,6 +33,7 @@ from typing import Iterable
 
 from protocol.blocks import Block
 from protocol.errors import ValidationError
+from protocol.governance import GOV_BODY_TYPES, check_record as check_governance
 from protocol.ledger import LedgerState
 from protocol.records import Record
 
@@ -119,6 +120,11 @@ class Mempool:
             raise self._reject(record, "not_member", "branch is not a member of this network")
         if len(record.raw) > state.params.max_record_bytes:
             raise self._reject(record, "oversize", "record exceeds max_record_bytes")
+        if isinstance(record.body, GOV_BODY_TYPES):  # §15: who may propose and vote, on what
+            try:
+                check_governance(state.gov, record, state.height + 1)
+            except ValidationError as exc:
+                raise self._reject(record, exc.reason, exc.message) from None
         key = (record.branch_id, record.subject)
         next_seq = state.next_seq(*key)
         if record.seq < next_seq:

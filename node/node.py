@@ -83,21 +83,24 @@ class BranchNode:
         self.key = load_key(self.home.key)
         self.genesis = load_genesis(self.home.genesis)
         psk = read_psk(self.home.psk(self.config))
-        self.is_validator = self.config.node.mode == "validator" and self.key.branch_id in self.genesis.validators
-        if self.config.node.mode == "validator" and not self.is_validator:
-            log.warning("mode is validator but this key is not a genesis validator; running as an observer")
-        self.wal = open_wal(self.home) if self.is_validator else None
-        if self.wal is not None:
-            self.wal.load()
         self.metrics = NodeMetrics()
         self.home.data.mkdir(exist_ok=True, mode=0o700)
         self.store = Store(self.home.db, self.genesis)
         state = self.store.load_state()
+        # A validator-mode node runs consensus: it signs at the heights whose validator set
+        # (genesis, then governance, §15) holds its key and follows the others.
+        self.runs_consensus = self.config.node.mode == "validator"
+        if self.runs_consensus and self.key.branch_id not in state.validators:
+            log.warning("mode is validator but this key is not in the validator set now: following consensus; "
+                        "it signs once governance gives it power (branchnet gov propose power)")
+        self.wal = open_wal(self.home) if self.runs_consensus else None
+        if self.wal is not None:
+            self.wal.load()
         self.mempool = Mempool(state, max_records=self.config.mempool.max_records, max_bytes=self.config.mempool.max_bytes)
         self.candidates = CandidateBlocks()
         self.chain = Chain(self.genesis, self.store, state, mempool=self.mempool, candidates=self.candidates,
                            metrics=self.metrics, runtime=runtime)
-        allowed = {peer_id_of(m.public_key.raw) for m in self.genesis.members} | set(self.config.p2p.allow_peers)
+        allowed = self._allowed_peers(state)
         book = PeerBook()
         for addrs in self.store.load_peers().values():
             for a in addrs:
@@ -113,7 +116,7 @@ class BranchNode:
         self.sync = BlockSync(self.chain, SyncClient(self.net, self.genesis.chain_id, self.chain.decode_block),
                               self.net, self.metrics, sole_validator=sole_validator)
         self.driver: ConsensusDriver | None = None
-        if self.is_validator:
+        if self.runs_consensus:
             self.driver = ConsensusDriver(chain=self.chain, mempool=self.mempool, candidates=self.candidates,
                                           key=self.key, network=self.net, wal=self.wal,
                                           config=self.config.consensus, metrics=self.metrics, sync=self.sync)
@@ -127,6 +130,27 @@ class BranchNode:
         self.api_enabled = api and self.config.api.enabled
         self.api_address: tuple[str, int] | None = None
         self.mdns = None  # MdnsDiscovery once running, if [p2p] mdns is on
+
+    @property
+    def is_validator(self) -> bool:
+        """Whether this node's key signs the next block (the set can change, §15)."""
+        return self.runs_consensus and self.key.branch_id in self.chain.state.validators
+
+    def _allowed_peers(self, state: Any) -> frozenset[str]:
+        """Every member's peer id (the registry now) and the configured extra peers."""
+        return frozenset({peer_id_of(key.raw) for key in state.members.values()} | set(self.config.p2p.allow_peers))
+
+    async def _follow_members(self) -> None:
+        """The allowlist follows the registry: an admitted member may connect, a retired
+        one may not, from the block that changes it."""
+        allowed = self._allowed_peers(self.chain.state)
+        while True:
+            await self.chain.wait_height(self.chain.height + 1)
+            now = self._allowed_peers(self.chain.state)
+            if now != allowed:
+                allowed = now
+                log.info("allowlist follows the registry: %d peers", len(allowed))
+                await self.net.set_allowed_peers(allowed)
 
     def _on_new_records(self) -> None:
         if self.driver is not None:
@@ -157,6 +181,7 @@ class BranchNode:
                 await self.ingest.recover_pending()
                 await nursery.start(self.sync.run)
                 nursery.start_soon(self._announcements)
+                nursery.start_soon(self._follow_members)
                 if self.driver is not None:
                     await nursery.start(self.driver.run)
                 if self.api_enabled:

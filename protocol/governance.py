@@ -228,19 +228,24 @@ class MemberInfo:
     public_key: PublicKey
     power: int = 0
     jailed: bool = False
+    rotated: bool = False  # its key is no longer the one its branch id derives from, or was not once
 
     @property
     def voting_power(self) -> int:
         return 0 if self.jailed else self.power
 
+    def with_key(self, raw: bytes) -> "MemberInfo":
+        return replace(self, public_key=PublicKey(raw), rotated=True)
+
     def to_array(self) -> list:
-        return [self.name, self.public_key.raw, self.power, self.jailed]
+        return [self.name, self.public_key.raw, self.power, self.jailed, self.rotated]
 
     @classmethod
     def from_array(cls, value: Any, field: str = "member") -> "MemberInfo":
-        name, key, power, jailed = expect_array(value, 4, field)
+        name, key, power, jailed, rotated = expect_array(value, 5, field)
         return cls(expect_str(name, f"{field}.name", max_len=_MEMBER_NAME_MAX), PublicKey(expect_bytes(key, f"{field}.key", size=32)),
-                   expect_int(power, f"{field}.power", hi=MAX_POWER), expect_bool(jailed, f"{field}.jailed"))
+                   expect_int(power, f"{field}.power", hi=MAX_POWER), expect_bool(jailed, f"{field}.jailed"),
+                   expect_bool(rotated, f"{field}.rotated"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -333,7 +338,7 @@ def apply_action(action: Action, registry: Registry) -> None:
     elif action.kind == "set_power":
         members[action.branch_id] = replace(members[action.branch_id], power=action.power, jailed=False)
     elif action.kind == "rotate_key":
-        members[action.branch_id] = replace(members[action.branch_id], public_key=PublicKey(action.public_key))
+        members[action.branch_id] = members[action.branch_id].with_key(action.public_key)
     else:
         registry.params = replace(registry.params, **{action.name: action.value})
         ChainParams.from_json({f: getattr(registry.params, f) for f in ChainParams.__dataclass_fields__})
@@ -493,8 +498,7 @@ def apply_record(gov: GovState, record: Any, height: int, changes: SystemChanges
         gov.proposals[body.proposal] = proposal
         changes[f"proposal/{body.proposal.hex()}"] = (KIND_PROPOSAL, proposal)
     elif isinstance(body, KeyRotation):
-        _set_member(gov, record.branch_id, replace(gov.registry.members[record.branch_id], public_key=PublicKey(body.public_key)),
-                    changes)
+        _set_member(gov, record.branch_id, gov.registry.members[record.branch_id].with_key(body.public_key), changes)
 
 
 def _set_member(gov: GovState, branch_id: bytes, info: MemberInfo | None, changes: SystemChanges) -> None:

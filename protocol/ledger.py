@@ -371,7 +371,6 @@ class StateTransaction:
         self.records: list[Record] = []
         self.block: Block | None = None
         self._gov: governance.GovState | None = None  # copied from base.gov on the first governance change
-        self._rotated: set[bytes] = set()  # branches whose key changed in this transaction
         self._edits = 0
         self._pending: tuple | None = None  # (base version, edits, branch updates, top tree)
 
@@ -425,7 +424,10 @@ class StateTransaction:
             pii.check_declared(record.numbers, () if profile is None or profile.body is None else profile.body.declared_numbers())
         if isinstance(body, governance.GOV_BODY_TYPES):
             governance.check_record(gov, record, self.height)
-        if verify_signature or record.branch_id in self._rotated:  # checked before against the old key
+        # A signature checked before (verify_signature False) was checked against the key its
+        # branch id derives from; once a branch's key has rotated, that may not be the key in
+        # force, so its records are always checked here, against the key in force now.
+        if verify_signature or member.rotated:
             record.verify(member.public_key)
 
     def apply(self, record: Record, *, verify_signature: bool = True) -> None:
@@ -443,8 +445,6 @@ class StateTransaction:
             system: governance.SystemChanges = {}
             governance.apply_record(self._gov_for_write(), record, self.height, system)
             self._put_system(system)
-            if isinstance(body, governance.KeyRotation):
-                self._rotated.add(record.branch_id)
         self.records.append(record)
         self._edits += 1
 

@@ -14,6 +14,7 @@ import dataclasses
 from typing import Any
 
 from .errors import DecodeError, ValidationError
+from .governance import Action, GovProposal, GovVote, KeyRotation
 from .schema import BODY_TYPES, Body, EquipmentStatus, Fee, OpeningHours
 
 # Fields of body dataclasses that hold a list of nested objects.
@@ -22,6 +23,8 @@ MAX_JSON_LIST = 64  # a cap before the schema's own, tighter limits apply
 
 
 def body_to_json(body: Any) -> Any:
+    if isinstance(body, Action):
+        return action_to_json(body)
     if dataclasses.is_dataclass(body):
         return {f.name: body_to_json(getattr(body, f.name)) for f in dataclasses.fields(body)}
     if isinstance(body, (tuple, list)):
@@ -40,7 +43,68 @@ def body_from_json(kind: Any, obj: Any) -> Body:
     body_type = BODY_TYPES.get(kind) if isinstance(kind, str) else None
     if body_type is None:
         raise ValidationError(f"unknown record kind {kind!r} (one of {', '.join(BODY_TYPES)})", field="kind", reason="kind")
+    if body_type in _GOV_FROM_JSON:
+        return body_type.from_array(_GOV_FROM_JSON[body_type](_fields(obj, _GOV_FIELDS[body_type], "body")), "body")
     return body_type.from_array(_to_array(body_type, obj, "body"), "body")  # screens it (§5.3) too
+
+
+# ------------------------------------------------------------------ governance bodies (§15)
+
+# The JSON fields of each action kind, in the order of its array form after the kind.
+ACTION_FIELDS = {
+    "admit_member": ("name", "public_key"),
+    "retire_member": ("branch_id",),
+    "set_power": ("branch_id", "power"),
+    "rotate_key": ("branch_id", "public_key"),
+    "set_param": ("name", "value"),
+}
+_HEX_FIELDS = {"branch_id", "public_key", "proposal"}
+_GOV_FIELDS = {GovProposal: ("name", "action", "expires_height"), GovVote: ("proposal", "yes"), KeyRotation: ("public_key",)}
+
+
+def action_to_json(action: Action) -> dict[str, Any]:
+    out: dict[str, Any] = {"kind": action.kind}
+    for name in ACTION_FIELDS.get(action.kind, ()):
+        value = getattr(action, name)
+        out[name] = value.hex() if isinstance(value, bytes) else value
+    return out
+
+
+def _fields(obj: Any, names: tuple[str, ...], field: str) -> list:
+    """The values of exactly ``names`` from a JSON object, hex fields as bytes."""
+    if not isinstance(obj, dict):
+        raise DecodeError("expected an object", field=field, reason="type")
+    for name in obj:
+        if name not in names:
+            raise ValidationError(f"unknown field {name!r}", field=f"{field}.{name}", reason="unknown_field")
+    out = []
+    for name in names:
+        if name not in obj:
+            raise DecodeError("missing", field=f"{field}.{name}", reason="missing_field")
+        value = obj[name]
+        if name in _HEX_FIELDS:
+            try:
+                value = bytes.fromhex(value) if isinstance(value, str) and len(value) <= 128 else None
+            except ValueError:
+                value = None
+            if value is None:
+                raise DecodeError("expected hex", field=f"{field}.{name}", reason="hex")
+        out.append(value)
+    return out
+
+
+def _action_array(obj: Any) -> list:
+    kind = obj.get("kind") if isinstance(obj, dict) else None
+    if kind not in ACTION_FIELDS:
+        raise ValidationError(f"must be one of {', '.join(ACTION_FIELDS)}", field="body.action.kind", reason="action")
+    return [kind, *_fields({k: v for k, v in obj.items() if k != "kind"}, ACTION_FIELDS[kind], "body.action")]
+
+
+_GOV_FROM_JSON = {
+    GovProposal: lambda values: [values[0], _action_array(values[1]), values[2]],
+    GovVote: lambda values: values,
+    KeyRotation: lambda values: values,
+}
 
 
 def _to_array(cls: type, obj: Any, field: str) -> list:

@@ -383,7 +383,7 @@ BAD = [
     ("replayed-seq", "POST", "/v1/records", lambda r: {"json": {"record": r["replay"].hex()}}, True, 400, "replayed_seq", "record"),
     ("sign-missing-kind", "POST", "/v1/records/sign", {"json": {"body": {}}}, True, 400, "missing_field", "kind"),
     ("sign-missing-body", "POST", "/v1/records/sign", {"json": {"kind": "service.offer"}}, True, 400, "missing_field", "body"),
-    ("sign-bad-kind", "POST", "/v1/records/sign", {"json": {"kind": "gov.vote", "body": {}}}, True, 400, "kind", "kind"),
+    ("sign-bad-kind", "POST", "/v1/records/sign", {"json": {"kind": "service.teleport", "body": {}}}, True, 400, "kind", "kind"),
     ("sign-body-not-object", "POST", "/v1/records/sign", {"json": {"kind": "service.offer", "body": []}}, True, 400, "type", "body"),
     ("sign-empty-title", "POST", "/v1/records/sign", {"json": {"kind": "service.offer", "body": _offer(title="")}}, True, 400, "length", "body.title"),
     ("sign-unknown-field", "POST", "/v1/records/sign", {"json": {"kind": "service.offer", "body": _offer(colour="red")}}, True, 400, "unknown_field", "body.colour"),

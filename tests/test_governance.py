@@ -174,6 +174,27 @@ def test_key_rotation():
     assert state.entry(M0.branch_id, "service/cash-withdrawal") is not None
 
 
+def test_a_rotated_branch_is_always_checked_against_the_key_in_force():
+    """Signatures checked ahead of apply (mempool, block sync) were checked against the
+    key of the state then; after a rotation they do not count, in later blocks too,
+    and after rotating back to the first key."""
+    state = LedgerState(make_genesis())
+    commit(state, [record(M0, KeyRotation(NEW.public_key.raw))])
+    stale = record(M0, profile(), 1)  # the old key, "verified" by a node that had not seen the rotation
+    block, tx, rejected = next_block(state, [stale])
+    assert [r for r, _ in rejected] == [stale] and not block.records
+    tx = state.begin()
+    with pytest.raises(SignatureError):
+        tx.apply_all([stale], verified={stale.hash})
+    back = Record.create(NEW, CHAIN_ID, 2, stale.time_ms, KeyRotation(M0.public_key.raw), branch_id=M0.branch_id)
+    commit(state, [back])
+    assert state.members[M0.branch_id] == M0.public_key
+    forged = Record.create(NEW, CHAIN_ID, 1, stale.time_ms, profile(), branch_id=M0.branch_id)  # the retired key
+    with pytest.raises(SignatureError):
+        state.begin().apply_all([forged], verified={forged.hash})
+    commit(state, [stale])  # the first key is in force again
+
+
 def test_equivocation_jails_the_validator():
     state = LedgerState(make_genesis())
     commit(state, [])

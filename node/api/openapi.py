@@ -143,6 +143,9 @@ OPENAPI: dict[str, Any] = {
         "/v1/branches": _get("Member branches and their profiles", {"type": "object", "properties": {
             "branches": {"type": "array", "items": _ref("Branch")}}}),
         "/v1/branches/{branch_id}": _get("One branch with its services (services is then a list)", _ref("Branch"), [_p("branch_id", BRANCH)]),
+        "/v1/governance": _get("Governance (PROTOCOL.md §15): members, the validator sets signing the next two heights, "
+                               "the chain parameters in force and every proposal, newest first", _ref("Governance"),
+                               [_q("status", {"enum": ["open", "passed", "refused", "expired"]}, "only proposals in this state")]),
         "/v1/events": {"get": {
             "summary": "Server-sent events: 'block' {height, hash, time_ms, num_records} then one 'record' "
                        "{hash, kind, branch_id, subject, height} per record; a keep-alive comment every 15 s; "
@@ -187,8 +190,25 @@ OPENAPI: dict[str, Any] = {
                 "branch_id": BRANCH, "branch_name": {"type": "string"}, "region": {"type": ["string", "null"]},
                 "service_id": {"type": "string"}, "offer": {"type": "object", "description": "service.offer body (fees, risk_level, ...)"},
                 "status": {"type": ["object", "null"], "description": "service.status body"}, "record_hash": HASH, "height": INT}},
+            "Governance": {"type": "object", "properties": {
+                "height": INT,
+                "members": {"type": "array", "items": {"type": "object", "properties": {
+                    "branch_id": BRANCH, "name": {"type": "string"}, "public_key": HEX, "power": INT,
+                    "jailed": {"type": "boolean"}, "key_rotated": {"type": "boolean"}}}},
+                "validators": {"type": "array", "items": _ref("SetMember"), "description": "signs the next block"},
+                "next_validators": {"type": "array", "items": _ref("SetMember"), "description": "signs the block after it"},
+                "params": OBJ,
+                "proposals": {"type": "array", "items": {"type": "object", "properties": {
+                    "id": HASH, "name": {"type": "string"}, "proposer": BRANCH,
+                    "action": {"type": "object", "description": "kind and its fields (PROTOCOL.md §15.2)"},
+                    "expires_height": INT, "submitted_height": INT,
+                    "status": {"enum": ["open", "passed", "refused", "expired"]},
+                    "decided_height": {"type": ["integer", "null"]}, "reason": {"type": ["string", "null"]},
+                    "votes": {"type": "array", "items": {"type": "object", "properties": {
+                        "branch_id": BRANCH, "yes": {"type": "boolean"}}}}}}}}},
+            "SetMember": {"type": "object", "properties": {"branch_id": BRANCH, "name": {"type": "string"}, "power": INT}},
             "Branch": {"type": "object", "properties": {
-                "branch_id": BRANCH, "name": {"type": "string", "description": "name in genesis"},
+                "branch_id": BRANCH, "name": {"type": "string", "description": "member name (genesis or governance)"},
                 "profile": {"type": ["object", "null"]}, "power": INT,
                 "services": {"description": "count in lists; the list in /v1/branches/{branch_id}",
                              "oneOf": [INT, {"type": "array", "items": _ref("Service")}]},

@@ -35,6 +35,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from protocol.errors import RemoteProtocolError
+from protocol.governance import PROPOSAL_STATUSES
 from protocol.keys import BRANCH_ID_SIZE
 from protocol.records import Record
 from protocol.schema import BODY_TYPES, CATEGORIES, STATUSES
@@ -294,6 +295,10 @@ class NodeApi:
         branch_id = _hex(request.path_params["branch_id"], "branch_id", BRANCH_ID_SIZE)
         return self._found(views.branch(self.node, branch_id, with_services=True), "branch_id", "not a member branch")
 
+    async def governance(self, request: Request) -> Response:
+        status = _choice(_query(request).get("status"), "status", PROPOSAL_STATUSES)
+        return JSONResponse(views.governance(self.node, status=status))
+
     async def events(self, request: Request) -> Response:
         return StreamingResponse(block_events(self.node), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
@@ -385,6 +390,7 @@ def make_app(node: Any) -> Any:
         r("/v1/branches", get=api.branches),
         r("/v1/branches/{branch_id}", get=api.branch),
         r("/v1/events", get=api.events),
+        r("/v1/governance", get=api.governance),
     ]
 
     def on_error(request: Request, exc: Exception) -> Response:

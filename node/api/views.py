@@ -13,11 +13,12 @@ from typing import Any, Iterable
 import msgpack
 
 from protocol.blocks import Header
+from protocol.governance import KIND_PROPOSAL, SYSTEM_ID
 from protocol.ledger import Entry
 from protocol.proofs import RecordProof
 from protocol.records import Record
 from protocol.schema import BranchProfile, ServiceOffer, ServiceStatus
-from protocol.views import body_to_json
+from protocol.views import action_to_json, body_to_json
 from protocol.votes import CommitCertificate, DuplicateVoteEvidence, Vote
 
 from ..p2p.host import peer_id_of
@@ -153,7 +154,7 @@ def _region_matches(region: str | None, wanted: str) -> bool:
 def services(node: Any, *, category: str | None = None, branch: bytes | None = None, region: str | None = None,
              status: str | None = None, q: str | None = None, limit: int = 100, offset: int = 0) -> dict[str, Any]:
     state = node.chain.state
-    names = {m.branch_id: m.name for m in node.genesis.members}
+    names = {bid: m.name for bid, m in state.gov.registry.members.items()}
     by_branch: dict[bytes, list[Entry]] = {}
     for bid, entry in state.entries(branch):
         by_branch.setdefault(bid, []).append(entry)
@@ -186,10 +187,10 @@ def services(node: Any, *, category: str | None = None, branch: bytes | None = N
 
 
 def branch(node: Any, branch_id: bytes, *, with_services: bool) -> dict[str, Any] | None:
-    member = next((m for m in node.genesis.members if m.branch_id == branch_id), None)
+    state = node.chain.state
+    member = state.gov.registry.members.get(branch_id)
     if member is None:
         return None
-    state = node.chain.state
     prof = state.entry(branch_id, "profile")
     listed = services(node, branch=branch_id, limit=10_000)
     doc: dict[str, Any] = {
@@ -204,7 +205,39 @@ def branch(node: Any, branch_id: bytes, *, with_services: bool) -> dict[str, Any
 
 
 def branches(node: Any) -> dict[str, Any]:
-    return {"branches": [branch(node, m.branch_id, with_services=False) for m in node.genesis.members]}
+    return {"branches": [branch(node, bid, with_services=False) for bid in sorted(node.chain.state.gov.registry.members)]}
+
+
+def _valset_json(vs: Any) -> list[dict[str, Any]]:
+    return [{"branch_id": v.branch_id.hex(), "name": v.name, "power": v.power} for v in vs]
+
+
+def governance(node: Any, *, status: str | None = None) -> dict[str, Any]:
+    """Members, the validator sets signing the next two heights, the chain parameters
+    and every proposal (newest first), as the committed state has them (§15)."""
+    state = node.chain.state
+    gov = state.gov
+    proposals = []
+    for _, e in state.entries(SYSTEM_ID):
+        if e.kind == KIND_PROPOSAL and (status is None or e.body.status == status):
+            proposals.append(_proposal_json(e.subject[len("proposal/"):], e.body))
+    proposals.sort(key=lambda p: (-p["submitted_height"], p["id"]))
+    return {
+        "height": state.height,
+        "members": [{"branch_id": bid.hex(), "name": m.name, "public_key": m.public_key.hex(), "power": m.power,
+                     "jailed": m.jailed, "key_rotated": m.rotated} for bid, m in sorted(gov.registry.members.items())],
+        "validators": _valset_json(gov.validators),
+        "next_validators": _valset_json(gov.next_validators),
+        "params": gov.params.to_json(),
+        "proposals": proposals,
+    }
+
+
+def _proposal_json(pid: str, p: Any) -> dict[str, Any]:
+    return {"id": pid, "name": p.name, "proposer": p.proposer.hex(), "action": action_to_json(p.action),
+            "expires_height": p.expires_height, "submitted_height": p.submitted_height, "status": p.status,
+            "decided_height": p.decided_height or None, "reason": p.reason or None,
+            "votes": [{"branch_id": v.hex(), "yes": yes} for v, yes in p.votes]}
 
 
 def record_event(rec: Record, height: int) -> dict[str, Any]:

@@ -41,6 +41,7 @@ from .common import (
     print_json,
 )
 from .genesis import genesis
+from .governance import gov
 from .maintenance import signer, store
 from .records import branch, service
 
@@ -100,7 +101,7 @@ def cli(ctx: click.Context, home: Path | None, node: str | None) -> None:
         obj.node_url = node
 
 
-for group in (genesis, branch, service, chain, proof, store, signer):
+for group in (genesis, branch, service, gov, chain, proof, store, signer):
     cli.add_command(group)
 
 

@@ -81,7 +81,7 @@ from ..errors import StorageDamaged
 from ..mempool import Mempool
 from ..metrics import NodeMetrics
 from ..p2p.errors import P2PError
-from ..p2p.host import peer_id_of
+from ..p2p.host import validator_peer_ids
 from ..sync import BlockSync, SyncClient
 from .outbox import ConsensusOutbox
 from .proposals import ProposalBlocks
@@ -155,15 +155,20 @@ class ConsensusDriver:
         self._gate_deadline: float | None = None  # trio time at which the gate opens by itself
         self._gate_changed = trio.Event()
         self._evidence: dict[bytes, DuplicateVoteEvidence] = {}
-        validator_peers = {peer_id_of(v.public_key.raw) for v in chain.state.validators} - {network.peer_id}
         self.outbox = ConsensusOutbox(network=network, chain_id=self.chain_id, me=key.branch_id,
-                                      validator_peers=validator_peers, cs=self.cs, candidates=candidates,
-                                      metrics=metrics, resend_interval=resend_interval)
+                                      validator_peers=validator_peer_ids(chain.state, network.peer_id), cs=self.cs,
+                                      candidates=candidates, metrics=metrics, resend_interval=resend_interval)
+        chain.on_commit(self._follow_validators)
         self.proposals = ProposalBlocks(chain=chain, candidates=candidates, mempool=mempool,
                                         client=SyncClient(network, self.chain_id, chain.decode_block), network=network,
                                         metrics=metrics, deliver=self._events.send, current_height=lambda: self.cs.height,
                                         now_ms=now_ms)
         network.register_handler(wire.consensus_protocol(self.chain_id), self.receive_direct)
+
+    def _follow_validators(self, _block: Any) -> None:
+        """After a commit: send consensus messages to the validators of the next two
+        heights (governance may have changed them)."""
+        self.outbox.validator_peers = validator_peer_ids(self.chain.state, self.net.peer_id)
 
     # ------------------------------------------------------------ service
     async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:

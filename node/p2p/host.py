@@ -86,6 +86,12 @@ def peer_id_of(public_key_raw: bytes) -> str:
     return str(ID.from_pubkey(Ed25519PublicKey.from_bytes(public_key_raw)))
 
 
+def validator_peer_ids(state, me: str) -> set[str]:
+    """The peer ids of the validators that sign the next two blocks of ``state`` (a
+    LedgerState; governance may change the set), without ``me``."""
+    return {peer_id_of(v.public_key.raw) for vs in (state.validators, state.next_validators) for v in vs} - {me}
+
+
 class PeerAllowlist:
     """The set of peer ids allowed to connect; ``None`` means open (anyone with the PSK).
 

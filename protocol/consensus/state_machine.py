@@ -462,6 +462,8 @@ class ConsensusState:
         self._actions.append(BroadcastProposal(p, self.signer_state))
 
     def _vote(self, vote_type: int, block_hash: bytes, lock_votes: list[Vote] | None = None) -> None:
+        if self.me not in self.valset:  # a member outside the set in force (governance) follows, never signs
+            return
         try:
             self.signer_state, v = sign_vote(
                 self.signer_state, self.key, self.chain_id, vote_type, self.height, self.round, block_hash,
