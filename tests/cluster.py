@@ -1,11 +1,15 @@
-"""Multi-node test harness: real nodes over real libp2p on 127.0.0.1.
+"""Multi-node test harness: BranchNodes in one trio process, or OS processes.
 
-* :func:`inprocess_network` — N validators (+ observers) as BranchNodes in this
-  trio process, connected in a full mesh as persistent peers.
+* :func:`memory_network` — N validators (+ observers) as BranchNodes on an
+  in-memory :class:`node.p2p.memory.MemoryHub`, on trio's clock: run the test
+  under ``MockClock(autojump_threshold=0)`` (pytest-trio's ``autojump_clock``).
+  The default for anything that tests node logic rather than libp2p.
+* :func:`inprocess_network` — the same over real libp2p on 127.0.0.1.
 * :class:`ProcessNetwork` — the same homes run as separate OS processes
   (``python -m node.daemon``), stopped by pid at teardown; logs kept per node.
 
-Every wait is bounded (:func:`wait_until`). Ports are chosen by the OS.
+Nodes start connected in a full mesh of persistent peers. Every wait is bounded
+and on a condition (tests/waiting.py). Ports are chosen by the OS.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import AsyncIterator, Callable
+from typing import AsyncIterator
 
 import trio
 
@@ -34,7 +38,9 @@ from node.store import Store
 from protocol.genesis import Genesis
 from protocol.keys import PrivateKey
 from protocol.records import Record
-from protocol.schema import Fee, ServiceOffer
+
+from factories import offer
+from waiting import wait_until
 
 FAST_CONSENSUS = {"block_interval_ms": 30, "empty_block_interval_ms": 400}
 FAST_PARAMS = {"timeout_propose_ms": 800, "timeout_prevote_ms": 300, "timeout_precommit_ms": 300, "timeout_delta_ms": 300}
@@ -47,21 +53,10 @@ def make_chain(genesis: Genesis, store: Store, metrics: NodeMetrics | None = Non
                  metrics=metrics or NodeMetrics())
 
 
-async def wait_until(predicate: Callable[[], bool], timeout: float, what: str = "condition", interval: float = 0.05) -> None:
-    with trio.move_on_after(timeout):
-        while not predicate():
-            await trio.sleep(interval)
-        return
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-
-
-def offer(service_id: str, *, title: str = "Foreign exchange", fee_minor: int = 500) -> ServiceOffer:
-    return ServiceOffer(service_id, "fx", title, "Cash exchange at the counter", ("counter",), (),
-                        (Fee("Commission", fee_minor, "CNY", "per_transaction"),), 0, "own", "", (), 0)
-
-
-def signed_offer(key: PrivateKey, chain_id: str, service_id: str, seq: int = 1, **kw) -> Record:
-    return Record.create(key, chain_id, seq, int(time.time() * 1000), offer(service_id, **kw))
+def signed_offer(key: PrivateKey, chain_id: str, service_id: str, seq: int = 1, *,
+                 title: str = "Foreign exchange") -> Record:
+    """A foreign-exchange offer (category ``fx``) signed by ``key``."""
+    return Record.create(key, chain_id, seq, int(time.time() * 1000), offer(service_id, "fx", title=title))
 
 
 def make_homes(tmp_path: Path, n: int, *, observers: int = 0, fixed_ports: bool = False, api: bool = False) -> list[Home]:
@@ -118,12 +113,6 @@ async def memory_network(tmp_path: Path, n: int, *, observers: int = 0,
     ``trio.testing.MockClock(autojump_threshold=0)`` (pytest-trio's ``autojump_clock``)."""
     async with running_nodes(make_homes(tmp_path, n, observers=observers), hub=hub or MemoryHub()) as nodes:
         yield nodes
-
-
-async def wait_durable(nodes: list[BranchNode], height: int, timeout: float = 30) -> None:
-    """Wait until every node's STORE holds ``height``: after a sync batch the in-memory
-    height runs ahead of the disk until the batch's single write returns."""
-    await wait_until(lambda: all(n.chain.store.height >= height for n in nodes), timeout, f"height {height} on disk")
 
 
 def same_chain(nodes: list[BranchNode], upto: int) -> bool:
