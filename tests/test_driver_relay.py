@@ -88,3 +88,36 @@ async def test_a_silent_validator_delays_only_its_own_copies():
     assert got[PEERS[1]] == votes and got[PEERS[2]] == votes  # all of them, in order
     # the silent one's queue stayed bounded: the oldest went, counted
     assert outbox.statistics()["queued"] <= MAX_QUEUED and outbox.dropped > 0
+
+
+async def test_re_sends_do_not_pile_up_or_delay_new_messages_to_a_slow_validator():
+    # A starved validator takes its messages slowly; re-sending every second must not
+    # fill its queue with copies, nor make a new message wait behind them.
+    net = RecordingNetwork(PEERS, deaf=frozenset(PEERS[:1]))
+    outbox, cs = _outbox(net)
+    value = b"\x42" * 32
+    theirs = [Vote.create(k, CHAIN_ID, PREVOTE, 1, cs.round, value) for k in KEYS[1:4]]
+    for v in theirs:
+        cs.apply(VoteReceived(v, 0))
+    mine = [Vote.create(KEYS[0], CHAIN_ID, t, 1, cs.round, value) for t in (PREVOTE, PRECOMMIT)]
+    async with trio.open_nursery() as nursery:
+        await nursery.start(outbox.run)
+        for v in mine:
+            outbox.send_own_vote(v)
+        await trio.testing.wait_all_tasks_blocked()  # the silent peer's senders hold one message each
+        for _ in range(300):  # five minutes of a stuck height
+            await outbox.resend_stuck_height()
+            await trio.testing.wait_all_tasks_blocked()
+        # each distinct message waits once at most (the silent peer's senders hold four more in flight)
+        assert outbox.statistics()["queued"] <= len(mine) + len(theirs)
+        assert outbox.dropped == 0 and outbox.statistics()["coalesced"] > 0
+        late = Vote.create(KEYS[0], CHAIN_ID, PREVOTE, 1, cs.round + 1, value)
+        outbox.send_own_vote(late)
+        waiting = [wire.decode_consensus(data) for data in outbox._queues[PEERS[0]].in_order()]
+        nursery.cancel_scope.cancel()
+    assert waiting[0] == late  # a new message goes out before any re-send
+    assert len(set(waiting)) == len(waiting)
+    # the healthy peers got everything, over and over
+    for peer in PEERS[1:]:
+        got = {wire.decode_consensus(b) for p, b in net.sent if p == peer}
+        assert set(mine) | {late} <= got
