@@ -320,3 +320,17 @@ def test_mempool_remove_with_a_reason_counts_it_and_lets_a_resend_in():
     assert len(pool) == 0 and pool.statistics().rejected == {"no_such_service": 1}
     pool.add(rec)  # the reason depended on state: the origin's re-send is accepted
     assert rec.hash in pool
+
+
+def test_a_consensus_timer_is_due_exactly_when_trio_wakes_for_it():
+    # The timer loop sleeps with trio.move_on_at(deadline_ms / 1000) and then pops what is
+    # due; judging "due" by int(now * 1000) missed deadlines like 1001 ms (1.001 * 1000 =
+    # 1000.999...), and the loop spun for ever on a MockClock.
+    import math
+
+    from node.consensus.driver import timer_due
+
+    for deadline_ms in range(0, 200_000):
+        woken_at = deadline_ms / 1000  # the earliest trio time at which move_on_at fires
+        assert timer_due(deadline_ms, woken_at), deadline_ms
+        assert not timer_due(deadline_ms, math.nextafter(woken_at, -math.inf)), deadline_ms

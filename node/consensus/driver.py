@@ -99,6 +99,15 @@ def now_ms() -> int:
     return int(trio.current_time() * 1000)
 
 
+def timer_due(deadline_ms: int, now: float) -> bool:
+    """Whether a timer for ``deadline_ms`` is due at trio time ``now`` (seconds), judged
+    exactly as ``trio.move_on_at(deadline_ms / 1000)`` judges it: ``int(now * 1000)``
+    can fall 1 ms short of a deadline that move_on_at already found passed (1.001 s *
+    1000 = 1000.999...), and the timer loop then spun without ever yielding (on a
+    MockClock for ever, since virtual time only moves when every task waits)."""
+    return deadline_ms / 1000 <= now
+
+
 class ConsensusDriver:
     def __init__(self, *, chain: Chain, mempool: Mempool, candidates: CandidateBlocks, key: PrivateKey,
                  network: Any, signer_store: SignerStore, config: ConsensusSection, metrics: NodeMetrics,
@@ -305,11 +314,11 @@ class ConsensusDriver:
                 await self._timer_changed.wait()
                 self._timer_changed = trio.Event()
                 continue
-            now = now_ms()
-            while self._timers and self._timers[0][0] <= now:
+            now = trio.current_time()
+            while self._timers and timer_due(self._timers[0][0], now):
                 _, _, event = heapq.heappop(self._timers)
                 if event.height == self.cs.height:
-                    await self._events.send(TimeoutFired(event.height, event.round, event.step, now))
+                    await self._events.send(TimeoutFired(event.height, event.round, event.step, now_ms()))
 
     async def _gate_loop(self) -> None:
         """Wake the main loop when the armed gate deadline passes."""
