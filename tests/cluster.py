@@ -43,7 +43,14 @@ from factories import offer
 from waiting import wait_until
 
 FAST_CONSENSUS = {"block_interval_ms": 30, "empty_block_interval_ms": 400}
+# Consensus timeouts. On virtual time (memory_network) short ones cost nothing and
+# nothing is ever late. On real time a starved process delivers votes seconds late:
+# measured with 4 validators over real libp2p in one process at load average ~5 on
+# 2 cores, FAST_PARAMS never committed height 1 in 150 s (twice: every round ended
+# before its votes arrived), REALTIME_PARAMS committed all 20 records in 7 s.
 FAST_PARAMS = {"timeout_propose_ms": 800, "timeout_prevote_ms": 300, "timeout_precommit_ms": 300, "timeout_delta_ms": 300}
+REALTIME_PARAMS = {"timeout_propose_ms": 5000, "timeout_prevote_ms": 2500, "timeout_precommit_ms": 2500,
+                   "timeout_delta_ms": 2500}
 
 
 def make_chain(genesis: Genesis, store: Store, metrics: NodeMetrics | None = None) -> Chain:
@@ -59,9 +66,11 @@ def signed_offer(key: PrivateKey, chain_id: str, service_id: str, seq: int = 1, 
     return Record.create(key, chain_id, seq, int(time.time() * 1000), offer(service_id, "fx", title=title))
 
 
-def make_homes(tmp_path: Path, n: int, *, observers: int = 0, fixed_ports: bool = False, api: bool = False) -> list[Home]:
+def make_homes(tmp_path: Path, n: int, *, observers: int = 0, fixed_ports: bool = False, api: bool = False,
+               realtime: bool = False) -> list[Home]:
+    """Homes for a test network; ``realtime`` for nodes on the real clock (REALTIME_PARAMS)."""
     homes = create_network(tmp_path, n, observers=observers, fixed_ports=fixed_ports,
-                           consensus=FAST_CONSENSUS, params=FAST_PARAMS)
+                           consensus=FAST_CONSENSUS, params=REALTIME_PARAMS if realtime else FAST_PARAMS)
     for h in homes:
         set_config(h, "api", "enabled", api)
     return homes
@@ -102,7 +111,7 @@ def memory_transport(hub: MemoryHub, home: Home) -> dict:
 @contextlib.asynccontextmanager
 async def inprocess_network(tmp_path: Path, n: int, *, observers: int = 0) -> AsyncIterator[list[BranchNode]]:
     """``n`` validators (+ observers) over real libp2p on 127.0.0.1, in this process."""
-    async with running_nodes(make_homes(tmp_path, n, observers=observers)) as nodes:
+    async with running_nodes(make_homes(tmp_path, n, observers=observers, realtime=True)) as nodes:
         yield nodes
 
 

@@ -21,7 +21,7 @@ WAIT = 120  # seconds, for any one condition: five processes on a busy 2-core ma
 
 @pytest.fixture
 def process_net(tmp_path):
-    homes = make_homes(tmp_path, 4, observers=1, fixed_ports=True)
+    homes = make_homes(tmp_path, 4, observers=1, fixed_ports=True, realtime=True)
     net = ProcessNetwork(homes[:4])
     net.observer_home = homes[4]
     try:
