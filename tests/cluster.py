@@ -83,9 +83,10 @@ async def running_nodes(homes: list[Home], *, connect: bool = True, hub: MemoryH
     over real libp2p on 127.0.0.1."""
     async with trio.open_nursery() as nursery:
         nodes = []
-        for home in homes:
-            node = BranchNode(home, **memory_transport(hub, home)) if hub is not None else BranchNode(home)
-            nodes.append(await nursery.start(node.run))
+        with trio.fail_after(60):  # generous: starting a node binds sockets and opens its store
+            for home in homes:
+                node = BranchNode(home, **memory_transport(hub, home)) if hub is not None else BranchNode(home)
+                nodes.append(await nursery.start(node.run))
         if connect:
             await connect_mesh(nodes)
         try:
@@ -94,7 +95,7 @@ async def running_nodes(homes: list[Home], *, connect: bool = True, hub: MemoryH
             nursery.cancel_scope.cancel()
 
 
-async def connect_mesh(nodes: list[BranchNode], timeout: float = 10) -> None:
+async def connect_mesh(nodes: list[BranchNode], timeout: float = 60) -> None:
     for i, a in enumerate(nodes):
         for b in nodes[i + 1:]:
             a.net.add_persistent_peer(b.listen_addrs[0])
