@@ -46,9 +46,10 @@ async def test_four_validators_commit_the_same_chain(tmp_path, autojump_clock):
 
 
 async def test_four_validators_commit_the_same_chain_over_real_libp2p(tmp_path):
-    # the smoke test of the whole stack on real sockets; a busy machine is slow, so the bound is wide
+    # The smoke test of the whole stack on real sockets, on the real clock: ~4 s on a quiet
+    # machine; 4 nodes in one process at load avg 14 on 2 cores needed more than 120 s.
     async with inprocess_network(tmp_path, 4) as nodes:
-        await _four_validators_commit_the_same_chain(nodes, 120)
+        await _four_validators_commit_the_same_chain(nodes, 240)
 
 
 async def test_observer_joins_late_and_syncs_the_whole_chain(tmp_path, autojump_clock):
