@@ -1,11 +1,15 @@
-"""Multi-node test harness: real nodes over real libp2p on 127.0.0.1.
+"""Multi-node test harness: BranchNodes in one trio process, or OS processes.
 
-* :func:`inprocess_network` — N validators (+ observers) as BranchNodes in this
-  trio process, connected in a full mesh as persistent peers.
+* :func:`memory_network` — N validators (+ observers) as BranchNodes on an
+  in-memory :class:`node.p2p.memory.MemoryHub`, on trio's clock: run the test
+  under ``MockClock(autojump_threshold=0)`` (pytest-trio's ``autojump_clock``).
+  The default for anything that tests node logic rather than libp2p.
+* :func:`inprocess_network` — the same over real libp2p on 127.0.0.1.
 * :class:`ProcessNetwork` — the same homes run as separate OS processes
   (``python -m node.daemon``), stopped by pid at teardown; logs kept per node.
 
-Every wait is bounded (:func:`wait_until`). Ports are chosen by the OS.
+Nodes start connected in a full mesh of persistent peers. Every wait is bounded
+and on a condition (tests/waiting.py). Ports are chosen by the OS.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import AsyncIterator, Callable
+from typing import AsyncIterator
 
 import trio
 
@@ -34,10 +38,19 @@ from node.store import Store
 from protocol.genesis import Genesis
 from protocol.keys import PrivateKey
 from protocol.records import Record
-from protocol.schema import Fee, ServiceOffer
+
+from factories import offer
+from waiting import wait_until
 
 FAST_CONSENSUS = {"block_interval_ms": 30, "empty_block_interval_ms": 400}
+# Consensus timeouts. On virtual time (memory_network) short ones cost nothing and
+# nothing is ever late. On real time a starved process delivers votes seconds late:
+# measured with 4 validators over real libp2p in one process at load average ~5 on
+# 2 cores, FAST_PARAMS never committed height 1 in 150 s (twice: every round ended
+# before its votes arrived), REALTIME_PARAMS committed all 20 records in 7 s.
 FAST_PARAMS = {"timeout_propose_ms": 800, "timeout_prevote_ms": 300, "timeout_precommit_ms": 300, "timeout_delta_ms": 300}
+REALTIME_PARAMS = {"timeout_propose_ms": 5000, "timeout_prevote_ms": 2500, "timeout_precommit_ms": 2500,
+                   "timeout_delta_ms": 2500}
 
 
 def make_chain(genesis: Genesis, store: Store, metrics: NodeMetrics | None = None) -> Chain:
@@ -47,26 +60,17 @@ def make_chain(genesis: Genesis, store: Store, metrics: NodeMetrics | None = Non
                  metrics=metrics or NodeMetrics())
 
 
-async def wait_until(predicate: Callable[[], bool], timeout: float, what: str = "condition", interval: float = 0.05) -> None:
-    with trio.move_on_after(timeout):
-        while not predicate():
-            await trio.sleep(interval)
-        return
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+def signed_offer(key: PrivateKey, chain_id: str, service_id: str, seq: int = 1, *,
+                 title: str = "Foreign exchange") -> Record:
+    """A foreign-exchange offer (category ``fx``) signed by ``key``."""
+    return Record.create(key, chain_id, seq, int(time.time() * 1000), offer(service_id, "fx", title=title))
 
 
-def offer(service_id: str, *, title: str = "Foreign exchange", fee_minor: int = 500) -> ServiceOffer:
-    return ServiceOffer(service_id, "fx", title, "Cash exchange at the counter", ("counter",), (),
-                        (Fee("Commission", fee_minor, "CNY", "per_transaction"),), 0, "own", "", (), 0)
-
-
-def signed_offer(key: PrivateKey, chain_id: str, service_id: str, seq: int = 1, **kw) -> Record:
-    return Record.create(key, chain_id, seq, int(time.time() * 1000), offer(service_id, **kw))
-
-
-def make_homes(tmp_path: Path, n: int, *, observers: int = 0, fixed_ports: bool = False, api: bool = False) -> list[Home]:
+def make_homes(tmp_path: Path, n: int, *, observers: int = 0, fixed_ports: bool = False, api: bool = False,
+               realtime: bool = False) -> list[Home]:
+    """Homes for a test network; ``realtime`` for nodes on the real clock (REALTIME_PARAMS)."""
     homes = create_network(tmp_path, n, observers=observers, fixed_ports=fixed_ports,
-                           consensus=FAST_CONSENSUS, params=FAST_PARAMS)
+                           consensus=FAST_CONSENSUS, params=REALTIME_PARAMS if realtime else FAST_PARAMS)
     for h in homes:
         set_config(h, "api", "enabled", api)
     return homes
@@ -79,9 +83,10 @@ async def running_nodes(homes: list[Home], *, connect: bool = True, hub: MemoryH
     over real libp2p on 127.0.0.1."""
     async with trio.open_nursery() as nursery:
         nodes = []
-        for home in homes:
-            node = BranchNode(home, **memory_transport(hub, home)) if hub is not None else BranchNode(home)
-            nodes.append(await nursery.start(node.run))
+        with trio.fail_after(60):  # generous: starting a node binds sockets and opens its store
+            for home in homes:
+                node = BranchNode(home, **memory_transport(hub, home)) if hub is not None else BranchNode(home)
+                nodes.append(await nursery.start(node.run))
         if connect:
             await connect_mesh(nodes)
         try:
@@ -90,7 +95,7 @@ async def running_nodes(homes: list[Home], *, connect: bool = True, hub: MemoryH
             nursery.cancel_scope.cancel()
 
 
-async def connect_mesh(nodes: list[BranchNode], timeout: float = 10) -> None:
+async def connect_mesh(nodes: list[BranchNode], timeout: float = 60) -> None:
     for i, a in enumerate(nodes):
         for b in nodes[i + 1:]:
             a.net.add_persistent_peer(b.listen_addrs[0])
@@ -107,7 +112,7 @@ def memory_transport(hub: MemoryHub, home: Home) -> dict:
 @contextlib.asynccontextmanager
 async def inprocess_network(tmp_path: Path, n: int, *, observers: int = 0) -> AsyncIterator[list[BranchNode]]:
     """``n`` validators (+ observers) over real libp2p on 127.0.0.1, in this process."""
-    async with running_nodes(make_homes(tmp_path, n, observers=observers)) as nodes:
+    async with running_nodes(make_homes(tmp_path, n, observers=observers, realtime=True)) as nodes:
         yield nodes
 
 
@@ -118,12 +123,6 @@ async def memory_network(tmp_path: Path, n: int, *, observers: int = 0,
     ``trio.testing.MockClock(autojump_threshold=0)`` (pytest-trio's ``autojump_clock``)."""
     async with running_nodes(make_homes(tmp_path, n, observers=observers), hub=hub or MemoryHub()) as nodes:
         yield nodes
-
-
-async def wait_durable(nodes: list[BranchNode], height: int, timeout: float = 30) -> None:
-    """Wait until every node's STORE holds ``height``: after a sync batch the in-memory
-    height runs ahead of the disk until the batch's single write returns."""
-    await wait_until(lambda: all(n.chain.store.height >= height for n in nodes), timeout, f"height {height} on disk")
 
 
 def same_chain(nodes: list[BranchNode], upto: int) -> bool:

@@ -15,7 +15,7 @@ from node.p2p.host import peer_id_of
 from protocol import wire
 from protocol.consensus import ConsensusState, StartHeight, VoteReceived
 from protocol.consensus.gossip import RoundSummary, summarize
-from protocol.votes import PREVOTE, Vote
+from protocol.votes import PRECOMMIT, PREVOTE, Vote
 
 KEYS = validator_keys(4)
 PEERS = [peer_id_of(k.public_key.raw) for k in KEYS[1:]]
@@ -106,3 +106,33 @@ async def test_a_silent_validator_delays_only_its_own_copies():
     assert got[PEERS[1]] == votes and got[PEERS[2]] == votes  # all of them, in order
     # the silent one's queue stayed bounded: the oldest went, counted
     assert outbox.statistics()["queued"] <= MAX_QUEUED and outbox.dropped > 0
+
+
+async def test_a_stuck_height_does_not_pile_up_messages_for_a_slow_validator():
+    # A starved validator takes its messages slowly; helping a stuck height every second
+    # for five minutes must not fill its queue, nor make a new message wait behind old ones.
+    net = RecordingNetwork(PEERS, deaf=frozenset(PEERS[:1]))
+    outbox, cs = _outbox(net)
+    value = b"\x42" * 32
+    theirs = [Vote.create(k, CHAIN_ID, PREVOTE, 1, cs.round, value) for k in KEYS[1:4]]
+    for v in theirs:
+        cs.apply(VoteReceived(v, 0))
+    mine = [Vote.create(KEYS[0], CHAIN_ID, t, 1, cs.round, value) for t in (PREVOTE, PRECOMMIT)]
+    async with trio.open_nursery() as nursery:
+        await nursery.start(outbox.run)
+        for v in mine:
+            outbox.send_own_vote(v)
+        await trio.testing.wait_all_tasks_blocked()  # the silent peer's senders hold one message each
+        for _ in range(300):  # five minutes of a stuck height
+            await outbox.help_stuck_height()
+            await trio.testing.wait_all_tasks_blocked()
+        assert outbox.statistics()["queued"] <= len(mine) + 1  # summaries skip a busy peer
+        assert outbox.dropped == 0 and outbox.statistics()["summaries_sent"] > 0
+        late = Vote.create(KEYS[0], CHAIN_ID, PREVOTE, 1, cs.round + 1, value)
+        outbox.send_own_vote(late)
+        waiting = [data for data in outbox._queues[PEERS[0]].messages]
+        nursery.cancel_scope.cancel()
+    assert len(waiting) <= len(mine) + 2
+    for peer in PEERS[1:]:
+        got = {m for m in (wire.decode_consensus(b) for p, b in net.sent if p == peer) if isinstance(m, Vote)}
+        assert set(mine) | {late} <= got

@@ -69,7 +69,7 @@ def test_nodes_find_each_other_by_mdns_in_a_private_network_namespace(tmp_path):
     script = "ip link set lo up && ip route add 224.0.0.0/4 dev lo && exec \"$0\" \"$1\" \"$2\""
     proc = subprocess.run(["unshare", "--net", "--", "sh", "-c", script, sys.executable,
                            str(root / "tests" / "mdns_netns.py"), str(tmp_path)],
-                          capture_output=True, timeout=120, env=env, cwd=root)
+                          capture_output=True, timeout=180, env=env, cwd=root)
     assert proc.returncode == 0, proc.stderr.decode()[-3000:]
     out = json.loads(proc.stdout.decode().strip().splitlines()[-1])
     assert not out["timed_out"], out

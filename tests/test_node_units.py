@@ -22,9 +22,9 @@ KEYS = validator_keys(4)
 
 
 def _record(key, service_id, seq=1, title="Foreign exchange"):
-    from cluster import offer
+    from factories import offer
 
-    return Record.create(key, CHAIN_ID, seq, 1_767_225_600_500, offer(service_id, title=title))
+    return Record.create(key, CHAIN_ID, seq, 1_767_225_600_500, offer(service_id, "fx", title=title))
 
 
 def _commit_chain(store: Store, genesis, heights: int) -> LedgerState:

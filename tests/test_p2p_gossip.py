@@ -1,10 +1,11 @@
 """Gossip over real hosts on 127.0.0.1: delivery with backpressure, validators, dedupe."""
 
-import trio
-
 import pytest
+import trio
+import trio.testing
 
 from node.p2p.testing import network_of
+from waiting import wait_mesh, wait_until
 
 TOPIC = "branchnet/test/1"
 
@@ -19,12 +20,10 @@ async def _collect(channel, n, into):
 async def _gossip_all_arrive(n_nodes, n_messages, size, topology="mesh"):
     async with network_of(n_nodes, topology=topology) as nets:
         channels = [await net.subscribe(TOPIC) for net in nets]
-        with trio.fail_after(15):
-            wanted = 1 if topology == "line" else n_nodes - 1
-            await nets[0].gossip.wait_topic_peers(TOPIC, wanted, 5)
-            for net in nets[1:]:
-                await net.gossip.wait_topic_peers(TOPIC, 1, 5)
-            await trio.sleep(1.2)  # one heartbeat: meshes are grafted
+        # every node has grafted its neighbours into the topic's mesh (on a heartbeat, after
+        # subscriptions are announced): from then on nothing is published into a gap
+        await wait_mesh(nets, TOPIC, {net.peer_id: set(net.connected_peers()) for net in nets}, 30)
+        with trio.fail_after(120):  # generous: 4 hosts in one starved process take ~30 s at load avg 7
             received = [[] for _ in nets[1:]]
             async with trio.open_nursery() as nursery:
                 for channel, into in zip(channels[1:], received):
@@ -67,14 +66,16 @@ async def test_validator_rejects_bad_data_which_is_not_delivered():
         b.set_validator(TOPIC, only_good)
         channel = await b.subscribe(TOPIC)
         await a.subscribe(TOPIC)
-        with trio.fail_after(10):
-            await a.gossip.wait_topic_peers(TOPIC, 1, 5)
-            await trio.sleep(1.2)
+        await wait_mesh([a, b], TOPIC, {a.peer_id: {b.peer_id}, b.peer_id: {a.peer_id}}, 30)
+        with trio.fail_after(30):
             for data in (b"bad-1", b"raise", b"good-1", b"bad-2", b"good-2"):
                 await a.publish(TOPIC, data)
             got = [await channel.receive(), await channel.receive()]
+        # b has judged all five (the good ones may arrive first)
+        await wait_until(lambda: len(seen_senders) >= 5, 30, "all five messages judged by b's validator")
+        # everything b accepted in this process has reached the channel: nothing else was delivered
+        await trio.testing.wait_all_tasks_blocked()
         assert got == [(a.peer_id, b"good-1"), (a.peer_id, b"good-2")]
-        await trio.sleep(0.2)
         assert channel.statistics().current_buffer_used == 0
         assert b.gossip.stats.rejected_by_validator == 3
         assert b.gossip.stats.validator_errors == 1

@@ -11,6 +11,7 @@ import trio
 from node.p2p import ConfigError, P2PConfig, P2PNetwork, PeerUnavailable, peer_id_of
 from node.p2p.testing import TEST_PSK, make_keys, network_of, running
 from protocol.keys import PrivateKey
+from waiting import wait_until
 
 
 def test_peer_id_is_stable_and_derived_from_the_branch_key():
@@ -47,7 +48,7 @@ async def test_plaintext_only_dialer_is_refused():
                          psk=TEST_PSK)
         plain.get_network().retry_config.max_retries = 0
         async with plain.run([multiaddr.Multiaddr("/ip4/127.0.0.1/tcp/0")]):
-            with trio.fail_after(3):
+            with trio.fail_after(30):
                 with pytest.raises(Exception):
                     await plain.connect(info_from_p2p_addr(multiaddr.Multiaddr(node.listen_addrs[0])))
             assert node.connected_peers() == []
@@ -55,40 +56,40 @@ async def test_plaintext_only_dialer_is_refused():
 
 
 async def test_wrong_psk_cannot_connect_within_the_dial_timeout():
+    # A wrong network key either garbles the handshake at once or stalls it until
+    # libp2p's 30 s negotiation timeout; the 1 s dial and upgrade timeouts must end
+    # it first. The bound sits between the two (20x the timeouts, under the stall),
+    # so a dial left to the stall fails this test; how fast it fails is not asserted.
     a_key, b_key = make_keys(2)
     fast = P2PConfig(psk=TEST_PSK, dial_timeout=1.0, upgrade_timeout=1.0)
     a = P2PNetwork(a_key, fast)
     b = P2PNetwork(b_key, dataclasses.replace(fast, psk="77" * 32))
     async with running(a), running(b):
-        with trio.fail_after(4):
-            start = trio.current_time()
+        with trio.fail_after(20):
             with pytest.raises(PeerUnavailable):
                 await b.connect(a.listen_addrs[0])
-            assert trio.current_time() - start < 2.5
         assert a.connected_peers() == [] and b.connected_peers() == []
 
 
 async def test_unknown_peer_is_dropped_and_counted_and_allowlist_updates_at_runtime():
     a_key, b_key, c_key = make_keys(3)
     ids = [peer_id_of(k.public_key.raw) for k in (a_key, b_key, c_key)]
-    base = P2PConfig(psk=TEST_PSK, dial_timeout=2.0)
+    base = P2PConfig(psk=TEST_PSK, dial_timeout=10.0)
     a = P2PNetwork(a_key, dataclasses.replace(base, allowed_peers=frozenset(ids[:2])))
     b = P2PNetwork(b_key, dataclasses.replace(base, allowed_peers=frozenset(ids)))
     c = P2PNetwork(c_key, dataclasses.replace(base, allowed_peers=frozenset(ids)))
     async with running(a), running(b), running(c):
-        with trio.fail_after(8):
+        with trio.fail_after(60):
             await b.connect(a.listen_addrs[0])
-            await a.wait_connected(1, 2)
+            await a.wait_connected(1, 30)
             # c holds the PSK but is not on a's allowlist: connect() "succeeds" on
             # c's side, a drops it right after the handshake and counts it.
             try:
                 await c.connect(a.listen_addrs[0])
             except PeerUnavailable:
                 pass
-            while a.connection_stats.dropped_inbound < 1:
-                await trio.sleep(0.02)
-            while ids[0] in c.connected_peers():
-                await trio.sleep(0.02)
+            await wait_until(lambda: a.connection_stats.dropped_inbound >= 1, 30, "c's drop counted by a")
+            await wait_until(lambda: ids[0] not in c.connected_peers(), 30, "c's side of the dropped connection closed")
             assert a.connected_peers() == [ids[1]]
             assert a.statistics()["connections"]["dropped_inbound"] == 1
             # a dialing c is dropped on the outbound side too
@@ -99,8 +100,8 @@ async def test_unknown_peer_is_dropped_and_counted_and_allowlist_updates_at_runt
             # runtime update: admit c, remove b (b gets disconnected)
             await a.set_allowed_peers(ids[::2])
             await c.connect(a.listen_addrs[0])
-            await trio.sleep(0.1)
-            assert a.connected_peers() == [ids[2]]
+            await wait_until(lambda: a.connected_peers() == [ids[2]], 30, "c connected to a, b not",
+                             detail=a.connected_peers)
 
 
 def _all_tasks():
@@ -129,11 +130,10 @@ async def test_clean_shutdown_leaves_no_tasks_threads_or_listener():
     # listener closed: a fresh node cannot connect to the stopped one
     c = P2PNetwork(make_keys(3)[2], P2PConfig(psk=TEST_PSK, dial_timeout=1.0))
     async with running(c):
-        with trio.fail_after(3), pytest.raises(PeerUnavailable):
+        with trio.fail_after(30), pytest.raises(PeerUnavailable):
             await c.connect(addr)
-    with trio.fail_after(2):
-        while _p2p_threads() - threads_before:
-            await trio.sleep(0.05)
+    await wait_until(lambda: not (_p2p_threads() - threads_before), 30, "p2p threads gone",
+                     detail=lambda: sorted(t.name for t in _p2p_threads() - threads_before))
     leaked = _all_tasks() - tasks_before
     assert not leaked, sorted(t.name for t in leaked)
     with pytest.raises(trio.EndOfChannel):

@@ -7,6 +7,7 @@ import trio
 
 from node.p2p import ConfigError, P2PConfig, P2PNetwork, PeerBook, peer_id_of
 from node.p2p.testing import TEST_PSK, make_keys, running
+from waiting import wait_until
 
 
 def test_peer_book_round_trips_and_rejects_garbage():
@@ -24,30 +25,33 @@ def test_peer_book_round_trips_and_rejects_garbage():
             PeerBook.from_json(bad)
 
 
+def _pubsub_peers(net: P2PNetwork) -> set[str]:
+    return {str(p) for p in net.gossip.pubsub.peers}
+
+
 async def test_persistent_peer_is_redialed_after_it_restarts():
     a_key, b_key = make_keys(2)
     base = P2PConfig(psk=TEST_PSK, initial_backoff=0.1, max_backoff=0.4, dial_timeout=1.0)
     b1 = P2PNetwork(b_key, base)
-    with trio.fail_after(20):
+    with trio.fail_after(120):
         async with running(b1):
             b_addr = b1.listen_addrs[0]
         port = b_addr.split("/tcp/")[1].split("/")[0]
         a = P2PNetwork(a_key, dataclasses.replace(base, persistent_peers=(b_addr,)))
         async with running(a):
             # b is down: a keeps failing and backing off
-            while a.peers.stats.redial_failures < 2:
-                await trio.sleep(0.05)
+            await wait_until(lambda: a.peers.stats.redial_failures >= 2, 30, "two failed redials")
             b2 = P2PNetwork(b_key, dataclasses.replace(base, listen_addrs=(f"/ip4/127.0.0.1/tcp/{port}",)))
             async with running(b2):
-                assert await a.wait_connected(1, 5) == [b2.peer_id]
-                # let the connection settle (identify, pubsub streams): a peer
-                # stopped within ms of connecting can leave libp2p with a stale
-                # connection (known limitation, see the report)
-                await trio.sleep(0.5)
+                assert await a.wait_connected(1, 30) == [b2.peer_id]
+                # let the connection settle: a peer stopped within ms of connecting
+                # can leave libp2p with a stale connection (known limitation, see the
+                # report). Settled = each side's pubsub has opened its stream to the other.
+                await wait_until(lambda: b2.peer_id in _pubsub_peers(a) and a.peer_id in _pubsub_peers(b2), 20,
+                                 "pubsub streams open both ways")
             # b went down again; a notices the drop and reconnects on restart
             reconnects = a.peers.stats.reconnects
             b3 = P2PNetwork(b_key, dataclasses.replace(base, listen_addrs=(f"/ip4/127.0.0.1/tcp/{port}",)))
             async with running(b3):
-                while a.peers.stats.reconnects <= reconnects:
-                    await trio.sleep(0.05)
+                await wait_until(lambda: a.peers.stats.reconnects > reconnects, 30, "a reconnected to b")
                 assert a.connected_peers() == [b3.peer_id]

@@ -49,14 +49,14 @@ async def test_frame_codec_roundtrip_and_rejections():
 async def test_round_trip_concurrent_errors_and_timeouts():
     async with network_of(2, config=SMALL) as (a, b):
         b.register_handler(P, echo)
-        with trio.fail_after(10):
-            assert await a.request(b.peer_id, P, b"hi", timeout=2) == b"echo:hi"
+        with trio.fail_after(60):
+            assert await a.request(b.peer_id, P, b"hi", timeout=30) == b"echo:hi"
 
             # many concurrent requests pipelined on one stream, matched by id
             results = {}
 
             async def one(i):
-                results[i] = await a.request(b.peer_id, P, b"%d" % i, timeout=5)
+                results[i] = await a.request(b.peer_id, P, b"%d" % i, timeout=30)
 
             async with trio.open_nursery() as nursery:
                 for i in range(100):
@@ -66,26 +66,26 @@ async def test_round_trip_concurrent_errors_and_timeouts():
 
             # handler exception: clear error on the client, server keeps serving
             with pytest.raises(RequestFailed, match="handler failed: ValueError: bad request"):
-                await a.request(b.peer_id, P, b"boom", timeout=2)
-            assert await a.request(b.peer_id, P, b"after", timeout=2) == b"echo:after"
+                await a.request(b.peer_id, P, b"boom", timeout=30)
+            assert await a.request(b.peer_id, P, b"after", timeout=30) == b"echo:after"
 
             # our own oversize request is refused locally
             with pytest.raises(FrameError):
-                await a.request(b.peer_id, P, b"x" * (64 * 1024), timeout=2)
+                await a.request(b.peer_id, P, b"x" * (64 * 1024), timeout=30)
 
             # client deadline
             with pytest.raises(RequestTimeout):
                 await a.request(b.peer_id, P, b"sleep1", timeout=0.2)
             # server-side handler timeout becomes an error response
             with pytest.raises(RequestFailed, match="timed out"):
-                await a.request(b.peer_id, P, b"sleep3", timeout=5)
-            assert await a.request(b.peer_id, P, b"still", timeout=2) == b"echo:still"
+                await a.request(b.peer_id, P, b"sleep3", timeout=30)
+            assert await a.request(b.peer_id, P, b"still", timeout=30) == b"echo:still"
             assert a.stream_stats.streams_opened == 1
             assert b.stream_stats.handler_errors == 2
 
             # unknown protocol -> PeerUnavailable (cannot open the stream)
             with pytest.raises(PeerUnavailable):
-                await a.request(b.peer_id, "/branchnet/nope/1", b"x", timeout=3)
+                await a.request(b.peer_id, "/branchnet/nope/1", b"x", timeout=30)
 
 
 async def test_oversize_and_short_frames_from_a_peer_are_rejected_and_server_keeps_serving():
@@ -94,7 +94,7 @@ async def test_oversize_and_short_frames_from_a_peer_are_rejected_and_server_kee
 
     async with network_of(2, config=SMALL) as (a, b):
         b.register_handler(P, echo)
-        with trio.fail_after(10):
+        with trio.fail_after(60):
             for bad in (struct.pack(">I", 10 * 1024 * 1024) + b"x" * 100,  # oversize
                         struct.pack(">I", 3) + b"abc"):                     # short
                 raw = await a.host.new_stream(ID.from_base58(b.peer_id), [TProtocol(P)])
@@ -106,17 +106,17 @@ async def test_oversize_and_short_frames_from_a_peer_are_rejected_and_server_kee
                         pass
                 await raw.reset()
             assert b.stream_stats.bad_frames == 2
-            assert await a.request(b.peer_id, P, b"ok", timeout=2) == b"echo:ok"
+            assert await a.request(b.peer_id, P, b"ok", timeout=30) == b"echo:ok"
 
 
 async def test_broken_stream_is_replaced_once():
     async with network_of(2, config=SMALL) as (a, b):
         b.register_handler(P, echo)
-        with trio.fail_after(10):
-            assert await a.request(b.peer_id, P, b"1", timeout=2) == b"echo:1"
+        with trio.fail_after(60):
+            assert await a.request(b.peer_id, P, b"1", timeout=30) == b"echo:1"
             client = next(iter(a.requester._streams.values()))
             await client.stream.reset()  # break it under the requester
-            assert await a.request(b.peer_id, P, b"2", timeout=2) == b"echo:2"
+            assert await a.request(b.peer_id, P, b"2", timeout=30) == b"echo:2"
             assert a.stream_stats.streams_opened == 2
 
 
@@ -125,8 +125,8 @@ async def test_request_to_unknown_peer_is_unavailable():
     from node.p2p import peer_id_of
 
     async with network_of(1, config=SMALL) as (a,):
-        with trio.fail_after(5), pytest.raises(PeerUnavailable):
-            await a.request(peer_id_of(stranger.public_key.raw), P, b"x", timeout=3)
+        with trio.fail_after(60), pytest.raises(PeerUnavailable):
+            await a.request(peer_id_of(stranger.public_key.raw), P, b"x", timeout=30)
 
 
 async def test_a_peer_without_the_protocol_is_a_quiet_counted_protocol_unsupported(caplog):

@@ -1,23 +1,30 @@
 """Record batches are pushed straight to validators over /branchnet/{chain}/records/1;
-gossip carries them only when a validator is out of reach (real libp2p, 127.0.0.1)."""
+gossip carries them only when a validator is out of reach.
+
+Nodes run on the in-memory network (node/p2p/memory.py) under trio's
+``MockClock(autojump_threshold=0)``: push, gossip fallback and proposal
+completion are node logic; the transport under them is tested in test_p2p_*.
+Bounds are virtual seconds.
+"""
 
 from __future__ import annotations
 
 import trio
 
-from cluster import inprocess_network, make_homes, running_nodes, signed_offer, wait_until
+from cluster import make_homes, memory_network, running_nodes, signed_offer
+from node.p2p.memory import MemoryHub
 from protocol import wire
 from protocol.encoding import encode
+from waiting import wait_committed, wait_until
 
 
-async def test_records_reach_every_validator_by_push_without_gossip(tmp_path):
-    async with inprocess_network(tmp_path, 4) as nodes:
+async def test_records_reach_every_validator_by_push_without_gossip(tmp_path, autojump_clock):
+    async with memory_network(tmp_path, 4) as nodes:
         chain_id = nodes[0].genesis.chain_id
         records = [signed_offer(nodes[0].key, chain_id, f"svc-{j}") for j in range(20)]
         for r in records:
             await nodes[0].ingest.submit(r.raw)
-        await wait_until(lambda: all(n.chain.store.record(r.hash) for n in nodes for r in records), 30,
-                         "records committed everywhere")
+        await wait_committed(nodes, [r.hash for r in records], 60, "records committed everywhere")
         stats = nodes[0].ingest.statistics()
         assert stats["pushed_batches"] >= 1 and stats["push_failures"] == 0
         assert stats["gossiped_batches"] == 0  # every validator was reached directly
@@ -26,11 +33,11 @@ async def test_records_reach_every_validator_by_push_without_gossip(tmp_path):
         assert m.record_batches_sent.labels("gossip")._value.get() == 0
         records_topic = wire.Topics.of(chain_id).records
         for n in nodes:
-            assert n.net.statistics()["gossip"]["received_by_topic"].get(records_topic, 0) == 0
+            assert n.net.statistics()["memory"]["received_by_topic"].get(records_topic, 0) == 0
 
 
-async def test_push_answers_and_rejections_are_specific_and_change_nothing(tmp_path):
-    async with inprocess_network(tmp_path, 4) as nodes:
+async def test_push_answers_and_rejections_are_specific_and_change_nothing(tmp_path, autojump_clock):
+    async with memory_network(tmp_path, 4) as nodes:
         sender, receiver = nodes[1], nodes[0]
         chain_id = receiver.genesis.chain_id
         protocol = wire.records_protocol(chain_id)
@@ -56,24 +63,25 @@ async def test_push_answers_and_rejections_are_specific_and_change_nothing(tmp_p
         assert "push/duplicate" not in receiver.metrics.rejected_counts()
 
 
-async def test_unreached_validators_get_records_by_gossip(tmp_path):
+async def test_unreached_validators_get_records_by_gossip(tmp_path, autojump_clock):
     homes = make_homes(tmp_path, 4, observers=1)
-    async with running_nodes(homes[:4]) as validators:
-        async with running_nodes(homes[4:], connect=False) as (observer,):
+    hub = MemoryHub()
+    async with running_nodes(homes[:4], hub=hub) as validators:
+        async with running_nodes(homes[4:], connect=False, hub=hub) as (observer,):
             observer.net.add_persistent_peer(validators[0].listen_addrs[0])  # one validator only
-            await wait_until(lambda: len(observer.net.connected_peers()) >= 1, 10, "observer connected")
+            await wait_until(lambda: len(observer.net.connected_peers()) >= 1, 60, "observer connected")
             assert observer.net.connected_peers() == [validators[0].net.peer_id]
             chain_id = observer.genesis.chain_id
             rec = signed_offer(observer.key, chain_id, "from-observer")
             await observer.ingest.submit(rec.raw)
-            await wait_until(lambda: all(v.chain.store.record(rec.hash) for v in validators), 30, "committed everywhere")
+            await wait_committed(validators, [rec.hash], 60, "committed everywhere")
             stats = observer.ingest.statistics()
             assert stats["pushed_batches"] >= 1  # to the validator it is connected to
             assert stats["gossiped_batches"] >= 1  # and on gossip for the three it cannot reach
 
 
-async def test_records_by_hash_answers_from_mempool_and_store_and_rejects_bad_requests(tmp_path):
-    async with inprocess_network(tmp_path, 4) as nodes:
+async def test_records_by_hash_answers_from_mempool_and_store_and_rejects_bad_requests(tmp_path, autojump_clock):
+    async with memory_network(tmp_path, 4) as nodes:
         asker, server = nodes[1], nodes[0]
         chain_id = server.genesis.chain_id
         protocol = wire.sync_protocol(chain_id)
@@ -83,7 +91,7 @@ async def test_records_by_hash_answers_from_mempool_and_store_and_rejects_bad_re
 
         committed = signed_offer(server.key, chain_id, "committed")
         await server.ingest.submit(committed.raw)
-        await wait_until(lambda: server.chain.store.record(committed.hash) is not None, 30, "committed")
+        await wait_committed([server], [committed.hash], 60, "committed")
         unknown = b"\x42" * 32
         status, payload = await ask([wire.REQ_RECORDS, [committed.hash, unknown]])
         assert status == wire.OK and payload == [committed.raw, None]
@@ -94,11 +102,11 @@ async def test_records_by_hash_answers_from_mempool_and_store_and_rejects_bad_re
         assert sum(v for k, v in server.metrics.rejected_counts().items() if k.startswith("sync_request/")) == 3
 
 
-async def test_a_validator_missing_records_completes_compact_proposals_by_hash(tmp_path, monkeypatch):
+async def test_a_validator_missing_records_completes_compact_proposals_by_hash(tmp_path, monkeypatch, autojump_clock):
     import node.consensus.outbox
 
     monkeypatch.setattr(node.consensus.outbox, "COMPACT_MIN_RECORDS", 1)  # every proposal with records goes compact
-    async with inprocess_network(tmp_path, 4) as nodes:
+    async with memory_network(tmp_path, 4) as nodes:
         deaf = nodes[3]
         chain_id = deaf.genesis.chain_id
 
@@ -109,8 +117,7 @@ async def test_a_validator_missing_records_completes_compact_proposals_by_hash(t
         records = [signed_offer(nodes[0].key, chain_id, f"svc-{j}") for j in range(12)]
         for r in records:
             await nodes[0].ingest.submit(r.raw)
-        await wait_until(lambda: all(n.chain.store.record(r.hash) for n in nodes for r in records), 30,
-                         "records committed everywhere, the deaf validator included")
+        await wait_committed(nodes, [r.hash for r in records], 60, "records committed everywhere, the deaf validator included")
         assert not any(r.hash in deaf.mempool for r in records)
         fetched = deaf.driver.statistics()["fetched"]
         assert fetched["records"] >= 1  # it completed compact proposals by fetching their records
@@ -118,9 +125,9 @@ async def test_a_validator_missing_records_completes_compact_proposals_by_hash(t
         assert deaf.metrics.proposal_data_fetched.labels("records")._value.get() == fetched["records"]
 
 
-async def test_a_validator_that_never_answers_pushes_delays_nobody_else(tmp_path):
+async def test_a_validator_that_never_answers_pushes_delays_nobody_else(tmp_path, autojump_clock):
     # The sender is an observer: it never proposes, so pushes are the only way its records travel.
-    async with running_nodes(make_homes(tmp_path, 4, observers=1)) as nodes:
+    async with memory_network(tmp_path, 4, observers=1) as nodes:
         validators, sender = nodes[:4], nodes[4]
         stuck, healthy = validators[3], validators[:3]
         chain_id = sender.genesis.chain_id
@@ -138,14 +145,14 @@ async def test_a_validator_that_never_answers_pushes_delays_nobody_else(tmp_path
                 await sender.ingest.submit(r.raw)
             # each batch reaches the healthy validators while the stuck one hangs on the first
             await wait_until(lambda: all(r.hash in n.mempool or n.chain.store.record(r.hash)
-                                         for n in healthy for r in records), 20, f"wave {wave} delivered")
+                                         for n in healthy for r in records), 60, f"wave {wave} delivered")
         assert hung.is_set()
         stats = sender.ingest.statistics()
         assert stats["push_queued"] >= 1 and stats["push_failures"] == 0  # the stuck validator's batches wait
 
 
-async def test_only_records_unconfirmed_for_a_whole_interval_are_sent_again(tmp_path):
-    async with inprocess_network(tmp_path, 1) as (node,):
+async def test_only_records_unconfirmed_for_a_whole_interval_are_sent_again(tmp_path, autojump_clock):
+    async with memory_network(tmp_path, 1) as (node,):
         ingest = node.ingest
         ingest.regossip_interval = 3.0
         chain_id = node.genesis.chain_id

@@ -12,6 +12,7 @@ SEEDS = 500  # nodes cycle 4, 7, 10; each seed draws its own faults
 
 
 def test_soak_with_faults_is_safe_and_live():
+    # How fast the soak runs is for benchmarks (`make simulate`), not for a test.
     s = run_soak(range(SEEDS), 4, 10, processes=2)
     assert s.runs == SEEDS
     assert s.failures == []

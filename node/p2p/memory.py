@@ -104,9 +104,10 @@ class _Stats:
     def __init__(self) -> None:
         self.published = self.received = self.dropped = self.duplicates = 0
         self.requests_sent = self.requests_served = 0
+        self.received_by_topic: dict[str, int] = {}  # as GossipStats: what reached a subscriber, per topic
 
-    def as_dict(self) -> dict[str, int]:
-        return dict(vars(self))
+    def as_dict(self) -> dict[str, Any]:
+        return {k: dict(v) if isinstance(v, dict) else v for k, v in vars(self).items()}
 
 
 class MemoryNetwork:
@@ -224,6 +225,7 @@ class MemoryNetwork:
         try:
             channel.send_nowait((origin, data))
             self.stats.received += 1
+            self.stats.received_by_topic[topic] = self.stats.received_by_topic.get(topic, 0) + 1
         except trio.WouldBlock:
             self.stats.dropped += 1
         except (trio.BrokenResourceError, trio.ClosedResourceError):

@@ -21,7 +21,7 @@ def make_keys(n: int) -> list[PrivateKey]:
 
 
 @asynccontextmanager
-async def running(net: P2PNetwork, timeout: float = 5.0) -> AsyncIterator[P2PNetwork]:
+async def running(net: P2PNetwork, timeout: float = 30.0) -> AsyncIterator[P2PNetwork]:
     """Run ``net`` in its own nursery until the block exits (then stop it)."""
     async with trio.open_nursery() as nursery:
         with trio.fail_after(timeout):
@@ -35,7 +35,7 @@ async def running(net: P2PNetwork, timeout: float = 5.0) -> AsyncIterator[P2PNet
 @asynccontextmanager
 async def network_of(n: int, *, topology: str = "mesh", allowlist: bool = True,
                      config: P2PConfig | None = None, keys: Sequence[PrivateKey] | None = None,
-                     timeout: float = 10.0) -> AsyncIterator[list[P2PNetwork]]:
+                     timeout: float = 60.0) -> AsyncIterator[list[P2PNetwork]]:
     """Start ``n`` nodes sharing a PSK (and an allowlist of each other), connected
     as a full ``mesh``, a ``line`` or ``none``; yield them; stop them all."""
     keys = list(keys or make_keys(n))
