@@ -115,6 +115,20 @@ def test_genesis_record_block_and_merkle_vectors(page):
     assert out["wrongLeaf"] == "bad_proof"
 
 
+
+def test_a_block_for_another_height_or_chain_fails(page):
+    """The vector block checked as height 2, and against the same genesis under another
+    chain id: each fails at its own check (these checks once passed whatever they found)."""
+    out = run(page, """
+        const raw = {height: 1, hash: arg.block.block_hash, block: arg.block.block_bytes, certificate: arg.certificate.certificate_bytes};
+        const g = await verify.loadGenesis(JSON.stringify(arg.genesis.json));
+        const other = await verify.loadGenesis(JSON.stringify({...arg.genesis.json, chain_id: 'another-chain'}));
+        const asHeight2 = await proofs.verifyBlock(raw, g, 2), otherChain = await proofs.verifyBlock(raw, other, 1);
+        return [[asHeight2.ok, asHeight2.reason, asHeight2.message], [otherChain.ok, otherChain.reason, otherChain.message]];
+    """, VECTORS)
+    assert out == [[False, "wrong_height", "height 2: header is for height 1"],
+                   [False, "wrong_chain", f"chain id is the genesis chain: header is for chain {VECTORS['genesis']['json']['chain_id']}"]]
+
 SEED_KEY = VECTORS["keys"][0]["public_key"]
 # PROTOCOL.md §4: keys and signatures a verifier must refuse although RFC 8032 libraries accept them.
 IDENTITY = "01" + "00" * 31

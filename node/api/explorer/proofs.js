@@ -47,8 +47,12 @@ export async function verifyBlock(raw, genesis, height) {
       if (raw.hash !== toHex(hash)) throw new Error(`the node names ${raw.hash}, the header hashes to ${toHex(hash)}`);
       return toHex(hash);
     });
-    await c.check(`height ${height}`, 'wrong_height', () => String(header.height) === String(height) || `header is for height ${header.height}`);
-    await c.check('chain id is the genesis chain', 'wrong_chain', () => header.chain_id === genesis.chainId || `header is for chain ${header.chain_id}`);
+    await c.check(`height ${height}`, 'wrong_height', () => { // a check passes unless it returns false or throws
+      if (String(header.height) !== String(height)) throw new Error(`header is for height ${header.height}`);
+    });
+    await c.check('chain id is the genesis chain', 'wrong_chain', () => {
+      if (header.chain_id !== genesis.chainId) throw new Error(`header is for chain ${header.chain_id}`);
+    });
     if (String(header.height) === '1') await c.check('block 1 follows the genesis', 'wrong_prev', () => equalBytes(header.prev_hash, genesis.hash));
     await c.check('validator set is the one in force', 'wrong_validators', () => {
       const set = validatorSetAt(genesis, header.height);
