@@ -330,7 +330,9 @@ async def test_genesis_raw_block_and_activity(client, net, published):
     height = published["profile"]["committed"]["height"]
     raw = (await client.get(f"/v1/blocks/{height}/raw")).json()
     block = (await client.get(f"/v1/blocks/{height}")).json()
-    decoded = Block.decode(bytes.fromhex(raw["block"]))
+    params = net.genesis.params
+    decoded = Block.decode(bytes.fromhex(raw["block"]), max_bytes=params.max_block_bytes, max_records=params.max_block_records,
+                           max_evidence=params.max_block_evidence)
     assert raw["hash"] == decoded.hash.hex() == block["hash"] and raw["height"] == height
     assert [r.hash.hex() for r in decoded.records] == [r["hash"] for r in block["records"]]
     cert = CommitCertificate.decode(bytes.fromhex(raw["certificate"]))

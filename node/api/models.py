@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, Union
 
-import msgspec
 from msgspec import UNSET, Meta, Struct, UnsetType
 
 from protocol.schema import ACCESSIBILITY, CATEGORIES, CHANNELS, FEE_BASES, OWNERSHIP, STATUSES
