@@ -33,9 +33,14 @@ export async function blocksPage(root, ctx) {
   };
   more.addEventListener('click', () => page(nextBefore).catch((e) => append(root, errorBox(e))));
   try { await page(); } catch (e) { append(root, errorBox(e)); }
-  return ctx.live.on('block', (b) => { // the stream has height, hash, time and count; the proposer comes with the list
-    if (body.querySelector(`[data-height="${b.height}"]`)) return;
-    body.prepend(blockRow(ctx, b));
+  const topHeight = () => Number(body.firstElementChild?.dataset.height ?? 0);
+  return ctx.live.on('block', async (b) => { // the stream has height, hash, time and count; the proposer comes with the list
+    if (b.height <= topHeight()) return;
+    if (b.height > topHeight() + 1) { // missed while the stream was reconnecting: fetch the gap
+      const gap = await get('/v1/blocks', { before: b.height, limit: Math.min(KEEP, b.height - topHeight() - 1) }).catch(() => null);
+      for (const g of (gap?.blocks ?? []).reverse()) if (g.height > topHeight()) body.prepend(blockRow(ctx, g));
+    }
+    if (b.height > topHeight()) body.prepend(blockRow(ctx, b));
     while (body.children.length > KEEP) body.lastElementChild.remove();
   });
 }
