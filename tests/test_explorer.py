@@ -176,6 +176,7 @@ def test_block_list_fills_the_blocks_missed_while_the_stream_was_down(page, net)
     page.wait_for_function(f"() => Number(document.querySelector('[data-test=block-row]').dataset.height) > {top + 2}")
     heights = page.locator("[data-test=block-row]").evaluate_all("rs => rs.map(r => Number(r.dataset.height))")
     assert heights == list(range(heights[0], heights[0] - len(heights), -1)), heights[:10]
+    shot(page, "blocks-after-reconnect")
 
 
 def _block_with_records(net: Net) -> int:
