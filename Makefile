@@ -17,6 +17,7 @@ demo: $(STAMP)
 	$(PY) -m tools.demo
 
 test: $(STAMP)
+	$(PY) tests/browser.py
 	$(PY) -m pytest -q
 
 bench: $(STAMP)

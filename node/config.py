@@ -49,6 +49,9 @@ enabled = true
 listen = "{api_listen}"
 # Require the bearer token (HOME/api_token) for reads too, not only writes.
 auth_reads = false
+# Serve the web explorer at /explorer/ (read-only: it reads the API above and
+# verifies what it shows in the browser against the genesis file).
+explorer = true
 
 [consensus]
 # Most records in one block this node proposes (never more than the genesis
@@ -104,6 +107,7 @@ class ApiSection:
     enabled: bool = True
     listen: str = "127.0.0.1:0"
     auth_reads: bool = False
+    explorer: bool = True
 
 
 @dataclass(frozen=True)

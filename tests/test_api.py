@@ -19,6 +19,7 @@ import pytest
 import trio
 
 import factories as f
+from openapi_check import VALIDATED, document, validate_schema, validating_hooks
 from node.api.server import MAX_BODY_BYTES
 from node.api.openapi import OPENAPI
 from node.config import ApiSection
@@ -26,8 +27,10 @@ from node.keyfile import load_key
 from tools.netsetup import create_network
 from node.node import BranchNode
 from protocol.genesis import Genesis
+from protocol.blocks import Block
 from protocol.proofs import RecordProof, verify_record_proof
 from protocol.records import Record
+from protocol.votes import CommitCertificate
 from protocol.views import body_to_json
 from waiting import wait_until
 
@@ -89,7 +92,7 @@ def net(tmp_path_factory):
 
 @pytest.fixture
 async def client(net):
-    async with httpx.AsyncClient(base_url=net.base_url, timeout=WAIT) as c:
+    async with httpx.AsyncClient(base_url=net.base_url, timeout=WAIT, event_hooks=validating_hooks()) as c:
         yield c
 
 
@@ -134,7 +137,7 @@ def published(net):
     out: dict[str, Any] = {}
 
     async def main():
-        async with httpx.AsyncClient(base_url=net.base_url, timeout=WAIT) as c:
+        async with httpx.AsyncClient(base_url=net.base_url, timeout=WAIT, event_hooks=validating_hooks()) as c:
             out["profile"] = await sign(c, net, "branch.profile", PROFILE)
             for o in OFFERS:
                 out[o.service_id] = await sign(c, net, "service.offer", o)
@@ -266,6 +269,30 @@ async def test_branches(client, net, published):
     assert one["profile"] == b["profile"] and {s["service_id"] for s in one["services"]} >= {"cash-withdrawal", "home-loan"}
 
 
+async def test_governance_proposal_vote_and_effect(client, net, published):
+    """The sole validator proposes and votes through the API; GET /v1/governance follows it."""
+    from protocol.governance import Action, GovProposal, GovVote
+
+    height = (await client.get("/health")).json()["height"]
+    prop = await sign(client, net, "gov.proposal",
+                      GovProposal("longer-drift", Action("set_param", name="max_clock_drift_ms", value=20_000), height + 500))
+    await wait_committed(client, prop["hash"])
+    doc = (await client.get("/v1/governance", params={"status": "open"})).json()
+    assert [(p["id"], p["status"], p["action"]) for p in doc["proposals"]] == [
+        (prop["hash"], "open", {"kind": "set_param", "name": "max_clock_drift_ms", "value": 20_000})]
+    assert doc["params"]["max_clock_drift_ms"] == 10_000
+    vote = await sign(client, net, "gov.vote", GovVote(bytes.fromhex(prop["hash"]), True))
+    decided = (await wait_committed(client, vote["hash"]))["height"]
+    await wait_height(client, decided + 1)
+    doc = (await client.get("/v1/governance")).json()
+    (p,) = [p for p in doc["proposals"] if p["id"] == prop["hash"]]
+    assert (p["status"], p["decided_height"], p["votes"]) == ("passed", decided, [{"branch_id": net.key.branch_id.hex(), "yes": True}])
+    assert doc["params"]["max_clock_drift_ms"] == 20_000  # in force from decided + 2, the next block's state
+    assert [m["branch_id"] for m in doc["members"]] == [net.key.branch_id.hex()]
+    r = await client.get("/v1/governance", params={"status": "maybe"})
+    assert r.status_code == 400 and r.json()["error"]["field"] == "status"
+
+
 async def test_proof_round_trip_with_only_genesis(client, net, published):
     genesis = Genesis.loads(net.home.genesis.read_bytes())  # all the verifier trusts
     for name in ("profile", "home-loan", "status"):
@@ -308,6 +335,9 @@ async def test_events_stream(client, net, published):
                         break
     b = seen["block"][0]
     assert set(b) == {"height", "hash", "time_ms", "num_records"}
+    for name, docs in (("BlockEvent", seen["block"]), ("RecordEvent", seen["record"])):
+        for doc in docs:
+            validate_schema(doc, {"$ref": f"#/components/schemas/{name}"})
     assert seen["record"][-1] == {"hash": target, "kind": "service.status", "branch_id": net.key.branch_id.hex(),
                                   "subject": "status/cash-withdrawal", "height": seen["block"][-1]["height"]}
 
@@ -322,6 +352,73 @@ async def test_metrics_and_openapi(client, net):
     served = (await client.get("/v1/openapi.json")).json()
     assert served == OPENAPI == json.loads((REPO / "docs" / "openapi.json").read_text())
     assert set(served["paths"]) >= {"/v1/records/{hash}/proof", "/v1/records/sign", "/v1/events", "/metrics", "/health"}
+
+
+async def test_genesis_raw_block_and_activity(client, net, published):
+    doc = (await client.get("/v1/genesis")).json()
+    assert Genesis.from_json(doc).hash == net.genesis.hash  # the same genesis, so the same hash
+    height = published["profile"]["committed"]["height"]
+    raw = (await client.get(f"/v1/blocks/{height}/raw")).json()
+    block = (await client.get(f"/v1/blocks/{height}")).json()
+    params = net.genesis.params
+    decoded = Block.decode(bytes.fromhex(raw["block"]), max_bytes=params.max_block_bytes, max_records=params.max_block_records,
+                           max_evidence=params.max_block_evidence)
+    assert raw["hash"] == decoded.hash.hex() == block["hash"] and raw["height"] == height
+    assert [r.hash.hex() for r in decoded.records] == [r["hash"] for r in block["records"]]
+    cert = CommitCertificate.decode(bytes.fromhex(raw["certificate"]))
+    cert.verify(net.genesis.validators, net.genesis.chain_id, height=height, block_hash=decoded.hash)
+    assert (await client.get("/v1/blocks/99999999/raw")).status_code == 404
+
+    await wait_height(client, height + 1)
+    act = (await client.get("/v1/activity", params={"window": 5})).json()
+    heights = [b["height"] for b in act["blocks"]]
+    assert heights == list(range(act["from_height"], act["to_height"] + 1)) and len(heights) == 5
+    (v,) = act["validators"]
+    assert (v["branch_id"], v["signed"], v["missed"], v["last_signed_height"]) == (net.key.branch_id.hex(), 5, 0, act["to_height"])
+    assert all(b["signed_power"] == act["total_power"] == 10 for b in act["blocks"])
+    assert all(b["interval_ms"] is not None and b["interval_ms"] > 0 for b in act["blocks"])
+    whole = (await client.get("/v1/activity", params={"window": 1000})).json()
+    assert whole["from_height"] == 1 and whole["blocks"][0]["interval_ms"] is None
+    with_records = [b for b in whole["blocks"] if b["num_records"]]
+    assert with_records and all(isinstance(b["finality_ms"], int) for b in with_records)
+    assert all(b["finality_ms"] is None for b in whole["blocks"] if not b["num_records"])
+    assert (await client.get("/v1/activity", params={"window": 1001})).status_code == 400
+
+
+async def test_records_carry_their_version(client, published):
+    rec = (await client.get(f"/v1/records/{published['home-loan']['hash']}")).json()["record"]
+    assert rec["version"] == 1 and list(rec)[:2] == ["hash", "version"]
+    assert published["status"]["record"]["version"] == 1
+    assert all(r["version"] == 1 for r in (await client.get("/v1/records")).json()["records"])
+
+
+async def test_service_filters(client, published):
+    async def ids(**params):
+        return sorted(s["service_id"] for s in (await client.get("/v1/services", params=params)).json()["services"])
+
+    assert await ids(ownership="consigned") == ["fund-a"]
+    assert "fund-a" not in await ids(ownership="own")
+    assert await ids(risk_level=4) == ["fund-a"] and await ids(risk_level=5) == []
+    assert "cash-withdrawal" in await ids(channel="counter") and await ids(channel="phone") == []
+    assert "cash-withdrawal" in await ids(fee_basis="per_transaction", max_fee=500)
+    assert "cash-withdrawal" not in await ids(fee_basis="per_transaction", max_fee=499)
+    assert "cash-withdrawal" not in await ids(max_fee=100)  # its express fee is 500
+    assert await ids(fee_basis="percent_bp") == []
+    r = await client.get("/v1/services", params={"risk_level": 6})
+    assert r.status_code == 400 and r.json()["error"]["field"] == "risk_level"
+
+
+async def test_explorer_is_served_read_only(client):
+    r = await client.get("/explorer", follow_redirects=False)
+    assert r.status_code == 308 and r.headers["location"] == "/explorer/"
+    page = await client.get("/explorer/")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert "default-src 'none'" in page.headers["content-security-policy"] and "connect-src 'self'" in page.headers["content-security-policy"]
+    assert "<script" in page.text and "http" not in page.text.replace("http-equiv", "")  # nothing loaded from elsewhere
+    js = await client.get("/explorer/app.js")
+    assert js.status_code == 200 and js.headers["content-type"].startswith("text/javascript")
+    assert (await client.get("/explorer/nope.js")).status_code == 404
+    assert (await client.post("/explorer/app.js")).status_code == 405
 
 
 # ------------------------------------------------------------------ bad requests
@@ -439,7 +536,7 @@ async def test_token_required_for_writes_reads_open(tmp_path):
             await nursery.start(node.run)
         host, port = node.api_address
         assert host == "127.0.0.1" and port > 0
-        async with httpx.AsyncClient(base_url=f"http://{host}:{port}", timeout=WAIT) as c:
+        async with httpx.AsyncClient(base_url=f"http://{host}:{port}", timeout=WAIT, event_hooks=validating_hooks()) as c:
             for headers in ({}, {"Authorization": "Bearer nope"}, {"Authorization": token}, {"Authorization": f"Basic {token}"}):
                 r = await c.post("/v1/records/sign", json=body, headers=headers)
                 assert r.status_code == 401 and r.json()["error"]["code"] == "unauthorized"
@@ -464,13 +561,29 @@ async def test_auth_reads(tmp_path):
         with trio.fail_after(WAIT):
             await nursery.start(node.run)
         host, port = node.api_address
-        async with httpx.AsyncClient(base_url=f"http://{host}:{port}", timeout=WAIT) as c:
+        async with httpx.AsyncClient(base_url=f"http://{host}:{port}", timeout=WAIT, event_hooks=validating_hooks()) as c:
             for path in ("/v1/status", "/v1/blocks", "/v1/services", "/metrics", "/v1/events"):
                 r = await c.get(path)
                 assert r.status_code == 401 and r.json()["error"]["code"] == "unauthorized", path
             assert (await c.get("/v1/status", headers={"Authorization": f"Bearer {token}"})).status_code == 200
             assert (await c.get("/health")).status_code == 200
             assert (await c.get("/v1/openapi.json")).status_code == 200
+            assert (await c.get("/explorer/")).status_code == 200  # the page is public; its reads carry the token
+            assert (await c.get("/v1/genesis", headers={"Authorization": f"Bearer {token}"})).status_code == 200
+        nursery.cancel_scope.cancel()
+
+
+async def test_explorer_off(tmp_path):
+    home = create_network(tmp_path, 1, fixed_ports=False, consensus=CONSENSUS)[0]
+    cfg = home.load_config()
+    node = BranchNode(home, config=dataclasses.replace(cfg, api=ApiSection(listen="127.0.0.1:0", explorer=False)))
+    async with trio.open_nursery() as nursery:
+        with trio.fail_after(WAIT):
+            await nursery.start(node.run)
+        host, port = node.api_address
+        async with httpx.AsyncClient(base_url=f"http://{host}:{port}", timeout=WAIT, event_hooks=validating_hooks()) as c:
+            assert (await c.get("/explorer/")).status_code == 404
+            assert (await c.get("/v1/status")).status_code == 200
         nursery.cancel_scope.cancel()
 
 
@@ -504,6 +617,7 @@ async def test_events_drop_a_slow_client_and_keep_alive():
     assert await anext(stream) == b": connected\n\n"
     dropped = await anext(stream)
     assert dropped.startswith(b"event: dropped\n") and b'"height":7' in dropped
+    validate_schema(json.loads(dropped.split(b"data: ", 1)[1]), {"$ref": "#/components/schemas/DroppedEvent"})
     with pytest.raises(StopAsyncIteration):
         await anext(stream)
     with pytest.raises(trio.BrokenResourceError):  # the subscription is closed; the chain forgets it on its next send
@@ -519,3 +633,13 @@ async def test_events_drop_a_slow_client_and_keep_alive():
 async def test_empty_query_values_mean_absent(client, published):
     doc = (await client.get("/v1/services?category=&branch=&region=&status=&q=&limit=&offset=")).json()
     assert doc["total"] == (await client.get("/v1/services")).json()["total"] > 0
+
+
+def test_every_documented_operation_was_validated(request):
+    """Runs last: each operation of openapi.json answered at least one test with a validated 2xx."""
+    ran = {item.name for item in request.session.items if item.module is request.module}
+    if len(ran) < len([n for n in dir(request.module) if n.startswith("test_")]):
+        pytest.skip("only part of the module ran")
+    ok = {(m, t) for (m, t, status) in VALIDATED if status.startswith("2")}
+    documented = {(m.upper(), t) for t, ops in document()["paths"].items() for m in ops}
+    assert documented - ok == set()

@@ -12,6 +12,7 @@ import pytest
 from cluster import make_homes, running_nodes, signed_offer
 from node.api import make_app
 from node.p2p.memory import MemoryHub
+from openapi_check import validating_hooks
 
 
 @pytest.fixture
@@ -20,7 +21,7 @@ async def api(tmp_path, autojump_clock):
     async with running_nodes([home], hub=MemoryHub()) as (node,):
         token = home.api_token.read_text().strip()
         transport = httpx.ASGITransport(app=make_app(node))
-        async with httpx.AsyncClient(transport=transport, base_url="http://node",
+        async with httpx.AsyncClient(transport=transport, base_url="http://node", event_hooks=validating_hooks(),
                                      headers={"Authorization": f"Bearer {token}"}) as client:
             client.node = node
             yield client

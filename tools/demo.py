@@ -10,7 +10,9 @@
 4. answers "which branches offer foreign exchange now, at what fee?" and
    "which wealth products are on sale, at what risk?", each answer checked
    with an inclusion proof against a committed header, trusting only genesis,
-5. stops everything after ``--seconds`` (default 45) or on Ctrl-C.
+5. prints the web explorer's URL (served by every node at /explorer/), where
+   the same records show up, verified in the browser against the genesis file,
+6. stops everything after ``--seconds`` (default 45) or on Ctrl-C.
 
     python -m tools.demo [--seconds N] [--dir DIR] [--keep]
 """
@@ -113,6 +115,51 @@ class Client:
                 time.sleep(0.2)
 
 
+STATUS_UPDATES = [  # (branch index, service.status body)
+    (0, {"service_id": "atm-lobby", "status": "open", "wait_minutes": 0,
+         "equipment": [{"equipment_id": "atm-1", "up": True}, {"equipment_id": "atm-2", "up": False}]}),
+    (1, {"service_id": "fx-exchange", "status": "open", "wait_minutes": 25, "equipment": []}),
+    (3, {"service_id": "fx-exchange", "status": "paused", "wait_minutes": 0, "equipment": []}),
+    (2, {"service_id": "cash-counter", "status": "open", "wait_minutes": 10, "equipment": []}),
+]
+
+
+def profile_for(i: int) -> dict:
+    name, address, region, lat, lon = BRANCHES[i]
+    return {"name": name, "address": address, "region": region, "lat_micro": lat, "lon_micro": lon,
+            "hours": WEEKDAYS_9_17 + SAT_10_16, "contact_phone": "+86 95588",
+            "contact_url": "https://www.example-bank.cn/branches"}
+
+
+def publish(clients: list[Client], *, quiet: bool = False) -> list[str]:
+    """Every branch publishes its profile and services, then the live status changes;
+    waits until all are committed. Returns the record hashes, in publishing order."""
+    say = (lambda *a: None) if quiet else console.print
+    if not quiet:
+        console.rule("branches publish profiles and services")
+    pending: list[tuple[Client, str]] = []
+    for i, c in enumerate(clients):
+        pending.append((c, c.sign("branch.profile", profile_for(i))))
+    for i, c in enumerate(clients):
+        for body in services_for(i):
+            pending.append((c, c.sign("service.offer", body)))
+        say(f"  {BRANCHES[i][0]}: profile + {len(services_for(i))} services submitted")
+    for c, h in pending:
+        c.wait_committed([h])
+    say(f"  all {len(pending)} records committed")
+    if not quiet:
+        console.rule("live status changes")
+    for i, body in STATUS_UPDATES:
+        c = clients[i]
+        h = c.sign("service.status", body)
+        c.wait_committed([h])
+        pending.append((c, h))
+        say(f"  {c.home.path.name}: {body['service_id']} is {body['status']}"
+            + (f", wait {body['wait_minutes']} min" if body["wait_minutes"] else "")
+            + ("".join(f", {e['equipment_id']} {'up' if e['up'] else 'DOWN'}" for e in body["equipment"])))
+    return [h for _c, h in pending]
+
+
 def watch_blocks(url: str, stop: threading.Event) -> None:
     """Print each committed block as it arrives (SSE)."""
     try:
@@ -171,37 +218,13 @@ def run(base: Path, seconds: float) -> None:
     clients = [Client(h) for h in homes]
     console.print(f"chain [bold]{genesis.chain_id}[/], genesis {genesis.hash.hex()[:16]}, validators: "
                   + ", ".join(v.name for v in genesis.validators))
+    explorer = f"{clients[0].url}/explorer/"
+    console.print(f"explorer: [bold]{explorer}[/] (any node serves one; it verifies every answer in your browser "
+                  f"against the genesis file, whose hash is {genesis.hash.hex()})")
     stop = threading.Event()
     threading.Thread(target=watch_blocks, args=(clients[0].url, stop), daemon=True).start()
 
-    console.rule("branches publish profiles and services")
-    pending: list[tuple[Client, str]] = []
-    for i, (c, (name, address, region, lat, lon)) in enumerate(zip(clients, BRANCHES)):
-        pending.append((c, c.sign("branch.profile", {"name": name, "address": address, "region": region, "lat_micro": lat,
-                                                     "lon_micro": lon, "hours": WEEKDAYS_9_17 + SAT_10_16,
-                                                     "contact_phone": "+86 95588", "contact_url": "https://www.example-bank.cn/branches"})))
-    for i, c in enumerate(clients):
-        for body in services_for(i):
-            pending.append((c, c.sign("service.offer", body)))
-        console.print(f"  {BRANCHES[i][0]}: profile + {len(services_for(i))} services submitted")
-    for c, h in pending:
-        c.wait_committed([h])
-    console.print(f"  all {len(pending)} records committed")
-
-    console.rule("live status changes")
-    updates = [
-        (clients[0], {"service_id": "atm-lobby", "status": "open", "wait_minutes": 0,
-                      "equipment": [{"equipment_id": "atm-1", "up": True}, {"equipment_id": "atm-2", "up": False}]}),
-        (clients[1], {"service_id": "fx-exchange", "status": "open", "wait_minutes": 25, "equipment": []}),
-        (clients[3], {"service_id": "fx-exchange", "status": "paused", "wait_minutes": 0, "equipment": []}),
-        (clients[2], {"service_id": "cash-counter", "status": "open", "wait_minutes": 10, "equipment": []}),
-    ]
-    for c, body in updates:
-        h = c.sign("service.status", body)
-        c.wait_committed([h])
-        console.print(f"  {c.home.path.name}: {body['service_id']} is {body['status']}"
-                      + (f", wait {body['wait_minutes']} min" if body["wait_minutes"] else "")
-                      + ("".join(f", {e['equipment_id']} {'up' if e['up'] else 'DOWN'}" for e in body["equipment"])))
+    publish(clients)
 
     console.rule("questions, answered with proofs (trusting only the genesis file)")
     verified_table(clients[2], genesis, "Which branches offer foreign exchange now, at what fee?", "fx",
@@ -212,6 +235,8 @@ def run(base: Path, seconds: float) -> None:
     heights = [r["height"] for r in devnet.status(base)]
     console.print(f"node heights: {heights} — every node holds the same chain")
     remaining = seconds - (time.monotonic() - t0)
+    console.print(f"the records above are in the explorer, verified: [bold]{explorer}[/] "
+                  f"(#/services?category=fx, #/branch/…; --seconds N keeps the network up longer)")
     if remaining > 0:
         console.print(f"watching blocks for {remaining:.0f} more seconds (Ctrl-C to stop) ...")
         time.sleep(remaining)

@@ -1,9 +1,15 @@
-"""The OpenAPI 3.1 document of the node's HTTP API.
+"""The OpenAPI 3.1 document of the node's HTTP API, generated from the typed
+models of :mod:`.models` and :mod:`.models_node`.
 
 Served at ``/v1/openapi.json`` and kept in the repo as docs/openapi.json (a
-test checks they are equal). After changing the API, regenerate the file::
+test checks they are equal, and the API tests validate every response against
+it). After changing the API or a model, regenerate the file::
 
     python -m node.api.openapi > docs/openapi.json
+
+Security is per operation: writes need the bearer token; reads are public
+unless the node sets ``[api] auth_reads`` (``security: [{}, {"bearer": []}]``);
+/health, this document and the explorer's files are always public.
 """
 
 from __future__ import annotations
@@ -11,21 +17,37 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from protocol.schema import BODY_TYPES, CATEGORIES, STATUSES
+import msgspec
 
-OBJ = {"type": "object"}
-HEX = {"type": "string", "pattern": "^[0-9a-f]*$"}
+from protocol.schema import BODY_TYPES, CATEGORIES, CHANNELS, FEE_BASES, OWNERSHIP, STATUSES
+
+from . import models as m
+from . import models_node as n
+
 HASH = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
 BRANCH = {"type": "string", "pattern": "^[0-9a-f]{40}$"}
 INT = {"type": "integer", "minimum": 0}
+PUBLIC: list = []
+READ = [{}, {"bearer": []}]  # open, unless [api] auth_reads
+WRITE = [{"bearer": []}]
 
-
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{name}"}
+# Every named model, in the order of components.schemas (others are pulled in by reference).
+MODELS: tuple = (
+    n.Error, n.Health, n.Status, n.Peers, n.Validators, n.Activity, n.GenesisFile,
+    m.BlockList, m.Block, m.RawBlock, m.RecordList, m.RecordState, m.RecordProof,
+    m.ServiceList, m.BranchList, m.BranchDetail, m.Governance,
+    n.SubmitRecord, n.SignRecord, n.Accepted, n.Signed, n.BlockEvent, n.RecordEvent, n.DroppedEvent,
+)
+_REFS, SCHEMAS = msgspec.json.schema_components(MODELS, ref_template="#/components/schemas/{name}")
+REF = dict(zip(MODELS, _REFS))
 
 
 def _json(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _text(media: str, description: str = "OK") -> dict[str, Any]:
+    return {"description": description, "content": {media: {"schema": {"type": "string"}}}}
 
 
 def _q(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
@@ -36,190 +58,135 @@ def _p(name: str, schema: dict[str, Any]) -> dict[str, Any]:
     return {"name": name, "in": "path", "required": True, "schema": schema}
 
 
-ERRORS = {
-    "400": _json(_ref("Error"), "Bad request: error.code names the reason, error.field the input"),
-    "401": _json(_ref("Error"), "Missing or wrong bearer token (code unauthorized)"),
-    "404": _json(_ref("Error"), "Not found (code not_found)"),
+ERR = REF[n.Error]
+READ_ERRORS = {
+    "400": _json(ERR, "Bad request: error.code names the reason, error.field the input"),
+    "401": _json(ERR, "Only when the node sets [api] auth_reads: missing or wrong bearer token (code unauthorized)"),
+    "404": _json(ERR, "Not found (code not_found)"),
 }
-WRITE_ERRORS = ERRORS | {
-    "409": _json(_ref("Error"), "duplicate or seq_conflict"),
-    "413": _json(_ref("Error"), "Body over 64 KiB (code too_large)"),
-    "503": _json(_ref("Error"), "mempool_full or catching_up: retry after Retry-After seconds"),
+WRITE_ERRORS = READ_ERRORS | {
+    "401": _json(ERR, "Missing or wrong bearer token (code unauthorized)"),
+    "409": _json(ERR, "duplicate or seq_conflict"),
+    "413": _json(ERR, "Body over 64 KiB (code too_large)"),
+    "503": _json(ERR, "mempool_full, catching_up or overloaded: retry after Retry-After seconds"),
 }
-PAGE = [_q("before", INT | {"minimum": 1}, "only heights below this"), _q("limit", INT | {"minimum": 1, "maximum": 100}, "page size (default 20)")]
+PAGE = [_q("before", INT | {"minimum": 1}, "only heights below this"),
+        _q("limit", INT | {"minimum": 1, "maximum": 100}, "page size (default 20)")]
 
 
-def _get(summary: str, schema: dict[str, Any], params: list | None = None, *, open_read: bool = False) -> dict[str, Any]:
-    op: dict[str, Any] = {"summary": summary, "responses": {"200": _json(schema)} | ERRORS}
+def _get(summary: str, schema: dict[str, Any], params: list | None = None, *, security: list = READ) -> dict[str, Any]:
+    op: dict[str, Any] = {"summary": summary, "security": security,
+                          "responses": {"200": _json(schema)} | (READ_ERRORS if security else {})}
     if params:
         op["parameters"] = params
-    if open_read:
-        op["security"] = []
     return {"get": op}
 
 
+def _post(summary: str, request: Any, response: Any, accepted: str) -> dict[str, Any]:
+    return {"post": {"summary": summary, "security": WRITE,
+                     "requestBody": {"required": True, "content": {"application/json": {"schema": REF[request]}}},
+                     "responses": {"202": _json(REF[response], accepted)} | WRITE_ERRORS}}
+
+
+def _enum(values: Any) -> dict[str, Any]:
+    return {"enum": list(values)}
+
+
+SERVICE_FILTERS = [
+    _q("category", _enum(CATEGORIES), "service category"),
+    _q("branch", BRANCH, "branch id"),
+    _q("region", {"type": "string"}, "region code or prefix (CN-BJ matches CN-BJ-110108)"),
+    _q("status", _enum(STATUSES), "live status"),
+    _q("channel", _enum(CHANNELS), "offered through this channel"),
+    _q("risk_level", {"type": "integer", "minimum": 0, "maximum": 5}, "risk level (1..5 is R1..R5, 0 unrated)"),
+    _q("ownership", _enum(OWNERSHIP), "own product or consigned (sold on behalf of an issuer)"),
+    _q("fee_basis", _enum(FEE_BASES), "has a fee of this basis"),
+    _q("max_fee", INT, "every fee (of fee_basis, when given) is at most this amount_minor (basis points for percent_bp)"),
+    _q("q", {"type": "string"}, "case-insensitive text in title or description"),
+    _q("limit", {"type": "integer", "minimum": 1, "maximum": 1000}, "default 100"),
+    _q("offset", INT, "default 0"),
+]
+
+DESCRIPTION = (
+    "JSON over HTTP. Reads are public unless the node sets [api] auth_reads (then they need the token too: "
+    "each read operation lists both); writes need 'Authorization: Bearer <HOME/api_token>'; /health, this "
+    "document and the explorer (/explorer/) are always public. Every error body is "
+    '{"error": {"code", "field", "message"}}, counted in branchnet_rejected{source="api", reason=code}: '
+    "400 bad input (code names the rule, field the input), 401 no or wrong token, 404, 405 (Allow lists the "
+    "path's methods), 409 duplicate or sequence conflict, 413 body over 64 KiB, 431 headers over 16 KiB, "
+    "503 mempool_full, catching_up or overloaded (with Retry-After). One exception: a request that is not valid "
+    "HTTP/1.1 (a malformed request line or target, Content-Length or chunked body, HTTP/0.9) is refused by the "
+    "HTTP server before the application sees it: 400 with an empty body. Certificates: each node stores the "
+    "commit certificate it gathered, so two nodes may return different (both valid) certificates for one block "
+    "(PROTOCOL.md §9.3)."
+)
+
 OPENAPI: dict[str, Any] = {
     "openapi": "3.1.0",
-    "info": {
-        "title": "branchnet node API",
-        "version": "1",
-        "description": (
-            "JSON over HTTP. Reads are open unless the node sets [api] auth_reads; writes need "
-            "'Authorization: Bearer <HOME/api_token>'. Every error body is "
-            '{"error": {"code", "field", "message"}}, counted in branchnet_rejected{source="api", reason=code}: '
-            "400 bad input (code names the rule, field the input), 401 no or wrong token, 404, 405 (Allow lists the "
-            "path's methods), 409 duplicate or sequence conflict, 413 body over 64 KiB, 431 headers over 16 KiB, "
-            "503 mempool_full or catching_up (with Retry-After). One exception: a request that is not valid HTTP/1.1 "
-            "(a malformed request line or target, Content-Length or chunked body, HTTP/0.9) is refused by the HTTP "
-            "server before the application sees it: 400 with an empty body."
-        ),
-    },
+    "info": {"title": "branchnet node API", "version": "1", "description": DESCRIPTION},
     "servers": [{"url": "http://127.0.0.1:26657"}],
-    "security": [{"bearer": []}],
     "paths": {
-        "/health": _get("Liveness and height", {"type": "object", "properties": {"ok": {"type": "boolean"}, "height": INT}}, open_read=True),
-        "/metrics": {"get": {"summary": "Prometheus metrics (text exposition format)",
-                             "responses": {"200": {"description": "OK", "content": {"text/plain": {"schema": {"type": "string"}}}}}}},
-        "/v1/openapi.json": _get("This document", OBJ, open_read=True),
-        "/v1/status": _get("Node status", _ref("Status")),
-        "/v1/peers": _get("Connected peers", {"type": "object", "properties": {
-            "count": INT, "peers": {"type": "array", "items": {"type": "object", "properties": {"peer_id": {"type": "string"}}}}}}),
-        "/v1/validators": _get("Current validator set", {"type": "object", "properties": {
-            "total_power": INT, "validators": {"type": "array", "items": _ref("Validator")}}}),
-        "/v1/blocks": _get("Block headers, newest first", {"type": "object", "properties": {
-            "blocks": {"type": "array", "items": _ref("HeaderSummary")},
-            "next_before": {"type": ["integer", "null"], "description": "pass as before= for the next page"}}}, PAGE),
-        "/v1/blocks/{height}": _get("One block with its records and commit certificate", _ref("Block"), [_p("height", INT)]),
-        "/v1/blocks/hash/{hash}": _get("One block by hash", _ref("Block"), [_p("hash", HASH)]),
+        "/health": _get("Liveness and height", REF[n.Health], security=PUBLIC),
+        "/metrics": {"get": {"summary": "Prometheus metrics (text exposition format)", "security": READ,
+                             "responses": {"200": _text("text/plain")} | READ_ERRORS}},
+        "/v1/openapi.json": _get("This document", {"type": "object"}, security=PUBLIC),
+        "/v1/status": _get("Node status", REF[n.Status]),
+        "/v1/genesis": _get("The genesis this node runs (a verifier computes its hash and compares it with the one "
+                            "it trusts)", REF[n.GenesisFile]),
+        "/v1/peers": _get("Connected peers", REF[n.Peers]),
+        "/v1/validators": _get("Current validator set", REF[n.Validators]),
+        "/v1/activity": _get("Block intervals, finality and validator signing over the last blocks", REF[n.Activity], [
+            _q("window", {"type": "integer", "minimum": 1, "maximum": 1000}, "number of blocks (default 100)")]),
+        "/v1/blocks": _get("Block headers, newest first", REF[m.BlockList], PAGE),
+        "/v1/blocks/{height}": _get("One block with its records and commit certificate", REF[m.Block],
+                                    [_p("height", INT)]),
+        "/v1/blocks/{height}/raw": _get("One block and its certificate as canonical bytes (hex), for verifiers",
+                                        REF[m.RawBlock], [_p("height", INT)]),
+        "/v1/blocks/hash/{hash}": _get("One block by hash", REF[m.Block], [_p("hash", HASH)]),
         "/v1/records": {
-            **_get("Committed records, newest first", {"type": "object", "properties": {
-                "records": {"type": "array", "items": _ref("Record")},
-                "next_cursor": {"type": ["string", "null"],
-                                "description": "pass as cursor= for the next page (pages may end inside a block); null on the last page"}}}, [
+            **_get("Committed records, newest first", REF[m.RecordList], [
                 _q("branch", BRANCH, "publishing branch id"),
-                _q("kind", {"enum": list(BODY_TYPES)}, "record kind"),
+                _q("kind", _enum(BODY_TYPES), "record kind"),
                 _q("service", {"type": "string"}, "service id"),
-                _q("category", {"enum": list(CATEGORIES)}, "service category"),
+                _q("category", _enum(CATEGORIES), "service category"),
                 _q("region", {"type": "string"}, "branch region code at commit time"),
-                _q("cursor", {"type": "string", "pattern": "^[0-9]+:[0-9]+$"}, "HEIGHT:INDEX from next_cursor: only records before that position"),
+                _q("cursor", {"type": "string", "pattern": "^[0-9]+:[0-9]+$"},
+                   "HEIGHT:INDEX from next_cursor: only records before that position"),
                 *PAGE]),
-            "post": {
-                "summary": "Submit a record signed elsewhere",
-                "requestBody": {"required": True, "content": {"application/json": {"schema": {
-                    "type": "object", "required": ["record"], "properties": {"record": HEX}}}}},
-                "responses": {"202": _json({"type": "object", "properties": {"hash": HASH, "status": {"const": "accepted"}}},
-                                           "Accepted: on the node's disk before this answer; sent until it commits "
-                                           "(GET /v1/records/{hash} follows it)")} | WRITE_ERRORS,
-            },
+            **_post("Submit a record signed elsewhere", n.SubmitRecord, n.Accepted,
+                    "Accepted: on the node's disk before this answer; sent until it commits "
+                    "(GET /v1/records/{hash} follows it)"),
         },
-        "/v1/records/sign": {"post": {
-            "summary": "Build, sign (with the node's branch key, a seq above every one it signed for the subject, "
-                       "wall-clock time) and submit a record; 202 once it is on disk",
-            "requestBody": {"required": True, "content": {"application/json": {"schema": {
-                "type": "object", "required": ["kind", "body"], "properties": {
-                    "kind": {"enum": list(BODY_TYPES)},
-                    "body": {"type": "object", "description": "fields by name, as in Record.body of GET /v1/records/{hash}"}}}}}},
-            "responses": {"202": _json({"type": "object", "properties": {"hash": HASH, "seq": INT, "record": _ref("Record")}},
-                                       "Accepted: on the node's disk before this answer")} | WRITE_ERRORS,
-        }},
+        "/v1/records/sign": _post("Build, sign (with the node's branch key, a seq above every one it signed for the "
+                                  "subject, wall-clock time) and submit a record; 202 once it is on disk",
+                                  n.SignRecord, n.Signed, "Accepted: on the node's disk before this answer"),
         "/v1/records/{hash}": _get("One record and where it stands: committed (with height and index), pending "
                                    "(acknowledged or in the mempool, not committed yet) or rejected (acknowledged, "
-                                   "but it can never commit: reason)", {"type": "object", "properties": {
-            "record": {"oneOf": [_ref("Record"), {"type": "null"}]}, "height": {"type": ["integer", "null"]}, "index": INT,
-            "status": {"enum": ["committed", "pending", "rejected"]}, "reason": {"type": "string"},
-            "rejected_at_ms": INT}}, [_p("hash", HASH)]),
+                                   "but it can never commit: reason)", REF[m.RecordState], [_p("hash", HASH)]),
         "/v1/records/{hash}/proof": _get("Inclusion proof of a committed record and the header it proves against; "
-                                          "verify with protocol.proofs.verify_record_proof and only the genesis file",
-                                          _ref("RecordProof"), [_p("hash", HASH)]),
-        "/v1/services": _get("Current services registry", {"type": "object", "properties": {
-            "total": INT, "services": {"type": "array", "items": _ref("Service")}}}, [
-            _q("category", {"enum": list(CATEGORIES)}, "service category"),
-            _q("branch", BRANCH, "branch id"),
-            _q("region", {"type": "string"}, "region code or prefix (CN-BJ matches CN-BJ-110108)"),
-            _q("status", {"enum": list(STATUSES)}, "live status"),
-            _q("q", {"type": "string"}, "case-insensitive text in title or description"),
-            _q("limit", {"type": "integer", "minimum": 1, "maximum": 1000}, "default 100"),
-            _q("offset", INT, "default 0")]),
-        "/v1/branches": _get("Member branches and their profiles", {"type": "object", "properties": {
-            "branches": {"type": "array", "items": _ref("Branch")}}}),
-        "/v1/branches/{branch_id}": _get("One branch with its services (services is then a list)", _ref("Branch"), [_p("branch_id", BRANCH)]),
+                                         "verify with protocol.proofs.verify_record_proof and only the genesis file",
+                                         REF[m.RecordProof], [_p("hash", HASH)]),
+        "/v1/services": _get("Current services registry", REF[m.ServiceList], SERVICE_FILTERS),
+        "/v1/branches": _get("Member branches and their profiles", REF[m.BranchList]),
+        "/v1/branches/{branch_id}": _get("One branch with its services", REF[m.BranchDetail], [_p("branch_id", BRANCH)]),
         "/v1/governance": _get("Governance (PROTOCOL.md §15): members, the validator sets signing the next two heights, "
-                               "the chain parameters in force and every proposal, newest first", _ref("Governance"),
-                               [_q("status", {"enum": ["open", "passed", "refused", "expired"]}, "only proposals in this state")]),
+                               "the chain parameters in force and every proposal, newest first", REF[m.Governance],
+                               [_q("status", _enum(["open", "passed", "refused", "expired"]), "only proposals in this state")]),
         "/v1/events": {"get": {
-            "summary": "Server-sent events: 'block' {height, hash, time_ms, num_records} then one 'record' "
-                       "{hash, kind, branch_id, subject, height} per record; a keep-alive comment every 15 s; "
-                       "'dropped' if the client reads too slowly",
-            "responses": {"200": {"description": "OK", "content": {"text/event-stream": {"schema": {"type": "string"}}}}}}},
+            "summary": "Server-sent events: 'block' (BlockEvent) then one 'record' (RecordEvent) per record of the "
+                       "block; a keep-alive comment every 15 s; 'dropped' (DroppedEvent) if the client reads too slowly",
+            "security": READ,
+            "responses": {"200": _text("text/event-stream")} | READ_ERRORS}},
     },
     "components": {
         "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "description": "content of HOME/api_token"}},
-        "schemas": {
-            "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "object", "properties": {
-                "code": {"type": "string", "description": "reason slug, e.g. bad_hex, replayed_seq"},
-                "field": {"type": "string"}, "message": {"type": "string"}}}}},
-            "Status": {"type": "object", "properties": {
-                "moniker": {"type": "string"}, "chain_id": {"type": "string"}, "branch_id": BRANCH, "peer_id": {"type": "string"},
-                "role": {"enum": ["validator", "observer"]}, "height": INT, "last_block_hash": HASH,
-                "last_block_time_ms": INT, "state_root": HASH, "mempool": INT, "peers": INT, "sync": OBJ,
-                "consensus": {"type": ["object", "null"]}}},
-            "Validator": {"type": "object", "properties": {
-                "branch_id": BRANCH, "name": {"type": "string"}, "power": INT, "public_key": HEX, "peer_id": {"type": "string"}}},
-            "Header": {"type": "object", "properties": {
-                "version": INT, "chain_id": {"type": "string"}, "height": INT, "round": INT, "time_ms": INT,
-                "prev_hash": HASH, "records_root": HASH, "evidence_root": HASH, "state_root": HASH,
-                "validators_hash": HASH, "next_validators_hash": HASH, "proposer": BRANCH, "hash": HASH}},
-            "HeaderSummary": {"allOf": [_ref("Header"), {"type": "object", "properties": {"num_records": INT}}]},
-            "Certificate": {"type": "object", "properties": {
-                "height": INT, "round": INT, "block_hash": HASH, "signatures": {"type": "array", "items": {
-                    "type": "object", "properties": {"validator": BRANCH, "signature": HEX}}}}},
-            "Block": {"type": "object", "properties": {
-                "header": _ref("Header"), "hash": HASH, "records": {"type": "array", "items": _ref("Record")},
-                "evidence": {"type": "array", "items": OBJ}, "certificate": _ref("Certificate")}},
-            "Record": {"type": "object", "properties": {
-                "hash": HASH, "kind": {"enum": list(BODY_TYPES)}, "chain_id": {"type": "string"}, "branch_id": BRANCH,
-                "subject": {"type": "string"}, "seq": INT, "time_ms": INT, "body": OBJ, "signature": HEX,
-                "height": {"type": "integer", "description": "in record lists only"},
-                "index": {"type": "integer", "description": "position in its block; in record lists only"}}},
-            "RecordProof": {"type": "object", "properties": {
-                "chain_id": {"type": "string"}, "record": HEX, "height": INT, "index": INT,
-                "proof": {"type": "object", "properties": {"index": INT, "tree_size": INT, "path": {"type": "array", "items": HASH}}},
-                "header": {"description": "hex of the canonical header encoding", **HEX},
-                "certificate": {"description": "hex of the canonical commit certificate encoding", **HEX}}},
-            "Service": {"type": "object", "properties": {
-                "branch_id": BRANCH, "branch_name": {"type": "string"}, "region": {"type": ["string", "null"]},
-                "service_id": {"type": "string"}, "offer": {"type": "object", "description": "service.offer body (fees, risk_level, ...)"},
-                "status": {"type": ["object", "null"], "description": "service.status body"}, "record_hash": HASH, "height": INT}},
-            "Governance": {"type": "object", "properties": {
-                "height": INT,
-                "members": {"type": "array", "items": {"type": "object", "properties": {
-                    "branch_id": BRANCH, "name": {"type": "string"}, "public_key": HEX, "power": INT,
-                    "jailed": {"type": "boolean"}, "key_rotated": {"type": "boolean"}}}},
-                "validators": {"type": "array", "items": _ref("SetMember"), "description": "signs the next block"},
-                "next_validators": {"type": "array", "items": _ref("SetMember"), "description": "signs the block after it"},
-                "params": OBJ,
-                "proposals": {"type": "array", "items": {"type": "object", "properties": {
-                    "id": HASH, "name": {"type": "string"}, "proposer": BRANCH,
-                    "action": {"type": "object", "description": "kind and its fields (PROTOCOL.md §15.2)"},
-                    "expires_height": INT, "submitted_height": INT,
-                    "status": {"enum": ["open", "passed", "refused", "expired"]},
-                    "decided_height": {"type": ["integer", "null"]}, "reason": {"type": ["string", "null"]},
-                    "votes": {"type": "array", "items": {"type": "object", "properties": {
-                        "branch_id": BRANCH, "yes": {"type": "boolean"}}}}}}}}},
-            "SetMember": {"type": "object", "properties": {"branch_id": BRANCH, "name": {"type": "string"}, "power": INT}},
-            "Branch": {"type": "object", "properties": {
-                "branch_id": BRANCH, "name": {"type": "string", "description": "member name (genesis or governance)"},
-                "profile": {"type": ["object", "null"]}, "power": INT,
-                "services": {"description": "count in lists; the list in /v1/branches/{branch_id}",
-                             "oneOf": [INT, {"type": "array", "items": _ref("Service")}]},
-                "num_services": INT}},
-        },
+        "schemas": SCHEMAS,
     },
 }
 
 
 def dumps() -> str:
-    return json.dumps(OPENAPI, indent=2, sort_keys=False) + "\n"
+    return json.dumps(OPENAPI, indent=2) + "\n"
 
 
 if __name__ == "__main__":

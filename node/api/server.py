@@ -1,9 +1,11 @@
 """The node's HTTP JSON API (Starlette on Hypercorn's trio worker).
 
-Endpoints (docs/openapi.json is the contract; node/api/openapi.py generates it):
-status, peers, validators, blocks, records (+ inclusion proofs), the services
+Endpoints (docs/openapi.json is the contract; node/api/openapi.py generates it
+from the models in node/api/models*.py): status, genesis, peers, validators,
+activity, blocks (also as raw bytes), records (+ inclusion proofs), the services
 registry, branch profiles, record submission (signed, or signed here with the
-node's own branch key), a server-sent-events stream, /health and /metrics.
+node's own branch key), a server-sent-events stream, /health and /metrics; and
+the explorer's static files at /explorer/ (``[api] explorer``, node/api/explorer.py).
 
 * Bound to ``[api] listen`` (127.0.0.1 by default; port 0 picks a free port,
   reported through ``task_status.started((host, port))``).
@@ -38,7 +40,7 @@ from protocol.errors import RemoteProtocolError
 from protocol.governance import PROPOSAL_STATUSES
 from protocol.keys import BRANCH_ID_SIZE
 from protocol.records import Record
-from protocol.schema import BODY_TYPES, CATEGORIES, STATUSES
+from protocol.schema import BODY_TYPES, CATEGORIES, CHANNELS, FEE_BASES, OWNERSHIP, STATUSES
 from protocol.views import body_from_json
 
 from ..ingest import CatchingUp
@@ -46,8 +48,11 @@ from ..listen import bind_tcp
 from ..mempool import MempoolFull, MempoolRejected
 from ..overload import Overloaded
 from . import views
+from .activity import DEFAULT_WINDOW, MAX_WINDOW, activity
 from .events import block_events
+from .explorer import explorer_routes
 from .openapi import OPENAPI
+from .params import ApiError, choice_param, cursor_param, error_response, hex_param, int_param, query_params, text_param
 
 log = logging.getLogger("branchnet.api")
 
@@ -93,75 +98,10 @@ class HeaderLimit:
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] == "http" and sum(len(k) + len(v) + 4 for k, v in scope["headers"]) > MAX_HEADER_BYTES:
             self.metrics.reject("api", "headers_too_large")
-            response = _error_response(431, "headers_too_large", f"request headers over {MAX_HEADER_BYTES} bytes", "headers")
+            response = error_response(431, "headers_too_large", f"request headers over {MAX_HEADER_BYTES} bytes", "headers")
             await response(scope, receive, send)
             return
         await self.app(scope, receive, send)
-
-
-class ApiError(Exception):
-    """An error answer: HTTP status, a stable ``code`` slug, the offending ``field``."""
-
-    def __init__(self, status: int, code: str, message: str, field: str = "", *, counted: bool = False,
-                 headers: dict[str, str] | None = None):
-        super().__init__(message)
-        self.status, self.code, self.message, self.field = status, code, message, field
-        self.counted = counted  # already counted by RecordIngest
-        self.headers = headers
-
-
-def _error_response(status: int, code: str, message: str, field: str = "", headers: dict | None = None) -> JSONResponse:
-    return JSONResponse({"error": {"code": code, "field": field, "message": message}}, status_code=status, headers=headers)
-
-
-# ------------------------------------------------------------------ parameters
-
-
-def _query(request: Request) -> dict[str, str]:
-    """Query parameters; an empty value (``?category=``) means the parameter is absent."""
-    return {k: v for k, v in request.query_params.items() if v != ""}
-
-
-def _hex(value: str, field: str, size: int) -> bytes:
-    if len(value) != 2 * size:
-        raise ApiError(400, "bad_hex", f"must be {2 * size} hex characters", field)
-    try:
-        return bytes.fromhex(value)
-    except ValueError:
-        raise ApiError(400, "bad_hex", "not valid hex", field) from None
-
-
-def _int(value: str | None, field: str, *, default: int | None, lo: int, hi: int) -> int | None:
-    if value is None:
-        return default
-    if not value.isascii() or not value.isdigit() or len(value) > 19:
-        raise ApiError(400, "bad_param", "must be a non-negative integer", field)
-    n = int(value)
-    if not lo <= n <= hi:
-        raise ApiError(400, "bad_param", f"must be between {lo} and {hi}", field)
-    return n
-
-
-def _cursor(value: str | None) -> tuple[int, int] | None:
-    """``HEIGHT:INDEX`` from a previous page's ``next_cursor``."""
-    if value is None:
-        return None
-    height, sep, index = value.partition(":")
-    if not sep:
-        raise ApiError(400, "bad_param", "must be HEIGHT:INDEX, as next_cursor gives it", "cursor")
-    return _int(height, "cursor", default=None, lo=1, hi=2**62), _int(index, "cursor", default=None, lo=0, hi=2**32)
-
-
-def _choice(value: str | None, field: str, allowed: tuple[str, ...] | Any) -> str | None:
-    if value is not None and value not in allowed:
-        raise ApiError(400, "bad_param", f"must be one of {', '.join(allowed)}", field)
-    return value
-
-
-def _text(value: str | None, field: str, max_len: int = 64) -> str | None:
-    if value is not None and not 1 <= len(value) <= max_len:
-        raise ApiError(400, "bad_param", f"must be 1-{max_len} characters", field)
-    return value
 
 
 # ------------------------------------------------------------------ the app
@@ -234,69 +174,85 @@ class NodeApi:
     async def validators(self, request: Request) -> Response:
         return JSONResponse(views.validators(self.node))
 
+    async def genesis(self, request: Request) -> Response:
+        return JSONResponse(views.genesis(self.node))
+
+    async def activity(self, request: Request) -> Response:
+        window = int_param(query_params(request).get("window"), "window", default=DEFAULT_WINDOW, lo=1, hi=MAX_WINDOW)
+        return JSONResponse(await self._read(activity, self.node, window=window))
+
     async def blocks(self, request: Request) -> Response:
-        q = _query(request)
-        before = _int(q.get("before"), "before", default=None, lo=1, hi=2**62)
-        limit = _int(q.get("limit"), "limit", default=20, lo=1, hi=MAX_PAGE)
+        q = query_params(request)
+        before = int_param(q.get("before"), "before", default=None, lo=1, hi=2**62)
+        limit = int_param(q.get("limit"), "limit", default=20, lo=1, hi=MAX_PAGE)
         return JSONResponse(await self._read(views.block_list, self.node, before=before, limit=limit))
 
     async def block_by_height(self, request: Request) -> Response:
-        height = _int(request.path_params["height"], "height", default=None, lo=0, hi=2**62)
+        height = int_param(request.path_params["height"], "height", default=None, lo=0, hi=2**62)
         return self._found(await self._read(views.block, self.node, height=height), "height", f"no block at height {height}")
 
+    async def raw_block(self, request: Request) -> Response:
+        height = int_param(request.path_params["height"], "height", default=None, lo=0, hi=2**62)
+        return self._found(await self._read(views.raw_block, self.node, height), "height", f"no block at height {height}")
+
     async def block_by_hash(self, request: Request) -> Response:
-        block_hash = _hex(request.path_params["hash"], "hash", HASH_HEX // 2)
+        block_hash = hex_param(request.path_params["hash"], "hash", HASH_HEX // 2)
         return self._found(await self._read(views.block, self.node, block_hash=block_hash), "hash", "no such block")
 
     async def record(self, request: Request) -> Response:
-        record_hash = _hex(request.path_params["hash"], "hash", HASH_HEX // 2)
+        record_hash = hex_param(request.path_params["hash"], "hash", HASH_HEX // 2)
         return self._found(await self._read(views.record, self.node, record_hash), "hash", "no such record")
 
     async def record_proof(self, request: Request) -> Response:
-        record_hash = _hex(request.path_params["hash"], "hash", HASH_HEX // 2)
+        record_hash = hex_param(request.path_params["hash"], "hash", HASH_HEX // 2)
         proof = await self._read(views.record_proof, self.node, record_hash)
         if proof is None and record_hash in self.node.mempool:
             raise ApiError(404, "not_found", "record is pending; a proof exists once it is committed", "hash")
         return self._found(proof.to_json() if proof else None, "hash", "no such committed record")
 
     async def records(self, request: Request) -> Response:
-        q = _query(request)
+        q = query_params(request)
         branch = q.get("branch")
         filters = dict(
-            branch_id=_hex(branch, "branch", BRANCH_ID_SIZE) if branch is not None else None,
-            kind=_choice(q.get("kind"), "kind", tuple(BODY_TYPES)),
-            service_id=_text(q.get("service"), "service"),
-            category=_choice(q.get("category"), "category", CATEGORIES),
-            region=_text(q.get("region"), "region", 32),
-            before_height=_int(q.get("before"), "before", default=None, lo=1, hi=2**62),
-            before=_cursor(q.get("cursor")),
-            limit=_int(q.get("limit"), "limit", default=20, lo=1, hi=MAX_PAGE),
+            branch_id=hex_param(branch, "branch", BRANCH_ID_SIZE) if branch is not None else None,
+            kind=choice_param(q.get("kind"), "kind", tuple(BODY_TYPES)),
+            service_id=text_param(q.get("service"), "service"),
+            category=choice_param(q.get("category"), "category", CATEGORIES),
+            region=text_param(q.get("region"), "region", 32),
+            before_height=int_param(q.get("before"), "before", default=None, lo=1, hi=2**62),
+            before=cursor_param(q.get("cursor")),
+            limit=int_param(q.get("limit"), "limit", default=20, lo=1, hi=MAX_PAGE),
         )
         return JSONResponse(await self._read(views.records, self.node, **filters))
 
     async def services(self, request: Request) -> Response:
-        q = _query(request)
+        q = query_params(request)
         branch = q.get("branch")
         return JSONResponse(views.services(
             self.node,
-            category=_choice(q.get("category"), "category", CATEGORIES),
-            branch=_hex(branch, "branch", BRANCH_ID_SIZE) if branch is not None else None,
-            region=_text(q.get("region"), "region", 32),
-            status=_choice(q.get("status"), "status", STATUSES),
-            q=_text(q.get("q"), "q", 120),
-            limit=_int(q.get("limit"), "limit", default=100, lo=1, hi=1000),
-            offset=_int(q.get("offset"), "offset", default=0, lo=0, hi=10**9),
+            category=choice_param(q.get("category"), "category", CATEGORIES),
+            branch=hex_param(branch, "branch", BRANCH_ID_SIZE) if branch is not None else None,
+            region=text_param(q.get("region"), "region", 32),
+            status=choice_param(q.get("status"), "status", STATUSES),
+            q=text_param(q.get("q"), "q", 120),
+            channel=choice_param(q.get("channel"), "channel", CHANNELS),
+            risk_level=int_param(q.get("risk_level"), "risk_level", default=None, lo=0, hi=5),
+            ownership=choice_param(q.get("ownership"), "ownership", OWNERSHIP),
+            fee_basis=choice_param(q.get("fee_basis"), "fee_basis", FEE_BASES),
+            max_fee=int_param(q.get("max_fee"), "max_fee", default=None, lo=0, hi=10**15),
+            limit=int_param(q.get("limit"), "limit", default=100, lo=1, hi=1000),
+            offset=int_param(q.get("offset"), "offset", default=0, lo=0, hi=10**9),
         ))
 
     async def branches(self, request: Request) -> Response:
         return JSONResponse(views.branches(self.node))
 
     async def branch(self, request: Request) -> Response:
-        branch_id = _hex(request.path_params["branch_id"], "branch_id", BRANCH_ID_SIZE)
+        branch_id = hex_param(request.path_params["branch_id"], "branch_id", BRANCH_ID_SIZE)
         return self._found(views.branch(self.node, branch_id, with_services=True), "branch_id", "not a member branch")
 
     async def governance(self, request: Request) -> Response:
-        status = _choice(_query(request).get("status"), "status", PROPOSAL_STATUSES)
+        status = choice_param(query_params(request).get("status"), "status", PROPOSAL_STATUSES)
         return JSONResponse(views.governance(self.node, status=status))
 
     async def events(self, request: Request) -> Response:
@@ -348,7 +304,7 @@ class NodeApi:
         except RemoteProtocolError as exc:
             raise ApiError(400, exc.reason, exc.message, exc.field) from None
         record = await self._submit(self.node.ingest.sign_and_submit, body)
-        return JSONResponse({"hash": record.hash.hex(), "seq": record.seq, "record": record.to_json()}, status_code=202)
+        return JSONResponse({"hash": record.hash.hex(), "seq": record.seq, "record": views.record_json(record)}, status_code=202)
 
     async def _submit(self, submit: Callable[[Any], Awaitable[Record]], arg: Any) -> Record:
         try:
@@ -378,10 +334,13 @@ def make_app(node: Any) -> Any:
         r("/v1/openapi.json", get=api.openapi, public=True),
         r("/v1/status", get=api.status),
         r("/v1/peers", get=api.peers),
+        r("/v1/genesis", get=api.genesis),
         r("/v1/validators", get=api.validators),
+        r("/v1/activity", get=api.activity),
         r("/v1/blocks", get=api.blocks),
         r("/v1/blocks/hash/{hash}", get=api.block_by_hash),
         r("/v1/blocks/{height}", get=api.block_by_height),
+        r("/v1/blocks/{height}/raw", get=api.raw_block),
         r("/v1/records", get=api.records, post=api.submit_record),
         r("/v1/records/sign", post=api.sign_record),
         r("/v1/records/{hash}", get=api.record),
@@ -392,6 +351,8 @@ def make_app(node: Any) -> Any:
         r("/v1/events", get=api.events),
         r("/v1/governance", get=api.governance),
     ]
+    if node.config.api.explorer:
+        routes += explorer_routes()  # static files only: public, read-only
 
     def on_error(request: Request, exc: Exception) -> Response:
         headers = None
@@ -404,7 +365,7 @@ def make_app(node: Any) -> Any:
             if status == 401:
                 headers = {"WWW-Authenticate": "Bearer"}
             if exc.counted:
-                return _error_response(status, code, message, field, headers)
+                return error_response(status, code, message, field, headers)
         elif isinstance(exc, HTTPException):
             status = exc.status_code
             code = {404: "not_found", 405: "method_not_allowed"}.get(status, f"http_{status}")
@@ -414,7 +375,7 @@ def make_app(node: Any) -> Any:
             log.exception("API handler failed on %s %s", request.method, request.url.path, exc_info=exc)
             status, code, message, field = 500, "internal", "internal error (logged on the node)", ""
         node.metrics.reject("api", code)
-        return _error_response(status, code, message, field, headers)
+        return error_response(status, code, message, field, headers)
 
     app = Starlette(routes=routes, exception_handlers={ApiError: on_error, ClientGone: on_error,
                                                        HTTPException: on_error, Exception: on_error})

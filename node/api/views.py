@@ -2,12 +2,14 @@
 
 Synchronous and cheap: everything reads the committed :class:`LedgerState`
 (mutated only on the trio thread, so never half-applied) or the SQLite store.
-Nothing here parses requests; node/api.py checks parameters first and maps the
-``None`` returns ("no such thing") to 404.
+Nothing here parses requests; node/api/server.py checks parameters first and maps the
+``None`` returns ("no such thing") to 404. The shape of every document is in
+node/api/models.py (the API tests validate each answer against it).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Iterable
 
 import msgpack
@@ -18,10 +20,21 @@ from protocol.ledger import Entry
 from protocol.proofs import RecordProof
 from protocol.records import Record
 from protocol.schema import BranchProfile, ServiceOffer, ServiceStatus
+from protocol.records import RECORD_VERSION
 from protocol.views import action_to_json, body_to_json
 from protocol.votes import CommitCertificate, DuplicateVoteEvidence, Vote
 
 from ..p2p.host import peer_id_of
+
+
+def record_json(rec: Record) -> dict[str, Any]:
+    """A record by field name, its version included (Record.to_json leaves it out)."""
+    doc = rec.to_json()
+    return {"hash": doc.pop("hash"), "version": RECORD_VERSION} | doc
+
+
+def genesis(node: Any) -> dict[str, Any]:
+    return node.genesis.to_json()
 
 
 def validators(node: Any) -> dict[str, Any]:
@@ -74,6 +87,15 @@ def _evidence_json(e: DuplicateVoteEvidence) -> dict[str, Any]:
             "vote_a": _vote_json(e.vote_a), "vote_b": _vote_json(e.vote_b)}
 
 
+def raw_block(node: Any, height: int) -> dict[str, Any] | None:
+    rows = node.chain.store.raw_blocks(height, 1)
+    if not rows:
+        return None
+    _height, block_bytes, cert_bytes = rows[0]
+    header, _n = _header_and_count(bytes(block_bytes))
+    return {"height": height, "hash": header.hash.hex(), "block": bytes(block_bytes).hex(), "certificate": bytes(cert_bytes).hex()}
+
+
 def certificate_json(c: CommitCertificate) -> dict[str, Any]:
     return {"height": c.height, "round": c.round, "block_hash": c.block_hash.hex(),
             "signatures": [{"validator": v.hex(), "signature": s.hex()} for v, s in c.signatures]}
@@ -88,7 +110,7 @@ def block(node: Any, *, height: int | None = None, block_hash: bytes | None = No
     return {
         "header": b.header.to_json(),
         "hash": b.hash.hex(),
-        "records": [r.to_json() for r in b.records],
+        "records": [record_json(r) for r in b.records],
         "evidence": [_evidence_json(e) for e in b.evidence],
         "certificate": certificate_json(stored.certificate),
     }
@@ -105,10 +127,10 @@ def record(node: Any, record_hash: bytes) -> dict[str, Any] | None:
     found = store.record(record_hash)
     if found is not None:
         rec, height, index = found
-        return {"record": rec.to_json(), "height": height, "index": index, "status": "committed"}
+        return {"record": record_json(rec), "height": height, "index": index, "status": "committed"}
     pending = node.mempool.get(record_hash)
     if pending is not None or store.is_pending(record_hash):
-        return {"record": pending.to_json() if pending else None, "height": None, "status": "pending"}
+        return {"record": record_json(pending) if pending else None, "height": None, "status": "pending"}
     rejection = store.rejection(record_hash)
     if rejection is not None:
         return {"record": None, "height": None, "status": "rejected", "reason": rejection[0], "rejected_at_ms": rejection[1]}
@@ -118,7 +140,7 @@ def record(node: Any, record_hash: bytes) -> dict[str, Any] | None:
 def records(node: Any, *, limit: int, **filters: Any) -> dict[str, Any]:
     rows = node.chain.store.records(limit=limit, **filters)
     last = rows[-1] if len(rows) == limit else None  # a full page: there may be more
-    return {"records": [r.to_json() | {"height": h, "index": i} for r, h, i in rows],
+    return {"records": [record_json(r) | {"height": h, "index": i} for r, h, i in rows],
             "next_cursor": f"{last[1]}:{last[2]}" if last else None}
 
 
@@ -151,8 +173,23 @@ def _region_matches(region: str | None, wanted: str) -> bool:
     return region is not None and (region == wanted or region.startswith(wanted + "-"))
 
 
+def _offer_matches(offer: ServiceOffer, f: dict[str, Any]) -> bool:
+    """The offer filters of /v1/services: channel, risk_level, ownership, fee_basis, max_fee (None: any)."""
+    if f.get("channel") is not None and f["channel"] not in offer.channels:
+        return False
+    if f.get("risk_level") is not None and offer.risk_level != f["risk_level"]:
+        return False
+    if f.get("ownership") is not None and offer.ownership != f["ownership"]:
+        return False
+    fees = [fee for fee in offer.fees if f.get("fee_basis") is None or fee.basis == f["fee_basis"]]
+    if f.get("fee_basis") is not None and not fees:
+        return False
+    return f.get("max_fee") is None or all(fee.amount_minor <= f["max_fee"] for fee in fees)
+
+
 def services(node: Any, *, category: str | None = None, branch: bytes | None = None, region: str | None = None,
-             status: str | None = None, q: str | None = None, limit: int = 100, offset: int = 0) -> dict[str, Any]:
+             status: str | None = None, q: str | None = None, limit: int = 100, offset: int = 0,
+             **offer_filters: Any) -> dict[str, Any]:
     state = node.chain.state
     names = {bid: m.name for bid, m in state.gov.registry.members.items()}
     by_branch: dict[bytes, list[Entry]] = {}
@@ -172,6 +209,8 @@ def services(node: Any, *, category: str | None = None, branch: bytes | None = N
             if status is not None and (status_entry is None or status_entry.body.status != status):
                 continue
             if needle is not None and needle not in offer.title.casefold() and needle not in offer.description.casefold():
+                continue
+            if not _offer_matches(offer, offer_filters):
                 continue
             matches.append({
                 "branch_id": bid.hex(),
@@ -228,7 +267,7 @@ def governance(node: Any, *, status: str | None = None) -> dict[str, Any]:
                      "jailed": m.jailed, "key_rotated": m.rotated} for bid, m in sorted(gov.registry.members.items())],
         "validators": _valset_json(gov.validators),
         "next_validators": _valset_json(gov.next_validators),
-        "params": gov.params.to_json(),
+        "params": dataclasses.asdict(gov.params),
         "proposals": proposals,
     }
 

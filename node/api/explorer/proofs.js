@@ -1,0 +1,135 @@
+// What the explorer verifies, step by step, trusting only the genesis file:
+// a block with its certificate (GET /v1/blocks/{height}/raw) and a record's
+// inclusion proof (GET /v1/records/{hash}/proof), as protocol/proofs.py does.
+
+import { decode, encode, equalBytes } from './msgpack.js';
+import { verify as verifySignature } from './ed25519.js';
+import {
+  Checklist, VerifyError, checkCertificate, checkRecordSignature, decodeRecord, fromHex, headerFromArray, merkleRoot,
+  sha256, toHex, validatorSetAt, verifyInclusion,
+} from './verify.js';
+
+const VOTE_FIELDS = ['type', 'height', 'round', 'block_hash', 'validator', 'signature'];
+
+async function checkEvidence(ev, genesis) {
+  if (!Array.isArray(ev) || ev.length !== 2) throw new VerifyError('bad_evidence', 'evidence is [vote_a, vote_b]');
+  const votes = ev.map((v) => {
+    if (!Array.isArray(v) || v.length !== 6) throw new VerifyError('bad_evidence', 'a vote is an array of 6');
+    return Object.fromEntries(VOTE_FIELDS.map((n, i) => [n, v[i]]));
+  });
+  const [a, b] = votes;
+  if (a.type !== b.type || String(a.height) !== String(b.height) || String(a.round) !== String(b.round) || !equalBytes(a.validator, b.validator)) throw new VerifyError('bad_evidence', 'the two votes are not for one (type, height, round, validator)');
+  if (equalBytes(a.block_hash, b.block_hash)) throw new VerifyError('bad_evidence', 'the two votes do not conflict');
+  const v = validatorSetAt(genesis, a.height).validators.find((x) => equalBytes(x.branchId, a.validator));
+  if (!v) throw new VerifyError('bad_evidence', 'the voter is not a validator');
+  for (const vote of votes) {
+    const payload = encode([vote.type, vote.height, vote.round, vote.block_hash, vote.validator]);
+    if (!(await verifySignature(v.publicKey, encode(['branchnet/v1', 'vote', genesis.chainId, payload]), vote.signature))) throw new VerifyError('bad_evidence', `a vote of ${v.name} does not verify`);
+  }
+  return { validator: v, height: a.height, round: a.round, type: a.type, hashes: votes.map((x) => toHex(x.block_hash)) };
+}
+
+/** Verify GET /v1/blocks/{height}/raw: header hash, chain, validator set, records and
+ * evidence roots, record signatures, and the commit certificate against the set in force. */
+export async function verifyBlock(raw, genesis, height) {
+  const c = new Checklist();
+  const out = { header: null, hash: null, records: [], evidence: [], certificate: null };
+  try {
+    const block = await c.check('block bytes decode canonically', 'bad_block', () => {
+      const a = decode(fromHex(raw.block, 'block'), genesis.params.max_block_bytes);
+      if (!Array.isArray(a) || a.length !== 3 || !Array.isArray(a[1]) || !Array.isArray(a[2])) throw new Error('a block is [header, records, evidence]');
+      headerFromArray(a[0]);
+      return a;
+    });
+    const header = out.header = headerFromArray(block[0]);
+    const hash = out.hash = await sha256(encode(block[0]));
+    await c.check('header hash', 'bad_hash', () => {
+      if (raw.hash !== toHex(hash)) throw new Error(`the node names ${raw.hash}, the header hashes to ${toHex(hash)}`);
+      return toHex(hash);
+    });
+    await c.check(`height ${height}`, 'wrong_height', () => { // a check passes unless it returns false or throws
+      if (String(header.height) !== String(height)) throw new Error(`header is for height ${header.height}`);
+    });
+    await c.check('chain id is the genesis chain', 'wrong_chain', () => {
+      if (header.chain_id !== genesis.chainId) throw new Error(`header is for chain ${header.chain_id}`);
+    });
+    if (String(header.height) === '1') await c.check('block 1 follows the genesis', 'wrong_prev', () => equalBytes(header.prev_hash, genesis.hash));
+    await c.check('validator set is the one in force', 'wrong_validators', () => {
+      const set = validatorSetAt(genesis, header.height);
+      return equalBytes(header.validators_hash, set.hash) && equalBytes(header.next_validators_hash, set.hash);
+    });
+    await c.check(`records root (${block[1].length} records)`, 'bad_records_root', async () => {
+      if (!block[1].every((r) => r instanceof Uint8Array)) throw new Error('a record is not a byte string');
+      return equalBytes(await merkleRoot(block[1]), header.records_root);
+    });
+    await c.check(`evidence root (${block[2].length} items)`, 'bad_evidence_root', async () => equalBytes(await merkleRoot(block[2].map((e) => encode(e))), header.evidence_root));
+    out.certificate = await c.check('commit certificate: more than 2/3 of the power signed this block', 'bad_certificate', async () => {
+      try { return await checkCertificate(fromHex(raw.certificate, 'certificate'), genesis, height, hash); } catch (e) { out.certificate = e.result ?? null; throw e; }
+    });
+    await c.check('record signatures', 'bad_record', async () => {
+      for (const [i, rb] of block[1].entries()) {
+        let rec;
+        try { rec = await decodeRecord(rb, genesis.params.max_record_bytes); } catch (e) { throw new VerifyError('bad_record', `record ${i} does not decode: ${e.message}`); }
+        out.records.push(rec);
+        rec.member = await checkRecordSignature(rec, genesis);
+      }
+      return `${block[1].length} verified`;
+    });
+    await c.check('evidence signatures', 'bad_evidence', async () => {
+      for (const ev of block[2]) out.evidence.push(await checkEvidence(ev, genesis));
+      return `${block[2].length} verified`;
+    });
+  } catch (e) { return c.report(out, e); }
+  return c.report(out);
+}
+
+/** Verify GET /v1/records/{hash}/proof trusting only `genesis`, in the order and with the
+ * reasons of protocol/proofs.py: wrong_chain, wrong_height, wrong_validators,
+ * bad_certificate, bad_proof, bad_record, not_member, bad_signature. */
+export async function verifyRecordProof(proof, genesis) {
+  const c = new Checklist();
+  const out = { record: null, header: null, certificate: null, height: proof?.height };
+  try {
+    const parts = await c.check('proof bundle is well formed', 'bad_bundle', () => {
+      if (!proof || typeof proof !== 'object') throw new Error('not an object');
+      const header = headerFromArray(decode(fromHex(proof.header, 'header'), 1024));
+      const path = proof.proof?.path;
+      if (!Array.isArray(path) || path.length > 65) throw new Error('proof.path must be a list of hashes');
+      return { header, headerBytes: fromHex(proof.header), record: fromHex(proof.record, 'record'),
+        path: path.map((p, i) => fromHex(p, `proof.path[${i}]`)), cert: fromHex(proof.certificate, 'certificate') };
+    });
+    const header = out.header = parts.header;
+    const headerHash = await sha256(parts.headerBytes);
+    out.headerHash = toHex(headerHash);
+    await c.check('chain id is the genesis chain', 'wrong_chain', () => {
+      if (proof.chain_id !== genesis.chainId || header.chain_id !== genesis.chainId) throw new VerifyError('wrong_chain', `proof is for chain ${header.chain_id}, not ${genesis.chainId}`);
+      return genesis.chainId;
+    });
+    await c.check(`header is for height ${proof.height}`, 'wrong_height', () => {
+      if (String(header.height) !== String(proof.height)) throw new VerifyError('wrong_height', `header is for height ${header.height}, proof claims ${proof.height}`);
+      return true;
+    });
+    await c.check('header names the validator set in force', 'wrong_validators', () => {
+      if (!equalBytes(header.validators_hash, validatorSetAt(genesis, header.height).hash)) throw new VerifyError('wrong_validators', 'header names another validator set than genesis');
+      return true;
+    });
+    out.certificate = await c.check('commit certificate: more than 2/3 of the power signed this header', 'bad_certificate', async () => {
+      try { return await checkCertificate(parts.cert, genesis, proof.height, headerHash); } catch (e) { out.certificate = e.result ?? null; throw e; }
+    });
+    await c.check('record is under the header\'s records root', 'bad_proof', async () => {
+      if (proof.proof.index !== proof.index) throw new VerifyError('bad_proof', 'proof index differs from the record index');
+      try {
+        await verifyInclusion(parts.record, { index: proof.proof.index, tree_size: proof.proof.tree_size, path: parts.path }, header.records_root);
+      } catch (e) { throw new VerifyError('bad_proof', `record is not under the header's records root: ${e.message}`); }
+      return `leaf ${proof.index} of ${proof.proof.tree_size}`;
+    });
+    const record = out.record = await c.check('record decodes', 'bad_record', async () => {
+      try { return await decodeRecord(parts.record, genesis.params.max_record_bytes); } catch (e) { throw new VerifyError('bad_record', `record does not decode: ${e.message}`); }
+    });
+    await c.check('record is signed by its branch (a genesis member)', 'bad_signature', async () => {
+      record.member = await checkRecordSignature(record, genesis);
+      return record.member.name;
+    });
+  } catch (e) { return c.report(out, e); }
+  return c.report(out);
+}

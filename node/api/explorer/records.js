@@ -1,0 +1,87 @@
+// Records (docs/PROTOCOL.md §5): decoding a record's canonical array into named
+// fields (the same names and shapes as the API's JSON), and formatting them.
+
+export const KINDS = ['branch.profile', 'service.offer', 'service.withdraw', 'service.status'];
+
+const hours = (a) => a.map(([day, open_minute, close_minute]) => ({ day, open_minute, close_minute }));
+
+const BODIES = {
+  'branch.profile': (b) => ({
+    name: b[0], address: b[1], region: b[2], lat_micro: b[3], lon_micro: b[4], hours: hours(b[5]),
+    contact_phone: b[6], contact_url: b[7],
+  }),
+  'service.offer': (b) => ({
+    service_id: b[0], category: b[1], title: b[2], description: b[3], channels: b[4], hours: hours(b[5]),
+    fees: b[6].map(([label, amount_minor, currency, basis]) => ({ label, amount_minor, currency, basis })),
+    risk_level: b[7], ownership: b[8], issuer: b[9], accessibility: b[10], effective_from_ms: b[11],
+  }),
+  'service.withdraw': (b) => ({ service_id: b[0], reason: b[1] }),
+  'service.status': (b) => ({
+    service_id: b[0], status: b[1], wait_minutes: b[2],
+    equipment: b[3].map(([equipment_id, up]) => ({ equipment_id, up })),
+  }),
+};
+const ARITY = { 'branch.profile': 8, 'service.offer': 12, 'service.withdraw': 2, 'service.status': 4 };
+
+/** The body array of a `kind` record as named fields; throws Error for a wrong shape. */
+export function bodyFields(kind, body) {
+  if (!(kind in BODIES)) throw new Error(`unknown record kind ${JSON.stringify(kind)}`);
+  if (!Array.isArray(body) || body.length !== ARITY[kind]) throw new Error(`${kind} body must be an array of ${ARITY[kind]}`);
+  return BODIES[kind](body);
+}
+
+export function subjectOf(kind, body) {
+  return kind === 'branch.profile' ? 'profile' : kind === 'service.status' ? `status/${body.service_id}` : `service/${body.service_id}`;
+}
+
+/** Structural equality of JSON-like values (what a node shows vs. what was signed). */
+export function sameJson(a, b) {
+  if (typeof a === 'bigint' || typeof b === 'bigint') return String(a) === String(b);
+  if (Array.isArray(a)) return Array.isArray(b) && a.length === b.length && a.every((x, i) => sameJson(x, b[i]));
+  if (a && typeof a === 'object') {
+    if (!b || typeof b !== 'object' || Array.isArray(b)) return false;
+    const ka = Object.keys(a).sort(), kb = Object.keys(b).sort();
+    return sameJson(ka, kb) && ka.every((k) => sameJson(a[k], b[k]));
+  }
+  return a === b;
+}
+
+// ------------------------------------------------------------------ formatting
+
+const DAYS = ['Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun'];
+const hm = (m) => `${String(Math.floor(m / 60)).padStart(2, '0')}:${String(m % 60).padStart(2, '0')}`;
+
+export function formatHours(list) {
+  if (!list || list.length === 0) return 'branch hours';
+  return list.map((h) => `${DAYS[h.day]} ${hm(h.open_minute)}–${hm(h.close_minute)}`).join(', ');
+}
+
+/** A fee amount in its unit: "CNY 15.00", "1.20 %", "free". */
+export function formatAmount(fee) {
+  if (fee.basis === 'free') return 'free';
+  if (fee.basis === 'percent_bp') return `${(Number(fee.amount_minor) / 100).toFixed(2)} %`;
+  return `${fee.currency} ${(Number(fee.amount_minor) / 100).toFixed(2)}`;
+}
+
+export function formatFee(fee) {
+  const basis = { free: '', per_transaction: ' per transaction', per_month: ' per month', per_year: ' per year',
+    one_time: ' one-time', percent_bp: '' }[fee.basis] ?? ` ${fee.basis}`;
+  return `${fee.label}: ${formatAmount(fee)}${basis}`;
+}
+
+export const formatRisk = (r) => (r ? `R${r}` : '–');
+
+/** One line that says what a record did. */
+export function summary(kind, body) {
+  switch (kind) {
+    case 'branch.profile': return `profile: ${body.name}, ${body.region}`;
+    case 'service.offer': return `offers ${body.title} (${body.category}${body.risk_level ? `, R${body.risk_level}` : ''})`;
+    case 'service.withdraw': return `withdraws ${body.service_id}${body.reason ? `: ${body.reason}` : ''}`;
+    case 'service.status': {
+      const down = body.equipment.filter((e) => !e.up).map((e) => e.equipment_id);
+      return `${body.service_id} is ${body.status}${body.wait_minutes ? `, wait ${body.wait_minutes} min` : ''}`
+        + (down.length ? `, down: ${down.join(', ')}` : '');
+    }
+    default: return kind;
+  }
+}

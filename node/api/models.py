@@ -1,0 +1,396 @@
+"""Typed models of every JSON document the HTTP API sends or accepts.
+
+These are the source of docs/openapi.json: :mod:`.openapi` generates the
+schemas from them with ``msgspec.json.schema_components``, and the API tests
+validate every response against that document. The views (:mod:`.views`)
+still build plain dicts; a field they add or rename without a change here
+fails those tests.
+
+Conventions: hex strings are lowercase; times are integer milliseconds since
+the Unix epoch; money is in minor units (basis points for ``percent_bp``).
+Documents the API owns refuse unknown fields (``additionalProperties: false``);
+the subsystem statistics in ``/v1/status`` are open (counters may be added).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, Union
+
+from msgspec import UNSET, Meta, Struct, UnsetType
+
+from protocol.schema import ACCESSIBILITY, CATEGORIES, CHANNELS, FEE_BASES, OWNERSHIP, STATUSES
+
+Hash = Annotated[str, Meta(pattern="^[0-9a-f]{64}$", description="32 bytes, hex")]
+BranchId = Annotated[str, Meta(pattern="^[0-9a-f]{40}$", description="20-byte branch id, hex")]
+Hex = Annotated[str, Meta(pattern="^([0-9a-f]{2})*$", description="bytes, hex")]
+Signature = Annotated[str, Meta(pattern="^[0-9a-f]{128}$", description="64-byte Ed25519 signature, hex")]
+PublicKey = Annotated[str, Meta(pattern="^[0-9a-f]{64}$", description="32-byte Ed25519 public key, hex")]
+Count = Annotated[int, Meta(ge=0)]
+Height = Annotated[int, Meta(ge=0, le=2**62)]
+TimeMs = Annotated[int, Meta(ge=0, description="milliseconds since the Unix epoch")]
+Category = Literal[CATEGORIES]  # type: ignore[valid-type]
+Channel = Literal[CHANNELS]  # type: ignore[valid-type]
+FeeBasis = Literal[FEE_BASES]  # type: ignore[valid-type]
+Ownership = Literal[OWNERSHIP]  # type: ignore[valid-type]
+Accessibility = Literal[ACCESSIBILITY]  # type: ignore[valid-type]
+ServiceState = Literal[STATUSES]  # type: ignore[valid-type]
+
+
+class Closed(Struct, forbid_unknown_fields=True, kw_only=True):
+    """Base of the documents the API owns: no field beyond those listed."""
+
+
+# ------------------------------------------------------------------ record bodies (PROTOCOL.md §5)
+
+
+class Hours(Closed):
+    """Opening hours of one day: minutes from midnight, open < close."""
+    day: Annotated[int, Meta(ge=0, le=6, description="0 = Monday")]
+    open_minute: Annotated[int, Meta(ge=0, le=1440)]
+    close_minute: Annotated[int, Meta(ge=0, le=1440)]
+
+
+class Fee(Closed):
+    """A fee disclosed before service."""
+    label: str
+    amount_minor: Annotated[int, Meta(ge=0, le=10**15, description="minor units of currency; basis points for percent_bp")]
+    currency: Annotated[str, Meta(pattern="^[A-Z]{3}$")]
+    basis: FeeBasis
+
+
+class Equipment(Closed):
+    equipment_id: str
+    up: bool
+
+
+class ProfileBody(Closed):
+    """Body of a branch.profile record."""
+    name: str
+    address: str
+    region: str
+    lat_micro: Annotated[int, Meta(ge=-90_000_000, le=90_000_000, description="micro-degrees")]
+    lon_micro: Annotated[int, Meta(ge=-180_000_000, le=180_000_000, description="micro-degrees")]
+    hours: list[Hours]
+    contact_phone: str
+    contact_url: str
+    public_numbers: Annotated[list[str], Meta(description="other phone numbers the branch declares public "
+                                                          "(PROTOCOL.md §8); may be omitted when empty")] = []
+
+
+class OfferBody(Closed):
+    """Body of a service.offer record."""
+    service_id: str
+    category: Category
+    title: str
+    description: str
+    channels: list[Channel]
+    hours: Annotated[list[Hours], Meta(description="empty: the branch's hours")]
+    fees: list[Fee]
+    risk_level: Annotated[int, Meta(ge=0, le=5, description="1..5 is R1..R5 (loan, wealth, agency); 0 otherwise")]
+    ownership: Ownership
+    issuer: Annotated[str, Meta(description="issuer of a consigned product; empty when own")]
+    accessibility: list[Accessibility]
+    effective_from_ms: TimeMs
+
+
+class WithdrawBody(Closed):
+    """Body of a service.withdraw record."""
+    service_id: str
+    reason: str
+
+
+class StatusBody(Closed):
+    """Body of a service.status record: live status and equipment."""
+    service_id: str
+    status: ServiceState
+    wait_minutes: Annotated[int, Meta(ge=0, le=1440)]
+    equipment: list[Equipment]
+
+
+# ------------------------------------------------------------------ records
+
+
+class RecordBase(Closed, tag_field="kind"):
+    """A signed record (PROTOCOL.md §5.1), its body by field name."""
+    hash: Annotated[str, Meta(pattern="^[0-9a-f]{64}$", description="record id: SHA-256 of the record bytes")]
+    version: Annotated[int, Meta(ge=1, le=1)]
+    chain_id: str
+    branch_id: BranchId
+    subject: Annotated[str, Meta(description="profile, service/<id> or status/<id>: what the seq counts")]
+    seq: Annotated[int, Meta(ge=1)]
+    time_ms: TimeMs
+    signature: Signature
+    height: Annotated[int, Meta(ge=1, description="in record lists only: the block that committed it")] | UnsetType = UNSET
+    index: Annotated[int, Meta(ge=0, description="in record lists only: position in its block")] | UnsetType = UNSET
+
+
+class ProfileRecord(RecordBase, tag="branch.profile", kw_only=True):
+    body: ProfileBody
+
+
+class OfferRecord(RecordBase, tag="service.offer", kw_only=True):
+    body: OfferBody
+
+
+class WithdrawRecord(RecordBase, tag="service.withdraw", kw_only=True):
+    body: WithdrawBody
+
+
+class StatusRecord(RecordBase, tag="service.status", kw_only=True):
+    body: StatusBody
+
+
+class Action(Closed):
+    """What a governance proposal does (PROTOCOL.md §15.2): ``kind`` and the fields of that kind."""
+    kind: Literal["admit_member", "retire_member", "set_power", "rotate_key", "set_param"]
+    name: Annotated[str, Meta(description="admit_member: the member's name; set_param: the parameter")] | UnsetType = UNSET
+    branch_id: BranchId | UnsetType = UNSET
+    public_key: PublicKey | UnsetType = UNSET
+    power: Annotated[int, Meta(ge=0)] | UnsetType = UNSET
+    value: Annotated[int, Meta(ge=1)] | UnsetType = UNSET
+
+
+class GovProposalBody(Closed):
+    """Body of a gov.proposal record."""
+    name: Annotated[str, Meta(pattern="^[a-z0-9][a-z0-9-]{0,31}$")]
+    action: Action
+    expires_height: Annotated[int, Meta(ge=1)]
+
+
+class GovVoteBody(Closed):
+    """Body of a gov.vote record: the proposal's id (its record hash) and the vote."""
+    proposal: Hash
+    yes: bool
+
+
+class KeyRotationBody(Closed):
+    """Body of a branch.key record: the branch's new public key."""
+    public_key: PublicKey
+
+
+class GovProposalRecord(RecordBase, tag="gov.proposal", kw_only=True):
+    body: GovProposalBody
+
+
+class GovVoteRecord(RecordBase, tag="gov.vote", kw_only=True):
+    body: GovVoteBody
+
+
+class KeyRotationRecord(RecordBase, tag="branch.key", kw_only=True):
+    body: KeyRotationBody
+
+
+Record = Union[ProfileRecord, OfferRecord, WithdrawRecord, StatusRecord, GovProposalRecord, GovVoteRecord, KeyRotationRecord]
+
+
+class RecordList(Closed):
+    records: list[Record]
+    next_cursor: Annotated[str | None, Meta(description="pass as cursor= for the next page (pages may end inside a "
+                                                        "block); null on the last page")]
+
+
+class RecordWhere(Closed, tag_field="status"):
+    """Where a record stands."""
+
+
+class CommittedRecord(RecordWhere, tag="committed"):
+    record: Record
+    height: Annotated[int, Meta(ge=1)]
+    index: Count
+
+
+class PendingRecord(RecordWhere, tag="pending"):
+    """Acknowledged or in the mempool, not committed yet (record is null when only the acknowledgement is known)."""
+    record: Record | None
+    height: None
+
+
+class RejectedRecord(RecordWhere, tag="rejected"):
+    """Acknowledged, but it can never commit (another record took its subject and seq)."""
+    record: None
+    height: None
+    reason: str
+    rejected_at_ms: TimeMs
+
+
+RecordState = Union[CommittedRecord, PendingRecord, RejectedRecord]
+
+
+class InclusionProof(Closed):
+    """RFC 9162 audit path (PROTOCOL.md §6)."""
+    index: Count
+    tree_size: Annotated[int, Meta(ge=1)]
+    path: list[Hash]
+
+
+class RecordProof(Closed):
+    """A record, its inclusion proof and the committed header and certificate it proves against.
+    Check it with only the genesis file (protocol.proofs.verify_record_proof, or the explorer)."""
+    chain_id: str
+    record: Annotated[str, Meta(pattern="^([0-9a-f]{2})+$", description="the record's canonical bytes, hex")]
+    height: Annotated[int, Meta(ge=1)]
+    index: Count
+    proof: InclusionProof
+    header: Annotated[str, Meta(pattern="^([0-9a-f]{2})+$", description="canonical header encoding, hex")]
+    certificate: Annotated[str, Meta(pattern="^([0-9a-f]{2})+$", description="canonical commit certificate, hex")]
+
+
+# ------------------------------------------------------------------ blocks
+
+
+class Header(Closed):
+    """A block header (PROTOCOL.md §7.1) and its hash."""
+    version: Annotated[int, Meta(ge=1, le=1)]
+    chain_id: str
+    height: Annotated[int, Meta(ge=1)]
+    round: Count
+    time_ms: TimeMs
+    prev_hash: Hash
+    records_root: Hash
+    evidence_root: Hash
+    state_root: Hash
+    validators_hash: Hash
+    next_validators_hash: Hash
+    proposer: BranchId
+    hash: Hash
+
+
+class BlockSummary(Header):
+    num_records: Count
+
+
+class BlockList(Closed):
+    blocks: list[BlockSummary]
+    next_before: Annotated[int | None, Meta(description="pass as before= for the next page; null on the last")]
+
+
+class Vote(Closed):
+    type: Annotated[int, Meta(ge=1, le=2, description="1 prevote, 2 precommit")]
+    height: Annotated[int, Meta(ge=1)]
+    round: Count
+    block_hash: Annotated[str, Meta(pattern="^([0-9a-f]{64})?$", description="empty for a nil vote")]
+    validator: BranchId
+    signature: Signature
+
+
+class Evidence(Closed):
+    """Two conflicting votes of one validator (PROTOCOL.md §9.4)."""
+    hash: Hash
+    validator: BranchId
+    height: Annotated[int, Meta(ge=1)]
+    vote_a: Vote
+    vote_b: Vote
+
+
+class CertificateSignature(Closed):
+    validator: BranchId
+    signature: Signature
+
+
+class Certificate(Closed):
+    """Commit certificate (PROTOCOL.md §9.3). Nodes may hold different valid certificates for one block."""
+    height: Annotated[int, Meta(ge=1)]
+    round: Count
+    block_hash: Hash
+    signatures: list[CertificateSignature]
+
+
+class Block(Closed):
+    header: Header
+    hash: Hash
+    records: list[Record]
+    evidence: list[Evidence]
+    certificate: Certificate
+
+
+class RawBlock(Closed):
+    """A block and this node's certificate for it, as canonical bytes: what a verifier checks."""
+    height: Annotated[int, Meta(ge=1)]
+    hash: Hash
+    block: Annotated[str, Meta(pattern="^([0-9a-f]{2})+$", description="canonical block encoding (PROTOCOL.md §7.2), hex")]
+    certificate: Annotated[str, Meta(pattern="^([0-9a-f]{2})+$", description="canonical commit certificate, hex")]
+
+
+# ------------------------------------------------------------------ registry
+
+
+class Service(Closed):
+    """A service on offer now: the current offer of its subject and its live status."""
+    branch_id: BranchId
+    branch_name: Annotated[str, Meta(description="name in genesis")]
+    region: Annotated[str | None, Meta(description="region of the branch's profile; null without one")]
+    service_id: str
+    offer: OfferBody
+    status: Annotated[StatusBody | None, Meta(description="the last service.status; null if none")]
+    record_hash: Annotated[str, Meta(pattern="^[0-9a-f]{64}$", description="the offer record (its proof: /v1/records/{hash}/proof)")]
+    height: Annotated[int, Meta(ge=1, description="the block that committed the offer")]
+
+
+class ServiceList(Closed):
+    total: Annotated[int, Meta(ge=0, description="matches before limit and offset")]
+    services: list[Service]
+
+
+class BranchBase(Closed):
+    branch_id: BranchId
+    name: Annotated[str, Meta(description="member name (genesis or governance)")]
+    profile: Annotated[ProfileBody | None, Meta(description="the last branch.profile; null if none")]
+    power: Annotated[int, Meta(ge=0, description="voting power; 0 for a member that does not vote")]
+    num_services: Count
+
+
+class BranchSummary(BranchBase):
+    services: Annotated[int, Meta(ge=0, description="number of services on offer")]
+
+
+class BranchDetail(BranchBase):
+    services: list[Service]
+
+
+class BranchList(Closed):
+    branches: list[BranchSummary]
+
+
+# ------------------------------------------------------------------ governance (PROTOCOL.md §15)
+
+
+class Member(Closed):
+    branch_id: BranchId
+    name: str
+    public_key: PublicKey
+    power: Annotated[int, Meta(ge=0)]
+    jailed: bool
+    key_rotated: bool
+
+
+class SetMember(Closed):
+    branch_id: BranchId
+    name: str
+    power: Annotated[int, Meta(ge=1)]
+
+
+class ProposalVote(Closed):
+    branch_id: BranchId
+    yes: bool
+
+
+class Proposal(Closed):
+    id: Annotated[str, Meta(pattern="^[0-9a-f]{64}$", description="the gov.proposal record's hash")]
+    name: str
+    proposer: BranchId
+    action: Action
+    expires_height: Height
+    submitted_height: Height
+    status: Literal["open", "passed", "refused", "expired"]
+    decided_height: Height | None
+    reason: Annotated[str | None, Meta(description="why a passed proposal was refused, e.g. power_change_too_large")]
+    votes: list[ProposalVote]
+
+
+class Governance(Closed):
+    height: Height
+    members: list[Member]
+    validators: Annotated[list[SetMember], Meta(description="the set that signs the next block")]
+    next_validators: Annotated[list[SetMember], Meta(description="the set that signs the block after it")]
+    params: Annotated[dict, Meta(description="chain parameters in force (genesis params, as changed by set_param)")]
+    proposals: Annotated[list[Proposal], Meta(description="newest first")]

@@ -1,0 +1,343 @@
+"""Typed models of the API's node and network documents (status, peers,
+validators, activity, genesis), of writes and errors, and of the events of
+``/v1/events``. The chain's own data (records, blocks, registry) is in
+:mod:`.models`; both feed :mod:`.openapi`.
+
+The statistics inside ``/v1/status`` belong to the subsystems that keep them
+(sync, consensus, p2p, ingest, pending, mDNS): every counter they have today is
+listed, and they are open objects, so a subsystem may add counters.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, Union
+
+from msgspec import Meta, Struct
+
+from .models import (
+    BranchId, Closed, Count, GovProposalBody, GovVoteBody, Hash, KeyRotationBody, OfferBody, ProfileBody, PublicKey, Record,
+    StatusBody, TimeMs, WithdrawBody,
+)
+
+Counters = dict[str, int]
+
+
+class Open(Struct, kw_only=True):
+    """Base of subsystem statistics: the listed fields, and possibly more counters."""
+
+
+# ------------------------------------------------------------------ status
+
+
+class SyncStats(Open):
+    syncing: bool
+    best_peer_height: Count
+    lag: Annotated[int, Meta(description="best known peer height minus ours")]
+    synced_blocks: Count
+    polls: Count
+
+
+class OutboxStats(Open):
+    queued: Count
+    dropped: Count
+    stuck_rounds: Count
+    summaries_sent: Count
+    answers_sent: Count
+
+
+class ConsensusStats(Open):
+    """The consensus driver of a validator."""
+    height: Count
+    round: Count
+    step: Literal["new_height", "propose", "prevote", "precommit", "commit"]
+    waiting_for_height: Annotated[int | None, Meta(description="the height it starts once the chain reaches it")]
+    rejected: Annotated[Counters, Meta(description="rejected consensus messages by reason")]
+    pending_evidence: Count
+    signer_writes: Count
+    fetched: Annotated[Counters, Meta(description="what compact proposals lacked and was fetched: records, blocks")]
+    outbox: OutboxStats
+
+
+class ConnectionStats(Open):
+    dropped_inbound: Count
+    dropped_outbound: Count
+    dial_failures: Count
+    dials: Count
+    psk_failures: Count
+
+
+class GossipStats(Open):
+    published: Count
+    received: Count
+    rejected_by_validator: Count
+    validator_errors: Count
+    duplicates: Count
+    dropped: Count
+    backpressure_waits: Count
+    received_by_topic: Counters
+
+
+class StreamStats(Open):
+    requests_sent: Count
+    responses_received: Count
+    request_errors: Count
+    request_timeouts: Count
+    streams_opened: Count
+    stream_retries: Count
+    requests_served: Count
+    handler_errors: Count
+    bad_frames: Count
+    inbound_streams: Count
+    unsupported_protocol: Count
+
+
+class PeerBookStats(Open):
+    redials: Count
+    redial_failures: Count
+    reconnects: Count
+
+
+class P2PStats(Open):
+    peer_id: str
+    listening: bool
+    connected_peers: Count
+    connections: ConnectionStats
+    gossip: GossipStats
+    streams: StreamStats
+    peers: PeerBookStats
+
+
+class IngestStats(Open):
+    received_records: Count
+    pushed_batches: Count
+    push_failures: Count
+    push_dropped: Count
+    push_queued: Count
+    gossiped_batches: Count
+    regossiped_records: Count
+    uncommitted_local: Count
+    outbox_dropped: Count
+
+
+class PendingStats(Open):
+    pending: Annotated[int, Meta(ge=0, description="acknowledged records not committed yet")]
+    group_commits: Count
+    persisted: Count
+
+
+class MdnsStats(Open):
+    peers_found: Count
+    rejected: Counters
+    dropped_events: Count
+
+
+class Status(Closed):
+    """What this node is and where its chain stands."""
+    moniker: str
+    chain_id: str
+    branch_id: BranchId
+    peer_id: str
+    role: Literal["validator", "observer"]
+    height: Count
+    last_block_hash: Hash
+    last_block_time_ms: TimeMs
+    state_root: Hash
+    mempool: Annotated[int, Meta(ge=0, description="records waiting in the mempool")]
+    peers: Annotated[int, Meta(ge=0, description="connected peers")]
+    sync: SyncStats
+    consensus: Annotated[ConsensusStats | None, Meta(description="null on an observer")]
+    p2p: P2PStats
+    ingest: IngestStats
+    pending: PendingStats
+    mdns: Annotated[MdnsStats | None, Meta(description="null unless [p2p] mdns is on")]
+
+
+class Health(Closed):
+    ok: bool
+    height: Count
+
+
+class Peer(Closed):
+    peer_id: str
+
+
+class Peers(Closed):
+    count: Count
+    peers: list[Peer]
+
+
+class Validator(Closed):
+    branch_id: BranchId
+    name: str
+    power: Annotated[int, Meta(ge=1)]
+    public_key: PublicKey
+    peer_id: str
+
+
+class Validators(Closed):
+    """The validator set in force (the genesis set until on-chain governance changes it)."""
+    total_power: Annotated[int, Meta(ge=1)]
+    validators: list[Validator]
+
+
+# ------------------------------------------------------------------ activity
+
+
+class BlockActivity(Closed):
+    height: Annotated[int, Meta(ge=1)]
+    time_ms: TimeMs
+    interval_ms: Annotated[int | None, Meta(description="time_ms minus the previous block's; null for block 1")]
+    round: Annotated[int, Meta(ge=0, description="the round of the commit certificate: 0 when decided at once")]
+    num_records: Count
+    finality_ms: Annotated[int | None, Meta(description=(
+        "median over the block's records (up to 256 of them) of block time minus record signing time: how long "
+        "records waited for the block that finalised them; null for a block without records"))]
+    signed_power: Annotated[int, Meta(ge=0, description="voting power of the certificate's signers")]
+
+
+class ValidatorActivity(Closed):
+    branch_id: BranchId
+    name: str
+    power: Annotated[int, Meta(ge=1)]
+    signed: Annotated[int, Meta(ge=0, description="blocks of the window whose certificate (as this node holds it) it signed")]
+    missed: Annotated[int, Meta(ge=0, description="blocks of the window whose certificate lacks its signature")]
+    last_signed_height: Annotated[int | None, Meta(description="within the window; null if it signed none of it")]
+
+
+class Activity(Closed):
+    """Block intervals, finality and who signed, over the last ``window`` blocks, from the
+    certificates this node stores (another node may hold other valid certificates)."""
+    window: Annotated[int, Meta(ge=1)]
+    from_height: Count
+    to_height: Count
+    total_power: Annotated[int, Meta(ge=1)]
+    blocks: Annotated[list[BlockActivity], Meta(description="oldest first")]
+    validators: list[ValidatorActivity]
+
+
+# ------------------------------------------------------------------ genesis (PROTOCOL.md §10)
+
+
+class GenesisValidator(Closed):
+    name: str
+    branch_id: BranchId
+    public_key: PublicKey
+    power: Annotated[int, Meta(ge=1, le=2**40)]
+
+
+class GenesisMember(Closed):
+    name: str
+    branch_id: BranchId
+    public_key: PublicKey
+
+
+class GenesisParams(Closed):
+    max_block_records: Annotated[int, Meta(ge=1)]
+    max_block_bytes: Annotated[int, Meta(ge=1)]
+    max_record_bytes: Annotated[int, Meta(ge=1, le=8192)]
+    max_block_evidence: Annotated[int, Meta(ge=1)]
+    timeout_propose_ms: Annotated[int, Meta(ge=1)]
+    timeout_prevote_ms: Annotated[int, Meta(ge=1)]
+    timeout_precommit_ms: Annotated[int, Meta(ge=1)]
+    timeout_delta_ms: Annotated[int, Meta(ge=1)]
+    max_clock_drift_ms: Annotated[int, Meta(ge=1)]
+
+
+class GenesisFile(Closed):
+    """The genesis this node runs, as a genesis file (every field written out); its genesis
+    hash is the one `branchnet genesis finalize` printed. Verifiers compute that hash
+    themselves and compare it with the one they trust."""
+    chain_id: Annotated[str, Meta(pattern="^[a-z0-9][a-z0-9-]{0,49}$")]
+    genesis_time_ms: TimeMs
+    validators: list[GenesisValidator]
+    members: list[GenesisMember]
+    params: GenesisParams
+
+
+# ------------------------------------------------------------------ writes and errors
+
+
+class SubmitRecord(Closed):
+    record: Annotated[str, Meta(pattern="^([0-9a-f]{2})*$", description="a record signed elsewhere, hex")]
+
+
+class SignRequest(Closed, tag_field="kind"):
+    """Fields of the body by name, as in the body of a record."""
+
+
+class SignProfile(SignRequest, tag="branch.profile"):
+    body: ProfileBody
+
+
+class SignOffer(SignRequest, tag="service.offer"):
+    body: OfferBody
+
+
+class SignWithdraw(SignRequest, tag="service.withdraw"):
+    body: WithdrawBody
+
+
+class SignStatus(SignRequest, tag="service.status"):
+    body: StatusBody
+
+
+class SignGovProposal(SignRequest, tag="gov.proposal"):
+    body: GovProposalBody
+
+
+class SignGovVote(SignRequest, tag="gov.vote"):
+    body: GovVoteBody
+
+
+class SignKeyRotation(SignRequest, tag="branch.key"):
+    body: KeyRotationBody
+
+
+SignRecord = Union[SignProfile, SignOffer, SignWithdraw, SignStatus, SignGovProposal, SignGovVote, SignKeyRotation]
+
+
+class Accepted(Closed):
+    hash: Hash
+    status: Literal["accepted"]
+
+
+class Signed(Closed):
+    hash: Hash
+    seq: Annotated[int, Meta(ge=1)]
+    record: Record
+
+
+class ErrorDetail(Closed):
+    code: Annotated[str, Meta(description="reason slug, e.g. bad_hex, replayed_seq")]
+    field: Annotated[str, Meta(description="the input at fault (may be empty)")]
+    message: str
+
+
+class Error(Closed):
+    error: ErrorDetail
+
+
+# ------------------------------------------------------------------ /v1/events
+
+
+class BlockEvent(Closed):
+    """data of ``event: block``"""
+    height: Annotated[int, Meta(ge=1)]
+    hash: Hash
+    time_ms: TimeMs
+    num_records: Count
+
+
+class RecordEvent(Closed):
+    """data of ``event: record``, one per record of the block before it"""
+    hash: Hash
+    kind: str
+    branch_id: BranchId
+    subject: str
+    height: Annotated[int, Meta(ge=1)]
+
+
+class DroppedEvent(Closed):
+    """data of ``event: dropped``: the client read too slowly; reconnect and catch up with /v1/blocks"""
+    reason: str
+    height: Count
