@@ -26,7 +26,7 @@ import pytest
 from node.store import Store
 from protocol.ledger import LedgerState
 from protocol.votes import PRECOMMIT, DuplicateVoteEvidence, Vote
-from factories import CHAIN_ID, certify, key, make_genesis, next_block, offer, record, status, validator_keys
+from factories import CHAIN_ID, certify, make_genesis, next_block, offer, record, status, validator_keys
 from tools import devnet
 from tools.chaos import checks
 from tools.chaos.clients import Ack

@@ -18,7 +18,7 @@ from pathlib import Path
 from . import report
 from .netns import TopologyError
 from .runner import ChaosRun, RunOptions, check_stop, interrupt_on_signals, restore_signals
-from .schedule import KIND_HELP, KINDS, parse_kinds
+from .schedule import KIND_HELP, parse_kinds
 
 
 def _commit() -> str | None:

@@ -38,7 +38,7 @@ def run_summary(index: int, total: int, r: dict, argv_rest: str) -> str:
                  f" | double-signs: reused seq {ds['reused_seq']}, evidence {ds['evidence']}, equivocation lines {ds['equivocation_log_lines']}"
                  f" | recovery {_fmt(rec['p50'])}/{_fmt(rec['p99'])}/{_fmt(rec['max'])} s (p50/p99/max)")
     st = ch.get("node_start", {})
-    lines.append(f"  faults: " + "; ".join(_fault_brief(f) for f in r["faults"])
+    lines.append("  faults: " + "; ".join(_fault_brief(f) for f in r["faults"])
                  + f" | node start (spawn to up) p50 {_fmt(st.get('p50'))} s, max {_fmt(st.get('max'))} s")
     for d in a["lost_details"][:5]:
         extra = {"superseded": f" by {str(d.get('superseded_by'))[:12]}", "pending": f" on nodes {d.get('pending_on')}"}.get(d["fate"], "")
