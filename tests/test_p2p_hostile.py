@@ -316,3 +316,75 @@ async def test_yamux_and_ping_garbage_from_a_peer_does_not_stop_the_node():
         await conn.muxed_conn.secured_conn.write(struct.pack(">BBHII", 0, 0, 1, 1001, 0xFFFFFFF0) + b"abcd")
         await trio.sleep(0.5)
         await _still_gossips(witness, channels[0], b"after yamux garbage")
+
+
+async def test_relaying_a_banned_members_messages_does_not_penalise_the_relay():
+    # once a member is banned, honest peers still relay its messages for a while; scoring them
+    # for it would let one banned member turn the validators against each other
+    async with network_of(3, topology="line") as (victim, relay, attacker):
+        for net in (victim, relay, attacker):
+            await net.subscribe(TOPIC)
+        for net, peers in ((victim, 1), (relay, 2), (attacker, 1)):
+            await net.gossip.wait_topic_peers(TOPIC, peers, 10)
+        while not victim.faults.is_banned(attacker.peer_id):  # five or six malformed messages
+            victim.penalize(attacker.peer_id, "test", fault="malformed")
+        assert victim.faults.is_banned(attacker.peer_id)
+        before = sum(n for (_, r), n in victim.rejections().items() if r == "banned_origin")
+        with trio.fail_after(10):
+            i = 0
+            while sum(n for (_, r), n in victim.rejections().items() if r == "banned_origin") == before:
+                await attacker.publish(TOPIC, b"from a banned member %d" % i)
+                i += 1
+                await trio.sleep(0.1)
+        assert victim.faults.scores.score(relay.peer_id, trio.current_time()) == 0
+        assert relay.peer_id in victim.connected_peers()
+
+
+async def test_transport_rejections_are_in_the_node_metrics():
+    # item 6 of issue 11: PSK failures, unknown peers, decode errors by protocol, bans (and the
+    # node's own rejections, admission refusals among them, keep branchnet_rejected_total)
+    import dataclasses
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from node.metrics import NodeMetrics
+    from node.p2p import P2PConfig, P2PNetwork
+    from node.p2p.testing import TEST_PSK, running
+
+    outsider_key, wrong_psk_key = make_keys(5)[3:]
+    fast = P2PConfig(psk=TEST_PSK, dial_timeout=2.0, upgrade_timeout=1.0)
+    async with network_of(2, config=fast) as (victim, attacker):
+        metrics = NodeMetrics()
+        metrics.watch_transport(victim)
+        metrics.reject("api", "overloaded")
+        outsider = P2PNetwork(outsider_key, fast)
+        wrong_psk = P2PNetwork(wrong_psk_key, dataclasses.replace(fast, psk="77" * 32))
+        async with running(outsider), running(wrong_psk):
+            for dialer in (outsider, wrong_psk):
+                try:
+                    await dialer.connect(victim.listen_addrs[0])
+                except Exception:
+                    pass
+            sent = 0
+            with trio.fail_after(20):
+                while not victim.faults.is_banned(attacker.peer_id):
+                    stream = await _reconnected_meshsub(attacker, victim)
+                    await stream.write(pb.length_prefixed(KILL_11))
+                    sent += 1
+                    while victim.rejections().get((MESHSUB, "decode_error"), 0) < sent:
+                        await trio.sleep(0.02)
+                while victim.connection_stats.psk_failures < 1 or victim.connection_stats.dropped_inbound < 1:
+                    await trio.sleep(0.02)
+        samples = {}
+        for family in text_string_to_metric_families(metrics.render().decode()):
+            for s in family.samples:
+                samples[(s.name, tuple(sorted(s.labels.items())))] = s.value
+        p2p = {dict(k[1]).get("protocol", "") + "|" + dict(k[1]).get("reason", ""): v
+               for k, v in samples.items() if k[0] == "branchnet_p2p_rejected_total"}
+        assert p2p[f"{MESHSUB}|decode_error"] == sent
+        assert p2p["allowlist|unknown_peer_inbound"] >= 1
+        assert sum(v for k, v in p2p.items() if k.startswith("pnet|")) >= 1
+        assert samples[("branchnet_p2p_bans_total", ())] == 1
+        assert samples[("branchnet_p2p_banned_peers", ())] == 1
+        assert samples[("branchnet_p2p_penalties_total", (("fault", "malformed"),))] == sent
+        assert samples[("branchnet_rejected_total", (("reason", "overloaded"), ("source", "api")))] == 1

@@ -103,8 +103,11 @@ def _caused_by(exc: BaseException, kind: type) -> bool:
     return False
 
 
-def count_handshake_failures(host: Any, faults: PeerFaults) -> None:
-    """Count inbound connections that fail the security or muxer upgrade (idempotent)."""
+def count_handshake_failures(host: Any, faults: PeerFaults, gate_drops: Callable[[], int] = lambda: 0) -> None:
+    """Count inbound connections that fail the security or muxer upgrade (idempotent).
+    ``gate_drops()``: connections the allowlist gate refused so far (counted there,
+    as ``allowlist``: an unknown or banned peer); a failure during which it grew is
+    that refusal, not a handshake failure."""
     from libp2p.network.exceptions import SwarmException
     from libp2p.transport.exceptions import MuxerUpgradeFailure, SecurityUpgradeFailure
 
@@ -116,10 +119,11 @@ def count_handshake_failures(host: Any, faults: PeerFaults) -> None:
         return
 
     async def counted(raw_conn: Any, maddr: Any) -> Any:
+        drops = gate_drops()
         try:
             return await upgrade(raw_conn, maddr)
         except SwarmException as exc:
-            if not _caused_by(exc, PnetError):
+            if not _caused_by(exc, PnetError) and gate_drops() == drops:
                 if _caused_by(exc, SecurityUpgradeFailure):
                     reason = "security"
                 elif _caused_by(exc, MuxerUpgradeFailure):

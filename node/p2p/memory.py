@@ -41,6 +41,7 @@ from protocol.keys import PrivateKey
 
 from .errors import FrameError, PeerUnavailable, RequestFailed, RequestTimeout
 from .faults import PeerFaults
+from .scoring import PeerScores
 from .gossip import message_id
 from .host import PeerAllowlist, peer_id_of
 from .network import P2PConfig
@@ -125,7 +126,7 @@ class MemoryNetwork:
         self.listen_addrs = [f"/ip4/127.0.0.1/tcp/{port}/p2p/{self.peer_id}"]
         self.running = False
         self.stats = _Stats()
-        self.faults = PeerFaults()
+        self.faults = PeerFaults(PeerScores(ban_seconds=config.ban_seconds))
         self._handlers: dict[str, RequestHandler] = {}
         self._channels: dict[str, trio.MemorySendChannel] = {}
         self._own_topics: set[str] = set()

@@ -29,6 +29,7 @@ from protocol.keys import PrivateKey
 
 from ..listen import probe
 from .faults import PeerFaults
+from .scoring import PeerScores
 from .gossip import DEFAULT_DEGREE, Gossip, Validator
 from .host import (DEFAULT_LISTEN_ADDRS, ConnectionStats, HostConfig, PeerAllowlist,
                    build_host, peer_id_of)
@@ -62,6 +63,7 @@ class P2PConfig:
     publish_timeout: float = 10.0
     max_gossip_message_size: int = 1024 * 1024
     libp2p_log_level: int = logging.WARNING
+    ban_seconds: float = 600.0  # how long a misbehaving peer is refused (faults.py, scoring.py)
 
     def host_config(self) -> HostConfig:
         return HostConfig(listen_addrs=self.listen_addrs, psk=self.psk,
@@ -81,7 +83,7 @@ class P2PNetwork:
         self.allowlist = PeerAllowlist(config.allowed_peers)
         self.connection_stats = ConnectionStats()
         self.stream_stats = StreamStats()
-        self.faults = PeerFaults()
+        self.faults = PeerFaults(PeerScores(ban_seconds=config.ban_seconds))
         self.host = build_host(private_key, host_config, self.allowlist, self.connection_stats,
                                is_banned=self.faults.is_banned)
         self.gossip = Gossip(self.host, degree=config.gossip_degree,
@@ -95,7 +97,8 @@ class P2PNetwork:
                                     handler_timeout=config.handler_timeout,
                                     stats=self.stream_stats, faults=self.faults)
         guard_inbound_streams(self.host, self.faults, lambda: self.server.protocols, self.admits)
-        count_handshake_failures(self.host, self.faults)
+        count_handshake_failures(self.host, self.faults,
+                                 lambda: self.connection_stats.dropped_inbound + self.connection_stats.dropped_banned)
         self.requester = Requester(self.host, max_frame_size=config.max_frame_size,
                                    max_response_frame_size=config.max_response_frame_size,
                                    default_timeout=config.request_timeout,

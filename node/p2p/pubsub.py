@@ -46,7 +46,10 @@ what we do instead (each has a test in tests/test_p2p_hostile.py):
 
 Every rejection is reported to :class:`node.p2p.faults.PeerFaults` (counted by
 protocol and reason, scored, banned past the threshold). Messages whose
-origin or forwarder is banned or not admitted are dropped.
+origin or forwarder is banned or not admitted are dropped and counted
+(``banned_origin``) without scoring the forwarder: once a member is banned,
+honest peers still relay its earlier messages for a while, and penalising them
+for it would let one banned member turn the validators against each other.
 """
 
 from __future__ import annotations
@@ -107,8 +110,8 @@ def _check_topic(topic: Any) -> None:
         raise RpcRejected("bad_topic", detail=f"topic {topic!r:.60}")
 
 
-def check_message(msg: rpc_pb2.Message, admits: Callable[[str], bool]) -> None:
-    """Raise RpcRejected unless ``msg`` is shaped as our nodes publish it, by an admitted origin."""
+def check_message(msg: rpc_pb2.Message) -> None:
+    """Raise RpcRejected unless ``msg`` is shaped as our nodes publish it."""
     from_id = msg.from_id
     if len(from_id) != ED25519_ID_SIZE or not from_id.startswith(ED25519_ID_PREFIX):
         raise RpcRejected("bad_sender", detail=f"sender id of {len(from_id)} bytes is not an Ed25519 peer id")
@@ -120,23 +123,28 @@ def check_message(msg: rpc_pb2.Message, admits: Callable[[str], bool]) -> None:
         raise RpcRejected("bad_topic", detail=f"{len(msg.topicIDs)} topics")
     for topic in msg.topicIDs:
         _check_topic(topic)
-    if not admits(str(ID(from_id))):
-        raise RpcRejected("unknown_origin", fault="invalid", detail=str(ID(from_id)))
 
 
-def check_rpc(rpc: rpc_pb2.RPC, admits: Callable[[str], bool]) -> None:
+def check_rpc(rpc: rpc_pb2.RPC, admits: Callable[[str], bool]) -> int:
     """Raise RpcRejected unless every part of ``rpc`` is within :data:`LIMITS` and well-formed.
-    Peer-exchange entries of PRUNEs are removed (we never dial peers a PRUNE names)."""
+    Peer-exchange entries of PRUNEs are removed (we never dial peers a PRUNE names), and so
+    are messages whose origin ``admits`` refuses (banned, or not a member); returns how many
+    such messages were removed. Those do not count against the forwarder: an honest peer
+    relays a message it received before we banned its origin."""
     if len(rpc.subscriptions) > LIMITS["subscriptions"]:
         raise RpcRejected("too_many_subscriptions", fault="flood")
     for sub in rpc.subscriptions:
         _check_topic(sub.topicid)
     if len(rpc.publish) > LIMITS["publish"]:
         raise RpcRejected("too_many_messages", fault="flood")
-    for msg in rpc.publish:
-        check_message(msg, admits)
+    banned_origin = 0
+    for i in reversed(range(len(rpc.publish))):
+        check_message(rpc.publish[i])
+        if not admits(str(ID(rpc.publish[i].from_id))):
+            del rpc.publish[i]
+            banned_origin += 1
     if not rpc.HasField("control"):
-        return
+        return banned_origin
     control = rpc.control
     entries = (len(control.ihave) + len(control.iwant) + len(control.graft) + len(control.prune)
                + len(control.idontwant) + len(control.observe) + len(control.unobserve))
@@ -154,6 +162,7 @@ def check_rpc(rpc: rpc_pb2.RPC, admits: Callable[[str], bool]) -> None:
         _check_topic(entry.topicID)
     for prune in control.prune:
         del prune.peers[:]  # no peer exchange: see the module docstring (5)
+    return banned_origin
 
 
 # -- frames -------------------------------------------------------------------------
@@ -243,7 +252,8 @@ class HardenedPubsub(Pubsub):
                     await self._drop_stream(stream, peer_id)
                     return
                 try:
-                    check_rpc(rpc, self.admits)
+                    for _ in range(check_rpc(rpc, self.admits)):
+                        self.faults.count(protocol, "banned_origin")
                 except RpcRejected as exc:
                     self.faults.report(peer, protocol, exc.reason, fault=exc.fault, detail=str(exc))
                     continue
