@@ -189,9 +189,13 @@ async def test_concurrent_writers_do_not_interleave_rpcs_on_one_stream():
         assert issubclass(HardenedPubsub, Pubsub)
 
 
-async def test_a_node_restarted_under_large_gossip_reads_no_garbage():
-    # The restart poisoning end to end: a peer restarts while the others gossip messages over
-    # 64 KiB; every node keeps running, the restarted one receives again, nobody counts garbage.
+async def _restarts_under_large_gossip(upstream_writes: bool, restarts: int = 2) -> list[tuple[int, int]]:
+    """A node restarts twice while two peers gossip messages over 64 KiB; on each (re)subscription
+    the peers replay their recent messages (py-libp2p's ``send_recent_messages``) while their queue
+    senders write too. Returns (messages received, garbage RPCs counted) per restart. With
+    ``upstream_writes`` the peers use py-libp2p's unlocked ``Pubsub.write_msg``."""
+    import types
+
     from node.p2p import P2PConfig, P2PNetwork
     from node.p2p.testing import TEST_PSK, running
     from node.p2p.host import peer_id_of
@@ -199,7 +203,11 @@ async def test_a_node_restarted_under_large_gossip_reads_no_garbage():
     keys = make_keys(3)
     allowed = frozenset(peer_id_of(k.public_key.raw) for k in keys)
     config = P2PConfig(psk=TEST_PSK, allowed_peers=allowed)
+    results = []
     async with network_of(2, keys=keys[1:], allowlist=False) as (h1, h2):
+        if upstream_writes:
+            for h in (h1, h2):
+                h.gossip.pubsub.write_msg = types.MethodType(Pubsub.write_msg, h.gossip.pubsub)
         await h1.subscribe(TOPIC)
         drain = await h2.subscribe(TOPIC)
 
@@ -218,20 +226,37 @@ async def test_a_node_restarted_under_large_gossip_reads_no_garbage():
         async with trio.open_nursery() as nursery:
             nursery.start_soon(publish_forever)
             nursery.start_soon(drain_forever)
-            for _ in range(2):
+            for _ in range(restarts):
                 victim = P2PNetwork(keys[0], config)
                 async with running(victim):
                     channel = await victim.subscribe(TOPIC)
                     await victim.connect(h1.listen_addrs[0])
                     await victim.connect(h2.listen_addrs[0])
                     received = 0
-                    with trio.move_on_after(4):
+                    with trio.move_on_after(4):  # a window of gossip, not a wait for a condition
                         async for _ in channel:
                             received += 1
-                    assert received > 0
-                    assert _counted(victim, "decode_error") == 0
+                    garbage = sum(n for (p, _), n in victim.rejections().items() if p.startswith("/meshsub"))
+                    results.append((received, garbage))
             nursery.cancel_scope.cancel()
-        assert _counted(h1, "decode_error") == _counted(h2, "decode_error") == 0
+        if not upstream_writes:  # (with upstream's writes the two peers poison each other too)
+            assert _counted(h1, "decode_error") == _counted(h2, "decode_error") == 0
+    return results
+
+
+async def test_a_node_restarted_under_large_gossip_reads_no_garbage():
+    # The restart poisoning, fixed: with our locked write_msg every restart receives and counts no garbage.
+    results = await _restarts_under_large_gossip(upstream_writes=False)
+    assert all(received > 0 and garbage == 0 for received, garbage in results), results
+
+
+async def test_upstream_writes_poison_a_restarting_node():
+    # The restart poisoning, reproduced: with py-libp2p's own write_msg on the peers, the replay of
+    # recent messages interleaves with the queue sender on one stream and the restarted node reads
+    # garbage (measured: 6, 6 and 1 undecodable RPCs on three restarts). Upstream's reader dies of
+    # the first one; ours counts it, drops the stream and keeps running.
+    results = await _restarts_under_large_gossip(upstream_writes=True)
+    assert sum(garbage for _, garbage in results) >= 1, results
 
 
 async def test_peer_exchange_in_a_prune_is_ignored():

@@ -34,7 +34,11 @@ what we do instead (each has a test in tests/test_p2p_hostile.py):
    proposals) the frames of two RPCs interleave: the receiver reads garbage
    and, with upstream's reader, dies with a ``DecodeError`` — at every
    restart while its peers are under load. Ours holds a per-stream lock for
-   each RPC written.
+   each RPC written. (``test_upstream_writes_poison_a_restarting_node``
+   puts upstream's ``write_msg`` back on the peers: the restarted node reads
+   undecodable RPCs at restarts; with the lock, none.) The same replay also
+   re-delivers a hostile member's cached gossip to a restarted node; that is
+   now counted and scored against its origin like any other delivery.
 5. **Peer exchange dials whatever a PRUNE names.** ``_do_px`` connects to the
    peers (and addresses) in a PRUNE's peer list. Our nodes dial only the
    configured peers: PX is stripped and ``_do_px`` does nothing.
