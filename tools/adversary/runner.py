@@ -146,7 +146,7 @@ class Adversary:
         config = home.load_config()
         self.net = P2PNetwork(self.key, P2PConfig(listen_addrs=(f"/ip4/{LOCAL}/tcp/0",), psk=read_psk(home.psk(config)),
                                                   allowed_peers=None, max_backoff=1.0, dial_timeout=3.0,
-                                                  request_timeout=3.0))
+                                                  request_timeout=3.0, libp2p_log_level=logging.CRITICAL))
         self.rng = random.Random(options.seed)
         self.heights = {t.peer_id: 0 for t in targets}
         validators = [v.branch_id for v in self.genesis.validators]
