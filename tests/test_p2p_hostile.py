@@ -413,3 +413,42 @@ async def test_transport_rejections_are_in_the_node_metrics():
         assert samples[("branchnet_p2p_banned_peers", ())] == 1
         assert samples[("branchnet_p2p_penalties_total", (("fault", "malformed"),))] == sent
         assert samples[("branchnet_rejected_total", (("reason", "overloaded"), ("source", "api")))] == 1
+
+
+# ------------------------------------------------------------- scoring (pure, no network)
+
+def test_scores_decay_ban_at_the_threshold_and_expire():
+    from node.p2p.scoring import PeerScores
+
+    scores = PeerScores(threshold=100, half_life=60, ban_seconds=600)
+    for i in range(4):
+        assert scores.penalize("p", "malformed", now=0.0) is None  # 80 points
+    assert scores.score("p", 60.0) == 40.0  # halved after one half-life
+    assert scores.penalize("p", "malformed", now=60.0) is None  # 60: decay kept it below
+    ban = scores.penalize("p", "oversize", now=60.0)
+    ban = ban or scores.penalize("p", "malformed", now=60.0)
+    assert ban is not None and ban.until == 660.0
+    assert scores.bans_total == 1 and scores.banned(100.0) == {"p": 660.0}
+    assert scores.is_banned("p", 659.0) and not scores.is_banned("p", 660.0)  # expired
+    assert scores.penalize("q", "invalid", now=0.0) is None and scores.score("q", 0.0) == 5.0
+
+
+def test_a_banned_peer_gains_no_points_and_unknown_reasons_cost_the_default():
+    from node.p2p.scoring import DEFAULT_PENALTY, PeerScores
+
+    scores = PeerScores(threshold=10, ban_seconds=5)
+    assert scores.penalize("p", "no-such-fault", now=0.0) is not None  # DEFAULT_PENALTY >= 10
+    assert DEFAULT_PENALTY >= 10
+    assert scores.penalize("p", "malformed", now=1.0) is None  # already banned: not extended
+    assert scores.banned_until("p", 1.0) == 5.0
+    assert scores.score("p", 6.0) == 0.0  # points were cleared by the ban
+
+
+def test_the_tracked_peers_are_bounded():
+    from node.p2p.scoring import PeerScores
+
+    scores = PeerScores(max_tracked=3)
+    for i, points in enumerate(("invalid", "flood", "malformed", "flood")):
+        scores.penalize(f"p{i}", points, now=0.0)
+    assert scores.statistics(0.0)["tracked"] == 3
+    assert scores.score("p0", 0.0) == 0.0  # the lowest was forgotten
