@@ -31,7 +31,7 @@ import trio
 
 from cluster import make_homes, running_nodes, wait_until
 from node.home import new_psk, write_psk
-from node.netsetup import set_config
+from tools.netsetup import set_config
 from node.p2p.host import peer_id_of
 from protocol.keys import PrivateKey
 
