@@ -41,6 +41,9 @@ allow_peers = []
 # Find peers of this network on the local link by mDNS (a branch LAN). Off by default:
 # it multicasts on the interfaces of the listen addresses (all of them for 0.0.0.0).
 mdns = false
+# A peer that keeps sending invalid input (malformed messages, bad signatures) is
+# disconnected and refused for this many seconds.
+ban_seconds = 600
 
 [api]
 # Serve the HTTP API (status, queries, record submission, proofs, metrics).
@@ -100,6 +103,7 @@ class P2PSection:
     psk_file: str = "network.psk"
     allow_peers: tuple[str, ...] = ()
     mdns: bool = False
+    ban_seconds: int = 600
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,7 @@ from typing import Any, Callable
 import trio
 
 from protocol import wire
-from protocol.errors import RemoteProtocolError, ValidationError
+from protocol.errors import DecodeError, RemoteProtocolError, ValidationError
 from protocol.keys import PrivateKey
 from protocol.records import Record
 from protocol.schema import BranchProfile, ServiceStatus, ServiceWithdraw
@@ -50,6 +50,7 @@ from .metrics import NodeMetrics
 from .overload import AdmissionControl, Overloaded
 from .pending import PendingRecords
 from .p2p.errors import P2PError
+from .p2p.faults import fault_of
 from .p2p.host import validator_peer_ids
 
 log = logging.getLogger("branchnet.ingest")
@@ -343,20 +344,24 @@ class RecordIngest:
             raws = wire.decode_records(data)
         except RemoteProtocolError as exc:
             self.metrics.reject("push", exc.reason)
+            self.net.penalize(peer, exc.reason, fault=fault_of(exc), protocol="records")
             return wire.response(wire.BAD_REQUEST, exc.reason)
-        return wire.response(wire.OK, await self._accept(raws, "push"))
+        return wire.response(wire.OK, await self._accept(raws, "push", peer))
 
     async def _receiver(self, incoming: Any) -> None:
-        async for _peer, data in incoming:
+        async for peer, data in incoming:
             try:
                 raws = wire.decode_records(data)
             except RemoteProtocolError as exc:
                 self.metrics.reject("gossip", exc.reason)
+                self.net.penalize(peer, exc.reason, fault=fault_of(exc), protocol="records")
                 continue
-            await self._accept(raws, "gossip")
+            await self._accept(raws, "gossip", peer)
 
-    async def _accept(self, raws: list[bytes], source: str) -> int:
-        """Check and add a peer's records to the mempool; returns how many were new."""
+    async def _accept(self, raws: list[bytes], source: str, peer: str) -> int:
+        """Check and add a peer's records to the mempool; returns how many were new.
+        Records that do not decode, or whose signature does not verify, penalise
+        ``peer``; other rejections may depend on our state and are only counted."""
         fresh: list[Record] = []
         for raw in raws:
             try:
@@ -365,6 +370,10 @@ class RecordIngest:
                 screen_record(record, profile=self._profile_of(record.branch_id))
             except AlreadyKnown:
                 continue  # the normal overlap of peers' copies
+            except DecodeError as exc:
+                self.metrics.reject(source, exc.reason)
+                self.net.penalize(peer, exc.reason, fault="malformed", protocol="records")
+                continue
             except (RemoteProtocolError, MempoolFull) as exc:
                 self.metrics.reject(source, exc.reason)
                 continue
@@ -375,6 +384,7 @@ class RecordIngest:
             if record.hash not in good:
                 self.mempool.reject_invalid_signature(record)
                 self.metrics.reject(source, "bad_signature")
+                self.net.penalize(peer, "bad_signature", fault="bad_signature", protocol="records")
                 continue
             try:
                 self.mempool.add(record)

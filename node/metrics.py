@@ -1,5 +1,7 @@
 """Prometheus metrics of one node, in a registry of its own (several nodes may
-share a process in tests). Every rejected input is counted by source and reason."""
+share a process in tests). Every rejected input is counted by source and reason;
+the transport's own rejections (PSK, handshakes, unknown peers, decode errors by
+protocol, penalties, bans) are read from it at scrape time (``watch_transport``)."""
 
 from __future__ import annotations
 
@@ -27,6 +29,12 @@ class NodeMetrics:
                                             "(the batch then goes out on gossip)", registry=r)
         self.proposal_data_fetched = Counter("branchnet_proposal_data_fetched", "What a compact proposal lacked and "
                                              "was fetched from peers: records by hash, or whole blocks", ["what"], registry=r)
+
+    def watch_transport(self, transport: object) -> None:
+        """Export the transport's rejections, penalties and bans (``node.p2p.metrics``)."""
+        from .p2p.metrics import TransportCollector
+
+        self.registry.register(TransportCollector(transport))
 
     def reject(self, source: str, reason: str) -> None:
         self.rejected.labels(source, reason).inc()

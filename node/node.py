@@ -106,11 +106,13 @@ class BranchNode:
             for a in addrs:
                 book.add(a, persistent=False)
         p2p_config = P2PConfig(listen_addrs=tuple(self.config.p2p.listen), psk=psk, allowed_peers=frozenset(allowed),
-                               persistent_peers=tuple(self.config.p2p.peers), max_gossip_message_size=wire.MAX_GOSSIP_BYTES + 1024)
+                               persistent_peers=tuple(self.config.p2p.peers), max_gossip_message_size=wire.MAX_GOSSIP_BYTES + 1024,
+                               ban_seconds=self.config.p2p.ban_seconds)
         self.net = transport(self.key, p2p_config, book)
         self.sync_server = SyncServer(reader=self.store, candidates=self.candidates, mempool=self.mempool,
-                                      metrics=self.metrics, runtime=runtime,
+                                      metrics=self.metrics, runtime=runtime, penalize=self.net.penalize,
                                       status=lambda: (self.chain.height, self.chain.state.last_block_hash))
+        self.metrics.watch_transport(self.net)
         self.net.register_handler(wire.sync_protocol(self.genesis.chain_id), self.sync_server.serve_request)
         sole_validator = [v.branch_id for v in self.genesis.validators] == [self.key.branch_id]
         self.sync = BlockSync(self.chain, SyncClient(self.net, self.genesis.chain_id, self.chain.decode_block),
@@ -202,11 +204,12 @@ class BranchNode:
     async def _announcements(self) -> None:
         """Block announcements wake sync at once (observers rely on them)."""
         channel = await self.net.subscribe(wire.Topics.of(self.genesis.chain_id).blocks)
-        async for _peer, data in channel:
+        async for peer, data in channel:
             try:
                 height, _ = wire.decode_new_block(data)
             except RemoteProtocolError as exc:
                 self.metrics.reject("gossip", exc.reason)
+                self.net.penalize(peer, exc.reason, fault="malformed", protocol="blocks")
                 continue
             self.sync.peer_is_at(height)
 

@@ -83,13 +83,13 @@ def _alive(pid: int) -> bool:
 
 
 def up(base: Path, n: int, *, observers: int = 0, chain_id: str = "branchnet-devnet", wait: float = 60.0,
-       consensus: dict | None = None, quiet: bool = False) -> list[Home]:
+       consensus: dict | None = None, quiet: bool = False, members: int = 0) -> list[Home]:
     """Start ``n`` validators and ``observers`` observers (created on first use; each
     observer links to two validators, validators to every validator)."""
     base.mkdir(parents=True, exist_ok=True)
     homes = _homes(base)
     if not homes:
-        homes = create_network(base, n, chain_id=chain_id, observers=observers,
+        homes = create_network(base, n, chain_id=chain_id, observers=observers, spare_members=members,
                                consensus=consensus or {"block_interval_ms": 100, "empty_block_interval_ms": 3000})
     state = _load_state(base)
     for home in homes:
@@ -171,12 +171,14 @@ def main(argv: list[str] | None = None) -> int:
     p_up = sub.add_parser("up", help="create (if needed) and start the devnet")
     p_up.add_argument("--validators", "--nodes", dest="validators", type=int, default=4)
     p_up.add_argument("--observers", type=int, default=0, help="observer nodes (each links to two validators)")
+    p_up.add_argument("--members", type=int, default=0,
+                      help="genesis members that run no node (homes member-NN: identities for tools.adversary)")
     p_up.add_argument("--dir", type=Path, default=Path("devnet"))
     for name in ("down", "status"):
         sub.add_parser(name).add_argument("--dir", type=Path, default=Path("devnet"))
     args = ap.parse_args(argv)
     if args.cmd == "up":
-        up(args.dir, args.validators, observers=args.observers)
+        up(args.dir, args.validators, observers=args.observers, members=args.members)
     elif args.cmd == "down":
         down(args.dir)
     else:

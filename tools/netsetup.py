@@ -34,7 +34,8 @@ def free_ports(n: int) -> list[int]:
 
 def create_network(base: Path, n: int, *, chain_id: str = "branchnet-devnet", observers: int = 0,
                    genesis_time_ms: int = 1_767_225_600_000, params: dict | None = None,
-                   fixed_ports: bool = True, consensus: dict | None = None, observer_links: int = 2) -> list[Home]:
+                   fixed_ports: bool = True, consensus: dict | None = None, observer_links: int = 2,
+                   spare_members: int = 0) -> list[Home]:
     """Homes for ``n`` validators (+ ``observers``), sharing one genesis and network key.
 
     With ``fixed_ports`` each node gets OS-chosen free ports written into its
@@ -43,15 +44,18 @@ def create_network(base: Path, n: int, *, chain_id: str = "branchnet-devnet", ob
     ``observer_links`` validators, round-robin, so observers stay off the
     validators' hot path however many there are. Without ``fixed_ports``, nodes
     listen on tcp/0 and the caller connects them.
+
+    ``spare_members`` adds genesis members that run no node (homes
+    ``member-NN``, not returned): an identity for ``python -m tools.adversary``.
     """
     base = Path(base)
     psk = new_psk()
     total = n + observers
-    ports = free_ports(2 * total) if fixed_ports else [0] * (2 * total)
+    ports = free_ports(2 * (total + spare_members)) if fixed_ports else [0] * (2 * (total + spare_members))
     homes, keys = [], []
-    for i in range(total):
+    for i in range(total + spare_members):
         role = "validator" if i < n else "observer"
-        name = f"branch-{i:02d}" if i < n else f"observer-{i - n:02d}"
+        name = f"branch-{i:02d}" if i < n else f"observer-{i - n:02d}" if i < total else f"member-{i - total:02d}"
         home, key = init_home(base / name, moniker=name, mode=role,
                               p2p_listen=f"/ip4/127.0.0.1/tcp/{ports[2 * i]}",
                               api_listen=f"127.0.0.1:{ports[2 * i + 1]}", psk_hex=psk)
@@ -80,7 +84,7 @@ def create_network(base: Path, n: int, *, chain_id: str = "branchnet-devnet", ob
         for home in homes:
             for k, v in consensus.items():
                 set_config(home, "consensus", k, v)
-    return homes
+    return homes[:total]
 
 
 def set_config(home: Home, section: str, key: str, value) -> None:

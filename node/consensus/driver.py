@@ -81,6 +81,7 @@ from ..errors import StorageDamaged
 from ..mempool import Mempool
 from ..metrics import NodeMetrics
 from ..p2p.errors import P2PError
+from ..p2p.faults import fault_of
 from ..p2p.host import validator_peer_ids
 from ..sync import BlockSync, SyncClient
 from .outbox import ConsensusOutbox
@@ -429,7 +430,9 @@ class ConsensusDriver:
 
     async def _receive(self, peer: str, data: bytes) -> None:
         """Decode, filter and signature-check a consensus message, then feed it. Stale
-        and duplicate messages are dropped before any signature work."""
+        and duplicate messages are dropped before any signature work; a message that
+        does not decode or verify is counted and penalises ``peer`` (the sender, or
+        the origin of a gossip message) on the transport."""
         try:
             msg = wire.decode_consensus(data)
             if isinstance(msg, RoundSummary):
@@ -445,6 +448,7 @@ class ConsensusDriver:
             check_message(item, self.chain.state.validators, self.chain_id)
         except RemoteProtocolError as exc:
             self.metrics.reject("consensus", exc.reason)
+            self.net.penalize(peer, exc.reason, fault=fault_of(exc), protocol="consensus")
             return
         if isinstance(msg, Vote):
             self.metrics.votes_received.inc()

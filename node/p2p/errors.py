@@ -40,7 +40,11 @@ class RequestFailed(P2PError):
 
 
 class FrameError(P2PError):
-    """A frame is oversize, shorter than its header, or truncated."""
+    """A frame is oversize, shorter than its header, or truncated. ``reason``: a metrics label."""
+
+    def __init__(self, message: str, *, reason: str = "bad_frame") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 # Invalid p2p configuration (the operator's, found at startup) is the node's ConfigError.

@@ -44,7 +44,8 @@ async def _read_exact(stream: Any, n: int) -> bytes:
 async def read_frame(stream: Any, max_frame_size: int) -> tuple[int, int, bytes] | None:
     """Read one frame: (kind, request_id, body), or None on a clean EOF between frames.
 
-    Raises ``FrameError`` (oversize, short, truncated, unknown kind).
+    Raises ``FrameError`` (``reason``: oversize_frame, short_frame, truncated_frame,
+    unknown_frame_kind).
     Stream errors (reset, closed) propagate as libp2p's exceptions.
     """
     try:
@@ -58,15 +59,17 @@ async def read_frame(stream: Any, max_frame_size: int) -> tuple[int, int, bytes]
             stream, _LENGTH.size - len(first))
         (length,) = _LENGTH.unpack(head)
         if length > max_frame_size:
-            raise FrameError(f"frame of {length} bytes exceeds the {max_frame_size}-byte limit")
+            raise FrameError(f"frame of {length} bytes exceeds the {max_frame_size}-byte limit",
+                             reason="oversize_frame")
         if length < HEADER_SIZE:
-            raise FrameError(f"frame of {length} bytes is shorter than its {HEADER_SIZE}-byte header")
+            raise FrameError(f"frame of {length} bytes is shorter than its {HEADER_SIZE}-byte header",
+                             reason="short_frame")
         payload = await _read_exact(stream, length)
     except EOFError:
-        raise FrameError("stream ended inside a frame (truncated frame)") from None
+        raise FrameError("stream ended inside a frame (truncated frame)", reason="truncated_frame") from None
     kind, request_id = _HEADER.unpack_from(payload)
     if kind not in (KIND_REQUEST, KIND_RESPONSE, KIND_ERROR):
-        raise FrameError(f"unknown frame kind {kind}")
+        raise FrameError(f"unknown frame kind {kind}", reason="unknown_frame_kind")
     return kind, request_id, payload[HEADER_SIZE:]
 
 

@@ -16,6 +16,9 @@ Settings (each fixes a loss or a hole measured in shared/LIBP2P_NOTES.md):
   overflow silently dropped) holds >= 24 RPCs, bounded by a timeout;
 - no thread: the seen-message cache's sweeper thread (leaked by every
   Pubsub) is stopped at construction and replaced by a trio task;
+- hardened against its peers (``pubsub.py``: every RPC read, checked and
+  dispatched under guard; writes to one stream serialised; no peer
+  exchange); rejections go to the transport's ``PeerFaults``;
 - one reader task per topic that only calls ``get()`` and hands
   ``(sender_peer_id, data)`` to a bounded channel; it drops duplicates by
   message id (copies arriving together can be delivered twice) and counts
@@ -37,6 +40,7 @@ from typing import Any, Callable
 import trio
 
 from .errors import P2PError
+from .faults import PeerFaults
 
 logger = logging.getLogger("node.p2p.gossip")
 
@@ -98,19 +102,22 @@ class Gossip:
 
     def __init__(self, host: Any, *, degree: tuple[int, int, int] = DEFAULT_DEGREE,
                  heartbeat_interval: int = 1, publish_timeout: float = 10.0,
-                 max_message_size: int = 1024 * 1024) -> None:
-        from libp2p.pubsub.gossipsub import PROTOCOL_ID_V11, PROTOCOL_ID_V12, GossipSub
-        from libp2p.pubsub.pubsub import Pubsub
+                 max_message_size: int = 1024 * 1024, faults: PeerFaults | None = None,
+                 admits: Callable[[str], bool] = lambda peer: True) -> None:
+        from libp2p.pubsub.gossipsub import PROTOCOL_ID_V11, PROTOCOL_ID_V12
+
+        from .pubsub import HardenedGossipSub, HardenedPubsub
 
         d, d_low, d_high = degree
         self._host = host
-        self._router = GossipSub(
+        self.faults = faults or PeerFaults()
+        self._router = HardenedGossipSub(
             [PROTOCOL_ID_V12, PROTOCOL_ID_V11], degree=d, degree_low=d_low, degree_high=d_high,
             heartbeat_interval=heartbeat_interval, spam_protection_enabled=False,
             eclipse_protection_enabled=False,
         )
-        self._pubsub = Pubsub(
-            host, self._router, strict_signing=True, validation_cache_ttl=0,
+        self._pubsub = HardenedPubsub(
+            host, self._router, faults=self.faults, admits=admits, strict_signing=True, validation_cache_ttl=0,
             msg_id_constructor=_msg_id, max_inbound_rpc_size=max_message_size + 64 * 1024,
         )
         # libp2p sweeps its seen-message cache from a thread started in

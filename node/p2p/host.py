@@ -12,6 +12,7 @@ The host is hardened as shared/LIBP2P_NOTES.md prescribes:
 - peer-id allowlist: libp2p has no peer gater, so the resource manager's
   ``open_connection`` is wrapped to refuse unknown peer ids right after the
   Noise handshake (inbound) or after the upgrade (outbound); drops are counted;
+  peers banned for misbehaviour (``faults.py``) are refused the same way;
 - bounded dials: libp2p retries a dial 3 times and waits up to 10 s per attempt
   on a PSK mismatch; we disable its retries (``peers.py`` owns redialing),
   lower the upgrade timeouts and bound every dial with ``trio.fail_after``;
@@ -29,7 +30,7 @@ import logging
 import os
 import re
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import multiaddr
 import trio
@@ -130,9 +131,11 @@ class ConnectionStats:
 
     dropped_inbound: int = 0   # unknown peer id dialed us; dropped after Noise
     dropped_outbound: int = 0  # we dialed a peer whose id is not allowed
+    dropped_banned: int = 0    # a banned peer's connection (either direction); see faults.py
     dial_failures: int = 0
     dials: int = 0
     psk_failures: int = 0      # a connection failed the private-network layer (pnet.py)
+    psk_failures_by_reason: dict[str, int] = field(default_factory=dict)
     last_dropped: list[str] = field(default_factory=list)
 
     @property
@@ -150,19 +153,31 @@ class ConnectionStats:
     def record_psk_failure(self, reason: str) -> None:
         """``reason``: "timeout", "closed" or "mismatch" (logged by pnet.py)."""
         self.psk_failures += 1
+        self.psk_failures_by_reason[reason] = self.psk_failures_by_reason.get(reason, 0) + 1
+
+    def rejections(self) -> dict[tuple[str, str], int]:
+        """(layer, reason) -> count, for metrics: PSK failures and allowlist/ban drops."""
+        out = {("pnet", reason): n for reason, n in self.psk_failures_by_reason.items()}
+        out[("allowlist", "unknown_peer_inbound")] = self.dropped_inbound
+        out[("allowlist", "unknown_peer_outbound")] = self.dropped_outbound
+        out[("allowlist", "banned_peer")] = self.dropped_banned
+        return out
 
     def as_dict(self) -> dict[str, int]:
         return {
             "dropped_inbound": self.dropped_inbound,
             "dropped_outbound": self.dropped_outbound,
+            "dropped_banned": self.dropped_banned,
             "dial_failures": self.dial_failures,
             "dials": self.dials,
             "psk_failures": self.psk_failures,
         }
 
 
-def gated_resource_manager(allowlist: PeerAllowlist, stats: ConnectionStats) -> Any:
-    """libp2p's default resource manager, refusing peer ids not in ``allowlist``.
+def gated_resource_manager(allowlist: PeerAllowlist, stats: ConnectionStats,
+                           is_banned: Callable[[str], bool] = lambda peer: False) -> Any:
+    """libp2p's default resource manager, refusing peer ids not in ``allowlist``
+    and peers banned for misbehaviour (``is_banned``, see faults.py).
 
     ``open_connection`` is called once before the upgrade with ``peer_id=None``
     (let through: the peer is not authenticated yet) and once after the
@@ -180,6 +195,10 @@ def gated_resource_manager(allowlist: PeerAllowlist, stats: ConnectionStats) -> 
             stats.record_drop(str(peer_id), direction)
             logger.info("dropping %s connection of unknown peer %s (%s)",
                         direction, peer_id, endpoint_ip)
+            return None
+        if peer_id is not None and is_banned(str(peer_id)):
+            stats.dropped_banned += 1
+            logger.debug("dropping %s connection of banned peer %s", direction, peer_id)
             return None
         return original(peer_id, endpoint_ip=endpoint_ip, direction=direction)
 
@@ -211,8 +230,8 @@ class HostConfig:
                 raise ConfigError(f"bad listen multiaddr {addr!r}: {exc}") from None
 
 
-def build_host(private_key: PrivateKey, config: HostConfig,
-               allowlist: PeerAllowlist, stats: ConnectionStats) -> Any:
+def build_host(private_key: PrivateKey, config: HostConfig, allowlist: PeerAllowlist, stats: ConnectionStats,
+               is_banned: Callable[[str], bool] = lambda peer: False) -> Any:
     """A hardened libp2p ``BasicHost`` (not yet listening; see ``P2PNetwork.run``)."""
     configure_libp2p_logging(config.libp2p_log_level)
     # py-libp2p's yamux sends a WINDOW_UPDATE frame after every read by default
@@ -253,7 +272,7 @@ def build_host(private_key: PrivateKey, config: HostConfig,
         sec_opt={NOISE_ID: NoiseTransport(key_pair, noise_privkey=x25519_key_pair().private_key)},
         muxer_opt={YAMUX_ID: Yamux},
         connection_config=connection_config,
-        resource_manager=gated_resource_manager(allowlist, stats),
+        resource_manager=gated_resource_manager(allowlist, stats, is_banned),
         psk=network_key,  # a PrivateNetwork, not upstream's hex string: see pnet.py
         negotiate_timeout=max(1, int(config.stream_negotiation_timeout)),
         listen_addrs=[multiaddr.Multiaddr(a) for a in config.listen_addrs],

@@ -24,6 +24,9 @@ What it models, and what it does not:
   ``PeerUnavailable``, unregistered protocols ``RequestFailed``, silence
   ``RequestTimeout``.
 * Every delivery takes ``latency`` seconds of trio time; nothing is encrypted.
+* Misbehaving peers: :meth:`MemoryNetwork.penalize` scores a peer as
+  ``P2PNetwork.penalize`` does (``faults.py``); a banned peer's link is down
+  (in both directions) until the ban expires.
 """
 
 from __future__ import annotations
@@ -37,6 +40,8 @@ import trio
 from protocol.keys import PrivateKey
 
 from .errors import FrameError, PeerUnavailable, RequestFailed, RequestTimeout
+from .faults import PeerFaults
+from .scoring import PeerScores
 from .gossip import message_id
 from .host import PeerAllowlist, peer_id_of
 from .network import P2PConfig
@@ -64,7 +69,7 @@ class MemoryHub:
         pair = frozenset((a, b))
         na, nb = self.networks.get(a), self.networks.get(b)
         return (a != b and pair in self._dialed and pair not in self._cut and na is not None and nb is not None
-                and na.running and nb.running and na.allowlist.allows(b) and nb.allowlist.allows(a))
+                and na.running and nb.running and na.admits(b) and nb.admits(a))
 
     def dial(self, a: str, b: str) -> None:
         self._dialed.add(frozenset((a, b)))
@@ -122,6 +127,7 @@ class MemoryNetwork:
         self.listen_addrs = [f"/ip4/127.0.0.1/tcp/{port}/p2p/{self.peer_id}"]
         self.running = False
         self.stats = _Stats()
+        self.faults = PeerFaults(PeerScores(ban_seconds=config.ban_seconds))
         self._handlers: dict[str, RequestHandler] = {}
         self._channels: dict[str, trio.MemorySendChannel] = {}
         self._own_topics: set[str] = set()
@@ -176,9 +182,22 @@ class MemoryNetwork:
     async def set_allowed_peers(self, peer_ids: Iterable[str] | None) -> None:
         self.allowlist.replace(peer_ids)
 
+    def admits(self, peer_id: str) -> bool:
+        return self.allowlist.allows(peer_id) and not self.faults.is_banned(peer_id)
+
+    def penalize(self, peer_id: str, reason: str, *, fault: str = "invalid", protocol: str = "node") -> None:
+        """As ``P2PNetwork.penalize``: count, score, ban past the threshold (the link goes down)."""
+        self.faults.report(str(peer_id), protocol, reason, fault=fault)
+
+    def banned_peers(self) -> dict[str, float]:
+        return self.faults.banned()
+
+    def rejections(self) -> dict[tuple[str, str], int]:
+        return self.faults.rejections()
+
     def statistics(self) -> dict[str, Any]:
         return {"peer_id": self.peer_id, "listening": self.running, "connected_peers": len(self.connected_peers()),
-                "memory": self.stats.as_dict()}
+                "memory": self.stats.as_dict(), "faults": self.faults.statistics()}
 
     # ------------------------------------------------------------ gossip
     async def subscribe(self, topic: str, *, buffer: int = 1024, deliver_own: bool = False) -> trio.MemoryReceiveChannel:

@@ -28,9 +28,12 @@ import trio
 from protocol.keys import PrivateKey
 
 from ..listen import probe
+from .faults import PeerFaults
+from .scoring import PeerScores
 from .gossip import DEFAULT_DEGREE, Gossip, Validator
 from .host import (DEFAULT_LISTEN_ADDRS, ConnectionStats, HostConfig, PeerAllowlist,
                    build_host, peer_id_of)
+from .inbound import count_handshake_failures, guard_inbound_streams
 from .peers import PeerBook, PeerManager
 from .streams import (DEFAULT_MAX_FRAME_SIZE, DEFAULT_MAX_RESPONSE_FRAME_SIZE, RequestHandler,
                       Requester, RequestServer, StreamStats)
@@ -60,6 +63,7 @@ class P2PConfig:
     publish_timeout: float = 10.0
     max_gossip_message_size: int = 1024 * 1024
     libp2p_log_level: int = logging.WARNING
+    ban_seconds: float = 600.0  # how long a misbehaving peer is refused (faults.py, scoring.py)
 
     def host_config(self) -> HostConfig:
         return HostConfig(listen_addrs=self.listen_addrs, psk=self.psk,
@@ -79,16 +83,22 @@ class P2PNetwork:
         self.allowlist = PeerAllowlist(config.allowed_peers)
         self.connection_stats = ConnectionStats()
         self.stream_stats = StreamStats()
-        self.host = build_host(private_key, host_config, self.allowlist, self.connection_stats)
+        self.faults = PeerFaults(PeerScores(ban_seconds=config.ban_seconds))
+        self.host = build_host(private_key, host_config, self.allowlist, self.connection_stats,
+                               is_banned=self.faults.is_banned)
         self.gossip = Gossip(self.host, degree=config.gossip_degree,
                              heartbeat_interval=config.heartbeat_interval,
                              publish_timeout=config.publish_timeout,
-                             max_message_size=config.max_gossip_message_size)
+                             max_message_size=config.max_gossip_message_size,
+                             faults=self.faults, admits=self.admits)
         self.server = RequestServer(self.host, max_frame_size=config.max_frame_size,
                                     max_response_frame_size=config.max_response_frame_size,
                                     max_inbound_per_peer=config.max_inbound_per_peer,
                                     handler_timeout=config.handler_timeout,
-                                    stats=self.stream_stats)
+                                    stats=self.stream_stats, faults=self.faults)
+        guard_inbound_streams(self.host, self.faults, lambda: self.server.protocols, self.admits)
+        count_handshake_failures(self.host, self.faults,
+                                 lambda: self.connection_stats.dropped_inbound + self.connection_stats.dropped_banned)
         self.requester = Requester(self.host, max_frame_size=config.max_frame_size,
                                    max_response_frame_size=config.max_response_frame_size,
                                    default_timeout=config.request_timeout,
@@ -99,7 +109,7 @@ class P2PNetwork:
         self.peers = PeerManager(self.host, book, self.connection_stats,
                                  dial_timeout=config.dial_timeout,
                                  initial_backoff=config.initial_backoff,
-                                 max_backoff=config.max_backoff)
+                                 max_backoff=config.max_backoff, is_banned=self.faults.is_banned)
         self._listening = False
 
     # -- lifecycle ------------------------------------------------------------
@@ -116,18 +126,38 @@ class P2PNetwork:
                       what="p2p listen", key="[p2p] listen")
         try:
             async with self.host.run(addrs):
-                async with trio.open_nursery() as nursery:
-                    await nursery.start(self.gossip.run)
-                    await nursery.start(self.requester.run)
-                    await nursery.start(self.peers.run)
-                    self._listening = True
-                    logger.info("p2p %s listening on %s", self.peer_id, self.listen_addrs)
-                    task_status.started()
-                    await trio.sleep_forever()
+                try:
+                    async with trio.open_nursery() as nursery:
+                        await nursery.start(self.gossip.run)
+                        await nursery.start(self.requester.run)
+                        await nursery.start(self.peers.run)
+                        nursery.start_soon(self._disconnect_offenders)
+                        self._listening = True
+                        logger.info("p2p %s listening on %s", self.peer_id, self.listen_addrs)
+                        task_status.started()
+                        await trio.sleep_forever()
+                finally:
+                    self._listening = False
+                    with trio.CancelScope(shield=True), trio.move_on_after(5):
+                        await self._close_connections()
         finally:
             self._listening = False
             with trio.CancelScope(shield=True), trio.move_on_after(5):
                 await self.host.close()
+
+    async def _close_connections(self) -> None:
+        """Close every connection's encrypted channel (and so its socket) while the swarm
+        still runs. py-libp2p's ``host.close()`` during cancellation does not reach the
+        sockets (``Yamux.close`` stops before closing its secured connection), so peers
+        saw the connection of a stopped node as open: in one process, gossip to a
+        restarted node stalled on the dead connection's full queue."""
+        for conns in list(self.host.get_network().connections.values()):
+            for conn in list(conns):
+                with trio.move_on_after(1):
+                    try:
+                        await conn.muxed_conn.secured_conn.close()
+                    except Exception as exc:  # already closed or broken
+                        logger.debug("closing a connection at shutdown: %r", exc)
 
     @property
     def listen_addrs(self) -> list[str]:
@@ -184,6 +214,45 @@ class P2PNetwork:
                 with trio.move_on_after(2):
                     await self.host.disconnect(peer)
 
+    # -- misbehaving peers -------------------------------------------------------
+
+    def admits(self, peer_id: str) -> bool:
+        """True if ``peer_id`` may be heard: allowlisted and not banned."""
+        return self.allowlist.allows(peer_id) and not self.faults.is_banned(peer_id)
+
+    def penalize(self, peer_id: str, reason: str, *, fault: str = "invalid", protocol: str = "node") -> None:
+        """The node rejected ``peer_id``'s input for ``reason``: count it and score the
+        peer by ``fault`` (scoring.PENALTIES); past the threshold the peer is banned
+        (disconnected, refused and not redialed until the ban expires). Never raises."""
+        self.faults.report(str(peer_id), protocol, reason, fault=fault)
+
+    def banned_peers(self) -> dict[str, float]:
+        return self.faults.banned()
+
+    async def _disconnect_offenders(self) -> None:
+        """Close the connections of peers that were banned, or whose stream framing broke."""
+        from libp2p.peer.id import ID
+
+        async for peer in self.faults.disconnect_requests:
+            self.requester.forget_peer(peer)
+            peer_id = ID.from_base58(peer)
+            with trio.move_on_after(2):
+                try:
+                    # upstream's disconnect leaves the socket open (see _close_connections):
+                    # close the encrypted channel first, so the peer sees the connection end
+                    for conn in list(self.host.get_network().connections.get(peer_id, ())):
+                        await conn.muxed_conn.secured_conn.close()
+                    await self.host.disconnect(peer_id)
+                except Exception as exc:  # already gone, or libp2p refused: the gate still holds
+                    logger.debug("disconnecting %s failed: %r", peer, exc)
+
+    def rejections(self) -> dict[tuple[str, str], int]:
+        """Everything the transport refused, (protocol or layer, reason) -> count."""
+        out = self.connection_stats.rejections()
+        for key, n in self.faults.rejections().items():
+            out[key] = out.get(key, 0) + n
+        return out
+
     # -- metrics ------------------------------------------------------------------
 
     def statistics(self) -> dict[str, Any]:
@@ -195,4 +264,5 @@ class P2PNetwork:
             "gossip": self.gossip.stats.as_dict(),
             "streams": self.stream_stats.as_dict(),
             "peers": self.peers.stats.as_dict(),
+            "faults": self.faults.statistics(),
         }

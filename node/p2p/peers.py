@@ -6,6 +6,8 @@ it connected: when the peer is not connected it dials (bounded by
 ``dial_timeout``), and after a failure waits an exponential backoff with
 jitter (``initial_backoff`` doubling up to ``max_backoff``, +-``jitter``).
 Dial failures are transient and only logged at debug level and counted.
+A peer banned for misbehaviour (``faults.py``) is not redialed until its ban
+expires.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import json
 import logging
 import random
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import multiaddr
 import trio
@@ -101,8 +103,9 @@ class PeerManager:
     def __init__(self, host: Any, book: PeerBook, connection_stats: ConnectionStats, *,
                  dial_timeout: float = 5.0, initial_backoff: float = 0.25,
                  max_backoff: float = 30.0, jitter: float = 0.2,
-                 check_interval: float = 0.25) -> None:
+                 check_interval: float = 0.25, is_banned: Callable[[str], bool] = lambda peer: False) -> None:
         self._host = host
+        self._is_banned = is_banned
         self.book = book
         self._connection_stats = connection_stats
         self._dial_timeout = dial_timeout
@@ -192,6 +195,8 @@ class PeerManager:
             while True:
                 if self.is_connected(peer_id):
                     ever_connected, failures = True, 0
+                    await trio.sleep(self._check_interval)
+                elif self._is_banned(peer_id):  # banned for misbehaviour: not redialed until it expires
                     await trio.sleep(self._check_interval)
                 elif await self._dial_any(peer_id):
                     if ever_connected:

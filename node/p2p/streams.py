@@ -29,6 +29,7 @@ from typing import Any, Awaitable, Callable
 import trio
 
 from .errors import FrameError, PeerUnavailable, ProtocolUnsupported, RequestFailed, RequestTimeout
+from .faults import PeerFaults
 from .frames import (DEFAULT_MAX_FRAME_SIZE, DEFAULT_MAX_RESPONSE_FRAME_SIZE, HEADER_SIZE,  # noqa: F401
                      KIND_ERROR, KIND_REQUEST, KIND_RESPONSE, encode_frame, read_frame)
 
@@ -67,8 +68,10 @@ class RequestServer:
     def __init__(self, host: Any, *, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
                  max_response_frame_size: int = DEFAULT_MAX_RESPONSE_FRAME_SIZE,
                  max_inbound_per_peer: int = 32, handler_timeout: float = 30.0,
-                 stats: StreamStats | None = None) -> None:
+                 stats: StreamStats | None = None, faults: PeerFaults | None = None) -> None:
         self._host = host
+        self.faults = faults or PeerFaults()
+        self.protocols: set[str] = set()  # served here: what escapes their handling is our bug
         self._max_frame_size = max_frame_size
         self._max_response_frame_size = max_response_frame_size
         self._max_inbound_per_peer = max_inbound_per_peer
@@ -87,6 +90,7 @@ class RequestServer:
         async def on_stream(stream: Any) -> None:
             await self._serve_stream(protocol_id, handler, stream)
 
+        self.protocols.add(protocol_id)
         self._host.set_stream_handler(TProtocol(protocol_id), on_stream)
 
     def _limiter(self, peer_id: str) -> trio.CapacityLimiter:
@@ -109,7 +113,7 @@ class RequestServer:
                         frame = await read_frame(stream, self._max_frame_size)
                     except FrameError as exc:
                         self.stats.bad_frames += 1
-                        logger.warning("peer %s sent a bad frame on %s: %s", peer_id, protocol_id, exc)
+                        self.faults.report(peer_id, protocol_id, exc.reason, fault="malformed", detail=str(exc))
                         await self._send(stream, write_lock, KIND_ERROR, 0,
                                          f"bad frame: {exc}".encode())
                         break
@@ -121,7 +125,7 @@ class RequestServer:
                     kind, request_id, body = frame
                     if kind != KIND_REQUEST:
                         self.stats.bad_frames += 1
-                        logger.warning("peer %s sent a non-request frame on %s", peer_id, protocol_id)
+                        self.faults.report(peer_id, protocol_id, "not_a_request", fault="protocol_violation")
                         break
                     token = object()
                     await limiter.acquire_on_behalf_of(token)

@@ -8,8 +8,8 @@ Requests (docs/PROTOCOL.md §11.2; codec in :mod:`protocol.wire`):
 * records by hash (≤ 1024), from the mempool, the candidates, then the store —
   for a compact proposal whose records the asker lacks.
 
-A malformed request is answered ``bad request`` and counted; nothing a peer
-sends here changes any state. Store reads run in a worker thread.
+A malformed request is answered ``bad request``, counted, and penalises the
+peer on the transport; nothing a peer sends here changes any state. Store reads run in a worker thread.
 """
 
 from __future__ import annotations
@@ -28,13 +28,15 @@ from ..store import ChainReader
 
 class SyncServer:
     def __init__(self, *, reader: ChainReader, candidates: CandidateBlocks, mempool: Mempool,
-                 metrics: NodeMetrics, status: Callable[[], tuple[int, bytes]], runtime: Runtime = REAL):
+                 metrics: NodeMetrics, status: Callable[[], tuple[int, bytes]], runtime: Runtime = REAL,
+                 penalize: Callable[..., None] = lambda peer, reason, **kw: None):
         self.reader = reader
         self.candidates = candidates
         self.mempool = mempool
         self.metrics = metrics
         self.status = status  # () -> (height, last block hash)
         self.runtime = runtime
+        self.penalize = penalize  # (peer, reason, *, fault, protocol): the transport's peer scoring
 
     async def serve_request(self, peer_id: str, data: bytes) -> bytes:
         """Answer one request (the stream layer's handler for the sync protocol)."""
@@ -42,6 +44,7 @@ class SyncServer:
             op, args = wire.decode_request(data)
         except DecodeError as exc:
             self.metrics.reject("sync_request", exc.reason)
+            self.penalize(peer_id, exc.reason, fault="malformed", protocol="sync")
             return wire.response(wire.BAD_REQUEST, str(exc))
         if op == wire.REQ_STATUS:
             return wire.response(wire.OK, list(self.status()))

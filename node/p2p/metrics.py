@@ -1,0 +1,50 @@
+"""The transport's rejections as Prometheus metrics, read from its counters at scrape time.
+
+Families (all per node):
+
+* ``branchnet_p2p_rejected_total{protocol, reason}`` — everything the transport
+  refused: ``pnet`` (wrong network key, silent or broken handshake),
+  ``handshake`` (Noise or Yamux upgrade failed), ``allowlist`` (unknown peer
+  ids, banned peers), each pubsub protocol (``/meshsub/1.2.0``: undecodable
+  RPCs, bad topics, floods...), ``multistream`` and libp2p's own protocols
+  (identify, ping), each ``/branchnet/...`` stream protocol (bad frames), and
+  the node's own rejections that scored a peer (``consensus``, ``records``,
+  ``sync``, ``blocks``);
+* ``branchnet_p2p_penalties_total{fault}`` — faults scored against peers;
+* ``branchnet_p2p_bans_total`` and ``branchnet_p2p_banned_peers``.
+
+Inputs the node rejects (consensus, records, the API, admission control's
+``overloaded``) keep their own family, ``branchnet_rejected_total{source, reason}``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+
+class TransportCollector:
+    """A prometheus_client collector over a transport (``P2PNetwork`` or ``MemoryNetwork``)."""
+
+    def __init__(self, transport: Any) -> None:
+        self.transport = transport
+
+    def collect(self) -> Iterator[Any]:
+        rejected = CounterMetricFamily("branchnet_p2p_rejected", "Input the transport refused, by protocol "
+                                       "(or layer) and reason", labels=["protocol", "reason"])
+        for (protocol, reason), n in sorted(self.transport.rejections().items()):
+            rejected.add_metric([protocol, reason], n)
+        yield rejected
+        faults = self.transport.faults
+        penalties = CounterMetricFamily("branchnet_p2p_penalties", "Faults scored against peers, by class",
+                                        labels=["fault"])
+        for fault, n in sorted(faults.scores.penalties_total.items()):
+            penalties.add_metric([fault], n)
+        yield penalties
+        yield CounterMetricFamily("branchnet_p2p_bans", "Peers banned for misbehaviour",
+                                  value=faults.scores.bans_total)
+        yield GaugeMetricFamily("branchnet_p2p_banned_peers", "Peers banned now", value=len(faults.banned()))
+
+    def describe(self) -> list[Any]:
+        return []  # collected at scrape time only

@@ -1,0 +1,320 @@
+"""py-libp2p's pubsub, hardened: every byte a peer sends on ``/meshsub/*`` is untrusted.
+
+:class:`HardenedPubsub` subclasses py-libp2p 0.8.1's ``Pubsub`` and
+:class:`HardenedGossipSub` its ``GossipSub``. What upstream does wrong, and
+what we do instead (each has a test in tests/test_p2p_hostile.py):
+
+1. **An undecodable RPC kills the process.** ``continuously_read_stream``
+   calls ``ParseFromString`` and catches no ``DecodeError``; the exception
+   ends the connection's task group and then the host's (the 11-byte kill:
+   a varint length, ``0x0a`` and ten ``0xff``). Ours reads each frame itself
+   (bounded varint, size limit, truncation), parses it inside a guard, and on
+   failure counts it, penalises the peer, resets the stream and disconnects
+   the peer (the framing of the rest cannot be trusted).
+2. **A message whose sender id embeds no key kills the process.** For such a
+   message ``signature_validator`` parses ``msg.key`` with no guard, inside
+   ``push_msg``, a task of the pubsub service: its ``DecodeError`` stops the
+   service. Ours checks each published message's structure first
+   (:func:`check_rpc`: the sender id must be an Ed25519 identity id of an
+   admitted peer, a signature of 64 bytes, topics valid UTF-8) and guards
+   ``push_msg`` as well.
+3. **A topic name that is not UTF-8 kills the process.** protobuf (proto2)
+   hands such a string field to Python as ``bytes``; a GRAFT for it makes
+   ``emit_prune`` raise ``UnicodeDecodeError`` while assigning it back. Ours
+   rejects any RPC whose topic names (subscriptions, messages, control) are
+   not ``str`` of at most 256 characters.
+4. **Concurrent writers interleave RPCs on one stream (the restart
+   poisoning).** ``write_msg`` writes a whole RPC with one ``stream.write``,
+   but Yamux sends it as frames of at most 64 KiB with an ``await`` between
+   them, and up to four tasks write to the same peer's stream at once: the
+   per-peer queue sender, the replay of recent messages on a new
+   subscription (``send_recent_messages``), and two flushes of messages held
+   during identify (``flush_pending_messages``). That happens exactly when a
+   peer (re)connects, and with gossip messages over 64 KiB (record batches,
+   proposals) the frames of two RPCs interleave: the receiver reads garbage
+   and, with upstream's reader, dies with a ``DecodeError`` — at every
+   restart while its peers are under load. Ours holds a per-stream lock for
+   each RPC written. (``test_upstream_writes_poison_a_restarting_node``
+   puts upstream's ``write_msg`` back on the peers: the restarted node reads
+   undecodable RPCs at restarts; with the lock, none.) The same replay also
+   re-delivers a hostile member's cached gossip to a restarted node; that is
+   now counted and scored against its origin like any other delivery.
+5. **Peer exchange dials whatever a PRUNE names.** ``_do_px`` connects to the
+   peers (and addresses) in a PRUNE's peer list. Our nodes dial only the
+   configured peers: PX is stripped and ``_do_px`` does nothing.
+6. **Unbounded work per RPC.** Each published message becomes a task, with
+   no bound; subscription, IHAVE/IWANT and IDONTWANT lists are bounded only
+   loosely. Ours bounds the entries of each RPC (:data:`LIMITS`) and the
+   messages in flight (:data:`MAX_PUSHES_IN_FLIGHT`; beyond it messages are
+   dropped and counted: gossip is lossy anyway).
+
+Every rejection is reported to :class:`node.p2p.faults.PeerFaults` (counted by
+protocol and reason, scored, banned past the threshold). Messages whose
+origin or forwarder is banned or not admitted are dropped and counted
+(``banned_origin``) without scoring the forwarder: once a member is banned,
+honest peers still relay its earlier messages for a while, and penalising them
+for it would let one banned member turn the validators against each other.
+"""
+
+from __future__ import annotations
+
+import logging
+import weakref
+from typing import Any, Callable
+
+import trio
+from google.protobuf.message import DecodeError as ProtobufDecodeError
+from libp2p.io.exceptions import IOException
+from libp2p.network.connection.exceptions import RawConnError
+from libp2p.peer.id import ID
+from libp2p.pubsub.gossipsub import GossipSub
+from libp2p.pubsub.pb import rpc_pb2
+from libp2p.pubsub.pubsub import Pubsub
+from libp2p.pubsub.utils import maybe_consume_signed_record
+
+from .faults import PeerFaults
+
+logger = logging.getLogger("node.p2p.pubsub")
+
+ED25519_ID_PREFIX = b"\x00\x24\x08\x01\x12\x20"  # identity multihash of a protobuf Ed25519 public key
+ED25519_ID_SIZE = len(ED25519_ID_PREFIX) + 32
+MAX_TOPIC_LENGTH = 256
+MAX_PUSHES_IN_FLIGHT = 1024
+LIMITS = {
+    "subscriptions": 64,      # entries in one RPC
+    "publish": 512,           # messages in one RPC (an IWANT answer packs several)
+    "topics_per_message": 4,
+    "control_entries": 512,   # IHAVE/IWANT/GRAFT/PRUNE/IDONTWANT entries in one RPC
+    "message_ids": 5000,      # ids over all IHAVE / IWANT / IDONTWANT entries of one RPC
+    "message_id_size": 256,
+    "seqno_size": 32,
+}
+
+
+class RpcRejected(Exception):
+    """An RPC breaks our rules: ``reason`` (metrics label), ``fault`` (scoring class)."""
+
+    def __init__(self, reason: str, fault: str = "malformed", detail: str = "") -> None:
+        super().__init__(detail or reason)
+        self.reason, self.fault = reason, fault
+
+
+class _FrameBroken(Exception):
+    """The stream's framing is lost (bad varint, oversize, truncated)."""
+
+    def __init__(self, reason: str, fault: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason, self.fault = reason, fault
+
+
+# -- structure checks (pure) ------------------------------------------------------
+
+def _check_topic(topic: Any) -> None:
+    if type(topic) is not str or not 0 < len(topic) <= MAX_TOPIC_LENGTH:
+        raise RpcRejected("bad_topic", detail=f"topic {topic!r:.60}")
+
+
+def check_message(msg: rpc_pb2.Message) -> None:
+    """Raise RpcRejected unless ``msg`` is shaped as our nodes publish it."""
+    from_id = msg.from_id
+    if len(from_id) != ED25519_ID_SIZE or not from_id.startswith(ED25519_ID_PREFIX):
+        raise RpcRejected("bad_sender", detail=f"sender id of {len(from_id)} bytes is not an Ed25519 peer id")
+    if len(msg.signature) != 64:
+        raise RpcRejected("bad_signature", fault="bad_signature", detail="signature is not 64 bytes")
+    if len(msg.seqno) > LIMITS["seqno_size"]:
+        raise RpcRejected("bad_seqno")
+    if not 0 < len(msg.topicIDs) <= LIMITS["topics_per_message"]:
+        raise RpcRejected("bad_topic", detail=f"{len(msg.topicIDs)} topics")
+    for topic in msg.topicIDs:
+        _check_topic(topic)
+
+
+def check_rpc(rpc: rpc_pb2.RPC, admits: Callable[[str], bool]) -> int:
+    """Raise RpcRejected unless every part of ``rpc`` is within :data:`LIMITS` and well-formed.
+    Peer-exchange entries of PRUNEs are removed (we never dial peers a PRUNE names), and so
+    are messages whose origin ``admits`` refuses (banned, or not a member); returns how many
+    such messages were removed. Those do not count against the forwarder: an honest peer
+    relays a message it received before we banned its origin."""
+    if len(rpc.subscriptions) > LIMITS["subscriptions"]:
+        raise RpcRejected("too_many_subscriptions", fault="flood")
+    for sub in rpc.subscriptions:
+        _check_topic(sub.topicid)
+    if len(rpc.publish) > LIMITS["publish"]:
+        raise RpcRejected("too_many_messages", fault="flood")
+    banned_origin = 0
+    for i in reversed(range(len(rpc.publish))):
+        check_message(rpc.publish[i])
+        if not admits(str(ID(rpc.publish[i].from_id))):
+            del rpc.publish[i]
+            banned_origin += 1
+    if not rpc.HasField("control"):
+        return banned_origin
+    control = rpc.control
+    entries = (len(control.ihave) + len(control.iwant) + len(control.graft) + len(control.prune)
+               + len(control.idontwant) + len(control.observe) + len(control.unobserve))
+    if entries > LIMITS["control_entries"]:
+        raise RpcRejected("too_many_control_entries", fault="flood")
+    ids = 0
+    for entry in list(control.ihave) + list(control.iwant) + list(control.idontwant):
+        ids += len(entry.messageIDs)
+        if any(len(mid) > LIMITS["message_id_size"] for mid in entry.messageIDs):
+            raise RpcRejected("bad_message_id")
+    if ids > LIMITS["message_ids"]:
+        raise RpcRejected("too_many_message_ids", fault="flood")
+    for entry in list(control.ihave) + list(control.graft) + list(control.prune) \
+            + list(control.observe) + list(control.unobserve):
+        _check_topic(entry.topicID)
+    for prune in control.prune:
+        del prune.peers[:]  # no peer exchange: see the module docstring (5)
+    return banned_origin
+
+
+# -- frames -------------------------------------------------------------------------
+
+async def read_rpc_frame(stream: Any, max_size: int) -> bytes | None:
+    """One uvarint-length-prefixed frame, or None at a clean end of stream between frames.
+    Raises _FrameBroken; the stream's own errors propagate."""
+    length, shift = 0, 0
+    for i in range(10):
+        byte = await stream.read(1)
+        if not byte:
+            if i == 0:
+                return None
+            raise _FrameBroken("truncated_frame", "malformed", "stream ended inside a length prefix")
+        length |= (byte[0] & 0x7F) << shift
+        shift += 7
+        if not byte[0] & 0x80:
+            break
+    else:
+        raise _FrameBroken("bad_frame_length", "malformed", "length prefix longer than 10 bytes")
+    if length > max_size:
+        raise _FrameBroken("oversize_frame", "oversize", f"frame of {length} bytes exceeds {max_size}")
+    data = bytearray()
+    while len(data) < length:
+        chunk = await stream.read(length - len(data))
+        if not chunk:
+            raise _FrameBroken("truncated_frame", "malformed", f"stream ended after {len(data)} of {length} bytes")
+        data += chunk
+    return bytes(data)
+
+
+# -- the hardened classes ------------------------------------------------------------------
+
+class HardenedGossipSub(GossipSub):
+    """GossipSub that never dials the peers a PRUNE names (see the module docstring, 5)."""
+
+    async def _do_px(self, px_peers: list[Any]) -> None:
+        return None
+
+
+class HardenedPubsub(Pubsub):
+    """Pubsub whose inbound RPCs are read, checked and dispatched under guard.
+
+    ``faults`` receives every rejection; ``admits(peer_id)`` says whether a
+    peer (a message's origin or forwarder) may be heard (allowlisted, not banned).
+    """
+
+    def __init__(self, host: Any, router: Any, *, faults: PeerFaults,
+                 admits: Callable[[str], bool] = lambda peer: True, **kwargs: Any) -> None:
+        super().__init__(host, router, **kwargs)
+        self.faults = faults
+        self.admits = admits
+        self._write_locks: weakref.WeakKeyDictionary[Any, trio.Lock] = weakref.WeakKeyDictionary()
+        self.pushes_in_flight = 0
+        self.pushes_dropped = 0
+
+    # -- writing (4) ---------------------------------------------------------------------
+    async def write_msg(self, stream: Any, rpc_msg: rpc_pb2.RPC) -> bool:
+        lock = self._write_locks.get(stream)
+        if lock is None:
+            lock = self._write_locks[stream] = trio.Lock()
+        async with lock:
+            return await super().write_msg(stream, rpc_msg)
+
+    # -- reading (1, 3, 6) ---------------------------------------------------------------------
+    async def continuously_read_stream(self, stream: Any) -> None:
+        peer_id = stream.muxed_conn.peer_id
+        peer = str(peer_id)
+        protocol = str(stream.get_protocol() or "/meshsub")
+        try:
+            while self.manager.is_running:
+                try:
+                    frame = await read_rpc_frame(stream, self.max_inbound_rpc_size)
+                    if frame is None:
+                        return
+                    rpc = rpc_pb2.RPC()
+                    try:
+                        rpc.ParseFromString(frame)
+                    except ProtobufDecodeError as exc:
+                        raise _FrameBroken("decode_error", "malformed", str(exc)) from None
+                except _FrameBroken as exc:
+                    self.faults.report(peer, protocol, exc.reason, fault=exc.fault, disconnect=True, detail=str(exc))
+                    await self._drop_stream(stream, peer_id)
+                    return
+                if not self.admits(peer):
+                    self.faults.count(protocol, "banned_peer")
+                    await self._drop_stream(stream, peer_id)
+                    return
+                try:
+                    for _ in range(check_rpc(rpc, self.admits)):
+                        self.faults.count(protocol, "banned_origin")
+                except RpcRejected as exc:
+                    self.faults.report(peer, protocol, exc.reason, fault=exc.fault, detail=str(exc))
+                    continue
+                await self._dispatch(peer_id, peer, protocol, rpc)
+        except (IOException, RawConnError, EOFError) as exc:  # the stream or connection ended
+            logger.debug("pubsub stream from %s ended: %r", peer, exc)
+
+    async def _dispatch(self, peer_id: ID, peer: str, protocol: str, rpc: rpc_pb2.RPC) -> None:
+        """Upstream's handling of a checked RPC. Upstream's code cannot tell a peer's
+        garbage from its own bug; whatever it raises is counted as the peer's fault."""
+        if rpc.HasField("senderRecord") and not maybe_consume_signed_record(rpc, self.host, peer_id):
+            self.faults.report(peer, protocol, "bad_sender_record", fault="invalid")
+            return
+        for msg in rpc.publish:
+            if not self._is_subscribed_to_msg(msg):
+                continue
+            if self.pushes_in_flight >= MAX_PUSHES_IN_FLIGHT:
+                self.pushes_dropped += 1
+                self.faults.count(protocol, "overloaded")
+                continue
+            self.pushes_in_flight += 1
+            self.manager.run_task(self._push_counted, peer_id, msg)
+        for sub in rpc.subscriptions:
+            self.handle_subscription(peer_id, sub)
+        if rpc.HasField("control"):
+            try:
+                await self.router.handle_rpc(rpc, peer_id)
+            except (IOException, RawConnError):
+                raise
+            except Exception as exc:
+                self.faults.report(peer, protocol, "control_rejected", detail=f"{type(exc).__name__}: {exc}")
+
+    async def _push_counted(self, forwarder: ID, msg: rpc_pb2.Message) -> None:
+        try:
+            await self.push_msg(forwarder, msg)
+        finally:
+            self.pushes_in_flight -= 1
+
+    async def push_msg(self, msg_forwarder: ID, msg: rpc_pb2.Message) -> None:
+        if msg_forwarder == self.my_id:  # our own publish: a failure is our bug
+            await super().push_msg(msg_forwarder, msg)
+            return
+        forwarder = str(msg_forwarder)
+        if not self.admits(forwarder) or not self.admits(str(ID(msg.from_id))):
+            self.faults.count("/meshsub", "banned_origin")
+            return
+        try:
+            await super().push_msg(msg_forwarder, msg)
+        except (IOException, RawConnError):
+            raise
+        except Exception as exc:  # (2): upstream raises on a peer's bytes inside its validation
+            self.faults.report(forwarder, "/meshsub", "bad_message", detail=f"{type(exc).__name__}: {exc}")
+
+    async def _drop_stream(self, stream: Any, peer_id: ID) -> None:
+        with trio.CancelScope(shield=True), trio.move_on_after(1):
+            try:
+                await stream.reset()
+            except Exception:
+                pass
+        self._handle_dead_peer(peer_id)
