@@ -43,7 +43,8 @@ async def test_four_validator_processes_commit_the_same_chain(process_net):
     net = process_net
     net.start_all()
     async with running_nodes([net.observer_home], connect=False) as (observer,):
-        await wait_until(lambda: len(observer.net.connected_peers()) == 4, WAIT, "observer connected to 4 processes")
+        links = len(observer.config.p2p.peers)  # an observer links to some validators (netsetup observer_links)
+        await wait_until(lambda: len(observer.net.connected_peers()) >= links > 0, WAIT, f"observer connected to its {links} validators")
         chain_id = observer.genesis.chain_id
         # records signed by the observer branch, gossiped to the validators
         records = [signed_offer(observer.key, chain_id, f"svc-{i}") for i in range(20)]
@@ -66,7 +67,8 @@ async def test_kill_minus_9_a_validator_then_it_rejoins(process_net):
     net.start_all()
     async with running_nodes([net.observer_home], connect=False) as (observer,):
         chain_id = observer.genesis.chain_id
-        await wait_until(lambda: len(observer.net.connected_peers()) == 4, WAIT, "observer connected")
+        links = len(observer.config.p2p.peers)
+        await wait_until(lambda: len(observer.net.connected_peers()) >= links > 0, WAIT, "observer connected")
         await observer.ingest.submit(signed_offer(observer.key, chain_id, "before").raw)
         await wait_until(lambda: min(heights(net, range(4))) >= 2, WAIT, "first blocks everywhere",
                          detail=lambda: progress(net, observer))
