@@ -269,10 +269,14 @@ class ConsensusDriver:
         now = trio.current_time()
         last_ms = int(self._last_commit_at * 1000)
         start_ms = self.gate.next_start(last_commit_ms=last_ms, pending_records=len(self.mempool))
-        if start_ms <= int(now * 1000):
+        deadline = self._last_commit_at + (start_ms - last_ms) / 1000
+        # Judged by the trio-time deadline the gate loop sleeps until, not by rounding ``now``
+        # to ms: woken at ``deadline``, int(now * 1000) can be 1 ms short, and the loop would
+        # re-arm the same deadline and spin without yielding (forever on a MockClock).
+        if now >= deadline:
             self._start_height(self._waiting_for)
         else:
-            self._gate_deadline = self._last_commit_at + (start_ms - last_ms) / 1000
+            self._gate_deadline = deadline
             self._gate_changed.set()
 
     # ------------------------------------------------------------ actions

@@ -1,0 +1,81 @@
+"""Governance on real nodes (in-memory network, MockClock): a member is voted into
+the validator set and signs blocks from two heights after the vote; a branch that
+was never in genesis is admitted, may then connect, syncs, and publishes."""
+
+from __future__ import annotations
+
+import trio
+
+from node.home import init_home, read_psk
+from node.node import BranchNode
+from node.p2p.memory import MemoryHub
+from protocol.governance import SYSTEM_ID, Action, GovProposal, GovVote
+from protocol.votes import CommitCertificate
+from tools.netsetup import set_config
+
+from cluster import make_homes, memory_transport, running_nodes, same_chain, signed_offer
+from waiting import wait_durable, wait_until
+
+
+def signers(node: BranchNode, height: int) -> set[bytes]:
+    stored = node.chain.store.block(height)
+    cert: CommitCertificate = stored.certificate
+    return {validator for validator, _ in cert.signatures}
+
+
+async def propose_and_pass(validators: list[BranchNode], name: str, action: Action, voters: list[BranchNode]) -> None:
+    """One validator proposes, ``voters`` vote yes; wait until the proposal is decided everywhere."""
+    p = await validators[0].ingest.sign_and_submit(GovProposal(name, action, validators[0].chain.height + 500))
+    await wait_until(lambda: all(v.chain.store.record(p.hash) is not None for v in validators), 60, f"proposal {name} committed")
+    for v in voters:
+        await v.ingest.sign_and_submit(GovVote(p.hash, True))
+
+    def decided() -> bool:
+        return all(p.hash not in v.chain.state.gov.proposals and v.chain.store.record(p.hash) is not None for v in validators)
+
+    await wait_until(decided, 60, f"proposal {name} decided")
+    for v in validators:
+        assert v.chain.state.entry(SYSTEM_ID, f"proposal/{p.hash.hex()}").body.status == "passed"
+
+
+async def test_a_member_becomes_a_validator_and_a_new_branch_joins(tmp_path, autojump_clock):
+    homes = make_homes(tmp_path, 4, observers=1)
+    set_config(homes[4], "node", "mode", "validator")  # a genesis member without power, following consensus
+    newcomer_home, newcomer_key = init_home(tmp_path / "newcomer", moniker="newcomer", p2p_listen="/ip4/127.0.0.1/tcp/0",
+                                            api_listen="127.0.0.1:0", psk_hex=read_psk(homes[0].path / "network.psk"))
+    newcomer_home.genesis.write_bytes(homes[0].genesis.read_bytes())
+    set_config(newcomer_home, "api", "enabled", False)
+    hub = MemoryHub()
+    async with running_nodes(homes, hub=hub) as nodes:
+        validators, member = nodes[:4], nodes[4]
+        assert member.driver is not None and not member.is_validator
+        await wait_until(lambda: all(n.chain.height >= 2 for n in nodes), 60, "height 2")
+
+        # 1. the member gets power 10: the set signing h + 2 on includes it, and it signs
+        await propose_and_pass(validators, "member-validates", Action("set_power", branch_id=member.key.branch_id, power=10),
+                               validators[:3])  # 30 of 40
+        decided_at = validators[0].chain.height
+        target = decided_at + 4
+        await wait_until(lambda: all(n.chain.height >= target for n in nodes), 60, f"height {target}")
+        assert member.is_validator
+        assert member.key.branch_id in set.union(*(signers(validators[0], h) for h in range(decided_at + 2, target + 1)))
+        assert all(member.key.branch_id not in signers(validators[0], h) for h in range(1, decided_at + 1))
+
+        # 2. a branch never in genesis: refused until admitted, then it connects and syncs
+        newcomer = BranchNode(newcomer_home, **memory_transport(hub, newcomer_home))
+        async with trio.open_nursery() as nursery:
+            await nursery.start(newcomer.run)
+            for n in nodes:
+                newcomer.net.add_persistent_peer(n.listen_addrs[0])
+            await propose_and_pass(validators, "admit-newcomer",
+                                   Action("admit_member", name="Newcomer Branch", public_key=newcomer_key.public_key.raw),
+                                   validators[:3] + [member])  # 40 of 50: the new validator's vote counts
+            top = validators[0].chain.height
+            await wait_until(lambda: newcomer.chain.height >= top, 120, "newcomer synced")
+            rec = signed_offer(newcomer.key, newcomer.genesis.chain_id, "fx-desk")
+            await newcomer.ingest.submit(rec.raw)
+            await wait_until(lambda: all(n.chain.store.record(rec.hash) is not None for n in nodes), 60, "newcomer's record committed")
+            nursery.cancel_scope.cancel()
+        top = min(n.chain.height for n in nodes)
+        await wait_durable(nodes, top)
+        assert same_chain(nodes, top)
