@@ -297,8 +297,8 @@ class Registry:
         return Registry(dict(self.members), self.params)
 
     def validator_set(self) -> ValidatorSet:
-        return ValidatorSet(Validator(bid, m.public_key, m.voting_power, m.name)
-                            for bid, m in self.members.items() if m.voting_power > 0)
+        return ValidatorSet((Validator(bid, m.public_key, m.voting_power, m.name)
+                             for bid, m in self.members.items() if m.voting_power > 0), derived_ids=False)
 
     def key_in_use(self, raw: bytes) -> bool:
         return any(m.public_key.raw == raw for m in self.members.values())
@@ -392,7 +392,7 @@ class ValsetBody:
                                   PublicKey(expect_bytes(key, f"{field}[{i}].key", size=32)),
                                   expect_int(power, f"{field}[{i}].power", lo=1, hi=MAX_POWER),
                                   expect_str(name, f"{field}[{i}].name", max_len=_MEMBER_NAME_MAX)))
-        return cls(ValidatorSet(vals))
+        return cls(ValidatorSet(vals, derived_ids=False))
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,7 +36,9 @@ class ValidatorSet:
 
     __slots__ = ("validators", "_by_id", "total_power", "hash")
 
-    def __init__(self, validators: Iterable[Validator]):
+    def __init__(self, validators: Iterable[Validator], *, derived_ids: bool = True):
+        """``derived_ids``: every branch id must derive from its key (§3), as in genesis;
+        governance's sets (§15) may hold rotated keys, whose branch ids do not."""
         vals = sorted(validators, key=lambda v: v.branch_id)
         if not vals:
             raise ValidationError("validator set is empty", field="validators", reason="empty")
@@ -45,7 +47,7 @@ class ValidatorSet:
         by_id: dict[bytes, Validator] = {}
         for i, v in enumerate(vals):
             field = f"validators[{i}]"
-            if v.branch_id != branch_id_of(v.public_key.raw):
+            if derived_ids and v.branch_id != branch_id_of(v.public_key.raw):
                 raise ValidationError("branch id does not match public key", field=field, reason="branch_id")
             if type(v.power) is not int or not 1 <= v.power <= MAX_POWER:
                 raise ValidationError(f"power must be in [1, {MAX_POWER}]", field=field, reason="power")

@@ -91,10 +91,14 @@ class Vote:
         return cls.from_array(decode(data, max_size=MAX_VOTE_BYTES))
 
     @classmethod
-    def create(cls, key: PrivateKey, chain_id: str, type: int, height: int, round: int, block_hash: bytes) -> "Vote":
-        unsigned = cls(type, height, round, block_hash, key.branch_id)
+    def create(cls, key: PrivateKey, chain_id: str, type: int, height: int, round: int, block_hash: bytes, *,
+               validator: bytes | None = None) -> "Vote":
+        """Sign as the validator of ``key`` (or as ``validator``, whose key ``key`` is
+        after a rotation, §15)."""
+        validator = validator or key.branch_id
+        unsigned = cls(type, height, round, block_hash, validator)
         sig = key.sign(Domain.VOTE, chain_id, unsigned.payload())
-        return cls(type, height, round, block_hash, key.branch_id, sig)
+        return cls(type, height, round, block_hash, validator, sig)
 
     def verify(self, valset: ValidatorSet, chain_id: str) -> None:
         """Raise ValidationError unless signed by a member of ``valset``."""

@@ -8,7 +8,7 @@ from protocol.errors import SignatureError, ValidationError
 from protocol.governance import SYSTEM_ID, Action, GovProposal, GovVote, KeyRotation
 from protocol.ledger import LedgerState
 from protocol.records import Record
-from protocol.votes import PREVOTE, DuplicateVoteEvidence, Vote
+from protocol.votes import PRECOMMIT, PREVOTE, CommitCertificate, DuplicateVoteEvidence, Vote
 
 VALS = validator_keys(4)
 M0, M1 = member_keys(2)
@@ -193,6 +193,19 @@ def test_a_rotated_branch_is_always_checked_against_the_key_in_force():
     with pytest.raises(SignatureError):
         state.begin().apply_all([forged], verified={forged.hash})
     commit(state, [stale])  # the first key is in force again
+
+
+def test_a_validator_rotates_its_key_and_signs_with_the_new_one():
+    state = LedgerState(make_genesis())
+    commit(state, [record(VALS[1], KeyRotation(NEW.public_key.raw))])
+    assert state.next_validators.get(VALS[1].branch_id).public_key == NEW.public_key
+    commit(state, [])  # the switch: the rotated key signs from here
+    block, tx, _ = next_block(state, [])
+    keys = [VALS[0], NEW, VALS[2]]  # 30 of 40, with the rotated validator's new key
+    state.commit_block(block, CommitCertificate.from_votes(
+        [Vote.create(k, CHAIN_ID, PRECOMMIT, block.height, 0, block.hash, validator=VALS[1].branch_id if k is NEW else None)
+         for k in keys]))
+    assert state.height == block.height
 
 
 def test_equivocation_jails_the_validator():

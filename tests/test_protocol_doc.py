@@ -320,3 +320,22 @@ def test_s1_s10_time_and_chain_id_ranges():
     assert re.fullmatch(pattern, "a" * 50) and not re.fullmatch(pattern, "a" * 51)
     find(r"\| 2 \| chain_id \| str 1\.\.50 \|", section("5.1"))
     find(r"\| 1 \| chain_id \| str 1\.\.50 \|", section("7.1"))
+
+
+# ---------------------------------------------------------------- §15 governance
+
+
+def test_governance_example_and_tables():
+    from protocol.governance import ACTIONS, Action, GovProposal
+    from protocol.keys import branch_id_of
+
+    text = section("15")
+    key_hex = find(r"public key `([0-9a-f]{64})`", text)[1]
+    body_hex = find(r"expiring after height (\d+):\s*```\s*([0-9a-f]+)\s*```", text, raw=True)
+    expires, data = int(body_hex[1]), H(body_hex[2])
+    body = GovProposal.from_array(decode(data, max_size=len(data)))
+    assert body == GovProposal("admit-new", Action("admit_member", name="New Branch", public_key=H(key_hex)), expires)
+    assert encode(body.to_array()) == data
+    assert branch_id_of(body.action.public_key) != bytes(20)  # the system branch id derives from no key
+    kinds = [row[0].strip("`") for row in table_rows(find(r"### 15\.2 Actions\n\n(\|.*?)\n\n", text, raw=True)[1])[1:]]
+    assert kinds == list(ACTIONS)

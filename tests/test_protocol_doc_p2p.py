@@ -215,6 +215,8 @@ def test_every_hex_example_is_checked():
         find(r"/base16/\n([0-9a-f]{64})\n", section("11.2"), raw=True)[1],
         find(r"is the frame\s+`([0-9a-f]+)`", section("11.2"))[1],
         "e3b0c442…b855", "000102…1f",
+        find(r"public key `([0-9a-f]{64})`", section("15"))[1],  # test_governance_example_and_tables
+        find(r"expiring after height \d+:\s*```\s*([0-9a-f]+)", section("15"), raw=True)[1],
     }
     unchecked = tokens - literal_in_tests - read_by_tests
     assert not unchecked, f"hex examples in docs/PROTOCOL.md that no test checks: {sorted(unchecked)}"
