@@ -31,6 +31,8 @@ from .errors import DecodeError, ProtocolError, SignatureError, ValidationError
 from .genesis import Genesis
 from .merkle import InclusionProof
 from .records import MAX_RECORD_BYTES, Record
+from .keys import PublicKey
+from .validators import MAX_VALIDATORS, Validator, ValidatorSet
 from .votes import MAX_HEIGHT, CommitCertificate
 
 
@@ -43,6 +45,10 @@ class RecordProof:
     proof: InclusionProof
     header: Header
     certificate: CommitCertificate
+    # Every header below ``height`` that announced a new validator set, with its certificate
+    # and that set, by height (PROTOCOL.md §15.6): the walk from the genesis set to the set
+    # that signed ``header``. Empty while the chain kept its genesis set.
+    set_changes: tuple[tuple[Header, CommitCertificate, ValidatorSet], ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -53,6 +59,9 @@ class RecordProof:
             "proof": {"index": self.proof.index, "tree_size": self.proof.tree_size, "path": [p.hex() for p in self.proof.path]},
             "header": self.header.encode().hex(),
             "certificate": self.certificate.encode().hex(),
+            "set_changes": [{"header": h.encode().hex(), "certificate": c.encode().hex(),
+                             "validators": [[v.branch_id.hex(), v.public_key.raw.hex(), v.power] for v in vs]}
+                            for h, c, vs in self.set_changes],
         }
 
     @classmethod
@@ -77,7 +86,36 @@ class RecordProof:
             raise DecodeError("record too large", field="record", reason="oversize")
         header = _decode(Header.decode, _hex(_get(obj, "header", str), "header"), "header")
         certificate = _decode(CommitCertificate.decode, _hex(_get(obj, "certificate", str), "certificate"), "certificate")
-        return cls(chain_id, record, height, index, inclusion, header, certificate)
+        changes = []
+        raw_changes = obj.get("set_changes", [])  # absent in proofs of nodes before governance
+        if type(raw_changes) is not list or len(raw_changes) > MAX_SET_CHANGES:
+            raise DecodeError(f"expected a list of at most {MAX_SET_CHANGES}", field="set_changes", reason="type")
+        for i, item in enumerate(raw_changes):
+            f = f"set_changes[{i}]"
+            if type(item) is not dict:
+                raise DecodeError("expected an object", field=f, reason="type")
+            h = _decode(Header.decode, _hex(_get(item, "header", str, f + "."), f + ".header"), f + ".header")
+            c = _decode(CommitCertificate.decode, _hex(_get(item, "certificate", str, f + "."), f + ".certificate"), f + ".certificate")
+            changes.append((h, c, _valset(_get(item, "validators", list, f + "."), f + ".validators")))
+        return cls(chain_id, record, height, index, inclusion, header, certificate, tuple(changes))
+
+
+MAX_SET_CHANGES = 100_000
+
+
+def _valset(items: list, field: str) -> ValidatorSet:
+    vals = []
+    for i, item in enumerate(items[: MAX_VALIDATORS + 1]):
+        if type(item) is not list or len(item) != 3 or type(item[2]) is not int:
+            raise DecodeError("expected [branch_id, public_key, power]", field=f"{field}[{i}]", reason="type")
+        try:
+            vals.append(Validator(_hex(item[0], f"{field}[{i}]"), PublicKey(_hex(item[1], f"{field}[{i}]")), item[2]))
+        except ProtocolError as exc:
+            raise DecodeError(exc.message, field=f"{field}[{i}]", reason=exc.reason) from None
+    try:
+        return ValidatorSet(vals, derived_ids=False)
+    except ProtocolError as exc:
+        raise DecodeError(exc.message, field=field, reason=exc.reason) from None
 
 
 def _decode(decoder: Any, data: bytes, field: str) -> Any:
@@ -116,10 +154,26 @@ def verify_record_proof(proof: RecordProof, genesis: Genesis) -> Record:
         raise ValidationError(f"proof is for chain {header.chain_id!r}, not {genesis.chain_id!r}", field="header.chain_id", reason="wrong_chain")
     if header.height != proof.height:
         raise ValidationError(f"header is for height {header.height}, proof claims {proof.height}", field="height", reason="wrong_height")
-    if header.validators_hash != genesis.validators.hash:
-        raise ValidationError("header names another validator set than genesis", field="header.validators_hash", reason="wrong_validators")
+    trusted = genesis.validators
+    last = 0
+    for i, (h, cert, announced) in enumerate(proof.set_changes):  # §15.6: walk the certified set changes
+        f = f"set_changes[{i}]"
+        if h.chain_id != genesis.chain_id or not last < h.height < proof.height:
+            raise ValidationError("set changes must be of this chain, by height, below the record's", field=f, reason="bad_set_change")
+        if h.validators_hash != trusted.hash or h.next_validators_hash != announced.hash:
+            raise ValidationError("does not follow the set in force, or announces another set than it carries", field=f,
+                                  reason="bad_set_change")
+        try:
+            cert.verify(trusted, genesis.chain_id, height=h.height, block_hash=h.hash)
+        except ProtocolError as exc:
+            raise ValidationError(f"certificate does not commit this header: {exc}", field=f + ".certificate",
+                                  reason="bad_certificate") from None
+        trusted, last = announced, h.height
+    if header.validators_hash != trusted.hash:
+        raise ValidationError("header names another validator set than genesis and its certified changes", field="header.validators_hash",
+                              reason="wrong_validators")
     try:
-        proof.certificate.verify(genesis.validators, genesis.chain_id, height=proof.height, block_hash=header.hash)
+        proof.certificate.verify(trusted, genesis.chain_id, height=proof.height, block_hash=header.hash)
     except ProtocolError as exc:
         raise ValidationError(f"certificate does not commit this header: {exc}", field="certificate", reason="bad_certificate") from None
     if proof.proof.index != proof.index:
@@ -133,8 +187,9 @@ def verify_record_proof(proof: RecordProof, genesis: Genesis) -> Record:
     except ProtocolError as exc:
         raise ValidationError(f"record does not decode: {exc}", field="record", reason="bad_record") from None
     member = next((m for m in genesis.members if m.branch_id == record.branch_id), None)
-    if member is None:
-        raise ValidationError("record's branch is not a genesis member", field="record.branch_id", reason="not_member")
+    if member is None:  # admitted by governance: its key is in the state, which this proof does not carry
+        raise ValidationError("record's branch is not a genesis member (a member admitted later cannot be proven "
+                              "from genesis alone yet)", field="record.branch_id", reason="not_member")
     try:
         record.verify(member.public_key)
     except SignatureError:

@@ -237,3 +237,42 @@ def test_governance_state_survives_a_restore():
     assert again.validators.hash == state.validators.hash and again.next_validators.hash == state.next_validators.hash
     assert set(again.gov.proposals) == {q.hash} and again.params == state.params
     assert dict(again.members) == dict(state.members)
+
+
+def test_a_record_proof_walks_the_certified_set_changes():
+    """§15.6: after the set changed, a record proof carries each certified change from
+    genesis on, and verifies against the genesis file alone."""
+    from protocol.proofs import RecordProof, verify_record_proof
+
+    genesis = make_genesis()
+    state = LedgerState(genesis)
+    passed(state, propose(VALS[0], "m0", Action("set_power", branch_id=M0.branch_id, power=10)))
+    announcing = commit(state, [])  # announces the new set
+    changes = [(announcing.header, certify(announcing, VALS), state.validators)]
+    assert announcing.header.next_validators_hash != announcing.header.validators_hash
+    rec = record(M1, profile(), 1)
+    block = commit(state, [rec])
+    cert = certify(block, signers_of_set(state, block))
+    proof = RecordProof(CHAIN_ID, rec.raw, block.height, 0, block.prove_record(0), block.header, cert, tuple(changes))
+    assert verify_record_proof(RecordProof.from_json(proof.to_json()), genesis) == rec
+    bare = RecordProof(CHAIN_ID, rec.raw, block.height, 0, block.prove_record(0), block.header, cert)
+    with pytest.raises(ValidationError) as exc:
+        verify_record_proof(bare, genesis)
+    assert exc.value.reason == "wrong_validators"
+    forged_set = make_genesis(validators=[*VALS[:3], M1], members=[]).validators  # a set the old one never certified
+    with pytest.raises(ValidationError) as exc:
+        verify_record_proof(RecordProof(CHAIN_ID, rec.raw, block.height, 0, block.prove_record(0), block.header, cert,
+                                        ((announcing.header, changes[0][1], forged_set),)), genesis)
+    assert exc.value.reason == "bad_set_change"
+    weak = certify(announcing, VALS[:2])  # 20 of 40 cannot move trust to a new set
+    with pytest.raises(ValidationError) as exc:
+        verify_record_proof(RecordProof(CHAIN_ID, rec.raw, block.height, 0, block.prove_record(0), block.header, cert,
+                                        ((announcing.header, weak, changes[0][2]),)), genesis)
+    assert exc.value.reason == "bad_certificate"
+
+
+def signers_of_set(state, block):
+    """Keys of the set that signed ``block`` (the state after it still names that set as current
+    unless it switched at this block; here it did not)."""
+    by_id = {k.branch_id: k for k in (*VALS, M0, M1, NEW)}
+    return [by_id[v.branch_id] for v in state.validators]

@@ -6,14 +6,17 @@ from __future__ import annotations
 
 import trio
 
+from node.api import views
 from node.home import init_home, read_psk
 from node.node import BranchNode
 from node.p2p.memory import MemoryHub
 from protocol.governance import SYSTEM_ID, Action, GovProposal, GovVote
+from protocol.genesis import Genesis
+from protocol.proofs import RecordProof, verify_record_proof
 from protocol.votes import CommitCertificate
 from tools.netsetup import set_config
 
-from cluster import make_homes, memory_transport, running_nodes, same_chain, signed_offer
+from cluster import make_homes, memory_transport, offer, running_nodes, same_chain, signed_offer
 from waiting import wait_durable, wait_until
 
 
@@ -60,6 +63,13 @@ async def test_a_member_becomes_a_validator_and_a_new_branch_joins(tmp_path, aut
         assert member.is_validator
         assert member.key.branch_id in set.union(*(signers(validators[0], h) for h in range(decided_at + 2, target + 1)))
         assert all(member.key.branch_id not in signers(validators[0], h) for h in range(1, decided_at + 1))
+
+        # a proof of a record committed after the change verifies against the genesis file alone
+        rec = await member.ingest.sign_and_submit(offer("after-the-change"))
+        await wait_until(lambda: validators[0].chain.store.record(rec.hash) is not None, 60, "record committed")
+        proof = views.record_proof(validators[0], rec.hash)
+        assert len(proof.set_changes) == 1
+        assert verify_record_proof(RecordProof.from_json(proof.to_json()), Genesis.loads(homes[0].genesis.read_bytes())) == rec
 
         # 2. a branch never in genesis: refused until admitted, then it connects and syncs
         newcomer = BranchNode(newcomer_home, **memory_transport(hub, newcomer_home))

@@ -233,6 +233,17 @@ class RecordProof(Closed):
     proof: InclusionProof
     header: Annotated[str, Meta(pattern="^([0-9a-f]{2})+$", description="canonical header encoding, hex")]
     certificate: Annotated[str, Meta(pattern="^([0-9a-f]{2})+$", description="canonical commit certificate, hex")]
+    set_changes: Annotated[list[SetChange], Meta(description="every header below height that announced a new "
+                                                             "validator set, with its certificate and that set, by "
+                                                             "height (PROTOCOL.md §15.6); empty while the genesis set "
+                                                             "signs")] = []
+
+
+class SetChange(Closed):
+    header: Annotated[str, Meta(pattern="^([0-9a-f]{2})+$", description="canonical header encoding, hex")]
+    certificate: Annotated[str, Meta(pattern="^([0-9a-f]{2})+$", description="its commit certificate, hex")]
+    validators: Annotated[list[tuple[BranchId, PublicKey, Annotated[int, Meta(ge=1)]]],
+                          Meta(description="the set the header's next_validators_hash names: [branch_id, public_key, power]")]
 
 
 # ------------------------------------------------------------------ blocks

@@ -153,7 +153,8 @@ def record_proof(node: Any, record_hash: bytes) -> RecordProof | None:
     if stored is None:  # cannot happen: a record row and its block are written in one transaction
         return None
     b = stored.block
-    return RecordProof(b.header.chain_id, rec.raw, height, index, b.prove_record(index), b.header, stored.certificate)
+    return RecordProof(b.header.chain_id, rec.raw, height, index, b.prove_record(index), b.header, stored.certificate,
+                       tuple(node.chain.store.set_changes(below=height)))
 
 
 # ------------------------------------------------------------------ registry

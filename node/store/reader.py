@@ -21,6 +21,8 @@ from protocol.audit import RawBlock
 from protocol.blocks import Block, Header
 from protocol.encoding import decode
 from protocol.genesis import Genesis
+from protocol.governance import ValsetBody
+from protocol.validators import ValidatorSet
 from protocol.ledger import Entry
 from protocol.records import Record
 from protocol.ledger import ENTRY_BODY_TYPES
@@ -126,6 +128,17 @@ class ChainReader:
         cmp = "<=" if descending else ">="
         rows = self._read(f"SELECT block FROM blocks WHERE height{cmp}? ORDER BY height {order} LIMIT ?", (start, count))
         return [Header.from_array(decode(b, max_size=self.genesis.params.max_block_bytes + 1024)[0]) for (b,) in rows]
+
+    def set_changes(self, below: int) -> list[tuple[Header, CommitCertificate, ValidatorSet]]:
+        """Every committed header below height ``below`` that announces a new validator set,
+        with its certificate and that set, by height (PROTOCOL.md §15.6)."""
+        rows = self._read("SELECT b.block, b.certificate, v.valset FROM valset_changes v JOIN blocks b ON b.height = v.height "
+                          "WHERE v.height < ? ORDER BY v.height", (below,))
+        out = []
+        for block, cert, valset in rows:
+            header = Header.from_array(decode(block, max_size=self.genesis.params.max_block_bytes + 1024)[0])
+            out.append((header, CommitCertificate.decode(cert), ValsetBody.from_array(decode(valset, max_size=1 << 20)).valset))
+        return out
 
     def _stored(self, row: tuple[bytes, bytes]) -> StoredBlock:
         p = self.genesis.params

@@ -29,6 +29,7 @@ from protocol.encoding import encode
 from protocol.errors import ProtocolError
 from protocol.genesis import Genesis
 from protocol.ledger import LedgerState, StateTransaction
+from protocol.governance import ValsetBody
 from protocol.schema import BranchProfile, ServiceOffer
 from protocol.votes import CommitCertificate
 
@@ -43,6 +44,7 @@ class PreparedBlock:
     record_rows: list[tuple]
     state_rows: list[tuple]
     evidence_rows: list[tuple]
+    valset_row: tuple | None = None  # (height, set) when the header announces a new validator set (§15.6)
 
 
 class Store(ChainReader):
@@ -158,9 +160,14 @@ class Store(ChainReader):
             for bid, changed in tx.changes.items()
             for e in changed.values()
         ]
+        valset_row = None
+        if h.next_validators_hash != h.validators_hash:  # the set it announces is the state's next one
+            announced = tx.base.next_validators
+            assert announced.hash == h.next_validators_hash, "a validated block announces the state's next set"
+            valset_row = (h.height, encode(ValsetBody(announced).to_array()))
         return PreparedBlock(
             (h.height, block.hash, h.time_ms, h.proposer, h.round, len(block.records), block.encode(), certificate.encode()),
-            rows, state_rows, [(e.hash, h.height, e.validator, e.encode()) for e in block.evidence],
+            rows, state_rows, [(e.hash, h.height, e.validator, e.encode()) for e in block.evidence], valset_row,
         )
 
     def write_prepared(self, items: list[PreparedBlock]) -> None:
@@ -174,6 +181,8 @@ class Store(ChainReader):
                 self._db.executemany("INSERT INTO records VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", p.record_rows)
                 self._db.executemany("INSERT OR REPLACE INTO state VALUES (?,?,?,?,?,?,?)", p.state_rows)
                 self._db.executemany("INSERT OR IGNORE INTO evidence VALUES (?,?,?,?)", p.evidence_rows)
+                if p.valset_row is not None:
+                    self._db.execute("INSERT INTO valset_changes VALUES (?,?)", p.valset_row)
                 self._db.executemany("DELETE FROM pending WHERE hash=?", [(row[0],) for row in p.record_rows])
             if items:
                 self._set_meta("height", str(items[-1].block_row[0]).encode())
