@@ -29,7 +29,7 @@ from .hashing import HASH_SIZE, sha256
 from .keys import BRANCH_ID_SIZE
 from .records import Record
 from .schema import MAX_TIME_MS
-from .votes import MAX_HEIGHT, MAX_ROUND, DuplicateVoteEvidence
+from .votes import MAX_HEIGHT, MAX_ROUND, Evidence, decode_evidence
 
 BLOCK_VERSION = 1
 HEADER_FIELDS = (
@@ -94,7 +94,7 @@ class Header:
         }
 
 
-def evidence_root(evidence: Sequence[DuplicateVoteEvidence]) -> bytes:
+def evidence_root(evidence: Sequence[Evidence]) -> bytes:
     return merkle.root([e.encode() for e in evidence])
 
 
@@ -102,7 +102,7 @@ def evidence_root(evidence: Sequence[DuplicateVoteEvidence]) -> bytes:
 class Block:
     header: Header
     records: tuple[Record, ...]
-    evidence: tuple[DuplicateVoteEvidence, ...] = ()
+    evidence: tuple[Evidence, ...] = ()
 
     @property
     def hash(self) -> bytes:
@@ -141,7 +141,7 @@ class Block:
             except ProtocolError as exc:
                 raise type(exc)(exc.message, field=f"block.records[{i}].{exc.field}", reason=exc.reason) from None
         evidence = tuple(
-            DuplicateVoteEvidence.from_array(e, f"block.evidence[{i}]")
+            decode_evidence(e, f"block.evidence[{i}]")
             for i, e in enumerate(expect_list(evidence_arr, "block.evidence", max_len=max_evidence))
         )
         block = cls(header, tuple(records), evidence)

@@ -16,6 +16,9 @@ Wire forms (docs/PROTOCOL.md §Votes):
 * DuplicateVoteEvidence: ``[vote_a, vote_b]``, two votes by one validator for
   the same (height, round, type) with different block hashes, ordered so that
   ``vote_a.block_hash < vote_b.block_hash``.
+* DuplicateProposalEvidence: ``["proposal", proposal_a, proposal_b]``, two
+  different proposals by one proposer for the same (height, round), ordered by
+  their encodings (PROTOCOL.md §9.4). ``decode_evidence`` reads either form.
 """
 
 from __future__ import annotations
@@ -296,3 +299,66 @@ class DuplicateVoteEvidence:
             raise ValidationError("votes are identical", field="evidence", reason="not_conflicting")
         a.verify(valset, chain_id)
         b.verify(valset, chain_id)
+
+
+PROPOSAL_EVIDENCE_TAG = "proposal"
+
+
+@dataclass(frozen=True, slots=True)
+class DuplicateProposalEvidence:
+    """Two different signed proposals by one proposer for one (height, round)."""
+
+    proposal_a: Proposal
+    proposal_b: Proposal
+
+    def to_array(self) -> list:
+        return [PROPOSAL_EVIDENCE_TAG, self.proposal_a.to_array(), self.proposal_b.to_array()]
+
+    def encode(self) -> bytes:
+        return encode(self.to_array())
+
+    @property
+    def hash(self) -> bytes:
+        return sha256(self.encode())
+
+    @classmethod
+    def from_proposals(cls, a: Proposal, b: Proposal) -> "DuplicateProposalEvidence":
+        return cls(a, b) if a.encode() < b.encode() else cls(b, a)
+
+    @classmethod
+    def from_array(cls, value: Any, field: str = "evidence") -> "DuplicateProposalEvidence":
+        tag, a, b = expect_array(value, 3, field)
+        if tag != PROPOSAL_EVIDENCE_TAG:
+            raise DecodeError(f"expected the tag {PROPOSAL_EVIDENCE_TAG!r}", field=field, reason="type")
+        ev = cls(Proposal.from_array(a, f"{field}.proposal_a"), Proposal.from_array(b, f"{field}.proposal_b"))
+        if not ev.proposal_a.encode() < ev.proposal_b.encode():
+            raise DecodeError("proposals must differ and be ordered by their encodings", field=field, reason="order")
+        return ev
+
+    @property
+    def validator(self) -> bytes:
+        return self.proposal_a.proposer
+
+    @property
+    def height(self) -> int:
+        return self.proposal_a.height
+
+    def verify(self, valset: ValidatorSet, chain_id: str) -> None:
+        """Raise ValidationError unless this proves one proposer equivocated."""
+        a, b = self.proposal_a, self.proposal_b
+        if (a.height, a.round, a.proposer) != (b.height, b.round, b.proposer):
+            raise ValidationError("proposals are not for the same height/round/proposer", field="evidence", reason="mismatch")
+        if a == b:
+            raise ValidationError("proposals are identical", field="evidence", reason="not_conflicting")
+        a.verify(valset, chain_id)
+        b.verify(valset, chain_id)
+
+
+Evidence = DuplicateVoteEvidence | DuplicateProposalEvidence
+
+
+def decode_evidence(value: Any, field: str = "evidence") -> Evidence:
+    """Either evidence form: a 3-array tagged "proposal", else a pair of votes."""
+    if type(value) is list and len(value) == 3 and value[0] == PROPOSAL_EVIDENCE_TAG:
+        return DuplicateProposalEvidence.from_array(value, field)
+    return DuplicateVoteEvidence.from_array(value, field)

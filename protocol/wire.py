@@ -127,7 +127,7 @@ class CompactProposal:
     proposal: Proposal
     header: Any  # protocol.blocks.Header
     record_hashes: list[bytes]
-    evidence: list[Any]  # DuplicateVoteEvidence
+    evidence: list[Any]  # DuplicateVoteEvidence | DuplicateProposalEvidence
 
 
 def encode_compact_proposal(proposal: Proposal, block: Any, resend: int = 0) -> bytes:
@@ -160,13 +160,13 @@ def decode_consensus(data: bytes) -> ProposalMessage | CompactProposal | Vote | 
         return ProposalMessage(Proposal.from_array(p), block)
     if value[0] == MSG_COMPACT_PROPOSAL:
         from .blocks import Header
-        from .votes import DuplicateVoteEvidence
+        from .votes import decode_evidence
 
         _, p, header, hashes, evidence, resend = expect_array(value, 6, "compact_proposal")
         expect_int(resend, "compact_proposal.resend", hi=2**32)
         hashes = [expect_bytes(h, f"compact_proposal.records[{i}]", size=32)
                   for i, h in enumerate(expect_list(hashes, "compact_proposal.records", max_len=100_000))]
-        ev = [DuplicateVoteEvidence.from_array(e, f"compact_proposal.evidence[{i}]")
+        ev = [decode_evidence(e, f"compact_proposal.evidence[{i}]")
               for i, e in enumerate(expect_list(evidence, "compact_proposal.evidence", max_len=1024))]
         return CompactProposal(Proposal.from_array(p), Header.from_array(header), hashes, ev)
     if value[0] == MSG_VOTE:

@@ -426,3 +426,16 @@ def test_same_events_give_same_actions():
         acts = st.apply(StartHeight(1, VALSET, 0)) + st.apply(BlockBuilt(1, 0, A, 1))
         return acts + feed(st, *[vote(k, t, 0, A) for t in (PREVOTE, PRECOMMIT) for k in KEYS])
     assert run() == run()
+
+
+def test_conflicting_proposals_from_the_proposer_become_evidence_once():
+    st = started(non_proposer_key(1))
+    first = feed(st, proposal(0, A))
+    assert of(first, RecordEvidence) == []
+    actions = feed(st, proposal(0, B))
+    (ev,) = [a.evidence for a in of(actions, RecordEvidence)]
+    assert ev.validator == proposer(VALSET, 1, 0) and ev.height == 1
+    assert {ev.proposal_a.block_hash, ev.proposal_b.block_hash} == {A, B}
+    ev.verify(VALSET, CHAIN)
+    assert of(feed(st, proposal(0, b"\xcc" * 32)), RecordEvidence) == []  # once per round
+    assert st.rejected["conflicting_proposal"] == 2

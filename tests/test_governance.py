@@ -224,6 +224,21 @@ def test_equivocation_jails_the_validator():
     assert state.next_validators.power_of(VALS[3].branch_id) == 9
 
 
+def test_a_proposer_that_equivocates_is_jailed_and_the_evidence_round_trips():
+    from protocol.blocks import Block
+    from protocol.votes import DuplicateProposalEvidence, Proposal
+
+    state = LedgerState(make_genesis())
+    commit(state, [])
+    a, b = (Proposal.create(VALS[2], CHAIN_ID, 1, 0, -1, h) for h in (b"\x01" * 32, b"\x02" * 32))
+    ev = DuplicateProposalEvidence.from_proposals(b, a)
+    block = commit(state, [], evidence=[ev])
+    again = Block.decode(block.encode(), max_bytes=1 << 20, max_records=10, max_evidence=10)
+    assert again.evidence == (ev,) and again.hash == block.hash
+    assert VALS[2].branch_id not in state.next_validators
+    assert system_entry(state, f"member/{VALS[2].branch_id.hex()}").jailed
+
+
 def test_governance_state_survives_a_restore():
     state = LedgerState(make_genesis())
     p = propose(VALS[0], "m0", Action("set_power", branch_id=M0.branch_id, power=10))

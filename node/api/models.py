@@ -284,13 +284,27 @@ class Vote(Closed):
     signature: Signature
 
 
+class SignedProposal(Closed):
+    height: Annotated[int, Meta(ge=1)]
+    round: Count
+    pol_round: Annotated[int, Meta(ge=-1)]
+    block_hash: Hash
+    proposer: BranchId
+    signature: Signature
+
+
 class Evidence(Closed):
-    """Two conflicting votes of one validator (PROTOCOL.md §9.4)."""
+    """Two conflicting votes of one validator, or two conflicting proposals of one
+    proposer (PROTOCOL.md §9.4): ``kind`` says which, with vote_a/vote_b or
+    proposal_a/proposal_b."""
     hash: Hash
     validator: BranchId
     height: Annotated[int, Meta(ge=1)]
-    vote_a: Vote
-    vote_b: Vote
+    kind: Literal["duplicate_vote", "duplicate_proposal"] = "duplicate_vote"
+    vote_a: Vote | UnsetType = UNSET
+    vote_b: Vote | UnsetType = UNSET
+    proposal_a: SignedProposal | UnsetType = UNSET
+    proposal_b: SignedProposal | UnsetType = UNSET
 
 
 class CertificateSignature(Closed):

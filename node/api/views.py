@@ -22,7 +22,7 @@ from protocol.records import Record
 from protocol.schema import BranchProfile, ServiceOffer, ServiceStatus
 from protocol.records import RECORD_VERSION
 from protocol.views import action_to_json, body_to_json
-from protocol.votes import CommitCertificate, DuplicateVoteEvidence, Vote
+from protocol.votes import CommitCertificate, DuplicateProposalEvidence, Evidence, Proposal, Vote
 
 from ..p2p.host import peer_id_of
 
@@ -82,9 +82,17 @@ def _vote_json(v: Vote) -> dict[str, Any]:
             "validator": v.validator.hex(), "signature": v.signature.hex()}
 
 
-def _evidence_json(e: DuplicateVoteEvidence) -> dict[str, Any]:
-    return {"hash": e.hash.hex(), "validator": e.validator.hex(), "height": e.height,
-            "vote_a": _vote_json(e.vote_a), "vote_b": _vote_json(e.vote_b)}
+def _signed_proposal_json(p: Proposal) -> dict[str, Any]:
+    return {"height": p.height, "round": p.round, "pol_round": p.pol_round, "block_hash": p.block_hash.hex(),
+            "proposer": p.proposer.hex(), "signature": p.signature.hex()}
+
+
+def _evidence_json(e: Evidence) -> dict[str, Any]:
+    doc = {"hash": e.hash.hex(), "validator": e.validator.hex(), "height": e.height}
+    if isinstance(e, DuplicateProposalEvidence):
+        return {"kind": "duplicate_proposal", **doc, "proposal_a": _signed_proposal_json(e.proposal_a),
+                "proposal_b": _signed_proposal_json(e.proposal_b)}
+    return {"kind": "duplicate_vote", **doc, "vote_a": _vote_json(e.vote_a), "vote_b": _vote_json(e.vote_b)}
 
 
 def raw_block(node: Any, height: int) -> dict[str, Any] | None:

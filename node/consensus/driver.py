@@ -72,7 +72,7 @@ from protocol.consensus.state_machine import ConsensusState
 from protocol.errors import LocalProtocolError, RemoteProtocolError
 from protocol.keys import PrivateKey
 from protocol.ledger import build_block
-from protocol.votes import DuplicateVoteEvidence, Proposal, Vote
+from protocol.votes import Evidence, Proposal, Vote
 
 from ..candidates import CandidateBlocks
 from ..chain import Chain
@@ -155,7 +155,7 @@ class ConsensusDriver:
         self._last_commit_at = trio.current_time()
         self._gate_deadline: float | None = None  # trio time at which the gate opens by itself
         self._gate_changed = trio.Event()
-        self._evidence: dict[bytes, DuplicateVoteEvidence] = {}
+        self._evidence: dict[bytes, Evidence] = {}
         self.outbox = ConsensusOutbox(network=network, chain_id=self.chain_id, me=key.branch_id,
                                       validator_peers=validator_peer_ids(chain.state, network.peer_id), cs=self.cs,
                                       candidates=candidates, metrics=metrics, resend_interval=resend_interval)

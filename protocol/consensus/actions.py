@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..votes import CommitCertificate, DuplicateVoteEvidence, Proposal, Vote
+from ..votes import CommitCertificate, DuplicateProposalEvidence, DuplicateVoteEvidence, Proposal, Vote
 from .signer import SignerState
 from .steps import Step
 
@@ -80,9 +80,10 @@ class CommitBlock:
 @dataclass(frozen=True, slots=True)
 class RecordEvidence:
     """A validator equivocated: keep ``evidence`` for inclusion in a block.
-    Emitted once per (validator, height, round, vote type)."""
+    Emitted once per (validator, height, round, vote type), and once per
+    (proposer, height, round) for conflicting proposals."""
 
-    evidence: DuplicateVoteEvidence
+    evidence: DuplicateVoteEvidence | DuplicateProposalEvidence
 
 
 @dataclass(frozen=True, slots=True)

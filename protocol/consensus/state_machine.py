@@ -54,7 +54,7 @@ from ..encoding import decode
 from ..errors import LocalProtocolError
 from ..keys import PrivateKey
 from ..validators import ValidatorSet
-from ..votes import NIL, PRECOMMIT, PREVOTE, CommitCertificate, Proposal, Vote
+from ..votes import NIL, PRECOMMIT, PREVOTE, CommitCertificate, DuplicateProposalEvidence, Proposal, Vote
 from .actions import (
     Action,
     BroadcastProposal,
@@ -109,6 +109,7 @@ class ConsensusState:
         self.valid_value: bytes | None = None
         self.votes: VoteKeeper | None = None
         self.proposals: dict[int, Proposal] = {}
+        self._proposal_evidence: set[int] = set()  # rounds whose conflicting proposals were reported
         self.block_valid: dict[bytes, bool] = {}
         self.decision: bytes | None = None
         #: dropped inputs by reason (peer's fault) plus ``signer_refused``
@@ -180,6 +181,7 @@ class ConsensusState:
         self.valset = ev.valset
         self.votes = self.vote_keeper_class(ev.valset, ev.height)
         self.proposals = {}
+        self._proposal_evidence = set()
         self.block_valid = {}
         self._requested = set()
         self.decision = None
@@ -238,6 +240,9 @@ class ConsensusState:
             return self._reject("wrong_proposer")
         existing = self.proposals.get(p.round)
         if existing is not None:
+            if existing != p and p.round not in self._proposal_evidence:
+                self._proposal_evidence.add(p.round)  # the proposer equivocated: one evidence per round
+                self._actions.append(RecordEvidence(DuplicateProposalEvidence.from_proposals(existing, p)))
             return self._reject("duplicate_proposal" if existing == p else "conflicting_proposal")
         self.proposals[p.round] = p
         self._need_block(p.block_hash)
