@@ -12,7 +12,10 @@
    with an inclusion proof against a committed header, trusting only genesis,
 5. prints the web explorer's URL (served by every node at /explorer/), where
    the same records show up, verified in the browser against the genesis file,
-6. stops everything after ``--seconds`` (default 45) or on Ctrl-C.
+6. a fifth branch joins live by on-chain governance: it starts outside the
+   network, is admitted by a proposal and votes, syncs, is voted into the
+   validator set and signs blocks,
+7. stops everything after ``--seconds`` (default 45) or on Ctrl-C.
 
     python -m tools.demo [--seconds N] [--dir DIR] [--keep]
 """
@@ -47,6 +50,7 @@ BRANCHES = [
     ("Lujiazui Branch", "No. 88 Century Avenue, Pudong New Area, Shanghai", "CN-SH-310115", 31_236_000, 121_505_000),
     ("Tianhe Branch", "No. 208 Tianhe Road, Tianhe District, Guangzhou", "CN-GD-440106", 23_137_000, 113_329_000),
     ("Futian Branch", "No. 6008 Shennan Avenue, Futian District, Shenzhen", "CN-GD-440304", 22_540_000, 114_057_000),
+    ("Xinjiekou Branch", "No. 1 Zhongshan Road, Xuanwu District, Nanjing", "CN-JS-320102", 32_043_000, 118_784_000),  # joins live
 ]
 
 
@@ -97,8 +101,13 @@ class Client:
         token = home.api_token.read_text().strip()
         self.http = httpx.Client(base_url=self.url, timeout=10, headers={"Authorization": f"Bearer {token}"})
 
-    def sign(self, kind: str, body: dict) -> str:
-        r = self.http.post("/v1/records/sign", json={"kind": kind, "body": body})
+    def sign(self, kind: str, body: dict, *, retry_for: float = 30) -> str:
+        deadline = time.monotonic() + retry_for
+        while True:  # 503 (catching up, overloaded) says when to retry; a client retries
+            r = self.http.post("/v1/records/sign", json={"kind": kind, "body": body})
+            if r.status_code != 503 or time.monotonic() > deadline:
+                break
+            time.sleep(min(float(r.headers.get("Retry-After", 1)), 2))
         if r.status_code != 202:
             raise SystemExit(f"error: {self.home.path.name} refused {kind}: {r.json()['error']}")
         return r.json()["hash"]
@@ -209,9 +218,65 @@ def fmt_fee(s: dict) -> str:
     return "; ".join(parts)
 
 
+def wait_for(what: str, condition, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"error: {what}: not within {timeout:.0f}s")
+        time.sleep(0.3)
+
+
+def pass_proposal(clients: list[Client], name: str, action: dict, voters: list[Client]) -> int:
+    """Propose through the first node, vote yes through ``voters``; the height it passed at."""
+    height = clients[0].http.get("/health").json()["height"]
+    pid = clients[0].sign("gov.proposal", {"name": name, "action": action, "expires_height": height + 1000})
+    clients[0].wait_committed([pid])
+    votes = [c.sign("gov.vote", {"proposal": pid, "yes": True}) for c in voters]
+    clients[0].wait_committed(votes)
+    doc = clients[0].http.get("/v1/governance").json()
+    (p,) = [p for p in doc["proposals"] if p["id"] == pid]
+    if p["status"] != "passed":
+        raise SystemExit(f"error: proposal {name} is {p['status']} ({p['reason']})")
+    console.print(f"  proposal [bold]{name}[/] passed at height {p['decided_height']} "
+                  f"({len(voters)} of {len(doc['validators'])} validators voted yes)")
+    return p["decided_height"]
+
+
+def join_live(base: Path, clients: list[Client]) -> None:
+    """A fifth branch joins the running network by on-chain governance: it starts
+    outside (its connections refused), is admitted, syncs, is voted into the
+    validator set and signs blocks."""
+    console.rule("a fifth branch joins, live (on-chain governance)")
+    home, public_key = devnet.join(base, "branch-04")
+    newcomer = Client(home)
+    branch_id = newcomer.http.get("/v1/status").json()["branch_id"]
+    console.print(f"  Xinjiekou Branch (branch-04) started; not a member yet, so every peer refuses it "
+                  f"(height {newcomer.http.get('/health').json()['height']})")
+    pass_proposal(clients, "admit-xinjiekou", {"kind": "admit_member", "name": "Xinjiekou Branch", "public_key": public_key},
+                  clients[:3])
+    top = clients[0].http.get("/health").json()["height"]
+    wait_for("the new branch syncs", lambda: newcomer.http.get("/health").json()["height"] >= top)
+    console.print(f"  the allowlists follow the chain: branch-04 connected and synced to height {top}")
+    newcomer.wait_committed([newcomer.sign("branch.profile", profile_for(4))])
+    console.print("  branch-04 published its profile")
+    decided = pass_proposal(clients, "xinjiekou-validates", {"kind": "set_power", "branch_id": branch_id, "power": 10},
+                            clients[:3])
+
+    def signed_a_block() -> bool:
+        h = clients[0].http.get("/health").json()["height"]
+        return h >= decided + 2 and any(
+            s["validator"] == branch_id
+            for s in clients[0].http.get(f"/v1/blocks/{h}").json()["certificate"]["signatures"])
+
+    wait_for("the new validator signs a block", signed_a_block)
+    vals = clients[0].http.get("/v1/validators").json()["validators"]
+    console.print(f"  from height {decided + 2} the set has {len(vals)} validators; branch-04's signature is in the "
+                  f"latest commit certificate")
+
+
 def run(base: Path, seconds: float) -> None:
     t0 = time.monotonic()
-    console.rule("[bold]branchnet demo: 4 bank branches, one shared ledger")
+    console.rule("[bold]branchnet demo: 4 bank branches, one shared ledger, a fifth joins")
     console.print(f"starting 4 branch nodes (separate processes) in {base} ...")
     homes = devnet.up(base, 4, quiet=True, consensus={"block_interval_ms": 100, "empty_block_interval_ms": 3000})
     genesis = Genesis.loads(homes[0].genesis.read_bytes())
@@ -232,6 +297,7 @@ def run(base: Path, seconds: float) -> None:
     verified_table(clients[2], genesis, "Which wealth products are on sale, at what risk?", "wealth",
                    [("product", lambda s: s["offer"]["title"]), ("risk", lambda s: f"R{s['offer']['risk_level']}"),
                     ("sold for", lambda s: s["offer"]["issuer"] or "own product"), ("fee", fmt_fee)])
+    join_live(base, clients)
     heights = [r["height"] for r in devnet.status(base)]
     console.print(f"node heights: {heights} — every node holds the same chain")
     remaining = seconds - (time.monotonic() - t0)

@@ -28,7 +28,7 @@ from pathlib import Path
 import httpx
 
 from node.config import Home
-from tools.netsetup import create_network
+from tools.netsetup import create_network, join_home
 
 STATE_FILE = "devnet.json"
 
@@ -120,6 +120,16 @@ def up(base: Path, n: int, *, observers: int = 0, chain_id: str = "branchnet-dev
         for home in homes:
             print(f"  {home.path.name}: api {api_url(home)}  pid {state[home.path.name]}")
     return homes
+
+
+def join(base: Path, name: str, *, wait: float = 60.0) -> tuple[Home, str]:
+    """Create and start a branch that is not in genesis (``branch-NN`` after the others):
+    it follows the network once governance admits it (PROTOCOL.md §15), and signs once
+    it is given power. Returns its home and public key (hex)."""
+    network = _homes(base)
+    home, public_key = join_home(base, name, network)
+    up(base, len(network), wait=wait, quiet=True)  # starts every home not running: the new one
+    return home, public_key
 
 
 def _load_state(base: Path) -> dict[str, int]:
