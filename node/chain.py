@@ -272,6 +272,11 @@ class Chain:
     def _after_commit(self, block: Block, via: str) -> None:
         m = self.metrics
         m.height.set(block.height)
+        gov = self.state.gov
+        m.validators.set(len(gov.validators))
+        m.validator_power.set(gov.validators.total_power)
+        m.members.set(len(gov.registry.members))
+        m.open_proposals.set(len(gov.proposals))
         m.blocks_committed.labels(via).inc()
         m.records_committed.inc(len(block.records))
         m.mempool_records.set(len(self.mempool))

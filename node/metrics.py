@@ -19,6 +19,10 @@ class NodeMetrics:
         self.peers = Gauge("branchnet_peers", "Connected peers", registry=r)
         self.mempool_records = Gauge("branchnet_mempool_records", "Records waiting in the mempool", registry=r)
         self.sync_lag = Gauge("branchnet_sync_lag_blocks", "Best known peer height minus ours", registry=r)
+        self.validators = Gauge("branchnet_validators", "Validators in the set that signs the next block", registry=r)
+        self.validator_power = Gauge("branchnet_validator_power", "Total voting power of that set", registry=r)
+        self.members = Gauge("branchnet_members", "Member branches in the registry (PROTOCOL.md §15)", registry=r)
+        self.open_proposals = Gauge("branchnet_gov_open_proposals", "Governance proposals still open", registry=r)
         self.rejected = Counter("branchnet_rejected", "Inputs rejected, by source and reason", ["source", "reason"], registry=r)
         self.finality = Histogram("branchnet_record_finality_seconds", "Time from local submission to commit",
                                   buckets=(0.05, 0.1, 0.2, 0.3, 0.5, 1, 2, 5, 10), registry=r)

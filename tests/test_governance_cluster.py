@@ -61,6 +61,7 @@ async def test_a_member_becomes_a_validator_and_a_new_branch_joins(tmp_path, aut
         target = decided_at + 4
         await wait_until(lambda: all(n.chain.height >= target for n in nodes), 60, f"height {target}")
         assert member.is_validator
+        assert validators[0].metrics.validators._value.get() == 5 and validators[0].metrics.open_proposals._value.get() == 0
         assert member.key.branch_id in set.union(*(signers(validators[0], h) for h in range(decided_at + 2, target + 1)))
         assert all(member.key.branch_id not in signers(validators[0], h) for h in range(1, decided_at + 1))
 

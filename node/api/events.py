@@ -49,5 +49,8 @@ async def block_events(node: Any, *, keepalive: float = KEEPALIVE_S) -> AsyncIte
                                    "num_records": len(block.records)})
             for rec in block.records:
                 yield _event("record", record_event(rec, h.height))
+            if h.next_validators_hash != h.validators_hash:
+                yield _event("validator_set", {"height": h.height, "effective_height": h.height + 1,
+                                               "validators_hash": h.next_validators_hash.hex()})
     finally:
         blocks.close()  # the chain removes a closed subscriber on its next send

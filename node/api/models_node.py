@@ -337,6 +337,14 @@ class RecordEvent(Closed):
     height: Annotated[int, Meta(ge=1)]
 
 
+class ValidatorSetEvent(Closed):
+    """data of ``event: validator_set``: the block at ``height`` announces the set that signs
+    from ``effective_height`` on (PROTOCOL.md §15.5); GET /v1/governance lists it"""
+    height: Annotated[int, Meta(ge=1)]
+    effective_height: Annotated[int, Meta(ge=2)]
+    validators_hash: Hash
+
+
 class DroppedEvent(Closed):
     """data of ``event: dropped``: the client read too slowly; reconnect and catch up with /v1/blocks"""
     reason: str

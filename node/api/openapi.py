@@ -36,7 +36,7 @@ MODELS: tuple = (
     n.Error, n.Health, n.Status, n.Peers, n.Validators, n.Activity, n.GenesisFile,
     m.BlockList, m.Block, m.RawBlock, m.RecordList, m.RecordState, m.RecordProof,
     m.ServiceList, m.BranchList, m.BranchDetail, m.Governance,
-    n.SubmitRecord, n.SignRecord, n.Accepted, n.Signed, n.BlockEvent, n.RecordEvent, n.DroppedEvent,
+    n.SubmitRecord, n.SignRecord, n.Accepted, n.Signed, n.BlockEvent, n.RecordEvent, n.ValidatorSetEvent, n.DroppedEvent,
 )
 _REFS, SCHEMAS = msgspec.json.schema_components(MODELS, ref_template="#/components/schemas/{name}")
 REF = dict(zip(MODELS, _REFS))
@@ -174,7 +174,8 @@ OPENAPI: dict[str, Any] = {
                                [_q("status", _enum(["open", "passed", "refused", "expired"]), "only proposals in this state")]),
         "/v1/events": {"get": {
             "summary": "Server-sent events: 'block' (BlockEvent) then one 'record' (RecordEvent) per record of the "
-                       "block; a keep-alive comment every 15 s; 'dropped' (DroppedEvent) if the client reads too slowly",
+                       "block, then 'validator_set' (ValidatorSetEvent) when the block announces a new validator set; "
+                       "a keep-alive comment every 15 s; 'dropped' (DroppedEvent) if the client reads too slowly",
             "security": READ,
             "responses": {"200": _text("text/event-stream")} | READ_ERRORS}},
     },
