@@ -153,6 +153,7 @@ _KEYWORDS_ZH = ("护照", "旅行证件", "车牌", "车辆", "微信", *T.BIRTH
 def _at_email_hint(f: str, c: str, words: list[str]) -> bool:
     """E4, E5 and E7 all need the word "at", and then a bracket, a mail domain, a spelled
     "dot", or a local part with "." or "_" before it and a dotted domain after it."""
+    words = _hint_words(f, words)
     if "at" not in words:
         return False
     if "dot" in words or "p" in c or "[" in f or "{" in f or "<" in f:
@@ -222,8 +223,20 @@ def _may_find(f: str, c: str, words: list[str]) -> bool:
             or _at_email_hint(f, c, words))
 
 
+_ASCII_WORD = re.compile("[a-z]+")
+
+
+def _hint_words(f: str, words: list[str]) -> list[str]:
+    """The words the hints test keywords against. The detectors bound a keyword by
+    (?<![a-z]) and (?![a-z]), so "car" counts in "¥car"; ``words`` splits only at the
+    characters _NON_LETTERS maps, which leaves "¥car" whole. For non-ASCII text the
+    runs of a-z are added (speed only: a hint must never be narrower than its detector)."""
+    return words if f.isascii() else words + _ASCII_WORD.findall(f)
+
+
 def _documents_hint(f: str, c: str, words: list[str]) -> bool:
     # after six digits: a digit, "(", a letter, or a space and then a digit, "(" or a-d alone
+    words = _hint_words(f, words)
     return ("dddddd" in c and ("ddddddd" in c or "ddddddp" in c or "dddddd " in c or "ddddddsp" in c or "ddddddsd" in c
                                or ("dddddds " in c and _NINO_HALF_HINT.search(f) is not None))
             or "sddsddsdds" in c or any(h in c for h in _IBAN_HINTS) or not _KEYWORDS.isdisjoint(words)

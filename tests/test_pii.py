@@ -10,7 +10,7 @@ import sys
 import unicodedata
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import example, given, settings, strategies as st
 
 import factories as f
 from protocol import pii, pii_tables
@@ -277,6 +277,7 @@ ALPHABET = st.sampled_from(list("0123456789 -./_,()+@#:%\t\nolOIaxz") + ["at", "
 
 @settings(max_examples=1500, deadline=None)
 @given(st.lists(st.lists(ALPHABET, max_size=24).map("".join), min_size=1, max_size=3))
+@example(["at0¥car "])  # a keyword glued to a non-ASCII sign: the hint missed "car" (found by CI)
 def test_shortcuts_never_change_the_verdict(texts):
     fields = [(f"f{i}", t.replace("\x1f", " ")) for i, t in enumerate(texts)]
 
