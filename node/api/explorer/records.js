@@ -1,14 +1,28 @@
 // Records (docs/PROTOCOL.md §5): decoding a record's canonical array into named
 // fields (the same names and shapes as the API's JSON), and formatting them.
 
-export const KINDS = ['branch.profile', 'service.offer', 'service.withdraw', 'service.status'];
+export const KINDS = ['branch.profile', 'service.offer', 'service.withdraw', 'service.status', 'gov.proposal', 'gov.vote', 'branch.key'];
 
 const hours = (a) => a.map(([day, open_minute, close_minute]) => ({ day, open_minute, close_minute }));
+const hex = (u8) => Array.from(u8, (b) => b.toString(16).padStart(2, '0')).join('');
+
+// Governance actions (PROTOCOL.md §15.2): the fields of each kind, in array order after the kind.
+const ACTION_FIELDS = {
+  admit_member: ['name', 'public_key'], retire_member: ['branch_id'], set_power: ['branch_id', 'power'],
+  rotate_key: ['branch_id', 'public_key'], set_param: ['name', 'value'],
+};
+function action(a) {
+  const fields = ACTION_FIELDS[a[0]];
+  if (!fields || a.length !== fields.length + 1) throw new Error('unknown governance action');
+  const out = { kind: a[0] };
+  fields.forEach((f, i) => { out[f] = a[i + 1] instanceof Uint8Array ? hex(a[i + 1]) : a[i + 1]; });
+  return out;
+}
 
 const BODIES = {
   'branch.profile': (b) => ({
     name: b[0], address: b[1], region: b[2], lat_micro: b[3], lon_micro: b[4], hours: hours(b[5]),
-    contact_phone: b[6], contact_url: b[7],
+    contact_phone: b[6], contact_url: b[7], public_numbers: b[8] ?? [],  // the 9th element is optional (§5.5)
   }),
   'service.offer': (b) => ({
     service_id: b[0], category: b[1], title: b[2], description: b[3], channels: b[4], hours: hours(b[5]),
@@ -20,18 +34,31 @@ const BODIES = {
     service_id: b[0], status: b[1], wait_minutes: b[2],
     equipment: b[3].map(([equipment_id, up]) => ({ equipment_id, up })),
   }),
+  'gov.proposal': (b) => ({ name: b[0], action: action(b[1]), expires_height: b[2] }),
+  'gov.vote': (b) => ({ proposal: hex(b[0]), yes: b[1] }),
+  'branch.key': (b) => ({ public_key: hex(b[0]) }),
 };
-const ARITY = { 'branch.profile': 8, 'service.offer': 12, 'service.withdraw': 2, 'service.status': 4 };
+const ARITY = {
+  'branch.profile': [8, 9], 'service.offer': [12], 'service.withdraw': [2], 'service.status': [4],
+  'gov.proposal': [3], 'gov.vote': [2], 'branch.key': [1],
+};
 
 /** The body array of a `kind` record as named fields; throws Error for a wrong shape. */
 export function bodyFields(kind, body) {
   if (!(kind in BODIES)) throw new Error(`unknown record kind ${JSON.stringify(kind)}`);
-  if (!Array.isArray(body) || body.length !== ARITY[kind]) throw new Error(`${kind} body must be an array of ${ARITY[kind]}`);
+  if (!Array.isArray(body) || !ARITY[kind].includes(body.length)) throw new Error(`${kind} body must be an array of ${ARITY[kind].join(' or ')}`);
   return BODIES[kind](body);
 }
 
 export function subjectOf(kind, body) {
-  return kind === 'branch.profile' ? 'profile' : kind === 'service.status' ? `status/${body.service_id}` : `service/${body.service_id}`;
+  switch (kind) {
+    case 'branch.profile': return 'profile';
+    case 'service.status': return `status/${body.service_id}`;
+    case 'gov.proposal': return `gov/proposal/${body.name}`;
+    case 'gov.vote': return `gov/vote/${body.proposal}`;
+    case 'branch.key': return 'key';
+    default: return `service/${body.service_id}`;
+  }
 }
 
 /** Structural equality of JSON-like values (what a node shows vs. what was signed). */
@@ -82,6 +109,9 @@ export function summary(kind, body) {
       return `${body.service_id} is ${body.status}${body.wait_minutes ? `, wait ${body.wait_minutes} min` : ''}`
         + (down.length ? `, down: ${down.join(', ')}` : '');
     }
+    case 'gov.proposal': return `proposes ${body.name}: ${body.action.kind}`;
+    case 'gov.vote': return `votes ${body.yes ? 'yes' : 'no'} on ${body.proposal.slice(0, 12)}…`;
+    case 'branch.key': return `rotates its key to ${body.public_key.slice(0, 12)}…`;
     default: return kind;
   }
 }
