@@ -59,9 +59,7 @@ class RecordProof:
             "proof": {"index": self.proof.index, "tree_size": self.proof.tree_size, "path": [p.hex() for p in self.proof.path]},
             "header": self.header.encode().hex(),
             "certificate": self.certificate.encode().hex(),
-            "set_changes": [{"header": h.encode().hex(), "certificate": c.encode().hex(),
-                             "validators": [[v.branch_id.hex(), v.public_key.raw.hex(), v.power] for v in vs]}
-                            for h, c, vs in self.set_changes],
+            "set_changes": set_changes_json(self.set_changes),
         }
 
     @classmethod
@@ -101,6 +99,12 @@ class RecordProof:
 
 
 MAX_SET_CHANGES = 100_000
+
+
+def set_changes_json(changes: Any) -> list[dict[str, Any]]:
+    """The JSON form of certified set changes (§15.6), as proofs and raw blocks carry them."""
+    return [{"header": h.encode().hex(), "certificate": c.encode().hex(),
+             "validators": [[v.branch_id.hex(), v.public_key.raw.hex(), v.power] for v in vs]} for h, c, vs in changes]
 
 
 def _valset(items: list, field: str) -> ValidatorSet:

@@ -245,3 +245,65 @@ def test_genesis_files_that_must_be_refused(page):
     """, bad)
     assert got == {"unknown field": "bad_genesis", "small-order key": "bad_key", "wrong branch id": "bad_genesis",
                    "zero power": "bad_genesis", "bad chain id": "bad_genesis"}
+
+
+def _proof_after_a_set_change() -> tuple[dict, dict]:
+    """A genesis (JSON) and the proof (JSON) of a record committed after governance moved
+    the validator set on (PROTOCOL.md §15.6), built with the protocol code."""
+    from factories import certify, genesis_doc, member_keys, next_block, profile, record, validator_keys
+    from protocol.governance import Action, GovProposal, GovVote
+    from protocol.ledger import LedgerState
+
+    vals, (m0, m1) = validator_keys(4), member_keys(2)
+    doc = genesis_doc(vals, [m0, m1])
+    genesis = Genesis.from_json(doc)
+    state = LedgerState(genesis)
+    by_id = {k.branch_id: k for k in (*vals, m0, m1)}
+
+    def commit(records):
+        block, tx, rejected = next_block(state, records)
+        assert not rejected
+        cert = certify(block, [by_id[v.branch_id] for v in state.validators])
+        tx.commit()
+        return block, cert
+
+    p = record(vals[0], GovProposal("m0", Action("set_power", branch_id=m0.branch_id, power=10), 50))
+    commit([p])
+    commit([record(v, GovVote(p.hash, True)) for v in vals[:3]])
+    announcing, cert = commit([])
+    changes = ((announcing.header, cert, state.validators),)
+    rec = record(m1, profile(), 1)
+    block, block_cert = commit([rec])
+    proof = RecordProof(genesis.chain_id, rec.raw, block.height, 0, block.prove_record(0), block.header, block_cert, changes)
+    assert verify_record_proof(proof, genesis) == rec
+    return doc, proof.to_json()
+
+
+def test_a_proof_across_a_set_change_verifies_in_the_browser_as_in_python(page):
+    doc, good = _proof_after_a_set_change()
+    genesis = Genesis.from_json(doc)
+    cases = {"intact": good}
+    for name, change in {
+        "no set changes": lambda p: p.update(set_changes=[]),
+        "another announced set": lambda p: p["set_changes"][0]["validators"].pop(),
+        "change certificate": lambda p: p["set_changes"][0].update(certificate=_flip(p["set_changes"][0]["certificate"], 80)),
+    }.items():
+        p = copy.deepcopy(good)
+        change(p)
+        cases[name] = p
+    expected = {}
+    for name, p in cases.items():
+        try:
+            verify_record_proof(RecordProof.from_json(p), genesis)
+            expected[name] = None
+        except ProtocolError as exc:
+            expected[name] = exc.reason
+    got = run(page, """
+        const g = await verify.loadGenesis(JSON.stringify(arg.genesis));
+        const out = {};
+        for (const [name, p] of Object.entries(arg.cases)) { const r = await proofs.verifyRecordProof(p, g); out[name] = [r.reason, r.message]; }
+        return out;
+    """, {"genesis": doc, "cases": cases})
+    assert {k: v[0] for k, v in got.items()} == expected, got
+    assert expected == {"intact": None, "no set changes": "wrong_validators", "another announced set": "bad_set_change",
+                        "change certificate": "bad_certificate"}

@@ -334,6 +334,8 @@ class RawBlock(Closed):
     hash: Hash
     block: Annotated[str, Meta(pattern="^([0-9a-f]{2})+$", description="canonical block encoding (PROTOCOL.md §7.2), hex")]
     certificate: Annotated[str, Meta(pattern="^([0-9a-f]{2})+$", description="canonical commit certificate, hex")]
+    set_changes: Annotated[list[SetChange], Meta(description="the certified validator-set changes below this height "
+                                                             "(PROTOCOL.md §15.6), as in a record proof")] = []
 
 
 # ------------------------------------------------------------------ registry

@@ -17,7 +17,7 @@ import msgpack
 from protocol.blocks import Header
 from protocol.governance import KIND_PROPOSAL, SYSTEM_ID
 from protocol.ledger import Entry
-from protocol.proofs import RecordProof
+from protocol.proofs import RecordProof, set_changes_json
 from protocol.records import Record
 from protocol.schema import BranchProfile, ServiceOffer, ServiceStatus
 from protocol.records import RECORD_VERSION
@@ -101,7 +101,8 @@ def raw_block(node: Any, height: int) -> dict[str, Any] | None:
         return None
     _height, block_bytes, cert_bytes = rows[0]
     header, _n = _header_and_count(bytes(block_bytes))
-    return {"height": height, "hash": header.hash.hex(), "block": bytes(block_bytes).hex(), "certificate": bytes(cert_bytes).hex()}
+    return {"height": height, "hash": header.hash.hex(), "block": bytes(block_bytes).hex(), "certificate": bytes(cert_bytes).hex(),
+            "set_changes": set_changes_json(node.chain.store.set_changes(below=height))}
 
 
 def certificate_json(c: CommitCertificate) -> dict[str, Any]:

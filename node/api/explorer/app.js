@@ -25,7 +25,7 @@ const ROUTES = [
   [/^genesis$/, genesisPage, 'genesis'],
   // GOVERNANCE: once on-chain governance lands (its API under /v1/gov/...), add its page here:
   // proposals, tallies, effect heights and validator-set changes, with a nav entry in index.html;
-  // verify.js validatorSetAt() is where the certified set changes enter verification.
+  // verify.js validatorSetAt() walks the certified set changes (PROTOCOL.md §15.6) that proofs and raw blocks carry.
 ];
 
 // ------------------------------------------------------------------ live events: one stream for every page

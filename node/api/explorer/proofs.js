@@ -11,7 +11,7 @@ import {
 
 const VOTE_FIELDS = ['type', 'height', 'round', 'block_hash', 'validator', 'signature'];
 
-async function checkEvidence(ev, genesis) {
+async function checkEvidence(ev, genesis, set) {
   if (!Array.isArray(ev) || ev.length !== 2) throw new VerifyError('bad_evidence', 'evidence is [vote_a, vote_b]');
   const votes = ev.map((v) => {
     if (!Array.isArray(v) || v.length !== 6) throw new VerifyError('bad_evidence', 'a vote is an array of 6');
@@ -20,7 +20,7 @@ async function checkEvidence(ev, genesis) {
   const [a, b] = votes;
   if (a.type !== b.type || String(a.height) !== String(b.height) || String(a.round) !== String(b.round) || !equalBytes(a.validator, b.validator)) throw new VerifyError('bad_evidence', 'the two votes are not for one (type, height, round, validator)');
   if (equalBytes(a.block_hash, b.block_hash)) throw new VerifyError('bad_evidence', 'the two votes do not conflict');
-  const v = validatorSetAt(genesis, a.height).validators.find((x) => equalBytes(x.branchId, a.validator));
+  const v = set.validators.find((x) => equalBytes(x.branchId, a.validator));
   if (!v) throw new VerifyError('bad_evidence', 'the voter is not a validator');
   for (const vote of votes) {
     const payload = encode([vote.type, vote.height, vote.round, vote.block_hash, vote.validator]);
@@ -54,9 +54,10 @@ export async function verifyBlock(raw, genesis, height) {
       if (header.chain_id !== genesis.chainId) throw new Error(`header is for chain ${header.chain_id}`);
     });
     if (String(header.height) === '1') await c.check('block 1 follows the genesis', 'wrong_prev', () => equalBytes(header.prev_hash, genesis.hash));
-    await c.check('validator set is the one in force', 'wrong_validators', () => {
-      const set = validatorSetAt(genesis, header.height);
-      return equalBytes(header.validators_hash, set.hash) && equalBytes(header.next_validators_hash, set.hash);
+    const set = await c.check(`validator set is the one in force (${raw.set_changes?.length ?? 0} certified changes since genesis)`, 'wrong_validators', async () => {
+      const inForce = await validatorSetAt(genesis, header.height, raw.set_changes);
+      if (!equalBytes(header.validators_hash, inForce.hash)) throw new VerifyError('wrong_validators', 'header names another validator set than genesis and its certified changes');
+      return inForce;
     });
     await c.check(`records root (${block[1].length} records)`, 'bad_records_root', async () => {
       if (!block[1].every((r) => r instanceof Uint8Array)) throw new Error('a record is not a byte string');
@@ -64,7 +65,7 @@ export async function verifyBlock(raw, genesis, height) {
     });
     await c.check(`evidence root (${block[2].length} items)`, 'bad_evidence_root', async () => equalBytes(await merkleRoot(block[2].map((e) => encode(e))), header.evidence_root));
     out.certificate = await c.check('commit certificate: more than 2/3 of the power signed this block', 'bad_certificate', async () => {
-      try { return await checkCertificate(fromHex(raw.certificate, 'certificate'), genesis, height, hash); } catch (e) { out.certificate = e.result ?? null; throw e; }
+      try { return await checkCertificate(fromHex(raw.certificate, 'certificate'), genesis, height, hash, set); } catch (e) { out.certificate = e.result ?? null; throw e; }
     });
     await c.check('record signatures', 'bad_record', async () => {
       for (const [i, rb] of block[1].entries()) {
@@ -76,7 +77,7 @@ export async function verifyBlock(raw, genesis, height) {
       return `${block[1].length} verified`;
     });
     await c.check('evidence signatures', 'bad_evidence', async () => {
-      for (const ev of block[2]) out.evidence.push(await checkEvidence(ev, genesis));
+      for (const ev of block[2]) out.evidence.push(await checkEvidence(ev, genesis, set));
       return `${block[2].length} verified`;
     });
   } catch (e) { return c.report(out, e); }
@@ -109,12 +110,13 @@ export async function verifyRecordProof(proof, genesis) {
       if (String(header.height) !== String(proof.height)) throw new VerifyError('wrong_height', `header is for height ${header.height}, proof claims ${proof.height}`);
       return true;
     });
-    await c.check('header names the validator set in force', 'wrong_validators', () => {
-      if (!equalBytes(header.validators_hash, validatorSetAt(genesis, header.height).hash)) throw new VerifyError('wrong_validators', 'header names another validator set than genesis');
-      return true;
+    const set = await c.check(`header names the validator set in force (${proof.set_changes?.length ?? 0} certified changes since genesis)`, 'wrong_validators', async () => {
+      const inForce = await validatorSetAt(genesis, header.height, proof.set_changes);
+      if (!equalBytes(header.validators_hash, inForce.hash)) throw new VerifyError('wrong_validators', 'header names another validator set than genesis and its certified changes');
+      return inForce;
     });
     out.certificate = await c.check('commit certificate: more than 2/3 of the power signed this header', 'bad_certificate', async () => {
-      try { return await checkCertificate(parts.cert, genesis, proof.height, headerHash); } catch (e) { out.certificate = e.result ?? null; throw e; }
+      try { return await checkCertificate(parts.cert, genesis, proof.height, headerHash, set); } catch (e) { out.certificate = e.result ?? null; throw e; }
     });
     await c.check('record is under the header\'s records root', 'bad_proof', async () => {
       if (proof.proof.index !== proof.index) throw new VerifyError('bad_proof', 'proof index differs from the record index');

@@ -156,12 +156,34 @@ export async function loadGenesis(text) {
   };
 }
 
-/** The validator set that decides blocks at `height`.
- * GOVERNANCE: validator sets do not change yet (PROTOCOL.md §7.1), so this is the genesis
- * set. Once on-chain governance lands, proofs carry the certified chain of set changes:
- * verify that chain here, from genesis, and return the set in force at `height`. */
-export function validatorSetAt(genesis, height) { // eslint-disable-line no-unused-vars
-  return { validators: genesis.validators, hash: genesis.validatorsHash, totalPower: genesis.totalPower };
+/** The validator set that decides blocks at `height`, trusting only `genesis`: the genesis
+ * set, moved on by each certified set change (PROTOCOL.md §15.6) — a header below `height`
+ * that announces a new set, its certificate by the set in force, and that set, as
+ * GET /v1/records/{hash}/proof and GET /v1/blocks/{height}/raw carry them in `set_changes`.
+ * Throws VerifyError('bad_set_change' or 'bad_certificate') naming the change at fault. */
+export async function validatorSetAt(genesis, height, changes = []) {
+  let set = { validators: genesis.validators, hash: genesis.validatorsHash, totalPower: genesis.totalPower };
+  let last = 0n;
+  for (const [i, change] of (changes ?? []).entries()) {
+    const where = `set_changes[${i}]`;
+    let header, headerBytes, validators;
+    try {
+      headerBytes = fromHex(change.header, `${where}.header`);
+      header = headerFromArray(decode(headerBytes, 1024));
+      validators = change.validators.map(([id, key, power]) => {
+        if (!Number.isSafeInteger(power) || power < 1) throw new Error('power must be a positive integer');
+        return { id, branchId: fromHex(id), publicKey: fromHex(key), power, name: genesis.byId.get(id)?.name ?? id.slice(0, 12) };
+      }).sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    } catch (e) { throw new VerifyError('bad_set_change', `${where} is malformed: ${e.message}`); }
+    const h = BigInt(header.height);
+    if (header.chain_id !== genesis.chainId || !(last < h && h < BigInt(height))) throw new VerifyError('bad_set_change', `${where}: set changes must be of this chain, by height, below ${height}`);
+    const announced = await sha256(encode(validators.map((v) => [v.branchId, v.publicKey, v.power])));
+    if (!equalBytes(header.validators_hash, set.hash) || !equalBytes(header.next_validators_hash, announced)) throw new VerifyError('bad_set_change', `${where} does not follow the set in force, or announces another set than it carries`);
+    await checkCertificate(fromHex(change.certificate, `${where}.certificate`), genesis, header.height, await sha256(headerBytes), set);
+    set = { validators, hash: announced, totalPower: validators.reduce((n, v) => n + v.power, 0) };
+    last = h;
+  }
+  return set;
 }
 
 // ------------------------------------------------------------------ headers, records, certificates
@@ -219,10 +241,10 @@ export function decodeCertificate(bytes) {
 /** Check a commit certificate (§9.3) for (height, block hash) against the set in force.
  * Returns {cert, signers: [{id, name, power, signed, valid}], signedPower, totalPower, quorum};
  * throws VerifyError("bad_certificate") naming what fails. */
-export async function checkCertificate(certBytes, genesis, height, blockHash) {
+export async function checkCertificate(certBytes, genesis, height, blockHash, set = null) {
   let cert;
   try { cert = decodeCertificate(certBytes); } catch (e) { throw new VerifyError('bad_certificate', `certificate does not decode: ${e.message}`); }
-  const set = validatorSetAt(genesis, height);
+  set ??= { validators: genesis.validators, hash: genesis.validatorsHash, totalPower: genesis.totalPower };
   const byId = new Map(cert.signatures.map((s) => [s.id, s]));
   const signers = [];
   let signedPower = 0, problem = null;
