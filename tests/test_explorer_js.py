@@ -307,3 +307,25 @@ def test_a_proof_across_a_set_change_verifies_in_the_browser_as_in_python(page):
     assert {k: v[0] for k, v in got.items()} == expected, got
     assert expected == {"intact": None, "no set changes": "wrong_validators", "another announced set": "bad_set_change",
                         "change certificate": "bad_certificate"}
+
+
+def test_a_block_with_duplicate_proposal_evidence_verifies_in_the_browser(page):
+    from factories import CHAIN_ID, certify, genesis_doc, member_keys, next_block, validator_keys
+    from protocol.ledger import LedgerState
+    from protocol.votes import DuplicateProposalEvidence, Proposal
+
+    vals = validator_keys(4)
+    doc = genesis_doc(vals, member_keys(2))
+    state = LedgerState(Genesis.from_json(doc))
+    block, tx, _ = next_block(state, [])
+    tx.commit()
+    a, b = (Proposal.create(vals[2], CHAIN_ID, 1, 0, -1, h) for h in (b"\x01" * 32, b"\x02" * 32))
+    block, tx, _ = next_block(state, [], evidence=[DuplicateProposalEvidence.from_proposals(a, b)])
+    raw = {"height": block.height, "hash": block.hash.hex(), "block": block.encode().hex(),
+           "certificate": certify(block, vals).encode().hex(), "set_changes": []}
+    got = run(page, """
+        const g = await verify.loadGenesis(JSON.stringify(arg.genesis));
+        const r = await proofs.verifyBlock(arg.raw, g, arg.raw.height);
+        return [r.ok, r.reason, r.message, r.evidence.map((e) => [e.type, e.validator.name])];
+    """, {"genesis": doc, "raw": raw})
+    assert got == [True, None, None, [["proposal", "Validator 2"]]], got

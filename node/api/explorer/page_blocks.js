@@ -87,7 +87,7 @@ export async function blockPage(root, ctx, [heightText]) {
         h('td', String(i)), h('td', r.kind), h('td', link(`#/branch/${r.branch_id}`, ctx.nameOf(r.branch_id))),
         h('td', `${r.subject} #${r.seq}`), h('td', summary(r.kind, r.body)), h('td', hash(r.hash))))) : h('p.muted', 'no records')),
     card(`Evidence (${report.evidence?.length ?? 0})`, report.evidence?.length
-      ? h('ul', report.evidence.map((e) => h('li', `${e.validator.name} voted twice at height ${e.height}, round ${e.round}: `, e.hashes.map((x) => hash(x || 'nil')))))
+      ? h('ul', report.evidence.map((e) => h('li', `${e.validator.name} ${e.type === 'proposal' ? 'proposed' : 'voted'} twice at height ${e.height}, round ${e.round}: `, e.hashes.map((x) => hash(x || 'nil')))))
       : h('p.muted', 'no evidence')),
     card('Commit certificate', certificateTable(report.certificate)));
   return null;

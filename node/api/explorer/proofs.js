@@ -11,8 +11,27 @@ import {
 
 const VOTE_FIELDS = ['type', 'height', 'round', 'block_hash', 'validator', 'signature'];
 
+const PROPOSAL_FIELDS = ['height', 'round', 'pol_round', 'block_hash', 'proposer', 'signature'];
+
+async function checkProposalEvidence(ev, genesis, set) { // ["proposal", a, b] (§9.4)
+  const [a, b] = ev.slice(1).map((p) => {
+    if (!Array.isArray(p) || p.length !== 6) throw new VerifyError('bad_evidence', 'a proposal is an array of 6');
+    return Object.fromEntries(PROPOSAL_FIELDS.map((n, i) => [n, p[i]]));
+  });
+  if (String(a.height) !== String(b.height) || String(a.round) !== String(b.round) || !equalBytes(a.proposer, b.proposer)) throw new VerifyError('bad_evidence', 'the two proposals are not for one (height, round, proposer)');
+  if (equalBytes(encode(ev[1]), encode(ev[2]))) throw new VerifyError('bad_evidence', 'the two proposals do not conflict');
+  const v = set.validators.find((x) => equalBytes(x.branchId, a.proposer));
+  if (!v) throw new VerifyError('bad_evidence', 'the proposer is not a validator');
+  for (const p of [a, b]) {
+    const payload = encode([p.height, p.round, p.pol_round, p.block_hash, p.proposer]);
+    if (!(await verifySignature(v.publicKey, encode(['branchnet/v1', 'proposal', genesis.chainId, payload]), p.signature))) throw new VerifyError('bad_evidence', `a proposal of ${v.name} does not verify`);
+  }
+  return { validator: v, height: a.height, round: a.round, type: 'proposal', hashes: [a, b].map((x) => toHex(x.block_hash)) };
+}
+
 async function checkEvidence(ev, genesis, set) {
-  if (!Array.isArray(ev) || ev.length !== 2) throw new VerifyError('bad_evidence', 'evidence is [vote_a, vote_b]');
+  if (Array.isArray(ev) && ev.length === 3 && ev[0] === 'proposal') return checkProposalEvidence(ev, genesis, set);
+  if (!Array.isArray(ev) || ev.length !== 2) throw new VerifyError('bad_evidence', 'evidence is [vote_a, vote_b] or ["proposal", a, b]');
   const votes = ev.map((v) => {
     if (!Array.isArray(v) || v.length !== 6) throw new VerifyError('bad_evidence', 'a vote is an array of 6');
     return Object.fromEntries(VOTE_FIELDS.map((n, i) => [n, v[i]]));
