@@ -492,6 +492,11 @@ BAD = [
     ("sign-unknown-field", "POST", "/v1/records/sign", {"json": {"kind": "service.offer", "body": _offer(colour="red")}}, True, 400, "unknown_field", "body.colour"),
     ("sign-risk-missing", "POST", "/v1/records/sign", {"json": {"kind": "service.offer", "body": _offer(category="loan")}}, True, 400, "risk_required", "body.risk_level"),
     ("sign-pii", "POST", "/v1/records/sign", {"json": {"kind": "service.offer", "body": _offer(description="ask for 13812345678")}}, True, 400, "pii_phone_number", "body.description"),
+    ("sign-terms-currency", "POST", "/v1/records/sign", {"json": {"kind": "service.offer", "body": body_to_json(f.offer("x-loan", "loan", terms=f.loan_terms(currency="RMB")))}}, True, 400, "currency", "body.terms.loan.currency"),
+    ("sign-fee-currency", "POST", "/v1/records/sign", {"json": {"kind": "service.offer", "body": _offer(fees=[{"label": "fee", "amount_minor": 5, "currency": "XYZ", "basis": "one_time"}])}}, True, 400, "currency", "body.fees[0].currency"),
+    ("sign-quality-small-count", "POST", "/v1/records/sign", {"json": {"kind": "branch.quality", "body": body_to_json(f.quality()) | {"complaints": [{"category": "fees", "received": 3, "resolved": -1}]}}}, True, 400, "small_count", "body.complaints[0].received"),
+    ("services-sort", "GET", "/v1/services?sort=cheap", {}, False, 400, "bad_param", "sort"),
+    ("services-term", "GET", "/v1/services?term_months=601", {}, False, 400, "bad_param", "term_months"),
     ("sign-status-no-service", "POST", "/v1/records/sign", {"json": {"kind": "service.status", "body": body_to_json(f.status("no-such"))}}, True, 400, "no_such_service", "body.service_id"),
 ]
 
@@ -628,6 +633,44 @@ async def test_events_drop_a_slow_client_and_keep_alive():
     with trio.fail_after(WAIT):
         assert await anext(idle) == b": keep-alive\n\n"
     await idle.aclose()
+
+
+async def test_offer_terms_filters_sort_and_quality(client, net, published):
+    """Product terms and branch.quality through the API: compare by rate and term, every answer with its proof."""
+    offers = [
+        f.offer("loan-flex", "loan", terms=f.loan_terms()),  # 345..420 bp, 6..60 months
+        f.offer("loan-short", "loan", terms=f.loan_terms(rate_min_bp=390, rate_max_bp=390, rate_type="fixed",
+                                                         rate_reference="none", spread_bp=0, term_min_months=1,
+                                                         term_max_months=12)),
+        f.offer("loan-long", "loan", terms=f.loan_terms(rate_min_bp=300, term_min_months=60, term_max_months=360)),
+        f.offer("deposit-term", "deposit", terms=f.deposit_terms()),
+        f.offer("fund-b", "wealth", terms=f.investment_terms()),
+    ]
+    quality = f.quality()
+    docs = [await sign(client, net, "service.offer", o) for o in offers] + [await sign(client, net, "branch.quality", quality)]
+    for d in docs:
+        await wait_committed(client, d["hash"])
+
+    async def listed(**params):
+        r = await client.get("/v1/services", params=params)
+        assert r.status_code == 200, r.text
+        return [(s["service_id"], s["rate_bp"]) for s in r.json()["services"]]
+
+    assert await listed(category="loan", term_months=12, sort="rate") == [("loan-flex", 345), ("loan-short", 390)]
+    assert (await listed(category="loan", sort="-rate"))[:3] == [("loan-short", 390), ("loan-flex", 345), ("loan-long", 300)]
+    assert (await listed(category="loan", sort="rate"))[-1] == ("home-loan", None)  # no terms: last
+    assert await listed(category="deposit", term_months=3) == [("deposit-term", 110)]
+    assert await listed(category="deposit", term_months=6) == []
+    assert await listed(category="loan", amount=1_000_000_000) == []  # above every loan's maximum
+    assert await listed(category="wealth", term_months=12) == [("fund-b", 410)]
+    assert await listed(category="loan", valid_at=f.GENESIS_TIME_MS - 1) == []
+    svc = (await client.get("/v1/services", params={"category": "loan", "term_months": 12, "sort": "rate"})).json()["services"][0]
+    assert svc["offer"]["terms"] == body_to_json(offers[0].terms)
+    proof = await client.get(f"/v1/records/{svc['record_hash']}/proof")
+    assert proof.status_code == 200
+
+    q = (await client.get("/v1/records", params={"kind": "branch.quality"})).json()["records"]
+    assert [r["body"] for r in q] == [body_to_json(quality)] and q[0]["subject"] == "quality/2026-01"
 
 
 async def test_empty_query_values_mean_absent(client, published):

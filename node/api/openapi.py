@@ -22,6 +22,7 @@ import msgspec
 from protocol.schema import BODY_TYPES, CATEGORIES, CHANNELS, FEE_BASES, OWNERSHIP, STATUSES
 
 from . import models as m
+from .compare import SORTS
 from . import models_node as n
 
 HASH = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
@@ -102,6 +103,12 @@ SERVICE_FILTERS = [
     _q("ownership", _enum(OWNERSHIP), "own product or consigned (sold on behalf of an issuer)"),
     _q("fee_basis", _enum(FEE_BASES), "has a fee of this basis"),
     _q("max_fee", INT, "every fee (of fee_basis, when given) is at most this amount_minor (basis points for percent_bp)"),
+    _q("term_months", {"type": "integer", "minimum": 0, "maximum": 600},
+       "product terms cover this term: within a loan's range, a row of a deposit's rate table, a wealth/agency term"),
+    _q("amount", INT, "minor units: within a loan's amount range, at least a deposit's or product's minimum amount"),
+    _q("valid_at", INT, "ms since the epoch: inside the offer's validity window (effective_from_ms .. terms.valid_until_ms)"),
+    _q("sort", _enum(SORTS), "by the headline rate (rate_bp), the longest term or the minimum amount; - for descending; "
+                             "offers without terms last"),
     _q("q", {"type": "string"}, "case-insensitive text in title or description"),
     _q("limit", {"type": "integer", "minimum": 1, "maximum": 1000}, "default 100"),
     _q("offset", INT, "default 0"),

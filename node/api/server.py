@@ -41,13 +41,14 @@ from protocol.governance import PROPOSAL_STATUSES
 from protocol.keys import BRANCH_ID_SIZE
 from protocol.records import Record
 from protocol.schema import BODY_TYPES, CATEGORIES, CHANNELS, FEE_BASES, OWNERSHIP, STATUSES
+from protocol.terms import MAX_AMOUNT, MAX_TERM_MONTHS
 from protocol.views import body_from_json
 
 from ..ingest import CatchingUp
 from ..listen import bind_tcp
 from ..mempool import MempoolFull, MempoolRejected
 from ..overload import Overloaded
-from . import views
+from . import compare, views
 from .activity import DEFAULT_WINDOW, MAX_WINDOW, activity
 from .events import block_events
 from .explorer import explorer_routes
@@ -240,6 +241,10 @@ class NodeApi:
             ownership=choice_param(q.get("ownership"), "ownership", OWNERSHIP),
             fee_basis=choice_param(q.get("fee_basis"), "fee_basis", FEE_BASES),
             max_fee=int_param(q.get("max_fee"), "max_fee", default=None, lo=0, hi=10**15),
+            term_months=int_param(q.get("term_months"), "term_months", default=None, lo=0, hi=MAX_TERM_MONTHS),
+            amount=int_param(q.get("amount"), "amount", default=None, lo=0, hi=MAX_AMOUNT),
+            valid_at=int_param(q.get("valid_at"), "valid_at", default=None, lo=0, hi=2**53),
+            sort=choice_param(q.get("sort"), "sort", compare.SORTS),
             limit=int_param(q.get("limit"), "limit", default=100, lo=1, hi=1000),
             offset=int_param(q.get("offset"), "offset", default=0, lo=0, hi=10**9),
         ))

@@ -25,6 +25,7 @@ from protocol.views import action_to_json, body_to_json
 from protocol.votes import CommitCertificate, DuplicateVoteEvidence, Vote
 
 from ..p2p.host import peer_id_of
+from . import compare
 
 
 def record_json(rec: Record) -> dict[str, Any]:
@@ -189,7 +190,8 @@ def _offer_matches(offer: ServiceOffer, f: dict[str, Any]) -> bool:
 
 def services(node: Any, *, category: str | None = None, branch: bytes | None = None, region: str | None = None,
              status: str | None = None, q: str | None = None, limit: int = 100, offset: int = 0,
-             **offer_filters: Any) -> dict[str, Any]:
+             term_months: int | None = None, amount: int | None = None, valid_at: int | None = None,
+             sort: str | None = None, **offer_filters: Any) -> dict[str, Any]:
     state = node.chain.state
     names = {bid: m.name for bid, m in state.gov.registry.members.items()}
     by_branch: dict[bytes, list[Entry]] = {}
@@ -212,7 +214,10 @@ def services(node: Any, *, category: str | None = None, branch: bytes | None = N
                 continue
             if not _offer_matches(offer, offer_filters):
                 continue
+            if not compare.terms_match(offer, term_months=term_months, amount=amount, valid_at=valid_at):
+                continue
             matches.append({
+                "_offer": offer,
                 "branch_id": bid.hex(),
                 "branch_name": names.get(bid, ""),
                 "region": branch_region,
@@ -221,8 +226,14 @@ def services(node: Any, *, category: str | None = None, branch: bytes | None = N
                 "status": body_to_json(status_entry.body) if status_entry else None,
                 "record_hash": offer_entry.record_hash.hex(),
                 "height": offer_entry.height,
+                "rate_bp": compare.headline_rate_bp(offer, term_months),
             })
-    return {"total": len(matches), "services": matches[offset : offset + limit]}
+    if sort is not None:
+        matches.sort(key=compare.sort_key(sort, term_months))
+    page = matches[offset : offset + limit]
+    for m in page:
+        del m["_offer"]
+    return {"total": len(matches), "services": page}
 
 
 def branch(node: Any, branch_id: bytes, *, with_services: bool) -> dict[str, Any] | None:
