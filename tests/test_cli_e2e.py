@@ -124,3 +124,52 @@ def test_publish_list_prove_verify_against_a_real_node(running_node, tmp_path: P
     assert proc.wait(timeout=STOP_TIMEOUT_S) == 0
     r = branchnet("status", *h)
     assert r.returncode == 3 and r.stderr.startswith("error: cannot reach the node")
+
+
+LOAN_TOML = """id = "{id}"
+category = "loan"
+title = "Home loan {id}"
+risk = "R2"
+channels = ["counter"]
+fees = ["appraisal=0 CNY free"]
+
+[terms]
+valid_until_ms = 0
+
+[terms.loan]
+rate_min_bp = {rate}
+rate_max_bp = {rate}
+rate_type = "fixed"
+rate_reference = "none"
+spread_bp = 0
+term_min_months = {tmin}
+term_max_months = {tmax}
+amount_min_minor = 10000000
+amount_max_minor = 500000000
+currency = "CNY"
+repayment_methods = ["equal_installment"]
+collateral_required = true
+collateral_kinds = ["real_estate"]
+early_repayment_fee_bp = 100
+"""
+
+
+def test_loan_terms_published_from_a_file_listed_by_term_and_rate(running_node, tmp_path: Path) -> None:
+    """`service publish --file` with [terms], then `service list --category loan --term 12m --sort rate`."""
+    home, _ = running_node
+    h = ["--home", str(home)]
+    for sid, rate, tmin, tmax in (("loan-b", 420, 6, 36), ("loan-a", 365, 12, 60), ("loan-long", 300, 60, 360)):
+        f = tmp_path / f"{sid}.toml"
+        f.write_text(LOAN_TOML.format(id=sid, rate=rate, tmin=tmin, tmax=tmax))
+        r = branchnet("service", "publish", *h, "--file", str(f), "--json")
+        assert r.returncode == 0, r.stderr
+    r = branchnet("service", "list", *h, "--category", "loan", "--term", "12m", "--sort", "rate", "--json")
+    assert r.returncode == 0, r.stderr
+    assert [(s["service_id"], s["rate_bp"]) for s in json.loads(r.stdout)["services"]] == [("loan-a", 365), ("loan-b", 420)]
+    r = branchnet("service", "list", *h, "--category", "loan", "--term", "1y", "--sort", "rate")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.index("loan-a") < r.stdout.index("loan-b") and "3.65%" in r.stdout and "loan-long" not in r.stdout
+    r = branchnet("service", "show", *h, json.loads(branchnet("service", "list", *h, "--json").stdout)["services"][0]["branch_id"], "loan-a")
+    assert r.returncode == 0 and "3.65% fixed; 12-60 months" in r.stdout, r.stdout + r.stderr
+    r = branchnet("service", "list", *h, "--term", "12 weeks")
+    assert r.returncode == 2 and "--term" in r.stderr
