@@ -38,6 +38,7 @@ MAX_COUNT = 10**6
 MAX_HOURS = 8760
 MAX_MINUTES = 1440
 _PERIOD = re.compile(r"20[0-9]{2}-(?:0[1-9]|1[0-2])")
+PERIOD = _PERIOD  # the period syntax, for readers (the API's period parameter)
 _POSITIONS = {c: i for i, c in enumerate(COMPLAINT_CATEGORIES)}
 
 

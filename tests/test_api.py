@@ -496,6 +496,8 @@ BAD = [
     ("sign-fee-currency", "POST", "/v1/records/sign", {"json": {"kind": "service.offer", "body": _offer(fees=[{"label": "fee", "amount_minor": 5, "currency": "XYZ", "basis": "one_time"}])}}, True, 400, "currency", "body.fees[0].currency"),
     ("sign-quality-small-count", "POST", "/v1/records/sign", {"json": {"kind": "branch.quality", "body": body_to_json(f.quality()) | {"complaints": [{"category": "fees", "received": 3, "resolved": -1}]}}}, True, 400, "small_count", "body.complaints[0].received"),
     ("services-sort", "GET", "/v1/services?sort=cheap", {}, False, 400, "bad_param", "sort"),
+    ("quality-period", "GET", "/v1/quality?period=2026-13", {}, False, 400, "bad_param", "period"),
+    ("quality-sort", "GET", "/v1/quality?sort=best", {}, False, 400, "bad_param", "sort"),
     ("services-term", "GET", "/v1/services?term_months=601", {}, False, 400, "bad_param", "term_months"),
     ("sign-status-no-service", "POST", "/v1/records/sign", {"json": {"kind": "service.status", "body": body_to_json(f.status("no-such"))}}, True, 400, "no_such_service", "body.service_id"),
 ]
@@ -671,6 +673,21 @@ async def test_offer_terms_filters_sort_and_quality(client, net, published):
 
     q = (await client.get("/v1/records", params={"kind": "branch.quality"})).json()["records"]
     assert [r["body"] for r in q] == [body_to_json(quality)] and q[0]["subject"] == "quality/2026-01"
+
+    # /v1/quality: the latest version of each branch's disclosure for a month, ranked; a correction supersedes
+    correction = f.quality(resolution_median_hours=15, resolution_p90_hours=40)
+    later = f.quality("2026-02")
+    for d in [await sign(client, net, "branch.quality", correction), await sign(client, net, "branch.quality", later)]:
+        await wait_committed(client, d["hash"])
+    doc = (await client.get("/v1/quality", params={"period": "2026-01", "sort": "resolution"})).json()
+    assert doc["period"] == "2026-01" and len(doc["branches"]) == 1
+    row = doc["branches"][0]
+    assert row["quality"] == body_to_json(correction) and row["seq"] == 2 and row["region"] == PROFILE.region
+    assert (await client.get(f"/v1/records/{row['record_hash']}/proof")).status_code == 200
+    assert (await client.get("/v1/quality")).json()["period"] == "2026-02"  # default: the latest disclosed
+    assert (await client.get("/v1/quality", params={"period": "2026-01", "region": "CN-SH"})).json()["branches"] == []
+    history = (await client.get("/v1/records", params={"kind": "branch.quality"})).json()["records"]
+    assert [(r["subject"], r["seq"]) for r in history] == [("quality/2026-02", 1), ("quality/2026-01", 2), ("quality/2026-01", 1)]
 
 
 async def test_empty_query_values_mean_absent(client, published):

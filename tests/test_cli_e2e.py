@@ -173,3 +173,23 @@ def test_loan_terms_published_from_a_file_listed_by_term_and_rate(running_node, 
     assert r.returncode == 0 and "3.65% fixed; 12-60 months" in r.stdout, r.stdout + r.stderr
     r = branchnet("service", "list", *h, "--term", "12 weeks")
     assert r.returncode == 2 and "--term" in r.stderr
+
+    # a month's service quality, corrected once: the list shows the latest version
+    q = {"period": "2026-09", "complaints": [{"category": "fees", "received": 12, "resolved": 11},
+                                             {"category": "card", "received": -1, "resolved": -1}],
+         "resolution_median_hours": 18, "resolution_p90_hours": 66, "wait_avg_minutes": 9, "wait_p90_minutes": 27,
+         "self_service_availability_bp": 9950}
+    qf = tmp_path / "quality.json"
+    for median in (18, 16):
+        qf.write_text(json.dumps(q | {"resolution_median_hours": median}))
+        r = branchnet("branch", "quality", "publish", *h, "--file", str(qf), "--json")
+        assert r.returncode == 0, r.stderr
+    r = branchnet("branch", "quality", "list", *h, "--json")
+    assert r.returncode == 0, r.stderr
+    [row] = json.loads(r.stdout)["branches"]
+    assert row["seq"] == 2 and row["quality"]["resolution_median_hours"] == 16
+    r = branchnet("branch", "quality", "list", *h, "--period", "2026-09")
+    assert r.returncode == 0 and "fees 12/11, card <5/<5" in r.stdout and "16 h / 66 h" in r.stdout, r.stdout
+    qf.write_text(json.dumps(q | {"complaints": [{"category": "fees", "received": 3, "resolved": -1}]}))
+    r = branchnet("branch", "quality", "publish", *h, "--file", str(qf))
+    assert r.returncode == 2 and "body.complaints[0].received" in r.stderr, r.stderr

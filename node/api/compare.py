@@ -22,6 +22,9 @@ from protocol.schema import ServiceOffer
 from protocol.terms import DepositTerms, InvestmentTerms, LoanTerms
 
 SORTS = ("rate", "-rate", "term", "-term", "amount", "-amount")
+# /v1/quality: fastest resolution, shortest wait, best availability first; undisclosed (-1) last
+QUALITY_SORTS = {"resolution": ("resolution_median_hours", 1), "wait": ("wait_avg_minutes", 1),
+                 "availability": ("self_service_availability_bp", -1)}
 
 
 def headline_rate_bp(offer: ServiceOffer, term_months: int | None = None) -> int | None:
@@ -79,6 +82,17 @@ def terms_match(offer: ServiceOffer, *, term_months: int | None = None, amount: 
             return p.amount_min_minor <= amount <= p.amount_max_minor
         return isinstance(p, (DepositTerms, InvestmentTerms)) and p.min_amount_minor <= amount
     return True
+
+
+def quality_key(sort: str):
+    """A key for sorting /v1/quality answers (dicts with ``quality``) by ``sort`` (one of QUALITY_SORTS)."""
+    field, sign = QUALITY_SORTS[sort]
+
+    def key(item: dict[str, Any]) -> tuple:
+        value = item["quality"][field]
+        return (value < 0, sign * value, item["branch_id"])
+
+    return key
 
 
 def sort_key(sort: str, term_months: int | None):

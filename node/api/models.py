@@ -419,6 +419,22 @@ class ServiceList(Closed):
     services: list[Service]
 
 
+class BranchQuality(Closed):
+    """A branch's current service-quality disclosure for the period (its latest version)."""
+    branch_id: BranchId
+    branch_name: Annotated[str, Meta(description="name in genesis")]
+    region: Annotated[str | None, Meta(description="region of the branch's profile; null without one")]
+    quality: QualityBody
+    seq: Annotated[int, Meta(ge=1, description="the version: a correction has seq 2, 3, ...")]
+    record_hash: Annotated[str, Meta(pattern="^[0-9a-f]{64}$", description="the record (its proof: /v1/records/{hash}/proof)")]
+    height: Annotated[int, Meta(ge=1, description="the block that committed it")]
+
+
+class QualityList(Closed):
+    period: Annotated[str | None, Meta(description="the period shown (default: the latest disclosed); null if none")]
+    branches: list[BranchQuality]
+
+
 class BranchBase(Closed):
     branch_id: BranchId
     name: Annotated[str, Meta(description="member name (genesis or governance)")]

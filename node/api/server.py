@@ -41,6 +41,7 @@ from protocol.governance import PROPOSAL_STATUSES
 from protocol.keys import BRANCH_ID_SIZE
 from protocol.records import Record
 from protocol.schema import BODY_TYPES, CATEGORIES, CHANNELS, FEE_BASES, OWNERSHIP, STATUSES
+from protocol.quality import PERIOD as QUALITY_PERIOD
 from protocol.terms import MAX_AMOUNT, MAX_TERM_MONTHS
 from protocol.views import body_from_json
 
@@ -249,6 +250,18 @@ class NodeApi:
             offset=int_param(q.get("offset"), "offset", default=0, lo=0, hi=10**9),
         ))
 
+    async def quality(self, request: Request) -> Response:
+        q = query_params(request)
+        branch = q.get("branch")
+        period = q.get("period")
+        if period is not None and not QUALITY_PERIOD.fullmatch(period):
+            raise ApiError(400, "bad_param", "expected a period YYYY-MM", "period")
+        return JSONResponse(views.quality(
+            self.node, period=period, region=text_param(q.get("region"), "region", 32),
+            branch=hex_param(branch, "branch", BRANCH_ID_SIZE) if branch is not None else None,
+            sort=choice_param(q.get("sort"), "sort", tuple(compare.QUALITY_SORTS)),
+        ))
+
     async def branches(self, request: Request) -> Response:
         return JSONResponse(views.branches(self.node))
 
@@ -351,6 +364,7 @@ def make_app(node: Any) -> Any:
         r("/v1/records/{hash}", get=api.record),
         r("/v1/records/{hash}/proof", get=api.record_proof),
         r("/v1/services", get=api.services),
+        r("/v1/quality", get=api.quality),
         r("/v1/branches", get=api.branches),
         r("/v1/branches/{branch_id}", get=api.branch),
         r("/v1/events", get=api.events),

@@ -236,6 +236,30 @@ def services(node: Any, *, category: str | None = None, branch: bytes | None = N
     return {"total": len(matches), "services": page}
 
 
+def quality(node: Any, *, period: str | None = None, region: str | None = None, branch: bytes | None = None,
+            sort: str | None = None) -> dict[str, Any]:
+    """Each branch's current branch.quality disclosure (the latest version of its subject)
+    for ``period`` (default: the latest period any branch disclosed), ranked by ``sort``."""
+    state = node.chain.state
+    names = {bid: m.name for bid, m in state.gov.registry.members.items()}
+    found: list[tuple[bytes, Entry]] = [(bid, e) for bid, e in state.entries(branch)
+                                        if e.subject.startswith("quality/") and e.body is not None]
+    if period is None and found:
+        period = max(e.body.period for _, e in found)
+    out = []
+    for bid, e in found:
+        if e.body.period != period:
+            continue
+        prof = state.entry(bid, "profile")
+        branch_region = prof.body.region if prof is not None and isinstance(prof.body, BranchProfile) else None
+        if region is not None and not _region_matches(branch_region, region):
+            continue
+        out.append({"branch_id": bid.hex(), "branch_name": names.get(bid, ""), "region": branch_region,
+                    "quality": body_to_json(e.body), "seq": e.seq, "record_hash": e.record_hash.hex(), "height": e.height})
+    out.sort(key=compare.quality_key(sort) if sort is not None else (lambda item: item["branch_id"]))
+    return {"period": period, "branches": out}
+
+
 def branch(node: Any, branch_id: bytes, *, with_services: bool) -> dict[str, Any] | None:
     state = node.chain.state
     member = state.gov.registry.members.get(branch_id)
