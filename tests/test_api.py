@@ -690,6 +690,39 @@ async def test_offer_terms_filters_sort_and_quality(client, net, published):
     assert [(r["subject"], r["seq"]) for r in history] == [("quality/2026-02", 1), ("quality/2026-01", 2), ("quality/2026-01", 1)]
 
 
+async def test_as_of_answers_what_was_on_offer_then_from_history(client, net, published):
+    """A rate change published in advance, then a withdrawal: as_of sees each version in its time."""
+    import dataclasses as dc
+
+    async def block_time(doc):
+        committed = await wait_committed(client, doc["hash"])
+        return (await client.get(f"/v1/blocks/{committed['height']}")).json()["header"]["time_ms"]
+
+    async def offered(as_of):
+        r = await client.get("/v1/services", params={"as_of": as_of, "category": "loan", "q": "Rate change"})
+        assert r.status_code == 200, r.text
+        doc = r.json()
+        return [(s["service_id"], s["rate_bp"], s["status"]) for s in doc["services"] if s["service_id"] == "loan-change"]
+
+    first = f.offer("loan-change", "loan", title="Rate change loan", terms=f.loan_terms(rate_min_bp=400, rate_max_bp=450))
+    t1 = await block_time(await sign(client, net, "service.offer", first))
+    day = 86_400_000
+    second = dc.replace(first, effective_from_ms=t1 + day, terms=f.loan_terms(rate_min_bp=380, rate_max_bp=450))
+    t2 = await block_time(await sign(client, net, "service.offer", second))
+    now = (await client.get("/v1/services", params={"q": "Rate change"})).json()["services"]
+    assert [s["rate_bp"] for s in now] == [380]  # the state holds the newest offer, published in advance
+    assert await offered(t1 - 1) == []  # not committed yet
+    assert await offered(t1) == [("loan-change", 400, None)]
+    assert await offered(t2) == [("loan-change", 400, None)]  # the change is not in force yet
+    assert await offered(t1 + day) == [("loan-change", 380, None)]
+    t3 = await block_time(await sign(client, net, "service.withdraw", f.withdraw("loan-change")))
+    assert await offered(t3) == [] and await offered(t3 - 1) == [("loan-change", 400, None)]
+    doc = (await client.get("/v1/services", params={"as_of": t1, "q": "Rate change"})).json()
+    assert doc["as_of_ms"] == t1 and doc["as_of_height"] >= 1
+    proof = await client.get(f"/v1/records/{doc['services'][0]['record_hash']}/proof")
+    assert proof.status_code == 200
+
+
 async def test_empty_query_values_mean_absent(client, published):
     doc = (await client.get("/v1/services?category=&branch=&region=&status=&q=&limit=&offset=")).json()
     assert doc["total"] == (await client.get("/v1/services")).json()["total"] > 0

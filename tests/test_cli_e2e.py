@@ -171,6 +171,10 @@ def test_loan_terms_published_from_a_file_listed_by_term_and_rate(running_node, 
     assert r.stdout.index("loan-a") < r.stdout.index("loan-b") and "3.65%" in r.stdout and "loan-long" not in r.stdout
     r = branchnet("service", "show", *h, json.loads(branchnet("service", "list", *h, "--json").stdout)["services"][0]["branch_id"], "loan-a")
     assert r.returncode == 0 and "3.65% fixed; 12-60 months" in r.stdout, r.stdout + r.stderr
+    r = branchnet("service", "list", *h, "--category", "loan", "--as-of", "2020-01-01T00:00:00+08:00", "--json")
+    assert r.returncode == 0 and json.loads(r.stdout)["total"] == 0 and json.loads(r.stdout)["as_of_height"] == 0, r.stderr
+    r = branchnet("service", "list", *h, "--category", "loan", "--as-of", "2100-01-01T00:00:00Z", "--term", "12m", "--sort", "rate")
+    assert r.returncode == 0 and r.stdout.index("loan-a") < r.stdout.index("loan-b") and "on offer at 2100" in r.stdout, r.stdout
     r = branchnet("service", "list", *h, "--term", "12 weeks")
     assert r.returncode == 2 and "--term" in r.stderr
 

@@ -417,6 +417,8 @@ class Service(Closed):
 class ServiceList(Closed):
     total: Annotated[int, Meta(ge=0, description="matches before limit and offset")]
     services: list[Service]
+    as_of_ms: Annotated[int, Meta(ge=0, description="with as_of: the instant asked about")] | UnsetType = UNSET
+    as_of_height: Annotated[int, Meta(ge=0, description="with as_of: the last height committed by then (0: none)")] | UnsetType = UNSET
 
 
 class BranchQuality(Closed):

@@ -109,6 +109,9 @@ SERVICE_FILTERS = [
     _q("valid_at", INT, "ms since the epoch: inside the offer's validity window (effective_from_ms .. terms.valid_until_ms)"),
     _q("sort", _enum(SORTS), "by the headline rate (rate_bp), the longest term or the minimum amount; - for descending; "
                              "offers without terms last"),
+    _q("as_of", INT, "ms since the epoch: what was on offer then, from the chain's history as committed by then "
+                     "(each subject's offer that had taken effect, within its validity window, not withdrawn); "
+                     "status is null, region is the branch's current one; every record_hash has its proof"),
     _q("q", {"type": "string"}, "case-insensitive text in title or description"),
     _q("limit", {"type": "integer", "minimum": 1, "maximum": 1000}, "default 100"),
     _q("offset", INT, "default 0"),

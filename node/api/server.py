@@ -230,6 +230,11 @@ class NodeApi:
     async def services(self, request: Request) -> Response:
         q = query_params(request)
         branch = q.get("branch")
+        as_of_ms = int_param(q.get("as_of"), "as_of", default=None, lo=0, hi=2**53)
+        as_of = None
+        if as_of_ms is not None:  # history from the store in a worker thread; the state is read here, on trio's
+            height, offers = await self._read(self.node.chain.store.offers_as_of, as_of_ms)
+            as_of = (as_of_ms, height, offers)
         return JSONResponse(views.services(
             self.node,
             category=choice_param(q.get("category"), "category", CATEGORIES),
@@ -246,6 +251,7 @@ class NodeApi:
             amount=int_param(q.get("amount"), "amount", default=None, lo=0, hi=MAX_AMOUNT),
             valid_at=int_param(q.get("valid_at"), "valid_at", default=None, lo=0, hi=2**53),
             sort=choice_param(q.get("sort"), "sort", compare.SORTS),
+            as_of=as_of,
             limit=int_param(q.get("limit"), "limit", default=100, lo=1, hi=1000),
             offset=int_param(q.get("offset"), "offset", default=0, lo=0, hi=10**9),
         ))
