@@ -197,3 +197,8 @@ def test_loan_terms_published_from_a_file_listed_by_term_and_rate(running_node, 
     qf.write_text(json.dumps(q | {"complaints": [{"category": "fees", "received": 3, "resolved": -1}]}))
     r = branchnet("branch", "quality", "publish", *h, "--file", str(qf))
     assert r.returncode == 2 and "body.complaints[0].received" in r.stderr, r.stderr
+
+    # the independent offline replay of this chain (terms, quality, a correction) matches every state root
+    r = branchnet("chain", "verify", *h, "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["height"] >= row["height"]
