@@ -27,6 +27,11 @@ node, and what a block may hold is decided by the consensus rule alone. Admissio
 refuses everything consensus refuses (it runs the same rule first), so a record
 admitted here is never one a validator would reject for personal data.
 
+Admission also refuses a fee currency that is not an ISO 4217 code of the frozen
+table (:func:`check_currencies`, reason ``currency``), for every offer. Consensus
+checks it only in offers that carry terms (PROTOCOL.md §5.9): older records with
+codes like "RMB" are committed on existing chains and must still replay.
+
 Both entry points raise :class:`PersonalDataRefused`, a
 :class:`~protocol.errors.ValidationError` (the client's fault), with ``field``
 (``record.body.description``), ``reason`` (``pii_<kind>``) and a message that shows
@@ -49,7 +54,8 @@ from stdnum.cn import ric as stdnum_ric
 from protocol import pii, pii_detect, pii_tables as T
 from protocol.errors import ValidationError
 from protocol.records import Record
-from protocol.schema import BranchProfile, screen_body as consensus_screen_body
+from protocol.schema import BranchProfile, ServiceOffer, screen_body as consensus_screen_body
+from protocol.terms import currency
 
 
 class PersonalDataRefused(ValidationError):
@@ -76,7 +82,16 @@ def screen_body(body: Any, *, profile: BranchProfile | None, where: str = "body"
     _screen(body, where, consensus_screen_body(body, where), profile)
 
 
+def check_currencies(body: Any, where: str) -> None:
+    """Refuse an offer whose fees name a code outside the frozen ISO 4217 table (§5.9):
+    ValidationError naming ``where.fees[i].currency``, reason ``currency``."""
+    if isinstance(body, ServiceOffer):
+        for i, fee in enumerate(body.fees):
+            currency(fee.currency, f"{where}.fees[{i}].currency")
+
+
 def _screen(body: Any, where: str, numbers: Iterable[tuple[str, str]], profile: BranchProfile | None) -> None:
+    check_currencies(body, where)
     own = isinstance(body, BranchProfile)
     declared = body.declared_numbers() if own else (profile.declared_numbers() if profile is not None else ())
     pii.check_declared(numbers, declared)  # the consensus rule's state check (§8), so admission covers it

@@ -13,6 +13,7 @@ back from the database are not screened again. The field types themselves
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +21,8 @@ from . import pii
 from .encoding import expect_array, expect_bool, expect_int, expect_list, expect_str
 from .errors import ValidationError
 from .governance import GOV_BODY_TYPES
+from .quality import BranchQuality
+from .terms import OfferTerms, currency
 from .field_types import (  # noqa: F401  (re-exported: the schema's vocabulary)
     ACCESSIBILITY, CATEGORIES, CHANNELS, FEE_BASES, MAX_PUBLIC_NUMBERS, MAX_TIME_MS, OWNERSHIP, RISK_RATED_CATEGORIES,
     STATUSES, Fee, OpeningHours, _ACCESSIBILITY_POSITIONS, _CHANNEL_POSITIONS, _PHONE, _REGION, _SERVICE_ID,
@@ -161,6 +164,7 @@ class ServiceOffer(_Body):
     issuer: str  # who issues a consigned product; empty when own
     accessibility: tuple[str, ...]
     effective_from_ms: int
+    terms: OfferTerms | None = None  # optional 13th element (§5.6.1): absent in offers without terms
 
     def subject(self) -> str:
         return f"service/{self.service_id}"
@@ -173,9 +177,12 @@ class ServiceOffer(_Body):
         return "\x1f".join((self.service_id, self.title, self.description, *[f.label for f in self.fees], self.issuer))
 
     def to_array(self) -> list:
-        return [self.service_id, self.category, self.title, self.description, list(self.channels),
-                [h.to_array() for h in self.hours], [f.to_array() for f in self.fees], self.risk_level,
-                self.ownership, self.issuer, list(self.accessibility), self.effective_from_ms]
+        arr = [self.service_id, self.category, self.title, self.description, list(self.channels),
+               [h.to_array() for h in self.hours], [f.to_array() for f in self.fees], self.risk_level,
+               self.ownership, self.issuer, list(self.accessibility), self.effective_from_ms]
+        if self.terms is not None:  # optional trailing element: offers without terms keep their 12-element bytes
+            arr.append(self.terms.to_array())
+        return arr
 
     @classmethod
     def _parse(cls, value: Any, field: str) -> "ServiceOffer":
@@ -183,6 +190,9 @@ class ServiceOffer(_Body):
         # checked path, without building field names; anything else takes the checked
         # path for its precise error. The offer rules below apply to both.
         offer = None
+        raw_terms = None
+        if type(value) is list and len(value) == 13:  # an offer with terms (§5.6.1)
+            *value, raw_terms = value
         if type(value) is list and len(value) == 12:
             (sid, category, title, desc, channels, hours, fees, risk, ownership, issuer, access, effective) = value
             if (
@@ -204,6 +214,10 @@ class ServiceOffer(_Body):
                                 access_set, effective)
         if offer is None:
             offer = cls._from_array_checked(value, field)
+        if raw_terms is not None:
+            terms = OfferTerms.from_array(raw_terms, f"{field}.terms", category=offer.category,
+                                          effective_from_ms=offer.effective_from_ms)
+            offer = dataclasses.replace(offer, terms=terms)
         return offer._check_rules(field)
 
     @classmethod
@@ -231,6 +245,9 @@ class ServiceOffer(_Body):
             raise ValidationError(f"{self.category} services carry no risk level (use 0)", field=f"{field}.risk_level", reason="risk_not_applicable")
         if (self.ownership == "consigned") != bool(self.issuer):
             raise ValidationError("issuer is required for consigned products and only for them", field=f"{field}.issuer", reason="issuer")
+        if self.terms is not None:  # an offer with terms names real currencies only, its fees' included (§5.9)
+            for i, fee in enumerate(self.fees):
+                currency(fee.currency, f"{field}.fees[{i}].currency")
         return self
 
 
@@ -327,5 +344,5 @@ class ServiceStatus(_Body):
         )
 
 
-BODY_TYPES = {t.KIND: t for t in (BranchProfile, ServiceOffer, ServiceWithdraw, ServiceStatus, *GOV_BODY_TYPES)}
-Body = BranchProfile | ServiceOffer | ServiceWithdraw | ServiceStatus
+BODY_TYPES = {t.KIND: t for t in (BranchProfile, ServiceOffer, ServiceWithdraw, ServiceStatus, BranchQuality, *GOV_BODY_TYPES)}
+Body = BranchProfile | ServiceOffer | ServiceWithdraw | ServiceStatus | BranchQuality

@@ -15,18 +15,24 @@ from typing import Any
 
 from .errors import DecodeError, ValidationError
 from .governance import Action, GovProposal, GovVote, KeyRotation
+from .quality import ComplaintCount
 from .schema import BODY_TYPES, Body, EquipmentStatus, Fee, OpeningHours
+from .terms import DepositRate, DepositTerms, InvestmentTerms, LoanTerms, OfferTerms
 
 # Fields of body dataclasses that hold a list of nested objects.
-_NESTED = {"hours": OpeningHours, "fees": Fee, "equipment": EquipmentStatus}
+_NESTED = {"hours": OpeningHours, "fees": Fee, "equipment": EquipmentStatus, "complaints": ComplaintCount,
+           "rates": DepositRate}
+# Fields that hold one nested object (offer terms, §5.6.1); absent/null for an absent optional element.
+_NESTED_OBJECT = {"terms": OfferTerms, "loan": LoanTerms, "deposit": DepositTerms, "investment": InvestmentTerms}
 MAX_JSON_LIST = 64  # a cap before the schema's own, tighter limits apply
 
 
 def body_to_json(body: Any) -> Any:
     if isinstance(body, Action):
         return action_to_json(body)
-    if dataclasses.is_dataclass(body):
-        return {f.name: body_to_json(getattr(body, f.name)) for f in dataclasses.fields(body)}
+    if dataclasses.is_dataclass(body):  # optional elements that are absent (None) are left out
+        return {f.name: body_to_json(v) for f in dataclasses.fields(body)
+                if (v := getattr(body, f.name)) is not None or f.default is not None}
     if isinstance(body, (tuple, list)):
         return [body_to_json(x) for x in body]
     if isinstance(body, bytes):
@@ -118,8 +124,8 @@ def _to_array(cls: type, obj: Any, field: str) -> list:
     out = []
     for f in fields:
         name = f.name
-        if f.default is not dataclasses.MISSING and obj.get(name, f.default) in ([], ()):
-            continue  # an optional trailing element, absent when empty (profile public_numbers)
+        if f.default is not dataclasses.MISSING and obj.get(name, f.default) in ([], (), None):
+            continue  # an optional element, absent when empty (profile public_numbers, offer terms)
         if name not in obj:
             raise DecodeError("missing", field=f"{field}.{name}", reason="missing_field")
         value = obj[name]
@@ -130,5 +136,7 @@ def _to_array(cls: type, obj: Any, field: str) -> list:
             if len(value) > MAX_JSON_LIST:
                 raise DecodeError(f"at most {MAX_JSON_LIST} elements allowed", field=f"{field}.{name}", reason="too_long")
             value = [_to_array(nested, item, f"{field}.{name}[{i}]") for i, item in enumerate(value)]
+        elif name in _NESTED_OBJECT:
+            value = _to_array(_NESTED_OBJECT[name], value, f"{field}.{name}")
         out.append(value)
     return out

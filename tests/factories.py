@@ -13,6 +13,7 @@ from protocol.genesis import ChainParams, Genesis
 from protocol.hashing import sha256
 from protocol.keys import PrivateKey
 from protocol.ledger import LedgerState, StateTransaction, build_block
+from protocol.quality import BranchQuality, ComplaintCount
 from protocol.records import Record
 from protocol.schema import (
     BranchProfile,
@@ -23,6 +24,7 @@ from protocol.schema import (
     ServiceStatus,
     ServiceWithdraw,
 )
+from protocol.terms import DepositRate, DepositTerms, InvestmentTerms, LoanTerms, OfferTerms
 from protocol.votes import PRECOMMIT, CommitCertificate, Vote
 
 CHAIN_ID = "branchnet-test"
@@ -127,6 +129,38 @@ def offer(service_id: str = "cash-withdrawal", category: str = "cash", **kw: Any
     )
     fields.update(kw)
     return ServiceOffer(**fields)
+
+
+def loan_terms(**kw: Any) -> OfferTerms:
+    fields = dict(rate_min_bp=345, rate_max_bp=420, rate_type="floating", rate_reference="lpr_1y", spread_bp=-30,
+                  term_min_months=6, term_max_months=60, amount_min_minor=10_000_00, amount_max_minor=5_000_000_00,
+                  currency="CNY", repayment_methods=("equal_installment", "equal_principal"), collateral_required=True,
+                  collateral_kinds=("real_estate",), early_repayment_fee_bp=100)
+    fields.update(kw)
+    return OfferTerms(0, loan=LoanTerms(**fields))
+
+
+def deposit_terms(**kw: Any) -> OfferTerms:
+    fields = dict(rates=(DepositRate(0, 15), DepositRate(3, 110), DepositRate(12, 145), DepositRate(36, 175)),
+                  min_amount_minor=50_00, currency="CNY", early_withdrawal="demand_rate", insured=True)
+    fields.update(kw)
+    return OfferTerms(0, deposit=DepositTerms(**fields))
+
+
+def investment_terms(**kw: Any) -> OfferTerms:
+    fields = dict(yield_min_bp=280, yield_max_bp=410, not_guaranteed=True, term_months=12, min_amount_minor=10_000_00,
+                  currency="CNY", redemption="at_maturity")
+    fields.update(kw)
+    return OfferTerms(0, investment=InvestmentTerms(**fields))
+
+
+def quality(period: str = "2026-01", **kw: Any) -> BranchQuality:
+    fields = dict(complaints=(ComplaintCount("fees", 12, 10), ComplaintCount("waiting_time", 7, 7),
+                              ComplaintCount("card", -1, -1)),
+                  resolution_median_hours=20, resolution_p90_hours=70, wait_avg_minutes=8, wait_p90_minutes=25,
+                  self_service_availability_bp=9950)
+    fields.update(kw)
+    return BranchQuality(period, **fields)
 
 
 def consigned_offer(service_id: str = "fund-a", **kw: Any) -> ServiceOffer:

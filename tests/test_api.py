@@ -492,6 +492,13 @@ BAD = [
     ("sign-unknown-field", "POST", "/v1/records/sign", {"json": {"kind": "service.offer", "body": _offer(colour="red")}}, True, 400, "unknown_field", "body.colour"),
     ("sign-risk-missing", "POST", "/v1/records/sign", {"json": {"kind": "service.offer", "body": _offer(category="loan")}}, True, 400, "risk_required", "body.risk_level"),
     ("sign-pii", "POST", "/v1/records/sign", {"json": {"kind": "service.offer", "body": _offer(description="ask for 13812345678")}}, True, 400, "pii_phone_number", "body.description"),
+    ("sign-terms-currency", "POST", "/v1/records/sign", {"json": {"kind": "service.offer", "body": body_to_json(f.offer("x-loan", "loan", terms=f.loan_terms(currency="RMB")))}}, True, 400, "currency", "body.terms.loan.currency"),
+    ("sign-fee-currency", "POST", "/v1/records/sign", {"json": {"kind": "service.offer", "body": _offer(fees=[{"label": "fee", "amount_minor": 5, "currency": "XYZ", "basis": "one_time"}])}}, True, 400, "currency", "body.fees[0].currency"),
+    ("sign-quality-small-count", "POST", "/v1/records/sign", {"json": {"kind": "branch.quality", "body": body_to_json(f.quality()) | {"complaints": [{"category": "fees", "received": 3, "resolved": -1}]}}}, True, 400, "small_count", "body.complaints[0].received"),
+    ("services-sort", "GET", "/v1/services?sort=cheap", {}, False, 400, "bad_param", "sort"),
+    ("quality-period", "GET", "/v1/quality?period=2026-13", {}, False, 400, "bad_param", "period"),
+    ("quality-sort", "GET", "/v1/quality?sort=best", {}, False, 400, "bad_param", "sort"),
+    ("services-term", "GET", "/v1/services?term_months=601", {}, False, 400, "bad_param", "term_months"),
     ("sign-status-no-service", "POST", "/v1/records/sign", {"json": {"kind": "service.status", "body": body_to_json(f.status("no-such"))}}, True, 400, "no_such_service", "body.service_id"),
 ]
 
@@ -628,6 +635,92 @@ async def test_events_drop_a_slow_client_and_keep_alive():
     with trio.fail_after(WAIT):
         assert await anext(idle) == b": keep-alive\n\n"
     await idle.aclose()
+
+
+async def test_offer_terms_filters_sort_and_quality(client, net, published):
+    """Product terms and branch.quality through the API: compare by rate and term, every answer with its proof."""
+    offers = [
+        f.offer("loan-flex", "loan", terms=f.loan_terms()),  # 345..420 bp, 6..60 months
+        f.offer("loan-short", "loan", terms=f.loan_terms(rate_min_bp=390, rate_max_bp=390, rate_type="fixed",
+                                                         rate_reference="none", spread_bp=0, term_min_months=1,
+                                                         term_max_months=12)),
+        f.offer("loan-long", "loan", terms=f.loan_terms(rate_min_bp=300, term_min_months=60, term_max_months=360)),
+        f.offer("deposit-term", "deposit", terms=f.deposit_terms()),
+        f.offer("fund-b", "wealth", terms=f.investment_terms()),
+    ]
+    quality = f.quality()
+    docs = [await sign(client, net, "service.offer", o) for o in offers] + [await sign(client, net, "branch.quality", quality)]
+    for d in docs:
+        await wait_committed(client, d["hash"])
+
+    async def listed(**params):
+        r = await client.get("/v1/services", params=params)
+        assert r.status_code == 200, r.text
+        return [(s["service_id"], s["rate_bp"]) for s in r.json()["services"]]
+
+    assert await listed(category="loan", term_months=12, sort="rate") == [("loan-flex", 345), ("loan-short", 390)]
+    assert (await listed(category="loan", sort="-rate"))[:3] == [("loan-short", 390), ("loan-flex", 345), ("loan-long", 300)]
+    assert (await listed(category="loan", sort="rate"))[-1] == ("home-loan", None)  # no terms: last
+    assert await listed(category="deposit", term_months=3) == [("deposit-term", 110)]
+    assert await listed(category="deposit", term_months=6) == []
+    assert await listed(category="loan", amount=1_000_000_000) == []  # above every loan's maximum
+    assert await listed(category="wealth", term_months=12) == [("fund-b", 410)]
+    assert await listed(category="loan", valid_at=f.GENESIS_TIME_MS - 1) == []
+    svc = (await client.get("/v1/services", params={"category": "loan", "term_months": 12, "sort": "rate"})).json()["services"][0]
+    assert svc["offer"]["terms"] == body_to_json(offers[0].terms)
+    proof = await client.get(f"/v1/records/{svc['record_hash']}/proof")
+    assert proof.status_code == 200
+
+    q = (await client.get("/v1/records", params={"kind": "branch.quality"})).json()["records"]
+    assert [r["body"] for r in q] == [body_to_json(quality)] and q[0]["subject"] == "quality/2026-01"
+
+    # /v1/quality: the latest version of each branch's disclosure for a month, ranked; a correction supersedes
+    correction = f.quality(resolution_median_hours=15, resolution_p90_hours=40)
+    later = f.quality("2026-02")
+    for d in [await sign(client, net, "branch.quality", correction), await sign(client, net, "branch.quality", later)]:
+        await wait_committed(client, d["hash"])
+    doc = (await client.get("/v1/quality", params={"period": "2026-01", "sort": "resolution"})).json()
+    assert doc["period"] == "2026-01" and len(doc["branches"]) == 1
+    row = doc["branches"][0]
+    assert row["quality"] == body_to_json(correction) and row["seq"] == 2 and row["region"] == PROFILE.region
+    assert (await client.get(f"/v1/records/{row['record_hash']}/proof")).status_code == 200
+    assert (await client.get("/v1/quality")).json()["period"] == "2026-02"  # default: the latest disclosed
+    assert (await client.get("/v1/quality", params={"period": "2026-01", "region": "CN-SH"})).json()["branches"] == []
+    history = (await client.get("/v1/records", params={"kind": "branch.quality"})).json()["records"]
+    assert [(r["subject"], r["seq"]) for r in history] == [("quality/2026-02", 1), ("quality/2026-01", 2), ("quality/2026-01", 1)]
+
+
+async def test_as_of_answers_what_was_on_offer_then_from_history(client, net, published):
+    """A rate change published in advance, then a withdrawal: as_of sees each version in its time."""
+    import dataclasses as dc
+
+    async def block_time(doc):
+        committed = await wait_committed(client, doc["hash"])
+        return (await client.get(f"/v1/blocks/{committed['height']}")).json()["header"]["time_ms"]
+
+    async def offered(as_of):
+        r = await client.get("/v1/services", params={"as_of": as_of, "category": "loan", "q": "Rate change"})
+        assert r.status_code == 200, r.text
+        doc = r.json()
+        return [(s["service_id"], s["rate_bp"], s["status"]) for s in doc["services"] if s["service_id"] == "loan-change"]
+
+    first = f.offer("loan-change", "loan", title="Rate change loan", terms=f.loan_terms(rate_min_bp=400, rate_max_bp=450))
+    t1 = await block_time(await sign(client, net, "service.offer", first))
+    day = 86_400_000
+    second = dc.replace(first, effective_from_ms=t1 + day, terms=f.loan_terms(rate_min_bp=380, rate_max_bp=450))
+    t2 = await block_time(await sign(client, net, "service.offer", second))
+    now = (await client.get("/v1/services", params={"q": "Rate change"})).json()["services"]
+    assert [s["rate_bp"] for s in now] == [380]  # the state holds the newest offer, published in advance
+    assert await offered(t1 - 1) == []  # not committed yet
+    assert await offered(t1) == [("loan-change", 400, None)]
+    assert await offered(t2) == [("loan-change", 400, None)]  # the change is not in force yet
+    assert await offered(t1 + day) == [("loan-change", 380, None)]
+    t3 = await block_time(await sign(client, net, "service.withdraw", f.withdraw("loan-change")))
+    assert await offered(t3) == [] and await offered(t3 - 1) == [("loan-change", 400, None)]
+    doc = (await client.get("/v1/services", params={"as_of": t1, "q": "Rate change"})).json()
+    assert doc["as_of_ms"] == t1 and doc["as_of_height"] >= 1
+    proof = await client.get(f"/v1/records/{doc['services'][0]['record_hash']}/proof")
+    assert proof.status_code == 200
 
 
 async def test_empty_query_values_mean_absent(client, published):

@@ -13,6 +13,11 @@ import pytest
 
 from factories import (
     CHAIN_ID,
+    GENESIS_TIME_MS,
+    deposit_terms,
+    investment_terms,
+    loan_terms,
+    quality,
     OTHER_CHAIN_ID,
     all_kinds,
     decode_block,
@@ -144,6 +149,147 @@ def _cert(signers_mutation):
     return lambda: CommitCertificate.decode(encode(arr))
 
 
+# ---- offer terms (§5.6.1) and branch.quality (§5.10): one field broken at a time
+
+_PRODUCT_OFFERS = {"loan": offer("loan-x", "loan"), "deposit": offer("deposit-x", "deposit"),
+                   "investment": offer("fund-x", "wealth")}
+_TERMS = {"loan": loan_terms(), "deposit": deposit_terms(), "investment": investment_terms()}
+_FIELDS = {name: [f.name for f in dataclasses.fields(type(t.product))] for name, t in _TERMS.items()}
+
+
+def terms_case(product, name, value, cls, reason, field=None):
+    """A case: the offer with ``product`` terms whose field ``name`` is ``value``."""
+    arr = _TERMS[product].to_array()
+    arr[1][_FIELDS[product].index(name)] = value
+    body = _PRODUCT_OFFERS[product].to_array() + [arr]
+    return (f"terms_{product}_{name}_{reason}", decode_record(raw_record(M0, "service.offer", body)), cls, reason,
+            f"record.body.terms.{product}.{field or name}")
+
+
+def terms_raw_case(case_id, category, terms, cls, reason, field, **offer_kw):
+    body = offer(f"{category}-x", category, **offer_kw).to_array() + [terms]
+    return (case_id, decode_record(raw_record(M0, "service.offer", body)), cls, reason, field)
+
+
+_QUALITY_FIELDS = [f.name for f in dataclasses.fields(quality())]
+
+
+def quality_case(case_id, cls, reason, field, complaints=None, **changes):
+    arr = quality().to_array()
+    if complaints is not None:
+        arr[1] = complaints
+    for name, value in changes.items():
+        arr[_QUALITY_FIELDS.index(name)] = value
+    return (case_id, decode_record(raw_record(M0, "branch.quality", arr)), cls, reason, f"record.body.{field}")
+
+
+_RMB = [["standard", 0, "CNY", "free"], ["Commission", 15, "RMB", "per_transaction"]]
+
+TERMS_CASES = [
+    # loan
+    terms_case("loan", "rate_min_bp", -1, DecodeError, "range"),
+    terms_case("loan", "rate_min_bp", "3.45", DecodeError, "type"),
+    terms_case("loan", "rate_max_bp", 100_001, DecodeError, "range"),
+    terms_case("loan", "rate_max_bp", 300, ValidationError, "range_order"),
+    terms_case("loan", "rate_type", "variable", ValidationError, "enum"),
+    terms_case("loan", "rate_type", "fixed", ValidationError, "rate_reference", "rate_reference"),
+    terms_case("loan", "rate_reference", "libor", ValidationError, "enum"),
+    terms_case("loan", "rate_reference", "none", ValidationError, "rate_reference"),
+    terms_case("loan", "spread_bp", 10_001, DecodeError, "range"),
+    terms_case("loan", "spread_bp", None, DecodeError, "type"),
+    terms_case("loan", "term_min_months", 0, DecodeError, "range"),
+    terms_case("loan", "term_max_months", 601, DecodeError, "range"),
+    terms_case("loan", "term_max_months", 3, ValidationError, "range_order"),
+    terms_case("loan", "amount_min_minor", -5, DecodeError, "range"),
+    terms_case("loan", "amount_max_minor", 0, DecodeError, "range"),
+    terms_case("loan", "amount_max_minor", 1, ValidationError, "range_order"),
+    terms_case("loan", "currency", "RMB", ValidationError, "currency"),
+    terms_case("loan", "currency", "cny", ValidationError, "format"),
+    terms_case("loan", "currency", 156, DecodeError, "type"),
+    terms_case("loan", "repayment_methods", [], ValidationError, "empty"),
+    terms_case("loan", "repayment_methods", ["equal_principal", "equal_installment"], ValidationError, "order"),
+    terms_case("loan", "repayment_methods", ["weekly"], ValidationError, "enum", "repayment_methods[0]"),
+    terms_case("loan", "collateral_required", 1, DecodeError, "type"),
+    terms_case("loan", "collateral_required", False, ValidationError, "collateral", "collateral_kinds"),
+    terms_case("loan", "collateral_kinds", [], ValidationError, "collateral"),
+    terms_case("loan", "collateral_kinds", ["gold"], ValidationError, "enum", "collateral_kinds[0]"),
+    terms_case("loan", "early_repayment_fee_bp", 10_001, DecodeError, "range"),
+    terms_raw_case("terms_loan_fixed_with_spread", "loan", loan_terms(rate_type="fixed", rate_reference="none").to_array(),
+                   ValidationError, "spread", "record.body.terms.loan.spread_bp"),
+    terms_raw_case("terms_loan_arity", "loan", [0, loan_terms().to_array()[1][:13]], DecodeError, "arity", "record.body.terms.loan"),
+    # deposit
+    terms_case("deposit", "rates", [], ValidationError, "empty"),
+    terms_case("deposit", "rates", "3m:1.10", DecodeError, "type"),
+    terms_case("deposit", "rates", [[12, 140], [3, 110]], ValidationError, "order", "rates[1].term_months"),
+    terms_case("deposit", "rates", [[3, 110], [3, 120]], ValidationError, "order", "rates[1].term_months"),
+    terms_case("deposit", "rates", [[3]], DecodeError, "arity", "rates[0]"),
+    terms_case("deposit", "rates", [[3, -1]], DecodeError, "range", "rates[0].rate_bp"),
+    terms_case("deposit", "rates", [[601, 100]], DecodeError, "range", "rates[0].term_months"),
+    terms_case("deposit", "rates", [[i, 100] for i in range(17)], DecodeError, "too_long"),
+    terms_case("deposit", "min_amount_minor", -1, DecodeError, "range"),
+    terms_case("deposit", "currency", "XYZ", ValidationError, "currency"),
+    terms_case("deposit", "early_withdrawal", "sometimes", ValidationError, "enum"),
+    terms_case("deposit", "insured", 1, DecodeError, "type"),
+    # investment (wealth, agency)
+    terms_case("investment", "yield_min_bp", -10_001, DecodeError, "range"),
+    terms_case("investment", "yield_max_bp", 100, ValidationError, "range_order"),
+    terms_case("investment", "not_guaranteed", False, ValidationError, "guaranteed"),
+    terms_case("investment", "not_guaranteed", "yes", DecodeError, "type"),
+    terms_case("investment", "term_months", 601, DecodeError, "range"),
+    terms_case("investment", "min_amount_minor", "1000", DecodeError, "type"),
+    terms_case("investment", "currency", "XXX", ValidationError, "currency"),
+    terms_case("investment", "redemption", "weekly", ValidationError, "enum"),
+    # the element itself
+    terms_raw_case("terms_not_array", "loan", 0, DecodeError, "type", "record.body.terms"),
+    terms_raw_case("terms_loan_without_product", "loan", [0], ValidationError, "terms_product", "record.body.terms"),
+    terms_raw_case("terms_fx_with_product", "fx", loan_terms().to_array(), ValidationError, "terms_product", "record.body.terms"),
+    terms_raw_case("terms_empty", "fx", [], ValidationError, "terms_product", "record.body.terms"),
+    terms_raw_case("terms_deposit_in_loan", "loan", deposit_terms().to_array(), DecodeError, "arity", "record.body.terms.loan"),
+    terms_raw_case("terms_until_before_effective", "fx", [GENESIS_TIME_MS], ValidationError, "window", "record.body.terms.valid_until_ms"),
+    terms_raw_case("terms_until_negative", "fx", [-1], DecodeError, "range", "record.body.terms.valid_until_ms"),
+    terms_raw_case("terms_until_string", "fx", ["never"], DecodeError, "type", "record.body.terms.valid_until_ms"),
+    ("terms_fee_currency", decode_record(raw_record(M0, "service.offer", offer("fx-x", "fx").to_array()[:6] + [_RMB]
+                                                    + offer("fx-x", "fx").to_array()[7:] + [[0]])),
+     ValidationError, "currency", "record.body.fees[1].currency"),
+    ("offer_fourteen_elements", decode_record(raw_record(M0, "service.offer", offer("fx-x", "fx").to_array() + [[0], 0])),
+     DecodeError, "arity", "record.body"),
+    # branch.quality
+    quality_case("quality_period_month_13", ValidationError, "format", "period", period="2026-13"),
+    quality_case("quality_period_short_year", ValidationError, "format", "period", period="26-01"),
+    quality_case("quality_period_with_day", DecodeError, "length", "period", period="2026-01-31"),
+    quality_case("quality_period_int", DecodeError, "type", "period", period=202601),
+    quality_case("quality_complaints_not_list", DecodeError, "type", "complaints", complaints="fees=5"),
+    quality_case("quality_complaint_arity", DecodeError, "arity", "complaints[0]", complaints=[["fees", 5]]),
+    quality_case("quality_complaint_category", ValidationError, "enum", "complaints[0].category", complaints=[["rudeness", 5, 5]]),
+    quality_case("quality_complaint_free_text", ValidationError, "enum", "complaints[0].category",
+                 complaints=[["Mr Wang waited 3 hours", 5, 5]]),
+    quality_case("quality_complaint_order", ValidationError, "order", "complaints[1].category",
+                 complaints=[["card", 5, 5], ["fees", 5, 5]]),
+    quality_case("quality_complaint_duplicate", ValidationError, "order", "complaints[1].category",
+                 complaints=[["fees", 5, 5], ["fees", 6, 6]]),
+    quality_case("quality_received_small", ValidationError, "small_count", "complaints[0].received", complaints=[["fees", 3, -1]]),
+    quality_case("quality_received_zero", ValidationError, "small_count", "complaints[0].received", complaints=[["fees", 0, -1]]),
+    quality_case("quality_resolved_small", ValidationError, "small_count", "complaints[0].resolved", complaints=[["fees", 9, 1]]),
+    quality_case("quality_received_minus_two", DecodeError, "range", "complaints[0].received", complaints=[["fees", -2, -1]]),
+    quality_case("quality_received_huge", DecodeError, "range", "complaints[0].received", complaints=[["fees", 10**6 + 1, 5]]),
+    quality_case("quality_resolved_above_received", ValidationError, "count_consistency", "complaints[0].resolved",
+                 complaints=[["fees", 6, 7]]),
+    quality_case("quality_resolved_exact_received_few", ValidationError, "count_consistency", "complaints[0].resolved",
+                 complaints=[["fees", -1, 5]]),
+    quality_case("quality_median_without_exact_resolved", ValidationError, "small_count", "resolution_median_hours",
+                 complaints=[["fees", 8, -1]]),
+    quality_case("quality_median_above_p90", ValidationError, "range_order", "resolution_p90_hours", resolution_median_hours=80),
+    quality_case("quality_median_only", ValidationError, "pair", "resolution_p90_hours", resolution_p90_hours=-1),
+    quality_case("quality_median_hours_huge", DecodeError, "range", "resolution_median_hours", resolution_median_hours=8761),
+    quality_case("quality_wait_pair", ValidationError, "pair", "wait_p90_minutes", wait_avg_minutes=-1),
+    quality_case("quality_wait_avg_huge", DecodeError, "range", "wait_avg_minutes", wait_avg_minutes=1441),
+    quality_case("quality_wait_p90_nil", DecodeError, "type", "wait_p90_minutes", wait_p90_minutes=None),
+    quality_case("quality_availability_huge", DecodeError, "range", "self_service_availability_bp",
+                 self_service_availability_bp=10_001),
+    ("quality_free_text_element", decode_record(raw_record(M0, "branch.quality", quality().to_array() + ["note"])),
+     DecodeError, "arity", "record.body"),
+]
+
 CASES = [
     # ---- records: bytes and envelope
     ("record_empty", decode_record(b""), DecodeError, "empty", "encoding"),
@@ -238,6 +384,7 @@ CASES = [
     ("genesis_params_unknown", load_genesis(doc_with(lambda d: d.update(params={"block_size": 5}))), ValidationError, "unknown", "params"),
     ("genesis_params_not_object", load_genesis(doc_with(lambda d: d.update(params=[1]))), ValidationError, "type", "params"),
     ("genesis_params_zero", load_genesis(doc_with(lambda d: d.update(params={"max_block_records": 0}))), ValidationError, "range", "params.max_block_records"),
+    *TERMS_CASES,
     ("genesis_params_record_limit", load_genesis(doc_with(lambda d: d.update(params={"max_record_bytes": 9000}))), ValidationError, "range", "params.max_record_bytes"),
 ]
 
@@ -257,3 +404,14 @@ def test_rejected_with_specific_error(call, cls, reason, field):
 
 def test_table_size():
     assert len(CASES) >= 30
+
+
+def test_every_terms_and_quality_field_has_a_malformed_case():
+    """Each field of the terms blocks and of branch.quality is named by at least one refused case."""
+    named = {c[4] for c in TERMS_CASES}
+    for product, fields in _FIELDS.items():
+        for name in fields:
+            assert any(f.startswith(f"record.body.terms.{product}.{name}") for f in named), (product, name)
+    assert "record.body.terms.valid_until_ms" in named
+    for name in _QUALITY_FIELDS:
+        assert any(f.startswith(f"record.body.{name}") for f in named), name

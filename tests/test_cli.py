@@ -287,6 +287,47 @@ def test_service_file_toml_and_json(tmp_path: Path) -> None:
         load_service_file(js)
 
 
+def test_terms_term_amount_and_iso_currencies() -> None:
+    from node.cli.parse import format_terms, parse_amount, parse_term
+    from protocol.views import body_to_json
+    import factories as f
+
+    assert [parse_term(t) for t in ("12", "12m", "12 months", "3y", "demand", "0")] == [12, 12, 12, 36, 0, 0]
+    for bad in ("12w", "-1", "51y", "m", ""):
+        with pytest.raises(InputError):
+            parse_term(bad)
+    assert parse_amount("500000 CNY") == 50_000_000 and parse_amount("1000 jpy") == 1000
+    for bad in ("500000", "5 RMB", "5 XYZ", "1.234 CNY", "-1 CNY"):
+        with pytest.raises(InputError):
+            parse_amount(bad)
+    for bad in ("Commission=15 RMB per_transaction", "x=5 XYZ one_time"):  # issue 16: committed before, refused now
+        with pytest.raises(InputError, match="ISO 4217"):
+            parse_fee(bad)
+    text = format_terms(body_to_json(f.deposit_terms()))
+    assert text.startswith("demand 0.15%, 3m 1.10%, 12m 1.45%, 36m 1.75%; from 50.00 CNY;") and "insured" in text
+    assert "(not guaranteed)" in format_terms(body_to_json(f.investment_terms()))
+
+
+def test_service_file_with_terms(tmp_path: Path) -> None:
+    from node.cli.parse import load_service_file
+
+    js = tmp_path / "deposit.json"
+    doc = {"id": "dep-3m", "category": "deposit", "title": "Term deposit",
+           "terms": {"valid_until_ms": 0, "deposit": {"rates": [{"term_months": 3, "rate_bp": 110}], "min_amount_minor": 5000,
+                                                      "currency": "CNY", "early_withdrawal": "demand_rate", "insured": True}}}
+    js.write_text(json.dumps(doc))
+    body = offer_from_fields(load_service_file(js), now_ms=5)
+    assert body.terms.deposit.rates[0].rate_bp == 110
+    doc["terms"]["deposit"]["currency"] = "RMB"
+    js.write_text(json.dumps(doc))
+    with pytest.raises(InputError, match="terms.deposit.currency"):
+        offer_from_fields(load_service_file(js), now_ms=5)
+    doc["terms"] = "3m=1.10%"
+    js.write_text(json.dumps(doc))
+    with pytest.raises(InputError, match="table"):
+        load_service_file(js)
+
+
 def test_api_error_message_format() -> None:
     from node.cli.common import api_error_message
 

@@ -124,3 +124,81 @@ def test_publish_list_prove_verify_against_a_real_node(running_node, tmp_path: P
     assert proc.wait(timeout=STOP_TIMEOUT_S) == 0
     r = branchnet("status", *h)
     assert r.returncode == 3 and r.stderr.startswith("error: cannot reach the node")
+
+
+LOAN_TOML = """id = "{id}"
+category = "loan"
+title = "Home loan {id}"
+risk = "R2"
+channels = ["counter"]
+fees = ["appraisal=0 CNY free"]
+
+[terms]
+valid_until_ms = 0
+
+[terms.loan]
+rate_min_bp = {rate}
+rate_max_bp = {rate}
+rate_type = "fixed"
+rate_reference = "none"
+spread_bp = 0
+term_min_months = {tmin}
+term_max_months = {tmax}
+amount_min_minor = 10000000
+amount_max_minor = 500000000
+currency = "CNY"
+repayment_methods = ["equal_installment"]
+collateral_required = true
+collateral_kinds = ["real_estate"]
+early_repayment_fee_bp = 100
+"""
+
+
+def test_loan_terms_published_from_a_file_listed_by_term_and_rate(running_node, tmp_path: Path) -> None:
+    """`service publish --file` with [terms], then `service list --category loan --term 12m --sort rate`."""
+    home, _ = running_node
+    h = ["--home", str(home)]
+    for sid, rate, tmin, tmax in (("loan-b", 420, 6, 36), ("loan-a", 365, 12, 60), ("loan-long", 300, 60, 360)):
+        f = tmp_path / f"{sid}.toml"
+        f.write_text(LOAN_TOML.format(id=sid, rate=rate, tmin=tmin, tmax=tmax))
+        r = branchnet("service", "publish", *h, "--file", str(f), "--json")
+        assert r.returncode == 0, r.stderr
+    r = branchnet("service", "list", *h, "--category", "loan", "--term", "12m", "--sort", "rate", "--json")
+    assert r.returncode == 0, r.stderr
+    assert [(s["service_id"], s["rate_bp"]) for s in json.loads(r.stdout)["services"]] == [("loan-a", 365), ("loan-b", 420)]
+    r = branchnet("service", "list", *h, "--category", "loan", "--term", "1y", "--sort", "rate")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.index("loan-a") < r.stdout.index("loan-b") and "3.65%" in r.stdout and "loan-long" not in r.stdout
+    r = branchnet("service", "show", *h, json.loads(branchnet("service", "list", *h, "--json").stdout)["services"][0]["branch_id"], "loan-a")
+    assert r.returncode == 0 and "3.65% fixed; 12-60 months" in r.stdout, r.stdout + r.stderr
+    r = branchnet("service", "list", *h, "--category", "loan", "--as-of", "2020-01-01T00:00:00+08:00", "--json")
+    assert r.returncode == 0 and json.loads(r.stdout)["total"] == 0 and json.loads(r.stdout)["as_of_height"] == 0, r.stderr
+    r = branchnet("service", "list", *h, "--category", "loan", "--as-of", "2100-01-01T00:00:00Z", "--term", "12m", "--sort", "rate")
+    assert r.returncode == 0 and r.stdout.index("loan-a") < r.stdout.index("loan-b") and "on offer at 2100" in r.stdout, r.stdout
+    r = branchnet("service", "list", *h, "--term", "12 weeks")
+    assert r.returncode == 2 and "--term" in r.stderr
+
+    # a month's service quality, corrected once: the list shows the latest version
+    q = {"period": "2026-09", "complaints": [{"category": "fees", "received": 12, "resolved": 11},
+                                             {"category": "card", "received": -1, "resolved": -1}],
+         "resolution_median_hours": 18, "resolution_p90_hours": 66, "wait_avg_minutes": 9, "wait_p90_minutes": 27,
+         "self_service_availability_bp": 9950}
+    qf = tmp_path / "quality.json"
+    for median in (18, 16):
+        qf.write_text(json.dumps(q | {"resolution_median_hours": median}))
+        r = branchnet("branch", "quality", "publish", *h, "--file", str(qf), "--json")
+        assert r.returncode == 0, r.stderr
+    r = branchnet("branch", "quality", "list", *h, "--json")
+    assert r.returncode == 0, r.stderr
+    [row] = json.loads(r.stdout)["branches"]
+    assert row["seq"] == 2 and row["quality"]["resolution_median_hours"] == 16
+    r = branchnet("branch", "quality", "list", *h, "--period", "2026-09")
+    assert r.returncode == 0 and "fees 12/11, card <5/<5" in r.stdout and "16 h / 66 h" in r.stdout, r.stdout
+    qf.write_text(json.dumps(q | {"complaints": [{"category": "fees", "received": 3, "resolved": -1}]}))
+    r = branchnet("branch", "quality", "publish", *h, "--file", str(qf))
+    assert r.returncode == 2 and "body.complaints[0].received" in r.stderr, r.stderr
+
+    # the independent offline replay of this chain (terms, quality, a correction) matches every state root
+    r = branchnet("chain", "verify", *h, "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["height"] >= row["height"]

@@ -50,7 +50,7 @@ def net(executable, tmp_path_factory):
     try:
         homes = devnet.up(base, 4, quiet=True, consensus=CONSENSUS)
         clients = [demo.Client(h) for h in homes]
-        hashes = demo.publish(clients, quiet=True)
+        hashes = demo.publish(clients, quiet=True) + demo.publish_quality(clients, quiet=True)
         genesis = Genesis.loads(homes[0].genesis.read_bytes())
         with httpx.Client(base_url=clients[0].url, timeout=10) as api:
             yield Net(clients[0].url, api, genesis, hashes, [c.http.get("/v1/status").json()["branch_id"] for c in clients])
@@ -326,7 +326,9 @@ def test_every_demo_record_verifies_on_its_branch_page(page, net):
         states = items.locator("[data-test=proof-verdict]").evaluate_all("vs => vs.map(v => v.dataset.state)")
         assert set(states) == {"verified"}, states
         verified |= set(items.evaluate_all("ls => ls.map(l => l.dataset.hash)"))
-    assert verified == set(net.hashes) and len(verified) == 32
+    # profiles, offers (with terms), statuses, a quarter of quality records and one correction
+    expected = 4 + sum(len(demo.services_for(i)) for i in range(4)) + len(demo.STATUS_UPDATES) + 4 * len(demo.QUARTER) + 1
+    assert verified == set(net.hashes) and len(verified) == expected == 51
     open_page(page, net, "#/branches")
     assert len(page.locator("[data-test=branch-row]").all()) == 4
     shot(page, "branches")

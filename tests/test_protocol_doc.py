@@ -322,6 +322,51 @@ def test_s1_s10_time_and_chain_id_ranges():
     find(r"\| 1 \| chain_id \| str 1\.\.50 \|", section("7.1"))
 
 
+def test_s5_4_enumerations_of_terms_and_quality_are_the_codes():
+    from protocol import quality, terms
+
+    rows = {r[0]: [v.strip("` ") for v in r[1].split(",")] for r in table_rows(section("5.4"))}
+    assert rows["rate type"] == list(terms.RATE_TYPES)
+    assert rows["rate reference"] == list(terms.RATE_REFERENCES)
+    assert rows["repayment method"] == list(terms.REPAYMENT_METHODS)
+    assert rows["collateral kind"] == list(terms.COLLATERAL_KINDS)
+    assert rows["early withdrawal"] == list(terms.EARLY_WITHDRAWAL)
+    assert rows["redemption"] == list(terms.REDEMPTION)
+    assert rows["complaint category"] == list(quality.COMPLAINT_CATEGORIES)
+
+
+def test_s5_6_1_term_tables_list_the_fields_in_array_order():
+    import dataclasses
+
+    from protocol.terms import DepositTerms, InvestmentTerms, LoanTerms
+
+    text = section("5.6")
+    for name, cls in (("loan", LoanTerms), ("deposit", DepositTerms), ("investment", InvestmentTerms)):
+        block = find(rf"`{name}` \((\d+) elements.*?\n\n(\|.*?)\n\n", text, raw=True)
+        rows = table_rows(block[2])[1:]
+        assert int(block[1]) == len(rows) == len(dataclasses.fields(cls)), name
+        assert [r[1] for r in rows] == [f.name for f in dataclasses.fields(cls)], name
+
+
+def test_s5_9_currency_table_is_the_frozen_table():
+    from protocol.currencies import ISO_4217
+
+    block = find(r"```\n([A-Z ]+(?:\n[A-Z ]+)*)\n```", section("5.9"), raw=True)[1]
+    assert block.split() == sorted(ISO_4217)
+
+
+def test_s5_10_quality_k_period_and_fields():
+    import dataclasses
+
+    from protocol import quality
+
+    text = section("5.10")
+    rows = table_rows(text)[1:]
+    assert [r[1] for r in rows] == [f.name for f in dataclasses.fields(quality.BranchQuality)]
+    assert find(r"`(\S+)` in full \(`YYYY-MM`\)", text)[1].replace("\\|", "|") == quality._PERIOD.pattern
+    assert number(find(r"an exact count in \[(\d+), 10\^6\]: k = (\d+)", text)[2]) == quality.MIN_COUNT == 5
+
+
 # ---------------------------------------------------------------- §15 governance
 
 

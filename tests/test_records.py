@@ -264,9 +264,19 @@ def test_weekly_hours_fast_path_matches_checked_path(arr):
 
 
 def reference_offer(arr, field):
-    from protocol.schema import ServiceOffer
+    import dataclasses
 
-    return ServiceOffer._from_array_checked(arr, field)._check_rules(field)
+    from protocol.schema import ServiceOffer
+    from protocol.terms import OfferTerms
+
+    terms = None
+    if type(arr) is list and len(arr) == 13:  # the optional terms element (§5.6.1), checked after the offer
+        *arr, terms = arr
+    offer = ServiceOffer._from_array_checked(arr, field)
+    if terms is not None:
+        offer = dataclasses.replace(offer, terms=OfferTerms.from_array(
+            terms, f"{field}.terms", category=offer.category, effective_from_ms=offer.effective_from_ms))
+    return offer._check_rules(field)
 
 
 offer_arrays = st.one_of(

@@ -132,6 +132,42 @@ def test_profile_record_with_public_numbers():
     record.verify(PrivateKey.from_seed(H(r["signer_seed"])).public_key)
 
 
+def test_terms_record():
+    """An offer with loan terms (§5.6.1): 13 elements, the 13th is the terms; without it the
+    12-element body is an offer as before; the other categories' terms decode too."""
+    from protocol.schema import ServiceOffer
+    from protocol.terms import OfferTerms
+
+    r = VECTORS["terms_record"]
+    data = H(r["record_bytes"])
+    record = Record.decode(data, chain_id=VECTORS["chain_id"])
+    assert sha(data).hex() == r["record_id"] == record.hash.hex() and record.subject == r["subject"]
+    arr = decode(data, max_size=8192)
+    assert arr[6] == r["fields"]["body"] and len(arr[6]) == 13 and encode(arr[6]).hex() == r["body_bytes"]
+    assert encode(arr[6][12]).hex() == r["terms_bytes"]
+    loan = arr[6][12][1]
+    assert loan[0] <= loan[1] and loan[2:5] == ["floating", "lpr_5y", -50] and loan[5] <= loan[6] and loan[7] <= loan[8]
+    assert ServiceOffer.from_array(arr[6][:12]).terms is None
+    record.verify(PrivateKey.from_seed(H(r["signer_seed"])).public_key)
+    for e in r["other_terms"]:
+        assert encode(e["terms"]).hex() == e["terms_bytes"]
+        t = OfferTerms.from_array(decode(H(e["terms_bytes"]), max_size=8192), "terms", category=e["category"],
+                                  effective_from_ms=VECTORS["genesis"]["json"]["genesis_time_ms"])
+        assert t.to_array() == e["terms"]
+
+
+def test_quality_record():
+    r = VECTORS["quality_record"]
+    data = H(r["record_bytes"])
+    record = Record.decode(data, chain_id=VECTORS["chain_id"])
+    assert sha(data).hex() == r["record_id"] == record.hash.hex()
+    assert record.kind == "branch.quality" and record.subject == r["subject"] == "quality/" + r["fields"]["body"][0]
+    arr = decode(data, max_size=8192)
+    assert arr[6] == r["fields"]["body"] and encode(arr[6]).hex() == r["body_bytes"]
+    assert all(n == -1 or n >= 5 for _, received, resolved in arr[6][1] for n in (received, resolved))
+    record.verify(PrivateKey.from_seed(H(r["signer_seed"])).public_key)
+
+
 def test_pii_examples():
     for e in VECTORS["pii"]:
         assert e["verdict"] in ("accepted", "phone_like", "refused")

@@ -22,7 +22,9 @@ from protocol.hashing import sha256
 from protocol.keys import Domain, PrivateKey, branch_id_of, signing_bytes
 from protocol.ledger import LedgerState, build_block
 from protocol.records import Record
+from protocol.quality import BranchQuality, ComplaintCount
 from protocol.schema import BranchProfile, Fee, OpeningHours, ServiceOffer
+from protocol.terms import DepositRate, DepositTerms, InvestmentTerms, LoanTerms, OfferTerms
 from protocol.votes import PRECOMMIT, CommitCertificate, Proposal, Vote
 from tools.gen_pii_spec import examples as pii_examples
 
@@ -121,6 +123,41 @@ def _profile_body() -> BranchProfile:
     )
 
 
+def _loan_offer_body() -> ServiceOffer:
+    return ServiceOffer(
+        service_id="loan.home-flex",
+        category="loan",
+        title="Home loan, floating rate",
+        description="First and second homes; rate reset yearly on the 1-year LPR.",
+        channels=("counter", "appointment"),
+        hours=(),
+        fees=(Fee("Appraisal fee", 0, "CNY", "free"),),
+        risk_level=2,
+        ownership="own",
+        issuer="",
+        accessibility=("wheelchair",),
+        effective_from_ms=GENESIS_TIME_MS,
+        terms=OfferTerms(GENESIS_TIME_MS + 90 * 86_400_000, loan=LoanTerms(
+            rate_min_bp=310, rate_max_bp=385, rate_type="floating", rate_reference="lpr_5y", spread_bp=-50,
+            term_min_months=12, term_max_months=360, amount_min_minor=100_000_00, amount_max_minor=10_000_000_00,
+            currency="CNY", repayment_methods=("equal_installment", "equal_principal"), collateral_required=True,
+            collateral_kinds=("real_estate",), early_repayment_fee_bp=100)),
+    )
+
+
+TERMS_EXAMPLES = (  # (category, terms) of §5.6.1, beside the loan of the signed vector
+    ("deposit", OfferTerms(0, deposit=DepositTerms((DepositRate(0, 10), DepositRate(3, 105), DepositRate(12, 140),
+                                                    DepositRate(36, 175)), 50_00, "CNY", "demand_rate", True))),
+    ("wealth", OfferTerms(0, investment=InvestmentTerms(250, 380, True, 12, 10_000_00, "CNY", "at_maturity"))),
+    ("fx", OfferTerms(GENESIS_TIME_MS + 86_400_000)),
+)
+
+
+def _quality_body() -> BranchQuality:
+    return BranchQuality("2026-01", (ComplaintCount("fees", 12, 11), ComplaintCount("waiting_time", 6, 6),
+                                     ComplaintCount("card", -1, -1)), 18, 66, 9, 27, 9_950)
+
+
 def _hexlist(items) -> list[str]:
     return [x.hex() for x in items]
 
@@ -215,6 +252,35 @@ def generate() -> dict[str, Any]:
         "body_bytes_without_public_numbers": encode(profile.to_array()[:8]).hex(),
         "record_bytes": profile_record.raw.hex(),
         "record_id": profile_record.hash.hex(),
+    }
+
+    # ---------------------------------------------------------------- offer with terms (§5.6.1)
+    loan = _loan_offer_body()
+    loan_record = Record.create(k1, CHAIN_ID, 1, RECORD_TIME_MS, loan)
+    out["terms_record"] = {
+        "signer_seed": k1.seed().hex(),
+        "fields": {"version": 1, "kind": loan_record.kind, "chain_id": CHAIN_ID, "branch_id": k1.branch_id.hex(), "seq": 1,
+                   "time_ms": RECORD_TIME_MS, "body": loan.to_array()},
+        "subject": loan_record.subject,
+        "terms_bytes": encode(loan.terms.to_array()).hex(),
+        "body_bytes": encode(loan.to_array()).hex(),
+        "record_bytes": loan_record.raw.hex(),
+        "record_id": loan_record.hash.hex(),
+        "other_terms": [{"category": c, "terms": t.to_array(), "terms_bytes": encode(t.to_array()).hex()}
+                        for c, t in TERMS_EXAMPLES],
+    }
+
+    # ---------------------------------------------------------------- branch.quality (§5.10)
+    quality = _quality_body()
+    quality_record = Record.create(k2, CHAIN_ID, 1, RECORD_TIME_MS, quality)
+    out["quality_record"] = {
+        "signer_seed": k2.seed().hex(),
+        "fields": {"version": 1, "kind": quality_record.kind, "chain_id": CHAIN_ID, "branch_id": k2.branch_id.hex(),
+                   "seq": 1, "time_ms": RECORD_TIME_MS, "body": quality.to_array()},
+        "subject": quality_record.subject,
+        "body_bytes": encode(quality.to_array()).hex(),
+        "record_bytes": quality_record.raw.hex(),
+        "record_id": quality_record.hash.hex(),
     }
 
     # ---------------------------------------------------------------- personal-data screening (§5.3)
@@ -359,6 +425,8 @@ DOC_SECTIONS = (
     ("record", "A signed service.offer record"),
     ("proposer", "The proposer rotation of these validators (§11.1)"),
     ("profile_record", "A signed branch.profile record declaring public numbers (§5.5)"),
+    ("terms_record", "A signed service.offer record with loan terms, and the terms of other categories (§5.6.1)"),
+    ("quality_record", "A signed branch.quality record (§5.10)"),
     ("pii", "Personal-data screening (§5.3): offers with these fields, and the verdict"),
     ("block", "The block at height 1 holding that record"),
     ("state", "The state root after that block"),

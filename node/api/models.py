@@ -18,7 +18,12 @@ from typing import Annotated, Literal, Union
 
 from msgspec import UNSET, Meta, Struct, UnsetType
 
+from protocol.quality import COMPLAINT_CATEGORIES
 from protocol.schema import ACCESSIBILITY, CATEGORIES, CHANNELS, FEE_BASES, OWNERSHIP, STATUSES
+from protocol.terms import (
+    COLLATERAL_KINDS, EARLY_WITHDRAWAL, MAX_AMOUNT, MAX_RATE_BP, MAX_SPREAD_BP, MAX_TERM_MONTHS, MIN_YIELD_BP, RATE_REFERENCES,
+    RATE_TYPES, REDEMPTION, REPAYMENT_METHODS,
+)
 
 Hash = Annotated[str, Meta(pattern="^[0-9a-f]{64}$", description="32 bytes, hex")]
 BranchId = Annotated[str, Meta(pattern="^[0-9a-f]{40}$", description="20-byte branch id, hex")]
@@ -77,6 +82,64 @@ class ProfileBody(Closed):
                                                           "(PROTOCOL.md §8); may be omitted when empty")] = []
 
 
+Bp = Annotated[int, Meta(ge=0, le=MAX_RATE_BP, description="basis points a year")]
+Months = Annotated[int, Meta(ge=0, le=MAX_TERM_MONTHS, description="months")]
+Minor = Annotated[int, Meta(ge=0, le=MAX_AMOUNT, description="minor units of currency")]
+Currency = Annotated[str, Meta(pattern="^[A-Z]{3}$", description="ISO 4217 code of the frozen table (PROTOCOL.md §5.9)")]
+
+
+class LoanTerms(Closed):
+    """Loan terms (PROTOCOL.md §5.6.1): a fixed rate has rate_min_bp == rate_max_bp."""
+    rate_min_bp: Bp
+    rate_max_bp: Bp
+    rate_type: Literal[RATE_TYPES]  # type: ignore[valid-type]
+    rate_reference: Annotated[Literal[RATE_REFERENCES], Meta(description="none iff fixed")]  # type: ignore[valid-type]
+    spread_bp: Annotated[int, Meta(ge=-MAX_SPREAD_BP, le=MAX_SPREAD_BP, description="over the reference; 0 if fixed")]
+    term_min_months: Annotated[int, Meta(ge=1, le=MAX_TERM_MONTHS)]
+    term_max_months: Annotated[int, Meta(ge=1, le=MAX_TERM_MONTHS)]
+    amount_min_minor: Minor
+    amount_max_minor: Annotated[int, Meta(ge=1, le=MAX_AMOUNT)]
+    currency: Currency
+    repayment_methods: list[Literal[REPAYMENT_METHODS]]  # type: ignore[valid-type]
+    collateral_required: bool
+    collateral_kinds: Annotated[list[Literal[COLLATERAL_KINDS]], Meta(description="non-empty iff collateral_required")]  # type: ignore[valid-type]
+    early_repayment_fee_bp: Annotated[int, Meta(ge=0, le=10_000)]
+
+
+class DepositRate(Closed):
+    term_months: Annotated[int, Meta(ge=0, le=MAX_TERM_MONTHS, description="0: demand")]
+    rate_bp: Bp
+
+
+class DepositTerms(Closed):
+    """Deposit terms: rates by term, strictly increasing term_months."""
+    rates: list[DepositRate]
+    min_amount_minor: Minor
+    currency: Currency
+    early_withdrawal: Literal[EARLY_WITHDRAWAL]  # type: ignore[valid-type]
+    insured: Annotated[bool, Meta(description="covered by the deposit insurance scheme")]
+
+
+class InvestmentTerms(Closed):
+    """Wealth and agency products: an expected yield, never a promise."""
+    yield_min_bp: Annotated[int, Meta(ge=MIN_YIELD_BP, le=MAX_RATE_BP)]
+    yield_max_bp: Annotated[int, Meta(ge=MIN_YIELD_BP, le=MAX_RATE_BP)]
+    not_guaranteed: Annotated[bool, Meta(description="always true")]
+    term_months: Annotated[int, Meta(ge=0, le=MAX_TERM_MONTHS, description="0: open-ended")]
+    min_amount_minor: Minor
+    currency: Currency
+    redemption: Literal[REDEMPTION]  # type: ignore[valid-type]
+
+
+class OfferTerms(Closed):
+    """The terms of an offer (PROTOCOL.md §5.6.1): the validity window's end and the product block of its
+    category (loan; deposit; investment for wealth and agency; none for the others)."""
+    valid_until_ms: Annotated[int, Meta(ge=0, description="0: open-ended; else after effective_from_ms")]
+    loan: LoanTerms | UnsetType = UNSET
+    deposit: DepositTerms | UnsetType = UNSET
+    investment: InvestmentTerms | UnsetType = UNSET
+
+
 class OfferBody(Closed):
     """Body of a service.offer record."""
     service_id: str
@@ -91,6 +154,7 @@ class OfferBody(Closed):
     issuer: Annotated[str, Meta(description="issuer of a consigned product; empty when own")]
     accessibility: list[Accessibility]
     effective_from_ms: TimeMs
+    terms: Annotated[OfferTerms, Meta(description="product terms; absent in offers published without them")] | UnsetType = UNSET
 
 
 class WithdrawBody(Closed):
@@ -107,6 +171,23 @@ class StatusBody(Closed):
     equipment: list[Equipment]
 
 
+class ComplaintCount(Closed):
+    category: Literal[COMPLAINT_CATEGORIES]  # type: ignore[valid-type]
+    received: Annotated[int, Meta(ge=-1, description="-1: fewer than 5 (never an exact count below 5)")]
+    resolved: Annotated[int, Meta(ge=-1, description="-1: fewer than 5")]
+
+
+class QualityBody(Closed):
+    """Body of a branch.quality record (PROTOCOL.md §5.10): aggregates of one month, no text."""
+    period: Annotated[str, Meta(pattern="^20[0-9]{2}-(0[1-9]|1[0-2])$", description="YYYY-MM")]
+    complaints: Annotated[list[ComplaintCount], Meta(description="categories with complaints, in canonical order")]
+    resolution_median_hours: Annotated[int, Meta(ge=-1, le=8760, description="-1: not disclosed")]
+    resolution_p90_hours: Annotated[int, Meta(ge=-1, le=8760, description="-1: not disclosed")]
+    wait_avg_minutes: Annotated[int, Meta(ge=-1, le=1440, description="-1: not measured")]
+    wait_p90_minutes: Annotated[int, Meta(ge=-1, le=1440, description="-1: not measured")]
+    self_service_availability_bp: Annotated[int, Meta(ge=-1, le=10_000, description="-1: no self-service")]
+
+
 # ------------------------------------------------------------------ records
 
 
@@ -116,7 +197,7 @@ class RecordBase(Closed, tag_field="kind"):
     version: Annotated[int, Meta(ge=1, le=1)]
     chain_id: str
     branch_id: BranchId
-    subject: Annotated[str, Meta(description="profile, service/<id> or status/<id>: what the seq counts")]
+    subject: Annotated[str, Meta(description="profile, service/<id>, status/<id>, quality/<YYYY-MM> or a governance subject: what the seq counts")]
     seq: Annotated[int, Meta(ge=1)]
     time_ms: TimeMs
     signature: Signature
@@ -138,6 +219,10 @@ class WithdrawRecord(RecordBase, tag="service.withdraw", kw_only=True):
 
 class StatusRecord(RecordBase, tag="service.status", kw_only=True):
     body: StatusBody
+
+
+class QualityRecord(RecordBase, tag="branch.quality", kw_only=True):
+    body: QualityBody
 
 
 class Action(Closed):
@@ -180,7 +265,7 @@ class KeyRotationRecord(RecordBase, tag="branch.key", kw_only=True):
     body: KeyRotationBody
 
 
-Record = Union[ProfileRecord, OfferRecord, WithdrawRecord, StatusRecord, GovProposalRecord, GovVoteRecord, KeyRotationRecord]
+Record = Union[ProfileRecord, OfferRecord, WithdrawRecord, StatusRecord, QualityRecord, GovProposalRecord, GovVoteRecord, KeyRotationRecord]
 
 
 class RecordList(Closed):
@@ -351,11 +436,32 @@ class Service(Closed):
     status: Annotated[StatusBody | None, Meta(description="the last service.status; null if none")]
     record_hash: Annotated[str, Meta(pattern="^[0-9a-f]{64}$", description="the offer record (its proof: /v1/records/{hash}/proof)")]
     height: Annotated[int, Meta(ge=1, description="the block that committed the offer")]
+    rate_bp: Annotated[int | None, Meta(description="headline rate in bp: a loan's lowest rate, a deposit's rate for "
+                                                    "term_months (else its best), a wealth/agency product's highest "
+                                                    "expected yield (never guaranteed); null without terms")]
 
 
 class ServiceList(Closed):
     total: Annotated[int, Meta(ge=0, description="matches before limit and offset")]
     services: list[Service]
+    as_of_ms: Annotated[int, Meta(ge=0, description="with as_of: the instant asked about")] | UnsetType = UNSET
+    as_of_height: Annotated[int, Meta(ge=0, description="with as_of: the last height committed by then (0: none)")] | UnsetType = UNSET
+
+
+class BranchQuality(Closed):
+    """A branch's current service-quality disclosure for the period (its latest version)."""
+    branch_id: BranchId
+    branch_name: Annotated[str, Meta(description="name in genesis")]
+    region: Annotated[str | None, Meta(description="region of the branch's profile; null without one")]
+    quality: QualityBody
+    seq: Annotated[int, Meta(ge=1, description="the version: a correction has seq 2, 3, ...")]
+    record_hash: Annotated[str, Meta(pattern="^[0-9a-f]{64}$", description="the record (its proof: /v1/records/{hash}/proof)")]
+    height: Annotated[int, Meta(ge=1, description="the block that committed it")]
+
+
+class QualityList(Closed):
+    period: Annotated[str | None, Meta(description="the period shown (default: the latest disclosed); null if none")]
+    branches: list[BranchQuality]
 
 
 class BranchBase(Closed):

@@ -15,7 +15,7 @@ from typing import Annotated, Literal, Union
 from msgspec import Meta, Struct
 
 from .models import (
-    BranchId, Closed, Count, GovProposalBody, GovVoteBody, Hash, KeyRotationBody, OfferBody, ProfileBody, PublicKey, Record,
+    BranchId, Closed, Count, GovProposalBody, GovVoteBody, Hash, KeyRotationBody, OfferBody, ProfileBody, PublicKey, QualityBody, Record,
     StatusBody, TimeMs, WithdrawBody,
 )
 
@@ -281,6 +281,10 @@ class SignStatus(SignRequest, tag="service.status"):
     body: StatusBody
 
 
+class SignQuality(SignRequest, tag="branch.quality"):
+    body: QualityBody
+
+
 class SignGovProposal(SignRequest, tag="gov.proposal"):
     body: GovProposalBody
 
@@ -293,7 +297,7 @@ class SignKeyRotation(SignRequest, tag="branch.key"):
     body: KeyRotationBody
 
 
-SignRecord = Union[SignProfile, SignOffer, SignWithdraw, SignStatus, SignGovProposal, SignGovVote, SignKeyRotation]
+SignRecord = Union[SignProfile, SignOffer, SignWithdraw, SignStatus, SignQuality, SignGovProposal, SignGovVote, SignKeyRotation]
 
 
 class Accepted(Closed):

@@ -22,6 +22,7 @@ import msgspec
 from protocol.schema import BODY_TYPES, CATEGORIES, CHANNELS, FEE_BASES, OWNERSHIP, STATUSES
 
 from . import models as m
+from .compare import QUALITY_SORTS, SORTS
 from . import models_node as n
 
 HASH = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
@@ -35,7 +36,7 @@ WRITE = [{"bearer": []}]
 MODELS: tuple = (
     n.Error, n.Health, n.Status, n.Peers, n.Validators, n.Activity, n.GenesisFile,
     m.BlockList, m.Block, m.RawBlock, m.RecordList, m.RecordState, m.RecordProof,
-    m.ServiceList, m.BranchList, m.BranchDetail, m.Governance,
+    m.ServiceList, m.QualityList, m.BranchList, m.BranchDetail, m.Governance,
     n.SubmitRecord, n.SignRecord, n.Accepted, n.Signed, n.BlockEvent, n.RecordEvent, n.ValidatorSetEvent, n.DroppedEvent,
 )
 _REFS, SCHEMAS = msgspec.json.schema_components(MODELS, ref_template="#/components/schemas/{name}")
@@ -102,6 +103,15 @@ SERVICE_FILTERS = [
     _q("ownership", _enum(OWNERSHIP), "own product or consigned (sold on behalf of an issuer)"),
     _q("fee_basis", _enum(FEE_BASES), "has a fee of this basis"),
     _q("max_fee", INT, "every fee (of fee_basis, when given) is at most this amount_minor (basis points for percent_bp)"),
+    _q("term_months", {"type": "integer", "minimum": 0, "maximum": 600},
+       "product terms cover this term: within a loan's range, a row of a deposit's rate table, a wealth/agency term"),
+    _q("amount", INT, "minor units: within a loan's amount range, at least a deposit's or product's minimum amount"),
+    _q("valid_at", INT, "ms since the epoch: inside the offer's validity window (effective_from_ms .. terms.valid_until_ms)"),
+    _q("sort", _enum(SORTS), "by the headline rate (rate_bp), the longest term or the minimum amount; - for descending; "
+                             "offers without terms last"),
+    _q("as_of", INT, "ms since the epoch: what was on offer then, from the chain's history as committed by then "
+                     "(each subject's offer that had taken effect, within its validity window, not withdrawn); "
+                     "status is null, region is the branch's current one; every record_hash has its proof"),
     _q("q", {"type": "string"}, "case-insensitive text in title or description"),
     _q("limit", {"type": "integer", "minimum": 1, "maximum": 1000}, "default 100"),
     _q("offset", INT, "default 0"),
@@ -167,6 +177,14 @@ OPENAPI: dict[str, Any] = {
                                          "verify with protocol.proofs.verify_record_proof and only the genesis file",
                                          REF[m.RecordProof], [_p("hash", HASH)]),
         "/v1/services": _get("Current services registry", REF[m.ServiceList], SERVICE_FILTERS),
+        "/v1/quality": _get("Each branch's current service-quality disclosure (branch.quality, PROTOCOL.md §5.10) for a "
+                            "month, ranked; every row's record has a proof", REF[m.QualityList], [
+            _q("period", {"type": "string", "pattern": "^20[0-9]{2}-(0[1-9]|1[0-2])$"}, "YYYY-MM; default: the latest disclosed"),
+            _q("region", {"type": "string"}, "region code or prefix (CN-BJ matches CN-BJ-110108)"),
+            _q("branch", BRANCH, "branch id"),
+            _q("sort", _enum(QUALITY_SORTS), "resolution: lowest median resolution time first; wait: lowest average "
+                                             "counter wait first; availability: highest self-service availability first; "
+                                             "undisclosed values last")]),
         "/v1/branches": _get("Member branches and their profiles", REF[m.BranchList]),
         "/v1/branches/{branch_id}": _get("One branch with its services", REF[m.BranchDetail], [_p("branch_id", BRANCH)]),
         "/v1/governance": _get("Governance (PROTOCOL.md §15): members, the validator sets signing the next two heights, "

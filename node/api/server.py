@@ -41,13 +41,15 @@ from protocol.governance import PROPOSAL_STATUSES
 from protocol.keys import BRANCH_ID_SIZE
 from protocol.records import Record
 from protocol.schema import BODY_TYPES, CATEGORIES, CHANNELS, FEE_BASES, OWNERSHIP, STATUSES
+from protocol.quality import PERIOD as QUALITY_PERIOD
+from protocol.terms import MAX_AMOUNT, MAX_TERM_MONTHS
 from protocol.views import body_from_json
 
 from ..ingest import CatchingUp
 from ..listen import bind_tcp
 from ..mempool import MempoolFull, MempoolRejected
 from ..overload import Overloaded
-from . import views
+from . import compare, views
 from .activity import DEFAULT_WINDOW, MAX_WINDOW, activity
 from .events import block_events
 from .explorer import explorer_routes
@@ -228,6 +230,11 @@ class NodeApi:
     async def services(self, request: Request) -> Response:
         q = query_params(request)
         branch = q.get("branch")
+        as_of_ms = int_param(q.get("as_of"), "as_of", default=None, lo=0, hi=2**53)
+        as_of = None
+        if as_of_ms is not None:  # history from the store in a worker thread; the state is read here, on trio's
+            height, offers = await self._read(self.node.chain.store.offers_as_of, as_of_ms)
+            as_of = (as_of_ms, height, offers)
         return JSONResponse(views.services(
             self.node,
             category=choice_param(q.get("category"), "category", CATEGORIES),
@@ -240,8 +247,25 @@ class NodeApi:
             ownership=choice_param(q.get("ownership"), "ownership", OWNERSHIP),
             fee_basis=choice_param(q.get("fee_basis"), "fee_basis", FEE_BASES),
             max_fee=int_param(q.get("max_fee"), "max_fee", default=None, lo=0, hi=10**15),
+            term_months=int_param(q.get("term_months"), "term_months", default=None, lo=0, hi=MAX_TERM_MONTHS),
+            amount=int_param(q.get("amount"), "amount", default=None, lo=0, hi=MAX_AMOUNT),
+            valid_at=int_param(q.get("valid_at"), "valid_at", default=None, lo=0, hi=2**53),
+            sort=choice_param(q.get("sort"), "sort", compare.SORTS),
+            as_of=as_of,
             limit=int_param(q.get("limit"), "limit", default=100, lo=1, hi=1000),
             offset=int_param(q.get("offset"), "offset", default=0, lo=0, hi=10**9),
+        ))
+
+    async def quality(self, request: Request) -> Response:
+        q = query_params(request)
+        branch = q.get("branch")
+        period = q.get("period")
+        if period is not None and not QUALITY_PERIOD.fullmatch(period):
+            raise ApiError(400, "bad_param", "expected a period YYYY-MM", "period")
+        return JSONResponse(views.quality(
+            self.node, period=period, region=text_param(q.get("region"), "region", 32),
+            branch=hex_param(branch, "branch", BRANCH_ID_SIZE) if branch is not None else None,
+            sort=choice_param(q.get("sort"), "sort", tuple(compare.QUALITY_SORTS)),
         ))
 
     async def branches(self, request: Request) -> Response:
@@ -346,6 +370,7 @@ def make_app(node: Any) -> Any:
         r("/v1/records/{hash}", get=api.record),
         r("/v1/records/{hash}/proof", get=api.record_proof),
         r("/v1/services", get=api.services),
+        r("/v1/quality", get=api.quality),
         r("/v1/branches", get=api.branches),
         r("/v1/branches/{branch_id}", get=api.branch),
         r("/v1/events", get=api.events),

@@ -25,6 +25,7 @@ from protocol.views import action_to_json, body_to_json
 from protocol.votes import CommitCertificate, DuplicateProposalEvidence, Evidence, Proposal, Vote
 
 from ..p2p.host import peer_id_of
+from . import compare
 
 
 def record_json(rec: Record) -> dict[str, Any]:
@@ -199,21 +200,31 @@ def _offer_matches(offer: ServiceOffer, f: dict[str, Any]) -> bool:
 
 def services(node: Any, *, category: str | None = None, branch: bytes | None = None, region: str | None = None,
              status: str | None = None, q: str | None = None, limit: int = 100, offset: int = 0,
-             **offer_filters: Any) -> dict[str, Any]:
+             term_months: int | None = None, amount: int | None = None, valid_at: int | None = None,
+             sort: str | None = None, as_of: tuple[int, int, list] | None = None, **offer_filters: Any) -> dict[str, Any]:
+    """The services on offer now (the state), or with ``as_of`` = (time_ms, height,
+    ChainReader.offers_as_of's offers) those on offer at that past instant (no live status then;
+    the region is the branch's current one)."""
     state = node.chain.state
     names = {bid: m.name for bid, m in state.gov.registry.members.items()}
-    by_branch: dict[bytes, list[Entry]] = {}
-    for bid, entry in state.entries(branch):
-        by_branch.setdefault(bid, []).append(entry)
+    by_branch: dict[bytes, list[tuple[ServiceOffer, bytes, int, Any]]] = {}
+    if as_of is None:
+        for bid, entries in _entries_by_branch(state, branch).items():
+            for offer_entry, status_entry in _services_of(state, bid, entries):
+                by_branch.setdefault(bid, []).append((offer_entry.body, offer_entry.record_hash, offer_entry.height,
+                                                      status_entry))
+    else:
+        for record, height in as_of[2]:
+            if branch is None or record.branch_id == branch:
+                by_branch.setdefault(record.branch_id, []).append((record.body, record.hash, height, None))
     needle = q.casefold() if q else None
     matches = []
-    for bid, entries in by_branch.items():
+    for bid, offers in by_branch.items():
         prof = state.entry(bid, "profile")
         branch_region = prof.body.region if prof is not None and isinstance(prof.body, BranchProfile) else None
         if region is not None and not _region_matches(branch_region, region):
             continue
-        for offer_entry, status_entry in _services_of(state, bid, entries):
-            offer = offer_entry.body
+        for offer, record_hash, height, status_entry in offers:
             if category is not None and offer.category != category:
                 continue
             if status is not None and (status_entry is None or status_entry.body.status != status):
@@ -222,17 +233,60 @@ def services(node: Any, *, category: str | None = None, branch: bytes | None = N
                 continue
             if not _offer_matches(offer, offer_filters):
                 continue
+            if not compare.terms_match(offer, term_months=term_months, amount=amount, valid_at=valid_at):
+                continue
             matches.append({
+                "_offer": offer,
                 "branch_id": bid.hex(),
                 "branch_name": names.get(bid, ""),
                 "region": branch_region,
                 "service_id": offer.service_id,
                 "offer": body_to_json(offer),
                 "status": body_to_json(status_entry.body) if status_entry else None,
-                "record_hash": offer_entry.record_hash.hex(),
-                "height": offer_entry.height,
+                "record_hash": record_hash.hex(),
+                "height": height,
+                "rate_bp": compare.headline_rate_bp(offer, term_months),
             })
-    return {"total": len(matches), "services": matches[offset : offset + limit]}
+    if sort is not None:
+        matches.sort(key=compare.sort_key(sort, term_months))
+    page = matches[offset : offset + limit]
+    for m in page:
+        del m["_offer"]
+    doc = {"total": len(matches), "services": page}
+    if as_of is not None:
+        doc |= {"as_of_ms": as_of[0], "as_of_height": as_of[1]}
+    return doc
+
+
+def _entries_by_branch(state: Any, branch: bytes | None) -> dict[bytes, list[Entry]]:
+    by_branch: dict[bytes, list[Entry]] = {}
+    for bid, entry in state.entries(branch):
+        by_branch.setdefault(bid, []).append(entry)
+    return by_branch
+
+
+def quality(node: Any, *, period: str | None = None, region: str | None = None, branch: bytes | None = None,
+            sort: str | None = None) -> dict[str, Any]:
+    """Each branch's current branch.quality disclosure (the latest version of its subject)
+    for ``period`` (default: the latest period any branch disclosed), ranked by ``sort``."""
+    state = node.chain.state
+    names = {bid: m.name for bid, m in state.gov.registry.members.items()}
+    found: list[tuple[bytes, Entry]] = [(bid, e) for bid, e in state.entries(branch)
+                                        if e.subject.startswith("quality/") and e.body is not None]
+    if period is None and found:
+        period = max(e.body.period for _, e in found)
+    out = []
+    for bid, e in found:
+        if e.body.period != period:
+            continue
+        prof = state.entry(bid, "profile")
+        branch_region = prof.body.region if prof is not None and isinstance(prof.body, BranchProfile) else None
+        if region is not None and not _region_matches(branch_region, region):
+            continue
+        out.append({"branch_id": bid.hex(), "branch_name": names.get(bid, ""), "region": branch_region,
+                    "quality": body_to_json(e.body), "seq": e.seq, "record_hash": e.record_hash.hex(), "height": e.height})
+    out.sort(key=compare.quality_key(sort) if sort is not None else (lambda item: item["branch_id"]))
+    return {"period": period, "branches": out}
 
 
 def branch(node: Any, branch_id: bytes, *, with_services: bool) -> dict[str, Any] | None:

@@ -6,6 +6,7 @@ One click group; commands are split by job:
 * node/cli/maintenance.py: ``store rebuild``, ``signer show|reset``
 * node/cli/genesis.py: ``genesis new|add-validator|add-member|finalize``
 * node/cli/records.py: ``branch profile set``, ``service publish|update|withdraw|status|list|show``
+* node/cli/quality.py: ``branch quality publish|list``
 * node/cli/chain.py:   ``chain blocks|show|verify|export``, ``proof get|verify``
 
 Errors are one ``error: ...`` line on stderr with the exit code of
@@ -44,6 +45,7 @@ from .genesis import genesis
 from .governance import gov
 from .maintenance import signer, store
 from .records import branch, service
+from . import quality as _quality  # noqa: F401  (registers `branch quality` on the branch group)
 
 
 class BranchnetGroup(click.Group):

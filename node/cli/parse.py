@@ -27,6 +27,7 @@ from typing import Any, Iterable
 
 import click
 
+from protocol.currencies import ISO_4217
 from protocol.errors import ProtocolError
 from protocol.schema import (
     ACCESSIBILITY,
@@ -179,6 +180,10 @@ def format_time_ms(ms: int) -> str:
     return t.strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
+def _count(n: int) -> str:
+    return "<5" if n == -1 else str(n)
+
+
 def body_rows(body: dict[str, Any]) -> list[tuple[str, Any]]:
     """Human rows for a record body's JSON view (hours, fees, risk, times made readable)."""
     rows = []
@@ -191,6 +196,10 @@ def body_rows(body: dict[str, Any]) -> list[tuple[str, Any]]:
             v = f"R{v}" if v else "-"
         elif k in ("lat_micro", "lon_micro"):
             k, v = k[:3], f"{Decimal(v).scaleb(-6)}"
+        elif k == "terms" and isinstance(v, dict):
+            v = format_terms(v)
+        elif k == "complaints" and isinstance(v, list):
+            v = ", ".join(f"{c['category']} {_count(c['received'])}/{_count(c['resolved'])} resolved" for c in v) or "none"
         elif k == "equipment":
             v = ", ".join(f"{e['equipment_id']}={'up' if e['up'] else 'down'}" for e in v) or "-"
         elif k.endswith("_ms") and isinstance(v, int):
@@ -212,7 +221,7 @@ def parse_fee(spec: str) -> Fee:
         raise InputError(f"fee {spec!r}: expected 'LABEL=AMOUNT CUR BASIS', e.g. 'express=5.00 CNY per_transaction'")
     amount_text, currency, basis = parts
     currency = currency.upper()
-    if not re.fullmatch(r"[A-Z]{3}", currency):
+    if currency not in ISO_4217:
         raise InputError(f"fee {spec!r}: {parts[1]!r} is not an ISO 4217 currency code (e.g. CNY)")
     from protocol.schema import FEE_BASES
 
@@ -228,6 +237,18 @@ def parse_fee(spec: str) -> Fee:
     if basis == "free" and minor != 0:
         raise InputError(f"fee {spec!r}: a free fee must have amount 0")
     return Fee(label.strip(), minor, currency, basis)
+
+
+def parse_amount(spec: str) -> int:
+    """``"AMOUNT CUR"`` (major units, e.g. ``500000 CNY``) as minor units of CUR."""
+    parts = spec.split()
+    if len(parts) != 2 or parts[1].upper() not in ISO_4217:
+        raise InputError(f"amount {spec!r}: expected 'AMOUNT CUR' with an ISO 4217 code, e.g. '500000 CNY'",
+                         param_hint="--amount")
+    value = parse_decimal(parts[0], f"amount {spec!r}")
+    if value < 0:
+        raise InputError(f"amount {spec!r}: cannot be negative", param_hint="--amount")
+    return exact_scaled(value, currency_exponent(parts[1].upper()), f"amount {spec!r}")
 
 
 def parse_risk(text: str | int | None) -> int:
@@ -305,7 +326,68 @@ def offer_from_fields(f: dict[str, Any], *, now_ms: int) -> ServiceOffer:
         accessibility=canonical_set(f.get("accessibility") or (), ACCESSIBILITY, "accessibility"),
         effective_from_ms=parse_time_ms(effective, "effective_from") if effective else now_ms,
     )
+    if f.get("terms") is not None:
+        body = _with_terms(body, f["terms"])
     return checked(body)
+
+
+def _with_terms(body: ServiceOffer, terms: Any) -> ServiceOffer:
+    """``body`` with the terms of a service file's ``[terms]`` table (the API's JSON form, PROTOCOL.md §5.6.1)."""
+    import dataclasses
+
+    from protocol.terms import OfferTerms
+    from protocol.views import _to_array
+
+    try:
+        arr = _to_array(OfferTerms, terms, "terms")
+        return dataclasses.replace(body, terms=OfferTerms.from_array(
+            arr, "terms", category=body.category, effective_from_ms=body.effective_from_ms))
+    except ProtocolError as exc:
+        raise InputError(str(exc), param_hint="--file") from None
+
+
+def parse_term(text: str) -> int:
+    """A term in months: ``12``, ``12m``, ``3y`` (36 months), ``demand`` (0)."""
+    t = text.strip().lower()
+    if t == "demand":
+        return 0
+    m = re.fullmatch(r"([0-9]{1,3})\s*(m|mo|months?|y|yr|years?)?", t)
+    months = int(m[1]) * (12 if m and m[2] and m[2].startswith("y") else 1) if m else -1
+    if not 0 <= months <= 600:
+        raise InputError(f"term {text!r}: expected months (12, 12m), years (3y) or demand, at most 600 months",
+                         param_hint="--term")
+    return months
+
+
+def format_bp(bp: int | None) -> str:
+    """Basis points as a percentage: 345 -> 3.45%."""
+    return "-" if bp is None else f"{Decimal(bp).scaleb(-2)}%"
+
+
+def format_terms(t: dict[str, Any]) -> str:
+    """One line for a terms object (the JSON form)."""
+    parts = []
+    if (loan := t.get("loan")) is not None:
+        rate = format_bp(loan["rate_min_bp"]) + ("" if loan["rate_min_bp"] == loan["rate_max_bp"]
+                                                 else f"-{format_bp(loan['rate_max_bp'])}")
+        kind = "fixed" if loan["rate_type"] == "fixed" else f"floating on {loan['rate_reference']} {loan['spread_bp']:+d} bp"
+        amount = (f"{format_amount(loan['amount_min_minor'], loan['currency'])}-"
+                  f"{format_amount(loan['amount_max_minor'], loan['currency'])}")
+        parts.append(f"{rate} {kind}; {loan['term_min_months']}-{loan['term_max_months']} months; {amount}; "
+                     f"{', '.join(loan['repayment_methods'])}; collateral: {', '.join(loan['collateral_kinds']) or 'none'}; "
+                     f"early repayment {format_bp(loan['early_repayment_fee_bp'])}")
+    if (dep := t.get("deposit")) is not None:
+        table = ", ".join(f"{'demand' if r['term_months'] == 0 else str(r['term_months']) + 'm'} {format_bp(r['rate_bp'])}"
+                          for r in dep["rates"])
+        parts.append(f"{table}; from {format_amount(dep['min_amount_minor'], dep['currency'])}; "
+                     f"early withdrawal: {dep['early_withdrawal']}; {'insured' if dep['insured'] else 'not insured'}")
+    if (inv := t.get("investment")) is not None:
+        parts.append(f"expected {format_bp(inv['yield_min_bp'])}-{format_bp(inv['yield_max_bp'])} (not guaranteed); "
+                     f"{inv['term_months'] or 'open-ended'}{' months' if inv['term_months'] else ''}; "
+                     f"from {format_amount(inv['min_amount_minor'], inv['currency'])}; redemption: {inv['redemption']}")
+    until = t.get("valid_until_ms", 0)
+    parts.append("valid until " + format_time_ms(until) if until else "open-ended")
+    return "; ".join(parts)
 
 
 def _fee_table(x: Any) -> Fee:
@@ -327,6 +409,7 @@ SERVICE_FIELDS = {
     "consigned_by": ("consigned_by", "consigned-by", "issuer"),
     "accessibility": ("accessibility",),
     "effective_from": ("effective_from", "effective-from"),
+    "terms": ("terms",),
 }
 _LIST_FIELDS = {"channels", "hours", "fees", "accessibility"}
 
@@ -359,6 +442,9 @@ def load_service_file(path: Path) -> dict[str, Any]:
                 raise InputError(f"{path}: {key} must be a list", param_hint="--file")
         elif name == "risk" and isinstance(value, int):
             value = str(value)
+        elif name == "terms":
+            if not isinstance(value, dict):
+                raise InputError(f"{path}: terms must be a table", param_hint="--file")
         elif not isinstance(value, str):
             raise InputError(f"{path}: {key} must be a string", param_hint="--file")
         out[name] = value
@@ -381,6 +467,11 @@ def withdraw_body(service_id: str, reason: str) -> ServiceWithdraw:
 def status_body(service_id: str, status: str, wait: int, equipment: Iterable[str]) -> ServiceStatus:
     items = tuple(parse_equipment(e) for e in equipment)
     return checked(ServiceStatus(service_id, status, wait, items))
+
+
+def format_amount(amount_minor: int, currency: str) -> str:
+    exp = currency_exponent(currency)
+    return f"{Decimal(amount_minor).scaleb(-exp):,.{exp}f} {currency}"
 
 
 def format_money(amount_minor: int, currency: str, basis: str) -> str:

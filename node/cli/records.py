@@ -29,9 +29,14 @@ from .common import (
     node_option,
     print_json,
 )
+from ..api.compare import SORTS
 from .parse import (
     body_rows,
+    format_bp,
     format_money,
+    parse_amount,
+    parse_term,
+    parse_time_ms,
     load_service_file,
     offer_from_fields,
     profile_body,
@@ -267,16 +272,32 @@ def service_status(service_id: str, state: str | None, wait_minutes: int, equipm
 @click.option("--region", help="Only this region (prefix match as the node implements it).")
 @click.option("--status", help="Only services with this live status (open, paused, closed).")
 @click.option("--q", help="Full-text search in titles and descriptions.")
+@click.option("--term", metavar="12m|3y|demand", help="Product terms cover this term (loan range, deposit table row, product term).")
+@click.option("--amount", metavar="AMOUNT CUR", help="Within a loan's amount range, at least a deposit's or product's minimum, "
+                                                      "e.g. '500000 CNY'.")
+@click.option("--sort", type=click.Choice(SORTS), help="By headline rate (loan: lowest rate; deposit: rate for --term; "
+                                                       "wealth/agency: highest expected yield), term or minimum amount; "
+                                                       "- for descending. Offers without terms last.")
+@click.option("--as-of", "as_of", metavar="ISO8601", help="What was on offer at that instant (with a time zone), from the "
+                                                          "chain's history; every row's record has its proof.")
 @click.option("--limit", type=click.IntRange(1, 1000), default=100, show_default=True)
 @click.option("--offset", type=click.IntRange(0), default=0)
 @home_option
 @node_option
 @json_option
 def service_list(category: str | None, branch: str | None, region: str | None, status: str | None, q: str | None,
-                 limit: int, offset: int, as_json: bool) -> None:
-    """List services on offer across the network."""
+                 term: str | None, amount: str | None, sort: str | None, as_of: str | None, limit: int, offset: int,
+                 as_json: bool) -> None:
+    """List services on offer across the network.
+
+    \b
+    Example: the lowest 12-month loan rates first
+      branchnet service list --category loan --term 12m --sort rate
+    """
     params = {"category": category, "branch": branch, "region": region, "status": status, "q": q, "limit": limit,
-              "offset": offset or None}
+              "offset": offset or None, "term_months": parse_term(term) if term is not None else None,
+              "amount": parse_amount(amount) if amount is not None else None, "sort": sort,
+              "as_of": parse_time_ms(as_of, "--as-of") if as_of is not None else None}
     with cli_context().client() as api:
         doc = api.get("/v1/services", params)
     if as_json:
@@ -284,15 +305,16 @@ def service_list(category: str | None, branch: str | None, region: str | None, s
         return
     from rich.table import Table
 
-    table = Table("branch", "region", "service", "category", "title", "status", "fees", "height", box=None)
+    table = Table("branch", "region", "service", "category", "title", "rate", "status", "fees", "height", box=None)
     for s in doc.get("services", []):
         offer = s.get("offer") or {}
         table.add_row(str(s.get("branch_name") or str(s.get("branch_id", ""))[:12]), str(s.get("region") or "-"),
                       str(s.get("service_id")), str(offer.get("category", "")), str(offer.get("title", "")),
-                      _status_text(s.get("status")), _fees_text(offer.get("fees") or []), str(s.get("height", "")))
+                      format_bp(s.get("rate_bp")), _status_text(s.get("status")), _fees_text(offer.get("fees") or []), str(s.get("height", "")))
     out = console()
     out.print(table)
-    out.print(f"{len(doc.get('services', []))} of {doc.get('total', '?')} service(s)")
+    out.print(f"{len(doc.get('services', []))} of {doc.get('total', '?')} service(s)"
+              + (f" on offer at {as_of} (height {doc.get('as_of_height')})" if as_of is not None else ""))
 
 
 @service.command("show")

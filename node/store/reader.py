@@ -185,6 +185,36 @@ class ChainReader:
         args.append(limit)
         return [(Record.decode(raw), h, i) for raw, h, i in self._read(sql, tuple(args))]
 
+    def offers_as_of(self, time_ms: int) -> tuple[int, list[tuple[Record, int]]]:
+        """What was on offer at ``time_ms`` by what had been committed then: the last height
+        whose block time is ≤ ``time_ms``, and for each (branch, service subject) the offer in
+        force at that instant, with its height: walking back from the subject's newest record
+        up to that height, the first offer that had taken effect (effective_from_ms ≤ time_ms),
+        if its validity window (PROTOCOL.md §5.6.1) still held; nothing after a withdraw.
+        Reads every offer and withdraw up to that height (one pass, no index on time)."""
+        top = self._one("SELECT MAX(height) FROM blocks WHERE time_ms<=?", (time_ms,))
+        height = top[0] if top and top[0] is not None else 0
+        rows = self._read("SELECT raw, height FROM records WHERE kind IN ('service.offer', 'service.withdraw') "
+                          "AND height<=? ORDER BY height, idx", (height,))
+        history: dict[tuple[bytes, str], list[tuple[Record, int]]] = {}
+        for raw, h in rows:
+            record = Record.decode(raw)
+            key = (record.branch_id, record.subject)
+            if record.kind == "service.withdraw":
+                history[key] = []
+            else:
+                history.setdefault(key, []).append((record, h))
+        out = []
+        for versions in history.values():
+            for record, h in reversed(versions):
+                offer = record.body
+                if offer.effective_from_ms <= time_ms:
+                    until = offer.terms.valid_until_ms if offer.terms is not None else 0
+                    if until == 0 or time_ms < until:
+                        out.append((record, h))
+                    break
+        return height, out
+
     # ------------------------------------------------------------ state, peers
     def iter_state(self) -> Iterator[tuple[bytes, Entry]]:
         for row in self._read("SELECT branch_id, subject, seq, record_hash, height, kind, body FROM state"):

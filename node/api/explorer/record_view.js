@@ -4,7 +4,7 @@
 
 import { get } from './api.js';
 import { verifyRecordProof } from './proofs.js';
-import { formatFee, formatHours, formatRisk, sameJson, summary } from './records.js';
+import { formatCount, formatFee, formatHours, formatRisk, formatTerms, sameJson, summary } from './records.js';
 import { untrusted } from './trust.js';
 import { checklist, clear, fields, h, hash, link, time, verdict } from './ui.js';
 
@@ -19,7 +19,15 @@ function bodyFields(kind, b) {
         ['channels', b.channels.join(', ')], ['hours', formatHours(b.hours)],
         ['fees', b.fees.length ? h('ul.plain', b.fees.map((f) => h('li', formatFee(f)))) : 'none'],
         ['risk', formatRisk(b.risk_level)], ['ownership', b.ownership === 'consigned' ? `consigned, issued by ${b.issuer}` : 'own product'],
-        ['accessibility', b.accessibility.join(', ') || '–'], ['effective from', time(b.effective_from_ms)]];
+        ['accessibility', b.accessibility.join(', ') || '–'], ['effective from', time(b.effective_from_ms)],
+        ...(b.terms ? [['terms', formatTerms(b.terms)],
+          ['valid until', Number(b.terms.valid_until_ms) ? time(b.terms.valid_until_ms) : 'open-ended']] : [])];
+    case 'branch.quality':
+      return [['period', b.period],
+        ['complaints', b.complaints.map((c) => `${c.category} ${formatCount(c.received)} received, ${formatCount(c.resolved)} resolved`).join('; ') || 'none'],
+        ['resolution', Number(b.resolution_median_hours) === -1 ? 'not disclosed' : `median ${b.resolution_median_hours} h, p90 ${b.resolution_p90_hours} h`],
+        ['waiting', Number(b.wait_avg_minutes) === -1 ? 'not measured' : `average ${b.wait_avg_minutes} min, p90 ${b.wait_p90_minutes} min`],
+        ['self-service', Number(b.self_service_availability_bp) === -1 ? 'none' : pctText(b.self_service_availability_bp)]];
     case 'service.withdraw':
       return [['service', b.service_id], ['reason', b.reason || '–']];
     case 'service.status':
@@ -28,6 +36,8 @@ function bodyFields(kind, b) {
     default: return [];
   }
 }
+
+const pctText = (bp) => `${(Number(bp) / 100).toFixed(2)} % available`;
 
 /** The verified content of a record (from its bytes). */
 export function recordDetails(record) {
