@@ -286,15 +286,22 @@ class ProposalState:
                    expect_int(decided, f"{field}.decided", hi=MAX_HEIGHT), expect_str(reason, f"{field}.reason", max_len=64))
 
 
+# Size limits bound what nodes decode before any state is known (blocks from peers, the
+# store), with the genesis values: governance may lower them, never raise them (§15.2).
+SIZE_LIMITS = ("max_block_records", "max_block_bytes", "max_record_bytes", "max_block_evidence")
+
+
 @dataclass
 class Registry:
-    """The members and chain parameters now (mutable; a transaction works on a copy)."""
+    """The members and chain parameters now (mutable; a transaction works on a copy).
+    ``ceilings``: the genesis parameters, above which no size limit may go."""
 
     members: dict[bytes, MemberInfo] = field(default_factory=dict)
     params: ChainParams = field(default_factory=ChainParams)
+    ceilings: ChainParams = field(default_factory=ChainParams)
 
     def copy(self) -> "Registry":
-        return Registry(dict(self.members), self.params)
+        return Registry(dict(self.members), self.params, self.ceilings)
 
     def validator_set(self) -> ValidatorSet:
         return ValidatorSet((Validator(bid, m.public_key, m.voting_power, m.name)
@@ -311,6 +318,9 @@ def check_action(action: Action, registry: Registry, field: str = "body.action")
     """Raise ValidationError unless ``action`` can apply to ``registry`` by itself
     (the power bound is checked when it passes, against the set then in force)."""
     members = registry.members
+    if action.kind == "set_param" and action.name in SIZE_LIMITS and action.value > getattr(registry.ceilings, action.name):
+        raise ValidationError(f"{action.name} may not exceed its genesis value {getattr(registry.ceilings, action.name)}",
+                              field=f"{field}.value", reason="above_genesis")
     if action.kind == "admit_member":
         if branch_id_of(action.public_key) in members or registry.key_in_use(action.public_key):
             raise ValidationError("that key is a member's already", field=f"{field}.public_key", reason="duplicate_key")
@@ -428,7 +438,8 @@ class GovState:
     @classmethod
     def at_genesis(cls, genesis: Any) -> "GovState":
         members = {m.branch_id: MemberInfo(m.name, m.public_key, m.power) for m in genesis.members}
-        return cls(Registry(members, genesis.params), genesis.validators, genesis.validators, genesis.params, genesis.params)
+        return cls(Registry(members, genesis.params, genesis.params), genesis.validators, genesis.validators, genesis.params,
+                   genesis.params)
 
     def copy(self) -> "GovState":
         return GovState(self.registry.copy(), self.validators, self.next_validators, self.params, self.next_params,

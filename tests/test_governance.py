@@ -122,6 +122,8 @@ def test_power_change_bound_refuses(power, reason):
         (lambda: propose(VALS[0], "x", Action("admit_member", name="Other", public_key=M1.public_key.raw)), "duplicate_key", "record.body.action.public_key"),
         (lambda: propose(VALS[0], "x", Action("set_param", name="max_block_records", value=10), expires=1), "expiry", "record.body.expires_height"),
         (lambda: record(VALS[0], GovVote(b"\x07" * 32, True)), "no_such_proposal", "record.body.proposal"),
+        (lambda: propose(VALS[0], "x", Action("set_param", name="max_block_bytes", value=16 << 20)), "above_genesis",
+         "record.body.action.value"),
         (lambda: record(M0, KeyRotation(M1.public_key.raw)), "duplicate_key", "record.body.public_key"),
     ],
 )

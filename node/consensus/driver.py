@@ -257,6 +257,7 @@ class ConsensusDriver:
         self._gate_deadline = None
         self.outbox.new_height()
         self.proposals.new_height(height)
+        self.cs.params = ConsensusParams.of_chain(self.chain.state.params)  # governance may change the timeouts (§15)
         self._internal.insert(0, StartHeight(height, self.chain.state.validators, now_ms()))
 
     def _maybe_start_next(self) -> None:
