@@ -7,6 +7,7 @@ One click group; commands are split by job:
 * node/cli/genesis.py: ``genesis new|add-validator|add-member|finalize``
 * node/cli/records.py: ``branch profile set``, ``service publish|update|withdraw|status|list|show``
 * node/cli/chain.py:   ``chain blocks|show|verify|export``, ``proof get|verify``
+* node/cli/testnet.py: ``testnet`` (every home of a local network at once)
 
 Errors are one ``error: ...`` line on stderr with the exit code of
 node/cli/common.py (0 ok, 1 failed, 2 usage/config, 3 node unreachable);
@@ -44,6 +45,7 @@ from .genesis import genesis
 from .governance import gov
 from .maintenance import signer, store
 from .records import branch, service
+from .testnet import testnet
 
 
 class BranchnetGroup(click.Group):
@@ -101,7 +103,7 @@ def cli(ctx: click.Context, home: Path | None, node: str | None) -> None:
         obj.node_url = node
 
 
-for group in (genesis, branch, service, gov, chain, proof, store, signer):
+for group in (genesis, branch, service, gov, chain, proof, store, signer, testnet):
     cli.add_command(group)
 
 
