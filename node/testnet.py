@@ -20,7 +20,7 @@ from protocol.genesis import Genesis
 
 from .config import Home
 from .home import init_home, new_psk
-from .p2p.host import peer_id_of
+from .peerid import peer_id_of
 
 
 def free_ports(n: int) -> list[int]:

@@ -1,4 +1,5 @@
-"""``branchnet testnet``: every home of a local network from one command (offline, CliRunner).
+"""``branchnet testnet``, ``keys show`` identity cards, ``genesis add-validator --keys-file`` and
+``config add-peer``: setting up a network from the command line (offline, CliRunner).
 
 The nodes it creates run in tests/test_readme_quickstart.py (real processes).
 """
@@ -75,3 +76,48 @@ def test_testnet_refuses_a_used_directory_and_bad_input(tmp_path: Path) -> None:
     assert r.exit_code == 2 and "--nodes" in r.stderr
     r = run("testnet", "--nodes", "1", "--dir", str(tmp_path / "b"), "--chain-id", "Not Valid!")
     assert r.exit_code == 2 and "--chain-id" in r.stderr and not (tmp_path / "b").exists()
+
+
+def test_peer_id_without_libp2p_matches_libp2p() -> None:
+    from libp2p.crypto.ed25519 import Ed25519PublicKey
+    from libp2p.peer.id import ID
+
+    from node.peerid import peer_id_of as fast
+    from protocol.keys import PrivateKey
+
+    for _ in range(20):
+        raw = PrivateKey.generate().public_key.raw
+        assert fast(raw) == peer_id_of(raw) == str(ID.from_pubkey(Ed25519PublicKey.from_bytes(raw)))
+
+
+def test_identity_card_builds_genesis_and_peers(tmp_path: Path) -> None:
+    """keys show --json -> genesis add-validator --keys-file -> config add-peer (the README's hand-over files)."""
+    cards = []
+    for i, name in enumerate(("Lujiazui Branch", "Haidian Branch")):
+        h = tmp_path / f"h{i}"
+        r = run("init", "--home", str(h), "--moniker", name, "--p2p-listen", f"/ip4/127.0.0.1/tcp/{27000 + i}")
+        assert r.exit_code == 0, r.output
+        r = run("keys", "show", "--home", str(h), "--json")
+        card = json.loads(r.stdout)
+        assert card["name"] == name and card["addresses"] == [f"/ip4/127.0.0.1/tcp/{27000 + i}/p2p/{card['peer_id']}"]
+        (tmp_path / f"{i}.branch.json").write_text(r.stdout)
+        cards.append(card)
+    g = tmp_path / "genesis.json"
+    assert run("genesis", "new", "--chain-id", "t", "--out", str(g)).exit_code == 0
+    for i in range(2):
+        r = run("genesis", "add-validator", str(g), "--keys-file", str(tmp_path / f"{i}.branch.json"))
+        assert r.exit_code == 0, r.output
+    doc = json.loads(g.read_text())
+    assert [(v["name"], v["public_key"]) for v in doc["validators"]] == [(c["name"], c["public_key"]) for c in cards]
+    r = run("genesis", "add-member", str(g), "--keys-file", str(tmp_path / "0.branch.json"), "--public-key", "00" * 32)
+    assert r.exit_code == 2 and "exactly one" in r.stderr
+
+    files = [str(tmp_path / f"{i}.branch.json") for i in range(2)]
+    r = run("config", "add-peer", "--home", str(tmp_path / "h0"), *files)
+    assert r.exit_code == 0, r.output
+    assert Home(tmp_path / "h0").load_config().p2p.peers == tuple(cards[1]["addresses"])  # its own skipped
+    r = run("config", "add-peer", "--home", str(tmp_path / "h0"), *files, "--json")
+    assert json.loads(r.stdout)["added"] == []  # no duplicates
+    r = run("config", "add-peer", "--home", str(tmp_path / "h0"), "/ip4/127.0.0.1/tcp/1")
+    assert r.exit_code == 2 and "/p2p/PEER_ID" in r.stderr
+    assert Home(tmp_path / "h0").load_config().p2p.peers == tuple(cards[1]["addresses"])

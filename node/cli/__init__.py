@@ -8,6 +8,7 @@ One click group; commands are split by job:
 * node/cli/records.py: ``branch profile set``, ``service publish|update|withdraw|status|list|show``
 * node/cli/chain.py:   ``chain blocks|show|verify|export``, ``proof get|verify``
 * node/cli/testnet.py: ``testnet`` (every home of a local network at once)
+* node/cli/config.py:  ``config add-peer``
 
 Errors are one ``error: ...`` line on stderr with the exit code of
 node/cli/common.py (0 ok, 1 failed, 2 usage/config, 3 node unreachable);
@@ -25,6 +26,7 @@ from typing import Any
 import click
 
 from .chain import chain, proof
+from .config import config_group
 from .common import (
     EXIT_CODES_HELP,
     EXIT_FAILED,
@@ -103,7 +105,7 @@ def cli(ctx: click.Context, home: Path | None, node: str | None) -> None:
         obj.node_url = node
 
 
-for group in (genesis, branch, service, gov, chain, proof, store, signer, testnet):
+for group in (genesis, branch, service, gov, chain, proof, store, signer, testnet, config_group):
     cli.add_command(group)
 
 
@@ -125,7 +127,7 @@ def init(moniker: str, mode: str, p2p_listen: str, api_listen: str, psk_file: Pa
          as_json: bool) -> None:
     """Create a node home: key (0600), config.toml, API token, network key."""
     from ..home import HomeExists, init_home, new_psk as make_psk, read_psk
-    from ..p2p.host import peer_id_of
+    from ..peerid import peer_id_of
 
     if psk_file is not None and new_psk:
         raise click.UsageError("give --psk-file or --new-psk, not both")
@@ -181,21 +183,48 @@ def keys() -> None:
 @home_option
 @json_option
 def keys_show(as_json: bool) -> None:
-    """Print the branch id, public key and peer id (never the private key)."""
+    """Print the branch id, public key, peer id and dialable address (never the private key).
+
+    The ``--json`` output is this branch's identity card: send it to whoever
+    builds the genesis (``genesis add-validator --keys-file``) and to the other
+    branches (``config add-peer``).
+    """
+    from ..config import ConfigError
     from ..keyfile import KeyFileError, load_key
-    from ..p2p.host import peer_id_of
+    from ..peerid import peer_id_of
 
     home = cli_context().home
     try:
         key = load_key(home.key)
     except KeyFileError as exc:
         raise ConfigProblem(str(exc)) from None
-    info = {"branch_id": key.branch_id.hex(), "public_key": key.public_key.hex(), "peer_id": peer_id_of(key.public_key.raw)}
+    peer_id = peer_id_of(key.public_key.raw)
+    info = {"branch_id": key.branch_id.hex(), "public_key": key.public_key.hex(), "peer_id": peer_id}
+    try:
+        config = home.load_config()
+    except ConfigError:
+        config = None  # a key without a config (yet): the identity is still useful
+    if config is not None:
+        info["name"] = config.node.moniker
+        info["mode"] = config.node.mode
+        info["addresses"] = [dialable(listen, peer_id) for listen in config.p2p.listen]
     if as_json:
         print_json(info)
-    else:
-        console().print(kv_table([("branch id", info["branch_id"]), ("public key", info["public_key"]),
-                                  ("peer id", info["peer_id"])]))
+        return
+    rows = [("branch id", info["branch_id"]), ("public key", info["public_key"]), ("peer id", peer_id)]
+    if config is not None:
+        rows = [("name", info["name"]), ("mode", info["mode"])] + rows
+        rows += [("address", a) for a in info["addresses"]]
+    console().print(kv_table(rows))
+
+
+def dialable(listen: str, peer_id: str) -> str:
+    """The address other nodes dial for a listen multiaddr; a wildcard or port-0 listen
+    address is shown with what the operator must fill in."""
+    addr = listen.replace("/ip4/0.0.0.0/", "/ip4/THIS_HOST_IP/").replace("/ip6/::/", "/ip6/THIS_HOST_IP/")
+    if addr.endswith("/tcp/0"):
+        addr = addr[:-1] + "PORT_CHOSEN_AT_START"
+    return f"{addr}/p2p/{peer_id}"
 
 
 @cli.command()
