@@ -195,9 +195,11 @@ class BranchNode:
                 nursery.start_soon(self._log_status_periodically)
                 if self.chain.halt_height:
                     nursery.start_soon(self._halt_at, self.chain.halt_height, nursery.cancel_scope)
-                log.info("node %s (%s) up at height %d: p2p %s, api %s", self.config.node.moniker,
-                         "validator" if self.is_validator else "observer", self.chain.height,
-                         self.listen_addrs, self.api_address)
+                log.info("node %s (%s) up at height %d of chain %s (genesis %s): p2p %s, api %s%s",
+                         self.config.node.moniker, "validator" if self.is_validator else "observer", self.chain.height,
+                         self.genesis.chain_id, self.genesis.hash.hex(), " ".join(self.listen_addrs),
+                         "http://%s:%d" % self.api_address if self.api_address else "off",
+                         f", halts after height {self.chain.halt_height}" if self.chain.halt_height else "")
                 task_status.started(self)
         finally:
             with trio.CancelScope(shield=True):
@@ -252,6 +254,9 @@ class BranchNode:
             "branch_id": self.key.branch_id.hex(),
             "peer_id": self.peer_id,
             "role": "validator" if self.is_validator else "observer",
+            "genesis_hash": self.genesis.hash.hex(),
+            "addresses": list(self.listen_addrs),
+            "halt_height": self.chain.halt_height or None,
             "height": st.height,
             "last_block_hash": st.last_block_hash.hex(),
             "last_block_time_ms": st.last_block_time_ms,

@@ -130,7 +130,7 @@ def test_readme_quickstart_runs_as_written(tmp_path: Path) -> None:
         first.run(blocks["first"])
         for b in others:
             b.run(blocks["next"])
-        first.run(blocks["genesis"])
+        genesis_hash = re.search(r"genesis hash: ([0-9a-f]{64})", first.run(blocks["genesis"])).group(1)
         for b in branches:
             b.run(blocks["start"])
 
@@ -141,6 +141,9 @@ def test_readme_quickstart_runs_as_written(tmp_path: Path) -> None:
                             detail=lambda: [b.height() for b in branches] + [b.log_tail()[-600:] for b in branches])
         out = first.run(blocks["check"])
         assert "height" in out and "Haidian Branch" in out
+        card = json.loads((workdir / "lujiazui.branch.json").read_text())
+        assert genesis_hash in out and "bank-branches" in out and card["addresses"][0] in out  # status: what to compare
+        assert f"(genesis {genesis_hash})" in (first.home / "node.log").read_text()  # and the start-up line
 
         out = first.run(blocks["publish"])
         assert "fx-exchange" in out and "proof OK" in out

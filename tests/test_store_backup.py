@@ -94,7 +94,7 @@ def test_backup_while_running_then_wipe_restore_and_catch_up(tmp_path: Path) -> 
         net.start(node)
         wait_until_blocking(lambda: "up at height" in net.log(node)[log_before:], WAIT, "the restored node to start",
                             interval=0.3, detail=lambda: net.log(node)[-1500:])
-        assert f"up at height {backed_up}:" in net.log(node)[log_before:]
+        assert f"up at height {backed_up} of chain" in net.log(node)[log_before:]
         target = max(net.height(i) for i in range(3))
         wait_until_blocking(lambda: net.height(node) >= target + 2, WAIT, "the restored node to catch up and commit",
                             interval=0.3, detail=heights)

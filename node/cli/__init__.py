@@ -251,7 +251,34 @@ def status(as_json: bool) -> None:
     if as_json:
         print_json(doc)
     else:
-        console().print(kv_table(list(doc.items()) if isinstance(doc, dict) else [("status", doc)]))
+        console().print(kv_table(status_rows(doc) if isinstance(doc, dict) else [("status", doc)]))
+
+
+STATUS_FIRST = ("moniker", "role", "chain_id", "genesis_hash", "height", "last_block_time_ms", "last_block_hash",
+                "addresses", "halt_height", "peers", "mempool")
+
+
+def status_rows(doc: dict[str, Any]) -> list[tuple[str, Any]]:
+    """The status document as readable lines: identity first, times as dates, one address
+    per line, nested objects as ``section.key`` lines."""
+    from .chain import _fmt_time
+
+    rows: list[tuple[str, Any]] = []
+    keys = [k for k in STATUS_FIRST if k in doc] + [k for k in doc if k not in STATUS_FIRST]
+    for key in keys:
+        value = doc[key]
+        label = key.replace("_", " ")
+        if key == "last_block_time_ms":
+            rows.append(("last block time", _fmt_time(value) if value else "-"))
+        elif key == "addresses":
+            rows += [("address", a) for a in value] or [("address", "-")]
+        elif key == "halt_height" and value is None:
+            continue
+        elif isinstance(value, dict):
+            rows += [(f"{key}.{k}", v) for k, v in value.items()]
+        else:
+            rows.append((label, value))
+    return rows
 
 
 @cli.command()
