@@ -159,18 +159,22 @@ def init(moniker: str, mode: str, p2p_listen: str, api_listen: str, psk_file: Pa
     out = console()
     out.print(kv_table([("home", info["home"]), ("branch id", info["branch_id"]), ("public key", info["public_key"]),
                         ("peer id", info["peer_id"]), ("mode", mode)], title="node home created"))
-    psk_step = (f"give {home.path / 'network.psk'} to the other branches over a secure channel" if new_psk
+    h = f"--home {shlex.quote(str(home.path))}"
+    psk_step = (f"give {home.path / 'network.psk'} to the other branches over a secure channel "
+                f"(they run `branchnet init --psk-file network.psk ...`)" if new_psk
                 else "network key copied" if psk_file else f"copy the consortium's network.psk to {home.path / 'network.psk'}")
     role = "add-validator" if mode == "validator" else "add-member"
     click.echo(
         "\nnext steps:\n"
-        f"  1. send your name and public key to whoever builds the genesis:\n"
-        f"       branchnet genesis {role} genesis.json --name {shlex.quote(moniker)} --public-key {info['public_key']}\n"
+        f"  1. write your identity card (name, public key, dialable address) and send it to whoever builds the genesis:\n"
+        f"       branchnet keys show {h} --json > {shlex.quote(moniker.lower().replace(' ', '-'))}.branch.json\n"
+        f"     they run: branchnet genesis {role} genesis.json --keys-file FILE\n"
         f"  2. {psk_step}\n"
         f"  3. put the finalized genesis in {home.genesis} and check its hash:\n"
         f"       branchnet genesis finalize --check {home.genesis}\n"
-        f"  4. add the other branches as peers ([p2p] peers) in {home.config}\n"
-        f"  5. start the node: branchnet run --home {home.path}"
+        f"  4. add the other branches as peers (their identity cards or /ip4/IP/tcp/PORT/p2p/PEER_ID addresses):\n"
+        f"       branchnet config add-peer {h} OTHER.branch.json ...\n"
+        f"  5. start the node: branchnet run {h}"
     )
 
 
