@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -32,7 +33,11 @@ import pytest
 from node.testnet import free_ports
 from waiting import wait_until_blocking
 
-pytestmark = pytest.mark.slow
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(shutil.which("jq") is None or shutil.which("bash") is None,
+                       reason="the README's Quick start uses bash and jq (apt-get install jq)"),
+]
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 INSTALL_PATH = "/var/lib/branchnet"
