@@ -86,8 +86,9 @@ class Preverified:
 
 class Chain:
     def __init__(self, genesis: Genesis, store: Store, state: LedgerState, *, mempool: Mempool,
-                 candidates: CandidateBlocks, metrics: NodeMetrics, runtime: Runtime = REAL):
+                 candidates: CandidateBlocks, metrics: NodeMetrics, runtime: Runtime = REAL, halt_height: int = 0):
         self.genesis = genesis
+        self.halt_height = halt_height  # [consensus] halt_height: nothing above it is committed (0: no limit)
         self.store = store
         self.state = state
         self.mempool = mempool
@@ -104,6 +105,10 @@ class Chain:
     @property
     def height(self) -> int:
         return self.state.height
+
+    def beyond_halt(self, height: int) -> bool:
+        """Whether ``height`` is above the configured halt height (never committed, never started)."""
+        return 0 < self.halt_height < height
 
     def decode_block(self, data: bytes) -> Block:
         """Decode a peer's block within the genesis limits. Raises DecodeError."""
@@ -157,6 +162,9 @@ class Chain:
         async with self.lock:
             if block.height <= self.height:
                 self._check_no_fork(block)
+                return False
+            if self.beyond_halt(block.height):
+                log.debug("not committing block %d: beyond halt height %d", block.height, self.halt_height)
                 return False
             if block.height != self.height + 1:
                 raise ValidationError(f"cannot commit height {block.height} on top of {self.height}", field="block.height", reason="height")
@@ -238,7 +246,7 @@ class Chain:
             for block, cert in items:
                 if block.height <= self.height:
                     self._check_no_fork(block)
-                else:
+                elif not self.beyond_halt(block.height):
                     fresh.append((block, cert))
             ok = verified.records | {r.hash for block, _ in fresh for r in block.records if r.hash in self.mempool}
             prepared: list[PreparedBlock] = []

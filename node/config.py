@@ -64,6 +64,9 @@ max_block_records = 5000
 block_interval_ms = 100
 # On an idle network, an empty block is made at most this often (a heartbeat).
 empty_block_interval_ms = 5000
+# Stop cleanly after committing this height (exit code 0): a coordinated upgrade
+# sets the same height on every node, upgrades, then raises or removes it. 0: never.
+halt_height = 0
 
 [mempool]
 max_records = 50000
@@ -119,6 +122,7 @@ class ConsensusSection:
     max_block_records: int = 5000
     block_interval_ms: int = 100
     empty_block_interval_ms: int = 5000
+    halt_height: int = 0  # stop after committing this height; 0: never
 
 
 @dataclass(frozen=True)

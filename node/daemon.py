@@ -96,10 +96,16 @@ async def run_node(home: Home, config: Config) -> None:
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with trio.open_nursery() as nursery:
             await nursery.start(node.run)
-            async for signum in signals:
-                log.info("received %s: stopping (height %d)", signal.Signals(signum).name, node.chain.height)
-                nursery.cancel_scope.cancel()
-                break
+
+            async def stop_on_signal() -> None:
+                async for signum in signals:
+                    log.info("received %s: stopping (height %d)", signal.Signals(signum).name, node.chain.height)
+                    nursery.cancel_scope.cancel()
+                    return
+
+            nursery.start_soon(stop_on_signal)
+            await node.halted.wait()  # [consensus] halt_height: node.run has returned
+            nursery.cancel_scope.cancel()
     log.info("stopped cleanly at height %d", node.chain.height)
 
 

@@ -99,7 +99,8 @@ class BranchNode:
         self.mempool = Mempool(state, max_records=self.config.mempool.max_records, max_bytes=self.config.mempool.max_bytes)
         self.candidates = CandidateBlocks()
         self.chain = Chain(self.genesis, self.store, state, mempool=self.mempool, candidates=self.candidates,
-                           metrics=self.metrics, runtime=runtime)
+                           metrics=self.metrics, runtime=runtime, halt_height=self.config.consensus.halt_height)
+        self.halted = trio.Event()  # set once [consensus] halt_height is committed; the node then stops
         allowed = self._allowed_peers(state)
         book = PeerBook()
         for addrs in self.store.load_peers().values():
@@ -192,14 +193,27 @@ class BranchNode:
                     self.api_address = await nursery.start(serve_api, self)
                 nursery.start_soon(self._save_peers_periodically)
                 nursery.start_soon(self._log_status_periodically)
-                log.info("node %s (%s) up at height %d: p2p %s, api %s", self.config.node.moniker,
-                         "validator" if self.is_validator else "observer", self.chain.height,
-                         self.listen_addrs, self.api_address)
+                if self.chain.halt_height:
+                    nursery.start_soon(self._halt_at, self.chain.halt_height, nursery.cancel_scope)
+                log.info("node %s (%s) up at height %d of chain %s (genesis %s): p2p %s, api %s%s",
+                         self.config.node.moniker, "validator" if self.is_validator else "observer", self.chain.height,
+                         self.genesis.chain_id, self.genesis.hash.hex(), " ".join(self.listen_addrs),
+                         "http://%s:%d" % self.api_address if self.api_address else "off",
+                         f", halts after height {self.chain.halt_height}" if self.chain.halt_height else "")
                 task_status.started(self)
         finally:
             with trio.CancelScope(shield=True):
                 self._save_peers()
                 self.store.close()
+
+    async def _halt_at(self, height: int, scope: trio.CancelScope) -> None:
+        """[consensus] halt_height: once ``height`` is committed (the chain commits nothing
+        above it and the driver starts no later height), stop the node cleanly."""
+        await self.chain.wait_height(height)
+        log.info("halt height %d reached ([consensus] halt_height): committed height %d, stopping; "
+                 "raise or remove halt_height to continue", height, self.chain.height)
+        self.halted.set()
+        scope.cancel()
 
     async def _announcements(self) -> None:
         """Block announcements wake sync at once (observers rely on them)."""
@@ -240,6 +254,9 @@ class BranchNode:
             "branch_id": self.key.branch_id.hex(),
             "peer_id": self.peer_id,
             "role": "validator" if self.is_validator else "observer",
+            "genesis_hash": self.genesis.hash.hex(),
+            "addresses": list(self.listen_addrs),
+            "halt_height": self.chain.halt_height or None,
             "height": st.height,
             "last_block_hash": st.last_block_hash.hex(),
             "last_block_time_ms": st.last_block_time_ms,

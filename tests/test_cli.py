@@ -15,6 +15,7 @@ from node.cli import cli
 from node.cli.parse import (
     InputError,
     offer_from_fields,
+    offer_with_changes,
     parse_degrees,
     parse_fee,
     parse_hours,
@@ -335,3 +336,22 @@ def test_api_error_message_format() -> None:
     assert api_error_message(doc, 400, "POST /v1/records") == "seq 3 for profile, expected 2 (seq_gap, field record.seq)"
     assert api_error_message({"error": {"code": "not_found", "message": "no such record"}}, 404, "x") == "no such record (not_found)"
     assert "API token" in api_error_message(None, 401, "POST /v1/records/sign")
+
+
+def test_service_update_changes_only_the_fields_given() -> None:
+    base = offer_from_fields({"id": "fx-exchange", "category": "fx", "title": "Foreign exchange",
+                              "channels": ["counter", "mobile"], "hours": ["mon-fri 09:00-16:30"],
+                              "fees": ["cash=0.50 CNY per_transaction", "margin=150 CNY percent_bp"],
+                              "accessibility": ["wheelchair"]}, now_ms=1000)
+    changed = offer_with_changes(base, {"id": "fx-exchange", "fees": ["cash=0.40 CNY per_transaction",
+                                                                       "wire=15 CNY per_transaction"]}, now_ms=2000)
+    assert [(f.label, f.amount_minor) for f in changed.fees] == [("cash", 40), ("margin", 150), ("wire", 1500)]
+    assert changed.effective_from_ms == 2000
+    for same in ("category", "title", "channels", "hours", "accessibility", "risk_level", "ownership", "issuer"):
+        assert getattr(changed, same) == getattr(base, same), same
+    retitled = offer_with_changes(base, {"title": "FX", "consigned_by": "Acme Fund"}, now_ms=3000)
+    assert retitled.title == "FX" and retitled.fees == base.fees and retitled.ownership == "consigned"
+    with pytest.raises(InputError):
+        offer_with_changes(base, {"id": "other"}, now_ms=1)
+    with pytest.raises(InputError):
+        offer_with_changes(base, {"channels": ["teleport"]}, now_ms=1)

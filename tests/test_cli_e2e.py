@@ -116,6 +116,24 @@ def test_publish_list_prove_verify_against_a_real_node(running_node, tmp_path: P
     r = branchnet("chain", "verify", "--file", str(export), "--genesis", str(genesis), "--json")
     assert r.returncode == 0, r.stderr
 
+    # update changes only what is given (issue 16 finding 7); --replace publishes exactly what is given
+    r = branchnet("service", "update", *h, "--id", "fx-exchange", "--fee", "cash=0.40 CNY per_transaction", "--json")
+    assert r.returncode == 0, r.stderr
+    r = branchnet("service", "list", *h, "--category", "fx", "--json")
+    (offer,) = [s["offer"] for s in json.loads(r.stdout)["services"]]
+    assert [(f["label"], f["amount_minor"]) for f in offer["fees"]] == [("cash", 40), ("margin", 150)]
+    assert offer["title"] == "Foreign exchange"
+    assert offer["hours"] and offer["accessibility"] == ["wheelchair"]
+    r = branchnet("service", "update", *h, "--id", "fx-exchange", "--replace", "--fee", "cash=0.40 CNY per_transaction")
+    assert r.returncode == 2 and "--category" in r.stderr
+    r = branchnet("service", "update", *h, "--id", "fx-exchange", "--replace", "--category", "fx", "--title", "FX",
+                  "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["status"] == "committed"
+    r = branchnet("service", "list", *h, "--category", "fx", "--json")
+    (offer,) = [s["offer"] for s in json.loads(r.stdout)["services"]]
+    assert offer["title"] == "FX" and offer["fees"] == [] and offer["hours"] == []
+
     r = branchnet("service", "withdraw", "no-such", "--reason", "test", *h)
     assert r.returncode == 1 and "no_such_service" in r.stderr
 

@@ -138,6 +138,10 @@ class Status(Closed):
     branch_id: BranchId
     peer_id: str
     role: Literal["validator", "observer"]
+    genesis_hash: Annotated[Hash, Meta(description="the hash every branch compares (branchnet genesis finalize)")]
+    addresses: Annotated[list[str], Meta(description="dialable p2p addresses: /ip4/IP/tcp/PORT/p2p/PEER_ID")]
+    halt_height: Annotated[Annotated[int, Meta(ge=1)] | None, Meta(description="[consensus] halt_height: the node "
+                                                                               "stops after committing it; null if unset")]
     height: Count
     last_block_hash: Hash
     last_block_time_ms: TimeMs

@@ -8,6 +8,8 @@ One click group; commands are split by job:
 * node/cli/records.py: ``branch profile set``, ``service publish|update|withdraw|status|list|show``
 * node/cli/quality.py: ``branch quality publish|list``
 * node/cli/chain.py:   ``chain blocks|show|verify|export``, ``proof get|verify``
+* node/cli/testnet.py: ``testnet`` (every home of a local network at once)
+* node/cli/config.py:  ``config add-peer``
 
 Errors are one ``error: ...`` line on stderr with the exit code of
 node/cli/common.py (0 ok, 1 failed, 2 usage/config, 3 node unreachable);
@@ -25,6 +27,7 @@ from typing import Any
 import click
 
 from .chain import chain, proof
+from .config import config_group
 from .common import (
     EXIT_CODES_HELP,
     EXIT_FAILED,
@@ -46,6 +49,7 @@ from .governance import gov
 from .maintenance import signer, store
 from .records import branch, service
 from . import quality as _quality  # noqa: F401  (registers `branch quality` on the branch group)
+from .testnet import testnet
 
 
 class BranchnetGroup(click.Group):
@@ -103,7 +107,7 @@ def cli(ctx: click.Context, home: Path | None, node: str | None) -> None:
         obj.node_url = node
 
 
-for group in (genesis, branch, service, gov, chain, proof, store, signer):
+for group in (genesis, branch, service, gov, chain, proof, store, signer, testnet, config_group):
     cli.add_command(group)
 
 
@@ -125,7 +129,7 @@ def init(moniker: str, mode: str, p2p_listen: str, api_listen: str, psk_file: Pa
          as_json: bool) -> None:
     """Create a node home: key (0600), config.toml, API token, network key."""
     from ..home import HomeExists, init_home, new_psk as make_psk, read_psk
-    from ..p2p.host import peer_id_of
+    from ..peerid import peer_id_of
 
     if psk_file is not None and new_psk:
         raise click.UsageError("give --psk-file or --new-psk, not both")
@@ -157,18 +161,22 @@ def init(moniker: str, mode: str, p2p_listen: str, api_listen: str, psk_file: Pa
     out = console()
     out.print(kv_table([("home", info["home"]), ("branch id", info["branch_id"]), ("public key", info["public_key"]),
                         ("peer id", info["peer_id"]), ("mode", mode)], title="node home created"))
-    psk_step = (f"give {home.path / 'network.psk'} to the other branches over a secure channel" if new_psk
+    h = f"--home {shlex.quote(str(home.path))}"
+    psk_step = (f"give {home.path / 'network.psk'} to the other branches over a secure channel "
+                f"(they run `branchnet init --psk-file network.psk ...`)" if new_psk
                 else "network key copied" if psk_file else f"copy the consortium's network.psk to {home.path / 'network.psk'}")
     role = "add-validator" if mode == "validator" else "add-member"
     click.echo(
         "\nnext steps:\n"
-        f"  1. send your name and public key to whoever builds the genesis:\n"
-        f"       branchnet genesis {role} genesis.json --name {shlex.quote(moniker)} --public-key {info['public_key']}\n"
+        f"  1. write your identity card (name, public key, dialable address) and send it to whoever builds the genesis:\n"
+        f"       branchnet keys show {h} --json > {shlex.quote(moniker.lower().replace(' ', '-'))}.branch.json\n"
+        f"     they run: branchnet genesis {role} genesis.json --keys-file FILE\n"
         f"  2. {psk_step}\n"
         f"  3. put the finalized genesis in {home.genesis} and check its hash:\n"
         f"       branchnet genesis finalize --check {home.genesis}\n"
-        f"  4. add the other branches as peers ([p2p] peers) in {home.config}\n"
-        f"  5. start the node: branchnet run --home {home.path}"
+        f"  4. add the other branches as peers (their identity cards or /ip4/IP/tcp/PORT/p2p/PEER_ID addresses):\n"
+        f"       branchnet config add-peer {h} OTHER.branch.json ...\n"
+        f"  5. start the node: branchnet run {h}"
     )
 
 
@@ -181,21 +189,48 @@ def keys() -> None:
 @home_option
 @json_option
 def keys_show(as_json: bool) -> None:
-    """Print the branch id, public key and peer id (never the private key)."""
+    """Print the branch id, public key, peer id and dialable address (never the private key).
+
+    The ``--json`` output is this branch's identity card: send it to whoever
+    builds the genesis (``genesis add-validator --keys-file``) and to the other
+    branches (``config add-peer``).
+    """
+    from ..config import ConfigError
     from ..keyfile import KeyFileError, load_key
-    from ..p2p.host import peer_id_of
+    from ..peerid import peer_id_of
 
     home = cli_context().home
     try:
         key = load_key(home.key)
     except KeyFileError as exc:
         raise ConfigProblem(str(exc)) from None
-    info = {"branch_id": key.branch_id.hex(), "public_key": key.public_key.hex(), "peer_id": peer_id_of(key.public_key.raw)}
+    peer_id = peer_id_of(key.public_key.raw)
+    info = {"branch_id": key.branch_id.hex(), "public_key": key.public_key.hex(), "peer_id": peer_id}
+    try:
+        config = home.load_config()
+    except ConfigError:
+        config = None  # a key without a config (yet): the identity is still useful
+    if config is not None:
+        info["name"] = config.node.moniker
+        info["mode"] = config.node.mode
+        info["addresses"] = [dialable(listen, peer_id) for listen in config.p2p.listen]
     if as_json:
         print_json(info)
-    else:
-        console().print(kv_table([("branch id", info["branch_id"]), ("public key", info["public_key"]),
-                                  ("peer id", info["peer_id"])]))
+        return
+    rows = [("branch id", info["branch_id"]), ("public key", info["public_key"]), ("peer id", peer_id)]
+    if config is not None:
+        rows = [("name", info["name"]), ("mode", info["mode"])] + rows
+        rows += [("address", a) for a in info["addresses"]]
+    console().print(kv_table(rows))
+
+
+def dialable(listen: str, peer_id: str) -> str:
+    """The address other nodes dial for a listen multiaddr; a wildcard or port-0 listen
+    address is shown with what the operator must fill in."""
+    addr = listen.replace("/ip4/0.0.0.0/", "/ip4/THIS_HOST_IP/").replace("/ip6/::/", "/ip6/THIS_HOST_IP/")
+    if addr.endswith("/tcp/0"):
+        addr = addr[:-1] + "PORT_CHOSEN_AT_START"
+    return f"{addr}/p2p/{peer_id}"
 
 
 @cli.command()
@@ -222,7 +257,34 @@ def status(as_json: bool) -> None:
     if as_json:
         print_json(doc)
     else:
-        console().print(kv_table(list(doc.items()) if isinstance(doc, dict) else [("status", doc)]))
+        console().print(kv_table(status_rows(doc) if isinstance(doc, dict) else [("status", doc)]))
+
+
+STATUS_FIRST = ("moniker", "role", "chain_id", "genesis_hash", "height", "last_block_time_ms", "last_block_hash",
+                "addresses", "halt_height", "peers", "mempool")
+
+
+def status_rows(doc: dict[str, Any]) -> list[tuple[str, Any]]:
+    """The status document as readable lines: identity first, times as dates, one address
+    per line, nested objects as ``section.key`` lines."""
+    from .chain import _fmt_time
+
+    rows: list[tuple[str, Any]] = []
+    keys = [k for k in STATUS_FIRST if k in doc] + [k for k in doc if k not in STATUS_FIRST]
+    for key in keys:
+        value = doc[key]
+        label = key.replace("_", " ")
+        if key == "last_block_time_ms":
+            rows.append(("last block time", _fmt_time(value) if value else "-"))
+        elif key == "addresses":
+            rows += [("address", a) for a in value] or [("address", "-")]
+        elif key == "halt_height" and value is None:
+            continue
+        elif isinstance(value, dict):
+            rows += [(f"{key}.{k}", v) for k, v in value.items()]
+        else:
+            rows.append((label, value))
+    return rows
 
 
 @cli.command()

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import os
 import sys
 import time
@@ -98,7 +99,10 @@ def chain_blocks(limit: int, before: int | None, as_json: bool) -> None:
     out = console()
     out.print(table)
     if doc.get("next_before"):
-        out.print(f"more: branchnet chain blocks --before {doc['next_before']}")
+        ctx = cli_context()
+        where = (f" --node {shlex.quote(ctx.node_url)}" if ctx.node_url else
+                 f" --home {shlex.quote(str(ctx.home_path))}" if ctx.home_path is not None else "")
+        out.print(f"more: branchnet chain blocks{where} --before {doc['next_before']}")
 
 
 @chain.command("show")

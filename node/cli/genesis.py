@@ -95,6 +95,26 @@ def genesis_new(chain_id: str, genesis_time_ms: int | None, out: Path, force: bo
     click.echo(f"wrote draft genesis {out} (chain {chain_id}); next: branchnet genesis add-validator {out} ...")
 
 
+def read_identity(path: Path) -> dict[str, Any]:
+    """The identity card ``branchnet keys show --json`` writes: public_key, peer_id, name, addresses."""
+    doc = read_draft(path)
+    if not isinstance(doc.get("public_key"), str):
+        raise CliError(f"{path}: not an identity file (no public_key; write one with `branchnet keys show --json > FILE`)")
+    return doc
+
+
+def _identity(public_key: str | None, from_home: Path | None, keys_file: Path | None, name: str | None) -> tuple[str, str]:
+    """(public key hex, name) from exactly one of --public-key, --from-home, --keys-file."""
+    if sum(x is not None for x in (public_key, from_home, keys_file)) != 1:
+        raise click.UsageError("give exactly one of --public-key HEX, --from-home DIR or --keys-file FILE")
+    if keys_file is not None:
+        card = read_identity(keys_file)
+        public_key, name = card["public_key"], name or card.get("name")
+    if not name:
+        raise click.UsageError("missing --name (required unless --keys-file names the branch)")
+    return _public_key_hex(public_key, from_home), name
+
+
 def _public_key_hex(public_key: str | None, from_home: Path | None) -> str:
     if (public_key is None) == (from_home is None):
         raise click.UsageError("give exactly one of --public-key HEX or --from-home DIR")
@@ -133,10 +153,12 @@ def _add(path: Path, entry: dict[str, Any], section: str) -> dict[str, Any]:
     return doc
 
 
-_NAME = click.option("--name", required=True, help="Branch name (1-120 characters), unique in the genesis.")
+_NAME = click.option("--name", help="Branch name (1-120 characters), unique in the genesis (default: the --keys-file's name).")
 _KEY = click.option("--public-key", metavar="HEX", help="The branch's public key (branchnet keys show).")
 _FROM_HOME = click.option("--from-home", type=click.Path(path_type=Path, file_okay=False),
                           help="Read the public key from this node home's key file instead.")
+_KEYS_FILE = click.option("--keys-file", type=click.Path(path_type=Path, dir_okay=False),
+                          help="Read the name and public key from a branch's `branchnet keys show --json` output.")
 
 
 @genesis.command("add-validator")
@@ -144,15 +166,18 @@ _FROM_HOME = click.option("--from-home", type=click.Path(path_type=Path, file_ok
 @_NAME
 @_KEY
 @_FROM_HOME
+@_KEYS_FILE
 @click.option("--power", type=click.IntRange(1, MAX_POWER), default=10, show_default=True, help="Voting power.")
-def genesis_add_validator(file: Path, name: str, public_key: str | None, from_home: Path | None, power: int) -> None:
+def genesis_add_validator(file: Path, name: str | None, public_key: str | None, from_home: Path | None,
+                          keys_file: Path | None, power: int) -> None:
     """Add a voting branch to a draft genesis.
 
     \b
-    Example:
+    Examples:
       branchnet genesis add-validator genesis.json --name "Haidian" --public-key 3b6a... --power 10
+      branchnet genesis add-validator genesis.json --keys-file haidian.branch.json
     """
-    key = _public_key_hex(public_key, from_home)
+    key, name = _identity(public_key, from_home, keys_file, name)
     entry = {"name": name, "public_key": key, "power": power, "branch_id": branch_id_of(bytes.fromhex(key)).hex()}
     doc = _add(file, entry, "validators")
     click.echo(f"added validator {name!r} (branch {entry['branch_id']}, power {power}) to {file}: "
@@ -164,9 +189,11 @@ def genesis_add_validator(file: Path, name: str, public_key: str | None, from_ho
 @_NAME
 @_KEY
 @_FROM_HOME
-def genesis_add_member(file: Path, name: str, public_key: str | None, from_home: Path | None) -> None:
-    """Add a non-voting branch (it may publish records but does not vote)."""
-    key = _public_key_hex(public_key, from_home)
+@_KEYS_FILE
+def genesis_add_member(file: Path, name: str | None, public_key: str | None, from_home: Path | None,
+                       keys_file: Path | None) -> None:
+    """Add a non-voting branch or observer (it may publish records and connect, but does not vote)."""
+    key, name = _identity(public_key, from_home, keys_file, name)
     entry = {"name": name, "public_key": key, "branch_id": branch_id_of(bytes.fromhex(key)).hex()}
     doc = _add(file, entry, "members")
     click.echo(f"added member {name!r} (branch {entry['branch_id']}) to {file}: "

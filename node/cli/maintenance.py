@@ -2,12 +2,15 @@
 
 * ``store rebuild`` — rebuild the state table by replaying the verified blocks
   (the recovery a damaged store asks for);
+* ``store backup --out FILE`` — a consistent copy of the database, also while
+  the node runs (SQLite's online backup API; node/store/backup.py);
+* ``store restore FILE`` — put a backup of this chain in place of the database;
 * ``signer show`` — what the consensus WAL says this validator signed last;
 * ``signer reset --resume-height H`` — for a validator whose WAL is missing or
   damaged: a new WAL that signs nothing below height H (CometBFT's
   ``double_sign_check_height`` in spirit). A damaged file is kept aside.
 
-All refuse to run while a node runs on the home.
+All but ``store backup`` refuse to run while a node runs on the home.
 """
 
 from __future__ import annotations
@@ -71,6 +74,73 @@ def store_rebuild(as_json: bool) -> None:
         print_json(doc)
     else:
         click.echo(f"rebuilt state at height {state.height}; state root {doc['state_root']}")
+
+
+@store.command("backup")
+@click.option("--out", "out", required=True, type=click.Path(path_type=Path, dir_okay=False), help="Backup file to write.")
+@click.option("--force", is_flag=True, help="Overwrite --out if it exists.")
+@home_option
+@json_option
+def store_backup(out: Path, force: bool, as_json: bool) -> None:
+    """Copy the node's database to FILE, consistent as of one commit (the node may run).
+
+    The copy holds blocks, certificates, records, state, pending records and
+    peers, not the key, config or consensus WAL: back those up with the home's
+    other files (the key once; the WAL is never restored from a backup).
+    """
+    from ..store import WrongChain
+    from ..store.backup import BackupError, backup
+
+    home = cli_context().home
+    genesis = load_genesis_file(home.genesis)
+    if out.exists() and not force:
+        raise ConfigProblem(f"{out} already exists (use --force to overwrite)")
+    try:
+        info = backup(home.db, out, genesis)
+    except (BackupError, WrongChain) as exc:
+        raise CliError(str(exc)) from None
+    doc = {"file": str(info.path), "height": info.height, "chain_id": info.chain_id,
+           "genesis_hash": info.genesis_hash.hex(), "bytes": info.size}
+    if as_json:
+        print_json(doc)
+    else:
+        click.echo(f"backed up {home.db} at height {info.height} (chain {info.chain_id}) to {info.path} ({info.size} bytes)")
+
+
+@store.command("restore")
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@home_option
+@json_option
+def store_restore(file: Path, as_json: bool) -> None:
+    """Replace the stopped node's database with a backup of the same chain.
+
+    Refuses while a node runs on the home, and refuses a backup of another
+    genesis. The replaced database is kept aside (node.db.before-restore-TIME).
+    The consensus WAL is left as it is, so a validator still signs nothing it
+    may have signed after the backup; the node resumes at the backup's height
+    and catches up from its peers.
+    """
+    from ..store import WrongChain
+    from ..store.backup import BackupError, restore
+
+    home = cli_context().home
+    _refuse_if_running(home.pid_file)
+    genesis = load_genesis_file(home.genesis)
+    try:
+        info, kept = restore(file, home.db, genesis)
+    except WrongChain as exc:
+        raise ConfigProblem(str(exc)) from None
+    except BackupError as exc:
+        raise CliError(str(exc)) from None
+    doc = {"file": str(file), "database": str(home.db), "height": info.height, "chain_id": info.chain_id,
+           "genesis_hash": info.genesis_hash.hex(), "previous_database_kept": str(kept) if kept else None}
+    if as_json:
+        print_json(doc)
+        return
+    click.echo(f"restored {home.db} from {file}: height {info.height}, chain {info.chain_id}")
+    if kept:
+        click.echo(f"the previous database was kept as {kept} (delete it once the node runs well)")
+    click.echo(f"start the node (branchnet run --home {home.path}): it resumes at height {info.height} and catches up")
 
 
 @click.group()

@@ -390,6 +390,43 @@ def format_terms(t: dict[str, Any]) -> str:
     return "; ".join(parts)
 
 
+def offer_with_changes(current: ServiceOffer, f: dict[str, Any], *, now_ms: int) -> ServiceOffer:
+    """``current`` with only the fields given in ``f`` (the merged ``--file`` and flags) changed.
+
+    What ``service update`` publishes without ``--replace``: fees, hours, channels
+    and the rest keep their committed values unless given. A fee given replaces
+    the fee of the same label (or is added); hours, channels and accessibility
+    given replace that list. The new offer takes effect now unless
+    ``effective_from`` is given. Raises InputError.
+    """
+    from dataclasses import replace
+
+    if f.get("id") and str(f["id"]) != current.service_id:
+        raise InputError(f"--id {f['id']!r} differs from the service being updated ({current.service_id!r})")
+    changes: dict[str, Any] = {}
+    for name in ("category", "title", "description"):
+        if f.get(name) is not None:
+            changes[name] = str(f[name])
+    if f.get("channels"):
+        changes["channels"] = canonical_set(f["channels"], CHANNELS, "channel")
+    if f.get("hours"):
+        changes["hours"] = parse_hours_list(f["hours"])
+    if f.get("fees"):  # by label: a given label replaces that fee, a new label is added
+        given = {fee.label: fee for fee in (parse_fee(x) if isinstance(x, str) else _fee_table(x) for x in f["fees"])}
+        kept = tuple(given.pop(fee.label, fee) for fee in current.fees)
+        changes["fees"] = kept + tuple(given.values())
+    if f.get("risk") is not None:
+        changes["risk_level"] = parse_risk(f["risk"])
+    if f.get("consigned_by") is not None:
+        issuer = str(f["consigned_by"])
+        changes.update(ownership="consigned" if issuer else "own", issuer=issuer)
+    if f.get("accessibility"):
+        changes["accessibility"] = canonical_set(f["accessibility"], ACCESSIBILITY, "accessibility")
+    effective = f.get("effective_from")
+    changes["effective_from_ms"] = parse_time_ms(effective, "effective_from") if effective else now_ms
+    return checked(replace(current, **changes))
+
+
 def _fee_table(x: Any) -> Fee:
     if not isinstance(x, dict) or set(x) - {"label", "amount", "currency", "basis"}:
         raise InputError(f"fee {x!r}: expected a string 'LABEL=AMOUNT CUR BASIS' or a table {{label, amount, currency, basis}}")

@@ -39,6 +39,7 @@ from .parse import (
     parse_time_ms,
     load_service_file,
     offer_from_fields,
+    offer_with_changes,
     profile_body,
     status_body,
     withdraw_body,
@@ -168,12 +169,7 @@ def offer_options(f: Callable) -> Callable:
 
 
 def _offer_from_args(kw: dict[str, Any]):
-    fields: dict[str, Any] = load_service_file(kw["service_file"]) if kw.get("service_file") else {}
-    flags = {"id": kw["service_id"], "category": kw["category"], "title": kw["title"], "description": kw["description"],
-             "risk": kw["risk"], "consigned_by": kw["consigned_by"], "effective_from": kw["effective_from"],
-             "channels": kw["channels"], "hours": kw["hours"], "fees": kw["fees"], "accessibility": kw["accessibility"]}
-    fields.update({k: v for k, v in flags.items() if v not in (None, ())})
-    return offer_from_fields(fields, now_ms=int(time.time() * 1000))
+    return offer_from_fields(_given_fields(kw), now_ms=int(time.time() * 1000))
 
 
 def _own_offer(api: NodeClient, service_id: str) -> dict[str, Any] | None | bool:
@@ -191,16 +187,41 @@ def _own_offer(api: NodeClient, service_id: str) -> dict[str, Any] | None | bool
     return None
 
 
-def _publish(kw: dict[str, Any], *, update: bool) -> None:
-    body = _offer_from_args(kw)
+def _given_fields(kw: dict[str, Any]) -> dict[str, Any]:
+    fields: dict[str, Any] = load_service_file(kw["service_file"]) if kw.get("service_file") else {}
+    flags = {"id": kw["service_id"], "category": kw["category"], "title": kw["title"], "description": kw["description"],
+             "risk": kw["risk"], "consigned_by": kw["consigned_by"], "effective_from": kw["effective_from"],
+             "channels": kw["channels"], "hours": kw["hours"], "fees": kw["fees"], "accessibility": kw["accessibility"]}
+    fields.update({k: v for k, v in flags.items() if v not in (None, ())})
+    return fields
+
+
+def _publish(kw: dict[str, Any], *, update: bool, replace: bool = True) -> None:
+    if replace:
+        body = _offer_from_args(kw)
+        service_id = body.service_id
+    else:  # only the fields given change: the rest comes from the committed offer
+        given = _given_fields(kw)
+        if not given.get("id"):
+            raise click.UsageError("missing --id (the service to update)")
+        service_id = str(given["id"])
     with cli_context().client() as api:
-        existing = _own_offer(api, body.service_id)
-    if update and existing is None:
-        raise CliError(f"service {body.service_id!r} is not on offer at this branch; use `branchnet service publish`")
+        existing = _own_offer(api, service_id)
+    if update and not existing:
+        raise CliError(f"service {service_id!r} is not on offer at this branch; use `branchnet service publish`")
     if not update and existing:
-        raise CliError(f"service {body.service_id!r} is already on offer; use `branchnet service update` to change it")
+        raise CliError(f"service {service_id!r} is already on offer; use `branchnet service update` to change it")
+    if not replace:
+        from protocol.errors import ProtocolError
+        from protocol.views import body_from_json
+
+        try:
+            current = body_from_json("service.offer", existing.get("offer"))
+        except ProtocolError as exc:
+            raise CliError(f"the node's copy of service {service_id!r} does not read back ({exc}); use --replace") from None
+        body = offer_with_changes(current, given, now_ms=int(time.time() * 1000))
     submit(body, wait_commit=kw["wait_commit"], timeout=kw["timeout"], as_json=kw["as_json"],
-           what=f"service.offer {body.service_id}")
+           what=f"service.offer {service_id}")
 
 
 @service.command("publish")
@@ -228,9 +249,21 @@ def service_publish(**kw: Any) -> None:
 @home_option
 @node_option
 @json_option
-def service_update(**kw: Any) -> None:
-    """Replace the offer of an existing service (a new signed offer record)."""
-    _publish(kw, update=True)
+@click.option("--replace", is_flag=True,
+              help="Publish exactly the fields given (the others take their defaults), not a change of the current offer.")
+def service_update(replace: bool, **kw: Any) -> None:
+    """Change an existing service: only the fields given change (a new signed offer record).
+
+    A --fee replaces the fee with its label (or adds one); --hours, --channel
+    and --accessibility given replace that list. The offer takes effect now
+    unless --effective-from. With --replace, the fields given are the whole new
+    offer (--category and --title required): the way to drop a fee.
+
+    \b
+    Example:
+      branchnet service update --id fx-exchange --fee "Commission=12.00 CNY per_transaction"
+    """
+    _publish(kw, update=True, replace=replace)
 
 
 @service.command("withdraw")

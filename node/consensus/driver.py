@@ -251,7 +251,7 @@ class ConsensusDriver:
             await self._carry_out(action)
 
     def _start_height(self, height: int) -> None:
-        if height <= self.cs.height:
+        if height <= self.cs.height or self.chain.beyond_halt(height):  # [consensus] halt_height: the node stops
             return
         self._waiting_for = None
         self._gate_deadline = None
