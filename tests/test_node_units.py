@@ -303,6 +303,48 @@ async def test_block_sync_stops_at_a_range_with_a_bad_certificate(tmp_path):
     assert 7 in net.asked  # the range after the bad one was fetched (and checked) ahead, never applied
 
 
+async def test_block_sync_knows_the_network_height_after_catching_up_on_a_busy_chain(tmp_path):
+    """A peer is always one block ahead when asked (a busy chain): catching up to what
+    it said is enough to know the network's height (else the node answered 503
+    catching_up for ever while in sync)."""
+    import trio
+
+    from protocol import wire
+    from cluster import make_chain
+    from node.metrics import NodeMetrics
+    from node.sync import BlockSync, SyncClient
+
+    genesis = make_genesis(KEYS)
+    source = LedgerState(genesis)
+    served = []
+    for h in range(1, 5):
+        block, tx, _ = build_block(source, height=h, round=0, time_ms=genesis.genesis_time_ms + h,
+                                   proposer=KEYS[0].branch_id, candidates=[])
+        tx.commit()
+        cert = CommitCertificate.from_votes([Vote.create(k, CHAIN_ID, PRECOMMIT, h, 0, block.hash) for k in KEYS[:3]])
+        served.append([block.encode(), cert.encode()])
+    store = Store(tmp_path / "node.db", genesis)
+    chain = make_chain(genesis, store, NodeMetrics())
+
+    class AlwaysAhead:
+        async def request(self, peer, protocol, data, timeout):
+            op, args = wire.decode_request(data)
+            if op == wire.REQ_STATUS:  # one block ahead of us, as long as it has blocks to serve
+                return wire.response(wire.OK, [min(chain.height + 1, len(served)), b"\x00" * 32])
+            start, count = args
+            return wire.response(wire.OK, served[start - 1 : start - 1 + count])
+
+        def connected_peers(self):
+            return ["peer-a"]
+
+    net = AlwaysAhead()
+    sync = BlockSync(chain, SyncClient(net, CHAIN_ID, chain.decode_block), net, NodeMetrics())
+    assert not sync.knows_network_height()
+    with trio.fail_after(10):
+        await sync._poll_and_catch_up()
+    assert chain.height == 1 and sync.knows_network_height()
+
+
 def test_daemon_finds_a_known_failure_inside_nursery_exception_groups():
     from node.errors import ChainHalted
     from node.daemon import known_failure

@@ -97,6 +97,10 @@ class BlockSync:
         self.syncing = True
         try:
             await self.catch_up(best)
+            # Caught up to what the peers said: on a busy chain some peer is nearly always a
+            # block ahead when asked, so waiting for a poll that finds none ahead could wait
+            # for ever (a node answering 503 catching_up while in sync).
+            self._heard_network = self._heard_network or self.chain.height >= best
         finally:
             self.syncing = False
             self.metrics.sync_lag.set(max(max(self.peer_heights.values(), default=0) - self.chain.height, 0))
