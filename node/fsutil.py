@@ -1,4 +1,4 @@
-"""Small durable-file helpers: atomic 0600 writes with fsync."""
+"""Small durable-file helpers: atomic 0600 writes with fsync, fsync of a path."""
 
 from __future__ import annotations
 
@@ -26,8 +26,13 @@ def write_private_atomic(path: Path, data: bytes, *, mode: int = 0o600) -> None:
     finally:
         os.close(fd)
     os.replace(tmp, path)
-    dir_fd = os.open(path.parent, os.O_RDONLY)
+    fsync_path(path.parent)
+
+
+def fsync_path(path: Path) -> None:
+    """fsync a file, or a directory (what makes a rename or a new file in it durable)."""
+    fd = os.open(path, os.O_RDONLY)
     try:
-        os.fsync(dir_fd)
+        os.fsync(fd)
     finally:
-        os.close(dir_fd)
+        os.close(fd)

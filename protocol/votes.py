@@ -255,13 +255,10 @@ class CommitCertificate:
         return sha256(self.encode())
 
 
-@dataclass(frozen=True, slots=True)
-class DuplicateVoteEvidence:
-    vote_a: Vote
-    vote_b: Vote
+class _EvidenceBytes:
+    """What both evidence forms share: canonical bytes and hash (§9.4)."""
 
-    def to_array(self) -> list:
-        return [self.vote_a.to_array(), self.vote_b.to_array()]
+    __slots__ = ()
 
     def encode(self) -> bytes:
         return encode(self.to_array())
@@ -269,6 +266,15 @@ class DuplicateVoteEvidence:
     @property
     def hash(self) -> bytes:
         return sha256(self.encode())
+
+
+@dataclass(frozen=True, slots=True)
+class DuplicateVoteEvidence(_EvidenceBytes):
+    vote_a: Vote
+    vote_b: Vote
+
+    def to_array(self) -> list:
+        return [self.vote_a.to_array(), self.vote_b.to_array()]
 
     @classmethod
     def from_votes(cls, a: Vote, b: Vote) -> "DuplicateVoteEvidence":
@@ -305,7 +311,7 @@ PROPOSAL_EVIDENCE_TAG = "proposal"
 
 
 @dataclass(frozen=True, slots=True)
-class DuplicateProposalEvidence:
+class DuplicateProposalEvidence(_EvidenceBytes):
     """Two different signed proposals by one proposer for one (height, round)."""
 
     proposal_a: Proposal
@@ -313,13 +319,6 @@ class DuplicateProposalEvidence:
 
     def to_array(self) -> list:
         return [PROPOSAL_EVIDENCE_TAG, self.proposal_a.to_array(), self.proposal_b.to_array()]
-
-    def encode(self) -> bytes:
-        return encode(self.to_array())
-
-    @property
-    def hash(self) -> bytes:
-        return sha256(self.encode())
 
     @classmethod
     def from_proposals(cls, a: Proposal, b: Proposal) -> "DuplicateProposalEvidence":

@@ -50,6 +50,7 @@ from protocol.errors import RemoteProtocolError
 from protocol.votes import MAX_HEIGHT
 
 from ..errors import StorageDamaged
+from ..fsutil import fsync_path
 
 log = logging.getLogger("branchnet.consensus")
 
@@ -108,17 +109,10 @@ def open_wal(home: Any) -> "ConsensusWAL":
             raise WalDamaged(f"{legacy} is damaged ({exc}), so this validator will not sign; " + _recovery(home.path)) from None
         wal.create(signer)
         legacy.unlink()
-        _fsync_dir(legacy.parent)
+        fsync_path(legacy.parent)
         log.info("moved the signer state from %s into %s", legacy, wal.path)
     return wal
 
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class ConsensusWAL:
@@ -281,6 +275,6 @@ class ConsensusWAL:
             os.close(fd)
         self.close()
         os.replace(tmp, self.path)
-        _fsync_dir(self.path.parent)
+        fsync_path(self.path.parent)
         self._open()
 

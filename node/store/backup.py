@@ -32,6 +32,7 @@ from pathlib import Path
 
 from protocol.genesis import Genesis
 
+from ..fsutil import fsync_path
 from .errors import WrongChain
 from .schema import SCHEMA_VERSION, connect_reader
 
@@ -100,9 +101,9 @@ def backup(db_path: Path, out: Path, genesis: Genesis) -> BackupInfo:
                 dst.close()
         finally:
             src.close()
-        _fsync(tmp)
+        fsync_path(tmp)
         os.replace(tmp, out)
-        _fsync_dir(out.parent)
+        fsync_path(out.parent)
     except sqlite3.DatabaseError as exc:
         raise BackupError(f"{db_path}: backup failed ({exc})") from None
     except OSError as exc:
@@ -155,7 +156,7 @@ def restore(backup_file: Path, db_path: Path, genesis: Genesis) -> tuple[BackupI
         finally:
             dst.close()
             src.close()
-        _fsync(tmp)
+        fsync_path(tmp)
         kept = None
         if db_path.exists():
             kept = db_path.with_name(f"{db_path.name}.before-restore-{time.strftime('%Y%m%dT%H%M%S')}")
@@ -168,7 +169,7 @@ def restore(backup_file: Path, db_path: Path, genesis: Genesis) -> tuple[BackupI
             for suffix in SIDE_FILES:
                 Path(f"{db_path}{suffix}").unlink(missing_ok=True)
         os.replace(tmp, db_path)
-        _fsync_dir(db_path.parent)
+        fsync_path(db_path.parent)
     except sqlite3.DatabaseError as exc:
         raise BackupError(f"{backup_file}: restore failed ({exc})") from None
     except OSError as exc:
@@ -194,17 +195,3 @@ def _signed_seqs(db_path: Path, genesis: Genesis) -> list[tuple[bytes, str, int]
         return []  # damaged or pre-signed_seq: nothing to carry over
 
 
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
