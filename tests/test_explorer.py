@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -418,3 +419,157 @@ def test_with_auth_reads_the_explorer_asks_for_the_token(browser, tmp_path, requ
     finally:
         context.close()
         nt.stop()
+
+
+# ------------------------------------------------------------------ governance (a devnet of its own)
+
+
+@dataclass
+class GovNet:
+    url: str
+    api: httpx.Client
+    clients: list  # demo.Client per validator, in genesis order
+    names: dict  # branch id -> member name
+    passed: str  # set_param max_clock_drift_ms 20000: three yes, one no
+    power: str  # set_power: passed, the validator set changes
+    open: str  # one yes vote, still open
+    votes: dict  # proposal id -> {voter branch id: vote record hash}
+
+    def get(self, path: str, **params):
+        r = self.api.get(path, params=params)
+        assert r.status_code == 200, r.text
+        return r.json()
+
+
+def _proposal(net, pid: str) -> dict:
+    (p,) = [p for p in net.get("/v1/governance")["proposals"] if p["id"] == pid]
+    return p
+
+
+@pytest.fixture(scope="module")
+def gov_net(executable, tmp_path_factory):
+    """Four validators (power 10 each) vote on proposals through the API: the other
+    tests' devnet keeps its records and validator set as they expect them."""
+    base = tmp_path_factory.mktemp("explorer-gov-devnet")
+    clients = []
+    try:
+        homes = devnet.up(base, 4, quiet=True, consensus=CONSENSUS)
+        clients = [demo.Client(h) for h in homes]
+        ids = [c.http.get("/v1/status").json()["branch_id"] for c in clients]
+        first = clients[0]
+        votes: dict = {}
+
+        def propose(name: str, action: dict) -> str:
+            height = first.http.get("/v1/status").json()["height"]
+            pid = first.sign("gov.proposal", {"name": name, "action": action, "expires_height": height + 5000})
+            first.wait_committed([pid])
+            return pid
+
+        def vote(pid: str, voters, yes: bool = True) -> None:
+            for i in voters:  # one at a time: the last needed yes decides it, later votes would be refused
+                h = clients[i].sign("gov.vote", {"proposal": pid, "yes": yes})
+                first.wait_committed([h])
+                votes.setdefault(pid, {})[ids[i]] = h
+
+        drift = propose("drift-20s", {"kind": "set_param", "name": "max_clock_drift_ms", "value": 20000})
+        vote(drift, [3], yes=False)
+        vote(drift, [0, 1, 2])
+        power = propose("more-power", {"kind": "set_power", "branch_id": ids[2], "power": 12})
+        vote(power, [0, 1, 2])
+        api = httpx.Client(base_url=first.url, timeout=10)
+        net = GovNet(first.url, api, clients, {}, drift, power, "", votes)
+        decided = _proposal(net, power)["decided_height"]
+        deadline = time.monotonic() + 30  # the new set signs from decided + 2: later records' proofs cross the change
+        while net.get("/v1/status")["height"] < decided + 3:
+            assert time.monotonic() < deadline, "the chain did not pass the set change"
+            time.sleep(0.2)
+        net.open = propose("drift-25s", {"kind": "set_param", "name": "max_clock_drift_ms", "value": 25000})
+        vote(net.open, [1])
+        net.names = {m["branch_id"]: m["name"] for m in net.get("/v1/governance")["members"]}
+        yield net
+        api.close()
+    finally:
+        for c in clients:
+            c.http.close()
+        devnet.down(base, quiet=True)
+
+
+def _card(page, pid: str):
+    return page.locator(f"[data-test=proposal][data-id='{pid}']")
+
+
+def test_governance_page_shows_proposals_tallies_and_sets_as_the_api(page, gov_net):
+    net = gov_net
+    doc = net.get("/v1/governance")
+    open_page(page, net, "#/governance")
+    shown = page.locator("[data-test=proposal]").evaluate_all("cs => cs.map(c => [c.dataset.id, c.dataset.status])")
+    assert shown == [[p["id"], p["status"]] for p in doc["proposals"]]  # newest first
+    assert [s for _, s in shown] == ["open", "passed", "passed"]
+
+    drift = _proposal(net, net.passed)
+    card = _card(page, net.passed)
+    assert card.locator("[data-test=action]").inner_text() == "set max_clock_drift_ms to 20000"
+    assert card.locator("[data-test=status]").inner_text() == "passed"
+    assert card.locator("[data-test=effect-height]").inner_text().startswith(f"#{drift['decided_height'] + 2}")
+    heights = card.locator("[data-test=heights]").inner_text()
+    assert f"#{drift['submitted_height']}" in heights and f"#{drift['expires_height']}" in heights and net.names[drift["proposer"]] in heights
+    tally = card.locator("[data-test=tally-text]").inner_text()  # at the decision the set was the genesis one: 4 × 10
+    assert tally.startswith("yes 30 of 40 power (75.0 %), no 10") and "> 26.67" in tally and "✔ reached" in tally
+    rows = card.locator("[data-test=vote-row]").evaluate_all("rs => rs.map(r => [r.dataset.id, r.dataset.vote])")
+    assert sorted(map(tuple, rows)) == sorted((v["branch_id"], "yes" if v["yes"] else "no") for v in drift["votes"])
+    assert len(rows) == 4 and card.locator("[data-test=vote-row][data-vote=no]").count() == 1
+    voters = card.locator("[data-test=votes]").inner_text()
+    assert all(net.names[v["branch_id"]] in voters for v in drift["votes"])
+
+    power = _proposal(net, net.power)
+    assert _card(page, net.power).locator("[data-test=action]").inner_text() == f"set power of {net.names[power['action']['branch_id']]} to 12"
+    opened = _card(page, net.open)
+    assert opened.locator("[data-test=status]").inner_text() == "open" and opened.locator("[data-test=effect-height]").count() == 0
+    assert opened.locator("[data-test=tally-text]").inner_text().startswith("yes 10 of 42 power")  # the set in force now
+    assert "✘ not reached" in opened.locator("[data-test=tally-text]").inner_text()
+
+    assert page.inner_text("[data-test=param-max_clock_drift_ms]") == str(doc["params"]["max_clock_drift_ms"]) == "20000"
+    sets = page.locator("[data-test=set-row]").evaluate_all(
+        "rs => rs.map(r => [r.dataset.id, r.querySelector('[data-test=power-now]').textContent, r.querySelector('[data-test=power-next]').textContent])")
+    assert sorted(map(tuple, sets)) == sorted((v["branch_id"], str(v["power"]), str(v["power"])) for v in doc["validators"])
+    assert doc["validators"] == doc["next_validators"] and page.locator("[data-test=set-row][data-changed=yes]").count() == 0
+    members = page.locator("[data-test=member-row]").evaluate_all("rs => rs.map(r => [r.dataset.id, r.querySelector('[data-test=member-power]').textContent])")
+    assert sorted(map(tuple, members)) == sorted((m["branch_id"], str(m["power"])) for m in doc["members"])
+    assert page.get_attribute("nav a.active", "data-nav") == "governance"
+    shot(page, "governance")
+
+    # the proposal and a vote verify in the browser (the open one's records come after the set change)
+    for pid, record in ((net.passed, net.passed), (net.open, net.open), (net.passed, net.votes[net.passed][drift["votes"][0]["branch_id"]])):
+        panel = _card(page, pid).locator(f"[data-test=proof][data-record='{record}']")
+        panel.locator("summary").click()
+        panel.locator("[data-test=proof-verdict][data-state=verified]").wait_for()
+        assert "the node's listing matches the signed record" in panel.inner_text()
+    assert "1 certified changes since genesis" in _card(page, net.open).locator(f"[data-test=proof][data-record='{net.open}']").inner_text()
+    shot(page, "governance-proofs-verified")
+
+    page.select_option("[data-test=filter-status]", "open")  # the filter asks the API for that status
+    page.wait_for_function("() => location.hash === '#/governance?status=open' && document.querySelector('#view').dataset.ready === 'yes'")
+    page.wait_for_selector("[data-test=proposal-count]")
+    assert page.locator("[data-test=proposal]").evaluate_all("cs => cs.map(c => c.dataset.id)") == [
+        p["id"] for p in net.get("/v1/governance", status="open")["proposals"]] == [net.open]
+
+
+def test_governance_page_is_live_and_fits_a_phone_in_the_dark(browser, gov_net, request):
+    net = gov_net
+    context = browser.new_context(viewport={"width": 390, "height": 844}, color_scheme="dark", is_mobile=True)
+    page = context.new_page()
+    page.set_default_timeout(WAIT_MS)
+    page.shots = screenshot_dir(request.node.name)
+    try:
+        open_page(page, net, "#/governance")
+        card = _card(page, net.open)
+        assert card.locator("[data-test=vote-row]").count() == 1
+        assert page.evaluate("document.documentElement.scrollWidth") <= 392
+        assert page.evaluate("getComputedStyle(document.body).backgroundColor") == "rgb(13, 17, 23)"
+        shot(page, "phone-dark-governance")
+        h = net.clients[3].sign("gov.vote", {"proposal": net.open, "yes": False})  # a new vote arrives over /v1/events
+        card.locator(f"[data-test=vote-row][data-id='{net.clients[3].http.get('/v1/status').json()['branch_id']}'][data-vote=no]").wait_for()
+        net.clients[0].wait_committed([h])
+        assert card.locator("[data-test=vote-row]").count() == len(_proposal(net, net.open)["votes"]) == 2
+    finally:
+        context.close()

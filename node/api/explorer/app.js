@@ -4,11 +4,13 @@
 //   #/blocks           live block list    #/fees/CATEGORY  fee comparison
 //   #/block/HEIGHT     verified block     #/branches       member branches
 //   #/branch/ID        branch, timeline   #/genesis        what verification trusts
+//   #/governance?status=S  proposals, tallies, validator sets, members, parameters
 
 import { followEvents, setToken, token } from './api.js';
 import { blockPage, blocksPage } from './page_blocks.js';
 import { branchesPage, branchPage } from './page_branch.js';
 import { genesisPage } from './page_genesis.js';
+import { governancePage } from './page_governance.js';
 import { networkPage } from './page_network.js';
 import { feesPage, servicesPage } from './page_services.js';
 import { loadTrust } from './trust.js';
@@ -22,15 +24,13 @@ const ROUTES = [
   [/^fees(?:\/([a-z_]+))?$/, feesPage, 'fees'],
   [/^branches$/, branchesPage, 'branches'],
   [/^branch\/([0-9a-f]{40})$/, branchPage, 'branches'],
+  [/^governance$/, governancePage, 'governance'],
   [/^genesis$/, genesisPage, 'genesis'],
-  // GOVERNANCE: once on-chain governance lands (its API under /v1/gov/...), add its page here:
-  // proposals, tallies, effect heights and validator-set changes, with a nav entry in index.html;
-  // verify.js validatorSetAt() walks the certified set changes (PROTOCOL.md §15.6) that proofs and raw blocks carry.
 ];
 
 // ------------------------------------------------------------------ live events: one stream for every page
 
-const listeners = { block: new Set(), record: new Set() };
+const listeners = { block: new Set(), record: new Set(), validator_set: new Set() };
 const live = {
   on(name, fn) { listeners[name].add(fn); return () => listeners[name].delete(fn); },
 };
