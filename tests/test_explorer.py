@@ -431,6 +431,7 @@ class GovNet:
     clients: list  # demo.Client per validator, in genesis order
     names: dict  # branch id -> member name
     passed: str  # set_param max_clock_drift_ms 20000: three yes, one no
+    refused: str  # set_power 100: three yes, but power_change_too_large
     power: str  # set_power: passed, the validator set changes
     open: str  # one yes vote, still open
     votes: dict  # proposal id -> {voter branch id: vote record hash}
@@ -474,10 +475,12 @@ def gov_net(executable, tmp_path_factory):
         drift = propose("drift-20s", {"kind": "set_param", "name": "max_clock_drift_ms", "value": 20000})
         vote(drift, [3], yes=False)
         vote(drift, [0, 1, 2])
+        too_much = propose("too-much", {"kind": "set_power", "branch_id": ids[3], "power": 100})
+        vote(too_much, [0, 1, 2])  # enough yes, but a change of 90 of 40 power: refused
         power = propose("more-power", {"kind": "set_power", "branch_id": ids[2], "power": 12})
         vote(power, [0, 1, 2])
         api = httpx.Client(base_url=first.url, timeout=10)
-        net = GovNet(first.url, api, clients, {}, drift, power, "", votes)
+        net = GovNet(first.url, api, clients, {}, drift, too_much, power, "", votes)
         decided = _proposal(net, power)["decided_height"]
         deadline = time.monotonic() + 30  # the new set signs from decided + 2: later records' proofs cross the change
         while net.get("/v1/status")["height"] < decided + 3:
@@ -504,7 +507,7 @@ def test_governance_page_shows_proposals_tallies_and_sets_as_the_api(page, gov_n
     open_page(page, net, "#/governance")
     shown = page.locator("[data-test=proposal]").evaluate_all("cs => cs.map(c => [c.dataset.id, c.dataset.status])")
     assert shown == [[p["id"], p["status"]] for p in doc["proposals"]]  # newest first
-    assert [s for _, s in shown] == ["open", "passed", "passed"]
+    assert [s for _, s in shown] == ["open", "passed", "refused", "passed"]
 
     drift = _proposal(net, net.passed)
     card = _card(page, net.passed)
@@ -521,6 +524,9 @@ def test_governance_page_shows_proposals_tallies_and_sets_as_the_api(page, gov_n
     voters = card.locator("[data-test=votes]").inner_text()
     assert all(net.names[v["branch_id"]] in voters for v in drift["votes"])
 
+    refused = _card(page, net.refused)
+    assert refused.locator("[data-test=status]").inner_text() == "refused: power_change_too_large" == "refused: " + _proposal(net, net.refused)["reason"]
+    assert refused.locator("[data-test=tally-text]").inner_text().startswith("yes 30 of 40 power") and refused.locator("[data-test=effect-height]").count() == 0
     power = _proposal(net, net.power)
     assert _card(page, net.power).locator("[data-test=action]").inner_text() == f"set power of {net.names[power['action']['branch_id']]} to 12"
     opened = _card(page, net.open)

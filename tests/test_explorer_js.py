@@ -342,3 +342,35 @@ def test_a_block_with_duplicate_proposal_evidence_verifies_in_the_browser(page):
         return [r.ok, r.reason, r.message, r.evidence.map((e) => [e.type, e.validator.name])];
     """, {"genesis": doc, "raw": raw})
     assert got == [True, None, None, [["proposal", "Validator 2"]]], got
+
+
+def test_governance_actions_in_words_the_two_thirds_rule_and_the_set_difference(page):
+    got = page.evaluate("""async () => {
+        const gov = await import('/page_governance.js');
+        const names = { aa: 'Futian Branch', bb: 'Xinjiekou Branch' };
+        const nameOf = (id) => names[id] ?? id;
+        const words = [
+            { kind: 'admit_member', name: 'Xinjiekou Branch', public_key: 'ab'.repeat(32) },
+            { kind: 'retire_member', branch_id: 'bb' }, { kind: 'set_power', branch_id: 'aa', power: 10 },
+            { kind: 'rotate_key', branch_id: 'aa', public_key: 'cd'.repeat(32) },
+            { kind: 'set_param', name: 'max_clock_drift_ms', value: 20000 },
+        ].map((a) => gov.actionWords(a, nameOf));
+        const set = [{ branch_id: 'aa', power: 10 }, { branch_id: 'bb', power: 10 }, { branch_id: 'cc', power: 10 }];
+        const t = (votes) => { const r = gov.tally(votes, set); return [r.yes, r.no, r.total, r.enough]; };
+        const tallies = [
+            t([{ branch_id: 'aa', yes: true }, { branch_id: 'bb', yes: true }]),  // exactly two thirds: not enough
+            t([{ branch_id: 'aa', yes: true }, { branch_id: 'bb', yes: true }, { branch_id: 'cc', yes: true }]),
+            t([{ branch_id: 'aa', yes: true }, { branch_id: 'dd', yes: true }, { branch_id: 'cc', yes: false }]),  // dd is not in the set
+        ];
+        const el = document.createElement('div');
+        el.append(...gov.setTable({ height: 7, validators: set, next_validators: [{ branch_id: 'aa', power: 12 }, set[1], { branch_id: 'dd', power: 5 }] }, nameOf));
+        const rows = [...el.querySelectorAll('[data-test=set-row]')].map((r) => [r.dataset.id, r.dataset.changed, r.className,
+            r.querySelector('[data-test=power-now]').textContent, r.querySelector('[data-test=power-next]').textContent, r.lastChild.textContent]);
+        return { words, tallies, rows, summary: el.querySelector('[data-test=set-summary]').textContent, head: el.querySelector('th').textContent };
+    }""")
+    assert got["words"] == ["admit member Xinjiekou Branch", "retire member Xinjiekou Branch", "set power of Futian Branch to 10",
+                            f"rotate the key of Futian Branch to {'cd' * 6}…", "set max_clock_drift_ms to 20000"]
+    assert got["tallies"] == [[20, 0, 30, False], [30, 0, 30, True], [10, 10, 30, False]]
+    assert got["rows"] == [["aa", "yes", "changed", "10", "12", "power changes"], ["bb", "no", "", "10", "10", ""],
+                           ["cc", "yes", "changed", "10", "–", "leaves"], ["dd", "yes", "changed", "–", "5", "joins"]]
+    assert got["summary"] == "Total power 30 now, 27 next; 3 changes announced." and got["head"] == "signs #8"

@@ -85,7 +85,8 @@ function proposalCard(ctx, p, { set, setLabel, voteRecords, nameOf }) {
     recordPanel(ctx, p.id, { listed: { name: p.name, action: p.action, expires_height: p.expires_height }, label: 'proposal record and proof' }));
 }
 
-function setTable(doc, nameOf) {
+/** The set signing the next block beside the one announced after it, differences highlighted. */
+export function setTable(doc, nameOf) {
   const now = new Map(doc.validators.map((v) => [v.branch_id, v.power]));
   const next = new Map(doc.next_validators.map((v) => [v.branch_id, v.power]));
   const ids = [...new Set([...now.keys(), ...next.keys()])].sort();
