@@ -19,6 +19,7 @@ from node.p2p.pubsub import HardenedPubsub
 from node.p2p.testing import make_keys, network_of
 from tools.adversary import pbwire as pb
 from tools.adversary.pubsub_garbage import KILL_11, PubsubGarbage, valid_publish
+from waiting import wait_until
 
 TOPIC = "branchnet/test/1"
 MESHSUB = "/meshsub/1.1.0"
@@ -299,7 +300,8 @@ async def test_a_peer_past_the_threshold_is_banned_disconnected_and_refused():
         assert 5 <= sent <= 6  # 20 points each, threshold 100 (points decay a little in between)
         assert victim.faults.is_banned(attacker.peer_id)
         assert victim.faults.scores.bans_total == 1
-        assert attacker.peer_id not in victim.connected_peers()
+        # the disconnect runs as its own task: on a loaded machine it may not be done yet
+        await wait_until(lambda: attacker.peer_id not in victim.connected_peers(), 30, "the banned peer disconnected")
         # refused while banned: a stream on a connection py-libp2p still serves is reset and the
         # connection closed; a new connection is dropped at the gate, after Noise
         with trio.fail_after(10):
