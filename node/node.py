@@ -26,6 +26,7 @@ and shuts everything down when cancelled (SIGINT/SIGTERM in ``branchnet run``).
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 from typing import Any, Callable
 
@@ -56,6 +57,7 @@ from .runtime import REAL, Runtime
 from .store import Store
 from .sync import BlockSync, SyncClient, SyncServer
 
+_PEER_ID = re.compile(r"(12D3KooW|Qm)[1-9A-HJ-NP-Za-km-z]{40,60}")
 log = logging.getLogger("branchnet.node")
 
 Transport = Callable[[PrivateKey, P2PConfig, PeerBook], Any]
@@ -101,7 +103,7 @@ class BranchNode:
         self.chain = Chain(self.genesis, self.store, state, mempool=self.mempool, candidates=self.candidates,
                            metrics=self.metrics, runtime=runtime, halt_height=self.config.consensus.halt_height)
         self.halted = trio.Event()  # set once [consensus] halt_height is committed; the node then stops
-        allowed = self._allowed_peers(state)
+        allowed = self._allowed = self._allowed_peers(state)
         book = PeerBook()
         for addrs in self.store.load_peers().values():
             for a in addrs:
@@ -140,20 +142,33 @@ class BranchNode:
         return self.runs_consensus and self.key.branch_id in self.chain.state.validators
 
     def _allowed_peers(self, state: Any) -> frozenset[str]:
-        """Every member's peer id (the registry now) and the configured extra peers."""
-        return frozenset({peer_id_of(key.raw) for key in state.members.values()} | set(self.config.p2p.allow_peers))
+        """Every member's peer id (the registry now), the configured extra peers, and the
+        observers allowed at runtime (:meth:`set_observer`)."""
+        return frozenset({peer_id_of(key.raw) for key in state.members.values()} | set(self.config.p2p.allow_peers)
+                         | set(self.store.observers()))
 
     async def _follow_members(self) -> None:
         """The allowlist follows the registry: an admitted member may connect, a retired
         one may not, from the block that changes it."""
-        allowed = self._allowed_peers(self.chain.state)
         while True:
             await self.chain.wait_height(self.chain.height + 1)
-            now = self._allowed_peers(self.chain.state)
-            if now != allowed:
-                allowed = now
-                log.info("allowlist follows the registry: %d peers", len(allowed))
-                await self.net.set_allowed_peers(allowed)
+            await self._apply_allowlist()
+
+    async def _apply_allowlist(self) -> None:
+        allowed = self._allowed_peers(self.chain.state)
+        if allowed != self._allowed:
+            self._allowed = allowed
+            log.info("allowlist: %d peers (members, configured peers, observers)", len(allowed))
+            await self.net.set_allowed_peers(allowed)
+
+    async def set_observer(self, peer_id: str, allowed: bool) -> None:
+        """Let the peer ``peer_id`` (an auditor's observer, not a member) connect from now
+        on, or stop letting it; kept in the store, so it survives restarts. Raises
+        ValueError for a malformed peer id."""
+        if not _PEER_ID.fullmatch(peer_id):
+            raise ValueError("not a libp2p peer id (base58, 12D3KooW... or Qm...)")
+        await self.runtime.run_sync(self.store.set_observer, peer_id, allowed, self.runtime.wall_ms())
+        await self._apply_allowlist()
 
     def _on_new_records(self) -> None:
         if self.driver is not None:

@@ -293,6 +293,19 @@ async def test_governance_proposal_vote_and_effect(client, net, published):
     assert r.status_code == 400 and r.json()["error"]["field"] == "status"
 
 
+async def test_observers_allowed_at_runtime(client, net):
+    peer = "12D3KooWPT98FXMfDQYavZm66EeVjTqP9Nnehn1gyaydqV8L8BQw"
+    r = await client.post("/v1/observers", json={"peer_id": peer, "allow": True}, headers=net.auth)
+    assert r.status_code == 200 and peer in {o["peer_id"] for o in r.json()["observers"]}
+    assert peer in {o["peer_id"] for o in (await client.get("/v1/observers")).json()["observers"]}
+    assert net.node.net.allowlist.allows(peer)
+    bad = await client.post("/v1/observers", json={"peer_id": "not-a-peer", "allow": True}, headers=net.auth)
+    assert (bad.status_code, bad.json()["error"]["field"]) == (400, "peer_id")
+    assert (await client.post("/v1/observers", json={"peer_id": peer, "allow": True})).status_code == 401
+    r = await client.post("/v1/observers", json={"peer_id": peer, "allow": False}, headers=net.auth)
+    assert r.status_code == 200 and peer not in {o["peer_id"] for o in r.json()["observers"]}
+
+
 async def test_proof_round_trip_with_only_genesis(client, net, published):
     genesis = Genesis.loads(net.home.genesis.read_bytes())  # all the verifier trusts
     for name in ("profile", "home-loan", "status"):

@@ -1,6 +1,7 @@
 """Governance on real nodes (in-memory network, MockClock): a member is voted into
 the validator set and signs blocks from two heights after the vote; a branch that
-was never in genesis is admitted, may then connect, syncs, and publishes."""
+was never in genesis is admitted, may then connect, syncs, and publishes; an
+observer allowed at runtime connects without a restart."""
 
 from __future__ import annotations
 
@@ -90,3 +91,31 @@ async def test_a_member_becomes_a_validator_and_a_new_branch_joins(tmp_path, aut
         top = min(n.chain.height for n in nodes)
         await wait_durable(nodes, top)
         assert same_chain(nodes, top)
+
+
+async def test_an_observer_allowed_at_runtime_connects_and_syncs(tmp_path, autojump_clock):
+    """A peer that is no member (an auditor's observer) is refused until each validator
+    allows it at runtime (no restart, kept in the store); then it connects and syncs."""
+    homes = make_homes(tmp_path, 4)
+    auditor_home, _ = init_home(tmp_path / "auditor", moniker="auditor", mode="observer", p2p_listen="/ip4/127.0.0.1/tcp/0",
+                                api_listen="127.0.0.1:0", psk_hex=read_psk(homes[0].path / "network.psk"))
+    auditor_home.genesis.write_bytes(homes[0].genesis.read_bytes())
+    set_config(auditor_home, "api", "enabled", False)
+    hub = MemoryHub()
+    async with running_nodes(homes, hub=hub) as validators:
+        await wait_until(lambda: all(v.chain.height >= 2 for v in validators), 60, "height 2")
+        auditor = BranchNode(auditor_home, **memory_transport(hub, auditor_home))
+        async with trio.open_nursery() as nursery:
+            await nursery.start(auditor.run)
+            for v in validators:
+                auditor.net.add_persistent_peer(v.listen_addrs[0])
+            await trio.sleep(5)  # virtual time: five seconds of redials, all refused
+            assert auditor.net.connected_peers() == [] and auditor.chain.height == 0
+            for v in validators:
+                await v.set_observer(auditor.peer_id, True)
+            top = validators[0].chain.height
+            await wait_until(lambda: auditor.chain.height >= top, 60, "the observer synced")
+            assert all(auditor.peer_id in v.store.observers() for v in validators)
+            await validators[0].set_observer(auditor.peer_id, False)
+            assert auditor.peer_id not in validators[0].store.observers()
+            nursery.cancel_scope.cancel()

@@ -219,6 +219,27 @@ class Activity(Closed):
     validators: list[ValidatorActivity]
 
 
+# ------------------------------------------------------------------ observers
+
+
+PeerId = Annotated[str, Meta(pattern="^(12D3KooW|Qm)[1-9A-HJ-NP-Za-km-z]{40,60}$", description="libp2p peer id")]
+
+
+class Observer(Closed):
+    peer_id: PeerId
+    added_ms: TimeMs
+
+
+class Observers(Closed):
+    """Peers this node lets connect besides the members (auditors' observers), kept in its store."""
+    observers: list[Observer]
+
+
+class SetObserver(Closed):
+    peer_id: PeerId
+    allow: Annotated[bool, Meta(description="true: let it connect from now on; false: no longer")]
+
+
 # ------------------------------------------------------------------ genesis (PROTOCOL.md §10)
 
 

@@ -34,7 +34,7 @@ WRITE = [{"bearer": []}]
 
 # Every named model, in the order of components.schemas (others are pulled in by reference).
 MODELS: tuple = (
-    n.Error, n.Health, n.Status, n.Peers, n.Validators, n.Activity, n.GenesisFile,
+    n.Error, n.Health, n.Status, n.Peers, n.Observers, n.SetObserver, n.Validators, n.Activity, n.GenesisFile,
     m.BlockList, m.Block, m.RawBlock, m.RecordList, m.RecordState, m.RecordProof,
     m.ServiceList, m.QualityList, m.BranchList, m.BranchDetail, m.Governance,
     n.SubmitRecord, n.SignRecord, n.Accepted, n.Signed, n.BlockEvent, n.RecordEvent, n.ValidatorSetEvent, n.DroppedEvent,
@@ -144,6 +144,13 @@ OPENAPI: dict[str, Any] = {
         "/v1/genesis": _get("The genesis this node runs (a verifier computes its hash and compares it with the one "
                             "it trusts)", REF[n.GenesisFile]),
         "/v1/peers": _get("Connected peers", REF[n.Peers]),
+        "/v1/observers": {
+            **_get("Peers allowed to connect besides the members (auditors' observers), set at runtime", REF[n.Observers]),
+            "post": {"summary": "Let a peer that is not a member connect from now on, or no longer; durable before the "
+                                "answer, and the allowlist changes at once (connections already open stay)",
+                     "security": WRITE,
+                     "requestBody": {"required": True, "content": {"application/json": {"schema": REF[n.SetObserver]}}},
+                     "responses": {"200": _json(REF[n.Observers], "The observers now")} | WRITE_ERRORS}},
         "/v1/validators": _get("Current validator set", REF[n.Validators]),
         "/v1/activity": _get("Block intervals, finality and validator signing over the last blocks", REF[n.Activity], [
             _q("window", {"type": "integer", "minimum": 1, "maximum": 1000}, "number of blocks (default 100)")]),

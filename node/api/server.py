@@ -173,6 +173,25 @@ class NodeApi:
     async def peers(self, request: Request) -> Response:
         return JSONResponse(views.peers(self.node))
 
+    async def observers(self, request: Request) -> Response:
+        return JSONResponse(views.observers(self.node))
+
+    async def set_observer(self, request: Request) -> Response:
+        doc = await self.read_json(request)
+        peer_id, allow = doc.get("peer_id"), doc.get("allow")
+        if not isinstance(peer_id, str):
+            raise ApiError(400, "missing_field" if peer_id is None else "type", "peer_id (a string) is required", "peer_id")
+        if not isinstance(allow, bool):
+            raise ApiError(400, "missing_field" if allow is None else "type", "allow (true or false) is required", "allow")
+        for name in doc:
+            if name not in ("peer_id", "allow"):
+                raise ApiError(400, "unknown_field", f"unknown field {name!r}", name)
+        try:
+            await self.node.set_observer(peer_id, allow)
+        except ValueError as exc:
+            raise ApiError(400, "peer_id", str(exc), "peer_id") from None
+        return JSONResponse(views.observers(self.node))
+
     async def validators(self, request: Request) -> Response:
         return JSONResponse(views.validators(self.node))
 
@@ -358,6 +377,7 @@ def make_app(node: Any) -> Any:
         r("/v1/openapi.json", get=api.openapi, public=True),
         r("/v1/status", get=api.status),
         r("/v1/peers", get=api.peers),
+        r("/v1/observers", get=api.observers, post=api.set_observer),
         r("/v1/genesis", get=api.genesis),
         r("/v1/validators", get=api.validators),
         r("/v1/activity", get=api.activity),

@@ -55,6 +55,10 @@ def peers(node: Any) -> dict[str, Any]:
     return {"count": len(ids), "peers": [{"peer_id": p} for p in ids]}
 
 
+def observers(node: Any) -> dict[str, Any]:
+    return {"observers": [{"peer_id": p, "added_ms": t} for p, t in node.store.observers().items()]}
+
+
 # ------------------------------------------------------------------ blocks
 
 

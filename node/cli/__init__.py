@@ -306,6 +306,30 @@ def peers(as_json: bool) -> None:
 
 
 @cli.command()
+@click.argument("action", type=click.Choice(["list", "allow", "revoke"]), default="list")
+@click.argument("peer_id", required=False)
+@home_option
+@node_option
+@json_option
+def observers(action: str, peer_id: str | None, as_json: bool) -> None:
+    """Peers this node lets connect besides the members (auditors' observers): list them,
+    allow PEER_ID from now on, or revoke it. No restart; kept in the node's store. Each
+    node decides for itself: run it on every node the observer should reach."""
+    if action != "list" and not peer_id:
+        raise click.UsageError(f"observers {action} needs a PEER_ID (the observer's `branchnet keys show`)")
+    with cli_context().client() as api:
+        doc = api.get("/v1/observers") if action == "list" else api.post(
+            "/v1/observers", {"peer_id": peer_id, "allow": action == "allow"})
+    if as_json:
+        print_json(doc)
+        return
+    out = console()
+    for o in doc.get("observers", []):
+        out.print(o["peer_id"])
+    out.print(f"{len(doc.get('observers', []))} observer(s) allowed besides the members")
+
+
+@cli.command()
 @home_option
 @node_option
 @json_option

@@ -238,6 +238,10 @@ class ChainReader:
     def evidence_hashes(self) -> list[bytes]:
         return [h for (h,) in self._read("SELECT hash FROM evidence")]
 
+    def observers(self) -> dict[str, int]:
+        """Peers allowed at runtime besides the members: peer id -> when (ms)."""
+        return dict(self._read("SELECT peer_id, added_ms FROM observers ORDER BY peer_id"))
+
     def load_peers(self) -> dict[str, list[str]]:
         return {pid: json.loads(addrs) for pid, addrs in self._read("SELECT peer_id, addrs FROM peers")}
 

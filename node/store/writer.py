@@ -208,6 +208,15 @@ class Store(ChainReader):
             self._db.execute("DELETE FROM rejected WHERE hash IN (SELECT hash FROM rejected ORDER BY at_ms DESC "
                              "LIMIT -1 OFFSET ?)", (keep,))
 
+    def set_observer(self, peer_id: str, allowed: bool, now_ms: int) -> None:
+        """Let a peer that is not a member (an auditor's observer) connect, or stop
+        letting it; durable before the allowlist changes."""
+        with self._tx():
+            if allowed:
+                self._db.execute("INSERT OR IGNORE INTO observers VALUES (?, ?)", (peer_id, now_ms))
+            else:
+                self._db.execute("DELETE FROM observers WHERE peer_id=?", (peer_id,))
+
     def save_peers(self, peers: dict[str, list[str]], now_ms: int) -> None:
         with self._tx():
             for pid, addrs in peers.items():
