@@ -49,6 +49,7 @@ from .validators import MAX_POWER, MAX_VALIDATORS, Validator, ValidatorSet
 from .votes import MAX_HEIGHT
 
 MAX_PROPOSAL_LIFETIME = 100_000  # heights
+MAX_OPEN_PER_PROPOSER = 16  # every block tallies every open proposal: a validator may not flood it
 SWITCH_DELAY = 2  # a change of block h signs from block h + 2
 _NAME = re.compile(r"[a-z0-9][a-z0-9\-]{0,31}")
 _MEMBER_NAME_MAX = 64
@@ -485,6 +486,9 @@ def check_record(gov: GovState, record: Any, height: int) -> None:
         if not height < body.expires_height <= height + MAX_PROPOSAL_LIFETIME:
             raise ValidationError(f"must expire after this block and within {MAX_PROPOSAL_LIFETIME} heights",
                                   field="record.body.expires_height", reason="expiry")
+        if sum(p.proposer == record.branch_id for p in gov.proposals.values()) >= MAX_OPEN_PER_PROPOSER:
+            raise ValidationError(f"at most {MAX_OPEN_PER_PROPOSER} open proposals per proposer", field="record.body",
+                                  reason="too_many_proposals")
         check_action(body.action, gov.registry, "record.body.action")
     elif isinstance(body, GovVote):
         proposal = gov.proposals.get(body.proposal)

@@ -137,6 +137,16 @@ def test_refused_governance_records(make, reason, field):
     assert tx.records == [] and not tx.changes
 
 
+def test_a_validator_may_hold_sixteen_open_proposals():
+    state = LedgerState(make_genesis())
+    many = [propose(VALS[0], f"p{i}", Action("set_param", name="max_clock_drift_ms", value=20_000 + i)) for i in range(16)]
+    commit(state, many)
+    with pytest.raises(ValidationError) as exc:
+        state.begin().apply(propose(VALS[0], "p16", Action("set_param", name="max_clock_drift_ms", value=1)))
+    assert exc.value.reason == "too_many_proposals"
+    state.begin().apply(propose(VALS[1], "other", Action("set_param", name="max_clock_drift_ms", value=1)))
+
+
 def test_proposal_expires_and_late_votes_are_refused():
     state = LedgerState(make_genesis())
     p = propose(VALS[0], "slow", Action("set_param", name="max_block_records", value=100), expires=3)
