@@ -407,6 +407,21 @@ def make_app(node: Any) -> Any:
     return HeaderLimit(app, node.metrics)
 
 
+class _DropRunningOn(logging.Filter):
+    """Hypercorn announces "Running on http://... (CTRL + C to quit)"; serve_api logs
+    "API listening on ..." itself, once."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Running on")
+
+
+def _hypercorn_log() -> logging.Logger:
+    hyper = logging.getLogger("branchnet.api.server")
+    if not any(isinstance(f, _DropRunningOn) for f in hyper.filters):
+        hyper.addFilter(_DropRunningOn())
+    return hyper
+
+
 async def serve_api(node: Any, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
     """Serve the API until cancelled; report ``(host, port)`` once it accepts connections.
 
@@ -423,7 +438,7 @@ async def serve_api(node: Any, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
     config = HypercornConfig()
     config.bind = [f"fd://{sock.detach()}"]  # Hypercorn owns the socket from here
     config.accesslog = None
-    config.errorlog = log
+    config.errorlog = _hypercorn_log()
     config.graceful_timeout = 1.0
     config.keep_alive_timeout = 30.0
     config.include_server_header = False
