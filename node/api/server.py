@@ -284,11 +284,7 @@ class NodeApi:
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
     async def metrics(self, request: Request) -> Response:
-        m, node = self.node.metrics, self.node
-        m.peers.set(len(node.net.connected_peers()))
-        m.mempool_records.set(len(node.mempool))
-        m.sync_lag.set(node.sync.statistics()["lag"])
-        return Response(m.render(), media_type=CONTENT_TYPE_LATEST)
+        return Response(self.node.metrics.render(), media_type=CONTENT_TYPE_LATEST)  # gauges refreshed by on_scrape hooks
 
     async def openapi(self, request: Request) -> Response:
         return JSONResponse(OPENAPI)

@@ -255,6 +255,18 @@ class P2PNetwork:
 
     # -- metrics ------------------------------------------------------------------
 
+    def connections_by_direction(self) -> dict[str, int]:
+        """Open libp2p connections by direction ("inbound", "outbound", "unknown")."""
+        out: dict[str, int] = {}
+        if not self._listening:
+            return out
+        for conn in self.host.get_network().get_connections():
+            if getattr(conn, "is_closed", False):
+                continue
+            direction = getattr(getattr(conn, "direction", None), "name", "unknown").lower()
+            out[direction] = out.get(direction, 0) + 1
+        return out
+
     def statistics(self) -> dict[str, Any]:
         return {
             "peer_id": self.peer_id,
