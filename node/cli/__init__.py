@@ -4,6 +4,7 @@ One click group; commands are split by job:
 
 * here: ``init``, ``keys show``, ``run``, ``status``/``peers``/``validators``
 * node/cli/maintenance.py: ``store rebuild``, ``signer show|reset``
+* node/cli/rollback.py: ``rollback``
 * node/cli/genesis.py: ``genesis new|add-validator|add-member|finalize``
 * node/cli/records.py: ``branch profile set``, ``service publish|update|withdraw|status|list|show``
 * node/cli/quality.py: ``branch quality publish|list``
@@ -47,6 +48,7 @@ from .common import (
 from .genesis import genesis
 from .governance import gov
 from .maintenance import signer, store
+from .rollback import rollback
 from .records import branch, service
 from . import quality as _quality  # noqa: F401  (registers `branch quality` on the branch group)
 from .testnet import testnet
@@ -109,6 +111,7 @@ def cli(ctx: click.Context, home: Path | None, node: str | None) -> None:
 
 for group in (genesis, branch, service, gov, chain, proof, store, signer, testnet, config_group):
     cli.add_command(group)
+cli.add_command(rollback)
 
 
 # ---------------------------------------------------------------- init, keys, run
