@@ -302,10 +302,26 @@ def peers(as_json: bool) -> None:
         print_json(doc)
         return
     out = console()
-    for p in doc.get("peers", []):
-        extra = {k: v for k, v in p.items() if k != "peer_id"}
-        out.print(f"{p.get('peer_id')}" + (f"  {extra}" if extra else ""))
-    out.print(f"{doc.get('count', len(doc.get('peers', [])))} peer(s)")
+    rows = doc.get("peers", [])
+    if rows:
+        from rich.table import Table
+
+        table = Table(box=None, header_style="bold")
+        for column in ("branch", "peer id", "address", "direction", "connected since", "last round trip"):
+            table.add_column(column)
+        for p in rows:
+            since = p.get("connected_since_ms")
+            rtt = p.get("last_round_trip_ms")
+            table.add_row(p.get("name") or "-", p.get("peer_id", ""), p.get("address") or "-", p.get("direction") or "-",
+                          _local_time(since) if since is not None else "-", f"{rtt:.1f} ms" if rtt is not None else "-")
+        out.print(table)
+    out.print(f"{doc.get('count', len(rows))} peer(s)")
+
+
+def _local_time(ms: int) -> str:
+    import datetime
+
+    return datetime.datetime.fromtimestamp(ms / 1000).astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")
 
 
 @cli.command()
