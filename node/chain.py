@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 from dataclasses import dataclass
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable
 
 import trio
 
@@ -168,7 +168,8 @@ class Chain:
                 return False
             if block.height != self.height + 1:
                 raise ValidationError(f"cannot commit height {block.height} on top of {self.height}", field="block.height", reason="height")
-            certificate.verify(self.state.validators, self.state.chain_id, height=block.height, block_hash=block.hash)
+            signers = self.state.validators
+            certificate.verify(signers, self.state.chain_id, height=block.height, block_hash=block.hash)
             if tx is None or tx.block is None or tx.block.hash != block.hash:
                 cand = self.candidates.get(block.hash)
                 verified = await self._verified_records(block, cand.verified if cand else ())
@@ -180,7 +181,7 @@ class Chain:
                                   f"fix the disk, then restart") from exc
             tx.commit()  # on the trio thread: readers never see half a block
             self.mempool.update(block)
-        self._after_commit(block, via)
+        self._after_commit(block, via, certificate, signers)
         return True
 
     def _check_no_fork(self, block: Block) -> None:
@@ -250,9 +251,10 @@ class Chain:
                     fresh.append((block, cert))
             ok = verified.records | {r.hash for block, _ in fresh for r in block.records if r.hash in self.mempool}
             prepared: list[PreparedBlock] = []
-            done: list[Block] = []
+            done: list[tuple[Block, CommitCertificate, Any]] = []  # with the set that signed it
             bad_block: ValidationError | None = None
             for block, cert in fresh:
+                signers = self.state.validators
                 try:
                     if block.hash not in verified.certified:  # signed by a set this range changed to
                         cert.verify(self.state.validators, self.state.chain_id, height=block.height, block_hash=block.hash)
@@ -262,24 +264,25 @@ class Chain:
                     break
                 prepared.append(self.store.prepare_block(block, cert, tx))
                 tx.commit()
-                done.append(block)
+                done.append((block, cert, signers))
                 await trio.lowlevel.checkpoint()  # let other tasks run between blocks
             if prepared:
                 try:
                     await self.runtime.run_sync(self.store.write_prepared, prepared)
                 except Exception as exc:  # memory is ahead of disk now: stop rather than diverge
-                    raise ChainHalted(f"could not write blocks {done[0].height}..{done[-1].height}: {exc}") from exc
-            for block in done:
+                    raise ChainHalted(f"could not write blocks {done[0][0].height}..{done[-1][0].height}: {exc}") from exc
+            for block, _, _ in done:
                 self.mempool.update(block)
-        for block in done:
-            self._after_commit(block, via)
+        for block, cert, signers in done:
+            self._after_commit(block, via, cert, signers)
         if bad_block is not None:
             raise bad_block
         return len(done)
 
-    def _after_commit(self, block: Block, via: str) -> None:
+    def _after_commit(self, block: Block, via: str, certificate: CommitCertificate, signers: Any) -> None:
         m = self.metrics
         m.height.set(block.height)
+        m.observe_commit(block, certificate, signers)
         gov = self.state.gov
         m.validators.set(len(gov.validators))
         m.validator_power.set(gov.validators.total_power)

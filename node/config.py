@@ -56,6 +56,12 @@ auth_reads = false
 # verifies what it shows in the browser against the genesis file).
 explorer = true
 
+[metrics]
+# A separate listener serving only GET /metrics (Prometheus text format), for a
+# scraper that should not reach the API. Off unless set; metrics are always at
+# the API's /metrics too.
+# listen = "127.0.0.1:26660"
+
 [consensus]
 # Most records in one block this node proposes (never more than the genesis
 # parameter max_block_records, which every validator enforces on every block).
@@ -118,6 +124,11 @@ class ApiSection:
 
 
 @dataclass(frozen=True)
+class MetricsSection:
+    listen: str = ""  # host:port of a metrics-only listener; "": off
+
+
+@dataclass(frozen=True)
 class ConsensusSection:
     max_block_records: int = 5000
     block_interval_ms: int = 100
@@ -143,6 +154,7 @@ class Config:
     node: NodeSection = field(default_factory=NodeSection)
     p2p: P2PSection = field(default_factory=P2PSection)
     api: ApiSection = field(default_factory=ApiSection)
+    metrics: MetricsSection = field(default_factory=MetricsSection)
     consensus: ConsensusSection = field(default_factory=ConsensusSection)
     mempool: MempoolSection = field(default_factory=MempoolSection)
     log: LogSection = field(default_factory=LogSection)
@@ -178,11 +190,14 @@ class Config:
             raise ConfigError(f"{source} [log] level: must be debug, info, warning or error")
         if self.log.format not in ("text", "json"):
             raise ConfigError(f'{source} [log] format: must be "text" or "json"')
-        host, sep, port = self.api.listen.rpartition(":")
-        if not sep or not host or not port.isdigit() or int(port) > 65535:
-            raise ConfigError(f"{source} [api] listen: must be host:port, got {self.api.listen!r}")
-        if not _valid_host(host.strip("[]")):
-            raise ConfigError(f"{source} [api] listen: {host!r} is neither an IP address nor a host name")
+        for key, listen in (("[api] listen", self.api.listen), ("[metrics] listen", self.metrics.listen or None)):
+            if listen is None:
+                continue
+            host, sep, port = listen.rpartition(":")
+            if not sep or not host or not port.isdigit() or int(port) > 65535:
+                raise ConfigError(f"{source} {key}: must be host:port, got {listen!r}")
+            if not _valid_host(host.strip("[]")):
+                raise ConfigError(f"{source} {key}: {host!r} is neither an IP address nor a host name")
         for peer in self.p2p.allow_peers:
             if not _PEER_ID.match(peer):
                 raise ConfigError(f"{source} [p2p] allow_peers: {peer!r} is not a libp2p peer id (12D3KooW... or Qm...; "

@@ -44,12 +44,11 @@ def setup_logging(level: str = "info", fmt: str = "text", stream=None) -> None:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
     root.addHandler(handler)
     root.setLevel(level.upper())
-    # libp2p: route into our handler, but keep its chatter at WARNING+ (LIBP2P_NOTES "Log noise")
     for name in filter(None, os.environ.get("BRANCHNET_DEBUG_LOGGERS", "").split(",")):
         logging.getLogger(name.strip()).setLevel(logging.DEBUG)  # e.g. branchnet.consensus
-    lp = logging.getLogger("libp2p")
-    lp.propagate = True
-    lp.setLevel(logging.ERROR if level != "debug" else logging.INFO)
+    # libp2p's records reach this handler through node.p2p.liblog (installed with
+    # the host): one line each, its expected noise at DEBUG.
+    logging.getLogger("libp2p").setLevel(logging.WARNING if level != "debug" else logging.INFO)
 
 
 class PidFile:

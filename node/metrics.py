@@ -1,11 +1,40 @@
 """Prometheus metrics of one node, in a registry of its own (several nodes may
 share a process in tests). Every rejected input is counted by source and reason;
 the transport's own rejections (PSK, handshakes, unknown peers, decode errors by
-protocol, penalties, bans) are read from it at scrape time (``watch_transport``)."""
+protocol, penalties, bans), its gossip drops, request timeouts and connections by
+direction are read from it at scrape time (``watch_transport``), and so are the
+consensus height, round and step (``watch_consensus``) and the gauges refreshed
+by ``on_scrape`` callbacks (peers, mempool, sync lag).
+
+Per commit (``observe_commit``): the interval between block times (header
+``time_ms``, the same on every node), each validator of the signing set as
+signed or missed in the block's commit certificate, and the evidence the block
+carries.
+
+The registry also holds the process, Python platform and GC collectors and
+``branchnet_build_info``. No ``_created`` series: prometheus_client's switch
+(``disable_created_metrics``) is process-wide and is thrown on import here.
+Metric names are listed in docs/CLI.md; deploy/grafana-dashboard.json uses them.
+"""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+import platform
+from importlib import metadata
+from typing import Any, Callable, Iterator
+
+from prometheus_client import (CollectorRegistry, Counter, GCCollector, Gauge, Histogram, Info, PlatformCollector,
+                               ProcessCollector, disable_created_metrics, generate_latest)
+from prometheus_client.core import GaugeMetricFamily
+
+disable_created_metrics()
+
+
+def _version(dist: str) -> str:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return "unknown"
 
 
 class NodeMetrics:
@@ -34,6 +63,46 @@ class NodeMetrics:
         self.proposal_data_fetched = Counter("branchnet_proposal_data_fetched", "What a compact proposal lacked and "
                                              "was fetched from peers: records by hash, or whole blocks", ["what"], registry=r)
 
+        self.block_interval = Histogram("branchnet_block_interval_seconds", "Time between consecutive blocks "
+                                        "(their header times; the first block after a start is not counted)",
+                                        buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300), registry=r)
+        self.validator_signed = Counter("branchnet_validator_signed_blocks", "Blocks whose commit certificate "
+                                        "holds this validator's precommit", ["validator"], registry=r)
+        self.validator_missed = Counter("branchnet_validator_missed_blocks", "Blocks whose commit certificate "
+                                        "lacks a precommit of this validator of the signing set", ["validator"], registry=r)
+        self.evidence_committed = Counter("branchnet_evidence_committed", "Evidence of validator misbehaviour "
+                                          "committed in blocks", registry=r)
+        self.build = Info("branchnet_build", "Versions this node runs", registry=r)
+        self.build.info({"version": _version("branchnet"), "python": platform.python_version(),
+                         "implementation": platform.python_implementation(), "libp2p": _version("libp2p")})
+        ProcessCollector(registry=r)   # process_cpu_seconds_total, process_resident_memory_bytes, open fds...
+        PlatformCollector(registry=r)  # python_info
+        GCCollector(registry=r)        # python_gc_*
+        self._last_block_time_ms: int | None = None
+        self._scrape_hooks: list[Callable[[], None]] = []
+
+    def observe_commit(self, block: Any, certificate: Any, signers: Any) -> None:
+        """A committed ``block`` with its ``certificate``; ``signers``: the ValidatorSet
+        that was to sign it (the state's set before the block)."""
+        if self._last_block_time_ms is not None and block.height > 1:
+            self.block_interval.observe(max(0, block.header.time_ms - self._last_block_time_ms) / 1000)
+        self._last_block_time_ms = block.header.time_ms
+        signed = {vid for vid, _ in certificate.signatures}
+        for v in signers:
+            label = v.name or v.branch_id.hex()[:16]
+            signed_child, missed_child = self.validator_signed.labels(label), self.validator_missed.labels(label)
+            (signed_child if v.branch_id in signed else missed_child).inc()  # both series exist from the first block
+        if block.evidence:
+            self.evidence_committed.inc(len(block.evidence))
+
+    def on_scrape(self, hook: Callable[[], None]) -> None:
+        """Run ``hook`` (it sets gauges) before each render."""
+        self._scrape_hooks.append(hook)
+
+    def watch_consensus(self, statistics: Callable[[], dict]) -> None:
+        """Export the consensus height, round and step from ``statistics()`` (the driver's)."""
+        self.registry.register(ConsensusCollector(statistics))
+
     def watch_transport(self, transport: object) -> None:
         """Export the transport's rejections, penalties and bans (``node.p2p.metrics``)."""
         from .p2p.metrics import TransportCollector
@@ -44,6 +113,8 @@ class NodeMetrics:
         self.rejected.labels(source, reason).inc()
 
     def render(self) -> bytes:
+        for hook in self._scrape_hooks:
+            hook()
         return generate_latest(self.registry)
 
     def rejected_counts(self) -> dict[str, int]:
@@ -53,3 +124,26 @@ class NodeMetrics:
                 if s.name.endswith("_total"):
                     out[f"{s.labels['source']}/{s.labels['reason']}"] = int(s.value)
         return out
+
+
+STEPS = ("new_height", "propose", "prevote", "precommit", "commit")  # protocol.consensus.steps.Step, in order
+
+
+class ConsensusCollector:
+    """``branchnet_consensus_height`` / ``_round`` / ``_step`` (0 new height, 1 propose,
+    2 prevote, 3 precommit, 4 commit) of a validator's consensus, at scrape time."""
+
+    def __init__(self, statistics: Callable[[], dict]) -> None:
+        self.statistics = statistics
+
+    def collect(self) -> Iterator[Any]:
+        stats = self.statistics()
+        yield GaugeMetricFamily("branchnet_consensus_height", "Height consensus works on", value=stats["height"])
+        yield GaugeMetricFamily("branchnet_consensus_round", "Round of that height (0 when decided in the first)",
+                                value=stats["round"])
+        step = stats["step"]
+        yield GaugeMetricFamily("branchnet_consensus_step", "Step of that round: 0 new height, 1 propose, "
+                                "2 prevote, 3 precommit, 4 commit", value=STEPS.index(step) if step in STEPS else -1)
+
+    def describe(self) -> list[Any]:
+        return []

@@ -125,6 +125,8 @@ class BranchNode:
             self.driver = ConsensusDriver(chain=self.chain, mempool=self.mempool, candidates=self.candidates,
                                           key=self.key, network=self.net, wal=self.wal,
                                           config=self.config.consensus, metrics=self.metrics, sync=self.sync)
+            self.metrics.watch_consensus(self.driver.statistics)
+        self.metrics.on_scrape(self._refresh_gauges)
         self.pending = PendingRecords(self.store, state, self.metrics, runtime)
         self.chain.on_commit(self.pending.block_committed)
         self.admission = AdmissionControl(target_ms=self.config.mempool.finality_target_ms)
@@ -134,6 +136,7 @@ class BranchNode:
                                    on_new_records=self._on_new_records)
         self.api_enabled = api and self.config.api.enabled
         self.api_address: tuple[str, int] | None = None
+        self.metrics_address: tuple[str, int] | None = None  # [metrics] listen, if set
         self.mdns = None  # MdnsDiscovery once running, if [p2p] mdns is on
 
     @property
@@ -206,6 +209,10 @@ class BranchNode:
                     from .api import serve_api
 
                     self.api_address = await nursery.start(serve_api, self)
+                if self.config.metrics.listen:
+                    from .metrics_server import serve_metrics
+
+                    self.metrics_address = await nursery.start(serve_metrics, self.metrics, self.config.metrics.listen)
                 nursery.start_soon(self._save_peers_periodically)
                 nursery.start_soon(self._log_status_periodically)
                 if self.chain.halt_height:
@@ -220,6 +227,12 @@ class BranchNode:
             with trio.CancelScope(shield=True):
                 self._save_peers()
                 self.store.close()
+
+    def _refresh_gauges(self) -> None:
+        """Before each metrics scrape: the gauges nothing else keeps current."""
+        self.metrics.peers.set(len(self.net.connected_peers()))
+        self.metrics.mempool_records.set(len(self.mempool))
+        self.metrics.sync_lag.set(self.sync.statistics()["lag"])
 
     async def _halt_at(self, height: int, scope: trio.CancelScope) -> None:
         """[consensus] halt_height: once ``height`` is committed (the chain commits nothing

@@ -26,12 +26,14 @@ def test_peer_id_is_stable_and_derived_from_the_branch_key():
         P2PConfig(psk="abc").host_config()
 
 
-def test_libp2p_logs_propagate_into_node_logging():
-    import node.p2p.host  # noqa: F401
+def test_libp2p_logs_are_relayed_into_node_logging():
+    from node.p2p.liblog import _Relay
 
     P2PNetwork(make_keys(1)[0], P2PConfig(psk=TEST_PSK, libp2p_log_level=logging.ERROR))
     lib = logging.getLogger("libp2p")
-    assert lib.propagate and lib.level == logging.ERROR
+    # tidied by node.p2p.liblog, then handed to the root logger's handlers (tests/test_logs.py)
+    assert not lib.propagate and lib.level == logging.ERROR
+    assert [type(h) for h in lib.handlers] == [_Relay]
     assert logging.getLogger().handlers  # so libp2p's root-level logging.warning skips basicConfig
 
 

@@ -163,6 +163,12 @@ class Health(Closed):
 
 class Peer(Closed):
     peer_id: str
+    name: Annotated[str | None, Meta(description="the member branch with this peer id; null if none is")]
+    address: Annotated[str | None, Meta(description="the connection's remote multiaddr")]
+    direction: Annotated[str, Meta(description="inbound, outbound or unknown")]
+    connected_since_ms: Annotated[int | None, Meta(description="when the connection was opened (Unix ms)")]
+    last_round_trip_ms: Annotated[float | None, Meta(description="the last request this peer answered, "
+                                                     "round trip in ms; null before the first")]
 
 
 class Peers(Closed):

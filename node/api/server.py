@@ -303,11 +303,7 @@ class NodeApi:
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
     async def metrics(self, request: Request) -> Response:
-        m, node = self.node.metrics, self.node
-        m.peers.set(len(node.net.connected_peers()))
-        m.mempool_records.set(len(node.mempool))
-        m.sync_lag.set(node.sync.statistics()["lag"])
-        return Response(m.render(), media_type=CONTENT_TYPE_LATEST)
+        return Response(self.node.metrics.render(), media_type=CONTENT_TYPE_LATEST)  # gauges refreshed by on_scrape hooks
 
     async def openapi(self, request: Request) -> Response:
         return JSONResponse(OPENAPI)
@@ -427,6 +423,21 @@ def make_app(node: Any) -> Any:
     return HeaderLimit(app, node.metrics)
 
 
+class _DropRunningOn(logging.Filter):
+    """Hypercorn announces "Running on http://... (CTRL + C to quit)"; serve_api logs
+    "API listening on ..." itself, once."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Running on")
+
+
+def _hypercorn_log() -> logging.Logger:
+    hyper = logging.getLogger("branchnet.api.server")
+    if not any(isinstance(f, _DropRunningOn) for f in hyper.filters):
+        hyper.addFilter(_DropRunningOn())
+    return hyper
+
+
 async def serve_api(node: Any, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
     """Serve the API until cancelled; report ``(host, port)`` once it accepts connections.
 
@@ -443,7 +454,7 @@ async def serve_api(node: Any, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
     config = HypercornConfig()
     config.bind = [f"fd://{sock.detach()}"]  # Hypercorn owns the socket from here
     config.accesslog = None
-    config.errorlog = log
+    config.errorlog = _hypercorn_log()
     config.graceful_timeout = 1.0
     config.keep_alive_timeout = 30.0
     config.include_server_header = False

@@ -51,8 +51,21 @@ def validators(node: Any) -> dict[str, Any]:
 
 
 def peers(node: Any) -> dict[str, Any]:
-    ids = sorted(node.net.connected_peers())
-    return {"count": len(ids), "peers": [{"peer_id": p} for p in ids]}
+    """Connected peers with the member branch each one is (by peer id), the connection's
+    remote address and direction, when it was opened and the last request round trip
+    (None where the transport does not know: the in-memory one of tests)."""
+    names = {peer_id_of(m.public_key.raw): m.name for m in node.chain.state.gov.registry.members.values()}
+    details = getattr(node.net, "peer_details", None)
+    found = {d["peer_id"]: d for d in details()} if details else {}
+    out = []
+    for p in sorted(node.net.connected_peers()):
+        d = found.get(p, {})
+        since, rtt = d.get("connected_since"), d.get("last_round_trip")
+        out.append({"peer_id": p, "name": names.get(p), "address": d.get("address"),
+                    "direction": d.get("direction", "unknown"),
+                    "connected_since_ms": None if since is None else int(since * 1000),
+                    "last_round_trip_ms": None if rtt is None else round(rtt * 1000, 3)})
+    return {"count": len(out), "peers": out}
 
 
 def observers(node: Any) -> dict[str, Any]:

@@ -4,6 +4,7 @@ One click group; commands are split by job:
 
 * here: ``init``, ``keys show``, ``run``, ``status``/``peers``/``validators``
 * node/cli/maintenance.py: ``store rebuild``, ``signer show|reset``
+* node/cli/rollback.py: ``rollback``
 * node/cli/genesis.py: ``genesis new|add-validator|add-member|finalize``
 * node/cli/records.py: ``branch profile set``, ``service publish|update|withdraw|status|list|show``
 * node/cli/quality.py: ``branch quality publish|list``
@@ -47,6 +48,7 @@ from .common import (
 from .genesis import genesis
 from .governance import gov
 from .maintenance import signer, store
+from .rollback import rollback
 from .records import branch, service
 from . import quality as _quality  # noqa: F401  (registers `branch quality` on the branch group)
 from .testnet import testnet
@@ -109,6 +111,7 @@ def cli(ctx: click.Context, home: Path | None, node: str | None) -> None:
 
 for group in (genesis, branch, service, gov, chain, proof, store, signer, testnet, config_group):
     cli.add_command(group)
+cli.add_command(rollback)
 
 
 # ---------------------------------------------------------------- init, keys, run
@@ -299,10 +302,26 @@ def peers(as_json: bool) -> None:
         print_json(doc)
         return
     out = console()
-    for p in doc.get("peers", []):
-        extra = {k: v for k, v in p.items() if k != "peer_id"}
-        out.print(f"{p.get('peer_id')}" + (f"  {extra}" if extra else ""))
-    out.print(f"{doc.get('count', len(doc.get('peers', [])))} peer(s)")
+    rows = doc.get("peers", [])
+    if rows:
+        from rich.table import Table
+
+        table = Table(box=None, header_style="bold")
+        for column in ("branch", "peer id", "address", "direction", "connected since", "last round trip"):
+            table.add_column(column)
+        for p in rows:
+            since = p.get("connected_since_ms")
+            rtt = p.get("last_round_trip_ms")
+            table.add_row(p.get("name") or "-", p.get("peer_id", ""), p.get("address") or "-", p.get("direction") or "-",
+                          _local_time(since) if since is not None else "-", f"{rtt:.1f} ms" if rtt is not None else "-")
+        out.print(table)
+    out.print(f"{doc.get('count', len(rows))} peer(s)")
+
+
+def _local_time(ms: int) -> str:
+    import datetime
+
+    return datetime.datetime.fromtimestamp(ms / 1000).astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")
 
 
 @cli.command()

@@ -18,7 +18,8 @@ The host is hardened as shared/LIBP2P_NOTES.md prescribes:
   lower the upgrade timeouts and bound every dial with ``trio.fail_after``;
 - no auto-connector: libp2p would dial any peerstore entry while below 50
   connections; ``peers.py`` dials exactly the configured peers;
-- logging: libp2p's ``libp2p`` logger propagates into the node's logging.
+- logging: libp2p's records reach the node's logging one line each, its expected
+  noise at DEBUG (``liblog.py``).
 
 Nothing here raises on bad network input; configuration mistakes raise
 ``ConfigError``.
@@ -46,26 +47,12 @@ _PSK_RE = re.compile(r"^[0-9a-fA-F]{64}$")
 
 
 def configure_libp2p_logging(level: int = logging.WARNING) -> None:
-    """Route libp2p's logs into the node's logging, at ``level``.
+    """Route libp2p's logs into the node's logging, at ``level``, one line per
+    event and its expected noise at DEBUG (``liblog.py`` says what upstream does
+    wrong). Idempotent."""
+    from .liblog import install
 
-    libp2p's ``libp2p`` logger has ``propagate=False`` and no handler, so its
-    warnings reach stderr via ``logging.lastResort``; and
-    ``swarm_connection.py`` calls the root-level ``logging.warning``, which
-    runs ``basicConfig()`` on a root logger without handlers. We give the root
-    logger a handler if it has none (a NullHandler: the application's own
-    logging setup decides where records go), then let ``libp2p`` propagate.
-    Idempotent.
-    """
-    import libp2p  # noqa: F401  (its import configures the libp2p logger)
-
-    root = logging.getLogger()
-    if not root.handlers:
-        root.addHandler(logging.NullHandler())
-    lib = logging.getLogger("libp2p")
-    lib.propagate = True
-    lib.setLevel(level)
-    for handler in list(lib.handlers):
-        lib.removeHandler(handler)
+    install(level)
 
 
 def keypair_of(private_key: PrivateKey) -> Any:
@@ -193,12 +180,13 @@ def gated_resource_manager(allowlist: PeerAllowlist, stats: ConnectionStats,
                         direction: str = "inbound") -> Any:
         if peer_id is not None and not allowlist.allows(str(peer_id)):
             stats.record_drop(str(peer_id), direction)
-            logger.info("dropping %s connection of unknown peer %s (%s)",
-                        direction, peer_id, endpoint_ip)
+            logger.info("refusing %s connection of peer %s (%s): its peer id is not in our genesis "
+                        "validators or [p2p] allowed peers", direction, peer_id, endpoint_ip or "address unknown")
             return None
         if peer_id is not None and is_banned(str(peer_id)):
             stats.dropped_banned += 1
-            logger.debug("dropping %s connection of banned peer %s", direction, peer_id)
+            logger.info("refusing %s connection of peer %s (%s): banned for misbehaviour",
+                        direction, peer_id, endpoint_ip or "address unknown")
             return None
         return original(peer_id, endpoint_ip=endpoint_ip, direction=direction)
 

@@ -11,7 +11,14 @@ Families (all per node):
   the node's own rejections that scored a peer (``consensus``, ``records``,
   ``sync``, ``blocks``);
 * ``branchnet_p2p_penalties_total{fault}`` — faults scored against peers;
-* ``branchnet_p2p_bans_total`` and ``branchnet_p2p_banned_peers``.
+* ``branchnet_p2p_bans_total`` and ``branchnet_p2p_banned_peers``;
+* ``branchnet_gossip_dropped_total{reason}`` — gossip lost on our side:
+  ``subscriber_behind`` (a topic's consumer channel was full), ``push_dropped``
+  (pubsub.py: a forwarded push the per-peer queue could not take);
+* ``branchnet_p2p_request_timeouts_total`` — our requests (sync, record push,
+  proposal fetch) a peer did not answer in time;
+* ``branchnet_p2p_connections{direction}`` — open libp2p connections,
+  ``inbound``/``outbound`` (``unknown`` where libp2p did not record it).
 
 Inputs the node rejects (consensus, records, the API, admission control's
 ``overloaded``) keep their own family, ``branchnet_rejected_total{source, reason}``.
@@ -45,6 +52,23 @@ class TransportCollector:
         yield CounterMetricFamily("branchnet_p2p_bans", "Peers banned for misbehaviour",
                                   value=faults.scores.bans_total)
         yield GaugeMetricFamily("branchnet_p2p_banned_peers", "Peers banned now", value=len(faults.banned()))
+        stats = self.transport.statistics()
+        dropped = CounterMetricFamily("branchnet_gossip_dropped", "Gossip messages dropped on this node, by reason",
+                                      labels=["reason"])
+        dropped.add_metric(["subscriber_behind"], stats.get("gossip", {}).get("dropped", 0))
+        dropped.add_metric(["push_dropped"], getattr(getattr(getattr(self.transport, "gossip", None), "pubsub", None), "pushes_dropped", 0))
+        yield dropped
+        yield CounterMetricFamily("branchnet_p2p_request_timeouts", "Requests to peers that timed out",
+                                  value=stats.get("streams", {}).get("request_timeouts", 0))
+        connections = GaugeMetricFamily("branchnet_p2p_connections", "Open peer connections, by direction",
+                                        labels=["direction"])
+        by_direction = {"inbound": 0, "outbound": 0}
+        count = getattr(self.transport, "connections_by_direction", None)
+        if count is not None:
+            by_direction.update(count())
+        for direction, n in sorted(by_direction.items()):
+            connections.add_metric([direction], n)
+        yield connections
 
     def describe(self) -> list[Any]:
         return []  # collected at scrape time only

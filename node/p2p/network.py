@@ -255,6 +255,40 @@ class P2PNetwork:
 
     # -- metrics ------------------------------------------------------------------
 
+    def peer_details(self) -> list[dict[str, Any]]:
+        """One entry per connected peer: ``peer_id``, ``address`` (the connection's remote
+        multiaddr, or None), ``direction`` (inbound/outbound/unknown), ``connected_since``
+        (Unix seconds, or None) and ``last_round_trip`` (seconds of the last request it
+        answered, or None)."""
+        if not self._listening:
+            return []
+        out = {}
+        for conn in self.host.get_network().get_connections():
+            if getattr(conn, "is_closed", False):
+                continue
+            peer = str(conn.muxed_conn.peer_id)
+            addrs = getattr(conn, "_actual_transport_addresses", None) or []  # no peerstore fallback
+            out[peer] = {
+                "peer_id": peer,
+                "address": str(addrs[0]) if addrs else None,
+                "direction": getattr(getattr(conn, "direction", None), "name", "unknown").lower(),
+                "connected_since": getattr(conn, "_created_at", None),
+                "last_round_trip": self.requester.round_trips.get(peer),
+            }
+        return [out[p] for p in sorted(out)]
+
+    def connections_by_direction(self) -> dict[str, int]:
+        """Open libp2p connections by direction ("inbound", "outbound", "unknown")."""
+        out: dict[str, int] = {}
+        if not self._listening:
+            return out
+        for conn in self.host.get_network().get_connections():
+            if getattr(conn, "is_closed", False):
+                continue
+            direction = getattr(getattr(conn, "direction", None), "name", "unknown").lower()
+            out[direction] = out.get(direction, 0) + 1
+        return out
+
     def statistics(self) -> dict[str, Any]:
         return {
             "peer_id": self.peer_id,

@@ -115,6 +115,7 @@ class PeerManager:
         self._check_interval = check_interval
         self._nursery: trio.Nursery | None = None
         self._tasks: dict[str, trio.CancelScope] = {}
+        self._closed_after_handshake: dict[str, int] = {}  # peer -> consecutive dials it cut at once
         self._changed = trio.Event()
         self.stats = PeerStats()
 
@@ -180,12 +181,22 @@ class PeerManager:
                 await dial(self._host, addr, self._connection_stats, self._dial_timeout)
             except PeerUnavailable as exc:
                 logger.debug("redial %s failed: %s", addr, exc)
+                self._closed_after_handshake.pop(peer_id, None)  # down, not refusing
                 continue
             # An allowlist drop on the far side closes the connection right
             # after connect() returns; only count it if it survived.
             await trio.sleep(0.05)
             if self.is_connected(peer_id):
+                self._closed_after_handshake.pop(peer_id, None)
                 return True
+            # libp2p gives the refusing side no way to say why (its gate only closes
+            # the connection): name the likely reasons, once per streak. Twice in a row,
+            # since a peer that is stopping also cuts one connection this way.
+            cuts = self._closed_after_handshake[peer_id] = self._closed_after_handshake.get(peer_id, 0) + 1
+            (logger.info if cuts == 2 else logger.debug)(
+                "peer %s (%s) refuses our connection right after the handshake: our peer id %s is "
+                "not in its genesis or allowed peers, or it banned us; its log says which",
+                peer_id, addr, self._host.get_id())
         return False
 
     async def _keep_connected(self, peer_id: str, scope: trio.CancelScope) -> None:

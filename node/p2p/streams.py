@@ -262,6 +262,7 @@ class Requester:
         self._opening: dict[tuple[str, str], trio.Event] = {}
         self._nursery: trio.Nursery | None = None
         self.stats = stats or StreamStats()
+        self.round_trips: dict[str, float] = {}  # peer id -> seconds of its last answered request
 
     async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         try:
@@ -300,7 +301,10 @@ class Requester:
                 for attempt in range(attempts):
                     client = await self._client(key)
                     try:
-                        return await self._exchange(client, body)
+                        started = trio.current_time()
+                        response = await self._exchange(client, body)
+                        self.round_trips[key[0]] = trio.current_time() - started
+                        return response
                     except _Broken as exc:
                         if self._streams.get(key) is client:
                             del self._streams[key]
@@ -384,6 +388,7 @@ class Requester:
         """Drop cached streams to ``peer_id`` (e.g. after it disconnected)."""
         for key in [k for k in self._streams if k[0] == str(peer_id)]:
             self._streams.pop(key).fail("peer forgotten")
+        self.round_trips.pop(str(peer_id), None)
 
 
 # -- a peer that does not serve a protocol ---------------------------------------

@@ -34,7 +34,7 @@ from protocol.schema import BranchProfile, ServiceOffer
 from protocol.votes import CommitCertificate
 
 from .errors import StoreCorrupted, WrongChain
-from .reader import ChainReader
+from .reader import ChainReader, StoredBlock
 from .schema import SCHEMA, SCHEMA_VERSION, connect_writer
 
 
@@ -261,8 +261,40 @@ class Store(ChainReader):
 
     def rebuild_state(self, progress=None) -> LedgerState:
         """Replay every stored block from genesis, verifying certificates; rewrite the state table."""
+        state = self._replay(self.height, progress)
+        with self._tx():
+            self._write_state(state)
+        return state
+
+    def rollback_last_block(self, progress=None) -> tuple[StoredBlock, LedgerState]:
+        """Remove the last committed block and everything it wrote (records, evidence,
+        a validator-set change); the state is rebuilt by replaying blocks 1..h-1, as
+        ``rebuild_state`` does. One transaction. Returns the removed block and the state
+        at h-1. Pending records and the signed-sequence marks are kept (marks only
+        rise). Raises StoreCorrupted, and ValueError at height 0."""
+        height = self.check_heights()
+        if height == 0:
+            raise ValueError("the store holds no block: nothing to roll back")
+        removed = self.block(height)
+        state = self._replay(height - 1, progress)
+        with self._tx():
+            for table in ("blocks", "records", "evidence", "valset_changes"):
+                self._db.execute(f"DELETE FROM {table} WHERE height=?", (height,))
+            self._write_state(state)
+            self._set_meta("height", str(height - 1).encode())
+        return removed, state
+
+    def _write_state(self, state: LedgerState) -> None:
+        self._db.execute("DELETE FROM state")
+        self._db.executemany(
+            "INSERT INTO state VALUES (?,?,?,?,?,?,?)",
+            [(bid, e.subject, e.seq, e.record_hash, e.height, e.kind, None if e.body is None else encode(e.body.to_array()))
+             for bid, e in state.entries()],
+        )
+
+    def _replay(self, height: int, progress=None) -> LedgerState:
+        """The state after stored blocks 1..height, each certificate verified."""
         state = LedgerState(self.genesis)
-        height = self.height
         for h in range(1, height + 1):
             try:
                 stored = self.block(h)
@@ -277,11 +309,4 @@ class Store(ChainReader):
                 raise StoreCorrupted(self.path, f"block {h} fails verification ({exc})") from None
             if progress:
                 progress(h, height)
-        with self._tx():
-            self._db.execute("DELETE FROM state")
-            self._db.executemany(
-                "INSERT INTO state VALUES (?,?,?,?,?,?,?)",
-                [(bid, e.subject, e.seq, e.record_hash, e.height, e.kind, None if e.body is None else encode(e.body.to_array()))
-                 for bid, e in state.entries()],
-            )
         return state

@@ -1,0 +1,124 @@
+"""Quiet, useful logs (issue 16, findings 4 and 5).
+
+* libp2p's expected noise (dials to peers not up yet, multistream failures, its
+  seven-line "Failed to open stream" block, the LifecycleError tracebacks of a
+  clean stop) is DEBUG, one line per event (node/p2p/liblog.py);
+* a refused connection's reason is logged on the refusing side, and the refused
+  side says it was refused and why it likely was;
+* a 4-validator devnet of real processes, started one after another and stopped
+  with SIGTERM, logs no traceback, no ERROR and no WARNING.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import re
+
+import pytest
+
+from cluster import ProcessNetwork, make_homes
+from node.p2p import P2PConfig, P2PNetwork, peer_id_of
+from node.p2p import liblog
+from node.p2p.testing import TEST_PSK, make_keys, running
+from waiting import wait_until, wait_until_blocking
+
+
+def _record(name: str, level: int, msg: str, args=None, exc_info=None, pathname: str = "/x/libp2p/y.py"):
+    return logging.LogRecord(name, level, pathname, 1, msg, args, exc_info)
+
+
+@pytest.fixture
+def knob():
+    """The DEBUG switch for libp2p's demoted noise, restored afterwards."""
+    logger = logging.getLogger(liblog.KNOB)
+    before = logger.level
+    yield logger
+    logger.setLevel(before)
+
+
+def test_expected_libp2p_noise_is_dropped_or_demoted_to_one_debug_line(knob):
+    knob.setLevel(logging.INFO)
+    dial = _record("libp2p.transport.tcp.tcp", logging.ERROR, "Failed to open TCP stream: %s",
+                   ("all attempts to connect to 127.0.0.1:1 failed",))
+    assert liblog.tidy(dial) is None
+    block = ("Failed to open stream to peer 12D3:\n  Error: handshake read failed\n  Protocols: ['/meshsub/1.2.0']\n"
+             "  Timeout: 5s\n  Registry Stats: None")
+    try:
+        raise RuntimeError("Cannot schedule task after service has stopped")
+    except RuntimeError:
+        import traceback
+        tb = traceback.format_exc()
+    addconn = _record("libp2p.network.swarm", logging.WARNING, "[ADDCONN_FAIL] add_conn failed for peer %s: %r\n%s",
+                      ("12D3", "LifecycleError('Cannot schedule task after service has stopped')", tb))
+    assert liblog.tidy(addconn) is None
+
+    knob.setLevel(logging.DEBUG)
+    tidied = liblog.tidy(_record("libp2p.host.basic_host", logging.ERROR, block))
+    assert tidied is not None and tidied.levelno == logging.DEBUG and "\n" not in tidied.getMessage()
+    assert tidied.getMessage().startswith("Failed to open stream to peer 12D3: Error: handshake read failed; ")
+    tidied = liblog.tidy(_record("libp2p.network.swarm", logging.WARNING, "[ADDCONN_FAIL] add_conn failed for peer %s: %r\n%s",
+                                 ("12D3", "LifecycleError('x')", tb)))
+    assert tidied.levelno == logging.DEBUG and tidied.getMessage() == "[ADDCONN_FAIL] add_conn failed for peer 12D3: \"LifecycleError('x')\""
+
+
+def test_unexpected_libp2p_records_keep_their_level_on_one_line(knob):
+    knob.setLevel(logging.INFO)
+    try:
+        raise ValueError("bad\nthing")
+    except ValueError:
+        import sys
+        exc_info = sys.exc_info()
+    rec = liblog.tidy(_record("libp2p.pubsub.pubsub", logging.ERROR, "something broke:\n  detail", exc_info=exc_info))
+    assert rec.levelno == logging.ERROR
+    assert rec.getMessage() == "something broke: detail (ValueError: bad)"
+    assert rec.exc_info is None and rec.exc_text is None
+
+
+async def test_a_refused_connection_is_explained_on_both_sides(caplog):
+    caplog.set_level(logging.INFO)
+    a_key, c_key = make_keys(2)
+    ids = [peer_id_of(k.public_key.raw) for k in (a_key, c_key)]
+    base = P2PConfig(psk=TEST_PSK, dial_timeout=10.0)
+    a = P2PNetwork(a_key, dataclasses.replace(base, allowed_peers=frozenset(ids[:1])))  # a does not know c
+    c = P2PNetwork(c_key, dataclasses.replace(base, allowed_peers=frozenset(ids)))
+
+    def said(logger: str, pattern: str) -> bool:
+        return any(r.name == logger and re.search(pattern, r.getMessage()) for r in caplog.records)
+
+    async with running(a), running(c):
+        c.add_persistent_peer(a.listen_addrs[0])  # c keeps redialing a
+        await wait_until(lambda: said("node.p2p.host", rf"refusing inbound connection of peer {ids[1]} .*not in our genesis"),
+                         60, "a's reason for refusing c")
+        await wait_until(lambda: said("node.p2p.peers", rf"peer {ids[0]} .* refuses our connection .*our peer id {ids[1]}"),
+                         60, "c's account of being refused")
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], [r.getMessage() for r in caplog.records]
+    assert all("\n" not in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.slow
+def test_devnet_processes_log_no_errors_and_stop_cleanly(tmp_path):
+    """Nodes started one at a time (the first ones dial peers that are not up
+    yet), a few blocks committed, then SIGTERM to each pid. No ERROR line, no
+    libp2p WARNING, no traceback."""
+    homes = make_homes(tmp_path, 4, fixed_ports=True, realtime=True, api=True)
+    net = ProcessNetwork(homes)
+    try:
+        for i in range(4):
+            net.start(i)
+            wait_until_blocking(lambda: "up at height" in net.log(i), 120, f"node {i} up",
+                                detail=lambda: net.log(i)[-800:])
+        wait_until_blocking(lambda: min(net.height(i) for i in range(4)) >= 3, 180, "height 3 on every node",
+                            detail=lambda: [net.height(i) for i in range(4)])
+        for i in range(4):
+            assert net.stop(i) == 0, net.log(i)[-2000:]
+    finally:
+        net.stop_all()
+    for i in range(4):
+        log = net.log(i)
+        assert "stopped cleanly" in log
+        assert "Traceback" not in log, log[-3000:]
+        bad = [line for line in log.splitlines() if re.match(r"^\S+ \S+ (ERROR|CRITICAL) ", line)
+               or re.match(r"^\S+ \S+ WARNING +(libp2p|root)", line)]
+        assert not bad, "\n".join(bad)
+        assert log.count("API listening") <= 1 and "Running on" not in log
