@@ -123,8 +123,8 @@ class Mempool:
         if isinstance(record.body, GOV_BODY_TYPES):  # §15: who may propose and vote, on what
             try:
                 check_governance(state.gov, record, state.height + 1)
-            except ValidationError as exc:
-                raise self._reject(record, exc.reason, exc.message) from None
+            except ValidationError as exc:  # not remembered: it depends on the state (a proposal not committed here yet)
+                raise self._reject(record, exc.reason, exc.message, remember=False) from None
         key = (record.branch_id, record.subject)
         next_seq = state.next_seq(*key)
         if record.seq < next_seq:
