@@ -34,6 +34,13 @@ Faults (``FAULT_KINDS``), all active only before the *heal* time:
 * ``invalid``   Byzantine proposers sometimes propose blocks honest nodes find
                 invalid (needs ``byz``)
 
+With ``governance`` (tools/sim/governance.py) the committed chain also carries
+validator-set changes — adds (a spare key gets power), removes, power changes,
+each within the third-of-power bound, and equivocators jailed by their
+committed evidence — and every node starts height ``H`` with the set its own
+committed blocks up to ``H - 2`` give (``protocol.governance.end_block``), so
+a node that was crashed or cut off picks a change up as it syncs the blocks.
+
 After the heal time the network delivers every message within 100 ms and every
 crashed node is back. The node-side duties the simulator also plays: gossip
 re-sends a node's own messages of its height every second while it makes no
@@ -41,7 +48,10 @@ progress, and block sync hands a lagging node a committed block + certificate.
 
 Checks: agreement (one hash per height across honest nodes), validity (the
 block was valid; its certificate verifies with ``CommitCertificate.verify``
-against the validator set — each distinct signature verified once per run), no
+against the validator set in force at its height, replayed from the decided
+blocks — each distinct signature verified once per run; with governance also:
+honest nodes started each height with that set, and committed evidence took
+its validator out two heights later), no
 double signing by honest nodes (every signed message recorded), liveness
 (every honest node commits ``goal`` heights within ``LIVENESS_MS`` after heal).
 """
@@ -221,13 +231,14 @@ class Simulation:
                 self.gov = ScriptedScenario({h: [(keys[i].branch_id, p) for i, p in acts] for h, acts in script.items()})
                 until = max(script, default=0)
             else:
-                until = grng.randint(6, 30)
+                until = grng.randint(5, 20)
                 self.gov = GovScenario(seed, byzantine, until)
             self.min_goal = until + 4  # every change signs, and is signed under, before the run ends
             genesis = genesis_state(self.valset, [(k.branch_id, k.public_key) for k in keys[nodes:]])
             for nd in self.nodes:
                 nd.gov = [genesis]
         self.block_evidence: dict[bytes, frozenset[bytes]] = {}  # governance: the evidence a block carries
+        self._gov_memo: dict = {}  # (id(state before), block hash) -> state after (keeps both alive)
         self.valset_at: dict[int, ValidatorSet] = {}  # the set honest nodes started each height with
         self.honest = [nd for nd in self.nodes if nd.mode == "honest"]
         self.by_bid = {nd.bid: nd for nd in self.nodes}
@@ -699,7 +710,7 @@ class Simulation:
         nd.top = h
         if self.gov is not None and len(nd.gov) == h:  # the node's own governance state, from its own blocks
             evidence = self.block_evidence.get(block_hash, frozenset())
-            nd.gov.append(self.gov.after_block(nd.gov[-1], h, evidence)[0])
+            nd.gov.append(self.gov_after(nd.gov[-1], h, block_hash))
             nd.evidence_pool -= evidence
         if nd.mode != "honest":
             return
@@ -711,6 +722,16 @@ class Simulation:
         self.certs.setdefault(cert.hash, (h, cert))
         if rnd >= 0:
             self.result.latencies.append((rnd, self.now - nd.height_started))
+
+    def gov_after(self, prev, h: int, block_hash: bytes):
+        """The governance state after block ``h`` on top of ``prev`` (a pure function,
+        computed once per (state, block) and shared: nodes on one chain share states)."""
+        key = (id(prev), block_hash)
+        got = self._gov_memo.get(key)
+        if got is None:
+            after = self.gov.after_block(prev, h, self.block_evidence.get(block_hash, frozenset()))[0]
+            got = self._gov_memo[key] = (prev, after)  # holding prev keeps its id unique
+        return got[1]
 
     def check_certificates(self) -> None:
         """Each distinct certificate against the set in force for its height:
