@@ -11,7 +11,7 @@ from protocol.consensus.signer import DoubleSignError, sign_vote
 from tools.sim.engine import FAULT_KINDS, Simulation, run_one
 from tools.sim.soak import run_soak
 
-SEEDS = 200  # nodes cycle 4, 7, 10; each seed draws its own faults and its own governance schedule
+SEEDS = 300  # nodes cycle 4, 7, 10; each seed draws its own faults and its own governance schedule
 
 
 def _clean(r) -> bool:
