@@ -11,7 +11,7 @@ from protocol.consensus.signer import DoubleSignError, sign_vote
 from tools.sim.engine import FAULT_KINDS, Simulation, run_one
 from tools.sim.soak import run_soak
 
-SEEDS = 300  # nodes cycle 4, 7, 10; each seed draws its own faults and its own governance schedule
+SEEDS = 250  # nodes cycle 4, 7, 10; each seed draws its own faults and its own governance schedule
 
 
 def _clean(r) -> bool:
@@ -125,3 +125,25 @@ def test_simulator_catches_nodes_that_ignore_set_changes():
     sim = _scripted(_IgnoresGovernance, 0)
     r = sim.run()
     assert any(v.startswith("validity: certificate") for v in r.safety_violations), r.safety_violations
+
+
+class _CountsSyncAcrossSwitch(Simulation):
+    """Counts blocks a node took by block sync (not by deciding) that announce a new set."""
+
+    synced_switches = 0
+
+    def record_commit(self, nd, h, block_hash, cert, rnd):
+        before = nd.gov[-1] if len(nd.gov) == h else None
+        super().record_commit(nd, h, block_hash, cert, rnd)
+        if rnd < 0 and before is not None and nd.gov[h].next_validators.hash != before.next_validators.hash:
+            self.synced_switches += 1
+
+
+def test_a_node_that_was_down_or_cut_off_picks_changes_up_by_sync():
+    runs_with_sync_across_a_switch = 0
+    for seed in range(16):
+        sim = _CountsSyncAcrossSwitch(seed, (4, 7)[seed % 2], ("crash", "partition"), governance=True)
+        r = sim.run()
+        assert _clean(r), r.reproduce()
+        runs_with_sync_across_a_switch += sim.synced_switches > 0
+    assert runs_with_sync_across_a_switch >= 2
