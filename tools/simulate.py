@@ -3,11 +3,15 @@
     python -m tools.simulate --seed 1234 --nodes 7 --faults drop,partition   # one run
     python -m tools.simulate --seeds 10000 --nodes 4..31                      # soak
     python -m tools.simulate --seeds 1000 --nodes 4..31 --json
+    python -m tools.simulate --seeds 10000 --nodes 4..10 --governance         # with validator-set changes
 
 Soak node counts cycle through 4, 7, 10, 31 (those inside the range, plus its
 ends); each seed draws its own fault subset unless --faults is given. Exit
 status 1 if any safety violation, double sign or liveness failure occurred;
-each failing run prints a one-line reproduce command.
+each failing run prints a one-line reproduce command. --governance: the chain
+carries validator-set changes (adds, removes, power changes, equivocators
+jailed by committed evidence; tools/sim/governance.py), and every certificate
+is verified against the set in force at its height.
 """
 
 from __future__ import annotations
@@ -52,17 +56,22 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--faults", type=_parse_faults, default=None,
                     help=f"comma list of {','.join(FAULT_KINDS)}, 'all' or 'none' (default: drawn per seed)")
     ap.add_argument("--processes", type=int, default=None, help="worker processes (default 2)")
+    ap.add_argument("--governance", action="store_true",
+                    help="validator-set changes on chain (adds, removes, power changes, jailing)")
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     args = ap.parse_args(argv)
     lo, hi = args.nodes
 
     if args.seed is not None:
-        r = run_one(args.seed, lo, args.faults if args.faults is not None else ())
+        r = run_one(args.seed, lo, args.faults if args.faults is not None else (), governance=args.governance)
         out = {
             "seed": r.seed, "nodes": r.nodes, "faults": list(r.faults), "heights_committed": r.heights_committed,
             "safety_violations": r.safety_violations, "liveness_failure": r.liveness_failure,
             "double_signs": r.double_signs, "evidence": r.evidence, "events": r.events, "virtual_ms": r.virtual_ms,
         }
+        if args.governance:
+            out.update(set_changes=r.set_changes, proposals_passed=r.proposals_passed,
+                       proposals_refused=r.proposals_refused, jailed=r.jailed)
         print(json.dumps(out) if args.json else "\n".join(f"{k:18} {v}" for k, v in out.items()))
         bad = r.safety_violations or r.liveness_failure or r.double_signs
         if bad:
@@ -70,7 +79,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1 if bad else 0
 
     t0 = time.monotonic()
-    s = run_soak(range(args.first_seed, args.first_seed + args.seeds), lo, hi, args.faults, args.processes)
+    s = run_soak(range(args.first_seed, args.first_seed + args.seeds), lo, hi, args.faults, args.processes,
+                 governance=args.governance)
     elapsed = time.monotonic() - t0
     for cmd, what in s.failures[:50]:
         print(f"FAIL {what}: {cmd}", file=sys.stderr)
@@ -83,6 +93,8 @@ def main(argv: list[str] | None = None) -> int:
         "double_signs": s.double_signs,
         "evidence_records": s.evidence,
         "events": s.events,
+        **({"set_changes": s.set_changes, "proposals_passed": s.proposals_passed,
+            "proposals_refused": s.proposals_refused, "jailed": s.jailed} if args.governance else {}),
         "wall_seconds": round(elapsed, 1),
         "commit_latency_virtual_ms": s.latency_table(),
     }

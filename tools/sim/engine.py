@@ -34,6 +34,13 @@ Faults (``FAULT_KINDS``), all active only before the *heal* time:
 * ``invalid``   Byzantine proposers sometimes propose blocks honest nodes find
                 invalid (needs ``byz``)
 
+With ``governance`` (tools/sim/governance.py) the committed chain also carries
+validator-set changes — adds (a spare key gets power), removes, power changes,
+each within the third-of-power bound, and equivocators jailed by their
+committed evidence — and every node starts height ``H`` with the set its own
+committed blocks up to ``H - 2`` give (``protocol.governance.end_block``), so
+a node that was crashed or cut off picks a change up as it syncs the blocks.
+
 After the heal time the network delivers every message within 100 ms and every
 crashed node is back. The node-side duties the simulator also plays: gossip
 re-sends a node's own messages of its height every second while it makes no
@@ -41,7 +48,10 @@ progress, and block sync hands a lagging node a committed block + certificate.
 
 Checks: agreement (one hash per height across honest nodes), validity (the
 block was valid; its certificate verifies with ``CommitCertificate.verify``
-against the validator set — each distinct signature verified once per run), no
+against the validator set in force at its height, replayed from the decided
+blocks — each distinct signature verified once per run; with governance also:
+honest nodes started each height with that set, and committed evidence took
+its validator out two heights later), no
 double signing by honest nodes (every signed message recorded), liveness
 (every honest node commits ``goal`` heights within ``LIVENESS_MS`` after heal).
 """
@@ -78,6 +88,7 @@ from protocol.validators import Validator, ValidatorSet
 from protocol.votes import NIL, PRECOMMIT, PREVOTE, CommitCertificate, Proposal, Vote
 
 from .cpu import CpuModel
+from .governance import GOV_SALT, GovScenario, ScriptedScenario, genesis_state
 from .keys import sim_keys
 
 CHAIN_ID = "branchnet-sim"
@@ -118,17 +129,23 @@ class RunResult:
     events: int = 0
     virtual_ms: int = 0
     evidence: int = 0
+    governance: bool = False
+    set_changes: int = 0  # heights whose validator set differs from the one before (governance)
+    proposals_passed: int = 0
+    proposals_refused: int = 0
+    jailed: int = 0
 
     def reproduce(self) -> str:
         faults = ",".join(self.faults) or "none"
-        return f"python -m tools.simulate --seed {self.seed} --nodes {self.nodes} --faults {faults}"
+        gov = " --governance" if self.governance else ""
+        return f"python -m tools.simulate --seed {self.seed} --nodes {self.nodes} --faults {faults}{gov}"
 
 
 class SimNode:
     __slots__ = (
         "idx", "key", "bid", "mode", "state", "alive", "inc", "signer", "committed", "top",
         "sent", "sent_height", "last_precommit", "mark", "syncing", "height_started",
-        "have", "wal_blocks", "waiting_for", "help_wait", "answered", "signed_history",
+        "have", "wal_blocks", "waiting_for", "help_wait", "answered", "signed_history", "gov", "evidence_pool",
     )
 
     def __init__(self, idx: int, key, mode: str):
@@ -154,6 +171,8 @@ class SimNode:
         self.help_wait = GOSSIP_MS  # the outbox's backoff while a height stays stuck
         self.answered: dict[int, int] = {}  # peer idx -> when we last answered its summary
         self.signed_history: list = []  # own messages of the signer's height, in the WAL
+        self.gov: list = []  # governance: GovState after each committed height (index 0: genesis)
+        self.evidence_pool: set[bytes] = set()  # validators this node holds evidence against
 
 
 StateFactory = Callable[..., ConsensusState]
@@ -167,19 +186,27 @@ class Simulation:
 
     def __init__(self, seed: int, nodes: int, faults, state_factory: StateFactory = ConsensusState,
                  crash_at: list[tuple[int, str]] | None = None, cpu: CpuModel | None = None,
-                 params: ConsensusParams = SIM_PARAMS):
+                 params: ConsensusParams = SIM_PARAMS, *, governance: bool = False,
+                 script: dict[int, list[tuple[int, int]]] | None = None, spares: int | None = None,
+                 modes: list[str] | None = None, powers: list[int] | None = None):
+        """``governance``: the chain carries validator-set changes (tools/sim/governance.py)
+        drawn per seed; ``script`` fixes them instead ({height: [(node index, power)]}),
+        ``spares`` is how many extra keys start as members without power. ``modes`` and
+        ``powers`` fix the validators' behaviour and power (tests)."""
         self.seed, self.n = seed, nodes
         self.faults = tuple(sorted(set(faults)))
         unknown = set(self.faults) - set(FAULT_KINDS)
         if unknown:
             raise ValueError(f"unknown faults: {sorted(unknown)}")
         self.rng = rng = random.Random(seed)
-        self.result = RunResult(seed, nodes, self.faults)
+        governance = governance or script is not None
+        self.result = RunResult(seed, nodes, self.faults, governance=governance)
         keys = sim_keys(nodes)
-        powers = [1] * nodes if rng.random() < 0.5 else [rng.randint(1, 4) for _ in range(nodes)]
+        drawn = [1] * nodes if rng.random() < 0.5 else [rng.randint(1, 4) for _ in range(nodes)]
+        powers = list(powers or drawn)
         self.valset = ValidatorSet(Validator(k.branch_id, k.public_key, p) for k, p in zip(keys, powers))
-        modes = ["honest"] * nodes
-        if "byz" in self.faults:
+        modes = list(modes or ["honest"] * nodes)
+        if "byz" in self.faults and not any(m != "honest" for m in modes):
             order = list(range(nodes))
             rng.shuffle(order)
             budget = rng.randint(1, nodes)
@@ -188,7 +215,31 @@ class Simulation:
                 if (byz_power + powers[i]) * 3 < self.valset.total_power:
                     byz_power += powers[i]
                     modes[i] = rng.choice(("equivocate", "equivocate", "random", "silent"))
+        # governance: its own random stream, so a seed's faults are the same with or without it
+        grng = random.Random(seed ^ GOV_SALT)
+        if governance:
+            spares = grng.randint(1, 2) if spares is None else spares
+            keys = sim_keys(nodes + spares)
+            modes += ["honest"] * spares
         self.nodes = [SimNode(i, k, m) for i, (k, m) in enumerate(zip(keys, modes))]
+        self.n = len(self.nodes)
+        self.gov = None  # the scenario: what each block carries
+        self.min_goal = MIN_HEIGHTS
+        if governance:
+            byzantine = frozenset(nd.bid for nd in self.nodes if nd.mode != "honest")
+            if script is not None:
+                self.gov = ScriptedScenario({h: [(keys[i].branch_id, p) for i, p in acts] for h, acts in script.items()})
+                until = max(script, default=0)
+            else:
+                until = grng.randint(5, 20)
+                self.gov = GovScenario(seed, byzantine, until)
+            self.min_goal = until + 4  # every change signs, and is signed under, before the run ends
+            genesis = genesis_state(self.valset, [(k.branch_id, k.public_key) for k in keys[nodes:]])
+            for nd in self.nodes:
+                nd.gov = [genesis]
+        self.block_evidence: dict[bytes, frozenset[bytes]] = {}  # governance: the evidence a block carries
+        self._gov_memo: dict = {}  # (id(state before), block hash) -> state after (keeps both alive)
+        self.valset_at: dict[int, ValidatorSet] = {}  # the set honest nodes started each height with
         self.honest = [nd for nd in self.nodes if nd.mode == "honest"]
         self.by_bid = {nd.bid: nd for nd in self.nodes}
         self.state_factory = state_factory
@@ -286,10 +337,23 @@ class Simulation:
         nd.state = None
         nd.have = set()
 
+    def valset_for(self, nd: SimNode, height: int) -> ValidatorSet:
+        """The set in force for ``height`` as ``nd`` knows it: fixed, or (governance) from
+        its own committed blocks up to ``height - 2`` (announced after ``height - 2``,
+        in force after ``height - 1``)."""
+        if self.gov is None:
+            return self.valset
+        return nd.gov[height - 1].validators
+
     def start_height(self, nd: SimNode, height: int) -> None:
         nd.waiting_for = None
         nd.height_started = self.now
-        self.apply(nd, StartHeight(height, self.valset, self.now))
+        valset = self.valset_for(nd, height)
+        if nd.mode == "honest" and self.gov is not None:
+            first = self.valset_at.setdefault(height, valset)
+            if first.hash != valset.hash:
+                self.violation(f"governance: two validator sets for height {height}")
+        self.apply(nd, StartHeight(height, valset, self.now))
 
     def gate_next(self, nd: SimNode, height: int) -> None:
         """After a commit: the node's height gate decides when ``height`` starts."""
@@ -388,7 +452,7 @@ class Simulation:
             if not nd.alive:
                 nd.alive = True
                 self.boot(nd)
-        self.goal = max(MIN_HEIGHTS, max(h.top for h in self.honest) + HEIGHTS_AFTER_HEAL)
+        self.goal = max(self.min_goal, max(h.top for h in self.honest) + HEIGHTS_AFTER_HEAL)
 
     def crash_everyone(self) -> None:
         if self.healed:
@@ -486,7 +550,7 @@ class Simulation:
         if nd.mode != "honest" or self.now - nd.answered.get(src.idx, -GOSSIP_MS) < GOSSIP_MS // 2:
             return
         nd.answered[src.idx] = self.now
-        for msg in missing_for(st, summary, limit=answer_limit(self.valset)):
+        for msg in missing_for(st, summary, limit=answer_limit(st.valset)):
             self.send(nd, msg, [src])
 
     def storm(self, nd: SimNode) -> None:
@@ -552,6 +616,8 @@ class Simulation:
                 return  # the rest of this batch (if any) belonged to the old height
             elif t is RecordEvidence:
                 self.result.evidence += 1
+                if self.gov is not None and nd.mode == "honest":
+                    nd.evidence_pool.add(action.evidence.validator)  # for the blocks it proposes
                 if self.by_bid[action.evidence.validator].mode == "honest":
                     self.result.double_signs += 1
                     self.violation(f"evidence against honest validator at height {action.evidence.height}")
@@ -562,6 +628,8 @@ class Simulation:
         if nd.mode != "honest" and "invalid" in self.faults and self.rng.random() < 0.5:
             valid = False
         self.blocks[block_hash] = valid
+        if self.gov is not None and nd.mode == "honest" and nd.evidence_pool:
+            self.block_evidence[block_hash] = frozenset(nd.evidence_pool)
         nd.have.add(block_hash)
         at = self.now + self.rng.randint(1, 5)
         if self.cpu is not None:
@@ -640,6 +708,10 @@ class Simulation:
     def record_commit(self, nd: SimNode, h: int, block_hash: bytes, cert: CommitCertificate, rnd: int) -> None:
         nd.committed[h] = (block_hash, cert)
         nd.top = h
+        if self.gov is not None and len(nd.gov) == h:  # the node's own governance state, from its own blocks
+            evidence = self.block_evidence.get(block_hash, frozenset())
+            nd.gov.append(self.gov_after(nd.gov[-1], h, block_hash))
+            nd.evidence_pool -= evidence
         if nd.mode != "honest":
             return
         first = self.decided.setdefault(h, block_hash)
@@ -651,28 +723,77 @@ class Simulation:
         if rnd >= 0:
             self.result.latencies.append((rnd, self.now - nd.height_started))
 
+    def gov_after(self, prev, h: int, block_hash: bytes):
+        """The governance state after block ``h`` on top of ``prev`` (a pure function,
+        computed once per (state, block) and shared: nodes on one chain share states)."""
+        key = (id(prev), block_hash)
+        got = self._gov_memo.get(key)
+        if got is None:
+            after = self.gov.after_block(prev, h, self.block_evidence.get(block_hash, frozenset()))[0]
+            got = self._gov_memo[key] = (prev, after)  # holding prev keeps its id unique
+        return got[1]
+
     def check_certificates(self) -> None:
-        """Each distinct certificate: CommitCertificate.verify once per new
-        signature set; a certificate whose signatures were all verified already
-        only needs its quorum recomputed."""
+        """Each distinct certificate against the set in force for its height:
+        CommitCertificate.verify once per new signature set; a certificate whose
+        signatures were all verified already only needs its quorum recomputed."""
+        sets = self.sets_in_force()
         verified: set[tuple] = set()
         for h, cert in self.certs.values():
+            valset = sets.get(h, self.valset)
             pairs = {(cert.round, cert.block_hash, vid, sig) for vid, sig in cert.signatures}
             if cert.height != h:
                 self.violation(f"validity: certificate for height {cert.height} stored at {h}")
                 continue
             if pairs <= verified:
-                power = sum(self.valset.power_of(vid) for vid, _ in cert.signatures)
-                if not self.valset.has_two_thirds(power):
+                power = sum(valset.power_of(vid) for vid, _ in cert.signatures)
+                if not valset.has_two_thirds(power):
                     self.violation(f"validity: certificate at height {h} lacks a 2/3 quorum")
                 continue
             try:
-                cert.verify(self.valset, CHAIN_ID, height=h, block_hash=self.decided.get(h))
+                cert.verify(valset, CHAIN_ID, height=h, block_hash=self.decided.get(h))
             except ValidationError as exc:
                 self.violation(f"validity: certificate at height {h}: {exc}")
             else:
                 verified |= pairs
 
+    def sets_in_force(self) -> dict[int, ValidatorSet]:
+        """Governance: the set in force for every decided height, replayed from the decided
+        blocks alone (not from any node's bookkeeping), with the counts for the report.
+        Also checks that honest nodes started each height with that set, and that a
+        validator named by committed evidence is out of the set two heights later."""
+        if self.gov is None:
+            return {}
+        res = self.result
+        gov = self.nodes[0].gov[0]
+        sets = {1: gov.validators}
+        for h in range(1, max(self.decided, default=0) + 1):
+            block_hash = self.decided.get(h)
+            if block_hash is None:
+                break
+            evidence = self.block_evidence.get(block_hash, frozenset())
+            before = gov
+            gov, changes = self.gov.after_block(gov, h, evidence)
+            sets[h + 1] = gov.validators
+            if gov.validators.hash != before.validators.hash:
+                res.set_changes += 1
+            for subject, (_, body) in changes.items():
+                if subject.startswith("proposal/") and body.status in ("passed", "refused"):
+                    res.proposals_passed += body.status == "passed"
+                    res.proposals_refused += body.status == "refused"
+            for bid in evidence:
+                info = before.registry.members.get(bid)
+                if info is None or info.jailed:
+                    continue
+                res.jailed += 1
+                if bid in gov.next_validators and any(m.voting_power > 0 for b, m in before.registry.members.items() if b != bid):
+                    self.violation(f"governance: validator with committed evidence at {h} still signs {h + 2}")
+        for h, valset in self.valset_at.items():
+            if h in sets and sets[h].hash != valset.hash:
+                self.violation(f"governance: nodes started height {h} with a set the chain does not give")
+        return sets
 
-def run_one(seed: int, nodes: int, faults, state_factory: StateFactory = ConsensusState) -> RunResult:
-    return Simulation(seed, nodes, faults, state_factory).run()
+
+def run_one(seed: int, nodes: int, faults, state_factory: StateFactory = ConsensusState, *,
+            governance: bool = False) -> RunResult:
+    return Simulation(seed, nodes, faults, state_factory, governance=governance).run()

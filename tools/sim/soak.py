@@ -50,6 +50,10 @@ class SoakSummary:
     double_signs: int = 0
     evidence: int = 0
     events: int = 0
+    set_changes: int = 0
+    proposals_passed: int = 0
+    proposals_refused: int = 0
+    jailed: int = 0
     latency_by_round: dict[int, list[int]] = field(default_factory=dict)
     failures: list[tuple[str, str]] = field(default_factory=list)  # (reproduce, what)
 
@@ -61,6 +65,10 @@ class SoakSummary:
         self.double_signs += r.double_signs
         self.evidence += r.evidence
         self.events += r.events
+        self.set_changes += r.set_changes
+        self.proposals_passed += r.proposals_passed
+        self.proposals_refused += r.proposals_refused
+        self.jailed += r.jailed
         for rnd, ms in r.latencies:
             self.latency_by_round.setdefault(min(rnd, 3), []).append(ms)
         if r.safety_violations or r.liveness_failure:
@@ -82,15 +90,18 @@ class SoakSummary:
 
 
 def _job(args) -> RunResult:
-    seed, nodes, faults = args
-    return run_one(seed, nodes, faults)
+    seed, nodes, faults, governance = args
+    return run_one(seed, nodes, faults, governance=governance)
 
 
 def run_soak(
-    seeds: range, lo: int, hi: int, faults: tuple[str, ...] | None = None, processes: int | None = None, progress=None
+    seeds: range, lo: int, hi: int, faults: tuple[str, ...] | None = None, processes: int | None = None, progress=None,
+    *, governance: bool = False,
 ) -> SoakSummary:
+    """``governance``: every run's chain carries validator-set changes (tools/sim/governance.py)."""
     jobs = [
-        (s, node_count_for_seed(s, lo, hi), faults if faults is not None else faults_for_seed(s)) for s in seeds
+        (s, node_count_for_seed(s, lo, hi), faults if faults is not None else faults_for_seed(s), governance)
+        for s in seeds
     ]
     summary = SoakSummary()
     processes = processes or min(2, os.cpu_count() or 1)
