@@ -102,11 +102,13 @@ async def test_a_hostile_member_kills_no_validator_and_a_restart_afterwards_work
     # 2. a short seeded run of python -m tools.adversary
     out = Path(net.homes[0].path).parent / "adversary.json"
     args = [sys.executable, "-m", "tools.adversary", "--home", str(member.path), "--seed", "11",
-            "--duration", "25", "--rate", "20", "--settle", "45", "--json", str(out)]
+            "--duration", "120", "--rate", "20", "--settle", "45", "--json", str(out),
+            # bounded by what reached the targets, not by time (a loaded machine delivers fewer per second)
+            "--until", f"pubsub={36 - KILLS}", "--until", "frame,body,records,consensus,sync=87"]
     for h in net.homes:
         args += ["--target", str(h.path)]
     proc = await trio.to_thread.run_sync(lambda: subprocess.run(args, cwd=ROOT, capture_output=True, text=True,
-                                                                timeout=150))
+                                                                timeout=300))
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     report = json.loads(out.read_text())
     print(proc.stdout)

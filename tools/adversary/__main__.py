@@ -46,6 +46,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--families", default=None,
                    help="comma-separated: pubsub,frame,body,records,consensus,sync,gossip,flood (default all)")
     p.add_argument("--settle", type=float, default=30.0, help="max seconds to wait for targets to commit afterwards")
+    p.add_argument("--until", action="append", default=[], metavar="KINDS=N",
+                   help="stop early once N shots of these kinds (comma-separated prefixes, e.g. pubsub or "
+                        "frame,body) reached their targets; repeatable, all must hold; --duration stays the bound")
     p.add_argument("--json", help="also write the report as JSON to this path")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -62,8 +65,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     families = args.families.split(",") if args.families else None
+    goals = []
+    for goal in args.until:
+        kinds, _, n = goal.partition("=")
+        if not kinds or not n.isdigit():
+            p.error(f"--until {goal!r}: expected KINDS=N, e.g. pubsub=28")
+        goals.append((tuple(f"{k.strip()}/" for k in kinds.split(",") if k.strip()), int(n)))
     options = Options(seed=args.seed, duration=args.duration, count=args.count, rate=args.rate,
-                      families=families, settle=args.settle)
+                      families=families, settle=args.settle, until_delivered=tuple(goals))
     report = trio.run(Adversary(home, targets, options).run)
     print(format_report(report))
     if args.json:

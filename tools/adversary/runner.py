@@ -132,6 +132,8 @@ class Options:
     rate: float = 20.0               # shots per second, over all targets
     families: list[str] | None = None
     settle: float = 30.0             # bounded wait for every target to commit past the attack
+    # stop early once every goal is met: (kind prefixes, delivered shots), e.g. ((("pubsub/",), 28),)
+    until_delivered: tuple[tuple[tuple[str, ...], int], ...] = ()
 
 
 class Adversary:
@@ -267,6 +269,15 @@ class Adversary:
                     self.heights[target.peer_id] = obs.height
             await trio.sleep(2)
 
+    def delivered(self, prefixes: tuple[str, ...]) -> int:
+        """Shots of the kinds starting with ``prefixes`` that reached their target."""
+        return sum(n for kind, outcomes in self.sent.items() if kind.startswith(prefixes)
+                   for outcome, n in outcomes.items() if outcome not in NOT_DELIVERED)
+
+    def _goals_met(self) -> bool:
+        goals = self.options.until_delivered
+        return bool(goals) and all(self.delivered(prefixes) >= n for prefixes, n in goals)
+
     async def run(self) -> dict[str, Any]:
         opts = self.options
         before = [await trio.to_thread.run_sync(observe, t) for t in self.targets]
@@ -288,7 +299,7 @@ class Adversary:
             turn = 0
             with trio.move_on_after(opts.duration):
                 async with trio.open_nursery() as shooting:
-                    while opts.count is None or shots < opts.count:
+                    while (opts.count is None or shots < opts.count) and not self._goals_met():
                         now = trio.current_time()
                         ready = [t for t in self.targets if self.refused_until.get(t.peer_id, 0) <= now]
                         if not ready:
