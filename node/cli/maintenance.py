@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import time
+from typing import Any
 from pathlib import Path
 
 import click
@@ -41,17 +42,8 @@ def store_rebuild(as_json: bool) -> None:
     The recovery the node asks for when its store is damaged. Stop the node first.
     """
     from ..errors import StorageDamaged
-    from ..store import Store, WrongChain
 
-    home = cli_context().home
-    _refuse_if_running(home.pid_file)
-    genesis = load_genesis_file(home.genesis)
-    if not home.db.exists():
-        raise ConfigProblem(f"{home.db}: no such database")
-    try:
-        db = Store(home.db, genesis)
-    except WrongChain as exc:
-        raise ConfigProblem(str(exc)) from None
+    home, genesis, db = open_stopped_store()
     done = 0
 
     def progress(height: int, _total: int) -> None:
@@ -213,6 +205,22 @@ def signer_reset(resume_height: int, as_json: bool) -> None:
     click.echo(f"new signer state in {home.consensus_wal}: this validator signs nothing below height {resume_height}")
     if kept_aside:
         click.echo(f"the damaged WAL was kept as {kept_aside}")
+
+
+def open_stopped_store() -> tuple[Any, Any, Any]:
+    """(home, genesis, Store) of a node that is not running, for maintenance commands;
+    refuses with one line while the node runs, without a database, or for another chain."""
+    from ..store import Store, WrongChain
+
+    home = cli_context().home
+    _refuse_if_running(home.pid_file)
+    genesis = load_genesis_file(home.genesis)
+    if not home.db.exists():
+        raise ConfigProblem(f"{home.db}: no such database")
+    try:
+        return home, genesis, Store(home.db, genesis)
+    except WrongChain as exc:
+        raise ConfigProblem(str(exc)) from None
 
 
 def _refuse_if_running(pid_file: Path) -> None:

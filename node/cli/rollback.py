@@ -25,9 +25,8 @@ import click
 
 from protocol.errors import ProtocolError
 
-from .chain import load_genesis_file
-from .common import CliError, ConfigProblem, cli_context, home_option, json_option, print_json, progress_bar
-from .maintenance import _refuse_if_running
+from .common import CliError, home_option, json_option, print_json, progress_bar
+from .maintenance import open_stopped_store
 
 
 def signer_conflict(home, height: int) -> str | None:
@@ -66,17 +65,8 @@ def rollback(as_json: bool) -> None:
     command that makes it safe. The node takes block h again from its peers.
     """
     from ..errors import StorageDamaged
-    from ..store import Store, WrongChain
 
-    home = cli_context().home
-    _refuse_if_running(home.pid_file)
-    genesis = load_genesis_file(home.genesis)
-    if not home.db.exists():
-        raise ConfigProblem(f"{home.db}: no such database")
-    try:
-        db = Store(home.db, genesis)
-    except WrongChain as exc:
-        raise ConfigProblem(str(exc)) from None
+    home, genesis, db = open_stopped_store()
     try:
         height = db.check_heights()
         if height == 0:
