@@ -103,6 +103,7 @@ class BranchNode:
         self.chain = Chain(self.genesis, self.store, state, mempool=self.mempool, candidates=self.candidates,
                            metrics=self.metrics, runtime=runtime, halt_height=self.config.consensus.halt_height)
         self.halted = trio.Event()  # set once [consensus] halt_height is committed; the node then stops
+        self._observers = set(self.store.observers())  # the store's, kept here: the allowlist is recomputed every block
         allowed = self._allowed = self._allowed_peers(state)
         book = PeerBook()
         for addrs in self.store.load_peers().values():
@@ -148,7 +149,7 @@ class BranchNode:
         """Every member's peer id (the registry now), the configured extra peers, and the
         observers allowed at runtime (:meth:`set_observer`)."""
         return frozenset({peer_id_of(key.raw) for key in state.members.values()} | set(self.config.p2p.allow_peers)
-                         | set(self.store.observers()))
+                         | self._observers)
 
     async def _follow_members(self) -> None:
         """The allowlist follows the registry: an admitted member may connect, a retired
@@ -171,6 +172,7 @@ class BranchNode:
         if not _PEER_ID.fullmatch(peer_id):
             raise ValueError("not a libp2p peer id (base58, 12D3KooW... or Qm...)")
         await self.runtime.run_sync(self.store.set_observer, peer_id, allowed, self.runtime.wall_ms())
+        (self._observers.add if allowed else self._observers.discard)(peer_id)
         await self._apply_allowlist()
 
     def _on_new_records(self) -> None:

@@ -27,6 +27,8 @@ Nothing here raises on bad network input; configuration mistakes raise
 
 from __future__ import annotations
 
+import functools
+
 import logging
 import os
 import re
@@ -64,8 +66,10 @@ def keypair_of(private_key: PrivateKey) -> Any:
     return key_pair
 
 
+@functools.lru_cache(maxsize=4096)
 def peer_id_of(public_key_raw: bytes) -> str:
-    """The libp2p peer id (base58 string) of a branch's raw 32-byte public key."""
+    """The libp2p peer id (base58 string) of a branch's raw 32-byte public key.
+    Memoized: the validator and member sets are mapped to peer ids after every commit."""
     from libp2p.crypto.ed25519 import Ed25519PublicKey
     from libp2p.peer.id import ID
 
