@@ -121,6 +121,36 @@ async def test_a_message_whose_sender_embeds_no_key_is_rejected():
         assert victim.faults.rejections()[("/meshsub", "banned_origin")] >= 1  # unknown origin: not even tried
 
 
+async def test_a_peers_signed_record_is_verified_once_and_again_when_its_bytes_change(monkeypatch):
+    # upstream verifies the signed peer record on every RPC (an Ed25519 check and a peerstore update)
+    import node.p2p.pubsub as hardened
+    from libp2p.peer.peerstore import env_to_send_in_RPC
+
+    verified: list[bytes] = []
+    real = hardened.maybe_consume_signed_record
+    monkeypatch.setattr(hardened, "maybe_consume_signed_record",
+                        lambda rpc, host, peer: verified.append(rpc.senderRecord) or real(rpc, host, peer))
+    async with network_of(2) as (victim, attacker):
+        await _meshed([victim, attacker])
+        record, _ = env_to_send_in_RPC(attacker.host)
+        stream = await _raw_meshsub(attacker, victim)
+
+        async def send(sender_record: bytes, forged_so_far: int) -> None:
+            rpc = rpc_pb2.RPC(senderRecord=sender_record, subscriptions=[rpc_pb2.RPC.SubOpts(subscribe=True, topicid=TOPIC)])
+            await stream.write(pb.length_prefixed(rpc.SerializeToString()))
+            forged = record[:-1] + bytes([record[-1] ^ 1])  # a broken signature: read after the one above
+            await stream.write(pb.length_prefixed(rpc_pb2.RPC(senderRecord=forged).SerializeToString()))
+            with trio.fail_after(10):
+                while _counted(victim, "bad_sender_record") < forged_so_far + 1:
+                    await trio.sleep(0.02)
+
+        for i in range(3):
+            await send(record, i)
+        assert verified.count(record) == 1  # verified once, whoever sent it first
+        assert _counted(victim, "bad_sender_record") == 3  # a changed record is checked every time
+        assert attacker.peer_id in victim.connected_peers()
+
+
 async def test_a_topic_that_is_not_utf8_is_rejected():
     # upstream: protobuf hands the topic over as bytes; a GRAFT for it raises UnicodeDecodeError in emit_prune
     keys = make_keys(3)

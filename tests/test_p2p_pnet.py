@@ -221,6 +221,12 @@ async def test_a_hand_written_psk_v1_peer_sees_the_spec_on_the_wire():
             await stream.send_all(our_nonce + xor(MULTISTREAM, spec_xsalsa20_stream(key, our_nonce, 20)))
             await trio.sleep(0.2)
             assert node.connection_stats.psk_failures == 0
+            # the network-key layer counts the bytes on the wire: exactly what we sent, at least what we read
+            while node.statistics()["connections"]["bytes_received"] < 24 + len(MULTISTREAM):
+                await trio.sleep(0.01)
+            wire = node.statistics()["connections"]
+            assert wire["bytes_received"] == 24 + len(MULTISTREAM)
+            assert wire["bytes_sent"] >= 24 + len(MULTISTREAM)
             await stream.aclose()
 
 

@@ -64,6 +64,8 @@ class ConnectionStats(Open):
     dial_failures: Count
     dials: Count
     psk_failures: Count
+    bytes_sent: Annotated[int, Meta(ge=0, description="bytes on the wire to all peers (counted by the network-key layer)")]
+    bytes_received: Annotated[int, Meta(ge=0, description="bytes on the wire from all peers")]
 
 
 class GossipStats(Open):

@@ -106,8 +106,9 @@ class Gossip:
                  admits: Callable[[str], bool] = lambda peer: True) -> None:
         from libp2p.pubsub.gossipsub import PROTOCOL_ID_V11, PROTOCOL_ID_V12
 
-        from .pubsub import HardenedGossipSub, HardenedPubsub
+        from .pubsub import HardenedGossipSub, HardenedPubsub, install_sender_record_cache
 
+        install_sender_record_cache()
         d, d_low, d_high = degree
         self._host = host
         self.faults = faults or PeerFaults()

@@ -128,6 +128,7 @@ class ConnectionStats:
     psk_failures: int = 0      # a connection failed the private-network layer (pnet.py)
     psk_failures_by_reason: dict[str, int] = field(default_factory=dict)
     last_dropped: list[str] = field(default_factory=list)
+    network_key: Any = None  # the PrivateNetwork (pnet.py): it counts the bytes of every connection
 
     @property
     def dropped(self) -> int:
@@ -162,6 +163,9 @@ class ConnectionStats:
             "dial_failures": self.dial_failures,
             "dials": self.dials,
             "psk_failures": self.psk_failures,
+            # bytes on the wire, all connections (counted by the private-network layer; 0 without a network key)
+            "bytes_sent": getattr(self.network_key, "bytes_sent", 0),
+            "bytes_received": getattr(self.network_key, "bytes_received", 0),
         }
 
 
@@ -249,6 +253,7 @@ def build_host(private_key: PrivateKey, config: HostConfig, allowlist: PeerAllow
     network_key = None if config.psk is None else PrivateNetwork.from_hex(
         config.psk, handshake_timeout=config.upgrade_timeout / 2,
         on_failure=stats.record_psk_failure)
+    stats.network_key = network_key
     key_pair = keypair_of(private_key)
     connection_config = ConnectionConfig(
         max_connections_per_peer=1,

@@ -18,7 +18,10 @@ Families (all per node):
 * ``branchnet_p2p_request_timeouts_total`` — our requests (sync, record push,
   proposal fetch) a peer did not answer in time;
 * ``branchnet_p2p_connections{direction}`` — open libp2p connections,
-  ``inbound``/``outbound`` (``unknown`` where libp2p did not record it).
+  ``inbound``/``outbound`` (``unknown`` where libp2p did not record it);
+* ``branchnet_p2p_bytes_total{direction}`` — bytes on the wire over every peer
+  connection, ``sent``/``received`` (counted by the private-network layer, so
+  0 on a network without a network key).
 
 Inputs the node rejects (consensus, records, the API, admission control's
 ``overloaded``) keep their own family, ``branchnet_rejected_total{source, reason}``.
@@ -69,6 +72,11 @@ class TransportCollector:
         for direction, n in sorted(by_direction.items()):
             connections.add_metric([direction], n)
         yield connections
+        traffic = CounterMetricFamily("branchnet_p2p_bytes", "Bytes on the wire over all peer connections, by direction",
+                                      labels=["direction"])
+        for direction in ("sent", "received"):
+            traffic.add_metric([direction], stats.get("connections", {}).get(f"bytes_{direction}", 0))
+        yield traffic
 
     def describe(self) -> list[Any]:
         return []  # collected at scrape time only

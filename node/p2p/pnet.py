@@ -79,6 +79,8 @@ class PrivateNetwork:
         self.key = key
         self.handshake_timeout = handshake_timeout
         self.on_failure = on_failure
+        self.bytes_sent = 0  # on the wire, every connection of this network (nonces included)
+        self.bytes_received = 0
 
     @classmethod
     def from_hex(cls, key_hex: str, **kwargs: Any) -> "PrivateNetwork":
@@ -145,6 +147,7 @@ class PskConn(RawConnection):
     async def _write_raw(self, data: bytes) -> None:
         try:
             await self._conn.write(data)
+            self._network.bytes_sent += len(data)
         except Exception as exc:
             if self._expect and self._failed is None:  # still in the handshake: count it
                 await self._fail("closed", f"connection broke during the handshake ({type(exc).__name__})")
@@ -152,7 +155,9 @@ class PskConn(RawConnection):
 
     async def _read_raw(self, n: int | None) -> bytes:
         try:
-            return await self._conn.read(n)
+            data = await self._conn.read(n)
+            self._network.bytes_received += len(data)
+            return data
         except Exception as exc:
             if self._expect and self._failed is None:
                 await self._fail("closed", f"connection broke during the handshake ({type(exc).__name__})")

@@ -47,6 +47,15 @@ what we do instead (each has a test in tests/test_p2p_hostile.py):
    loosely. Ours bounds the entries of each RPC (:data:`LIMITS`) and the
    messages in flight (:data:`MAX_PUSHES_IN_FLIGHT`; beyond it messages are
    dropped and counted: gossip is lossy anyway).
+7. **Every RPC re-verifies the sender's signed peer record.** Upstream attaches
+   its signed peer record to every RPC it sends, rebuilding its own address
+   list (base58 and multiaddr parsing) each time, and verifies the record of
+   every RPC it receives (an Ed25519 check and a peerstore update): on an idle
+   network most of an RPC's cost. Ours verifies a peer's record once and then
+   only when its bytes change (the same bytes verify the same way), and
+   builds our own record at most every :data:`SENDER_RECORD_TTL` seconds
+   (:func:`install_sender_record_cache`). Our nodes dial only configured
+   peers, so nothing reads the certified addresses these records fill in.
 
 Every rejection is reported to :class:`node.p2p.faults.PeerFaults` (counted by
 protocol and reason, scored, banned past the threshold). Messages whose
@@ -80,6 +89,7 @@ ED25519_ID_PREFIX = b"\x00\x24\x08\x01\x12\x20"  # identity multihash of a proto
 ED25519_ID_SIZE = len(ED25519_ID_PREFIX) + 32
 MAX_TOPIC_LENGTH = 256
 MAX_PUSHES_IN_FLIGHT = 1024
+SENDER_RECORD_TTL = 10.0  # seconds our own signed peer record is reused before it is rebuilt
 LIMITS = {
     "subscriptions": 64,      # entries in one RPC
     "publish": 512,           # messages in one RPC (an IWANT answer packs several)
@@ -198,6 +208,34 @@ async def read_rpc_frame(stream: Any, max_size: int) -> bytes | None:
     return bytes(data)
 
 
+# -- our own signed peer record (7) -----------------------------------------------------------
+
+_own_records: weakref.WeakKeyDictionary[Any, tuple[float, tuple[bytes, bool]]] = weakref.WeakKeyDictionary()
+
+
+def install_sender_record_cache() -> None:
+    """Make py-libp2p's pubsub reuse a host's signed peer record for
+    :data:`SENDER_RECORD_TTL` seconds instead of rebuilding its address list for
+    every RPC (see the module docstring, 7). Idempotent."""
+    import libp2p.pubsub.floodsub as floodsub_module
+    import libp2p.pubsub.gossipsub as gossipsub_module
+    import libp2p.pubsub.pubsub as pubsub_module
+    from libp2p.peer.peerstore import env_to_send_in_RPC
+
+    def cached_env_to_send_in_rpc(host: Any) -> tuple[bytes, bool]:
+        now = trio.current_time()
+        hit = _own_records.get(host)
+        if hit is not None and now - hit[0] < SENDER_RECORD_TTL:
+            return hit[1]
+        envelope = env_to_send_in_RPC(host)
+        _own_records[host] = (now, envelope)
+        return envelope
+
+    for module in (floodsub_module, gossipsub_module, pubsub_module):
+        if getattr(module.env_to_send_in_RPC, "__name__", "") != "cached_env_to_send_in_rpc":
+            module.env_to_send_in_RPC = cached_env_to_send_in_rpc
+
+
 # -- the hardened classes ------------------------------------------------------------------
 
 class HardenedGossipSub(GossipSub):
@@ -220,6 +258,7 @@ class HardenedPubsub(Pubsub):
         self.faults = faults
         self.admits = admits
         self._write_locks: weakref.WeakKeyDictionary[Any, trio.Lock] = weakref.WeakKeyDictionary()
+        self._sender_records: dict[str, bytes] = {}  # peer -> the signed peer record last verified (7)
         self.pushes_in_flight = 0
         self.pushes_dropped = 0
 
@@ -268,9 +307,13 @@ class HardenedPubsub(Pubsub):
     async def _dispatch(self, peer_id: ID, peer: str, protocol: str, rpc: rpc_pb2.RPC) -> None:
         """Upstream's handling of a checked RPC. Upstream's code cannot tell a peer's
         garbage from its own bug; whatever it raises is counted as the peer's fault."""
-        if rpc.HasField("senderRecord") and not maybe_consume_signed_record(rpc, self.host, peer_id):
-            self.faults.report(peer, protocol, "bad_sender_record", fault="invalid")
-            return
+        if rpc.HasField("senderRecord") and self._sender_records.get(peer) != rpc.senderRecord:  # (7)
+            if not maybe_consume_signed_record(rpc, self.host, peer_id):
+                self.faults.report(peer, protocol, "bad_sender_record", fault="invalid")
+                return
+            if len(self._sender_records) >= 4096:  # peers come and go; the cache must not grow for ever
+                self._sender_records.clear()
+            self._sender_records[peer] = rpc.senderRecord
         for msg in rpc.publish:
             if not self._is_subscribed_to_msg(msg):
                 continue

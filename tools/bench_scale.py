@@ -1,0 +1,371 @@
+"""Scale benchmark: V validators and O observers as processes on 127.0.0.1 (issue 15).
+
+    python -m tools.bench_scale --validators 16 --observers 48 [--idle 30] [--duration 60]
+                                [--rate 100] [--dir DIR] [--json]
+
+1. Creates a network (``node.testnet.create_network``: validators in a full mesh,
+   each observer linked to two validators, round-robin) with one more observer
+   that stays stopped until step 6, starts every other node as its own
+   ``python -m node.daemon`` process and waits until each answers ``/health``
+   and has committed a block.
+2. **Idle**: CPU per node (from ``/proc``, as a share of one core) over ``--idle``
+   seconds of heartbeat blocks only, and RSS.
+3. **Load**: ``--rate`` records/s for ``--duration`` seconds through ``POST
+   /v1/records/sign`` at observers picked at random (a ``service.offer`` of a
+   new service each time); each submitting observer's ``/v1/events`` stream
+   says when the record committed there: that is the latency.
+4. Per height of the load window, from ``/v1/status`` and ``/metrics`` of every
+   node: messages received (stream requests served plus gossip delivered),
+   bytes on the wire, duplicate consensus votes dropped; the round in which
+   each height was decided, from the first validator's
+   ``branchnet_commit_round`` histogram.
+5. CPU per node under load, peak RSS.
+6. **Fresh observer**: the held-back observer starts; the time until it has
+   the height the validators had.
+
+Every wait is bounded; every process is one this run started, stopped by its
+pid (SIGTERM, then SIGKILL after 20 s). The network lives in a temporary
+directory unless ``--dir`` names one (which must not exist).
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from node.config import Home
+from node.testnet import create_network
+from tools.bench import percentile, proc_stats, start_daemon, stop
+
+CONSENSUS = {"block_interval_ms": 100, "empty_block_interval_ms": 3000}  # as tools.devnet
+
+
+# ------------------------------------------------------------------ HTTP
+
+
+class Api:
+    """JSON over HTTP/1.1 to one node's API (one connection per call: threads share it)."""
+
+    def __init__(self, home: Home):
+        config = home.load_config()
+        host, port = config.api.listen.rsplit(":", 1)
+        self.host, self.port = host, int(port)
+        self.token = home.api_token.read_text().strip()
+
+    def request(self, method: str, path: str, doc: dict | None = None, timeout: float = 10.0) -> tuple[int, bytes]:
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=timeout)
+        try:
+            headers = {"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"}
+            conn.request(method, path, body=json.dumps(doc).encode() if doc is not None else None, headers=headers)
+            response = conn.getresponse()
+            return response.status, response.read()
+        finally:
+            conn.close()
+
+    def get_json(self, path: str, timeout: float = 10.0) -> dict:
+        status, body = self.request("GET", path, timeout=timeout)
+        if status != 200:
+            raise RuntimeError(f"GET {path}: HTTP {status}")
+        return json.loads(body)
+
+    def try_json(self, path: str) -> dict | None:
+        try:
+            return self.get_json(path, timeout=3.0)
+        except (OSError, http.client.HTTPException, RuntimeError, ValueError):
+            return None
+
+
+class CommitWatcher(threading.Thread):
+    """Reads one node's ``/v1/events`` and notes when each record hash committed there."""
+
+    def __init__(self, api: Api):
+        super().__init__(daemon=True)
+        self.api = api
+        self.seen: dict[str, float] = {}
+        self.connected = threading.Event()
+        self.error: str | None = None
+        self._stop = threading.Event()
+        self._conn: http.client.HTTPConnection | None = None
+
+    def run(self) -> None:
+        try:
+            self._conn = http.client.HTTPConnection(self.api.host, self.api.port, timeout=60)
+            self._conn.request("GET", "/v1/events", headers={"Authorization": f"Bearer {self.api.token}"})
+            response = self._conn.getresponse()
+            event = None
+            while not self._stop.is_set():
+                line = response.readline()
+                if not line:
+                    self.error = "stream ended"
+                    return
+                line = line.strip()
+                if line.startswith(b":"):
+                    self.connected.set()
+                elif line.startswith(b"event: "):
+                    event = line[7:]
+                elif line.startswith(b"data: ") and event == b"record":
+                    self.seen.setdefault(json.loads(line[6:])["hash"], time.monotonic())
+        except (OSError, http.client.HTTPException, ValueError) as exc:
+            if not self._stop.is_set():
+                self.error = f"{type(exc).__name__}: {exc}"
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._conn is not None and self._conn.sock is not None:
+            try:
+                self._conn.sock.shutdown(2)
+            except OSError:
+                pass
+
+
+def offer_body(service_id: str, fee_minor: int) -> dict:
+    return {"service_id": service_id, "category": "fx", "title": "Foreign exchange", "description": "scale benchmark",
+            "channels": ["counter"], "hours": [], "fees": [{"label": "Commission", "amount_minor": fee_minor,
+                                                           "currency": "EUR", "basis": "per_transaction"}],
+            "risk_level": 0, "ownership": "own", "issuer": "", "accessibility": [], "effective_from_ms": 0}
+
+
+# ------------------------------------------------------------------ measurements
+
+
+@dataclass
+class Sample:
+    """What every node's counters said at one moment."""
+
+    at: float
+    cpu: list[float]
+    messages: list[int] = field(default_factory=list)
+    bytes: list[int] = field(default_factory=list)
+    duplicate_votes: list[int] = field(default_factory=list)
+    heights: list[int] = field(default_factory=list)
+    decided_by_round: dict[str, float] = field(default_factory=dict)  # validator 0: heights decided by round 0, 1, any
+
+
+def _metric(text: str, name: str, labels: dict[str, str]) -> float:
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()):
+                return s.value
+    return 0.0
+
+
+def sample(procs: list[subprocess.Popen], apis: list[Api]) -> Sample:
+    out = Sample(time.monotonic(), [proc_stats(p.pid)[0] for p in procs])
+    for api in apis:
+        status = api.try_json("/v1/status") or {}
+        p2p = status.get("p2p", {})
+        out.messages.append(p2p.get("streams", {}).get("requests_served", 0) + p2p.get("gossip", {}).get("received", 0)
+                            + p2p.get("gossip", {}).get("duplicates", 0))
+        conns = p2p.get("connections", {})
+        out.bytes.append(conns.get("bytes_sent", 0) + conns.get("bytes_received", 0))
+        out.heights.append(status.get("height", 0))
+        try:
+            status_code, body = api.request("GET", "/metrics", timeout=5.0)
+            text = body.decode() if status_code == 200 else ""
+        except (OSError, http.client.HTTPException):
+            text = ""
+        out.duplicate_votes.append(int(_metric(text, "branchnet_rejected_total", {"source": "consensus", "reason": "duplicate_vote"})))
+        if not out.decided_by_round:
+            out.decided_by_round = {le: _metric(text, "branchnet_commit_round_bucket", {"le": le}) for le in ("0.0", "1.0", "+Inf")}
+    return out
+
+
+def rss_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def _split(values: list[float], v: int) -> dict:
+    """mean and max over validators and over observers"""
+    def summary(xs: list[float]) -> dict:
+        return {"mean": round(statistics.mean(xs), 2), "max": round(max(xs), 2)} if xs else {}
+    return {"validators": summary(values[:v]), "observers": summary(values[v:])}
+
+
+# ------------------------------------------------------------------ the run
+
+
+def wait_for(what: str, condition, timeout: float, interval: float = 0.5) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"error: {what} not within {timeout:.0f} s")
+        time.sleep(interval)
+
+
+def run(base: Path, v: int, o: int, idle: float, duration: float, rate: float, seed: int) -> dict:
+    homes = create_network(base, v, observers=o + 1, chain_id="bench-scale", consensus=CONSENSUS)
+    fresh_home, homes = homes[-1], homes[:-1]
+    apis = [Api(h) for h in homes]
+    result: dict = {"validators": v, "observers": o, "processes": v + o, "machine_cores": os.cpu_count()}
+    procs: list[subprocess.Popen] = []
+    watchers: list[CommitWatcher] = []
+    try:
+        t_start = time.monotonic()
+        print(f"starting {v} validators and {o} observers in {base} ...", file=sys.stderr)
+        procs = [start_daemon(h) for h in homes]
+
+        def healthy() -> bool:
+            for p in procs:
+                if p.poll() is not None:
+                    raise SystemExit(f"error: a node exited (code {p.returncode}); see {base}/*/node.log")
+            return all(a.try_json("/health") is not None for a in apis)
+
+        wait_for("every node answering /health", healthy, 120 + 5 * len(homes))
+        wait_for("a block committed on every node",
+                 lambda: all((a.try_json("/v1/status") or {}).get("height", 0) >= 1 for a in apis), 300)
+        result["start_seconds"] = round(time.monotonic() - t_start, 1)
+
+        print(f"idle for {idle:.0f} s ...", file=sys.stderr)
+        time.sleep(5)  # start-up work (dials, first syncs) settles
+        s0 = sample(procs, apis)
+        time.sleep(idle)
+        s1 = sample(procs, apis)
+        span = s1.at - s0.at
+        result["idle"] = {
+            "seconds": round(span, 1),
+            "cpu_percent_per_node": _split([(b - a) * 100 / span for a, b in zip(s0.cpu, s1.cpu)], v),
+            "heights": max(s1.heights) - max(s0.heights),
+            "rss_mb_per_node": _split([rss_mb(p.pid) for p in procs], v),
+        }
+
+        observers = list(range(v, v + o)) if o else list(range(v))
+        watchers = [CommitWatcher(apis[i]) for i in range(len(apis))]
+        for w in watchers:
+            w.start()
+        wait_for("every events stream connected", lambda: all(w.connected.is_set() or w.error for w in watchers), 60, 0.1)
+
+        total = int(rate * duration)
+        print(f"submitting {total} records at {rate:g}/s to random {'observers' if o else 'validators'} ...", file=sys.stderr)
+        sent: list[tuple[int, str, float]] = []  # (node index, record hash, submitted at)
+        errors: dict[str, int] = {}
+        lock = threading.Lock()
+        s2 = sample(procs, apis)
+        t0 = time.monotonic()
+        n_threads = 16
+
+        def submitter(k: int) -> None:
+            local = random.Random(seed * 1000 + k)
+            for i in range(k, total, n_threads):
+                at = t0 + i / rate
+                delay = at - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+                node = local.choice(observers)
+                try:
+                    status, body = apis[node].request("POST", "/v1/records/sign",
+                                                      {"kind": "service.offer", "body": offer_body(f"scale-{i}", 100 + i % 900)})
+                    done = time.monotonic()
+                    if status == 202:
+                        with lock:
+                            sent.append((node, json.loads(body)["hash"], done))
+                        continue
+                    reason = f"http_{status}"
+                except (OSError, http.client.HTTPException) as exc:
+                    reason = type(exc).__name__
+                with lock:
+                    errors[reason] = errors.get(reason, 0) + 1
+
+        threads = [threading.Thread(target=submitter, args=(k,), daemon=True) for k in range(n_threads)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=duration + 120)
+        t_sent = time.monotonic()
+
+        def committed() -> int:
+            return sum(1 for node, h, _ in sent if h in watchers[node].seen)
+
+        last, last_change = -1, time.monotonic()
+        while time.monotonic() - last_change < 30 and (n := committed()) < len(sent):  # drain: 30 s without progress ends it
+            if n != last:
+                last, last_change = n, time.monotonic()
+            time.sleep(0.25)
+        s3 = sample(procs, apis)
+        span = s3.at - s2.at
+        heights = max(1, max(s3.heights) - max(s2.heights))
+        latencies = [(watchers[node].seen[h] - at) * 1000 for node, h, at in sent if h in watchers[node].seen]
+        by = {le: s3.decided_by_round[le] - s2.decided_by_round[le] for le in s3.decided_by_round}
+        rounds = {"0": int(by["0.0"]), "1": int(by["1.0"] - by["0.0"]), "2+": int(by["+Inf"] - by["1.0"])}
+        result["load"] = {
+            "offered": total, "accepted": len(sent), "errors": errors, "committed_seen_at_submitter": len(latencies),
+            "submit_seconds": round(t_sent - t0, 1),
+            "commit_p50_ms": round(percentile(latencies, 0.50), 1), "commit_p99_ms": round(percentile(latencies, 0.99), 1),
+            "heights": heights,
+            "rounds": rounds,
+            "cpu_percent_per_node": _split([(b - a) * 100 / span for a, b in zip(s2.cpu, s3.cpu)], v),
+            "messages_per_node_per_height": _split([(b - a) / heights for a, b in zip(s2.messages, s3.messages)], v),
+            "kbytes_per_node_per_height": _split([(b - a) / heights / 1024 for a, b in zip(s2.bytes, s3.bytes)], v),
+            "duplicate_votes_per_validator_per_height": _split(
+                [(b - a) / heights for a, b in zip(s2.duplicate_votes[:v], s3.duplicate_votes[:v])], v)["validators"],
+            "peak_rss_mb_per_node": _split([proc_stats(p.pid)[1] for p in procs], v),
+        }
+        errors_seen = [w.error for w in watchers if w.error]
+        if errors_seen:
+            result["load"]["event_stream_errors"] = errors_seen[:5]
+
+        target = max(s3.heights[:v])
+        print(f"a fresh observer syncs {target} blocks ...", file=sys.stderr)
+        fresh_api = Api(fresh_home)
+        t_sync = time.monotonic()
+        procs.append(start_daemon(fresh_home))
+        wait_for("the fresh observer at the validators' height",
+                 lambda: (fresh_api.try_json("/v1/status") or {}).get("height", 0) >= target, 300)
+        result["fresh_observer"] = {"blocks": target, "seconds_to_sync_from_start": round(time.monotonic() - t_sync, 1)}
+    finally:
+        for w in watchers:
+            w.stop()
+        stop(procs)
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m tools.bench_scale", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--validators", type=int, default=16)
+    ap.add_argument("--observers", type=int, default=48)
+    ap.add_argument("--idle", type=float, default=30.0, help="seconds of idle measurement (default 30)")
+    ap.add_argument("--duration", type=float, default=60.0, help="seconds of load (default 60)")
+    ap.add_argument("--rate", type=float, default=100.0, help="records/s submitted (default 100)")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--dir", type=Path, help="keep the network here (must not exist); default: a temporary directory")
+    ap.add_argument("--json", action="store_true", help="print one JSON object")
+    args = ap.parse_args(argv)
+    if args.validators < 1 or args.observers < 0 or args.idle <= 0 or args.duration <= 0 or args.rate <= 0:
+        ap.error("--validators >= 1, --observers >= 0, and --idle, --duration, --rate > 0")
+    if args.dir is not None and args.dir.exists():
+        ap.error(f"--dir {args.dir} exists")
+    base = args.dir or Path(tempfile.mkdtemp(prefix="bench-scale-"))
+    try:
+        result = run(base, args.validators, args.observers, args.idle, args.duration, args.rate, args.seed)
+    finally:
+        if args.dir is None:
+            shutil.rmtree(base, ignore_errors=True)
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        for section in ("idle", "load", "fresh_observer"):
+            print(f"{section}:")
+            for k, val in result.get(section, {}).items():
+                print(f"  {k}: {val}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
