@@ -144,7 +144,11 @@ class NodeKeys:
         every commit."""
         if self.pending is None or self.registry_key(state) != self.pending.public_key.raw:
             return False
-        self.promote(_changed_at(state, self.branch_id))
+        try:
+            self.promote(_changed_at(state, self.branch_id))
+        except OSError as exc:  # a full or failing disk: stop, the next start finishes the promotion
+            raise KeyFileError(f"{self.home.path}: cannot install the new key committed on the chain "
+                               f"({exc.strerror or exc}); fix the disk and start the node again") from exc
         return True
 
     def promote(self, height: int) -> None:

@@ -99,7 +99,10 @@ def _state(keys: dict[bytes, bytes], height: int = 7) -> SimpleNamespace:
                            entry=lambda branch_id, subject: None)
 
 
-def test_promotion_is_durable_and_finishes_after_a_crash_at_any_step(tmp_path):
+@pytest.mark.parametrize("crashed_after", ["commit", "link"])
+def test_promotion_is_durable_and_finishes_after_a_crash_at_any_step(tmp_path, crashed_after):
+    """kill -9 after the block committed (nothing promoted yet), or after the first step of
+    the promotion (the hard link): the next start finishes it; run again, it does nothing."""
     old, new = PrivateKey.generate(), PrivateKey.generate()
     home = Home(tmp_path)
     save_key(home.key, old)
@@ -111,8 +114,8 @@ def test_promotion_is_durable_and_finishes_after_a_crash_at_any_step(tmp_path):
     # not committed: nothing moves, the old key signs
     assert not NodeKeys(home).reconcile(_state({old.branch_id: old.public_key.raw}))
     assert load_key(home.key).public_key == old.public_key and home.pending_key.exists()
-    # a crash after the first step (the hard link) of a promotion: a restart finishes it
-    os.link(home.key, home.retired_key(7))
+    if crashed_after == "link":
+        os.link(home.key, home.retired_key(7))
     keys = NodeKeys(home)
     committed = _state({old.branch_id: new.public_key.raw})
     assert keys.record_key(committed).public_key == new.public_key  # records switch at once
@@ -124,6 +127,22 @@ def test_promotion_is_durable_and_finishes_after_a_crash_at_any_step(tmp_path):
     again = NodeKeys(home)
     assert again.branch_id == old.branch_id and again.retired[7].public_key == old.public_key
     assert not again.reconcile(committed)  # done: nothing to do
+
+
+def test_a_retired_key_signs_again_if_the_chain_holds_it(tmp_path):
+    """The key the registry holds signs, whichever file it is in (a store restored from a
+    backup taken before the rotation still holds the old key)."""
+    old, new = PrivateKey.generate(), PrivateKey.generate()
+    home = Home(tmp_path)
+    save_key(home.key, new, branch_id=old.branch_id)
+    save_key(home.retired_key(3), old)
+    keys = NodeKeys(home)
+    assert keys.record_key(_state({old.branch_id: old.public_key.raw})).public_key == old.public_key
+    assert keys.record_key(_state({old.branch_id: new.public_key.raw})).public_key == new.public_key
+    assert keys.record_key(_state({old.branch_id: PrivateKey.generate().public_key.raw})) is None
+    assert keys.record_key(_state({})) is None
+    (tmp_path / "node_key.retired-x.json").write_text("{}")  # not a retired key's name: ignored (logged)
+    assert set(NodeKeys(home).retired) == {3}
 
 
 def test_a_pending_key_of_another_branch_is_refused(tmp_path):

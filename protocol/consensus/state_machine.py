@@ -196,7 +196,8 @@ class ConsensusState:
         self.height = ev.height
         self.valset = ev.valset
         mine = ev.valset.get(self.me)
-        self.key = None if mine is None else self.keys.get(mine.public_key.raw)  # one key for the whole height
+        if mine is not None:  # outside the set we sign nothing (the key stays for subclasses that do)
+            self.key = self.keys.get(mine.public_key.raw)  # one key for the whole height; None: not one of ours
         self.votes = self.vote_keeper_class(ev.valset, ev.height)
         self.proposals = {}
         self._proposal_evidence = set()
