@@ -40,7 +40,7 @@ import trio
 from protocol import wire
 from protocol.errors import DecodeError, RemoteProtocolError, ValidationError
 from protocol.governance import KeyRotation
-from protocol.keys import PrivateKey
+from protocol.keys import PrivateKey, PublicKey
 from protocol.records import Record
 from protocol.schema import BranchProfile, ServiceStatus, ServiceWithdraw
 
@@ -282,6 +282,20 @@ class RecordIngest:
         if isinstance(body, (ServiceStatus, ServiceWithdraw)):
             self._check_offered(record.branch_id, body.service_id, count=False)
 
+    def _signed_by_announced_key(self, record: Record) -> bool:
+        """Whether ``record`` (its signature failed under the key in force here) is signed by
+        the key its branch announced in a ``branch.key`` record waiting in our mempool: a
+        peer that committed the rotation before us relays records signed by the new key
+        (node/keyring.py). Not valid here yet, and not the peer's fault."""
+        announced = self.mempool.newest(record.branch_id, "key")
+        if announced is None or not isinstance(announced.body, KeyRotation):
+            return False
+        try:
+            record.verify(PublicKey(announced.body.public_key))
+        except RemoteProtocolError:
+            return False
+        return True
+
     def _check_offered(self, branch_id: bytes, service_id: str, *, count: bool = True) -> None:
         subject = f"service/{service_id}"
         entry = self.chain.state.entry(branch_id, subject)
@@ -446,6 +460,9 @@ class RecordIngest:
         added = 0
         for record in fresh:
             if record.hash not in good:
+                if self._signed_by_announced_key(record):  # ahead of our chain, not the peer's fault: a
+                    self.metrics.reject(source, "key_not_in_force")  # re-send brings it back once we commit
+                    continue
                 self.mempool.reject_invalid_signature(record)
                 self.metrics.reject(source, "bad_signature")
                 self.net.penalize(peer, "bad_signature", fault="bad_signature", protocol="records")

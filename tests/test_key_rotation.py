@@ -333,3 +333,30 @@ async def test_a_restart_between_submit_and_commit_keeps_the_old_key_until_it_co
             after = await sign_when_ready(member, offer("fx-desk", "fx", title="Foreign exchange desk"))
             after.verify(new_key.public_key)
             await wait_until(lambda: committed_on(validators, after.hash), 60, "a record after the rotation")
+
+
+async def test_a_record_signed_by_an_announced_key_is_not_held_against_the_peer(tmp_path, autojump_clock):
+    """A peer that committed a rotation before us relays the branch's records signed by the
+    new key: while our mempool holds the announcing branch.key record, such a record is
+    dropped without a penalty and not remembered as bad (a re-send brings it back once the
+    rotation commits here); a record under any other key still penalises its sender."""
+    from protocol.governance import KeyRotation
+    from protocol.records import Record
+
+    homes = make_homes(tmp_path, 4, observers=1)
+    async with running_nodes(homes, hub=MemoryHub()) as nodes:
+        validator, member = nodes[0], nodes[4]
+        await wait_until(lambda: validator.chain.height >= 1, 60, "height 1")
+        branch, chain_id, now = member.branch_id, member.genesis.chain_id, member.runtime.wall_ms()
+        new_key = PrivateKey.generate()
+        announce = Record.create(member.key, chain_id, 1, now, KeyRotation(new_key.public_key.raw))
+        assert await validator.ingest._accept([announce.raw], "push", member.peer_id) == 1
+        ahead = Record.create(new_key, chain_id, 1, now, offer("fx-desk", "fx"), branch_id=branch)
+        assert await validator.ingest._accept([ahead.raw], "push", member.peer_id) == 0
+        assert validator.metrics.rejected_counts().get("push/key_not_in_force") == 1
+        assert ("records", "bad_signature") not in validator.net.rejections()
+        forged = Record.create(PrivateKey.generate(), chain_id, 1, now, offer("fx-desk", "fx"), branch_id=branch)
+        assert await validator.ingest._accept([forged.raw], "push", member.peer_id) == 0
+        assert validator.net.rejections()[("records", "bad_signature")] == 1
+        await wait_until(lambda: validator.chain.store.record(announce.hash) is not None, 60, "the rotation committed")
+        assert await validator.ingest._accept([ahead.raw], "push", member.peer_id) == 1  # not remembered as bad
