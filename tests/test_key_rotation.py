@@ -301,6 +301,16 @@ async def test_a_validator_rotates_its_key_and_keeps_signing_blocks(tmp_path, au
             signed = [x for x in range(h + 2, target + 1) if branch in cert_signers(others[0], x)]
             assert signed, "the rotated validator signs blocks with its new key"
             assert not others[0].chain.state.committed_evidence  # it never signed one height twice
+            # a restart verifies the last certificate against the set that signed it (not the next
+            # height's): right after the switch they differ by the rotated key
+            store = others[0].chain.store
+            for x in range(1, target + 1):
+                stored = store.block(x)
+                assert store.signing_set(x).hash == stored.block.header.validators_hash
+                stored.certificate.verify(store.signing_set(x), others[0].genesis.chain_id, height=x,
+                                          block_hash=stored.block.hash)
+            assert store.signing_set(h + 1).get(branch).public_key == old_key.public_key
+            assert store.signing_set(h + 2).get(branch).public_key == new_key.public_key
         top = min(n.chain.height for n in others)
         await wait_durable(others, top)
         assert same_chain(others, top)

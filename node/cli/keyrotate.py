@@ -50,7 +50,9 @@ def _until(deadline: float, what: str, attempt: Callable[[], Any], *, restarts: 
             last = str(exc)
         if time.monotonic() >= deadline:
             raise CliError(f"timed out waiting for {what}" + (f" (last answer: {last})" if last else "")
-                           + "; the rotation goes on in the node: run `branchnet keys rotate` again to follow it")
+                           + "; the rotation goes on in the node: `branchnet keys show` lists the new key as pending "
+                             "until the node has switched, and `branchnet keys rotate` run while it does follows the "
+                             "same rotation")
         time.sleep(POLL_INTERVAL_S)
 
 
