@@ -229,7 +229,7 @@ class BranchNode:
             raise ValueError(f"{self.home.pending_key} does not hold key {public_key.hex()} (write it first: "
                              "branchnet keys rotate)")
         if self.driver is not None:
-            self.driver.cs.add_key(pending)  # signs the heights whose set holds it, once the rotation commits
+            self.driver.add_signing_key(pending)  # signs the heights whose set holds it, once the rotation commits
         return await self.ingest.rotate_key(pending)
 
     def key_rotation_status(self) -> dict[str, Any] | None:

@@ -224,6 +224,23 @@ async def sign_when_ready(node: BranchNode, body) -> object:
     return out[0]
 
 
+async def rotate_when_ready(node: BranchNode, new_key: PrivateKey) -> tuple:
+    """What ``branchnet keys rotate`` does: write the pending key, then POST /v1/keys/rotate
+    (``BranchNode.rotate_key``), retried while the node answers "retry" (503)."""
+    node.keys.write_pending(new_key)
+    out = []
+
+    async def attempt() -> bool:
+        try:
+            out.append(await node.rotate_key(new_key.public_key.raw))
+        except CatchingUp:  # RotationInProgress too
+            return False
+        return True
+
+    await wait_until(attempt, 60, f"{node.config.node.moniker} announces its new key", interval=0.2)
+    return out[0]
+
+
 def committed_on(nodes: list[BranchNode], record_hash: bytes) -> bool:
     return all(n.chain.store.record(record_hash) is not None for n in nodes)
 
@@ -244,8 +261,7 @@ async def test_a_member_rotates_its_key_and_keeps_publishing(tmp_path, autojump_
             await wait_until(lambda: committed_on(validators + [member], before.hash), 60, "a record before the rotation")
 
             new_key = PrivateKey.generate()
-            member.keys.write_pending(new_key)  # what the CLI does before POST /v1/keys/rotate
-            record, status = await member.rotate_key(new_key.public_key.raw)
+            record, status = await rotate_when_ready(member, new_key)
             assert status == "submitted" and record.kind == "branch.key" and record.branch_id == branch
             record.verify(old_key.public_key)  # announced by the key in force
             assert (await member.rotate_key(new_key.public_key.raw))[1] in ("pending", "committed")  # idempotent
@@ -286,8 +302,7 @@ async def test_a_validator_rotates_its_key_and_keeps_signing_blocks(tmp_path, au
             await wait_until(lambda: all(n.chain.height >= 2 for n in others + [rotating]), 60, "height 2")
             branch, old_key = rotating.branch_id, rotating.key
             new_key = PrivateKey.generate()
-            rotating.keys.write_pending(new_key)
-            record, _ = await rotating.rotate_key(new_key.public_key.raw)
+            record, _ = await rotate_when_ready(rotating, new_key)
             await wait_until(lambda: rotating.restart_requested.is_set(), 60, "the rotation committed")
             h = others[0].chain.store.record(record.hash)[1]
         # the set signing h + 1 was announced before h: it holds the old key; from h + 2 on, the new one
@@ -326,8 +341,7 @@ async def test_a_restart_between_submit_and_commit_keeps_the_old_key_until_it_co
             branch, old_key = member.branch_id, member.key
             hub.partition([member.peer_id], [v.peer_id for v in validators])  # the record cannot leave
             new_key = PrivateKey.generate()
-            member.keys.write_pending(new_key)
-            record, status = await member.rotate_key(new_key.public_key.raw)
+            record, status = await rotate_when_ready(member, new_key)
             assert status == "submitted"
         # stopped before the record could commit: the old key stays in force, the new one pending
         assert load_key(homes[4].key).public_key == old_key.public_key

@@ -18,6 +18,7 @@ The old key stays in the home as ``node_key.retired-H.json``.
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any, Callable
 
 import click
@@ -56,6 +57,17 @@ def _until(deadline: float, what: str, attempt: Callable[[], Any], *, restarts: 
         time.sleep(POLL_INTERVAL_S)
 
 
+def _discard_pending(path: Path) -> None:
+    """Remove a pending key this run wrote and the node refused (never announced)."""
+    from ..fsutil import fsync_path
+
+    try:
+        path.unlink()
+        fsync_path(path.parent)
+    except OSError:
+        pass  # left behind: the next run resumes with it, and the node says no again
+
+
 @click.command("rotate")
 @wait_options
 @home_option
@@ -80,7 +92,8 @@ def keys_rotate(wait_commit: bool, timeout: float, as_json: bool) -> None:
     except (KeyFileError, OSError) as exc:
         raise ConfigProblem(str(exc)) from None
     old = keys.current.public_key.hex()
-    if keys.pending is not None:
+    created = keys.pending is None
+    if not created:
         new_key = keys.pending
         say(f"resuming the pending rotation to key {new_key.public_key.hex()} ({home.pending_key})")
     else:
@@ -107,7 +120,13 @@ def keys_rotate(wait_commit: bool, timeout: float, as_json: bool) -> None:
                     say(f"waiting: {exc}")
                 raise
 
-        answer = _until(deadline, "the node to accept the rotation", announce, restarts=False)
+        try:
+            answer = _until(deadline, "the node to accept the rotation", announce, restarts=False)
+        except NodeRefused as exc:  # the node said no for good: nothing was announced
+            if created:
+                _discard_pending(home.pending_key)
+                raise CliError(f"{exc}; the new key was discarded") from None
+            raise
         result["hash"] = answer.get("hash")
         result["status"] = answer.get("status")
         if answer.get("status") == "committed":

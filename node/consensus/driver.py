@@ -213,6 +213,12 @@ class ConsensusDriver:
                 self.sync.peer_is_at(target)
             await self.chain.wait_height(target)
 
+    def add_signing_key(self, key: PrivateKey) -> None:
+        """Another key of our branch (a key rotation, node/keyring.py). Never blocks; the
+        state machine signs with it the heights whose validator set holds it, from the
+        next height it starts (never the one in progress)."""
+        self.cs.add_key(key)
+
     def notify_records(self) -> None:
         """Records arrived (never blocks): the height gate may open sooner."""
         self._wake()
