@@ -43,9 +43,16 @@ A crash at any instant leaves a home :meth:`NodeKeys.reconcile` makes
 consistent on start: a pending key the registry does not hold yet stays
 pending (the ``branch.key`` record, durable in the pending table, is sent
 again); one the registry holds is promoted (each step of the promotion is
-idempotent). Retired keys stay on disk and are loaded while a validator set
-the node may still sign for holds them; the operator may delete them once the
-chain is two heights past the rotation (``keys show`` lists them).
+idempotent). Retired keys stay on disk and are always loaded: the old key signs
+height ``H + 1``, and a store restored from before the rotation holds it again.
+The operator may delete them once the chain is two heights past the rotation
+(``keys show`` lists them).
+
+Peers admit a member's old peer id for ``ROTATION_GRACE_HEIGHTS`` after its own
+``branch.key`` commits (node/node.py), long enough for its node to learn of that
+block under the old identity. A node cut off for all of that window is refused
+under both ids; another branch's operator lets it in with ``branchnet observers
+allow OLD_PEER_ID``, it syncs, switches, and the entry can be revoked.
 
 Errors: :class:`node.keyfile.KeyFileError` for a missing or damaged file, or
 a pending or retired key of another branch.

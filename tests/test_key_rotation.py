@@ -384,3 +384,33 @@ async def test_a_record_signed_by_an_announced_key_is_not_held_against_the_peer(
         assert validator.net.rejections()[("records", "bad_signature")] == 1
         await wait_until(lambda: validator.chain.store.record(announce.hash) is not None, 60, "the rotation committed")
         assert await validator.ingest._accept([ahead.raw], "push", member.peer_id) == 1  # not remembered as bad
+
+
+async def test_a_node_cut_off_for_the_whole_grace_window_is_let_in_as_an_observer(tmp_path, autojump_clock):
+    """The rotation commits while the member is cut off, and the chain moves more than
+    ROTATION_GRACE_HEIGHTS on: every peer refuses its old id and it cannot learn of the
+    commit. An operator allows the old id as an observer; it syncs and switches."""
+    from node.node import ROTATION_GRACE_HEIGHTS
+
+    homes = make_homes(tmp_path, 4, observers=1)
+    hub = MemoryHub()
+    async with running_nodes(homes[:4], hub=hub) as validators:
+        async with running(homes[4], hub, validators) as member:
+            await sign_when_ready(member, offer("fx-desk", "fx"))
+            await wait_until(lambda: member.ingest.pending.open_count(member.branch_id) == 0, 60, "record committed")
+            old_peer = member.peer_id
+            hub.partition([old_peer], [v.peer_id for v in validators])
+            record, _ = await rotate_when_ready(member, PrivateKey.generate())
+            assert await validators[0].ingest._accept([record.raw], "push", old_peer) == 1  # it got out, just
+            await wait_until(lambda: validators[0].chain.store.record(record.hash) is not None, 60, "rotation committed")
+            h = validators[0].chain.store.record(record.hash)[1]
+            await wait_until(lambda: validators[0].chain.height > h + ROTATION_GRACE_HEIGHTS, 120, "grace over")
+            hub.heal()
+            await trio.sleep(5)  # virtual time: five seconds of redials, all refused
+            assert member.net.connected_peers() == [] and member.chain.height < h
+            await validators[0].set_observer(old_peer, True)
+            await wait_until(lambda: member.restart_requested.is_set(), 60, "synced, promoted, restarting")
+            await validators[0].set_observer(old_peer, False)
+        async with running(homes[4], hub, validators) as member:
+            after = await sign_when_ready(member, offer("fx-desk", "fx", title="Foreign exchange, back"))
+            await wait_until(lambda: committed_on(validators, after.hash), 60, "a record after the rotation")
