@@ -92,10 +92,13 @@ class BranchNode:
         self.store = Store(self.home.db, self.genesis)
         state = self.store.load_state()
         self.keys.reconcile(state)  # a rotation that committed while the node was down is finished first
-        # The key in force (the registry's): it signs records and is the libp2p identity, whose
-        # peer id the other nodes' allowlists take from the registry. Another key of ours (a
-        # rotation not committed yet, or a retired key) signs only the heights whose set holds it.
-        self.key = self.keys.record_key(state) or self.keys.current
+        # The libp2p identity: the newest key the chain has given us (node_key.json), whose peer
+        # id the other nodes' allowlists take from the registry — also when our store is behind
+        # (restored from a backup older than a rotation). What signs is picked per use: a record
+        # by the key the registry holds after the last block (NodeKeys.record_key), a consensus
+        # height by the key its validator set holds (a retired key signs the height after its
+        # rotation; a pending key nothing until it commits).
+        self.key = self.keys.current
         if self.keys.record_key(state) is None and self.branch_id in state.members:
             log.error("the registry holds key %s for branch %s, which is in none of this home's key files: this "
                       "node cannot sign for its branch (install that key as %s)", state.members[self.branch_id].hex(),
