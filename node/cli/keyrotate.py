@@ -153,7 +153,10 @@ def keys_rotate(wait_commit: bool, timeout: float, as_json: bool) -> None:
             result["status"] = "committed"
             result["peer_id"] = status.get("peer_id", result["peer_id"])
             say(f"the node signs with the new key; its peer id is now {result['peer_id']}")
-            say(f"the old key is kept as {home.path}/node_key.retired-<height>.json; other branches may update "
-                f"their [p2p] peers with `branchnet keys show --json` of this node")
+            retired = home.retired_key(result["height"]) if result["height"] else None
+            if retired is None or not retired.exists():  # promoted later than the commit (the node was down)
+                retired = home.path / "node_key.retired-HEIGHT.json"
+            say(f"the old key is kept as {retired}; other branches may update their [p2p] peers with "
+                f"`branchnet keys show --json` of this node")
     if as_json:
         print_json(result)
