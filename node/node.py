@@ -123,7 +123,8 @@ class BranchNode:
         # ROTATION_GRACE_HEIGHTS: its node learns of the block that committed the rotation over a
         # connection under the old id, then restarts with the new one (node/keyring.py).
         self._rotation_grace: dict[str, int] = {}  # old peer id -> last height it is allowed at
-        self._member_keys = {bid: key.raw for bid, key in state.members.items()}
+        self._member_keys = {bid: key.raw for bid, key in state.members.items()}  # the registry's keys at:
+        self._member_keys_height = state.height
         allowed = self._allowed = self._allowed_peers(state)
         book = PeerBook()
         for addrs in self.store.load_peers().values():
@@ -178,15 +179,23 @@ class BranchNode:
     def _note_rotations(self, block: Any) -> None:
         """(A commit listener.) A member's own ``branch.key`` record in ``block``: its old
         peer id stays allowed for ROTATION_GRACE_HEIGHTS. A key replaced by a ``rotate_key``
-        proposal (lost or leaked) gets no grace."""
-        for record in block.records:
-            if record.kind == "branch.key":
-                old = self._member_keys.get(record.branch_id)
-                if old is not None:
+        proposal (lost or leaked) gets no grace, nor does one whose announced key a proposal
+        overrode in the same block. The old key is the registry's before ``block``, known
+        exactly only when the listener saw the block before it and the state is this
+        block's: block sync commits ranges and calls listeners after the last one, so a
+        rotation inside a range gets no grace here (fail closed)."""
+        state = self.chain.state
+        if self._member_keys_height == block.height - 1 and block.height == state.height:
+            announced = {r.branch_id: r.body.public_key for r in block.records if r.kind == "branch.key"}
+            for bid, new in announced.items():
+                old, now = self._member_keys.get(bid), state.members.get(bid)
+                if old is not None and now is not None and now.raw == new:
                     self._rotation_grace[peer_id_of(old)] = block.height + ROTATION_GRACE_HEIGHTS
         for p in [p for p, last in self._rotation_grace.items() if last < block.height]:
             del self._rotation_grace[p]
-        self._member_keys = {bid: key.raw for bid, key in self.chain.state.members.items()}
+        if block.height == state.height:  # the state is this block's
+            self._member_keys = {bid: key.raw for bid, key in state.members.items()}
+            self._member_keys_height = block.height
 
     async def _follow_members(self) -> None:
         """The allowlist follows the registry: an admitted member may connect, a retired
