@@ -8,7 +8,12 @@ client's signed record and returns only once it is durable
 record is sent again after a restart until it commits or is rejected for good.
 :meth:`RecordIngest.sign_and_submit` signs a record body with the node's own
 branch key first, at a sequence number above everything the key ever signed
-for that subject (the durable mark) and everything pending.
+for that subject (the durable mark) and everything pending. The key is the one
+the registry holds for the branch after the last block, and the branch id the
+node's (node/keyring.py: it stays when the key rotates). :meth:`RecordIngest.rotate_key`
+announces a new key; while that ``branch.key`` record is pending nothing else is
+signed (:class:`RotationInProgress`), and it is signed only once nothing signed
+with the old key is pending.
 
 Records accepted locally leave in batches of up to 64 KiB (at most one batch
 per ``flush_interval``, 100 ms, unless a batch fills up). Each batch is pushed
