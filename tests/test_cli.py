@@ -132,7 +132,7 @@ def test_help_documents_exit_codes_and_every_command_has_help() -> None:
     assert "3  node unreachable" in r.stdout
     for cmd in (["init"], ["keys", "show"], ["genesis", "finalize"], ["service", "publish"], ["service", "status"],
                 ["branch", "profile", "set"], ["chain", "verify"], ["chain", "export"], ["proof", "verify"],
-                ["store", "rebuild"], ["status"], ["run"]):
+                ["store", "rebuild"], ["status"], ["run"], ["keys", "rotate"]):
         assert run(*cmd, "--help").exit_code == 0, cmd
 
 
