@@ -124,10 +124,6 @@ class NodeKeys:
         raw = self.registry_key(state)
         return None if raw is None else self.key_for(raw)
 
-    def rotation_pending(self, state: Any) -> bool:
-        """A pending key the registry of ``state`` does not hold yet."""
-        return self.pending is not None and self.registry_key(state) != self.pending.public_key.raw
-
     # ------------------------------------------------------------ rotating
     def write_pending(self, key: PrivateKey) -> None:
         """Keep ``key`` as the pending key, durably (write, fsync, rename, fsync). Raises
