@@ -266,6 +266,15 @@ class Home:
         return self.path / "node_key.json"
 
     @property
+    def pending_key(self) -> Path:
+        """The branch's next key while a rotation waits to commit (node/keyring.py)."""
+        return self.path / "node_key.pending.json"
+
+    def retired_key(self, height: int) -> Path:
+        """The key a rotation committed at ``height`` replaced."""
+        return self.path / f"node_key.retired-{height}.json"
+
+    @property
     def genesis(self) -> Path:
         return self.path / "genesis.json"
 

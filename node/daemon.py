@@ -5,6 +5,8 @@
   saved; a second signal exits at once. A restart resumes at the last committed
   height (the store and the signer state are durable).
 * A PID file in the home guards against two nodes on one home.
+* When the branch's key rotation commits (node/keyring.py) the node stops and
+  starts again in this process with the new key: its libp2p identity changes.
 """
 
 from __future__ import annotations
@@ -89,22 +91,34 @@ def known_failure(exc: BaseException, types: tuple[type, ...]) -> BaseException 
 
 
 async def run_node(home: Home, config: Config) -> None:
+    """Run the node until a signal or its halt height. A node whose key rotation committed
+    stops and is started again here, from its home, with the new key (node/keyring.py)."""
     from .node import BranchNode
 
-    node = BranchNode(home, config=config)
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-        async with trio.open_nursery() as nursery:
-            await nursery.start(node.run)
+        while True:
+            node = BranchNode(home, config=config)
+            stopped = trio.Event()
+            async with trio.open_nursery() as nursery:
 
-            async def stop_on_signal() -> None:
-                async for signum in signals:
-                    log.info("received %s: stopping (height %d)", signal.Signals(signum).name, node.chain.height)
-                    nursery.cancel_scope.cancel()
-                    return
+                async def run_then_stop() -> None:
+                    await node.run()  # returns when cancelled: a signal, the halt height, a key rotation
+                    stopped.set()
 
-            nursery.start_soon(stop_on_signal)
-            await node.halted.wait()  # [consensus] halt_height: node.run has returned
-            nursery.cancel_scope.cancel()
+                nursery.start_soon(run_then_stop)
+
+                async def stop_on_signal() -> None:
+                    async for signum in signals:
+                        log.info("received %s: stopping (height %d)", signal.Signals(signum).name, node.chain.height)
+                        nursery.cancel_scope.cancel()
+                        return
+
+                nursery.start_soon(stop_on_signal)
+                await stopped.wait()
+                nursery.cancel_scope.cancel()
+            if not node.restart_requested.is_set():
+                break
+            log.info("key rotation committed: starting the node again with its new key")
     log.info("stopped cleanly at height %d", node.chain.height)
 
 

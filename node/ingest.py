@@ -8,7 +8,12 @@ client's signed record and returns only once it is durable
 record is sent again after a restart until it commits or is rejected for good.
 :meth:`RecordIngest.sign_and_submit` signs a record body with the node's own
 branch key first, at a sequence number above everything the key ever signed
-for that subject (the durable mark) and everything pending.
+for that subject (the durable mark) and everything pending. The key is the one
+the registry holds for the branch after the last block, and the branch id the
+node's (node/keyring.py: it stays when the key rotates). :meth:`RecordIngest.rotate_key`
+announces a new key; while that ``branch.key`` record is pending nothing else is
+signed (:class:`RotationInProgress`), and it is signed only once nothing signed
+with the old key is pending.
 
 Records accepted locally leave in batches of up to 64 KiB (at most one batch
 per ``flush_interval``, 100 ms, unless a batch fills up). Each batch is pushed
@@ -39,7 +44,8 @@ import trio
 
 from protocol import wire
 from protocol.errors import DecodeError, RemoteProtocolError, ValidationError
-from protocol.keys import PrivateKey
+from protocol.governance import KeyRotation
+from protocol.keys import PrivateKey, PublicKey
 from protocol.records import Record
 from protocol.schema import BranchProfile, ServiceStatus, ServiceWithdraw
 
@@ -65,9 +71,17 @@ class CatchingUp(Exception):
     reason = "catching_up"
 
 
+class RotationInProgress(CatchingUp):
+    """The branch's key is being rotated (node/keyring.py): the node signs no record until
+    the ``branch.key`` record commits (or is rejected), nor starts a rotation while records
+    signed with the old key are pending. Retry shortly."""
+
+    reason = "key_rotation"
+
+
 class RecordIngest:
     def __init__(self, chain: Chain, mempool: Mempool, metrics: NodeMetrics, network: Any, pending: PendingRecords, *,
-                 key: PrivateKey | None = None, flush_interval: float = 0.1, regossip_interval: float = 3.0,
+                 key: PrivateKey | None = None, keys: Any = None, flush_interval: float = 0.1, regossip_interval: float = 3.0,
                  knows_network_height: Callable[[], bool] = lambda: True, admission: AdmissionControl | None = None,
                  on_new_records: Callable[[], None] = lambda: None):
         self.chain = chain
@@ -78,6 +92,7 @@ class RecordIngest:
         self.metrics = metrics
         self.net = network
         self.key = key
+        self.keys = keys  # node.keyring.NodeKeys: the key in force follows the registry (a rotation, §15)
         self.chain_id = chain.genesis.chain_id
         self.runtime = chain.runtime
         self.flush_interval = flush_interval
@@ -146,29 +161,83 @@ class RecordIngest:
         above every number the key signed for the subject (the durable mark), pending
         ones included, so the branch never signs two records with one number.
         Consecutive calls get consecutive numbers. A status or withdrawal needs an
-        offer, committed or pending here. Raises like submit, and CatchingUp while
-        the node knows neither its own mark for the subject nor the network's height."""
-        if self.key is None:
-            raise RuntimeError("this node has no branch key to sign with")
-        branch_id = self.key.branch_id
-        subject = body.subject()
+        offer, committed or pending here. Raises like submit, CatchingUp while the
+        node knows neither its own mark for the subject nor the network's height, and
+        RotationInProgress while the branch's key rotation is pending (or, for a
+        ``branch.key`` body, while other records of the branch are)."""
         async with self._sign_lock:
-            if isinstance(body, (ServiceStatus, ServiceWithdraw)):
-                self._check_offered(branch_id, body.service_id)
-            mark = self.pending.high_water(branch_id, subject)
-            if mark is None and not self.knows_network_height():
-                self.metrics.reject("api", CatchingUp.reason)
-                raise CatchingUp(f"the node is still learning the network's height; retry ({subject} has no sequence mark)")
-            screen_body(body, profile=self._profile_of(branch_id))
-            seq = self.mempool.next_seq(branch_id, subject)
-            if mark is not None and mark >= seq:
-                # we signed up to ``mark`` but the mempool holds less: an acknowledged record of this
-                # subject is not back in it yet (a full mempool at restart). Signing ``seq`` would
-                # sign a second record with a number already signed; ``mark + 1`` could not commit.
-                self.metrics.reject("api", CatchingUp.reason)
-                raise CatchingUp(f"{subject}: record {mark} is still being re-sent; retry")
-            record = Record.create(self.key, self.chain_id, seq, self.runtime.wall_ms(), body)
-            return await self.submit(record.raw, signed_here=True)
+            branch_id, key = self._signing_key()
+            self._check_rotation(branch_id, rotating=isinstance(body, KeyRotation))
+            return await self._sign_locked(branch_id, key, body)
+
+    async def rotate_key(self, new_key: PrivateKey) -> tuple[Record, str]:
+        """Submit the ``branch.key`` record announcing ``new_key``, signed by the key in force
+        (node/keyring.py). Returns (record, "submitted"), or (the record, "pending") if
+        it was submitted before and waits to commit. Raises RotationInProgress while
+        records of the branch signed with the current key are pending or another
+        rotation is, and like sign_and_submit."""
+        async with self._sign_lock:
+            branch_id, key = self._signing_key()
+            waiting = self._own_rotation(branch_id)
+            if waiting is not None and waiting.body.public_key == new_key.public_key.raw:
+                return waiting, "pending"
+            self._check_rotation(branch_id, rotating=True)
+            return await self._sign_locked(branch_id, key, KeyRotation(new_key.public_key.raw)), "submitted"
+
+    def _own_rotation(self, branch_id: bytes) -> Record | None:
+        """Our ``branch.key`` record waiting in the mempool, if any."""
+        record = self.mempool.newest(branch_id, "key")
+        return record if record is not None and record.seq >= self.chain.state.next_seq(branch_id, "key") else None
+
+    def _check_rotation(self, branch_id: bytes, *, rotating: bool) -> None:
+        """Nothing we sign may fall on the wrong side of a key rotation: while our
+        ``branch.key`` record is pending no record is signed (the old key's would not
+        commit after it, the new key's not before it), and a rotation starts only once
+        nothing signed with the old key is pending."""
+        if self.keys is None:
+            return
+        if self.pending.open_count(branch_id, "key"):
+            self.metrics.reject("api", RotationInProgress.reason)
+            raise RotationInProgress("this branch's key rotation is waiting to commit; records are signed with the "
+                                     "new key once it has; retry")
+        waiting = self.pending.open_count(branch_id) if rotating else 0
+        if waiting:
+            self.metrics.reject("api", RotationInProgress.reason)
+            raise RotationInProgress(f"{waiting} record(s) of this branch signed with the current key are still "
+                                     "pending; the key rotates once they have committed; retry")
+
+    async def _sign_locked(self, branch_id: bytes, key: PrivateKey, body: Any) -> Record:
+        subject = body.subject()
+        if isinstance(body, (ServiceStatus, ServiceWithdraw)):
+            self._check_offered(branch_id, body.service_id)
+        mark = self.pending.high_water(branch_id, subject)
+        if mark is None and not self.knows_network_height():
+            self.metrics.reject("api", CatchingUp.reason)
+            raise CatchingUp(f"the node is still learning the network's height; retry ({subject} has no sequence mark)")
+        screen_body(body, profile=self._profile_of(branch_id))
+        seq = self.mempool.next_seq(branch_id, subject)
+        if mark is not None and mark >= seq:
+            # we signed up to ``mark`` but the mempool holds less: an acknowledged record of this
+            # subject is not back in it yet (a full mempool at restart). Signing ``seq`` would
+            # sign a second record with a number already signed; ``mark + 1`` could not commit.
+            self.metrics.reject("api", CatchingUp.reason)
+            raise CatchingUp(f"{subject}: record {mark} is still being re-sent; retry")
+        record = Record.create(key, self.chain_id, seq, self.runtime.wall_ms(), body, branch_id=branch_id)
+        return await self.submit(record.raw, signed_here=True)
+
+    def _signing_key(self) -> tuple[bytes, PrivateKey]:
+        """(branch id, the key that signs its records now). Raises ValidationError when the
+        registry holds no key of this node's (not a member, or a key replaced by governance)."""
+        if self.keys is None:
+            if self.key is None:
+                raise RuntimeError("this node has no branch key to sign with")
+            return self.key.branch_id, self.key
+        key = self.keys.record_key(self.chain.state)
+        if key is None:
+            self.metrics.reject("api", "no_signing_key")
+            raise ValidationError("the registry holds no key of this node's branch (not a member, or its key was "
+                                  "replaced by governance)", field="record.branch_id", reason="no_signing_key")
+        return self.keys.branch_id, key
 
     async def recover_pending(self) -> int:
         """After a restart: every record acknowledged before and not committed goes back
@@ -217,6 +286,20 @@ class RecordIngest:
         body = record.body
         if isinstance(body, (ServiceStatus, ServiceWithdraw)):
             self._check_offered(record.branch_id, body.service_id, count=False)
+
+    def _signed_by_announced_key(self, record: Record) -> bool:
+        """Whether ``record`` (its signature failed under the key in force here) is signed by
+        the key its branch announced in a ``branch.key`` record waiting in our mempool: a
+        peer that committed the rotation before us relays records signed by the new key
+        (node/keyring.py). Not valid here yet, and not the peer's fault."""
+        announced = self.mempool.newest(record.branch_id, "key")
+        if announced is None or not isinstance(announced.body, KeyRotation):
+            return False
+        try:
+            record.verify(PublicKey(announced.body.public_key))
+        except RemoteProtocolError:
+            return False
+        return True
 
     def _check_offered(self, branch_id: bytes, service_id: str, *, count: bool = True) -> None:
         subject = f"service/{service_id}"
@@ -382,6 +465,9 @@ class RecordIngest:
         added = 0
         for record in fresh:
             if record.hash not in good:
+                if self._signed_by_announced_key(record):  # ahead of our chain, not the peer's fault: a
+                    self.metrics.reject(source, "key_not_in_force")  # re-send brings it back once we commit
+                    continue
                 self.mempool.reject_invalid_signature(record)
                 self.metrics.reject(source, "bad_signature")
                 self.net.penalize(peer, "bad_signature", fault="bad_signature", protocol="records")

@@ -45,7 +45,7 @@ from .consensus.wal import open_wal
 from .errors import ConfigError
 from .home import read_psk
 from .ingest import RecordIngest
-from .keyfile import load_key
+from .keyring import NodeKeys
 from .mempool import Mempool
 from .metrics import NodeMetrics
 from .p2p.host import peer_id_of
@@ -61,6 +61,7 @@ _PEER_ID = re.compile(r"(12D3KooW|Qm)[1-9A-HJ-NP-Za-km-z]{40,60}")
 log = logging.getLogger("branchnet.node")
 
 Transport = Callable[[PrivateKey, P2PConfig, PeerBook], Any]
+ROTATION_GRACE_HEIGHTS = 20  # a member's old peer id stays allowed this long after its own key rotation
 
 
 def load_genesis(path: Path) -> Genesis:
@@ -82,17 +83,31 @@ class BranchNode:
         self.runtime = runtime
         # Every file is checked before anything is written: a damaged home stops the node
         # with one line and changes nothing (the operator's recovery starts from it as it was).
-        self.key = load_key(self.home.key)
+        self.keys = NodeKeys(self.home)
+        self.branch_id = self.keys.branch_id  # stays when the key rotates (§15)
         self.genesis = load_genesis(self.home.genesis)
         psk = read_psk(self.home.psk(self.config))
         self.metrics = NodeMetrics()
         self.home.data.mkdir(exist_ok=True, mode=0o700)
         self.store = Store(self.home.db, self.genesis)
         state = self.store.load_state()
+        self.keys.reconcile(state)  # a rotation that committed while the node was down is finished first
+        # The libp2p identity: the newest key the chain has given us (node_key.json), whose peer
+        # id the other nodes' allowlists take from the registry — also when our store is behind
+        # (restored from a backup older than a rotation). What signs is picked per use: a record
+        # by the key the registry holds after the last block (NodeKeys.record_key), a consensus
+        # height by the key its validator set holds (a retired key signs the height after its
+        # rotation; a pending key nothing until it commits).
+        self.key = self.keys.current
+        if self.keys.record_key(state) is None and self.branch_id in state.members:
+            log.error("the registry holds key %s for branch %s, which is in none of this home's key files: this "
+                      "node cannot sign for its branch (install that key as %s)", state.members[self.branch_id].hex(),
+                      self.branch_id.hex(), self.home.key)
+        self.restart_requested = trio.Event()  # set when the node stops to come back with its new key
         # A validator-mode node runs consensus: it signs at the heights whose validator set
         # (genesis, then governance, §15) holds its key and follows the others.
         self.runs_consensus = self.config.node.mode == "validator"
-        if self.runs_consensus and self.key.branch_id not in state.validators:
+        if self.runs_consensus and self.branch_id not in state.validators:
             log.warning("mode is validator but this key is not in the validator set now: following consensus; "
                         "it signs once governance gives it power (branchnet gov propose power)")
         self.wal = open_wal(self.home) if self.runs_consensus else None
@@ -104,6 +119,12 @@ class BranchNode:
                            metrics=self.metrics, runtime=runtime, halt_height=self.config.consensus.halt_height)
         self.halted = trio.Event()  # set once [consensus] halt_height is committed; the node then stops
         self._observers = set(self.store.observers())  # the store's, kept here: the allowlist is recomputed every block
+        # A member that rotated its key by its own branch.key record keeps its old peer id for
+        # ROTATION_GRACE_HEIGHTS: its node learns of the block that committed the rotation over a
+        # connection under the old id, then restarts with the new one (node/keyring.py).
+        self._rotation_grace: dict[str, int] = {}  # old peer id -> last height it is allowed at
+        self._member_keys = {bid: key.raw for bid, key in state.members.items()}  # the registry's keys at:
+        self._member_keys_height = state.height
         allowed = self._allowed = self._allowed_peers(state)
         book = PeerBook()
         for addrs in self.store.load_peers().values():
@@ -118,21 +139,23 @@ class BranchNode:
                                       status=lambda: (self.chain.height, self.chain.state.last_block_hash))
         self.metrics.watch_transport(self.net)
         self.net.register_handler(wire.sync_protocol(self.genesis.chain_id), self.sync_server.serve_request)
-        sole_validator = [v.branch_id for v in self.genesis.validators] == [self.key.branch_id]
+        sole_validator = [v.branch_id for v in self.genesis.validators] == [self.branch_id]
         self.sync = BlockSync(self.chain, SyncClient(self.net, self.genesis.chain_id, self.chain.decode_block),
                               self.net, self.metrics, sole_validator=sole_validator)
         self.driver: ConsensusDriver | None = None
         if self.runs_consensus:
             self.driver = ConsensusDriver(chain=self.chain, mempool=self.mempool, candidates=self.candidates,
-                                          key=self.key, network=self.net, wal=self.wal,
+                                          key=self.key, branch_id=self.branch_id, keys=self.keys.all_keys(),
+                                          network=self.net, wal=self.wal,
                                           config=self.config.consensus, metrics=self.metrics, sync=self.sync)
             self.metrics.watch_consensus(self.driver.statistics)
         self.metrics.on_scrape(self._refresh_gauges)
+        self.chain.on_commit(self._note_rotations)
         self.pending = PendingRecords(self.store, state, self.metrics, runtime)
         self.chain.on_commit(self.pending.block_committed)
         self.admission = AdmissionControl(target_ms=self.config.mempool.finality_target_ms)
         self.chain.on_commit(lambda block: self.admission.committed(len(block.records), trio.current_time()))
-        self.ingest = RecordIngest(self.chain, self.mempool, self.metrics, self.net, self.pending, key=self.key,
+        self.ingest = RecordIngest(self.chain, self.mempool, self.metrics, self.net, self.pending, keys=self.keys,
                                    knows_network_height=self.sync.knows_network_height, admission=self.admission,
                                    on_new_records=self._on_new_records)
         self.api_enabled = api and self.config.api.enabled
@@ -143,13 +166,36 @@ class BranchNode:
     @property
     def is_validator(self) -> bool:
         """Whether this node's key signs the next block (the set can change, §15)."""
-        return self.runs_consensus and self.key.branch_id in self.chain.state.validators
+        return self.runs_consensus and self.branch_id in self.chain.state.validators
 
     def _allowed_peers(self, state: Any) -> frozenset[str]:
-        """Every member's peer id (the registry now), the configured extra peers, and the
-        observers allowed at runtime (:meth:`set_observer`)."""
+        """Every member's peer id (the registry now), the configured extra peers, the
+        observers allowed at runtime (:meth:`set_observer`), and the old peer ids of
+        members that rotated their key themselves in the last ROTATION_GRACE_HEIGHTS."""
+        grace = {p for p, last in self._rotation_grace.items() if last >= state.height}
         return frozenset({peer_id_of(key.raw) for key in state.members.values()} | set(self.config.p2p.allow_peers)
-                         | self._observers)
+                         | self._observers | grace)
+
+    def _note_rotations(self, block: Any) -> None:
+        """(A commit listener.) A member's own ``branch.key`` record in ``block``: its old
+        peer id stays allowed for ROTATION_GRACE_HEIGHTS. A key replaced by a ``rotate_key``
+        proposal (lost or leaked) gets no grace, nor does one whose announced key a proposal
+        overrode in the same block. The old key is the registry's before ``block``, known
+        exactly only when the listener saw the block before it and the state is this
+        block's: block sync commits ranges and calls listeners after the last one, so a
+        rotation inside a range gets no grace here (fail closed)."""
+        state = self.chain.state
+        if self._member_keys_height == block.height - 1 and block.height == state.height:
+            announced = {r.branch_id: r.body.public_key for r in block.records if r.kind == "branch.key"}
+            for bid, new in announced.items():
+                old, now = self._member_keys.get(bid), state.members.get(bid)
+                if old is not None and now is not None and now.raw == new:
+                    self._rotation_grace[peer_id_of(old)] = block.height + ROTATION_GRACE_HEIGHTS
+        for p in [p for p, last in self._rotation_grace.items() if last < block.height]:
+            del self._rotation_grace[p]
+        if block.height == state.height:  # the state is this block's
+            self._member_keys = {bid: key.raw for bid, key in state.members.items()}
+            self._member_keys_height = block.height
 
     async def _follow_members(self) -> None:
         """The allowlist follows the registry: an admitted member may connect, a retired
@@ -164,6 +210,46 @@ class BranchNode:
             self._allowed = allowed
             log.info("allowlist: %d peers (members, configured peers, observers)", len(allowed))
             await self.net.set_allowed_peers(allowed)
+
+    async def _follow_key_rotation(self, scope: trio.CancelScope) -> None:
+        """Once a block commits our pending key (node/keyring.py), promote the key files
+        and restart the node in place: its libp2p identity moves to the new key, which
+        the other nodes' allowlists now hold. Records are signed with the new key from
+        that block on already (``NodeKeys.record_key`` follows the registry)."""
+        while True:
+            await self.chain.wait_height(self.chain.height + 1)
+            if self.keys.pending is None or not self.keys.reconcile(self.chain.state):
+                continue
+            if self.keys.current.public_key != self.key.public_key:
+                log.info("restarting the node in place: its libp2p identity moves to the new key (peer id %s)",
+                         peer_id_of(self.keys.current.public_key.raw))
+                self.restart_requested.set()
+                scope.cancel()
+                return
+
+    async def rotate_key(self, public_key: bytes) -> tuple[Any, str]:
+        """Announce the pending key (``HOME/node_key.pending.json``, which must hold
+        ``public_key``) in a ``branch.key`` record signed by the key in force. Returns
+        (record, status): ``submitted`` now, ``pending`` (submitted before, not committed),
+        or ``committed`` (the registry holds it: the record is None). Raises
+        KeyFileError, ValueError (no such pending key) and whatever
+        RecordIngest.rotate_key raises."""
+        if self.keys.registry_key(self.chain.state) == public_key:
+            return None, "committed"
+        pending = self.keys.load_pending()
+        if pending is None or pending.public_key.raw != public_key:
+            raise ValueError(f"{self.home.pending_key} does not hold key {public_key.hex()} (write it first: "
+                             "branchnet keys rotate)")
+        if self.driver is not None:
+            self.driver.add_signing_key(pending)  # signs the heights whose set holds it, once the rotation commits
+        return await self.ingest.rotate_key(pending)
+
+    def key_rotation_status(self) -> dict[str, Any] | None:
+        keys = self.keys
+        if keys.pending is None:
+            return None
+        return {"pending_public_key": keys.pending.public_key.hex(),
+                "submitted": self.pending.open_count(self.branch_id, "key") > 0}
 
     async def set_observer(self, peer_id: str, allowed: bool) -> None:
         """Let the peer ``peer_id`` (an auditor's observer, not a member) connect from now
@@ -205,6 +291,7 @@ class BranchNode:
                 await nursery.start(self.sync.run)
                 nursery.start_soon(self._announcements)
                 nursery.start_soon(self._follow_members)
+                nursery.start_soon(self._follow_key_rotation, nursery.cancel_scope)
                 if self.driver is not None:
                     await nursery.start(self.driver.run)
                 if self.api_enabled:
@@ -229,6 +316,8 @@ class BranchNode:
             with trio.CancelScope(shield=True):
                 self._save_peers()
                 self.store.close()
+                if self.wal is not None:
+                    self.wal.close()
 
     def _refresh_gauges(self) -> None:
         """Before each metrics scrape: the gauges nothing else keeps current."""
@@ -281,7 +370,9 @@ class BranchNode:
         return {
             "moniker": self.config.node.moniker,
             "chain_id": self.genesis.chain_id,
-            "branch_id": self.key.branch_id.hex(),
+            "branch_id": self.branch_id.hex(),
+            "public_key": self.keys.registry_key(st).hex() if self.keys.registry_key(st) else None,
+            "key_rotation": self.key_rotation_status(),
             "peer_id": self.peer_id,
             "role": "validator" if self.is_validator else "observer",
             "genesis_hash": self.genesis.hash.hex(),

@@ -133,6 +133,11 @@ class PendingRecords:
             log.info("%d acknowledged record(s) were still pending: sending them again", len(rows))
         return [(h, raw) for h, raw, _ in rows]
 
+    def open_count(self, branch_id: bytes, subject: str | None = None) -> int:
+        """How many acknowledged records of ``branch_id`` (of ``subject``, if given) are still
+        pending: neither committed nor rejected."""
+        return sum(b == branch_id and (subject is None or s == subject) for b, s, _ in self._open.values())
+
     def track(self, record: Record) -> None:
         """Watch a recovered record (it is on disk already)."""
         self._open[record.hash] = (record.branch_id, record.subject, record.seq)

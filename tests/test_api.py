@@ -24,6 +24,7 @@ from node.api.server import MAX_BODY_BYTES
 from node.api.openapi import OPENAPI
 from node.config import ApiSection
 from node.keyfile import load_key
+from protocol.keys import PrivateKey
 from tools.netsetup import create_network
 from node.node import BranchNode
 from protocol.genesis import Genesis
@@ -739,6 +740,21 @@ async def test_as_of_answers_what_was_on_offer_then_from_history(client, net, pu
 async def test_empty_query_values_mean_absent(client, published):
     doc = (await client.get("/v1/services?category=&branch=&region=&status=&q=&limit=&offset=")).json()
     assert doc["total"] == (await client.get("/v1/services")).json()["total"] > 0
+
+
+async def test_keys_rotate_answers_without_rotating(client, net):
+    """POST /v1/keys/rotate: the key in force is "committed" already; a key with no pending
+    key file, or malformed hex, is refused (the rotation itself: tests/test_key_rotation.py)."""
+    r = await client.post("/v1/keys/rotate", json={"public_key": net.key.public_key.hex()}, headers=net.auth)
+    assert r.status_code == 202, r.text
+    assert r.json() == {"status": "committed", "public_key": net.key.public_key.hex(), "hash": None, "record": None}
+    other = PrivateKey.generate().public_key.hex()
+    r = await client.post("/v1/keys/rotate", json={"public_key": other}, headers=net.auth)
+    assert r.status_code == 409 and r.json()["error"]["code"] == "no_pending_key", r.text
+    r = await client.post("/v1/keys/rotate", json={"public_key": "zz" * 32}, headers=net.auth)
+    assert r.status_code == 400 and r.json()["error"]["field"] == "public_key", r.text
+    r = await client.post("/v1/keys/rotate", json={"public_key": other})
+    assert r.status_code == 401
 
 
 def test_every_documented_operation_was_validated(request):

@@ -6,6 +6,8 @@ All through click's CliRunner (in-process, no node, no network).
 from __future__ import annotations
 
 import json
+import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -97,6 +99,27 @@ def test_keys_show_never_prints_the_seed(home: Path) -> None:
     assert seed not in r.stdout + human.stdout and info["peer_id"] in human.stdout
 
 
+def test_keys_rotate_keeps_the_new_key_pending_until_the_node_takes_it(home: Path) -> None:
+    """Without a running node: the new key is written (0600, this branch's id, "rotated"),
+    the command exits 3, and running it again resumes with the same pending key."""
+    branch_id = json.loads((home / "node_key.json").read_text())["branch_id"]
+    r = run("keys", "rotate", "--home", str(home), "--node", "http://127.0.0.1:9")
+    assert r.exit_code == 3 and r.stderr.startswith("error: cannot reach the node") and "run `branchnet keys rotate` again" in r.stderr
+    pending = json.loads((home / "node_key.pending.json").read_text())
+    assert pending["branch_id"] == branch_id and pending["rotated"] is True
+    assert stat.S_IMODE(os.stat(home / "node_key.pending.json").st_mode) == 0o600
+    assert f"new key {pending['public_key']} written" in r.stdout
+    r = run("keys", "rotate", "--home", str(home), "--node", "http://127.0.0.1:9")
+    assert r.exit_code == 3 and f"resuming the pending rotation to key {pending['public_key']}" in r.stdout
+    assert json.loads((home / "node_key.pending.json").read_text()) == pending
+    info = json.loads(run("keys", "show", "--home", str(home), "--json").stdout)
+    assert info["branch_id"] == branch_id and info["pending_public_key"] == pending["public_key"]
+    assert info["public_key"] != pending["public_key"]
+    (home / "node_key.pending.json").write_text("{}")
+    r = run("keys", "rotate", "--home", str(home), "--node", "http://127.0.0.1:9")
+    assert r.exit_code == 2 and r.stderr.startswith("error: ") and "node_key.pending.json" in r.stderr
+
+
 def test_home_from_environment_and_missing_key(tmp_path: Path, home: Path) -> None:
     r = run("keys", "show", "--json", env={"BRANCHNET_HOME": str(home)})
     assert r.exit_code == 0 and json.loads(r.stdout)["branch_id"]
@@ -109,7 +132,7 @@ def test_help_documents_exit_codes_and_every_command_has_help() -> None:
     assert "3  node unreachable" in r.stdout
     for cmd in (["init"], ["keys", "show"], ["genesis", "finalize"], ["service", "publish"], ["service", "status"],
                 ["branch", "profile", "set"], ["chain", "verify"], ["chain", "export"], ["proof", "verify"],
-                ["store", "rebuild"], ["status"], ["run"]):
+                ["store", "rebuild"], ["status"], ["run"], ["keys", "rotate"]):
         assert run(*cmd, "--help").exit_code == 0, cmd
 
 

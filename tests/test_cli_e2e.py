@@ -220,3 +220,80 @@ def test_loan_terms_published_from_a_file_listed_by_term_and_rate(running_node, 
     r = branchnet("chain", "verify", *h, "--json")
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["height"] >= row["height"]
+
+
+def test_keys_rotate_against_a_real_node(running_node) -> None:
+    """The sole validator of a real node (``branchnet run``) rotates its key: the record
+    commits, the node restarts in place (same process) with the new key and peer id,
+    signs blocks and records with it, and the chain verifies from genesis."""
+    home, proc = running_node
+    h = ["--home", str(home)]
+    before = json.loads(branchnet("keys", "show", *h, "--json").stdout)
+    r = branchnet("service", "publish", *h, "--id", "fx-exchange", "--category", "fx", "--title", "Foreign exchange",
+                  "--json")
+    assert r.returncode == 0, r.stderr
+
+    r = branchnet("keys", "rotate", *h, "--json", "--timeout", "120", timeout=180)
+    assert r.returncode == 0, r.stderr
+    rotated = json.loads(r.stdout)
+    assert rotated["status"] == "committed" and rotated["height"] >= 1
+    assert rotated["branch_id"] == before["branch_id"] and rotated["old_public_key"] == before["public_key"]
+    assert rotated["public_key"] != before["public_key"] and rotated["peer_id"] != before["peer_id"]
+    assert proc.poll() is None  # restarted in place, not exited
+
+    after = json.loads(branchnet("keys", "show", *h, "--json").stdout)
+    assert after["branch_id"] == before["branch_id"] and after["public_key"] == rotated["public_key"]
+    assert after["retired_keys"] == {str(rotated["height"]): before["public_key"]} and "pending_public_key" not in after
+    assert not (home / "node_key.pending.json").exists()
+    status = json.loads(branchnet("status", *h, "--json").stdout)
+    assert status["branch_id"] == before["branch_id"] and status["peer_id"] == rotated["peer_id"]
+
+    r = branchnet("service", "update", *h, "--id", "fx-exchange", "--title", "Foreign exchange (new key)", "--json")
+    assert r.returncode == 0, r.stderr
+    updated = json.loads(r.stdout)
+    assert updated["height"] > rotated["height"] + 1  # blocks after the switch, signed by the new key
+    r = branchnet("chain", "verify", *h, "--json")
+    assert r.returncode == 0, r.stderr
+
+
+def test_keys_rotate_survives_kill_9_of_the_node(running_node, tmp_path: Path) -> None:
+    """kill -9 right after the node acknowledged the branch.key record (committed or not
+    yet): started again, the node comes back consistent and `keys rotate` finishes."""
+    home, proc = running_node
+    h = ["--home", str(home)]
+    before = json.loads(branchnet("keys", "show", *h, "--json").stdout)
+    r = branchnet("keys", "rotate", *h, "--no-wait", "--json", "--timeout", "60")
+    assert r.returncode == 0, r.stderr
+    submitted = json.loads(r.stdout)
+    assert submitted["status"] == "submitted"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=STOP_TIMEOUT_S)
+    log = (tmp_path / "node2.log").open("wb")
+    again = subprocess.Popen([*CLI, "run", *h], stdout=log, stderr=subprocess.STDOUT)
+    try:
+        def api_up() -> bool:
+            assert again.poll() is None, f"node exited with {again.returncode}:\n{(tmp_path / 'node2.log').read_text()[-3000:]}"
+            return branchnet("status", *h, "--json").returncode == 0
+
+        wait_until_blocking(api_up, START_TIMEOUT_S, "the restarted node's API", interval=0.2)
+        def switched() -> bool:  # committed before the kill (promoted at start) or re-sent and committed now
+            r = branchnet("status", *h, "--json")
+            doc = json.loads(r.stdout) if r.returncode == 0 else {}
+            return doc.get("public_key") == submitted["public_key"] and doc.get("key_rotation") is None
+
+        wait_until_blocking(switched, 120, "the node to switch to the new key", interval=0.3)
+        assert not (home / "node_key.pending.json").exists()
+        after = json.loads(branchnet("keys", "show", *h, "--json").stdout)
+        assert after["branch_id"] == before["branch_id"] and after["public_key"] == submitted["public_key"]
+        r = branchnet("service", "publish", *h, "--id", "fx-exchange", "--category", "fx", "--title", "FX", "--json")
+        assert r.returncode == 0, r.stderr
+        assert branchnet("chain", "verify", *h).returncode == 0
+    finally:
+        if again.poll() is None:
+            os.kill(again.pid, signal.SIGTERM)
+            try:
+                again.wait(timeout=STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                os.kill(again.pid, signal.SIGKILL)
+                again.wait(timeout=STOP_TIMEOUT_S)
+        log.close()

@@ -29,6 +29,11 @@ class Open(Struct, kw_only=True):
 # ------------------------------------------------------------------ status
 
 
+class KeyRotationState(Closed):
+    pending_public_key: Annotated[PublicKey, Meta(description="the key in HOME/node_key.pending.json")]
+    submitted: Annotated[bool, Meta(description="its branch.key record is pending (acknowledged, not committed)")]
+
+
 class SyncStats(Open):
     syncing: bool
     best_peer_height: Count
@@ -156,6 +161,10 @@ class Status(Closed):
     ingest: IngestStats
     pending: PendingStats
     mdns: Annotated[MdnsStats | None, Meta(description="null unless [p2p] mdns is on")]
+    public_key: Annotated[PublicKey | None, Meta(description="the branch's key in force (the registry's, PROTOCOL.md "
+                                                             "§15.3); null if the branch is not a member")]
+    key_rotation: Annotated[KeyRotationState | None, Meta(description="null unless a key rotation of this node waits "
+                                                                     "to commit (branchnet keys rotate)")]
 
 
 class Health(Closed):
@@ -336,6 +345,20 @@ SignRecord = Union[SignProfile, SignOffer, SignWithdraw, SignStatus, SignQuality
 class Accepted(Closed):
     hash: Hash
     status: Literal["accepted"]
+
+
+class RotateKey(Closed):
+    """Announce the key in HOME/node_key.pending.json (written first, e.g. by branchnet keys rotate)."""
+    public_key: Annotated[PublicKey, Meta(description="the pending key's public key (64 hex)")]
+
+
+class KeyRotated(Closed):
+    status: Annotated[Literal["submitted", "pending", "committed"],
+                      Meta(description="submitted: its branch.key record now; pending: submitted before, not committed "
+                                       "yet; committed: the registry holds the key already")]
+    public_key: PublicKey
+    hash: Annotated[Hash | None, Meta(description="the branch.key record (null once committed)")]
+    record: Annotated[Record | None, Meta(description="null once committed")]
 
 
 class Signed(Closed):

@@ -37,7 +37,7 @@ MODELS: tuple = (
     n.Error, n.Health, n.Status, n.Peers, n.Observers, n.SetObserver, n.Validators, n.Activity, n.GenesisFile,
     m.BlockList, m.Block, m.RawBlock, m.RecordList, m.RecordState, m.RecordProof,
     m.ServiceList, m.QualityList, m.BranchList, m.BranchDetail, m.Governance,
-    n.SubmitRecord, n.SignRecord, n.Accepted, n.Signed, n.BlockEvent, n.RecordEvent, n.ValidatorSetEvent, n.DroppedEvent,
+    n.SubmitRecord, n.SignRecord, n.Accepted, n.Signed, n.RotateKey, n.KeyRotated, n.BlockEvent, n.RecordEvent, n.ValidatorSetEvent, n.DroppedEvent,
 )
 _REFS, SCHEMAS = msgspec.json.schema_components(MODELS, ref_template="#/components/schemas/{name}")
 REF = dict(zip(MODELS, _REFS))
@@ -67,9 +67,9 @@ READ_ERRORS = {
 }
 WRITE_ERRORS = READ_ERRORS | {
     "401": _json(ERR, "Missing or wrong bearer token (code unauthorized)"),
-    "409": _json(ERR, "duplicate or seq_conflict"),
+    "409": _json(ERR, "duplicate or seq_conflict; for /v1/keys/rotate no_pending_key or bad_key_file"),
     "413": _json(ERR, "Body over 64 KiB (code too_large)"),
-    "503": _json(ERR, "mempool_full, catching_up or overloaded: retry after Retry-After seconds"),
+    "503": _json(ERR, "mempool_full, catching_up, key_rotation or overloaded: retry after Retry-After seconds"),
 }
 PAGE = [_q("before", INT | {"minimum": 1}, "only heights below this"),
         _q("limit", INT | {"minimum": 1, "maximum": 100}, "page size (default 20)")]
@@ -177,6 +177,11 @@ OPENAPI: dict[str, Any] = {
         "/v1/records/sign": _post("Build, sign (with the node's branch key, a seq above every one it signed for the "
                                   "subject, wall-clock time) and submit a record; 202 once it is on disk",
                                   n.SignRecord, n.Signed, "Accepted: on the node's disk before this answer"),
+        "/v1/keys/rotate": _post("Rotate this branch's key (docs/CLI.md keys rotate): announce the key written to "
+                                 "HOME/node_key.pending.json in a branch.key record signed by the key in force; the node "
+                                 "signs with the new key from the block that commits it. 503 key_rotation while records "
+                                 "signed with the current key are pending", n.RotateKey, n.KeyRotated,
+                                 "Accepted: the branch.key record is on the node's disk (or was before, or committed)"),
         "/v1/records/{hash}": _get("One record and where it stands: committed (with height and index), pending "
                                    "(acknowledged or in the mempool, not committed yet) or rejected (acknowledged, "
                                    "but it can never commit: reason)", REF[m.RecordState], [_p("hash", HASH)]),

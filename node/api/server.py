@@ -46,6 +46,7 @@ from protocol.terms import MAX_AMOUNT, MAX_TERM_MONTHS
 from protocol.views import body_from_json
 
 from ..ingest import CatchingUp
+from ..keyfile import KeyFileError
 from ..listen import bind_tcp
 from ..mempool import MempoolFull, MempoolRejected
 from ..overload import Overloaded
@@ -345,6 +346,25 @@ class NodeApi:
         record = await self._submit(self.node.ingest.sign_and_submit, body)
         return JSONResponse({"hash": record.hash.hex(), "seq": record.seq, "record": views.record_json(record)}, status_code=202)
 
+    async def rotate_key(self, request: Request) -> Response:
+        doc = await self.read_json(request)
+        value = doc.get("public_key")
+        if not isinstance(value, str) or len(value) != 64:
+            raise ApiError(400, "bad_hex", "the pending key's public key, 64 hex digits", "public_key")
+        try:
+            public_key = bytes.fromhex(value)
+        except ValueError:
+            raise ApiError(400, "bad_hex", "not valid hex", "public_key") from None
+        try:
+            record, status = await self._submit(self.node.rotate_key, public_key)
+        except KeyFileError as exc:
+            raise ApiError(409, "bad_key_file", str(exc), "public_key") from None
+        except ValueError as exc:
+            raise ApiError(409, "no_pending_key", str(exc), "public_key") from None
+        return JSONResponse({"status": status, "public_key": value.lower(),
+                             "hash": record.hash.hex() if record is not None else None,
+                             "record": views.record_json(record) if record is not None else None}, status_code=202)
+
     async def _submit(self, submit: Callable[[Any], Awaitable[Record]], arg: Any) -> Record:
         try:
             return await submit(arg)
@@ -383,6 +403,7 @@ def make_app(node: Any) -> Any:
         r("/v1/blocks/{height}/raw", get=api.raw_block),
         r("/v1/records", get=api.records, post=api.submit_record),
         r("/v1/records/sign", post=api.sign_record),
+        r("/v1/keys/rotate", post=api.rotate_key),
         r("/v1/records/{hash}", get=api.record),
         r("/v1/records/{hash}/proof", get=api.record_proof),
         r("/v1/services", get=api.services),

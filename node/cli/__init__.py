@@ -199,16 +199,21 @@ def keys_show(as_json: bool) -> None:
     branches (``config add-peer``).
     """
     from ..config import ConfigError
-    from ..keyfile import KeyFileError, load_key
+    from ..keyfile import KeyFileError
+    from ..keyring import NodeKeys
     from ..peerid import peer_id_of
 
     home = cli_context().home
     try:
-        key = load_key(home.key)
+        keys = NodeKeys(home)
     except KeyFileError as exc:
         raise ConfigProblem(str(exc)) from None
-    peer_id = peer_id_of(key.public_key.raw)
-    info = {"branch_id": key.branch_id.hex(), "public_key": key.public_key.hex(), "peer_id": peer_id}
+    peer_id = peer_id_of(keys.current.public_key.raw)
+    info = {"branch_id": keys.branch_id.hex(), "public_key": keys.current.public_key.hex(), "peer_id": peer_id}
+    if keys.pending is not None:  # a rotation waiting to commit (keys rotate)
+        info["pending_public_key"] = keys.pending.public_key.hex()
+    if keys.retired:
+        info["retired_keys"] = {str(h): k.public_key.hex() for h, k in sorted(keys.retired.items())}
     try:
         config = home.load_config()
     except ConfigError:
@@ -221,10 +226,19 @@ def keys_show(as_json: bool) -> None:
         print_json(info)
         return
     rows = [("branch id", info["branch_id"]), ("public key", info["public_key"]), ("peer id", peer_id)]
+    if "pending_public_key" in info:
+        rows.append(("pending key", f"{info['pending_public_key']} (rotation not committed yet)"))
+    rows += [("retired key", f"{k} (replaced at height {h}: {home.retired_key(int(h)).name})")
+             for h, k in info.get("retired_keys", {}).items()]
     if config is not None:
         rows = [("name", info["name"]), ("mode", info["mode"])] + rows
         rows += [("address", a) for a in info["addresses"]]
     console().print(kv_table(rows))
+
+
+from .keyrotate import keys_rotate  # noqa: E402  (after the group it joins)
+
+keys.add_command(keys_rotate)
 
 
 def dialable(listen: str, peer_id: str) -> str:

@@ -58,6 +58,14 @@ class ConfigProblem(CliError):
     exit_code = EXIT_USAGE
 
 
+class NodeRefused(CliError):
+    """The node answered an error (exit 1): ``status`` (HTTP) and ``code`` (the API's reason slug)."""
+
+    def __init__(self, message: str, *, status: int, code: str):
+        super().__init__(message)
+        self.status, self.code = status, code
+
+
 class NodeUnreachable(CliError):
     """The node's API cannot be reached (exit 3)."""
 
@@ -243,7 +251,9 @@ class NodeClient:
         except ValueError:
             doc = None
         if resp.status_code >= 400:
-            raise CliError(api_error_message(doc, resp.status_code, f"{method} {path}"))
+            raise NodeRefused(api_error_message(doc, resp.status_code, f"{method} {path}"), status=resp.status_code,
+                              code=str((doc.get("error") or {}).get("code") or "") if isinstance(doc, dict)
+                              and isinstance(doc.get("error"), dict) else "")
         if doc is None:
             raise CliError(f"{method} {path}: the node answered {resp.status_code} with a body that is not JSON")
         return doc

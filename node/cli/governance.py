@@ -134,8 +134,9 @@ def vote(proposal_id: str, yes: bool, wait_commit: bool, timeout: float, as_json
 @node_option
 @json_option
 def rotate_key(public_key: str, wait_commit: bool, timeout: float, as_json: bool) -> None:
-    """Announce this branch's new key, signed with the current one. Records after it must be
-    signed with the new key: install it in the node (HOME/node_key) once this commits."""
+    """Announce a new key of this branch held elsewhere, signed with the current one (records
+    after it must be signed with that key, so this node stops signing for the branch).
+    To move this node itself to a new key, use `branchnet keys rotate`."""
     try:
         body = KeyRotation.from_array([_hex(public_key, "--public-key", 32)])
     except RemoteProtocolError as exc:

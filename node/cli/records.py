@@ -174,10 +174,10 @@ def _offer_from_args(kw: dict[str, Any]):
 
 def _own_offer(api: NodeClient, service_id: str) -> dict[str, Any] | None | bool:
     """This branch's current offer of ``service_id``; False if the branch is unknown here (no key)."""
-    from ..keyfile import KeyFileError, load_key
+    from ..keyfile import KeyFileError, load_branch_key
 
     try:
-        branch_id = load_key(cli_context().home.key).branch_id.hex()
+        branch_id = load_branch_key(cli_context().home.key).branch_id.hex()  # not the key's own id once rotated
     except KeyFileError:
         return False
     doc = api.get("/v1/services", {"branch": branch_id, "limit": 1000})

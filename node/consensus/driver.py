@@ -124,11 +124,16 @@ def timer_due(deadline_ms: int, now: float) -> bool:
 class ConsensusDriver:
     def __init__(self, *, chain: Chain, mempool: Mempool, candidates: CandidateBlocks, key: PrivateKey,
                  network: Any, wal: ConsensusWAL, config: ConsensusSection, metrics: NodeMetrics,
-                 sync: BlockSync | None = None, resend_interval: float = 1.0):
+                 sync: BlockSync | None = None, resend_interval: float = 1.0, branch_id: bytes | None = None,
+                 keys: tuple[PrivateKey, ...] | list[PrivateKey] = ()):
+        """``branch_id``: ours, when ``key`` does not derive it (a rotated key); ``keys``: the
+        branch's other keys (a rotation pending or retired): the state machine signs each
+        height with the one its validator set holds."""
         self.chain = chain
         self.mempool = mempool
         self.candidates = candidates
         self.key = key
+        self.me = key.branch_id if branch_id is None else branch_id
         self.net = network
         self.wal = wal
         self.config = config
@@ -138,7 +143,9 @@ class ConsensusDriver:
         self.runtime = chain.runtime
         recovered = wal.load()
         self.cs = ConsensusState(key, self.chain_id, ConsensusParams.of_chain(chain.genesis.params), recovered.signer,
-                                 recovered.signed_before())
+                                 recovered.signed_before(), branch_id=self.me)
+        for other in keys:
+            self.cs.add_key(other)
         # sign nothing below this height: where we signed last, or where the operator said to resume
         self.first_signing_height = max(recovered.signer.height, recovered.resume_height)
         for block_hash, (height, raw) in recovered.blocks.items():
@@ -156,7 +163,7 @@ class ConsensusDriver:
         self._gate_deadline: float | None = None  # trio time at which the gate opens by itself
         self._gate_changed = trio.Event()
         self._evidence: dict[bytes, Evidence] = {}
-        self.outbox = ConsensusOutbox(network=network, chain_id=self.chain_id, me=key.branch_id,
+        self.outbox = ConsensusOutbox(network=network, chain_id=self.chain_id, me=self.me,
                                       validator_peers=validator_peer_ids(chain.state, network.peer_id), cs=self.cs,
                                       candidates=candidates, metrics=metrics, resend_interval=resend_interval)
         chain.on_commit(self._follow_validators)
@@ -205,6 +212,12 @@ class ConsensusDriver:
             if self.sync is not None:
                 self.sync.peer_is_at(target)
             await self.chain.wait_height(target)
+
+    def add_signing_key(self, key: PrivateKey) -> None:
+        """Another key of our branch (a key rotation, node/keyring.py). Never blocks; the
+        state machine signs with it the heights whose validator set holds it, from the
+        next height it starts (never the one in progress)."""
+        self.cs.add_key(key)
 
     def notify_records(self) -> None:
         """Records arrived (never blocks): the height gate may open sooner."""
@@ -331,7 +344,7 @@ class ConsensusDriver:
         wall_ms = self.runtime.wall_ms()
         async with chain.lock:
             block, tx, rejected = await self.runtime.run_sync(lambda: build_block(
-                chain.state, height=height, round=round, time_ms=wall_ms, proposer=self.key.branch_id,
+                chain.state, height=height, round=round, time_ms=wall_ms, proposer=self.me,
                 candidates=candidates, evidence=evidence, verified=verified, max_records=self.config.max_block_records))
         for record, exc in rejected:
             self.mempool.remove([record], reason=exc.reason)
@@ -356,7 +369,7 @@ class ConsensusDriver:
             if await self.chain.commit(cand.block, certificate, via="consensus", tx=cand.tx):
                 self.metrics.commit_round.observe(action.round)
                 log.info("committed block %d (round %d, %d records)", action.height, action.round, len(cand.block.records))
-                if cand.block.header.proposer == self.key.branch_id:  # one announcement per height, not N
+                if cand.block.header.proposer == self.me:  # one announcement per height, not N
                     try:
                         await self.net.publish(self.topics.blocks, wire.encode_new_block(action.height, action.block_hash),
                                                max_wait=0.05)

@@ -140,6 +140,15 @@ class ChainReader:
             out.append((header, CommitCertificate.decode(cert), ValsetBody.from_array(decode(valset, max_size=1 << 20)).valset))
         return out
 
+    def signing_set(self, height: int) -> ValidatorSet:
+        """The validator set that signed block ``height``: the one the last header below it
+        announced (``valset_changes``), else the genesis set. Raises ProtocolError if the
+        stored set does not decode."""
+        row = self._one("SELECT valset FROM valset_changes WHERE height < ? ORDER BY height DESC LIMIT 1", (height,))
+        if row is None:
+            return self.genesis.validators
+        return ValsetBody.from_array(decode(row[0], max_size=1 << 20)).valset
+
     def _stored(self, row: tuple[bytes, bytes]) -> StoredBlock:
         p = self.genesis.params
         block = Block.decode(row[0], max_bytes=p.max_block_bytes + 1024, max_records=p.max_block_records, max_evidence=p.max_block_evidence)

@@ -237,7 +237,13 @@ class Store(ChainReader):
             state.restore(height=height, last_block_hash=last.block.hash, last_block_time_ms=header.time_ms,
                           entries=list(self.iter_state()), committed_evidence=self.evidence_hashes())
             if verify_certificate:
-                last.certificate.verify(state.validators, state.chain_id, height=height, block_hash=last.block.hash)
+                # Against the set that signed it, not the state's (the set of the NEXT height): the
+                # two differ right after a switch (§15.5), e.g. a key rotation two heights back.
+                signing = self.signing_set(height)
+                if signing.hash != header.validators_hash:
+                    raise StoreCorrupted(self.path, f"the validator set stored for block {height} is not the one "
+                                                    "its header names")
+                last.certificate.verify(signing, state.chain_id, height=height, block_hash=last.block.hash)
         except ProtocolError as exc:
             raise StoreCorrupted(self.path, f"block {height} does not decode or verify ({exc})") from None
         if state.state_root != header.state_root:

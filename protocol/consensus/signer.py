@@ -124,12 +124,18 @@ def sign_vote(
     round: int,
     block_hash: bytes,
     lock_votes: tuple[Vote, ...] = (),
+    *,
+    validator: bytes | None = None,
 ) -> tuple[SignerState, Vote]:
     """Sign a vote if ``state`` allows it. Returns (state to persist first, vote).
     A non-nil precommit is a lock: pass the prevotes that justify it as
-    ``lock_votes`` so a restarted node can still prove its lock to peers."""
+    ``lock_votes`` so a restarted node can still prove its lock to peers.
+    ``validator``: the branch id the vote is for, when the key's own id is not it
+    (a branch whose key rotated keeps its id, §15); the one guard ``state`` covers
+    every key of the branch, so no (height, round, step) is signed twice by two keys."""
     step = _STEP_OF_VOTE[vote_type]
-    unsigned = Vote(vote_type, height, round, block_hash, key.branch_id)
+    validator = key.branch_id if validator is None else validator
+    unsigned = Vote(vote_type, height, round, block_hash, validator)
     payload = unsigned.payload()
     signature = check_hrs(state, height, round, step, payload)
     if signature is None:
@@ -143,18 +149,21 @@ def sign_vote(
     elif (state.height, state.round, state.step) == (height, round, step):
         earlier = state.earlier
     new_state = SignerState(height, round, step, payload, signature, lock_round, lock_hash, locks, earlier)
-    return new_state, Vote(vote_type, height, round, block_hash, key.branch_id, signature)
+    return new_state, Vote(vote_type, height, round, block_hash, validator, signature)
 
 
 def sign_proposal(
-    state: SignerState, key: PrivateKey, chain_id: str, height: int, round: int, pol_round: int, block_hash: bytes
+    state: SignerState, key: PrivateKey, chain_id: str, height: int, round: int, pol_round: int, block_hash: bytes,
+    *, proposer: bytes | None = None,
 ) -> tuple[SignerState, Proposal]:
-    """Sign a proposal if ``state`` allows it. Returns (state to persist first, proposal)."""
-    unsigned = Proposal(height, round, pol_round, block_hash, key.branch_id)
+    """Sign a proposal if ``state`` allows it. Returns (state to persist first, proposal).
+    ``proposer``: the branch id, when the key's own id is not it (as ``sign_vote``)."""
+    proposer = key.branch_id if proposer is None else proposer
+    unsigned = Proposal(height, round, pol_round, block_hash, proposer)
     payload = unsigned.payload()
     signature = check_hrs(state, height, round, int(Step.PROPOSE), payload)
     if signature is None:
         signature = key.sign(Domain.PROPOSAL, chain_id, payload)
     lock_round, lock_hash, locks = _next_lock(state, height)
     new_state = SignerState(height, round, int(Step.PROPOSE), payload, signature, lock_round, lock_hash, locks)
-    return new_state, Proposal(height, round, pol_round, block_hash, key.branch_id, signature)
+    return new_state, Proposal(height, round, pol_round, block_hash, proposer, signature)

@@ -22,6 +22,12 @@ comments ``# L22`` etc. cite that algorithm's lines.
 * Signing goes through :mod:`.signer`: a refused signature (a restart must
   not step back) leaves the step transition in place but sends nothing, and is
   counted as ``signer_refused``.
+* Keys: a branch keeps its id when its key rotates (PROTOCOL.md §15), and the
+  validator set of a height says which key signs it. ``StartHeight`` picks
+  that one key among ours (:meth:`ConsensusState.add_key`) for the whole
+  height, so no height is ever signed by two keys; with no key of the set's
+  we follow and sign nothing (``no_signing_key``). One signer state guards
+  every key of the branch.
 * Untrusted input is checked (membership, shape, height, round, proposer) and
   dropped with a counted reason — ``self.rejected[reason]`` and a
   :class:`RejectedInput` action — without changing state. Signatures are *not*
@@ -90,9 +96,14 @@ class ConsensusState:
         params: ConsensusParams | None = None,
         signer_state: SignerState | None = None,
         signed_before: tuple[Vote | Proposal, ...] = (),
+        *,
+        branch_id: bytes | None = None,
     ):
-        self.key = key
-        self.me = key.branch_id
+        # A branch keeps its id when its key rotates (§15): ``branch_id`` is ours, and each
+        # height is signed by the one key the validator set of that height holds for it.
+        self.me = key.branch_id if branch_id is None else branch_id
+        self.keys: dict[bytes, PrivateKey] = {key.public_key.raw: key}  # every key we may sign with, by public key
+        self.key: PrivateKey | None = key  # the key signing this height (StartHeight picks it); None: we have no key of the set
         self.chain_id = chain_id
         self.params = params or ConsensusParams()
         self.signer_state = signer_state or SignerState()
@@ -126,6 +137,11 @@ class ConsensusState:
         self._actions: list[Action] = []
 
     # ------------------------------------------------------------------ API
+
+    def add_key(self, key: PrivateKey) -> None:
+        """Another key of this branch (a rotation, §15): it signs the heights whose set holds
+        it, from the next StartHeight on. The key of the height in progress does not change."""
+        self.keys[key.public_key.raw] = key
 
     def apply(self, event: Event) -> list[Action]:
         """Feed one event; return the actions to carry out, in order.
@@ -179,6 +195,9 @@ class ConsensusState:
             raise LocalProtocolError("StartHeight needs a ValidatorSet", field="valset")
         self.height = ev.height
         self.valset = ev.valset
+        mine = ev.valset.get(self.me)
+        if mine is not None:  # outside the set we sign nothing (the key stays for subclasses that do)
+            self.key = self.keys.get(mine.public_key.raw)  # one key for the whole height; None: not one of ours
         self.votes = self.vote_keeper_class(ev.valset, ev.height)
         self.proposals = {}
         self._proposal_evidence = set()
@@ -456,9 +475,13 @@ class ConsensusState:
             self._actions.append(RequestBlock(self.height, block_hash))
 
     def _propose(self, block_hash: bytes, pol_round: int) -> None:
+        if self.key is None:  # the set holds a key of ours we do not have (rotated elsewhere)
+            self.rejected["no_signing_key"] = self.rejected.get("no_signing_key", 0) + 1
+            return
         try:
             self.signer_state, p = sign_proposal(
-                self.signer_state, self.key, self.chain_id, self.height, self.round, pol_round, block_hash
+                self.signer_state, self.key, self.chain_id, self.height, self.round, pol_round, block_hash,
+                proposer=self.me,
             )
         except DoubleSignError:
             self.rejected["signer_refused"] = self.rejected.get("signer_refused", 0) + 1
@@ -469,10 +492,13 @@ class ConsensusState:
     def _vote(self, vote_type: int, block_hash: bytes, lock_votes: list[Vote] | None = None) -> None:
         if self.me not in self.valset:  # a member outside the set in force (governance) follows, never signs
             return
+        if self.key is None:
+            self.rejected["no_signing_key"] = self.rejected.get("no_signing_key", 0) + 1
+            return
         try:
             self.signer_state, v = sign_vote(
                 self.signer_state, self.key, self.chain_id, vote_type, self.height, self.round, block_hash,
-                tuple(lock_votes or ()),
+                tuple(lock_votes or ()), validator=self.me,
             )
         except DoubleSignError:
             self.rejected["signer_refused"] = self.rejected.get("signer_refused", 0) + 1

@@ -89,7 +89,7 @@ from protocol.votes import NIL, PRECOMMIT, PREVOTE, CommitCertificate, Proposal,
 
 from .cpu import CpuModel
 from .governance import GOV_SALT, GovScenario, ScriptedScenario, genesis_state
-from .keys import sim_keys
+from .keys import rotated_key, sim_keys
 
 CHAIN_ID = "branchnet-sim"
 FAULT_KINDS = ("delay", "drop", "dup", "partition", "crash", "crash_all", "byz", "invalid")
@@ -188,11 +188,15 @@ class Simulation:
                  crash_at: list[tuple[int, str]] | None = None, cpu: CpuModel | None = None,
                  params: ConsensusParams = SIM_PARAMS, *, governance: bool = False,
                  script: dict[int, list[tuple[int, int]]] | None = None, spares: int | None = None,
-                 modes: list[str] | None = None, powers: list[int] | None = None):
+                 modes: list[str] | None = None, powers: list[int] | None = None,
+                 rotations: dict[int, list[int]] | None = None):
         """``governance``: the chain carries validator-set changes (tools/sim/governance.py)
         drawn per seed; ``script`` fixes them instead ({height: [(node index, power)]}),
         ``spares`` is how many extra keys start as members without power. ``modes`` and
-        ``powers`` fix the validators' behaviour and power (tests)."""
+        ``powers`` fix the validators' behaviour and power (tests). ``rotations``
+        ({height: [node index]}, with ``script``) rotates those nodes' keys at that
+        height; each node holds all of its keys and signs every height with the one
+        the height's set holds (a second key at one height is a violation)."""
         self.seed, self.n = seed, nodes
         self.faults = tuple(sorted(set(faults)))
         unknown = set(self.faults) - set(FAULT_KINDS)
@@ -224,12 +228,21 @@ class Simulation:
         self.nodes = [SimNode(i, k, m) for i, (k, m) in enumerate(zip(keys, modes))]
         self.n = len(self.nodes)
         self.gov = None  # the scenario: what each block carries
+        self.extra_keys: dict[bytes, list] = {}  # a node's keys after rotations (scripted), by branch id
+        self.height_keys: dict[tuple[bytes, int], bytes] = {}  # (branch id, height) -> the public key that signed
         self.min_goal = MIN_HEIGHTS
         if governance:
             byzantine = frozenset(nd.bid for nd in self.nodes if nd.mode != "honest")
             if script is not None:
-                self.gov = ScriptedScenario({h: [(keys[i].branch_id, p) for i, p in acts] for h, acts in script.items()})
-                until = max(script, default=0)
+                rotations = rotations or {}
+                for h in sorted(rotations):
+                    for i in rotations[h]:
+                        bid = keys[i].branch_id
+                        self.extra_keys.setdefault(bid, []).append(rotated_key(i, len(self.extra_keys.get(bid, ()))))
+                self.gov = ScriptedScenario({h: [(keys[i].branch_id, p) for i, p in acts] for h, acts in script.items()},
+                                            {h: [keys[i].branch_id for i in idx] for h, idx in rotations.items()},
+                                            self.extra_keys)
+                until = max([*script, *rotations], default=0)
             else:
                 until = grng.randint(5, 20)
                 self.gov = GovScenario(seed, byzantine, until)
@@ -326,6 +339,8 @@ class Simulation:
 
     def boot(self, nd: SimNode) -> None:
         nd.state = self.state_factory(nd.key, CHAIN_ID, self.params, nd.signer, tuple(nd.signed_history))
+        for key in self.extra_keys.get(nd.bid, ()):
+            nd.state.add_key(key)
         nd.sent, nd.sent_height, nd.syncing, nd.waiting_for = [], 0, False, None
         nd.have = set(nd.wal_blocks)  # the WAL's blocks go back among the candidates
         self.start_height(nd, nd.top + 1)
@@ -652,6 +667,10 @@ class Simulation:
         if nd.sent_height != msg.height:
             nd.sent, nd.sent_height = [], msg.height
         if nd.mode == "honest":
+            signer = nd.state.key.public_key.raw
+            if self.height_keys.setdefault((nd.bid, msg.height), signer) != signer:
+                self.result.double_signs += 1
+                self.violation(f"node {nd.idx} signed height {msg.height} with two keys")
             if type(msg) is Vote:
                 key = (nd.bid, msg.height, msg.round, msg.type + 1)
                 ident = (msg.block_hash,)

@@ -139,18 +139,32 @@ class GovScenario:
 class ScriptedScenario(GovScenario):
     """Fixed changes (tests): ``script[h]`` lists (branch id, power) set_power actions,
     proposed in block ``h`` with every validator in force voting yes — each passes
-    at ``h`` (unless the rule refuses it) and signs from ``h + 2``."""
+    at ``h`` (unless the rule refuses it) and signs from ``h + 2``. ``rotations[h]``
+    lists branch ids whose key rotates at ``h`` (a ``rotate_key`` action, the same
+    registry change as the branch's own ``branch.key``) to the next of
+    ``new_keys[branch id]`` not in use: its old key signs ``h + 1``, the new one
+    from ``h + 2`` on."""
 
-    def __init__(self, script: dict[int, list[tuple[bytes, int]]]):
+    def __init__(self, script: dict[int, list[tuple[bytes, int]]], rotations: dict[int, list[bytes]] | None = None,
+                 new_keys: dict[bytes, list] | None = None):
         super().__init__(0, frozenset(), 0)
         self.script = script
+        self.rotations = rotations or {}
+        self.new_keys = new_keys or {}
+
+    def _actions(self, gov: GovState, height: int) -> list[Action]:
+        actions = [Action("set_power", branch_id=bid, power=power) for bid, power in self.script.get(height, ())]
+        for bid in self.rotations.get(height, ()):
+            fresh = [k for k in self.new_keys.get(bid, ()) if not gov.registry.key_in_use(k.public_key.raw)]
+            if fresh:
+                actions.append(Action("rotate_key", branch_id=bid, public_key=fresh[0].public_key.raw))
+        return actions
 
     def after_block(self, prev: GovState, height: int, evidence: frozenset[bytes]) -> tuple[GovState, dict]:
         gov = prev.copy()
         voters = [v.branch_id for v in gov.validators]
-        for i, (bid, power) in enumerate(self.script.get(height, ())):
-            p = ProposalState(voters[0], f"s{height}-{i}", Action("set_power", branch_id=bid, power=power),
-                              height + EXPIRY, height)
+        for i, action in enumerate(self._actions(gov, height)):
+            p = ProposalState(voters[0], f"s{height}-{i}", action, height + EXPIRY, height)
             for v in voters:
                 p = p.with_vote(v, True)
             gov.proposals[(height * 100 + i).to_bytes(32, "big")] = p
