@@ -74,6 +74,21 @@ def load_genesis(path: Path) -> Genesis:
         raise ConfigError(f"{path}: invalid genesis: {exc}") from None
 
 
+def check_against_genesis(config: Config, genesis: Genesis, source: Path) -> None:
+    """Raise ConfigError where a local setting contradicts the genesis file.
+
+    ``[consensus] max_block_records`` is a local cap under the chain parameter of the
+    same name: every validator refuses a block above the chain's value, so a larger
+    local value can only mislead its reader. Governance may lower the chain's value
+    later (never above genesis, PROTOCOL.md §15.2); block building then takes the lower.
+    """
+    local, chain = config.consensus.max_block_records, genesis.params.max_block_records
+    if local > chain:
+        raise ConfigError(f"{source} [consensus] max_block_records = {local} exceeds the genesis parameter "
+                          f"max_block_records = {chain} of chain {genesis.chain_id} (every validator refuses larger "
+                          f"blocks); set it to at most {chain} in {source}")
+
+
 class BranchNode:
     def __init__(self, home: Path | Home, *, config: Config | None = None, api: bool = True,
                  transport: Transport = P2PNetwork, runtime: Runtime = REAL):
@@ -84,6 +99,7 @@ class BranchNode:
         # with one line and changes nothing (the operator's recovery starts from it as it was).
         self.key = load_key(self.home.key)
         self.genesis = load_genesis(self.home.genesis)
+        check_against_genesis(self.config, self.genesis, self.home.config)
         psk = read_psk(self.home.psk(self.config))
         self.metrics = NodeMetrics()
         self.home.data.mkdir(exist_ok=True, mode=0o700)
