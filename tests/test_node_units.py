@@ -97,8 +97,8 @@ def test_store_refuses_another_chain(tmp_path):
         with pytest.raises(WrongChain) as info:
             open_it()
         message = str(info.value)
-        assert f"holds chain {CHAIN_ID} (genesis hash {ours.hash.hex()})" in message
-        assert f"the genesis file given: {other.chain_id} (genesis hash {other.hash.hex()})" in message
+        assert f"holds another chain: {CHAIN_ID} (genesis hash {ours.hash.hex()})" in message
+        assert f"not the genesis file's {other.chain_id} (genesis hash {other.hash.hex()})" in message
         assert "b'" not in message and "put the network's genesis.json back" in message
         assert f"mv {tmp_path / 'node.db'} {tmp_path / 'node.db'}.other" in message
 
