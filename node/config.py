@@ -63,8 +63,10 @@ explorer = true
 # listen = "127.0.0.1:26660"
 
 [consensus]
-# Most records in one block this node proposes (never more than the genesis
-# parameter max_block_records, which every validator enforces on every block).
+# Most records in one block this node proposes: a local cap under the chain
+# parameter of the same name (genesis "params", default 10000), which every
+# validator enforces on every block. It may not exceed the genesis value (the node
+# refuses to start); if governance lowers the chain's value below it, the lower applies.
 max_block_records = 5000
 # A proposer waits up to this long for records before proposing a block.
 block_interval_ms = 100
@@ -75,14 +77,16 @@ empty_block_interval_ms = 5000
 halt_height = 0
 
 [mempool]
+# Most records waiting for a block; a submission beyond it is refused (mempool_full).
 max_records = 50000
+# Most bytes of records waiting (64 MiB); a submission beyond it is refused (mempool_full).
 max_bytes = 67108864
 # Refuse new submissions of local clients (503, Retry-After) while the records
 # waiting would take longer than this to commit at the recent commit rate.
 finality_target_ms = 2000
 
 [log]
-# debug | info | warning | error
+# How much to log: debug | info | warning | error.
 level = "info"
 # "text" for humans, "json" for log collectors (one object per line).
 format = "text"

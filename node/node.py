@@ -75,6 +75,21 @@ def load_genesis(path: Path) -> Genesis:
         raise ConfigError(f"{path}: invalid genesis: {exc}") from None
 
 
+def check_against_genesis(config: Config, genesis: Genesis, source: Path) -> None:
+    """Raise ConfigError where a local setting contradicts the genesis file.
+
+    ``[consensus] max_block_records`` is a local cap under the chain parameter of the
+    same name: every validator refuses a block above the chain's value, so a larger
+    local value can only mislead its reader. Governance may lower the chain's value
+    later (never above genesis, PROTOCOL.md §15.2); block building then takes the lower.
+    """
+    local, chain = config.consensus.max_block_records, genesis.params.max_block_records
+    if local > chain:
+        raise ConfigError(f"{source} [consensus] max_block_records = {local} exceeds the genesis parameter "
+                          f"max_block_records = {chain} of chain {genesis.chain_id} (every validator refuses larger "
+                          f"blocks); set it to at most {chain} in {source}")
+
+
 class BranchNode:
     def __init__(self, home: Path | Home, *, config: Config | None = None, api: bool = True,
                  transport: Transport = P2PNetwork, runtime: Runtime = REAL):
@@ -86,6 +101,7 @@ class BranchNode:
         self.keys = NodeKeys(self.home)
         self.branch_id = self.keys.branch_id  # stays when the key rotates (§15)
         self.genesis = load_genesis(self.home.genesis)
+        check_against_genesis(self.config, self.genesis, self.home.config)
         psk = read_psk(self.home.psk(self.config))
         self.metrics = NodeMetrics()
         self.home.data.mkdir(exist_ok=True, mode=0o700)
@@ -108,8 +124,7 @@ class BranchNode:
         # (genesis, then governance, §15) holds its key and follows the others.
         self.runs_consensus = self.config.node.mode == "validator"
         if self.runs_consensus and self.branch_id not in state.validators:
-            log.warning("mode is validator but this key is not in the validator set now: following consensus; "
-                        "it signs once governance gives it power (branchnet gov propose power)")
+            self._warn_not_a_validator(state)
         self.wal = open_wal(self.home) if self.runs_consensus else None
         if self.wal is not None:
             self.wal.load()
@@ -162,6 +177,23 @@ class BranchNode:
         self.api_address: tuple[str, int] | None = None
         self.metrics_address: tuple[str, int] | None = None  # [metrics] listen, if set
         self.mdns = None  # MdnsDiscovery once running, if [p2p] mdns is on
+
+    def _warn_not_a_validator(self, state: Any) -> None:
+        """[node] mode is validator but the key does not sign now. Legitimate while a new
+        branch waits for governance (PROTOCOL.md §15), so a WARNING, not a refusal; the
+        line says which case it is, names the key and the chain, and what fixes it."""
+        bid, chain = self.branch_id.hex(), f"chain {self.genesis.chain_id} (genesis {self.genesis.hash.hex()})"
+        member = state.gov.registry.members.get(self.branch_id)
+        if member is None:
+            log.warning("mode is validator but this node's key (branch id %s, public key %s) is not a member of %s: "
+                        "every peer refuses its connections until governance admits it (on a validator: branchnet gov "
+                        "propose admit NAME --member-name NAME --public-key %s) and gives it power; if this is not the "
+                        "key or genesis you meant, stop the node and fix %s or %s",
+                        bid, self.key.public_key.hex(), chain, self.key.public_key.hex(), self.home.key, self.home.genesis)
+        else:
+            log.warning("mode is validator but this node's key (branch id %s, member %r of %s) has no voting power now: "
+                        "it follows consensus without signing, and signs once governance gives it power (on a "
+                        "validator: branchnet gov propose power NAME --branch %s --power N)", bid, member.name, chain, bid)
 
     @property
     def is_validator(self) -> bool:
@@ -307,7 +339,8 @@ class BranchNode:
                 if self.chain.halt_height:
                     nursery.start_soon(self._halt_at, self.chain.halt_height, nursery.cancel_scope)
                 log.info("node %s (%s) up at height %d of chain %s (genesis %s): p2p %s, api %s%s",
-                         self.config.node.moniker, "validator" if self.is_validator else "observer", self.chain.height,
+                         self.config.node.moniker, "validator" if self.is_validator else
+                         "validator mode, not in the validator set: not signing" if self.runs_consensus else "observer", self.chain.height,
                          self.genesis.chain_id, self.genesis.hash.hex(), " ".join(self.listen_addrs),
                          "http://%s:%d" % self.api_address if self.api_address else "off",
                          f", halts after height {self.chain.halt_height}" if self.chain.halt_height else "")

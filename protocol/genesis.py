@@ -37,17 +37,18 @@ MAX_GENESIS_BYTES = 1 << 20
 
 @dataclass(frozen=True, slots=True)
 class ChainParams:
-    """Chain-wide limits and consensus timing. All integers."""
+    """Chain-wide limits and consensus timing. All integers. The comment after each
+    field is its meaning in docs/CLI.md (python -m tools.gen_cli_reference)."""
 
-    max_block_records: int = 10_000
-    max_block_bytes: int = 8 << 20
-    max_record_bytes: int = 8192
-    max_block_evidence: int = 64
-    timeout_propose_ms: int = 1000
-    timeout_prevote_ms: int = 500
-    timeout_precommit_ms: int = 500
-    timeout_delta_ms: int = 500
-    max_clock_drift_ms: int = 10_000
+    max_block_records: int = 10_000  # records per block; governance may lower it, never above genesis
+    max_block_bytes: int = 8 << 20  # encoded block size in bytes (8 MiB); governance may lower it
+    max_record_bytes: int = 8192  # encoded record size in bytes (at most 8192); governance may lower it
+    max_block_evidence: int = 64  # evidence items per block; governance may lower it
+    timeout_propose_ms: int = 1000  # consensus: how long to wait for a proposal in round 0
+    timeout_prevote_ms: int = 500  # consensus: how long to wait for more prevotes after 2/3 of any
+    timeout_precommit_ms: int = 500  # consensus: how long to wait for more precommits after 2/3 of any
+    timeout_delta_ms: int = 500  # consensus: each timeout grows by this much per round
+    max_clock_drift_ms: int = 10_000  # how far ahead of a validator's clock a block time may be
 
     def to_array(self) -> list:
         return [getattr(self, f.name) for f in fields(self)]

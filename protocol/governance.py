@@ -156,6 +156,8 @@ class _GovBody:
 
 @dataclass(frozen=True, slots=True)
 class GovProposal(_GovBody):
+    """A governance proposal (PROTOCOL.md §15): one action, open until the validators decide it or it expires."""
+
     KIND = "gov.proposal"
     name: str
     action: Action
@@ -182,6 +184,8 @@ class GovProposal(_GovBody):
 
 @dataclass(frozen=True, slots=True)
 class GovVote(_GovBody):
+    """A validator's yes or no on an open proposal."""
+
     KIND = "gov.vote"
     proposal: bytes  # the proposal record's hash
     yes: bool
@@ -200,6 +204,8 @@ class GovVote(_GovBody):
 
 @dataclass(frozen=True, slots=True)
 class KeyRotation(_GovBody):
+    """A member branch replaces its own key, signed with the key it replaces."""
+
     KIND = "branch.key"
     public_key: bytes  # the branch's new key
 

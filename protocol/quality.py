@@ -71,6 +71,8 @@ class ComplaintCount:
 
 @dataclass(frozen=True, slots=True)
 class BranchQuality:
+    """A branch's service quality for one month: complaints by category, resolution and waiting times."""
+
     KIND = "branch.quality"
     period: str  # YYYY-MM
     complaints: tuple[ComplaintCount, ...]

@@ -80,6 +80,8 @@ _EQUIPMENT_IDS = tuple(f"equipment[{i}].id" for i in range(32))
 
 @dataclass(frozen=True, slots=True)
 class BranchProfile(_Body):
+    """A branch's public profile: name, address, region, location, opening hours and contacts."""
+
     KIND = "branch.profile"
     name: str
     address: str
@@ -151,6 +153,8 @@ class BranchProfile(_Body):
 
 @dataclass(frozen=True, slots=True)
 class ServiceOffer(_Body):
+    """A service the branch offers (a later offer with the same id replaces it): category, channels, hours, fees, terms."""
+
     KIND = "service.offer"
     service_id: str
     category: str
@@ -253,6 +257,8 @@ class ServiceOffer(_Body):
 
 @dataclass(frozen=True, slots=True)
 class ServiceWithdraw(_Body):
+    """The branch stops offering a service, with a reason."""
+
     KIND = "service.withdraw"
     service_id: str
     reason: str
@@ -286,6 +292,8 @@ class EquipmentStatus:
 
 @dataclass(frozen=True, slots=True)
 class ServiceStatus(_Body):
+    """A service's state now: open, paused or closed, the wait in minutes, equipment up or down."""
+
     KIND = "service.status"
     service_id: str
     status: str

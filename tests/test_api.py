@@ -264,10 +264,12 @@ async def test_branches(client, net, published):
     me = net.key.branch_id.hex()
     doc = (await client.get("/v1/branches")).json()
     (b,) = doc["branches"]
-    assert (b["branch_id"], b["name"], b["services"]) == (me, "branch-00", b["num_services"])
+    assert (b["branch_id"], b["name"], b["services"]) == (me, "branch-00", b["num_services"])  # services: deprecated copy
     assert b["profile"] == body_to_json(PROFILE)
     one = (await client.get(f"/v1/branches/{me}")).json()
     assert one["profile"] == b["profile"] and {s["service_id"] for s in one["services"]} >= {"cash-withdrawal", "home-loan"}
+    assert one["num_services"] == len(one["services"]) == b["num_services"]
+    assert document()["components"]["schemas"]["BranchSummary"]["properties"]["services"]["deprecated"] is True
 
 
 async def test_governance_proposal_vote_and_effect(client, net, published):
@@ -420,6 +422,17 @@ async def test_service_filters(client, published):
     assert await ids(fee_basis="percent_bp") == []
     r = await client.get("/v1/services", params={"risk_level": 6})
     assert r.status_code == 400 and r.json()["error"]["field"] == "risk_level"
+
+
+async def test_root_lists_the_api_and_sends_browsers_to_the_explorer(client):
+    doc = (await client.get("/")).json()
+    assert doc == {"service": "branchnet node API", "openapi": "/v1/openapi.json", "health": "/health",
+                   "status": "/v1/status", "metrics": "/metrics", "explorer": "/explorer/"}
+    for path in doc.values():
+        if path.startswith("/") and path != "/metrics":
+            assert (await client.get(path)).status_code == 200, path
+    r = await client.get("/", headers={"Accept": "text/html,application/xhtml+xml"}, follow_redirects=False)
+    assert r.status_code == 307 and r.headers["location"] == "/explorer/"
 
 
 async def test_explorer_is_served_read_only(client):
@@ -588,6 +601,7 @@ async def test_auth_reads(tmp_path):
                 assert r.status_code == 401 and r.json()["error"]["code"] == "unauthorized", path
             assert (await c.get("/v1/status", headers={"Authorization": f"Bearer {token}"})).status_code == 200
             assert (await c.get("/health")).status_code == 200
+            assert (await c.get("/")).status_code == 200
             assert (await c.get("/v1/openapi.json")).status_code == 200
             assert (await c.get("/explorer/")).status_code == 200  # the page is public; its reads carry the token
             assert (await c.get("/v1/genesis", headers={"Authorization": f"Bearer {token}"})).status_code == 200
@@ -605,6 +619,8 @@ async def test_explorer_off(tmp_path):
         async with httpx.AsyncClient(base_url=f"http://{host}:{port}", timeout=WAIT, event_hooks=validating_hooks()) as c:
             assert (await c.get("/explorer/")).status_code == 404
             assert (await c.get("/v1/status")).status_code == 200
+            assert (await c.get("/")).json()["explorer"] is None
+            assert (await c.get("/", headers={"Accept": "text/html"})).status_code == 200  # nothing to redirect to
         nursery.cancel_scope.cancel()
 
 

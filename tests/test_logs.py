@@ -122,3 +122,33 @@ def test_devnet_processes_log_no_errors_and_stop_cleanly(tmp_path):
                or re.match(r"^\S+ \S+ WARNING +(libp2p|root)", line)]
         assert not bad, "\n".join(bad)
         assert log.count("API listening") <= 1 and "Running on" not in log
+
+
+async def test_a_validator_whose_key_does_not_sign_says_which_case_and_the_fix(tmp_path, caplog):
+    """Finding 5: [node] mode = "validator" with a key outside the validator set is a
+    WARNING (a new branch waiting for governance is legitimate), one line naming the key,
+    the chain and its genesis hash, and the command that fixes it."""
+    from node.node import BranchNode
+    from node.p2p.memory import MemoryHub
+    from node.testnet import create_network, set_config
+    from protocol.genesis import Genesis
+    from tools.netsetup import join_home
+
+    validator, observer = create_network(tmp_path / "net", 1, observers=1, fixed_ports=False)
+    outsider, public_key = join_home(tmp_path / "net", "outsider", [validator])
+    set_config(observer, "node", "mode", "validator")  # a genesis member with no power
+    genesis = Genesis.loads(validator.genesis.read_bytes())
+    hub = MemoryHub()
+    caplog.set_level(logging.WARNING, logger="branchnet.node")
+    for home in (outsider, observer):
+        node = BranchNode(home, api=False, transport=hub.network)
+        node.store.close()
+        node.wal.close()
+    lines = [r.getMessage() for r in caplog.records if r.name == "branchnet.node"]
+    assert len(lines) == 2 and all(r.levelno == logging.WARNING for r in caplog.records if r.name == "branchnet.node")
+    chain = f"chain {genesis.chain_id} (genesis {genesis.hash.hex()})"
+    assert f"public key {public_key}) is not a member of {chain}" in lines[0]
+    assert f"branchnet gov propose admit NAME --member-name NAME --public-key {public_key}" in lines[0]
+    assert f"member 'observer-00' of {chain}) has no voting power now" in lines[1]
+    assert "branchnet gov propose power NAME --branch " in lines[1]
+    assert all("\n" not in line for line in lines)

@@ -157,6 +157,11 @@ def test_every_dashboard_query_resolves_against_a_running_node(tmp_path):
     undocumented = {fam.name for fam in text_string_to_metric_families(separate.text)
                     if fam.name.startswith("branchnet_") and fam.name not in documented}
     assert not undocumented, f"metric families missing from docs/CLI.md: {sorted(undocumented)}"
+    # docs/CLI.md's table is generated from a node assembled in memory: it must be what a real process exports
+    from tools.gen_cli_reference import node_registry_families, scraped_name
+
+    assert {fam.name for fam in text_string_to_metric_families(separate.text)} == \
+        {scraped_name(f) for f in node_registry_families()}, "regenerate: python -m tools.gen_cli_reference"
     declared = declared_names(separate.text)
     missing = {title: sorted(names - declared) for title, names in dashboard_metric_names().items() if names - declared}
     assert not missing, missing

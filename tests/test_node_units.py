@@ -87,10 +87,20 @@ def test_damaged_store_stops_with_a_recovery_command(tmp_path):
 
 
 def test_store_refuses_another_chain(tmp_path):
-    store = Store(tmp_path / "node.db", make_genesis(KEYS))
+    """Finding 5: both chain ids as text, both full genesis hashes, and the recovery."""
+    from node.store.reader import ChainReader
+
+    ours, other = make_genesis(KEYS), make_genesis(KEYS[:3])
+    store = Store(tmp_path / "node.db", ours)
     store.close()
-    with pytest.raises(WrongChain):
-        Store(tmp_path / "node.db", make_genesis(KEYS[:3]))
+    for open_it in (lambda: Store(tmp_path / "node.db", other), lambda: ChainReader.open(tmp_path / "node.db", other)):
+        with pytest.raises(WrongChain) as info:
+            open_it()
+        message = str(info.value)
+        assert f"holds another chain: {CHAIN_ID} (genesis hash {ours.hash.hex()})" in message
+        assert f"not the genesis file's {other.chain_id} (genesis hash {other.hash.hex()})" in message
+        assert "b'" not in message and "put the network's genesis.json back" in message
+        assert f"mv {tmp_path / 'node.db'} {tmp_path / 'node.db'}.other" in message
 
 
 # ---------------------------------------------------------------- key files

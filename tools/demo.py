@@ -387,8 +387,8 @@ def run(base: Path, seconds: float) -> None:
     homes = devnet.up(base, 4, quiet=True, consensus={"block_interval_ms": 100, "empty_block_interval_ms": 3000})
     genesis = Genesis.loads(homes[0].genesis.read_bytes())
     clients = [Client(h) for h in homes]
-    console.print(f"chain [bold]{genesis.chain_id}[/], genesis {genesis.hash.hex()[:16]}, validators: "
-                  + ", ".join(v.name for v in genesis.validators))
+    console.print(f"chain [bold]{genesis.chain_id}[/], genesis {genesis.hash.hex()[:16]}")
+    console.print(f"validators ({len(genesis.validators)}): " + ", ".join(v.name for v in genesis.validators))
     explorer = f"{clients[0].url}/explorer/"
     console.print(f"explorer: [bold]{explorer}[/] (any node serves one; it verifies every answer in your browser "
                   f"against the genesis file, whose hash is {genesis.hash.hex()})")

@@ -469,15 +469,18 @@ class BranchBase(Closed):
     name: Annotated[str, Meta(description="member name (genesis or governance)")]
     profile: Annotated[ProfileBody | None, Meta(description="the last branch.profile; null if none")]
     power: Annotated[int, Meta(ge=0, description="voting power; 0 for a member that does not vote")]
-    num_services: Count
+    num_services: Annotated[int, Meta(ge=0, description="number of services on offer")]
 
 
 class BranchSummary(BranchBase):
-    services: Annotated[int, Meta(ge=0, description="number of services on offer")]
+    """A branch in /v1/branches: num_services counts its services; the list is at /v1/branches/{branch_id}."""
+    services: Annotated[int, Meta(ge=0, description="deprecated: the same number as num_services, kept for "
+                                  "existing clients; removed in /v2", extra_json_schema={"deprecated": True})]
 
 
 class BranchDetail(BranchBase):
-    services: list[Service]
+    """One branch: services lists what it offers (num_services of them)."""
+    services: Annotated[list[Service], Meta(description="the services on offer")]
 
 
 class BranchList(Closed):

@@ -172,6 +172,16 @@ class Health(Closed):
     height: Count
 
 
+class Index(Closed):
+    """GET /: where this API's parts are (a browser asking for HTML is redirected to the explorer)."""
+    service: Annotated[str, Meta(description='"branchnet node API"')]
+    openapi: Annotated[str, Meta(description="this API's OpenAPI document")]
+    health: Annotated[str, Meta(description="liveness and height (public)")]
+    status: Annotated[str, Meta(description="node status: height, peers, role, genesis hash")]
+    metrics: Annotated[str, Meta(description="Prometheus metrics")]
+    explorer: Annotated[str | None, Meta(description="the web explorer; null when [api] explorer = false")]
+
+
 class Peer(Closed):
     peer_id: str
     name: Annotated[str | None, Meta(description="the member branch with this peer id; null if none is")]

@@ -9,7 +9,7 @@ it). After changing the API or a model, regenerate the file::
 
 Security is per operation: writes need the bearer token; reads are public
 unless the node sets ``[api] auth_reads`` (``security: [{}, {"bearer": []}]``);
-/health, this document and the explorer's files are always public.
+/, /health, this document and the explorer's files are always public.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ WRITE = [{"bearer": []}]
 
 # Every named model, in the order of components.schemas (others are pulled in by reference).
 MODELS: tuple = (
-    n.Error, n.Health, n.Status, n.Peers, n.Observers, n.SetObserver, n.Validators, n.Activity, n.GenesisFile,
+    n.Error, n.Index, n.Health, n.Status, n.Peers, n.Observers, n.SetObserver, n.Validators, n.Activity, n.GenesisFile,
     m.BlockList, m.Block, m.RawBlock, m.RecordList, m.RecordState, m.RecordProof,
     m.ServiceList, m.QualityList, m.BranchList, m.BranchDetail, m.Governance,
     n.SubmitRecord, n.SignRecord, n.Accepted, n.Signed, n.RotateKey, n.KeyRotated, n.BlockEvent, n.RecordEvent, n.ValidatorSetEvent, n.DroppedEvent,
@@ -119,7 +119,7 @@ SERVICE_FILTERS = [
 
 DESCRIPTION = (
     "JSON over HTTP. Reads are public unless the node sets [api] auth_reads (then they need the token too: "
-    "each read operation lists both); writes need 'Authorization: Bearer <HOME/api_token>'; /health, this "
+    "each read operation lists both); writes need 'Authorization: Bearer <HOME/api_token>'; /, /health, this "
     "document and the explorer (/explorer/) are always public. Every error body is "
     '{"error": {"code", "field", "message"}}, counted in branchnet_rejected{source="api", reason=code}: '
     "400 bad input (code names the rule, field the input), 401 no or wrong token, 404, 405 (Allow lists the "
@@ -136,6 +136,11 @@ OPENAPI: dict[str, Any] = {
     "info": {"title": "branchnet node API", "version": "1", "description": DESCRIPTION},
     "servers": [{"url": "http://127.0.0.1:26657"}],
     "paths": {
+        "/": {"get": {"summary": "Where this API's parts are (public). A request that accepts text/html while the "
+                              "explorer is served is redirected to /explorer/ (307)",
+                      "security": PUBLIC,
+                      "responses": {"200": _json(REF[n.Index]),
+                                    "307": {"description": "to the explorer (Location: /explorer/)"}}}},
         "/health": _get("Liveness and height", REF[n.Health], security=PUBLIC),
         "/metrics": {"get": {"summary": "Prometheus metrics (text exposition format)", "security": READ,
                              "responses": {"200": _text("text/plain")} | READ_ERRORS}},

@@ -33,7 +33,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from protocol.errors import RemoteProtocolError
@@ -165,6 +165,14 @@ class NodeApi:
         return Route(path, endpoint, methods=list(handlers), name=next(iter(handlers.values())).__name__)
 
     # ---------------------------------------------------------- reads
+    async def index(self, request: Request) -> Response:
+        """Links to the parts of the API; a browser (Accept: text/html) goes to the explorer."""
+        explorer = "/explorer/" if self.node.config.api.explorer else None
+        if explorer and "text/html" in request.headers.get("accept", ""):
+            return RedirectResponse(explorer, status_code=307)
+        return JSONResponse({"service": "branchnet node API", "openapi": "/v1/openapi.json", "health": "/health",
+                             "status": "/v1/status", "metrics": "/metrics", "explorer": explorer})
+
     async def health(self, request: Request) -> Response:
         return JSONResponse({"ok": True, "height": self.node.chain.height})
 
@@ -388,6 +396,7 @@ def make_app(node: Any) -> Any:
     api = NodeApi(node)
     r = api.route
     routes = [
+        r("/", get=api.index, public=True),
         r("/health", get=api.health, public=True),
         r("/metrics", get=api.metrics),
         r("/v1/openapi.json", get=api.openapi, public=True),

@@ -318,8 +318,9 @@ def branch(node: Any, branch_id: bytes, *, with_services: bool) -> dict[str, Any
         "name": member.name,
         "profile": body_to_json(prof.body) if prof is not None and prof.body is not None else None,
         "power": member.power,
-        "services": listed["services"] if with_services else listed["total"],
         "num_services": listed["total"],
+        # the list in /v1/branches/{id}; in /v1/branches a deprecated copy of num_services (models.BranchSummary)
+        "services": listed["services"] if with_services else listed["total"],
     }
     return doc
 

@@ -59,8 +59,10 @@ class ChainReader:
         except sqlite3.DatabaseError as exc:
             raise StoreCorrupted(path, f"not a readable branchnet database ({exc})") from None
         if row is None or bytes(row[0]) != genesis.hash:
+            chain = reader._one("SELECT value FROM meta WHERE key='chain_id'")
             reader.close()
-            raise WrongChain(f"{path}: holds another chain than the genesis given (genesis hash differs)")
+            raise WrongChain.between(path, chain and bytes(chain[0]).decode("utf-8", "replace"),
+                                     row and bytes(row[0]), genesis)
         return reader
 
     def close(self) -> None:

@@ -81,9 +81,8 @@ class Store(ChainReader):
             if stored is None:
                 raise StoreCorrupted(path, "its metadata (the genesis hash it belongs to) is missing")
             if stored != genesis.hash:
-                chain = (self._meta("chain_id") or b"?").decode("utf-8", "replace")
-                raise WrongChain(f"{path} holds chain {chain!r} (genesis {bytes(stored).hex()[:16]}...), not this genesis "
-                                 f"({genesis.chain_id!r}, {genesis.hash.hex()[:16]}...); use another --home")
+                chain = self._meta("chain_id")
+                raise WrongChain.between(path, chain and bytes(chain).decode("utf-8", "replace"), bytes(stored), genesis)
             version = int(self._meta("schema_version") or b"1")
             if version > SCHEMA_VERSION:
                 raise StoreCorrupted(path, f"schema version {version} is newer than this branchnet reads ({SCHEMA_VERSION})")
