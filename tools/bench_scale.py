@@ -51,7 +51,6 @@ from node.config import Home
 from node.testnet import create_network
 from tools.bench import percentile, proc_stats, start_daemon, stop
 
-CONSENSUS = {"block_interval_ms": 100, "empty_block_interval_ms": 3000}  # as tools.devnet
 
 
 # ------------------------------------------------------------------ HTTP
@@ -210,11 +209,15 @@ def wait_for(what: str, condition, timeout: float, interval: float = 0.5) -> Non
         time.sleep(interval)
 
 
-def run(base: Path, v: int, o: int, idle: float, duration: float, rate: float, seed: int) -> dict:
-    homes = create_network(base, v, observers=o + 1, chain_id="bench-scale", consensus=CONSENSUS)
+def run(base: Path, v: int, o: int, idle: float, duration: float, rate: float, seed: int,
+        empty_block_interval_ms: int | None = None) -> dict:
+    consensus = {"empty_block_interval_ms": empty_block_interval_ms} if empty_block_interval_ms else None
+    homes = create_network(base, v, observers=o + 1, chain_id="bench-scale", consensus=consensus)
     fresh_home, homes = homes[-1], homes[:-1]
     apis = [Api(h) for h in homes]
-    result: dict = {"validators": v, "observers": o, "processes": v + o, "machine_cores": os.cpu_count()}
+    config = homes[0].load_config().consensus
+    result: dict = {"validators": v, "observers": o, "processes": v + o, "machine_cores": os.cpu_count(),
+                    "block_interval_ms": config.block_interval_ms, "empty_block_interval_ms": config.empty_block_interval_ms}
     procs: list[subprocess.Popen] = []
     watchers: list[CommitWatcher] = []
     try:
@@ -344,6 +347,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--duration", type=float, default=60.0, help="seconds of load (default 60)")
     ap.add_argument("--rate", type=float, default=100.0, help="records/s submitted (default 100)")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--empty-block-interval-ms", type=int, help="heartbeat block interval (default: the node's, 5000)")
     ap.add_argument("--dir", type=Path, help="keep the network here (must not exist); default: a temporary directory")
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     args = ap.parse_args(argv)
@@ -353,13 +357,15 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"--dir {args.dir} exists")
     base = args.dir or Path(tempfile.mkdtemp(prefix="bench-scale-"))
     try:
-        result = run(base, args.validators, args.observers, args.idle, args.duration, args.rate, args.seed)
+        result = run(base, args.validators, args.observers, args.idle, args.duration, args.rate, args.seed,
+                     args.empty_block_interval_ms)
     finally:
         if args.dir is None:
             shutil.rmtree(base, ignore_errors=True)
     if args.json:
         print(json.dumps(result, indent=2))
     else:
+        print(" ".join(f"{k}={result[k]}" for k in ("validators", "observers", "block_interval_ms", "empty_block_interval_ms")))
         for section in ("idle", "load", "fresh_observer"):
             print(f"{section}:")
             for k, val in result.get(section, {}).items():
