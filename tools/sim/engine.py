@@ -41,6 +41,9 @@ committed evidence — and every node starts height ``H`` with the set its own
 committed blocks up to ``H - 2`` give (``protocol.governance.end_block``), so
 a node that was crashed or cut off picks a change up as it syncs the blocks.
 
+Honest nodes send a proposal's proof of lock (``BroadcastProposal.pol_votes``)
+after it, as the node's outbox does; Byzantine ones withhold it.
+
 After the heal time the network delivers every message within 100 ms and every
 crashed node is back. The node-side duties the simulator also plays: gossip
 re-sends a node's own messages of its height every second while it makes no
@@ -192,7 +195,9 @@ class Simulation:
         """``governance``: the chain carries validator-set changes (tools/sim/governance.py)
         drawn per seed; ``script`` fixes them instead ({height: [(node index, power)]}),
         ``spares`` is how many extra keys start as members without power. ``modes`` and
-        ``powers`` fix the validators' behaviour and power (tests)."""
+        ``powers`` fix the validators' behaviour and power (tests); ValueError if the
+        modes give Byzantine validators a third of the power or more (beyond what BFT
+        tolerates: the liveness check would be unfair)."""
         self.seed, self.n = seed, nodes
         self.faults = tuple(sorted(set(faults)))
         unknown = set(self.faults) - set(FAULT_KINDS)
@@ -205,7 +210,13 @@ class Simulation:
         drawn = [1] * nodes if rng.random() < 0.5 else [rng.randint(1, 4) for _ in range(nodes)]
         powers = list(powers or drawn)
         self.valset = ValidatorSet(Validator(k.branch_id, k.public_key, p) for k, p in zip(keys, powers))
+        fixed_modes = modes is not None
         modes = list(modes or ["honest"] * nodes)
+        if fixed_modes:
+            byz_power = sum(p for p, m in zip(powers, modes) if m != "honest")
+            if byz_power * 3 >= self.valset.total_power:  # both checks need < 1/3 faulty; liveness needs it
+                raise ValueError(f"Byzantine validators hold {byz_power} of {self.valset.total_power} power: "
+                                 f"BFT tolerates less than a third")
         if "byz" in self.faults and not any(m != "honest" for m in modes):
             order = list(range(nodes))
             rng.shuffle(order)
@@ -663,7 +674,9 @@ class Simulation:
                 self.result.double_signs += 1
                 self.violation(f"double sign by node {nd.idx} at {key[1:]}")
             self.publish(nd, msg)
-        else:
+            for vote in getattr(action, "pol_votes", ()):  # a re-proposal's proof of lock follows it
+                self.send(nd, vote)
+        else:  # Byzantine proposers withhold the proof of lock
             self.byzantine_publish(nd, msg)
 
     def publish(self, nd: SimNode, msg, targets=None) -> None:
