@@ -1,5 +1,6 @@
 """The simulator with validator-set changes on chain (issue 12 item 7): adds,
-removes and power changes within the third-of-power bound, equivocators jailed
+removes and power changes within the third-of-power bound, members retired and
+admitted, equivocators jailed
 by their committed evidence, each switching at h + 2 (PROTOCOL.md §15.5) —
 under every fault the simulator knows, with the same checks plus "every
 certificate verifies against the set in force at its height"."""
@@ -10,6 +11,7 @@ import pytest
 
 from protocol.consensus import BroadcastVote, ConsensusState
 from protocol.consensus.signer import DoubleSignError, sign_vote
+from protocol.governance import Action
 from tools.sim.engine import FAULT_KINDS, Simulation, run_one
 from tools.sim.soak import run_soak
 
@@ -185,3 +187,35 @@ def test_a_node_that_was_down_or_cut_off_picks_changes_up_by_sync():
         assert _clean(r), r.reproduce()
         runs_with_sync_across_a_switch += sim.synced_switches > 0
     assert runs_with_sync_across_a_switch >= 2
+
+
+def _registry_script():
+    # spare S (node 4): retired at 2, admitted again at 4, given power at 6 (signs from 8);
+    # validator A (node 0) retired at 8 (out from 10).
+    from tools.sim.keys import sim_keys
+    spare = sim_keys(5)[SPARE]
+    return {2: [Action("retire_member", branch_id=spare.branch_id)],
+            4: [Action("admit_member", name="s-back", public_key=spare.public_key.raw)],
+            6: [(SPARE, 1)],
+            8: [Action("retire_member", branch_id=sim_keys(1)[0].branch_id)]}
+
+
+def test_members_retired_and_admitted_change_the_registry_and_then_the_set():
+    for seed, faults in ((0, ()), (1, ("drop", "delay")), (2, ("crash",))):
+        sim = Simulation(seed, 4, faults, governance=True, script=_registry_script(), spares=1, powers=[1, 1, 1, 1])
+        r = sim.run()
+        assert _clean(r), r.reproduce()
+        assert (r.retired, r.admitted, r.proposals_refused) == (2, 1, 0)
+        spare, a = sim.nodes[SPARE].bid, sim.nodes[0].bid
+        chain = sim.nodes[1].gov  # the state after each height, from the node's own blocks
+        assert spare in chain[1].registry.members and spare not in chain[2].registry.members
+        assert chain[4].registry.members[spare].name == "s-back"
+        sets = sim.sets_in_force()
+        assert spare not in sets[7] and spare in sets[8] and a in sets[9] and a not in sets[10]
+        assert a not in chain[8].registry.members and r.heights_committed >= 12
+
+
+def test_the_drawn_scenario_retires_and_admits_members():
+    s = run_soak(range(30), 4, 10, processes=1, governance=True)
+    assert s.failures == []
+    assert s.retired > 0 and s.admitted > 0

@@ -36,7 +36,7 @@ Faults (``FAULT_KINDS``), all active only before the *heal* time:
 
 With ``governance`` (tools/sim/governance.py) the committed chain also carries
 validator-set changes — adds (a spare key gets power), removes, power changes,
-each within the third-of-power bound, and equivocators jailed by their
+members retired and admitted, each within the third-of-power bound, and equivocators jailed by their
 committed evidence — and every node starts height ``H`` with the set its own
 committed blocks up to ``H - 2`` give (``protocol.governance.end_block``), so
 a node that was crashed or cut off picks a change up as it syncs the blocks.
@@ -87,6 +87,7 @@ from protocol.consensus import (
 )
 from protocol.consensus.gossip import SUMMARY_FANOUT, RoundSummary, answer_limit, missing_for, summarize
 from protocol.errors import ValidationError
+from protocol.governance import Action
 from protocol.validators import Validator, ValidatorSet
 from protocol.votes import NIL, PRECOMMIT, PREVOTE, CommitCertificate, Proposal, Vote
 
@@ -137,6 +138,8 @@ class RunResult:
     proposals_passed: int = 0
     proposals_refused: int = 0
     jailed: int = 0
+    admitted: int = 0  # admit_member / retire_member proposals passed (governance)
+    retired: int = 0
 
     def reproduce(self) -> str:
         faults = ",".join(self.faults) or "none"
@@ -190,10 +193,10 @@ class Simulation:
     def __init__(self, seed: int, nodes: int, faults, state_factory: StateFactory = ConsensusState,
                  crash_at: list[tuple[int, str]] | None = None, cpu: CpuModel | None = None,
                  params: ConsensusParams = SIM_PARAMS, *, governance: bool = False,
-                 script: dict[int, list[tuple[int, int]]] | None = None, spares: int | None = None,
+                 script: dict[int, list[tuple[int, int] | Action]] | None = None, spares: int | None = None,
                  modes: list[str] | None = None, powers: list[int] | None = None):
         """``governance``: the chain carries validator-set changes (tools/sim/governance.py)
-        drawn per seed; ``script`` fixes them instead ({height: [(node index, power)]}),
+        drawn per seed; ``script`` fixes them instead ({height: [(node index, power) or Action]}),
         ``spares`` is how many extra keys start as members without power. ``modes`` and
         ``powers`` fix the validators' behaviour and power (tests); ValueError if the
         modes give Byzantine validators a third of the power or more (beyond what BFT
@@ -239,11 +242,12 @@ class Simulation:
         if governance:
             byzantine = frozenset(nd.bid for nd in self.nodes if nd.mode != "honest")
             if script is not None:
-                self.gov = ScriptedScenario({h: [(keys[i].branch_id, p) for i, p in acts] for h, acts in script.items()})
+                self.gov = ScriptedScenario({h: [a if isinstance(a, Action) else (keys[a[0]].branch_id, a[1]) for a in acts]
+                                             for h, acts in script.items()})
                 until = max(script, default=0)
             else:
                 until = grng.randint(5, 20)
-                self.gov = GovScenario(seed, byzantine, until)
+                self.gov = GovScenario(seed, byzantine, until, {k.branch_id: k.public_key.raw for k in keys})
             self.min_goal = until + 4  # every change signs, and is signed under, before the run ends
             genesis = genesis_state(self.valset, [(k.branch_id, k.public_key) for k in keys[nodes:]])
             for nd in self.nodes:
@@ -794,6 +798,9 @@ class Simulation:
                 if subject.startswith("proposal/") and body.status in ("passed", "refused"):
                     res.proposals_passed += body.status == "passed"
                     res.proposals_refused += body.status == "refused"
+                    if body.status == "passed":
+                        res.admitted += body.action.kind == "admit_member"
+                        res.retired += body.action.kind == "retire_member"
             for bid in evidence:
                 info = before.registry.members.get(bid)
                 if info is None or info.jailed:
