@@ -133,6 +133,46 @@ def test_L16_proposer_reproposes_valid_value_with_valid_round():
     assert not of(acts, ProposeBlock)
 
 
+def test_L16_a_reproposal_carries_its_proof_of_lock_and_a_peer_that_lacked_it_prevotes_it():
+    """Simulator seed 9014: the proposer's polka counts an equivocator's prevote for A
+    that a peer never got (it got the equivocator's prevote for B). Without the proof
+    of lock the peer waits out the propose timeout and prevotes nil, in every round
+    the value is re-proposed; with ``pol_votes`` sent after the proposal it prevotes A."""
+    me, p0 = proposer_key(1, 1), proposer_key(1, 0)
+    equivocator, peer = [k for k in KEYS if k.branch_id not in (me.branch_id, p0.branch_id)]
+    st = started(me)
+    assert my_votes(with_block(st, 0, A)) == [(PREVOTE, A)]
+    feed(st, vote(peer, PREVOTE, 0, NIL), vote(p0, PREVOTE, 0, A),
+         vote(equivocator, PREVOTE, 0, B), vote(equivocator, PREVOTE, 0, A))
+    assert (st.locked_round, st.locked_value, st.valid_round) == (0, A, 0)
+    feed(st, vote(peer, PRECOMMIT, 0, NIL), vote(p0, PRECOMMIT, 0, NIL))
+    [bp] = of(st.apply(TimeoutFired(1, 0, Step.PRECOMMIT, 500)), BroadcastProposal)
+    assert (bp.proposal.round, bp.proposal.pol_round, bp.proposal.block_hash) == (1, 0, A)
+    pol = {(v.validator, v.round, v.type, v.block_hash) for v in bp.pol_votes}
+    assert pol == {(k.branch_id, 0, PREVOTE, A) for k in (me, p0, equivocator)}
+
+    other = started(peer)  # missed round 0's proposal; got the equivocator's B
+    feed(other, vote(p0, PREVOTE, 0, A), vote(equivocator, PREVOTE, 0, B), vote(me, PREVOTE, 0, A))
+    _in_round(other, 1)
+    acts = feed(other, ProposalReceived(bp.proposal, 0), BlockReceived(A, True, 0))
+    assert my_votes(acts) == [] and other.step == Step.PROPOSE  # L28: no polka for round 0 here
+    acts = feed(other, *[VoteReceived(v, 0) for v in bp.pol_votes])
+    assert my_votes(acts) == [(PREVOTE, A)]
+
+    # crashed right after the proposal's write-ahead: the restart re-releases it with the
+    # same proof (the lock's prevotes are persisted with the lock)
+    again = ConsensusState(me, CHAIN, PARAMS, bp.signer_state)
+    [bp2] = of(again.apply(StartHeight(1, VALSET, 600)), BroadcastProposal)
+    assert bp2.proposal == bp.proposal and set(bp2.pol_votes) == set(bp.pol_votes)
+
+
+def test_a_fresh_proposal_carries_no_votes():
+    st = ConsensusState(proposer_key(1, 0), CHAIN, PARAMS)
+    st.apply(StartHeight(1, VALSET, 0))
+    [bp] = of(st.apply(BlockBuilt(1, 0, A, 5)), BroadcastProposal)
+    assert bp.proposal.pol_round == -1 and bp.pol_votes == ()
+
+
 # ---------------------------------------------------------------------- L22
 
 

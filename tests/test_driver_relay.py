@@ -15,7 +15,7 @@ from node.p2p.host import peer_id_of
 from protocol import wire
 from protocol.consensus import ConsensusState, StartHeight, VoteReceived
 from protocol.consensus.gossip import RoundSummary, summarize
-from protocol.votes import PRECOMMIT, PREVOTE, Vote
+from protocol.votes import PRECOMMIT, PREVOTE, Proposal, Vote
 
 KEYS = validator_keys(4)
 PEERS = [peer_id_of(k.public_key.raw) for k in KEYS[1:]]
@@ -89,6 +89,23 @@ async def test_a_summary_is_answered_with_what_the_peer_lacks():
         nursery.cancel_scope.cancel()
     got = [wire.decode_consensus(b) for p, b in net.sent]
     assert got == theirs[1:] and all(p == PEERS[0] for p, _ in net.sent)
+
+
+async def test_a_reproposal_is_followed_by_its_proof_of_lock():
+    net = RecordingNetwork(PEERS)
+    outbox, _ = _outbox(net)
+    value = b"\x42" * 32
+    proposal = Proposal.create(KEYS[0], CHAIN_ID, 1, 3, 1, value)
+    pol = tuple(Vote.create(k, CHAIN_ID, PREVOTE, 1, 1, value) for k in KEYS[:3])
+    async with trio.open_nursery() as nursery:
+        await nursery.start(outbox.run)
+        outbox.send_own_proposal(proposal, pol)
+        await trio.testing.wait_all_tasks_blocked()
+        nursery.cancel_scope.cancel()
+    for peer in PEERS:
+        got = [wire.decode_consensus(b) for p, b in net.sent if p == peer]
+        assert [m.proposal for m in got if isinstance(m, wire.ProposalMessage)] == [proposal]
+        assert sorted(m.validator for m in got if isinstance(m, Vote)) == sorted(v.validator for v in pol)
 
 
 async def test_a_silent_validator_delays_only_its_own_copies():

@@ -9,8 +9,8 @@ Soak node counts cycle through 4, 7, 10, 31 (those inside the range, plus its
 ends); each seed draws its own fault subset unless --faults is given. Exit
 status 1 if any safety violation, double sign or liveness failure occurred;
 each failing run prints a one-line reproduce command. --governance: the chain
-carries validator-set changes (adds, removes, power changes, equivocators
-jailed by committed evidence; tools/sim/governance.py), and every certificate
+carries validator-set changes (adds, removes, power changes, members retired
+and admitted, equivocators jailed by committed evidence; tools/sim/governance.py), and every certificate
 is verified against the set in force at its height.
 """
 
@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         }
         if args.governance:
             out.update(set_changes=r.set_changes, proposals_passed=r.proposals_passed,
-                       proposals_refused=r.proposals_refused, jailed=r.jailed)
+                       proposals_refused=r.proposals_refused, jailed=r.jailed, admitted=r.admitted, retired=r.retired)
         print(json.dumps(out) if args.json else "\n".join(f"{k:18} {v}" for k, v in out.items()))
         bad = r.safety_violations or r.liveness_failure or r.double_signs
         if bad:
@@ -94,7 +94,8 @@ def main(argv: list[str] | None = None) -> int:
         "evidence_records": s.evidence,
         "events": s.events,
         **({"set_changes": s.set_changes, "proposals_passed": s.proposals_passed,
-            "proposals_refused": s.proposals_refused, "jailed": s.jailed} if args.governance else {}),
+            "proposals_refused": s.proposals_refused, "jailed": s.jailed, "members_admitted": s.admitted,
+            "members_retired": s.retired} if args.governance else {}),
         "wall_seconds": round(elapsed, 1),
         "commit_latency_virtual_ms": s.latency_table(),
     }

@@ -9,8 +9,9 @@ action                        what the driver does (and feeds back)
 ============================  ==================================================
 ProposeBlock(h, r)            reap the mempool, build the block (worker thread),
                               keep it as a valid candidate -> BlockBuilt
-BroadcastProposal(p, signer)  WAL: the signer state and the proposed block, one
-                              fsync; THEN send the proposal
+BroadcastProposal(p, signer,  WAL: the signer state and the proposed block, one
+  pol_votes)                  fsync; THEN send the proposal, then its proof of
+                              lock (the prevotes of its pol_round)
 BroadcastVote(v, signer)      WAL: the signer state and the block voted for (if
                               not nil), one fsync; THEN send the vote
 ScheduleTimeout(h, r, s, t)   timer heap -> TimeoutFired at t
@@ -304,7 +305,7 @@ class ConsensusDriver:
             self.outbox.send_own_vote(action.vote)
         elif isinstance(action, BroadcastProposal):
             await self._write_ahead(action.signer_state, action.proposal.height, action.proposal.block_hash)
-            self.outbox.send_own_proposal(action.proposal)
+            self.outbox.send_own_proposal(action.proposal, action.pol_votes)
         elif isinstance(action, ProposeBlock):
             await self._propose_block(action.height, action.round)
         elif isinstance(action, RequestBlock):

@@ -7,6 +7,8 @@ request, an empty answer), through a bounded queue per validator
 drained by ``SENDERS_PER_PEER`` sender tasks, so a slow or silent validator
 delays only its own copies. Record batches on gossip would otherwise delay
 votes by seconds under load (head-of-line blocking in one gossip stream).
+A proposal that re-proposes a value (``pol_round`` ≥ 0) is followed by its
+proof of lock, the prevotes of that round we hold for it (PROTOCOL.md §11.2).
 
 **A stuck height.** Gossip is lossy and a validator may have been down. While
 a height makes no progress, the outbox sends ``SUMMARY_FANOUT`` validators
@@ -114,9 +116,14 @@ class ConsensusOutbox:
         self._own[("vote", vote.type, vote.round)] = vote
         self.send_to_validators(wire.encode_vote(vote))
 
-    def send_own_proposal(self, proposal: Proposal) -> None:
+    def send_own_proposal(self, proposal: Proposal, pol_votes: tuple[Vote, ...] = ()) -> None:
+        """``proposal``, then ``pol_votes``, its proof of lock (the prevotes of its
+        ``pol_round``): a peer lacking one of them could not prevote it."""
         self._own[("proposal", proposal.round)] = proposal
         self.send_to_validators(encode_proposal(proposal, self.candidates))
+        for vote in pol_votes:
+            self._own[("pol", proposal.round, vote.validator, vote.block_hash)] = vote
+            self.send_to_validators(wire.encode_vote(vote))
 
     def send_to_validators(self, data: bytes) -> None:
         """Queue ``data`` for every connected validator; never blocks."""

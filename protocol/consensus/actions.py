@@ -28,12 +28,21 @@ class ProposeBlock:
 
 @dataclass(frozen=True, slots=True)
 class BroadcastProposal:
-    """Persist ``signer_state`` (fsync), then gossip ``proposal`` and its block.
-    Nothing to feed back: the state machine already counted its own message.
-    The gossip layer should re-send it while the round makes no progress."""
+    """Persist ``signer_state`` (fsync), then gossip ``proposal`` and its block,
+    and after it, to the same peers, ``pol_votes``. Nothing to feed back: the
+    state machine already counted its own message. The gossip layer should
+    re-send it while the round makes no progress.
+
+    ``pol_votes`` (empty unless ``proposal.pol_round`` ≥ 0) are the prevotes we
+    hold for the proposal's value in ``pol_round`` — more than 2/3 of the power,
+    its proof of lock (an equivocator's vote for the value included). A peer may
+    prevote the value only once it holds them (L28); one that missed a single one
+    of them, such as an equivocator's vote sent only to some peers, would
+    otherwise prevote nil and the round would be lost."""
 
     proposal: Proposal
     signer_state: SignerState
+    pol_votes: tuple[Vote, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -42,6 +42,15 @@ comments ``# L22`` etc. cite that algorithm's lines.
     proposal fetches the block by hash and still decides.
   - The proposer also schedules the propose timeout (getValue() is an
     asynchronous request to the node that might never be answered).
+  - A re-proposal (L16, ``validRound`` ≥ 0) carries the prevotes of
+    ``validRound`` for its value that justified it
+    (``BroadcastProposal.pol_votes``): peers need them for L28. The paper
+    assumes every message a correct process received reaches every correct
+    process within Δ of GST; an equivocator's prevote sent to only some peers
+    does not, so a proposer could be the only correct process holding its
+    polka, and every proposal of its value failed for want of one vote
+    (simulator seed 9014: ten validators, three Byzantine, no height for 60 s
+    after the network healed).
   - On a restart at the same height, lockedValue/lockedRound are restored from
     the signer state (the last non-nil precommit), validValue/validRound are
     set to them, the prevotes that justified the lock (persisted with it) are
@@ -365,7 +374,7 @@ class ConsensusState:
             self.proposals.setdefault(r, p)
             self._awaiting_block_round = -1
             self._need_block(block_hash)
-            self._actions.append(BroadcastProposal(p, s))
+            self._actions.append(BroadcastProposal(p, s, self._proof_of_lock(pol, block_hash)))
             return
         for earlier in s.earlier:
             self.votes.add(earlier)
@@ -487,7 +496,14 @@ class ConsensusState:
             self.rejected["signer_refused"] = self.rejected.get("signer_refused", 0) + 1
             return
         self.proposals.setdefault(self.round, p)
-        self._actions.append(BroadcastProposal(p, self.signer_state))
+        self._actions.append(BroadcastProposal(p, self.signer_state, self._proof_of_lock(pol_round, block_hash)))
+
+    def _proof_of_lock(self, pol_round: int, block_hash: bytes) -> tuple[Vote, ...]:
+        """The prevotes for ``block_hash`` in ``pol_round`` we hold: what a peer needs
+        before it may prevote a re-proposal (L28), sent with it."""
+        if pol_round < 0:
+            return ()
+        return tuple(self.votes.votes_for(pol_round, PREVOTE, block_hash))
 
     def _vote(self, vote_type: int, block_hash: bytes, lock_votes: list[Vote] | None = None) -> None:
         if self.me not in self.valset:  # a member outside the set in force (governance) follows, never signs

@@ -36,10 +36,13 @@ Faults (``FAULT_KINDS``), all active only before the *heal* time:
 
 With ``governance`` (tools/sim/governance.py) the committed chain also carries
 validator-set changes — adds (a spare key gets power), removes, power changes,
-each within the third-of-power bound, and equivocators jailed by their
+members retired and admitted, each within the third-of-power bound, and equivocators jailed by their
 committed evidence — and every node starts height ``H`` with the set its own
 committed blocks up to ``H - 2`` give (``protocol.governance.end_block``), so
 a node that was crashed or cut off picks a change up as it syncs the blocks.
+
+Honest nodes send a proposal's proof of lock (``BroadcastProposal.pol_votes``)
+after it, as the node's outbox does; Byzantine ones withhold it.
 
 After the heal time the network delivers every message within 100 ms and every
 crashed node is back. The node-side duties the simulator also plays: gossip
@@ -84,6 +87,7 @@ from protocol.consensus import (
 )
 from protocol.consensus.gossip import SUMMARY_FANOUT, RoundSummary, answer_limit, missing_for, summarize
 from protocol.errors import ValidationError
+from protocol.governance import Action
 from protocol.validators import Validator, ValidatorSet
 from protocol.votes import NIL, PRECOMMIT, PREVOTE, CommitCertificate, Proposal, Vote
 
@@ -134,6 +138,8 @@ class RunResult:
     proposals_passed: int = 0
     proposals_refused: int = 0
     jailed: int = 0
+    admitted: int = 0  # admit_member / retire_member proposals passed (governance)
+    retired: int = 0
 
     def reproduce(self) -> str:
         faults = ",".join(self.faults) or "none"
@@ -187,13 +193,15 @@ class Simulation:
     def __init__(self, seed: int, nodes: int, faults, state_factory: StateFactory = ConsensusState,
                  crash_at: list[tuple[int, str]] | None = None, cpu: CpuModel | None = None,
                  params: ConsensusParams = SIM_PARAMS, *, governance: bool = False,
-                 script: dict[int, list[tuple[int, int]]] | None = None, spares: int | None = None,
+                 script: dict[int, list[tuple[int, int] | Action]] | None = None, spares: int | None = None,
                  modes: list[str] | None = None, powers: list[int] | None = None,
                  rotations: dict[int, list[int]] | None = None):
         """``governance``: the chain carries validator-set changes (tools/sim/governance.py)
-        drawn per seed; ``script`` fixes them instead ({height: [(node index, power)]}),
+        drawn per seed; ``script`` fixes them instead ({height: [(node index, power) or Action]}),
         ``spares`` is how many extra keys start as members without power. ``modes`` and
-        ``powers`` fix the validators' behaviour and power (tests). ``rotations``
+        ``powers`` fix the validators' behaviour and power (tests); ValueError if the
+        modes give Byzantine validators a third of the power or more (beyond what BFT
+        tolerates: the liveness check would be unfair). ``rotations``
         ({height: [node index]}, with ``script``) rotates those nodes' keys at that
         height; each node holds all of its keys and signs every height with the one
         the height's set holds (a second key at one height is a violation)."""
@@ -209,7 +217,13 @@ class Simulation:
         drawn = [1] * nodes if rng.random() < 0.5 else [rng.randint(1, 4) for _ in range(nodes)]
         powers = list(powers or drawn)
         self.valset = ValidatorSet(Validator(k.branch_id, k.public_key, p) for k, p in zip(keys, powers))
+        fixed_modes = modes is not None
         modes = list(modes or ["honest"] * nodes)
+        if fixed_modes:
+            byz_power = sum(p for p, m in zip(powers, modes) if m != "honest")
+            if byz_power * 3 >= self.valset.total_power:  # both checks need < 1/3 faulty; liveness needs it
+                raise ValueError(f"Byzantine validators hold {byz_power} of {self.valset.total_power} power: "
+                                 f"BFT tolerates less than a third")
         if "byz" in self.faults and not any(m != "honest" for m in modes):
             order = list(range(nodes))
             rng.shuffle(order)
@@ -239,13 +253,14 @@ class Simulation:
                     for i in rotations[h]:
                         bid = keys[i].branch_id
                         self.extra_keys.setdefault(bid, []).append(rotated_key(i, len(self.extra_keys.get(bid, ()))))
-                self.gov = ScriptedScenario({h: [(keys[i].branch_id, p) for i, p in acts] for h, acts in script.items()},
+                self.gov = ScriptedScenario({h: [a if isinstance(a, Action) else (keys[a[0]].branch_id, a[1]) for a in acts]
+                                             for h, acts in script.items()},
                                             {h: [keys[i].branch_id for i in idx] for h, idx in rotations.items()},
                                             self.extra_keys)
                 until = max([*script, *rotations], default=0)
             else:
                 until = grng.randint(5, 20)
-                self.gov = GovScenario(seed, byzantine, until)
+                self.gov = GovScenario(seed, byzantine, until, {k.branch_id: k.public_key.raw for k in keys})
             self.min_goal = until + 4  # every change signs, and is signed under, before the run ends
             genesis = genesis_state(self.valset, [(k.branch_id, k.public_key) for k in keys[nodes:]])
             for nd in self.nodes:
@@ -682,7 +697,9 @@ class Simulation:
                 self.result.double_signs += 1
                 self.violation(f"double sign by node {nd.idx} at {key[1:]}")
             self.publish(nd, msg)
-        else:
+            for vote in getattr(action, "pol_votes", ()):  # a re-proposal's proof of lock follows it
+                self.send(nd, vote)
+        else:  # Byzantine proposers withhold the proof of lock
             self.byzantine_publish(nd, msg)
 
     def publish(self, nd: SimNode, msg, targets=None) -> None:
@@ -800,6 +817,9 @@ class Simulation:
                 if subject.startswith("proposal/") and body.status in ("passed", "refused"):
                     res.proposals_passed += body.status == "passed"
                     res.proposals_refused += body.status == "refused"
+                    if body.status == "passed":
+                        res.admitted += body.action.kind == "admit_member"
+                        res.retired += body.action.kind == "retire_member"
             for bid in evidence:
                 info = before.registry.members.get(bid)
                 if info is None or info.jailed:

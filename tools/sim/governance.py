@@ -19,14 +19,19 @@ Scenario (the records a block carries) — deterministic in (seed, height,
 governance state before the block), so every node with the same chain agrees:
 
 * at each height up to ``until``, with no proposal open, with probability
-  ``P_PROPOSE`` a validator proposes one ``set_power`` action: **add** (an
+  ``P_PROPOSE`` a validator proposes one action: a ``set_power`` **add** (an
   honest member without power — a spare key, or a validator removed earlier —
-  gets power), **remove** (power 0, any validator) or a **power change** (an
-  honest validator). It is drawn to respect the third-of-power bound against
-  the set for ``h + 1``, and to keep Byzantine power below a third of every
-  set (the model's assumption; a set change cannot hand the adversary a
-  third). One proposal in ``P_OVERSIZE`` ignores the bound on purpose: the
-  rule must refuse it.
+  gets power), **remove** (power 0, any validator) or **power change** (an
+  honest validator); or a registry change, **retire** (``retire_member``: a
+  member without power, or a validator, whose power goes with it) or **admit**
+  (``admit_member``: an honest node's key that is not a member — a spare
+  retired earlier — joins without power, to be voted power later). It is drawn
+  to respect the third-of-power bound against the set for ``h + 1``, and to
+  keep Byzantine power below a third of every set (the model's assumption; a
+  set change cannot hand the adversary a third). One proposal in
+  ``P_OVERSIZE`` ignores the bound on purpose: the rule must refuse it.
+  (``rotate_key`` is not modelled: the consensus state machine signs as its
+  key's own branch id, so a validator whose key rotated could not vote.)
 * yes votes: a random subset of the validators in force at ``h`` in the same
   block (it passes at once when they hold more than 2/3), every validator in
   force in the next block.
@@ -63,10 +68,13 @@ def genesis_state(valset: ValidatorSet, spares) -> GovState:
 class GovScenario:
     """The governance records of every block, and the state after it."""
 
-    def __init__(self, seed: int, byzantine: frozenset[bytes], until: int):
+    def __init__(self, seed: int, byzantine: frozenset[bytes], until: int, keys: dict[bytes, bytes] | None = None):
+        """``keys``: every simulated node's (branch id -> public key), members or not:
+        who may be admitted."""
         self.seed = seed
         self.byzantine = byzantine
         self.until = until
+        self.keys = keys or {}
 
     def after_block(self, prev: GovState, height: int, evidence: frozenset[bytes]) -> tuple[GovState, dict]:
         """The state after block ``height`` given the state before it, and the state-tree
@@ -92,7 +100,7 @@ class GovScenario:
         return gov, changes
 
     def choose(self, gov: GovState, rng: random.Random) -> Action | None:
-        """One set_power action (see the module docstring), or None if none fits."""
+        """One action (see the module docstring), or None if none fits."""
         nxt = gov.next_validators  # the set for h + 1, which the change is bounded by
         registry = gov.registry
         oversize = rng.random() < P_OVERSIZE
@@ -100,9 +108,20 @@ class GovScenario:
         honest_out = sorted(b for b, m in registry.members.items()
                             if m.voting_power == 0 and not m.jailed and b not in self.byzantine)
         honest_in = [v for v in nxt if v.branch_id not in self.byzantine]
+        outsiders = sorted(b for b in self.keys if b not in registry.members and b not in self.byzantine)
         for _ in range(TRIES):
-            kind = rng.choice(("add", "remove", "change"))
-            if kind == "add" and honest_out:
+            kind = rng.choice(("add", "remove", "change", "retire", "admit"))
+            if kind == "admit" and outsiders:
+                bid = rng.choice(outsiders)
+                action = Action("admit_member", name=f"a-{bid.hex()[:8]}", public_key=self.keys[bid])
+            elif kind == "retire":
+                powerless = sorted(b for b, m in registry.members.items() if m.voting_power == 0)
+                fits = [v.branch_id for v in nxt if (v.power > budget) == oversize]
+                pool = fits + (powerless if not oversize else [])
+                if not pool:
+                    continue
+                action = Action("retire_member", branch_id=rng.choice(pool))
+            elif kind == "add" and honest_out:
                 lo, hi = (budget + 1, budget + 3) if oversize else (1, budget)
                 if hi < lo:
                     continue
@@ -137,15 +156,15 @@ class GovScenario:
 
 
 class ScriptedScenario(GovScenario):
-    """Fixed changes (tests): ``script[h]`` lists (branch id, power) set_power actions,
-    proposed in block ``h`` with every validator in force voting yes — each passes
-    at ``h`` (unless the rule refuses it) and signs from ``h + 2``. ``rotations[h]``
-    lists branch ids whose key rotates at ``h`` (a ``rotate_key`` action, the same
-    registry change as the branch's own ``branch.key``) to the next of
-    ``new_keys[branch id]`` not in use: its old key signs ``h + 1``, the new one
-    from ``h + 2`` on."""
+    """Fixed changes (tests): ``script[h]`` lists actions — (branch id, power) for
+    set_power, or an :class:`Action` — proposed in block ``h`` with every validator
+    in force voting yes: each passes at ``h`` (unless the rule refuses it) and a set
+    change signs from ``h + 2``. ``rotations[h]`` lists branch ids whose key rotates
+    at ``h`` (a ``rotate_key`` action, the same registry change as the branch's own
+    ``branch.key``) to the next of ``new_keys[branch id]`` not in use: its old key
+    signs ``h + 1``, the new one from ``h + 2`` on."""
 
-    def __init__(self, script: dict[int, list[tuple[bytes, int]]], rotations: dict[int, list[bytes]] | None = None,
+    def __init__(self, script: dict[int, list[tuple[bytes, int] | Action]], rotations: dict[int, list[bytes]] | None = None,
                  new_keys: dict[bytes, list] | None = None):
         super().__init__(0, frozenset(), 0)
         self.script = script
@@ -153,7 +172,8 @@ class ScriptedScenario(GovScenario):
         self.new_keys = new_keys or {}
 
     def _actions(self, gov: GovState, height: int) -> list[Action]:
-        actions = [Action("set_power", branch_id=bid, power=power) for bid, power in self.script.get(height, ())]
+        actions = [a if isinstance(a, Action) else Action("set_power", branch_id=a[0], power=a[1])
+                   for a in self.script.get(height, ())]
         for bid in self.rotations.get(height, ()):
             fresh = [k for k in self.new_keys.get(bid, ()) if not gov.registry.key_in_use(k.public_key.raw)]
             if fresh:

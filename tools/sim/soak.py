@@ -54,6 +54,8 @@ class SoakSummary:
     proposals_passed: int = 0
     proposals_refused: int = 0
     jailed: int = 0
+    admitted: int = 0
+    retired: int = 0
     latency_by_round: dict[int, list[int]] = field(default_factory=dict)
     failures: list[tuple[str, str]] = field(default_factory=list)  # (reproduce, what)
 
@@ -69,6 +71,8 @@ class SoakSummary:
         self.proposals_passed += r.proposals_passed
         self.proposals_refused += r.proposals_refused
         self.jailed += r.jailed
+        self.admitted += r.admitted
+        self.retired += r.retired
         for rnd, ms in r.latencies:
             self.latency_by_round.setdefault(min(rnd, 3), []).append(ms)
         if r.safety_violations or r.liveness_failure:
