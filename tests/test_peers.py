@@ -1,6 +1,6 @@
 """``/v1/peers`` and ``branchnet peers`` (issue 16, finding 6): each connected peer
 with its branch name, remote address, direction, connected-since and last round
-trip. Two validators over real libp2p on 127.0.0.1, in this process."""
+trip, and the bytes on the wire each way. Two validators over real libp2p on 127.0.0.1, in this process."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ async def test_peers_show_branch_address_direction_since_and_round_trip(tmp_path
                                      for n in (a, b)), 60, "a round trip measured on both sides",
                          detail=lambda: (views.peers(a), views.peers(b)))
         doc_a, doc_b = views.peers(a), views.peers(b)
+        wire_a = a.net.statistics()["connections"]  # one connection: its bytes are all of a's
     for doc in (doc_a, doc_b):
         msgspec.convert(doc, Peers)  # the documented model, no field beyond it
         assert doc["count"] == 1
@@ -33,3 +34,5 @@ async def test_peers_show_branch_address_direction_since_and_round_trip(tmp_path
         assert p["address"].startswith("/ip4/127.0.0.1/tcp/")
         assert before_ms - 1000 <= p["connected_since_ms"] <= int(time.time() * 1000) + 1000
         assert p["last_round_trip_ms"] >= 0
+        assert p["bytes_sent"] > 0 and p["bytes_received"] > 0  # counted per connection by the network-key layer
+    assert pa["bytes_sent"] <= wire_a["bytes_sent"] and pa["bytes_received"] <= wire_a["bytes_received"]

@@ -190,6 +190,10 @@ class Peer(Closed):
     connected_since_ms: Annotated[int | None, Meta(description="when the connection was opened (Unix ms)")]
     last_round_trip_ms: Annotated[float | None, Meta(description="the last request this peer answered, "
                                                      "round trip in ms; null before the first")]
+    bytes_sent: Annotated[Annotated[int, Meta(ge=0)] | None, Meta(
+        description="bytes on the wire to this peer over the open connection; null where not counted (no network key)")]
+    bytes_received: Annotated[Annotated[int, Meta(ge=0)] | None, Meta(
+        description="bytes on the wire from this peer over the open connection")]
 
 
 class Peers(Closed):

@@ -64,7 +64,8 @@ def peers(node: Any) -> dict[str, Any]:
         out.append({"peer_id": p, "name": names.get(p), "address": d.get("address"),
                     "direction": d.get("direction", "unknown"),
                     "connected_since_ms": None if since is None else int(since * 1000),
-                    "last_round_trip_ms": None if rtt is None else round(rtt * 1000, 3)})
+                    "last_round_trip_ms": None if rtt is None else round(rtt * 1000, 3),
+                    "bytes_sent": d.get("bytes_sent"), "bytes_received": d.get("bytes_received")})
     return {"count": len(out), "peers": out}
 
 

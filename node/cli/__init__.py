@@ -321,15 +321,26 @@ def peers(as_json: bool) -> None:
         from rich.table import Table
 
         table = Table(box=None, header_style="bold")
-        for column in ("branch", "peer id", "address", "direction", "connected since", "last round trip"):
+        for column in ("branch", "peer id", "address", "direction", "connected since", "last round trip", "sent", "received"):
             table.add_column(column)
         for p in rows:
             since = p.get("connected_since_ms")
             rtt = p.get("last_round_trip_ms")
             table.add_row(p.get("name") or "-", p.get("peer_id", ""), p.get("address") or "-", p.get("direction") or "-",
-                          _local_time(since) if since is not None else "-", f"{rtt:.1f} ms" if rtt is not None else "-")
+                          _local_time(since) if since is not None else "-", f"{rtt:.1f} ms" if rtt is not None else "-",
+                          _size(p.get("bytes_sent")), _size(p.get("bytes_received")))
         out.print(table)
     out.print(f"{doc.get('count', len(rows))} peer(s)")
+
+
+def _size(n: int | None) -> str:
+    if n is None:
+        return "-"
+    for unit in ("B", "KiB", "MiB"):
+        if n < 1024:
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GiB"
 
 
 def _local_time(ms: int) -> str:

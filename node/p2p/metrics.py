@@ -21,7 +21,9 @@ Families (all per node):
   ``inbound``/``outbound`` (``unknown`` where libp2p did not record it);
 * ``branchnet_p2p_bytes_total{direction}`` — bytes on the wire over every peer
   connection, ``sent``/``received`` (counted by the private-network layer, so
-  0 on a network without a network key).
+  0 on a network without a network key);
+* ``branchnet_p2p_peer_bytes_total{peer, direction}`` — the same for each
+  connected peer's open connection (restarts at 0 when it reconnects).
 
 Inputs the node rejects (consensus, records, the API, admission control's
 ``overloaded``) keep their own family, ``branchnet_rejected_total{source, reason}``.
@@ -77,6 +79,15 @@ class TransportCollector:
         for direction in ("sent", "received"):
             traffic.add_metric([direction], stats.get("connections", {}).get(f"bytes_{direction}", 0))
         yield traffic
+        per_peer = CounterMetricFamily("branchnet_p2p_peer_bytes", "Bytes on the wire over each peer's open "
+                                       "connection, by direction (restarts at 0 with a new connection)",
+                                       labels=["peer", "direction"])
+        details = getattr(self.transport, "peer_details", None)
+        for peer in details() if details is not None else ():
+            for direction in ("sent", "received"):
+                if peer.get(f"bytes_{direction}") is not None:
+                    per_peer.add_metric([peer["peer_id"], direction], peer[f"bytes_{direction}"])
+        yield per_peer
 
     def describe(self) -> list[Any]:
         return []  # collected at scrape time only

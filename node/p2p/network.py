@@ -262,18 +262,23 @@ class P2PNetwork:
         answered, or None)."""
         if not self._listening:
             return []
+        network_key = self.connection_stats.network_key
+        traffic = network_key.traffic_by_address() if network_key is not None else {}
         out = {}
         for conn in self.host.get_network().get_connections():
             if getattr(conn, "is_closed", False):
                 continue
             peer = str(conn.muxed_conn.peer_id)
             addrs = getattr(conn, "_actual_transport_addresses", None) or []  # no peerstore fallback
+            sent, received = traffic.get(_host_port(addrs[0]) if addrs else None, (None, None))
             out[peer] = {
                 "peer_id": peer,
                 "address": str(addrs[0]) if addrs else None,
                 "direction": getattr(getattr(conn, "direction", None), "name", "unknown").lower(),
                 "connected_since": getattr(conn, "_created_at", None),
                 "last_round_trip": self.requester.round_trips.get(peer),
+                "bytes_sent": sent,
+                "bytes_received": received,
             }
         return [out[p] for p in sorted(out)]
 
@@ -300,3 +305,12 @@ class P2PNetwork:
             "peers": self.peers.stats.as_dict(),
             "faults": self.faults.statistics(),
         }
+
+
+def _host_port(addr: Any) -> str | None:
+    """"host:port" of a /ip4|ip6/.../tcp/... multiaddr (how pnet.py names a connection)."""
+    parts = str(addr).split("/")
+    try:
+        return f"{parts[2]}:{parts[parts.index('tcp') + 1]}"
+    except (IndexError, ValueError):
+        return None

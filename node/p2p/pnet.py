@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import logging
 import os
+import weakref
 from typing import Any, Callable
 
 import trio
@@ -81,13 +82,20 @@ class PrivateNetwork:
         self.on_failure = on_failure
         self.bytes_sent = 0  # on the wire, every connection of this network (nonces included)
         self.bytes_received = 0
+        self._open: weakref.WeakSet[PskConn] = weakref.WeakSet()
+
+    def traffic_by_address(self) -> dict[str, tuple[int, int]]:
+        """(bytes sent, bytes received) of each open connection, by the remote "host:port"."""
+        return {c.peer_address: (c.bytes_sent, c.bytes_received) for c in list(self._open)}
 
     @classmethod
     def from_hex(cls, key_hex: str, **kwargs: Any) -> "PrivateNetwork":
         return cls(bytes.fromhex(key_hex), **kwargs)
 
     def protect(self, conn: Any) -> "PskConn":
-        return PskConn(conn, self)
+        protected = PskConn(conn, self)
+        self._open.add(protected)
+        return protected
 
     def __repr__(self) -> str:  # never the key
         return f"PrivateNetwork(handshake_timeout={self.handshake_timeout})"
@@ -102,6 +110,8 @@ class PskConn(RawConnection):
         self._network = network
         self.is_initiator = bool(getattr(conn, "is_initiator", False))
         self._peer_address = _address(conn)  # now: once the peer is gone it may be unknown
+        self.bytes_sent = 0
+        self.bytes_received = 0
         self._local_nonce = os.urandom(NONCE_SIZE)
         self._writer = XSalsa20(network.key, self._local_nonce)
         self._reader: XSalsa20 | None = None
@@ -147,6 +157,7 @@ class PskConn(RawConnection):
     async def _write_raw(self, data: bytes) -> None:
         try:
             await self._conn.write(data)
+            self.bytes_sent += len(data)
             self._network.bytes_sent += len(data)
         except Exception as exc:
             if self._expect and self._failed is None:  # still in the handshake: count it
@@ -156,6 +167,7 @@ class PskConn(RawConnection):
     async def _read_raw(self, n: int | None) -> bytes:
         try:
             data = await self._conn.read(n)
+            self.bytes_received += len(data)
             self._network.bytes_received += len(data)
             return data
         except Exception as exc:
@@ -197,7 +209,13 @@ class PskConn(RawConnection):
                 pass
         raise PnetError(message)
 
+    @property
+    def peer_address(self) -> str:
+        """The remote "host:port" (as when the connection opened)."""
+        return self._peer_address
+
     async def close(self) -> None:
+        self._network._open.discard(self)
         await self._conn.close()
 
     def get_remote_address(self) -> tuple[str, int] | None:
