@@ -38,6 +38,7 @@ async def test_persistent_peer_is_redialed_after_it_restarts():
             b_addr = b1.listen_addrs[0]
         port = b_addr.split("/tcp/")[1].split("/")[0]
         a = P2PNetwork(a_key, dataclasses.replace(base, persistent_peers=(b_addr,)))
+        a.peers._connected_recheck = 3600  # a connected peer's keeper wakes only on libp2p's disconnect notice
         async with running(a):
             # b is down: a keeps failing and backing off
             await wait_until(lambda: a.peers.stats.redial_failures >= 2, 30, "two failed redials")

@@ -50,7 +50,7 @@ from tools.netsetup import set_config, create_network
 from node.p2p.host import peer_id_of
 from node.p2p.network import P2PConfig, P2PNetwork
 from node.home import read_psk
-from node.store import Store
+from node.store import ChainReader, Store
 from protocol.genesis import Genesis
 from protocol.ledger import LedgerState, build_block
 from protocol.records import Record
@@ -227,10 +227,10 @@ async def load_phase(base: Path, duration: float, rate: int, max_block_records: 
                             pushes.start_soon(push, peer, data)
             t_sent = time.monotonic()
             # drain: wait until committed or 30 s without progress
-            store = Store(validators[0].db, genesis)
+            store = ChainReader.open(validators[0].db, genesis)  # read-only, beside the running node
             last, last_change = -1, time.monotonic()
             while time.monotonic() - last_change < 15:
-                n = store._query("SELECT COUNT(*) FROM records")[0][0]
+                n = store._read("SELECT COUNT(*) FROM records")[0][0]
                 if n >= total:
                     break
                 if n != last:
@@ -250,9 +250,9 @@ async def load_phase(base: Path, duration: float, rate: int, max_block_records: 
                 result["node0_streams"] = {k: p2p["streams"][k] for k in ("requests_sent", "requests_served")}
             except Exception as exc:  # diagnostics only
                 result["node0_gossip"] = f"unavailable: {exc}"
-            rows = store._query("SELECT r.hash, r.height FROM records r")
-            block_rows = store._query("SELECT height, num_records FROM blocks ORDER BY height")
-            late_rounds = store._query("SELECT COUNT(*) FROM blocks WHERE round > 0")[0][0]
+            rows = store._read("SELECT r.hash, r.height FROM records r")
+            block_rows = store._read("SELECT height, num_records FROM blocks ORDER BY height")
+            late_rounds = store._read("SELECT COUNT(*) FROM blocks WHERE round > 0")[0][0]
             store.close()
             nursery.cancel_scope.cancel()
     finally:
