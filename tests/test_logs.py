@@ -52,6 +52,12 @@ def test_expected_libp2p_noise_is_dropped_or_demoted_to_one_debug_line(knob):
     addconn = _record("libp2p.network.swarm", logging.WARNING, "[ADDCONN_FAIL] add_conn failed for peer %s: %r\n%s",
                       ("12D3", "LifecycleError('Cannot schedule task after service has stopped')", tb))
     assert liblog.tidy(addconn) is None
+    reset = _record("libp2p.stream_muxer.yamux.yamux", logging.ERROR, "Error in handle_incoming for peer %s: %s",
+                    ("12D3", "ConnectionClosedError: TCP connection reset by peer"))
+    assert liblog.tidy(reset) is None  # a peer that stopped: peers.py redials it
+    other = _record("libp2p.stream_muxer.yamux.yamux", logging.ERROR, "Error in handle_incoming for peer %s: %s",
+                    ("12D3", "ValueError: bad frame"))
+    assert liblog.tidy(other).levelno == logging.ERROR  # anything else keeps its level
 
     knob.setLevel(logging.DEBUG)
     tidied = liblog.tidy(_record("libp2p.host.basic_host", logging.ERROR, block))

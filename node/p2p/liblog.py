@@ -18,6 +18,11 @@ What upstream (py-libp2p 0.8.1) does that we undo here:
   connection whose upgrade completes while the swarm's service manager stops
   -- every SIGTERM of a connected node -- takes that path; so does a trio
   ``Cancelled`` at shutdown.
+* **A peer that went away, at ERROR.** ``stream_muxer/yamux/yamux.py`` logs a
+  connection the peer closed or reset ("Error in handle_incoming for peer ...:
+  ConnectionClosedError: TCP connection reset by peer", "Yamux connection closed
+  unexpectedly") at ERROR or WARNING; every peer that stops causes it, and
+  ``peers.py`` redials. Other Yamux errors keep their level.
 * **Multi-line messages** in general, and ``network/connection/swarm_connection.py``
   logs through the *root* logger (``logging.warning(...)``), not its own.
 
@@ -49,6 +54,11 @@ _EXPECTED = (
 )
 # Swarm.add_conn failures that mean "we are stopping" or "the peer went away meanwhile"
 _STOPPING = ("LifecycleError", "Cancelled", "Connection closed while starting")
+# Yamux's reader reports a peer that closed or reset its connection at ERROR/WARNING
+# ("Error in handle_incoming for peer ...: ConnectionClosedError: TCP connection reset
+# by peer"); the peer manager notices the drop and redials it.
+_YAMUX = "libp2p.stream_muxer.yamux.yamux"
+_PEER_WENT_AWAY = ("ConnectionClosedError", "ClosedResourceError", "connection reset", "Connection closed")
 
 
 def is_expected(record: logging.LogRecord, message: str) -> bool:
@@ -58,6 +68,9 @@ def is_expected(record: logging.LogRecord, message: str) -> bool:
         return any(word in first for word in _STOPPING)
     if record.name == "root":  # swarm_connection.py's stray logging.warning calls: close/reset races
         return True
+    if record.name == _YAMUX and (message.startswith("Error in handle_incoming for peer")
+                                  or message.startswith("Yamux connection closed unexpectedly")):
+        return any(word in message for word in _PEER_WENT_AWAY)
     return any(record.name == name and message.startswith(prefix) for name, prefix in _EXPECTED)
 
 
