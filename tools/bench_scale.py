@@ -305,7 +305,7 @@ def run(base: Path, v: int, o: int, idle: float, duration: float, rate: float, s
         span = s3.at - s2.at
         heights = max(1, max(s3.heights) - max(s2.heights))
         latencies = [(watchers[node].seen[h] - at) * 1000 for node, h, at in sent if h in watchers[node].seen]
-        by = {le: s3.decided_by_round[le] - s2.decided_by_round[le] for le in s3.decided_by_round}
+        by = {le: s3.decided_by_round.get(le, 0) - s2.decided_by_round.get(le, 0) for le in ("0.0", "1.0", "+Inf")}
         rounds = {"0": int(by["0.0"]), "1": int(by["1.0"] - by["0.0"]), "2+": int(by["+Inf"] - by["1.0"])}
         result["load"] = {
             "offered": total, "accepted": len(sent), "errors": errors, "committed_seen_at_submitter": len(latencies),
