@@ -166,7 +166,8 @@ class ConsensusDriver:
         self._evidence: dict[bytes, Evidence] = {}
         self.outbox = ConsensusOutbox(network=network, chain_id=self.chain_id, me=self.me,
                                       validator_peers=validator_peer_ids(chain.state, network.peer_id), cs=self.cs,
-                                      candidates=candidates, metrics=metrics, resend_interval=resend_interval)
+                                      candidates=candidates, metrics=metrics, resend_interval=resend_interval,
+                                      gated=lambda: self._waiting_for is not None)
         chain.on_commit(self._follow_validators)
         self.proposals = ProposalBlocks(chain=chain, candidates=candidates, mempool=mempool,
                                         client=SyncClient(network, self.chain_id, chain.decode_block), network=network,

@@ -11,7 +11,8 @@ A proposal that re-proposes a value (``pol_round`` ≥ 0) is followed by its
 proof of lock, the prevotes of that round we hold for it (PROTOCOL.md §11.2).
 
 **A stuck height.** Gossip is lossy and a validator may have been down. While
-a height makes no progress, the outbox sends ``SUMMARY_FANOUT`` validators
+a height makes no progress (a decided height whose successor waits for the
+height gate, as between heartbeat blocks, is not stuck), the outbox sends ``SUMMARY_FANOUT`` validators
 picked at random one :class:`protocol.consensus.gossip.RoundSummary` of what
 we hold — after ``resend_interval``, then after twice that, up to
 ``MAX_BACKOFF`` (with jitter), and never to a peer whose queue still holds
@@ -29,7 +30,7 @@ from __future__ import annotations
 import logging
 import random
 from collections import deque
-from typing import Any
+from typing import Any, Callable
 
 import trio
 
@@ -76,7 +77,7 @@ class _PeerQueue:
 class ConsensusOutbox:
     def __init__(self, *, network: Any, chain_id: str, me: bytes, validator_peers: set[str],
                  cs: ConsensusState, candidates: CandidateBlocks, metrics: NodeMetrics,
-                 resend_interval: float = 1.0):
+                 resend_interval: float = 1.0, gated: Callable[[], bool] = lambda: False):
         self.net = network
         self.me = me
         self.validator_peers = validator_peers
@@ -84,6 +85,7 @@ class ConsensusOutbox:
         self.candidates = candidates
         self.metrics = metrics
         self.resend_interval = resend_interval
+        self.gated = gated  # True while our last height is decided and the next one's start waits (the height gate)
         self.protocol = wire.consensus_protocol(chain_id)
         self.topic = wire.Topics.of(chain_id).consensus
         self._own: dict[tuple, Vote | Proposal] = {}  # our messages of the current height, to re-send
@@ -167,9 +169,11 @@ class ConsensusOutbox:
         last_height, wait = -1, self.resend_interval
         while True:
             await trio.sleep(wait * self._rng.uniform(0.8, 1.2))
-            if self.cs.height != last_height:
+            if self.cs.height != last_height or self.gated():
+                # progress, or our height is decided and the gate holds the next one back
+                # (an idle chain between heartbeat blocks): nothing to help with
                 last_height, wait = self.cs.height, self.resend_interval
-                continue  # progress: nothing to help with yet
+                continue
             await self.help_stuck_height()
             wait = min(wait * 2, MAX_BACKOFF)
 
