@@ -39,6 +39,17 @@ START_TIMEOUT_S = 60  # generous bounds: a busy machine is slow, not wrong
 STOP_TIMEOUT_S = 30
 
 
+def _stop(proc: subprocess.Popen) -> None:
+    """SIGTERM a node this test started (by its pid), SIGKILL if it does not stop in time."""
+    if proc.poll() is None:
+        os.kill(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=STOP_TIMEOUT_S)
+
+
 def branchnet(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
     return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=timeout)
 
@@ -60,13 +71,7 @@ def running_node(tmp_path: Path):
         wait_until_blocking(api_up, START_TIMEOUT_S, "the node's API", interval=0.2)
         yield home.path, proc
     finally:
-        if proc.poll() is None:
-            os.kill(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                os.kill(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=STOP_TIMEOUT_S)
+        _stop(proc)
         log.close()
 
 
@@ -289,11 +294,5 @@ def test_keys_rotate_survives_kill_9_of_the_node(running_node, tmp_path: Path) -
         assert r.returncode == 0, r.stderr
         assert branchnet("chain", "verify", *h).returncode == 0
     finally:
-        if again.poll() is None:
-            os.kill(again.pid, signal.SIGTERM)
-            try:
-                again.wait(timeout=STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                os.kill(again.pid, signal.SIGKILL)
-                again.wait(timeout=STOP_TIMEOUT_S)
+        _stop(again)
         log.close()

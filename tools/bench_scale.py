@@ -50,7 +50,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from node.config import Home
 from node.testnet import create_network
 from tools.bench import percentile, proc_stats, start_daemon, stop
-
+from tools.chaos.clients import offer_body
 
 
 # ------------------------------------------------------------------ HTTP
@@ -129,13 +129,6 @@ class CommitWatcher(threading.Thread):
                 self._conn.sock.shutdown(2)
             except OSError:
                 pass
-
-
-def offer_body(service_id: str, fee_minor: int) -> dict:
-    return {"service_id": service_id, "category": "fx", "title": "Foreign exchange", "description": "scale benchmark",
-            "channels": ["counter"], "hours": [], "fees": [{"label": "Commission", "amount_minor": fee_minor,
-                                                           "currency": "EUR", "basis": "per_transaction"}],
-            "risk_level": 0, "ownership": "own", "issuer": "", "accessibility": [], "effective_from_ms": 0}
 
 
 # ------------------------------------------------------------------ measurements

@@ -12,8 +12,8 @@ proof of lock, the prevotes of that round we hold for it (PROTOCOL.md §11.2).
 
 **A stuck height.** Gossip is lossy and a validator may have been down. While
 a height makes no progress (a decided height whose successor waits for the
-height gate, as between heartbeat blocks, is not stuck), the outbox sends ``SUMMARY_FANOUT`` validators
-picked at random one :class:`protocol.consensus.gossip.RoundSummary` of what
+height gate, as between heartbeat blocks, is not stuck), the outbox sends
+``SUMMARY_FANOUT`` validators picked at random one :class:`protocol.consensus.gossip.RoundSummary` of what
 we hold — after ``resend_interval``, then after twice that, up to
 ``MAX_BACKOFF`` (with jitter), and never to a peer whose queue still holds
 messages. A peer answers with exactly the proposal and votes we lack

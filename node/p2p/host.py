@@ -28,7 +28,6 @@ Nothing here raises on bad network input; configuration mistakes raise
 from __future__ import annotations
 
 import functools
-
 import logging
 import os
 import re
@@ -64,6 +63,15 @@ def keypair_of(private_key: PrivateKey) -> Any:
     key_pair = create_new_key_pair(private_key.seed())
     assert key_pair.public_key.to_bytes() == private_key.public_key.raw
     return key_pair
+
+
+@functools.lru_cache(maxsize=4096)
+def libp2p_id_of(peer_id: str) -> Any:
+    """py-libp2p's ``ID`` of a base58 peer id string. Memoized: base58 decoding is
+    pure Python, and the peer manager asks for it every time it checks a peer."""
+    from libp2p.peer.id import ID
+
+    return ID.from_base58(peer_id)
 
 
 @functools.lru_cache(maxsize=4096)

@@ -31,7 +31,7 @@ from ..listen import probe
 from .faults import PeerFaults
 from .scoring import PeerScores
 from .gossip import DEFAULT_DEGREE, Gossip, Validator
-from .host import (DEFAULT_LISTEN_ADDRS, ConnectionStats, HostConfig, PeerAllowlist,
+from .host import (DEFAULT_LISTEN_ADDRS, ConnectionStats, HostConfig, PeerAllowlist, libp2p_id_of,
                    build_host, peer_id_of)
 from .inbound import count_handshake_failures, guard_inbound_streams
 from .peers import PeerBook, PeerManager
@@ -231,11 +231,9 @@ class P2PNetwork:
 
     async def _disconnect_offenders(self) -> None:
         """Close the connections of peers that were banned, or whose stream framing broke."""
-        from libp2p.peer.id import ID
-
         async for peer in self.faults.disconnect_requests:
             self.requester.forget_peer(peer)
-            peer_id = ID.from_base58(peer)
+            peer_id = libp2p_id_of(peer)
             with trio.move_on_after(2):
                 try:
                     # upstream's disconnect leaves the socket open (see _close_connections):

@@ -17,7 +17,6 @@ cost an idle node CPU in proportion to its number of peers.
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import random
@@ -28,16 +27,9 @@ import multiaddr
 import trio
 
 from .errors import ConfigError, PeerUnavailable
-from .host import ConnectionStats, dial
+from .host import ConnectionStats, dial, libp2p_id_of
 
 logger = logging.getLogger("node.p2p.peers")
-
-
-@functools.lru_cache(maxsize=4096)
-def _libp2p_id(peer_id: str) -> Any:
-    from libp2p.peer.id import ID
-
-    return ID.from_base58(peer_id)  # base58 in pure Python: worth keeping
 
 
 class _DisconnectWatcher:
@@ -189,7 +181,7 @@ class PeerManager:
         self._nursery.start_soon(self._keep_connected, peer_id, scope)
 
     def is_connected(self, peer_id: str) -> bool:
-        conns = self._host.get_network().get_connections(_libp2p_id(peer_id))
+        conns = self._host.get_network().get_connections(libp2p_id_of(peer_id))
         return any(not c.is_closed for c in conns)
 
     def connected_peers(self) -> list[str]:

@@ -32,6 +32,7 @@ from .errors import FrameError, PeerUnavailable, ProtocolUnsupported, RequestFai
 from .faults import PeerFaults
 from .frames import (DEFAULT_MAX_FRAME_SIZE, DEFAULT_MAX_RESPONSE_FRAME_SIZE, HEADER_SIZE,  # noqa: F401
                      KIND_ERROR, KIND_REQUEST, KIND_RESPONSE, encode_frame, read_frame)
+from .host import libp2p_id_of
 
 logger = logging.getLogger("node.p2p.streams")
 
@@ -342,10 +343,9 @@ class Requester:
 
     async def _open(self, peer_id: str, protocol_id: str) -> Any:
         from libp2p.custom_types import TProtocol
-        from libp2p.peer.id import ID
 
         try:
-            return await self._host.new_stream(ID.from_base58(peer_id), [TProtocol(protocol_id)])
+            return await self._host.new_stream(libp2p_id_of(peer_id), [TProtocol(protocol_id)])
         except trio.Cancelled:
             raise
         except Exception as exc:
