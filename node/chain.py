@@ -99,7 +99,6 @@ class Chain:
         self._height_changed = trio.Event()
         self._listeners: list[trio.MemorySendChannel] = []
         self._commit_listeners: list[Callable[[Block], None]] = []
-        self._submitted_at: dict[bytes, float] = {}  # record hash -> trio time of local submission
         metrics.height.set(state.height)
 
     @property
@@ -114,10 +113,6 @@ class Chain:
         """Decode a peer's block within the genesis limits. Raises DecodeError."""
         p = self.genesis.params
         return Block.decode(data, max_bytes=p.max_block_bytes, max_records=p.max_block_records, max_evidence=p.max_block_evidence)
-
-    def note_submitted(self, record_hash: bytes) -> None:
-        """A local client submitted this record now (for the finality metric)."""
-        self._submitted_at[record_hash] = trio.current_time()
 
     # ------------------------------------------------------------ validity
     async def _verified_records(self, block: Block, already: Iterable[bytes]) -> set[bytes]:
@@ -291,11 +286,6 @@ class Chain:
         m.blocks_committed.labels(via).inc()
         m.records_committed.inc(len(block.records))
         m.mempool_records.set(len(self.mempool))
-        now = trio.current_time()
-        for r in block.records:
-            t0 = self._submitted_at.pop(r.hash, None)
-            if t0 is not None:
-                m.finality.observe(now - t0)
         self.candidates.prune(block.height)
         for listener in self._commit_listeners:
             listener(block)

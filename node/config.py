@@ -81,8 +81,9 @@ halt_height = 0
 max_records = 50000
 # Most bytes of records waiting (64 MiB); a submission beyond it is refused (mempool_full).
 max_bytes = 67108864
-# Refuse new submissions of local clients (503, Retry-After) while the records
-# waiting would take longer than this to commit at the recent commit rate.
+# Finality the node keeps its clients' records within: it refuses new submissions
+# (503, Retry-After) while the backlog is longer than the finality of its recently
+# committed records says can clear in time.
 finality_target_ms = 2000
 
 [log]

@@ -151,7 +151,7 @@ class RecordIngest:
 
     def _accepted_locally(self, record: Record) -> None:
         self._local[record.hash] = (record.raw, trio.current_time())
-        self.chain.note_submitted(record.hash)
+        self.admission.accepted(record.hash, len(self.mempool) - 1, trio.current_time())
         self.metrics.mempool_records.set(len(self.mempool))
         self._queue(record.raw)
         self.on_new_records()
@@ -332,7 +332,9 @@ class RecordIngest:
                 "push_failures": self.push_failures, "push_dropped": self.push_dropped,
                 "push_queued": sum(len(q) for q in self._push_queues.values()), "gossiped_batches": self.gossiped_batches,
                 "regossiped_records": self.regossiped_records, "uncommitted_local": len(self._local),
-                "outbox_dropped": self.outbox_dropped}
+                "outbox_dropped": self.outbox_dropped,
+                "admission_limit": self.admission.limit, "admission_refused": self.admission.refused,
+                "admission_cuts": self.admission.cuts}
 
     async def _regossip(self) -> None:
         """Deliveries can be lost (gossip drops, a validator restarts and forgets its

@@ -169,7 +169,7 @@ class BranchNode:
         self.pending = PendingRecords(self.store, state, self.metrics, runtime)
         self.chain.on_commit(self.pending.block_committed)
         self.admission = AdmissionControl(target_ms=self.config.mempool.finality_target_ms)
-        self.chain.on_commit(lambda block: self.admission.committed(len(block.records), trio.current_time()))
+        self.chain.on_commit(self._admission_committed)
         self.ingest = RecordIngest(self.chain, self.mempool, self.metrics, self.net, self.pending, keys=self.keys,
                                    knows_network_height=self.sync.knows_network_height, admission=self.admission,
                                    on_new_records=self._on_new_records)
@@ -207,6 +207,12 @@ class BranchNode:
         grace = {p for p, last in self._rotation_grace.items() if last >= state.height}
         return frozenset({peer_id_of(key.raw) for key in state.members.values()} | set(self.config.p2p.allow_peers)
                          | self._observers | grace)
+
+    def _admission_committed(self, block: Any) -> None:
+        """(A commit listener.) Our clients' records in ``block``: their finality, which
+        also steers admission control."""
+        for seconds in self.admission.committed((r.hash for r in block.records), trio.current_time()):
+            self.metrics.finality.observe(seconds)
 
     def _note_rotations(self, block: Any) -> None:
         """(A commit listener.) A member's own ``branch.key`` record in ``block``: its old

@@ -85,7 +85,7 @@ async def test_a_client_that_leaves_mid_body_is_not_an_internal_error(api, caplo
 
 
 async def test_overload_is_a_503_with_retry_after(api):
-    api.node.admission.min_backlog = 0  # nothing committed yet: the limit is the minimum
+    api.node.admission.limit = 0  # as if late commits had cut it to nothing
     offer = signed_offer(api.node.key, api.node.genesis.chain_id, "fx").to_json()["body"]
     r = await api.post("/v1/records/sign", json={"kind": "service.offer", "body": offer})
     assert r.status_code == 503 and int(r.headers["retry-after"]) >= 1

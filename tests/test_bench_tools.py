@@ -24,6 +24,15 @@ def test_bench_load_phase_commits_what_it_offers():
     result = _run(["tools.bench", "--duration", "1", "--rate", "200", "--skip-sync"], timeout=600)
     assert result["offered_records"] == 200
     assert result["committed_records"] == 200
+    assert result["bound_ratio"] > 0
+
+
+def test_bench_overload_counts_every_answer_and_commits_what_it_accepted():
+    result = _run(["tools.bench_overload", "--duration", "1", "--multiples", "1", "--capacity", "50"], timeout=600)
+    (phase,) = result["phases"]
+    assert phase["sent"] == 50 and phase["connection_errors"] == 0
+    assert phase["accepted"] + phase["refused"] + sum(phase["other_answers"].values()) == 50
+    assert phase["accepted"] > 0 and phase["accepted_not_committed"] == 0 and phase["committed"] == phase["accepted"]
 
 
 def test_bench_scale_measures_idle_load_and_a_fresh_observer():

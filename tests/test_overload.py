@@ -1,4 +1,4 @@
-"""Admission control keeps the backlog within what commits in the finality target."""
+"""Admission control steers the backlog limit by the finality of the records it accepted."""
 
 from __future__ import annotations
 
@@ -7,23 +7,80 @@ import pytest
 from node.overload import AdmissionControl, Overloaded
 
 
-def test_an_idle_network_takes_a_burst_then_learns_its_rate():
-    ac = AdmissionControl(target_ms=2000, min_backlog=100, window_s=10)
+def h(i: int) -> bytes:
+    return i.to_bytes(32, "big")
+
+
+def accept(ac: AdmissionControl, first: int, count: int, backlog: int, now: float) -> list[int]:
+    for i in range(first, first + count):
+        ac.admit(backlog, now)
+        ac.accepted(h(i), backlog, now)
+    return list(range(first, first + count))
+
+
+def test_an_idle_network_takes_a_burst_up_to_the_limit():
+    ac = AdmissionControl(target_ms=2000, initial_limit=100)
     for backlog in range(100):
-        ac.admit(backlog, now=0.0)  # rate unknown: the minimum is admitted
-    with pytest.raises(Overloaded):
-        ac.admit(100, now=0.0)
-    for t in range(1, 11):  # 500 records/s commit for 10 s
-        ac.committed(500, now=float(t))
-    assert ac.limit(10.0) == pytest.approx(1000, rel=0.15)  # 2 s of commits
-    ac.admit(800, now=10.0)
+        ac.admit(backlog, now=0.0)
     with pytest.raises(Overloaded) as info:
-        ac.admit(2000, now=10.0)
-    assert 1 <= info.value.retry_after_s <= 30 and ac.refused == 2
+        ac.admit(100, now=0.0)
+    assert info.value.retry_after_s == 1 and ac.refused == 1  # nothing committed yet: retry in 1 s
 
 
-def test_the_window_forgets_old_commits():
-    ac = AdmissionControl(target_ms=1000, min_backlog=10, window_s=5)
-    ac.committed(10_000, now=0.0)
-    assert ac.limit(1.0) > 1000
-    assert ac.limit(100.0) == 10  # nothing committed for a while: back to the minimum
+def test_a_late_commit_cuts_the_limit_to_what_would_have_met_the_target():
+    ac = AdmissionControl(target_ms=2000, initial_limit=1000, min_limit=10)
+    accept(ac, 0, 1, backlog=799, now=0.0)  # 800 records ahead of and including it ...
+    samples = ac.committed([h(0)], now=4.0)  # ... took 4 s: 200 records/s
+    assert samples == [4.0]
+    assert ac.limit == 300 and ac.cuts == 1  # 200/s x 0.75 x 2 s
+    with pytest.raises(Overloaded) as info:
+        ac.admit(400, now=4.0)
+    assert info.value.retry_after_s >= 1
+
+
+def test_only_records_accepted_after_a_cut_can_cut_again():
+    ac = AdmissionControl(target_ms=2000, initial_limit=1000, min_limit=10)
+    accept(ac, 0, 3, backlog=799, now=0.0)
+    ac.committed([h(0)], now=4.0)
+    assert ac.limit == 300
+    ac.committed([h(1), h(2)], now=4.5)  # the same congestion, seen again: no second cut
+    assert ac.limit == 300 and ac.cuts == 1
+    accept(ac, 10, 1, backlog=299, now=5.0)
+    ac.committed([h(10)], now=8.0)  # accepted after the cut and still 3 s: the network slowed further
+    assert ac.limit == 150 and ac.cuts == 2
+
+
+def test_a_refusing_limit_grows_while_commits_are_early():
+    ac = AdmissionControl(target_ms=2000, initial_limit=80, min_limit=10)
+    accept(ac, 0, 1, backlog=79, now=0.0)
+    ac.committed([h(0)], now=0.5)
+    assert ac.limit == 80  # early, but nothing was refused: no reason to grow
+    with pytest.raises(Overloaded):
+        ac.admit(80, now=0.6)
+    accept(ac, 1, 1, backlog=70, now=0.7)
+    ac.committed([h(1)], now=1.2)  # 0.5 s < 1 s: grow by an eighth (at least min_limit)
+    assert ac.limit == 90
+    with pytest.raises(Overloaded):
+        ac.admit(90, now=1.3)
+    accept(ac, 2, 1, backlog=80, now=1.3)
+    ac.committed([h(2)], now=2.5)  # 1.2 s: between early and late, hold
+    assert ac.limit == 90
+
+
+def test_the_limit_never_drops_below_the_minimum():
+    ac = AdmissionControl(target_ms=1000, initial_limit=500, min_limit=50)
+    accept(ac, 0, 1, backlog=0, now=0.0)
+    ac.committed([h(0)], now=30.0)  # even an empty queue took 30 s (a starved machine)
+    assert ac.limit == 50
+    ac.admit(49, now=30.0)
+
+
+def test_other_nodes_records_count_for_the_rate_and_stale_entries_are_forgotten():
+    ac = AdmissionControl(target_ms=1000, initial_limit=100, min_limit=10, max_limit=10, window_s=5)
+    assert ac.committed([h(i) for i in range(500)], now=1.0) == []  # none of them ours
+    assert ac.rate(1.0) == 500
+    assert ac.rate(100.0) == 0.0  # the window forgets
+    for i in range(41):
+        ac.accepted(h(1000 + i), 0, now=0.0)  # never commit (rejected elsewhere)
+    ac.committed([], now=100.0)
+    assert not ac._accepted

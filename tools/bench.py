@@ -17,7 +17,9 @@ which block holds which record, which gives:
   its block (so it includes gossip both ways);
 * CPU seconds and peak RSS of each validator process (from /proc);
 * the machine's bound: raw Ed25519 verifications/s with 2 threads, divided by
-  the number of validators that each verify every record.
+  the number of validators that each verify every record, and ``bound_ratio``:
+  committed records/s over that bound, measured in the same run so that it
+  compares across machines.
 
 Sync phase: a chain of ``--sync-blocks`` certified blocks is written into one
 validator's home; a fresh observer syncs it over libp2p, verifying every
@@ -140,6 +142,36 @@ def percentile(values: list[float], q: float) -> float:
     return s[min(len(s) - 1, int(round(q * (len(s) - 1))))]
 
 
+def generator_network(gen_home: Home, validator_ids: set[str]) -> P2PNetwork:
+    """The load generator's libp2p peer: ``gen_home``'s member key and the network's PSK,
+    dialling only the validators."""
+    config = gen_home.load_config()
+    return P2PNetwork(load_key(gen_home.key), P2PConfig(
+        listen_addrs=tuple(config.p2p.listen), psk=read_psk(gen_home.psk(config)),
+        persistent_peers=tuple(a for a in config.p2p.peers if a.rsplit("/p2p/", 1)[1] in validator_ids),
+        max_gossip_message_size=wire.MAX_GOSSIP_BYTES + 1024))
+
+
+async def start_listening(nursery: trio.Nursery, net: P2PNetwork, genesis: Genesis, announced: dict[int, float]) -> None:
+    """Run ``net`` and note in ``announced`` when each height's commit announcement is
+    first heard (time.monotonic()); return once every validator is connected and the
+    first block (a heartbeat) was announced: the network is up."""
+    await nursery.start(net.run)
+    announcements = await net.subscribe(wire.Topics.of(genesis.chain_id).blocks)
+
+    async def listen() -> None:
+        async for _peer, data in announcements:
+            height, _ = wire.decode_new_block(data)
+            announced.setdefault(height, time.monotonic())
+
+    nursery.start_soon(listen)
+    with trio.fail_after(60):
+        await net.wait_connected(N_VALIDATORS, timeout=60)
+        while not announced:
+            await trio.sleep(0.1)
+    await trio.sleep(0.5)
+
+
 # ------------------------------------------------------------------ load phase
 
 
@@ -156,37 +188,19 @@ async def load_phase(base: Path, duration: float, rate: int, max_block_records: 
         peers = h.load_config().p2p.peers
         set_config(h, "p2p", "peers", [a for a in peers if a.rsplit("/p2p/", 1)[1] in validator_ids])
     genesis = Genesis.loads(gen_home.genesis.read_bytes())
-    key = load_key(gen_home.key)
     total = int(rate * duration)
     print(f"signing {total} records ...", file=sys.stderr)
     records = workload_records(workload, [load_key(h.key) for h in homes[N_VALIDATORS:]], genesis.chain_id, total)
     raws = [r.raw for r in records]
 
     procs = [start_daemon(h) for h in validators]
-    config = gen_home.load_config()
-    net = P2PNetwork(key, P2PConfig(listen_addrs=tuple(config.p2p.listen), psk=read_psk(gen_home.psk(config)),
-                                    persistent_peers=tuple(a for a in config.p2p.peers if a.rsplit("/p2p/", 1)[1] in validator_ids),
-                                    max_gossip_message_size=wire.MAX_GOSSIP_BYTES + 1024))
-    blocks_topic = wire.Topics.of(genesis.chain_id).blocks
+    net = generator_network(gen_home, validator_ids)
     sent_at: list[float] = [0.0] * total
     announced: dict[int, float] = {}
     result: dict = {}
     try:
         async with trio.open_nursery() as nursery:
-            await nursery.start(net.run)
-            announcements = await net.subscribe(blocks_topic)
-
-            async def listen() -> None:
-                async for _peer, data in announcements:
-                    height, _ = wire.decode_new_block(data)
-                    announced.setdefault(height, time.monotonic())
-
-            nursery.start_soon(listen)
-            with trio.fail_after(60):
-                await net.wait_connected(N_VALIDATORS, timeout=60)
-                while not announced:  # first heartbeat block: everyone is up
-                    await trio.sleep(0.1)
-            await trio.sleep(0.5)
+            await start_listening(nursery, net, genesis, announced)
             print(f"pushing {total} records at {rate}/s for {duration}s ...", file=sys.stderr)
             validator_peers = sorted(validator_ids)
             limiters = {p: trio.CapacityLimiter(8) for p in validator_peers}  # batches in flight per validator
@@ -386,6 +400,8 @@ def main(argv: list[str] | None = None) -> int:
         if not args.skip_load:
             out["workload"] = args.workload
             out.update(trio.run(load_phase, base, args.duration, args.rate, args.max_block_records, args.workload))
+            # how close the network gets to what the machine's signature checks allow (issue 19)
+            out["bound_ratio"] = round(out["committed_records_per_s"] / out["verify_bound_records_per_s"], 3)
         if not args.skip_sync:
             out.update(trio.run(sync_phase, base, args.sync_blocks, args.sync_records_per_block, args.workload))
     finally:

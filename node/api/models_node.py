@@ -124,6 +124,10 @@ class IngestStats(Open):
     regossiped_records: Count
     uncommitted_local: Count
     outbox_dropped: Count
+    admission_limit: Annotated[int, Meta(ge=0, description="records that may wait at once before local submissions "
+                                         "are refused (503 overloaded); steered by the finality of our records")]
+    admission_refused: Count
+    admission_cuts: Annotated[int, Meta(ge=0, description="times a late commit cut the admission limit")]
 
 
 class PendingStats(Open):

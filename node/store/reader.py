@@ -159,10 +159,17 @@ class ChainReader:
     # ------------------------------------------------------------ records
     def raw_records(self, hashes: list[bytes]) -> dict[bytes, bytes]:
         """hash -> stored record bytes for the committed ones among ``hashes``, without decoding."""
-        out: dict[bytes, bytes] = {}
+        return self._by_hash("raw", hashes)
+
+    def heights_of(self, hashes: list[bytes]) -> dict[bytes, int]:
+        """hash -> height of the committed ones among ``hashes``."""
+        return self._by_hash("height", hashes)
+
+    def _by_hash(self, column: str, hashes: list[bytes]) -> dict:
+        out: dict = {}
         for i in range(0, len(hashes), 500):  # under SQLite's bound-parameter limit
             chunk = hashes[i : i + 500]
-            out.update(self._read(f"SELECT hash, raw FROM records WHERE hash IN ({','.join('?' * len(chunk))})", tuple(chunk)))
+            out.update(self._read(f"SELECT hash, {column} FROM records WHERE hash IN ({','.join('?' * len(chunk))})", tuple(chunk)))
         return out
 
     def record(self, record_hash: bytes) -> tuple[Record, int, int] | None:
