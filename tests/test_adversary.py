@@ -104,7 +104,7 @@ async def test_a_hostile_member_kills_no_validator_and_a_restart_afterwards_work
     args = [sys.executable, "-m", "tools.adversary", "--home", str(member.path), "--seed", "11",
             "--duration", "120", "--rate", "20", "--settle", "45", "--json", str(out),
             # bounded by what reached the targets, not by time (a loaded machine delivers fewer per second)
-            "--until", f"pubsub={36 - KILLS}", "--until", "frame,body,records,consensus,sync=87"]
+            "--until", f"pubsub={36 - KILLS}", "--until", "frame,body,records,consensus,sync=87", "--until", "conn=12"]
     for h in net.homes:
         args += ["--target", str(h.path)]
     proc = await trio.to_thread.run_sync(lambda: subprocess.run(args, cwd=ROOT, capture_output=True, text=True,
@@ -116,7 +116,7 @@ async def test_a_hostile_member_kills_no_validator_and_a_restart_afterwards_work
     assert all(t["alive_after"] and t["committing"] for t in report["targets"])
     assert all(_running(net))
     families = {k.split("/")[0] for k in report["sent"]}
-    assert families >= {"pubsub", "frame", "body", "records", "consensus", "sync", "gossip"}
+    assert families >= {"pubsub", "frame", "body", "records", "consensus", "sync", "gossip", "conn"}
 
     def delivered(prefixes: tuple[str, ...]) -> int:
         return sum(n for kind, outcomes in report["sent"].items() if kind.startswith(prefixes)
@@ -131,6 +131,7 @@ async def test_a_hostile_member_kills_no_validator_and_a_restart_afterwards_work
     reasons = {k.split("|")[0] + "|" + k.split("|")[2] for k in rejected}
     assert {"p2p|decode_error", "node|bad_signature", "node|not_validator"} <= reasons, sorted(rejected)
     assert any(k.startswith("p2p|/branchnet/") for k in rejected), sorted(rejected)  # bad frames, by protocol
+    assert any(k.startswith("p2p|pnet|") for k in rejected), sorted(rejected)  # bytes below libp2p, counted
     assert sum(t["bans"] for t in report["targets"]) >= 1
 
     # 3. restart an attacked validator: it comes back, catches up and commits with the others

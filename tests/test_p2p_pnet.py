@@ -308,3 +308,24 @@ async def test_same_key_connects_and_the_wrapper_delegates_what_upstream_lacked(
         assert conn.get_transport_addresses() == ["/ip4/127.0.0.1/tcp/1"]
         assert conn.get_connection_type() == "direct"
         assert a.connection_stats.psk_failures == b.connection_stats.psk_failures == 0
+
+
+@pytest.mark.parametrize("layer, after_key", [
+    ("noise", b"\x07/noise\n" + struct.pack(">H", 5) + b"\x01\x02\x03\x04\x05"),  # too short for an ephemeral key
+    ("noise", b"\x07/noise\n" + struct.pack(">H", 32) + bytes(range(32))  # a usable ephemeral key, then
+     + struct.pack(">H", 100) + bytes(100)),  # a third message that does not decrypt
+])
+async def test_a_failed_handshake_past_the_network_key_is_counted(layer, after_key):
+    key = bytes.fromhex(TEST_PSK)
+    node = P2PNetwork(make_keys(1)[0], FAST)
+    async with running(node):
+        with trio.fail_after(5):
+            stream = await trio.open_tcp_stream(*_tcp_address(node))
+            nonce = os.urandom(24)
+            await stream.send_all(nonce + XSalsa20(key, nonce).xor(MULTISTREAM + after_key))
+            await _wait_closed(stream)  # the node hangs up on us
+            while node.connection_stats.upgrade_failures.get(layer, 0) < 1:
+                await trio.sleep(0.01)
+        assert node.connection_stats.psk_failures == 0
+        assert node.connection_stats.rejections()[(layer, "handshake_failed")] == 1
+        assert node.connected_peers() == []

@@ -135,6 +135,7 @@ class ConnectionStats:
     dials: int = 0
     psk_failures: int = 0      # a connection failed the private-network layer (pnet.py)
     psk_failures_by_reason: dict[str, int] = field(default_factory=dict)
+    upgrade_failures: dict[str, int] = field(default_factory=dict)  # "noise" | "yamux" -> handshakes that failed
     last_dropped: list[str] = field(default_factory=list)
     network_key: Any = None  # the PrivateNetwork (pnet.py): it counts the bytes of every connection
 
@@ -155,9 +156,14 @@ class ConnectionStats:
         self.psk_failures += 1
         self.psk_failures_by_reason[reason] = self.psk_failures_by_reason.get(reason, 0) + 1
 
+    def record_upgrade_failure(self, layer: str) -> None:
+        """A connection past the network key failed its ``layer`` handshake ("noise" or "yamux")."""
+        self.upgrade_failures[layer] = self.upgrade_failures.get(layer, 0) + 1
+
     def rejections(self) -> dict[tuple[str, str], int]:
-        """(layer, reason) -> count, for metrics: PSK failures and allowlist/ban drops."""
+        """(layer, reason) -> count, for metrics: PSK and handshake failures, allowlist/ban drops."""
         out = {("pnet", reason): n for reason, n in self.psk_failures_by_reason.items()}
+        out.update({(layer, "handshake_failed"): n for layer, n in self.upgrade_failures.items()})
         out[("allowlist", "unknown_peer_inbound")] = self.dropped_inbound
         out[("allowlist", "unknown_peer_outbound")] = self.dropped_outbound
         out[("allowlist", "banned_peer")] = self.dropped_banned
@@ -286,6 +292,7 @@ def build_host(private_key: PrivateKey, config: HostConfig, allowlist: PeerAllow
     # manager's redial loop does the backing off.
     network = host.get_network()
     network.retry_config = RetryConfig(max_retries=0)
+    _count_upgrade_failures(network.upgrader, stats)
     # The swarm's auto-connector dials up to 200 peerstore entries whenever
     # fewer than 50 connections are open; peers.py decides whom to dial.
     network.auto_connector.maybe_connect = _no_auto_connect
@@ -294,6 +301,32 @@ def build_host(private_key: PrivateKey, config: HostConfig, allowlist: PeerAllow
 
 async def _no_auto_connect() -> None:
     return None
+
+
+def _count_upgrade_failures(upgrader: Any, stats: ConnectionStats) -> None:
+    """Count Noise and Yamux handshakes that fail (py-libp2p drops the connection and logs
+    at most a DEBUG line; nothing counts them). Any exception counts, not only libp2p's
+    ``SecurityUpgradeFailure``: a malformed Noise message raises its own errors (a
+    5-byte first message: not wrapped). Handshakes cut short by the upgrade timeout are
+    not counted: that cancellation cannot be told apart from a shutdown here."""
+    upgrade_security, upgrade_connection = upgrader.upgrade_security, upgrader.upgrade_connection
+
+    async def counted_security(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return await upgrade_security(*args, **kwargs)
+        except Exception:
+            stats.record_upgrade_failure("noise")
+            raise
+
+    async def counted_connection(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return await upgrade_connection(*args, **kwargs)
+        except Exception:
+            stats.record_upgrade_failure("yamux")
+            raise
+
+    upgrader.upgrade_security = counted_security
+    upgrader.upgrade_connection = counted_connection
 
 
 async def dial(host: Any, addr: str, stats: ConnectionStats, timeout: float) -> str:

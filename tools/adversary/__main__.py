@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--count", type=int, default=None, help="stop after this many shots")
     p.add_argument("--rate", type=float, default=20.0, help="shots per second over all targets (default 20)")
     p.add_argument("--families", default=None,
-                   help="comma-separated: pubsub,frame,body,records,consensus,sync,gossip,flood (default all)")
+                   help="comma-separated: pubsub,frame,body,records,consensus,sync,gossip,flood,conn (default all)")
     p.add_argument("--settle", type=float, default=30.0, help="max seconds to wait for targets to commit afterwards")
     p.add_argument("--until", action="append", default=[], metavar="KINDS=N",
                    help="stop early once N shots of these kinds (comma-separated prefixes, e.g. pubsub or "

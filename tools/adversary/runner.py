@@ -32,6 +32,7 @@ from node.keyfile import load_key
 from node.p2p.errors import P2PError, PeerUnavailable
 from node.p2p.host import keypair_of, peer_id_of
 from node.p2p.network import P2PConfig, P2PNetwork
+from node.p2p.psk import NONCE_SIZE, XSalsa20
 from protocol import wire
 from protocol.genesis import Genesis
 
@@ -41,6 +42,8 @@ logger = logging.getLogger("tools.adversary")
 LOCAL = "127.0.0.1"
 MESHSUB = "/meshsub/1.1.0"
 FLOOD_STREAMS = 64
+FLOOD_CONNECTIONS = 32  # TCP connections of one idle_flood shot
+HOLD_S = 2.0  # how long a tcp shot waits for the target to close its connection
 IN_FLIGHT = 4  # shots in flight per target
 REFUSED_PAUSE = 0.5  # seconds a target that refused us (banned us) gets no shots
 NO_STREAM, NOT_CONNECTED = "no_stream", "not_connected"
@@ -146,6 +149,7 @@ class Adversary:
         self.key = load_key(home.key)
         self.genesis = Genesis.loads(home.genesis.read_bytes())
         config = home.load_config()
+        self.psk = bytes.fromhex(read_psk(home.psk(config)))
         self.net = P2PNetwork(self.key, P2PConfig(listen_addrs=(f"/ip4/{LOCAL}/tcp/0",), psk=read_psk(home.psk(config)),
                                                   allowed_peers=None, max_backoff=1.0, dial_timeout=3.0,
                                                   request_timeout=3.0, libp2p_log_level=logging.CRITICAL))
@@ -208,8 +212,51 @@ class Adversary:
                 nursery.start_soon(one)
         return f"answered {outcomes['answered']}/{FLOOD_STREAMS}"
 
+    async def _tcp(self, target: Target, shot: Shot) -> str:
+        """A connection below libp2p: returns "closed" if the target hung up within
+        HOLD_S, else "held" (for idle_flood: "closed" if it hung up on every one)."""
+        port = int(target.p2p_addr.split("/tcp/")[1].split("/")[0])
+
+        async def one(data: bytes, mode: str) -> bool:
+            stream = await trio.open_tcp_stream(LOCAL, port)
+            try:
+                if mode == "raw":
+                    out = data
+                else:
+                    nonce = os.urandom(NONCE_SIZE)
+                    key = self.psk if mode in ("psk", "idle_flood") else os.urandom(32)
+                    out = nonce + XSalsa20(key, nonce).xor(data)
+                await stream.send_all(out)
+                with trio.move_on_after(HOLD_S):
+                    while await stream.receive_some(65536):
+                        pass
+                    return True  # the target closed it
+                return False
+            except (trio.BrokenResourceError, OSError):
+                return True
+            finally:
+                await stream.aclose()
+
+        if shot.protocol == "idle_flood":
+            closed = []
+
+            async def hold() -> None:
+                closed.append(await one(b"", "idle_flood"))
+
+            async with trio.open_nursery() as nursery:
+                for _ in range(FLOOD_CONNECTIONS):
+                    nursery.start_soon(hold)
+            return "closed" if all(closed) else f"held_{closed.count(False)}"
+        return "closed" if await one(shot.data, shot.protocol) else "held"
+
     async def fire(self, target: Target, shot: Shot) -> str:
         """Send one shot; returns its outcome. Never raises on the target's behaviour."""
+        if shot.channel == "tcp":
+            try:
+                with trio.fail_after(HOLD_S + 5):
+                    return await self._tcp(target, shot)
+            except (OSError, trio.TooSlowError) as exc:
+                return f"dropped:{type(exc).__name__}"
         if shot.channel == "gossip":
             await self.net.publish(shot.protocol, shot.data, max_wait=1)
             return "published"

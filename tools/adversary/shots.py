@@ -13,7 +13,15 @@ A :class:`Shot` is one thing to send to one target, on one channel:
   consensus messages, malformed sync requests, oversize bodies;
 * ``gossip`` — a correctly signed gossip message with a hostile payload on a
   chain topic;
-* ``stream_flood`` — many concurrent streams of valid requests at once.
+* ``stream_flood`` — many concurrent streams of valid requests at once;
+* ``tcp`` — a fresh TCP connection to the target's p2p port, below libp2p:
+  bytes that are not a private-network nonce, a short nonce left hanging, the
+  multistream-select header under a wrong network key, garbage under the right
+  key where multistream-select or the Noise handshake should be, and a flood of
+  connections that complete the nonce exchange and then say nothing. ``protocol``
+  says how the runner frames ``data``: ``raw`` (as is), ``psk`` (after our nonce,
+  encrypted with the network key), ``wrong_psk`` (the same under a random key)
+  or ``idle_flood`` (``data`` is unused).
 
 Nothing here does I/O: :class:`Arsenal` turns a seeded ``random.Random`` into
 shots (``runner.py`` sends them). The same seed gives the same shots, except
@@ -96,10 +104,11 @@ class Arsenal:
             "sync": self._sync,
             "gossip": self._gossip,
             "flood": self._flood,
+            "conn": self._conn,
         }
         # how often each family is drawn (floods are expensive for us too)
         self.weights = {"pubsub": 10, "frame": 6, "body": 6, "records": 4, "consensus": 5, "sync": 3,
-                        "gossip": 3, "flood": 1}
+                        "gossip": 3, "flood": 1, "conn": 2}
 
     def next(self, families: list[str] | None = None) -> Shot:
         names = [f for f in self.families if families is None or f in families]
@@ -256,3 +265,21 @@ class Arsenal:
 
     def _flood(self) -> Shot:
         return Shot("flood/streams", "stream_flood", self.sync, encode([wire.REQ_STATUS]))
+
+    def _conn(self) -> Shot:
+        variant = self.rng.choice(("garbage", "short_nonce", "wrong_key", "multistream_garbage", "noise_garbage",
+                                   "idle_flood"))
+        header = b"\x13/multistream/1.0.0\n"
+        if variant == "garbage":  # no nonce at all: random bytes from the first one
+            return Shot("conn/garbage", "tcp", "raw", self.rng.randbytes(self.rng.randint(25, 2048)))
+        if variant == "short_nonce":  # 10 of the 24 nonce bytes, then silence
+            return Shot("conn/short_nonce", "tcp", "raw", self.rng.randbytes(10))
+        if variant == "wrong_key":  # a well-formed connection start under another network key
+            return Shot("conn/wrong_key", "tcp", "wrong_psk", header + b"\x07/noise\n")
+        if variant == "multistream_garbage":  # the right key, then not multistream-select
+            return Shot("conn/multistream_garbage", "tcp", "psk", self.rng.randbytes(self.rng.randint(1, 512)))
+        if variant == "noise_garbage":  # the right key and /noise, then a hostile handshake message
+            size = self.rng.choice((0, 1, 31, 32, 200, 65535))
+            body = self.rng.randbytes(min(size, 4096))
+            return Shot("conn/noise_garbage", "tcp", "psk", header + b"\x07/noise\n" + struct.pack(">H", size) + body)
+        return Shot("conn/idle_flood", "tcp", "idle_flood", b"")
