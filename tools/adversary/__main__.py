@@ -44,11 +44,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--count", type=int, default=None, help="stop after this many shots")
     p.add_argument("--rate", type=float, default=20.0, help="shots per second over all targets (default 20)")
     p.add_argument("--families", default=None,
-                   help="comma-separated: pubsub,frame,body,records,consensus,sync,gossip,flood,conn (default all)")
+                   help="comma-separated: pubsub,frame,body,records,consensus,sync,gossip,flood,conn,equivocate (default all; equivocate needs --validator-key)")
     p.add_argument("--settle", type=float, default=30.0, help="max seconds to wait for targets to commit afterwards")
     p.add_argument("--until", action="append", default=[], metavar="KINDS=N",
                    help="stop early once N shots of these kinds (comma-separated prefixes, e.g. pubsub or "
                         "frame,body) reached their targets; repeatable, all must hold; --duration stays the bound")
+    p.add_argument("--validator-key", type=Path, help="a validator's key file (node_key.json): the adversary also "
+                   "equivocates in its name (conflicting votes and proposals; the family 'equivocate')")
     p.add_argument("--json", help="also write the report as JSON to this path")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -72,7 +74,8 @@ def main(argv: list[str] | None = None) -> int:
             p.error(f"--until {goal!r}: expected KINDS=N, e.g. pubsub=28")
         goals.append((tuple(f"{k.strip()}/" for k in kinds.split(",") if k.strip()), int(n)))
     options = Options(seed=args.seed, duration=args.duration, count=args.count, rate=args.rate,
-                      families=families, settle=args.settle, until_delivered=tuple(goals))
+                      families=families, settle=args.settle, until_delivered=tuple(goals),
+                      validator_key=args.validator_key)
     report = trio.run(Adversary(home, targets, options).run)
     print(format_report(report))
     if args.json:

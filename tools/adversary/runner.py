@@ -81,6 +81,7 @@ class Observation:
     height: int = -1
     rejected: dict[str, float] = field(default_factory=dict)  # "family|label|reason" -> count
     bans: float = 0.0
+    evidence: float = 0.0  # evidence of validator misbehaviour committed (branchnet_evidence_committed_total)
     pid_running: bool | None = None
 
 
@@ -115,6 +116,8 @@ def observe(target: Target, timeout: float = 5.0) -> Observation:
                 obs.rejected[f"p2p|{sample.labels['protocol']}|{sample.labels['reason']}"] = sample.value
             elif sample.name == "branchnet_p2p_bans_total":
                 obs.bans = sample.value
+            elif sample.name == "branchnet_evidence_committed_total":
+                obs.evidence += sample.value
     return obs
 
 
@@ -137,6 +140,7 @@ class Options:
     settle: float = 30.0             # bounded wait for every target to commit past the attack
     # stop early once every goal is met: (kind prefixes, delivered shots), e.g. ((("pubsub/",), 28),)
     until_delivered: tuple[tuple[tuple[str, ...], int], ...] = ()
+    validator_key: Path | None = None  # a validator's key file: adds the equivocate family
 
 
 class Adversary:
@@ -157,7 +161,8 @@ class Adversary:
         self.heights = {t.peer_id: 0 for t in targets}
         validators = [v.branch_id for v in self.genesis.validators]
         self.arsenal = Arsenal(self.rng, self.key, keypair_of(self.key), self.genesis.chain_id, validators,
-                               lambda: max(self.heights.values(), default=0))
+                               lambda: max(self.heights.values(), default=0),
+                               validator_key=load_key(options.validator_key) if options.validator_key else None)
         self.sent: dict[str, Counter] = defaultdict(Counter)  # kind -> outcome -> n
         self.refused_until: dict[str, float] = {}  # peer id -> when to try it again (trio time)
         self.valid_sent = 0
@@ -277,7 +282,8 @@ class Adversary:
                 if shot.channel == "stream_flood":
                     return (await self._flood(target, shot)).split(" ")[0] + "_flood"
                 try:
-                    answer = await self.net.request(target.peer_id, shot.protocol, shot.data, timeout=3, retry=False)
+                    for body in (shot.data, *shot.extra):
+                        answer = await self.net.request(target.peer_id, shot.protocol, body, timeout=3, retry=False)
                 except PeerUnavailable:
                     return NOT_CONNECTED
                 except P2PError as exc:
@@ -387,6 +393,7 @@ class Adversary:
                 "committing": s.height > e.height >= 0,
                 "rejected": dict(sorted(delta.items())), "rejected_total": int(sum(delta.values())),
                 "bans": int(s.bans - b.bans),
+                "evidence_committed": int(s.evidence - b.evidence),
             })
         common = min((x["height_settled"] for x in targets), default=0)
         hashes = {t.name: block_hash(t, common) for t in self.targets} if common > 0 else {}
@@ -416,7 +423,8 @@ def format_report(report: dict[str, Any]) -> str:
     for t in report["targets"]:
         lines.append(f"target {t['name']}: running {t['alive_after']} (process {t['process_running']}), height "
                      f"{t['height_before']} -> {t['height_at_end']} -> {t['height_settled']} "
-                     f"(committing {t['committing']}), rejections +{t['rejected_total']}, bans +{t['bans']}")
+                     f"(committing {t['committing']}), rejections +{t['rejected_total']}, bans +{t['bans']}, "
+                     f"evidence committed +{t['evidence_committed']}")
         top = sorted(t["rejected"].items(), key=lambda kv: -kv[1])[:12]
         for key, n in top:
             lines.append(f"    {int(n):6}  {key}")

@@ -14,6 +14,11 @@ A :class:`Shot` is one thing to send to one target, on one channel:
 * ``gossip`` — a correctly signed gossip message with a hostile payload on a
   chain topic;
 * ``stream_flood`` — many concurrent streams of valid requests at once;
+* ``request`` with ``extra`` — equivocation, when the adversary holds a
+  validator's key (``--validator-key``, a compromised validator): two prevotes,
+  two precommits or two proposals for one height and round with different
+  block hashes, both to the same target, which must turn them into evidence
+  that is committed on chain and removes the validator from the set;
 * ``tcp`` — a fresh TCP connection to the target's p2p port, below libp2p:
   bytes that are not a private-network nonce, a short nonce left hanging, the
   multistream-select header under a wrong network key, garbage under the right
@@ -56,6 +61,7 @@ class Shot:
     protocol: str   # protocol id or gossip topic ("" for meshsub)
     data: bytes
     valid: bool = False  # True only for inputs a correct node may accept (the first copy of a fresh record)
+    extra: tuple[bytes, ...] = ()  # further request bodies on the same protocol, sent right after ``data``
 
 
 def _offer(service_id: str) -> ServiceOffer:
@@ -80,9 +86,10 @@ class Arsenal:
     """
 
     def __init__(self, rng: random.Random, key: PrivateKey, libp2p_key_pair: Any, chain_id: str,
-                 validators: list[bytes], height: Callable[[], int]) -> None:
+                 validators: list[bytes], height: Callable[[], int], validator_key: PrivateKey | None = None) -> None:
         self.rng = rng
         self.key = key
+        self.validator_key = validator_key  # a validator's key the adversary holds: it can equivocate
         self.chain_id = chain_id
         self.validators = validators
         self.height = height
@@ -106,9 +113,11 @@ class Arsenal:
             "flood": self._flood,
             "conn": self._conn,
         }
+        if validator_key is not None:
+            self.families["equivocate"] = self._equivocate
         # how often each family is drawn (floods are expensive for us too)
         self.weights = {"pubsub": 10, "frame": 6, "body": 6, "records": 4, "consensus": 5, "sync": 3,
-                        "gossip": 3, "flood": 1, "conn": 2}
+                        "gossip": 3, "flood": 1, "conn": 2, "equivocate": 2}
 
     def next(self, families: list[str] | None = None) -> Shot:
         names = [f for f in self.families if families is None or f in families]
@@ -283,3 +292,18 @@ class Arsenal:
             body = self.rng.randbytes(min(size, 4096))
             return Shot("conn/noise_garbage", "tcp", "psk", header + b"\x07/noise\n" + struct.pack(">H", size) + body)
         return Shot("conn/idle_flood", "tcp", "idle_flood", b"")
+
+    def _equivocate(self) -> Shot:
+        """Two conflicting messages signed by the held validator key for the height in progress."""
+        assert self.validator_key is not None
+        variant = self.rng.choice(("prevote", "precommit", "proposal"))
+        height, round_ = self.height() + 1, 0
+        hashes = (self.rng.randbytes(32), self.rng.randbytes(32))
+        if variant == "proposal":
+            bodies = [wire.encode_proposal(Proposal.create(self.validator_key, self.chain_id, height, round_, -1, h), None)
+                      for h in hashes]
+        else:
+            kind = PREVOTE if variant == "prevote" else PRECOMMIT
+            bodies = [wire.encode_vote(Vote.create(self.validator_key, self.chain_id, kind, height, round_, h))
+                      for h in hashes]
+        return Shot(f"equivocate/{variant}", "request", self.consensus, bodies[0], extra=(bodies[1],))
