@@ -106,16 +106,17 @@ def _screen(body: Any, where: str, numbers: Iterable[tuple[str, str]], profile: 
         raise PersonalDataRefused(exc.message, field=exc.field, reason=exc.reason) from None
     pii.check_declared(numbers, declared)
     for name, text, cased in fields:
-        _refuse_first(_findings(text, cased, declared), f"{where}.{name}")
+        _refuse_first(_first_finding(text, cased, declared), f"{where}.{name}")
     busy = [(name, text) for name, text, _ in fields if _DIGIT_OR_AT.search(text)]
     for a, ta in busy:  # one number or address split between any two fields, in either order
         for b, tb in busy:
             if a != b and _may_join(ta[-48:], tb[:48]):
-                _refuse_first(_pair_findings(ta[-48:], tb[:48], declared), f"{where}", across=(a, b))
+                _refuse_first(next(_pair_findings(ta[-48:], tb[:48], declared), None), f"{where}", across=(a, b))
 
 
-def _refuse_first(findings: Iterator[tuple[str, str]], field: str, across: tuple[str, str] | None = None) -> None:
-    for kind, sample in findings:
+def _refuse_first(finding: tuple[str, str] | None, field: str, across: tuple[str, str] | None = None) -> None:
+    if finding is not None:
+        kind, sample = finding
         prefix = f"across {across[0]} and {across[1]}: " if across else ""
         raise PersonalDataRefused(f"{prefix}looks like {KINDS.get(kind, kind)} ({pii.mask(kind, sample)}); personal data "
                                   "may not be published", field=field, reason=f"pii_{kind}")
@@ -136,6 +137,15 @@ _NON_LETTERS = str.maketrans({chr(c): " " for c in range(128) if not "a" <= chr(
 _NUMBER_WORDS = frozenset(_WORD_DIGIT) | {"double", "triple"}
 
 
+# Field texts repeat across records (service titles, descriptions, fee labels, status
+# reasons), and screening one is pure: what it gave is remembered for the last
+# FIELD_CACHE distinct texts. At saturation the screening took a third of a
+# validator's time before (docs/PERFORMANCE.md); a hostile peer sending only new
+# texts gets the uncached cost, never a wrong answer.
+FIELD_CACHE = 2048
+
+
+@lru_cache(maxsize=FIELD_CACHE)
 def _normalise(text: str) -> tuple[str, str]:
     """``text`` as the detectors read it, and a copy that keeps capitals (for names).
 
@@ -197,6 +207,12 @@ _CONTEXT_WORDS = frozenset({"mail", "mailbox", "email", "wechat", "weixin", "wx"
                             "living", "resides", "residing", "home", "customer", "client", "cardholder", "holder",
                             "depositor", "name", "mr", "mrs", "ms", "miss", "mx", "dr"})
 _CONTEXT_ZH = ("邮箱", "邮件", "电邮", "微信", "车牌", "车辆", *T.CUSTOMER_WORDS_ZH, *T.HONORIFICS_ZH, *T.BIRTH_OR_HOME_ZH)
+
+
+@lru_cache(maxsize=FIELD_CACHE)
+def _first_finding(f: str, cased: str, declared: tuple[str, ...]) -> tuple[str, str] | None:
+    """The first of :func:`_findings`, or None: what admission refuses in one field."""
+    return next(_findings(f, cased, declared), None)
 
 
 def _findings(f: str, cased: str, declared: tuple[str, ...]) -> Iterator[tuple[str, str]]:
