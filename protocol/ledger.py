@@ -178,8 +178,8 @@ class LedgerState:
         entry = tree.entries.get(subject) if tree else None
         if entry is None:
             return None
-        path, found = state_tree.path_of(tree.node(), subject)
-        assert found is not None and found[1] == subject, "state tree lost an entry"
+        path = state_tree.path_of(tree.node(), subject)
+        assert path is not None, "state tree lost an entry"
         top = merkle.prove(self._top_tree().levels[0], bisect_left(self._order, branch_id))
         return state_tree.EntryProof(branch_id, entry.leaf(), tuple(path), top)
 

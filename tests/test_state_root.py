@@ -160,8 +160,10 @@ def test_tree_updates_equal_reference_in_any_order(batches, rnd):
     built = state_tree.build(state_tree.items_of((s, state_tree.leaf_hash(leaf)) for s, leaf in model.items()))
     assert state_tree.hash_of(one_by_one) == state_tree.hash_of(built) == state_tree.hash_of(node)
     for s, leaf in model.items():  # every entry's path folds back to the root
-        path, found = state_tree.path_of(node, s)
-        assert found[1] == s and state_tree.root_from_path(leaf, path) == state_tree.hash_of(node)
+        path = state_tree.path_of(node, s)
+        assert state_tree.root_from_path(leaf, path) == state_tree.hash_of(node)
+    for s in set(SUBJECTS) - set(model):
+        assert state_tree.path_of(node, s) is None
 
 
 def test_tree_shape_examples():
