@@ -285,3 +285,26 @@ def test_entry_proofs_verify_and_tampering_is_caught():
     tx.commit()
     assert _reason(p, state.state_root) == "wrong_state_root"
     assert state.entry_proof(bid, "service/svc-7").verify(state.state_root)[1] == 2
+
+
+@pytest.mark.parametrize("pack", [1, 2, 3, 8])
+def test_pack_size_is_a_layout_only(monkeypatch, pack):
+    """Packed bottoms are a memory layout: any pack size gives §8's roots and paths."""
+    monkeypatch.setattr(state_tree, "PACK", pack)
+    rnd = random.Random(pack)
+    node, model = None, {}
+    for _ in range(60):
+        changes = {}
+        for _ in range(rnd.randint(1, 12)):
+            s = rnd.choice(SUBJECTS)
+            changes[s] = None if rnd.random() < 0.25 else encode([s, rnd.randint(1, 9), bytes(32), 1, None])
+        node = state_tree.update(node, state_tree.items_of(
+            (s, None if leaf is None else state_tree.leaf_hash(leaf)) for s, leaf in changes.items()))
+        for s, leaf in changes.items():
+            if leaf is None:
+                model.pop(s, None)
+            else:
+                model[s] = leaf
+        assert state_tree.hash_of(node) == ref_branch_root(model)
+    for s, leaf in model.items():
+        assert state_tree.root_from_path(leaf, state_tree.path_of(node, s)) == ref_branch_root(model)
