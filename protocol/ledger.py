@@ -17,18 +17,17 @@ committed state); any invalid record makes the whole block invalid — nothing i
 skipped, nothing half-applied. ``commit()`` folds the overlay in.
 
 State root (docs/PROTOCOL.md §8): each entry is a leaf
-``encode([subject, seq, record_hash, height, value])``. A branch's entries are
-split into 256 buckets by ``sha256(subject)[0]``; a bucket root is the RFC 6962
-root of its leaves sorted by subject; the branch root is the RFC 6962 root over
-``encode([bucket, bucket_root])`` of the non-empty buckets in bucket order; the
-state root is the RFC 6962 root over ``encode([branch_id, branch_root])`` sorted
-by branch id. Replaying the same blocks always yields the same root.
+``encode([subject, seq, record_hash, height, value])``. A branch root is the root
+of a compressed binary Merkle tree over its entries keyed by ``sha256(subject)``
+(protocol/state_tree.py); the state root is the RFC 6962 root over
+``encode([branch_id, branch_root])`` sorted by branch id. Replaying the same
+blocks always yields the same root, whatever order the entries arrived in.
 
-Every tree is kept level by level (``merkle.LevelTree``) and a transaction
-re-hashes only what it changes: the paths of changed leaves, and in a bucket
-that gains a subject the nodes right of it (the sorted leaves after it shift).
-So a change costs O(log) plus, for a new subject, about half its bucket — never
-the whole branch.
+A transaction re-hashes only what it changes: in each changed branch the paths
+of the changed entries (about log2(n) + 1 nodes each, n the branch's size), and
+the paths of the changed branches in the top tree (``merkle.LevelTree``; rebuilt
+when a branch gains its first entry). :meth:`LedgerState.entry_proof` proves one
+entry against the state root.
 """
 
 from __future__ import annotations
@@ -38,12 +37,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Iterable, Iterator
 
-from . import governance, merkle, pii
+from . import governance, merkle, pii, state_tree
 from .blocks import Block, Header, evidence_root
 from .encoding import encode
 from .errors import ProtocolError, ValidationError
 from .genesis import Genesis
-from .hashing import sha256
 from .keys import PublicKey
 from .records import Record
 from .schema import BODY_TYPES, ServiceStatus, ServiceWithdraw
@@ -65,15 +63,6 @@ class Entry:
         return encode([self.subject, self.seq, self.record_hash, self.height, value])
 
 
-def bucket_of(subject: str) -> int:
-    """Which of a branch's 256 state buckets holds ``subject``."""
-    return sha256(subject.encode("utf-8"))[0]
-
-
-def _bucket_leaf(b: int, bucket_root: bytes) -> bytes:
-    return merkle.leaf_hash(encode([b, bucket_root]))
-
-
 def _top_leaf(branch_id: bytes, branch_root: bytes) -> bytes:
     return merkle.leaf_hash(encode([branch_id, branch_root]))
 
@@ -86,106 +75,44 @@ def _updated_tree(tree: merkle.LevelTree | None, order: list, changed: dict[Any,
     return tree.with_updates({bisect_left(order, k): h for k, h in changed.items()})
 
 
-class _BranchUpdate:
-    """What a transaction changes in one branch, with the trees it computed."""
-
-    __slots__ = ("leaves", "bucket_trees", "order", "tree")
-
-    def __init__(self, leaves: dict[int, dict[str, bytes]], bucket_trees: dict[int, tuple[list[str], merkle.LevelTree]],
-                 order: list[int], tree: merkle.LevelTree):
-        self.leaves = leaves  # bucket -> subject -> new leaf hash
-        self.bucket_trees = bucket_trees  # touched bucket -> (its subjects sorted, its tree) after the change
-        self.order = order  # the branch's non-empty buckets, sorted, after the change
-        self.tree = tree  # the branch tree after the change
-
-    def root(self) -> bytes:
-        return self.tree.root()
+_STALE = object()  # a branch's tree after restore(): built on first use
 
 
 class _BranchTree:
-    """One branch's entries, their leaf hashes by bucket, and cached trees.
+    """One branch's entries and its state tree (protocol/state_tree.py, §8).
 
-    Every tree is kept level by level: a block that changes a few entries
-    re-hashes a few paths of the branch tree (one leaf per non-empty bucket), and
-    in each touched bucket only the nodes right of the first changed position
-    (a new subject shifts the sorted leaves after it; an update shifts nothing).
+    The tree is persistent: :meth:`pending` returns the new root node of a change
+    (re-hashing only the changed entries' paths, about log2(n) + 1 nodes each)
+    and shares every other node with the committed tree; :meth:`fold` keeps it.
     """
 
-    __slots__ = ("entries", "buckets", "_bucket_trees", "_order", "_tree")
+    __slots__ = ("entries", "_node")
 
     def __init__(self) -> None:
         self.entries: dict[str, Entry] = {}
-        self.buckets: dict[int, dict[str, bytes]] = {}  # bucket -> subject -> leaf hash
-        self._bucket_trees: dict[int, tuple[list[str], merkle.LevelTree]] = {}  # bucket -> (sorted subjects, tree)
-        self._order: list[int] = []  # non-empty buckets, sorted
-        self._tree: merkle.LevelTree | None = None  # None: rebuild on next use
+        self._node: Any = None  # the committed tree's root node (None: no entries)
 
     def put(self, entry: Entry) -> None:
-        b = bucket_of(entry.subject)
+        """Add a committed entry (restore only): the tree is rebuilt once, on next use."""
         self.entries[entry.subject] = entry
-        if b not in self.buckets:
-            self.buckets[b] = {}
-            insort(self._order, b)
-        self.buckets[b][entry.subject] = merkle.leaf_hash(entry.leaf())
-        self._bucket_trees.pop(b, None)
-        self._tree = None
+        self._node = _STALE
 
-    def bucket_tree(self, b: int) -> tuple[list[str], merkle.LevelTree]:
-        cached = self._bucket_trees.get(b)
-        if cached is None:
-            leaves = self.buckets[b]
-            subjects = sorted(leaves)
-            cached = self._bucket_trees[b] = (subjects, merkle.LevelTree([leaves[s] for s in subjects]))
-        return cached
-
-    def bucket_root(self, b: int) -> bytes:
-        return self.bucket_tree(b)[1].root()
-
-    def tree(self) -> merkle.LevelTree:
-        if self._tree is None:
-            self._tree = merkle.LevelTree([_bucket_leaf(b, self.bucket_root(b)) for b in self._order])
-        return self._tree
+    def node(self) -> state_tree.Node:
+        if self._node is _STALE:
+            self._node = state_tree.build(state_tree.items_of((s, state_tree.leaf_hash(e.leaf())) for s, e in self.entries.items()))
+        return self._node
 
     def root(self) -> bytes:
-        return self.tree().root()
+        return state_tree.hash_of(self.node())
 
-    def _pending_bucket(self, b: int, new: dict[str, bytes]) -> tuple[list[str], merkle.LevelTree]:
-        old = self.buckets.get(b)
-        if not old:
-            subjects = sorted(new)
-            return subjects, merkle.LevelTree([new[s] for s in subjects])
-        old_subjects, old_tree = self.bucket_tree(b)
-        added = [s for s in new if s not in old]
-        if not added:  # updates in place: path updates
-            return old_subjects, old_tree.with_updates({bisect_left(old_subjects, s): h for s, h in new.items()})
-        subjects = sorted(old_subjects + added)
-        first = min(bisect_left(subjects, s) for s in new)  # the leaves before it are the old ones
-        leaves = old_tree.levels[0][:first] + [new.get(s) or old[s] for s in subjects[first:]]
-        return subjects, old_tree.replaced_from(leaves, first)
+    def pending(self, changed: dict[str, Entry]) -> state_tree.Node:
+        """The root node this branch would have with ``changed`` folded in (nothing is mutated)."""
+        return state_tree.update(self.node(), state_tree.items_of((s, state_tree.leaf_hash(e.leaf())) for s, e in changed.items()))
 
-    def pending(self, changed: dict[str, Entry]) -> _BranchUpdate:
-        """The roots this branch would have with ``changed`` folded in (nothing is mutated)."""
-        leaves: dict[int, dict[str, bytes]] = {}
-        for subject, entry in changed.items():
-            leaves.setdefault(bucket_of(subject), {})[subject] = merkle.leaf_hash(entry.leaf())
-        trees = {b: self._pending_bucket(b, new) for b, new in leaves.items()}  # only the touched buckets
-        roots = {b: t[1].root() for b, t in trees.items()}
-        new_buckets = [b for b in leaves if b not in self.buckets]
-        order = sorted(self._order + new_buckets) if new_buckets else self._order
-        tree = _updated_tree(
-            None if new_buckets else self.tree(), order, {b: _bucket_leaf(b, r) for b, r in roots.items()},
-            lambda: [_bucket_leaf(b, roots[b] if b in roots else self.bucket_root(b)) for b in order],
-        )
-        return _BranchUpdate(leaves, trees, order, tree)
-
-    def fold(self, changed: dict[str, Entry], update: _BranchUpdate) -> None:
-        """Fold in ``changed`` together with the trees :meth:`pending` computed for it."""
+    def fold(self, changed: dict[str, Entry], node: state_tree.Node) -> None:
+        """Fold in ``changed`` together with the root node :meth:`pending` computed for it."""
         self.entries.update(changed)
-        for b, new in update.leaves.items():
-            self.buckets.setdefault(b, {}).update(new)
-        self._bucket_trees.update(update.bucket_trees)
-        self._order = update.order
-        self._tree = update.tree
+        self._node = node
 
 
 class LedgerState:
@@ -243,6 +170,18 @@ class LedgerState:
             if tree:
                 for subject in sorted(tree.entries):
                     yield bid, tree.entries[subject]
+
+    def entry_proof(self, branch_id: bytes, subject: str) -> state_tree.EntryProof | None:
+        """Proof that the entry ``subject`` of ``branch_id`` is in :attr:`state_root` (§8);
+        None if there is no such entry. Check it with ``EntryProof.verify(state_root)``."""
+        tree = self._branches.get(branch_id)
+        entry = tree.entries.get(subject) if tree else None
+        if entry is None:
+            return None
+        path = state_tree.path_of(tree.node(), subject)
+        assert path is not None, "state tree lost an entry"
+        top = merkle.prove(self._top_tree().levels[0], bisect_left(self._order, branch_id))
+        return state_tree.EntryProof(branch_id, entry.leaf(), tuple(path), top)
 
     def next_seq(self, branch_id: bytes, subject: str) -> int:
         e = self.entry(branch_id, subject)
@@ -463,7 +402,7 @@ class StateTransaction:
             except ValidationError as exc:
                 raise type(exc)(exc.message, field=f"block.records[{i}].{exc.field}", reason=exc.reason) from None
 
-    def _computed(self) -> tuple[dict[bytes, _BranchUpdate], merkle.LevelTree]:
+    def _computed(self) -> tuple[dict[bytes, state_tree.Node], merkle.LevelTree]:
         """Roots with this overlay folded in, computed once per (base version, overlay)."""
         base = self.base
         key = (base._version, self._edits)
@@ -476,8 +415,8 @@ class StateTransaction:
         new_ids = [bid for bid in updates if bid not in base._branches]
         order = sorted(base._order + new_ids) if new_ids else base._order
         top = _updated_tree(
-            None if new_ids else base._top_tree(), order, {bid: _top_leaf(bid, u.root()) for bid, u in updates.items()},
-            lambda: [_top_leaf(bid, updates[bid].root() if bid in updates else base._branches[bid].root()) for bid in order],
+            None if new_ids else base._top_tree(), order, {bid: _top_leaf(bid, state_tree.hash_of(u)) for bid, u in updates.items()},
+            lambda: [_top_leaf(bid, state_tree.hash_of(updates[bid]) if bid in updates else base._branches[bid].root()) for bid in order],
         )
         self._pending = (*key, updates, top)
         return updates, top

@@ -257,14 +257,27 @@ def test_s6_empty_tree():
     assert empty.startswith(m[1]) and empty.endswith(m[2]) and merkle.root([]).hex() == empty
 
 
-def test_s8_bucket_of_the_vector_subject():
+def test_s8_key_of_the_vector_subject_and_the_entry_proof():
     import json
 
-    m = find(r'`bucket = H\("([^"]+)"\)\[0\]`', section("12"))
+    from protocol.state_tree import EntryProof, key_of
+
+    m = find(r'`key = H\("([^"]+)"\)`', section("12"))
     vectors = json.loads((ROOT / "tests" / "vectors.json").read_text())
     assert m[1] == vectors["record"]["subject"]
-    assert hashlib.sha256(m[1].encode()).digest()[0] == vectors["state"]["bucket"]
-    find(r"an integer 0\.\.255", section("8"))
+    assert hashlib.sha256(m[1].encode()).hexdigest() == vectors["state"]["key"]
+    text = section("8")
+    find(r"bit\(key, i\) = \(key\[i div 8\] >> \(7 − i mod 8\)\) & 1", text, raw=True)
+    assert key_of(m[1]) >> 255 == hashlib.sha256(m[1].encode()).digest()[0] >> 7  # bit 0 is the top bit of byte 0
+    find(r"entry_proof = \[branch_id, entry_leaf, branch_path, top_proof\]", text, raw=True)
+    proof = EntryProof.decode(bytes.fromhex(vectors["state"]["entry_proof_bytes"]))
+    assert proof.verify(bytes.fromhex(vectors["state"]["state_root"]))[0] == m[1]
+    assert find(r"branch_path \| array ≤(\d+) of bin 32", text, raw=True)[1] == "256"
+    # "about log2(n) + 1 (18–19 for 200,000)": the mean depth of a leaf in a trie over
+    # n random keys is log2(n) + γ/ln 2 + 1/2 (Knuth, TAOCP 6.3)
+    lo, hi = (int(x) for x in find(r"about log2\(n\) \+ 1 \((\d+)–(\d+) for 200,000\)", text).groups())
+    import math
+    assert lo <= math.log2(200_000) + 0.5772 / math.log(2) + 0.5 <= hi
 
 
 def _equal_set(n: int) -> ValidatorSet:

@@ -1,37 +1,70 @@
-"""The incremental state root (cached bucket roots, level trees, roots carried from a
+"""The incremental state root (persistent branch trees, the top tree, roots carried from a
 transaction into commit) always equals the root computed from scratch as
-docs/PROTOCOL.md §8 defines it."""
+docs/PROTOCOL.md §8 defines it, whatever order the entries arrive in; entry proofs
+verify, and tampered ones are rejected with a reason.
+
+``reference_root`` below is written from the text of §8 and §6 alone, with hashlib:
+it does not call protocol.merkle or protocol.state_tree."""
 
 import hashlib
+import random
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from factories import make_state, member_keys, offer, profile, record, status, validator_keys, withdraw
-from protocol import merkle
+from protocol import state_tree
 from protocol.encoding import encode
+from protocol.errors import ValidationError
 from protocol.ledger import LedgerState
+from protocol.merkle import InclusionProof
 
 KEYS = member_keys(2) + validator_keys(1)  # validators may publish too
 
 
+def H(data: bytes) -> bytes:
+    return hashlib.sha256(data).digest()
+
+
+def mth(leaves: list[bytes]) -> bytes:
+    """§6: RFC 6962 MTH, the left subtree holding the largest power of two < n leaves."""
+    if not leaves:
+        return H(b"")
+    if len(leaves) == 1:
+        return H(b"\x00" + leaves[0])
+    k = 1
+    while k * 2 < len(leaves):
+        k *= 2
+    return H(b"\x01" + mth(leaves[:k]) + mth(leaves[k:]))
+
+
+def bit(key: bytes, i: int) -> int:
+    return (key[i // 8] >> (7 - i % 8)) & 1
+
+
+def ref_node(entries: list[tuple[bytes, bytes]], depth: int) -> bytes:
+    """§8 node(S, d) over (key, entry_leaf) pairs."""
+    if not entries:
+        return H(b"")
+    if len(entries) == 1:
+        return H(b"\x00" + entries[0][1])
+    s0 = [e for e in entries if bit(e[0], depth) == 0]
+    s1 = [e for e in entries if bit(e[0], depth) == 1]
+    return H(b"\x01" + ref_node(s0, depth + 1) + ref_node(s1, depth + 1))
+
+
+def ref_branch_root(leaves: dict[str, bytes]) -> bytes:
+    """subject -> entry_leaf, in no particular order."""
+    return ref_node([(H(s.encode("utf-8")), leaf) for s, leaf in leaves.items()], 0)
+
+
 def reference_root(state: LedgerState) -> bytes:
-    """§8 from scratch: entries -> 256 buckets -> branch roots -> state root."""
-    top = []
-    branches: dict[bytes, list] = {}
+    """§8 from scratch: entry leaves -> branch trees keyed by H(subject) -> MTH over top leaves."""
+    branches: dict[bytes, dict[str, bytes]] = {}
     for bid, entry in state.entries():
-        branches.setdefault(bid, []).append(entry)
-    for bid in sorted(branches):
-        buckets: dict[int, list] = {}
-        for e in branches[bid]:
-            buckets.setdefault(hashlib.sha256(e.subject.encode()).digest()[0], []).append(e)
-        bucket_leaves = []
-        for b in sorted(buckets):
-            entries = sorted(buckets[b], key=lambda e: e.subject)
-            broot = merkle.root([e.leaf() for e in entries])
-            bucket_leaves.append(encode([b, broot]))
-        top.append(encode([bid, merkle.root(bucket_leaves)]))
-    return merkle.root(top)
+        branches.setdefault(bid, {})[entry.subject] = entry.leaf()
+    return mth([encode([bid, ref_branch_root(branches[bid])]) for bid in sorted(branches)])
 
 
 class Model:
@@ -62,12 +95,21 @@ class Model:
 ops = st.lists(st.lists(st.tuples(st.integers(0, len(KEYS) - 1), st.integers(0, 3), st.integers(0, 400)), max_size=30), min_size=1, max_size=12)
 
 
+def check_proofs(state: LedgerState) -> None:
+    root = state.state_root
+    for bid, entry in state.entries():
+        proof = state.entry_proof(bid, entry.subject)
+        assert state_tree.EntryProof.decode(proof.encode()) == proof
+        assert proof.verify(root) == [entry.subject, entry.seq, entry.record_hash, entry.height,
+                                      None if entry.body is None else entry.body.to_array()]
+
+
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(ops)
 def test_incremental_root_equals_reference(blocks):
     state = make_state()
     model = Model()
-    assert state.state_root == reference_root(state) == merkle.EMPTY_ROOT
+    assert state.state_root == reference_root(state) == H(b"")
     for height, batch in enumerate(blocks, start=1):
         tx = state.begin(height)
         for branch, action, sid in batch:
@@ -76,11 +118,99 @@ def test_incremental_root_equals_reference(blocks):
         assert predicted == tx.state_root()  # cached, same answer
         tx.commit()
         assert state.state_root == predicted == reference_root(state)
-    # a state restored from the same entries has the same root
+    check_proofs(state)
+    # a state restored from the same entries, in another order, has the same root
     fresh = make_state()
+    entries = list(state.entries())
+    random.Random(len(entries)).shuffle(entries)
     fresh.restore(height=state.height, last_block_hash=state.last_block_hash, last_block_time_ms=state.last_block_time_ms,
-                  entries=list(state.entries()))
+                  entries=entries)
     assert fresh.state_root == state.state_root
+
+
+# ---------------------------------------------------------------- the branch tree alone
+
+SUBJECTS = [f"service/s{i}" for i in range(64)] + ["profile", "status/s1", "ü/ä", ""]
+tree_ops = st.lists(st.lists(st.tuples(st.sampled_from(SUBJECTS), st.one_of(st.none(), st.binary(min_size=1, max_size=8))),
+                             min_size=1, max_size=20), min_size=1, max_size=15)
+
+
+@settings(max_examples=150, deadline=None)
+@given(tree_ops, st.randoms(use_true_random=False))
+def test_tree_updates_equal_reference_in_any_order(batches, rnd):
+    """Random put/replace/remove batches: the persistent tree's root equals §8's; the same
+    final set built from scratch, or inserted one at a time in a shuffled order, gives it too."""
+    node = None
+    model: dict[str, bytes] = {}
+    for batch in batches:
+        changes = dict(batch)  # one change per subject per batch
+        node = state_tree.update(node, state_tree.items_of(
+            (s, None if v is None else state_tree.leaf_hash(encode([s, 1, v, 1, None]))) for s, v in changes.items()))
+        for s, v in changes.items():
+            if v is None:
+                model.pop(s, None)
+            else:
+                model[s] = encode([s, 1, v, 1, None])
+        assert state_tree.hash_of(node) == ref_branch_root(model)
+    subjects = list(model)
+    rnd.shuffle(subjects)
+    one_by_one = None
+    for s in subjects:
+        one_by_one = state_tree.update(one_by_one, state_tree.items_of([(s, state_tree.leaf_hash(model[s]))]))
+    built = state_tree.build(state_tree.items_of((s, state_tree.leaf_hash(leaf)) for s, leaf in model.items()))
+    assert state_tree.hash_of(one_by_one) == state_tree.hash_of(built) == state_tree.hash_of(node)
+    for s, leaf in model.items():  # every entry's path folds back to the root
+        path = state_tree.path_of(node, s)
+        assert state_tree.root_from_path(leaf, path) == state_tree.hash_of(node)
+    for s in set(SUBJECTS) - set(model):
+        assert state_tree.path_of(node, s) is None
+
+
+def test_tree_shape_examples():
+    """One entry is carried up to the root; an inner node over one empty side keeps H("")."""
+    leaf = encode(["profile", 1, bytes(32), 1, None])
+    assert ref_branch_root({"profile": leaf}) == H(b"\x00" + leaf)
+    assert state_tree.hash_of(state_tree.update(None, state_tree.items_of([("profile", state_tree.leaf_hash(leaf))]))) == H(b"\x00" + leaf)
+    # two subjects sharing their first key bit: the root has an empty side
+    subjects = [f"s{i}" for i in range(100)]
+    a, b = next((x, y) for x in subjects for y in subjects
+                if x < y and bit(H(x.encode()), 0) == bit(H(y.encode()), 0) and bit(H(x.encode()), 1) != bit(H(y.encode()), 1))
+    la, lb = encode([a, 1, bytes(32), 1, None]), encode([b, 1, bytes(32), 1, None])
+    ka = H(a.encode())
+    lo, hi = (la, lb) if bit(ka, 1) == 0 else (lb, la)
+    inner = H(b"\x01" + H(b"\x00" + lo) + H(b"\x00" + hi))
+    expected = H(b"\x01" + inner + H(b"")) if bit(ka, 0) == 0 else H(b"\x01" + H(b"") + inner)
+    node = state_tree.update(None, state_tree.items_of([(a, state_tree.leaf_hash(la)), (b, state_tree.leaf_hash(lb))]))
+    assert state_tree.hash_of(node) == ref_branch_root({a: la, b: lb}) == expected
+    # removing one carries the other up to the root again
+    node = state_tree.update(node, state_tree.items_of([(a, None)]))
+    assert state_tree.hash_of(node) == H(b"\x00" + lb)
+
+
+def test_many_subjects_then_updates_in_place():
+    state = make_state()
+    model = Model()
+    tx = state.begin(1)
+    for sid in range(2000):
+        tx.apply(model.make(0, 1, sid), verify_signature=False)
+    tx.commit()
+    assert state.state_root == reference_root(state)
+    for height in range(2, 5):  # new subjects (statuses) into a big branch
+        tx = state.begin(height)
+        for sid in range(height, 2000, 97):
+            tx.apply(model.make(0, 2, sid), verify_signature=False)
+        tx.commit()
+        assert state.state_root == reference_root(state)
+    for height in range(5, 8):  # existing subjects changed in place (re-offers), and one more new one
+        tx = state.begin(height)
+        for sid in range(height, 2000, 13):
+            tx.apply(model.make(0, 1, sid), verify_signature=False)
+        tx.apply(model.make(0, 1, 5000 + height), verify_signature=False)
+        tx.commit()
+        assert state.state_root == reference_root(state)
+    # about log2(n) + 1 siblings on an entry's path, not n
+    depths = [len(state.entry_proof(KEYS[0].branch_id, e.subject).branch_path) for _, e in state.entries(KEYS[0].branch_id)]
+    assert max(depths) <= 40 and sum(depths) / len(depths) < 16
 
 
 def test_root_after_more_records_than_when_it_was_first_asked():
@@ -97,24 +227,84 @@ def test_root_after_more_records_than_when_it_was_first_asked():
     assert state.state_root == late == reference_root(state)
 
 
-def test_many_subjects_fill_every_bucket_then_update_in_place():
+# ---------------------------------------------------------------- entry proofs
+
+
+def _proof_state() -> LedgerState:
     state = make_state()
     model = Model()
     tx = state.begin(1)
-    for sid in range(2000):  # enough subjects to make every one of the 256 buckets non-empty
-        tx.apply(model.make(0, 1, sid), verify_signature=False)
+    for branch in range(len(KEYS)):
+        tx.apply(model.make(branch, 0, 0), verify_signature=False)
+        for sid in range(40):
+            tx.apply(model.make(branch, 1, sid), verify_signature=False)
     tx.commit()
-    assert len(state._branches[KEYS[0].branch_id]._order) == 256
-    for height in range(2, 6):  # new subjects (statuses) into big buckets
-        tx = state.begin(height)
-        for sid in range(height, 2000, 97):
-            tx.apply(model.make(0, 2, sid), verify_signature=False)
-        tx.commit()
-        assert state.state_root == reference_root(state)
-    for height in range(6, 9):  # existing subjects changed in place (re-offers), and one more new one
-        tx = state.begin(height)
-        for sid in range(height, 2000, 13):
-            tx.apply(model.make(0, 1, sid), verify_signature=False)
-        tx.apply(model.make(0, 1, 5000 + height), verify_signature=False)
-        tx.commit()
-        assert state.state_root == reference_root(state)
+    return state
+
+
+def _reason(proof: state_tree.EntryProof, root: bytes) -> str:
+    with pytest.raises(ValidationError) as info:
+        proof.verify(root)
+    return info.value.reason
+
+
+def test_entry_proofs_verify_and_tampering_is_caught():
+    state = _proof_state()
+    root = state.state_root
+    bid = KEYS[1].branch_id
+    p = state.entry_proof(bid, "service/svc-7")
+    assert state.entry_proof(bid, "service/none") is None and state.entry_proof(bytes(20), "profile") is None
+    assert p.verify(root)[0] == "service/svc-7" and len(p.branch_path) >= 2
+    other = state.entry_proof(bid, "service/svc-8")
+    flipped = bytes([p.branch_path[0][0] ^ 1]) + p.branch_path[0][1:]
+    entry = state.entry(bid, "service/svc-7")
+    forged_leaf = encode([entry.subject, entry.seq + 1, entry.record_hash, entry.height, entry.body.to_array()])
+    cases = {
+        "a sibling changed": (p.__class__(p.branch_id, p.entry_leaf, (flipped,) + p.branch_path[1:], p.top), "wrong_state_root"),
+        "a sibling dropped": (p.__class__(p.branch_id, p.entry_leaf, p.branch_path[1:], p.top), "wrong_state_root"),
+        "a sibling added": (p.__class__(p.branch_id, p.entry_leaf, p.branch_path + (bytes(32),), p.top), "wrong_state_root"),
+        "another entry's leaf": (p.__class__(p.branch_id, other.entry_leaf, p.branch_path, p.top), "wrong_state_root"),
+        "the entry's seq raised": (p.__class__(p.branch_id, forged_leaf, p.branch_path, p.top), "wrong_state_root"),
+        "another branch": (p.__class__(KEYS[0].branch_id, p.entry_leaf, p.branch_path, p.top), "wrong_state_root"),
+        "another branch's top path": (p.__class__(p.branch_id, p.entry_leaf, p.branch_path, state.entry_proof(KEYS[0].branch_id, "profile").top),
+                                      "wrong_state_root"),
+        "a top index out of range": (p.__class__(p.branch_id, p.entry_leaf, p.branch_path, InclusionProof(5, 3, p.top.path)), "bad_top_proof"),
+        "a top path too long": (p.__class__(p.branch_id, p.entry_leaf, p.branch_path, InclusionProof(p.top.index, p.top.tree_size, p.top.path + (bytes(32),))),
+                                "bad_top_proof"),
+        "a leaf that is not an entry": (p.__class__(p.branch_id, encode([1, 2]), p.branch_path, p.top), "bad_entry_leaf"),
+        "a leaf that does not decode": (p.__class__(p.branch_id, b"\xc1", p.branch_path, p.top), "bad_entry_leaf"),
+        "a short sibling": (p.__class__(p.branch_id, p.entry_leaf, (b"\x00" * 31,) + p.branch_path[1:], p.top), "bad_path"),
+        "a path over 256": (p.__class__(p.branch_id, p.entry_leaf, (bytes(32),) * 257, p.top), "bad_path"),
+    }
+    for name, (bad, reason) in cases.items():
+        assert _reason(bad, root) == reason, name
+    assert _reason(p, H(b"another root")) == "wrong_state_root"
+    # a proof from an earlier state does not verify against a later root
+    tx = state.begin(2)
+    tx.apply(record(KEYS[1], offer("svc-7", "cash", title="changed"), 2), verify_signature=False)
+    tx.commit()
+    assert _reason(p, state.state_root) == "wrong_state_root"
+    assert state.entry_proof(bid, "service/svc-7").verify(state.state_root)[1] == 2
+
+
+@pytest.mark.parametrize("pack", [1, 2, 3, 8])
+def test_pack_size_is_a_layout_only(monkeypatch, pack):
+    """Packed bottoms are a memory layout: any pack size gives §8's roots and paths."""
+    monkeypatch.setattr(state_tree, "PACK", pack)
+    rnd = random.Random(pack)
+    node, model = None, {}
+    for _ in range(60):
+        changes = {}
+        for _ in range(rnd.randint(1, 12)):
+            s = rnd.choice(SUBJECTS)
+            changes[s] = None if rnd.random() < 0.25 else encode([s, rnd.randint(1, 9), bytes(32), 1, None])
+        node = state_tree.update(node, state_tree.items_of(
+            (s, None if leaf is None else state_tree.leaf_hash(leaf)) for s, leaf in changes.items()))
+        for s, leaf in changes.items():
+            if leaf is None:
+                model.pop(s, None)
+            else:
+                model[s] = leaf
+        assert state_tree.hash_of(node) == ref_branch_root(model)
+    for s, leaf in model.items():
+        assert state_tree.root_from_path(leaf, state_tree.path_of(node, s)) == ref_branch_root(model)

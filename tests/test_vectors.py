@@ -191,14 +191,14 @@ def test_block_header_and_state():
     # state: one branch, one entry
     entry = decode(H(s["entry_leaf"]), max_size=8192)
     assert entry == [VECTORS["record"]["subject"], 1, H(VECTORS["record"]["record_id"]), 1, decode(H(VECTORS["record"]["body_bytes"]), max_size=8192)]
-    assert sha(b"\x00" + H(s["entry_leaf"])).hex() == s["entry_leaf_hash"] == s["bucket_root"]
-    subject = VECTORS["record"]["subject"] if "subject" in VECTORS["record"] else None
-    if subject is not None:
-        assert sha(subject.encode())[0] == s["bucket"]
-    assert encode([s["bucket"], H(s["bucket_root"])]).hex() == s["bucket_leaf"]
-    assert sha(b"\x00" + H(s["bucket_leaf"])).hex() == s["branch_root"]
+    # one entry in the branch: its leaf hash is carried up to be the branch root (§8)
+    assert sha(b"\x00" + H(s["entry_leaf"])).hex() == s["entry_leaf_hash"] == s["branch_root"]
+    assert sha(VECTORS["record"]["subject"].encode()).hex() == s["key"]
     assert encode([H(VECTORS["record"]["fields"]["branch_id"]), H(s["branch_root"])]).hex() == s["top_leaf"]
     assert sha(b"\x00" + H(s["top_leaf"])).hex() == s["state_root"] == hf["state_root"]
+    # its entry proof: no branch path (the root is the leaf), a one-leaf top proof
+    assert decode(H(s["entry_proof_bytes"]), max_size=8192) == [
+        H(VECTORS["record"]["fields"]["branch_id"]), H(s["entry_leaf"]), [], [0, 1, []]]
     # the whole block decodes, and applies to the genesis state
     genesis = Genesis.from_json(g["json"])
     block = Block.decode(H(b["block_bytes"]), max_bytes=genesis.params.max_block_bytes, max_records=genesis.params.max_block_records)
@@ -246,6 +246,37 @@ def test_merkle():
     merkle.verify_inclusion(leaves[p["index"]], proof, H(m["root"]))
     # audit path of leaf 2 in a 5-leaf tree: leaf 3, node(0,1), leaf 4
     assert p["path"] == [m["leaf_hashes"][3], sha(b"\x01" + hashes[0] + hashes[1]).hex(), m["leaf_hashes"][4]]
+
+
+def _bit(key: bytes, i: int) -> int:
+    return (key[i // 8] >> (7 - i % 8)) & 1
+
+
+def test_state_tree_of_three_entries():
+    """§8 by hand: all three keys share bit 0, the first leaves the others at bit 1, they split at bit 2."""
+    t = VECTORS["state_tree"]
+    (a, b, c) = t["entries"]
+    for e in t["entries"]:
+        key = sha(e["subject"].encode("utf-8"))
+        assert key.hex() == e["key"] and "".join(str(_bit(key, i)) for i in range(3)) == e["first_key_bits"]
+        assert decode(H(e["entry_leaf"]), max_size=1024)[0] == e["subject"]
+        assert sha(b"\x00" + H(e["entry_leaf"])).hex() == e["leaf_hash"]
+    ka, kb, kc = (H(e["key"]) for e in t["entries"])
+    assert _bit(ka, 0) == _bit(kb, 0) == _bit(kc, 0) and _bit(kb, 1) == _bit(kc, 1) != _bit(ka, 1)
+    assert (_bit(kb, 2), _bit(kc, 2)) == (0, 1)
+    la, lb, lc = (H(e["leaf_hash"]) for e in t["entries"])
+    d2 = sha(b"\x01" + lb + lc)
+    d1 = sha(b"\x01" + la + d2) if _bit(ka, 1) == 0 else sha(b"\x01" + d2 + la)
+    empty = sha(b"")
+    root = sha(b"\x01" + d1 + empty) if _bit(ka, 0) == 0 else sha(b"\x01" + empty + d1)
+    assert [d2.hex(), d1.hex(), root.hex()] == [t["node_depth_2"], t["node_depth_1"], t["branch_root"]]
+    # the third entry's path, depth 0 first: the empty side, the first entry's leaf, the second's
+    assert t["path_of_third"] == [empty.hex(), a["leaf_hash"], b["leaf_hash"]]
+    r = lc
+    for d in (2, 1, 0):
+        s = H(t["path_of_third"][d])
+        r = sha(b"\x01" + s + r) if _bit(kc, d) else sha(b"\x01" + r + s)
+    assert r.hex() == t["branch_root"]
 
 
 def test_rfc6962_shape_for_many_sizes():

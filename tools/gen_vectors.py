@@ -14,7 +14,7 @@ import json
 import sys
 from typing import Any
 
-from protocol import merkle
+from protocol import merkle, state_tree
 from protocol.consensus.proposer import proposer as proposer_of
 from protocol.encoding import encode
 from protocol.genesis import Genesis
@@ -296,22 +296,22 @@ def generate() -> dict[str, Any]:
     h = block.header
     entry = tx.entry(k1.branch_id, record.subject)
     entry_leaf = entry.leaf()
-    bucket = sha256(record.subject.encode("utf-8"))[0]
-    bucket_root = merkle.root([entry_leaf])
-    bucket_leaf = encode([bucket, bucket_root])
-    branch_root = merkle.root([bucket_leaf])
+    branch_root = merkle.leaf_hash(entry_leaf)  # one entry: its leaf hash is the branch root (§8)
     top_leaf = encode([k1.branch_id, branch_root])
+    tx.commit()
+    entry_proof = state.entry_proof(k1.branch_id, record.subject)
     out["state"] = {
         "entry_leaf": entry_leaf.hex(),
         "entry_leaf_hash": merkle.leaf_hash(entry_leaf).hex(),
-        "bucket": bucket,
-        "bucket_root": bucket_root.hex(),
-        "bucket_leaf": bucket_leaf.hex(),
+        "key": sha256(record.subject.encode("utf-8")).hex(),
         "branch_root": branch_root.hex(),
         "top_leaf": top_leaf.hex(),
         "state_root": merkle.root([top_leaf]).hex(),
         "empty_state_root": merkle.EMPTY_ROOT.hex(),
+        "entry_proof_bytes": entry_proof.encode().hex(),
     }
+    assert entry_proof.verify(h.state_root)[0] == record.subject
+    out["state_tree"] = state_tree_vector()
     assert out["state"]["state_root"] == h.state_root.hex()
     out["block"] = {
         "header_fields": {
@@ -417,6 +417,41 @@ def dumps(vectors: dict[str, Any]) -> str:
     return _fmt(vectors, 0) + "\n"
 
 
+STATE_TREE_CANDIDATES = [f"service/tree-{i}" for i in range(64)]
+
+
+def _key_bits(subject: str, n: int) -> str:
+    key = int.from_bytes(sha256(subject.encode("utf-8")), "big")
+    return "".join(str(key >> (255 - d) & 1) for d in range(n))
+
+
+def state_tree_vector() -> dict[str, Any]:
+    """A branch tree of three entries (§8) that shows every kind of node: the first three
+    candidate subjects (in list order) whose keys all share bit 0, of which the first
+    differs from the other two at bit 1 and those two differ at bit 2."""
+    bits = {s: _key_bits(s, 3) for s in STATE_TREE_CANDIDATES}
+    a, b, c = next((a, b, c) for a in STATE_TREE_CANDIDATES for b in STATE_TREE_CANDIDATES for c in STATE_TREE_CANDIDATES
+                   if bits[a][0] == bits[b][0] == bits[c][0] and bits[b][1] == bits[c][1] != bits[a][1]
+                   and bits[b][2] == "0" and bits[c][2] == "1")
+    leaves = {s: encode([s, 1, sha256(b"record " + s.encode()), 1, None]) for s in (a, b, c)}
+    lh = {s: merkle.leaf_hash(leaf) for s, leaf in leaves.items()}
+    depth2 = state_tree.inner_hash(lh[b], lh[c])  # b has bit 2 = 0, c has 1
+    depth1 = state_tree.inner_hash(lh[a], depth2) if _key_bits(a, 2)[1] == "0" else state_tree.inner_hash(depth2, lh[a])
+    root = state_tree.inner_hash(depth1, state_tree.EMPTY) if _key_bits(a, 1) == "0" else state_tree.inner_hash(state_tree.EMPTY, depth1)
+    node = state_tree.update(None, state_tree.items_of(lh.items()))
+    assert state_tree.hash_of(node) == root
+    path = state_tree.path_of(node, c)
+    assert state_tree.root_from_path(leaves[c], path) == root
+    return {
+        "entries": [{"subject": s, "key": sha256(s.encode("utf-8")).hex(), "first_key_bits": _key_bits(s, 3),
+                     "entry_leaf": leaves[s].hex(), "leaf_hash": lh[s].hex()} for s in (a, b, c)],
+        "node_depth_2": depth2.hex(),
+        "node_depth_1": depth1.hex(),
+        "branch_root": root.hex(),
+        "path_of_third": [x.hex() for x in path],
+    }
+
+
 # The order and captions of the per-section fenced blocks in docs/PROTOCOL.md §12.
 DOC_SECTIONS = (
     ("encoding", "Canonical encodings of sample values"),
@@ -429,7 +464,8 @@ DOC_SECTIONS = (
     ("quality_record", "A signed branch.quality record (§5.10)"),
     ("pii", "Personal-data screening (§5.3): offers with these fields, and the verdict"),
     ("block", "The block at height 1 holding that record"),
-    ("state", "The state root after that block"),
+    ("state", "The state root after that block, and the entry proof of its one entry"),
+    ("state_tree", "A branch tree of three entries (§8), and the path of the third"),
     ("merkle", "A Merkle tree of 5 leaves and the inclusion proof of leaf 2"),
     ("vote", "A precommit vote"),
     ("proposal", "A proposal"),
