@@ -101,3 +101,39 @@ async def test_a_new_branch_is_admitted_and_voted_in_and_its_signature_counts(tm
         for c in clients:
             await c.aclose()
         net.stop_all()
+
+
+async def test_a_removed_validators_votes_no_longer_count(tmp_path):
+    homes = make_homes(tmp_path, 4, fixed_ports=True, api=True, realtime=True)
+    removed = load_key(homes[3].key).branch_id.hex()
+    net = ProcessNetwork(homes)
+    clients = [api(h) for h in homes]
+    try:
+        net.start_all()
+        await wait_until(lambda: min(net.height(i) for i in range(4)) >= 1, WAIT, "validators at height 1")
+        decided = await pass_proposal(clients, "remove-three", {"kind": "set_power", "branch_id": removed, "power": 0},
+                                      clients[:3])
+        effect = decided + 2  # §15.5: announced by decided + 1, decides blocks from decided + 2 on
+        await wait_until(lambda: min(net.height(i) for i in range(4)) >= effect + 3, WAIT, "three blocks past the switch")
+
+        # before the switch it still signed (it was running and voting); from the effect height on, never
+        signers = {h: await signers_at(clients[0], h) for h in range(1, net.height(0) + 1)}
+        assert any(removed in signers[h] for h in range(1, effect))
+        assert [h for h in signers if h >= effect and removed in signers[h]] == []
+        assert all(len(signers[h]) == 3 for h in signers if h >= effect)  # blocks commit with the three left
+        vals = (await clients[0].get("/v1/validators")).json()
+        assert removed not in {v["branch_id"] for v in vals["validators"]} and vals["total_power"] == 30
+
+        # the removed branch stays a member: it still follows the chain and may publish records
+        record = await sign(clients[3], "branch.profile", {
+            "name": "Branch Three", "address": "No. 3 Zhongshan Road, Nanjing", "region": "CN-JS-320102",
+            "lat_micro": 32_043_000, "lon_micro": 118_784_000, "hours": [], "contact_phone": "",
+            "contact_url": "https://bank.example/three"})
+        height = await committed(clients[0], record)
+        assert removed not in await signers_at(clients[0], height)
+        for i in range(4):
+            assert "Traceback" not in net.log(i), net.log(i)[-3000:]
+    finally:
+        for c in clients:
+            await c.aclose()
+        net.stop_all()
