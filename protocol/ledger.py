@@ -561,3 +561,26 @@ def build_block(
     block = Block(header, tuple(tx.records), ev)
     tx.block = block
     return block, tx, rejected
+
+
+def admissible_evidence(state: LedgerState, evidence: Iterable) -> list:
+    """The items of ``evidence`` that the next block on ``state`` may carry, in order, at
+    most ``max_block_evidence``: what :meth:`LedgerState.validate_block` accepts (§7.4).
+    Evidence of the height being decided (an equivocation seen during it) waits for the
+    block after; evidence that no longer verifies against the set in force (its
+    validator left the set) is dropped. A proposer that put either in its block would
+    have it refused by every validator, round after round."""
+    out: list = []
+    seen: set[bytes] = set()
+    for ev in evidence:
+        if len(out) >= state.params.max_block_evidence:
+            break
+        if ev.height > state.height or ev.hash in state.committed_evidence or ev.hash in seen:
+            continue
+        try:
+            ev.verify(state.validators, state.chain_id)
+        except ProtocolError:
+            continue
+        seen.add(ev.hash)
+        out.append(ev)
+    return out

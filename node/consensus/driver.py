@@ -72,7 +72,7 @@ from protocol.consensus.signer import SignerState
 from protocol.consensus.state_machine import ConsensusState
 from protocol.errors import LocalProtocolError, RemoteProtocolError
 from protocol.keys import PrivateKey
-from protocol.ledger import build_block
+from protocol.ledger import admissible_evidence, build_block
 from protocol.votes import Evidence, Proposal, Vote
 
 from ..candidates import CandidateBlocks
@@ -342,7 +342,7 @@ class ConsensusDriver:
             return  # the chain moved on (sync); the timeout covers us
         candidates = self.mempool.reap(self.config.max_block_records)
         verified = {r.hash for r in candidates}
-        evidence = [e for e in self._evidence.values() if e.hash not in chain.state.committed_evidence]
+        evidence = admissible_evidence(chain.state, self._evidence.values())  # not of this height: it waits for the next
         wall_ms = self.runtime.wall_ms()
         async with chain.lock:
             block, tx, rejected = await self.runtime.run_sync(lambda: build_block(
