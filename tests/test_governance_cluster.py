@@ -87,6 +87,10 @@ async def test_a_member_becomes_a_validator_and_a_new_branch_joins(tmp_path, aut
             rec = signed_offer(newcomer.key, newcomer.genesis.chain_id, "fx-desk")
             await newcomer.ingest.submit(rec.raw)
             await wait_until(lambda: all(n.chain.store.record(rec.hash) is not None for n in nodes), 60, "newcomer's record committed")
+            # its proof carries its member entry under a certified state root (§15.6): genesis alone verifies it
+            proof = await views.record_proof_offline(validators[0], rec.hash)
+            assert proof.member is not None and proof.member.header.height >= proof.height
+            assert verify_record_proof(RecordProof.from_json(proof.to_json()), Genesis.loads(homes[0].genesis.read_bytes())) == rec
             nursery.cancel_scope.cancel()
         top = min(n.chain.height for n in nodes)
         await wait_durable(nodes, top)
