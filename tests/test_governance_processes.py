@@ -5,8 +5,14 @@ validator is killed."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+from pathlib import Path
+
 import httpx
 import pytest
+import trio
 
 from cluster import ProcessNetwork, make_homes
 from node.keyfile import load_key
@@ -16,6 +22,8 @@ from waiting import wait_until
 
 pytestmark = pytest.mark.slow
 
+BIN = Path(sys.executable).with_name("branchnet")
+CLI = [str(BIN)] if BIN.exists() else [sys.executable, "-m", "node.cli"]
 WAIT = 120  # seconds, for any one condition: processes on a busy 2-core machine are slow, not wrong
 
 
@@ -95,6 +103,20 @@ async def test_a_new_branch_is_admitted_and_voted_in_and_its_signature_counts(tm
         assert height > top and newcomer_id in await signers_at(clients[0], height)
         vals = (await clients[0].get("/v1/validators")).json()
         assert newcomer_id in {v["branch_id"] for v in vals["validators"]} and vals["total_power"] == 50
+
+        # its record's proof verifies offline against the genesis file alone (§15.6), and a tampered one does not
+        proof = (await clients[0].get(f"/v1/records/{record}/proof")).json()
+        assert proof["member"] and len(proof["set_changes"]) >= 1
+        good, bad = tmp_path / "proof.json", tmp_path / "tampered.json"
+        good.write_text(json.dumps(proof))
+        entry = bytearray.fromhex(proof["member"]["entry"])
+        entry[-3] ^= 1  # the row's power: 10 becomes 11
+        bad.write_text(json.dumps({**proof, "member": {**proof["member"], "entry": entry.hex()}}))
+        ok, refused = [await trio.to_thread.run_sync(lambda f=f: subprocess.run(
+            [*CLI, "proof", "verify", str(f), "--genesis", str(homes[0].genesis), "--json"],
+            capture_output=True, text=True, timeout=60)) for f in (good, bad)]
+        assert ok.returncode == 0 and json.loads(ok.stdout)["record"]["hash"] == record, ok.stderr
+        assert refused.returncode == 1 and "bad_state_proof" in refused.stderr, refused.stderr
         for i in (0, 4):
             assert "Traceback" not in net.log(i)
     finally:

@@ -328,7 +328,7 @@ def proof_verify(file: Path, genesis_path: Path, as_json: bool) -> None:
     try:
         result = verify_record_proof(RecordProof.from_json(doc), genesis)
     except ProtocolError as exc:
-        raise CliError(f"proof does not verify: {exc}") from None
+        raise CliError(f"proof does not verify ({exc.reason}): {exc}") from None
     record = _record_view(result, doc)
     out = {"ok": True, "chain_id": genesis.chain_id, "height": doc.get("height"), "index": doc.get("index"),
            "record": record}
@@ -336,7 +336,7 @@ def proof_verify(file: Path, genesis_path: Path, as_json: bool) -> None:
         print_json(out)
         return
     click.echo(f"proof OK: record {record.get('hash', '')} is in block {doc.get('height')} of chain {genesis.chain_id}, "
-               f"committed by more than 2/3 of the genesis validators")
+               f"committed by more than 2/3 of the validators in force (genesis and its certified set changes)")
     from .parse import body_rows
 
     rows = [(k, v) for k, v in record.items() if k not in ("body", "signature")]
