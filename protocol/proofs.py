@@ -141,19 +141,9 @@ class RecordProof:
             raise DecodeError("record too large", field="record", reason="oversize")
         header = _decode(Header.decode, _hex(_get(obj, "header", str), "header"), "header")
         certificate = _decode(CommitCertificate.decode, _hex(_get(obj, "certificate", str), "certificate"), "certificate")
-        changes = []
-        raw_changes = obj.get("set_changes", [])  # absent in proofs of nodes before governance
-        if type(raw_changes) is not list or len(raw_changes) > MAX_SET_CHANGES:
-            raise DecodeError(f"expected a list of at most {MAX_SET_CHANGES}", field="set_changes", reason="type")
-        for i, item in enumerate(raw_changes):
-            f = f"set_changes[{i}]"
-            if type(item) is not dict:
-                raise DecodeError("expected an object", field=f, reason="type")
-            h = _decode(Header.decode, _hex(_get(item, "header", str, f + "."), f + ".header"), f + ".header")
-            c = _decode(CommitCertificate.decode, _hex(_get(item, "certificate", str, f + "."), f + ".certificate"), f + ".certificate")
-            changes.append((h, c, _valset(_get(item, "validators", list, f + "."), f + ".validators")))
+        changes = set_changes_from_json(obj.get("set_changes", []))  # absent in proofs of nodes before governance
         member = obj.get("member")  # absent (or null) when the genesis key signs
-        return cls(chain_id, record, height, index, inclusion, header, certificate, tuple(changes),
+        return cls(chain_id, record, height, index, inclusion, header, certificate, changes,
                    None if member is None else MemberProof.from_json(member))
 
 
@@ -164,6 +154,22 @@ def set_changes_json(changes: Any) -> list[dict[str, Any]]:
     """The JSON form of certified set changes (§15.6), as proofs and raw blocks carry them."""
     return [{"header": h.encode().hex(), "certificate": c.encode().hex(),
              "validators": [[v.branch_id.hex(), v.public_key.raw.hex(), v.power] for v in vs]} for h, c, vs in changes]
+
+
+def set_changes_from_json(raw: Any, field: str = "set_changes") -> tuple[tuple[Header, CommitCertificate, ValidatorSet], ...]:
+    """Parse :func:`set_changes_json`'s form. Raises DecodeError naming the field. Checks
+    nothing about the chain: :func:`verify_record_proof` and protocol.audit do."""
+    if type(raw) is not list or len(raw) > MAX_SET_CHANGES:
+        raise DecodeError(f"expected a list of at most {MAX_SET_CHANGES}", field=field, reason="type")
+    changes = []
+    for i, item in enumerate(raw):
+        f = f"{field}[{i}]"
+        if type(item) is not dict:
+            raise DecodeError("expected an object", field=f, reason="type")
+        h = _decode(Header.decode, _hex(_get(item, "header", str, f + "."), f + ".header"), f + ".header")
+        c = _decode(CommitCertificate.decode, _hex(_get(item, "certificate", str, f + "."), f + ".certificate"), f + ".certificate")
+        changes.append((h, c, _valset(_get(item, "validators", list, f + "."), f + ".validators")))
+    return tuple(changes)
 
 
 def _valset(items: list, field: str) -> ValidatorSet:
