@@ -54,6 +54,12 @@ block under the old identity. A node cut off for all of that window is refused
 under both ids; another branch's operator lets it in with ``branchnet observers
 allow OLD_PEER_ID``, it syncs, switches, and the entry can be revoked.
 
+A key replaced by a passed ``rotate_key`` proposal (the old one lost or leaked)
+is installed offline with ``branchnet keys install`` (node/cli/keyrotate.py): it
+takes only the key the registry of the node's store holds, and installs it by
+the same :meth:`NodeKeys.promote` (pending, then current; the old key retired at
+the height the registry changed).
+
 Errors: :class:`node.keyfile.KeyFileError` for a missing or damaged file, or
 a pending or retired key of another branch.
 """
