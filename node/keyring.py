@@ -49,7 +49,7 @@ The operator may delete them once the chain is two heights past the rotation
 (``keys show`` lists them).
 
 Peers admit a member's old peer id for ``ROTATION_GRACE_HEIGHTS`` after its own
-``branch.key`` commits (node/node.py), long enough for its node to learn of that
+``branch.key`` commits (node/node.py; kept in their stores across restarts), long enough for its node to learn of that
 block under the old identity. A node cut off for all of that window is refused
 under both ids; another branch's operator lets it in with ``branchnet observers
 allow OLD_PEER_ID``, it syncs, switches, and the entry can be revoked.

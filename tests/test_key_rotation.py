@@ -549,3 +549,32 @@ async def test_a_key_replaced_by_a_proposal_is_installed_with_keys_install(tmp_p
         top = min(v.chain.height for v in others)
         await wait_durable(others, top)
         assert same_chain(others, top)
+
+
+async def test_the_rotation_grace_survives_a_restart_of_a_peer(tmp_path, autojump_clock):
+    """A validator restarted inside the grace window still lets the member's old peer id
+    in (the window is kept in its store), and forgets it once the window is over."""
+    from node.node import ROTATION_GRACE_HEIGHTS
+
+    homes = make_homes(tmp_path, 4, observers=1)
+    hub = MemoryHub()
+    async with running_nodes(homes[:3], hub=hub, connect=False) as others:
+        for i, a in enumerate(others):
+            for b in others[i + 1:]:
+                a.net.add_persistent_peer(b.listen_addrs[0])
+        async with running(homes[3], hub, others) as restarted:
+            async with running(homes[4], hub, others + [restarted]) as member:
+                await sign_when_ready(member, offer("fx-desk", "fx"))
+                old_peer = member.peer_id
+                record, _ = await rotate_when_ready(member, PrivateKey.generate())
+                await wait_until(lambda: restarted.chain.store.record(record.hash) is not None, 60, "rotation committed")
+                h = restarted.chain.store.record(record.hash)[1]
+                await wait_until(lambda: restarted.chain.height > h, 60, "one block later")
+                assert restarted._rotation_grace == {old_peer: h + ROTATION_GRACE_HEIGHTS}
+        async with running(homes[3], hub, others) as again:  # its store says: still in the window
+            assert again.chain.height <= h + ROTATION_GRACE_HEIGHTS  # (virtual time: it restarted at once)
+            assert old_peer in again._allowed_peers(again.chain.state)
+            await wait_until(lambda: again.chain.height > h + ROTATION_GRACE_HEIGHTS, 120, "the window is over")
+            assert old_peer not in again._allowed_peers(again.chain.state) and again.store.rotation_grace() == {}
+        async with running(homes[3], hub, others) as later:
+            assert later._rotation_grace == {}
