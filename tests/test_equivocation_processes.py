@@ -4,7 +4,8 @@ validator over libp2p (the direct consensus protocol a validator uses, §11.2), 
 signs two prevotes for different blocks at one height and round. The honest nodes
 turn them into duplicate-vote evidence, a proposer commits it, and the equivocator
 is jailed: out of the validator set from two heights later (§15.5), while the chain
-goes on committing without it. Restarted, its node follows the chain but never signs."""
+goes on committing without it. Restarted, its node follows the chain but never signs; a
+fresh observer started last syncs the whole history across the change to the same state."""
 
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ pytestmark = pytest.mark.slow
 
 
 async def test_an_equivocating_validator_is_removed_by_its_committed_evidence(tmp_path):
-    homes = make_homes(tmp_path, 4, fixed_ports=True, api=True, realtime=True)
+    homes = make_homes(tmp_path, 4, observers=1, fixed_ports=True, api=True, realtime=True)
     net = ProcessNetwork(homes)
     clients = [api(h) for h in homes]
     key = load_key(homes[3].key)
@@ -37,7 +38,8 @@ async def test_an_equivocating_validator_is_removed_by_its_committed_evidence(tm
     chain_id = net.genesis.chain_id
     honest = [Target.from_home(h) for h in homes[:3]]
     try:
-        net.start_all()
+        for i in range(4):
+            net.start(i)  # the observer (4) starts last, with nothing
         await wait_until(lambda: min(net.height(i) for i in range(4)) >= 2, WAIT, "validators at height 2")
         net.kill(3)  # from here on the test holds validator 3's key, and nobody else signs with it
         killed_at = net.height(0)
@@ -105,7 +107,16 @@ async def test_an_equivocating_validator_is_removed_by_its_committed_evidence(tm
         for h in range(effect, net.height(0) + 1):
             signers = await signers_at(clients[0], h)
             assert cheat not in signers and len(signers) == 3, (h, signers)
-        for i in range(4):
+
+        # a fresh observer syncs every block across the change and reaches the same state root
+        net.start(4)
+        target = net.height(0)
+        await wait_until(lambda: net.height(4) >= target, WAIT, "the fresh observer synced")
+        status = (await clients[4].get("/v1/status")).json()
+        header = (await clients[0].get(f"/v1/blocks/{status['height']}")).json()["header"]
+        assert status["state_root"] == header["state_root"] and status["last_block_hash"] == net.block_hash(0, status["height"]).hex()
+        assert all(net.block_hash(4, h) == net.block_hash(0, h) for h in range(1, target + 1))
+        for i in range(5):
             assert "Traceback" not in net.log(i), net.log(i)[-3000:]
         assert "equivocation by " + cheat in "".join(net.log(i) for i in range(3))
     finally:
