@@ -612,12 +612,19 @@ def admissible_evidence(state: LedgerState, evidence: Iterable) -> list:
     for ev in evidence:
         if len(out) >= state.params.max_block_evidence:
             break
-        if ev.height > state.height or ev.hash in state.committed_evidence or ev.hash in seen:
-            continue
-        try:
-            ev.verify(state.validators, state.chain_id)
-        except ProtocolError:
-            continue
-        seen.add(ev.hash)
-        out.append(ev)
+        if ev.hash not in seen and evidence_admissible(state, ev):
+            seen.add(ev.hash)
+            out.append(ev)
     return out
+
+
+def evidence_admissible(state: LedgerState, ev: Any) -> bool:
+    """Whether the block after ``state`` may carry ``ev`` (§7.4): below that block's height,
+    not committed yet, and it verifies against the set in force."""
+    if ev.height > state.height or ev.hash in state.committed_evidence:
+        return False
+    try:
+        ev.verify(state.validators, state.chain_id)
+    except ProtocolError:
+        return False
+    return True

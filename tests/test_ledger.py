@@ -27,7 +27,7 @@ from factories import (
 from protocol import merkle
 from protocol.blocks import Block, evidence_root
 from protocol.errors import SignatureError, ValidationError
-from protocol.ledger import LedgerState, admissible_evidence
+from protocol.ledger import LedgerState, admissible_evidence, evidence_admissible
 from protocol.records import Record
 from protocol.votes import PREVOTE, DuplicateVoteEvidence, Vote
 
@@ -383,6 +383,7 @@ def test_admissible_evidence_is_what_the_next_block_may_carry():
     stranger = DuplicateVoteEvidence.from_votes(*(Vote.create(key("x"), CHAIN_ID, PREVOTE, 1, 0, bh)
                                                   for bh in (b"\x01" * 32, b"\x02" * 32)))
     assert admissible_evidence(state, [current, now, future, now, stranger]) == [now]
+    assert [evidence_admissible(state, e) for e in (current, now, future, stranger)] == [False, True, False, False]
     block, _, _ = next_block(state, [], evidence=admissible_evidence(state, [current, now]))
     state.validate_block(block).commit()
     assert admissible_evidence(state, [current, now]) == [current]  # one height later it may go in; the other is committed
