@@ -290,9 +290,9 @@ class LedgerState:
             return None
         b = bucket_of(subject)
         subjects, bucket = tree.bucket_tree(b)
-        return tree.entries[subject], (merkle.prove(bucket.levels[0], bisect_left(subjects, subject)),
-                                       merkle.prove(tree.tree().levels[0], bisect_left(tree._order, b)),
-                                       merkle.prove(self._top_tree().levels[0], bisect_left(self._order, branch_id)))
+        return tree.entries[subject], (bucket.prove(bisect_left(subjects, subject)),
+                                       tree.tree().prove(bisect_left(tree._order, b)),
+                                       self._top_tree().prove(bisect_left(self._order, branch_id)))
 
     def restore(
         self,
