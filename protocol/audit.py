@@ -47,7 +47,7 @@ def replay(genesis: Genesis, blocks: Iterator[RawBlock], *, first: int = 1,
     (a partial export) there is no state to replay onto, so only certificates,
     block roots and the hash chain inside the range are checked, each certificate
     against the set in force at its height: the genesis set moved by
-    ``set_changes`` (every certified set change below the last height, by height,
+    ``set_changes`` (every certified set change up to the last height, by height,
     PROTOCOL.md §15.6), those below ``first`` checked as a record proof's are,
     those inside the range against the range's own blocks.
     Raises VerificationFailed with the first bad height; whatever ``blocks`` raises propagates.

@@ -223,7 +223,7 @@ def governed_home(tmp_path_factory: pytest.TempPathFactory):
     return home, genesis
 
 
-@pytest.mark.parametrize("first, last", [(5, 8), (2, 6)], ids=["after_the_change", "across_the_change"])
+@pytest.mark.parametrize("first, last", [(5, 8), (2, 6), (2, 3)], ids=["after_the_change", "across_the_change", "ends_announcing"])
 def test_partial_export_checks_certificates_against_the_set_in_force(governed_home, tmp_path: Path, first, last) -> None:
     home, genesis = governed_home
     out = tmp_path / "part.bnx"

@@ -265,7 +265,7 @@ def chain_export(out: Path, first: int, last: int | None) -> None:
         try:
             with progress_bar() as bar:
                 task = bar.add_task("exporting", total=last - first + 1)
-                changes = tuple(db.set_changes(below=last)) if first > 1 else ()  # a partial export: the sets in force
+                changes = tuple(db.set_changes(below=last + 1)) if first > 1 else ()  # a partial export: the sets in force
                 n = write_export(f, genesis, db.iter_raw_blocks(first, last), first, last, progress=lambda _h: bar.advance(task),
                                  set_changes=changes)
             f.flush()

@@ -6,8 +6,8 @@ Export format ``branchnet-export/1`` (docs/CLI.md §Export format)::
     one JSON header line, UTF-8, ending in "\\n":
       {"format": "branchnet-export/1", "chain_id": ..., "genesis": <genesis JSON>,
        "from": H1, "to": H2, "set_changes": [...]}
-      (set_changes, only when H1 > 1 and the set ever changed below H2: every
-      certified set change below H2, as record proofs carry them, PROTOCOL.md §15.6)
+      (set_changes, only when H1 > 1 and the set ever changed up to H2: every
+      certified set change up to H2, as record proofs carry them, PROTOCOL.md §15.6)
     then for each height H1..H2 in order, one frame:
       4-byte big-endian length N, then N bytes of canonical msgpack
       [block bytes, certificate bytes]
@@ -48,7 +48,7 @@ class ExportHeader:
     genesis: Genesis
     first: int
     last: int
-    set_changes: tuple = ()  # (header, certificate, valset) of every set change below ``last``, for a partial export
+    set_changes: tuple = ()  # (header, certificate, valset) of every set change up to ``last``, for a partial export
 
     def to_line(self) -> bytes:
         doc = {"format": EXPORT_FORMAT, "chain_id": self.chain_id, "genesis": self.genesis.to_json(),
