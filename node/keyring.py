@@ -49,10 +49,16 @@ The operator may delete them once the chain is two heights past the rotation
 (``keys show`` lists them).
 
 Peers admit a member's old peer id for ``ROTATION_GRACE_HEIGHTS`` after its own
-``branch.key`` commits (node/node.py), long enough for its node to learn of that
+``branch.key`` commits (node/node.py; kept in their stores across restarts), long enough for its node to learn of that
 block under the old identity. A node cut off for all of that window is refused
 under both ids; another branch's operator lets it in with ``branchnet observers
 allow OLD_PEER_ID``, it syncs, switches, and the entry can be revoked.
+
+A key replaced by a passed ``rotate_key`` proposal (the old one lost or leaked)
+is installed offline with ``branchnet keys install`` (node/cli/keyrotate.py): it
+takes only the key the registry of the node's store holds, and installs it by
+the same :meth:`NodeKeys.promote` (pending, then current; the old key retired at
+the height the registry changed).
 
 Errors: :class:`node.keyfile.KeyFileError` for a missing or damaged file, or
 a pending or retired key of another branch.

@@ -136,8 +136,9 @@ class BranchNode:
         self._observers = set(self.store.observers())  # the store's, kept here: the allowlist is recomputed every block
         # A member that rotated its key by its own branch.key record keeps its old peer id for
         # ROTATION_GRACE_HEIGHTS: its node learns of the block that committed the rotation over a
-        # connection under the old id, then restarts with the new one (node/keyring.py).
-        self._rotation_grace: dict[str, int] = {}  # old peer id -> last height it is allowed at
+        # connection under the old id, then restarts with the new one (node/keyring.py). Kept in
+        # the store, so a restart inside the window keeps letting it in.
+        self._rotation_grace: dict[str, int] = self.store.rotation_grace()  # old peer id -> last height allowed
         self._member_keys = {bid: key.raw for bid, key in state.members.items()}  # the registry's keys at:
         self._member_keys_height = state.height
         allowed = self._allowed = self._allowed_peers(state)
@@ -223,14 +224,19 @@ class BranchNode:
         block's: block sync commits ranges and calls listeners after the last one, so a
         rotation inside a range gets no grace here (fail closed)."""
         state = self.chain.state
+        added: dict[str, int] = {}
         if self._member_keys_height == block.height - 1 and block.height == state.height:
             announced = {r.branch_id: r.body.public_key for r in block.records if r.kind == "branch.key"}
             for bid, new in announced.items():
                 old, now = self._member_keys.get(bid), state.members.get(bid)
                 if old is not None and now is not None and now.raw == new:
-                    self._rotation_grace[peer_id_of(old)] = block.height + ROTATION_GRACE_HEIGHTS
-        for p in [p for p, last in self._rotation_grace.items() if last < block.height]:
-            del self._rotation_grace[p]
+                    added[peer_id_of(old)] = block.height + ROTATION_GRACE_HEIGHTS
+        expired = [p for p, last in self._rotation_grace.items() if last < block.height]
+        if added or expired:
+            for p in expired:
+                del self._rotation_grace[p]
+            self._rotation_grace.update(added)
+            self.store.set_rotation_grace(added, expired_below=block.height)  # survives a restart inside the window
         if block.height == state.height:  # the state is this block's
             self._member_keys = {bid: key.raw for bid, key in state.members.items()}
             self._member_keys_height = block.height

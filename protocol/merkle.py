@@ -121,6 +121,20 @@ class LevelTree:
             depth += 1
         return LevelTree._of(levels)
 
+    def prove(self, index: int) -> "InclusionProof":
+        """Audit path for leaf ``index`` from the kept levels (as :func:`prove`, without
+        re-hashing the tree)."""
+        n = len(self.levels[0])
+        if not 0 <= index < n:
+            raise IndexError(f"leaf {index} outside tree of {n}")
+        path = []
+        i = index
+        for level in self.levels[:-1]:
+            if (i ^ 1) < len(level):
+                path.append(level[i ^ 1])
+            i //= 2
+        return InclusionProof(index, n, tuple(path))
+
     @staticmethod
     def _of(levels: list[list[bytes]]) -> "LevelTree":
         out = LevelTree.__new__(LevelTree)

@@ -17,6 +17,7 @@ from click.testing import CliRunner
 from node.cli import cli
 from node.cli.export import EXPORT_FORMAT
 from node.store import Store
+from protocol.blocks import Header
 from protocol.encoding import decode, encode
 from protocol.ledger import LedgerState
 import factories as f
@@ -193,3 +194,52 @@ def _read(path: Path) -> tuple[dict, list[tuple[bytes, bytes]]]:
 def _write(path: Path, header: dict, frames: list[tuple[bytes, bytes]]) -> None:
     body = b"".join(struct.pack(">I", len(fr)) + fr for fr in (encode([b, c]) for b, c in frames))
     path.write_bytes(json.dumps(header).encode() + b"\n" + body)
+
+
+@pytest.fixture(scope="module")
+def governed_home(tmp_path_factory: pytest.TempPathFactory):
+    """A home whose set changed: a member is voted power 10 at block 2, block 3 announces the
+    new set, blocks 4..8 are signed by it (50 power: the genesis set's 40 alone is not 2/3 of it)."""
+    from protocol.governance import Action, GovProposal, GovVote
+
+    home = tmp_path_factory.mktemp("governed") / "home"
+    (home / "data").mkdir(parents=True)
+    vals, members = f.validator_keys(4), f.member_keys(2)
+    genesis = f.make_genesis(vals, members)
+    (home / "genesis.json").write_text(genesis.dumps())
+    store = Store(home / "data" / "node.db", genesis)
+    state = LedgerState(genesis)
+    keys = {k.branch_id: k for k in (*vals, *members)}
+    proposal = f.record(vals[0], GovProposal("m0-validates", Action("set_power", branch_id=members[0].branch_id, power=10), 50))
+    batches = [[proposal], [f.record(v, GovVote(proposal.hash, True)) for v in vals]] + [[] for _ in range(3, BLOCKS + 1)]
+    for batch in batches:
+        signing = [keys[v.branch_id] for v in state.validators]
+        block, tx, rejected = f.next_block(state, batch)
+        assert not rejected, rejected
+        store.commit_block(block, f.certify(block, signing), tx)
+        tx.commit()
+    assert len(state.validators) == 5
+    store.close()
+    return home, genesis
+
+
+@pytest.mark.parametrize("first, last", [(5, 8), (2, 6), (2, 3)], ids=["after_the_change", "across_the_change", "ends_announcing"])
+def test_partial_export_checks_certificates_against_the_set_in_force(governed_home, tmp_path: Path, first, last) -> None:
+    home, genesis = governed_home
+    out = tmp_path / "part.bnx"
+    assert run("chain", "export", "--home", str(home), "--out", str(out), "--from", str(first), "--to", str(last)).exit_code == 0
+    header, frames = _read(out)
+    assert [Header.decode(bytes.fromhex(c["header"])).height for c in header["set_changes"]] == [3]
+    r = run("chain", "verify", "--file", str(out), "--genesis", str(home / "genesis.json"), "--json")
+    assert r.exit_code == 0, r.output
+    assert (json.loads(r.stdout)["from"], json.loads(r.stdout)["height"]) == (first, last)
+
+    # without the set changes the export cannot be checked past the change: refused at the first block signed by the new set
+    _write(out, {k: v for k, v in header.items() if k != "set_changes"}, frames)
+    r = run("chain", "verify", "--file", str(out), "--genesis", str(home / "genesis.json"), "--json")
+    assert r.exit_code == 1 and json.loads(r.stdout)["height"] == (first if first > 3 else 3), r.output
+    # a set change carrying another set than its header announces
+    forged = dict(header, set_changes=[dict(header["set_changes"][0], validators=header["set_changes"][0]["validators"][:4])])
+    _write(out, forged, frames)
+    r = run("chain", "verify", "--file", str(out), "--genesis", str(home / "genesis.json"))
+    assert r.exit_code == 1 and "set" in r.stderr, r.stderr

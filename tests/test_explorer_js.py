@@ -374,3 +374,47 @@ def test_governance_actions_in_words_the_two_thirds_rule_and_the_set_difference(
     assert got["rows"] == [["aa", "yes", "changed", "10", "12", "power changes"], ["bb", "no", "", "10", "10", ""],
                            ["cc", "yes", "changed", "10", "–", "leaves"], ["dd", "yes", "changed", "–", "5", "joins"]]
     assert got["summary"] == "Total power 30 now, 27 next; 3 changes announced." and got["head"] == "signs #8"
+
+
+def test_a_proof_with_a_member_entry_verifies_in_the_browser_as_in_python(page):
+    """§15.6: a member admitted after genesis (and a key rotated since) proven by its member
+    entry under a later certified state root; each tampering refused for Python's reason."""
+    from factories import profile, record
+    from test_member_proofs import NEW, Chain, _row_with, admitted_then_voted_in
+
+    c, rec = admitted_then_voted_in()
+    good = c.proof(rec, c.member(NEW.branch_id)).to_json()
+    early = c.blocks[2]
+    cases = {"intact": good, "no member entry": c.proof(rec).to_json(),
+             "no member entry, changes above the record": {k: v for k, v in good.items() if k != "member"}}
+    for name, change in {
+        "entry power": lambda p: p["member"].update(entry=_row_with(bytes.fromhex(p["member"]["entry"]), power=7).hex()),
+        "entry subject": lambda p: p["member"].update(entry=_row_with(bytes.fromhex(p["member"]["entry"]),
+                                                                      subject="member/" + "11" * 20).hex()),
+        "state path hash": lambda p: p["member"]["state_path"][2][2].__setitem__(0, "00" * 32),
+        "member header below the record": lambda p: p["member"].update(header=early[0].header.encode().hex(),
+                                                                       certificate=early[1].encode().hex()),
+        "member certificate": lambda p: p["member"].update(certificate=_flip(p["member"]["certificate"], 80)),
+        "no set changes": lambda p: p.update(set_changes=[]),
+    }.items():
+        p = copy.deepcopy(good)
+        change(p)
+        cases[name] = p
+    expected = _same_reasons_in_browser_and_python(page, c.genesis.to_json(), cases)
+    assert expected == {"intact": None, "no member entry": "not_member",
+                        "no member entry, changes above the record": "bad_set_change", "entry power": "bad_state_proof",
+                        "entry subject": "bad_member_proof", "state path hash": "bad_state_proof",
+                        "member header below the record": "bad_member_proof", "member certificate": "bad_certificate",
+                        "no set changes": "wrong_validators"}
+
+    from protocol.governance import KeyRotation
+    from protocol.records import Record
+    from test_member_proofs import M0
+    rotated = Chain()
+    rotated.commit([record(M0, KeyRotation(NEW.public_key.raw))])
+    after = Record.create(NEW, rotated.genesis.chain_id, 1, rec.time_ms, profile(), branch_id=M0.branch_id)
+    rotated.commit([after])
+    expected = _same_reasons_in_browser_and_python(page, rotated.genesis.to_json(), {
+        "after the rotation": rotated.proof(after, rotated.member(M0.branch_id)).to_json(),
+        "without its member entry": rotated.proof(after).to_json()})
+    assert expected == {"after the rotation": None, "without its member entry": "bad_signature"}

@@ -87,6 +87,10 @@ async def test_a_member_becomes_a_validator_and_a_new_branch_joins(tmp_path, aut
             rec = signed_offer(newcomer.key, newcomer.genesis.chain_id, "fx-desk")
             await newcomer.ingest.submit(rec.raw)
             await wait_until(lambda: all(n.chain.store.record(rec.hash) is not None for n in nodes), 60, "newcomer's record committed")
+            # its proof carries its member entry under a certified state root (§15.6): genesis alone verifies it
+            proof = await views.record_proof_offline(validators[0], rec.hash)
+            assert proof.member is not None and proof.member.header.height >= proof.height
+            assert verify_record_proof(RecordProof.from_json(proof.to_json()), Genesis.loads(homes[0].genesis.read_bytes())) == rec
             nursery.cancel_scope.cancel()
         top = min(n.chain.height for n in nodes)
         await wait_durable(nodes, top)
@@ -119,3 +123,43 @@ async def test_an_observer_allowed_at_runtime_connects_and_syncs(tmp_path, autoj
             await validators[0].set_observer(auditor.peer_id, False)
             assert auditor.peer_id not in validators[0].store.observers()
             nursery.cancel_scope.cancel()
+
+
+async def test_an_equivocator_is_jailed_by_its_committed_evidence_and_nothing_stalls(tmp_path, autojump_clock):
+    """Validator 3 is down; the test signs two prevotes for different blocks at the height
+    the others decide and hands them to their consensus drivers as a peer would. The
+    evidence goes into the block after (one of that height is refused by everyone), the
+    equivocator is jailed, the set drops it two heights later, no node keeps the evidence,
+    and the chain goes on."""
+    from node.keyfile import load_key
+    from node.p2p.host import peer_id_of
+    from protocol import wire
+    from protocol.consensus.proposer import proposer
+    from protocol.votes import PREVOTE, Vote
+
+    homes = make_homes(tmp_path, 4)
+    key = load_key(homes[3].key)
+    peer = peer_id_of(key.public_key.raw)
+    async with running_nodes(homes[:3], hub=MemoryHub()) as nodes:
+        await wait_until(lambda: all(n.chain.height >= 2 for n in nodes), 60, "height 2")
+        # a height whose round 0 the absent validator 3 would propose: the others build their
+        # blocks in later rounds, when they hold the evidence already
+        height = next(h for h in range(nodes[0].chain.height + 2, nodes[0].chain.height + 20)
+                      if proposer(nodes[0].chain.state.validators, h, 0) == key.branch_id)
+        await wait_until(lambda: all(n.chain.height == height - 1 for n in nodes), 60, f"height {height - 1}")
+        votes = [Vote.create(key, nodes[0].genesis.chain_id, PREVOTE, height, 0, bytes([i]) * 32) for i in (1, 2)]
+        for n in nodes:
+            for v in votes:
+                await n.driver.receive_direct(peer, wire.encode_vote(v))
+
+        def jailed() -> bool:
+            return all(n.chain.state.gov.registry.members[key.branch_id].jailed for n in nodes)
+
+        await wait_until(jailed, 60, "the equivocator jailed")
+        carrying = [h for h in range(1, nodes[0].chain.height + 1) if nodes[0].chain.store.block(h).block.evidence]
+        assert carrying and carrying[0] > height  # never in the block of its own height
+        top = nodes[0].chain.height
+        await wait_until(lambda: all(n.chain.height >= top + 3 for n in nodes), 60, "the chain goes on")
+        assert all(key.branch_id not in n.chain.state.validators for n in nodes)
+        assert all(n.driver.statistics()["pending_evidence"] == 0 for n in nodes)
+        assert same_chain(nodes, top + 3)

@@ -5,8 +5,14 @@ validator is killed."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+from pathlib import Path
+
 import httpx
 import pytest
+import trio
 
 from cluster import ProcessNetwork, make_homes
 from node.keyfile import load_key
@@ -16,6 +22,8 @@ from waiting import wait_until
 
 pytestmark = pytest.mark.slow
 
+BIN = Path(sys.executable).with_name("branchnet")
+CLI = [str(BIN)] if BIN.exists() else [sys.executable, "-m", "node.cli"]
 WAIT = 120  # seconds, for any one condition: processes on a busy 2-core machine are slow, not wrong
 
 
@@ -95,8 +103,58 @@ async def test_a_new_branch_is_admitted_and_voted_in_and_its_signature_counts(tm
         assert height > top and newcomer_id in await signers_at(clients[0], height)
         vals = (await clients[0].get("/v1/validators")).json()
         assert newcomer_id in {v["branch_id"] for v in vals["validators"]} and vals["total_power"] == 50
+
+        # its record's proof verifies offline against the genesis file alone (§15.6), and a tampered one does not
+        proof = (await clients[0].get(f"/v1/records/{record}/proof")).json()
+        assert proof["member"] and len(proof["set_changes"]) >= 1
+        good, bad = tmp_path / "proof.json", tmp_path / "tampered.json"
+        good.write_text(json.dumps(proof))
+        entry = bytearray.fromhex(proof["member"]["entry"])
+        entry[-3] ^= 1  # the row's power: 10 becomes 11
+        bad.write_text(json.dumps({**proof, "member": {**proof["member"], "entry": entry.hex()}}))
+        ok, refused = [await trio.to_thread.run_sync(lambda f=f: subprocess.run(
+            [*CLI, "proof", "verify", str(f), "--genesis", str(homes[0].genesis), "--json"],
+            capture_output=True, text=True, timeout=60)) for f in (good, bad)]
+        assert ok.returncode == 0 and json.loads(ok.stdout)["record"]["hash"] == record, ok.stderr
+        assert refused.returncode == 1 and "bad_state_proof" in refused.stderr, refused.stderr
         for i in (0, 4):
             assert "Traceback" not in net.log(i)
+    finally:
+        for c in clients:
+            await c.aclose()
+        net.stop_all()
+
+
+async def test_a_removed_validators_votes_no_longer_count(tmp_path):
+    homes = make_homes(tmp_path, 4, fixed_ports=True, api=True, realtime=True)
+    removed = load_key(homes[3].key).branch_id.hex()
+    net = ProcessNetwork(homes)
+    clients = [api(h) for h in homes]
+    try:
+        net.start_all()
+        await wait_until(lambda: min(net.height(i) for i in range(4)) >= 1, WAIT, "validators at height 1")
+        decided = await pass_proposal(clients, "remove-three", {"kind": "set_power", "branch_id": removed, "power": 0},
+                                      clients[:3])
+        effect = decided + 2  # §15.5: announced by decided + 1, decides blocks from decided + 2 on
+        await wait_until(lambda: min(net.height(i) for i in range(4)) >= effect + 3, WAIT, "three blocks past the switch")
+
+        # before the switch it still signed (it was running and voting); from the effect height on, never
+        signers = {h: await signers_at(clients[0], h) for h in range(1, net.height(0) + 1)}
+        assert any(removed in signers[h] for h in range(1, effect))
+        assert [h for h in signers if h >= effect and removed in signers[h]] == []
+        assert all(len(signers[h]) == 3 for h in signers if h >= effect)  # blocks commit with the three left
+        vals = (await clients[0].get("/v1/validators")).json()
+        assert removed not in {v["branch_id"] for v in vals["validators"]} and vals["total_power"] == 30
+
+        # the removed branch stays a member: it still follows the chain and may publish records
+        record = await sign(clients[3], "branch.profile", {
+            "name": "Branch Three", "address": "No. 3 Zhongshan Road, Nanjing", "region": "CN-JS-320102",
+            "lat_micro": 32_043_000, "lon_micro": 118_784_000, "hours": [], "contact_phone": "",
+            "contact_url": "https://bank.example/three"})
+        height = await committed(clients[0], record)
+        assert removed not in await signers_at(clients[0], height)
+        for i in range(4):
+            assert "Traceback" not in net.log(i), net.log(i)[-3000:]
     finally:
         for c in clients:
             await c.aclose()

@@ -468,3 +468,113 @@ def test_simulator_catches_a_node_that_signs_with_a_rotated_away_key():
                      powers=[1, 1, 1, 1])
     r = sim.run()
     assert any(v.startswith("validity: certificate") for v in r.safety_violations), r.safety_violations
+
+
+async def test_a_key_replaced_by_a_proposal_is_installed_with_keys_install(tmp_path, autojump_clock):
+    """The old key of validator 3 is lost (its node is down): the others pass a rotate_key
+    proposal for a key its operator made elsewhere. `branchnet keys install` refuses that
+    key while the node's store is behind the rotation (and any other key always); once the
+    node has synced (let in under its old id as an observer: the others dropped it) and
+    stopped, it installs the key, and the node comes back under the new identity and signs."""
+    from click.testing import CliRunner
+
+    from node.cli import cli
+    from protocol.governance import Action, GovProposal, GovVote
+
+    def install(path, *extra):
+        return CliRunner().invoke(cli, ["keys", "install", str(path), "--home", str(homes[3].path), "--json", *extra],
+                                  catch_exceptions=False)
+
+    homes = make_homes(tmp_path, 4)
+    hub = MemoryHub()
+    new_key = PrivateKey.generate()
+    new_file, stranger_file = tmp_path / "new-key.json", tmp_path / "stranger.json"
+    save_key(new_file, new_key)  # made elsewhere: the file names the id the key derives, not the branch
+    save_key(stranger_file, PrivateKey.generate())
+    old_key = load_key(homes[3].key)
+    branch = old_key.branch_id
+    async with running_nodes(homes[:3], hub=hub, connect=False) as others:
+        for i, a in enumerate(others):
+            for b in others[i + 1:]:
+                a.net.add_persistent_peer(b.listen_addrs[0])
+        async with running(homes[3], hub, others) as lost:
+            old_peer = lost.peer_id
+            await wait_until(lambda: lost.chain.height >= 2, 60, "validator 3 at height 2")
+        behind = others[0].chain.height  # its node is down from here on
+        proposal = await sign_when_ready(others[0], GovProposal("replace-three", Action(
+            "rotate_key", branch_id=branch, public_key=new_key.public_key.raw), behind + 500))
+        await wait_until(lambda: committed_on(others, proposal.hash), 60, "the proposal committed")
+        for v in others:  # 30 of 40
+            await sign_when_ready(v, GovVote(proposal.hash, True))
+        await wait_until(lambda: all(v.chain.state.members[branch] == new_key.public_key for v in others), 60,
+                         "the proposal passed")
+        assert all(v.chain.state.members[branch] == new_key.public_key for v in others)
+
+        r = install(new_file)  # its store ends before the rotation: nothing to check the key against yet
+        assert r.exit_code == 1 and "this store is behind" in r.stderr and old_key.public_key.hex() in r.stderr, r.output
+        assert load_key(homes[3].key).public_key == old_key.public_key
+
+        for v in others:
+            await v.set_observer(old_peer, True)  # another branch lets the old id in to sync
+        async with running(homes[3], hub, others) as syncing:
+            top = others[0].chain.height
+            await wait_until(lambda: syncing.chain.height >= top, 60, "validator 3 synced past the rotation")
+            assert syncing.chain.height > behind and syncing.keys.record_key(syncing.chain.state) is None
+        for v in others:
+            await v.set_observer(old_peer, False)
+
+        r = install(stranger_file)
+        assert r.exit_code == 1 and "holds key" in r.stderr, r.output
+        r = install(new_file, "--branch", "00" * 20)
+        assert r.exit_code == 2, r.output  # not the home's branch
+        r = install(new_file)
+        assert r.exit_code == 0, r.output
+        doc = json.loads(r.stdout)
+        assert doc["status"] == "installed" and doc["branch_id"] == branch.hex()
+        installed = load_branch_key(homes[3].key)
+        assert installed.key.public_key == new_key.public_key and installed.branch_id == branch
+        retired = sorted(homes[3].path.glob("node_key.retired-*.json"))
+        assert [load_key(p).public_key for p in retired] == [old_key.public_key]
+        assert json.loads(install(new_file).stdout)["status"] == "already_installed"  # idempotent
+
+        async with running(homes[3], hub, others) as back:
+            assert back.peer_id == peer_id_of(new_key.public_key.raw) and back.branch_id == branch
+            start = back.chain.height
+
+            async def signs() -> bool:
+                top = min(v.chain.height for v in others)
+                return any(branch in cert_signers(others[0], h) for h in range(start + 1, top + 1))
+
+            await wait_until(signs, 120, "validator 3 signs with its installed key")
+        top = min(v.chain.height for v in others)
+        await wait_durable(others, top)
+        assert same_chain(others, top)
+
+
+async def test_the_rotation_grace_survives_a_restart_of_a_peer(tmp_path, autojump_clock):
+    """A validator restarted inside the grace window still lets the member's old peer id
+    in (the window is kept in its store), and forgets it once the window is over."""
+    from node.node import ROTATION_GRACE_HEIGHTS
+
+    homes = make_homes(tmp_path, 4, observers=1)
+    hub = MemoryHub()
+    async with running_nodes(homes[:3], hub=hub, connect=False) as others:
+        for i, a in enumerate(others):
+            for b in others[i + 1:]:
+                a.net.add_persistent_peer(b.listen_addrs[0])
+        async with running(homes[3], hub, others) as restarted:
+            async with running(homes[4], hub, others + [restarted]) as member:
+                await sign_when_ready(member, offer("fx-desk", "fx"))
+                old_peer = member.peer_id
+                record, _ = await rotate_when_ready(member, PrivateKey.generate())
+                await wait_until(lambda: restarted.chain.store.record(record.hash) is not None, 60, "rotation committed")
+                h = restarted.chain.store.record(record.hash)[1]
+                await wait_until(lambda: restarted.chain.height > h, 60, "one block later")
+                assert restarted._rotation_grace == {old_peer: h + ROTATION_GRACE_HEIGHTS}
+        async with running(homes[3], hub, others) as again:  # its store says: still in the window
+            assert again.chain.height <= h + ROTATION_GRACE_HEIGHTS  # (virtual time: it restarted at once)
+            assert old_peer in again._allowed_peers(again.chain.state)
+            await wait_until(lambda: again.chain.height > h + ROTATION_GRACE_HEIGHTS, 120, "the window is over")
+            assert old_peer not in again._allowed_peers(again.chain.state) and again.store.rotation_grace() == {}
+        async with running(homes[3], hub, others) as later:
+            assert later._rotation_grace == {}

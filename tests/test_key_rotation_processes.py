@@ -1,7 +1,8 @@
 """Key rotation on the real daemon as OS processes over libp2p (127.0.0.1): a validator
 runs ``branchnet keys rotate``; the record commits, its node restarts in place with its
 new peer id (the other nodes' allowlists follow the registry), and it goes on signing
-blocks and records under its branch id."""
+blocks and records under its branch id; a record signed by the old key after the
+rotation is refused (``bad_signature``, counted)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from pathlib import Path
 import pytest
 import trio
 
-from cluster import ProcessNetwork, make_homes
+from cluster import ProcessNetwork, make_homes, signed_offer
 from node.keyfile import load_branch_key
 from test_governance_processes import WAIT, api, committed, sign, signers_at
 from waiting import wait_until
@@ -29,6 +30,7 @@ async def test_a_validator_rotates_its_key_and_keeps_signing(tmp_path):
     net = ProcessNetwork(homes)
     clients = [api(h) for h in homes]
     branch = load_branch_key(homes[3].key).branch_id.hex()
+    old_key = load_branch_key(homes[3].key).key  # the test keeps a copy: a leaked old key
     try:
         net.start_all()
         await wait_until(lambda: min(net.height(i) for i in range(4)) >= 1, WAIT, "validators at height 1")
@@ -58,6 +60,16 @@ async def test_a_validator_rotates_its_key_and_keeps_signing(tmp_path):
         assert height > done["height"] + 1
         doc = (await clients[0].get(f"/v1/records/{record}")).json()
         assert doc["record"]["branch_id"] == branch
+
+        # the old key still signs well-formed records, but none is taken after the rotation
+        stale = signed_offer(old_key, net.genesis.chain_id, "old-key-offer")
+        for c in clients[:3]:
+            r = await c.post("/v1/records", json={"record": stale.raw.hex()})
+            assert 400 <= r.status_code < 500 and r.json()["error"]["code"] == "bad_signature", r.text
+        metrics = (await clients[0].get("/metrics")).text
+        assert 'branchnet_rejected_total{reason="bad_signature",source="api"}' in metrics or \
+            'branchnet_rejected_total{source="api",reason="bad_signature"}' in metrics, metrics[-2000:]
+        assert (await clients[0].get(f"/v1/records/{stale.hash.hex()}")).status_code == 404
 
         checked = [done["height"] + 1]  # from h + 2 the set holds the new key
 

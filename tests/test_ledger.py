@@ -27,7 +27,7 @@ from factories import (
 from protocol import merkle
 from protocol.blocks import Block, evidence_root
 from protocol.errors import SignatureError, ValidationError
-from protocol.ledger import LedgerState
+from protocol.ledger import LedgerState, admissible_evidence, evidence_admissible
 from protocol.records import Record
 from protocol.votes import PREVOTE, DuplicateVoteEvidence, Vote
 
@@ -372,3 +372,20 @@ def test_replay_through_commit_block():
     assert replica.state_root == built.state_root
     assert replica.height == built.height == 3
     assert replica.last_block_hash == built.last_block_hash
+
+
+def test_admissible_evidence_is_what_the_next_block_may_carry():
+    """A proposer holds evidence of the height it is deciding (an equivocation seen during
+    it): a block carrying it is refused by everyone ("from the future"), round after round,
+    so the proposer keeps it for the block after."""
+    chain, state = build_chain(make_genesis(), [[]], VALS)  # height 1: the next block is 2
+    now, current, future = _evidence(1), _evidence(2), _evidence(3)
+    stranger = DuplicateVoteEvidence.from_votes(*(Vote.create(key("x"), CHAIN_ID, PREVOTE, 1, 0, bh)
+                                                  for bh in (b"\x01" * 32, b"\x02" * 32)))
+    assert admissible_evidence(state, [current, now, future, now, stranger]) == [now]
+    assert [evidence_admissible(state, e) for e in (current, now, future, stranger)] == [False, True, False, False]
+    block, _, _ = next_block(state, [], evidence=admissible_evidence(state, [current, now]))
+    state.validate_block(block).commit()
+    assert admissible_evidence(state, [current, now]) == [current]  # one height later it may go in; the other is committed
+    block, _, _ = next_block(state, [], evidence=[current])
+    state.validate_block(block)

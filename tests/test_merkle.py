@@ -4,6 +4,7 @@ import hashlib
 
 import pytest
 
+from protocol import merkle
 from protocol.errors import DecodeError, ValidationError
 from protocol.merkle import (
     EMPTY_ROOT,
@@ -183,3 +184,12 @@ def test_level_tree_replaced_from_matches_a_rebuilt_tree():
         assert updated.root() == rfc6962_root(new), (len(old), start, len(new))
         assert tree.root() == before  # the old tree is untouched
         assert len(updated) == len(new)
+
+
+def test_a_level_tree_proves_from_its_kept_levels_as_prove_does():
+    for n in (1, 2, 3, 5, 8, 13, 33):
+        hashes = [merkle.leaf_hash(bytes([i])) for i in range(n)]
+        tree = merkle.LevelTree(hashes).with_updates({n // 2: merkle.leaf_hash(b"changed")})
+        hashes[n // 2] = merkle.leaf_hash(b"changed")
+        for i in range(n):
+            assert tree.prove(i) == merkle.prove(hashes, i)

@@ -397,3 +397,48 @@ def test_governance_example_and_tables():
     assert branch_id_of(body.action.public_key) != bytes(20)  # the system branch id derives from no key
     kinds = [row[0].strip("`") for row in table_rows(find(r"### 15\.2 Actions\n\n(\|.*?)\n\n", text, raw=True)[1])[1:]]
     assert kinds == list(ACTIONS)
+
+
+def _member_example() -> dict:
+    """§15.6's worked example: the entry leaf, its three proofs and the state root."""
+    text = section("15.6")
+    leaf = find(r"Its entry leaf\s*```\s*([0-9a-f]+)\s*```", text, raw=True)[1]
+    proofs = {}
+    for name in ("entry_proof", "bucket_proof", "branch_proof"):
+        m = find(rf"`{name}` = `\[(\d+), (\d+), \[([0-9a-f, ]*)\]\]`", text)
+        proofs[name] = (int(m[1]), int(m[2]), [h for h in m[3].replace(" ", "").split(",") if h])
+    root = find(r"the state root `([0-9a-f]{64})`", text)[1]
+    return {"leaf": leaf, "proofs": proofs, "root": root}
+
+
+def test_member_entry_state_path_example():
+    """§15.6: the code and an independent RFC 9162 walk (hashlib) reach the doc's state root."""
+    from protocol.governance import SYSTEM_ID, MemberInfo
+    from protocol.ledger import state_root_from_entry
+
+    ex = _member_example()
+    leaf = H(ex["leaf"])
+    subject, seq, record_hash, height, row = decode(leaf, max_size=len(leaf))
+    key_hex = find(r"public key `([0-9a-f]{64})`", section("15"))[1]
+    assert (seq, record_hash, height) == (2, bytes(32), 5)
+    assert MemberInfo.from_array(row).to_array() == ["New Branch", H(key_hex), 10, False, False]
+    path = [merkle.InclusionProof(i, n, tuple(H(h) for h in hashes)) for i, n, hashes in ex["proofs"].values()]
+    assert state_root_from_entry(SYSTEM_ID, leaf, path) == H(ex["root"])
+
+    def walk(leaf_bytes: bytes, index: int, size: int, hashes: list[str]) -> bytes:  # RFC 9162 §2.1.3.2
+        r = hashlib.sha256(b"\x00" + leaf_bytes).digest()
+        fn, sn = index, size - 1
+        for h in map(H, hashes):
+            if fn & 1 or fn == sn:
+                r = hashlib.sha256(b"\x01" + h + r).digest()
+                while not fn & 1 and fn:
+                    fn, sn = fn >> 1, sn >> 1
+            else:
+                r = hashlib.sha256(b"\x01" + r + h).digest()
+            fn, sn = fn >> 1, sn >> 1
+        return r
+
+    (i1, n1, p1), (i2, n2, p2), (i3, n3, p3) = ex["proofs"].values()
+    r1 = walk(leaf, i1, n1, p1)
+    r2 = walk(encode([hashlib.sha256(subject.encode()).digest()[0], r1]), i2, n2, p2)
+    assert walk(encode([bytes(20), r2]), i3, n3, p3) == H(ex["root"])

@@ -322,6 +322,22 @@ class RecordProof(Closed):
                                                              "validator set, with its certificate and that set, by "
                                                              "height (PROTOCOL.md §15.6); empty while the genesis set "
                                                              "signs")] = []
+    member: Annotated[MemberEntryProof, Meta(description="the record's branch under a later certified state root "
+                                                          "(PROTOCOL.md §15.6): present when the genesis key of the "
+                                                          "branch does not sign the record (a member admitted later, "
+                                                          "or a key rotated since)")] | UnsetType = UNSET
+
+
+class MemberEntryProof(Closed):
+    header: Annotated[str, Meta(pattern="^([0-9a-f]{2})+$", description="canonical header encoding, hex: at or above the "
+                                                                       "record's height")]
+    certificate: Annotated[str, Meta(pattern="^([0-9a-f]{2})+$", description="its commit certificate, hex")]
+    entry: Annotated[str, Meta(pattern="^([0-9a-f]{2})+$", description="the system entry member/<branch id> as its state "
+                                                                      "leaf (PROTOCOL.md §8), hex")]
+    state_path: Annotated[list[tuple[Count, Annotated[int, Meta(ge=1)], list[Hash]]],
+                          Meta(min_length=3, max_length=3, description="the leaf in its bucket, the bucket in the system "
+                                                                       "branch, the branch in the state: [index, "
+                                                                       "tree_size, [hash, ...]] each")]
 
 
 class SetChange(Closed):

@@ -235,7 +235,7 @@ class NodeApi:
 
     async def record_proof(self, request: Request) -> Response:
         record_hash = hex_param(request.path_params["hash"], "hash", HASH_HEX // 2)
-        proof = await self._read(views.record_proof, self.node, record_hash)
+        proof = await views.record_proof_offline(self.node, record_hash)
         if proof is None and record_hash in self.node.mempool:
             raise ApiError(404, "not_found", "record is pending; a proof exists once it is committed", "hash")
         return self._found(proof.to_json() if proof else None, "hash", "no such committed record")

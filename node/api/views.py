@@ -15,9 +15,10 @@ from typing import Any, Iterable
 import msgpack
 
 from protocol.blocks import Header
+from protocol.errors import SignatureError
 from protocol.governance import KIND_PROPOSAL, SYSTEM_ID
 from protocol.ledger import Entry
-from protocol.proofs import RecordProof, set_changes_json
+from protocol.proofs import MemberProof, RecordProof, set_changes_json
 from protocol.records import Record
 from protocol.schema import BranchProfile, ServiceOffer, ServiceStatus
 from protocol.records import RECORD_VERSION
@@ -183,6 +184,51 @@ def record_proof(node: Any, record_hash: bytes) -> RecordProof | None:
     b = stored.block
     return RecordProof(b.header.chain_id, rec.raw, height, index, b.prove_record(index), b.header, stored.certificate,
                        tuple(node.chain.store.set_changes(below=height)))
+
+
+async def record_proof_offline(node: Any, record_hash: bytes) -> RecordProof | None:
+    """The proof ``GET /v1/records/{hash}/proof`` serves: :func:`record_proof`, and when the
+    genesis key of the record's branch does not sign it, the branch's member entry under
+    the state root of the last committed block (§15.6). None if the record is not committed."""
+    proof = await node.runtime.run_sync(record_proof, node, record_hash)
+    if proof is None or not needs_member_entry(node.genesis, proof):
+        return proof
+    async with node.chain.lock:  # the state and its height of one block
+        height, found = member_entry(node.chain.state, proof)
+    if found is None:  # cannot happen for a committed record whose genesis key does not sign it
+        return proof
+    return await node.runtime.run_sync(with_member_entry, node, proof, height, found)
+
+
+def needs_member_entry(genesis: Any, proof: RecordProof) -> bool:
+    """True if the genesis key of the record's branch does not sign it (a member admitted
+    later, or a key rotated since): its proof then carries the member entry (§15.6)."""
+    rec = Record.decode(proof.record)
+    member = next((m for m in genesis.members if m.branch_id == rec.branch_id), None)
+    if member is None:
+        return True
+    try:
+        rec.verify(member.public_key)
+    except SignatureError:
+        return True
+    return False
+
+
+def member_entry(state: Any, proof: RecordProof) -> tuple[int, Any]:
+    """(height, (entry, state path)) of the record's branch row in ``state`` (call on the
+    trio thread holding the chain lock: the state and its height must be of one block);
+    (height, None) if the registry row never changed since genesis."""
+    branch_id = Record.decode(proof.record).branch_id
+    return state.height, state.prove_entry(SYSTEM_ID, f"member/{branch_id.hex()}")
+
+
+def with_member_entry(node: Any, proof: RecordProof, height: int, found: Any) -> RecordProof:
+    """``proof`` with the member entry ``found`` under block ``height``'s state root, and the set
+    changes up to that height (reads the store: run in a worker thread)."""
+    stored = node.chain.store.block(height)
+    entry, path = found
+    member = MemberProof(stored.block.header, stored.certificate, entry.leaf(), path)
+    return dataclasses.replace(proof, set_changes=tuple(node.chain.store.set_changes(below=height)), member=member)
 
 
 # ------------------------------------------------------------------ registry

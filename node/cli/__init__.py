@@ -236,9 +236,10 @@ def keys_show(as_json: bool) -> None:
     console().print(kv_table(rows))
 
 
-from .keyrotate import keys_rotate  # noqa: E402  (after the group it joins)
+from .keyrotate import keys_install, keys_rotate  # noqa: E402  (after the group it joins)
 
 keys.add_command(keys_rotate)
+keys.add_command(keys_install)
 
 
 def dialable(listen: str, peer_id: str) -> str:

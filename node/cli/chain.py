@@ -216,15 +216,17 @@ def _verify_export(path: Path, genesis: Genesis, bar: Any, as_json: bool):
             raise CliError(f"{path}: the export's genesis (hash {header.genesis.hash.hex()[:16]}...) is not the genesis "
                            f"you trust (hash {genesis.hash.hex()[:16]}...)")
         task = bar.add_task("verifying", total=header.last - header.first + 1)
-        return _replay(genesis, read_export_blocks(f, header), header.first, bar, task, source=str(path), as_json=as_json)
+        return _replay(genesis, read_export_blocks(f, header), header.first, bar, task, source=str(path), as_json=as_json,
+                       set_changes=header.set_changes)
 
 
-def _replay(genesis: Genesis, blocks: Iterator, first: int, bar: Any, task: Any, *, source: str, as_json: bool):
+def _replay(genesis: Genesis, blocks: Iterator, first: int, bar: Any, task: Any, *, source: str, as_json: bool,
+            set_changes: tuple = ()):
     def progress(_h: int) -> None:
         bar.advance(task)
 
     try:
-        return replay(genesis, blocks, first=first, progress=progress)
+        return replay(genesis, blocks, first=first, progress=progress, set_changes=set_changes)
     except VerificationFailed as exc:
         bar.stop()
         if as_json:
@@ -263,7 +265,9 @@ def chain_export(out: Path, first: int, last: int | None) -> None:
         try:
             with progress_bar() as bar:
                 task = bar.add_task("exporting", total=last - first + 1)
-                n = write_export(f, genesis, db.iter_raw_blocks(first, last), first, last, progress=lambda _h: bar.advance(task))
+                changes = tuple(db.set_changes(below=last + 1)) if first > 1 else ()  # a partial export: the sets in force
+                n = write_export(f, genesis, db.iter_raw_blocks(first, last), first, last, progress=lambda _h: bar.advance(task),
+                                 set_changes=changes)
             f.flush()
             if not to_stdout:
                 os.fsync(f.fileno())
@@ -328,7 +332,7 @@ def proof_verify(file: Path, genesis_path: Path, as_json: bool) -> None:
     try:
         result = verify_record_proof(RecordProof.from_json(doc), genesis)
     except ProtocolError as exc:
-        raise CliError(f"proof does not verify: {exc}") from None
+        raise CliError(f"proof does not verify ({exc.reason}): {exc}") from None
     record = _record_view(result, doc)
     out = {"ok": True, "chain_id": genesis.chain_id, "height": doc.get("height"), "index": doc.get("index"),
            "record": record}
@@ -336,7 +340,7 @@ def proof_verify(file: Path, genesis_path: Path, as_json: bool) -> None:
         print_json(out)
         return
     click.echo(f"proof OK: record {record.get('hash', '')} is in block {doc.get('height')} of chain {genesis.chain_id}, "
-               f"committed by more than 2/3 of the genesis validators")
+               f"committed by more than 2/3 of the validators in force (genesis and its certified set changes)")
     from .parse import body_rows
 
     rows = [(k, v) for k, v in record.items() if k not in ("body", "signature")]

@@ -5,15 +5,19 @@ Export format ``branchnet-export/1`` (docs/CLI.md §Export format)::
 
     one JSON header line, UTF-8, ending in "\\n":
       {"format": "branchnet-export/1", "chain_id": ..., "genesis": <genesis JSON>,
-       "from": H1, "to": H2}
+       "from": H1, "to": H2, "set_changes": [...]}
+      (set_changes, only when H1 > 1 and the set ever changed up to H2: every
+      certified set change up to H2, as record proofs carry them, PROTOCOL.md §15.6)
     then for each height H1..H2 in order, one frame:
       4-byte big-endian length N, then N bytes of canonical msgpack
       [block bytes, certificate bytes]
 
 Nothing in the file is trusted by ``chain verify``: the auditor's own genesis
 file is compared with the embedded one, every certificate is checked against
-the genesis validators and, for an export from height 1, every block is
-re-applied to a fresh LedgerState so every state root is recomputed.
+the validator set in force at its height (for a partial export: the genesis
+set moved by the certified set changes) and, for an export from height 1,
+every block is re-applied to a fresh LedgerState so every state root is
+recomputed.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from protocol.encoding import decode, encode, expect_array, expect_bytes
 from protocol.audit import RawBlock
 from protocol.errors import ProtocolError
 from protocol.genesis import Genesis
+from protocol.proofs import set_changes_from_json, set_changes_json
 
 EXPORT_FORMAT = "branchnet-export/1"
 MAX_HEADER_LINE = 2 << 20
@@ -43,10 +48,13 @@ class ExportHeader:
     genesis: Genesis
     first: int
     last: int
+    set_changes: tuple = ()  # (header, certificate, valset) of every set change up to ``last``, for a partial export
 
     def to_line(self) -> bytes:
         doc = {"format": EXPORT_FORMAT, "chain_id": self.chain_id, "genesis": self.genesis.to_json(),
                "from": self.first, "to": self.last}
+        if self.set_changes:
+            doc["set_changes"] = set_changes_json(self.set_changes)
         return (json.dumps(doc, separators=(",", ":")) + "\n").encode()
 
 
@@ -54,8 +62,8 @@ class ExportHeader:
 
 
 def write_export(out: BinaryIO, genesis: Genesis, blocks: Iterator[RawBlock], first: int, last: int,
-                 progress: Callable[[int], None] | None = None) -> int:
-    out.write(ExportHeader(genesis.chain_id, genesis, first, last).to_line())
+                 progress: Callable[[int], None] | None = None, set_changes: tuple = ()) -> int:
+    out.write(ExportHeader(genesis.chain_id, genesis, first, last, tuple(set_changes)).to_line())
     n = 0
     for height, block, cert in blocks:
         frame = encode([block, cert])
@@ -86,7 +94,11 @@ def read_export_header(f: BinaryIO) -> ExportHeader:
         raise ExportError("export header: from/to must be heights with 1 <= from <= to + 1")
     if doc.get("chain_id") != genesis.chain_id:
         raise ExportError("export header: chain_id does not match the embedded genesis")
-    return ExportHeader(genesis.chain_id, genesis, first, last)
+    try:
+        changes = set_changes_from_json(doc.get("set_changes", []))
+    except ProtocolError as exc:
+        raise ExportError(f"export header: {exc}") from None
+    return ExportHeader(genesis.chain_id, genesis, first, last, changes)
 
 
 def read_export_blocks(f: BinaryIO, header: ExportHeader) -> Iterator[RawBlock]:

@@ -160,3 +160,81 @@ def keys_rotate(wait_commit: bool, timeout: float, as_json: bool) -> None:
                 f"`branchnet keys show --json` of this node")
     if as_json:
         print_json(result)
+
+
+@click.command("install")
+@click.argument("key_file", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--branch", "branch_hex", help="The branch id (40 hex digits): needed only when HOME has no key file "
+                                             "left (the old key was lost with it).")
+@home_option
+@json_option
+def keys_install(key_file: Path, branch_hex: str | None, as_json: bool) -> None:
+    """Install the key a passed rotate-key proposal gave this branch (its old key lost or leaked).
+
+    Stop the node first. The key must be the one the chain holds for the branch in
+    this node's store (its last committed block); the old key, if any, is kept as
+    HOME/node_key.retired-H.json (H: the height the registry changed), the new one
+    becomes HOME/node_key.json. Start the node afterwards: it signs and connects
+    with the new key.
+    """
+    from ..keyfile import KeyFileError, load_branch_key, save_key
+    from ..keyring import NodeKeys, _changed_at
+    from .maintenance import open_stopped_store
+
+    home, _genesis, db = open_stopped_store()
+    try:
+        state = db.load_state()
+    finally:
+        db.close()
+    try:
+        new = load_branch_key(key_file).key
+        keys = NodeKeys(home) if home.key.exists() else None
+    except (KeyFileError, OSError) as exc:
+        raise ConfigProblem(str(exc)) from None
+    if keys is not None:
+        branch_id = keys.branch_id
+        if branch_hex is not None and branch_hex.lower() != branch_id.hex():
+            raise click.BadParameter(f"HOME's key file is of branch {branch_id.hex()}", param_hint="--branch")
+    else:
+        try:
+            branch_id = bytes.fromhex(branch_hex or "")
+        except ValueError:
+            branch_id = b""
+        if len(branch_id) != 20:
+            raise click.UsageError(f"{home.key} does not exist: name the branch with --branch BRANCH_ID (40 hex digits)")
+    member = state.members.get(branch_id)
+    if member is None:
+        raise CliError(f"branch {branch_id.hex()} is not a member at height {state.height} of this node's store")
+    on_chain = member.raw
+    if new.public_key.raw != on_chain:
+        raise CliError(f"{key_file} holds key {new.public_key.hex()}, but at height {state.height} (this node's last "
+                       f"block) the chain holds key {on_chain.hex()} for branch {branch_id.hex()}. If a rotate-key "
+                       f"proposal for this key passed later, this store is behind: the other nodes refuse the old "
+                       f"peer id, so ask another branch to allow it for a while (branchnet observers allow PEER_ID), "
+                       f"let the node sync, stop it and run this again")
+    height = _changed_at(state, branch_id)
+    doc = {"branch_id": branch_id.hex(), "public_key": new.public_key.hex(), "height": state.height, "retired": None}
+    try:
+        if keys is None:
+            save_key(home.key, new, branch_id=branch_id)
+        elif keys.current.public_key.raw == on_chain:
+            doc["status"] = "already_installed"
+        else:
+            if keys.pending is not None and keys.pending.public_key != new.public_key:
+                raise CliError(f"{home.pending_key} holds another key ({keys.pending.public_key.hex()}) from a rotation "
+                               f"the chain did not take; move it out of the home and run this again")
+            keys.write_pending(new)
+            keys.promote(height)  # node_key.json -> node_key.retired-H.json, the new key -> node_key.json
+            doc["retired"] = str(home.retired_key(height))
+    except (KeyFileError, OSError) as exc:
+        raise CliError(f"cannot install the key in {home.path}: {exc}") from None
+    doc.setdefault("status", "installed")
+    if as_json:
+        print_json(doc)
+        return
+    if doc["status"] == "already_installed":
+        click.echo(f"{home.key} already holds key {doc['public_key']}, the chain's key for branch {doc['branch_id']}")
+        return
+    click.echo(f"installed key {doc['public_key']} for branch {doc['branch_id']} as {home.key} (the chain's key at "
+               f"height {state.height})" + (f"; the old key is kept as {doc['retired']}" if doc["retired"] else ""))
+    click.echo(f"start the node: branchnet run --home {home.path}")

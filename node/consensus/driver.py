@@ -72,7 +72,7 @@ from protocol.consensus.signer import SignerState
 from protocol.consensus.state_machine import ConsensusState
 from protocol.errors import LocalProtocolError, RemoteProtocolError
 from protocol.keys import PrivateKey
-from protocol.ledger import build_block
+from protocol.ledger import admissible_evidence, build_block, evidence_admissible
 from protocol.votes import Evidence, Proposal, Vote
 
 from ..candidates import CandidateBlocks
@@ -342,7 +342,7 @@ class ConsensusDriver:
             return  # the chain moved on (sync); the timeout covers us
         candidates = self.mempool.reap(self.config.max_block_records)
         verified = {r.hash for r in candidates}
-        evidence = [e for e in self._evidence.values() if e.hash not in chain.state.committed_evidence]
+        evidence = admissible_evidence(chain.state, self._evidence.values())  # not of this height: it waits for the next
         wall_ms = self.runtime.wall_ms()
         async with chain.lock:
             block, tx, rejected = await self.runtime.run_sync(lambda: build_block(
@@ -377,7 +377,8 @@ class ConsensusDriver:
                                                max_wait=0.05)
                     except (P2PError, trio.TooSlowError):
                         pass  # announcements are a hint; the next one, or a slow poll, covers a lost one
-        for h in [h for h in self._evidence if h in self.chain.state.committed_evidence]:
+        state = self.chain.state  # drop what is committed, and what no block can carry any more (its validator left the set)
+        for h in [h for h, e in self._evidence.items() if e.height <= state.height and not evidence_admissible(state, e)]:
             del self._evidence[h]
         await self.runtime.run_sync(self.wal.prune, self.chain.height)
         self._last_commit_at = trio.current_time()

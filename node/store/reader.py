@@ -260,6 +260,10 @@ class ChainReader:
         """Peers allowed at runtime besides the members: peer id -> when (ms)."""
         return dict(self._read("SELECT peer_id, added_ms FROM observers ORDER BY peer_id"))
 
+    def rotation_grace(self) -> dict[str, int]:
+        """Old peer ids of members that rotated their own key: peer id -> last height allowed."""
+        return dict(self._read("SELECT peer_id, until_height FROM rotation_grace ORDER BY peer_id"))
+
     def load_peers(self) -> dict[str, list[str]]:
         return {pid: json.loads(addrs) for pid, addrs in self._read("SELECT peer_id, addrs FROM peers")}
 

@@ -46,6 +46,7 @@ CREATE TABLE IF NOT EXISTS pending (hash BLOB PRIMARY KEY, raw BLOB NOT NULL, re
 CREATE TABLE IF NOT EXISTS rejected (hash BLOB PRIMARY KEY, reason TEXT NOT NULL, at_ms INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS rejected_by_time ON rejected(at_ms);
 CREATE TABLE IF NOT EXISTS observers (peer_id TEXT PRIMARY KEY, added_ms INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS rotation_grace (peer_id TEXT PRIMARY KEY, until_height INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS valset_changes (height INTEGER PRIMARY KEY, valset BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS signed_seq (
     branch_id BLOB NOT NULL, subject TEXT NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (branch_id, subject));

@@ -216,6 +216,13 @@ class Store(ChainReader):
             else:
                 self._db.execute("DELETE FROM observers WHERE peer_id=?", (peer_id,))
 
+    def set_rotation_grace(self, added: dict[str, int], expired_below: int) -> None:
+        """Keep the old peer ids ``added`` (peer id -> last height allowed) and forget those whose
+        last height is below ``expired_below``, in one transaction."""
+        with self._tx():
+            self._db.executemany("INSERT OR REPLACE INTO rotation_grace VALUES (?, ?)", list(added.items()))
+            self._db.execute("DELETE FROM rotation_grace WHERE until_height < ?", (expired_below,))
+
     def save_peers(self, peers: dict[str, list[str]], now_ms: int) -> None:
         with self._tx():
             for pid, addrs in peers.items():

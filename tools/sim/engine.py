@@ -178,7 +178,7 @@ class SimNode:
         self.answered: dict[int, int] = {}  # peer idx -> when we last answered its summary
         self.signed_history: list = []  # own messages of the signer's height, in the WAL
         self.gov: list = []  # governance: GovState after each committed height (index 0: genesis)
-        self.evidence_pool: set[bytes] = set()  # validators this node holds evidence against
+        self.evidence_pool: dict[bytes, int] = {}  # validator this node holds evidence against -> its lowest height
 
 
 StateFactory = Callable[..., ConsensusState]
@@ -647,7 +647,8 @@ class Simulation:
             elif t is RecordEvidence:
                 self.result.evidence += 1
                 if self.gov is not None and nd.mode == "honest":
-                    nd.evidence_pool.add(action.evidence.validator)  # for the blocks it proposes
+                    v, h = action.evidence.validator, action.evidence.height  # for the blocks it proposes
+                    nd.evidence_pool[v] = min(h, nd.evidence_pool.get(v, h))
                 if self.by_bid[action.evidence.validator].mode == "honest":
                     self.result.double_signs += 1
                     self.violation(f"evidence against honest validator at height {action.evidence.height}")
@@ -659,7 +660,10 @@ class Simulation:
             valid = False
         self.blocks[block_hash] = valid
         if self.gov is not None and nd.mode == "honest" and nd.evidence_pool:
-            self.block_evidence[block_hash] = frozenset(nd.evidence_pool)
+            # as protocol.ledger.admissible_evidence: only evidence of a height below the block's (§7.4, §11.1)
+            carried = frozenset(v for v, h in nd.evidence_pool.items() if h < action.height)
+            if carried:
+                self.block_evidence[block_hash] = carried
         nd.have.add(block_hash)
         at = self.now + self.rng.randint(1, 5)
         if self.cpu is not None:
@@ -747,7 +751,8 @@ class Simulation:
         if self.gov is not None and len(nd.gov) == h:  # the node's own governance state, from its own blocks
             evidence = self.block_evidence.get(block_hash, frozenset())
             nd.gov.append(self.gov_after(nd.gov[-1], h, block_hash))
-            nd.evidence_pool -= evidence
+            for v in evidence:
+                nd.evidence_pool.pop(v, None)
         if nd.mode != "honest":
             return
         first = self.decided.setdefault(h, block_hash)

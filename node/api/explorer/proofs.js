@@ -5,8 +5,8 @@
 import { decode, encode, equalBytes } from './msgpack.js';
 import { verify as verifySignature } from './ed25519.js';
 import {
-  Checklist, VerifyError, checkCertificate, checkRecordSignature, decodeRecord, fromHex, headerFromArray, merkleRoot,
-  sha256, toHex, validatorSetAt, verifyInclusion,
+  Checklist, VerifyError, checkCertificate, checkRecordSignature, decodeRecord, fromHex, headerFromArray, memberFromEntry,
+  merkleRoot, sha256, toHex, validatorSetAt, verifyInclusion,
 } from './verify.js';
 
 const VOTE_FIELDS = ['type', 'height', 'round', 'block_hash', 'validator', 'signature'];
@@ -103,9 +103,18 @@ export async function verifyBlock(raw, genesis, height) {
   return c.report(out);
 }
 
+/** The set changes below `height` (all of them if one does not decode: the walk refuses it). */
+function changesBelow(changes, height) {
+  return (changes ?? []).filter((c) => {
+    try { return BigInt(headerFromArray(decode(fromHex(c.header), 1024)).height) < BigInt(height); } catch { return true; }
+  });
+}
+
 /** Verify GET /v1/records/{hash}/proof trusting only `genesis`, in the order and with the
- * reasons of protocol/proofs.py: wrong_chain, wrong_height, wrong_validators,
- * bad_certificate, bad_proof, bad_record, not_member, bad_signature. */
+ * reasons of protocol/proofs.py: wrong_chain, wrong_height, bad_member_proof,
+ * wrong_validators, bad_set_change, bad_certificate, bad_proof, bad_record,
+ * bad_state_proof, not_member, bad_signature. With `member` (§15.6) the record is
+ * checked against its branch's key in the registry under a later certified header. */
 export async function verifyRecordProof(proof, genesis) {
   const c = new Checklist();
   const out = { record: null, header: null, certificate: null, height: proof?.height };
@@ -115,8 +124,12 @@ export async function verifyRecordProof(proof, genesis) {
       const header = headerFromArray(decode(fromHex(proof.header, 'header'), 1024));
       const path = proof.proof?.path;
       if (!Array.isArray(path) || path.length > 65) throw new Error('proof.path must be a list of hashes');
+      const m = proof.member;
+      if (m !== undefined && m !== null && (typeof m !== 'object' || !Array.isArray(m.state_path) || m.state_path.length !== 3)) throw new Error('member must be an object with a state path of three proofs');
+      const member = m ? { header: headerFromArray(decode(fromHex(m.header, 'member.header'), 1024)), headerBytes: fromHex(m.header),
+        cert: fromHex(m.certificate, 'member.certificate') } : null;
       return { header, headerBytes: fromHex(proof.header), record: fromHex(proof.record, 'record'),
-        path: path.map((p, i) => fromHex(p, `proof.path[${i}]`)), cert: fromHex(proof.certificate, 'certificate') };
+        path: path.map((p, i) => fromHex(p, `proof.path[${i}]`)), cert: fromHex(proof.certificate, 'certificate'), member };
     });
     const header = out.header = parts.header;
     const headerHash = await sha256(parts.headerBytes);
@@ -129,14 +142,33 @@ export async function verifyRecordProof(proof, genesis) {
       if (String(header.height) !== String(proof.height)) throw new VerifyError('wrong_height', `header is for height ${header.height}, proof claims ${proof.height}`);
       return true;
     });
-    const set = await c.check(`header names the validator set in force (${proof.set_changes?.length ?? 0} certified changes since genesis)`, 'wrong_validators', async () => {
-      const inForce = await validatorSetAt(genesis, header.height, proof.set_changes);
+    const mh = parts.member?.header;
+    if (mh) {
+      await c.check('the member entry\'s header is of this chain, at or above the record\'s', 'bad_member_proof', () => {
+        if (mh.chain_id !== genesis.chainId || BigInt(mh.height) < BigInt(header.height)) throw new VerifyError('bad_member_proof', 'the member entry\'s header is of another chain or below the record\'s height');
+        return `height ${mh.height}`;
+      });
+    }
+    const below = mh ? changesBelow(proof.set_changes, header.height) : proof.set_changes;
+    const set = await c.check(`header names the validator set in force (${below?.length ?? 0} certified changes since genesis)`, 'wrong_validators', async () => {
+      const inForce = await validatorSetAt(genesis, header.height, below);
       if (!equalBytes(header.validators_hash, inForce.hash)) throw new VerifyError('wrong_validators', 'header names another validator set than genesis and its certified changes');
       return inForce;
     });
     out.certificate = await c.check('commit certificate: more than 2/3 of the power signed this header', 'bad_certificate', async () => {
       try { return await checkCertificate(parts.cert, genesis, proof.height, headerHash, set); } catch (e) { out.certificate = e.result ?? null; throw e; }
     });
+    if (mh) {
+      const memberSet = await c.check(`the member entry's header (height ${mh.height}) names the validator set in force`, 'wrong_validators', async () => {
+        const inForce = await validatorSetAt(genesis, mh.height, proof.set_changes);
+        if (!equalBytes(mh.validators_hash, inForce.hash)) throw new VerifyError('wrong_validators', 'the member header names another validator set than genesis and its certified changes');
+        return inForce;
+      });
+      await c.check('commit certificate of the member entry\'s header', 'bad_certificate', async () => {
+        await checkCertificate(parts.member.cert, genesis, mh.height, await sha256(parts.member.headerBytes), memberSet);
+        return true;
+      });
+    }
     await c.check('record is under the header\'s records root', 'bad_proof', async () => {
       if (proof.proof.index !== proof.index) throw new VerifyError('bad_proof', 'proof index differs from the record index');
       try {
@@ -147,8 +179,10 @@ export async function verifyRecordProof(proof, genesis) {
     const record = out.record = await c.check('record decodes', 'bad_record', async () => {
       try { return await decodeRecord(parts.record, genesis.params.max_record_bytes); } catch (e) { throw new VerifyError('bad_record', `record does not decode: ${e.message}`); }
     });
-    await c.check('record is signed by its branch (a genesis member)', 'bad_signature', async () => {
-      record.member = await checkRecordSignature(record, genesis);
+    const row = mh ? await c.check(`the branch's key under the state root of height ${mh.height} (a member entry)`, 'bad_state_proof',
+      () => memberFromEntry(proof.member, record.branch_id, mh.height, mh.state_root)) : null;
+    await c.check(mh ? 'record is signed by its branch (the key in its member entry)' : 'record is signed by its branch (a genesis member)', 'bad_signature', async () => {
+      record.member = await checkRecordSignature(record, genesis, row);
       return record.member.name;
     });
   } catch (e) { return c.report(out, e); }

@@ -74,7 +74,12 @@ export async function merkleRoot(leaves) {
 }
 
 /** RFC 9162 §2.1.3.2, as §6 writes it. Throws VerifyError("bad_proof"). */
-export async function verifyInclusion(leaf, { index, tree_size: size, path }, root) {
+export async function verifyInclusion(leaf, proof, root) {
+  if (!equalBytes(await inclusionRoot(leaf, proof), root)) throw new VerifyError('bad_proof', 'the path does not lead to the root');
+}
+
+/** The root an RFC 9162 audit path leads to from `leaf` (§6); throws VerifyError("bad_proof"). */
+export async function inclusionRoot(leaf, { index, tree_size: size, path }) {
   if (!Number.isSafeInteger(index) || !Number.isSafeInteger(size) || index < 0 || index >= size) throw new VerifyError('bad_proof', 'index outside the tree');
   if (!Array.isArray(path) || path.length > 64) throw new VerifyError('bad_proof', 'path too long');
   let fn = index, sn = size - 1, r = await sha256(concat([0], leaf));
@@ -89,7 +94,7 @@ export async function verifyInclusion(leaf, { index, tree_size: size, path }, ro
     fn = half(fn); sn = half(sn);
   }
   if (sn !== 0) throw new VerifyError('bad_proof', 'path too short');
-  if (!equalBytes(r, root)) throw new VerifyError('bad_proof', 'the path does not lead to the root');
+  return r;
 }
 
 // ------------------------------------------------------------------ genesis (§10)
@@ -219,12 +224,43 @@ export async function decodeRecord(raw, maxBytes = 8192) {
 const signingBytes = (domain, chainId, payload) => encode(['branchnet/v1', domain, chainId, payload]);
 
 /** Whether the record is signed by the genesis member it names (§5.1, §8). Throws VerifyError. */
-export async function checkRecordSignature(record, genesis) {
+export async function checkRecordSignature(record, genesis, member = null) {
   if (record.chain_id !== genesis.chainId) throw new VerifyError('wrong_chain', `record is for chain ${record.chain_id}`);
-  const member = genesis.byId.get(record.branch_id);
-  if (!member) throw new VerifyError('not_member', "record's branch is not a genesis member");
+  member ??= genesis.byId.get(record.branch_id);
+  if (!member) throw new VerifyError('not_member', "record's branch is not a genesis member and the proof carries no member entry");
   if (!(await verifySignature(member.publicKey, signingBytes('record', genesis.chainId, record.payload), record.sig))) throw new VerifyError('bad_signature', 'record signature does not verify');
   return member;
+}
+
+const SYSTEM_ID = new Uint8Array(20);
+
+/** The registry row a proof's `member` carries (§15.6) for the record's branch, once its
+ * state path leads to `stateRoot`: {name, publicKey, power}. Throws VerifyError
+ * (bad_member_proof, bad_state_proof, not_member). */
+export async function memberFromEntry(member, branchIdHex, headerHeight, stateRoot) {
+  let subject, height, row, path;
+  let leaf;
+  try {
+    leaf = fromHex(member.entry, 'member.entry');
+    const a = decode(leaf, 4096);
+    if (!Array.isArray(a) || a.length !== 5) throw new Error('an entry is [subject, seq, record_hash, height, value]');
+    [subject, , , height, row] = a;
+    if (typeof subject !== 'string' || !isNat(height) || !isNat(a[1]) || !isBin(a[2], 32)) throw new Error('entry field of the wrong type');
+    if (row !== null && (!Array.isArray(row) || row.length !== 5 || typeof row[0] !== 'string' || !isBin(row[1], 32)
+      || !isNat(row[2]) || typeof row[3] !== 'boolean' || typeof row[4] !== 'boolean')) throw new Error('the value is not a registry row');
+  } catch (e) { throw new VerifyError(e instanceof VerifyError ? e.reason : 'bad_member_proof', `not a member entry: ${e.message}`); }
+  if (subject !== `member/${branchIdHex}`) throw new VerifyError('bad_member_proof', `the entry is ${JSON.stringify(subject)}, not the record's branch`);
+  if (BigInt(height) > BigInt(headerHeight)) throw new VerifyError('bad_member_proof', 'the entry is from after its header');
+  try {
+    path = member.state_path.map((p) => ({ index: p[0], tree_size: p[1], path: p[2].map((h) => fromHex(h)) }));
+    if (path.length !== 3) throw new Error('a state path is three inclusion proofs');
+    const r1 = await inclusionRoot(leaf, path[0]);
+    const r2 = await inclusionRoot(encode([(await sha256(utf8(subject)))[0], r1]), path[1]);
+    const root = await inclusionRoot(encode([SYSTEM_ID, r2]), path[2]);
+    if (!equalBytes(root, stateRoot)) throw new Error('the path does not lead to the header\'s state root');
+  } catch (e) { throw new VerifyError('bad_state_proof', `the member entry is not under the header's state root: ${e.message}`); }
+  if (row === null) throw new VerifyError('not_member', 'the branch was retired');
+  return { name: row[0], publicKey: row[1], power: row[2], id: branchIdHex };
 }
 
 export function decodeCertificate(bytes) {
