@@ -39,7 +39,7 @@ from typing import Any, Iterable, Iterator
 
 from . import governance, merkle, pii, state_tree
 from .blocks import Block, Header, evidence_root
-from .encoding import decode, encode
+from .encoding import encode
 from .errors import ProtocolError, ValidationError
 from .genesis import Genesis
 from .keys import PublicKey
@@ -65,29 +65,6 @@ class Entry:
 
 def _top_leaf(branch_id: bytes, branch_root: bytes) -> bytes:
     return merkle.leaf_hash(encode([branch_id, branch_root]))
-
-
-STATE_PATH_LENGTH = 3  # inclusion proofs in a state path: entry in bucket, bucket in branch, branch in state
-
-
-def state_root_from_entry(branch_id: bytes, leaf: bytes, path: Any) -> bytes:
-    """The state root that ``path`` (from :meth:`LedgerState.prove_entry`) leads to from the
-    entry leaf ``leaf`` (``Entry.leaf()``: its subject is the leaf's first element) of
-    ``branch_id``. Raises ValidationError (``bad_state_proof``) if the leaf or the path is
-    malformed; the caller compares the root with a certified header's ``state_root``."""
-    try:
-        value = decode(leaf, max_size=1 << 20)
-    except ProtocolError:
-        value = None
-    subject = value[0] if type(value) is list and value else None
-    if type(subject) is not str or len(path) != STATE_PATH_LENGTH:
-        raise ValidationError("not an entry leaf with a path of three proofs", field="state_path", reason="bad_state_proof")
-    try:
-        root = merkle.root_from_proof(merkle.leaf_hash(leaf), path[0])
-        root = merkle.root_from_proof(_bucket_leaf(bucket_of(subject), root), path[1])
-        return merkle.root_from_proof(_top_leaf(branch_id, root), path[2])
-    except ValidationError as exc:
-        raise ValidationError(exc.message, field="state_path", reason="bad_state_proof") from None
 
 
 def _updated_tree(tree: merkle.LevelTree | None, order: list, changed: dict[Any, bytes], all_leaves) -> merkle.LevelTree:
@@ -218,20 +195,6 @@ class LedgerState:
         if self._top is None:
             self._top = merkle.LevelTree([_top_leaf(b, self._branches[b].root()) for b in self._order])
         return self._top
-
-    def prove_entry(self, branch_id: bytes, subject: str) -> tuple[Entry, tuple[merkle.InclusionProof, ...]] | None:
-        """The entry ``subject`` of ``branch_id`` and its state path under :attr:`state_root`
-        (§8, §15.6): the inclusion proofs of its leaf in its bucket, of the bucket leaf in
-        the branch tree, of the branch leaf in the top tree. None if there is no such
-        entry. :func:`state_root_from_entry` is its inverse."""
-        tree = self._branches.get(branch_id)
-        if tree is None or subject not in tree.entries:
-            return None
-        b = bucket_of(subject)
-        subjects, bucket = tree.bucket_tree(b)
-        return tree.entries[subject], (bucket.prove(bisect_left(subjects, subject)),
-                                       tree.tree().prove(bisect_left(tree._order, b)),
-                                       self._top_tree().prove(bisect_left(self._order, branch_id)))
 
     def restore(
         self,

@@ -17,7 +17,7 @@ JSON form (served by the node's API, not a wire format)::
      "header": hex(encoded header), "certificate": hex(encoded certificate),
      "set_changes": [...],
      "member": {"header": hex, "certificate": hex, "entry": hex(entry leaf),
-                "state_path": [[index, tree_size, [hex, ...]] × 3]}}   (optional)
+                "branch_path": [hex, ...], "top_proof": [index, tree_size, [hex, ...]]}}   (optional)
 
 Errors: :class:`DecodeError` for a malformed bundle, :class:`ValidationError`
 (reasons ``wrong_chain``, ``wrong_height``, ``wrong_validators``,
@@ -37,8 +37,8 @@ from .encoding import decode, expect_array, expect_bytes, expect_int, expect_str
 from .errors import DecodeError, ProtocolError, SignatureError, ValidationError
 from .genesis import Genesis
 from .governance import SYSTEM_ID, MemberInfo
-from .ledger import STATE_PATH_LENGTH, state_root_from_entry
 from .merkle import InclusionProof
+from .state_tree import MAX_PATH, EntryProof
 from .records import MAX_RECORD_BYTES, Record
 from .keys import PublicKey
 from .validators import MAX_VALIDATORS, Validator, ValidatorSet
@@ -49,17 +49,26 @@ from .votes import MAX_HEIGHT, CommitCertificate
 class MemberProof:
     """The record's branch as the registry holds it after block ``header.height``
     (PROTOCOL.md §15.6): its system entry ``member/<branch id>`` (the entry leaf, §8)
-    and that leaf's state path under ``header.state_root``, with the header's
-    certificate. ``header`` is at or above the record's height."""
+    and that entry's proof under ``header.state_root`` (§8's entry proof of the system
+    branch), with the header's certificate. ``header`` is at or above the record's height."""
 
     header: Header
     certificate: CommitCertificate
     entry: bytes  # encode([subject, seq, record_hash, height, member row]), §8 and §15.3
-    path: tuple[InclusionProof, ...]
+    branch_path: tuple[bytes, ...]  # the entry's path in the system branch's tree, depth 0 first (§8)
+    top: InclusionProof  # the system branch's top leaf in the state tree
+
+    @classmethod
+    def of(cls, header: Header, certificate: CommitCertificate, proof: EntryProof) -> "MemberProof":
+        return cls(header, certificate, proof.entry_leaf, proof.branch_path, proof.top)
+
+    def entry_proof(self) -> EntryProof:
+        return EntryProof(SYSTEM_ID, self.entry, self.branch_path, self.top)
 
     def to_json(self) -> dict[str, Any]:
         return {"header": self.header.encode().hex(), "certificate": self.certificate.encode().hex(), "entry": self.entry.hex(),
-                "state_path": [[p.index, p.tree_size, [h.hex() for h in p.path]] for p in self.path]}
+                "branch_path": [h.hex() for h in self.branch_path],
+                "top_proof": [self.top.index, self.top.tree_size, [h.hex() for h in self.top.path]]}
 
     @classmethod
     def from_json(cls, obj: Any) -> "MemberProof":
@@ -71,17 +80,21 @@ class MemberProof:
         entry = _hex(_get(obj, "entry", str, "member."), "member.entry")
         if len(entry) > MAX_ENTRY_BYTES:
             raise DecodeError("entry too large", field="member.entry", reason="oversize")
-        raw_path = _get(obj, "state_path", list, "member.")
-        if len(raw_path) != STATE_PATH_LENGTH:
-            raise DecodeError(f"expected {STATE_PATH_LENGTH} inclusion proofs", field="member.state_path", reason="type")
-        path = []
-        for i, item in enumerate(raw_path):
-            f = f"member.state_path[{i}]"
-            if type(item) is not list or len(item) != 3 or type(item[2]) is not list:
-                raise DecodeError("expected [index, tree_size, [hash, ...]]", field=f, reason="type")
-            hashes = [_hex(h, f"{f}.path[{j}]") for j, h in enumerate(item[2][: merkle.MAX_PROOF_DEPTH + 1])]
-            path.append(_decode(lambda a: InclusionProof.from_array(a, f), [item[0], item[1], hashes], f))
-        return cls(header, certificate, entry, tuple(path))
+        raw_path = _get(obj, "branch_path", list, "member.")
+        if len(raw_path) > MAX_PATH:
+            raise DecodeError(f"more than {MAX_PATH} hashes", field="member.branch_path", reason="oversize")
+        branch_path = []
+        for i, h in enumerate(raw_path):
+            value = _hex(h, f"member.branch_path[{i}]")
+            if len(value) != 32:
+                raise DecodeError("expected a 32-byte hash", field=f"member.branch_path[{i}]", reason="type")
+            branch_path.append(value)
+        item, f = _get(obj, "top_proof", list, "member."), "member.top_proof"
+        if len(item) != 3 or type(item[2]) is not list:
+            raise DecodeError("expected [index, tree_size, [hash, ...]]", field=f, reason="type")
+        hashes = [_hex(h, f"{f}.path[{j}]") for j, h in enumerate(item[2][: merkle.MAX_PROOF_DEPTH + 1])]
+        top = _decode(lambda a: InclusionProof.from_array(a, f), [item[0], item[1], hashes], f)
+        return cls(header, certificate, entry, tuple(branch_path), top)
 
 
 MAX_ENTRY_BYTES = 4096  # a member row is about 150 bytes
@@ -307,9 +320,11 @@ def _member_key(member: MemberProof, record: Record) -> PublicKey:
                               reason="bad_member_proof")
     if height > member.header.height:
         raise ValidationError("the entry is from after its header", field="member.entry.height", reason="bad_member_proof")
-    if state_root_from_entry(SYSTEM_ID, member.entry, member.path) != member.header.state_root:
-        raise ValidationError("the member entry is not under the header's state root", field="member.state_path",
-                              reason="bad_state_proof")
+    try:
+        member.entry_proof().verify(member.header.state_root)
+    except ValidationError as exc:  # bad_path, bad_top_proof, wrong_state_root: all one reason here
+        raise ValidationError(f"the member entry is not under the header's state root: {exc.message}",
+                              field="member.branch_path", reason="bad_state_proof") from None
     if info is None:
         raise ValidationError("the branch was retired", field="member.entry.value", reason="not_member")
     return info.public_key

@@ -391,7 +391,8 @@ def test_a_proof_with_a_member_entry_verifies_in_the_browser_as_in_python(page):
         "entry power": lambda p: p["member"].update(entry=_row_with(bytes.fromhex(p["member"]["entry"]), power=7).hex()),
         "entry subject": lambda p: p["member"].update(entry=_row_with(bytes.fromhex(p["member"]["entry"]),
                                                                       subject="member/" + "11" * 20).hex()),
-        "state path hash": lambda p: p["member"]["state_path"][2][2].__setitem__(0, "00" * 32),
+        "top proof hash": lambda p: p["member"]["top_proof"][2].__setitem__(0, "00" * 32),
+        "branch path hash": lambda p: p["member"]["branch_path"].__setitem__(0, "00" * 32),
         "member header below the record": lambda p: p["member"].update(header=early[0].header.encode().hex(),
                                                                        certificate=early[1].encode().hex()),
         "member certificate": lambda p: p["member"].update(certificate=_flip(p["member"]["certificate"], 80)),
@@ -403,7 +404,8 @@ def test_a_proof_with_a_member_entry_verifies_in_the_browser_as_in_python(page):
     expected = _same_reasons_in_browser_and_python(page, c.genesis.to_json(), cases)
     assert expected == {"intact": None, "no member entry": "not_member",
                         "no member entry, changes above the record": "bad_set_change", "entry power": "bad_state_proof",
-                        "entry subject": "bad_member_proof", "state path hash": "bad_state_proof",
+                        "entry subject": "bad_member_proof", "top proof hash": "bad_state_proof",
+                        "branch path hash": "bad_state_proof",
                         "member header below the record": "bad_member_proof", "member certificate": "bad_certificate",
                         "no set changes": "wrong_validators"}
 

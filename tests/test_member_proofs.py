@@ -14,7 +14,7 @@ from protocol import merkle
 from protocol.encoding import decode, encode
 from protocol.errors import DecodeError, ValidationError
 from protocol.governance import SYSTEM_ID, Action, GovVote, KeyRotation
-from protocol.ledger import LedgerState, state_root_from_entry
+from protocol.ledger import LedgerState
 from protocol.proofs import MemberProof, RecordProof, verify_record_proof
 from protocol.records import Record
 from test_governance import M0, NEW, VALS, commit, propose
@@ -53,8 +53,7 @@ class Chain:
     def member(self, branch_id):
         """The member entry of ``branch_id`` under the last block's state root."""
         block, cert = self.blocks[self.state.height]
-        entry, path = self.state.prove_entry(SYSTEM_ID, f"member/{branch_id.hex()}")
-        return MemberProof(block.header, cert, entry.leaf(), path)
+        return MemberProof.of(block.header, cert, self.state.entry_proof(SYSTEM_ID, f"member/{branch_id.hex()}"))
 
 
 def admitted_then_voted_in():
@@ -107,15 +106,15 @@ def test_a_tampered_member_proof_is_refused_with_a_reason():
     proof = c.proof(rec, c.member(NEW.branch_id))
     m = proof.member
     other = key("someone-else")
-    flipped = (m.path[0], m.path[1], merkle.InclusionProof(m.path[2].index, m.path[2].tree_size,
-                                                              (bytes(32),) + m.path[2].path[1:]))
+    flipped_top = merkle.InclusionProof(m.top.index, m.top.tree_size, (bytes(32),) + m.top.path[1:])
     early, early_cert = c.blocks[2]
     cases = {
         # another key in the entry: the path no longer leads to the certified state root
         "key": (_tampered(proof, entry=_row_with(m.entry, public_key=other.public_key.raw)), "bad_state_proof"),
         "power": (_tampered(proof, entry=_row_with(m.entry, power=7)), "bad_state_proof"),
-        "path": (_tampered(proof, path=flipped), "bad_state_proof"),
-        "short_path": (_tampered(proof, path=m.path[:2]), "bad_state_proof"),
+        "top_proof": (_tampered(proof, top=flipped_top), "bad_state_proof"),
+        "branch_path": (_tampered(proof, branch_path=(bytes(32),) + m.branch_path[1:]), "bad_state_proof"),
+        "short_path": (_tampered(proof, branch_path=m.branch_path[:-1]), "bad_state_proof"),
         "not_an_entry": (_tampered(proof, entry=encode("member")), "bad_member_proof"),
         # another branch's entry (here: a well-formed row under another subject)
         "subject": (_tampered(proof, entry=_row_with(m.entry, subject=f"member/{VALS[1].branch_id.hex()}")), "bad_member_proof"),
@@ -160,24 +159,27 @@ def test_a_record_signed_after_a_key_rotation_verifies_offline_and_the_old_key_d
     assert exc.value.reason == "bad_signature"
 
 
-def test_state_root_from_entry_is_the_inverse_of_prove_entry():
+def test_every_entry_proof_of_a_chain_with_set_changes_verifies():
     c, _ = admitted_then_voted_in()
     for bid, entry in list(c.state.entries()):
-        found, path = c.state.prove_entry(bid, entry.subject)
-        assert found == entry and state_root_from_entry(bid, entry.leaf(), path) == c.state.state_root
-    assert c.state.prove_entry(SYSTEM_ID, "member/" + "00" * 20) is None
+        proof = c.state.entry_proof(bid, entry.subject)
+        assert proof.verify(c.state.state_root)[0] == entry.subject and proof.entry_leaf == entry.leaf()
+    assert c.state.entry_proof(SYSTEM_ID, "member/" + "00" * 20) is None
 
 
 @pytest.mark.parametrize("member, field", [
     ("x", "member"),
     ({"header": "00"}, "member.header"),
-    ("state_path", "member.state_path"),
+    ("branch_path", "member.branch_path"),
+    ("top_proof", "member.top_proof"),
 ])
 def test_a_malformed_member_object_is_a_decode_error(member, field):
     c, rec = admitted_then_voted_in()
     doc = c.proof(rec, c.member(NEW.branch_id)).to_json()
-    if member == "state_path":
-        doc["member"]["state_path"] = doc["member"]["state_path"][:2]
+    if member == "branch_path":
+        doc["member"]["branch_path"] = ["00" * 31]  # not a 32-byte hash
+    elif member == "top_proof":
+        doc["member"]["top_proof"] = doc["member"]["top_proof"][:2]
     else:
         doc["member"] = member
     with pytest.raises(DecodeError) as exc:

@@ -400,21 +400,21 @@ def test_governance_example_and_tables():
 
 
 def _member_example() -> dict:
-    """§15.6's worked example: the entry leaf, its three proofs and the state root."""
+    """§15.6's worked example: the entry leaf, its branch path, the top proof and the state root."""
     text = section("15.6")
     leaf = find(r"Its entry leaf\s*```\s*([0-9a-f]+)\s*```", text, raw=True)[1]
-    proofs = {}
-    for name in ("entry_proof", "bucket_proof", "branch_proof"):
-        m = find(rf"`{name}` = `\[(\d+), (\d+), \[([0-9a-f, ]*)\]\]`", text)
-        proofs[name] = (int(m[1]), int(m[2]), [h for h in m[3].replace(" ", "").split(",") if h])
+    path = find(r"`branch_path` = `\[([0-9a-f, ]*)\]`", text)[1]
+    top = find(r"`top_proof` = `\[(\d+), (\d+), \[([0-9a-f, ]*)\]\]`", text)
     root = find(r"the state root `([0-9a-f]{64})`", text)[1]
-    return {"leaf": leaf, "proofs": proofs, "root": root}
+    return {"leaf": leaf, "branch_path": [h for h in path.replace(" ", "").split(",") if h],
+            "top": (int(top[1]), int(top[2]), [h for h in top[3].replace(" ", "").split(",") if h]), "root": root}
 
 
-def test_member_entry_state_path_example():
-    """§15.6: the code and an independent RFC 9162 walk (hashlib) reach the doc's state root."""
+def test_member_entry_proof_example():
+    """§15.6: the code and an independent walk (hashlib: §8's branch tree, then RFC 9162)
+    reach the doc's state root."""
     from protocol.governance import SYSTEM_ID, MemberInfo
-    from protocol.ledger import state_root_from_entry
+    from protocol.state_tree import EntryProof
 
     ex = _member_example()
     leaf = H(ex["leaf"])
@@ -422,23 +422,23 @@ def test_member_entry_state_path_example():
     key_hex = find(r"public key `([0-9a-f]{64})`", section("15"))[1]
     assert (seq, record_hash, height) == (2, bytes(32), 5)
     assert MemberInfo.from_array(row).to_array() == ["New Branch", H(key_hex), 10, False, False]
-    path = [merkle.InclusionProof(i, n, tuple(H(h) for h in hashes)) for i, n, hashes in ex["proofs"].values()]
-    assert state_root_from_entry(SYSTEM_ID, leaf, path) == H(ex["root"])
+    index, size, hashes = ex["top"]
+    proof = EntryProof(SYSTEM_ID, leaf, tuple(map(H, ex["branch_path"])), merkle.InclusionProof(index, size, tuple(map(H, hashes))))
+    assert proof.verify(H(ex["root"]))[0] == subject
 
-    def walk(leaf_bytes: bytes, index: int, size: int, hashes: list[str]) -> bytes:  # RFC 9162 §2.1.3.2
-        r = hashlib.sha256(b"\x00" + leaf_bytes).digest()
-        fn, sn = index, size - 1
-        for h in map(H, hashes):
-            if fn & 1 or fn == sn:
-                r = hashlib.sha256(b"\x01" + h + r).digest()
-                while not fn & 1 and fn:
-                    fn, sn = fn >> 1, sn >> 1
-            else:
-                r = hashlib.sha256(b"\x01" + r + h).digest()
-            fn, sn = fn >> 1, sn >> 1
-        return r
-
-    (i1, n1, p1), (i2, n2, p2), (i3, n3, p3) = ex["proofs"].values()
-    r1 = walk(leaf, i1, n1, p1)
-    r2 = walk(encode([hashlib.sha256(subject.encode()).digest()[0], r1]), i2, n2, p2)
-    assert walk(encode([bytes(20), r2]), i3, n3, p3) == H(ex["root"])
+    k = int.from_bytes(hashlib.sha256(subject.encode()).digest(), "big")
+    r = hashlib.sha256(b"\x00" + leaf).digest()
+    for d in range(len(ex["branch_path"]) - 1, -1, -1):  # §8: from the deepest sibling up
+        sibling = H(ex["branch_path"][d])
+        r = hashlib.sha256(b"\x01" + (sibling + r if k >> (255 - d) & 1 else r + sibling)).digest()
+    r = hashlib.sha256(b"\x00" + encode([bytes(20), r])).digest()
+    fn, sn = index, size - 1  # RFC 9162 §2.1.3.2
+    for h in map(H, hashes):
+        if fn & 1 or fn == sn:
+            r = hashlib.sha256(b"\x01" + h + r).digest()
+            while not fn & 1 and fn:
+                fn, sn = fn >> 1, sn >> 1
+        else:
+            r = hashlib.sha256(b"\x01" + r + h).digest()
+        fn, sn = fn >> 1, sn >> 1
+    assert r == H(ex["root"])

@@ -217,9 +217,9 @@ def test_every_hex_example_is_checked():
         "e3b0c442…b855", "000102…1f",
         find(r"public key `([0-9a-f]{64})`", section("15"))[1],  # test_governance_example_and_tables
         find(r"expiring after height \d+:\s*```\s*([0-9a-f]+)", section("15"), raw=True)[1],
-        # test_member_entry_state_path_example
+        # test_member_entry_proof_example
         find(r"Its entry leaf\s*```\s*([0-9a-f]+)", section("15.6"), raw=True)[1],
-        *re.findall(r"[0-9a-f]{64}", find(r"`entry_proof` = (.*?) state root `[0-9a-f]{64}`", section("15.6"))[0]),
+        *re.findall(r"[0-9a-f]{64}", find(r"`branch_path` = (.*?) state root `[0-9a-f]{64}`", section("15.6"))[0]),
     }
     unchecked = tokens - literal_in_tests - read_by_tests
     assert not unchecked, f"hex examples in docs/PROTOCOL.md that no test checks: {sorted(unchecked)}"

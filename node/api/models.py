@@ -334,10 +334,10 @@ class MemberEntryProof(Closed):
     certificate: Annotated[str, Meta(pattern="^([0-9a-f]{2})+$", description="its commit certificate, hex")]
     entry: Annotated[str, Meta(pattern="^([0-9a-f]{2})+$", description="the system entry member/<branch id> as its state "
                                                                       "leaf (PROTOCOL.md §8), hex")]
-    state_path: Annotated[list[tuple[Count, Annotated[int, Meta(ge=1)], list[Hash]]],
-                          Meta(min_length=3, max_length=3, description="the leaf in its bucket, the bucket in the system "
-                                                                       "branch, the branch in the state: [index, "
-                                                                       "tree_size, [hash, ...]] each")]
+    branch_path: Annotated[list[Hash], Meta(max_length=256, description="the entry's path in the system branch's tree "
+                                                                      "(PROTOCOL.md §8): sibling hashes, depth 0 first")]
+    top_proof: Annotated[tuple[Count, Annotated[int, Meta(ge=1)], list[Hash]],
+                         Meta(description="the system branch's leaf in the state tree: [index, tree_size, [hash, ...]]")]
 
 
 class SetChange(Closed):

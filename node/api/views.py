@@ -215,19 +215,18 @@ def needs_member_entry(genesis: Any, proof: RecordProof) -> bool:
 
 
 def member_entry(state: Any, proof: RecordProof) -> tuple[int, Any]:
-    """(height, (entry, state path)) of the record's branch row in ``state`` (call on the
+    """(height, entry proof) of the record's branch row in ``state`` (call on the
     trio thread holding the chain lock: the state and its height must be of one block);
     (height, None) if the registry row never changed since genesis."""
     branch_id = Record.decode(proof.record).branch_id
-    return state.height, state.prove_entry(SYSTEM_ID, f"member/{branch_id.hex()}")
+    return state.height, state.entry_proof(SYSTEM_ID, f"member/{branch_id.hex()}")
 
 
 def with_member_entry(node: Any, proof: RecordProof, height: int, found: Any) -> RecordProof:
     """``proof`` with the member entry ``found`` under block ``height``'s state root, and the set
     changes up to that height (reads the store: run in a worker thread)."""
     stored = node.chain.store.block(height)
-    entry, path = found
-    member = MemberProof(stored.block.header, stored.certificate, entry.leaf(), path)
+    member = MemberProof.of(stored.block.header, stored.certificate, found)
     return dataclasses.replace(proof, set_changes=tuple(node.chain.store.set_changes(below=height)), member=member)
 
 

@@ -125,7 +125,8 @@ export async function verifyRecordProof(proof, genesis) {
       const path = proof.proof?.path;
       if (!Array.isArray(path) || path.length > 65) throw new Error('proof.path must be a list of hashes');
       const m = proof.member;
-      if (m !== undefined && m !== null && (typeof m !== 'object' || !Array.isArray(m.state_path) || m.state_path.length !== 3)) throw new Error('member must be an object with a state path of three proofs');
+      if (m !== undefined && m !== null && (typeof m !== 'object' || !Array.isArray(m.branch_path) || !Array.isArray(m.top_proof)
+        || m.top_proof.length !== 3 || !Array.isArray(m.top_proof[2]))) throw new Error('member must be an object with a branch path and a top proof');
       const member = m ? { header: headerFromArray(decode(fromHex(m.header, 'member.header'), 1024)), headerBytes: fromHex(m.header),
         cert: fromHex(m.certificate, 'member.certificate') } : null;
       return { header, headerBytes: fromHex(proof.header), record: fromHex(proof.record, 'record'),

@@ -235,7 +235,7 @@ export async function checkRecordSignature(record, genesis, member = null) {
 const SYSTEM_ID = new Uint8Array(20);
 
 /** The registry row a proof's `member` carries (§15.6) for the record's branch, once its
- * state path leads to `stateRoot`: {name, publicKey, power}. Throws VerifyError
+ * entry proof (§8) leads to `stateRoot`: {name, publicKey, power}. Throws VerifyError
  * (bad_member_proof, bad_state_proof, not_member). */
 export async function memberFromEntry(member, branchIdHex, headerHeight, stateRoot) {
   let subject, height, row, path;
@@ -251,12 +251,17 @@ export async function memberFromEntry(member, branchIdHex, headerHeight, stateRo
   } catch (e) { throw new VerifyError(e instanceof VerifyError ? e.reason : 'bad_member_proof', `not a member entry: ${e.message}`); }
   if (subject !== `member/${branchIdHex}`) throw new VerifyError('bad_member_proof', `the entry is ${JSON.stringify(subject)}, not the record's branch`);
   if (BigInt(height) > BigInt(headerHeight)) throw new VerifyError('bad_member_proof', 'the entry is from after its header');
-  try {
-    path = member.state_path.map((p) => ({ index: p[0], tree_size: p[1], path: p[2].map((h) => fromHex(h)) }));
-    if (path.length !== 3) throw new Error('a state path is three inclusion proofs');
-    const r1 = await inclusionRoot(leaf, path[0]);
-    const r2 = await inclusionRoot(encode([(await sha256(utf8(subject)))[0], r1]), path[1]);
-    const root = await inclusionRoot(encode([SYSTEM_ID, r2]), path[2]);
+  try {  // §8's entry proof of the system branch: the branch tree keyed by H(subject), then the state tree
+    path = member.branch_path.map((h, i) => fromHex(h, `member.branch_path[${i}]`));
+    if (path.length > 256 || path.some((h) => h.length !== 32)) throw new Error('a branch path is at most 256 hashes of 32 bytes');
+    const key = await sha256(utf8(subject));
+    let r = await sha256(concat([0], leaf));
+    for (let d = path.length - 1; d >= 0; d--) {  // from the deepest sibling up; bit d of the key, top bit first
+      const right = (key[d >> 3] >> (7 - (d & 7))) & 1;
+      r = await sha256(right ? concat([1], path[d], r) : concat([1], r, path[d]));
+    }
+    const [index, size, hashes] = member.top_proof;
+    const root = await inclusionRoot(encode([SYSTEM_ID, r]), { index, tree_size: size, path: hashes.map((h) => fromHex(h)) });
     if (!equalBytes(root, stateRoot)) throw new Error('the path does not lead to the header\'s state root');
   } catch (e) { throw new VerifyError('bad_state_proof', `the member entry is not under the header's state root: ${e.message}`); }
   if (row === null) throw new VerifyError('not_member', 'the branch was retired');
