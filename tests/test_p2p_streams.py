@@ -164,3 +164,32 @@ async def test_responses_may_be_16_mib_requests_only_4():
                 await a.request(b.peer_id, P, b"too big", timeout=20)
             with pytest.raises(FrameError):  # our own request over 4 MiB
                 await a.request(b.peer_id, P, bytes(DEFAULT_MAX_FRAME_SIZE), timeout=5)
+
+
+async def test_a_protocol_that_holds_every_slot_of_a_peer_does_not_hold_back_another():
+    """Record pushes that are slow to serve must not delay the same peer's consensus
+    messages: the inbound budget is per (peer, protocol). (With one budget per peer
+    the echo below waits for a slot until fail_after.)"""
+    config = P2PConfig(psk=TEST_PSK, max_inbound_per_peer=4, handler_timeout=30.0)
+    release, full = trio.Event(), trio.Event()
+    entered = 0
+
+    async def slow(peer_id: str, request: bytes) -> bytes:
+        nonlocal entered
+        entered += 1
+        if entered == 4:
+            full.set()
+        await release.wait()
+        return b"late"
+
+    async with network_of(2, config=config) as (a, b):
+        b.register_handler("/branchnet/test-slow/1", slow)
+        b.register_handler(P, echo)
+        with trio.fail_after(30):
+            async with trio.open_nursery() as nursery:
+                for _ in range(8):  # twice the budget: four wait for a slot
+                    nursery.start_soon(lambda: a.request(b.peer_id, "/branchnet/test-slow/1", b"x", timeout=30))
+                await full.wait()  # every slot of the slow protocol is taken
+                assert await a.request(b.peer_id, P, b"fast", timeout=30) == b"echo:fast"
+                assert entered == 4
+                release.set()

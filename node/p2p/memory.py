@@ -132,7 +132,7 @@ class MemoryNetwork:
         self._channels: dict[str, trio.MemorySendChannel] = {}
         self._own_topics: set[str] = set()
         self._seen: dict[str, OrderedDict[bytes, float]] = {}
-        self._limiters: dict[str, trio.CapacityLimiter] = {}
+        self._limiters: dict[tuple[str, str], trio.CapacityLimiter] = {}  # (peer id, protocol id)
         self._nursery: trio.Nursery | None = None
         for addr in config.persistent_peers:
             book.add(addr, persistent=True)
@@ -268,7 +268,7 @@ class MemoryNetwork:
         self.stats.requests_sent += 1
         done = trio.Event()
         answer: list[bytes | BaseException] = []
-        server._later(self.hub.latency, server._serve, self.peer_id, handler, body, answer, done)
+        server._later(self.hub.latency, server._serve, self.peer_id, protocol_id, handler, body, answer, done)
         with trio.move_on_after(timeout):
             await done.wait()
         if not answer:
@@ -280,11 +280,14 @@ class MemoryNetwork:
             raise PeerUnavailable(f"{peer_id} disconnected before answering")
         return answer[0]
 
-    def _serve(self, client: str, handler: RequestHandler, body: bytes, answer: list, done: trio.Event) -> None:
-        self._nursery.start_soon(self._serve_async, client, handler, body, answer, done)
+    def _serve(self, client: str, protocol_id: str, handler: RequestHandler, body: bytes, answer: list,
+               done: trio.Event) -> None:
+        self._nursery.start_soon(self._serve_async, client, protocol_id, handler, body, answer, done)
 
-    async def _serve_async(self, client: str, handler: RequestHandler, body: bytes, answer: list, done: trio.Event) -> None:
-        limiter = self._limiters.setdefault(client, trio.CapacityLimiter(self.config.max_inbound_per_peer))
+    async def _serve_async(self, client: str, protocol_id: str, handler: RequestHandler, body: bytes, answer: list,
+                           done: trio.Event) -> None:
+        # one budget per (peer, protocol), as streams.py: record pushes never hold consensus back
+        limiter = self._limiters.setdefault((client, protocol_id), trio.CapacityLimiter(self.config.max_inbound_per_peer))
         async with limiter:
             try:
                 with trio.fail_after(self.config.handler_timeout):
