@@ -29,16 +29,21 @@ def run(*args: str):
     return CliRunner().invoke(cli, list(args), catch_exceptions=False)
 
 
-@pytest.fixture(scope="module")
-def chain_home(tmp_path_factory: pytest.TempPathFactory):
-    """A home with BLOCKS committed blocks; returns (home, genesis, final state root)."""
-    home = tmp_path_factory.mktemp("chain") / "home"
+def _empty_home(tmp_path_factory: pytest.TempPathFactory, name: str):
+    """A home with a genesis of 4 validators and 2 members and an empty store:
+    (home, validator keys, member keys, genesis, store, state)."""
+    home = tmp_path_factory.mktemp(name) / "home"
     (home / "data").mkdir(parents=True)
     vals, members = f.validator_keys(4), f.member_keys(2)
     genesis = f.make_genesis(vals, members)
     (home / "genesis.json").write_text(genesis.dumps())
-    store = Store(home / "data" / "node.db", genesis)
-    state = LedgerState(genesis)
+    return home, vals, members, genesis, Store(home / "data" / "node.db", genesis), LedgerState(genesis)
+
+
+@pytest.fixture(scope="module")
+def chain_home(tmp_path_factory: pytest.TempPathFactory):
+    """A home with BLOCKS committed blocks; returns (home, genesis, final state root)."""
+    home, vals, members, genesis, store, state = _empty_home(tmp_path_factory, "chain")
     branch = members[0]
     batches = [[f.record(branch, f.profile(), 1), f.record(branch, f.offer("cash"), 1)]]
     batches += [[f.record(branch, f.offer(f"svc-{h}"), 1), f.record(branch, f.status("cash", wait=h), h - 1)]
@@ -202,13 +207,7 @@ def governed_home(tmp_path_factory: pytest.TempPathFactory):
     new set, blocks 4..8 are signed by it (50 power: the genesis set's 40 alone is not 2/3 of it)."""
     from protocol.governance import Action, GovProposal, GovVote
 
-    home = tmp_path_factory.mktemp("governed") / "home"
-    (home / "data").mkdir(parents=True)
-    vals, members = f.validator_keys(4), f.member_keys(2)
-    genesis = f.make_genesis(vals, members)
-    (home / "genesis.json").write_text(genesis.dumps())
-    store = Store(home / "data" / "node.db", genesis)
-    state = LedgerState(genesis)
+    home, vals, members, genesis, store, state = _empty_home(tmp_path_factory, "governed")
     keys = {k.branch_id: k for k in (*vals, *members)}
     proposal = f.record(vals[0], GovProposal("m0-validates", Action("set_power", branch_id=members[0].branch_id, power=10), 50))
     batches = [[proposal], [f.record(v, GovVote(proposal.hash, True)) for v in vals]] + [[] for _ in range(3, BLOCKS + 1)]
