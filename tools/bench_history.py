@@ -63,6 +63,12 @@ def rss_mb(pid: int) -> dict[str, float]:
     return {"rss_mb": out.get("VmRSS", 0.0), "peak_rss_mb": out.get("VmHWM", 0.0)}
 
 
+def cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def percentile(values: list[float], q: float) -> float:
     s = sorted(values)
     return s[min(len(s) - 1, int(round(q * (len(s) - 1))))] if s else float("nan")
@@ -143,6 +149,7 @@ def timed_get(client: httpx.Client, path: str, params: dict | None = None) -> tu
 
 def measure_queries(client: httpx.Client, db: Path, mix: Mix, branch_ids: list[bytes], args: argparse.Namespace) -> dict:
     rng = random.Random(args.seed)
+    floor = [timed_get(client, "/health")[0] for _ in range(50)]  # the HTTP round trip alone, on this machine now
     queries = service_queries(rng, mix, branch_ids, args.queries)
     for _name, params in queries[:WARMUP]:
         timed_get(client, "/v1/services", params)
@@ -184,7 +191,8 @@ def measure_queries(client: httpx.Client, db: Path, mix: Mix, branch_ids: list[b
     for h in hashes:
         ms, doc = timed_get(client, f"/v1/records/{h.hex()}/proof")
         proofs.append(ms)
-    return {"service_search": services, "history_search": summary(history), "proof": summary(proofs)}
+    return {"health_floor": summary(floor), "service_search": services, "history_search": summary(history),
+            "proof": summary(proofs)}
 
 
 # ------------------------------------------------------------------ the fresh observer
@@ -210,7 +218,7 @@ def sync_observer(base: Path, source: Home, source_proc_api: httpx.Client, heigh
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{api_port}") as client:
             wait_health(client, proc, 60)
-            t0 = time.monotonic()
+            t0, cpu0 = time.monotonic(), cpu_seconds(proc.pid)
             deadline, last, t_first = t0 + timeout, 0, None
             while last < height:
                 if time.monotonic() > deadline:
@@ -222,12 +230,17 @@ def sync_observer(base: Path, source: Home, source_proc_api: httpx.Client, heigh
                     t_first = time.monotonic()
                 time.sleep(0.2)
             dt = time.monotonic() - t0
+            cpu = cpu_seconds(proc.pid) - cpu0
             mem = rss_mb(proc.pid)
     finally:
         stop([proc])
     return {"blocks": height, "records": records, "seconds": round(dt, 2), "seconds_from_spawn": round(time.monotonic() - t_spawn, 2),
             "records_per_s": round(records / dt, 1), "blocks_per_s": round(height / dt, 1),
-            "first_block_after_s": round((t_first or t0) - t0, 2), "observer_rss_mb": mem["rss_mb"],
+            "first_block_after_s": round((t_first or t0) - t0, 2),
+            "records_per_s_after_first_block": round(records / max(dt - ((t_first or t0) - t0), 1e-9), 1),
+            # CPU the observer spent (all its threads): what the sync costs whatever else runs on the machine
+            "observer_cpu_s": round(cpu, 1), "records_per_observer_cpu_s": round(records / max(cpu, 1e-9), 1),
+            "observer_rss_mb": mem["rss_mb"],
             "observer_peak_rss_mb": mem["peak_rss_mb"]}
 
 

@@ -172,6 +172,11 @@ class ChainReader:
         raw, height, idx = row
         return Record.decode(raw), height, idx
 
+    def raw_record_at(self, record_hash: bytes) -> tuple[bytes, int, int] | None:
+        """(stored bytes, height, index in block) of a committed record, without decoding it."""
+        row = self._one("SELECT raw, height, idx FROM records WHERE hash=?", (record_hash,))
+        return (bytes(row[0]), row[1], row[2]) if row else None
+
     def records(self, *, branch_id: bytes | None = None, kind: str | None = None, service_id: str | None = None,
                 category: str | None = None, region: str | None = None, before_height: int | None = None,
                 before: tuple[int, int] | None = None, limit: int = 50) -> list[tuple[Record, int, int]]:
