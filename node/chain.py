@@ -40,6 +40,7 @@ from .runtime import REAL, Runtime
 from .store import PreparedBlock, Store
 
 log = logging.getLogger("branchnet.chain")
+MAX_TRACKED_SUBMISSIONS = 65_536  # local submissions awaiting commit whose finality is measured
 
 
 async def verify_signatures(records: list[Record], members: dict[bytes, PublicKey], runtime: Runtime = REAL,
@@ -117,6 +118,8 @@ class Chain:
 
     def note_submitted(self, record_hash: bytes) -> None:
         """A local client submitted this record now (for the finality metric)."""
+        if len(self._submitted_at) >= MAX_TRACKED_SUBMISSIONS:  # records that never commit are never popped
+            del self._submitted_at[next(iter(self._submitted_at))]  # the oldest goes: no finality sample for it
         self._submitted_at[record_hash] = trio.current_time()
 
     # ------------------------------------------------------------ validity

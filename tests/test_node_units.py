@@ -442,3 +442,18 @@ def test_a_consensus_timer_is_due_exactly_when_trio_wakes_for_it():
         woken_at = deadline_ms / 1000  # the earliest trio time at which move_on_at fires
         assert timer_due(deadline_ms, woken_at), deadline_ms
         assert not timer_due(deadline_ms, math.nextafter(woken_at, -math.inf)), deadline_ms
+
+
+async def test_local_submissions_tracked_for_finality_are_bounded(tmp_path, monkeypatch):
+    """A record submitted here that never commits is never popped from the finality
+    tracker: the oldest are dropped past the bound, so memory does not grow with them."""
+    from cluster import make_chain
+    from node import chain as chain_module
+    from node.metrics import NodeMetrics
+
+    monkeypatch.setattr(chain_module, "MAX_TRACKED_SUBMISSIONS", 4)
+    genesis = make_genesis(KEYS)
+    chain = make_chain(genesis, Store(tmp_path / "node.db", genesis), NodeMetrics())
+    for i in range(10):
+        chain.note_submitted(bytes([i]) * 32)
+    assert list(chain._submitted_at) == [bytes([i]) * 32 for i in range(6, 10)]
