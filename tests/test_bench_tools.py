@@ -56,8 +56,8 @@ def test_gen_history_then_bench_history_on_a_tiny_history(tmp_path):
     assert verify.returncode == 0, verify.stderr[-3000:]
     assert (json.loads(verify.stdout)["records"], json.loads(verify.stdout)["height"]) == (2300, 12)
 
-    bench = _run(["tools.bench_history", "--dir", base, "--queries", "22", "--proofs", "10", "--sync-timeout", "300"],
-                 timeout=600)
+    bench = _run(["tools.bench_history", "--dir", base, "--queries", "22", "--proofs", "10", "--idle", "0.5",
+                  "--sync-timeout", "300"], timeout=600)
     assert (bench["height"], bench["records"]) == (12, 2300) and bench["db_bytes_per_record"] > 0
     assert bench["service_search"]["n"] == 22 and len(bench["service_search"]["by_kind"]) == 11
     assert bench["service_search"]["by_kind"]["category"]["max_total"] > 0

@@ -457,3 +457,25 @@ async def test_local_submissions_tracked_for_finality_are_bounded(tmp_path, monk
     for i in range(10):
         chain.note_submitted(bytes([i]) * 32)
     assert list(chain._submitted_at) == [bytes([i]) * 32 for i in range(6, 10)]
+
+
+def test_a_records_cursor_seeks_in_the_index_instead_of_walking_down_to_it(tmp_path):
+    """GET /v1/records?cursor=H:I deep in history: the store's query lets the (…, height)
+    index seek to H (the OR form walked every newer row: O(depth) at a million records)."""
+    genesis = make_genesis(KEYS)
+    store = Store(tmp_path / "node.db", genesis)
+    state = LedgerState(genesis)
+    for h in range(1, 4):
+        block, tx, _ = build_block(state, height=h, round=0, time_ms=genesis.genesis_time_ms + h, proposer=KEYS[0].branch_id,
+                                   candidates=[_record(KEYS[i], f"svc-{h}-{i}") for i in range(4)])
+        store.commit_block(block, CommitCertificate.from_votes(
+            [Vote.create(k, CHAIN_ID, PRECOMMIT, h, 0, block.hash) for k in KEYS[:3]]), tx)
+        tx.commit()
+    asked: list[tuple[str, tuple]] = []
+    read = store._read
+    store._read = lambda sql, args=(): asked.append((sql, args)) or read(sql, args)
+    page = store.records(kind="service.offer", before=(3, 2), limit=5)
+    assert [(h, i) for _, h, i in page] == [(3, 1), (3, 0), (2, 3), (2, 2), (2, 1)]
+    sql, args = asked[-1]  # planned with its parameters bound, as the node runs it
+    plan = " ".join(row[3] for row in store._rdb.execute("EXPLAIN QUERY PLAN " + sql, args))
+    assert "records_by_kind (kind=? AND height<?)" in plan, plan

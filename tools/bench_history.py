@@ -7,14 +7,16 @@ Starts ``python -m node.daemon`` on ``DIR/branch-00`` (127.0.0.1 only, no
 peers: the other three validators never run, so the chain stays as generated)
 and measures, through its HTTP API with one keep-alive client:
 
-* RSS (VmRSS) after start, and after the queries (with the peak, VmHWM);
+* RSS (VmRSS) after start, and after the queries (with the peak, VmHWM), and
+  its CPU while idle (``--idle`` seconds);
+* the floor: ``GET /health`` round trips;
 * service search (``GET /v1/services``) latency p50/p99 over a fixed, seeded
   list of typical filters, each kind also on its own: by branch, category,
   category + status, region, region + category, fee basis + max fee, risk
   level, status, free text, and deep pages (``offset``) with and without a
   category;
-* history search (``GET /v1/records``: by branch, by kind, by service, and
-  following ``next_cursor``) p50/p99;
+* history search (``GET /v1/records``: by branch, by kind, by service, by
+  category, following ``next_cursor``, and a cursor deep in history) p50/p99;
 * record proof (``GET /v1/records/{hash}/proof``) p50/p99 for seeded records;
 * database bytes per committed record.
 
@@ -162,9 +164,22 @@ def measure_queries(client: httpx.Client, db: Path, mix: Mix, branch_ids: list[b
     all_ms = [ms for v in by_kind.values() for ms in v]
     services = summary(all_ms) | {"by_kind": {k: summary(v) | {"max_total": totals[k]} for k, v in sorted(by_kind.items())}}
 
+    conn = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        top = conn.execute("SELECT MAX(rowid) FROM records").fetchone()[0]
+        top_height = conn.execute("SELECT MAX(height) FROM blocks").fetchone()[0]
+        hashes = [row[0] for rowid in (rng.randint(1, top) for _ in range(args.proofs))
+                  for row in conn.execute("SELECT hash FROM records WHERE rowid=?", (rowid,))]
+    finally:
+        conn.close()
     history: list[float] = []
     for i in range(args.queries // 3):
-        which = i % 4
+        which = i % 5
+        if which == 4:  # a page deep in history, as a client that paged far back asks for it
+            params = {"kind": "service.status", "cursor": f"{rng.randint(1, top_height)}:0"}
+            ms, _ = timed_get(client, "/v1/records", params | {"limit": 20})
+            history.append(ms)
+            continue
         if which == 0:
             params = {"branch": rng.choice(branch_ids).hex()}
         elif which == 1:
@@ -180,13 +195,6 @@ def measure_queries(client: httpx.Client, db: Path, mix: Mix, branch_ids: list[b
             ms, _ = timed_get(client, "/v1/records", params | {"limit": 20, "cursor": doc["next_cursor"]})
             history.append(ms)
 
-    conn = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True)
-    try:
-        top = conn.execute("SELECT MAX(rowid) FROM records").fetchone()[0]
-        hashes = [row[0] for rowid in (rng.randint(1, top) for _ in range(args.proofs))
-                  for row in conn.execute("SELECT hash FROM records WHERE rowid=?", (rowid,))]
-    finally:
-        conn.close()
     proofs = []
     for h in hashes:
         ms, doc = timed_get(client, f"/v1/records/{h.hex()}/proof")
@@ -277,6 +285,9 @@ def run(args: argparse.Namespace) -> dict:
             out |= {"height": height, "records": records, "db_bytes": db_bytes,
                     "db_bytes_per_record": round(db_bytes / max(records, 1), 1)}
             out["after_start"] = rss_mb(proc.pid)
+            cpu0, t0 = cpu_seconds(proc.pid), time.monotonic()
+            time.sleep(args.idle)  # what the node spends alone (a lone validator of four keeps trying rounds)
+            out["idle_cpu_percent"] = round(100 * (cpu_seconds(proc.pid) - cpu0) / (time.monotonic() - t0), 1)
             if not args.skip_queries:
                 out |= measure_queries(client, home.db, mix, branch_ids, args)
             out["after_queries"] = rss_mb(proc.pid)
@@ -300,6 +311,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--start-timeout", type=float, default=300.0)
     ap.add_argument("--sync-timeout", type=float, default=1800.0)
+    ap.add_argument("--idle", type=float, default=5.0, help="seconds of idle CPU measured after start")
     ap.add_argument("--skip-sync", action="store_true")
     ap.add_argument("--skip-queries", action="store_true", help="only start the node and sync an observer from it")
     ap.add_argument("--keep-observer", action="store_true", help="keep the observer's home (and its log)")

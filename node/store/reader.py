@@ -191,8 +191,8 @@ class ChainReader:
         if before_height is not None:
             where.append("height<?")
             args.append(before_height)
-        if before is not None:
-            where.append("(height<? OR (height=? AND idx<?))")
+        if before is not None:  # height<=? first: an index on (…, height) seeks to it instead of walking down
+            where.append("height<=? AND (height<? OR idx<?)")
             args.extend((before[0], before[0], before[1]))
         sql = "SELECT raw, height, idx FROM records"
         if where:
