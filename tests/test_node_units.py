@@ -459,9 +459,11 @@ async def test_local_submissions_tracked_for_finality_are_bounded(tmp_path, monk
     assert list(chain._submitted_at) == [bytes([i]) * 32 for i in range(6, 10)]
 
 
-def test_a_records_cursor_seeks_in_the_index_instead_of_walking_down_to_it(tmp_path):
+def test_records_queries_seek_in_their_indexes(tmp_path):
     """GET /v1/records?cursor=H:I deep in history: the store's query lets the (…, height)
-    index seek to H (the OR form walked every newer row: O(depth) at a million records)."""
+    index seek to H (the OR form walked every newer row: O(depth) at a million records);
+    ?branch=B&service=S reads that service's own index (through the service's index it
+    walked every branch's records of the same service id)."""
     genesis = make_genesis(KEYS)
     store = Store(tmp_path / "node.db", genesis)
     state = LedgerState(genesis)
@@ -479,3 +481,7 @@ def test_a_records_cursor_seeks_in_the_index_instead_of_walking_down_to_it(tmp_p
     sql, args = asked[-1]  # planned with its parameters bound, as the node runs it
     plan = " ".join(row[3] for row in store._rdb.execute("EXPLAIN QUERY PLAN " + sql, args))
     assert "records_by_kind (kind=? AND height<?)" in plan, plan
+    store.records(branch_id=KEYS[1].branch_id, service_id="svc-2-1")  # one service's history: its own index
+    sql, args = asked[-1]
+    plan = " ".join(row[3] for row in store._rdb.execute("EXPLAIN QUERY PLAN " + sql, args))
+    assert "records_by_branch_service (branch_id=? AND service_id=?)" in plan and "TEMP B-TREE" not in plan, plan
