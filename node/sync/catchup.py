@@ -21,6 +21,7 @@ synced block takes. A range whose certificate or block is bad is counted
 
 from __future__ import annotations
 
+import gc
 import logging
 from typing import Any
 
@@ -103,7 +104,11 @@ class BlockSync:
             return
         self.syncing = True
         try:
+            before = self.synced_blocks
             await self.catch_up(best)
+            if self.synced_blocks - before >= 128:  # a long sync built much of the state: out of the
+                gc.collect()  # cyclic collector's walks from now on, as node.py does with the state it
+                gc.freeze()  # loads (collected first, so no garbage cycle is frozen with it)
             # Caught up to what the peers said: on a busy chain some peer is nearly always a
             # block ahead when asked, so waiting for a poll that finds none ahead could wait
             # for ever (a node answering 503 catching_up while in sync).
