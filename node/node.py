@@ -25,7 +25,6 @@ and shuts everything down when cancelled (SIGINT/SIGTERM in ``branchnet run``).
 
 from __future__ import annotations
 
-import gc
 import logging
 import re
 from pathlib import Path
@@ -44,6 +43,7 @@ from .config import Config, Home
 from .consensus import ConsensusDriver
 from .consensus.wal import open_wal
 from .errors import ConfigError
+from .gcfreeze import freeze_state_objects
 from .home import read_psk
 from .ingest import RecordIngest
 from .keyring import NodeKeys
@@ -108,12 +108,7 @@ class BranchNode:
         self.home.data.mkdir(exist_ok=True, mode=0o700)
         self.store = Store(self.home.db, self.genesis)
         state = self.store.load_state()
-        # The state is hundreds of thousands of long-lived objects (65,000 subjects: ~540,000) that
-        # hold no reference cycles; a full cyclic collection walked them all on the trio thread
-        # (0.5 s on a busy 2-core machine, every few thousand requests). Frozen, it skips them;
-        # refcounting still frees what the state drops (docs/PERFORMANCE.md, "A million records").
-        gc.collect()
-        gc.freeze()
+        freeze_state_objects(self.store)
         self.keys.reconcile(state)  # a rotation that committed while the node was down is finished first
         # The libp2p identity: the newest key the chain has given us (node_key.json), whose peer
         # id the other nodes' allowlists take from the registry — also when our store is behind

@@ -485,3 +485,25 @@ def test_records_queries_seek_in_their_indexes(tmp_path):
     sql, args = asked[-1]
     plan = " ".join(row[3] for row in store._rdb.execute("EXPLAIN QUERY PLAN " + sql, args))
     assert "records_by_branch_service (branch_id=? AND service_id=?)" in plan and "TEMP B-TREE" not in plan, plan
+
+
+def test_a_big_state_is_frozen_out_of_the_cyclic_gc_and_a_small_one_is_not():
+    import gc
+
+    from node import gcfreeze
+
+    class Sized:  # a store that says how many subjects its state holds
+        def __init__(self, n):
+            self.n = n
+
+        def state_size(self):
+            return self.n
+
+    before = gc.get_freeze_count()
+    try:
+        gcfreeze.freeze_state_objects(Sized(gcfreeze.FREEZE_MIN_SUBJECTS - 1))
+        assert gc.get_freeze_count() == before
+        gcfreeze.freeze_state_objects(Sized(gcfreeze.FREEZE_MIN_SUBJECTS))
+        assert gc.get_freeze_count() > before
+    finally:
+        gc.unfreeze()

@@ -236,6 +236,10 @@ class ChainReader:
         for row in self._read("SELECT branch_id, subject, seq, record_hash, height, kind, body FROM state"):
             yield row[0], _entry_from_row(row[1:])
 
+    def state_size(self) -> int:
+        """How many state entries (subjects) the last committed block left."""
+        return self._read("SELECT COUNT(*) FROM state")[0][0]
+
     def pending_records(self) -> list[tuple[bytes, bytes, int]]:
         """(hash, raw, received_ms) of every acknowledged record not committed yet, oldest first."""
         return self._read("SELECT hash, raw, received_ms FROM pending ORDER BY received_ms, hash")

@@ -21,7 +21,6 @@ synced block takes. A range whose certificate or block is bad is counted
 
 from __future__ import annotations
 
-import gc
 import logging
 from typing import Any
 
@@ -30,6 +29,7 @@ import trio
 from protocol.errors import RemoteProtocolError
 
 from ..chain import Chain
+from ..gcfreeze import freeze_state_objects
 from ..metrics import NodeMetrics
 from ..p2p.errors import P2PError
 from .client import SyncClient
@@ -106,9 +106,8 @@ class BlockSync:
         try:
             before = self.synced_blocks
             await self.catch_up(best)
-            if self.synced_blocks - before >= 128:  # a long sync built much of the state: out of the
-                gc.collect()  # cyclic collector's walks from now on, as node.py does with the state it
-                gc.freeze()  # loads (collected first, so no garbage cycle is frozen with it)
+            if self.synced_blocks - before >= 128:  # a long sync built much of the state: frozen as
+                freeze_state_objects(self.chain.store)  # node.py does with the state it loads
             # Caught up to what the peers said: on a busy chain some peer is nearly always a
             # block ahead when asked, so waiting for a poll that finds none ahead could wait
             # for ever (a node answering 503 catching_up while in sync).
