@@ -71,3 +71,6 @@ def test_catalogue_follows_blocks_and_answers_as_the_state_walk(seed):
                 got = views.services(node, catalogue=catalogue, **f)
                 assert got == want, (seed, height, f)
     assert catalogue.statistics()["services"] == views.services(node)["total"] > 0
+    assert views.branches(node, catalogue=catalogue) == views.branches(node)
+    one = keys[seed].branch_id
+    assert views.branch(node, one, with_services=True, catalogue=catalogue) == views.branch(node, one, with_services=True)

@@ -301,11 +301,11 @@ class NodeApi:
         ))
 
     async def branches(self, request: Request) -> Response:
-        return JSONResponse(views.branches(self.node))
+        return JSONResponse(views.branches(self.node, catalogue=self.catalogue))
 
     async def branch(self, request: Request) -> Response:
         branch_id = hex_param(request.path_params["branch_id"], "branch_id", BRANCH_ID_SIZE)
-        return self._found(views.branch(self.node, branch_id, with_services=True), "branch_id", "not a member branch")
+        return self._found(views.branch(self.node, branch_id, with_services=True, catalogue=self.catalogue), "branch_id", "not a member branch")
 
     async def governance(self, request: Request) -> Response:
         status = choice_param(query_params(request).get("status"), "status", PROPOSAL_STATUSES)

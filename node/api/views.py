@@ -351,13 +351,15 @@ def quality(node: Any, *, period: str | None = None, region: str | None = None, 
     return {"period": period, "branches": out}
 
 
-def branch(node: Any, branch_id: bytes, *, with_services: bool) -> dict[str, Any] | None:
+def branch(node: Any, branch_id: bytes, *, with_services: bool,
+           catalogue: ServiceCatalogue | None = None) -> dict[str, Any] | None:
     state = node.chain.state
     member = state.gov.registry.members.get(branch_id)
     if member is None:
         return None
     prof = state.entry(branch_id, "profile")
-    listed = services(node, branch=branch_id, limit=10_000)
+    # without the list, only the count: no document per service (/v1/branches lists every branch)
+    listed = services(node, branch=branch_id, limit=10_000 if with_services else 0, catalogue=catalogue)
     doc: dict[str, Any] = {
         "branch_id": branch_id.hex(),
         "name": member.name,
@@ -370,8 +372,9 @@ def branch(node: Any, branch_id: bytes, *, with_services: bool) -> dict[str, Any
     return doc
 
 
-def branches(node: Any) -> dict[str, Any]:
-    return {"branches": [branch(node, bid, with_services=False) for bid in sorted(node.chain.state.gov.registry.members)]}
+def branches(node: Any, *, catalogue: ServiceCatalogue | None = None) -> dict[str, Any]:
+    return {"branches": [branch(node, bid, with_services=False, catalogue=catalogue)
+                         for bid in sorted(node.chain.state.gov.registry.members)]}
 
 
 def _valset_json(vs: Any) -> list[dict[str, Any]]:
