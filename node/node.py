@@ -43,6 +43,7 @@ from .config import Config, Home
 from .consensus import ConsensusDriver
 from .consensus.wal import open_wal
 from .errors import ConfigError
+from .gcfreeze import freeze_state_objects
 from .home import read_psk
 from .ingest import RecordIngest
 from .keyring import NodeKeys
@@ -107,6 +108,7 @@ class BranchNode:
         self.home.data.mkdir(exist_ok=True, mode=0o700)
         self.store = Store(self.home.db, self.genesis)
         state = self.store.load_state()
+        freeze_state_objects(self.store)
         self.keys.reconcile(state)  # a rotation that committed while the node was down is finished first
         # The libp2p identity: the newest key the chain has given us (node_key.json), whose peer
         # id the other nodes' allowlists take from the registry — also when our store is behind

@@ -31,6 +31,7 @@ import math
 from collections import deque
 from collections.abc import Iterable
 
+MAX_TRACKED = 65_536  # accepted records awaiting commit; past it the oldest is forgotten (it may never commit)
 LATE = 0.75  # share of the target above which a commit cuts the limit (headroom for the tail)
 EARLY = 0.5  # share of the target below which a refusing limit may grow
 
@@ -74,6 +75,8 @@ class AdmissionControl:
 
     def accepted(self, record_hash: bytes, backlog: int, now: float) -> None:
         """A local submission was accepted at ``now`` with ``backlog`` records waiting before it."""
+        if len(self._accepted) >= MAX_TRACKED:  # records that never commit (superseded, rejected) are never popped
+            del self._accepted[next(iter(self._accepted))]  # the oldest goes: no finality sample for it
         self._accepted[record_hash] = (now, backlog)
 
     def committed(self, record_hashes: Iterable[bytes], now: float) -> list[float]:
@@ -89,9 +92,6 @@ class AdmissionControl:
         self.rate(now)  # drops what left the window
         if samples:
             self._steer(samples, now)
-        if len(self._accepted) > 4 * self.max_limit:  # records that never committed (rejected, superseded)
-            horizon = now - max(60.0, 10 * self.target_s)
-            self._accepted = {h: v for h, v in self._accepted.items() if v[0] >= horizon}
         return [f for _, _, f in samples]
 
     # ------------------------------------------------------------ the control law

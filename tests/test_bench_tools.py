@@ -44,3 +44,32 @@ def test_bench_scale_measures_idle_load_and_a_fresh_observer():
     assert result["idle"]["cpu_percent_per_node"]["validators"]["mean"] > 0
     assert load["kbytes_per_node_per_height"]["validators"]["mean"] > 0  # bytes counted by the network-key layer
     assert result["fresh_observer"]["blocks"] >= 1
+
+
+def test_gen_history_then_bench_history_on_a_tiny_history(tmp_path):
+    """tools.gen_history writes a certified history that a node starts on and `branchnet
+    chain verify` accepts, resumes it, and tools.bench_history measures it end to end
+    (service and history searches, proofs, a fresh observer's sync). Counts only."""
+    from tools.history_mix import Mix
+
+    base = str(tmp_path / "history")
+    gen = _run(["tools.gen_history", "--records", "2000", "--branches", "20", "--records-per-block", "200",
+                "--dir", base], timeout=300)
+    offers = sum(Mix(1, 20).services_of(b) for b in range(20))
+    assert (gen["records"], gen["height"], gen["state_subjects"]) == (2000, 10, 20 + 2 * offers)
+    more = _run(["tools.gen_history", "--records", "2300", "--branches", "20", "--records-per-block", "200",
+                 "--dir", base], timeout=300)
+    assert (more["records"], more["height"], more["resumed_from_height"], more["written_now"]) == (2300, 12, 10, 300)
+    verify = subprocess.run([sys.executable, "-m", "node", "chain", "verify", "--home", f"{base}/branch-00", "--json"],
+                            capture_output=True, text=True, timeout=300)
+    assert verify.returncode == 0, verify.stderr[-3000:]
+    assert (json.loads(verify.stdout)["records"], json.loads(verify.stdout)["height"]) == (2300, 12)
+
+    bench = _run(["tools.bench_history", "--dir", base, "--queries", "22", "--proofs", "10", "--idle", "0.5",
+                  "--sync-timeout", "300"], timeout=600)
+    assert (bench["height"], bench["records"]) == (12, 2300) and bench["db_bytes_per_record"] > 0
+    assert bench["service_search"]["n"] == 22 and len(bench["service_search"]["by_kind"]) == 11
+    assert bench["service_search"]["by_kind"]["category"]["max_total"] > 0
+    assert bench["proof"]["n"] == 10 and bench["history_search"]["n"] >= 7
+    assert (bench["sync"]["blocks"], bench["sync"]["records"]) == (12, 2300)
+    assert bench["after_start"]["rss_mb"] > 0 and bench["sync"]["observer_rss_mb"] > 0

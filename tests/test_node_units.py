@@ -313,6 +313,59 @@ async def test_block_sync_stops_at_a_range_with_a_bad_certificate(tmp_path):
     assert 7 in net.asked  # the range after the bad one was fetched (and checked) ahead, never applied
 
 
+async def test_block_sync_sizes_ranges_by_records_and_completes_short_answers(tmp_path):
+    """Ranges of big blocks hold about ``range_records`` records (memory in flight and the
+    wait for the first commit stay bounded), and a range answered short (the server's
+    16 MiB limit) is completed by asking for the rest, not rejected."""
+    import trio
+
+    from protocol import wire
+    from cluster import make_chain
+    from node.metrics import NodeMetrics
+    from node.sync import BlockSync, SyncClient
+
+    genesis = make_genesis(KEYS)
+    source = LedgerState(genesis)
+    served = []
+    for h in range(1, 21):
+        recs = [_record(KEYS[i % 4], f"svc-{h}-{i}") for i in range(6)]
+        block, tx, _ = build_block(source, height=h, round=0, time_ms=genesis.genesis_time_ms + h,
+                                   proposer=KEYS[0].branch_id, candidates=recs)
+        tx.commit()
+        cert = CommitCertificate.from_votes([Vote.create(k, CHAIN_ID, PRECOMMIT, h, 0, block.hash) for k in KEYS[:3]])
+        served.append([block.encode(), cert.encode()])
+
+    class ShortServer:  # answers at most 3 blocks, whatever is asked
+        def __init__(self):
+            self.asked = []
+
+        async def request(self, peer, protocol, data, timeout):
+            op, args = wire.decode_request(data)
+            if op == wire.REQ_STATUS:
+                return wire.response(wire.OK, [len(served), b"\x00" * 32])
+            start, count = args
+            self.asked.append((start, count))
+            return wire.response(wire.OK, served[start - 1 : start - 1 + min(count, 3)])
+
+        def connected_peers(self):
+            return ["peer-a"]
+
+    store = Store(tmp_path / "node.db", genesis)
+    metrics = NodeMetrics()
+    chain = make_chain(genesis, store, metrics)
+    net = ShortServer()
+    sync = BlockSync(chain, SyncClient(net, CHAIN_ID, chain.decode_block), net, metrics, batch=64, window=2,
+                     range_records=12)
+    sync.peer_heights = {"peer-a": 20}
+    with trio.fail_after(10):
+        await sync.catch_up(20)
+    assert chain.height == store.height == 20 and sync.synced_blocks == 20
+    assert not metrics.rejected_counts()
+    assert {(1, 8), (9, 8)} <= set(net.asked)  # the first ranges, before any size is known: at most 8 blocks
+    assert {(4, 5), (12, 5)} <= set(net.asked)  # their rest, each answered with 3 of 8
+    assert [count for start, count in net.asked if start > 16] == [2, 2]  # then 12 records / 6 per block
+
+
 async def test_block_sync_knows_the_network_height_after_catching_up_on_a_busy_chain(tmp_path):
     """A peer is always one block ahead when asked (a busy chain): catching up to what
     it said is enough to know the network's height (else the node answered 503
@@ -389,3 +442,53 @@ def test_a_consensus_timer_is_due_exactly_when_trio_wakes_for_it():
         woken_at = deadline_ms / 1000  # the earliest trio time at which move_on_at fires
         assert timer_due(deadline_ms, woken_at), deadline_ms
         assert not timer_due(deadline_ms, math.nextafter(woken_at, -math.inf)), deadline_ms
+
+
+def test_records_queries_seek_in_their_indexes(tmp_path):
+    """GET /v1/records?cursor=H:I deep in history: the store's query lets the (…, height)
+    index seek to H (the OR form walked every newer row: O(depth) at a million records);
+    ?branch=B&service=S reads that service's own index (through the service's index it
+    walked every branch's records of the same service id)."""
+    genesis = make_genesis(KEYS)
+    store = Store(tmp_path / "node.db", genesis)
+    state = LedgerState(genesis)
+    for h in range(1, 4):
+        block, tx, _ = build_block(state, height=h, round=0, time_ms=genesis.genesis_time_ms + h, proposer=KEYS[0].branch_id,
+                                   candidates=[_record(KEYS[i], f"svc-{h}-{i}") for i in range(4)])
+        store.commit_block(block, CommitCertificate.from_votes(
+            [Vote.create(k, CHAIN_ID, PRECOMMIT, h, 0, block.hash) for k in KEYS[:3]]), tx)
+        tx.commit()
+    asked: list[tuple[str, tuple]] = []
+    read = store._read
+    store._read = lambda sql, args=(): asked.append((sql, args)) or read(sql, args)
+    page = store.records(kind="service.offer", before=(3, 2), limit=5)
+    assert [(h, i) for _, h, i in page] == [(3, 1), (3, 0), (2, 3), (2, 2), (2, 1)]
+    sql, args = asked[-1]  # planned with its parameters bound, as the node runs it
+    plan = " ".join(row[3] for row in store._rdb.execute("EXPLAIN QUERY PLAN " + sql, args))
+    assert "records_by_kind (kind=? AND height<?)" in plan, plan
+    store.records(branch_id=KEYS[1].branch_id, service_id="svc-2-1")  # one service's history: its own index
+    sql, args = asked[-1]
+    plan = " ".join(row[3] for row in store._rdb.execute("EXPLAIN QUERY PLAN " + sql, args))
+    assert "records_by_branch_service (branch_id=? AND service_id=?)" in plan and "TEMP B-TREE" not in plan, plan
+
+
+def test_a_big_state_is_frozen_out_of_the_cyclic_gc_and_a_small_one_is_not():
+    import gc
+
+    from node import gcfreeze
+
+    class Sized:  # a store that says how many subjects its state holds
+        def __init__(self, n):
+            self.n = n
+
+        def state_size(self):
+            return self.n
+
+    before = gc.get_freeze_count()
+    try:
+        gcfreeze.freeze_state_objects(Sized(gcfreeze.FREEZE_MIN_SUBJECTS - 1))
+        assert gc.get_freeze_count() == before
+        gcfreeze.freeze_state_objects(Sized(gcfreeze.FREEZE_MIN_SUBJECTS))
+        assert gc.get_freeze_count() > before
+    finally:
+        gc.unfreeze()

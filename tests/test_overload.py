@@ -75,12 +75,21 @@ def test_the_limit_never_drops_below_the_minimum():
     ac.admit(49, now=30.0)
 
 
-def test_other_nodes_records_count_for_the_rate_and_stale_entries_are_forgotten():
-    ac = AdmissionControl(target_ms=1000, initial_limit=100, min_limit=10, max_limit=10, window_s=5)
+def test_other_nodes_records_count_for_the_rate():
+    ac = AdmissionControl(target_ms=1000, initial_limit=100, min_limit=10, window_s=5)
     assert ac.committed([h(i) for i in range(500)], now=1.0) == []  # none of them ours
     assert ac.rate(1.0) == 500
     assert ac.rate(100.0) == 0.0  # the window forgets
-    for i in range(41):
-        ac.accepted(h(1000 + i), 0, now=0.0)  # never commit (rejected elsewhere)
-    ac.committed([], now=100.0)
-    assert not ac._accepted
+
+
+def test_accepted_records_that_never_commit_are_bounded(monkeypatch):
+    """A record accepted here that never commits (superseded, rejected) is never popped:
+    past the bound the oldest are dropped, so memory does not grow with them."""
+    from node import overload
+
+    monkeypatch.setattr(overload, "MAX_TRACKED", 4)
+    ac = AdmissionControl()
+    for i in range(10):
+        ac.accepted(h(i), 0, now=float(i))
+    assert list(ac._accepted) == [h(i) for i in range(6, 10)]
+    assert ac.committed([h(5), h(9)], now=10.0) == [1.0]  # h(5) was forgotten: no sample

@@ -53,6 +53,7 @@ from ..overload import Overloaded
 from . import compare, views
 from .activity import DEFAULT_WINDOW, MAX_WINDOW, activity
 from .events import block_events
+from .catalogue import ServiceCatalogue
 from .explorer import explorer_routes
 from .openapi import OPENAPI
 from .params import ApiError, choice_param, cursor_param, error_response, hex_param, int_param, query_params, text_param
@@ -116,6 +117,8 @@ class NodeApi:
     def __init__(self, node: Any):
         self.node = node
         self.auth_reads = node.config.api.auth_reads
+        self.catalogue = ServiceCatalogue(lambda: node.chain.state)  # /v1/services without walking the state
+        node.chain.on_commit(self.catalogue.block_committed)
         try:
             self.token = node.home.api_token.read_text().strip()
         except OSError as exc:
@@ -280,6 +283,7 @@ class NodeApi:
             valid_at=int_param(q.get("valid_at"), "valid_at", default=None, lo=0, hi=2**53),
             sort=choice_param(q.get("sort"), "sort", compare.SORTS),
             as_of=as_of,
+            catalogue=self.catalogue,
             limit=int_param(q.get("limit"), "limit", default=100, lo=1, hi=1000),
             offset=int_param(q.get("offset"), "offset", default=0, lo=0, hi=10**9),
         ))
@@ -297,11 +301,11 @@ class NodeApi:
         ))
 
     async def branches(self, request: Request) -> Response:
-        return JSONResponse(views.branches(self.node))
+        return JSONResponse(views.branches(self.node, catalogue=self.catalogue))
 
     async def branch(self, request: Request) -> Response:
         branch_id = hex_param(request.path_params["branch_id"], "branch_id", BRANCH_ID_SIZE)
-        return self._found(views.branch(self.node, branch_id, with_services=True), "branch_id", "not a member branch")
+        return self._found(views.branch(self.node, branch_id, with_services=True, catalogue=self.catalogue), "branch_id", "not a member branch")
 
     async def governance(self, request: Request) -> Response:
         status = choice_param(query_params(request).get("status"), "status", PROPOSAL_STATUSES)

@@ -10,10 +10,12 @@ node/api/models.py (the API tests validate each answer against it).
 from __future__ import annotations
 
 import dataclasses
+from operator import attrgetter
 from typing import Any, Iterable
 
 import msgpack
 
+from protocol import merkle
 from protocol.blocks import Header
 from protocol.errors import SignatureError
 from protocol.governance import KIND_PROPOSAL, SYSTEM_ID
@@ -27,6 +29,7 @@ from protocol.votes import CommitCertificate, DuplicateProposalEvidence, Evidenc
 
 from ..p2p.host import peer_id_of
 from . import compare
+from .catalogue import Offered, ServiceCatalogue, fold
 
 
 def record_json(rec: Record) -> dict[str, Any]:
@@ -174,16 +177,24 @@ def records(node: Any, *, limit: int, **filters: Any) -> dict[str, Any]:
 
 
 def record_proof(node: Any, record_hash: bytes) -> RecordProof | None:
-    found = node.chain.store.record(record_hash)
+    """The record's inclusion proof against its block's header, with the certificate.
+    Reads the stored bytes: the block's records are hashed, not decoded (a 500-record
+    block decoded whole took most of a proof's time)."""
+    store = node.chain.store
+    found = store.raw_record_at(record_hash)
     if found is None:
         return None
-    rec, height, index = found
-    stored = node.chain.store.block(height)
-    if stored is None:  # cannot happen: a record row and its block are written in one transaction
+    raw, height, index = found
+    rows = store.raw_blocks(height, 1)
+    if not rows:  # cannot happen: a record row and its block are written in one transaction
         return None
-    b = stored.block
-    return RecordProof(b.header.chain_id, rec.raw, height, index, b.prove_record(index), b.header, stored.certificate,
-                       tuple(node.chain.store.set_changes(below=height)))
+    unpacker = msgpack.Unpacker(raw=False, max_buffer_size=len(rows[0][1]) + 1)
+    unpacker.feed(bytes(rows[0][1]))
+    unpacker.read_array_header()
+    header = Header.from_array(unpacker.unpack())
+    leaves = [merkle.leaf_hash(r) for r in unpacker.unpack()]
+    return RecordProof(header.chain_id, raw, height, index, merkle.prove(leaves, index), header,
+                       CommitCertificate.decode(bytes(rows[0][2])), tuple(store.set_changes(below=height)))
 
 
 async def record_proof_offline(node: Any, record_hash: bytes) -> RecordProof | None:
@@ -247,78 +258,111 @@ def _region_matches(region: str | None, wanted: str) -> bool:
     return region is not None and (region == wanted or region.startswith(wanted + "-"))
 
 
-def _offer_matches(offer: ServiceOffer, f: dict[str, Any]) -> bool:
-    """The offer filters of /v1/services: channel, risk_level, ownership, fee_basis, max_fee (None: any)."""
-    if f.get("channel") is not None and f["channel"] not in offer.channels:
-        return False
-    if f.get("risk_level") is not None and offer.risk_level != f["risk_level"]:
-        return False
-    if f.get("ownership") is not None and offer.ownership != f["ownership"]:
-        return False
-    fees = [fee for fee in offer.fees if f.get("fee_basis") is None or fee.basis == f["fee_basis"]]
-    if f.get("fee_basis") is not None and not fees:
-        return False
-    return f.get("max_fee") is None or all(fee.amount_minor <= f["max_fee"] for fee in fees)
+def _offer_filters(items: list, f: dict[str, Any]) -> list:
+    """``items`` (Offered) whose offer passes the offer filters of /v1/services: channel,
+    risk_level, ownership, fee_basis, max_fee (None: any); each given filter is one pass."""
+    if f.get("channel") is not None:
+        items = [it for it in items if f["channel"] in it.entry.body.channels]
+    if f.get("risk_level") is not None:
+        items = [it for it in items if it.entry.body.risk_level == f["risk_level"]]
+    if f.get("ownership") is not None:
+        items = [it for it in items if it.entry.body.ownership == f["ownership"]]
+    basis, max_fee = f.get("fee_basis"), f.get("max_fee")
+    if basis is not None:  # some fee of that basis (Offered.fees: basis -> its highest fee)
+        items = [it for it in items if basis in it.fees]
+    if max_fee is not None:  # every fee (of that basis, if given) at most max_fee; None: the highest of all
+        items = [it for it in items if it.fees[basis] <= max_fee]
+    return items
 
 
 def services(node: Any, *, category: str | None = None, branch: bytes | None = None, region: str | None = None,
              status: str | None = None, q: str | None = None, limit: int = 100, offset: int = 0,
              term_months: int | None = None, amount: int | None = None, valid_at: int | None = None,
-             sort: str | None = None, as_of: tuple[int, int, list] | None = None, **offer_filters: Any) -> dict[str, Any]:
-    """The services on offer now (the state), or with ``as_of`` = (time_ms, height,
-    ChainReader.offers_as_of's offers) those on offer at that past instant (no live status then;
-    the region is the branch's current one)."""
+             sort: str | None = None, as_of: tuple[int, int, list] | None = None,
+             catalogue: ServiceCatalogue | None = None, **offer_filters: Any) -> dict[str, Any]:
+    """The services on offer now (the state; through ``catalogue`` when given, which
+    answers without walking the whole state), or with ``as_of`` = (time_ms, height,
+    ChainReader.offers_as_of's offers) those on offer at that past instant (no live status
+    then; the region is the branch's current one). Documents are built for the page only."""
     state = node.chain.state
-    names = {bid: m.name for bid, m in state.gov.registry.members.items()}
-    by_branch: dict[bytes, list[tuple[ServiceOffer, bytes, int, Any]]] = {}
-    if as_of is None:
-        for bid, entries in _entries_by_branch(state, branch).items():
-            for offer_entry, status_entry in _services_of(state, bid, entries):
-                by_branch.setdefault(bid, []).append((offer_entry.body, offer_entry.record_hash, offer_entry.height,
-                                                      status_entry))
+    if as_of is None and catalogue is not None:
+        candidates = catalogue.candidates(branch=branch, category=category, region=region, region_matches=_region_matches)
+        region_of = catalogue.region_of
     else:
-        for record, height in as_of[2]:
-            if branch is None or record.branch_id == branch:
-                by_branch.setdefault(record.branch_id, []).append((record.body, record.hash, height, None))
-    needle = q.casefold() if q else None
-    matches = []
-    for bid, offers in by_branch.items():
-        prof = state.entry(bid, "profile")
-        branch_region = prof.body.region if prof is not None and isinstance(prof.body, BranchProfile) else None
-        if region is not None and not _region_matches(branch_region, region):
-            continue
-        for offer, record_hash, height, status_entry in offers:
-            if category is not None and offer.category != category:
-                continue
-            if status is not None and (status_entry is None or status_entry.body.status != status):
-                continue
-            if needle is not None and needle not in offer.title.casefold() and needle not in offer.description.casefold():
-                continue
-            if not _offer_matches(offer, offer_filters):
-                continue
-            if not compare.terms_match(offer, term_months=term_months, amount=amount, valid_at=valid_at):
-                continue
-            matches.append({
-                "_offer": offer,
-                "branch_id": bid.hex(),
-                "branch_name": names.get(bid, ""),
-                "region": branch_region,
-                "service_id": offer.service_id,
-                "offer": body_to_json(offer),
-                "status": body_to_json(status_entry.body) if status_entry else None,
-                "record_hash": record_hash.hex(),
-                "height": height,
-                "rate_bp": compare.headline_rate_bp(offer, term_months),
-            })
+        candidates = _offered_from_state(state, branch) if as_of is None else [
+            Offered(r.branch_id, Entry(r.subject, r.seq, r.hash, h, r.kind, r.body), None, "")
+            for r, h in as_of[2] if branch is None or r.branch_id == branch]
+        regions: dict[bytes, str | None] = {}
+
+        def region_of(bid: bytes) -> str | None:
+            if bid not in regions:
+                prof = state.entry(bid, "profile")
+                regions[bid] = prof.body.region if prof is not None and isinstance(prof.body, BranchProfile) else None
+            return regions[bid]
+    items = list(candidates)
+    # each filter narrows the list in one pass (a comprehension per filter, not one loop of many tests)
+    if category is not None:
+        items = [it for it in items if it.entry.body.category == category]
+    if branch is not None:
+        items = [it for it in items if it.branch_id == branch]
+    if region is not None:
+        items = [it for it in items if _region_matches(region_of(it.branch_id), region)]
+    if status is not None:
+        in_status = catalogue.in_status(status) if catalogue is not None and as_of is None else None
+        if in_status is not None and 4 * len(in_status) < len(items):  # a rare status: walk its few services
+            if len(items) != catalogue.size():  # a category's, branch's or region's: keep those among them
+                narrowed = set(items)
+                in_status = [it for it in in_status if it in narrowed]
+            items = sorted(in_status, key=attrgetter("pos"))
+        else:
+            items = [it for it in items if it.live == status]
+    if q:
+        needle = q.casefold()
+        if "\x1f" in needle:  # no text holds a control character (and fold() joins with this one)
+            items = []
+        elif as_of is None and catalogue is not None:
+            texts = catalogue.texts_containing(needle)
+            items = [it for it in items if it.text in texts]
+        else:
+            items = [it for it in items if needle in (it.text or fold(it.entry.body))]
+    items = _offer_filters(items, offer_filters)
+    if term_months is not None or amount is not None or valid_at is not None:
+        items = [it for it in items
+                 if compare.terms_match(it.entry.body, term_months=term_months, amount=amount, valid_at=valid_at)]
+    matches = items
     if sort is not None:
-        matches.sort(key=compare.sort_key(sort, term_months))
-    page = matches[offset : offset + limit]
-    for m in page:
-        del m["_offer"]
+        key = compare.sort_key(sort, term_months)
+        keyed = [({"_offer": m.entry.body, "branch_id": m.branch_id.hex(), "service_id": m.service_id}, m) for m in matches]
+        keyed.sort(key=lambda pair: key(pair[0]))
+        matches = [m for _, m in keyed]
+    names = state.gov.registry.members
+    page = []
+    for item in matches[offset : offset + limit]:
+        offer, member = item.entry.body, names.get(item.branch_id)
+        page.append({
+            "branch_id": item.branch_id.hex(),
+            "branch_name": member.name if member is not None else "",
+            "region": region_of(item.branch_id),
+            "service_id": offer.service_id,
+            "offer": body_to_json(offer),
+            "status": body_to_json(item.status.body) if item.status is not None else None,
+            "record_hash": item.entry.record_hash.hex(),
+            "height": item.entry.height,
+            "rate_bp": compare.headline_rate_bp(offer, term_months),
+        })
     doc = {"total": len(matches), "services": page}
     if as_of is not None:
         doc |= {"as_of_ms": as_of[0], "as_of_height": as_of[1]}
     return doc
+
+
+def _offered_from_state(state: Any, branch: bytes | None) -> list[Offered]:
+    """The services on offer, walking the state (one branch, or all without a catalogue)."""
+    out = []
+    for bid, entries in _entries_by_branch(state, branch).items():
+        for offer_entry, status_entry in _services_of(state, bid, entries):
+            out.append(Offered(bid, offer_entry, status_entry, ""))
+    return out
 
 
 def _entries_by_branch(state: Any, branch: bytes | None) -> dict[bytes, list[Entry]]:
@@ -352,13 +396,15 @@ def quality(node: Any, *, period: str | None = None, region: str | None = None, 
     return {"period": period, "branches": out}
 
 
-def branch(node: Any, branch_id: bytes, *, with_services: bool) -> dict[str, Any] | None:
+def branch(node: Any, branch_id: bytes, *, with_services: bool,
+           catalogue: ServiceCatalogue | None = None) -> dict[str, Any] | None:
     state = node.chain.state
     member = state.gov.registry.members.get(branch_id)
     if member is None:
         return None
     prof = state.entry(branch_id, "profile")
-    listed = services(node, branch=branch_id, limit=10_000)
+    # without the list, only the count: no document per service (/v1/branches lists every branch)
+    listed = services(node, branch=branch_id, limit=10_000 if with_services else 0, catalogue=catalogue)
     doc: dict[str, Any] = {
         "branch_id": branch_id.hex(),
         "name": member.name,
@@ -371,8 +417,9 @@ def branch(node: Any, branch_id: bytes, *, with_services: bool) -> dict[str, Any
     return doc
 
 
-def branches(node: Any) -> dict[str, Any]:
-    return {"branches": [branch(node, bid, with_services=False) for bid in sorted(node.chain.state.gov.registry.members)]}
+def branches(node: Any, *, catalogue: ServiceCatalogue | None = None) -> dict[str, Any]:
+    return {"branches": [branch(node, bid, with_services=False, catalogue=catalogue)
+                         for bid in sorted(node.chain.state.gov.registry.members)]}
 
 
 def _valset_json(vs: Any) -> list[dict[str, Any]]:

@@ -179,6 +179,11 @@ class ChainReader:
         raw, height, idx = row
         return Record.decode(raw), height, idx
 
+    def raw_record_at(self, record_hash: bytes) -> tuple[bytes, int, int] | None:
+        """(stored bytes, height, index in block) of a committed record, without decoding it."""
+        row = self._one("SELECT raw, height, idx FROM records WHERE hash=?", (record_hash,))
+        return (bytes(row[0]), row[1], row[2]) if row else None
+
     def records(self, *, branch_id: bytes | None = None, kind: str | None = None, service_id: str | None = None,
                 category: str | None = None, region: str | None = None, before_height: int | None = None,
                 before: tuple[int, int] | None = None, limit: int = 50) -> list[tuple[Record, int, int]]:
@@ -193,8 +198,8 @@ class ChainReader:
         if before_height is not None:
             where.append("height<?")
             args.append(before_height)
-        if before is not None:
-            where.append("(height<? OR (height=? AND idx<?))")
+        if before is not None:  # height<=? first: an index on (…, height) seeks to it instead of walking down
+            where.append("height<=? AND (height<? OR idx<?)")
             args.extend((before[0], before[0], before[1]))
         sql = "SELECT raw, height, idx FROM records"
         if where:
@@ -237,6 +242,10 @@ class ChainReader:
     def iter_state(self) -> Iterator[tuple[bytes, Entry]]:
         for row in self._read("SELECT branch_id, subject, seq, record_hash, height, kind, body FROM state"):
             yield row[0], _entry_from_row(row[1:])
+
+    def state_size(self) -> int:
+        """How many state entries (subjects) the last committed block left."""
+        return self._read("SELECT COUNT(*) FROM state")[0][0]
 
     def pending_records(self) -> list[tuple[bytes, bytes, int]]:
         """(hash, raw, received_ms) of every acknowledged record not committed yet, oldest first."""

@@ -35,6 +35,7 @@ CREATE INDEX IF NOT EXISTS records_by_service ON records(service_id, height);
 CREATE INDEX IF NOT EXISTS records_by_category ON records(category, height);
 CREATE INDEX IF NOT EXISTS records_by_region ON records(region, height);
 CREATE INDEX IF NOT EXISTS records_by_height ON records(height, idx);
+CREATE INDEX IF NOT EXISTS records_by_branch_service ON records(branch_id, service_id, height, idx);
 CREATE TABLE IF NOT EXISTS state (
     branch_id BLOB NOT NULL, subject TEXT NOT NULL, seq INTEGER NOT NULL, record_hash BLOB NOT NULL,
     height INTEGER NOT NULL, kind TEXT NOT NULL, body BLOB,

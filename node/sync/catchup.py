@@ -8,7 +8,11 @@ until some peer has answered, and otherwise only every ``poll_interval``
 messages that flow anyway, so an idle node polls nobody and its cost does not
 grow with its number of peers.
 While some peer is ahead it fetches ranges from several peers at once
-(pipelined, ``window`` requests in flight), checks every certificate and
+(pipelined, ``window`` requests in flight; a range is up to ``batch`` blocks,
+fewer when blocks are big: about ``range_records`` records, judged from the
+last range, so what is in flight stays bounded whatever the blocks hold; a
+range answered short, as the 16 MiB answer limit may make it, is completed
+by asking for the rest), checks every certificate and
 record signature of a range while the ranges before it commit, and commits
 them in height order through :meth:`Chain.commit_batch` — the path every
 synced block takes. A range whose certificate or block is bad is counted
@@ -25,6 +29,7 @@ import trio
 from protocol.errors import RemoteProtocolError
 
 from ..chain import Chain
+from ..gcfreeze import freeze_state_objects
 from ..metrics import NodeMetrics
 from ..p2p.errors import P2PError
 from .client import SyncClient
@@ -34,7 +39,8 @@ log = logging.getLogger("branchnet.sync")
 
 class BlockSync:
     def __init__(self, chain: Chain, client: SyncClient, network: Any, metrics: NodeMetrics, *,
-                 poll_interval: float = 30.0, batch: int = 64, window: int = 4, sole_validator: bool = False):
+                 poll_interval: float = 30.0, batch: int = 64, window: int = 4, sole_validator: bool = False,
+                 range_records: int = 4096):
         self.chain = chain
         self.client = client
         self.net = network
@@ -43,6 +49,8 @@ class BlockSync:
         self.polls = 0
         self.batch = batch
         self.window = window
+        self.range_records = range_records
+        self._records_per_block: float | None = None  # in the last range fetched
         self.peer_heights: dict[str, int] = {}
         self.syncing = False
         self.synced_blocks = 0
@@ -96,7 +104,10 @@ class BlockSync:
             return
         self.syncing = True
         try:
+            before = self.synced_blocks
             await self.catch_up(best)
+            if self.synced_blocks - before >= 128:  # a long sync built much of the state: frozen as
+                freeze_state_objects(self.chain.store)  # node.py does with the state it loads
             # Caught up to what the peers said: on a busy chain some peer is nearly always a
             # block ahead when asked, so waiting for a poll that finds none ahead could wait
             # for ever (a node answering 503 catching_up while in sync).
@@ -105,6 +116,13 @@ class BlockSync:
             self.syncing = False
             self.metrics.sync_lag.set(max(max(self.peer_heights.values(), default=0) - self.chain.height, 0))
 
+    def range_size(self) -> int:
+        """Blocks to ask for in one request: ``batch``, or fewer so that a range holds about
+        ``range_records`` records (before any range arrived: at most 8 blocks)."""
+        if self._records_per_block is None:
+            return min(self.batch, 8)
+        return max(1, min(self.batch, int(self.range_records / max(self._records_per_block, 1.0))))
+
     async def catch_up(self, target: int) -> None:
         """Fetch and commit blocks up to ``target`` from peers that have them."""
         log.info("syncing from height %d to %d", self.chain.height, target)
@@ -112,13 +130,16 @@ class BlockSync:
         # start height -> ([(block, cert)], verified record hashes) ([] on failure), or the
         # error of a bad range (a certificate without quorum, a malformed block)
         fetched: dict[int, tuple[list, set[bytes]] | RemoteProtocolError] = {}
+        asked: dict[int, int] = {}  # start height -> blocks asked for
         ready = trio.Event()
 
         async def fetch(start: int, peer: str) -> None:
             # Fetch, then check certificates and signatures while earlier ranges commit.
             nonlocal ready
             try:
-                blocks = await self.client.fetch_range(peer, start, min(self.batch, target - start + 1))
+                blocks = await self.client.fetch_range(peer, start, asked[start])
+                if blocks:
+                    self._records_per_block = sum(len(b.records) for b, _ in blocks) / len(blocks)
             except (P2PError, RemoteProtocolError, trio.TooSlowError) as exc:  # ask another peer
                 if isinstance(exc, RemoteProtocolError):
                     self.metrics.reject("sync", exc.reason)
@@ -139,8 +160,9 @@ class BlockSync:
                     peer = peers[rr % len(peers)]
                     rr += 1
                     in_flight.add(next_start)
+                    asked[next_start] = min(self.range_size(), target - next_start + 1)
                     nursery.start_soon(fetch, next_start, peer)
-                    next_start += self.batch
+                    next_start += asked[next_start]
                 if not in_flight:
                     break
                 lowest = min(in_flight)
@@ -153,6 +175,12 @@ class BlockSync:
                     self._rejected(lowest, result)
                     break
                 blocks, verified = result
+                if blocks and len(blocks) < asked[lowest] and peers:  # answered short: ask for the rest
+                    rest = lowest + len(blocks)
+                    asked[rest] = asked[lowest] - len(blocks)
+                    in_flight.add(rest)
+                    nursery.start_soon(fetch, rest, peers[rr % len(peers)])
+                    rr += 1
                 if not blocks:  # failed or empty: retry this range from the next peer
                     if self.chain.height + 1 == lowest and peers:
                         in_flight.add(lowest)
