@@ -32,7 +32,7 @@ def test_a_late_commit_cuts_the_limit_to_what_would_have_met_the_target():
     accept(ac, 0, 1, backlog=799, now=0.0)  # 800 records ahead of and including it ...
     samples = ac.committed([h(0)], now=4.0)  # ... took 4 s: 200 records/s
     assert samples == [4.0]
-    assert ac.limit == 300 and ac.cuts == 1  # 200/s x 0.75 x 2 s
+    assert ac.limit == 200 and ac.cuts == 1  # 200/s x (half of 2 s)
     with pytest.raises(Overloaded) as info:
         ac.admit(400, now=4.0)
     assert info.value.retry_after_s >= 1
@@ -42,12 +42,12 @@ def test_only_records_accepted_after_a_cut_can_cut_again():
     ac = AdmissionControl(target_ms=2000, initial_limit=1000, min_limit=10)
     accept(ac, 0, 3, backlog=799, now=0.0)
     ac.committed([h(0)], now=4.0)
-    assert ac.limit == 300
+    assert ac.limit == 200
     ac.committed([h(1), h(2)], now=4.5)  # the same congestion, seen again: no second cut
-    assert ac.limit == 300 and ac.cuts == 1
-    accept(ac, 10, 1, backlog=299, now=5.0)
+    assert ac.limit == 200 and ac.cuts == 1
+    accept(ac, 10, 1, backlog=199, now=5.0)
     ac.committed([h(10)], now=8.0)  # accepted after the cut and still 3 s: the network slowed further
-    assert ac.limit == 150 and ac.cuts == 2
+    assert ac.limit == 66 and ac.cuts == 2  # 200 records in 3 s: 66 in 1 s
 
 
 def test_a_refusing_limit_grows_while_commits_are_early():
@@ -58,12 +58,12 @@ def test_a_refusing_limit_grows_while_commits_are_early():
     with pytest.raises(Overloaded):
         ac.admit(80, now=0.6)
     accept(ac, 1, 1, backlog=70, now=0.7)
-    ac.committed([h(1)], now=1.2)  # 0.5 s < 1 s: grow by an eighth (at least min_limit)
+    ac.committed([h(1)], now=1.2)  # 0.5 s < 0.7 s: grow by an eighth (at least min_limit)
     assert ac.limit == 90
     with pytest.raises(Overloaded):
         ac.admit(90, now=1.3)
     accept(ac, 2, 1, backlog=80, now=1.3)
-    ac.committed([h(2)], now=2.5)  # 1.2 s: between early and late, hold
+    ac.committed([h(2)], now=2.2)  # 0.9 s: between early (0.7 s) and late (1 s), hold
     assert ac.limit == 90
 
 
