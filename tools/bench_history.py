@@ -35,7 +35,6 @@ import json
 import os
 import random
 import shutil
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -50,6 +49,7 @@ from node.home import init_home, read_psk
 from node.keyfile import load_key
 from node.p2p.host import peer_id_of
 from protocol.field_types import CATEGORIES, STATUSES
+from tools.bench import stop
 from tools.history_mix import REGIONS, TITLES, Mix
 from tools.netsetup import free_ports, set_config
 
@@ -87,16 +87,6 @@ def start_daemon(home: Home) -> subprocess.Popen:
                                 stderr=subprocess.STDOUT, env=dict(os.environ, PYTHONUNBUFFERED="1"))
 
 
-def stop(procs: list[subprocess.Popen]) -> None:
-    for p in procs:
-        if p.poll() is None:
-            p.send_signal(signal.SIGTERM)
-    for p in procs:
-        try:
-            p.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait(timeout=5)
 
 
 def wait_health(client: httpx.Client, proc: subprocess.Popen, timeout: float) -> dict:
