@@ -111,7 +111,16 @@ def decode_records(data: bytes, *, max_records: int = 4096) -> list[bytes]:
     expect_int(resend, "records_batch.resend", hi=2**32)
     if kind != MSG_RECORDS:
         raise DecodeError("not a record batch", field="records_batch.type", reason="type")
-    return [expect_bytes(r, f"records_batch[{i}]", max_len=8192) for i, r in enumerate(expect_list(items, "records_batch", max_len=max_records))]
+    raws = [expect_bytes(r, f"records_batch[{i}]", max_len=8192) for i, r in enumerate(expect_list(items, "records_batch", max_len=max_records))]
+    if batch_size(raws) > MAX_RECORD_BATCH_BYTES:
+        raise DecodeError(f"{batch_size(raws)} bytes of records, more than {MAX_RECORD_BATCH_BYTES}", field="records_batch",
+                          reason="batch_too_large")
+    return raws
+
+
+def batch_size(raw_records: list[bytes]) -> int:
+    """A batch's size as the 64 KiB limit counts it: 3 + the sum of (3 + record length)."""
+    return 3 + sum(3 + len(r) for r in raw_records)
 
 
 @dataclass(frozen=True, slots=True)

@@ -102,7 +102,7 @@ async def test_a_hostile_member_kills_no_validator_and_a_restart_afterwards_work
     # 2. a short seeded run of python -m tools.adversary
     out = Path(net.homes[0].path).parent / "adversary.json"
     args = [sys.executable, "-m", "tools.adversary", "--home", str(member.path), "--seed", "11",
-            "--duration", "120", "--rate", "20", "--settle", "45", "--json", str(out),
+            "--duration", "120", "--rate", "20", "--settle", "45", "--json", str(out), "--load", "4",
             # bounded by what reached the targets, not by time (a loaded machine delivers fewer per second)
             "--until", f"pubsub={36 - KILLS}", "--until", "frame,body,records,consensus,sync=87", "--until", "conn=12"]
     for h in net.homes:
@@ -115,6 +115,8 @@ async def test_a_hostile_member_kills_no_validator_and_a_restart_afterwards_work
     assert not report["forked"]
     assert all(t["alive_after"] and t["committing"] for t in report["targets"])
     assert all(_running(net))
+    assert report["load"]["acknowledged"] > 0 and report["load"]["not_committed"] == 0, report["load"]
+    assert report["unexpected_member_services"] == {} and None not in report["member_services"]
     families = {k.split("/")[0] for k in report["sent"]}
     assert families >= {"pubsub", "frame", "body", "records", "consensus", "sync", "gossip", "conn"}
 

@@ -51,10 +51,14 @@ async def test_push_answers_and_rejections_are_specific_and_change_nothing(tmp_p
         forged = bytearray(signed_offer(sender.key, chain_id, "forged").raw)
         forged[-1] ^= 1
         assert await push(wire.encode_records([bytes(forged)])) == (wire.OK, 0)
+        # one valid record 400 times over is more than 64 KiB: refused whole, the record with it
+        big = signed_offer(sender.key, chain_id, "big")
+        assert wire.batch_size([big.raw] * 400) > wire.MAX_RECORD_BATCH_BYTES
+        assert await push(wire.encode_records([big.raw] * 400)) == (wire.BAD_REQUEST, "batch_too_large")
         counts = receiver.metrics.rejected_counts()
         assert counts.get("push/malformed") == 1 and counts.get("push/type") == 1
-        assert counts.get("push/bad_signature") == 1
-        assert len(receiver.mempool) == before
+        assert counts.get("push/bad_signature") == 1 and counts.get("push/batch_too_large") == 1
+        assert len(receiver.mempool) == before and big.hash not in receiver.mempool
 
         good = signed_offer(sender.key, chain_id, "good")
         ok = await push(wire.encode_records([good.raw]))

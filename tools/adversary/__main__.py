@@ -15,8 +15,11 @@ stale sequence numbers, hostile gossip payloads, stream floods
 (``tools/adversary/shots.py``). It stops after ``--duration`` seconds or
 ``--count`` shots, then waits up to ``--settle`` seconds for every target to
 commit again, and prints what it sent and what each target did: running or
-not, heights, rejections by reason read from its ``/metrics``, bans, forks.
-Only 127.0.0.1 targets are accepted. Exit status 0 if every target still runs,
+not, heights, rejections by reason read from its ``/metrics``, bans, forks,
+and whether the attacker's own branch holds anything but the records it sent as
+valid (rejected input must change no state). ``--load RATE`` adds honest
+records through the targets' APIs for the whole attack; each one acknowledged
+must then be committed. Only 127.0.0.1 targets are accepted. Exit status 0 if every target still runs,
 commits and agrees, 1 otherwise, 2 on bad arguments.
 """
 
@@ -51,6 +54,9 @@ def main(argv: list[str] | None = None) -> int:
                         "frame,body) reached their targets; repeatable, all must hold; --duration stays the bound")
     p.add_argument("--validator-key", type=Path, help="a validator's key file (node_key.json): the adversary also "
                    "equivocates in its name (conflicting votes and proposals; the family 'equivocate')")
+    p.add_argument("--load", type=float, default=0.0, metavar="RATE",
+                   help="honest records/s through the targets' POST /v1/records/sign during the attack (the chaos "
+                        "suite's clients); afterwards every acknowledged record must be committed")
     p.add_argument("--json", help="also write the report as JSON to this path")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -75,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         goals.append((tuple(f"{k.strip()}/" for k in kinds.split(",") if k.strip()), int(n)))
     options = Options(seed=args.seed, duration=args.duration, count=args.count, rate=args.rate,
                       families=families, settle=args.settle, until_delivered=tuple(goals),
-                      validator_key=args.validator_key)
+                      validator_key=args.validator_key, load=args.load)
     report = trio.run(Adversary(home, targets, options).run)
     print(format_report(report))
     if args.json:

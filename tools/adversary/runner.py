@@ -36,6 +36,7 @@ from node.p2p.psk import NONCE_SIZE, XSalsa20
 from protocol import wire
 from protocol.genesis import Genesis
 
+from .load import check_acks, member_services, start_clients, stop_clients
 from .shots import Arsenal, Shot
 
 logger = logging.getLogger("tools.adversary")
@@ -141,6 +142,7 @@ class Options:
     # stop early once every goal is met: (kind prefixes, delivered shots), e.g. ((("pubsub/",), 28),)
     until_delivered: tuple[tuple[tuple[str, ...], int], ...] = ()
     validator_key: Path | None = None  # a validator's key file: adds the equivocate family
+    load: float = 0.0  # honest records/s through the targets' APIs during the attack (tools.adversary.load)
 
 
 class Adversary:
@@ -336,6 +338,7 @@ class Adversary:
         before = [await trio.to_thread.run_sync(observe, t) for t in self.targets]
         started = time.monotonic()
         shots = 0
+        clients = start_clients(self.targets, opts.load, opts.seed) if opts.load > 0 else []
         async with trio.open_nursery() as nursery:
             await nursery.start(self.net.run)
             for target in self.targets:
@@ -368,9 +371,22 @@ class Adversary:
                         await trio.sleep(1 / opts.rate)
             attack_s = time.monotonic() - started
             nursery.cancel_scope.cancel()
+        await trio.to_thread.run_sync(stop_clients, clients)
         end = [await trio.to_thread.run_sync(observe, t) for t in self.targets]
         settled = await self._settle(end)
-        return self._report(before, end, settled, shots, attack_s)
+        report = self._report(before, end, settled, shots, attack_s)
+        # rejected input changed no state: the attacker's branch holds only services it sent as valid
+        mine, fresh = self.key.branch_id.hex(), set(self.arsenal.fresh_services)
+        found = [await trio.to_thread.run_sync(member_services, t, mine) for t in self.targets]
+        made_by = self.arsenal.made_by
+        report["unexpected_member_services"] = {s: made_by.get(s, "?") for f in found for s in (f or ()) if s not in fresh}
+        report["member_services"] = [None if f is None else len(f) for f in found]
+        if clients:
+            deadline = time.monotonic() + self.options.settle
+            report["load"] = await trio.to_thread.run_sync(check_acks, self.targets, clients, deadline)
+        report["ok"] = (report["ok"] and not report["unexpected_member_services"] and None not in found
+                        and report.get("load", {}).get("not_committed", 0) == 0)
+        return report
 
     async def _settle(self, end: list[Observation]) -> list[Observation]:
         """Wait (bounded) until every target is past the height it had when the attack ended."""
@@ -428,6 +444,15 @@ def format_report(report: dict[str, Any]) -> str:
         top = sorted(t["rejected"].items(), key=lambda kv: -kv[1])[:12]
         for key, n in top:
             lines.append(f"    {int(n):6}  {key}")
+    lines.append(f"attacker's branch: services {report['member_services']} per target, "
+                 f"{len(report['unexpected_member_services'])} not from a record sent as valid")
+    for service_id, kind in sorted(report["unexpected_member_services"].items()):
+        lines.append(f"    {service_id}: its record was built for a {kind} shot")
+    if "load" in report:
+        load = report["load"]
+        lines.append(f"load: {load['sent']} records sent through the APIs, {load['acknowledged']} acknowledged (202), "
+                     f"{load['committed']} committed, {load['not_committed']} not committed "
+                     f"{load['not_committed_by_status'] or ''}; refused or failed: {load['refused_or_failed'] or 'none'}")
     lines.append(f"forks: {'YES' if report['forked'] else 'none'} (block hashes compared at height "
                  f"{report['compared_height']}); verdict: {'OK' if report['ok'] else 'FAILED'}")
     return "\n".join(lines)

@@ -100,7 +100,9 @@ class Arsenal:
         self.consensus = wire.consensus_protocol(chain_id)
         self.pubsub = PubsubGarbage(rng, libp2p_key_pair, [self.topics.records, self.topics.consensus,
                                                             self.topics.blocks])
-        self._services: list[str] = []  # subjects of the fresh records sent (each at seq 1)
+        self.fresh_services: list[str] = []  # service ids of the fresh (valid) records sent, each at seq 1
+        self.made_by: dict[str, str] = {}  # service id of every new record built -> kind of the shot that carried it
+        self._made_now: list[str] = []
         self._sent_records: list[bytes] = []
         self.families: dict[str, Callable[[], Shot]] = {
             "pubsub": self._pubsub,
@@ -122,7 +124,11 @@ class Arsenal:
     def next(self, families: list[str] | None = None) -> Shot:
         names = [f for f in self.families if families is None or f in families]
         family = self.rng.choices(names, [self.weights[f] for f in names])[0]
-        return self.families[family]()
+        self._made_now = []
+        shot = self.families[family]()
+        for service_id in self._made_now:
+            self.made_by[service_id] = shot.kind
+        return shot
 
     def capture(self, data: bytes) -> None:
         """Remember a valid consensus message seen on the network (for replays)."""
@@ -134,7 +140,9 @@ class Arsenal:
         """A record of our branch; by default a new subject at its first sequence number."""
         # letters only: 12 random hex digits once read as an IBAN to the personal-data screen
         # ("adv-da321d4..."), and Record.create refused to build the record (a 30-minute soak died of it)
-        service_id = service_id or "adv-" + "".join(self.rng.choices("abcdefghjkmnpqrstuvwxyz", k=12))
+        if service_id is None:
+            service_id = "adv-" + "".join(self.rng.choices("abcdefghjkmnpqrstuvwxyz", k=12))
+            self._made_now.append(service_id)
         return Record.create(self.key, self.chain_id, seq, int(time.time() * 1000), _offer(service_id))
 
     def _vote(self) -> Vote:
@@ -204,15 +212,15 @@ class Arsenal:
                                    "fresh"))
         if variant == "fresh":  # a valid record of our own branch: the one input a node may accept
             record = self._record()
-            self._services.append(record.body.service_id)
+            self.fresh_services.append(record.body.service_id)
             self._sent_records.append(record.raw)
             return Shot("records/fresh", "request", self.records, wire.encode_records([record.raw]), valid=True)
         if variant == "bad_signature":
             raw = self._record().raw
             data = wire.encode_records([raw[:-64] + _flip(raw[-64:], self.rng)])
         elif variant == "stale_seq":  # a subject already at seq 1 (or a gap on a new one)
-            if self._services:
-                data = wire.encode_records([self._record(1, self.rng.choice(self._services)).raw])
+            if self.fresh_services:
+                data = wire.encode_records([self._record(1, self.rng.choice(self.fresh_services)).raw])
             else:
                 data = wire.encode_records([self._record(seq=self.rng.randint(2, 9)).raw])
         elif variant == "replay":
