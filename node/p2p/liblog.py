@@ -23,6 +23,10 @@ What upstream (py-libp2p 0.8.1) does that we undo here:
   ConnectionClosedError: TCP connection reset by peer", "Yamux connection closed
   unexpectedly") at ERROR or WARNING; every peer that stops causes it, and
   ``peers.py`` redials. Other Yamux errors keep their level.
+* **A hostile peer's bytes, at ERROR.** ``pubsub/utils.py`` logs a signed peer
+  record that does not parse ("Failed to update the Certified-Addr-Book: Error
+  parsing message ...") at ERROR; ``pubsub.py`` counts the same event as the
+  peer's fault (``bad_sender_record``) and logs it once.
 * **Multi-line messages** in general, and ``network/connection/swarm_connection.py``
   logs through the *root* logger (``logging.warning(...)``), not its own.
 
@@ -51,6 +55,9 @@ _EXPECTED = (
     ("libp2p.network.swarm", "failed to upgrade security for peer"),  # pnet.py/host.py log why
     ("libp2p.network.swarm", "fail to upgrade mux for peer"),
     ("libp2p.network.swarm", "Failed to establish replacement connection"),
+    # a peer's RPC carried a signed peer record that does not parse: pubsub.py counts and
+    # logs it as the peer's fault (bad_sender_record), one INFO line
+    ("libp2p.pubsub.utils", "Failed to update the Certified-Addr-Book"),
 )
 # Swarm.add_conn failures that mean "we are stopping" or "the peer went away meanwhile"
 _STOPPING = ("LifecycleError", "Cancelled", "Connection closed while starting")
