@@ -406,13 +406,18 @@ def main(argv: list[str] | None = None) -> int:
             out.update(trio.run(sync_phase, base, args.sync_blocks, args.sync_records_per_block, args.workload))
     finally:
         shutil.rmtree(base, ignore_errors=True)
-    if args.json:
-        print(json.dumps(out))
-    else:
-        width = max(len(k) for k in out)
-        for k, v in out.items():
-            print(f"{k:<{width}}  {v}")
+    print_result(out, args.json)
     return 0
+
+
+def print_result(out: dict, as_json: bool) -> None:
+    """A benchmark's result: one JSON object, or one aligned ``key  value`` line per field."""
+    if as_json:
+        print(json.dumps(out))
+        return
+    width = max(len(k) for k in out)
+    for k, v in out.items():
+        print(f"{k:<{width}}  {v}")
 
 
 if __name__ == "__main__":

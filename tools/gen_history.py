@@ -49,6 +49,7 @@ from protocol.keys import Domain
 from protocol.ledger import LedgerState, build_block
 from protocol.records import Record
 from protocol.votes import PRECOMMIT, CommitCertificate, Vote
+from tools.bench import print_result
 from tools.history_mix import Mix, offer_body, profile_body, service_id, status_body
 from tools.netsetup import create_network
 
@@ -223,12 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     if not 1 <= args.branches <= 1020 or args.records < 1 or not 1 <= args.records_per_block <= 10_000:
         ap.error("need 1 ≤ --branches ≤ 1020, --records ≥ 1 and 1 ≤ --records-per-block ≤ 10000")
     out = generate(args)
-    if args.json:
-        print(json.dumps(out))
-    else:
-        width = max(len(k) for k in out)
-        for k, v in out.items():
-            print(f"{k:<{width}}  {v}")
+    print_result(out, args.json)
     return 0
 
 

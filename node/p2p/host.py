@@ -309,24 +309,18 @@ def _count_upgrade_failures(upgrader: Any, stats: ConnectionStats) -> None:
     ``SecurityUpgradeFailure``: a malformed Noise message raises its own errors (a
     5-byte first message: not wrapped). Handshakes cut short by the upgrade timeout are
     not counted: that cancellation cannot be told apart from a shutdown here."""
-    upgrade_security, upgrade_connection = upgrader.upgrade_security, upgrader.upgrade_connection
 
-    async def counted_security(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return await upgrade_security(*args, **kwargs)
-        except Exception:
-            stats.record_upgrade_failure("noise")
-            raise
+    def counted(upgrade: Any, layer: str) -> Any:
+        async def wrapper(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return await upgrade(*args, **kwargs)
+            except Exception:
+                stats.record_upgrade_failure(layer)
+                raise
+        return wrapper
 
-    async def counted_connection(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return await upgrade_connection(*args, **kwargs)
-        except Exception:
-            stats.record_upgrade_failure("yamux")
-            raise
-
-    upgrader.upgrade_security = counted_security
-    upgrader.upgrade_connection = counted_connection
+    upgrader.upgrade_security = counted(upgrader.upgrade_security, "noise")
+    upgrader.upgrade_connection = counted(upgrader.upgrade_connection, "yamux")
 
 
 async def dial(host: Any, addr: str, stats: ConnectionStats, timeout: float) -> str:
