@@ -55,6 +55,9 @@ def test_expected_libp2p_noise_is_dropped_or_demoted_to_one_debug_line(knob):
     reset = _record("libp2p.stream_muxer.yamux.yamux", logging.ERROR, "Error in handle_incoming for peer %s: %s",
                     ("12D3", "ConnectionClosedError: TCP connection reset by peer"))
     assert liblog.tidy(reset) is None  # a peer that stopped: peers.py redials it
+    cut = _record("libp2p.stream_muxer.yamux.yamux", logging.ERROR, "Incomplete read for data on stream %d: %s",
+                  (9, "Connection closed during read operation: expected 33 bytes"))
+    assert liblog.tidy(cut) is None  # a stream the peer cut mid-frame
     garbage = _record("libp2p.pubsub.utils", logging.ERROR, "Failed to update the Certified-Addr-Book: %s",
                       ("Error parsing message with type 'libp2p.peer.pb.record.Envelope'",))
     assert liblog.tidy(garbage) is None  # a hostile peer's record: pubsub.py counts and logs it (bad_sender_record)

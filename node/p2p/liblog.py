@@ -21,7 +21,8 @@ What upstream (py-libp2p 0.8.1) does that we undo here:
 * **A peer that went away, at ERROR.** ``stream_muxer/yamux/yamux.py`` logs a
   connection the peer closed or reset ("Error in handle_incoming for peer ...:
   ConnectionClosedError: TCP connection reset by peer", "Yamux connection closed
-  unexpectedly") at ERROR or WARNING; every peer that stops causes it, and
+  unexpectedly", "Incomplete read for data on stream 9: Connection closed during
+  read operation") at ERROR or WARNING; every peer that stops causes it, and
   ``peers.py`` redials. Other Yamux errors keep their level.
 * **A hostile peer's bytes, at ERROR.** ``pubsub/utils.py`` logs a signed peer
   record that does not parse ("Failed to update the Certified-Addr-Book: Error
@@ -76,7 +77,8 @@ def is_expected(record: logging.LogRecord, message: str) -> bool:
     if record.name == "root":  # swarm_connection.py's stray logging.warning calls: close/reset races
         return True
     if record.name == _YAMUX and (message.startswith("Error in handle_incoming for peer")
-                                  or message.startswith("Yamux connection closed unexpectedly")):
+                                  or message.startswith("Yamux connection closed unexpectedly")
+                                  or message.startswith("Incomplete read for data on stream")):
         return any(word in message for word in _PEER_WENT_AWAY)
     return any(record.name == name and message.startswith(prefix) for name, prefix in _EXPECTED)
 
