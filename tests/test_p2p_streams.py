@@ -193,3 +193,28 @@ async def test_a_protocol_that_holds_every_slot_of_a_peer_does_not_hold_back_ano
                 assert await a.request(b.peer_id, P, b"fast", timeout=30) == b"echo:fast"
                 assert entered == 4
                 release.set()
+
+
+async def test_a_notification_is_served_one_way_and_never_answered():
+    # consensus/2 (PROTOCOL.md §11.2): request id 0 is served, and nothing comes back;
+    # requests on the same stream keep their answers.
+    got = []
+
+    async def record(peer_id: str, request: bytes) -> bytes:
+        if request == b"boom":
+            raise ValueError("a notification's handler failed")
+        got.append(request)
+        return b"never sent"
+
+    async with network_of(2, config=SMALL) as (a, b):
+        b.register_handler(P, record)
+        with trio.fail_after(60):
+            for body in (b"one", b"boom", b"two"):
+                await a.notify(b.peer_id, P, body, timeout=30)
+            assert await a.request(b.peer_id, P, b"three", timeout=30) == b"never sent"
+            while len(got) < 3:
+                await trio.sleep(0.01)
+        assert got == [b"one", b"two", b"three"]
+        assert a.stream_stats.notifications_sent == 2 + 1 and a.stream_stats.responses_received == 1
+        assert a.stream_stats.request_errors == 0 and a.stream_stats.streams_opened == 1
+        assert b.stream_stats.served_by_protocol[P] == 4 and a.stream_stats.sent_by_protocol[P] == 4
