@@ -13,6 +13,11 @@ validator's record pushes (slow: every record decoded, screened and verified)
 held all 32 slots and its consensus messages waited behind them, 0.7 to 3.4 s
 per message under API load at 15-20 % CPU per node.
 
+A request frame with id 0 (:data:`NOTIFICATION_ID`) is a notification: served
+like any request, under the same budget, and never answered, not even with an
+error (``Requester.notify`` sends one; the consensus outbox sends every
+consensus message this way on ``/branchnet/{chain}/consensus/2``).
+
 Client side: ``Requester.request`` reuses one stream per (peer, protocol),
 pipelines concurrent requests on it, and when the stream turns out to be
 broken opens a new one and retries the request once (so handlers must be
