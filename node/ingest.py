@@ -25,8 +25,10 @@ batch only when some validator is not connected or a push failed: gossipsub
 relays every message to every mesh peer, so a validator would otherwise
 receive and decrypt each batch once per peer (py-libp2p was about a third of a
 validator's CPU samples at 2,000 records/s before this; py-spy). Records of our
-own clients that are still uncommitted are sent again every
-``regossip_interval`` seconds, the same way.
+own clients that are still uncommitted are sent again, the same way,
+``regossip_interval`` seconds after they were sent, then after twice that, up
+to ``MAX_REGOSSIP_BACKOFF`` times it. A push that times out is not gossiped
+(the validator is slow, not out of reach).
 
 Errors: :class:`protocol.errors.RemoteProtocolError` for a bad record (the
 client's or peer's fault: counted by reason), :class:`node.mempool.MempoolFull`
@@ -55,12 +57,13 @@ from .mempool import AlreadyKnown, Mempool, MempoolFull
 from .metrics import NodeMetrics
 from .overload import AdmissionControl, Overloaded
 from .pending import PendingRecords
-from .p2p.errors import P2PError
+from .p2p.errors import P2PError, RequestTimeout
 from .p2p.faults import fault_of
 from .p2p.host import validator_peer_ids
 
 log = logging.getLogger("branchnet.ingest")
 MAX_QUEUED_PUSHES = 64  # batches (of up to 64 KiB) waiting for one validator
+MAX_REGOSSIP_BACKOFF = 8  # a record still uncommitted is re-sent after 1, 2, 4, then every 8 re-send intervals
 MAX_OUTBOX_RECORDS = 65_536  # our clients' records waiting for the next batch
 
 
@@ -103,7 +106,7 @@ class RecordIngest:
         self.push_timeout = 10.0
         self._validator_peers = validator_peer_ids(chain.state, network.peer_id)
         chain.on_commit(lambda _block: setattr(self, "_validator_peers", validator_peer_ids(chain.state, network.peer_id)))
-        self._local: dict[bytes, tuple[bytes, float]] = {}  # our clients' uncommitted records: hash -> (raw, last sent)
+        self._local: dict[bytes, tuple[bytes, float, float]] = {}  # our uncommitted records: hash -> (raw, last sent, wait)
         self._resend = 0
         self._outbox: deque[bytes] = deque()
         self._flush = trio.Event()
@@ -150,7 +153,7 @@ class RecordIngest:
         return record
 
     def _accepted_locally(self, record: Record) -> None:
-        self._local[record.hash] = (record.raw, trio.current_time())
+        self._local[record.hash] = (record.raw, trio.current_time(), self.regossip_interval)
         self.admission.accepted(record.hash, len(self.mempool) - 1, trio.current_time())
         self.metrics.mempool_records.set(len(self.mempool))
         self._queue(record.raw)
@@ -252,7 +255,7 @@ class RecordIngest:
                 self.mempool.add(record)
             except MempoolFull:
                 self.pending.track(record)  # still pending: a re-send round brings it back
-                self._local[record.hash] = (record.raw, float("-inf"))
+                self._local[record.hash] = (record.raw, float("-inf"), self.regossip_interval)
                 continue
             except AlreadyKnown:
                 self.pending.reject(record_hash, "superseded")  # its number was taken while we were down
@@ -352,12 +355,18 @@ class RecordIngest:
 
     def _due_for_resend(self, now: float) -> list[bytes]:
         """Forget our records that left the mempool; return (and mark sent at ``now``)
-        those last sent ``regossip_interval`` or more ago."""
+        those whose wait has passed since they were last sent: ``regossip_interval``,
+        then twice that after each re-send, up to ``MAX_REGOSSIP_BACKOFF`` times it. A
+        record uncommitted for long is one the network is slow to take, and re-sending
+        it to every validator every 3 s was most of 16 validators' traffic while their
+        heights were stuck (bench_scale: 117 pushes served per validator per height)."""
         for h in [h for h in self._local if h not in self.mempool]:
             del self._local[h]
-        due = [h for h, (_, sent) in self._local.items() if now - sent >= self.regossip_interval]
+        cap = self.regossip_interval * MAX_REGOSSIP_BACKOFF
+        due = [h for h, (_, sent, wait) in self._local.items() if now - sent >= wait]
         for h in due:
-            self._local[h] = (self._local[h][0], now)
+            raw, _, wait = self._local[h]
+            self._local[h] = (raw, now, min(wait * 2, cap))
         return [self._local[h][0] for h in due]
 
     # ------------------------------------------------------------ out
@@ -399,13 +408,19 @@ class RecordIngest:
 
     async def _push_loop(self, peer: str, queue: deque) -> None:
         """Send ``peer``'s queued batches one at a time, in order; a batch it refuses or
-        that times out goes out on gossip instead."""
+        that cannot reach it goes out on gossip instead. One that timed out does not: the
+        validator is slow, gossip would reach it through the same process and cost every
+        node 4-5 ms per copy, and our re-sends cover it."""
         try:
             while queue:
                 data = queue.popleft()
                 try:
                     wire.decode_push_response(await self.net.request(peer, self.protocol, data, timeout=self.push_timeout))
                     self.metrics.record_batches_sent.labels("push").inc()
+                except RequestTimeout as exc:  # slow, not out of reach: our re-sends cover it
+                    self.push_failures += 1
+                    self.metrics.record_push_failures.inc()
+                    log.debug("record push to %s timed out: %s", peer, exc)
                 except (P2PError, RemoteProtocolError, trio.TooSlowError) as exc:
                     self.push_failures += 1
                     self.metrics.record_push_failures.inc()

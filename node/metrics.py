@@ -44,6 +44,13 @@ class NodeMetrics:
         self.blocks_committed = Counter("branchnet_blocks_committed", "Blocks committed (consensus or sync)", ["via"], registry=r)
         self.records_committed = Counter("branchnet_records_committed", "Records committed in blocks", registry=r)
         self.commit_round = Histogram("branchnet_commit_round", "Round at which each height was decided", buckets=(0, 1, 2, 3, 5, 10, 20), registry=r)
+        self.consensus_received = Counter("branchnet_consensus_messages_received", "Consensus messages received, by "
+                                          "path (direct, gossip), kind (proposal, compact_proposal, vote, summary, "
+                                          "bundle) and outcome (new, duplicate, stale, invalid; a bundle: its frame)",
+                                          ["via", "kind", "outcome"], registry=r)
+        self.consensus_sent = Counter("branchnet_consensus_messages_sent", "Consensus messages queued for peers, by "
+                                      "kind (own, relay: an answer to a summary, summary), and the request frames "
+                                      "that carried them (frame_single, frame_bundle)", ["kind"], registry=r)
         self.votes_received = Counter("branchnet_votes_received", "Consensus votes received and verified", registry=r)
         self.peers = Gauge("branchnet_peers", "Connected peers", registry=r)
         self.mempool_records = Gauge("branchnet_mempool_records", "Records waiting in the mempool", registry=r)

@@ -17,10 +17,15 @@ Gossip topics (``{chain}`` is the chain id):
 A stuck validator sends each validator ``[6, round summary, resend]`` (only over
 the direct consensus protocol): what it holds of its height; the receiver
 answers with the votes and proposal it lacks (protocol.consensus.gossip).
+Several messages queued for one validator travel as one bundle,
+``[7, [message bytes, ...]]`` (1 to 256 messages of kinds 2, 3, 5, 6; only over
+the direct consensus protocol).
 
 Validators also send consensus messages straight to each other over
-``/branchnet/{chain}/consensus/1`` (request = the same bytes as on the topic,
-response = empty): record batches on gossip would otherwise delay votes by
+``/branchnet/{chain}/consensus/2`` (one way: a request frame with id 0, never
+answered; the body the same bytes as on the topic, or a bundle), or to a peer
+that does not serve it over ``/branchnet/{chain}/consensus/1`` (request = the
+same bytes as on the topic, response = empty): record batches on gossip would otherwise delay votes by
 seconds under load (head-of-line blocking in one gossip stream per peer).
 
 Record batches go to validators directly over ``/branchnet/{chain}/records/1``
@@ -53,6 +58,7 @@ MSG_VOTE = 3
 MSG_NEW_BLOCK = 4
 MSG_COMPACT_PROPOSAL = 5
 MSG_ROUND_SUMMARY = 6
+MSG_BUNDLE = 7
 
 REQ_STATUS = 1
 REQ_BLOCKS = 2
@@ -67,6 +73,9 @@ MAX_GOSSIP_BYTES = 1024 * 1024
 MAX_INLINE_BLOCK_BYTES = 900 * 1024  # in a proposal sent over gossip
 MAX_DIRECT_BLOCK_BYTES = 3 * 1024 * 1024  # in a proposal sent over a direct stream (4 MiB frames)
 MAX_RESPONSE_BYTES = 16 * 1024 * 1024
+MAX_BUNDLE_MESSAGES = 256  # consensus messages in one bundle
+MAX_BUNDLE_BYTES = 4 * 1024 * 1024 - 5  # a bundle fills at most one request frame (4 MiB with its 5-byte header)
+BUNDLE_TARGET_BYTES = 256 * 1024  # a sender adds no message that would take its bundle past this
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +106,12 @@ def consensus_protocol(chain_id: str) -> str:
     """Direct validator-to-validator delivery of consensus messages (one frame each way:
     the same bytes as on the consensus topic, answered by an empty frame)."""
     return f"/branchnet/{chain_id}/consensus/1"
+
+
+def consensus_push_protocol(chain_id: str) -> str:
+    """The same, one way (§11.2): request frames with id 0 that are never answered, each
+    carrying one consensus message or a bundle of them (``[7, [message bytes, ...]]``)."""
+    return f"/branchnet/{chain_id}/consensus/2"
 
 
 # ---------------------------------------------------------------- gossip
@@ -189,6 +204,31 @@ def decode_consensus(data: bytes) -> ProposalMessage | CompactProposal | Vote | 
         expect_int(resend, "round_summary_msg.resend", hi=2**32)
         return RoundSummary.from_array(summary, "round_summary")
     raise DecodeError(f"unknown consensus message type {value[0]!r}", field="consensus.type", reason="type")
+
+
+def encode_bundle(messages: list[bytes]) -> bytes:
+    """Consensus messages for one validator in one request (§11.2): each element the bytes
+    of a message of kind 2, 3, 5 or 6, in the order they were queued."""
+    if not 0 < len(messages) <= MAX_BUNDLE_MESSAGES:
+        raise ValueError(f"a bundle holds 1 to {MAX_BUNDLE_MESSAGES} messages, not {len(messages)}")
+    return encode([MSG_BUNDLE, list(messages)])
+
+
+def is_bundle(data: bytes) -> bool:
+    """Whether ``data`` is a bundle by its first two bytes (a 2-element array, then 7)."""
+    return data[:2] == b"\x92\x07"
+
+
+def decode_bundle(data: bytes) -> list[bytes]:
+    """The messages of a bundle, undecoded (each goes through :func:`decode_consensus`,
+    which refuses a bundle inside a bundle). Raises DecodeError."""
+    kind, messages = expect_array(decode(data, max_size=MAX_BUNDLE_BYTES), 2, "bundle")
+    if kind != MSG_BUNDLE:
+        raise DecodeError("not a bundle", field="bundle.type", reason="type")
+    items = expect_list(messages, "bundle.messages", max_len=MAX_BUNDLE_MESSAGES)
+    if not items:
+        raise DecodeError("an empty bundle", field="bundle.messages", reason="size")
+    return [expect_bytes(m, f"bundle.messages[{i}]", max_len=MAX_BUNDLE_BYTES) for i, m in enumerate(items)]
 
 
 def encode_new_block(height: int, block_hash: bytes) -> bytes:

@@ -11,6 +11,7 @@ from factories import CHAIN_ID, make_genesis, validator_keys
 from node.candidates import CandidateBlocks
 from node.consensus.outbox import MAX_QUEUED, ConsensusOutbox
 from node.metrics import NodeMetrics
+from node.p2p.errors import ProtocolUnsupported
 from node.p2p.host import peer_id_of
 from protocol import wire
 from protocol.consensus import ConsensusState, StartHeight, VoteReceived
@@ -25,10 +26,24 @@ class RecordingNetwork:
     """Just enough of P2PNetwork for the outbox: records direct sends; ``deaf``
     peers never answer."""
 
-    def __init__(self, peers: list[str], deaf: frozenset[str] = frozenset()):
+    def __init__(self, peers: list[str], deaf: frozenset[str] = frozenset(), one_way: bool = True,
+                 slow: dict[str, float] | None = None):
         self.peers = peers
         self.deaf = deaf
-        self.sent: list[tuple[str, bytes]] = []
+        self.slow = slow or {}  # peer -> seconds each frame to it takes to write
+        self.one_way = one_way  # serves consensus/2
+        self.sent: list[tuple[str, bytes]] = []  # each message, a bundle's one by one
+        self.frames: list[tuple[str, str, bytes]] = []  # (peer, protocol id, body) as written
+
+    async def notify(self, peer, protocol_id, body, *, timeout=None):
+        if not self.one_way:
+            raise ProtocolUnsupported(f"{peer} does not serve {protocol_id}")
+        if peer in self.deaf:
+            await trio.sleep_forever()
+        if peer in self.slow:
+            await trio.sleep(self.slow[peer])
+        self.frames.append((peer, protocol_id, body))
+        self.sent.extend((peer, m) for m in (wire.decode_bundle(body) if wire.is_bundle(body) else [body]))
 
     def connected_peers(self):
         return list(self.peers)
@@ -36,6 +51,7 @@ class RecordingNetwork:
     async def request(self, peer, protocol_id, body, *, timeout=None, retry=True):
         if peer in self.deaf:
             await trio.sleep_forever()
+        self.frames.append((peer, protocol_id, body))
         self.sent.append((peer, body))
         return b""
 
@@ -168,3 +184,101 @@ async def test_a_decided_height_waiting_for_the_gate_is_not_stuck(autojump_clock
             await trio.sleep(30)
             nursery.cancel_scope.cancel()
         assert (outbox.statistics()["summaries_sent"] > 0) is expect_help, gated
+
+
+async def test_messages_queued_for_a_slow_validator_go_as_one_bundle(autojump_clock):
+    # Under load each message as its own request cost a frame (and an answer frame) apiece:
+    # queues reached 100-330 messages on a 16-validator devnet. What queues while a frame
+    # is written goes out as one bundle on consensus/2, in order, nothing answered.
+    net = RecordingNetwork(PEERS, slow={PEERS[0]: 0.5})
+    outbox, _ = _outbox(net)
+    votes = [Vote.create(KEYS[0], CHAIN_ID, PREVOTE, 1, r, b"\x07" * 32) for r in range(40)]
+    async with trio.open_nursery() as nursery:
+        await nursery.start(outbox.run)
+        for v in votes:
+            outbox.send_own_vote(v)
+            await trio.sleep(0.01)
+        await trio.sleep(5)
+        nursery.cancel_scope.cancel()
+    for peer in PEERS:
+        got = [m for m in (wire.decode_consensus(b) for p, b in net.sent if p == peer) if isinstance(m, Vote)]
+        assert got == votes  # all, in order (and a round summary or two: the height is stuck)
+        assert {protocol for p, protocol, _ in net.frames if p == peer} == {wire.consensus_push_protocol(CHAIN_ID)}
+    slow_frames = [body for p, _, body in net.frames  # the round summaries aside
+                   if p == PEERS[0] and (wire.is_bundle(body) or isinstance(wire.decode_consensus(body), Vote))]
+    assert len(slow_frames) <= 3 and any(wire.is_bundle(b) for b in slow_frames), len(slow_frames)
+    stats = outbox.statistics()
+    assert stats["bundles_sent"] >= 1 and stats["frames_sent"] < 3 * len(votes)
+
+
+async def test_an_answer_leaves_out_what_is_already_on_its_way(autojump_clock):
+    # A stuck peer's summaries name votes that are still queued for it, or being written to
+    # it; answering with them again made the duplicates (215 per validator per height at 16).
+    net = RecordingNetwork(PEERS, slow={PEERS[0]: 2.0})
+    outbox, cs = _outbox(net)
+    value = b"\x42" * 32
+    theirs = [Vote.create(k, CHAIN_ID, PREVOTE, 1, cs.round, value) for k in KEYS[1:3]]
+    for v in theirs:
+        cs.apply(VoteReceived(v, 0))
+    peer_cs = ConsensusState(KEYS[1], CHAIN_ID)  # holds only its own prevote
+    peer_cs.apply(StartHeight(1, make_genesis(KEYS).validators, 0))
+    peer_cs.apply(VoteReceived(theirs[0], 0))
+    async with trio.open_nursery() as nursery:
+        await nursery.start(outbox.run)
+        assert outbox.answer_summary(PEERS[0], summarize(peer_cs)) == 1
+        await trio.sleep(outbox.resend_interval)  # past the rate limit, the answer still being written
+        assert outbox.answer_summary(PEERS[0], summarize(peer_cs)) == 0
+        assert outbox.statistics()["deduplicated"] == 1
+        await trio.sleep(5)
+        assert outbox.answer_summary(PEERS[0], summarize(peer_cs)) == 1  # written: a later summary is answered again
+        await trio.sleep(5)
+        nursery.cancel_scope.cancel()
+    got = [m for m in (wire.decode_consensus(b) for p, b in net.sent if p == PEERS[0]) if isinstance(m, Vote)]
+    assert got == [theirs[1], theirs[1]]
+
+
+async def test_a_validator_without_consensus_2_gets_each_message_as_a_request(autojump_clock):
+    # An older node answers "na" for consensus/2: nothing is lost, it gets requests on consensus/1.
+    net = RecordingNetwork(PEERS, one_way=False)
+    outbox, _ = _outbox(net)
+    votes = [Vote.create(KEYS[0], CHAIN_ID, PREVOTE, 1, r, b"\x07" * 32) for r in range(5)]
+    async with trio.open_nursery() as nursery:
+        await nursery.start(outbox.run)
+        for v in votes:
+            outbox.send_own_vote(v)
+        await trio.sleep(1)
+        nursery.cancel_scope.cancel()
+    for peer in PEERS:
+        assert [m for m in (wire.decode_consensus(b) for p, b in net.sent if p == peer) if isinstance(m, Vote)] == votes
+        assert all(protocol == wire.consensus_protocol(CHAIN_ID) and not wire.is_bundle(body)
+                   for p, protocol, body in net.frames if p == peer)
+
+
+async def test_validators_send_one_way_and_take_a_bundle_message_by_message(tmp_path, autojump_clock):
+    from cluster import memory_network
+
+    async with memory_network(tmp_path, 4) as nodes:
+        with trio.fail_after(60):
+            while min(n.chain.height for n in nodes) < 3:
+                await trio.sleep(0.05)
+        push, legacy = wire.consensus_push_protocol(CHAIN_ID_OF(nodes)), wire.consensus_protocol(CHAIN_ID_OF(nodes))
+        stats = nodes[0].net.statistics()["memory"]
+        assert stats["served_by_protocol"].get(push, 0) > 0 and legacy not in stats["served_by_protocol"]
+        driver, peer = nodes[0].driver, nodes[1].net.peer_id
+        received = driver.metrics.consensus_received
+
+        def count(kind: str, outcome: str) -> float:
+            return received.labels("direct", kind, outcome)._value.get()
+
+        bundles, fresh = count("bundle", "new"), count("vote", "new")
+        h = driver.chain.height + 1  # the height consensus works on, or waits to start
+        votes = [Vote.create(n.key, n.chain.genesis.chain_id, PRECOMMIT, h, 5, b"") for n in nodes[1:]]
+        await driver.receive_pushed(peer, wire.encode_bundle([wire.encode_vote(v) for v in votes]))
+        assert count("bundle", "new") >= bundles + 1 and count("vote", "new") >= fresh + len(votes)
+        await driver.receive_pushed(peer, bytes.fromhex("9207") + b"\x90")  # [7, []]: no bundle
+        assert received.labels("direct", "bundle", "invalid")._value.get() == 1
+        assert nodes[0].net.faults.rejections().get(("consensus", "size"), 0) == 1
+
+
+def CHAIN_ID_OF(nodes) -> str:
+    return nodes[0].chain.genesis.chain_id

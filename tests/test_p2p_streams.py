@@ -193,3 +193,57 @@ async def test_a_protocol_that_holds_every_slot_of_a_peer_does_not_hold_back_ano
                 assert await a.request(b.peer_id, P, b"fast", timeout=30) == b"echo:fast"
                 assert entered == 4
                 release.set()
+
+
+async def test_a_notification_is_served_one_way_and_never_answered():
+    # consensus/2 (PROTOCOL.md §11.2): request id 0 is served, and nothing comes back;
+    # requests on the same stream keep their answers.
+    got = []
+
+    async def record(peer_id: str, request: bytes) -> bytes:
+        if request == b"boom":
+            raise ValueError("a notification's handler failed")
+        got.append(request)
+        return b"never sent"
+
+    async with network_of(2, config=SMALL) as (a, b):
+        b.register_handler(P, record)
+        with trio.fail_after(60):
+            for body in (b"one", b"boom", b"two"):
+                await a.notify(b.peer_id, P, body, timeout=30)
+            assert await a.request(b.peer_id, P, b"three", timeout=30) == b"never sent"
+            while len(got) < 3:
+                await trio.sleep(0.01)
+        assert got == [b"one", b"two", b"three"]
+        assert a.stream_stats.notifications_sent == 2 + 1 and a.stream_stats.responses_received == 1
+        assert a.stream_stats.request_errors == 0 and a.stream_stats.streams_opened == 1
+        assert b.stream_stats.served_by_protocol[P] == 4 and a.stream_stats.sent_by_protocol[P] == 4
+
+
+async def test_yamux_credits_the_window_in_batches_not_per_read():
+    # py-libp2p 0.8.1 answered nearly every read with a WINDOW_UPDATE frame even with
+    # PY_YAMUX_RELEASE_ON_READ=0 (its "partial slack" branch): 17,588 of a validator's
+    # 40,953 frames written under load. Now one per half window of data consumed.
+    from libp2p.stream_muxer.yamux.yamux import YamuxStream
+
+    updates = []
+    original = YamuxStream.send_window_update
+
+    async def counted(self, increment, skip_lock=False):
+        updates.append(increment)
+        await original(self, increment, skip_lock)
+
+    YamuxStream.send_window_update = counted
+    try:
+        async with network_of(2, config=SMALL) as (a, b):
+            b.register_handler(P, echo)
+            with trio.fail_after(60):
+                for i in range(200):  # ~20 KiB each way: far below half a 256 KiB window
+                    assert await a.request(b.peer_id, P, b"%0100d" % i, timeout=30) == b"echo:%0100d" % i
+                updates.clear()
+                for i in range(40):  # 40 x 16 KiB each way: more than a window, so credit must flow
+                    body = bytes([i]) * 16_000
+                    assert await a.request(b.peer_id, P, body, timeout=30) == b"echo:" + body
+    finally:
+        YamuxStream.send_window_update = original
+    assert 2 <= len(updates) <= 16, len(updates)  # ~1.3 MB over 128 KiB batches, not one per read

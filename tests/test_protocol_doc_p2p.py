@@ -9,7 +9,10 @@ import hashlib
 import re
 from pathlib import Path
 
+import pytest
+
 from protocol.encoding import encode
+from protocol.errors import DecodeError
 from protocol.genesis import ChainParams
 from protocol.keys import PrivateKey
 from protocol.validators import Validator, ValidatorSet
@@ -113,16 +116,41 @@ def test_s11_frames_limits_and_example():
     assert wire.MAX_RECORDS_REQUEST == 1024
 
 
+def test_s11_notifications_and_bundles():
+    from node.p2p.frames import DEFAULT_MAX_FRAME_SIZE, encode_frame
+    from node.p2p.streams import NOTIFICATION_ID
+    from protocol import wire
+
+    text = section("11.2")
+    m = find(r"a notification with the body `([0-9a-f]+)` is written as the frame `([0-9a-f]+)`", text)
+    assert NOTIFICATION_ID == 0 and find(r"a request frame with `request_id` 0 is a \*\*notification\*\*", text)
+    assert encode_frame(0, NOTIFICATION_ID, H(m[1]), DEFAULT_MAX_FRAME_SIZE).hex() == m[2]
+    m = find(r"one \*\*bundle\*\*, `\[7, \[message bytes, \.\.\.\]\]`: 1 to (\d+) messages of kinds 2, 3, 5 and 6", text)
+    assert wire.MSG_BUNDLE == 7 and int(m[1]) == wire.MAX_BUNDLE_MESSAGES
+    assert {wire.MSG_PROPOSAL, wire.MSG_VOTE, wire.MSG_COMPACT_PROPOSAL, wire.MSG_ROUND_SUMMARY} == {2, 3, 5, 6}
+    m = find(r"up to (\d+) KiB unless one message alone is larger", text)
+    assert int(m[1]) * 1024 == wire.BUNDLE_TARGET_BYTES
+    m = find(r"message bytes `([0-9a-f]+)` and `([0-9a-f]+)` is `([0-9a-f]+)`", text)
+    assert wire.encode_bundle([H(m[1]), H(m[2])]).hex() == m[3]
+    assert wire.decode_bundle(H(m[3])) == [H(m[1]), H(m[2])] and wire.is_bundle(H(m[3]))
+    for bad in ([], [H(m[1])] * (wire.MAX_BUNDLE_MESSAGES + 1)):
+        with pytest.raises(DecodeError):
+            wire.decode_bundle(encode([7, bad]))
+    with pytest.raises(DecodeError):  # a bundle inside a bundle is no consensus message
+        wire.decode_consensus(wire.decode_bundle(encode([7, [H(m[3])]]))[0])
+
+
 def test_s11_topic_and_protocol_names():
     from protocol import wire
 
     text = section("11.2")
     chain = "c-1"
-    named = set(re.findall(r"`(/branchnet/\{chain\}/[a-z]+/1)`", text))
+    named = set(re.findall(r"`(/branchnet/\{chain\}/[a-z]+/\d+)`", text))
     topics = wire.Topics.of(chain)
     ours = {t.replace(chain, "{chain}") for t in (topics.records, topics.consensus, topics.blocks)}
     ours |= {f(chain).replace(chain, "{chain}")
-             for f in (wire.sync_protocol, wire.records_protocol, wire.consensus_protocol)}
+             for f in (wire.sync_protocol, wire.records_protocol, wire.consensus_protocol,
+                       wire.consensus_push_protocol)}
     assert named == ours
 
 
@@ -214,6 +242,8 @@ def test_every_hex_example_is_checked():
         find(r"multistream-select's header\s+`([0-9a-f]+)`", section("11.2"))[1],
         find(r"/base16/\n([0-9a-f]{64})\n", section("11.2"), raw=True)[1],
         find(r"is the frame\s+`([0-9a-f]+)`", section("11.2"))[1],
+        find(r"is written as the frame `([0-9a-f]+)`", section("11.2"))[1],
+        find(r"message bytes `01` and `02` is `([0-9a-f]+)`", section("11.2"))[1],
         "e3b0c442…b855", "000102…1f",
         find(r"public key `([0-9a-f]{64})`", section("15"))[1],  # test_governance_example_and_tables
         find(r"expiring after height \d+:\s*```\s*([0-9a-f]+)", section("15"), raw=True)[1],

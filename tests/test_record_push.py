@@ -163,10 +163,49 @@ async def test_only_records_unconfirmed_for_a_whole_interval_are_sent_again(tmp_
         old, new = (signed_offer(node.key, chain_id, s) for s in ("old", "new"))
         for r in (old, new):
             node.mempool.add(r)  # as submit() leaves them, without a block being cut
-        ingest._local = {old.hash: (old.raw, 100.0), new.hash: (new.raw, 102.0)}
+        ingest._local = {old.hash: (old.raw, 100.0, 3.0), new.hash: (new.raw, 102.0, 3.0)}
         assert ingest._due_for_resend(102.9) == []
         assert ingest._due_for_resend(103.0) == [old.raw]  # sent 3 s ago
         assert ingest._due_for_resend(104.0) == []  # old was just re-sent; new is 2 s old
         assert ingest._due_for_resend(105.0) == [new.raw]
         node.mempool.remove([old])  # committed (or dropped): forgotten, never re-sent
         assert ingest._due_for_resend(200.0) == [new.raw] and old.hash not in ingest._local
+
+
+async def test_a_record_long_uncommitted_is_sent_again_ever_less_often(tmp_path, autojump_clock):
+    # 16 validators whose heights were stuck re-sent every uncommitted record to every
+    # validator every 3 s: 117 pushes served per validator per height (bench_scale).
+    from node.ingest import MAX_REGOSSIP_BACKOFF
+
+    async with memory_network(tmp_path, 1) as (node,):
+        ingest = node.ingest
+        ingest.regossip_interval = 3.0
+        record = signed_offer(node.key, node.genesis.chain_id, "slow")
+        node.mempool.add(record)
+        ingest._local = {record.hash: (record.raw, 0.0, 3.0)}
+        sent = [t / 10 for t in range(0, 2000) if ingest._due_for_resend(t / 10)]
+        assert sent[:5] == [3.0, 9.0, 21.0, 45.0, 69.0]  # after 3, 6, 12, then every 24 s
+        assert 3.0 * MAX_REGOSSIP_BACKOFF == 24.0
+        assert find_in_protocol_doc(r"3 s after they were sent, then after 6 s and 12 s, then every 24 s")
+
+
+def find_in_protocol_doc(pattern: str):
+    from protocol_doc import find, section
+
+    return find(pattern, section("11.2"))
+
+
+async def test_a_push_that_times_out_is_not_gossiped(tmp_path, autojump_clock):
+    # A validator too slow to answer in time is not out of reach: gossip would reach it
+    # through the same process and cost every node 4-5 ms per copy. Re-sends cover it.
+    async with memory_network(tmp_path, 2) as (sender, slow):
+        chain_id = sender.genesis.chain_id
+
+        async def hang(peer: str, data: bytes) -> bytes:
+            await trio.sleep_forever()
+
+        slow.net.register_handler(wire.records_protocol(chain_id), hang)
+        sender.ingest.push_timeout = 2.0
+        await sender.ingest.submit(signed_offer(sender.key, chain_id, "to-the-slow-one").raw)
+        await wait_until(lambda: sender.ingest.statistics()["push_failures"] >= 1, 60, "the push timed out")
+        assert sender.ingest.statistics()["gossiped_batches"] == 0

@@ -16,7 +16,11 @@
    says when the record committed there: that is the latency.
 4. Per height of the load window, from ``/v1/status`` and ``/metrics`` of every
    node: messages received (stream requests served plus gossip delivered),
-   bytes on the wire, duplicate consensus votes dropped; the round in which
+   bytes on the wire, duplicate consensus votes dropped, and every message
+   counter by kind (:data:`BREAKDOWN`: requests served and sent by protocol,
+   gossip copies and deliveries by topic, pubsub RPCs, consensus messages in by
+   path, kind and outcome, and out by kind), the mean over validators (and over
+   observers) per height, for the idle window too; the round in which
    each height was decided, from the first validator's
    ``branchnet_commit_round`` histogram.
 5. CPU per node under load, peak RSS.
@@ -145,6 +149,7 @@ class Sample:
     duplicate_votes: list[int] = field(default_factory=list)
     heights: list[int] = field(default_factory=list)
     decided_by_round: dict[str, float] = field(default_factory=dict)  # validator 0: heights decided by round 0, 1, any
+    breakdown: list[dict[str, float]] = field(default_factory=list)  # per node: message counters by kind (breakdown())
 
 
 def _metric(text: str, name: str, labels: dict[str, str]) -> float:
@@ -153,6 +158,37 @@ def _metric(text: str, name: str, labels: dict[str, str]) -> float:
             if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()):
                 return s.value
     return 0.0
+
+
+BREAKDOWN = {  # metric -> how its labels name a counter in the breakdown
+    "branchnet_p2p_requests_total": lambda lb: f"request {lb['direction']} {lb['protocol']}",
+    "branchnet_gossip_messages_total": lambda lb: f"gossip {lb['stage']} {lb['topic']}",
+    "branchnet_gossip_rpcs_total": lambda lb: f"pubsub rpcs {lb['direction']}",
+    "branchnet_consensus_messages_received_total": lambda lb: f"consensus in {lb['via']} {lb['kind']} {lb['outcome']}",
+    "branchnet_consensus_messages_sent_total": lambda lb: f"consensus out {lb['kind']}",
+}
+
+
+def breakdown(text: str) -> dict[str, float]:
+    """Every message counter of one node's /metrics, by protocol or topic and kind (see BREAKDOWN)."""
+    out: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            name = BREAKDOWN.get(s.name)
+            if name is not None:
+                out[name(s.labels)] = s.value
+    return out
+
+
+def per_height(before: list[dict[str, float]], after: list[dict[str, float]], heights: int) -> dict[str, float]:
+    """Mean over the given nodes of each counter's growth, per height; zeros left out."""
+    keys = sorted({k for b in after for k in b})
+    out = {}
+    for k in keys:
+        mean = statistics.mean(b.get(k, 0) - a.get(k, 0) for a, b in zip(before, after)) / heights
+        if mean >= 0.05:
+            out[k] = round(mean, 1)
+    return out
 
 
 def sample(procs: list[subprocess.Popen], apis: list[Api]) -> Sample:
@@ -170,6 +206,7 @@ def sample(procs: list[subprocess.Popen], apis: list[Api]) -> Sample:
             text = body.decode() if status_code == 200 else ""
         except (OSError, http.client.HTTPException):
             text = ""
+        out.breakdown.append(breakdown(text))
         out.duplicate_votes.append(int(_metric(text, "branchnet_rejected_total", {"source": "consensus", "reason": "duplicate_vote"})))
         if not out.decided_by_round:
             out.decided_by_round = {le: _metric(text, "branchnet_commit_round_bucket", {"le": le}) for le in ("0.0", "1.0", "+Inf")}
@@ -240,6 +277,7 @@ def run(base: Path, v: int, o: int, idle: float, duration: float, rate: float, s
             "cpu_percent_per_node": _split([(b - a) * 100 / span for a, b in zip(s0.cpu, s1.cpu)], v),
             "heights": max(s1.heights) - max(s0.heights),
             "rss_mb_per_node": _split([rss_mb(p.pid) for p in procs], v),
+            "messages_per_validator_per_height": per_height(s0.breakdown[:v], s1.breakdown[:v], max(1, max(s1.heights) - max(s0.heights))),
         }
 
         observers = list(range(v, v + o)) if o else list(range(v))
@@ -311,6 +349,8 @@ def run(base: Path, v: int, o: int, idle: float, duration: float, rate: float, s
             "kbytes_per_node_per_height": _split([(b - a) / heights / 1024 for a, b in zip(s2.bytes, s3.bytes)], v),
             "duplicate_votes_per_validator_per_height": _split(
                 [(b - a) / heights for a, b in zip(s2.duplicate_votes[:v], s3.duplicate_votes[:v])], v)["validators"],
+            "messages_per_validator_per_height_by_kind": per_height(s2.breakdown[:v], s3.breakdown[:v], heights),
+            **({"messages_per_observer_per_height_by_kind": per_height(s2.breakdown[v:], s3.breakdown[v:], heights)} if o else {}),
             "peak_rss_mb_per_node": _split([proc_stats(p.pid)[1] for p in procs], v),
         }
         errors_seen = [w.error for w in watchers if w.error]

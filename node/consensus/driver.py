@@ -174,6 +174,7 @@ class ConsensusDriver:
                                         metrics=metrics, deliver=self._events.send, current_height=lambda: self.cs.height,
                                         now_ms=now_ms)
         network.register_handler(wire.consensus_protocol(self.chain_id), self.receive_direct)
+        network.register_handler(wire.consensus_push_protocol(self.chain_id), self.receive_pushed)
 
     def _follow_validators(self, _block: Any) -> None:
         """After a commit: send consensus messages to the validators of the next two
@@ -428,7 +429,7 @@ class ConsensusDriver:
 
     async def _gossip_reader(self, channel: Any) -> None:
         async for peer, data in channel:
-            await self._receive(peer, data)
+            await self._receive(peer, data, via="gossip")
 
     def _already_have(self, item: Vote | Proposal) -> bool:
         cs = self.cs
@@ -444,36 +445,71 @@ class ConsensusDriver:
             self.sync.peer_is_at(summary.height - 1)
         self.outbox.answer_summary(peer, summary)
 
-    async def receive_direct(self, peer: str, data: bytes) -> bytes:
-        """Server side of /branchnet/{chain}/consensus/1: the message, answered with nothing."""
-        await self._receive(peer, data)
+    async def receive_pushed(self, peer: str, data: bytes) -> bytes:
+        """Server side of /branchnet/{chain}/consensus/2 (one way): a message, or a bundle of
+        them fed one by one in their order. A bundle that does not decode is counted and
+        penalises ``peer``; each message in it is judged on its own."""
+        if not wire.is_bundle(data):
+            await self._receive(peer, data, via="direct")
+            return b""
+        try:
+            messages = wire.decode_bundle(data)
+        except RemoteProtocolError as exc:
+            self.metrics.consensus_received.labels("direct", "bundle", "invalid").inc()
+            self.metrics.reject("consensus", exc.reason)
+            self.net.penalize(peer, exc.reason, fault=fault_of(exc), protocol="consensus")
+            return b""
+        self.metrics.consensus_received.labels("direct", "bundle", "new").inc()
+        for message in messages:
+            await self._receive(peer, message, via="direct")
         return b""
 
-    async def _receive(self, peer: str, data: bytes) -> None:
+    async def receive_direct(self, peer: str, data: bytes) -> bytes:
+        """Server side of /branchnet/{chain}/consensus/1: the message, answered with nothing."""
+        await self._receive(peer, data, via="direct")
+        return b""
+
+    async def _receive(self, peer: str, data: bytes, *, via: str) -> None:
         """Decode, filter and signature-check a consensus message, then feed it. Stale
         and duplicate messages are dropped before any signature work; a message that
         does not decode or verify is counted and penalises ``peer`` (the sender, or
         the origin of a gossip message) on the transport."""
+        counted = self.metrics.consensus_received
+        kind = "invalid"
         try:
             msg = wire.decode_consensus(data)
+            kind = _kind_of(msg)
             if isinstance(msg, RoundSummary):
+                counted.labels(via, kind, "new").inc()
                 self._on_summary(peer, msg)
                 return
             item = msg if isinstance(msg, Vote) else msg.proposal
             if item.height <= self.chain.height:
+                counted.labels(via, kind, "stale").inc()
                 self.metrics.reject("consensus", "stale_height")
                 return
             if self._already_have(item):
+                counted.labels(via, kind, "duplicate").inc()
                 self.metrics.reject("consensus", "duplicate_vote" if isinstance(item, Vote) else "duplicate_proposal")
                 return
             check_message(item, self.chain.state.validators, self.chain_id)
         except RemoteProtocolError as exc:
+            counted.labels(via, kind, "invalid").inc()
             self.metrics.reject("consensus", exc.reason)
             self.net.penalize(peer, exc.reason, fault=fault_of(exc), protocol="consensus")
             return
+        counted.labels(via, kind, "new").inc()
         if isinstance(msg, Vote):
             self.metrics.votes_received.inc()
             await self._events.send(VoteReceived(msg, now_ms()))
             return
         await self.proposals.take_block_of(peer, msg)
         await self._events.send(ProposalReceived(msg.proposal, now_ms()))
+
+
+def _kind_of(msg: Any) -> str:
+    if isinstance(msg, Vote):
+        return "vote"
+    if isinstance(msg, RoundSummary):
+        return "summary"
+    return "compact_proposal" if isinstance(msg, wire.CompactProposal) else "proposal"

@@ -1,12 +1,21 @@
 """Consensus messages out: straight to each validator, and help for stuck peers.
 
 **Direct delivery.** Every consensus message we send goes to each connected
-validator over ``/branchnet/{chain}/consensus/1`` (the topic's bytes as the
-request, an empty answer), through a bounded queue per validator
-(``MAX_QUEUED`` messages; when one is full its oldest message goes, counted)
-drained by ``SENDERS_PER_PEER`` sender tasks, so a slow or silent validator
-delays only its own copies. Record batches on gossip would otherwise delay
-votes by seconds under load (head-of-line blocking in one gossip stream).
+validator over ``/branchnet/{chain}/consensus/2``, one way (a request frame
+with id 0 that is never answered: no answer frame per vote, and no sender
+waiting for one), through a bounded queue per validator (``MAX_QUEUED``
+messages; when one is full its oldest message goes, counted) drained by one
+sender task, so a slow or silent validator delays only its own copies.
+Whatever is queued for a validator while the previous frame is written goes
+out as one frame, a bundle (``[7, [message, ...]]``, at most
+``wire.MAX_BUNDLE_MESSAGES`` messages, no more than
+``wire.BUNDLE_TARGET_BYTES`` unless one message alone is bigger): under load a
+peer gets a few frames instead of hundreds. A message already queued for, or
+being written to, a validator is not queued for it again (an answer to a
+summary often names votes still on their way). A peer that does not serve
+``consensus/2`` (an older node) gets each message alone as a request on
+``consensus/1``, answered empty. Record batches on gossip would otherwise
+delay votes by seconds under load (head-of-line blocking in one gossip stream).
 A proposal that re-proposes a value (``pol_round`` ≥ 0) is followed by its
 proof of lock, the prevotes of that round we hold for it (PROTOCOL.md §11.2).
 
@@ -41,12 +50,11 @@ from protocol.votes import Proposal, Vote
 
 from ..candidates import CandidateBlocks
 from ..metrics import NodeMetrics
-from ..p2p.errors import P2PError
+from ..p2p.errors import P2PError, ProtocolUnsupported
 
 log = logging.getLogger("branchnet.consensus")
 
 MAX_QUEUED = 256  # messages waiting for one validator
-SENDERS_PER_PEER = 4  # requests in flight to one validator
 SEND_TIMEOUT = 5.0
 MAX_BACKOFF = 8.0  # seconds between summaries of a height that stays stuck
 BUSY_QUEUE = 2  # a peer with more queued than this gets no summary (it would only pile up)
@@ -67,11 +75,13 @@ def encode_proposal(proposal: Proposal, candidates: CandidateBlocks, resend: int
 
 
 class _PeerQueue:
-    __slots__ = ("messages", "ready")
+    __slots__ = ("messages", "held", "ready", "one_way")
 
     def __init__(self) -> None:
         self.messages: deque[bytes] = deque()
+        self.held: set[bytes] = set()  # queued or being written: not queued again
         self.ready = trio.Event()
+        self.one_way = True  # the peer serves consensus/2 (until it answers "na")
 
 
 class ConsensusOutbox:
@@ -86,7 +96,8 @@ class ConsensusOutbox:
         self.metrics = metrics
         self.resend_interval = resend_interval
         self.gated = gated  # True while our last height is decided and the next one's start waits (the height gate)
-        self.protocol = wire.consensus_protocol(chain_id)
+        self.protocol = wire.consensus_push_protocol(chain_id)
+        self.legacy_protocol = wire.consensus_protocol(chain_id)
         self.topic = wire.Topics.of(chain_id).consensus
         self._own: dict[tuple, Vote | Proposal] = {}  # our messages of the current height, to re-send
         self._resend = 0
@@ -97,6 +108,9 @@ class ConsensusOutbox:
         self.dropped = 0
         self.summaries_sent = 0
         self.answers_sent = 0
+        self.deduplicated = 0
+        self.frames_sent = 0
+        self.bundles_sent = 0
 
     # ------------------------------------------------------------ service
     async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
@@ -107,7 +121,8 @@ class ConsensusOutbox:
 
     def statistics(self) -> dict[str, int]:
         return {"queued": sum(len(q.messages) for q in self._queues.values()), "dropped": self.dropped,
-                "stuck_rounds": self._resend, "summaries_sent": self.summaries_sent, "answers_sent": self.answers_sent}
+                "stuck_rounds": self._resend, "summaries_sent": self.summaries_sent, "answers_sent": self.answers_sent,
+                "deduplicated": self.deduplicated, "frames_sent": self.frames_sent, "bundles_sent": self.bundles_sent}
 
     # ------------------------------------------------------------ sending
     def new_height(self) -> None:
@@ -131,20 +146,28 @@ class ConsensusOutbox:
         """Queue ``data`` for every connected validator; never blocks."""
         for peer in self.net.connected_peers():
             if peer in self.validator_peers:
-                self._enqueue(peer, data)
+                self._enqueue(peer, data, "own")
 
-    def _enqueue(self, peer: str, data: bytes) -> None:
+    def _enqueue(self, peer: str, data: bytes, kind: str) -> bool:
+        """Queue ``data`` for ``peer`` unless it is already queued or being written to it;
+        ``kind`` (own, relay, summary) labels the count. Returns whether it was queued."""
         queue = self._queues.get(peer)
         if queue is None:
             queue = self._queues[peer] = _PeerQueue()
-            for _ in range(SENDERS_PER_PEER):
-                self._nursery.start_soon(self._sender, peer, queue)
+            self._nursery.start_soon(self._sender, peer, queue)
+        if data in queue.held:
+            self.deduplicated += 1
+            self.metrics.consensus_sent.labels("deduplicated").inc()
+            return False
         if len(queue.messages) >= MAX_QUEUED:
-            queue.messages.popleft()  # the oldest is the least useful; re-sends cover it
+            queue.held.discard(queue.messages.popleft())  # the oldest is the least useful; re-sends cover it
             self.dropped += 1
             self.metrics.reject("consensus_out", "queue_full")
         queue.messages.append(data)
+        queue.held.add(data)
+        self.metrics.consensus_sent.labels(kind).inc()
         queue.ready.set()
+        return True
 
     async def _sender(self, peer: str, queue: _PeerQueue) -> None:
         while True:
@@ -152,11 +175,28 @@ class ConsensusOutbox:
                 queue.ready = trio.Event()
                 await queue.ready.wait()
                 continue
-            data = queue.messages.popleft()
+            batch = take_bundle(queue.messages) if queue.one_way else [queue.messages.popleft()]
+            self.frames_sent += 1
+            self.metrics.consensus_sent.labels("frame_bundle" if len(batch) > 1 else "frame_single").inc()
             try:
-                await self.net.request(peer, self.protocol, data, timeout=SEND_TIMEOUT, retry=False)
+                if len(batch) > 1:
+                    self.bundles_sent += 1
+                    await self.net.notify(peer, self.protocol, wire.encode_bundle(batch), timeout=SEND_TIMEOUT)
+                elif queue.one_way:
+                    await self.net.notify(peer, self.protocol, batch[0], timeout=SEND_TIMEOUT)
+                else:
+                    await self.net.request(peer, self.legacy_protocol, batch[0], timeout=SEND_TIMEOUT, retry=False)
+            except ProtocolUnsupported:
+                log.info("validator %s does not serve %s: sending it requests on %s", peer, self.protocol,
+                         self.legacy_protocol)
+                queue.one_way = False
+                for data in reversed(batch):  # not lost: they go again, one request each
+                    queue.messages.appendleft(data)
+                continue
             except P2PError as exc:  # lossy by design: re-sent while the height is stuck
                 log.debug("direct consensus send to %s failed: %s", peer, exc)
+            for data in batch:
+                queue.held.discard(data)
 
     async def _gossip(self, data: bytes) -> None:
         try:
@@ -189,7 +229,7 @@ class ConsensusOutbox:
         idle = [p for p in sorted(self.validator_peers & connected)
                 if (q := self._queues.get(p)) is None or len(q.messages) <= BUSY_QUEUE]
         for peer in self._rng.sample(idle, min(SUMMARY_FANOUT, len(idle))):
-            self._enqueue(peer, data)
+            self._enqueue(peer, data, "summary")
             self.summaries_sent += 1
         if self.validator_peers - connected:
             for msg in list(self._own.values()):  # re-encoded: gossip drops repeats of identical bytes
@@ -206,8 +246,23 @@ class ConsensusOutbox:
             return 0  # answered a moment ago: what we sent is still on its way
         self._answered_at[peer] = now
         answer = missing_for(self.cs, summary, limit=answer_limit(self.cs.valset)) if self.cs.valset else []
+        queued = 0
         for msg in answer:
             data = wire.encode_vote(msg) if isinstance(msg, Vote) else encode_proposal(msg, self.candidates)
-            self._enqueue(peer, data)
-        self.answers_sent += len(answer)
-        return len(answer)
+            queued += self._enqueue(peer, data, "relay")
+        self.answers_sent += queued
+        return queued
+
+
+def take_bundle(messages: deque[bytes]) -> list[bytes]:
+    """Take from the front of ``messages`` (not empty) what goes in one frame: the first
+    message, then more while the bundle stays within ``wire.BUNDLE_TARGET_BYTES`` and
+    ``wire.MAX_BUNDLE_MESSAGES`` (each message costs its length and at most 5 bytes of
+    msgpack header)."""
+    batch = [messages.popleft()]
+    size = len(batch[0]) + 5
+    while messages and len(batch) < wire.MAX_BUNDLE_MESSAGES and size + len(messages[0]) + 5 <= wire.BUNDLE_TARGET_BYTES:
+        data = messages.popleft()
+        batch.append(data)
+        size += len(data) + 5
+    return batch

@@ -39,14 +39,14 @@ import trio
 
 from protocol.keys import PrivateKey
 
-from .errors import FrameError, PeerUnavailable, RequestFailed, RequestTimeout
+from .errors import FrameError, PeerUnavailable, ProtocolUnsupported, RequestFailed, RequestTimeout
 from .faults import PeerFaults
 from .scoring import PeerScores
 from .gossip import message_id
 from .host import PeerAllowlist, peer_id_of
 from .network import P2PConfig
 from .peers import PeerBook
-from .streams import RequestHandler
+from .streams import RequestHandler, count_by
 
 
 class MemoryHub:
@@ -110,6 +110,8 @@ class _Stats:
         self.published = self.received = self.dropped = self.duplicates = 0
         self.requests_sent = self.requests_served = 0
         self.received_by_topic: dict[str, int] = {}  # as GossipStats: what reached a subscriber, per topic
+        self.served_by_protocol: dict[str, int] = {}  # as StreamStats: requests, per protocol id
+        self.sent_by_protocol: dict[str, int] = {}
 
     def as_dict(self) -> dict[str, Any]:
         return {k: dict(v) if isinstance(v, dict) else v for k, v in vars(self).items()}
@@ -266,6 +268,7 @@ class MemoryNetwork:
         if handler is None:
             raise RequestFailed(f"{peer_id} does not serve {protocol_id}")
         self.stats.requests_sent += 1
+        count_by(self.stats.sent_by_protocol, protocol_id)
         done = trio.Event()
         answer: list[bytes | BaseException] = []
         server._later(self.hub.latency, server._serve, self.peer_id, protocol_id, handler, body, answer, done)
@@ -280,6 +283,23 @@ class MemoryNetwork:
             raise PeerUnavailable(f"{peer_id} disconnected before answering")
         return answer[0]
 
+    async def notify(self, peer_id: str, protocol_id: str, body: bytes, *, timeout: float | None = None) -> None:
+        """One way, as ``P2PNetwork.notify``: the handler runs on the server after ``latency``;
+        its answer and its errors go nowhere (a handler exception other than a timeout
+        still crashes the serving node, as for requests)."""
+        if len(body) > self.config.max_frame_size:
+            raise FrameError(f"request of {len(body)} bytes exceeds {self.config.max_frame_size}")
+        server = self.hub.networks.get(peer_id)
+        if server is None or not self.hub.linked(self.peer_id, peer_id):
+            raise PeerUnavailable(f"{peer_id} is not connected")
+        handler = server._handlers.get(protocol_id)
+        if handler is None:
+            raise ProtocolUnsupported(f"{peer_id} does not serve {protocol_id}")
+        self.stats.requests_sent += 1
+        count_by(self.stats.sent_by_protocol, protocol_id)
+        server._later(self.hub.latency, server._serve, self.peer_id, protocol_id, handler, body, [], trio.Event())
+        await trio.lowlevel.checkpoint()
+
     def _serve(self, client: str, protocol_id: str, handler: RequestHandler, body: bytes, answer: list,
                done: trio.Event) -> None:
         self._nursery.start_soon(self._serve_async, client, protocol_id, handler, body, answer, done)
@@ -288,6 +308,7 @@ class MemoryNetwork:
                            done: trio.Event) -> None:
         # one budget per (peer, protocol), as streams.py: record pushes never hold consensus back
         limiter = self._limiters.setdefault((client, protocol_id), trio.CapacityLimiter(self.config.max_inbound_per_peer))
+        count_by(self.stats.served_by_protocol, protocol_id)
         async with limiter:
             try:
                 with trio.fail_after(self.config.handler_timeout):

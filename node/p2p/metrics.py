@@ -17,6 +17,15 @@ Families (all per node):
   (pubsub.py: a forwarded push the per-peer queue could not take);
 * ``branchnet_p2p_request_timeouts_total`` — our requests (sync, record push,
   proposal fetch) a peer did not answer in time;
+* ``branchnet_p2p_requests_total{protocol, direction}`` — request frames
+  ``served`` (read from peers) and ``sent``, by stream protocol (the chain id
+  left out: ``/branchnet/consensus/1``);
+* ``branchnet_gossip_messages_total{topic, stage}`` — gossip messages by topic:
+  ``copies`` (every published message arriving in a pubsub RPC, the copies
+  gossipsub's seen-cache drops included) and ``delivered`` (new, handed to the
+  node);
+* ``branchnet_gossip_rpcs_total{direction}`` — pubsub RPCs read and written
+  (messages and control: subscriptions, IHAVE/IWANT, GRAFT/PRUNE, IDONTWANT);
 * ``branchnet_p2p_connections{direction}`` — open libp2p connections,
   ``inbound``/``outbound`` (``unknown`` where libp2p did not record it);
 * ``branchnet_p2p_bytes_total{direction}`` — bytes on the wire over every peer
@@ -65,6 +74,26 @@ class TransportCollector:
         yield dropped
         yield CounterMetricFamily("branchnet_p2p_request_timeouts", "Requests to peers that timed out",
                                   value=stats.get("streams", {}).get("request_timeouts", 0))
+        streams = stats.get("streams") or stats.get("memory") or {}
+        requests = CounterMetricFamily("branchnet_p2p_requests", "Request frames by stream protocol, served "
+                                       "(read from peers) or sent", labels=["protocol", "direction"])
+        for direction in ("served", "sent"):
+            for protocol, n in sorted(streams.get(f"{direction}_by_protocol", {}).items()):
+                requests.add_metric([short_protocol(protocol), direction], n)
+        yield requests
+        gossip = stats.get("gossip") or stats.get("memory") or {}
+        pubsub = getattr(getattr(self.transport, "gossip", None), "pubsub", None)
+        messages = CounterMetricFamily("branchnet_gossip_messages", "Gossip messages by topic: copies arriving "
+                                       "(duplicates included), delivered (new)", labels=["topic", "stage"])
+        for stage, counts in (("copies", getattr(pubsub, "copies_by_topic", {})),
+                              ("delivered", gossip.get("received_by_topic", {}))):
+            for topic, n in sorted(counts.items()):
+                messages.add_metric([short_protocol(topic), stage], n)
+        yield messages
+        rpcs = CounterMetricFamily("branchnet_gossip_rpcs", "Pubsub RPCs read and written", labels=["direction"])
+        rpcs.add_metric(["received"], getattr(pubsub, "rpcs_received", 0))
+        rpcs.add_metric(["sent"], getattr(pubsub, "rpcs_sent", 0))
+        yield rpcs
         connections = GaugeMetricFamily("branchnet_p2p_connections", "Open peer connections, by direction",
                                         labels=["direction"])
         by_direction = {"inbound": 0, "outbound": 0}
@@ -91,3 +120,11 @@ class TransportCollector:
 
     def describe(self) -> list[Any]:
         return []  # collected at scrape time only
+
+
+def short_protocol(name: str) -> str:
+    """A protocol id or topic without its chain id: ``/branchnet/{chain}/consensus/1`` -> ``/branchnet/consensus/1``."""
+    parts = name.split("/")
+    if len(parts) == 5 and parts[1] == "branchnet":
+        return "/".join(parts[:2] + parts[3:])
+    return name

@@ -186,6 +186,10 @@ class P2PNetwork:
         return await self.requester.request(peer_id, protocol_id, body,
                                             timeout=timeout, retry=retry)
 
+    async def notify(self, peer_id: str, protocol_id: str, body: bytes, *, timeout: float | None = None) -> None:
+        """One way: ``body`` to ``peer_id``'s handler of ``protocol_id``, no answer (streams.Requester.notify)."""
+        await self.requester.notify(peer_id, protocol_id, body, timeout=timeout)
+
     # -- peers ------------------------------------------------------------------
 
     async def connect(self, addr: str) -> str:

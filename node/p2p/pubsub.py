@@ -261,6 +261,9 @@ class HardenedPubsub(Pubsub):
         self._sender_records: dict[str, bytes] = {}  # peer -> the signed peer record last verified (7)
         self.pushes_in_flight = 0
         self.pushes_dropped = 0
+        self.rpcs_received = 0  # every RPC read (messages, subscriptions, control such as IHAVE/GRAFT/IDONTWANT)
+        self.rpcs_sent = 0
+        self.copies_by_topic: dict[str, int] = {}  # topic -> published messages arriving in RPCs, duplicates included
 
     # -- writing (4) ---------------------------------------------------------------------
     async def write_msg(self, stream: Any, rpc_msg: rpc_pb2.RPC) -> bool:
@@ -268,6 +271,7 @@ class HardenedPubsub(Pubsub):
         if lock is None:
             lock = self._write_locks[stream] = trio.Lock()
         async with lock:
+            self.rpcs_sent += 1
             return await super().write_msg(stream, rpc_msg)
 
     # -- reading (1, 3, 6) ---------------------------------------------------------------------
@@ -307,6 +311,10 @@ class HardenedPubsub(Pubsub):
     async def _dispatch(self, peer_id: ID, peer: str, protocol: str, rpc: rpc_pb2.RPC) -> None:
         """Upstream's handling of a checked RPC. Upstream's code cannot tell a peer's
         garbage from its own bug; whatever it raises is counted as the peer's fault."""
+        self.rpcs_received += 1
+        for msg in rpc.publish:
+            for topic in msg.topicIDs:
+                self.copies_by_topic[topic] = self.copies_by_topic.get(topic, 0) + 1
         if rpc.HasField("senderRecord") and self._sender_records.get(peer) != rpc.senderRecord:  # (7)
             if not maybe_consume_signed_record(rpc, self.host, peer_id):
                 self.faults.report(peer, protocol, "bad_sender_record", fault="invalid")

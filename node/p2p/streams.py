@@ -13,6 +13,11 @@ validator's record pushes (slow: every record decoded, screened and verified)
 held all 32 slots and its consensus messages waited behind them, 0.7 to 3.4 s
 per message under API load at 15-20 % CPU per node.
 
+A request frame with id 0 (:data:`NOTIFICATION_ID`) is a notification: served
+like any request, under the same budget, and never answered, not even with an
+error (``Requester.notify`` sends one; the consensus outbox sends every
+consensus message this way on ``/branchnet/{chain}/consensus/2``).
+
 Client side: ``Requester.request`` reuses one stream per (peer, protocol),
 pipelines concurrent requests on it, and when the stream turns out to be
 broken opens a new one and retries the request once (so handlers must be
@@ -26,7 +31,7 @@ py-libp2p's own multi-line ERROR for it is filtered out), ``RequestTimeout``,
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable
 
 import trio
@@ -38,6 +43,8 @@ from .frames import (DEFAULT_MAX_FRAME_SIZE, DEFAULT_MAX_RESPONSE_FRAME_SIZE, HE
 from .host import libp2p_id_of
 
 logger = logging.getLogger("node.p2p.streams")
+
+NOTIFICATION_ID = 0  # a request frame with this id is one-way: served, never answered
 
 _MAX_ERROR_MESSAGE = 512
 
@@ -59,9 +66,16 @@ class StreamStats:
     bad_frames: int = 0            # peer sent oversize/short/truncated frames
     inbound_streams: int = 0
     unsupported_protocol: int = 0  # a peer answered "na" to a protocol we asked it for
+    notifications_sent: int = 0    # one-way requests (id 0) written
+    served_by_protocol: dict = field(default_factory=dict)  # protocol id -> request frames read
+    sent_by_protocol: dict = field(default_factory=dict)    # protocol id -> request frames written
 
-    def as_dict(self) -> dict[str, int]:
-        return {name: getattr(self, name) for name in self.__slots__}
+    def as_dict(self) -> dict[str, Any]:
+        return {name: dict(v) if isinstance(v := getattr(self, name), dict) else v for name in self.__slots__}
+
+
+def count_by(counts: dict[str, int], key: str) -> None:
+    counts[key] = counts.get(key, 0) + 1
 
 
 # -- server -------------------------------------------------------------------
@@ -132,6 +146,7 @@ class RequestServer:
                         self.stats.bad_frames += 1
                         self.faults.report(peer_id, protocol_id, "not_a_request", fault="protocol_violation")
                         break
+                    count_by(self.stats.served_by_protocol, protocol_id)
                     token = object()
                     await limiter.acquire_on_behalf_of(token)
                     nursery.start_soon(self._serve_request, handler, peer_id, request_id, body,
@@ -170,6 +185,10 @@ class RequestServer:
                 frame = encode_frame(kind, request_id, body_out, self._max_response_frame_size)
             else:
                 self.stats.requests_served += 1
+            if request_id == NOTIFICATION_ID:  # one-way: the sender waits for no answer
+                if body_out is not None:
+                    logger.debug("notification from %s not served: %s", peer_id, body_out[:200])
+                return
             try:
                 async with write_lock:
                     await stream.write(frame)
@@ -196,8 +215,9 @@ class _Broken(Exception):
 class _ClientStream:
     """One long-lived outbound stream with pipelined requests matched by id."""
 
-    def __init__(self, stream: Any, max_frame_size: int) -> None:
+    def __init__(self, stream: Any, max_frame_size: int, protocol_id: str = "") -> None:
         self.stream = stream
+        self.protocol_id = protocol_id
         self.max_frame_size = max_frame_size
         self.pending: dict[int, trio.MemorySendChannel[tuple[int, bytes]]] = {}
         self.next_id = 1
@@ -323,6 +343,40 @@ class Requester:
                                  f"within {timeout}s") from None
         raise AssertionError("unreachable")
 
+    async def notify(self, peer_id: str, protocol_id: str, body: bytes, *, timeout: float | None = None) -> None:
+        """Send ``body`` to ``peer_id`` on ``protocol_id`` one way: a request frame with id
+        0 (:data:`NOTIFICATION_ID`), which the server serves and never answers. Returns once
+        the frame is written (Yamux's flow control and the server's per-(peer, protocol)
+        budget are the backpressure), so a caller learns of a peer's silence only when
+        its writes stall. Never retried. Raises ``FrameError`` (over the frame limit),
+        ``PeerUnavailable`` (no stream, or it broke), ``RequestTimeout`` (the write did
+        not finish within ``timeout``)."""
+        if self._nursery is None:
+            raise RuntimeError("Requester.notify called before run() started")
+        frame = encode_frame(KIND_REQUEST, NOTIFICATION_ID, body, self._max_frame_size)
+        timeout = self._default_timeout if timeout is None else timeout
+        key = (str(peer_id), protocol_id)
+        try:
+            with trio.fail_after(timeout):
+                client = await self._client(key)
+                async with client.write_lock:
+                    if client.broken is not None:
+                        raise PeerUnavailable(f"{peer_id} {protocol_id}: {client.broken}")
+                    try:
+                        await client.stream.write(frame)
+                    except trio.Cancelled:
+                        raise
+                    except Exception as exc:
+                        client.fail(f"write failed: {exc!r}")
+                        if self._streams.get(key) is client:
+                            del self._streams[key]
+                        raise PeerUnavailable(f"{peer_id} {protocol_id}: {client.broken}") from None
+                count_by(self.stats.sent_by_protocol, protocol_id)
+                self.stats.notifications_sent += 1
+        except trio.TooSlowError:
+            self.stats.request_timeouts += 1
+            raise RequestTimeout(f"notification to {peer_id} on {protocol_id} not written within {timeout}s") from None
+
     async def _client(self, key: tuple[str, str]) -> _ClientStream:
         while True:
             client = self._streams.get(key)
@@ -335,7 +389,7 @@ class Requester:
         event = self._opening[key] = trio.Event()
         try:
             stream = await self._open(*key)
-            client = _ClientStream(stream, self._max_response_frame_size)
+            client = _ClientStream(stream, self._max_response_frame_size, key[1])
             self.stats.streams_opened += 1
             self._streams[key] = client
             assert self._nursery is not None
@@ -370,6 +424,7 @@ class Requester:
                         raise _Broken(client.broken)
                     await client.stream.write(
                         encode_frame(KIND_REQUEST, request_id, body, self._max_frame_size))
+                    count_by(self.stats.sent_by_protocol, client.protocol_id)
             except (_Broken, trio.Cancelled):
                 raise
             except Exception as exc:
