@@ -11,10 +11,14 @@ A :class:`Shot` is one thing to send to one target, on one channel:
   records with bad signatures or stale sequence numbers, votes and proposals
   from a non-validator, forged votes in a validator's name, replays of captured
   consensus messages, malformed sync requests, oversize bodies;
+* ``notify`` — the same hostile bodies on the one-way ``consensus/2`` (a
+  request frame with id 0, never answered), and hostile bundles there (a
+  bundle nested in a bundle, empty, over 256 messages, elements that are not
+  bytes, bit flips, and invalid messages mixed with garbage and replays);
 * ``gossip`` — a correctly signed gossip message with a hostile payload on a
   chain topic;
 * ``stream_flood`` — many concurrent streams of valid requests at once;
-* ``request`` with ``extra`` — equivocation, when the adversary holds a
+* ``request`` or ``notify`` with ``extra`` — equivocation, when the adversary holds a
   validator's key (``--validator-key``, a compromised validator): two prevotes,
   two precommits or two proposals for one height and round with different
   block hashes, both to the same target, which must turn them into evidence
@@ -57,7 +61,7 @@ MAX_FRAME = 4 * 1024 * 1024  # the targets' request frame limit (node/p2p/frames
 @dataclass(frozen=True, slots=True)
 class Shot:
     kind: str       # "<family>/<variant>", e.g. "records/bad_signature"
-    channel: str    # meshsub | raw | request | gossip | stream_flood
+    channel: str    # meshsub | raw | request | notify | gossip | stream_flood | tcp
     protocol: str   # protocol id or gossip topic ("" for meshsub)
     data: bytes
     valid: bool = False  # True only for inputs a correct node may accept (the first copy of a fresh record)
@@ -98,6 +102,7 @@ class Arsenal:
         self.sync = wire.sync_protocol(chain_id)
         self.records = wire.records_protocol(chain_id)
         self.consensus = wire.consensus_protocol(chain_id)
+        self.consensus_push = wire.consensus_push_protocol(chain_id)  # one way: shots go as notifications
         self.pubsub = PubsubGarbage(rng, libp2p_key_pair, [self.topics.records, self.topics.consensus,
                                                             self.topics.blocks])
         self.fresh_services: list[str] = []  # service ids of the fresh (valid) records sent, each at seq 1
@@ -158,7 +163,11 @@ class Arsenal:
         return wire.encode_vote(self._vote())
 
     def _protocol(self) -> str:
-        return self.rng.choice((self.sync, self.records, self.consensus))
+        return self.rng.choice((self.sync, self.records, self.consensus, self.consensus_push))
+
+    def _channel(self, protocol: str) -> str:
+        """How a body goes on ``protocol``: consensus/2 is one way (never answered)."""
+        return "notify" if protocol == self.consensus_push else "request"
 
     # ------------------------------------------------------------ families
     def _pubsub(self) -> Shot:
@@ -205,7 +214,7 @@ class Arsenal:
             data = b"\x93\xcf" + b"\xff" * 8 + b"\xcf" + b"\xff" * 8 + b"\x00"
         else:
             data = b""
-        return Shot(f"body/{variant}", "request", protocol, data)
+        return Shot(f"body/{variant}", self._channel(protocol), protocol, data)
 
     def _records(self) -> Shot:
         variant = self.rng.choice(("bad_signature", "stale_seq", "stale_seq", "replay", "mutated", "oversize_batch",
@@ -234,7 +243,9 @@ class Arsenal:
 
     def _consensus(self) -> Shot:
         variant = self.rng.choice(("vote_non_validator", "vote_forged", "proposal_non_validator", "replay",
-                                   "mutated_replay", "future_height"))
+                                   "mutated_replay", "future_height", "bundle"))
+        if variant == "bundle":
+            return self._bundle()
         if variant == "vote_non_validator":
             data = wire.encode_vote(self._vote())
         elif variant == "vote_forged":  # a validator's id, our signature
@@ -252,7 +263,29 @@ class Arsenal:
         else:
             vote = Vote.create(self.key, self.chain_id, PREVOTE, 10**9, 0, self.rng.randbytes(32))
             data = wire.encode_vote(vote)
-        return Shot(f"consensus/{variant}", "request", self.consensus, data)
+        protocol = self.rng.choice((self.consensus, self.consensus_push))
+        return Shot(f"consensus/{variant}", self._channel(protocol), protocol, data)
+
+    def _bundle(self) -> Shot:
+        """A hostile bundle on consensus/2 (§11.2): each element judged alone, the bundle
+        itself refused whole when it breaks the format."""
+        variant = self.rng.choice(("mixed", "nested", "empty", "too_many", "not_bytes", "mutated"))
+        messages = [wire.encode_vote(self._vote()) for _ in range(self.rng.randint(1, 8))]
+        if variant == "mixed":  # non-validator votes, garbage and replays side by side
+            messages += [self.rng.randbytes(self.rng.randint(1, 64)), *self.captured[-4:]]
+            self.rng.shuffle(messages)
+            data = encode([wire.MSG_BUNDLE, messages])
+        elif variant == "nested":
+            data = encode([wire.MSG_BUNDLE, [wire.encode_bundle(messages)]])
+        elif variant == "empty":
+            data = encode([wire.MSG_BUNDLE, []])
+        elif variant == "too_many":
+            data = encode([wire.MSG_BUNDLE, [messages[0]] * (wire.MAX_BUNDLE_MESSAGES + 1)])
+        elif variant == "not_bytes":
+            data = encode([wire.MSG_BUNDLE, [1, "two", [3]]])
+        else:
+            data = _flip(wire.encode_bundle(messages), self.rng)
+        return Shot(f"consensus/bundle_{variant}", "notify", self.consensus_push, data)
 
     def _sync(self) -> Shot:
         variant = self.rng.choice(("blocks_zero", "blocks_huge", "blocks_far", "records_empty", "records_too_many",
@@ -316,4 +349,5 @@ class Arsenal:
             kind = PREVOTE if variant == "prevote" else PRECOMMIT
             bodies = [wire.encode_vote(Vote.create(self.validator_key, self.chain_id, kind, height, round_, h))
                       for h in hashes]
-        return Shot(f"equivocate/{variant}", "request", self.consensus, bodies[0], extra=(bodies[1],))
+        protocol = self.rng.choice((self.consensus, self.consensus_push))
+        return Shot(f"equivocate/{variant}", self._channel(protocol), protocol, bodies[0], extra=(bodies[1],))
