@@ -258,9 +258,12 @@ def _section(section_cls: type, values: Any, where: str) -> Any:
 
 @dataclass(frozen=True)
 class Home:
-    """Where a node keeps its files."""
+    """Where a node keeps its files. ``path`` may be given as a string."""
 
     path: Path
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "path", Path(self.path))
 
     @property
     def config(self) -> Path:

@@ -15,6 +15,7 @@ from node.cli import cli
 from node.config import Home
 from node.home import read_psk
 from node.keyfile import load_key
+from node.testnet import set_config
 from node.p2p.host import peer_id_of
 from protocol.genesis import Genesis
 
@@ -121,3 +122,11 @@ def test_identity_card_builds_genesis_and_peers(tmp_path: Path) -> None:
     r = run("config", "add-peer", "--home", str(tmp_path / "h0"), "/ip4/127.0.0.1/tcp/1")
     assert r.exit_code == 2 and "/p2p/PEER_ID" in r.stderr
     assert Home(tmp_path / "h0").load_config().p2p.peers == tuple(cards[1]["addresses"])
+
+
+def test_a_home_given_as_a_string_is_a_path(tmp_path: Path) -> None:
+    home = Home(str(tmp_path))
+    assert home.path == tmp_path and home.config == tmp_path / "config.toml"
+    home.config.write_text("[api]\nlisten = \"127.0.0.1:0\"\n")
+    set_config(home, "api", "listen", "127.0.0.1:8080")
+    assert 'listen = "127.0.0.1:8080"' in home.config.read_text()
