@@ -73,3 +73,10 @@ def test_gen_history_then_bench_history_on_a_tiny_history(tmp_path):
     assert bench["proof"]["n"] == 10 and bench["history_search"]["n"] >= 7
     assert (bench["sync"]["blocks"], bench["sync"]["records"]) == (12, 2300)
     assert bench["after_start"]["rss_mb"] > 0 and bench["sync"]["observer_rss_mb"] > 0
+
+
+def test_bench_scale_busy_loops_end_by_themselves():
+    from tools.bench_scale import start_busy_loops
+
+    (loop,) = start_busy_loops(1, 1)
+    assert loop.wait(timeout=60) == 0

@@ -1,7 +1,7 @@
 """Scale benchmark: V validators and O observers as processes on 127.0.0.1 (issue 15).
 
     python -m tools.bench_scale --validators 16 --observers 48 [--idle 30] [--duration 60]
-                                [--rate 100] [--dir DIR] [--json]
+                                [--rate 100] [--busy N] [--dir DIR] [--json]
 
 1. Creates a network (``node.testnet.create_network``: validators in a full mesh,
    each observer linked to two validators, round-robin) with one more observer
@@ -239,16 +239,24 @@ def wait_for(what: str, condition, timeout: float, interval: float = 0.5) -> Non
         time.sleep(interval)
 
 
+def start_busy_loops(n: int, seconds: float) -> list[subprocess.Popen]:
+    """``n`` processes that each spin on a core (other work on the machine), each ending
+    by itself after ``seconds`` should we fail to stop it."""
+    loop = f"import time\nend = time.monotonic() + {seconds:.0f}\nwhile time.monotonic() < end:\n    pass\n"
+    return [subprocess.Popen([sys.executable, "-c", loop]) for _ in range(n)]
+
+
 def run(base: Path, v: int, o: int, idle: float, duration: float, rate: float, seed: int,
-        empty_block_interval_ms: int | None = None) -> dict:
+        empty_block_interval_ms: int | None = None, busy: int = 0) -> dict:
     consensus = {"empty_block_interval_ms": empty_block_interval_ms} if empty_block_interval_ms else None
     homes = create_network(base, v, observers=o + 1, chain_id="bench-scale", consensus=consensus)
     fresh_home, homes = homes[-1], homes[:-1]
     apis = [Api(h) for h in homes]
     config = homes[0].load_config().consensus
-    result: dict = {"validators": v, "observers": o, "processes": v + o, "machine_cores": os.cpu_count(),
+    result: dict = {"validators": v, "observers": o, "processes": v + o, "busy_loops": busy, "machine_cores": os.cpu_count(),
                     "block_interval_ms": config.block_interval_ms, "empty_block_interval_ms": config.empty_block_interval_ms}
     procs: list[subprocess.Popen] = []
+    busy_loops: list[subprocess.Popen] = []
     watchers: list[CommitWatcher] = []
     try:
         t_start = time.monotonic()
@@ -265,6 +273,9 @@ def run(base: Path, v: int, o: int, idle: float, duration: float, rate: float, s
         wait_for("a block committed on every node",
                  lambda: all((a.try_json("/v1/status") or {}).get("height", 0) >= 1 for a in apis), 300)
         result["start_seconds"] = round(time.monotonic() - t_start, 1)
+        if busy:
+            print(f"{busy} busy loops take the cores from now on ...", file=sys.stderr)
+            busy_loops = start_busy_loops(busy, idle + duration + 900)
 
         print(f"idle for {idle:.0f} s ...", file=sys.stderr)
         time.sleep(5)  # start-up work (dials, first syncs) settles
@@ -369,6 +380,9 @@ def run(base: Path, v: int, o: int, idle: float, duration: float, rate: float, s
         for w in watchers:
             w.stop()
         stop(procs)
+        for loop in busy_loops:
+            loop.kill()
+            loop.wait()
     return result
 
 
@@ -382,16 +396,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--empty-block-interval-ms", type=int, help="heartbeat block interval (default: the node's, 5000)")
     ap.add_argument("--dir", type=Path, help="keep the network here (must not exist); default: a temporary directory")
+    ap.add_argument("--busy", type=int, default=0,
+                    help="busy-loop processes that take cores from the nodes once they run (default 0)")
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     args = ap.parse_args(argv)
-    if args.validators < 1 or args.observers < 0 or args.idle <= 0 or args.duration <= 0 or args.rate <= 0:
-        ap.error("--validators >= 1, --observers >= 0, and --idle, --duration, --rate > 0")
+    if args.validators < 1 or args.observers < 0 or args.busy < 0 or args.idle <= 0 or args.duration <= 0 or args.rate <= 0:
+        ap.error("--validators >= 1, --observers >= 0, --busy >= 0, and --idle, --duration, --rate > 0")
     if args.dir is not None and args.dir.exists():
         ap.error(f"--dir {args.dir} exists")
     base = args.dir or Path(tempfile.mkdtemp(prefix="bench-scale-"))
     try:
         result = run(base, args.validators, args.observers, args.idle, args.duration, args.rate, args.seed,
-                     args.empty_block_interval_ms)
+                     args.empty_block_interval_ms, args.busy)
     finally:
         if args.dir is None:
             shutil.rmtree(base, ignore_errors=True)
