@@ -186,6 +186,23 @@ async def test_a_decided_height_waiting_for_the_gate_is_not_stuck(autojump_clock
         assert (outbox.statistics()["summaries_sent"] > 0) is expect_help, gated
 
 
+async def _send_own_votes(outbox, votes: list[Vote], *, gap: float, then: float) -> None:
+    """Run ``outbox``, send ``votes`` as ours ``gap`` s apart, let it work ``then`` s more."""
+    async with trio.open_nursery() as nursery:
+        await nursery.start(outbox.run)
+        for v in votes:
+            outbox.send_own_vote(v)
+            if gap:
+                await trio.sleep(gap)
+        await trio.sleep(then)
+        nursery.cancel_scope.cancel()
+
+
+def _votes_to(net: RecordingNetwork, peer: str) -> list[Vote]:
+    """The votes ``net`` delivered to ``peer``, in order (round summaries left out)."""
+    return [m for m in (wire.decode_consensus(b) for p, b in net.sent if p == peer) if isinstance(m, Vote)]
+
+
 async def test_messages_queued_for_a_slow_validator_go_as_one_bundle(autojump_clock):
     # Under load each message as its own request cost a frame (and an answer frame) apiece:
     # queues reached 100-330 messages on a 16-validator devnet. What queues while a frame
@@ -193,16 +210,9 @@ async def test_messages_queued_for_a_slow_validator_go_as_one_bundle(autojump_cl
     net = RecordingNetwork(PEERS, slow={PEERS[0]: 0.5})
     outbox, _ = _outbox(net)
     votes = [Vote.create(KEYS[0], CHAIN_ID, PREVOTE, 1, r, b"\x07" * 32) for r in range(40)]
-    async with trio.open_nursery() as nursery:
-        await nursery.start(outbox.run)
-        for v in votes:
-            outbox.send_own_vote(v)
-            await trio.sleep(0.01)
-        await trio.sleep(5)
-        nursery.cancel_scope.cancel()
+    await _send_own_votes(outbox, votes, gap=0.01, then=5)
     for peer in PEERS:
-        got = [m for m in (wire.decode_consensus(b) for p, b in net.sent if p == peer) if isinstance(m, Vote)]
-        assert got == votes  # all, in order (and a round summary or two: the height is stuck)
+        assert _votes_to(net, peer) == votes  # all, in order (and a round summary or two: the height is stuck)
         assert {protocol for p, protocol, _ in net.frames if p == peer} == {wire.consensus_push_protocol(CHAIN_ID)}
     slow_frames = [body for p, _, body in net.frames  # the round summaries aside
                    if p == PEERS[0] and (wire.is_bundle(body) or isinstance(wire.decode_consensus(body), Vote))]
@@ -233,8 +243,7 @@ async def test_an_answer_leaves_out_what_is_already_on_its_way(autojump_clock):
         assert outbox.answer_summary(PEERS[0], summarize(peer_cs)) == 1  # written: a later summary is answered again
         await trio.sleep(5)
         nursery.cancel_scope.cancel()
-    got = [m for m in (wire.decode_consensus(b) for p, b in net.sent if p == PEERS[0]) if isinstance(m, Vote)]
-    assert got == [theirs[1], theirs[1]]
+    assert _votes_to(net, PEERS[0]) == [theirs[1], theirs[1]]
 
 
 async def test_a_validator_without_consensus_2_gets_each_message_as_a_request(autojump_clock):
@@ -242,14 +251,9 @@ async def test_a_validator_without_consensus_2_gets_each_message_as_a_request(au
     net = RecordingNetwork(PEERS, one_way=False)
     outbox, _ = _outbox(net)
     votes = [Vote.create(KEYS[0], CHAIN_ID, PREVOTE, 1, r, b"\x07" * 32) for r in range(5)]
-    async with trio.open_nursery() as nursery:
-        await nursery.start(outbox.run)
-        for v in votes:
-            outbox.send_own_vote(v)
-        await trio.sleep(1)
-        nursery.cancel_scope.cancel()
+    await _send_own_votes(outbox, votes, gap=0, then=1)
     for peer in PEERS:
-        assert [m for m in (wire.decode_consensus(b) for p, b in net.sent if p == peer) if isinstance(m, Vote)] == votes
+        assert _votes_to(net, peer) == votes
         assert all(protocol == wire.consensus_protocol(CHAIN_ID) and not wire.is_bundle(body)
                    for p, protocol, body in net.frames if p == peer)
 

@@ -21,7 +21,7 @@ What it models, and what it does not:
 * A request runs the handler in the serving node's own task group; an
   exception other than a timeout propagates there (the node crashes loudly —
   the libp2p server answers an error instead). Unreachable peers raise
-  ``PeerUnavailable``, unregistered protocols ``RequestFailed``, silence
+  ``PeerUnavailable``, unregistered protocols ``ProtocolUnsupported`` (as libp2p's "na"), silence
   ``RequestTimeout``.
 * Every delivery takes ``latency`` seconds of trio time; nothing is encrypted.
 * Misbehaving peers: :meth:`MemoryNetwork.penalize` scores a peer as
@@ -258,17 +258,8 @@ class MemoryNetwork:
 
     async def request(self, peer_id: str, protocol_id: str, body: bytes, *,
                       timeout: float | None = None, retry: bool = True) -> bytes:
-        if len(body) > self.config.max_frame_size:
-            raise FrameError(f"request of {len(body)} bytes exceeds {self.config.max_frame_size}")
         timeout = self.config.request_timeout if timeout is None else timeout
-        server = self.hub.networks.get(peer_id)
-        if server is None or not self.hub.linked(self.peer_id, peer_id):
-            raise PeerUnavailable(f"{peer_id} is not connected")
-        handler = server._handlers.get(protocol_id)
-        if handler is None:
-            raise RequestFailed(f"{peer_id} does not serve {protocol_id}")
-        self.stats.requests_sent += 1
-        count_by(self.stats.sent_by_protocol, protocol_id)
+        server, handler = self._route(peer_id, protocol_id, body)
         done = trio.Event()
         answer: list[bytes | BaseException] = []
         server._later(self.hub.latency, server._serve, self.peer_id, protocol_id, handler, body, answer, done)
@@ -287,6 +278,14 @@ class MemoryNetwork:
         """One way, as ``P2PNetwork.notify``: the handler runs on the server after ``latency``;
         its answer and its errors go nowhere (a handler exception other than a timeout
         still crashes the serving node, as for requests)."""
+        server, handler = self._route(peer_id, protocol_id, body)
+        server._later(self.hub.latency, server._serve, self.peer_id, protocol_id, handler, body, [], trio.Event())
+        await trio.lowlevel.checkpoint()
+
+    def _route(self, peer_id: str, protocol_id: str, body: bytes) -> tuple["MemoryNetwork", RequestHandler]:
+        """The server and handler a request or notification to ``peer_id`` goes to, counted
+        as sent; raises as ``streams.Requester`` does (a protocol the peer does not serve is
+        ``ProtocolUnsupported``)."""
         if len(body) > self.config.max_frame_size:
             raise FrameError(f"request of {len(body)} bytes exceeds {self.config.max_frame_size}")
         server = self.hub.networks.get(peer_id)
@@ -297,8 +296,7 @@ class MemoryNetwork:
             raise ProtocolUnsupported(f"{peer_id} does not serve {protocol_id}")
         self.stats.requests_sent += 1
         count_by(self.stats.sent_by_protocol, protocol_id)
-        server._later(self.hub.latency, server._serve, self.peer_id, protocol_id, handler, body, [], trio.Event())
-        await trio.lowlevel.checkpoint()
+        return server, handler
 
     def _serve(self, client: str, protocol_id: str, handler: RequestHandler, body: bytes, answer: list,
                done: trio.Event) -> None:
