@@ -148,6 +148,7 @@ class Sample:
     bytes: list[int] = field(default_factory=list)
     duplicate_votes: list[int] = field(default_factory=list)
     heights: list[int] = field(default_factory=list)
+    peers: list[int] = field(default_factory=list)  # connected peers per node (/v1/status)
     decided_by_round: dict[str, float] = field(default_factory=dict)  # validator 0: heights decided by round 0, 1, any
     breakdown: list[dict[str, float]] = field(default_factory=list)  # per node: message counters by kind (breakdown())
 
@@ -201,6 +202,7 @@ def sample(procs: list[subprocess.Popen], apis: list[Api]) -> Sample:
         conns = p2p.get("connections", {})
         out.bytes.append(conns.get("bytes_sent", 0) + conns.get("bytes_received", 0))
         out.heights.append(status.get("height", 0))
+        out.peers.append(status.get("peers", 0))
         try:
             status_code, body = api.request("GET", "/metrics", timeout=5.0)
             text = body.decode() if status_code == 200 else ""
@@ -222,9 +224,9 @@ def rss_mb(pid: int) -> float:
 
 
 def _split(values: list[float], v: int) -> dict:
-    """mean and max over validators and over observers"""
+    """min, mean and max over validators and over observers"""
     def summary(xs: list[float]) -> dict:
-        return {"mean": round(statistics.mean(xs), 2), "max": round(max(xs), 2)} if xs else {}
+        return {"min": round(min(xs), 2), "mean": round(statistics.mean(xs), 2), "max": round(max(xs), 2)} if xs else {}
     return {"validators": summary(values[:v]), "observers": summary(values[v:])}
 
 
@@ -287,6 +289,7 @@ def run(base: Path, v: int, o: int, idle: float, duration: float, rate: float, s
             "seconds": round(span, 1),
             "cpu_percent_per_node": _split([(b - a) * 100 / span for a, b in zip(s0.cpu, s1.cpu)], v),
             "heights": max(s1.heights) - max(s0.heights),
+            "connected_peers_per_node": _split(s1.peers, v),  # a validator should have every other validator
             "rss_mb_per_node": _split([rss_mb(p.pid) for p in procs], v),
             "messages_per_validator_per_height": per_height(s0.breakdown[:v], s1.breakdown[:v], max(1, max(s1.heights) - max(s0.heights))),
         }
@@ -363,6 +366,7 @@ def run(base: Path, v: int, o: int, idle: float, duration: float, rate: float, s
             "messages_per_validator_per_height_by_kind": per_height(s2.breakdown[:v], s3.breakdown[:v], heights),
             **({"messages_per_observer_per_height_by_kind": per_height(s2.breakdown[v:], s3.breakdown[v:], heights)} if o else {}),
             "peak_rss_mb_per_node": _split([proc_stats(p.pid)[1] for p in procs], v),
+            "connected_peers_per_node": _split(s3.peers, v),
         }
         errors_seen = [w.error for w in watchers if w.error]
         if errors_seen:
