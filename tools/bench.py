@@ -62,6 +62,9 @@ from tools.bench_protocol import run as protocol_bench
 
 N_VALIDATORS = 4
 BATCH_INTERVAL = 0.1  # seconds between the load generator's batches
+# a bound, not a speed: node start alone took 10-12 s at load average 9, and make test's bench
+# runs failed there with 60 s for a whole network to start and connect
+NETWORK_UP_TIMEOUT = 180
 BENCH_PARAMS = {"timeout_propose_ms": 3000, "timeout_prevote_ms": 1000, "timeout_precommit_ms": 1000, "timeout_delta_ms": 500}
 
 
@@ -165,8 +168,8 @@ async def start_listening(nursery: trio.Nursery, net: P2PNetwork, genesis: Genes
             announced.setdefault(height, time.monotonic())
 
     nursery.start_soon(listen)
-    with trio.fail_after(60):
-        await net.wait_connected(N_VALIDATORS, timeout=60)
+    with trio.fail_after(NETWORK_UP_TIMEOUT):
+        await net.wait_connected(N_VALIDATORS, timeout=NETWORK_UP_TIMEOUT)
         while not announced:
             await trio.sleep(0.1)
     await trio.sleep(0.5)
@@ -358,8 +361,8 @@ async def sync_phase(base: Path, n_blocks: int, records_per_block: int, workload
         node = BranchNode(fresh)
         async with trio.open_nursery() as nursery:
             await nursery.start(node.run)
-            with trio.fail_after(60):
-                await node.net.wait_connected(1, timeout=60)
+            with trio.fail_after(NETWORK_UP_TIMEOUT):
+                await node.net.wait_connected(1, timeout=NETWORK_UP_TIMEOUT)
             t0 = time.monotonic()
             with trio.fail_after(600):
                 while node.chain.height < n_blocks:
