@@ -283,22 +283,18 @@ class Adversary:
                     return await self._write_raw(target, shot.protocol, shot.data)
                 if shot.channel == "stream_flood":
                     return (await self._flood(target, shot)).split(" ")[0] + "_flood"
-                if shot.channel == "notify":  # one way (consensus/2): the outcome is in the target's metrics
-                    try:
-                        for body in (shot.data, *shot.extra):
-                            await self.net.notify(target.peer_id, shot.protocol, body, timeout=3)
-                    except PeerUnavailable:
-                        return NOT_CONNECTED
-                    except P2PError as exc:
-                        return type(exc).__name__
-                    return "written"
                 try:
                     for body in (shot.data, *shot.extra):
-                        answer = await self.net.request(target.peer_id, shot.protocol, body, timeout=3, retry=False)
+                        if shot.channel == "notify":  # one way (consensus/2): the outcome is in the target's metrics
+                            await self.net.notify(target.peer_id, shot.protocol, body, timeout=3)
+                        else:
+                            answer = await self.net.request(target.peer_id, shot.protocol, body, timeout=3, retry=False)
                 except PeerUnavailable:
                     return NOT_CONNECTED
                 except P2PError as exc:
                     return type(exc).__name__
+                if shot.channel == "notify":
+                    return "written"
                 try:
                     status, _ = wire.decode_response(answer) if answer else (0, None)
                 except Exception:

@@ -274,7 +274,7 @@ class Arsenal:
         if variant == "mixed":  # non-validator votes, garbage and replays side by side
             messages += [self.rng.randbytes(self.rng.randint(1, 64)), *self.captured[-4:]]
             self.rng.shuffle(messages)
-            data = encode([wire.MSG_BUNDLE, messages])
+            data = wire.encode_bundle(messages)
         elif variant == "nested":
             data = encode([wire.MSG_BUNDLE, [wire.encode_bundle(messages)]])
         elif variant == "empty":
