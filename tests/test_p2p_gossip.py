@@ -107,3 +107,31 @@ async def test_publish_while_the_host_closes_is_a_p2p_error(monkeypatch):
         with pytest.raises(P2PError) as exc:
             await a.publish("t/1", b"late")
         assert "Bad file descriptor" in str(exc.value)
+
+
+async def test_idontwant_only_for_messages_of_a_kilobyte_or_more():
+    # py-libp2p sends every mesh peer an IDONTWANT for every message it receives or
+    # publishes, a control RPC per peer per message that costs more than the copy it would
+    # spare when the message is small. Ours sends them only from 1 KiB (go-libp2p's default).
+    from node.p2p.pubsub import IDONTWANT_MIN_BYTES
+
+    async with network_of(3) as nets:
+        channels = [await net.subscribe(TOPIC) for net in nets]
+        await wait_mesh(nets, TOPIC, {net.peer_id: set(net.connected_peers()) for net in nets}, 30)
+        routers = [net.gossip._router for net in nets]
+        small = [b"small-%d" % i for i in range(10)]
+        with trio.fail_after(60):
+            for data in small:
+                await nets[0].publish(TOPIC, data)
+            for channel in channels[1:]:
+                assert [await channel.receive() for _ in small] == [(nets[0].peer_id, d) for d in small]
+        await wait_until(lambda: sum(r.idontwant_skipped for r in routers[1:]) >= 2 * len(small), 30,
+                         "both receivers forwarded every small message")
+        assert sum(r.idontwant_sent for r in routers) == 0
+        big = bytes(IDONTWANT_MIN_BYTES)
+        with trio.fail_after(60):
+            await nets[0].publish(TOPIC, big)
+            for channel in channels[1:]:
+                assert await channel.receive() == (nets[0].peer_id, big)
+        # each receiver tells its other mesh peers (the mesh is the other two nodes)
+        await wait_until(lambda: sum(r.idontwant_sent for r in routers[1:]) >= 2, 30, "IDONTWANT for the big message")

@@ -94,6 +94,12 @@ class TransportCollector:
         rpcs.add_metric(["received"], getattr(pubsub, "rpcs_received", 0))
         rpcs.add_metric(["sent"], getattr(pubsub, "rpcs_sent", 0))
         yield rpcs
+        router = getattr(pubsub, "router", None)
+        idontwant = CounterMetricFamily("branchnet_gossip_idontwant", "IDONTWANT control messages sent (one per "
+                                        "mesh peer), and messages too small to get one", labels=["outcome"])
+        idontwant.add_metric(["sent"], getattr(router, "idontwant_sent", 0))
+        idontwant.add_metric(["skipped"], getattr(router, "idontwant_skipped", 0))
+        yield idontwant
         connections = GaugeMetricFamily("branchnet_p2p_connections", "Open peer connections, by direction",
                                         labels=["direction"])
         by_direction = {"inbound": 0, "outbound": 0}

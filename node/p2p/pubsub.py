@@ -56,6 +56,15 @@ what we do instead (each has a test in tests/test_p2p_hostile.py):
    builds our own record at most every :data:`SENDER_RECORD_TTL` seconds
    (:func:`install_sender_record_cache`). Our nodes dial only configured
    peers, so nothing reads the certified addresses these records fill in.
+8. **An IDONTWANT for every message.** Gossipsub v1.2 lets a node that has just
+   received a message tell its mesh peers not to send it the same message;
+   upstream sends one such control RPC to every mesh peer for every message it
+   receives or publishes, whatever its size. For our small messages (block
+   announcements, consensus fallbacks, single records) that doubles the RPCs
+   a message costs the network, and saves nothing: the copy it would stop is
+   no bigger than the IDONTWANT. Ours sends IDONTWANT only for messages of
+   :data:`IDONTWANT_MIN_BYTES` or more, go-libp2p-pubsub's default threshold
+   (``IDontWantMessageThreshold``, 1 KiB).
 
 Every rejection is reported to :class:`node.p2p.faults.PeerFaults` (counted by
 protocol and reason, scored, banned past the threshold). Messages whose
@@ -67,6 +76,7 @@ for it would let one banned member turn the validators against each other.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import weakref
 from typing import Any, Callable
@@ -238,11 +248,40 @@ def install_sender_record_cache() -> None:
 
 # -- the hardened classes ------------------------------------------------------------------
 
+IDONTWANT_MIN_BYTES = 1024  # smaller messages get no IDONTWANT (8)
+_forwarding_size: contextvars.ContextVar[int] = contextvars.ContextVar("forwarding_size", default=IDONTWANT_MIN_BYTES)
+
+
 class HardenedGossipSub(GossipSub):
-    """GossipSub that never dials the peers a PRUNE names (see the module docstring, 5)."""
+    """GossipSub that never dials the peers a PRUNE names (see the module docstring, 5)
+    and sends IDONTWANT only for messages of :data:`IDONTWANT_MIN_BYTES` or more (8)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.idontwant_sent = 0  # IDONTWANT control messages emitted (one per mesh peer)
+        self.idontwant_skipped = 0  # messages under the threshold: no IDONTWANT to any peer
 
     async def _do_px(self, px_peers: list[Any]) -> None:
         return None
+
+    async def publish(self, msg_forwarder: Any, pubsub_msg: rpc_pb2.Message) -> None:
+        # upstream's publish emits the IDONTWANTs from inside; it is told the message's size
+        # through a context variable (the task's own: concurrent publishes do not mix)
+        token = _forwarding_size.set(pubsub_msg.ByteSize())
+        try:
+            await super().publish(msg_forwarder, pubsub_msg)
+        finally:
+            _forwarding_size.reset(token)
+
+    async def _emit_idontwant_for_message(self, msg_id: bytes, topic_ids: Any) -> None:
+        if _forwarding_size.get() < IDONTWANT_MIN_BYTES:
+            self.idontwant_skipped += 1
+            return
+        await super()._emit_idontwant_for_message(msg_id, topic_ids)
+
+    async def emit_idontwant(self, msg_ids: list[bytes], to_peer: Any) -> None:
+        self.idontwant_sent += 1
+        await super().emit_idontwant(msg_ids, to_peer)
 
 
 class HardenedPubsub(Pubsub):
