@@ -28,12 +28,13 @@ class RecordingNetwork:
 
     def __init__(self, peers: list[str], deaf: frozenset[str] = frozenset(), one_way: bool = True,
                  slow: dict[str, float] | None = None):
-        self.peers = peers
+        self.peers = peers  # the peers we are linked to
         self.deaf = deaf
         self.slow = slow or {}  # peer -> seconds each frame to it takes to write
         self.one_way = one_way  # serves consensus/2
         self.sent: list[tuple[str, bytes]] = []  # each message, a bundle's one by one
         self.frames: list[tuple[str, str, bytes]] = []  # (peer, protocol id, body) as written
+        self.published: list[tuple[str, bytes]] = []  # (topic, data) on gossip
 
     async def notify(self, peer, protocol_id, body, *, timeout=None):
         if not self.one_way:
@@ -56,7 +57,7 @@ class RecordingNetwork:
         return b""
 
     async def publish(self, topic, data, *, max_wait=None):
-        pass
+        self.published.append((topic, data))
 
 
 def _outbox(net: RecordingNetwork) -> tuple[ConsensusOutbox, ConsensusState]:
@@ -85,6 +86,28 @@ async def test_a_stuck_height_sends_each_validator_one_summary_and_nothing_else(
         assert isinstance(summary, RoundSummary) and summary.height == 1
         held = summary.votes(cs.round)
         assert held is not None and held.prevotes != bytes(len(held.prevotes))
+
+
+async def test_a_missing_link_costs_nothing_and_only_a_validator_linked_to_none_gossips():
+    # The peers we reach answer the unlinked validator's summaries with our messages;
+    # re-publishing them on the topic made every node in the network receive them.
+    vote = Vote.create(KEYS[0], CHAIN_ID, PREVOTE, 1, 0, b"\x42" * 32)
+    for linked, gossiped in ((PEERS, False), (PEERS[:1], False), ([], True)):
+        net = RecordingNetwork(linked)
+        outbox, cs = _outbox(net)
+        async with trio.open_nursery() as nursery:
+            await nursery.start(outbox.run)
+            outbox.send_own_vote(vote)
+            for _ in range(3):
+                await outbox.help_stuck_height()
+            await trio.testing.wait_all_tasks_blocked()
+            nursery.cancel_scope.cancel()
+        assert {p for p, m in net.sent if m == wire.encode_vote(vote)} == set(linked)
+        if gossiped:
+            assert len(net.published) == 3
+            assert all(wire.decode_consensus(data) == vote for _, data in net.published)
+        else:
+            assert net.published == []
 
 
 async def test_a_summary_is_answered_with_what_the_peer_lacks():
