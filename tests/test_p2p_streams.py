@@ -6,7 +6,8 @@ import pytest
 import trio
 
 from node.p2p import FrameError, P2PConfig, PeerUnavailable, RequestFailed, RequestTimeout
-from node.p2p.streams import HEADER_SIZE, KIND_REQUEST, encode_frame, read_frame
+from node.p2p.frames import FrameReader
+from node.p2p.streams import HEADER_SIZE, KIND_REQUEST, KIND_RESPONSE, encode_frame
 from node.p2p.testing import TEST_PSK, make_keys, network_of
 
 P = "/branchnet/test-echo/1"
@@ -30,6 +31,10 @@ class FakeStream:
         return out
 
 
+async def read_frame(stream, max_frame_size):
+    return await FrameReader(stream, max_frame_size).read()
+
+
 async def test_frame_codec_roundtrip_and_rejections():
     frame = encode_frame(KIND_REQUEST, 7, b"hello", 1024)
     assert await read_frame(FakeStream(frame), 1024) == (KIND_REQUEST, 7, b"hello")
@@ -44,6 +49,23 @@ async def test_frame_codec_roundtrip_and_rejections():
         await read_frame(FakeStream(struct.pack(">IBI", HEADER_SIZE, 9, 1)), 1024)
     with pytest.raises(FrameError):
         encode_frame(KIND_REQUEST, 1, b"x" * 1024, 1024)
+
+
+async def test_frames_are_cut_from_whatever_the_stream_holds():
+    # Many frames in one read, one frame over many reads, and a clean end between frames.
+    frames = [encode_frame(KIND_REQUEST, i, bytes([i]) * i * 50, 4096) for i in range(1, 9)]
+    frames.append(encode_frame(KIND_RESPONSE, 9, b"", 4096))
+    data = b"".join(frames)
+    for chunk in (1, 7, len(data)):
+        reader = FrameReader(FakeStream(data, chunk=chunk), 4096)
+        got = [await reader.read() for _ in frames]
+        assert got == [(KIND_REQUEST, i, bytes([i]) * i * 50) for i in range(1, 9)] + [(KIND_RESPONSE, 9, b"")]
+        assert await reader.read() is None
+    # a frame over the limit is refused from its length alone, before its bytes arrive
+    reader = FrameReader(FakeStream(frames[0] + struct.pack(">I", 5000), chunk=len(data)), 4096)
+    assert (await reader.read())[1] == 1
+    with pytest.raises(FrameError, match="exceeds"):
+        await reader.read()
 
 
 async def test_round_trip_concurrent_errors_and_timeouts():

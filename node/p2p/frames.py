@@ -12,8 +12,8 @@ blocks and certificates, ``node.wire.MAX_RESPONSE_BYTES``; one block alone may
 be 8 MiB). So a peer can make a server buffer at most 4 MiB per request, and
 only a server we asked can send us more.
 
-No I/O of its own: ``read_frame`` reads from any object with libp2p's
-``async read(n)``.
+No I/O of its own: :class:`FrameReader` reads from any object with libp2p's
+``async read(n)`` (up to ``n`` bytes, at least one; empty or ``EOFError`` at the end).
 """
 
 from __future__ import annotations
@@ -31,46 +31,64 @@ DEFAULT_MAX_FRAME_SIZE = 4 * 1024 * 1024                                # reques
 DEFAULT_MAX_RESPONSE_FRAME_SIZE = 16 * 1024 * 1024 + HEADER_SIZE        # response/error frames
 
 
-async def _read_exact(stream: Any, n: int) -> bytes:
-    chunks = bytearray()
-    while len(chunks) < n:
-        chunk = await stream.read(n - len(chunks))
-        if not chunk:
-            raise EOFError
-        chunks += chunk
-    return bytes(chunks)
+READ_CHUNK = 64 * 1024  # what one read asks the stream for: every frame already there
 
 
-async def read_frame(stream: Any, max_frame_size: int) -> tuple[int, int, bytes] | None:
-    """Read one frame: (kind, request_id, body), or None on a clean EOF between frames.
+class FrameReader:
+    """The frames of one stream, in order.
 
-    Raises ``FrameError`` (``reason``: oversize_frame, short_frame, truncated_frame,
-    unknown_frame_kind).
-    Stream errors (reset, closed) propagate as libp2p's exceptions.
+    Reads whatever the stream holds (up to :data:`READ_CHUNK`, or the rest of a
+    bigger frame) and cuts frames from it: one ``read`` per Yamux frame that
+    arrives, not two per frame of ours (its length, then its payload). Each
+    ``read`` of a py-libp2p stream takes its locks and checkpoints, and a
+    consensus vote is one small frame. What is read ahead stays here, at most
+    one chunk beyond the frame being read, so the server's per-peer budget
+    (``streams.py``) still holds a peer back.
     """
-    try:
-        first = await stream.read(_LENGTH.size)
-    except EOFError:
-        return None
-    if not first:
-        return None
-    try:
-        head = first if len(first) == _LENGTH.size else first + await _read_exact(
-            stream, _LENGTH.size - len(first))
-        (length,) = _LENGTH.unpack(head)
-        if length > max_frame_size:
-            raise FrameError(f"frame of {length} bytes exceeds the {max_frame_size}-byte limit",
-                             reason="oversize_frame")
-        if length < HEADER_SIZE:
-            raise FrameError(f"frame of {length} bytes is shorter than its {HEADER_SIZE}-byte header",
-                             reason="short_frame")
-        payload = await _read_exact(stream, length)
-    except EOFError:
-        raise FrameError("stream ended inside a frame (truncated frame)", reason="truncated_frame") from None
-    kind, request_id = _HEADER.unpack_from(payload)
-    if kind not in (KIND_REQUEST, KIND_RESPONSE, KIND_ERROR):
-        raise FrameError(f"unknown frame kind {kind}", reason="unknown_frame_kind")
-    return kind, request_id, payload[HEADER_SIZE:]
+
+    __slots__ = ("_stream", "_max", "_buf")
+
+    def __init__(self, stream: Any, max_frame_size: int) -> None:
+        self._stream = stream
+        self._max = max_frame_size
+        self._buf = bytearray()
+
+    async def read(self) -> tuple[int, int, bytes] | None:
+        """The next frame: (kind, request_id, body), or None on a clean EOF between frames.
+
+        Raises ``FrameError`` (``reason``: oversize_frame, short_frame, truncated_frame,
+        unknown_frame_kind). Stream errors (reset, closed) propagate as libp2p's exceptions.
+        """
+        buf = self._buf
+        while True:
+            if len(buf) >= _LENGTH.size:
+                (length,) = _LENGTH.unpack_from(buf)
+                if length > self._max:
+                    raise FrameError(f"frame of {length} bytes exceeds the {self._max}-byte limit",
+                                     reason="oversize_frame")
+                if length < HEADER_SIZE:
+                    raise FrameError(f"frame of {length} bytes is shorter than its {HEADER_SIZE}-byte header",
+                                     reason="short_frame")
+                end = _LENGTH.size + length
+                if len(buf) >= end:
+                    kind, request_id = _HEADER.unpack_from(buf, _LENGTH.size)
+                    if kind not in (KIND_REQUEST, KIND_RESPONSE, KIND_ERROR):
+                        raise FrameError(f"unknown frame kind {kind}", reason="unknown_frame_kind")
+                    body = bytes(buf[_LENGTH.size + HEADER_SIZE:end])
+                    del buf[:end]
+                    return kind, request_id, body
+                want = max(READ_CHUNK, end - len(buf))
+            else:
+                want = READ_CHUNK
+            try:
+                chunk = await self._stream.read(want)
+            except EOFError:
+                chunk = b""
+            if not chunk:
+                if buf:
+                    raise FrameError("stream ended inside a frame (truncated frame)", reason="truncated_frame")
+                return None
+            buf += chunk
 
 
 def encode_frame(kind: int, request_id: int, body: bytes, max_frame_size: int) -> bytes:

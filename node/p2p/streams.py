@@ -39,7 +39,7 @@ import trio
 from .errors import FrameError, PeerUnavailable, ProtocolUnsupported, RequestFailed, RequestTimeout
 from .faults import PeerFaults
 from .frames import (DEFAULT_MAX_FRAME_SIZE, DEFAULT_MAX_RESPONSE_FRAME_SIZE, HEADER_SIZE,  # noqa: F401
-                     KIND_ERROR, KIND_REQUEST, KIND_RESPONSE, encode_frame, read_frame)
+                     FrameReader, KIND_ERROR, KIND_REQUEST, KIND_RESPONSE, encode_frame)
 from .host import libp2p_id_of
 
 logger = logging.getLogger("node.p2p.streams")
@@ -125,11 +125,12 @@ class RequestServer:
         self.stats.inbound_streams += 1
         write_lock = trio.Lock()
         limiter = self._limiter(peer_id, protocol_id)
+        frames = FrameReader(stream, self._max_frame_size)
         try:
             async with trio.open_nursery() as nursery:
                 while True:
                     try:
-                        frame = await read_frame(stream, self._max_frame_size)
+                        frame = await frames.read()
                     except FrameError as exc:
                         self.stats.bad_frames += 1
                         self.faults.report(peer_id, protocol_id, exc.reason, fault="malformed", detail=str(exc))
@@ -232,9 +233,10 @@ class _ClientStream:
 
     async def read_loop(self) -> None:
         reason = "stream closed by peer"
+        frames = FrameReader(self.stream, self.max_frame_size)
         try:
             while True:
-                frame = await read_frame(self.stream, self.max_frame_size)
+                frame = await frames.read()
                 if frame is None:
                     break
                 kind, request_id, body = frame
