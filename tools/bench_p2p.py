@@ -3,8 +3,10 @@
     python -m tools.bench_p2p [--json] [--messages N] [--requests N]
 
 Measures gossip (4 nodes, full mesh, one publisher with backpressure; msgs/s
-and MB/s per receiver, 1 KB and 64 KB) and request/response round trips
-(sequential on one long-lived stream, and pipelined with 32 in flight).
+and MB/s per receiver, 1 KB and 64 KB), request/response round trips
+(sequential on one long-lived stream, and pipelined with 32 in flight), and
+one-way notifications of 200 bytes, as consensus votes travel (process CPU per
+message, both ends: sent back to back, and one at a time with a 0.5 ms pause).
 Figures are CPU-bound and in-process (all nodes share one core's GIL).
 """
 
@@ -14,6 +16,7 @@ import argparse
 import json
 import logging
 import sys
+import time
 
 import trio
 
@@ -80,12 +83,41 @@ async def bench_requests(count: int, in_flight: int, size: int = 256) -> dict[st
                 "streams_opened": a.stream_stats.streams_opened}
 
 
+async def bench_notifications(count: int, *, paced: bool, size: int = 200) -> dict[str, float]:
+    async with network_of(2) as (a, b):
+        served = 0
+        all_served = trio.Event()
+
+        async def sink(peer: str, body: bytes) -> bytes:
+            nonlocal served
+            served += 1
+            if served == count + 1:
+                all_served.set()
+            return b""
+
+        b.register_handler(PROTOCOL, sink)
+        payload = bytes(size)
+        await a.notify(b.peer_id, PROTOCOL, payload)  # open the stream
+        cpu0, start = time.process_time(), trio.current_time()
+        for _ in range(count):
+            await a.notify(b.peer_id, PROTOCOL, payload)
+            if paced:
+                await trio.sleep(0.0005)
+        with trio.fail_after(120):
+            await all_served.wait()
+        cpu = time.process_time() - cpu0
+        return {"notifications": count, "payload": size, "seconds": round(trio.current_time() - start, 3),
+                "cpu_us_per_message": round(cpu / count * 1e6, 1)}
+
+
 async def main(args: argparse.Namespace) -> dict:
     return {
         "gossip_4_nodes_1kb": await bench_gossip(1024, args.messages),
         "gossip_4_nodes_64kb": await bench_gossip(64 * 1024, max(10, args.messages // 4)),
         "rr_sequential_one_stream": await bench_requests(args.requests, 1),
         "rr_pipelined_32": await bench_requests(args.requests, 32),
+        "notify_back_to_back": await bench_notifications(args.requests, paced=False),
+        "notify_one_at_a_time": await bench_notifications(args.requests, paced=True),
     }
 
 
@@ -93,7 +125,8 @@ def cli(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m tools.bench_p2p", description=__doc__.split("\n")[0])
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--messages", type=int, default=400, help="gossip messages (1 KB run)")
-    parser.add_argument("--requests", type=int, default=2000, help="request/response round trips")
+    parser.add_argument("--requests", type=int, default=2000,
+                        help="request/response round trips, and notifications of each kind")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.ERROR)
     results = trio.run(main, args)
