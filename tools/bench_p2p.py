@@ -6,7 +6,10 @@ Measures gossip (4 nodes, full mesh, one publisher with backpressure; msgs/s
 and MB/s per receiver, 1 KB and 64 KB), request/response round trips
 (sequential on one long-lived stream, and pipelined with 32 in flight), and
 one-way notifications of 200 bytes, as consensus votes travel (process CPU per
-message, both ends: sent back to back, and one at a time with a 0.5 ms pause).
+message, both ends: sent back to back, and one at a time with a 0.5 ms pause) —
+over a libp2p stream, and over a bare link (a socket pair with our PSK layer and
+libp2p's Noise, our frames straight on the Noise session: no multistream-select,
+no Yamux), what a dedicated consensus link would cost.
 Figures are CPU-bound and in-process (all nodes share one core's GIL).
 """
 
@@ -110,6 +113,60 @@ async def bench_notifications(count: int, *, paced: bool, size: int = 200) -> di
                 "cpu_us_per_message": round(cpu / count * 1e6, 1)}
 
 
+async def bench_bare_link(count: int, *, paced: bool, size: int = 200) -> dict[str, float]:
+    from libp2p.crypto.x25519 import create_new_key_pair as x25519_key_pair
+    from libp2p.io.trio import TrioTCPStream
+    from libp2p.network.connection.raw_connection import RawConnection
+    from libp2p.peer.id import ID
+    from libp2p.security.noise.transport import Transport as NoiseTransport
+
+    from node.p2p.frames import KIND_REQUEST, FrameReader, encode_frame
+    from node.p2p.host import keypair_of
+    from node.p2p.pnet import PrivateNetwork
+    from node.p2p.testing import make_keys
+
+    pairs = [keypair_of(k) for k in make_keys(2)]
+    network = PrivateNetwork.from_hex(TEST_PSK)
+    ends = []
+    for sock, initiator in zip(trio.socket.socketpair(), (True, False)):
+        conn = network.protect(RawConnection(TrioTCPStream(trio.SocketStream(sock)), initiator))
+        conn._expect = b""  # no multistream-select header follows the nonce on this link
+        ends.append(conn)
+    noise = [NoiseTransport(kp, noise_privkey=x25519_key_pair().private_key) for kp in pairs]
+    sessions: dict[str, object] = {}
+
+    async def inbound() -> None:
+        sessions["b"] = await noise[1].secure_inbound(ends[1])
+
+    with trio.fail_after(60):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(inbound)
+            sessions["a"] = await noise[0].secure_outbound(ends[0], ID.from_pubkey(pairs[1].public_key))
+    a, b = sessions["a"], sessions["b"]
+
+    class OneNoiseMessage:  # a Noise session's read(n) waits for n bytes; a frame reader wants what is there
+        async def read(self, n: int) -> bytes:
+            return await b.read(None)
+
+    frame = encode_frame(KIND_REQUEST, 0, bytes(size), 1 << 20)
+    cpu0, start = time.process_time(), trio.current_time()
+    with trio.fail_after(120):
+        async with trio.open_nursery() as nursery:
+            async def receive() -> None:
+                frames = FrameReader(OneNoiseMessage(), 1 << 20)
+                for _ in range(count):
+                    await frames.read()
+
+            nursery.start_soon(receive)
+            for _ in range(count):
+                await a.write(frame)
+                if paced:
+                    await trio.sleep(0.0005)
+    cpu = time.process_time() - cpu0
+    return {"notifications": count, "payload": size, "seconds": round(trio.current_time() - start, 3),
+            "cpu_us_per_message": round(cpu / count * 1e6, 1)}
+
+
 async def main(args: argparse.Namespace) -> dict:
     return {
         "gossip_4_nodes_1kb": await bench_gossip(1024, args.messages),
@@ -118,6 +175,8 @@ async def main(args: argparse.Namespace) -> dict:
         "rr_pipelined_32": await bench_requests(args.requests, 32),
         "notify_back_to_back": await bench_notifications(args.requests, paced=False),
         "notify_one_at_a_time": await bench_notifications(args.requests, paced=True),
+        "bare_link_back_to_back": await bench_bare_link(args.requests, paced=False),
+        "bare_link_one_at_a_time": await bench_bare_link(args.requests, paced=True),
     }
 
 
