@@ -20,6 +20,7 @@ import json
 import logging
 import sys
 import time
+from typing import Awaitable, Callable
 
 import trio
 
@@ -86,6 +87,25 @@ async def bench_requests(count: int, in_flight: int, size: int = 256) -> dict[st
                 "streams_opened": a.stream_stats.streams_opened}
 
 
+PACE = 0.0005  # seconds between notifications sent one at a time
+
+
+async def _time_one_way(send: Callable[[], Awaitable[None]], all_received: Callable[[], Awaitable[None]],
+                        count: int, *, paced: bool, size: int) -> dict[str, float]:
+    """Send ``count`` messages (back to back, or ``PACE`` apart), wait until all arrived;
+    the process's CPU per message, both ends."""
+    cpu0, start = time.process_time(), trio.current_time()
+    for _ in range(count):
+        await send()
+        if paced:
+            await trio.sleep(PACE)
+    with trio.fail_after(120):
+        await all_received()
+    cpu = time.process_time() - cpu0
+    return {"notifications": count, "payload": size, "seconds": round(trio.current_time() - start, 3),
+            "cpu_us_per_message": round(cpu / count * 1e6, 1)}
+
+
 async def bench_notifications(count: int, *, paced: bool, size: int = 200) -> dict[str, float]:
     async with network_of(2) as (a, b):
         served = 0
@@ -101,16 +121,8 @@ async def bench_notifications(count: int, *, paced: bool, size: int = 200) -> di
         b.register_handler(PROTOCOL, sink)
         payload = bytes(size)
         await a.notify(b.peer_id, PROTOCOL, payload)  # open the stream
-        cpu0, start = time.process_time(), trio.current_time()
-        for _ in range(count):
-            await a.notify(b.peer_id, PROTOCOL, payload)
-            if paced:
-                await trio.sleep(0.0005)
-        with trio.fail_after(120):
-            await all_served.wait()
-        cpu = time.process_time() - cpu0
-        return {"notifications": count, "payload": size, "seconds": round(trio.current_time() - start, 3),
-                "cpu_us_per_message": round(cpu / count * 1e6, 1)}
+        return await _time_one_way(lambda: a.notify(b.peer_id, PROTOCOL, payload), all_served.wait, count,
+                                   paced=paced, size=size)
 
 
 async def bench_bare_link(count: int, *, paced: bool, size: int = 200) -> dict[str, float]:
@@ -149,22 +161,17 @@ async def bench_bare_link(count: int, *, paced: bool, size: int = 200) -> dict[s
             return await b.read(None)
 
     frame = encode_frame(KIND_REQUEST, 0, bytes(size), 1 << 20)
-    cpu0, start = time.process_time(), trio.current_time()
-    with trio.fail_after(120):
-        async with trio.open_nursery() as nursery:
-            async def receive() -> None:
-                frames = FrameReader(OneNoiseMessage(), 1 << 20)
-                for _ in range(count):
-                    await frames.read()
+    all_read = trio.Event()
 
-            nursery.start_soon(receive)
-            for _ in range(count):
-                await a.write(frame)
-                if paced:
-                    await trio.sleep(0.0005)
-    cpu = time.process_time() - cpu0
-    return {"notifications": count, "payload": size, "seconds": round(trio.current_time() - start, 3),
-            "cpu_us_per_message": round(cpu / count * 1e6, 1)}
+    async def receive() -> None:
+        frames = FrameReader(OneNoiseMessage(), 1 << 20)
+        for _ in range(count):
+            await frames.read()
+        all_read.set()
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(receive)
+        return await _time_one_way(lambda: a.write(frame), all_read.wait, count, paced=paced, size=size)
 
 
 async def main(args: argparse.Namespace) -> dict:
