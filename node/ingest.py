@@ -16,19 +16,27 @@ signed (:class:`RotationInProgress`), and it is signed only once nothing signed
 with the old key is pending.
 
 Records accepted locally leave in batches of up to 64 KiB (at most one batch
-per ``flush_interval``, 100 ms, unless a batch fills up). Each batch is pushed
-straight to every connected validator over ``/branchnet/{chain}/records/1``
-(request = the batch, answer = how many records were new), so each validator
-receives it once; every validator has its own queue (at most 64 batches) and
-sender task, so a slow validator delays only its own copy. Gossip carries a
-batch only when some validator is not connected or a push failed: gossipsub
-relays every message to every mesh peer, so a validator would otherwise
-receive and decrypt each batch once per peer (py-libp2p was about a third of a
-validator's CPU samples at 2,000 records/s before this; py-spy). Records of our
-own clients that are still uncommitted are sent again, the same way,
-``regossip_interval`` seconds after they were sent, then after twice that, up
-to ``MAX_REGOSSIP_BACKOFF`` times it. A push that times out is not gossiped
-(the validator is slow, not out of reach).
+per ``flush_interval``, 100 ms, unless a batch fills up) for the validators that
+will propose them, over ``/branchnet/{chain}/records/1`` (request = the batch,
+answer = how many records were new): a record must reach a proposer, not every
+validator, since the block carries it to the rest. A validator pushes each batch
+to the upcoming proposers (:func:`upcoming_proposers`, three) it is connected
+to; any other node pushes it to one connected validator, taking them in turn,
+and that validator forwards the records new to it to its upcoming proposers
+(one hop: a validator's push is never forwarded). So a record costs about four
+pushes whatever the number of validators (it was N - 1, which at 31 validators
+and 20 records/s took more CPU than consensus), and an observer's cost does not
+grow with it. Every validator has its own queue (at most 64 batches) and sender
+task, so a slow validator delays only its own copy. Gossip carries a batch only
+when no validator is connected: gossipsub relays every message to every mesh
+peer, so a validator would otherwise receive and decrypt each batch once per
+peer (py-libp2p was about a third of a validator's CPU samples at 2,000
+records/s before this; py-spy), and a push that failed is not gossiped either
+(at 31 validators under load, gossiping failed pushes cost more CPU than the
+machine had). Records of our own clients that are still uncommitted are sent
+again, the same way — to the proposers upcoming then — ``regossip_interval``
+seconds after they were sent, then after twice that, up to
+``MAX_REGOSSIP_BACKOFF`` times it.
 
 Errors: :class:`protocol.errors.RemoteProtocolError` for a bad record (the
 client's or peer's fault: counted by reason), :class:`node.mempool.MempoolFull`
@@ -46,6 +54,7 @@ import trio
 
 from protocol import wire
 from protocol.errors import DecodeError, RemoteProtocolError, ValidationError
+from protocol.consensus.proposer import proposer
 from protocol.governance import KeyRotation
 from protocol.keys import PrivateKey, PublicKey
 from protocol.records import Record
@@ -57,14 +66,32 @@ from .mempool import AlreadyKnown, Mempool, MempoolFull
 from .metrics import NodeMetrics
 from .overload import AdmissionControl, Overloaded
 from .pending import PendingRecords
-from .p2p.errors import P2PError, RequestTimeout
+from .p2p.errors import P2PError
 from .p2p.faults import fault_of
-from .p2p.host import validator_peer_ids
+from .p2p.host import peer_id_of, validator_peer_ids
 
 log = logging.getLogger("branchnet.ingest")
 MAX_QUEUED_PUSHES = 64  # batches (of up to 64 KiB) waiting for one validator
 MAX_REGOSSIP_BACKOFF = 8  # a record still uncommitted is re-sent after 1, 2, 4, then every 8 re-send intervals
 MAX_OUTBOX_RECORDS = 65_536  # our clients' records waiting for the next batch
+PUSH_PROPOSERS = 3  # record batches go to the validators proposing the next three (height, round)s
+
+
+def upcoming_proposers(state: Any, count: int = PUSH_PROPOSERS) -> list[str]:
+    """Peer ids of the first ``count`` distinct validators in the proposer sequence from
+    the next height on (§11.1: step height + round, so these propose the next heights'
+    first rounds or this height's next rounds). A record needs to reach a proposer,
+    not every validator: sending it to every validator cost each record N - 1 pushes,
+    which at 31 validators took more CPU than consensus (bench_scale)."""
+    validators = state.validators
+    found: list[str] = []
+    for index in range(state.height + 1, state.height + 1 + 16 * count):  # bounded: weighted sets repeat proposers
+        peer = peer_id_of(validators.get(proposer(validators, index, 0)).public_key.raw)
+        if peer not in found:
+            found.append(peer)
+            if len(found) == count:
+                break
+    return found
 
 
 class CatchingUp(Exception):
@@ -104,8 +131,11 @@ class RecordIngest:
         self.topic = wire.Topics.of(self.chain_id).records
         self.protocol = wire.records_protocol(self.chain_id)
         self.push_timeout = 10.0
-        self._validator_peers = validator_peer_ids(chain.state, network.peer_id)
-        chain.on_commit(lambda _block: setattr(self, "_validator_peers", validator_peer_ids(chain.state, network.peer_id)))
+        self._validator_peers: set[str] = set()  # the other validators' peer ids
+        self._relays = False  # whether we are a validator: we forward records pushed to us by non-validators
+        self._refresh_validators()
+        chain.on_commit(lambda _block: self._refresh_validators())
+        self._turn = 0  # a non-validator pushes each batch to one validator, taking them in turn
         self._local: dict[bytes, tuple[bytes, float, float]] = {}  # our uncommitted records: hash -> (raw, last sent, wait)
         self._resend = 0
         self._outbox: deque[bytes] = deque()
@@ -118,10 +148,18 @@ class RecordIngest:
         self.regossiped_records = 0
         self.gossiped_batches = 0
         self.pushed_batches = 0
+        self.forwarded_batches = 0
         self.push_failures = 0
         self.push_dropped = 0
         self.outbox_dropped = 0
         network.register_handler(self.protocol, self.receive_pushed_batch)
+
+    def _refresh_validators(self) -> None:
+        state = self.chain.state
+        every = validator_peer_ids(state, "")
+        self._validator_peers = every - {self.net.peer_id}
+        self._relays = self.net.peer_id in every
+        self._next_proposers = upcoming_proposers(state)
 
     # ------------------------------------------------------------ local clients
     async def submit(self, raw: bytes, *, signed_here: bool = False) -> Record:
@@ -332,6 +370,7 @@ class RecordIngest:
 
     def statistics(self) -> dict[str, int]:
         return {"received_records": self.received_records, "pushed_batches": self.pushed_batches,
+                "forwarded_batches": self.forwarded_batches,
                 "push_failures": self.push_failures, "push_dropped": self.push_dropped,
                 "push_queued": sum(len(q) for q in self._push_queues.values()), "gossiped_batches": self.gossiped_batches,
                 "regossiped_records": self.regossiped_records, "uncommitted_local": len(self._local),
@@ -386,46 +425,56 @@ class RecordIngest:
                 await self._send_batch(batch)
 
     async def _send_batch(self, batch: list[bytes]) -> None:
-        """Queue ``batch`` for every connected validator and gossip it if some validator
-        is out of reach (gossip relays can get it there). Each validator has its own
-        queue and sender task, so a slow one delays only itself."""
+        """Push ``batch`` straight to the validators that will propose it: a validator to
+        the upcoming proposers it is connected to (:func:`upcoming_proposers`; to every
+        validator it is connected to if none of them is); any other node to one
+        connected validator, in turn, which forwards it to them
+        (:meth:`receive_pushed_batch`). Gossip carries it only when no validator is
+        connected. Each validator has its own queue and sender task, so a slow one
+        delays only itself."""
         data = wire.encode_records(batch, self._resend)
         connected = set(self.net.connected_peers())
         targets = sorted(self._validator_peers & connected)
-        for peer in targets:
+        if not targets:
+            await self._gossip(data)
+            return
+        if not self._relays:
+            targets = [targets[self._turn % len(targets)]]
+            self._turn += 1
+        else:
+            targets = [p for p in self._next_proposers if p in connected] or targets
+        self._push(targets, data)
+        self.pushed_batches += 1
+
+    def _push(self, peers: list[str], data: bytes) -> None:
+        for peer in peers:
             queue = self._push_queues.setdefault(peer, deque())
             if len(queue) >= MAX_QUEUED_PUSHES:  # that validator is far behind: its oldest batch
-                queue.popleft()                  # goes (our re-sends cover our clients' records)
+                queue.popleft()                  # goes (its sender's re-sends cover its records)
                 self.push_dropped += 1
             queue.append(data)
             if peer not in self._pushing:
                 self._pushing.add(peer)
+                assert self._nursery is not None
                 self._nursery.start_soon(self._push_loop, peer, queue)
-        if targets:
-            self.pushed_batches += 1
-        if self._validator_peers - connected:
-            await self._gossip(data)
 
     async def _push_loop(self, peer: str, queue: deque) -> None:
-        """Send ``peer``'s queued batches one at a time, in order; a batch it refuses or
-        that cannot reach it goes out on gossip instead. One that timed out does not: the
-        validator is slow, gossip would reach it through the same process and cost every
-        node 4-5 ms per copy, and our re-sends cover it."""
+        """Send ``peer``'s queued batches one at a time, in order. A batch that fails is
+        counted and left to the sender's re-sends (3 s, 6 s, 12 s, then every 24 s; a
+        non-validator's re-send goes to the next validator in turn), never gossiped: a
+        validator that is slow or overloaded would get gossip through the same process,
+        and every node would pay 4-5 ms per copy (at 31 validators under load that
+        feedback stalled the network: bench_scale, docs/PERFORMANCE.md)."""
         try:
             while queue:
                 data = queue.popleft()
                 try:
                     wire.decode_push_response(await self.net.request(peer, self.protocol, data, timeout=self.push_timeout))
                     self.metrics.record_batches_sent.labels("push").inc()
-                except RequestTimeout as exc:  # slow, not out of reach: our re-sends cover it
-                    self.push_failures += 1
-                    self.metrics.record_push_failures.inc()
-                    log.debug("record push to %s timed out: %s", peer, exc)
                 except (P2PError, RemoteProtocolError, trio.TooSlowError) as exc:
                     self.push_failures += 1
                     self.metrics.record_push_failures.inc()
                     log.debug("record push to %s failed: %s", peer, exc)
-                    await self._gossip(data)
         finally:
             self._pushing.discard(peer)
 
@@ -446,7 +495,17 @@ class RecordIngest:
             self.metrics.reject("push", exc.reason)
             self.net.penalize(peer, exc.reason, fault=fault_of(exc), protocol="records")
             return wire.response(wire.BAD_REQUEST, exc.reason)
-        return wire.response(wire.OK, await self._accept(raws, "push", peer))
+        added = await self._accept(raws, "push", peer)
+        if added and self._relays and peer not in self._validator_peers:
+            # A non-validator pushes to one validator: we take its records to the upcoming
+            # proposers. Only records new to us, and never a validator's push: one hop, no loops.
+            connected = set(self.net.connected_peers())
+            targets = [p for p in self._next_proposers if p in connected and p != peer]
+            if targets:
+                self._push(targets, wire.encode_records([r.raw for r in added], 0))
+                self.forwarded_batches += 1
+                self.metrics.record_batches_sent.labels("forward").inc()
+        return wire.response(wire.OK, len(added))
 
     async def _receiver(self, incoming: Any) -> None:
         async for peer, data in incoming:
@@ -458,8 +517,8 @@ class RecordIngest:
                 continue
             await self._accept(raws, "gossip", peer)
 
-    async def _accept(self, raws: list[bytes], source: str, peer: str) -> int:
-        """Check and add a peer's records to the mempool; returns how many were new.
+    async def _accept(self, raws: list[bytes], source: str, peer: str) -> list[Record]:
+        """Check and add a peer's records to the mempool; returns those that were new.
         Records that do not decode, or whose signature does not verify, penalise
         ``peer``; other rejections may depend on our state and are only counted."""
         fresh: list[Record] = []
@@ -479,7 +538,7 @@ class RecordIngest:
                 continue
             fresh.append(record)
         good = await verify_signatures(fresh, self.chain.state.members, self.runtime)
-        added = 0
+        added: list[Record] = []
         for record in fresh:
             if record.hash not in good:
                 if self._signed_by_announced_key(record):  # ahead of our chain, not the peer's fault: a
@@ -491,12 +550,12 @@ class RecordIngest:
                 continue
             try:
                 self.mempool.add(record)
-                added += 1
+                added.append(record)
             except AlreadyKnown:
                 pass
             except (RemoteProtocolError, MempoolFull) as exc:
                 self.metrics.reject(source, exc.reason)
-        self.received_records += added
+        self.received_records += len(added)
         if added:
             self.metrics.mempool_records.set(len(self.mempool))
             self.on_new_records()

@@ -63,10 +63,12 @@ class NodeMetrics:
         self.finality = Histogram("branchnet_record_finality_seconds", "Time from local submission to commit",
                                   buckets=(0.05, 0.1, 0.2, 0.3, 0.5, 1, 2, 5, 10), registry=r)
         self.signer_writes = Counter("branchnet_signer_state_writes", "fsynced signer-state writes", registry=r)
-        self.record_batches_sent = Counter("branchnet_record_batches_sent", "Batches of our clients' records sent: "
-                                           "pushed to one validator, or gossiped", ["via"], registry=r)
-        self.record_push_failures = Counter("branchnet_record_push_failures", "Record pushes refused or timed out "
-                                            "(the batch then goes out on gossip)", registry=r)
+        self.record_batches_sent = Counter("branchnet_record_batches_sent", "Record batches sent to one validator: "
+                                           "our clients' (push), a non-validator's forwarded by us as a validator "
+                                           "(forward), or our clients' gossiped when no validator is connected "
+                                           "(gossip)", ["via"], registry=r)
+        self.record_push_failures = Counter("branchnet_record_push_failures", "Record pushes refused, failed or timed "
+                                            "out (the sender's re-sends cover their records)", registry=r)
         self.proposal_data_fetched = Counter("branchnet_proposal_data_fetched", "What a compact proposal lacked and "
                                              "was fetched from peers: records by hash, or whole blocks", ["what"], registry=r)
 
