@@ -56,6 +56,7 @@ from protocol import wire
 from protocol.errors import DecodeError, RemoteProtocolError, ValidationError
 from protocol.consensus.proposer import proposer
 from protocol.governance import KeyRotation
+from protocol.hashing import sha256
 from protocol.keys import PrivateKey, PublicKey
 from protocol.records import Record
 from protocol.schema import BranchProfile, ServiceStatus, ServiceWithdraw
@@ -496,16 +497,22 @@ class RecordIngest:
             self.net.penalize(peer, exc.reason, fault=fault_of(exc), protocol="records")
             return wire.response(wire.BAD_REQUEST, exc.reason)
         added = await self._accept(raws, "push", peer)
-        if added and self._relays and peer not in self._validator_peers:
-            # A non-validator pushes to one validator: we take its records to the upcoming
-            # proposers. Only records new to us, and never a validator's push: one hop, no loops.
-            connected = set(self.net.connected_peers())
-            targets = [p for p in self._next_proposers if p in connected and p != peer]
-            if targets:
-                self._push(targets, wire.encode_records([r.raw for r in added], 0))
-                self.forwarded_batches += 1
-                self.metrics.record_batches_sent.labels("forward").inc()
-        return wire.response(wire.OK, len(added))
+        if self._relays and peer not in self._validator_peers:
+            self._forward(peer, raws)
+        return wire.response(wire.OK, added)
+
+    def _forward(self, peer: str, raws: list[bytes]) -> None:
+        """A non-validator pushes to one validator: we take its records to our upcoming
+        proposers — those of the batch our mempool holds, new or not: a re-send of records
+        we already hold means a first forward missed its proposers (sent while the network
+        was heights ahead of us). A validator's push is never forwarded: one hop, no loops."""
+        held = [raw for raw in raws if sha256(raw) in self.mempool]
+        connected = set(self.net.connected_peers())
+        targets = [p for p in self._next_proposers if p in connected and p != peer]
+        if held and targets:
+            self._push(targets, wire.encode_records(held, 0))
+            self.forwarded_batches += 1
+            self.metrics.record_batches_sent.labels("forward").inc()
 
     async def _receiver(self, incoming: Any) -> None:
         async for peer, data in incoming:
@@ -517,8 +524,8 @@ class RecordIngest:
                 continue
             await self._accept(raws, "gossip", peer)
 
-    async def _accept(self, raws: list[bytes], source: str, peer: str) -> list[Record]:
-        """Check and add a peer's records to the mempool; returns those that were new.
+    async def _accept(self, raws: list[bytes], source: str, peer: str) -> int:
+        """Check and add a peer's records to the mempool; returns how many were new.
         Records that do not decode, or whose signature does not verify, penalise
         ``peer``; other rejections may depend on our state and are only counted."""
         fresh: list[Record] = []
@@ -538,7 +545,7 @@ class RecordIngest:
                 continue
             fresh.append(record)
         good = await verify_signatures(fresh, self.chain.state.members, self.runtime)
-        added: list[Record] = []
+        added = 0
         for record in fresh:
             if record.hash not in good:
                 if self._signed_by_announced_key(record):  # ahead of our chain, not the peer's fault: a
@@ -550,12 +557,12 @@ class RecordIngest:
                 continue
             try:
                 self.mempool.add(record)
-                added.append(record)
+                added += 1
             except AlreadyKnown:
                 pass
             except (RemoteProtocolError, MempoolFull) as exc:
                 self.metrics.reject(source, exc.reason)
-        self.received_records += len(added)
+        self.received_records += added
         if added:
             self.metrics.mempool_records.set(len(self.mempool))
             self.on_new_records()

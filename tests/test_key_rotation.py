@@ -374,16 +374,16 @@ async def test_a_record_signed_by_an_announced_key_is_not_held_against_the_peer(
         branch, chain_id, now = member.branch_id, member.genesis.chain_id, member.runtime.wall_ms()
         new_key = PrivateKey.generate()
         announce = Record.create(member.key, chain_id, 1, now, KeyRotation(new_key.public_key.raw))
-        assert len(await validator.ingest._accept([announce.raw], "push", member.peer_id)) == 1
+        assert await validator.ingest._accept([announce.raw], "push", member.peer_id) == 1
         ahead = Record.create(new_key, chain_id, 1, now, offer("fx-desk", "fx"), branch_id=branch)
-        assert len(await validator.ingest._accept([ahead.raw], "push", member.peer_id)) == 0
+        assert await validator.ingest._accept([ahead.raw], "push", member.peer_id) == 0
         assert validator.metrics.rejected_counts().get("push/key_not_in_force") == 1
         assert ("records", "bad_signature") not in validator.net.rejections()
         forged = Record.create(PrivateKey.generate(), chain_id, 1, now, offer("fx-desk", "fx"), branch_id=branch)
-        assert len(await validator.ingest._accept([forged.raw], "push", member.peer_id)) == 0
+        assert await validator.ingest._accept([forged.raw], "push", member.peer_id) == 0
         assert validator.net.rejections()[("records", "bad_signature")] == 1
         await wait_until(lambda: validator.chain.store.record(announce.hash) is not None, 60, "the rotation committed")
-        assert len(await validator.ingest._accept([ahead.raw], "push", member.peer_id)) == 1  # not remembered as bad
+        assert await validator.ingest._accept([ahead.raw], "push", member.peer_id) == 1  # not remembered as bad
 
 
 async def test_a_node_cut_off_for_the_whole_grace_window_is_let_in_as_an_observer(tmp_path, autojump_clock):
@@ -401,7 +401,7 @@ async def test_a_node_cut_off_for_the_whole_grace_window_is_let_in_as_an_observe
             old_peer = member.peer_id
             hub.partition([old_peer], [v.peer_id for v in validators])
             record, _ = await rotate_when_ready(member, PrivateKey.generate())
-            assert len(await validators[0].ingest._accept([record.raw], "push", old_peer)) == 1  # it got out, just
+            assert await validators[0].ingest._accept([record.raw], "push", old_peer) == 1  # it got out, just
             await wait_until(lambda: validators[0].chain.store.record(record.hash) is not None, 60, "rotation committed")
             h = validators[0].chain.store.record(record.hash)[1]
             await wait_until(lambda: validators[0].chain.height > h + ROTATION_GRACE_HEIGHTS, 120, "grace over")

@@ -114,6 +114,28 @@ async def test_an_observer_pushes_to_one_validator_which_forwards_to_the_rest(tm
             assert sum(v.ingest.statistics()["received_records"] for v in validators) >= 8
 
 
+async def test_a_re_sent_record_is_forwarded_again_even_if_held(tmp_path, autojump_clock):
+    # A forward can miss its proposers (sent while the network was heights ahead of the
+    # forwarder); the observer's re-send is what brings the record to the proposers then.
+    homes = make_homes(tmp_path, 4, observers=1)
+    hub = MemoryHub()
+    async with running_nodes(homes[:4], hub=hub) as validators:
+        async with running_nodes(homes[4:], connect=False, hub=hub) as (observer,):
+            v = validators[0]
+            observer.net.add_persistent_peer(v.listen_addrs[0])
+            await wait_until(lambda: observer.net.connected_peers() == [v.net.peer_id], 60, "observer linked")
+            chain_id = observer.genesis.chain_id
+            rec = signed_offer(observer.key, chain_id, "re-sent")
+            protocol = wire.records_protocol(chain_id)
+            for resend, new in ((0, 1), (1, 0)):
+                answer = await observer.net.request(v.net.peer_id, protocol, wire.encode_records([rec.raw], resend), timeout=10)
+                assert wire.decode_response(answer) == (wire.OK, new)
+                assert v.ingest.statistics()["forwarded_batches"] == resend + 1  # new or held: forwarded
+            await wait_committed(validators, [rec.hash], 60, "committed")
+            answer = await observer.net.request(v.net.peer_id, protocol, wire.encode_records([rec.raw], 2), timeout=10)
+            assert v.ingest.statistics()["forwarded_batches"] == 2  # committed: nothing held, nothing forwarded
+
+
 async def test_a_node_linked_to_no_validator_gossips_its_records(tmp_path, autojump_clock):
     homes = make_homes(tmp_path, 4, observers=2)
     hub = MemoryHub()
