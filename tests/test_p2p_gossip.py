@@ -135,3 +135,40 @@ async def test_idontwant_only_for_messages_of_a_kilobyte_or_more():
                 assert await channel.receive() == (nets[0].peer_id, big)
         # each receiver tells its other mesh peers (the mesh is the other two nodes)
         await wait_until(lambda: sum(r.idontwant_sent for r in routers[1:]) >= 2, 30, "IDONTWANT for the big message")
+
+
+async def test_a_peer_we_prune_is_not_grafted_again_within_the_backoff():
+    # py-libp2p kept no backoff for peers it pruned itself: its next heartbeat could graft
+    # them again at once, which they took for a GRAFT flood (pruning back, again without a
+    # backoff): a prune/graft loop that kept observers with two links out of the mesh.
+    from types import SimpleNamespace
+
+    from libp2p.peer.id import ID
+    from libp2p.pubsub.gossipsub import PROTOCOL_ID_V11
+
+    from node.p2p.pubsub import HardenedGossipSub
+
+    router = HardenedGossipSub([PROTOCOL_ID_V11], degree=2, degree_low=1, degree_high=3, heartbeat_interval=1)
+    peers = [ID(bytes([i]) * 34) for i in range(5)]
+    router.pubsub = SimpleNamespace(peer_topics={TOPIC: set(peers)})
+    router.peer_protocol = {p: PROTOCOL_ID_V11 for p in peers}
+    router.mesh[TOPIC] = set(peers)  # 5 > D_high: the heartbeat prunes down to D
+    _, pruned = router.mesh_heartbeat()
+    pruned = {p for p, topics in pruned.items() if TOPIC in topics}
+    kept = set(peers) - pruned
+    assert len(pruned) == 3 and router.mesh[TOPIC] == kept
+    assert all(router._check_back_off(p, TOPIC) for p in pruned)
+    router.pubsub.peer_topics[TOPIC] = set(pruned)  # the kept ones leave: only pruned peers are candidates
+    router.mesh[TOPIC] = set()
+    grafted, _ = router.mesh_heartbeat()
+    assert not grafted and router.mesh[TOPIC] == set()  # upstream grafts two of the peers it just pruned
+
+    sent = []
+
+    async def capture(control, to_peer):
+        sent.append((to_peer, control))
+
+    router.emit_control_message = capture
+    graylisted = ID(b"\x09" * 34)
+    await router.emit_prune(TOPIC, graylisted, False, False)  # as handle_graft answers a flood or a graylisted peer
+    assert sent and sent[0][0] == graylisted and router._check_back_off(graylisted, TOPIC)

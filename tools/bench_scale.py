@@ -349,13 +349,17 @@ def run(base: Path, v: int, o: int, idle: float, duration: float, rate: float, s
         s3 = sample(procs, apis)
         span = s3.at - s2.at
         heights = max(1, max(s3.heights) - max(s2.heights))
-        latencies = [(watchers[node].seen[h] - at) * 1000 for node, h, at in sent if h in watchers[node].seen]
+        timed = sorted(((watchers[node].seen[h] - at) * 1000, node, at - t0) for node, h, at in sent if h in watchers[node].seen)
+        latencies = [ms for ms, _, _ in timed]
         by = {le: s3.decided_by_round.get(le, 0) - s2.decided_by_round.get(le, 0) for le in ("0.0", "1.0", "+Inf")}
         rounds = {"0": int(by["0.0"]), "1": int(by["1.0"] - by["0.0"]), "2+": int(by["+Inf"] - by["1.0"])}
         result["load"] = {
             "offered": total, "accepted": len(sent), "errors": errors, "committed_seen_at_submitter": len(latencies),
             "submit_seconds": round(t_sent - t0, 1),
             "commit_p50_ms": round(percentile(latencies, 0.50), 1), "commit_p99_ms": round(percentile(latencies, 0.99), 1),
+            "commit_over_ms": {str(ms): sum(1 for x in latencies if x > ms) for ms in (1000, 2000, 5000, 10000)},
+            # the tail, to look into: (latency, the node it was submitted at, seconds into the load)
+            "slowest": [{"ms": round(ms), "node": node, "at_s": round(at, 1)} for ms, node, at in timed[-5:][::-1]],
             "heights": heights,
             "rounds": rounds,
             "cpu_percent_per_node": _split([(b - a) * 100 / span for a, b in zip(s2.cpu, s3.cpu)], v),

@@ -66,6 +66,20 @@ what we do instead (each has a test in tests/test_p2p_hostile.py):
    :data:`IDONTWANT_MIN_BYTES` or more, go-libp2p-pubsub's default threshold
    (``IDontWantMessageThreshold``, 1 KiB).
 
+9. **A pruned peer is grafted again at once, and taken for a flooder.** Upstream
+   records no backoff for a peer it prunes itself — in its heartbeat (mesh over
+   ``D_high``) or in answer to a GRAFT (flood, graylist, not subscribed) — so
+   its next heartbeat may graft that peer again within seconds; and it flags a
+   GRAFT that comes within 10 s of a PRUNE *from* that peer as a flood, prunes
+   it (again without a backoff) and penalises it. Two py-libp2p nodes then prune
+   and graft each other in a loop, and a peer with few links (an observer with
+   two) stays out of the mesh: at 16 validators + 48 observers, observers got
+   blocks only from their 30 s sync poll, and records committed there up to 29 s
+   late (bench_scale). Ours keeps a backoff (``prune_back_off``) for every peer
+   it prunes, as go-libp2p-pubsub does (``addBackoff`` in its heartbeat and
+   ``handleGraft``), so it never grafts such a peer again before the backoff the
+   PRUNE announced has passed.
+
 Every rejection is reported to :class:`node.p2p.faults.PeerFaults` (counted by
 protocol and reason, scored, banned past the threshold). Messages whose
 origin or forwarder is banned or not admitted are dropped and counted
@@ -253,8 +267,9 @@ _forwarding_size: contextvars.ContextVar[int] = contextvars.ContextVar("forwardi
 
 
 class HardenedGossipSub(GossipSub):
-    """GossipSub that never dials the peers a PRUNE names (see the module docstring, 5)
-    and sends IDONTWANT only for messages of :data:`IDONTWANT_MIN_BYTES` or more (8)."""
+    """GossipSub that never dials the peers a PRUNE names (see the module docstring, 5),
+    sends IDONTWANT only for messages of :data:`IDONTWANT_MIN_BYTES` or more (8), and
+    keeps a backoff for every peer it prunes (9)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -263,6 +278,17 @@ class HardenedGossipSub(GossipSub):
 
     async def _do_px(self, px_peers: list[Any]) -> None:
         return None
+
+    def mesh_heartbeat(self) -> Any:
+        peers_to_graft, peers_to_prune = super().mesh_heartbeat()
+        for peer, topics in peers_to_prune.items():
+            for topic in topics:
+                self._add_back_off(peer, topic, False)
+        return peers_to_graft, peers_to_prune
+
+    async def emit_prune(self, topic: str, to_peer: Any, do_px: bool, is_unsubscribe: bool) -> None:
+        self._add_back_off(to_peer, topic, is_unsubscribe)
+        await super().emit_prune(topic, to_peer, do_px, is_unsubscribe)
 
     async def publish(self, msg_forwarder: Any, pubsub_msg: rpc_pb2.Message) -> None:
         # upstream's publish emits the IDONTWANTs from inside; it is told the message's size
