@@ -159,7 +159,8 @@ class BranchNode:
         self.net.register_handler(wire.sync_protocol(self.genesis.chain_id), self.sync_server.serve_request)
         sole_validator = [v.branch_id for v in self.genesis.validators] == [self.branch_id]
         self.sync = BlockSync(self.chain, SyncClient(self.net, self.genesis.chain_id, self.chain.decode_block),
-                              self.net, self.metrics, sole_validator=sole_validator)
+                              self.net, self.metrics, sole_validator=sole_validator,
+                              expect_block_within=2 * self.config.consensus.empty_block_interval_ms / 1000)
         self.driver: ConsensusDriver | None = None
         if self.runs_consensus:
             self.driver = ConsensusDriver(chain=self.chain, mempool=self.mempool, candidates=self.candidates,

@@ -52,6 +52,31 @@ async def test_four_validators_commit_the_same_chain_over_real_libp2p(tmp_path):
         await _four_validators_commit_the_same_chain(nodes, 240)
 
 
+async def test_an_observer_that_misses_block_announcements_polls_after_two_heartbeats(tmp_path, autojump_clock):
+    # Gossip is lossy, and an observer with few links can be left out of its peers' meshes
+    # (bench_scale: up to 60 s). Validators make a block at least every heartbeat interval,
+    # so no block for twice that means announcements were missed: it asks then, not only
+    # at the 30 s poll.
+    homes = make_homes(tmp_path, 4, observers=1)
+    hub = MemoryHub()
+    async with running_nodes(homes[:4], hub=hub) as validators:
+        async with running_nodes(homes[4:], connect=False, hub=hub) as (observer,):
+            for v in validators[:2]:
+                observer.net.add_persistent_peer(v.listen_addrs[0])
+            await wait_heights([observer], 2, 60, "observer following")
+            observer.net._receive_gossip = lambda *message: None  # deaf to gossip from now on
+            within = observer.sync.expect_block_within
+            assert within == 2 * 0.4 < observer.sync.poll_interval  # tests' heartbeat: 400 ms
+            start, height = trio.current_time(), observer.chain.height
+            for round_ in range(3):
+                target = observer.chain.height + 2
+                await wait_heights(validators, target, 60, f"validators at {target}")
+                await wait_heights([observer], target, 60, f"observer caught up ({round_})")
+            assert observer.chain.height >= height + 6 and observer.sync.quiet_polls >= 3
+            # each catch-up came within about two heartbeats, far before the 30 s poll
+            assert trio.current_time() - start < 3 * (within + 1.0)
+
+
 async def test_observer_joins_late_and_syncs_the_whole_chain(tmp_path, autojump_clock):
     homes = make_homes(tmp_path, 4, observers=1)
     hub = MemoryHub()

@@ -40,6 +40,8 @@ class SyncStats(Open):
     lag: Annotated[int, Meta(description="best known peer height minus ours")]
     synced_blocks: Count
     polls: Count
+    quiet_polls: Annotated[int, Meta(ge=0, description="polls made because no block came for twice the heartbeat "
+                                     "interval (block announcements missed)")]
 
 
 class OutboxStats(Open):

@@ -6,7 +6,11 @@ a consensus message or round summary from a height ahead), every second
 until some peer has answered, and otherwise only every ``poll_interval``
 (30 s): status travels with the
 messages that flow anyway, so an idle node polls nobody and its cost does not
-grow with its number of peers.
+grow with its number of peers. One exception: a node that has committed no
+block for ``expect_block_within`` seconds (twice its heartbeat interval: the
+validators make a block at least that often) has missed the announcements —
+gossip is lossy, and an observer with two links can be left out of its peers'
+meshes — and polls then, and every ``expect_block_within`` while that lasts.
 While some peer is ahead it fetches ranges from several peers at once
 (pipelined, ``window`` requests in flight; a range is up to ``batch`` blocks,
 fewer when blocks are big: about ``range_records`` records, judged from the
@@ -40,13 +44,17 @@ log = logging.getLogger("branchnet.sync")
 class BlockSync:
     def __init__(self, chain: Chain, client: SyncClient, network: Any, metrics: NodeMetrics, *,
                  poll_interval: float = 30.0, batch: int = 64, window: int = 4, sole_validator: bool = False,
-                 range_records: int = 4096):
+                 range_records: int = 4096, expect_block_within: float | None = None):
         self.chain = chain
         self.client = client
         self.net = network
         self.metrics = metrics
         self.poll_interval = poll_interval
+        self.expect_block_within = expect_block_within
+        self._last_progress = 0.0  # when we last committed a block or polled (trio time)
+        chain.on_commit(lambda _block: self._progress())
         self.polls = 0
+        self.quiet_polls = 0  # polls because no block came for expect_block_within
         self.batch = batch
         self.window = window
         self.range_records = range_records
@@ -70,17 +78,28 @@ class BlockSync:
     def statistics(self) -> dict[str, Any]:
         best = max(self.peer_heights.values(), default=self.chain.height)
         return {"syncing": self.syncing, "best_peer_height": best, "lag": max(best - self.chain.height, 0),
-                "synced_blocks": self.synced_blocks, "polls": self.polls}
+                "synced_blocks": self.synced_blocks, "polls": self.polls, "quiet_polls": self.quiet_polls}
 
     async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
         task_status.started()
         while True:
             await self._poll_and_catch_up()
+            self._progress()
             # until some peer has answered (at start, peers are still connecting) ask every
             # second: polling nobody costs nothing
-            with trio.move_on_after(self.poll_interval if self.peer_heights else 1.0):
-                await self._wake.wait()
+            deadline = trio.current_time() + (self.poll_interval if self.peer_heights else 1.0)
+            while not self._wake.is_set() and trio.current_time() < deadline:
+                quiet_until = (self._last_progress + self.expect_block_within if self.expect_block_within
+                               else deadline)
+                with trio.move_on_at(min(deadline, quiet_until)):
+                    await self._wake.wait()
+                if trio.current_time() >= quiet_until and not self._wake.is_set():
+                    self.quiet_polls += 1  # no block for too long: announcements were missed
+                    break
             self._wake = trio.Event()
+
+    def _progress(self) -> None:
+        self._last_progress = trio.current_time()
 
     async def _status(self, peer: str) -> None:
         try:
