@@ -160,7 +160,8 @@ class BranchNode:
         sole_validator = [v.branch_id for v in self.genesis.validators] == [self.branch_id]
         self.sync = BlockSync(self.chain, SyncClient(self.net, self.genesis.chain_id, self.chain.decode_block),
                               self.net, self.metrics, sole_validator=sole_validator,
-                              expect_block_within=2 * self.config.consensus.empty_block_interval_ms / 1000)
+                              expect_block_within=2 * self.config.consensus.empty_block_interval_ms / 1000,
+                              follows_consensus=lambda: self.is_validator)
         self.driver: ConsensusDriver | None = None
         if self.runs_consensus:
             self.driver = ConsensusDriver(chain=self.chain, mempool=self.mempool, candidates=self.candidates,

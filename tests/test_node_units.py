@@ -492,3 +492,57 @@ def test_a_big_state_is_frozen_out_of_the_cyclic_gc_and_a_small_one_is_not():
         assert gc.get_freeze_count() > before
     finally:
         gc.unfreeze()
+
+
+async def test_a_validator_told_of_the_height_it_is_deciding_waits_for_its_own_commit(autojump_clock):
+    """The proposer announces a block before the other validators have committed it: a
+    validator polled every peer on each such announcement (10.7 status requests per
+    validator per idle height at 16 validators + 48 observers). It now gives its own
+    consensus CONSENSUS_GRACE to commit that height; an observer still asks at once."""
+    import trio
+
+    from protocol import wire
+    from node.metrics import NodeMetrics
+    from node.sync import BlockSync, SyncClient
+    from node.sync.catchup import CONSENSUS_GRACE
+    from waiting import wait_until
+
+    class Chain:
+        def __init__(self):
+            self.height, self.listeners = 5, []
+
+        def on_commit(self, listener):
+            self.listeners.append(listener)
+
+        def commit(self):
+            self.height += 1
+            for listener in self.listeners:
+                listener(None)
+
+    class Peers:
+        async def request(self, peer, protocol, data, timeout):
+            return wire.response(wire.OK, [chain.height, b"\x00" * 32])  # never ahead of us
+
+        def connected_peers(self):
+            return ["peer-a", "peer-b"]
+
+    for follows_consensus in (True, False):
+        chain, net = Chain(), Peers()
+        sync = BlockSync(chain, SyncClient(net, CHAIN_ID, lambda raw: raw), net, NodeMetrics(),
+                         follows_consensus=lambda: follows_consensus, expect_block_within=600.0)
+        async with trio.open_nursery() as nursery:
+            await nursery.start(sync.run)
+            await wait_until(lambda: sync.polls == 1 and sync.peer_heights, 10, "first poll")
+            for _ in range(5):
+                sync.peer_is_at(chain.height + 1)  # the proposer's announcement, before our commit
+                await trio.sleep(CONSENSUS_GRACE / 4)
+                chain.commit()  # our consensus (or, for the observer, its sync) commits it
+                await trio.sleep(CONSENSUS_GRACE / 4)
+            if follows_consensus:
+                assert sync.polls == 1 and sync.deferred_wakes == 5
+                sync.peer_is_at(chain.height + 1)  # and this time our consensus does not commit it
+                await wait_until(lambda: sync.polls == 2, 10, "polled after the grace")
+                assert sync.deferred_wakes == 5
+            else:
+                assert sync.polls == 6 and sync.deferred_wakes == 0  # an observer asks at once
+            nursery.cancel_scope.cancel()

@@ -42,6 +42,8 @@ class SyncStats(Open):
     polls: Count
     quiet_polls: Annotated[int, Meta(ge=0, description="polls made because no block came for twice the heartbeat "
                                      "interval (block announcements missed)")]
+    deferred_wakes: Annotated[int, Meta(ge=0, description="announced heights that needed no poll: committed here "
+                                        "already, or by our own consensus within 2 s")]
 
 
 class OutboxStats(Open):

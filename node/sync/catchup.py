@@ -11,6 +11,11 @@ block for ``expect_block_within`` seconds (twice its heartbeat interval: the
 validators make a block at least that often) has missed the announcements —
 gossip is lossy, and an observer with two links can be left out of its peers'
 meshes — and polls then, and every ``expect_block_within`` while that lasts.
+A validator (``follows_consensus()``: in the set now) told of the height it is deciding waits up
+to :data:`CONSENSUS_GRACE` for its own commit first: the proposer announces a
+block before the others have committed it, and polling every peer on each such
+announcement was 10.7 status requests per validator per idle height at 16
+validators + 48 observers (bench_scale).
 While some peer is ahead it fetches ranges from several peers at once
 (pipelined, ``window`` requests in flight; a range is up to ``batch`` blocks,
 fewer when blocks are big: about ``range_records`` records, judged from the
@@ -26,7 +31,7 @@ synced block takes. A range whose certificate or block is bad is counted
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Callable
 
 import trio
 
@@ -39,22 +44,28 @@ from ..p2p.errors import P2PError
 from .client import SyncClient
 
 log = logging.getLogger("branchnet.sync")
+CONSENSUS_GRACE = 2.0  # seconds a validator gives its own consensus to commit the next height
 
 
 class BlockSync:
     def __init__(self, chain: Chain, client: SyncClient, network: Any, metrics: NodeMetrics, *,
                  poll_interval: float = 30.0, batch: int = 64, window: int = 4, sole_validator: bool = False,
-                 range_records: int = 4096, expect_block_within: float | None = None):
+                 range_records: int = 4096, expect_block_within: float | None = None,
+                 follows_consensus: Callable[[], bool] = lambda: False):
         self.chain = chain
         self.client = client
         self.net = network
         self.metrics = metrics
         self.poll_interval = poll_interval
         self.expect_block_within = expect_block_within
+        self.follows_consensus = follows_consensus
         self._last_progress = 0.0  # when we last committed a block or polled (trio time)
-        chain.on_commit(lambda _block: self._progress())
+        self._heard = 0  # the highest height a peer was said to be at (peer_is_at)
+        self._committed = trio.Event()  # set (and replaced) at every commit
+        chain.on_commit(self._on_commit)
         self.polls = 0
         self.quiet_polls = 0  # polls because no block came for expect_block_within
+        self.deferred_wakes = 0  # wakes that needed no poll: the height was (or got) committed here
         self.batch = batch
         self.window = window
         self.range_records = range_records
@@ -73,33 +84,58 @@ class BlockSync:
     def peer_is_at(self, height: int) -> None:
         """Some peer has committed ``height`` (or is deciding it): sync at once if we lack it."""
         if height > self.chain.height:
+            self._heard = max(self._heard, height)
             self._wake.set()
 
     def statistics(self) -> dict[str, Any]:
         best = max(self.peer_heights.values(), default=self.chain.height)
         return {"syncing": self.syncing, "best_peer_height": best, "lag": max(best - self.chain.height, 0),
-                "synced_blocks": self.synced_blocks, "polls": self.polls, "quiet_polls": self.quiet_polls}
+                "synced_blocks": self.synced_blocks, "polls": self.polls, "quiet_polls": self.quiet_polls,
+                "deferred_wakes": self.deferred_wakes}
 
     async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
         task_status.started()
         while True:
             await self._poll_and_catch_up()
-            self._progress()
-            # until some peer has answered (at start, peers are still connecting) ask every
-            # second: polling nobody costs nothing
-            deadline = trio.current_time() + (self.poll_interval if self.peer_heights else 1.0)
-            while not self._wake.is_set() and trio.current_time() < deadline:
-                quiet_until = (self._last_progress + self.expect_block_within if self.expect_block_within
-                               else deadline)
-                with trio.move_on_at(min(deadline, quiet_until)):
-                    await self._wake.wait()
-                if trio.current_time() >= quiet_until and not self._wake.is_set():
-                    self.quiet_polls += 1  # no block for too long: announcements were missed
-                    break
-            self._wake = trio.Event()
+            self._last_progress = trio.current_time()
+            await self._until_poll_needed()
 
-    def _progress(self) -> None:
-        self._last_progress = trio.current_time()
+    async def _until_poll_needed(self) -> None:
+        """Return when it is time to poll: a peer is ahead, no block came for
+        ``expect_block_within``, or ``poll_interval`` passed (1 s until some peer
+        has answered: at start peers are still connecting, and polling nobody costs
+        nothing)."""
+        deadline = trio.current_time() + (self.poll_interval if self.peer_heights else 1.0)
+        while trio.current_time() < deadline:
+            quiet_until = self._last_progress + self.expect_block_within if self.expect_block_within else deadline
+            with trio.move_on_at(min(deadline, quiet_until)):
+                await self._wake.wait()
+            if self._wake.is_set():
+                self._wake = trio.Event()
+                if await self._commits_it_anyway():
+                    self.deferred_wakes += 1
+                    continue
+                return
+            if trio.current_time() >= quiet_until:
+                self.quiet_polls += 1  # no block for too long: announcements were missed
+                return
+
+    async def _commits_it_anyway(self) -> bool:
+        """Whether the height we were told of is (or, for a validator deciding it, soon
+        gets) committed here without asking anyone."""
+        if self._heard == self.chain.height + 1 and self.follows_consensus():
+            with trio.move_on_after(CONSENSUS_GRACE):
+                while self.chain.height < self._heard:
+                    await self._committed.wait()
+        return self.chain.height >= self._heard
+
+    def _on_commit(self, _block: Any) -> None:
+        try:
+            self._last_progress = trio.current_time()
+        except RuntimeError:  # a commit outside trio (tools replaying a store): nothing waits
+            return
+        committed, self._committed = self._committed, trio.Event()
+        committed.set()
 
     async def _status(self, peer: str) -> None:
         try:
