@@ -64,6 +64,12 @@ async def test_an_observer_that_misses_block_announcements_polls_after_two_heart
             for v in validators[:2]:
                 observer.net.add_persistent_peer(v.listen_addrs[0])
             await wait_heights([observer], 2, 60, "observer following")
+            # (at start, before the links were up, nodes may have asked)
+            quiet = [n.sync.quiet_polls for n in validators + [observer]]
+            await wait_heights([observer], observer.chain.height + 20, 60, "observer following announcements")
+            # a block every heartbeat (announced to the observer, committed by the validators
+            # themselves): never a quiet poll
+            assert [n.sync.quiet_polls for n in validators + [observer]] == quiet
             observer.net._receive_gossip = lambda *message: None  # deaf to gossip from now on
             within = observer.sync.expect_block_within
             assert within == 2 * 0.4 < observer.sync.poll_interval  # tests' heartbeat: 400 ms

@@ -116,8 +116,8 @@ class BlockSync:
                     self.deferred_wakes += 1
                     continue
                 return
-            if trio.current_time() >= quiet_until:
-                self.quiet_polls += 1  # no block for too long: announcements were missed
+            if self.expect_block_within and trio.current_time() >= self._last_progress + self.expect_block_within:
+                self.quiet_polls += 1  # no block for too long (a commit meanwhile moved the mark): missed announcements
                 return
 
     async def _commits_it_anyway(self) -> bool:
