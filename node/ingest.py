@@ -504,8 +504,9 @@ class RecordIngest:
     def _forward(self, peer: str, raws: list[bytes]) -> None:
         """A non-validator pushes to one validator: we take its records to our upcoming
         proposers — those of the batch our mempool holds, new or not: a re-send of records
-        we already hold means a first forward missed its proposers (sent while the network
-        was heights ahead of us). A validator's push is never forwarded: one hop, no loops."""
+        we already hold means they have not committed yet, and the proposers upcoming now
+        may not be those we forwarded them to. A validator's push is never forwarded: one
+        hop, no loops."""
         held = [raw for raw in raws if sha256(raw) in self.mempool]
         connected = set(self.net.connected_peers())
         targets = [p for p in self._next_proposers if p in connected and p != peer]

@@ -122,7 +122,7 @@ class IngestStats(Open):
     received_records: Count
     pushed_batches: Count
     forwarded_batches: Annotated[int, Meta(ge=0, description="batches of records a non-validator pushed to us, "
-                                           "forwarded (as a validator) to the other validators")]
+                                           "forwarded (as a validator) to our upcoming proposers")]
     push_failures: Count
     push_dropped: Count
     push_queued: Count
