@@ -76,6 +76,7 @@ MAX_QUEUED_PUSHES = 64  # batches (of up to 64 KiB) waiting for one validator
 MAX_REGOSSIP_BACKOFF = 8  # a record still uncommitted is re-sent after 1, 2, 4, then every 8 re-send intervals
 MAX_OUTBOX_RECORDS = 65_536  # our clients' records waiting for the next batch
 PUSH_PROPOSERS = 3  # record batches go to the validators proposing the next three (height, round)s
+AVOID_FAILED_PUSH = 30.0  # seconds a non-validator pushes to other validators after a push to one failed
 
 
 def upcoming_proposers(state: Any, count: int = PUSH_PROPOSERS) -> list[str]:
@@ -137,6 +138,7 @@ class RecordIngest:
         self._refresh_validators()
         chain.on_commit(lambda _block: self._refresh_validators())
         self._turn = 0  # a non-validator pushes each batch to one validator, taking them in turn
+        self._failed: dict[str, float] = {}  # validator -> when a push to it last failed (trio time)
         self._local: dict[bytes, tuple[bytes, float, float]] = {}  # our uncommitted records: hash -> (raw, last sent, wait)
         self._resend = 0
         self._outbox: deque[bytes] = deque()
@@ -440,12 +442,18 @@ class RecordIngest:
             await self._gossip(data)
             return
         if not self._relays:
-            targets = [targets[self._turn % len(targets)]]
+            healthy = self._healthy(targets) or targets
+            targets = [healthy[self._turn % len(healthy)]]
             self._turn += 1
         else:
             targets = [p for p in self._next_proposers if p in connected] or targets
         self._push(targets, data)
         self.pushed_batches += 1
+
+    def _healthy(self, peers: list[str]) -> list[str]:
+        """``peers`` without those a push to failed in the last AVOID_FAILED_PUSH seconds."""
+        now = trio.current_time()
+        return [p for p in peers if now - self._failed.get(p, -AVOID_FAILED_PUSH) >= AVOID_FAILED_PUSH]
 
     def _push(self, peers: list[str], data: bytes) -> None:
         for peer in peers:
@@ -461,11 +469,14 @@ class RecordIngest:
 
     async def _push_loop(self, peer: str, queue: deque) -> None:
         """Send ``peer``'s queued batches one at a time, in order. A batch that fails is
-        counted and left to the sender's re-sends (3 s, 6 s, 12 s, then every 24 s; a
-        non-validator's re-send goes to the next validator in turn), never gossiped: a
-        validator that is slow or overloaded would get gossip through the same process,
-        and every node would pay 4-5 ms per copy (at 31 validators under load that
-        feedback stalled the network: bench_scale, docs/PERFORMANCE.md)."""
+        counted and left to the sender's re-sends (3 s, 6 s, 12 s, then every 24 s); a
+        non-validator, which pushed it to this validator only, also hands it to another
+        validator at once and avoids this one for AVOID_FAILED_PUSH seconds (taking
+        validators in turn, it would otherwise send every other batch, re-sends
+        included, into a slow or half-dead link). Never gossiped: a validator that is
+        slow or overloaded would get gossip through the same process, and every node
+        would pay 4-5 ms per copy (at 31 validators under load that feedback stalled
+        the network: bench_scale, docs/PERFORMANCE.md)."""
         try:
             while queue:
                 data = queue.popleft()
@@ -476,6 +487,11 @@ class RecordIngest:
                     self.push_failures += 1
                     self.metrics.record_push_failures.inc()
                     log.debug("record push to %s failed: %s", peer, exc)
+                    self._failed[peer] = trio.current_time()
+                    if not self._relays:  # it went to this validator only: another one takes it now
+                        others = self._healthy(sorted((self._validator_peers & set(self.net.connected_peers())) - {peer}))
+                        if others:
+                            self._push(others[:1], data)
         finally:
             self._pushing.discard(peer)
 

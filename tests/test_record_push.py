@@ -284,3 +284,41 @@ async def test_a_push_that_fails_is_not_gossiped(tmp_path, autojump_clock, failu
         await wait_until(lambda: sender.ingest.statistics()["push_failures"] >= 1, 100, "the push failed")
         assert sender.ingest.statistics()["gossiped_batches"] == 0
         assert slow.net.statistics()["memory"]["received_by_topic"].get(wire.Topics.of(chain_id).records, 0) == 0
+
+
+async def test_an_observer_hands_a_failed_push_to_another_validator_and_avoids_the_failed_one(tmp_path, autojump_clock):
+    # Taking validators in turn, an observer would send every other batch (its re-sends
+    # included) into a validator that never answers; now the failed batch goes to another
+    # validator at once, and the silent one is left alone for AVOID_FAILED_PUSH seconds.
+    from node.ingest import AVOID_FAILED_PUSH
+
+    homes = make_homes(tmp_path, 4, observers=1)
+    hub = MemoryHub()
+    async with running_nodes(homes[:4], hub=hub) as validators:
+        async with running_nodes(homes[4:], connect=False, hub=hub) as (observer,):
+            silent, healthy = validators[0], validators[1]
+            for v in (silent, healthy):
+                observer.net.add_persistent_peer(v.listen_addrs[0])
+            await wait_until(lambda: len(observer.net.connected_peers()) == 2, 60, "observer linked to two")
+            chain_id = observer.genesis.chain_id
+            asked = []
+
+            async def hang(peer: str, data: bytes) -> bytes:
+                asked.append(peer)
+                await trio.sleep_forever()
+
+            silent.net.register_handler(wire.records_protocol(chain_id), hang)
+            observer.ingest.push_timeout = 2.0
+            observer.ingest.regossip_interval = 600.0  # no re-sends: the hand-over alone must deliver
+            records = [signed_offer(observer.key, chain_id, f"obs-{i}") for i in range(6)]
+            start = trio.current_time()
+            for i, rec in enumerate(records):
+                await observer.ingest.submit(rec.raw)
+                await wait_until(lambda: observer.ingest.statistics()["pushed_batches"] > i, 60, f"batch {i} sent")
+                await trio.sleep(2.5)  # each its own batch, past the push timeout
+            await wait_committed(validators[1:], [r.hash for r in records], 60, "every record committed")
+            assert trio.current_time() - start < AVOID_FAILED_PUSH  # none waited for a re-send
+            # after its first failure the observer left the silent validator alone (the
+            # healthy one's forwards may still go there: it can be an upcoming proposer)
+            assert asked.count(observer.net.peer_id) == 1
+            assert observer.ingest.statistics()["push_failures"] == 1
