@@ -50,6 +50,9 @@ async def test_persistent_peer_is_redialed_after_it_restarts():
                 # report). Settled = each side's pubsub has opened its stream to the other.
                 await wait_until(lambda: b2.peer_id in _pubsub_peers(a) and a.peer_id in _pubsub_peers(b2), 20,
                                  "pubsub streams open both ways")
+                # and a's keeper has seen the connection (its dial settles for 50 ms first: a
+                # peer stopped within that is one a never saw connected, not one it lost)
+                await wait_until(lambda: a.peers.stats.connections >= 1, 20, "a's keeper saw b connected")
             # b went down again; a notices the drop and reconnects on restart
             reconnects = a.peers.stats.reconnects
             b3 = P2PNetwork(b_key, dataclasses.replace(base, listen_addrs=(f"/ip4/127.0.0.1/tcp/{port}",)))

@@ -106,6 +106,8 @@ class PeerBookStats(Open):
     redials: Count
     redial_failures: Count
     reconnects: Count
+    connections: Annotated[int, Meta(ge=0, description="times a persistent peer was found connected: the first "
+                                     "time, or again after a drop")]
 
 
 class P2PStats(Open):

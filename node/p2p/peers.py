@@ -119,6 +119,7 @@ class PeerStats:
     redials: int = 0
     redial_failures: int = 0
     reconnects: int = 0   # a persistent peer came back after being connected before
+    connections: int = 0  # a persistent peer's keeper found it connected: the first time, or again
 
     def as_dict(self) -> dict[str, int]:
         return {name: getattr(self, name) for name in self.__slots__}
@@ -231,20 +232,27 @@ class PeerManager:
     async def _keep_connected(self, peer_id: str, scope: trio.CancelScope) -> None:
         failures = 0
         ever_connected = False
+        lost = False  # we saw the peer disconnected since we last saw it connected
         with scope:
             while True:
                 gone = self._gone.setdefault(peer_id, trio.Event())  # before the check: no lost wake-up
                 if self.is_connected(peer_id):
-                    ever_connected, failures = True, 0
+                    # counted here, not when our dial returns: libp2p may list the connection
+                    # only after a dial's settling check has counted it a failure
+                    if lost or not ever_connected:
+                        self.stats.connections += 1
+                        if ever_connected:
+                            self.stats.reconnects += 1
+                            logger.info("reconnected to %s", peer_id)
+                    ever_connected, failures, lost = True, 0, False
                     with trio.move_on_after(self._connected_recheck):
                         await gone.wait()
-                elif self._is_banned(peer_id):  # banned for misbehaviour: not redialed until it expires
+                    continue
+                lost = True
+                if self._is_banned(peer_id):  # banned for misbehaviour: not redialed until it expires
                     await trio.sleep(self._check_interval)
                 elif await self._dial_any(peer_id):
-                    if ever_connected:
-                        self.stats.reconnects += 1
-                        logger.info("reconnected to %s", peer_id)
-                    ever_connected, failures = True, 0
+                    failures = 0
                 else:
                     failures += 1
                     self.stats.redial_failures += 1
