@@ -12,7 +12,7 @@ validators make a block at least that often) has missed the announcements —
 gossip is lossy, and an observer with two links can be left out of its peers'
 meshes — and polls then, and every ``expect_block_within`` while that lasts.
 A validator (``follows_consensus()``: in the set now) told of the height it is deciding waits up
-to :data:`CONSENSUS_GRACE` for its own commit first: the proposer announces a
+to :data:`CONSENSUS_GRACE` (or a quarter of ``expect_block_within``, if less) for its own commit first: the proposer announces a
 block before the others have committed it, and polling every peer on each such
 announcement was 10.7 status requests per validator per idle height at 16
 validators + 48 observers (bench_scale).
@@ -44,7 +44,7 @@ from ..p2p.errors import P2PError
 from .client import SyncClient
 
 log = logging.getLogger("branchnet.sync")
-CONSENSUS_GRACE = 2.0  # seconds a validator gives its own consensus to commit the next height
+CONSENSUS_GRACE = 2.0  # at most, seconds a validator gives its own consensus to commit the next height
 
 
 class BlockSync:
@@ -124,7 +124,9 @@ class BlockSync:
         """Whether the height we were told of is (or, for a validator deciding it, soon
         gets) committed here without asking anyone."""
         if self._heard == self.chain.height + 1 and self.follows_consensus():
-            with trio.move_on_after(CONSENSUS_GRACE):
+            # at most 2 s, less on a fast chain (a quarter of the quiet window: 0.2 s in tests)
+            grace = min(CONSENSUS_GRACE, self.expect_block_within / 4) if self.expect_block_within else CONSENSUS_GRACE
+            with trio.move_on_after(grace):
                 while self.chain.height < self._heard:
                     await self._committed.wait()
         return self.chain.height >= self._heard
