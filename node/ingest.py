@@ -436,8 +436,7 @@ class RecordIngest:
         connected. Each validator has its own queue and sender task, so a slow one
         delays only itself."""
         data = wire.encode_records(batch, self._resend)
-        connected = set(self.net.connected_peers())
-        targets = sorted(self._validator_peers & connected)
+        targets = self._connected_validators()
         if not targets:
             await self._gossip(data)
             return
@@ -446,9 +445,12 @@ class RecordIngest:
             targets = [healthy[self._turn % len(healthy)]]
             self._turn += 1
         else:
-            targets = [p for p in self._next_proposers if p in connected] or targets
+            targets = [p for p in self._next_proposers if p in targets] or targets
         self._push(targets, data)
         self.pushed_batches += 1
+
+    def _connected_validators(self) -> list[str]:
+        return sorted(self._validator_peers.intersection(self.net.connected_peers()))
 
     def _healthy(self, peers: list[str]) -> list[str]:
         """``peers`` without those a push to failed in the last AVOID_FAILED_PUSH seconds."""
@@ -489,7 +491,7 @@ class RecordIngest:
                     log.debug("record push to %s failed: %s", peer, exc)
                     self._failed[peer] = trio.current_time()
                     if not self._relays:  # it went to this validator only: another one takes it now
-                        others = self._healthy(sorted((self._validator_peers & set(self.net.connected_peers())) - {peer}))
+                        others = self._healthy([p for p in self._connected_validators() if p != peer])
                         if others:
                             self._push(others[:1], data)
         finally:

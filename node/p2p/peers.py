@@ -231,24 +231,24 @@ class PeerManager:
 
     async def _keep_connected(self, peer_id: str, scope: trio.CancelScope) -> None:
         failures = 0
-        ever_connected = False
-        lost = False  # we saw the peer disconnected since we last saw it connected
+        seen: bool | None = None  # at our last look: never connected yet, connected, or lost since
         with scope:
             while True:
                 gone = self._gone.setdefault(peer_id, trio.Event())  # before the check: no lost wake-up
                 if self.is_connected(peer_id):
                     # counted here, not when our dial returns: libp2p may list the connection
                     # only after a dial's settling check has counted it a failure
-                    if lost or not ever_connected:
+                    if seen is not True:
                         self.stats.connections += 1
-                        if ever_connected:
+                        if seen is False:
                             self.stats.reconnects += 1
                             logger.info("reconnected to %s", peer_id)
-                    ever_connected, failures, lost = True, 0, False
+                    seen, failures = True, 0
                     with trio.move_on_after(self._connected_recheck):
                         await gone.wait()
                     continue
-                lost = True
+                if seen:
+                    seen = False
                 if self._is_banned(peer_id):  # banned for misbehaviour: not redialed until it expires
                     await trio.sleep(self._check_interval)
                 elif await self._dial_any(peer_id):

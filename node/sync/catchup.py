@@ -31,6 +31,7 @@ synced block takes. A range whose certificate or block is bad is counted
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any, Callable
 
 import trio
@@ -59,6 +60,8 @@ class BlockSync:
         self.poll_interval = poll_interval
         self.expect_block_within = expect_block_within
         self.follows_consensus = follows_consensus
+        # at most 2 s, less on a fast chain (a quarter of the quiet window: 0.2 s in tests)
+        self._grace = min(CONSENSUS_GRACE, expect_block_within / 4) if expect_block_within else CONSENSUS_GRACE
         self._last_progress = 0.0  # when we last committed a block or polled (trio time)
         self._heard = 0  # the highest height a peer was said to be at (peer_is_at)
         self._committed = trio.Event()  # set (and replaced) at every commit
@@ -107,8 +110,7 @@ class BlockSync:
         nothing)."""
         deadline = trio.current_time() + (self.poll_interval if self.peer_heights else 1.0)
         while trio.current_time() < deadline:
-            quiet_until = self._last_progress + self.expect_block_within if self.expect_block_within else deadline
-            with trio.move_on_at(min(deadline, quiet_until)):
+            with trio.move_on_at(min(deadline, self._quiet_at())):
                 await self._wake.wait()
             if self._wake.is_set():
                 self._wake = trio.Event()
@@ -116,17 +118,19 @@ class BlockSync:
                     self.deferred_wakes += 1
                     continue
                 return
-            if self.expect_block_within and trio.current_time() >= self._last_progress + self.expect_block_within:
-                self.quiet_polls += 1  # no block for too long (a commit meanwhile moved the mark): missed announcements
+            if trio.current_time() >= self._quiet_at():  # (a commit during the wait moves the mark)
+                self.quiet_polls += 1  # no block for too long: missed announcements
                 return
+
+    def _quiet_at(self) -> float:
+        """When, without a commit meanwhile, the announcements count as missed."""
+        return self._last_progress + self.expect_block_within if self.expect_block_within else math.inf
 
     async def _commits_it_anyway(self) -> bool:
         """Whether the height we were told of is (or, for a validator deciding it, soon
         gets) committed here without asking anyone."""
         if self._heard == self.chain.height + 1 and self.follows_consensus():
-            # at most 2 s, less on a fast chain (a quarter of the quiet window: 0.2 s in tests)
-            grace = min(CONSENSUS_GRACE, self.expect_block_within / 4) if self.expect_block_within else CONSENSUS_GRACE
-            with trio.move_on_after(grace):
+            with trio.move_on_after(self._grace):
                 while self.chain.height < self._heard:
                     await self._committed.wait()
         return self.chain.height >= self._heard
