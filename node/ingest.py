@@ -162,7 +162,7 @@ class RecordIngest:
         every = validator_peer_ids(state, "")
         self._validator_peers = every - {self.net.peer_id}
         self._relays = self.net.peer_id in every
-        self._next_proposers = upcoming_proposers(state)
+        self._next_proposers = upcoming_proposers(state) if self._relays else []  # only validators push to them
 
     # ------------------------------------------------------------ local clients
     async def submit(self, raw: bytes, *, signed_here: bool = False) -> Record:
