@@ -514,18 +514,19 @@ class RecordIngest:
             self.metrics.reject("push", exc.reason)
             self.net.penalize(peer, exc.reason, fault=fault_of(exc), protocol="records")
             return wire.response(wire.BAD_REQUEST, exc.reason)
-        added = await self._accept(raws, "push", peer)
+        digests = [sha256(raw) for raw in raws]
+        added = await self._accept(raws, "push", peer, digests)
         if self._relays and peer not in self._validator_peers:
-            self._forward(peer, raws)
+            self._forward(peer, raws, digests)
         return wire.response(wire.OK, added)
 
-    def _forward(self, peer: str, raws: list[bytes]) -> None:
+    def _forward(self, peer: str, raws: list[bytes], digests: list[bytes]) -> None:
         """A non-validator pushes to one validator: we take its records to our upcoming
         proposers — those of the batch our mempool holds, new or not: a re-send of records
         we already hold means they have not committed yet, and the proposers upcoming now
         may not be those we forwarded them to. A validator's push is never forwarded: one
         hop, no loops."""
-        held = [raw for raw in raws if sha256(raw) in self.mempool]
+        held = [raw for raw, digest in zip(raws, digests) if digest in self.mempool]
         connected = set(self.net.connected_peers())
         targets = [p for p in self._next_proposers if p in connected and p != peer]
         if held and targets:
@@ -543,14 +544,17 @@ class RecordIngest:
                 continue
             await self._accept(raws, "gossip", peer)
 
-    async def _accept(self, raws: list[bytes], source: str, peer: str) -> int:
-        """Check and add a peer's records to the mempool; returns how many were new.
-        Records that do not decode, or whose signature does not verify, penalise
-        ``peer``; other rejections may depend on our state and are only counted."""
+    async def _accept(self, raws: list[bytes], source: str, peer: str, digests: list[bytes] | None = None) -> int:
+        """Check and add a peer's records (``digests``: their hashes, if the caller has
+        them) to the mempool; returns how many were new. A copy of a record we hold, or
+        one rejected lately, costs a hash lookup, not a decode. Records that do not
+        decode, or whose signature does not verify, penalise ``peer``; other rejections
+        may depend on our state and are only counted."""
         fresh: list[Record] = []
-        for raw in raws:
+        for raw, digest in zip(raws, digests or [sha256(raw) for raw in raws]):
             try:
-                record = Record.decode(raw, chain_id=self.chain_id)
+                self.mempool.precheck_hash(digest)
+                record = Record.decode(raw, chain_id=self.chain_id, digest=digest)
                 self.mempool.precheck(record)
                 screen_record(record, profile=self._profile_of(record.branch_id))
             except AlreadyKnown:

@@ -105,14 +105,21 @@ class Mempool:
                 self._recently_rejected.popitem(last=False)
         return kind(reason, message)
 
+    def precheck_hash(self, record_hash: bytes) -> None:
+        """What the record's hash alone tells, before it is decoded: raises AlreadyKnown for a
+        copy of what we hold, MempoolRejected for one we rejected recently."""
+        if record_hash in self._by_hash:
+            self.rejected["duplicate"] += 1
+            raise AlreadyKnown("duplicate", "record is already in the mempool")
+        earlier = self._recently_rejected.get(record_hash)
+        if earlier is not None:
+            self.rejected[earlier] += 1
+            raise MempoolRejected(earlier, f"record was rejected before ({earlier})")
+
     def precheck(self, record: Record) -> None:
         """Cheap checks before the signature is verified. Raises MempoolRejected
         (AlreadyKnown for a copy of what we hold or committed) or MempoolFull."""
-        if record.hash in self._by_hash:
-            raise self._reject(record, "duplicate", "record is already in the mempool", remember=False, kind=AlreadyKnown)
-        earlier = self._recently_rejected.get(record.hash)
-        if earlier is not None:
-            raise self._reject(record, earlier, f"record was rejected before ({earlier})", remember=False)
+        self.precheck_hash(record.hash)
         state = self.state
         if record.chain_id != state.chain_id:
             raise self._reject(record, "chain_id", f"record is for chain {record.chain_id!r}")

@@ -19,7 +19,7 @@ live in protocol/ledger.py.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field as dataclass_field
 from typing import Any, Sequence
 
 from . import merkle
@@ -51,6 +51,7 @@ class Header:
     validators_hash: bytes
     next_validators_hash: bytes
     proposer: bytes
+    _hash: bytes | None = dataclass_field(default=None, init=False, repr=False, compare=False)  # computed once, on first use
 
     def to_array(self) -> list:
         return [
@@ -64,7 +65,11 @@ class Header:
 
     @property
     def hash(self) -> bytes:
-        return sha256(self.encode())
+        digest = self._hash
+        if digest is None:
+            digest = sha256(self.encode())
+            object.__setattr__(self, "_hash", digest)  # a cache of immutable fields, not a change
+        return digest
 
     @classmethod
     def from_array(cls, value: Any, field: str = "header") -> "Header":
@@ -103,6 +108,9 @@ class Block:
     header: Header
     records: tuple[Record, ...]
     evidence: tuple[Evidence, ...] = ()
+    _encoded: bytes | None = dataclass_field(default=None, init=False, repr=False, compare=False)  # once known
+    _roots_ok: bool = dataclass_field(default=False, init=False, repr=False, compare=False)  # check_roots passed
+
 
     @property
     def hash(self) -> bytes:
@@ -116,7 +124,12 @@ class Block:
         return [self.header.to_array(), [r.raw for r in self.records], [e.to_array() for e in self.evidence]]
 
     def encode(self) -> bytes:
-        return encode(self.to_array())
+        """The canonical bytes (those it was decoded from, which decoding checked are canonical)."""
+        data = self._encoded
+        if data is None:
+            data = encode(self.to_array())
+            object.__setattr__(self, "_encoded", data)  # a cache of immutable fields, not a change
+        return data
 
     def record_leaf_hashes(self) -> list[bytes]:
         return [merkle.leaf_hash(r.raw) for r in self.records]
@@ -130,7 +143,8 @@ class Block:
 
         Raises DecodeError/ValidationError naming the field (``records[17].body.title``).
         """
-        header_arr, records_arr, evidence_arr = expect_array(decode(data, max_size=max_bytes), 3, "block")
+        # check_types=False: the typed decoders below check the type of every leaf
+        header_arr, records_arr, evidence_arr = expect_array(decode(data, max_size=max_bytes, check_types=False), 3, "block")
         header = Header.from_array(header_arr)
         raw_records = expect_list(records_arr, "block.records", max_len=max_records)
         records = []
@@ -146,10 +160,14 @@ class Block:
         )
         block = cls(header, tuple(records), evidence)
         block.check_roots()
+        object.__setattr__(block, "_encoded", bytes(data))  # decode() checked they are the canonical encoding
         return block
 
     def check_roots(self) -> None:
-        """Raise ValidationError unless the header's roots match the body."""
+        """Raise ValidationError unless the header's roots match the body (checked once:
+        decoding checks them, and a block is immutable)."""
+        if self._roots_ok:
+            return
         if merkle.root_of_hashes(self.record_leaf_hashes()) != self.header.records_root:
             raise ValidationError("records root does not match the records", field="header.records_root", reason="records_root")
         if evidence_root(self.evidence) != self.header.evidence_root:
@@ -159,3 +177,4 @@ class Block:
             if r.hash in seen:
                 raise ValidationError("record appears twice", field=f"block.records[{i}]", reason="duplicate_record")
             seen.add(r.hash)
+        object.__setattr__(self, "_roots_ok", True)  # a cache of a check on immutable fields

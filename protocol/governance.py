@@ -306,13 +306,20 @@ class Registry:
     members: dict[bytes, MemberInfo] = field(default_factory=dict)
     params: ChainParams = field(default_factory=ChainParams)
     ceilings: ChainParams = field(default_factory=ChainParams)
+    # (the members it was made from, the set): every block asks for the set, members rarely change
+    _valset: tuple[dict, ValidatorSet] | None = field(default=None, repr=False, compare=False)
 
     def copy(self) -> "Registry":
-        return Registry(dict(self.members), self.params, self.ceilings)
+        return Registry(dict(self.members), self.params, self.ceilings, self._valset)
 
     def validator_set(self) -> ValidatorSet:
-        return ValidatorSet((Validator(bid, m.public_key, m.voting_power, m.name)
-                             for bid, m in self.members.items() if m.voting_power > 0), derived_ids=False)
+        """The set of members with voting power (remembered while ``members`` compares equal:
+        a dict comparison, not a new set, sorted, checked and hashed, per block)."""
+        if self._valset is None or self._valset[0] != self.members:
+            self._valset = (dict(self.members), ValidatorSet(
+                (Validator(bid, m.public_key, m.voting_power, m.name) for bid, m in self.members.items() if m.voting_power > 0),
+                derived_ids=False))
+        return self._valset[1]
 
     def key_in_use(self, raw: bytes) -> bool:
         return any(m.public_key.raw == raw for m in self.members.values())

@@ -39,7 +39,7 @@ from typing import Any, Iterable, Iterator
 
 from . import governance, merkle, pii, state_tree
 from .blocks import Block, Header, evidence_root
-from .encoding import encode
+from .encoding import encode, encode_checked
 from .errors import ProtocolError, ValidationError
 from .genesis import Genesis
 from .keys import PublicKey
@@ -60,7 +60,7 @@ class Entry:
 
     def leaf(self) -> bytes:
         value = None if self.body is None else self.body.to_array()
-        return encode([self.subject, self.seq, self.record_hash, self.height, value])
+        return encode_checked([self.subject, self.seq, self.record_hash, self.height, value])  # every field checked on entry
 
 
 def _top_leaf(branch_id: bytes, branch_root: bytes) -> bytes:

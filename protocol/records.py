@@ -69,11 +69,12 @@ class Record:
         return cls.decode(encode(arr + [signature]), chain_id=chain_id)
 
     @classmethod
-    def decode(cls, data: bytes, *, chain_id: str | None = None) -> "Record":
+    def decode(cls, data: bytes, *, chain_id: str | None = None, digest: bytes | None = None) -> "Record":
         """Parse, schema-check and screen a record for personal data (§5.1-5.8).
 
         Does not check the signature (see verify) nor anything that needs state.
-        Raises DecodeError or ValidationError naming the field.
+        Raises DecodeError or ValidationError naming the field. ``digest`` is
+        ``sha256(data)`` when the caller has already computed it (its record id).
         """
         value = decode(data, max_size=MAX_RECORD_BYTES, check_types=False)  # every leaf is typed below
         version, kind, cid, branch_id, seq, time_ms, body, signature = expect_array(value, 8, "record")
@@ -90,7 +91,7 @@ class Record:
         ):
             body = body_type._parse(body, "record.body")
             numbers = () if plain(body.screened_text()) else screen_body(body, "record.body")
-            return cls(kind, cid, branch_id, seq, time_ms, body, signature, bytes(data), sha256(data), numbers)
+            return cls(kind, cid, branch_id, seq, time_ms, body, signature, bytes(data), digest or sha256(data), numbers)
         kind = expect_str(kind, "record.kind", max_len=32)
         body_type = BODY_TYPES.get(kind)
         if body_type is None:
@@ -104,7 +105,7 @@ class Record:
         body = body_type.from_array(body, "record.body", screen=False)
         signature = expect_bytes(signature, "record.signature", size=SIGNATURE_SIZE)
         numbers = screen_body(body, "record.body")
-        return cls(kind, cid, branch_id, seq, time_ms, body, signature, bytes(data), sha256(data), numbers)
+        return cls(kind, cid, branch_id, seq, time_ms, body, signature, bytes(data), digest or sha256(data), numbers)
 
     def verify(self, public_key: PublicKey) -> None:
         """Raise ValidationError unless signed by ``public_key``, the branch's key in force

@@ -23,7 +23,7 @@ Wire forms (docs/PROTOCOL.md §Votes):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field as dataclass_field
 from typing import Any
 
 from .encoding import (
@@ -172,12 +172,18 @@ class CommitCertificate:
     round: int
     block_hash: bytes
     signatures: tuple[tuple[bytes, bytes], ...]  # (validator_id, signature), ascending id
+    _encoded: bytes | None = dataclass_field(default=None, init=False, repr=False, compare=False)  # once known
 
     def to_array(self) -> list:
         return [self.height, self.round, self.block_hash, [[v, s] for v, s in self.signatures]]
 
     def encode(self) -> bytes:
-        return encode(self.to_array())
+        """The canonical bytes (those it was decoded from, which decoding checked are canonical)."""
+        data = self._encoded
+        if data is None:
+            data = encode(self.to_array())
+            object.__setattr__(self, "_encoded", data)  # a cache of immutable fields, not a change
+        return data
 
     @classmethod
     def from_array(cls, value: Any, field: str = "certificate") -> "CommitCertificate":
@@ -205,7 +211,9 @@ class CommitCertificate:
 
     @classmethod
     def decode(cls, data: bytes) -> "CommitCertificate":
-        return cls.from_array(decode(data, max_size=MAX_VALIDATORS * 96 + 64))
+        cert = cls.from_array(decode(data, max_size=MAX_VALIDATORS * 96 + 64, check_types=False))  # from_array types every leaf
+        object.__setattr__(cert, "_encoded", bytes(data))  # decode() checked they are the canonical encoding
+        return cert
 
     @classmethod
     def from_votes(cls, votes: list[Vote]) -> "CommitCertificate":

@@ -82,6 +82,17 @@ def test_other_nodes_records_count_for_the_rate():
     assert ac.rate(100.0) == 0.0  # the window forgets
 
 
+def test_the_rate_counts_exactly_the_blocks_inside_the_window():
+    # a sync commits thousands of blocks a second: the rate is kept as a running sum, which
+    # must stay the sum over the blocks still in the window as old ones leave it
+    ac = AdmissionControl(window_s=5)
+    blocks = [(0.5 * t, t % 7) for t in range(60)]  # 30 s of blocks of 0..6 records
+    for now, n in blocks:
+        ac.committed([h(1_000 * int(now * 2) + i) for i in range(n)], now)
+        inside = [(t, k) for t, k in blocks if now - 5 <= t <= now]
+        assert ac.rate(now) == sum(k for _, k in inside) / max(now - inside[0][0], 1.0)
+
+
 def test_accepted_records_that_never_commit_are_bounded(monkeypatch):
     """A record accepted here that never commits (superseded, rejected) is never popped:
     past the bound the oldest are dropped, so memory does not grow with them."""

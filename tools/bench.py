@@ -5,9 +5,11 @@
 Load phase: four validators run as separate OS processes (``python -m
 node.daemon``) on 127.0.0.1. A load generator — a bare libp2p peer holding the
 key of a genesis member branch, as a branch node with many clients would —
-pushes pre-signed ``service.offer`` records to every validator over the records
-protocol (``/branchnet/{chain}/records/1``, what node/ingest.py does) in 64 KiB
-batches at ``--rate`` records/s for ``--duration`` seconds, and timestamps the
+pushes pre-signed ``service.offer`` records over the records protocol
+(``/branchnet/{chain}/records/1``) in 64 KiB batches at ``--rate`` records/s for
+``--duration`` seconds, each batch to one validator in turn, which forwards it to
+its upcoming proposers (what node/ingest.py does for a node that is not a
+validator; PROTOCOL.md §11.2), and timestamps the
 commit announcements it receives. Afterwards each validator's database says
 which block holds which record, which gives:
 
@@ -181,7 +183,7 @@ async def start_listening(nursery: trio.Nursery, net: P2PNetwork, genesis: Genes
 async def load_phase(base: Path, duration: float, rate: int, max_block_records: int, workload: str = "offers") -> dict:
     members = 1 if workload == "offers" else STATUS_BRANCHES  # the generator's home is the first member
     homes = create_network(base / "load", N_VALIDATORS, observers=members, fixed_ports=True, params=BENCH_PARAMS,
-                           observer_links=N_VALIDATORS,  # the generator pushes to every validator
+                           observer_links=N_VALIDATORS,  # the generator pushes to each validator in turn
                            consensus={"block_interval_ms": 50, "empty_block_interval_ms": 2000, "max_block_records": max_block_records})
     for h in homes:
         set_config(h, "api", "enabled", h is homes[0])  # one API, to read p2p statistics at the end
@@ -222,11 +224,11 @@ async def load_phase(base: Path, duration: float, rate: int, max_block_records: 
             cpu0 = [proc_stats(p.pid)[0] for p in procs]
             gen_cpu0 = time.process_time()
             t0 = time.monotonic()
-            i = 0
+            i = batches = 0
             async with trio.open_nursery() as pushes:
                 while i < total:
                     # like a branch node with many clients: one batch per 100 ms (or per 64 KiB),
-                    # pushed to every validator, as node/ingest.py does
+                    # pushed as node/ingest.py does for a node that is not a validator
                     elapsed = time.monotonic() - t0  # (trio's own clock has another origin: never mix them)
                     await trio.sleep((int(elapsed / BATCH_INTERVAL) + 1) * BATCH_INTERVAL - elapsed)
                     due = min(int((time.monotonic() - t0) * rate), total)
@@ -239,9 +241,9 @@ async def load_phase(base: Path, duration: float, rate: int, max_block_records: 
                         now = time.monotonic()
                         for j in range(i - len(batch), i):
                             sent_at[j] = now
-                        data = wire.encode_records(batch)
-                        for peer in validator_peers:
-                            pushes.start_soon(push, peer, data)
+                        # to one validator in turn, which forwards to its upcoming proposers
+                        pushes.start_soon(push, validator_peers[batches % len(validator_peers)], wire.encode_records(batch))
+                        batches += 1
             t_sent = time.monotonic()
             # drain: wait until committed or 30 s without progress
             store = ChainReader.open(validators[0].db, genesis)  # read-only, beside the running node

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from protocol.blocks import Block
-from protocol.encoding import encode
+from protocol.encoding import encode, encode_checked
 from protocol.errors import ProtocolError
 from protocol.genesis import Genesis
 from protocol.ledger import LedgerState, StateTransaction
@@ -155,7 +155,7 @@ class Store(ChainReader):
                 category = offer.body.category if offer and isinstance(offer.body, ServiceOffer) else None
             rows.append((r.hash, h.height, i, r.branch_id, r.kind, r.subject, sid, category, region(r.branch_id), r.seq, r.time_ms, r.raw))
         state_rows = [
-            (bid, e.subject, e.seq, e.record_hash, e.height, e.kind, None if e.body is None else encode(e.body.to_array()))
+            (bid, e.subject, e.seq, e.record_hash, e.height, e.kind, None if e.body is None else encode_checked(e.body.to_array()))
             for bid, changed in tx.changes.items()
             for e in changed.values()
         ]
