@@ -111,7 +111,6 @@ class Block:
     _encoded: bytes | None = dataclass_field(default=None, init=False, repr=False, compare=False)  # once known
     _roots_ok: bool = dataclass_field(default=False, init=False, repr=False, compare=False)  # check_roots passed
 
-
     @property
     def hash(self) -> bytes:
         return self.header.hash
