@@ -71,6 +71,47 @@ def test_store_round_trip_and_queries(tmp_path):
     assert walked == everything
 
 
+def test_store_writes_in_multi_row_statements_as_row_by_row(tmp_path, monkeypatch):
+    """Rows go in a few statements of many rows (a worker thread's write then needs the GIL a
+    few times, not once per row): two rows per statement here, so every table's rows span
+    several statements, and they must land as row-by-row writes would."""
+    from node.store import writer
+
+    monkeypatch.setattr(writer, "ROWS_PER_STATEMENT", 2)
+    genesis = make_genesis(KEYS)
+    store = Store(tmp_path / "node.db", genesis)
+    state = LedgerState(genesis)
+    first = [_record(KEYS[i], "svc-a") for i in range(4)] + [_record(KEYS[0], "svc-b"), _record(KEYS[0], "svc-c")]
+    later = _record(KEYS[0], "svc-a", seq=2, title="Foreign exchange, all currencies")
+    # acknowledged before they commit: pending, and the signed marks (the highest one wins,
+    # also between rows of one statement); a record committed already is not pending again
+    store.write_pending([(r.hash, r.raw, 7) for r in first + [later]],
+                        [(KEYS[0].branch_id, "service/svc-a", 1), (KEYS[0].branch_id, "service/svc-a", 2),
+                         (KEYS[0].branch_id, "service/svc-a", 1), (KEYS[1].branch_id, "service/svc-a", 1),
+                         (KEYS[2].branch_id, "service/svc-a", 1)])  # (odd counts: a statement holds the last row alone)
+    assert store.signed_seqs() == {(KEYS[0].branch_id, "service/svc-a"): 2, (KEYS[1].branch_id, "service/svc-a"): 1,
+                                   (KEYS[2].branch_id, "service/svc-a"): 1}
+    assert {h for h, _, _ in store.pending_records()} == {r.hash for r in first + [later]}
+    prepared = []
+    for h, recs in ((1, first), (2, [later])):
+        block, tx, rejected = build_block(state, height=h, round=0, time_ms=genesis.genesis_time_ms + h,
+                                          proposer=KEYS[0].branch_id, candidates=recs)
+        assert not rejected
+        cert = CommitCertificate.from_votes([Vote.create(k, CHAIN_ID, PRECOMMIT, h, 0, block.hash) for k in KEYS[:3]])
+        prepared.append(store.prepare_block(block, cert, tx))
+        tx.commit()
+    store.write_prepared(prepared)  # both blocks in one transaction: block 2's state row for svc-a wins
+    assert store.pending_records() == []
+    store.write_pending([(first[0].hash, first[0].raw, 8)], [])
+    assert store.pending_records() == []  # committed: never pending again
+    store.close()
+    store = Store(tmp_path / "node.db", genesis)
+    loaded = store.load_state()  # checks the stored state against the last header's state root
+    assert (loaded.height, loaded.state_root) == (2, state.state_root)
+    assert loaded.entry(KEYS[0].branch_id, "service/svc-a").seq == 2
+    assert len(store.records(limit=100)) == 7
+
+
 def test_damaged_store_stops_with_a_recovery_command(tmp_path):
     genesis = make_genesis(KEYS)
     (tmp_path / "data").mkdir()

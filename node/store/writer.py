@@ -22,7 +22,9 @@ import json
 import sqlite3
 import threading
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
+from typing import Sequence
 
 from protocol.blocks import Block
 from protocol.encoding import encode, encode_checked
@@ -36,6 +38,15 @@ from protocol.votes import CommitCertificate
 from .errors import StoreCorrupted, WrongChain
 from .reader import ChainReader, StoredBlock
 from .schema import SCHEMA, SCHEMA_VERSION, connect_writer
+
+ROWS_PER_STATEMENT = 1024  # rows one write statement carries (Store._many)
+
+
+@lru_cache(maxsize=64)
+def _placeholders(width: int, rows: int) -> str:
+    """``(?,?),(?,?)``: ``rows`` rows of ``width`` values."""
+    row = "(" + ",".join("?" * width) + ")"
+    return ",".join([row] * rows)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +72,7 @@ class Store(ChainReader):
             raise StoreCorrupted(path, "it is a directory, not a database file")
         try:
             self._db = connect_writer(path)
+            self._max_variables = self._db.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
         except sqlite3.DatabaseError as exc:
             raise StoreCorrupted(path, f"not a readable SQLite database ({exc})") from None
         try:
@@ -113,6 +125,24 @@ class Store(ChainReader):
 
     def _tx(self) -> "_Tx":
         return Store._Tx(self)
+
+    def _many(self, head: str, rows: Sequence[tuple], tail: str = "") -> None:
+        """``head VALUES (?, ...), (?, ...) tail`` over ``rows``, in statements of up to
+        ROWS_PER_STATEMENT rows: what ``executemany`` does, in far fewer steps.
+
+        The sqlite3 module releases the GIL around every step, and ``executemany`` steps
+        once per row. A worker thread writing thousands of rows while the trio thread runs
+        Python gets the GIL back only when the trio thread gives it up — at worst once per
+        switch interval (5 ms): 4,000 records took 70 ms alone and 32-39 s beside a busy
+        thread (docs/PERFORMANCE.md, "Cost per block in sync and ingest")."""
+        if not rows:
+            return
+        width = len(rows[0])
+        per = max(1, min(ROWS_PER_STATEMENT, self._max_variables // width))
+        for i in range(0, len(rows), per):
+            chunk = rows[i:i + per]
+            self._db.execute(f"{head} VALUES {_placeholders(width, len(chunk))} {tail}",
+                             [value for row in chunk for value in row])
 
     def _meta(self, key: str) -> bytes | None:
         row = self._db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
@@ -171,18 +201,15 @@ class Store(ChainReader):
 
     def write_prepared(self, items: list[PreparedBlock]) -> None:
         """Write prepared blocks (consecutive heights) in ONE transaction: one fsync per batch."""
-        with self._tx():
-            for p in items:
-                self._db.execute(
-                    "INSERT INTO blocks(height, hash, time_ms, proposer, round, num_records, block, certificate) VALUES (?,?,?,?,?,?,?,?)",
-                    p.block_row,
-                )
-                self._db.executemany("INSERT INTO records VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", p.record_rows)
-                self._db.executemany("INSERT OR REPLACE INTO state VALUES (?,?,?,?,?,?,?)", p.state_rows)
-                self._db.executemany("INSERT OR IGNORE INTO evidence VALUES (?,?,?,?)", p.evidence_rows)
-                if p.valset_row is not None:
-                    self._db.execute("INSERT INTO valset_changes VALUES (?,?)", p.valset_row)
-                self._db.executemany("DELETE FROM pending WHERE hash=?", [(row[0],) for row in p.record_rows])
+        records = [row for p in items for row in p.record_rows]
+        with self._tx():  # each table's rows in a few statements; a later block's state rows after an earlier's
+            self._many("INSERT INTO blocks(height, hash, time_ms, proposer, round, num_records, block, certificate)",
+                       [p.block_row for p in items])
+            self._many("INSERT INTO records", records)
+            self._many("INSERT OR REPLACE INTO state", [row for p in items for row in p.state_rows])
+            self._many("INSERT OR IGNORE INTO evidence", [row for p in items for row in p.evidence_rows])
+            self._many("INSERT INTO valset_changes", [p.valset_row for p in items if p.valset_row is not None])
+            self._many("DELETE FROM pending WHERE hash IN (SELECT column1 FROM (", [(row[0],) for row in records], "))")
             if items:
                 self._set_meta("height", str(items[-1].block_row[0]).encode())
 
@@ -191,12 +218,10 @@ class Store(ChainReader):
         committed — and raise the signed-sequence marks — (branch_id, subject, seq) —
         in ONE transaction (one fsync for a whole group of submissions)."""
         with self._tx():
-            self._db.executemany(
-                "INSERT OR IGNORE INTO pending SELECT ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM records WHERE hash=?)",
-                [(h, raw, t, h) for h, raw, t in records])
-            self._db.executemany(
-                "INSERT INTO signed_seq VALUES (?, ?, ?) ON CONFLICT(branch_id, subject) DO UPDATE "
-                "SET seq = MAX(seq, excluded.seq)", signed)
+            self._many("INSERT OR IGNORE INTO pending SELECT * FROM (", records,
+                       ") WHERE NOT EXISTS (SELECT 1 FROM records WHERE records.hash = column1)")
+            self._many("INSERT INTO signed_seq", signed,
+                       "ON CONFLICT(branch_id, subject) DO UPDATE SET seq = MAX(seq, excluded.seq)")
 
     def reject_pending(self, rejections: list[tuple[bytes, str, int]], *, keep: int = 100_000) -> None:
         """Move pending records that can never commit to ``rejected`` — (hash, reason,
