@@ -75,6 +75,12 @@ def test_gen_history_then_bench_history_on_a_tiny_history(tmp_path):
     assert bench["after_start"]["rss_mb"] > 0 and bench["sync"]["observer_rss_mb"] > 0
 
 
+def test_bench_store_times_writes_beside_an_idle_and_a_busy_thread():
+    result = _run(["tools.bench_store", "--records", "200", "--per-block", "50", "--repeat", "1"], timeout=300)
+    assert result["records_per_batch"] == 200
+    assert len(result["write_ms_idle_main"]) == len(result["write_ms_busy_main"]) == 1
+
+
 def test_bench_scale_busy_loops_end_by_themselves():
     from tools.bench_scale import start_busy_loops
 
