@@ -36,7 +36,7 @@ class GrowthFreezer:
     that every full collection walks, all of them, each time: during a 200,000-record
     sync 11 full collections took 5 of its 32 s on the trio thread. Frozen in steps, a
     full collection walks only what came since the last step, and each step's own
-    collection is as small. (docs/PERFORMANCE.md, "Cost per block in sync and ingest")"""
+    collection is as small. (docs/PERFORMANCE.md, "Two things the GIL hid")"""
 
     def __init__(self, store: ChainReader, every: int = FREEZE_EVERY_RECORDS):
         self.store = store

@@ -134,7 +134,8 @@ class Store(ChainReader):
         once per row. A worker thread writing thousands of rows while the trio thread runs
         Python gets the GIL back only when the trio thread gives it up — at worst once per
         switch interval (5 ms): 4,000 records took 70 ms alone and 32-39 s beside a busy
-        thread (docs/PERFORMANCE.md, "Cost per block in sync and ingest")."""
+        thread, 0.2 s in these statements (``python -m tools.bench_store``;
+        docs/PERFORMANCE.md, "Two things the GIL hid")."""
         if not rows:
             return
         width = len(rows[0])
