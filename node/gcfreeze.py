@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gc
-from typing import Any
 
 from .store import ChainReader
 
@@ -30,22 +29,25 @@ FREEZE_EVERY_RECORDS = 20_000
 
 
 class GrowthFreezer:
-    """Freezes again each time ``every`` more records have committed (a commit listener).
+    """Freezes again each time ``every`` more records have been synced.
 
-    A state that grows — a long sync, a validator under load — is new long-lived objects
-    that every full collection walks, all of them, each time: during a 200,000-record
-    sync 11 full collections took 5 of its 32 s on the trio thread. Frozen in steps, a
-    full collection walks only what came since the last step, and each step's own
-    collection is as small. (docs/PERFORMANCE.md, "Two things the GIL hid")"""
+    A long sync builds new long-lived state objects that every full collection walks, all
+    of them, each time: during a 200,000-record sync 11 full collections took 5 of its 32 s
+    on the trio thread. Frozen in steps, a full collection walks only what came since the
+    last step, and each step's own collection is as small. Only while catching up: a
+    freeze also keeps whatever else is alive then (connections, tasks) from ever being
+    collected as part of a cycle, so a node that froze every so many records for ever
+    would slowly leak the cyclic garbage of its connection churn; a sync is bounded.
+    (docs/PERFORMANCE.md, "Two things the GIL hid")"""
 
     def __init__(self, store: ChainReader, every: int = FREEZE_EVERY_RECORDS):
         self.store = store
         self.every = every
         self.freezes = 0
-        self._since = 0  # records committed since the last step
+        self._since = 0  # records synced since the last step
 
-    def block_committed(self, block: Any) -> None:
-        self._since += len(block.records)
+    def synced(self, records: int) -> None:
+        self._since += records
         if self._since >= self.every:
             self._since = 0
             self.freezes += freeze_state_objects(self.store)

@@ -43,7 +43,7 @@ from .config import Config, Home
 from .consensus import ConsensusDriver
 from .consensus.wal import open_wal
 from .errors import ConfigError
-from .gcfreeze import GrowthFreezer, freeze_state_objects
+from .gcfreeze import freeze_state_objects
 from .home import read_psk
 from .ingest import RecordIngest
 from .keyring import NodeKeys
@@ -171,7 +171,6 @@ class BranchNode:
             self.metrics.watch_consensus(self.driver.statistics)
         self.metrics.on_scrape(self._refresh_gauges)
         self.chain.on_commit(self._note_rotations)
-        self.chain.on_commit(GrowthFreezer(self.store).block_committed)
         self.pending = PendingRecords(self.store, state, self.metrics, runtime)
         self.chain.on_commit(self.pending.block_committed)
         self.admission = AdmissionControl(target_ms=self.config.mempool.finality_target_ms)

@@ -535,9 +535,8 @@ def test_a_big_state_is_frozen_out_of_the_cyclic_gc_and_a_small_one_is_not():
         gc.unfreeze()
 
 
-def test_a_growing_state_is_frozen_again_every_so_many_committed_records():
+def test_a_growing_state_is_frozen_again_every_so_many_synced_records():
     import gc
-    from types import SimpleNamespace
 
     from node import gcfreeze
 
@@ -545,23 +544,20 @@ def test_a_growing_state_is_frozen_again_every_so_many_committed_records():
         def state_size(self):
             return gcfreeze.FREEZE_MIN_SUBJECTS
 
-    def block(n):
-        return SimpleNamespace(records=[None] * n)
-
     freezer = gcfreeze.GrowthFreezer(Sized(), every=1_000)
     before = gc.get_freeze_count()
     try:
         for _ in range(9):
-            freezer.block_committed(block(100))
+            freezer.synced(100)
         assert freezer.freezes == 0 and gc.get_freeze_count() == before  # 900 records: not yet
         marker = [object()]  # an object alive across the next step
-        freezer.block_committed(block(100))
+        freezer.synced(100)
         assert freezer.freezes == 1 and gc.get_freeze_count() > before
         assert not any(o is marker for o in gc.get_objects())  # frozen: no collection walks it
         for _ in range(9):
-            freezer.block_committed(block(100))
+            freezer.synced(100)
         assert freezer.freezes == 1  # counted again from the step
-        freezer.block_committed(block(100))
+        freezer.synced(100)
         assert freezer.freezes == 2
     finally:
         gc.unfreeze()

@@ -39,7 +39,7 @@ import trio
 from protocol.errors import RemoteProtocolError
 
 from ..chain import Chain
-from ..gcfreeze import freeze_state_objects
+from ..gcfreeze import GrowthFreezer, freeze_state_objects
 from ..metrics import NodeMetrics
 from ..p2p.errors import P2PError
 from .client import SyncClient
@@ -193,6 +193,7 @@ class BlockSync:
         fetched: dict[int, tuple[list, set[bytes]] | RemoteProtocolError] = {}
         asked: dict[int, int] = {}  # start height -> blocks asked for
         ready = trio.Event()
+        freezer = GrowthFreezer(self.chain.store)  # the state this sync builds, out of the GC in steps
 
         async def fetch(start: int, peer: str) -> None:
             # Fetch, then check certificates and signatures while earlier ranges commit.
@@ -251,6 +252,7 @@ class BlockSync:
                     continue
                 try:
                     self.synced_blocks += await self.chain.commit_batch(blocks, via="sync", verified=verified)
+                    freezer.synced(sum(len(block.records) for block, _ in blocks))
                 except RemoteProtocolError as exc:
                     self._rejected(lowest, exc)
                     break
