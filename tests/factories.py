@@ -197,6 +197,11 @@ def record(
     return Record.create(signer, chain_id, seq, time_ms, body)
 
 
+def offer_record(signer: PrivateKey, service_id: str, seq: int = 1, title: str = "Foreign exchange") -> Record:
+    """An "fx" offer with this id, signed (the store's and block sync's unit tests)."""
+    return record(signer, offer(service_id, "fx", title=title), seq, time_ms=GENESIS_TIME_MS + 500)
+
+
 def all_kinds(signer: PrivateKey, *, chain_id: str = CHAIN_ID) -> list[Record]:
     """A valid sequence (profile, offer, status, withdraw) for one branch from empty state."""
     return [
