@@ -527,7 +527,7 @@ class RecordIngest:
         may not be those we forwarded them to. A validator's push is never forwarded: one
         hop, no loops."""
         held = [raw for raw, digest in zip(raws, digests) if digest in self.mempool]
-        connected = set(self.net.connected_peers())
+        connected = self._connected_validators()
         targets = [p for p in self._next_proposers if p in connected and p != peer]
         if held and targets:
             self._push(targets, wire.encode_records(held, 0))

@@ -96,11 +96,11 @@ class Mempool:
     def statistics(self) -> MempoolStats:
         return MempoolStats(len(self._by_hash), self._bytes, self.added, self.committed, dict(self.rejected))
 
-    def _reject(self, record: Record, reason: str, message: str, *, remember: bool = True,
+    def _reject(self, record_hash: bytes, reason: str, message: str, *, remember: bool = True,
                 kind: type[MempoolRejected] = MempoolRejected) -> MempoolRejected:
         self.rejected[reason] += 1
         if remember:
-            self._recently_rejected[record.hash] = reason
+            self._recently_rejected[record_hash] = reason
             if len(self._recently_rejected) > REJECTED_CACHE:
                 self._recently_rejected.popitem(last=False)
         return kind(reason, message)
@@ -109,12 +109,10 @@ class Mempool:
         """What the record's hash alone tells, before it is decoded: raises AlreadyKnown for a
         copy of what we hold, MempoolRejected for one we rejected recently."""
         if record_hash in self._by_hash:
-            self.rejected["duplicate"] += 1
-            raise AlreadyKnown("duplicate", "record is already in the mempool")
+            raise self._reject(record_hash, "duplicate", "record is already in the mempool", remember=False, kind=AlreadyKnown)
         earlier = self._recently_rejected.get(record_hash)
         if earlier is not None:
-            self.rejected[earlier] += 1
-            raise MempoolRejected(earlier, f"record was rejected before ({earlier})")
+            raise self._reject(record_hash, earlier, f"record was rejected before ({earlier})", remember=False)
 
     def precheck(self, record: Record) -> None:
         """Cheap checks before the signature is verified. Raises MempoolRejected
@@ -122,31 +120,31 @@ class Mempool:
         self.precheck_hash(record.hash)
         state = self.state
         if record.chain_id != state.chain_id:
-            raise self._reject(record, "chain_id", f"record is for chain {record.chain_id!r}")
+            raise self._reject(record.hash, "chain_id", f"record is for chain {record.chain_id!r}")
         if record.branch_id not in state.members:
-            raise self._reject(record, "not_member", "branch is not a member of this network")
+            raise self._reject(record.hash, "not_member", "branch is not a member of this network")
         if len(record.raw) > state.params.max_record_bytes:
-            raise self._reject(record, "oversize", "record exceeds max_record_bytes")
+            raise self._reject(record.hash, "oversize", "record exceeds max_record_bytes")
         if isinstance(record.body, GOV_BODY_TYPES):  # §15: who may propose and vote, on what
             try:
                 check_governance(state.gov, record, state.height + 1)
             except ValidationError as exc:  # not remembered: it depends on the state (a proposal not committed here yet)
-                raise self._reject(record, exc.reason, exc.message, remember=False) from None
+                raise self._reject(record.hash, exc.reason, exc.message, remember=False) from None
         key = (record.branch_id, record.subject)
         next_seq = state.next_seq(*key)
         if record.seq < next_seq:
-            raise self._reject(record, "replayed_seq", f"seq {record.seq} already committed (next is {next_seq})", kind=AlreadyKnown)
+            raise self._reject(record.hash, "replayed_seq", f"seq {record.seq} already committed (next is {next_seq})", kind=AlreadyKnown)
         if record.seq >= next_seq + MAX_SEQ_AHEAD:
-            raise self._reject(record, "seq_too_far", f"seq {record.seq} is more than {MAX_SEQ_AHEAD} ahead of {next_seq}")
+            raise self._reject(record.hash, "seq_too_far", f"seq {record.seq} is more than {MAX_SEQ_AHEAD} ahead of {next_seq}")
         pending = self._by_subject.get(key)
         if pending and record.seq in pending:
-            raise self._reject(record, "seq_conflict", f"another record already holds seq {record.seq} for {record.subject}")
+            raise self._reject(record.hash, "seq_conflict", f"another record already holds seq {record.seq} for {record.subject}")
         if len(self._by_hash) >= self.max_records or self._bytes + len(record.raw) > self.max_bytes:
             self.rejected["mempool_full"] += 1
             raise MempoolFull()
 
     def reject_invalid_signature(self, record: Record) -> MempoolRejected:
-        return self._reject(record, "bad_signature", "signature does not verify")
+        return self._reject(record.hash, "bad_signature", "signature does not verify")
 
     def add(self, record: Record) -> None:
         """Store a record whose signature was verified. Re-runs precheck (state may have moved)."""
@@ -195,7 +193,7 @@ class Mempool:
         for record in records:
             self._drop(record)
             if reason:
-                self._reject(record, reason, reason, remember=False)
+                self._reject(record.hash, reason, reason, remember=False)
 
     def _drop(self, record: Record) -> None:
         if self._by_hash.pop(record.hash, None) is None:
