@@ -133,7 +133,7 @@ class RecordIngest:
         self.topic = wire.Topics.of(self.chain_id).records
         self.protocol = wire.records_protocol(self.chain_id)
         self.push_timeout = 10.0
-        self._validator_peers: set[str] = set()  # the other validators' peer ids
+        self.validator_peers: set[str] = set()  # the other validators' peer ids (refreshed at every commit)
         self._relays = False  # whether we are a validator: we forward records pushed to us by non-validators
         self._refresh_validators()
         chain.on_commit(lambda _block: self._refresh_validators())
@@ -144,7 +144,7 @@ class RecordIngest:
         self._outbox: deque[bytes] = deque()
         self._flush = trio.Event()
         self._sign_lock = trio.Lock()
-        self._push_queues: dict[str, deque] = {}  # validator peer id -> encoded batches to push
+        self._push_queues: dict[str, deque] = {}  # validator peer id -> (encoded batch, when queued) to push
         self._pushing: set[str] = set()  # peers whose sender task is running
         self._nursery: trio.Nursery | None = None
         self.received_records = 0
@@ -160,7 +160,7 @@ class RecordIngest:
     def _refresh_validators(self) -> None:
         state = self.chain.state
         every = validator_peer_ids(state, "")
-        self._validator_peers = every - {self.net.peer_id}
+        self.validator_peers = every - {self.net.peer_id}
         self._relays = self.net.peer_id in every
         self._next_proposers = upcoming_proposers(state) if self._relays else []  # only validators push to them
 
@@ -450,7 +450,7 @@ class RecordIngest:
         self.pushed_batches += 1
 
     def _connected_validators(self) -> list[str]:
-        return sorted(self._validator_peers.intersection(self.net.connected_peers()))
+        return sorted(self.validator_peers.intersection(self.net.connected_peers()))
 
     def _healthy(self, peers: list[str]) -> list[str]:
         """``peers`` without those a push to failed in the last AVOID_FAILED_PUSH seconds."""
@@ -463,7 +463,7 @@ class RecordIngest:
             if len(queue) >= MAX_QUEUED_PUSHES:  # that validator is far behind: its oldest batch
                 queue.popleft()                  # goes (its sender's re-sends cover its records)
                 self.push_dropped += 1
-            queue.append(data)
+            queue.append((data, trio.current_time()))
             if peer not in self._pushing:
                 self._pushing.add(peer)
                 assert self._nursery is not None
@@ -481,9 +481,13 @@ class RecordIngest:
         the network: bench_scale, docs/PERFORMANCE.md)."""
         try:
             while queue:
-                data = queue.popleft()
+                data, queued_at = queue.popleft()
+                sent_at = trio.current_time()
+                self.metrics.record_push_seconds.labels("queued").observe(sent_at - queued_at)
                 try:
-                    wire.decode_push_response(await self.net.request(peer, self.protocol, data, timeout=self.push_timeout))
+                    answer = await self.net.request(peer, self.protocol, data, timeout=self.push_timeout)
+                    self.metrics.record_push_seconds.labels("answered").observe(trio.current_time() - sent_at)
+                    wire.decode_push_response(answer)
                     self.metrics.record_batches_sent.labels("push").inc()
                 except (P2PError, RemoteProtocolError, trio.TooSlowError) as exc:
                     self.push_failures += 1
@@ -516,7 +520,7 @@ class RecordIngest:
             return wire.response(wire.BAD_REQUEST, exc.reason)
         digests = [sha256(raw) for raw in raws]
         added = await self._accept(raws, "push", peer, digests)
-        if self._relays and peer not in self._validator_peers:
+        if self._relays and peer not in self.validator_peers:
             self._forward(peer, raws, digests)
         return wire.response(wire.OK, added)
 

@@ -69,6 +69,10 @@ class NodeMetrics:
                                            "(gossip)", ["via"], registry=r)
         self.record_push_failures = Counter("branchnet_record_push_failures", "Record pushes refused, failed or timed "
                                             "out (the sender's re-sends cover their records)", registry=r)
+        self.record_push_seconds = Histogram("branchnet_record_push_seconds", "Record batches pushed to a validator: "
+                                             "time waiting in that validator's queue (queued: one push at a time per "
+                                             "validator) and from request to answer (answered)", ["stage"],
+                                             buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10), registry=r)
         self.proposal_data_fetched = Counter("branchnet_proposal_data_fetched", "What a compact proposal lacked and "
                                              "was fetched from peers: records by hash, or whole blocks", ["what"], registry=r)
 

@@ -116,6 +116,9 @@ async def test_an_observer_pushes_to_one_validator_which_forwards_to_the_rest(tm
             stats = observer.ingest.statistics()
             assert stats["pushed_batches"] == 4 and stats["gossiped_batches"] == 0
             assert observer.metrics.record_batches_sent.labels("push")._value.get() == 4  # one validator per batch
+            timed = observer.metrics.registry.get_sample_value  # each push timed in the queue and to its answer
+            for stage in ("queued", "answered"):
+                assert timed("branchnet_record_push_seconds_count", {"stage": stage}) == 4
             # each batch was taken to the upcoming proposers by the one validator it reached
             assert sum(v.ingest.statistics()["forwarded_batches"] for v in validators) == 4
             assert sum(v.metrics.record_batches_sent.labels("forward")._value.get() for v in validators) == 4

@@ -22,7 +22,9 @@
    path, kind and outcome, and out by kind), the mean over validators (and over
    observers) per height, for the idle window too; the round in which
    each height was decided, from the first validator's
-   ``branchnet_commit_round`` histogram.
+   ``branchnet_commit_round`` histogram; the record pushes validators and
+   observers sent, with the share that waited in queue or for the answer longer
+   than each bound (``branchnet_record_push_seconds``).
 5. CPU per node under load, peak RSS.
 6. **Fresh observer**: the held-back observer starts; the time until it has
    the height the validators had.
@@ -167,7 +169,9 @@ BREAKDOWN = {  # metric -> how its labels name a counter in the breakdown
     "branchnet_gossip_rpcs_total": lambda lb: f"pubsub rpcs {lb['direction']}",
     "branchnet_consensus_messages_received_total": lambda lb: f"consensus in {lb['via']} {lb['kind']} {lb['outcome']}",
     "branchnet_consensus_messages_sent_total": lambda lb: f"consensus out {lb['kind']}",
+    "branchnet_record_push_seconds_bucket": lambda lb: f"{PUSH} {lb['stage']} {lb['le']}",
 }
+PUSH = "record push seconds"  # cumulative histogram buckets in the breakdown, summarised by push_times()
 
 
 def breakdown(text: str) -> dict[str, float]:
@@ -183,7 +187,7 @@ def breakdown(text: str) -> dict[str, float]:
 
 def per_height(before: list[dict[str, float]], after: list[dict[str, float]], heights: int) -> dict[str, float]:
     """Mean over the given nodes of each counter's growth, per height; zeros left out."""
-    keys = sorted({k for b in after for k in b})
+    keys = sorted({k for b in after for k in b if not k.startswith(PUSH)})
     out = {}
     for k in keys:
         mean = statistics.mean(b.get(k, 0) - a.get(k, 0) for a, b in zip(before, after)) / heights
@@ -212,6 +216,22 @@ def sample(procs: list[subprocess.Popen], apis: list[Api]) -> Sample:
         out.duplicate_votes.append(int(_metric(text, "branchnet_rejected_total", {"source": "consensus", "reason": "duplicate_vote"})))
         if not out.decided_by_round:
             out.decided_by_round = {le: _metric(text, "branchnet_commit_round_bucket", {"le": le}) for le in ("0.0", "1.0", "+Inf")}
+    return out
+
+
+def push_times(before: list[dict[str, float]], after: list[dict[str, float]]) -> dict[str, dict[str, float]]:
+    """Record pushes the given nodes sent meanwhile, by stage (``queued``: waiting behind
+    earlier pushes to the same validator; ``answered``: request to answer): how many,
+    and the share that took longer than each bucket's bound."""
+    out: dict[str, dict[str, float]] = {}
+    for stage in ("queued", "answered"):
+        grown = {}
+        for key in {k for b in after for k in b if k.startswith(f"{PUSH} {stage} ")}:
+            grown[key.rsplit(" ", 1)[1]] = sum(b.get(key, 0) - a.get(key, 0) for a, b in zip(before, after))
+        total = grown.pop("+Inf", 0)
+        if total:
+            out[stage] = {"n": int(total), **{f"over_{le}_s": round(1 - n / total, 4)
+                                            for le, n in sorted(grown.items(), key=lambda kv: float(kv[0]))}}
     return out
 
 
@@ -369,6 +389,8 @@ def run(base: Path, v: int, o: int, idle: float, duration: float, rate: float, s
                 [(b - a) / heights for a, b in zip(s2.duplicate_votes[:v], s3.duplicate_votes[:v])], v)["validators"],
             "messages_per_validator_per_height_by_kind": per_height(s2.breakdown[:v], s3.breakdown[:v], heights),
             **({"messages_per_observer_per_height_by_kind": per_height(s2.breakdown[v:], s3.breakdown[v:], heights)} if o else {}),
+            "record_pushes_sent": {"validators": push_times(s2.breakdown[:v], s3.breakdown[:v]),
+                                   "observers": push_times(s2.breakdown[v:], s3.breakdown[v:])},
             "peak_rss_mb_per_node": _split([proc_stats(p.pid)[1] for p in procs], v),
             "connected_peers_per_node": _split(s3.peers, v),
         }

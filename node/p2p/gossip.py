@@ -5,6 +5,15 @@ Settings (each fixes a loss or a hole measured in shared/LIBP2P_NOTES.md):
 - ``spam_protection_enabled=False``: the default 10 msg/s per forwarder and
   topic (counting our own publishes) silently stops forwarding;
 - ``heartbeat_interval=1`` (default 120 s) so meshes form and repair quickly;
+- ``adaptive_gossip_enabled=False``: upstream's "network health" score (updated
+  every 30 s; mesh degree below target, mesh churn) sets the heartbeat interval
+  to 30 s when it is under 0.4 and to 60 s when under 0.7, bounds made for its
+  120 s default: a 1 s heartbeat became 30-60 s after the first half minute on
+  any node whose mesh was not full (an observer with two links, a validator
+  among many), and with it mesh repair and lazy gossip (IHAVE) nearly stopped.
+  At 16 validators + 48 observers, 15-17 observers then got no block
+  announcement and saw blocks only at their sync's quiet polls (every 10 s):
+  the commit tail of bench_scale (docs/PERFORMANCE.md);
 - ``strict_signing=True``: every message is signed; the sender handed to
   validators and consumers is the authenticated origin ``ID(msg.from_id)``;
 - ``validation_cache_ttl=0``: validators depend on ledger state and must be
@@ -95,6 +104,20 @@ class _RecentIds:
         return True
 
 
+def make_router(degree: tuple[int, int, int] = DEFAULT_DEGREE, heartbeat_interval: int = 1) -> Any:
+    """The gossipsub router with the settings of the module docstring."""
+    from libp2p.pubsub.gossipsub import PROTOCOL_ID_V11, PROTOCOL_ID_V12
+
+    from .pubsub import HardenedGossipSub
+
+    d, d_low, d_high = degree
+    return HardenedGossipSub(
+        [PROTOCOL_ID_V12, PROTOCOL_ID_V11], degree=d, degree_low=d_low, degree_high=d_high,
+        heartbeat_interval=heartbeat_interval, spam_protection_enabled=False,
+        eclipse_protection_enabled=False, adaptive_gossip_enabled=False,
+    )
+
+
 class Gossip:
     """Topic publish/subscribe over GossipSub. Run with ``nursery.start(gossip.run)``
     while the host is running.
@@ -104,19 +127,12 @@ class Gossip:
                  heartbeat_interval: int = 1, publish_timeout: float = 10.0,
                  max_message_size: int = 1024 * 1024, faults: PeerFaults | None = None,
                  admits: Callable[[str], bool] = lambda peer: True) -> None:
-        from libp2p.pubsub.gossipsub import PROTOCOL_ID_V11, PROTOCOL_ID_V12
-
-        from .pubsub import HardenedGossipSub, HardenedPubsub, install_sender_record_cache
+        from .pubsub import HardenedPubsub, install_sender_record_cache
 
         install_sender_record_cache()
-        d, d_low, d_high = degree
         self._host = host
         self.faults = faults or PeerFaults()
-        self._router = HardenedGossipSub(
-            [PROTOCOL_ID_V12, PROTOCOL_ID_V11], degree=d, degree_low=d_low, degree_high=d_high,
-            heartbeat_interval=heartbeat_interval, spam_protection_enabled=False,
-            eclipse_protection_enabled=False,
-        )
+        self._router = make_router(degree, heartbeat_interval)
         self._pubsub = HardenedPubsub(
             host, self._router, faults=self.faults, admits=admits, strict_signing=True, validation_cache_ttl=0,
             msg_id_constructor=_msg_id, max_inbound_rpc_size=max_message_size + 64 * 1024,
@@ -155,6 +171,11 @@ class Gossip:
         while True:
             await trio.sleep(seen.sweep_interval)
             seen._sweep()
+
+    def set_lazy_gossip(self, wanted: Callable[[str, str], bool]) -> None:
+        """Advertise recent messages (IHAVE) only to the peers ``wanted(topic, peer_id)``
+        admits (pubsub.py, 12). Called at every heartbeat for each candidate: keep it cheap."""
+        self._router.lazy_gossip_to = wanted
 
     def set_validator(self, topic: str, validator: Validator) -> None:
         """Install ``validator(sender_peer_id, data) -> bool`` for ``topic`` (one per topic).

@@ -202,6 +202,10 @@ class MemoryNetwork:
                 "memory": self.stats.as_dict(), "faults": self.faults.statistics()}
 
     # ------------------------------------------------------------ gossip
+    def set_lazy_gossip(self, wanted: Any) -> None:
+        """As ``P2PNetwork.set_lazy_gossip``; this network floods every message to every
+        linked subscriber, so there is no lazy gossip to steer."""
+
     async def subscribe(self, topic: str, *, buffer: int = 1024, deliver_own: bool = False) -> trio.MemoryReceiveChannel:
         if topic in self._channels:
             raise RuntimeError(f"already subscribed to {topic!r}")

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import multiaddr
 import trio
@@ -175,6 +175,9 @@ class P2PNetwork:
 
     def set_validator(self, topic: str, validator: Validator) -> None:
         self.gossip.set_validator(topic, validator)
+
+    def set_lazy_gossip(self, wanted: Callable[[str, str], bool]) -> None:
+        self.gossip.set_lazy_gossip(wanted)
 
     # -- request/response ---------------------------------------------------
 
