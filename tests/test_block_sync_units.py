@@ -266,6 +266,8 @@ async def test_a_validator_told_of_the_height_it_is_deciding_waits_for_its_own_c
 
     class Peers:
         async def request(self, peer, protocol, data, timeout):
+            if wire.decode_request(data)[0] == wire.REQ_BLOCKS:
+                return wire.response(wire.OK, [])  # has none of the blocks we lack
             return wire.response(wire.OK, [chain.height, b"\x00" * 32])  # never ahead of us
 
         def connected_peers(self):
@@ -291,3 +293,61 @@ async def test_a_validator_told_of_the_height_it_is_deciding_waits_for_its_own_c
             else:
                 assert sync.polls == 6 and sync.deferred_wakes == 0  # an observer asks at once
             nursery.cancel_scope.cancel()
+
+
+async def test_an_observer_told_of_the_next_block_fetches_it_from_one_peer_without_polling(tmp_path):
+    """An announcement of the next height used to poll every link's status and then fetch:
+    three requests per block for an observer with two links. It now asks one peer, in
+    turn, for the blocks it was told of, and polls every peer only if that one lacks them."""
+    import trio
+
+    from protocol import wire
+    from cluster import make_chain
+    from node.metrics import NodeMetrics
+    from node.sync import BlockSync, SyncClient
+    from waiting import wait_until
+
+    genesis = make_genesis(KEYS)
+    source = LedgerState(genesis)
+    served = []
+    for h in range(1, 8):
+        block, tx, _ = build_block(source, height=h, round=0, time_ms=genesis.genesis_time_ms + h,
+                                   proposer=KEYS[0].branch_id, candidates=[])
+        tx.commit()
+        cert = CommitCertificate.from_votes([Vote.create(k, CHAIN_ID, PRECOMMIT, h, 0, block.hash) for k in KEYS[:3]])
+        served.append([block.encode(), cert.encode()])
+    chain = make_chain(genesis, Store(tmp_path / "node.db", genesis), NodeMetrics())
+    asked: list[tuple[str, str]] = []
+    has = {"peer-a": 2, "peer-b": 2}  # the height each peer has committed
+
+    class Peers:
+        async def request(self, peer, protocol, data, timeout):
+            op, args = wire.decode_request(data)
+            asked.append((peer, "status" if op == wire.REQ_STATUS else "blocks"))
+            if op == wire.REQ_STATUS:
+                return wire.response(wire.OK, [has[peer], b"\x00" * 32])
+            start, count = args
+            return wire.response(wire.OK, served[start - 1 : min(start - 1 + count, has[peer])])
+
+        def connected_peers(self):
+            return ["peer-a", "peer-b"]
+
+    net = Peers()
+    sync = BlockSync(chain, SyncClient(net, CHAIN_ID, chain.decode_block), net, NodeMetrics(), expect_block_within=600.0)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(sync.run)
+        await wait_until(lambda: chain.height == 2, 10, "the first poll's catch-up")
+        asked.clear()
+        for h in (3, 4, 5):  # each announced by gossip once both peers have it
+            has["peer-a"] = has["peer-b"] = h
+            sync.peer_is_at(h)
+            await wait_until(lambda: chain.height == h, 10, f"block {h}")
+        assert asked == [("peer-a", "blocks"), ("peer-b", "blocks"), ("peer-a", "blocks")]  # one request each, in turn
+        assert sync.announced_fetches == 3 and sync.polls == 1
+        asked.clear()
+        has["peer-a"] = 6  # peer-b is asked first and has not committed 6 yet: every peer's status, then a fetch
+        sync.peer_is_at(6)
+        await wait_until(lambda: chain.height == 6, 10, "block 6 after a poll")
+        assert asked[0] == ("peer-b", "blocks") and ("peer-a", "status") in asked and ("peer-b", "status") in asked
+        assert sync.announced_fetches == 3 and sync.polls == 2
+        nursery.cancel_scope.cancel()

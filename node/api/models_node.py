@@ -44,6 +44,8 @@ class SyncStats(Open):
                                      "interval (block announcements missed)")]
     deferred_wakes: Annotated[int, Meta(ge=0, description="announced heights that needed no poll: committed here "
                                         "already, or by our own consensus within 2 s")]
+    announced_fetches: Annotated[int, Meta(ge=0, description="announced heights fetched from one connected peer "
+                                           "without polling every peer's status")]
 
 
 class OutboxStats(Open):

@@ -2,7 +2,7 @@
 
 :class:`HardenedPubsub` subclasses py-libp2p 0.8.1's ``Pubsub`` and
 :class:`HardenedGossipSub` its ``GossipSub``. What upstream does wrong, and
-what we do instead (each has a test in tests/test_p2p_hostile.py):
+what we do instead (each has a test in tests/test_p2p_hostile.py, 8-12 in tests/test_p2p_gossip.py):
 
 1. **An undecodable RPC kills the process.** ``continuously_read_stream``
    calls ``ParseFromString`` and catches no ``DecodeError``; the exception
