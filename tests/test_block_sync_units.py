@@ -351,3 +351,47 @@ async def test_an_observer_told_of_the_next_block_fetches_it_from_one_peer_witho
         assert asked[0] == ("peer-b", "blocks") and ("peer-a", "status") in asked and ("peer-b", "status") in asked
         assert sync.announced_fetches == 3 and sync.polls == 2
         nursery.cancel_scope.cancel()
+
+
+async def test_the_periodic_poll_is_left_out_while_blocks_keep_coming(autojump_clock):
+    """A node asked every peer's status every poll_interval (a validator at 16 + 48: 21
+    requests per 30 s, 3.5 per idle height, for nothing): while blocks keep being
+    committed here the poll is left out; once they stop, it polls again."""
+    import trio
+
+    from protocol import wire
+    from node.metrics import NodeMetrics
+    from node.sync import BlockSync, SyncClient
+    from waiting import wait_until
+
+    class Chain:
+        def __init__(self):
+            self.height, self.listeners = 5, []
+
+        def on_commit(self, listener):
+            self.listeners.append(listener)
+
+        def commit(self):
+            self.height += 1
+            for listener in self.listeners:
+                listener(None)
+
+    class Peers:
+        async def request(self, peer, protocol, data, timeout):
+            return wire.response(wire.OK, [chain.height, b"\x00" * 32])  # in step with us
+
+        def connected_peers(self):
+            return ["peer-a", "peer-b"]
+
+    chain, net = Chain(), Peers()
+    sync = BlockSync(chain, SyncClient(net, CHAIN_ID, lambda raw: raw), net, NodeMetrics(), poll_interval=30.0,
+                     expect_block_within=600.0)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(sync.run)
+        await wait_until(lambda: sync.polls == 1 and sync.peer_heights, 10, "first poll")
+        for _ in range(12):  # two minutes of a block every 10 s (by consensus, or a fetched announcement)
+            await trio.sleep(10)
+            chain.commit()
+        assert sync.polls == 1 and sync.skipped_polls >= 3
+        await wait_until(lambda: sync.polls == 2, 61, "a poll within two intervals of the last block")
+        nursery.cancel_scope.cancel()

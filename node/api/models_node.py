@@ -46,6 +46,8 @@ class SyncStats(Open):
                                         "already, or by our own consensus within 2 s")]
     announced_fetches: Annotated[int, Meta(ge=0, description="announced heights fetched from one connected peer "
                                            "without polling every peer's status")]
+    skipped_polls: Annotated[int, Meta(ge=0, description="periodic polls left out because blocks kept being "
+                                       "committed since the last poll")]
 
 
 class OutboxStats(Open):
