@@ -13,6 +13,20 @@ from protocol.votes import PRECOMMIT, CommitCertificate, Vote
 KEYS = validator_keys(4)
 
 
+def _certified_chain(genesis, n, *, records=lambda h: [], signers=lambda h: KEYS[:3]) -> list[list[bytes]]:
+    """Blocks 1..n built on ``genesis`` (``records(h)`` in each), with certificates of the
+    precommits of ``signers(h)``, as a peer serves them: [[block bytes, certificate bytes]]."""
+    source = LedgerState(genesis)
+    served = []
+    for h in range(1, n + 1):
+        block, tx, _ = build_block(source, height=h, round=0, time_ms=genesis.genesis_time_ms + h,
+                                   proposer=KEYS[0].branch_id, candidates=records(h))
+        tx.commit()
+        cert = CommitCertificate.from_votes([Vote.create(k, CHAIN_ID, PRECOMMIT, h, 0, block.hash) for k in signers(h)])
+        served.append([block.encode(), cert.encode()])
+    return served
+
+
 # ---------------------------------------------------------------- chain: sync batches
 
 
@@ -54,15 +68,8 @@ async def test_block_sync_stops_at_a_range_with_a_bad_certificate(tmp_path):
     from node.sync import BlockSync, SyncClient
 
     genesis = make_genesis(KEYS)
-    source = LedgerState(genesis)
-    served = []
-    for h in range(1, 9):
-        block, tx, _ = build_block(source, height=h, round=0, time_ms=genesis.genesis_time_ms + h,
-                                   proposer=KEYS[0].branch_id, candidates=[offer_record(KEYS[h % 4], f"svc-{h}")])
-        tx.commit()
-        signers = KEYS[:2] if h == 5 else KEYS[:3]  # 2 of 4 equal powers: no quorum at height 5
-        cert = CommitCertificate.from_votes([Vote.create(k, CHAIN_ID, PRECOMMIT, h, 0, block.hash) for k in signers])
-        served.append([block.encode(), cert.encode()])
+    served = _certified_chain(genesis, 8, records=lambda h: [offer_record(KEYS[h % 4], f"svc-{h}")],
+                              signers=lambda h: KEYS[:2] if h == 5 else KEYS[:3])  # 2 of 4 equal powers: no quorum at 5
 
     class RangeServer:
         def __init__(self):
@@ -106,15 +113,8 @@ async def test_block_sync_sizes_ranges_by_records_and_completes_short_answers(tm
     from node.sync import BlockSync, SyncClient
 
     genesis = make_genesis(KEYS)
-    source = LedgerState(genesis)
-    served = []
-    for h in range(1, 21):
-        recs = [offer_record(KEYS[i % 4], f"svc-{h}-{i}") for i in range(6)]
-        block, tx, _ = build_block(source, height=h, round=0, time_ms=genesis.genesis_time_ms + h,
-                                   proposer=KEYS[0].branch_id, candidates=recs)
-        tx.commit()
-        cert = CommitCertificate.from_votes([Vote.create(k, CHAIN_ID, PRECOMMIT, h, 0, block.hash) for k in KEYS[:3]])
-        served.append([block.encode(), cert.encode()])
+    served = _certified_chain(genesis, 20,
+                              records=lambda h: [offer_record(KEYS[i % 4], f"svc-{h}-{i}") for i in range(6)])
 
     class ShortServer:  # answers at most 3 blocks, whatever is asked
         def __init__(self):
@@ -159,14 +159,7 @@ async def test_block_sync_knows_the_network_height_after_catching_up_on_a_busy_c
     from node.sync import BlockSync, SyncClient
 
     genesis = make_genesis(KEYS)
-    source = LedgerState(genesis)
-    served = []
-    for h in range(1, 5):
-        block, tx, _ = build_block(source, height=h, round=0, time_ms=genesis.genesis_time_ms + h,
-                                   proposer=KEYS[0].branch_id, candidates=[])
-        tx.commit()
-        cert = CommitCertificate.from_votes([Vote.create(k, CHAIN_ID, PRECOMMIT, h, 0, block.hash) for k in KEYS[:3]])
-        served.append([block.encode(), cert.encode()])
+    served = _certified_chain(genesis, 4)
     store = Store(tmp_path / "node.db", genesis)
     chain = make_chain(genesis, store, NodeMetrics())
 
@@ -239,6 +232,38 @@ def test_a_growing_state_is_frozen_again_every_so_many_synced_records():
         gc.unfreeze()
 
 
+class _CountingChain:
+    """What block sync sees of a chain: a height and its commit listeners (commit() commits one)."""
+
+    def __init__(self):
+        self.height, self.listeners = 5, []
+
+    def on_commit(self, listener):
+        self.listeners.append(listener)
+
+    def commit(self):
+        self.height += 1
+        for listener in self.listeners:
+            listener(None)
+
+
+class _PeersInStep:
+    """Two linked peers at our height: they lack every block we lack."""
+
+    def __init__(self, chain):
+        self.chain = chain
+
+    async def request(self, peer, protocol, data, timeout):
+        from protocol import wire
+
+        if wire.decode_request(data)[0] == wire.REQ_BLOCKS:
+            return wire.response(wire.OK, [])
+        return wire.response(wire.OK, [self.chain.height, b"\x00" * 32])
+
+    def connected_peers(self):
+        return ["peer-a", "peer-b"]
+
+
 async def test_a_validator_told_of_the_height_it_is_deciding_waits_for_its_own_commit(autojump_clock):
     """The proposer announces a block before the other validators have committed it: a
     validator polled every peer on each such announcement (10.7 status requests per
@@ -246,35 +271,14 @@ async def test_a_validator_told_of_the_height_it_is_deciding_waits_for_its_own_c
     consensus CONSENSUS_GRACE to commit that height; an observer still asks at once."""
     import trio
 
-    from protocol import wire
     from node.metrics import NodeMetrics
     from node.sync import BlockSync, SyncClient
     from node.sync.catchup import CONSENSUS_GRACE
     from waiting import wait_until
 
-    class Chain:
-        def __init__(self):
-            self.height, self.listeners = 5, []
-
-        def on_commit(self, listener):
-            self.listeners.append(listener)
-
-        def commit(self):
-            self.height += 1
-            for listener in self.listeners:
-                listener(None)
-
-    class Peers:
-        async def request(self, peer, protocol, data, timeout):
-            if wire.decode_request(data)[0] == wire.REQ_BLOCKS:
-                return wire.response(wire.OK, [])  # has none of the blocks we lack
-            return wire.response(wire.OK, [chain.height, b"\x00" * 32])  # never ahead of us
-
-        def connected_peers(self):
-            return ["peer-a", "peer-b"]
-
     for follows_consensus in (True, False):
-        chain, net = Chain(), Peers()
+        chain = _CountingChain()
+        net = _PeersInStep(chain)
         sync = BlockSync(chain, SyncClient(net, CHAIN_ID, lambda raw: raw), net, NodeMetrics(),
                          follows_consensus=lambda: follows_consensus, expect_block_within=600.0)
         async with trio.open_nursery() as nursery:
@@ -308,14 +312,7 @@ async def test_an_observer_told_of_the_next_block_fetches_it_from_one_peer_witho
     from waiting import wait_until
 
     genesis = make_genesis(KEYS)
-    source = LedgerState(genesis)
-    served = []
-    for h in range(1, 8):
-        block, tx, _ = build_block(source, height=h, round=0, time_ms=genesis.genesis_time_ms + h,
-                                   proposer=KEYS[0].branch_id, candidates=[])
-        tx.commit()
-        cert = CommitCertificate.from_votes([Vote.create(k, CHAIN_ID, PRECOMMIT, h, 0, block.hash) for k in KEYS[:3]])
-        served.append([block.encode(), cert.encode()])
+    served = _certified_chain(genesis, 7)
     chain = make_chain(genesis, Store(tmp_path / "node.db", genesis), NodeMetrics())
     asked: list[tuple[str, str]] = []
     has = {"peer-a": 2, "peer-b": 2}  # the height each peer has committed
@@ -333,7 +330,8 @@ async def test_an_observer_told_of_the_next_block_fetches_it_from_one_peer_witho
             return ["peer-a", "peer-b"]
 
     net = Peers()
-    sync = BlockSync(chain, SyncClient(net, CHAIN_ID, chain.decode_block), net, NodeMetrics(), expect_block_within=600.0)
+    sync = BlockSync(chain, SyncClient(net, CHAIN_ID, chain.decode_block), net, NodeMetrics(),
+                     expect_block_within=600.0)
     async with trio.open_nursery() as nursery:
         await nursery.start(sync.run)
         await wait_until(lambda: chain.height == 2, 10, "the first poll's catch-up")
@@ -359,31 +357,12 @@ async def test_the_periodic_poll_is_left_out_while_blocks_keep_coming(autojump_c
     committed here the poll is left out; once they stop, it polls again."""
     import trio
 
-    from protocol import wire
     from node.metrics import NodeMetrics
     from node.sync import BlockSync, SyncClient
     from waiting import wait_until
 
-    class Chain:
-        def __init__(self):
-            self.height, self.listeners = 5, []
-
-        def on_commit(self, listener):
-            self.listeners.append(listener)
-
-        def commit(self):
-            self.height += 1
-            for listener in self.listeners:
-                listener(None)
-
-    class Peers:
-        async def request(self, peer, protocol, data, timeout):
-            return wire.response(wire.OK, [chain.height, b"\x00" * 32])  # in step with us
-
-        def connected_peers(self):
-            return ["peer-a", "peer-b"]
-
-    chain, net = Chain(), Peers()
+    chain = _CountingChain()
+    net = _PeersInStep(chain)
     sync = BlockSync(chain, SyncClient(net, CHAIN_ID, lambda raw: raw), net, NodeMetrics(), poll_interval=30.0,
                      expect_block_within=600.0)
     async with trio.open_nursery() as nursery:
