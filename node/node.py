@@ -179,9 +179,9 @@ class BranchNode:
                                    knows_network_height=self.sync.knows_network_height, admission=self.admission,
                                    on_new_records=self._on_new_records)
         blocks_topic = wire.Topics.of(self.genesis.chain_id).blocks
-        # validators follow the chain through consensus: block announcements are advertised
-        # (IHAVE) to the other nodes only (node/p2p/pubsub.py, 12)
-        self.net.set_lazy_gossip(lambda topic, peer: topic != blocks_topic or peer not in self.ingest.validator_peers)
+        # validators follow the chain through consensus: block announcements go to the other
+        # nodes only, and every validator announces what it commits (node/p2p/pubsub.py, 12)
+        self.net.set_gossip_to(lambda topic, peer: topic != blocks_topic or peer not in self.ingest.validator_peers)
         self.api_enabled = api and self.config.api.enabled
         self.api_address: tuple[str, int] | None = None
         self.metrics_address: tuple[str, int] | None = None  # [metrics] listen, if set

@@ -275,12 +275,17 @@ def test_the_heartbeat_stays_at_one_second_whatever_upstreams_health_score():
     assert not ours.adaptive_gossip_enabled and ours.heartbeat_interval == 1
 
 
-def test_lazy_gossip_goes_only_to_the_peers_the_node_names():
-    # A validator follows the chain through consensus: block announcements are advertised
-    # to the other nodes only (node.py), and an IHAVE costs both ends a pubsub RPC.
-    router, pruned, _ = _router_with_pruned_peers()
-    validators = set(list(pruned)[:2])
-    router.lazy_gossip_to = lambda topic, peer: topic != TOPIC or peer not in {str(p) for p in validators}
-    for _ in range(20):  # the draw is random: never one of them, every time the others
+def test_a_topic_goes_only_to_the_peers_the_node_names():
+    # A validator follows the chain through consensus: block announcements are pushed and
+    # advertised to the other nodes only (node.py); each costs both ends a pubsub RPC.
+    router, pruned, msg = _router_with_pruned_peers()
+    validators = set(list(pruned)[:2]) | set(list(router.mesh[TOPIC])[:1])
+    names = {str(p) for p in validators}
+    router.gossip_to = lambda topic, peer: topic != TOPIC or peer not in names
+    for _ in range(20):  # the IHAVE draw is random: never one of them, every time the others
         told = set(router.gossip_heartbeat())
         assert told == pruned - validators
+    pushed = set(router._get_peers_to_send([TOPIC], msg_forwarder=None, origin=None))
+    assert pushed == router.mesh[TOPIC] - validators and len(pushed) == 1  # the mesh, less the validator in it
+    router.gossip_to = lambda topic, peer: True
+    assert set(router._get_peers_to_send([TOPIC], msg_forwarder=None, origin=None)) == router.mesh[TOPIC]

@@ -372,12 +372,13 @@ class ConsensusDriver:
             if await self.chain.commit(cand.block, certificate, via="consensus", tx=cand.tx):
                 self.metrics.commit_round.observe(action.round)
                 log.info("committed block %d (round %d, %d records)", action.height, action.round, len(cand.block.records))
-                if cand.block.header.proposer == self.me:  # one announcement per height, not N
-                    try:
-                        await self.net.publish(self.topics.blocks, wire.encode_new_block(action.height, action.block_hash),
-                                               max_wait=0.05)
-                    except (P2PError, trio.TooSlowError):
-                        pass  # announcements are a hint; the next one, or a slow poll, covers a lost one
+                # every validator announces what it commits, to the other nodes only (node.py): the
+                # same bytes are one gossip message, so a peer linked to several takes the first copy
+                try:
+                    await self.net.publish(self.topics.blocks, wire.encode_new_block(action.height, action.block_hash),
+                                           max_wait=0.05)
+                except (P2PError, trio.TooSlowError):
+                    pass  # announcements are a hint; the next one, or a slow poll, covers a lost one
         state = self.chain.state  # drop what is committed, and what no block can carry any more (its validator left the set)
         for h in [h for h, e in self._evidence.items() if e.height <= state.height and not evidence_admissible(state, e)]:
             del self._evidence[h]

@@ -172,10 +172,11 @@ class Gossip:
             await trio.sleep(seen.sweep_interval)
             seen._sweep()
 
-    def set_lazy_gossip(self, wanted: Callable[[str, str], bool]) -> None:
-        """Advertise recent messages (IHAVE) only to the peers ``wanted(topic, peer_id)``
-        admits (pubsub.py, 12). Called at every heartbeat for each candidate: keep it cheap."""
-        self._router.lazy_gossip_to = wanted
+    def set_gossip_to(self, wanted: Callable[[str, str], bool]) -> None:
+        """Push and advertise (IHAVE) a topic's messages only to the peers ``wanted(topic,
+        peer_id)`` admits (pubsub.py, 12). Called for every candidate of every message and
+        heartbeat: keep it cheap."""
+        self._router.gossip_to = wanted
 
     def set_validator(self, topic: str, validator: Validator) -> None:
         """Install ``validator(sender_peer_id, data) -> bool`` for ``topic`` (one per topic).

@@ -133,6 +133,7 @@ class MemoryNetwork:
         self._handlers: dict[str, RequestHandler] = {}
         self._channels: dict[str, trio.MemorySendChannel] = {}
         self._own_topics: set[str] = set()
+        self._gossip_to: Any = lambda topic, peer: True  # set_gossip_to
         self._seen: dict[str, OrderedDict[bytes, float]] = {}
         self._limiters: dict[tuple[str, str], trio.CapacityLimiter] = {}  # (peer id, protocol id)
         self._nursery: trio.Nursery | None = None
@@ -202,9 +203,10 @@ class MemoryNetwork:
                 "memory": self.stats.as_dict(), "faults": self.faults.statistics()}
 
     # ------------------------------------------------------------ gossip
-    def set_lazy_gossip(self, wanted: Any) -> None:
-        """As ``P2PNetwork.set_lazy_gossip``; this network floods every message to every
-        linked subscriber, so there is no lazy gossip to steer."""
+    def set_gossip_to(self, wanted: Any) -> None:
+        """As ``P2PNetwork.set_gossip_to``: only the peers ``wanted(topic, peer_id)`` admits
+        get a topic's messages from this node."""
+        self._gossip_to = wanted
 
     async def subscribe(self, topic: str, *, buffer: int = 1024, deliver_own: bool = False) -> trio.MemoryReceiveChannel:
         if topic in self._channels:
@@ -220,6 +222,8 @@ class MemoryNetwork:
             raise FrameError(f"gossip message of {len(data)} bytes exceeds {self.config.max_gossip_message_size}")
         self.stats.published += 1
         for peer_id in self.hub.reachable(self.peer_id):
+            if not self._gossip_to(topic, peer_id):
+                continue
             receiver = self.hub.networks[peer_id]
             receiver._later(self.hub.latency, receiver._receive_gossip, self.peer_id, topic, data)
         if topic in self._own_topics:

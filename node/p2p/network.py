@@ -176,8 +176,8 @@ class P2PNetwork:
     def set_validator(self, topic: str, validator: Validator) -> None:
         self.gossip.set_validator(topic, validator)
 
-    def set_lazy_gossip(self, wanted: Callable[[str, str], bool]) -> None:
-        self.gossip.set_lazy_gossip(wanted)
+    def set_gossip_to(self, wanted: Callable[[str, str], bool]) -> None:
+        self.gossip.set_gossip_to(wanted)
 
     # -- request/response ---------------------------------------------------
 

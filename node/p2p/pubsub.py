@@ -102,13 +102,16 @@ what we do instead (each has a test in tests/test_p2p_hostile.py, 8-12 in tests/
    peer outside a hub's mesh received 1.4-2.3 copies of each message instead of 1
    (a star of 16 on 127.0.0.1). Ours keys the cache by the node's message id
    (:class:`ContentMessageCache`).
-12. **Lazy gossip to peers that have no use for it.** Whom IHAVE goes to is the
-   node's choice here (``lazy_gossip_to(topic, peer)``, default: everyone): a
-   validator follows the chain through consensus, so block announcements are
-   advertised to non-validators only (node/node.py). Each IHAVE is a pubsub RPC
-   of about a millisecond of CPU for both ends in py-libp2p, and with a real 1 s
-   heartbeat (gossip.py: ``adaptive_gossip_enabled=False``) a validator among 15
-   validators and 6 observers sent and received about 25 each per idle height.
+12. **Messages to peers that have no use for them.** Whom a topic's messages go to,
+   pushed to mesh peers or advertised by IHAVE, is the node's choice here
+   (``gossip_to(topic, peer)``, default: everyone): a validator follows the chain
+   through consensus, so block announcements go to non-validators only, and every
+   validator announces the blocks it commits (node/node.py, consensus/driver.py).
+   Each message or IHAVE is a pubsub RPC of about a millisecond of CPU for both
+   ends in py-libp2p; with a real 1 s heartbeat (gossip.py:
+   ``adaptive_gossip_enabled=False``) a validator among 15 validators and 6
+   observers sent and received about 25 IHAVE per idle height, and relayed each
+   announcement to the validators of its mesh, which had it from consensus.
 
 Every rejection is reported to :class:`node.p2p.faults.PeerFaults` (counted by
 protocol and reason, scored, banned past the threshold). Messages whose
@@ -317,12 +320,12 @@ class HardenedGossipSub(GossipSub):
     """GossipSub that never dials the peers a PRUNE names (see the module docstring, 5),
     sends IDONTWANT only for messages of :data:`IDONTWANT_MIN_BYTES` or more (8),
     keeps a backoff for every peer it prunes (9), gossips to peers in backoff (10),
-    names messages in IHAVE by the id the pubsub remembers them by (11), and sends IHAVE
-    only to peers ``lazy_gossip_to(topic, peer_id)`` admits (12)."""
+    names messages in IHAVE by the id the pubsub remembers them by (11), and pushes or
+    advertises a topic's messages only to the peers ``gossip_to(topic, peer_id)`` admits (12)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.lazy_gossip_to: Callable[[str, str], bool] = lambda topic, peer: True
+        self.gossip_to: Callable[[str, str], bool] = lambda topic, peer: True
         self.mcache = ContentMessageCache(self.mcache.window_size, self.mcache.history_size, self)
         self.idontwant_sent = 0  # IDONTWANT control messages emitted (one per mesh peer)
         self.idontwant_skipped = 0  # messages under the threshold: no IDONTWANT to any peer
@@ -341,7 +344,7 @@ class HardenedGossipSub(GossipSub):
         """The peers to send IHAVE to, and the ids of each topic's recent messages: as many
         peers as upstream would (``_get_adaptive_gossip_peers_count``), drawn from the
         gossipsub peers of the topic outside its mesh (or fanout), backoff or not (10),
-        that ``lazy_gossip_to`` admits (12)."""
+        that ``gossip_to`` admits (12)."""
         peers_to_gossip: Any = defaultdict(dict)
         topics = [(t, peers) for t, peers in self.mesh.items()]
         topics += [(t, peers) for t, peers in self.fanout.items() if t not in self.mesh]
@@ -352,10 +355,18 @@ class HardenedGossipSub(GossipSub):
             outside = self._get_in_topic_gossipsub_peers_from_minus(topic, len(self.pubsub.peer_topics[topic]), current,
                                                                       backoff_check=False)
             count = self._get_adaptive_gossip_peers_count(topic, len(outside))
-            wanted = [p for p in outside if self.lazy_gossip_to(topic, str(p))]
+            wanted = [p for p in outside if self.gossip_to(topic, str(p))]
             for peer in self.select_from_minus(count, wanted, []):
                 peers_to_gossip[peer][topic] = list(msg_ids)
         return peers_to_gossip
+
+    def _get_peers_to_send(self, topic_ids: Any, msg_forwarder: Any, origin: Any, msg_id: bytes | None = None) -> Any:
+        """The peers a message goes to (mesh, fanout, direct), less those ``gossip_to``
+        does not admit for any of its topics (12)."""
+        topics = list(topic_ids)
+        for peer in super()._get_peers_to_send(topics, msg_forwarder, origin, msg_id):
+            if any(self.gossip_to(topic, str(peer)) for topic in topics):
+                yield peer
 
     async def emit_prune(self, topic: str, to_peer: Any, do_px: bool, is_unsubscribe: bool) -> None:
         self._add_back_off(to_peer, topic, is_unsubscribe)
