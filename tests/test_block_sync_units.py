@@ -4,9 +4,11 @@ polls, and keeping the state it builds out of the cyclic GC (no network: fake pe
 from __future__ import annotations
 
 import pytest
+import trio
 
 from factories import CHAIN_ID, make_genesis, offer_record, validator_keys
 from node.store import Store
+from protocol import wire
 from protocol.ledger import LedgerState, build_block
 from protocol.votes import PRECOMMIT, CommitCertificate, Vote
 
@@ -25,6 +27,41 @@ def _certified_chain(genesis, n, *, records=lambda h: [], signers=lambda h: KEYS
         cert = CommitCertificate.from_votes([Vote.create(k, CHAIN_ID, PRECOMMIT, h, 0, block.hash) for k in signers(h)])
         served.append([block.encode(), cert.encode()])
     return served
+
+
+class _SyncPeers:
+    """Linked peers serving ``served`` over the sync protocol, as a SyncClient sees them.
+
+    A peer reports ``height(peer)`` (``has[peer]``; all of ``served`` unless changed) and
+    answers a range with the blocks it has, at most ``most`` of them, after ``delay(start)``
+    seconds. ``asked`` lists the requests: ``(peer, "status")`` or ``(peer, start, count)``."""
+
+    def __init__(self, served, peers=("peer-a",), *, most=None, delay=lambda start: 0.0):
+        self.served, self.most, self.delay = served, most, delay
+        self.has = {peer: len(served) for peer in peers}
+        self.asked: list[tuple] = []
+
+    def height(self, peer):
+        return self.has[peer]
+
+    @property
+    def fetches(self):
+        """The ranges asked for, ``(start, count)``."""
+        return [(start, count) for _, start, count in (a for a in self.asked if len(a) == 3)]
+
+    async def request(self, peer, protocol, data, timeout):
+        op, args = wire.decode_request(data)
+        if op == wire.REQ_STATUS:
+            self.asked.append((peer, "status"))
+            return wire.response(wire.OK, [self.height(peer), b"\x00" * 32])
+        start, count = args
+        self.asked.append((peer, start, count))
+        await trio.sleep(self.delay(start))
+        end = min(start - 1 + min(count, self.most or count), self.has[peer])
+        return wire.response(wire.OK, self.served[start - 1 : end])
+
+    def connected_peers(self):
+        return list(self.has)
 
 
 # ---------------------------------------------------------------- chain: sync batches
@@ -62,7 +99,6 @@ async def test_block_sync_stops_at_a_range_with_a_bad_certificate(tmp_path):
     or after it is applied, while the ranges before it are committed."""
     import trio
 
-    from protocol import wire
     from cluster import make_chain
     from node.metrics import NodeMetrics
     from node.sync import BlockSync, SyncClient
@@ -71,26 +107,11 @@ async def test_block_sync_stops_at_a_range_with_a_bad_certificate(tmp_path):
     served = _certified_chain(genesis, 8, records=lambda h: [offer_record(KEYS[h % 4], f"svc-{h}")],
                               signers=lambda h: KEYS[:2] if h == 5 else KEYS[:3])  # 2 of 4 equal powers: no quorum at 5
 
-    class RangeServer:
-        def __init__(self):
-            self.asked = []
-
-        async def request(self, peer, protocol, data, timeout):
-            op, args = wire.decode_request(data)
-            if op == wire.REQ_STATUS:
-                return wire.response(wire.OK, [len(served), b"\x00" * 32])
-            start, count = args
-            self.asked.append(start)
-            await trio.sleep(0.01 * (start % 3))  # ranges complete out of order
-            return wire.response(wire.OK, served[start - 1 : start - 1 + count])
-
-        def connected_peers(self):
-            return ["peer-a", "peer-b"]
-
     store = Store(tmp_path / "node.db", genesis)
     metrics = NodeMetrics()
     chain = make_chain(genesis, store, metrics)
-    net = RangeServer()
+    # ranges complete out of order
+    net = _SyncPeers(served, ("peer-a", "peer-b"), delay=lambda start: 0.01 * (start % 3))
     sync = BlockSync(chain, SyncClient(net, CHAIN_ID, chain.decode_block), net, metrics, batch=2, window=3)
     sync.peer_heights = {"peer-a": 8, "peer-b": 8}
     with trio.fail_after(10):
@@ -98,7 +119,8 @@ async def test_block_sync_stops_at_a_range_with_a_bad_certificate(tmp_path):
     assert chain.height == 4 and store.height == 4
     assert metrics.rejected_counts().get("sync/no_quorum") == 1
     assert sync.synced_blocks == 4
-    assert 7 in net.asked  # the range after the bad one was fetched (and checked) ahead, never applied
+    # the range after the bad one was fetched (and checked) ahead, never applied
+    assert 7 in {start for start, _ in net.fetches}
 
 
 async def test_block_sync_sizes_ranges_by_records_and_completes_short_answers(tmp_path):
@@ -107,7 +129,6 @@ async def test_block_sync_sizes_ranges_by_records_and_completes_short_answers(tm
     16 MiB limit) is completed by asking for the rest, not rejected."""
     import trio
 
-    from protocol import wire
     from cluster import make_chain
     from node.metrics import NodeMetrics
     from node.sync import BlockSync, SyncClient
@@ -116,25 +137,10 @@ async def test_block_sync_sizes_ranges_by_records_and_completes_short_answers(tm
     served = _certified_chain(genesis, 20,
                               records=lambda h: [offer_record(KEYS[i % 4], f"svc-{h}-{i}") for i in range(6)])
 
-    class ShortServer:  # answers at most 3 blocks, whatever is asked
-        def __init__(self):
-            self.asked = []
-
-        async def request(self, peer, protocol, data, timeout):
-            op, args = wire.decode_request(data)
-            if op == wire.REQ_STATUS:
-                return wire.response(wire.OK, [len(served), b"\x00" * 32])
-            start, count = args
-            self.asked.append((start, count))
-            return wire.response(wire.OK, served[start - 1 : start - 1 + min(count, 3)])
-
-        def connected_peers(self):
-            return ["peer-a"]
-
     store = Store(tmp_path / "node.db", genesis)
     metrics = NodeMetrics()
     chain = make_chain(genesis, store, metrics)
-    net = ShortServer()
+    net = _SyncPeers(served, most=3)  # answers at most 3 blocks, whatever is asked
     sync = BlockSync(chain, SyncClient(net, CHAIN_ID, chain.decode_block), net, metrics, batch=64, window=2,
                      range_records=12)
     sync.peer_heights = {"peer-a": 20}
@@ -142,9 +148,9 @@ async def test_block_sync_sizes_ranges_by_records_and_completes_short_answers(tm
         await sync.catch_up(20)
     assert chain.height == store.height == 20 and sync.synced_blocks == 20
     assert not metrics.rejected_counts()
-    assert {(1, 8), (9, 8)} <= set(net.asked)  # the first ranges, before any size is known: at most 8 blocks
-    assert {(4, 5), (12, 5)} <= set(net.asked)  # their rest, each answered with 3 of 8
-    assert [count for start, count in net.asked if start > 16] == [2, 2]  # then 12 records / 6 per block
+    assert {(1, 8), (9, 8)} <= set(net.fetches)  # the first ranges, before any size is known: at most 8 blocks
+    assert {(4, 5), (12, 5)} <= set(net.fetches)  # their rest, each answered with 3 of 8
+    assert [count for start, count in net.fetches if start > 16] == [2, 2]  # then 12 records / 6 per block
 
 
 async def test_block_sync_knows_the_network_height_after_catching_up_on_a_busy_chain(tmp_path):
@@ -153,7 +159,6 @@ async def test_block_sync_knows_the_network_height_after_catching_up_on_a_busy_c
     catching_up for ever while in sync)."""
     import trio
 
-    from protocol import wire
     from cluster import make_chain
     from node.metrics import NodeMetrics
     from node.sync import BlockSync, SyncClient
@@ -163,18 +168,11 @@ async def test_block_sync_knows_the_network_height_after_catching_up_on_a_busy_c
     store = Store(tmp_path / "node.db", genesis)
     chain = make_chain(genesis, store, NodeMetrics())
 
-    class AlwaysAhead:
-        async def request(self, peer, protocol, data, timeout):
-            op, args = wire.decode_request(data)
-            if op == wire.REQ_STATUS:  # one block ahead of us, as long as it has blocks to serve
-                return wire.response(wire.OK, [min(chain.height + 1, len(served)), b"\x00" * 32])
-            start, count = args
-            return wire.response(wire.OK, served[start - 1 : start - 1 + count])
+    class AlwaysAhead(_SyncPeers):
+        def height(self, peer):  # one block ahead of us, as long as it has blocks to serve
+            return min(chain.height + 1, len(served))
 
-        def connected_peers(self):
-            return ["peer-a"]
-
-    net = AlwaysAhead()
+    net = AlwaysAhead(served)
     sync = BlockSync(chain, SyncClient(net, CHAIN_ID, chain.decode_block), net, NodeMetrics())
     assert not sync.knows_network_height()
     with trio.fail_after(10):
@@ -247,21 +245,15 @@ class _CountingChain:
             listener(None)
 
 
-class _PeersInStep:
+class _PeersInStep(_SyncPeers):
     """Two linked peers at our height: they lack every block we lack."""
 
     def __init__(self, chain):
+        super().__init__([], ("peer-a", "peer-b"))
         self.chain = chain
 
-    async def request(self, peer, protocol, data, timeout):
-        from protocol import wire
-
-        if wire.decode_request(data)[0] == wire.REQ_BLOCKS:
-            return wire.response(wire.OK, [])
-        return wire.response(wire.OK, [self.chain.height, b"\x00" * 32])
-
-    def connected_peers(self):
-        return ["peer-a", "peer-b"]
+    def height(self, peer):
+        return self.chain.height
 
 
 async def test_a_validator_told_of_the_height_it_is_deciding_waits_for_its_own_commit(autojump_clock):
@@ -305,7 +297,6 @@ async def test_an_observer_told_of_the_next_block_fetches_it_from_one_peer_witho
     turn, for the blocks it was told of, and polls every peer only if that one lacks them."""
     import trio
 
-    from protocol import wire
     from cluster import make_chain
     from node.metrics import NodeMetrics
     from node.sync import BlockSync, SyncClient
@@ -314,22 +305,9 @@ async def test_an_observer_told_of_the_next_block_fetches_it_from_one_peer_witho
     genesis = make_genesis(KEYS)
     served = _certified_chain(genesis, 7)
     chain = make_chain(genesis, Store(tmp_path / "node.db", genesis), NodeMetrics())
-    asked: list[tuple[str, str]] = []
-    has = {"peer-a": 2, "peer-b": 2}  # the height each peer has committed
-
-    class Peers:
-        async def request(self, peer, protocol, data, timeout):
-            op, args = wire.decode_request(data)
-            asked.append((peer, "status" if op == wire.REQ_STATUS else "blocks"))
-            if op == wire.REQ_STATUS:
-                return wire.response(wire.OK, [has[peer], b"\x00" * 32])
-            start, count = args
-            return wire.response(wire.OK, served[start - 1 : min(start - 1 + count, has[peer])])
-
-        def connected_peers(self):
-            return ["peer-a", "peer-b"]
-
-    net = Peers()
+    net = _SyncPeers(served, ("peer-a", "peer-b"))
+    has, asked = net.has, net.asked  # the height each peer has committed; the requests it got
+    has["peer-a"] = has["peer-b"] = 2
     sync = BlockSync(chain, SyncClient(net, CHAIN_ID, chain.decode_block), net, NodeMetrics(),
                      expect_block_within=600.0)
     async with trio.open_nursery() as nursery:
@@ -340,13 +318,13 @@ async def test_an_observer_told_of_the_next_block_fetches_it_from_one_peer_witho
             has["peer-a"] = has["peer-b"] = h
             sync.peer_is_at(h)
             await wait_until(lambda: chain.height == h, 10, f"block {h}")
-        assert asked == [("peer-a", "blocks"), ("peer-b", "blocks"), ("peer-a", "blocks")]  # one request each, in turn
+        assert asked == [("peer-a", 3, 1), ("peer-b", 4, 1), ("peer-a", 5, 1)]  # one request each, in turn
         assert sync.announced_fetches == 3 and sync.polls == 1
         asked.clear()
         has["peer-a"] = 6  # peer-b is asked first and has not committed 6 yet: every peer's status, then a fetch
         sync.peer_is_at(6)
         await wait_until(lambda: chain.height == 6, 10, "block 6 after a poll")
-        assert asked[0] == ("peer-b", "blocks") and ("peer-a", "status") in asked and ("peer-b", "status") in asked
+        assert asked[0] == ("peer-b", 6, 1) and ("peer-a", "status") in asked and ("peer-b", "status") in asked
         assert sync.announced_fetches == 3 and sync.polls == 2
         nursery.cancel_scope.cancel()
 
