@@ -78,7 +78,6 @@ class BlockSync:
         self.deferred_wakes = 0  # wakes that needed no poll: the height was (or got) committed here
         self.announced_fetches = 0  # wakes answered by fetching the announced blocks from one peer, no poll
         self.skipped_polls = 0  # periodic polls left out: blocks kept coming since the last one
-        self._commits = 0  # blocks committed here (by any path), counted by _on_commit
         self._turn = 0  # which connected peer _fetch_announced asks next
         self.batch = batch
         self.window = window
@@ -113,16 +112,17 @@ class BlockSync:
         while True:
             await self._poll_and_catch_up()
             self._last_progress = trio.current_time()
-            polled_at, commits = self._last_progress, self._commits
-            poll_at = polled_at + (self.poll_interval if self.peer_heights else 1.0)
+            since = self._last_progress  # the poll just made
+            poll_at = since + (self.poll_interval if self.peer_heights else 1.0)
             while True:
                 why = await self._until_poll_needed(poll_at)
                 if why == "told" and await self._fetch_announced():
                     continue
-                if why == "due" and self._commits > commits and self.peer_heights:
+                if why == "due" and self._last_progress > since and self.peer_heights:
                     # blocks kept coming since the last poll: nothing to learn from every
                     # peer's status (a validator's 21 status requests per 30 s at 16 + 48)
-                    commits, poll_at = self._commits, trio.current_time() + self.poll_interval
+                    since = trio.current_time()
+                    poll_at = since + self.poll_interval
                     self.skipped_polls += 1
                     continue
                 break
@@ -189,7 +189,6 @@ class BlockSync:
             self._last_progress = trio.current_time()
         except RuntimeError:  # a commit outside trio (tools replaying a store): nothing waits
             return
-        self._commits += 1
         committed, self._committed = self._committed, trio.Event()
         committed.set()
 
