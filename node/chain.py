@@ -11,15 +11,18 @@ mutated on the trio thread, after the block is on disk (:meth:`commit`) — so
 synchronous readers on the trio thread always see a whole block or none.
 Block sync is the one exception to "on disk first": a range is applied in
 memory block by block and written in one transaction at the end (one fsync
-per range); it was certified by the network, so nothing promised is lost if
-the write never happens — the node syncs it again.
+per range), while block sync applies the next range (:meth:`Chain.apply_batch`,
+:meth:`Chain.write_batch`); it was certified by the network, so nothing
+promised is lost if the write never happens — the node syncs it again. Writes
+land in the order their blocks were applied, a consensus commit waits for them,
+and a synced block's listeners hear of it only once it is on disk.
 """
 
 from __future__ import annotations
 
 import logging
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
 import trio
@@ -84,6 +87,18 @@ class Preverified:
     records: set[bytes]  # hashes of records whose signatures verified (against the keys then)
     certified: set[bytes]  # hashes of blocks whose certificates verified against the set their header names
 
+
+@dataclass(slots=True)
+class BatchWrite:
+    """Blocks :meth:`Chain.apply_batch` applied in memory, for :meth:`Chain.write_batch`."""
+
+    via: str
+    previous: trio.Event | None  # the write of the batch applied before this one
+    prepared: list[PreparedBlock] = field(default_factory=list)
+    done: list[tuple[Block, CommitCertificate, Any]] = field(default_factory=list)  # with the set that signed each
+    bad_block: ValidationError | None = None  # the first block that failed, after the valid prefix
+    written: trio.Event = field(default_factory=trio.Event)
+
 class Chain:
     def __init__(self, genesis: Genesis, store: Store, state: LedgerState, *, mempool: Mempool,
                  candidates: CandidateBlocks, metrics: NodeMetrics, runtime: Runtime = REAL, halt_height: int = 0):
@@ -96,6 +111,9 @@ class Chain:
         self.metrics = metrics
         self.runtime = runtime
         self.lock = trio.Lock()
+        self._last_write: trio.Event | None = None  # set once the last batch applied is on disk
+        self._unwritten: dict[int, bytes] = {}  # height -> hash of blocks applied, their write under way
+        self._halted: ChainHalted | None = None  # a batch's write failed: nothing more is committed
         self._height_changed = trio.Event()
         self._listeners: list[trio.MemorySendChannel] = []
         self._commit_listeners: list[Callable[[Block], None]] = []
@@ -155,6 +173,7 @@ class Chain:
         ValidationError if ``block`` or ``certificate`` is not valid.
         """
         async with self.lock:
+            await self._written()  # synced blocks first, so the disk has every height below
             if block.height <= self.height:
                 self._check_no_fork(block)
                 return False
@@ -180,9 +199,12 @@ class Chain:
         return True
 
     def _check_no_fork(self, block: Block) -> None:
-        stored = self.store.block(block.height)
-        if stored is not None and stored.block.hash != block.hash:
-            raise ChainHalted(f"fork at height {block.height}: have {stored.block.hash.hex()}, asked to commit {block.hash.hex()}")
+        have = self._unwritten.get(block.height)
+        if have is None:
+            stored = self.store.block(block.height)
+            have = stored.block.hash if stored is not None else None
+        if have is not None and have != block.hash:
+            raise ChainHalted(f"fork at height {block.height}: have {have.hex()}, asked to commit {block.hash.hex()}")
 
     async def preverify(self, items: list[tuple[Block, CommitCertificate]]) -> "Preverified":
         """The stateless part of checking certified blocks, safe to run ahead of commit
@@ -227,17 +249,31 @@ class Chain:
                            verified: "Preverified | None" = None) -> int:
         """Commit consecutive certified blocks (block sync). Returns how many were new.
 
-        Certificates and record signatures are checked first (:meth:`preverify`;
-        pass its result as ``verified`` if it already ran); then each block is
-        validated against the state and applied, in order, on the trio thread,
-        and all of them are written in one SQLite transaction. Raises
-        ValidationError on the first bad certificate or bad block (the blocks
-        before it are committed, memory and disk alike), and ChainHalted on a
-        fork or a failed write.
+        :meth:`apply_batch`, then :meth:`write_batch`: certificates and record
+        signatures are checked first (:meth:`preverify`; pass its result as
+        ``verified`` if it already ran); then each block is validated against the
+        state and applied, in order, on the trio thread, and all of them are
+        written in one SQLite transaction. Raises ValidationError on the first bad
+        certificate or bad block (the blocks before it are committed, memory and
+        disk alike), and ChainHalted on a fork or a failed write.
         """
+        return await self.write_batch(await self.apply_batch(items, via=via, verified=verified))
+
+    async def apply_batch(self, items: list[tuple[Block, CommitCertificate]], *, via: str = "sync",
+                          verified: "Preverified | None" = None) -> "BatchWrite":
+        """The first half of :meth:`commit_batch`: validate and apply the blocks in memory
+        and queue their write behind any write still under way. Pass the result to
+        :meth:`write_batch`, which must follow (block sync applies the next range while
+        the one before is written: the write is half a synced record's wall time). Until
+        it has, the state is ahead of the disk: nothing is lost if the write never
+        happens, since the blocks are certified and the node syncs them again; a consensus
+        commit waits for the write (:meth:`commit`), and the blocks' listeners, metrics
+        and announcement come after it. Raises ChainHalted after a failed write."""
         if verified is None:
             verified = await self.preverify(items)
         async with self.lock:
+            if self._halted is not None:
+                raise self._halted
             fresh = []
             for block, cert in items:
                 if block.height <= self.height:
@@ -245,9 +281,7 @@ class Chain:
                 elif not self.beyond_halt(block.height):
                     fresh.append((block, cert))
             ok = verified.records | {r.hash for block, _ in fresh for r in block.records if r.hash in self.mempool}
-            prepared: list[PreparedBlock] = []
-            done: list[tuple[Block, CommitCertificate, Any]] = []  # with the set that signed it
-            bad_block: ValidationError | None = None
+            batch = BatchWrite(via, previous=self._last_write)
             for block, cert in fresh:
                 signers = self.state.validators
                 try:
@@ -255,24 +289,52 @@ class Chain:
                         cert.verify(self.state.validators, self.state.chain_id, height=block.height, block_hash=block.hash)
                     tx = self.state.validate_block(block, verified=ok)
                 except ValidationError as exc:
-                    bad_block = exc  # the valid prefix is in memory already: it goes to disk below
+                    batch.bad_block = exc  # the valid prefix is in memory already: it goes to disk too
                     break
-                prepared.append(self.store.prepare_block(block, cert, tx))
+                batch.prepared.append(self.store.prepare_block(block, cert, tx))
                 tx.commit()
-                done.append((block, cert, signers))
-                await trio.lowlevel.checkpoint()  # let other tasks run between blocks
-            if prepared:
-                try:
-                    await self.runtime.run_sync(self.store.write_prepared, prepared)
-                except Exception as exc:  # memory is ahead of disk now: stop rather than diverge
-                    raise ChainHalted(f"could not write blocks {done[0][0].height}..{done[-1][0].height}: {exc}") from exc
-            for block, _, _ in done:
                 self.mempool.update(block)
-        for block, cert, signers in done:
-            self._after_commit(block, via, cert, signers)
-        if bad_block is not None:
-            raise bad_block
-        return len(done)
+                self._unwritten[block.height] = block.hash
+                batch.done.append((block, cert, signers))
+                await trio.lowlevel.checkpoint()  # let other tasks run between blocks
+            self._last_write = batch.written
+        return batch
+
+    async def write_batch(self, batch: "BatchWrite") -> int:
+        """The second half of :meth:`commit_batch`: write what :meth:`apply_batch` applied,
+        after the batches applied before it (shielded: a write once begun is finished),
+        then tell the blocks' listeners. Returns how many blocks were new; raises the
+        batch's ValidationError (after writing the valid prefix), or ChainHalted if the
+        write fails (the node stops: memory is ahead of disk)."""
+        with trio.CancelScope(shield=True):
+            try:
+                if batch.previous is not None:
+                    await batch.previous.wait()
+                if self._halted is None and batch.prepared:
+                    try:
+                        await self.runtime.run_sync(self.store.write_prepared, batch.prepared)
+                    except Exception as exc:
+                        first, last = batch.done[0][0].height, batch.done[-1][0].height
+                        self._halted = ChainHalted(f"could not write blocks {first}..{last}: {exc}")
+                        raise self._halted from exc
+            finally:
+                for block, _, _ in batch.done:
+                    self._unwritten.pop(block.height, None)
+                batch.written.set()
+        if self._halted is not None:
+            raise self._halted
+        for block, cert, signers in batch.done:
+            self._after_commit(block, batch.via, cert, signers)
+        if batch.bad_block is not None:
+            raise batch.bad_block
+        return len(batch.done)
+
+    async def _written(self) -> None:
+        """Wait until every applied batch is on disk (under ``lock``); ChainHalted if one failed."""
+        if self._last_write is not None:
+            await self._last_write.wait()
+        if self._halted is not None:
+            raise self._halted
 
     def _after_commit(self, block: Block, via: str, certificate: CommitCertificate, signers: Any) -> None:
         m = self.metrics

@@ -3,8 +3,11 @@ polls, and keeping the state it builds out of the cyclic GC (no network: fake pe
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 import trio
+import trio.testing
 
 from factories import CHAIN_ID, make_genesis, offer_record, validator_keys
 from node.store import Store
@@ -91,6 +94,152 @@ async def test_sync_batch_with_a_bad_block_commits_the_good_prefix_only(tmp_path
     assert info.value.reason == "state_root"
     assert chain.height == 2 and store.height == 2  # memory and disk agree
     assert store.load_state().state_root == chain.state.state_root
+
+
+class _GatedStore(Store):
+    """A store whose writes wait (in their worker thread) until ``gate`` is set, and that
+    lists the heights of each write in the order they land; ``fail`` makes writes raise."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.gate = threading.Event()
+        self.gate.set()
+        self.writes: list[list[int]] = []
+        self.fail = False
+
+    def write_prepared(self, items):
+        assert self.gate.wait(timeout=60), "the test never opened the gate"
+        if self.fail:
+            raise OSError(28, "No space left on device")
+        super().write_prepared(items)
+        self.writes.append([p.block_row[0] for p in items])
+
+
+def _decoded(chain, served):
+    return [(chain.decode_block(b), CommitCertificate.decode(c)) for b, c in served]
+
+
+async def test_a_synced_range_is_applied_while_the_one_before_is_written_and_writes_land_in_order(tmp_path):
+    """Block sync applies a range in memory while the range before it is written: the
+    writes land in the order the ranges were applied (whichever write is awaited first),
+    and a block's listeners hear of it only once it is on disk."""
+    from cluster import make_chain
+
+    genesis = make_genesis(KEYS)
+    served = _certified_chain(genesis, 4, records=lambda h: [offer_record(KEYS[h % 4], f"svc-{h}")])
+    store = _GatedStore(tmp_path / "node.db", genesis)
+    chain = make_chain(genesis, store)
+    heard = []
+    chain.on_commit(lambda block: heard.append(block.height))
+    items = _decoded(chain, served)
+    store.gate.clear()
+    first = await chain.apply_batch(items[:2])
+    second = await chain.apply_batch(items[2:])
+    assert chain.height == 4 and store.height == 0 and heard == []  # applied, nothing written yet
+    counts = []
+
+    async def write(batch):
+        counts.append(await chain.write_batch(batch))
+
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(write, second)
+            await trio.testing.wait_all_tasks_blocked()
+            nursery.start_soon(write, first)
+            await trio.testing.wait_all_tasks_blocked()
+            assert store.writes == [] and heard == []
+            store.gate.set()
+    assert store.writes == [[1, 2], [3, 4]]
+    assert heard == [1, 2, 3, 4] and sorted(counts) == [2, 2]
+    assert store.load_state().state_root == chain.state.state_root
+
+
+async def test_a_consensus_commit_waits_for_the_synced_blocks_being_written(tmp_path):
+    """A block decided by consensus on top of synced blocks is written after them, and a
+    different block at a height applied but not yet written is a fork (the node stops)."""
+    from dataclasses import replace
+
+    from cluster import make_chain
+    from node.chain import Preverified
+    from node.errors import ChainHalted
+
+    genesis = make_genesis(KEYS)
+    served = _certified_chain(genesis, 3)
+    store = _GatedStore(tmp_path / "node.db", genesis)
+    chain = make_chain(genesis, store)
+    items = _decoded(chain, served)
+    store.gate.clear()
+    batch = await chain.apply_batch(items[:2])
+    other = replace(items[1][0], header=replace(items[1][0].header, time_ms=items[1][0].header.time_ms + 1))
+    with pytest.raises(ChainHalted, match="fork at height 2"):  # (as if its certificate had verified)
+        await chain.apply_batch([(other, items[1][1])], verified=Preverified(set(), {other.hash}))
+    results = []
+
+    async def consensus_commit():
+        results.append(await chain.commit(*items[2], via="consensus"))
+
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(consensus_commit)
+            await trio.testing.wait_all_tasks_blocked()
+            assert results == [] and store.writes == []  # waiting for the batch's write
+            nursery.start_soon(chain.write_batch, batch)
+            await trio.testing.wait_all_tasks_blocked()
+            store.gate.set()
+    assert results == [True] and store.writes == [[1, 2], [3]] and store.height == 3
+
+
+async def test_a_failed_sync_write_halts_the_chain_and_nothing_after_it_is_written(tmp_path):
+    from cluster import make_chain
+    from node.errors import ChainHalted
+
+    genesis = make_genesis(KEYS)
+    served = _certified_chain(genesis, 4)
+    store = _GatedStore(tmp_path / "node.db", genesis)
+    chain = make_chain(genesis, store)
+    items = _decoded(chain, served)
+    first = await chain.apply_batch(items[:2])
+    second = await chain.apply_batch(items[2:3])
+    store.fail = True
+    with pytest.raises(ChainHalted, match="could not write blocks 1..2"):
+        await chain.write_batch(first)
+    store.fail = False
+    with pytest.raises(ChainHalted):  # queued behind the failed write: not written
+        await chain.write_batch(second)
+    with pytest.raises(ChainHalted):
+        await chain.apply_batch(items[3:])
+    with pytest.raises(ChainHalted):
+        await chain.commit(*items[3], via="consensus")
+    assert store.writes == [] and store.height == 0
+
+
+async def test_block_sync_applies_the_next_range_while_one_is_written(tmp_path):
+    """catch_up overlaps: the first range's write is held until the second range has been
+    applied in memory (a sync that waited for each write would never open the gate)."""
+    from cluster import make_chain
+    from node.metrics import NodeMetrics
+    from node.sync import BlockSync, SyncClient
+
+    genesis = make_genesis(KEYS)
+    served = _certified_chain(genesis, 6, records=lambda h: [offer_record(KEYS[h % 4], f"svc-{h}")])
+
+    class Store2(_GatedStore):
+        def prepare_block(self, block, certificate, tx):
+            if block.height == 3:  # the second range is being applied: let the first write land
+                self.gate.set()
+            return super().prepare_block(block, certificate, tx)
+
+    store = Store2(tmp_path / "node.db", genesis)
+    store.gate.clear()
+    metrics = NodeMetrics()
+    chain = make_chain(genesis, store, metrics)
+    net = _SyncPeers(served)
+    sync = BlockSync(chain, SyncClient(net, CHAIN_ID, chain.decode_block), net, metrics, batch=2, window=3)
+    sync.peer_heights = {"peer-a": 6}
+    with trio.fail_after(30):
+        await sync.catch_up(6)
+    assert store.writes == [[1, 2], [3, 4], [5, 6]]  # all written before catch_up returned
+    assert chain.height == 6 and store.height == 6 and sync.synced_blocks == 6
 
 
 async def test_block_sync_stops_at_a_range_with_a_bad_certificate(tmp_path):

@@ -30,8 +30,9 @@ last range, so what is in flight stays bounded whatever the blocks hold; a
 range answered short, as the 16 MiB answer limit may make it, is completed
 by asking for the rest), checks every certificate and
 record signature of a range while the ranges before it commit, and commits
-them in height order through :meth:`Chain.commit_batch` — the path every
-synced block takes. A range whose certificate or block is bad is counted
+them in height order through :meth:`Chain.apply_batch` and
+:meth:`Chain.write_batch` — the path every synced block takes — applying a
+range while the one before it is written. A range whose certificate or block is bad is counted
 (``rejected{source="sync"}``) and the round ends; the next round asks again.
 """
 
@@ -45,7 +46,7 @@ import trio
 
 from protocol.errors import RemoteProtocolError
 
-from ..chain import Chain
+from ..chain import BatchWrite, Chain
 from ..gcfreeze import GrowthFreezer, freeze_state_objects
 from ..metrics import NodeMetrics
 from ..p2p.errors import P2PError
@@ -262,6 +263,17 @@ class BlockSync:
                 fetched[start] = exc
             ready.set()
 
+        writing: trio.Event | None = None  # set once the range applied last is written
+
+        async def write(batch: BatchWrite, written: trio.Event) -> None:
+            try:
+                self.synced_blocks += await self.chain.write_batch(batch)
+            except RemoteProtocolError:  # a bad block after a valid prefix: reported by the loop
+                pass
+            finally:
+                written.set()
+            freezer.synced(sum(len(block.records) for block, _, _ in batch.done))
+
         async with trio.open_nursery() as nursery:
             in_flight: set[int] = set()
             rr = 0
@@ -300,11 +312,19 @@ class BlockSync:
                         await trio.sleep(0.05)
                     continue
                 try:
-                    self.synced_blocks += await self.chain.commit_batch(blocks, via="sync", verified=verified)
-                    freezer.synced(sum(len(block.records) for block, _ in blocks))
+                    batch = await self.chain.apply_batch(blocks, via="sync", verified=verified)
                 except RemoteProtocolError as exc:
                     self._rejected(lowest, exc)
                     break
+                if writing is not None:  # one range written while the next is applied
+                    await writing.wait()
+                writing = trio.Event()
+                nursery.start_soon(write, batch, writing)
+                if batch.bad_block is not None:
+                    self._rejected(lowest, batch.bad_block)
+                    break
+            if writing is not None:
+                await writing.wait()
             nursery.cancel_scope.cancel()
 
     def _rejected(self, start: int, exc: RemoteProtocolError) -> None:
