@@ -99,6 +99,7 @@ class BatchWrite:
     bad_block: ValidationError | None = None  # the first block that failed, after the valid prefix
     written: trio.Event = field(default_factory=trio.Event)
 
+
 class Chain:
     def __init__(self, genesis: Genesis, store: Store, state: LedgerState, *, mempool: Mempool,
                  candidates: CandidateBlocks, metrics: NodeMetrics, runtime: Runtime = REAL, halt_height: int = 0):

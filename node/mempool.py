@@ -208,6 +208,8 @@ class Mempool:
 
     def update(self, block: Block) -> None:
         """After ``block`` committed (state already advanced): drop committed and superseded records."""
+        if not self._by_hash:  # nothing pending (as for an observer syncing): nothing to drop
+            return
         touched = set()
         for record in block.records:
             if record.hash in self._by_hash:

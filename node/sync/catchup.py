@@ -267,11 +267,12 @@ class BlockSync:
 
         async def write(batch: BatchWrite, written: trio.Event) -> None:
             try:
-                self.synced_blocks += await self.chain.write_batch(batch)
-            except RemoteProtocolError:  # a bad block after a valid prefix: reported by the loop
+                await self.chain.write_batch(batch)
+            except RemoteProtocolError:  # the range's bad block (the loop reports it); its valid prefix is written
                 pass
             finally:
                 written.set()
+            self.synced_blocks += len(batch.done)
             freezer.synced(sum(len(block.records) for block, _, _ in batch.done))
 
         async with trio.open_nursery() as nursery:
