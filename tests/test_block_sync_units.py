@@ -43,6 +43,8 @@ class _SyncPeers:
         self.served, self.most, self.delay = served, most, delay
         self.has = {peer: len(served) for peer in peers}
         self.asked: list[tuple] = []
+        self.fetching = self.most_fetching = 0  # range requests being answered now, and at most
+        self.fetching_at_start: list[int] = []  # for each range request, how many were then (itself included)
 
     def height(self, peer):
         return self.has[peer]
@@ -59,7 +61,13 @@ class _SyncPeers:
             return wire.response(wire.OK, [self.height(peer), b"\x00" * 32])
         start, count = args
         self.asked.append((peer, start, count))
-        await trio.sleep(self.delay(start))
+        self.fetching += 1
+        self.most_fetching = max(self.most_fetching, self.fetching)
+        self.fetching_at_start.append(self.fetching)
+        try:
+            await trio.sleep(self.delay(start))
+        finally:
+            self.fetching -= 1
         end = min(start - 1 + min(count, self.most or count), self.has[peer])
         return wire.response(wire.OK, self.served[start - 1 : end])
 
@@ -297,9 +305,36 @@ async def test_block_sync_sizes_ranges_by_records_and_completes_short_answers(tm
         await sync.catch_up(20)
     assert chain.height == store.height == 20 and sync.synced_blocks == 20
     assert not metrics.rejected_counts()
-    assert {(1, 8), (9, 8)} <= set(net.fetches)  # the first ranges, before any size is known: at most 8 blocks
-    assert {(4, 5), (12, 5)} <= set(net.fetches)  # their rest, each answered with 3 of 8
-    assert [count for start, count in net.fetches if start > 16] == [2, 2]  # then 12 records / 6 per block
+    # one first range of at most 8 blocks while sizes are unknown, then its rest (answered 3 of 8)
+    assert net.fetches[:2] == [(1, 8), (4, 5)]
+    assert [count for start, count in net.fetches[2:]] == [2] * 7  # then 12 records / 6 per block
+
+
+@pytest.mark.parametrize("records_per_block, most", [(1, 4), (6, 2)])
+async def test_block_sync_keeps_about_two_ranges_of_records_in_flight(tmp_path, records_per_block, most):
+    """Ranges are asked for ahead while earlier ones commit: up to ``window`` of small
+    blocks, but of big blocks only as many as keep ``records_in_flight`` records (two
+    ranges' worth) fetched and not yet committed — one applied while the next arrives."""
+    from cluster import make_chain
+    from node.metrics import NodeMetrics
+    from node.sync import BlockSync, SyncClient
+
+    genesis = make_genesis(KEYS)
+    served = _certified_chain(
+        genesis, 24, records=lambda h: [offer_record(KEYS[i % 4], f"svc-{h}-{i}") for i in range(records_per_block)])
+    store = Store(tmp_path / "node.db", genesis)
+    metrics = NodeMetrics()
+    chain = make_chain(genesis, store, metrics)
+    # every answer waits: the ranges asked ahead are all being answered at once
+    net = _SyncPeers(served, ("peer-a", "peer-b"), delay=lambda start: 0.02)
+    sync = BlockSync(chain, SyncClient(net, CHAIN_ID, chain.decode_block), net, metrics, batch=2, window=4,
+                     range_records=12)
+    sync.peer_heights = {"peer-a": 24, "peer-b": 24}
+    with trio.fail_after(30):
+        await sync.catch_up(24)
+    assert chain.height == store.height == 24 and sync.synced_blocks == 24
+    assert net.fetching_at_start[:2] == [1, 1]  # a first range alone: the blocks' size is not known yet
+    assert net.most_fetching == most
 
 
 async def test_block_sync_knows_the_network_height_after_catching_up_on_a_busy_chain(tmp_path):
