@@ -314,7 +314,7 @@ async def test_block_sync_sizes_ranges_by_records_and_completes_short_answers(tm
 async def test_block_sync_keeps_about_two_ranges_of_records_in_flight(tmp_path, records_per_block, most):
     """Ranges are asked for ahead while earlier ones commit: up to ``window`` of small
     blocks, but of big blocks only as many as keep ``records_in_flight`` records (two
-    ranges' worth) fetched and not yet committed — one applied while the next arrives."""
+    ranges' worth) asked for and not yet applied."""
     from cluster import make_chain
     from node.metrics import NodeMetrics
     from node.sync import BlockSync, SyncClient

@@ -27,7 +27,7 @@ While some peer is ahead it fetches ranges from several peers at once
 (pipelined, ``window`` requests in flight; a range is up to ``batch`` blocks,
 fewer when blocks are big: about ``range_records`` records, judged from the
 last range, and no more ranges are asked for than keep ``records_in_flight``
-records fetched and not yet committed, so what is in flight stays bounded
+records asked for and not yet applied, so what is in flight stays bounded
 whatever the blocks hold; a
 range answered short, as the 16 MiB answer limit may make it, is completed
 by asking for the rest), checks every certificate and
@@ -86,8 +86,9 @@ class BlockSync:
         self.batch = batch
         self.window = window
         self.range_records = range_records
-        # records fetched and not yet committed, at most (beyond a first range): big blocks
-        # fill it with two ranges, one applied while the next arrives; small ones, the window
+        # records asked for and not yet applied, at most (beyond a first range): big blocks
+        # fill it with two ranges, one arriving while the one before waits to be applied;
+        # small ones fill the window first
         self.records_in_flight = 2 * range_records if records_in_flight is None else records_in_flight
         self._records_per_block: float | None = None  # in the last range fetched
         self.peer_heights: dict[str, int] = {}
@@ -241,11 +242,12 @@ class BlockSync:
         return max(1, min(self.batch, int(self.range_records / max(self._records_per_block, 1.0))))
 
     def _may_ask(self, blocks_in_flight: int) -> bool:
-        """Whether another range may be asked for beside ``blocks_in_flight`` blocks fetched
-        or being fetched and not yet committed: while blocks' sizes are unknown, only a
-        first range; then as long as the records in flight, the new range's included, stay
-        within ``records_in_flight``. (Two ranges of 500-record blocks rather than four: the
-        million-record sync went 7,000 -> 7,500 records/s and its RSS 257 -> 241 MB.)"""
+        """Whether another range may be asked for beside ``blocks_in_flight`` blocks asked
+        for and not yet applied: while blocks' sizes are unknown, only a first range; then
+        as long as their records, the new range's included, stay within
+        ``records_in_flight``. (Two ranges of 500-record blocks rather than four: the
+        million-record sync went 7,045-7,190 -> 7,710-7,911 records/s, the observer's RSS
+        257 -> 242 MB; docs/PERFORMANCE.md.)"""
         if not blocks_in_flight:
             return True
         if self._records_per_block is None:
