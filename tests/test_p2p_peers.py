@@ -1,6 +1,7 @@
 """Peer manager: redial after a peer restarts, peer book persistence."""
 
 import dataclasses
+import logging
 
 import pytest
 import trio
@@ -29,7 +30,8 @@ def _pubsub_peers(net: P2PNetwork) -> set[str]:
     return {str(p) for p in net.gossip.pubsub.peers}
 
 
-async def test_persistent_peer_is_redialed_after_it_restarts():
+async def test_persistent_peer_is_redialed_after_it_restarts(caplog):
+    caplog.set_level(logging.INFO, logger="node.p2p.peers")
     a_key, b_key = make_keys(2)
     base = P2PConfig(psk=TEST_PSK, initial_backoff=0.1, max_backoff=0.4, dial_timeout=1.0)
     b1 = P2PNetwork(b_key, base)
@@ -59,3 +61,7 @@ async def test_persistent_peer_is_redialed_after_it_restarts():
             async with running(b3):
                 await wait_until(lambda: a.peers.stats.reconnects > reconnects, 30, "a reconnected to b")
                 assert a.connected_peers() == [b3.peer_id]
+    # the operator sees when the link dropped, then when it came back
+    lines = [r.getMessage() for r in caplog.records if r.name == "node.p2p.peers"]
+    lost = lines.index(f"lost the connection to {b1.peer_id}; redialing")
+    assert f"reconnected to {b1.peer_id}" in lines[lost + 1:]

@@ -249,6 +249,7 @@ class PeerManager:
                     continue
                 if seen:
                     seen = False
+                    logger.info("lost the connection to %s; redialing", peer_id)
                 if self._is_banned(peer_id):  # banned for misbehaviour: not redialed until it expires
                     await trio.sleep(self._check_interval)
                 elif await self._dial_any(peer_id):
