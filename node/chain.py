@@ -297,7 +297,10 @@ class Chain:
                 self.mempool.update(block)
                 self._unwritten[block.height] = block.hash
                 batch.done.append((block, cert, signers))
-                await trio.lowlevel.checkpoint()  # let other tasks run between blocks
+                # let other tasks run between blocks; not a cancellation point: a batch is
+                # applied whole once begun, and its write follows (a cancel here would leave
+                # the blocks in memory with no write coming)
+                await trio.lowlevel.cancel_shielded_checkpoint()
             self._last_write = batch.written
         return batch
 

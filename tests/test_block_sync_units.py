@@ -250,6 +250,43 @@ async def test_block_sync_applies_the_next_range_while_one_is_written(tmp_path):
     assert chain.height == 6 and store.height == 6 and sync.synced_blocks == 6
 
 
+async def test_a_sync_cancelled_while_it_applies_a_range_still_writes_what_it_applied(tmp_path):
+    """Cancelling block sync (the node stopping, a timeout around it) while it applies a
+    range leaves memory and disk at the same height: a range once begun is applied whole
+    and written, and a consensus commit on top of it neither waits for ever nor leaves a
+    gap on disk."""
+    from cluster import make_chain
+    from node.metrics import NodeMetrics
+    from node.sync import BlockSync, SyncClient
+
+    genesis = make_genesis(KEYS)
+    served = _certified_chain(genesis, 7, records=lambda h: [offer_record(KEYS[h % 4], f"svc-{h}")])
+    scope = trio.CancelScope()
+
+    class Store2(Store):
+        def prepare_block(self, block, certificate, tx):
+            if block.height == 3:  # inside the second range (ranges of 2 blocks)
+                scope.cancel()
+            return super().prepare_block(block, certificate, tx)
+
+    store = Store2(tmp_path / "node.db", genesis)
+    metrics = NodeMetrics()
+    chain = make_chain(genesis, store, metrics)
+    net = _SyncPeers(served[:6])
+    sync = BlockSync(chain, SyncClient(net, CHAIN_ID, chain.decode_block), net, metrics, batch=2, window=2)
+    sync.peer_heights = {"peer-a": 6}
+    with trio.fail_after(30):
+        with scope:
+            await sync.catch_up(6)
+        assert scope.cancelled_caught
+        assert 4 <= chain.height < 6 and store.height == chain.height
+        height = chain.height
+        block, cert = _decoded(chain, served[height:height + 1])[0]
+        assert await chain.commit(block, cert, via="consensus")
+    assert store.height == chain.height == height + 1
+    assert store.load_state().state_root == chain.state.state_root
+
+
 async def test_block_sync_stops_at_a_range_with_a_bad_certificate(tmp_path):
     """BlockSync checks ranges ahead of committing them (overlapped with earlier ranges);
     a range whose certificate lacks a quorum is rejected and counted, and nothing of it

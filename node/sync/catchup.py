@@ -338,10 +338,11 @@ class BlockSync:
                 except RemoteProtocolError as exc:
                     self._rejected(lowest, exc)
                     break
+                written = trio.Event()  # the write starts now (behind the one before), so no cancel can skip it
+                nursery.start_soon(write, batch, written)
                 if writing is not None:  # one range written while the next is applied
                     await writing.wait()
-                writing = trio.Event()
-                nursery.start_soon(write, batch, writing)
+                writing = written
                 if batch.bad_block is not None:
                     self._rejected(lowest, batch.bad_block)
                     break
