@@ -27,7 +27,10 @@ and that validator forwards the records new to it to its upcoming proposers
 pushes whatever the number of validators (it was N - 1, which at 31 validators
 and 20 records/s took more CPU than consensus), and an observer's cost does not
 grow with it. Every validator has its own queue (at most 64 batches) and sender
-task, so a slow validator delays only its own copy. Gossip carries a batch only
+task, so a slow validator delays only its own copy; the batches queued behind a
+push in flight leave together as one, as far as 64 KiB holds (a request costs
+both ends about a millisecond whatever it carries, and a busy validator's queues
+are where 16 validators' slowest records waited). Gossip carries a batch only
 when no validator is connected: gossipsub relays every message to every mesh
 peer, so a validator would otherwise receive and decrypt each batch once per
 peer (py-libp2p was about a third of a validator's CPU samples at 2,000
@@ -144,7 +147,7 @@ class RecordIngest:
         self._outbox: deque[bytes] = deque()
         self._flush = trio.Event()
         self._sign_lock = trio.Lock()
-        self._push_queues: dict[str, deque] = {}  # validator peer id -> (encoded batch, when queued) to push
+        self._push_queues: dict[str, deque] = {}  # validator peer id -> (records, resend, when queued) to push
         self._pushing: set[str] = set()  # peers whose sender task is running
         self._nursery: trio.Nursery | None = None
         self.received_records = 0
@@ -154,6 +157,7 @@ class RecordIngest:
         self.forwarded_batches = 0
         self.push_failures = 0
         self.push_dropped = 0
+        self.push_merged = 0  # queued batches that left with the one before them
         self.outbox_dropped = 0
         network.register_handler(self.protocol, self.receive_pushed_batch)
 
@@ -374,7 +378,7 @@ class RecordIngest:
     def statistics(self) -> dict[str, int]:
         return {"received_records": self.received_records, "pushed_batches": self.pushed_batches,
                 "forwarded_batches": self.forwarded_batches,
-                "push_failures": self.push_failures, "push_dropped": self.push_dropped,
+                "push_failures": self.push_failures, "push_dropped": self.push_dropped, "push_merged": self.push_merged,
                 "push_queued": sum(len(q) for q in self._push_queues.values()), "gossiped_batches": self.gossiped_batches,
                 "regossiped_records": self.regossiped_records, "uncommitted_local": len(self._local),
                 "outbox_dropped": self.outbox_dropped,
@@ -435,10 +439,9 @@ class RecordIngest:
         (:meth:`receive_pushed_batch`). Gossip carries it only when no validator is
         connected. Each validator has its own queue and sender task, so a slow one
         delays only itself."""
-        data = wire.encode_records(batch, self._resend)
         targets = self._connected_validators()
         if not targets:
-            await self._gossip(data)
+            await self._gossip(wire.encode_records(batch, self._resend))
             return
         if not self._relays:
             healthy = self._healthy(targets) or targets
@@ -446,7 +449,7 @@ class RecordIngest:
             self._turn += 1
         else:
             targets = [p for p in self._next_proposers if p in targets] or targets
-        self._push(targets, data)
+        self._push(targets, batch, self._resend)
         self.pushed_batches += 1
 
     def _connected_validators(self) -> list[str]:
@@ -457,13 +460,13 @@ class RecordIngest:
         now = trio.current_time()
         return [p for p in peers if now - self._failed.get(p, -AVOID_FAILED_PUSH) >= AVOID_FAILED_PUSH]
 
-    def _push(self, peers: list[str], data: bytes) -> None:
+    def _push(self, peers: list[str], raws: list[bytes], resend: int) -> None:
         for peer in peers:
             queue = self._push_queues.setdefault(peer, deque())
             if len(queue) >= MAX_QUEUED_PUSHES:  # that validator is far behind: its oldest batch
                 queue.popleft()                  # goes (its sender's re-sends cover its records)
                 self.push_dropped += 1
-            queue.append((data, trio.current_time()))
+            queue.append((raws, resend, trio.current_time()))
             if peer not in self._pushing:
                 self._pushing.add(peer)
                 assert self._nursery is not None
@@ -481,9 +484,9 @@ class RecordIngest:
         the network: bench_scale, docs/PERFORMANCE.md)."""
         try:
             while queue:
-                data, queued_at = queue.popleft()
+                raws, resend = self._next_push(queue)
+                data = wire.encode_records(raws, resend)
                 sent_at = trio.current_time()
-                self.metrics.record_push_seconds.labels("queued").observe(sent_at - queued_at)
                 try:
                     answer = await self.net.request(peer, self.protocol, data, timeout=self.push_timeout)
                     self.metrics.record_push_seconds.labels("answered").observe(trio.current_time() - sent_at)
@@ -497,9 +500,32 @@ class RecordIngest:
                     if not self._relays:  # it went to this validator only: another one takes it now
                         others = self._healthy([p for p in self._connected_validators() if p != peer])
                         if others:
-                            self._push(others[:1], data)
+                            self._push(others[:1], raws, resend)
         finally:
             self._pushing.discard(peer)
+
+    def _next_push(self, queue: deque) -> tuple[list[bytes], int]:
+        """The records of the first queued batch and of those behind it, as far as one batch
+        holds (``wire.MAX_RECORD_BATCH_BYTES``), each record once; the highest resend."""
+        now = trio.current_time()
+        raws, resend, queued_at = queue.popleft()
+        self.metrics.record_push_seconds.labels("queued").observe(now - queued_at)
+        if not queue:
+            return raws, resend
+        merged = dict.fromkeys(raws)
+        size = wire.batch_size(raws)
+        while queue:
+            more, more_resend, queued_at = queue[0]
+            new = [r for r in more if r not in merged]
+            grown = size + sum(3 + len(r) for r in new)
+            if grown > wire.MAX_RECORD_BATCH_BYTES:
+                break
+            queue.popleft()
+            self.metrics.record_push_seconds.labels("queued").observe(now - queued_at)
+            merged.update(dict.fromkeys(new))
+            size, resend = grown, max(resend, more_resend)
+            self.push_merged += 1
+        return list(merged), resend
 
     async def _gossip(self, data: bytes) -> None:
         try:
@@ -534,7 +560,7 @@ class RecordIngest:
         connected = self._connected_validators()
         targets = [p for p in self._next_proposers if p in connected and p != peer]
         if held and targets:
-            self._push(targets, wire.encode_records(held, 0))
+            self._push(targets, held, 0)
             self.forwarded_batches += 1
             self.metrics.record_batches_sent.labels("forward").inc()
 

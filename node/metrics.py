@@ -92,6 +92,7 @@ class NodeMetrics:
         PlatformCollector(registry=r)  # python_info
         GCCollector(registry=r)        # python_gc_*
         self._last_block_time_ms: int | None = None
+        self._signing: dict[tuple[bytes, str], tuple[Any, Any]] = {}  # (branch id, label) -> (signed, missed) children
         self._scrape_hooks: list[Callable[[], None]] = []
 
     def observe_commit(self, block: Any, certificate: Any, signers: Any) -> None:
@@ -102,9 +103,12 @@ class NodeMetrics:
         self._last_block_time_ms = block.header.time_ms
         signed = {vid for vid, _ in certificate.signatures}
         for v in signers:
-            label = v.name or v.branch_id.hex()[:16]
-            signed_child, missed_child = self.validator_signed.labels(label), self.validator_missed.labels(label)
-            (signed_child if v.branch_id in signed else missed_child).inc()  # both series exist from the first block
+            children = self._signing.get((v.branch_id, v.name))
+            if children is None:  # labels() per validator per block was ~5 % of a syncing node's trio thread
+                label = v.name or v.branch_id.hex()[:16]
+                children = self._signing[(v.branch_id, v.name)] = (self.validator_signed.labels(label),
+                                                                   self.validator_missed.labels(label))
+            children[0 if v.branch_id in signed else 1].inc()  # both series exist from the first block
         if block.evidence:
             self.evidence_committed.inc(len(block.evidence))
 

@@ -624,49 +624,6 @@ async def test_explorer_off(tmp_path):
         nursery.cancel_scope.cancel()
 
 
-# ------------------------------------------------------------------ events, without a node
-
-
-class _FakeChain:
-    def __init__(self, prefill: int):
-        self.height = 7
-        self.prefill = prefill
-        self.channel = None
-
-    def subscribe_blocks(self, buffer: int):
-        send, recv = trio.open_memory_channel(buffer)
-        for _ in range(min(self.prefill, buffer)):
-            send.send_nowait(None)
-        self.channel = send
-        return recv
-
-
-class _FakeNode:
-    def __init__(self, prefill: int = 0):
-        self.chain = _FakeChain(prefill)
-
-
-async def test_events_drop_a_slow_client_and_keep_alive():
-    from node.api.events import BUFFER_BLOCKS, block_events
-
-    slow = _FakeNode(prefill=BUFFER_BLOCKS)  # the client never read: the buffer is full
-    stream = block_events(slow)
-    assert await anext(stream) == b": connected\n\n"
-    dropped = await anext(stream)
-    assert dropped.startswith(b"event: dropped\n") and b'"height":7' in dropped
-    validate_schema(json.loads(dropped.split(b"data: ", 1)[1]), {"$ref": "#/components/schemas/DroppedEvent"})
-    with pytest.raises(StopAsyncIteration):
-        await anext(stream)
-    with pytest.raises(trio.BrokenResourceError):  # the subscription is closed; the chain forgets it on its next send
-        slow.chain.channel.send_nowait(None)
-
-    idle = block_events(_FakeNode(), keepalive=0.01)
-    assert await anext(idle) == b": connected\n\n"
-    with trio.fail_after(WAIT):
-        assert await anext(idle) == b": keep-alive\n\n"
-    await idle.aclose()
-
-
 async def test_offer_terms_filters_sort_and_quality(client, net, published):
     """Product terms and branch.quality through the API: compare by rate and term, every answer with its proof."""
     offers = [

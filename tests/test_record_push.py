@@ -331,3 +331,50 @@ async def test_an_observer_hands_a_failed_push_to_another_validator_and_avoids_t
             # healthy one's forwards may still go there: it can be an upcoming proposer)
             assert asked.count(observer.net.peer_id) == 1
             assert observer.ingest.statistics()["push_failures"] == 1
+
+
+async def test_batches_queued_behind_a_push_in_flight_leave_together(tmp_path, autojump_clock):
+    """While a push to a validator waits for its answer, the batches queued behind it go
+    as one request (each record once), not one request each: a request costs both ends
+    about a millisecond whatever it carries."""
+    async with memory_network(tmp_path, 1, observers=1) as (validator, sender):
+        chain_id = sender.genesis.chain_id
+        sender.ingest.push_timeout = 120  # the held push must not time out while the test holds it
+        sender.ingest.regossip_interval = 1000  # no re-sends meanwhile: the batches are the test's own
+        calls: list[list[bytes]] = []
+        gate = trio.Event()
+
+        async def held_first(peer: str, data: bytes) -> bytes:
+            calls.append(wire.decode_records(data))
+            if len(calls) == 1:
+                await gate.wait()
+            return await validator.ingest.receive_pushed_batch(peer, data)
+
+        validator.net.register_handler(wire.records_protocol(chain_id), held_first)
+        waves = [[signed_offer(sender.key, chain_id, f"w{wave}-{j}") for j in range(5)] for wave in range(4)]
+        for wave, records in enumerate(waves):
+            for r in records:
+                await sender.ingest.submit(r.raw)
+            # wave 0 is the push in flight; each later wave is one more batch in the queue
+            await wait_until(lambda: len(calls) == 1 and sender.ingest.statistics()["push_queued"] == wave, 60,
+                             f"wave {wave} pushed or queued")
+        gate.set()
+        await wait_committed([validator], [r.hash for records in waves for r in records], 60, "every wave committed")
+        assert [len(c) for c in calls] == [5, 15]
+        assert calls[1] == [r.raw for records in waves[1:] for r in records]  # in the order queued
+        assert sender.ingest.statistics()["push_merged"] == 2 and sender.ingest.statistics()["push_failures"] == 0
+        queued = sender.metrics.record_push_seconds.labels("queued")
+        assert sum(b.get() for b in queued._buckets) == 4  # every batch's wait in the queue is observed
+
+
+async def test_merged_pushes_stay_within_one_batch(tmp_path, autojump_clock):
+    async with memory_network(tmp_path, 1) as (node,):
+        from collections import deque
+
+        big, mid, small = b"a" * 40_000, b"b" * 20_000, b"c" * 10_000
+        queue = deque([([big], 0, 0.0), ([big, mid], 2, 0.0), ([small], 1, 0.0)])
+        raws, resend = node.ingest._next_push(queue)
+        assert raws == [big, mid] and resend == 2  # the repeated record once; the third would pass 64 KiB
+        assert wire.batch_size(raws) <= wire.MAX_RECORD_BATCH_BYTES < wire.batch_size([big, mid, small])
+        assert list(queue) == [([small], 1, 0.0)]
+        assert node.ingest._next_push(queue) == ([small], 1) and not queue

@@ -153,6 +153,7 @@ class Sample:
     peers: list[int] = field(default_factory=list)  # connected peers per node (/v1/status)
     decided_by_round: dict[str, float] = field(default_factory=dict)  # validator 0: heights decided by round 0, 1, any
     breakdown: list[dict[str, float]] = field(default_factory=list)  # per node: message counters by kind (breakdown())
+    sync: list[dict[str, int]] = field(default_factory=list)  # per node: block sync's counters (/v1/status "sync")
 
 
 def _metric(text: str, name: str, labels: dict[str, str]) -> float:
@@ -170,7 +171,10 @@ BREAKDOWN = {  # metric -> how its labels name a counter in the breakdown
     "branchnet_consensus_messages_received_total": lambda lb: f"consensus in {lb['via']} {lb['kind']} {lb['outcome']}",
     "branchnet_consensus_messages_sent_total": lambda lb: f"consensus out {lb['kind']}",
     "branchnet_record_push_seconds_bucket": lambda lb: f"{PUSH} {lb['stage']} {lb['le']}",
+    "branchnet_record_push_failures_total": lambda lb: "record push failures",
+    "branchnet_p2p_request_timeouts_total": lambda lb: "request timeouts",
 }
+SYNC_COUNTERS = ("polls", "quiet_polls", "announced_fetches", "deferred_wakes", "synced_blocks", "request_timeouts")
 PUSH = "record push seconds"  # cumulative histogram buckets in the breakdown, summarised by push_times()
 
 
@@ -207,6 +211,8 @@ def sample(procs: list[subprocess.Popen], apis: list[Api]) -> Sample:
         out.bytes.append(conns.get("bytes_sent", 0) + conns.get("bytes_received", 0))
         out.heights.append(status.get("height", 0))
         out.peers.append(status.get("peers", 0))
+        out.sync.append({**{k: v for k, v in status.get("sync", {}).items() if k in SYNC_COUNTERS},
+                         "request_timeouts": p2p.get("streams", {}).get("request_timeouts", 0)})
         try:
             status_code, body = api.request("GET", "/metrics", timeout=5.0)
             text = body.decode() if status_code == 200 else ""
@@ -217,6 +223,11 @@ def sample(procs: list[subprocess.Popen], apis: list[Api]) -> Sample:
         if not out.decided_by_round:
             out.decided_by_round = {le: _metric(text, "branchnet_commit_round_bucket", {"le": le}) for le in ("0.0", "1.0", "+Inf")}
     return out
+
+
+def grown(before: list[dict[str, float]], after: list[dict[str, float]], key: str) -> int:
+    """How much one counter of the breakdown grew, summed over the given nodes."""
+    return int(sum(b.get(key, 0) - a.get(key, 0) for a, b in zip(before, after)))
 
 
 def push_times(before: list[dict[str, float]], after: list[dict[str, float]]) -> dict[str, dict[str, float]]:
@@ -233,6 +244,15 @@ def push_times(before: list[dict[str, float]], after: list[dict[str, float]]) ->
             out[stage] = {"n": int(total), **{f"over_{le}_s": round(1 - n / total, 4)
                                             for le, n in sorted(grown.items(), key=lambda kv: float(kv[0]))}}
     return out
+
+
+def node_sync(before: Sample, after: Sample, node: int) -> dict[str, float]:
+    """One node's block sync counters and block announcements delivered, grown between two samples."""
+    grown = {k: after.sync[node].get(k, 0) - before.sync[node].get(k, 0) for k in SYNC_COUNTERS}  # (timeouts: of any request)
+    key = "gossip delivered /branchnet/blocks/1"
+    grown["announcements_delivered"] = after.breakdown[node].get(key, 0) - before.breakdown[node].get(key, 0)
+    grown["height_lag_at_end"] = max(after.heights) - after.heights[node]
+    return grown
 
 
 def rss_mb(pid: int) -> float:
@@ -312,6 +332,8 @@ def run(base: Path, v: int, o: int, idle: float, duration: float, rate: float, s
             "connected_peers_per_node": _split(s1.peers, v),  # a validator should have every other validator
             "rss_mb_per_node": _split([rss_mb(p.pid) for p in procs], v),
             "messages_per_validator_per_height": per_height(s0.breakdown[:v], s1.breakdown[:v], max(1, max(s1.heights) - max(s0.heights))),
+            "quiet_polls_per_observer": _split([b.get("quiet_polls", 0) - a.get("quiet_polls", 0)
+                                                for a, b in zip(s0.sync, s1.sync)], v).get("observers", {}),
         }
 
         observers = list(range(v, v + o)) if o else list(range(v))
@@ -380,6 +402,11 @@ def run(base: Path, v: int, o: int, idle: float, duration: float, rate: float, s
             "commit_over_ms": {str(ms): sum(1 for x in latencies if x > ms) for ms in (1000, 2000, 5000, 10000)},
             # the tail, to look into: (latency, the node it was submitted at, seconds into the load)
             "slowest": [{"ms": round(ms), "node": node, "at_s": round(at, 1)} for ms, node, at in timed[-5:][::-1]],
+            # how the submitting nodes of the tail followed the chain meanwhile: block announcements
+            # delivered, fetches they led to, polls, quiet polls (no block for too long)
+            "slowest_nodes_sync": {node: node_sync(s2, s3, node) for node in sorted({node for _, node, _ in timed[-5:]})},
+            "quiet_polls_per_observer": _split([b.get("quiet_polls", 0) - a.get("quiet_polls", 0)
+                                                for a, b in zip(s2.sync, s3.sync)], v).get("observers", {}),
             "heights": heights,
             "rounds": rounds,
             "cpu_percent_per_node": _split([(b - a) * 100 / span for a, b in zip(s2.cpu, s3.cpu)], v),
@@ -391,6 +418,10 @@ def run(base: Path, v: int, o: int, idle: float, duration: float, rate: float, s
             **({"messages_per_observer_per_height_by_kind": per_height(s2.breakdown[v:], s3.breakdown[v:], heights)} if o else {}),
             "record_pushes_sent": {"validators": push_times(s2.breakdown[:v], s3.breakdown[:v]),
                                    "observers": push_times(s2.breakdown[v:], s3.breakdown[v:])},
+            # totals over the load (refused, failed or timed out; any request that timed out)
+            **{key.replace(" ", "_"): {"validators": grown(s2.breakdown[:v], s3.breakdown[:v], key),
+                                       "observers": grown(s2.breakdown[v:], s3.breakdown[v:], key)}
+               for key in ("record push failures", "request timeouts")},
             "peak_rss_mb_per_node": _split([proc_stats(p.pid)[1] for p in procs], v),
             "connected_peers_per_node": _split(s3.peers, v),
         }

@@ -131,6 +131,8 @@ class IngestStats(Open):
                                            "forwarded (as a validator) to our upcoming proposers")]
     push_failures: Count
     push_dropped: Count
+    push_merged: Annotated[int, Meta(ge=0, description="queued record batches that left together with the batch "
+                                     "before them, as one push")]
     push_queued: Count
     gossiped_batches: Count
     regossiped_records: Count
