@@ -95,14 +95,17 @@ async def test_round_trip_concurrent_errors_and_timeouts():
             with pytest.raises(FrameError):
                 await a.request(b.peer_id, P, b"x" * (64 * 1024), timeout=30)
 
-            # client deadline
-            with pytest.raises(RequestTimeout):
-                await a.request(b.peer_id, P, b"sleep1", timeout=0.2)
             # server-side handler timeout becomes an error response
             with pytest.raises(RequestFailed, match="timed out"):
                 await a.request(b.peer_id, P, b"sleep3", timeout=30)
             assert await a.request(b.peer_id, P, b"still", timeout=30) == b"echo:still"
             assert a.stream_stats.streams_opened == 1
+            # client deadline, and nothing else came on the stream meanwhile: it is replaced
+            with pytest.raises(RequestTimeout):
+                await a.request(b.peer_id, P, b"sleep1", timeout=0.2)
+            assert a.stream_stats.silent_streams_reset == 1
+            assert await a.request(b.peer_id, P, b"after", timeout=30) == b"echo:after"
+            assert a.stream_stats.streams_opened == 2
             assert b.stream_stats.handler_errors == 2
 
             # unknown protocol -> PeerUnavailable (cannot open the stream)
@@ -140,6 +143,41 @@ async def test_broken_stream_is_replaced_once():
             await client.stream.reset()  # break it under the requester
             assert await a.request(b.peer_id, P, b"2", timeout=30) == b"echo:2"
             assert a.stream_stats.streams_opened == 2
+
+
+async def test_a_slow_answer_beside_answered_requests_keeps_the_stream():
+    """A timeout replaces the stream only if the peer sent nothing on it meanwhile (see the
+    round-trip test): here another request is answered on it while one handler is stuck."""
+    stuck, release = trio.Event(), trio.Event()
+
+    async def handler(peer_id: str, request: bytes) -> bytes:
+        if request == b"stuck":
+            stuck.set()
+            await release.wait()
+        return b"echo:" + request
+
+    patient = P2PConfig(psk=TEST_PSK, max_frame_size=64 * 1024, handler_timeout=60.0)
+    async with network_of(2, config=patient) as (a, b):
+        b.register_handler(P, handler)
+        with trio.fail_after(60):
+            assert await a.request(b.peer_id, P, b"first", timeout=30) == b"echo:first"
+            order = []
+
+            async def slow():
+                with pytest.raises(RequestTimeout):
+                    await a.request(b.peer_id, P, b"stuck", timeout=3)
+                order.append("timed out")
+
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(slow)
+                await stuck.wait()
+                assert await a.request(b.peer_id, P, b"other", timeout=30) == b"echo:other"
+                order.append("answered")
+            release.set()
+            assert order == ["answered", "timed out"]
+            assert a.stream_stats.silent_streams_reset == 0 and a.stream_stats.request_timeouts == 1
+            assert await a.request(b.peer_id, P, b"last", timeout=30) == b"echo:last"
+            assert a.stream_stats.streams_opened == 1
 
 
 async def test_request_to_unknown_peer_is_unavailable():

@@ -97,6 +97,8 @@ class StreamStats(Open):
     responses_received: Count
     request_errors: Count
     request_timeouts: Count
+    silent_streams_reset: Annotated[int, Meta(ge=0, description="client streams reset after a request timed out "
+                                              "with no frame from the peer meanwhile (a new one is opened)")]
     streams_opened: Count
     stream_retries: Count
     requests_served: Count
