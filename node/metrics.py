@@ -104,7 +104,7 @@ class NodeMetrics:
         signed = {vid for vid, _ in certificate.signatures}
         for v in signers:
             children = self._signing.get((v.branch_id, v.name))
-            if children is None:  # labels() per validator per block was ~5 % of a syncing node's trio thread
+            if children is None:  # labels() per validator per block: ~4 % of a syncing node's GIL samples
                 label = v.name or v.branch_id.hex()[:16]
                 children = self._signing[(v.branch_id, v.name)] = (self.validator_signed.labels(label),
                                                                    self.validator_missed.labels(label))

@@ -27,6 +27,13 @@ def test_bench_load_phase_commits_what_it_offers():
     assert result["bound_ratio"] > 0
 
 
+def test_bench_events_reads_every_record_event_both_ways():
+    result = _run(["tools.bench_events", "--blocks", "20", "--records", "3"], timeout=300)
+    assert result["blocks"] == 20 and result["records_per_block"] == 3
+    assert set(result["server_cpu_us_per_block"]) == {"per_block", "per_event"}
+    assert all(len(v) == 2 and min(v) > 0 for v in result["server_cpu_us_per_block"].values())
+
+
 def test_bench_overload_counts_every_answer_and_commits_what_it_accepted():
     result = _run(["tools.bench_overload", "--duration", "1", "--multiples", "1", "--capacity", "50"], timeout=600)
     (phase,) = result["phases"]

@@ -174,7 +174,7 @@ BREAKDOWN = {  # metric -> how its labels name a counter in the breakdown
     "branchnet_record_push_failures_total": lambda lb: "record push failures",
     "branchnet_p2p_request_timeouts_total": lambda lb: "request timeouts",
 }
-SYNC_COUNTERS = ("polls", "quiet_polls", "announced_fetches", "deferred_wakes", "synced_blocks", "request_timeouts")
+SYNC_COUNTERS = ("polls", "quiet_polls", "announced_fetches", "deferred_wakes", "synced_blocks")
 PUSH = "record push seconds"  # cumulative histogram buckets in the breakdown, summarised by push_times()
 
 
@@ -211,7 +211,7 @@ def sample(procs: list[subprocess.Popen], apis: list[Api]) -> Sample:
         out.bytes.append(conns.get("bytes_sent", 0) + conns.get("bytes_received", 0))
         out.heights.append(status.get("height", 0))
         out.peers.append(status.get("peers", 0))
-        out.sync.append({**{k: v for k, v in status.get("sync", {}).items() if k in SYNC_COUNTERS},
+        out.sync.append({**{k: status.get("sync", {}).get(k, 0) for k in SYNC_COUNTERS},
                          "request_timeouts": p2p.get("streams", {}).get("request_timeouts", 0)})
         try:
             status_code, body = api.request("GET", "/metrics", timeout=5.0)
@@ -247,12 +247,13 @@ def push_times(before: list[dict[str, float]], after: list[dict[str, float]]) ->
 
 
 def node_sync(before: Sample, after: Sample, node: int) -> dict[str, float]:
-    """One node's block sync counters and block announcements delivered, grown between two samples."""
-    grown = {k: after.sync[node].get(k, 0) - before.sync[node].get(k, 0) for k in SYNC_COUNTERS}  # (timeouts: of any request)
+    """One node's block sync counters, request timeouts (any request) and block announcements
+    delivered, grown between two samples; how far it was behind at the second."""
+    out = {k: after.sync[node].get(k, 0) - before.sync[node].get(k, 0) for k in (*SYNC_COUNTERS, "request_timeouts")}
     key = "gossip delivered /branchnet/blocks/1"
-    grown["announcements_delivered"] = after.breakdown[node].get(key, 0) - before.breakdown[node].get(key, 0)
-    grown["height_lag_at_end"] = max(after.heights) - after.heights[node]
-    return grown
+    out["announcements_delivered"] = after.breakdown[node].get(key, 0) - before.breakdown[node].get(key, 0)
+    out["height_lag_at_end"] = max(after.heights) - after.heights[node]
+    return out
 
 
 def rss_mb(pid: int) -> float:

@@ -1,10 +1,11 @@
 """The server-sent-events stream of new blocks and their records (``GET /v1/events``).
 
 Each committed block becomes one ``event: block`` and then one ``event: record``
-per record in it, sent together as one chunk: hypercorn's path per chunk cost
-~50 µs of the trio thread, so a block of 30 records took 1.5-1.8 ms per subscriber
-sent event by event and 0.17 ms as one chunk (docs/PERFORMANCE.md). A comment line (``: keep-alive``) goes out every
-``KEEPALIVE_S`` seconds of silence so proxies keep the connection open.
+per record in it, sent together as one chunk: hypercorn's path costs ~50 µs of
+the trio thread per chunk, so a block of 30 records took 1.4-1.8 ms per
+subscriber sent event by event and 0.17 ms as one chunk (tools/bench_events.py).
+A comment line (``: keep-alive``) goes out every ``KEEPALIVE_S`` seconds of
+silence so proxies keep the connection open.
 
 The stream reads from :meth:`Chain.subscribe_blocks`, whose sender never
 waits: when a client reads too slowly its buffer fills, the chain drops the
