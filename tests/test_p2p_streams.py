@@ -180,6 +180,27 @@ async def test_a_slow_answer_beside_answered_requests_keeps_the_stream():
             assert a.stream_stats.streams_opened == 1
 
 
+async def test_a_slow_request_is_logged_with_where_its_time_went(monkeypatch, caplog):
+    import logging
+    import re
+
+    import node.p2p.streams as streams
+
+    monkeypatch.setattr(streams, "SLOW_SERVE", 0.2)
+    caplog.set_level(logging.INFO, logger="node.p2p.streams")
+    async with network_of(2, config=SMALL) as (a, b):
+        b.register_handler(P, echo)
+        with trio.fail_after(60):
+            assert await a.request(b.peer_id, P, b"quick", timeout=30) == b"echo:quick"
+            assert b.stream_stats.slow_requests_served == 0
+            assert await a.request(b.peer_id, P, b"sleep0.3", timeout=30) == b"echo:sleep0.3"
+            assert b.stream_stats.slow_requests_served == 1
+    (line,) = [r.getMessage() for r in caplog.records if "served a" in r.getMessage()]
+    assert line.startswith(f"served a {P} request from {a.peer_id} in ")
+    waited, handled = re.search(r"([\d.]+) s waiting for a slot, ([\d.]+) s in the handler", line).groups()
+    assert float(handled) >= 0.3 and float(waited) < 0.3  # (the slot was free: no other request)
+
+
 async def test_request_to_unknown_peer_is_unavailable():
     stranger = make_keys(3)[2]
     from node.p2p import peer_id_of

@@ -99,6 +99,8 @@ class StreamStats(Open):
     request_timeouts: Count
     silent_streams_reset: Annotated[int, Meta(ge=0, description="client streams reset after a request timed out "
                                               "with no frame from the peer meanwhile (a new one is opened)")]
+    slow_requests_served: Annotated[int, Meta(ge=0, description="requests from peers that took 5 s or more from "
+                                              "reading to answering (each logged with where the time went)")]
     streams_opened: Count
     stream_retries: Count
     requests_served: Count

@@ -48,6 +48,7 @@ logger = logging.getLogger("node.p2p.streams")
 NOTIFICATION_ID = 0  # a request frame with this id is one-way: served, never answered
 
 _MAX_ERROR_MESSAGE = 512
+SLOW_SERVE = 5.0  # seconds from reading a request to answering it, past which it is logged (_note_slow)
 
 RequestHandler = Callable[[str, bytes], Awaitable[bytes]]
 
@@ -61,6 +62,7 @@ class StreamStats:
     request_errors: int = 0        # RequestFailed raised to callers
     request_timeouts: int = 0
     silent_streams_reset: int = 0  # timed out with no frame from the peer meanwhile: stream replaced
+    slow_requests_served: int = 0  # took SLOW_SERVE s or more from reading to answering (logged)
     streams_opened: int = 0
     stream_retries: int = 0        # broken stream replaced and request retried
     requests_served: int = 0
@@ -151,9 +153,10 @@ class RequestServer:
                         break
                     count_by(self.stats.served_by_protocol, protocol_id)
                     token = object()
+                    read_at = trio.current_time()
                     await limiter.acquire_on_behalf_of(token)
                     nursery.start_soon(self._serve_request, handler, peer_id, request_id, body,
-                                       stream, write_lock, limiter, token)
+                                       stream, write_lock, limiter, token, protocol_id, read_at)
         finally:
             with trio.CancelScope(shield=True), trio.move_on_after(1):
                 try:
@@ -163,11 +166,15 @@ class RequestServer:
 
     async def _serve_request(self, handler: RequestHandler, peer_id: str, request_id: int,
                              body: bytes, stream: Any, write_lock: trio.Lock,
-                             limiter: trio.CapacityLimiter, token: object) -> None:
+                             limiter: trio.CapacityLimiter, token: object, protocol_id: str,
+                             read_at: float) -> None:
+        started = trio.current_time()
+        handled: float | None = None
         try:
             try:
                 with trio.fail_after(self._handler_timeout):
                     response = await handler(peer_id, body)
+                handled = trio.current_time()
                 if not isinstance(response, (bytes, bytearray)):
                     raise TypeError(f"handler returned {type(response).__name__}, not bytes")
                 frame = encode_frame(KIND_RESPONSE, request_id, bytes(response),
@@ -199,6 +206,20 @@ class RequestServer:
                 logger.debug("could not answer %s: %r", peer_id, exc)
         finally:
             limiter.release_on_behalf_of(token)
+            self._note_slow(peer_id, protocol_id, read_at, started, handled)
+
+    def _note_slow(self, peer_id: str, protocol_id: str, read_at: float, started: float, handled: float | None) -> None:
+        """Log a request that took SLOW_SERVE seconds or more from reading it to the end of its
+        answer, and where the time went: waiting for a slot (the per-peer, per-protocol limit),
+        the handler, writing the answer (Yamux's flow control, the stream's write lock)."""
+        end = trio.current_time()
+        if end - read_at < SLOW_SERVE:
+            return
+        self.stats.slow_requests_served += 1
+        handler_end = end if handled is None else handled
+        logger.info("served a %s request from %s in %.1f s: %.1f s waiting for a slot, %.1f s in the handler, "
+                    "%.1f s writing the answer", protocol_id, peer_id, end - read_at, started - read_at,
+                    handler_end - started, end - handler_end)
 
     async def _send(self, stream: Any, lock: trio.Lock, kind: int, request_id: int, body: bytes) -> None:
         try:
