@@ -145,7 +145,7 @@ async def test_broken_stream_is_replaced_once():
             assert a.stream_stats.streams_opened == 2
 
 
-async def test_a_slow_answer_beside_answered_requests_keeps_the_stream():
+async def test_a_slow_answer_beside_answered_requests_keeps_the_stream(caplog):
     """A timeout replaces the stream only if the peer sent nothing on it meanwhile (see the
     round-trip test): here another request is answered on it while one handler is stuck."""
     stuck, release = trio.Event(), trio.Event()
@@ -156,6 +156,9 @@ async def test_a_slow_answer_beside_answered_requests_keeps_the_stream():
             await release.wait()
         return b"echo:" + request
 
+    import logging
+
+    caplog.set_level(logging.INFO, logger="node.p2p.streams")
     patient = P2PConfig(psk=TEST_PSK, max_frame_size=64 * 1024, handler_timeout=60.0)
     async with network_of(2, config=patient) as (a, b):
         b.register_handler(P, handler)
@@ -176,6 +179,8 @@ async def test_a_slow_answer_beside_answered_requests_keeps_the_stream():
             release.set()
             assert order == ["answered", "timed out"]
             assert a.stream_stats.silent_streams_reset == 0 and a.stream_stats.request_timeouts == 1
+            (line,) = [r.getMessage() for r in caplog.records if r.getMessage().startswith("no answer from")]
+            assert "(request written, waiting for the answer; the last frame on the stream came " in line
             assert await a.request(b.peer_id, P, b"last", timeout=30) == b"echo:last"
             assert a.stream_stats.streams_opened == 1
 

@@ -349,13 +349,14 @@ class Requester:
         key = (str(peer_id), protocol_id)
         attempts = 2 if retry else 1
         client, started = None, trio.current_time()
+        phase = ["opening a stream"]  # where a request that times out was: opening, writing, or waiting
         try:
             with trio.fail_after(timeout):
                 for attempt in range(attempts):
                     client = await self._client(key)
                     try:
                         started = trio.current_time()
-                        response = await self._exchange(client, body)
+                        response = await self._exchange(client, body, phase)
                         self.round_trips[key[0]] = trio.current_time() - started
                         return response
                     except _Broken as exc:
@@ -369,6 +370,10 @@ class Requester:
             self.stats.request_timeouts += 1
             if client is not None and client.broken is None and client.last_frame_at < started:
                 self._drop_silent(key, client, timeout)
+            else:
+                logger.info("no answer from %s on %s within %gs (%s; the last frame on the stream came %s)", peer_id,
+                            protocol_id, timeout, phase[0], "never" if client is None or client.last_frame_at == -math.inf
+                            else f"{trio.current_time() - client.last_frame_at:.1f} s ago")
             raise RequestTimeout(f"no response from {peer_id} on {protocol_id} "
                                  f"within {timeout}s") from None
         raise AssertionError("unreachable")
@@ -458,12 +463,13 @@ class Requester:
                 raise ProtocolUnsupported(f"{peer_id} does not serve {protocol_id}") from None
             raise PeerUnavailable(f"cannot open {protocol_id} stream to {peer_id}: {exc}") from exc
 
-    async def _exchange(self, client: _ClientStream, body: bytes) -> bytes:
+    async def _exchange(self, client: _ClientStream, body: bytes, phase: list[str]) -> bytes:
         request_id = client.allocate_id()
         send, receive = trio.open_memory_channel[tuple[int, bytes]](1)
         client.pending[request_id] = send
         try:
             try:
+                phase[0] = "writing the request"
                 async with client.write_lock:
                     if client.broken is not None:
                         raise _Broken(client.broken)
@@ -476,6 +482,7 @@ class Requester:
                 client.fail(f"write failed: {exc!r}")
                 raise _Broken(client.broken) from None
             self.stats.requests_sent += 1
+            phase[0] = "request written, waiting for the answer"
             try:
                 kind, response = await receive.receive()
             except trio.EndOfChannel:
