@@ -349,10 +349,11 @@ class Requester:
         key = (str(peer_id), protocol_id)
         attempts = 2 if retry else 1
         client, started = None, trio.current_time()
-        phase = ["opening a stream"]  # where a request that times out was: opening, writing, or waiting
+        phase = [""]  # where a request that times out was: opening a stream, writing, or waiting
         try:
             with trio.fail_after(timeout):
                 for attempt in range(attempts):
+                    client, phase[0] = None, "opening a stream"
                     client = await self._client(key)
                     try:
                         started = trio.current_time()
