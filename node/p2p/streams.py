@@ -391,8 +391,8 @@ class Requester:
         client.fail("no frame from the peer while a request waited")
         if self._streams.get(key) is client:
             del self._streams[key]
-        assert self._nursery is not None
-        self._nursery.start_soon(_reset_quietly, client.stream)
+        if self._nursery is not None:  # (None: the requester is stopping; the connection goes with it)
+            self._nursery.start_soon(_reset_quietly, client.stream)
 
     async def notify(self, peer_id: str, protocol_id: str, body: bytes, *, timeout: float | None = None) -> None:
         """Send ``body`` to ``peer_id`` on ``protocol_id`` one way: a request frame with id
