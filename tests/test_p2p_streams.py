@@ -206,6 +206,45 @@ async def test_a_slow_request_is_logged_with_where_its_time_went(monkeypatch, ca
     assert float(handled) >= 0.3 and float(waited) < 0.3  # (the slot was free: no other request)
 
 
+async def test_a_connection_whose_stream_opens_hang_is_closed():
+    """Stream opens to a peer that time out STUCK_OPENS times in a row (each counted once,
+    however many requests waited for it) close the connection, so that a kept link is
+    dialed afresh; a stream opened in between starts the count again."""
+    from node.p2p.streams import STUCK_OPENS
+
+    async with network_of(2, config=SMALL) as (a, b):
+        b.register_handler(P, echo)
+        real_open, hang = a.requester._open, [True]
+
+        async def open_or_hang(peer_id, protocol_id):
+            if hang[0]:
+                await trio.sleep_forever()
+            return await real_open(peer_id, protocol_id)
+
+        a.requester._open = open_or_hang
+
+        async def timed_out() -> None:
+            with pytest.raises(RequestTimeout):
+                await a.request(b.peer_id, P, b"x", timeout=0.2)
+
+        with trio.fail_after(60):
+            for _ in range(STUCK_OPENS - 1):
+                await timed_out()
+            hang[0] = False
+            assert await a.request(b.peer_id, P, b"opened", timeout=30) == b"echo:opened"  # the count starts again
+            a.requester.forget_peer(b.peer_id)
+            hang[0] = True
+            for _ in range(STUCK_OPENS - 1):  # each open waited for by three requests: one count each
+                async with trio.open_nursery() as nursery:
+                    for _ in range(3):
+                        nursery.start_soon(timed_out)
+            assert a.stream_stats.stuck_connections_closed == 0 and b.peer_id in a.connected_peers()
+            await timed_out()
+            assert a.stream_stats.stuck_connections_closed == 1
+            while b.peer_id in a.connected_peers():  # closed by the network's disconnect task
+                await trio.sleep(0.01)
+
+
 async def test_request_to_unknown_peer_is_unavailable():
     stranger = make_keys(3)[2]
     from node.p2p import peer_id_of

@@ -101,6 +101,8 @@ class StreamStats(Open):
                                               "with no frame from the peer meanwhile (a new one is opened)")]
     slow_requests_served: Annotated[int, Meta(ge=0, description="requests from peers that took 5 s or more from "
                                               "reading to answering (each logged with where the time went)")]
+    stuck_connections_closed: Annotated[int, Meta(ge=0, description="connections closed (and redialed if kept) "
+                                                  "after three stream opens in a row to the peer timed out")]
     streams_opened: Count
     stream_retries: Count
     requests_served: Count

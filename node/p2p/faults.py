@@ -68,6 +68,11 @@ class PeerFaults:
             self._queue_disconnect(peer)
         return ban
 
+    def request_disconnect(self, peer: str) -> None:
+        """Queue ``peer``'s connection to be closed without blaming it (a kept link is
+        redialed): the connection is broken, not the peer's input."""
+        self._queue_disconnect(peer)
+
     def is_banned(self, peer: str) -> bool:
         return self.scores.is_banned(peer, self.clock())
 

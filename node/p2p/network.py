@@ -102,7 +102,7 @@ class P2PNetwork:
         self.requester = Requester(self.host, max_frame_size=config.max_frame_size,
                                    max_response_frame_size=config.max_response_frame_size,
                                    default_timeout=config.request_timeout,
-                                   stats=self.stream_stats)
+                                   stats=self.stream_stats, on_stuck_connection=self.faults.request_disconnect)
         book = peer_book or PeerBook()
         for addr in config.persistent_peers:
             book.add(addr, persistent=True)

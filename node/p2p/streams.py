@@ -48,6 +48,7 @@ logger = logging.getLogger("node.p2p.streams")
 NOTIFICATION_ID = 0  # a request frame with this id is one-way: served, never answered
 
 _MAX_ERROR_MESSAGE = 512
+STUCK_OPENS = 3  # stream opens to a peer timed out in a row before its connection is closed (Requester)
 SLOW_SERVE = 5.0  # seconds from reading a request to answering it, past which it is logged (_note_slow)
 
 RequestHandler = Callable[[str, bytes], Awaitable[bytes]]
@@ -62,6 +63,7 @@ class StreamStats:
     request_errors: int = 0        # RequestFailed raised to callers
     request_timeouts: int = 0
     silent_streams_reset: int = 0  # timed out with no frame from the peer meanwhile: stream replaced
+    stuck_connections_closed: int = 0  # STUCK_OPENS stream opens in a row timed out: connection closed
     slow_requests_served: int = 0  # took SLOW_SERVE s or more from reading to answering (logged)
     streams_opened: int = 0
     stream_retries: int = 0        # broken stream replaced and request retried
@@ -304,8 +306,13 @@ class Requester:
 
     def __init__(self, host: Any, *, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
                  max_response_frame_size: int = DEFAULT_MAX_RESPONSE_FRAME_SIZE,
-                 default_timeout: float = 10.0, stats: StreamStats | None = None) -> None:
+                 default_timeout: float = 10.0, stats: StreamStats | None = None,
+                 on_stuck_connection: Callable[[str], None] | None = None) -> None:
         _quiet_unsupported_protocol_errors()
+        # called with a peer id when streams to it could not be opened STUCK_OPENS times in a
+        # row: the connection is closed (P2PNetwork) so that it is dialed afresh
+        self._on_stuck_connection = on_stuck_connection
+        self._open_timeouts: dict[str, int] = {}  # peer id -> stream opens timed out in a row
         self._host = host
         self._max_frame_size = max_frame_size
         self._max_response_frame_size = max_response_frame_size
@@ -353,8 +360,8 @@ class Requester:
         try:
             with trio.fail_after(timeout):
                 for attempt in range(attempts):
-                    client, phase[0] = None, "opening a stream"
-                    client = await self._client(key)
+                    client, phase[0] = None, "waiting for a stream being opened"
+                    client = await self._client(key, phase)
                     try:
                         started = trio.current_time()
                         response = await self._exchange(client, body, phase)
@@ -371,6 +378,8 @@ class Requester:
             self.stats.request_timeouts += 1
             if client is not None and client.broken is None and client.last_frame_at < started:
                 self._drop_silent(key, client, timeout)
+            elif phase[0] == "opening a stream":
+                self._stuck_open(key, timeout)
             else:
                 logger.info("no answer from %s on %s within %gs (%s; the last frame on the stream came %s)", peer_id,
                             protocol_id, timeout, phase[0], "never" if client is None or client.last_frame_at == -math.inf
@@ -378,6 +387,21 @@ class Requester:
             raise RequestTimeout(f"no response from {peer_id} on {protocol_id} "
                                  f"within {timeout}s") from None
         raise AssertionError("unreachable")
+
+    def _stuck_open(self, key: tuple[str, str], timeout: float) -> None:
+        """A stream to the peer could not be opened within the request's timeout. Seen in
+        16 + 48 runs: an observer's every stream open to one validator hung, every 10 s for
+        the whole run, while the connection's older streams (gossip) kept working. After
+        STUCK_OPENS in a row with no stream opened in between, close the connection (a kept
+        link is redialed, over a new connection)."""
+        peer = key[0]
+        n = self._open_timeouts[peer] = self._open_timeouts.get(peer, 0) + 1
+        logger.info("no answer from %s on %s within %gs: could not open a stream (%d in a row)", peer, key[1], timeout, n)
+        if n >= STUCK_OPENS and self._on_stuck_connection is not None:
+            self._open_timeouts.pop(peer, None)
+            self.stats.stuck_connections_closed += 1
+            logger.info("closing the connection to %s: %d stream opens in a row timed out", peer, n)
+            self._on_stuck_connection(peer)
 
     def _drop_silent(self, key: tuple[str, str], client: _ClientStream, timeout: float) -> None:
         """A request went unanswered and the peer sent nothing else on its stream meanwhile:
@@ -428,7 +452,7 @@ class Requester:
             self.stats.request_timeouts += 1
             raise RequestTimeout(f"notification to {peer_id} on {protocol_id} not written within {timeout}s") from None
 
-    async def _client(self, key: tuple[str, str]) -> _ClientStream:
+    async def _client(self, key: tuple[str, str], phase: list[str] | None = None) -> _ClientStream:
         while True:
             client = self._streams.get(key)
             if client is not None and client.broken is None:
@@ -438,8 +462,11 @@ class Requester:
                 break
             await opening.wait()
         event = self._opening[key] = trio.Event()
+        if phase is not None:
+            phase[0] = "opening a stream"  # (this request opens it; the others wait for it)
         try:
             stream = await self._open(*key)
+            self._open_timeouts.pop(key[0], None)
             client = _ClientStream(stream, self._max_response_frame_size, key[1])
             self.stats.streams_opened += 1
             self._streams[key] = client
