@@ -282,11 +282,7 @@ class _ClientStream:
             reason = f"stream broke: {exc!r}"
         finally:
             self.fail(reason)
-            with trio.CancelScope(shield=True), trio.move_on_after(0.5):
-                try:
-                    await self.stream.reset()
-                except Exception:
-                    pass
+            await _reset_quietly(self.stream)
 
     def fail(self, reason: str) -> None:
         if self.broken is None:
@@ -333,11 +329,7 @@ class Requester:
             self._nursery = None
             for client in list(self._streams.values()):
                 client.fail("requester stopped")
-                with trio.CancelScope(shield=True), trio.move_on_after(0.5):
-                    try:
-                        await client.stream.reset()
-                    except Exception:
-                        pass
+                await _reset_quietly(client.stream)
             self._streams.clear()
 
     async def request(self, peer_id: str, protocol_id: str, body: bytes, *,
@@ -531,7 +523,8 @@ class Requester:
 
 
 async def _reset_quietly(stream: Any) -> None:
-    with trio.move_on_after(0.5):
+    """Reset ``stream``, shielded, for at most 0.5 s; a stream already gone is no error."""
+    with trio.CancelScope(shield=True), trio.move_on_after(0.5):
         try:
             await stream.reset()
         except Exception:
