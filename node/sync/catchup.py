@@ -283,15 +283,13 @@ class BlockSync:
                 fetched[start] = exc
             ready.set()
 
-        writing: trio.Event | None = None  # set once the range applied last is written
+        writing: trio.Event | None = None  # set once the range applied last is written (BatchWrite.written)
 
-        async def write(batch: BatchWrite, written: trio.Event) -> None:
+        async def write(batch: BatchWrite) -> None:
             try:
                 await self.chain.write_batch(batch)
             except RemoteProtocolError:  # the range's bad block (the loop reports it); its valid prefix is written
                 pass
-            finally:
-                written.set()
             self.synced_blocks += len(batch.done)
             freezer.synced(sum(len(block.records) for block, _, _ in batch.done))
 
@@ -338,11 +336,10 @@ class BlockSync:
                 except RemoteProtocolError as exc:
                     self._rejected(lowest, exc)
                     break
-                written = trio.Event()  # the write starts now (behind the one before), so no cancel can skip it
-                nursery.start_soon(write, batch, written)
+                nursery.start_soon(write, batch)  # the write starts now (behind the one before), so no cancel can skip it
                 if writing is not None:  # one range written while the next is applied
                     await writing.wait()
-                writing = written
+                writing = batch.written
                 if batch.bad_block is not None:
                     self._rejected(lowest, batch.bad_block)
                     break
