@@ -246,6 +246,12 @@ def push_times(before: list[dict[str, float]], after: list[dict[str, float]]) ->
     return out
 
 
+def quiet_polls(before: Sample, after: Sample, v: int) -> dict:
+    """min, mean and max over the observers of the quiet polls they made between two samples."""
+    return _split([b.get("quiet_polls", 0) - a.get("quiet_polls", 0) for a, b in zip(before.sync, after.sync)],
+                  v).get("observers", {})
+
+
 def node_sync(before: Sample, after: Sample, node: int) -> dict[str, float]:
     """One node's block sync counters, request timeouts (any request) and block announcements
     delivered, grown between two samples; how far it was behind at the second."""
@@ -333,8 +339,7 @@ def run(base: Path, v: int, o: int, idle: float, duration: float, rate: float, s
             "connected_peers_per_node": _split(s1.peers, v),  # a validator should have every other validator
             "rss_mb_per_node": _split([rss_mb(p.pid) for p in procs], v),
             "messages_per_validator_per_height": per_height(s0.breakdown[:v], s1.breakdown[:v], max(1, max(s1.heights) - max(s0.heights))),
-            "quiet_polls_per_observer": _split([b.get("quiet_polls", 0) - a.get("quiet_polls", 0)
-                                                for a, b in zip(s0.sync, s1.sync)], v).get("observers", {}),
+            "quiet_polls_per_observer": quiet_polls(s0, s1, v),
         }
 
         observers = list(range(v, v + o)) if o else list(range(v))
@@ -406,8 +411,7 @@ def run(base: Path, v: int, o: int, idle: float, duration: float, rate: float, s
             # how the submitting nodes of the tail followed the chain meanwhile: block announcements
             # delivered, fetches they led to, polls, quiet polls (no block for too long)
             "slowest_nodes_sync": {node: node_sync(s2, s3, node) for node in sorted({node for _, node, _ in timed[-5:]})},
-            "quiet_polls_per_observer": _split([b.get("quiet_polls", 0) - a.get("quiet_polls", 0)
-                                                for a, b in zip(s2.sync, s3.sync)], v).get("observers", {}),
+            "quiet_polls_per_observer": quiet_polls(s2, s3, v),
             "heights": heights,
             "rounds": rounds,
             "cpu_percent_per_node": _split([(b - a) * 100 / span for a, b in zip(s2.cpu, s3.cpu)], v),
