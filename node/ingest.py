@@ -26,11 +26,9 @@ and that validator forwards the records new to it to its upcoming proposers
 (one hop: a validator's push is never forwarded). So a record costs about four
 pushes whatever the number of validators (it was N - 1, which at 31 validators
 and 20 records/s took more CPU than consensus), and an observer's cost does not
-grow with it. Every validator has its own queue (at most 64 batches) and sender
-task, so a slow validator delays only its own copy; the batches queued behind a
-push in flight leave together as one, as far as 64 KiB holds (a request costs
-both ends about a millisecond whatever it carries, and a busy validator's queues
-are where 16 validators' slowest records waited). Gossip carries a batch only
+grow with it. Every validator has its own queue and sender task
+(:class:`node.push.ValidatorPushes`), so a slow validator delays only its own
+copy. Gossip carries a batch only
 when no validator is connected: gossipsub relays every message to every mesh
 peer, so a validator would otherwise receive and decrypt each batch once per
 peer (py-libp2p was about a third of a validator's CPU samples at 2,000
@@ -70,16 +68,15 @@ from .mempool import AlreadyKnown, Mempool, MempoolFull
 from .metrics import NodeMetrics
 from .overload import AdmissionControl, Overloaded
 from .pending import PendingRecords
+from .push import ValidatorPushes
 from .p2p.errors import P2PError
 from .p2p.faults import fault_of
 from .p2p.host import peer_id_of, validator_peer_ids
 
 log = logging.getLogger("branchnet.ingest")
-MAX_QUEUED_PUSHES = 64  # batches (of up to 64 KiB) waiting for one validator
 MAX_REGOSSIP_BACKOFF = 8  # a record still uncommitted is re-sent after 1, 2, 4, then every 8 re-send intervals
 MAX_OUTBOX_RECORDS = 65_536  # our clients' records waiting for the next batch
 PUSH_PROPOSERS = 3  # record batches go to the validators proposing the next three (height, round)s
-AVOID_FAILED_PUSH = 30.0  # seconds a non-validator pushes to other validators after a push to one failed
 
 
 def upcoming_proposers(state: Any, count: int = PUSH_PROPOSERS) -> list[str]:
@@ -135,29 +132,22 @@ class RecordIngest:
         self.on_new_records = on_new_records
         self.topic = wire.Topics.of(self.chain_id).records
         self.protocol = wire.records_protocol(self.chain_id)
-        self.push_timeout = 10.0
         self.validator_peers: set[str] = set()  # the other validators' peer ids (refreshed at every commit)
         self._relays = False  # whether we are a validator: we forward records pushed to us by non-validators
         self._refresh_validators()
         chain.on_commit(lambda _block: self._refresh_validators())
         self._turn = 0  # a non-validator pushes each batch to one validator, taking them in turn
-        self._failed: dict[str, float] = {}  # validator -> when a push to it last failed (trio time)
         self._local: dict[bytes, tuple[bytes, float, float]] = {}  # our uncommitted records: hash -> (raw, last sent, wait)
         self._resend = 0
         self._outbox: deque[bytes] = deque()
         self._flush = trio.Event()
         self._sign_lock = trio.Lock()
-        self._push_queues: dict[str, deque] = {}  # validator peer id -> (records, resend, when queued) to push
-        self._pushing: set[str] = set()  # peers whose sender task is running
-        self._nursery: trio.Nursery | None = None
+        self.pushes = ValidatorPushes(network, self.protocol, metrics, on_failure=self._push_failed)
         self.received_records = 0
         self.regossiped_records = 0
         self.gossiped_batches = 0
         self.pushed_batches = 0
         self.forwarded_batches = 0
-        self.push_failures = 0
-        self.push_dropped = 0
-        self.push_merged = 0  # queued batches that left with the one before them
         self.outbox_dropped = 0
         network.register_handler(self.protocol, self.receive_pushed_batch)
 
@@ -369,7 +359,7 @@ class RecordIngest:
     async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
         incoming = await self.net.subscribe(self.topic)
         async with trio.open_nursery() as nursery:
-            self._nursery = nursery
+            self.pushes.start(nursery)
             nursery.start_soon(self._sender)
             nursery.start_soon(self._receiver, incoming)
             nursery.start_soon(self._regossip)
@@ -378,8 +368,7 @@ class RecordIngest:
     def statistics(self) -> dict[str, int]:
         return {"received_records": self.received_records, "pushed_batches": self.pushed_batches,
                 "forwarded_batches": self.forwarded_batches,
-                "push_failures": self.push_failures, "push_dropped": self.push_dropped, "push_merged": self.push_merged,
-                "push_queued": sum(len(q) for q in self._push_queues.values()), "gossiped_batches": self.gossiped_batches,
+                **self.pushes.statistics(), "gossiped_batches": self.gossiped_batches,
                 "regossiped_records": self.regossiped_records, "uncommitted_local": len(self._local),
                 "outbox_dropped": self.outbox_dropped,
                 "admission_limit": self.admission.limit, "admission_refused": self.admission.refused,
@@ -444,88 +433,30 @@ class RecordIngest:
             await self._gossip(wire.encode_records(batch, self._resend))
             return
         if not self._relays:
-            healthy = self._healthy(targets) or targets
+            healthy = self.pushes.healthy(targets) or targets
             targets = [healthy[self._turn % len(healthy)]]
             self._turn += 1
         else:
             targets = [p for p in self._next_proposers if p in targets] or targets
-        self._push(targets, batch, self._resend)
+        self.pushes.push(targets, batch, self._resend)
         self.pushed_batches += 1
 
     def _connected_validators(self) -> list[str]:
         return sorted(self.validator_peers.intersection(self.net.connected_peers()))
 
-    def _healthy(self, peers: list[str]) -> list[str]:
-        """``peers`` without those a push to failed in the last AVOID_FAILED_PUSH seconds."""
-        now = trio.current_time()
-        return [p for p in peers if now - self._failed.get(p, -AVOID_FAILED_PUSH) >= AVOID_FAILED_PUSH]
-
-    def _push(self, peers: list[str], raws: list[bytes], resend: int) -> None:
-        for peer in peers:
-            queue = self._push_queues.setdefault(peer, deque())
-            if len(queue) >= MAX_QUEUED_PUSHES:  # that validator is far behind: its oldest batch
-                queue.popleft()                  # goes (its sender's re-sends cover its records)
-                self.push_dropped += 1
-            queue.append((raws, resend, trio.current_time()))
-            if peer not in self._pushing:
-                self._pushing.add(peer)
-                assert self._nursery is not None
-                self._nursery.start_soon(self._push_loop, peer, queue)
-
-    async def _push_loop(self, peer: str, queue: deque) -> None:
-        """Send ``peer``'s queued batches one at a time, in order. A batch that fails is
-        counted and left to the sender's re-sends (3 s, 6 s, 12 s, then every 24 s); a
-        non-validator, which pushed it to this validator only, also hands it to another
-        validator at once and avoids this one for AVOID_FAILED_PUSH seconds (taking
-        validators in turn, it would otherwise send every other batch, re-sends
-        included, into a slow or half-dead link). Never gossiped: a validator that is
-        slow or overloaded would get gossip through the same process, and every node
-        would pay 4-5 ms per copy (at 31 validators under load that feedback stalled
-        the network: bench_scale, docs/PERFORMANCE.md)."""
-        try:
-            while queue:
-                raws, resend = self._next_push(queue)
-                data = wire.encode_records(raws, resend)
-                sent_at = trio.current_time()
-                try:
-                    answer = await self.net.request(peer, self.protocol, data, timeout=self.push_timeout)
-                    self.metrics.record_push_seconds.labels("answered").observe(trio.current_time() - sent_at)
-                    wire.decode_push_response(answer)
-                    self.metrics.record_batches_sent.labels("push").inc()
-                except (P2PError, RemoteProtocolError, trio.TooSlowError) as exc:
-                    self.push_failures += 1
-                    self.metrics.record_push_failures.inc()
-                    log.debug("record push to %s failed: %s", peer, exc)
-                    self._failed[peer] = trio.current_time()
-                    if not self._relays:  # it went to this validator only: another one takes it now
-                        others = self._healthy([p for p in self._connected_validators() if p != peer])
-                        if others:
-                            self._push(others[:1], raws, resend)
-        finally:
-            self._pushing.discard(peer)
-
-    def _next_push(self, queue: deque) -> tuple[list[bytes], int]:
-        """The records of the first queued batch and of those behind it, as far as one batch
-        holds (``wire.MAX_RECORD_BATCH_BYTES``), each record once; the highest resend."""
-        now = trio.current_time()
-        raws, resend, queued_at = queue.popleft()
-        self.metrics.record_push_seconds.labels("queued").observe(now - queued_at)
-        if not queue:
-            return raws, resend
-        merged = dict.fromkeys(raws)
-        size = wire.batch_size(raws)
-        while queue:
-            more, more_resend, queued_at = queue[0]
-            new = [r for r in more if r not in merged]
-            grown = size + sum(3 + len(r) for r in new)
-            if grown > wire.MAX_RECORD_BATCH_BYTES:
-                break
-            queue.popleft()
-            self.metrics.record_push_seconds.labels("queued").observe(now - queued_at)
-            merged.update(dict.fromkeys(new))
-            size, resend = grown, max(resend, more_resend)
-            self.push_merged += 1
-        return list(merged), resend
+    def _push_failed(self, peer: str, raws: list[bytes], resend: int) -> None:
+        """A push to ``peer`` failed; its records are left to the sender's re-sends (3 s,
+        6 s, 12 s, then every 24 s). A non-validator, which pushed the batch to this
+        validator only, also hands it to another healthy validator at once (taking
+        validators in turn, it would otherwise send every other batch, re-sends included,
+        into a slow or half-dead link). Never gossiped: a validator that is slow or
+        overloaded would get gossip through the same process, and every node would pay
+        4-5 ms per copy (at 31 validators under load that feedback stalled the network:
+        bench_scale, docs/PERFORMANCE.md)."""
+        if not self._relays:
+            others = self.pushes.healthy([p for p in self._connected_validators() if p != peer])
+            if others:
+                self.pushes.push(others[:1], raws, resend)
 
     async def _gossip(self, data: bytes) -> None:
         try:
@@ -560,7 +491,7 @@ class RecordIngest:
         connected = self._connected_validators()
         targets = [p for p in self._next_proposers if p in connected and p != peer]
         if held and targets:
-            self._push(targets, held, 0)
+            self.pushes.push(targets, held, 0)
             self.forwarded_batches += 1
             self.metrics.record_batches_sent.labels("forward").inc()
 

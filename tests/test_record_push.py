@@ -60,7 +60,7 @@ async def test_a_validator_pushes_records_only_to_the_upcoming_proposers(tmp_pat
         def served(n) -> int:  # pushes a node answered (also those arriving after the record committed)
             return n.net.statistics()["memory"]["served_by_protocol"].get(protocol, 0)
 
-        await wait_until(lambda: sender.ingest.statistics()["pushed_batches"] == 1 and not sender.ingest._pushing,
+        await wait_until(lambda: sender.ingest.statistics()["pushed_batches"] == 1 and sender.ingest.pushes.idle,
                          60, "the batch pushed and answered")
         reached = [n for n in nodes[1:] if served(n)]
         assert 1 <= len(reached) <= PUSH_PROPOSERS  # one batch: at most three of the six others, not all
@@ -216,7 +216,7 @@ async def test_a_validator_that_never_answers_pushes_delays_nobody_else(tmp_path
         stuck, healthy = validators[3], validators[:3]
         chain_id = sender.genesis.chain_id
         for n in nodes:
-            n.ingest.push_timeout = 120  # longer than this test may run: a stalled push never ends here
+            n.ingest.pushes.timeout = 120  # longer than this test may run: a stalled push never ends here
         hung = trio.Event()
 
         async def hang(peer: str, data: bytes) -> bytes:
@@ -288,7 +288,7 @@ async def test_a_push_that_fails_is_not_gossiped(tmp_path, autojump_clock, failu
 
         slow.net.register_handler(wire.records_protocol(chain_id), hang)
         # our timeout first, or the server's (it answers with an error: RequestFailed)
-        sender.ingest.push_timeout = 2.0 if failure == "timeout" else 120.0
+        sender.ingest.pushes.timeout = 2.0 if failure == "timeout" else 120.0
         await sender.ingest.submit(signed_offer(sender.key, chain_id, "to-the-slow-one").raw)
         await wait_until(lambda: sender.ingest.statistics()["push_failures"] >= 1, 100, "the push failed")
         assert sender.ingest.statistics()["gossiped_batches"] == 0
@@ -299,7 +299,7 @@ async def test_an_observer_hands_a_failed_push_to_another_validator_and_avoids_t
     # Taking validators in turn, an observer would send every other batch (its re-sends
     # included) into a validator that never answers; now the failed batch goes to another
     # validator at once, and the silent one is left alone for AVOID_FAILED_PUSH seconds.
-    from node.ingest import AVOID_FAILED_PUSH
+    from node.push import AVOID_FAILED_PUSH
 
     homes = make_homes(tmp_path, 4, observers=1)
     hub = MemoryHub()
@@ -317,7 +317,7 @@ async def test_an_observer_hands_a_failed_push_to_another_validator_and_avoids_t
                 await trio.sleep_forever()
 
             silent.net.register_handler(wire.records_protocol(chain_id), hang)
-            observer.ingest.push_timeout = 2.0
+            observer.ingest.pushes.timeout = 2.0
             observer.ingest.regossip_interval = 600.0  # no re-sends: the hand-over alone must deliver
             records = [signed_offer(observer.key, chain_id, f"obs-{i}") for i in range(6)]
             start = trio.current_time()
@@ -339,7 +339,7 @@ async def test_batches_queued_behind_a_push_in_flight_leave_together(tmp_path, a
     about a millisecond whatever it carries."""
     async with memory_network(tmp_path, 1, observers=1) as (validator, sender):
         chain_id = sender.genesis.chain_id
-        sender.ingest.push_timeout = 120  # the held push must not time out while the test holds it
+        sender.ingest.pushes.timeout = 120  # the held push must not time out while the test holds it
         sender.ingest.regossip_interval = 1000  # no re-sends meanwhile: the batches are the test's own
         calls: list[list[bytes]] = []
         gate = trio.Event()
@@ -373,8 +373,8 @@ async def test_merged_pushes_stay_within_one_batch(tmp_path, autojump_clock):
 
         big, mid, small = b"a" * 40_000, b"b" * 20_000, b"c" * 10_000
         queue = deque([([big], 0, 0.0), ([big, mid], 2, 0.0), ([small], 1, 0.0)])
-        raws, resend = node.ingest._next_push(queue)
+        raws, resend = node.ingest.pushes.next_batch(queue)
         assert raws == [big, mid] and resend == 2  # the repeated record once; the third would pass 64 KiB
         assert wire.batch_size(raws) <= wire.MAX_RECORD_BATCH_BYTES < wire.batch_size([big, mid, small])
         assert list(queue) == [([small], 1, 0.0)]
-        assert node.ingest._next_push(queue) == ([small], 1) and not queue
+        assert node.ingest.pushes.next_batch(queue) == ([small], 1) and not queue
