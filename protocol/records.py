@@ -91,11 +91,12 @@ class Record:
         ):
             body = body_type._parse(body, "record.body")
             numbers = () if plain(body.screened_text()) else screen_body(body, "record.body")
-            return cls(kind, cid, branch_id, seq, time_ms, body, signature, bytes(data), digest or sha256(data), numbers)
+            return cls(body_type.KIND, cid, branch_id, seq, time_ms, body, signature, bytes(data), digest or sha256(data), numbers)
         kind = expect_str(kind, "record.kind", max_len=32)
         body_type = BODY_TYPES.get(kind)
         if body_type is None:
             raise ValidationError(f"unknown record kind {kind!r}", field="record.kind", reason="kind")
+        kind = body_type.KIND  # one string object per kind, however many records hold it
         cid = expect_str(cid, "record.chain_id", max_len=64)
         if chain_id is not None and cid != chain_id:
             raise ValidationError(f"record is for chain {cid!r}, not {chain_id!r}", field="record.chain_id", reason="chain_id")

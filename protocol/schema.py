@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from sys import intern
 from typing import Any
 
 from . import pii
@@ -214,7 +215,7 @@ class ServiceOffer(_Body):
                 hour_list = _weekly_hours_fast(hours) if channel_set is not None and access_set is not None else None
                 fee_list = [Fee._fast(f) for f in fees] if hour_list is not None else [None]
                 if None not in fee_list:
-                    offer = cls(sid, category, title, desc, channel_set, hour_list, tuple(fee_list), risk, ownership, issuer,
+                    offer = cls(sid, intern(category), title, desc, channel_set, hour_list, tuple(fee_list), risk, intern(ownership), issuer,
                                 access_set, effective)
         if offer is None:
             offer = cls._from_array_checked(value, field)
@@ -332,7 +333,7 @@ class ServiceStatus(_Body):
                     items.append(EquipmentStatus(e[0], e[1]))
                 else:
                     if len({e.equipment_id for e in items}) == len(items):
-                        return cls(sid, status, wait, tuple(items))
+                        return cls(sid, intern(status), wait, tuple(items))
         return cls._from_array_checked(value, field)
 
     @classmethod

@@ -21,6 +21,7 @@ range) or ValidationError (a rule), naming the field and a reason slug:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from sys import intern
 from typing import Any
 
 from .currencies import ISO_4217
@@ -50,7 +51,7 @@ PRODUCT_OF_CATEGORY = {"loan": "loan", "deposit": "deposit", "wealth": "investme
 def currency(value: Any, field: str) -> str:
     """An ISO 4217 code of the frozen table (§5.9). Raises DecodeError/ValidationError."""
     if type(value) is str and value in ISO_4217:
-        return value
+        return intern(value)  # one string object per code in memory
     code = pattern(value, field, _CURRENCY, max_len=3, what="ISO 4217 currency code")
     raise ValidationError(f"{code!r} is not an ISO 4217 currency code", field=field, reason="currency")
 

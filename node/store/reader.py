@@ -277,9 +277,12 @@ class ChainReader:
         return {pid: json.loads(addrs) for pid, addrs in self._read("SELECT peer_id, addrs FROM peers")}
 
 
+_KIND_NAMES = {kind: kind for kind in ENTRY_BODY_TYPES}  # the protocol's own strings: one per kind, not one per entry
+
+
 def _entry_from_row(row: tuple) -> Entry:
     subject, seq, record_hash, height, kind, body = row
     value = None
     if body is not None:
         value = ENTRY_BODY_TYPES[kind].from_array(decode(body, max_size=1 << 20))
-    return Entry(subject, seq, record_hash, height, kind, value)
+    return Entry(subject, seq, record_hash, height, _KIND_NAMES.get(kind, kind), value)
