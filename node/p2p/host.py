@@ -256,6 +256,11 @@ def build_host(private_key: PrivateKey, config: HostConfig, allowlist: PeerAllow
     from .yamux_credit import install_window_credit_batching
 
     install_window_credit_batching()
+    # ... and an open cancelled by a request's deadline leaked one of the connection's 256
+    # stream slots; with none left no new stream opens on it (stream_open.py).
+    from .stream_open import install_cancel_safe_opens
+
+    install_cancel_safe_opens()
     from libp2p import new_host
     from libp2p.crypto.x25519 import create_new_key_pair as x25519_key_pair
     from libp2p.network.config import ConnectionConfig, RetryConfig
