@@ -23,6 +23,7 @@ import trio
 
 from .config import Config, Home
 from .errors import ConfigError, FatalError
+from .malloc import use_one_arena
 
 log = logging.getLogger("branchnet.daemon")
 
@@ -133,6 +134,7 @@ def main(home_path: str) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     setup_logging(config.log.level, config.log.format)
+    use_one_arena()  # before any thread starts (node/malloc.py)
     t0 = time.monotonic()
     try:
         with PidFile(home.pid_file):

@@ -329,3 +329,14 @@ def test_records_queries_seek_in_their_indexes(tmp_path):
     sql, args = asked[-1]
     plan = " ".join(row[3] for row in store._rdb.execute("EXPLAIN QUERY PLAN " + sql, args))
     assert "records_by_branch_service (branch_id=? AND service_id=?)" in plan and "TEMP B-TREE" not in plan, plan
+
+
+def test_the_daemon_asks_for_one_malloc_arena_unless_the_operator_chose(monkeypatch):
+    import platform
+
+    from node.malloc import use_one_arena
+
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
+    assert use_one_arena() is False  # the operator's setting stands
+    monkeypatch.delenv("MALLOC_ARENA_MAX")
+    assert use_one_arena() is (platform.libc_ver()[0] == "glibc")  # glibc accepts M_ARENA_MAX

@@ -24,7 +24,8 @@ Then a fresh observer (a new key, allowed through ``POST /v1/observers``, its
 own home in a temporary directory) starts as a process, syncs the whole chain
 from that node over libp2p, verifying every certificate, signature and state
 root, and the sync's records/s and blocks/s are reported (from its first
-answered ``/health``, polled every 0.2 s, to the last height), with its RSS.
+answered ``/health``, polled every 0.2 s, to the last height), with its RSS and
+how long those ``/health`` answers took (its API's latency while it syncs).
 Every wait is bounded; both processes are stopped by pid at the end.
 """
 
@@ -218,14 +219,19 @@ def sync_observer(base: Path, source: Home, source_proc_api: httpx.Client, heigh
             wait_health(client, proc, 60)
             t0, cpu0 = time.monotonic(), cpu_seconds(proc.pid)
             deadline, last, t_first = t0 + timeout, 0, None
+            health_ms: list[float] = []  # how long the syncing node took to answer (its API while it syncs)
+            health_timeouts = 0
             while last < height:
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"the observer reached height {last} of {height} in {timeout} s")
                 if proc.poll() is not None:
                     raise RuntimeError(f"the observer exited with {proc.returncode} (see {home.path}/bench_history.log)")
                 try:  # a node that is busy committing may answer late: that is not a failure
+                    asked = time.perf_counter()
                     last = client.get("/health", timeout=10).json()["height"]
+                    health_ms.append((time.perf_counter() - asked) * 1000)
                 except httpx.TimeoutException:
+                    health_timeouts += 1
                     continue
                 if last and t_first is None:
                     t_first = time.monotonic()
@@ -242,6 +248,7 @@ def sync_observer(base: Path, source: Home, source_proc_api: httpx.Client, heigh
             # CPU the observer spent (all its threads): what the sync costs whatever else runs on the machine
             "observer_cpu_s": round(cpu, 1), "records_per_observer_cpu_s": round(records / max(cpu, 1e-9), 1),
             "observer_rss_mb": mem["rss_mb"],
+            "health_during_sync": {**summary(health_ms), "over_10_s": health_timeouts},
             "observer_peak_rss_mb": mem["peak_rss_mb"]}
 
 
