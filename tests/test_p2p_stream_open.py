@@ -72,6 +72,7 @@ async def test_a_cancelled_stream_open_gives_its_backlog_slot_back(where):
                 nursery.start_soon(open_one)
                 await trio.testing.wait_all_tasks_blocked(0.05)
                 assert mux.stream_backlog_semaphore.value == slots - 1  # the open is under way, holding a slot
+                assert a.statistics()["streams"]["lowest_free_stream_slots"] == slots - 1  # what /v1/status shows
                 (ours,) = [sid for sid in mux.streams if sid not in before]
                 opening.cancel()
                 await trio.testing.wait_all_tasks_blocked(0.05)
@@ -81,6 +82,7 @@ async def test_a_cancelled_stream_open_gives_its_backlog_slot_back(where):
                     a.host.get_network().remove_notifee(notifee)
                     notifee.release.set()
             assert mux.stream_backlog_semaphore.value == slots
+            assert a.statistics()["streams"]["lowest_free_stream_slots"] == slots
             assert ours not in mux.streams or mux.streams[ours].closed
             assert await a.request(b.peer_id, P, b"still", timeout=10) == b"echo:still"
 

@@ -103,6 +103,10 @@ class StreamStats(Open):
                                               "reading to answering (each logged with where the time went)")]
     stuck_connections_closed: Annotated[int, Meta(ge=0, description="connections closed (and redialed if kept) "
                                                   "after three stream opens in a row to the peer timed out")]
+    open_streams: Annotated[int, Meta(ge=0, description="Yamux streams open on all connections now")]
+    lowest_free_stream_slots: Annotated[int, Meta(ge=0, le=256, description="the fewest of a connection's 256 "
+                                                  "stream slots left on any connection now (no new stream opens on "
+                                                  "a connection at 0)")]
     streams_opened: Count
     stream_retries: Count
     requests_served: Count

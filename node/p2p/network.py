@@ -35,6 +35,7 @@ from .host import (DEFAULT_LISTEN_ADDRS, ConnectionStats, HostConfig, PeerAllowl
                    build_host, peer_id_of)
 from .inbound import count_handshake_failures, guard_inbound_streams
 from .peers import PeerBook, PeerManager
+from .stream_open import stream_slots
 from .streams import (DEFAULT_MAX_FRAME_SIZE, DEFAULT_MAX_RESPONSE_FRAME_SIZE, RequestHandler,
                       Requester, RequestServer, StreamStats)
 
@@ -306,7 +307,7 @@ class P2PNetwork:
             "connected_peers": len(self.connected_peers()) if self._listening else 0,
             "connections": self.connection_stats.as_dict(),
             "gossip": self.gossip.stats.as_dict(),
-            "streams": self.stream_stats.as_dict(),
+            "streams": {**self.stream_stats.as_dict(), **stream_slots(self.host)},
             "peers": self.peers.stats.as_dict(),
             "faults": self.faults.statistics(),
         }

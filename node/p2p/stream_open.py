@@ -48,6 +48,20 @@ def _give_back(conn: Any, stream: Any) -> None:
         table.pop(stream.stream_id, None)
 
 
+def stream_slots(host: Any) -> dict[str, int]:
+    """``open_streams`` (Yamux streams on all connections) and ``lowest_free_stream_slots``
+    (the fewest of the 256 backlog slots left on any one connection; 256 with none): the
+    gauge that would have shown the leak this module fixes as it happened."""
+    lowest, total = 256, 0
+    for conn in host.get_network().get_connections():
+        muxed = getattr(conn, "muxed_conn", None)
+        semaphore = getattr(muxed, "stream_backlog_semaphore", None)
+        if semaphore is not None:
+            lowest = min(lowest, semaphore.value)
+            total += len(muxed.streams)
+    return {"open_streams": total, "lowest_free_stream_slots": lowest}
+
+
 def install_cancel_safe_opens() -> None:
     from libp2p.io.exceptions import ConnectionClosedError
     from libp2p.network.connection.swarm_connection import SwarmConn
