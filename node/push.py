@@ -29,7 +29,7 @@ from .p2p.errors import P2PError
 
 log = logging.getLogger("branchnet.ingest")
 MAX_QUEUED_PUSHES = 64  # batches (of up to 64 KiB) waiting for one validator
-AVOID_FAILED_PUSH = 30.0  # seconds a validator a push to failed is left out of healthy()
+AVOID_FAILED_PUSH = 30.0  # seconds a validator stays out of healthy() after a push to it failed
 
 
 class ValidatorPushes:
