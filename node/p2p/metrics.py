@@ -28,6 +28,9 @@ Families (all per node):
   (messages and control: subscriptions, IHAVE/IWANT, GRAFT/PRUNE, IDONTWANT);
 * ``branchnet_p2p_connections{direction}`` — open libp2p connections,
   ``inbound``/``outbound`` (``unknown`` where libp2p did not record it);
+* ``branchnet_p2p_open_streams`` and ``branchnet_p2p_stream_slots_free_lowest`` —
+  Yamux streams open now, and the fewest of a connection's 256 stream slots left
+  on any connection (at 0 no new stream opens on it; ``stream_open.py``);
 * ``branchnet_p2p_bytes_total{direction}`` — bytes on the wire over every peer
   connection, ``sent``/``received`` (counted by the private-network layer, so
   0 on a network without a network key);
@@ -109,6 +112,12 @@ class TransportCollector:
         for direction, n in sorted(by_direction.items()):
             connections.add_metric([direction], n)
         yield connections
+        slots = stats.get("streams", {})
+        yield GaugeMetricFamily("branchnet_p2p_open_streams", "Yamux streams open on all peer connections",
+                                value=slots.get("open_streams", 0))
+        yield GaugeMetricFamily("branchnet_p2p_stream_slots_free_lowest", "The fewest of a connection's 256 stream "
+                                "slots left on any peer connection (no new stream opens on a connection at 0)",
+                                value=slots.get("lowest_free_stream_slots", 256))
         traffic = CounterMetricFamily("branchnet_p2p_bytes", "Bytes on the wire over all peer connections, by direction",
                                       labels=["direction"])
         for direction in ("sent", "received"):
