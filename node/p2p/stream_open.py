@@ -1,4 +1,4 @@
-"""Stream opens that a timeout cancels give back what they took.
+"""Stream opens and frame writes that a deadline cuts short leave the connection whole.
 
 py-libp2p 0.8.1's ``Yamux.open_stream`` takes one of the connection's 256 backlog
 slots (``stream_backlog_semaphore``) and registers the stream, then writes its SYN
@@ -13,14 +13,18 @@ one can leak a slot (two hosts on 127.0.0.1, opens cancelled at random points
 within 3 ms: 9 slots lost in 57 cancelled opens). Once a connection's 256 slots are gone,
 every new stream on it waits forever while its existing streams (gossip) keep
 working — what 16 + 48 processes showed: observers that could open no new stream to
-one validator for a whole run (docs/PERFORMANCE.md, "The 16 + 48 tail").
+one validator for a whole run (docs/PERFORMANCE.md, "Why no new stream opened").
+And ``Yamux._write_frame`` could be cancelled in the middle of a frame: the part
+already sent desynchronised the peer's Yamux parser, whose next streams then hung in
+negotiation until the connection died.
 
-:func:`install_cancel_safe_opens` replaces both methods with versions that, when
-cancelled or failing before the caller has the stream, release the slot and drop
-the stream's bookkeeping (``Yamux.open_stream``; its SYN is then not on the wire, or
-only partly, which breaks the connection anyway), or reset the stream, whose SYN
+:func:`install_cancel_safe_opens` replaces the three: an open cancelled or failing
+before the caller has the stream releases its slot and drops its bookkeeping
+(``Yamux.open_stream``: its SYN is not on the wire), or resets the stream, whose SYN
 went out, so the peer forgets it too (``SwarmConn.new_stream``; shielded, at most
-``RESET_TIMEOUT`` seconds). Idempotent.
+``RESET_TIMEOUT`` seconds); a frame is written whole, shielded from cancellation, or
+after ``FRAME_WRITE_TIMEOUT`` the connection is closed (``Yamux._write_frame``; the
+peer is then not reading). Idempotent.
 """
 
 from __future__ import annotations
