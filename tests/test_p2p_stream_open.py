@@ -123,3 +123,28 @@ async def test_a_frame_write_cut_by_a_deadline_is_written_whole():
             secured.write = write
             assert await a.request(b.peer_id, P, b"after", timeout=10) == b"echo:after"
             assert muxed_conn(a, b) is mux  # the same connection: it was not broken
+
+
+
+async def test_a_frame_the_peer_never_takes_closes_the_connection(monkeypatch):
+    # Written whole means shielded from our deadlines: a write that cannot finish at all
+    # (a peer that stopped reading) is bounded on its own, and the connection, which may
+    # hold part of the frame, is closed rather than used again; requests go over a new one.
+    from node.p2p import stream_open
+
+    monkeypatch.setattr(stream_open, "FRAME_WRITE_TIMEOUT", 0.5)
+    async with network_of(2) as (a, b):
+        b.register_handler(P, echo)
+        mux = muxed_conn(a, b)
+        with trio.fail_after(30):
+            stream = await a.host.new_stream(libp2p_id_of(b.peer_id), [P])
+            mux.secured_conn.write = lambda data: trio.sleep_forever()  # the socket never drains
+            with pytest.raises(Exception, match="frame write took over 0.5 s: connection closed"):
+                await stream.write(b"x" * 1000)
+            answer = None
+            while answer is None:  # the closed connection is noticed and a new one dialed
+                try:
+                    answer = await a.request(b.peer_id, P, b"again", timeout=5)
+                except Exception:
+                    await trio.sleep(0.1)
+            assert answer == b"echo:again" and muxed_conn(a, b) is not mux

@@ -83,13 +83,12 @@ def install_cancel_safe_opens() -> None:
         every stream on it (the peer's Noise layer fails on the next message and drops
         the connection; 2 of 2 trials, within 60 cancelled opens)."""
         async with self._write_lock:
-            with trio.CancelScope(shield=True) as scope:
-                scope.relative_deadline = FRAME_WRITE_TIMEOUT
+            with trio.CancelScope(shield=True, deadline=trio.current_time() + FRAME_WRITE_TIMEOUT) as scope:
                 await self.secured_conn.write(data)
         if scope.cancelled_caught:  # part of the frame may be on the wire: the connection is broken
             with trio.CancelScope(shield=True), trio.move_on_after(RESET_TIMEOUT):
                 await self.secured_conn.close()
-            raise ConnectionClosedError(f"a frame write took over {FRAME_WRITE_TIMEOUT:.0f} s: connection closed")
+            raise ConnectionClosedError(f"a frame write took over {FRAME_WRITE_TIMEOUT:g} s: connection closed")
 
     async def write_frame(self: Any, data: bytes) -> None:
         await write_frame_whole(self, data)
