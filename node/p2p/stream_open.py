@@ -52,6 +52,17 @@ def _give_back(conn: Any, stream: Any) -> None:
         table.pop(stream.stream_id, None)
 
 
+async def reset_quietly(stream: Any, timeout: float = RESET_TIMEOUT) -> None:
+    """Reset ``stream`` (a libp2p net stream or a Yamux stream), shielded from cancellation
+    and for at most ``timeout`` seconds (it waits for the connection's write lock); a
+    stream or connection already gone is no error."""
+    with trio.CancelScope(shield=True), trio.move_on_after(timeout):
+        try:
+            await stream.reset()
+        except Exception as exc:  # the connection is going: its streams go with it
+            log.debug("resetting a stream failed: %s", exc)
+
+
 def stream_slots(host: Any) -> dict[str, int]:
     """``open_streams`` (Yamux streams on all connections) and ``lowest_free_stream_slots``
     (the fewest of the 256 backlog slots left on any one connection; 256 with none): the
@@ -127,12 +138,8 @@ def install_cancel_safe_opens() -> None:
         try:
             return await add_stream(self, muxed)
         except BaseException:
-            with trio.CancelScope(shield=True), trio.move_on_after(RESET_TIMEOUT):
-                added = next((s for s in self.streams if s.muxed_stream is muxed), None)
-                try:
-                    await (added.reset() if added is not None else muxed.reset())
-                except Exception as exc:  # the connection is going: its streams go with it
-                    log.debug("resetting a stream whose open was cancelled failed: %s", exc)
+            added = next((s for s in self.streams if s.muxed_stream is muxed), None)
+            await reset_quietly(added if added is not None else muxed)
             if not muxed._backlog_slot_released:  # the reset did not finish in time
                 _give_back(muxed.conn, muxed)
             raise

@@ -42,6 +42,7 @@ from .faults import PeerFaults
 from .frames import (DEFAULT_MAX_FRAME_SIZE, DEFAULT_MAX_RESPONSE_FRAME_SIZE, HEADER_SIZE,  # noqa: F401
                      FrameReader, KIND_ERROR, KIND_REQUEST, KIND_RESPONSE, encode_frame)
 from .host import libp2p_id_of
+from .stream_open import reset_quietly
 
 logger = logging.getLogger("node.p2p.streams")
 
@@ -50,6 +51,8 @@ NOTIFICATION_ID = 0  # a request frame with this id is one-way: served, never an
 _MAX_ERROR_MESSAGE = 512
 STUCK_OPENS = 3  # stream opens to a peer timed out in a row before its connection is closed (Requester)
 SLOW_SERVE = 5.0  # seconds from reading a request to answering it, past which it is logged (_note_slow)
+CLIENT_RESET_TIMEOUT = 0.5  # seconds a client stream's reset may take (stream_open.reset_quietly)
+OPENING = "opening a stream"  # a request's phase while it opens the stream it will use
 
 RequestHandler = Callable[[str, bytes], Awaitable[bytes]]
 
@@ -282,7 +285,7 @@ class _ClientStream:
             reason = f"stream broke: {exc!r}"
         finally:
             self.fail(reason)
-            await _reset_quietly(self.stream)
+            await reset_quietly(self.stream, CLIENT_RESET_TIMEOUT)
 
     def fail(self, reason: str) -> None:
         if self.broken is None:
@@ -329,7 +332,7 @@ class Requester:
             self._nursery = None
             for client in list(self._streams.values()):
                 client.fail("requester stopped")
-                await _reset_quietly(client.stream)
+                await reset_quietly(client.stream, CLIENT_RESET_TIMEOUT)
             self._streams.clear()
 
     async def request(self, peer_id: str, protocol_id: str, body: bytes, *,
@@ -370,7 +373,7 @@ class Requester:
             self.stats.request_timeouts += 1
             if client is not None and client.broken is None and client.last_frame_at < started:
                 self._drop_silent(key, client, timeout)
-            elif phase[0] == "opening a stream":
+            elif phase[0] == OPENING:
                 self._stuck_open(key, timeout)
             else:
                 logger.info("no answer from %s on %s within %gs (%s; the last frame on the stream came %s)", peer_id,
@@ -408,7 +411,7 @@ class Requester:
         if self._streams.get(key) is client:
             del self._streams[key]
         if self._nursery is not None:  # (None: the requester is stopping; the connection goes with it)
-            self._nursery.start_soon(_reset_quietly, client.stream)
+            self._nursery.start_soon(reset_quietly, client.stream, CLIENT_RESET_TIMEOUT)
 
     async def notify(self, peer_id: str, protocol_id: str, body: bytes, *, timeout: float | None = None) -> None:
         """Send ``body`` to ``peer_id`` on ``protocol_id`` one way: a request frame with id
@@ -455,7 +458,7 @@ class Requester:
             await opening.wait()
         event = self._opening[key] = trio.Event()
         if phase is not None:
-            phase[0] = "opening a stream"  # (this request opens it; the others wait for it)
+            phase[0] = OPENING  # (this request opens it; the others wait for it)
         try:
             stream = await self._open(*key)
             self._open_timeouts.pop(key[0], None)
@@ -520,15 +523,6 @@ class Requester:
         for key in [k for k in self._streams if k[0] == str(peer_id)]:
             self._streams.pop(key).fail("peer forgotten")
         self.round_trips.pop(str(peer_id), None)
-
-
-async def _reset_quietly(stream: Any) -> None:
-    """Reset ``stream``, shielded, for at most 0.5 s; a stream already gone is no error."""
-    with trio.CancelScope(shield=True), trio.move_on_after(0.5):
-        try:
-            await stream.reset()
-        except Exception:
-            pass
 
 
 # -- a peer that does not serve a protocol ---------------------------------------
