@@ -129,7 +129,15 @@ def test_network_page_shows_the_api_live(page, net):
     assert page.get_attribute("[data-test=genesis-hash] code", "title") == net.genesis.hash.hex()
     shown = tuple(page.evaluate("""() => ['height', 'mempool', 'peer-count']
         .map(t => document.querySelector(`[data-test=${t}]`).textContent)"""))  # one read: a refresh may land between two
-    assert shown in {(str(s["height"]), str(s["mempool"]), str(s["peers"])) for s in statuses}
+
+    def captured() -> set:
+        return {(str(s["height"]), str(s["mempool"]), str(s["peers"])) for s in statuses}
+
+    for _ in range(100):  # the page may render a status before Playwright hands us its response event
+        if shown in captured():
+            break
+        page.wait_for_timeout(50)  # (the sync API delivers pending events only while it waits)
+    assert shown in captured()
     validators = net.get("/v1/validators")["validators"]
     rows = page.locator("[data-test=validator-row]")
     assert sorted(rows.evaluate_all("rs => rs.map(r => r.dataset.id)")) == sorted(v["branch_id"] for v in validators)
