@@ -44,6 +44,12 @@ mdns = false
 # A peer that keeps sending invalid input (malformed messages, bad signatures) is
 # disconnected and refused for this many seconds.
 ban_seconds = 600
+# Validators send each other consensus messages on direct links (host:port, TCP):
+# the PSK and Noise as on libp2p, without its stream multiplexer (half the CPU per
+# vote). "auto": the first listen address's IP, a free port (peers learn it over
+# libp2p); set a fixed port where a firewall sits between branches; "off": consensus
+# goes over libp2p only (also the fallback whenever a link is down).
+link_listen = "auto"
 
 [api]
 # Serve the HTTP API (status, queries, record submission, proofs, metrics).
@@ -118,6 +124,20 @@ class P2PSection:
     allow_peers: tuple[str, ...] = ()
     mdns: bool = False
     ban_seconds: int = 600
+    link_listen: str = "auto"
+
+    def link_address(self) -> tuple[str, int] | None:
+        """(host, port) of the consensus-link listener, or None for "off" (see the template)."""
+        if self.link_listen == "off":
+            return None
+        if self.link_listen == "auto":
+            for addr in self.listen:
+                parts = addr.split("/")
+                if len(parts) > 4 and parts[1] in ("ip4", "ip6") and parts[3] == "tcp":
+                    return parts[2], 0
+            return None
+        host, _, port = self.link_listen.rpartition(":")
+        return host.strip("[]"), int(port)
 
 
 @dataclass(frozen=True)
@@ -195,12 +215,15 @@ class Config:
             raise ConfigError(f"{source} [log] level: must be debug, info, warning or error")
         if self.log.format not in ("text", "json"):
             raise ConfigError(f'{source} [log] format: must be "text" or "json"')
-        for key, listen in (("[api] listen", self.api.listen), ("[metrics] listen", self.metrics.listen or None)):
+        link = self.p2p.link_listen if self.p2p.link_listen not in ("auto", "off") else None
+        for key, listen in (("[api] listen", self.api.listen), ("[metrics] listen", self.metrics.listen or None),
+                            ("[p2p] link_listen", link)):
             if listen is None:
                 continue
             host, sep, port = listen.rpartition(":")
             if not sep or not host or not port.isdigit() or int(port) > 65535:
-                raise ConfigError(f"{source} {key}: must be host:port, got {listen!r}")
+                also = '"auto", "off" or ' if key == "[p2p] link_listen" else ""
+                raise ConfigError(f"{source} {key}: must be {also}host:port, got {listen!r}")
             if not _valid_host(host.strip("[]")):
                 raise ConfigError(f"{source} {key}: {host!r} is neither an IP address nor a host name")
         for peer in self.p2p.allow_peers:

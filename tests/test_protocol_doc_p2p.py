@@ -140,6 +140,22 @@ def test_s11_notifications_and_bundles():
         wire.decode_consensus(wire.decode_bundle(encode([7, [H(m[3])]]))[0])
 
 
+def test_s11_consensus_links():
+    from node.p2p.link import LINK_HEADER, LINK_PROTOCOL, MAX_BACKOFF, MIN_BACKOFF, decode_port, encode_port
+    from node.p2p.link import DEFAULT_HANDSHAKE_TIMEOUT
+
+    text = section("11.2")
+    m = find(r"serves the request `([^`]+)` \(request body\s+empty\)", text)
+    assert m[1] == LINK_PROTOCOL
+    m = find(r"two bytes big-endian \(port\s+(\d+) is `([0-9a-f]+)`\)", text)
+    assert encode_port(int(m[1])).hex() == m[2] and decode_port(H(m[2])) == int(m[1])
+    m = find(r"Each side sends the (\d+) bytes `([0-9a-f]+)`", text)
+    assert H(m[2]) == LINK_HEADER and int(m[1]) == len(LINK_HEADER)
+    m = find(r"with a backoff from (\d+) s to (\d+) s", text)
+    assert (int(m[1]), int(m[2])) == (MIN_BACKOFF, MAX_BACKOFF)
+    assert int(find(r"bounded \(the reference node: (\d+) s\)", text)[1]) == DEFAULT_HANDSHAKE_TIMEOUT
+
+
 def test_s11_topic_and_protocol_names():
     from protocol import wire
 
@@ -244,6 +260,7 @@ def test_every_hex_example_is_checked():
         find(r"is the frame\s+`([0-9a-f]+)`", section("11.2"))[1],
         find(r"is written as the frame `([0-9a-f]+)`", section("11.2"))[1],
         find(r"message bytes `01` and `02` is `([0-9a-f]+)`", section("11.2"))[1],
+        find(r"Each side sends the \d+ bytes `([0-9a-f]+)`", section("11.2"))[1],
         "e3b0c442…b855", "000102…1f",
         find(r"public key `([0-9a-f]{64})`", section("15"))[1],  # test_governance_example_and_tables
         find(r"expiring after height \d+:\s*```\s*([0-9a-f]+)", section("15"), raw=True)[1],

@@ -7,9 +7,9 @@ and MB/s per receiver, 1 KB and 64 KB), request/response round trips
 (sequential on one long-lived stream, and pipelined with 32 in flight), and
 one-way notifications of 200 bytes, as consensus votes travel (process CPU per
 message, both ends: sent back to back, and one at a time with a 0.5 ms pause) —
-over a libp2p stream, and over a bare link (a socket pair with our PSK layer and
-libp2p's Noise, our frames straight on the Noise session: no multistream-select,
-no Yamux), what a dedicated consensus link would cost.
+over a libp2p stream, and over a consensus link (node/p2p/link.py: TCP with our PSK
+layer and libp2p's Noise, our frames straight on the Noise session; no
+multistream-select, no Yamux).
 Figures are CPU-bound and in-process (all nodes share one core's GIL).
 """
 
@@ -106,8 +106,11 @@ async def _time_one_way(send: Callable[[], Awaitable[None]], all_received: Calla
             "cpu_us_per_message": round(cpu / count * 1e6, 1)}
 
 
-async def bench_notifications(count: int, *, paced: bool, size: int = 200) -> dict[str, float]:
-    async with network_of(2) as (a, b):
+async def bench_notifications(count: int, *, paced: bool, size: int = 200, link: bool = False) -> dict[str, float]:
+    """``count`` notifications from one node to another: on a libp2p stream, or with
+    ``link`` on the consensus link between them (node/p2p/link.py)."""
+    config = P2PConfig(psk=TEST_PSK, link_listen=("127.0.0.1", 0) if link else None)
+    async with network_of(2, config=config) as (a, b):
         served = 0
         all_served = trio.Event()
 
@@ -119,59 +122,20 @@ async def bench_notifications(count: int, *, paced: bool, size: int = 200) -> di
             return b""
 
         b.register_handler(PROTOCOL, sink)
+        if link:
+            for net, other in ((a, b), (b, a)):
+                net.carry_on_link(PROTOCOL)
+                net.set_link_peers([other.peer_id])
+            with trio.fail_after(30):
+                while a.links.get(b.peer_id) is None:
+                    await trio.sleep(0.01)
         payload = bytes(size)
         await a.notify(b.peer_id, PROTOCOL, payload)  # open the stream
-        return await _time_one_way(lambda: a.notify(b.peer_id, PROTOCOL, payload), all_served.wait, count,
-                                   paced=paced, size=size)
-
-
-async def bench_bare_link(count: int, *, paced: bool, size: int = 200) -> dict[str, float]:
-    from libp2p.crypto.x25519 import create_new_key_pair as x25519_key_pair
-    from libp2p.io.trio import TrioTCPStream
-    from libp2p.network.connection.raw_connection import RawConnection
-    from libp2p.peer.id import ID
-    from libp2p.security.noise.transport import Transport as NoiseTransport
-
-    from node.p2p.frames import KIND_REQUEST, FrameReader, encode_frame
-    from node.p2p.host import keypair_of
-    from node.p2p.pnet import PrivateNetwork
-    from node.p2p.testing import make_keys
-
-    pairs = [keypair_of(k) for k in make_keys(2)]
-    network = PrivateNetwork.from_hex(TEST_PSK)
-    ends = []
-    for sock, initiator in zip(trio.socket.socketpair(), (True, False)):
-        conn = network.protect(RawConnection(TrioTCPStream(trio.SocketStream(sock)), initiator))
-        conn._expect = b""  # no multistream-select header follows the nonce on this link
-        ends.append(conn)
-    noise = [NoiseTransport(kp, noise_privkey=x25519_key_pair().private_key) for kp in pairs]
-    sessions: dict[str, object] = {}
-
-    async def inbound() -> None:
-        sessions["b"] = await noise[1].secure_inbound(ends[1])
-
-    with trio.fail_after(60):
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(inbound)
-            sessions["a"] = await noise[0].secure_outbound(ends[0], ID.from_pubkey(pairs[1].public_key))
-    a, b = sessions["a"], sessions["b"]
-
-    class OneNoiseMessage:  # a Noise session's read(n) waits for n bytes; a frame reader wants what is there
-        async def read(self, n: int) -> bytes:
-            return await b.read(None)
-
-    frame = encode_frame(KIND_REQUEST, 0, bytes(size), 1 << 20)
-    all_read = trio.Event()
-
-    async def receive() -> None:
-        frames = FrameReader(OneNoiseMessage(), 1 << 20)
-        for _ in range(count):
-            await frames.read()
-        all_read.set()
-
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(receive)
-        return await _time_one_way(lambda: a.write(frame), all_read.wait, count, paced=paced, size=size)
+        result = await _time_one_way(lambda: a.notify(b.peer_id, PROTOCOL, payload), all_served.wait, count,
+                                     paced=paced, size=size)
+        if link:
+            assert a.links.stats.frames_sent == count + 1, "a notification went by libp2p"
+        return result
 
 
 async def main(args: argparse.Namespace) -> dict:
@@ -182,8 +146,8 @@ async def main(args: argparse.Namespace) -> dict:
         "rr_pipelined_32": await bench_requests(args.requests, 32),
         "notify_back_to_back": await bench_notifications(args.requests, paced=False),
         "notify_one_at_a_time": await bench_notifications(args.requests, paced=True),
-        "bare_link_back_to_back": await bench_bare_link(args.requests, paced=False),
-        "bare_link_one_at_a_time": await bench_bare_link(args.requests, paced=True),
+        "link_back_to_back": await bench_notifications(args.requests, paced=False, link=True),
+        "link_one_at_a_time": await bench_notifications(args.requests, paced=True, link=True),
     }
 
 

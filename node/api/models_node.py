@@ -124,6 +124,22 @@ class PeerBookStats(Open):
                                      "time, or again after a drop")]
 
 
+class LinkStats(Open):
+    """Consensus links (PROTOCOL.md §11.2): direct connections to the other validators."""
+    port: Annotated[int | None, Meta(description="the link listener's TCP port (None until it listens)")]
+    carries: Annotated[str | None, Meta(description="the protocol whose notifications links carry "
+                                        "(None on a node that runs no consensus)")]
+    up: Annotated[int, Meta(ge=0, description="links open now")]
+    dialed: Count
+    accepted: Count
+    dial_failures: Count
+    refused: Annotated[Counters, Meta(description="inbound link attempts closed, by reason")]
+    closed: Count
+    frames_sent: Count
+    send_failures: Annotated[int, Meta(ge=0, description="frames that went by libp2p instead: the link broke "
+                                       "or a write took too long (the link is closed and dialed again)")]
+
+
 class P2PStats(Open):
     peer_id: str
     listening: bool
@@ -132,6 +148,7 @@ class P2PStats(Open):
     gossip: GossipStats
     streams: StreamStats
     peers: PeerBookStats
+    links: Annotated[LinkStats | None, Meta(description="None where [p2p] link_listen is off")]
 
 
 class IngestStats(Open):

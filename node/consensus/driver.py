@@ -175,11 +175,17 @@ class ConsensusDriver:
                                         now_ms=now_ms)
         network.register_handler(wire.consensus_protocol(self.chain_id), self.receive_direct)
         network.register_handler(wire.consensus_push_protocol(self.chain_id), self.receive_pushed)
+        network.carry_on_link(self.outbox.protocol)
+        self._follow_validators(None)
 
     def _follow_validators(self, _block: Any) -> None:
         """After a commit: send consensus messages to the validators of the next two
-        heights (governance may have changed them)."""
-        self.outbox.validator_peers = validator_peer_ids(self.chain.state, self.net.peer_id)
+        heights (governance may have changed them), and keep consensus links
+        (node/p2p/link.py) with them while we are one of them."""
+        state = self.chain.state
+        self.outbox.validator_peers = validator_peer_ids(state, self.net.peer_id)
+        signs = any(v.branch_id == self.me for vs in (state.validators, state.next_validators) for v in vs)
+        self.net.set_link_peers(self.outbox.validator_peers if signs else ())
 
     # ------------------------------------------------------------ service
     async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:

@@ -202,6 +202,14 @@ class MemoryNetwork:
         return {"peer_id": self.peer_id, "listening": self.running, "connected_peers": len(self.connected_peers()),
                 "memory": self.stats.as_dict(), "faults": self.faults.statistics()}
 
+    # ------------------------------------------------------------ consensus links
+    def carry_on_link(self, protocol_id: str) -> None:
+        """As ``P2PNetwork.carry_on_link``; in memory every notification is one delivery
+        already, so there are no links to keep."""
+
+    def set_link_peers(self, peer_ids: Any) -> None:
+        """As ``P2PNetwork.set_link_peers`` (no links in memory)."""
+
     # ------------------------------------------------------------ gossip
     def set_gossip_to(self, wanted: Any) -> None:
         """As ``P2PNetwork.set_gossip_to``: only the peers ``wanted(topic, peer_id)`` admits

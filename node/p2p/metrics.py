@@ -31,6 +31,10 @@ Families (all per node):
 * ``branchnet_p2p_open_streams`` and ``branchnet_p2p_stream_slots_free_lowest`` —
   Yamux streams open now, and the fewest of a connection's 256 stream slots left
   on any connection (at 0 no new stream opens on it; ``stream_open.py``);
+* ``branchnet_p2p_links`` and ``branchnet_p2p_link_frames_total{outcome}`` — consensus
+  links open now (``link.py``), and the notifications sent on them (``sent``) or
+  sent by libp2p after a link failed (``fell_back``); refused link handshakes are
+  in ``branchnet_p2p_rejected_total{protocol="link"}``;
 * ``branchnet_p2p_bytes_total{direction}`` — bytes on the wire over every peer
   connection, ``sent``/``received`` (counted by the private-network layer, so
   0 on a network without a network key);
@@ -118,6 +122,14 @@ class TransportCollector:
         yield GaugeMetricFamily("branchnet_p2p_stream_slots_free_lowest", "The fewest of a connection's 256 stream "
                                 "slots left on any peer connection (no new stream opens on a connection at 0)",
                                 value=slots.get("lowest_free_stream_slots", 256))
+        links = stats.get("links") or {}
+        yield GaugeMetricFamily("branchnet_p2p_links", "Consensus links to other validators open now",
+                                value=links.get("up", 0))
+        link_frames = CounterMetricFamily("branchnet_p2p_link_frames", "Consensus notifications sent on links, "
+                                          "and those that went by libp2p because the link failed", labels=["outcome"])
+        link_frames.add_metric(["sent"], links.get("frames_sent", 0))
+        link_frames.add_metric(["fell_back"], links.get("send_failures", 0))
+        yield link_frames
         traffic = CounterMetricFamily("branchnet_p2p_bytes", "Bytes on the wire over all peer connections, by direction",
                                       labels=["direction"])
         for direction in ("sent", "received"):

@@ -31,12 +31,15 @@ from ..listen import probe
 from .faults import PeerFaults
 from .scoring import PeerScores
 from .gossip import DEFAULT_DEGREE, Gossip, Validator
+from .errors import P2PError
 from .host import (DEFAULT_LISTEN_ADDRS, ConnectionStats, HostConfig, PeerAllowlist, libp2p_id_of,
-                   build_host, peer_id_of)
+                   build_host, keypair_of, peer_id_of)
+from .frames import KIND_REQUEST, encode_frame
 from .inbound import count_handshake_failures, guard_inbound_streams
+from .link import LINK_PROTOCOL, ConsensusLinks
 from .peers import PeerBook, PeerManager
 from .stream_open import stream_slots
-from .streams import (DEFAULT_MAX_FRAME_SIZE, DEFAULT_MAX_RESPONSE_FRAME_SIZE, RequestHandler,
+from .streams import (DEFAULT_MAX_FRAME_SIZE, DEFAULT_MAX_RESPONSE_FRAME_SIZE, NOTIFICATION_ID, RequestHandler,
                       Requester, RequestServer, StreamStats)
 
 logger = logging.getLogger("node.p2p.network")
@@ -65,6 +68,7 @@ class P2PConfig:
     max_gossip_message_size: int = 1024 * 1024
     libp2p_log_level: int = logging.WARNING
     ban_seconds: float = 600.0  # how long a misbehaving peer is refused (faults.py, scoring.py)
+    link_listen: tuple[str, int] | None = None  # (host, port) of the consensus-link listener (link.py); None: no links
 
     def host_config(self) -> HostConfig:
         return HostConfig(listen_addrs=self.listen_addrs, psk=self.psk,
@@ -111,6 +115,13 @@ class P2PNetwork:
                                  dial_timeout=config.dial_timeout,
                                  initial_backoff=config.initial_backoff,
                                  max_backoff=config.max_backoff, is_banned=self.faults.is_banned)
+        self.links: ConsensusLinks | None = None
+        if config.link_listen is not None:
+            self.links = ConsensusLinks(keypair_of(private_key), self, self.server.serve_notifications,
+                                        host=config.link_listen[0], port=config.link_listen[1],
+                                        network_key=self.connection_stats.network_key,
+                                        handshake_timeout=config.upgrade_timeout)
+            self.server.register_handler(LINK_PROTOCOL, self.links.answer_port)
         self._listening = False
 
     # -- lifecycle ------------------------------------------------------------
@@ -125,6 +136,8 @@ class P2PNetwork:
             if protocols[:2] in (["ip4", "tcp"], ["ip6", "tcp"]):
                 probe(addr.value_for_protocol(protocols[0]), int(addr.value_for_protocol("tcp")),
                       what="p2p listen", key="[p2p] listen")
+        if self.config.link_listen is not None and self.config.link_listen[1]:
+            probe(*self.config.link_listen, what="consensus link listen", key="[p2p] link_listen")
         try:
             async with self.host.run(addrs):
                 try:
@@ -132,6 +145,8 @@ class P2PNetwork:
                         await nursery.start(self.gossip.run)
                         await nursery.start(self.requester.run)
                         await nursery.start(self.peers.run)
+                        if self.links is not None:
+                            await nursery.start(self.links.run)
                         nursery.start_soon(self._disconnect_offenders)
                         self._listening = True
                         logger.info("p2p %s listening on %s", self.peer_id, self.listen_addrs)
@@ -191,8 +206,41 @@ class P2PNetwork:
                                             timeout=timeout, retry=retry)
 
     async def notify(self, peer_id: str, protocol_id: str, body: bytes, *, timeout: float | None = None) -> None:
-        """One way: ``body`` to ``peer_id``'s handler of ``protocol_id``, no answer (streams.Requester.notify)."""
+        """One way: ``body`` to ``peer_id``'s handler of ``protocol_id``, no answer: on the
+        consensus link to the peer if it carries ``protocol_id`` and is up (link.py), else
+        on a libp2p stream (streams.Requester.notify)."""
+        links = self.links
+        if links is not None and protocol_id == links.protocol_id and (link := links.get(peer_id)) is not None:
+            frame = encode_frame(KIND_REQUEST, NOTIFICATION_ID, body, self.config.max_frame_size)
+            try:
+                await link.send(frame, self.config.request_timeout if timeout is None else timeout)
+                links.stats.frames_sent += 1
+                return
+            except P2PError as exc:  # the link is closed now and redialed later; libp2p carries this one
+                links.stats.send_failures += 1
+                logger.debug("consensus link to %s failed: %s", peer_id, exc)
         await self.requester.notify(peer_id, protocol_id, body, timeout=timeout)
+
+    # -- consensus links (link.py) ---------------------------------------------------
+
+    def carry_on_link(self, protocol_id: str) -> None:
+        """Consensus links, where configured, carry ``protocol_id``'s notifications."""
+        if self.links is not None:
+            self.links.carry(protocol_id)
+
+    def set_link_peers(self, peer_ids: Iterable[str]) -> None:
+        """Keep consensus links with exactly ``peer_ids`` (the other validators, or none)."""
+        if self.links is not None:
+            self.links.set_peers(peer_ids)
+
+    def remote_ip(self, peer_id: str) -> str | None:
+        """The IP address at the far end of our libp2p connection to ``peer_id``."""
+        for conn in self.host.get_network().connections.get(libp2p_id_of(peer_id), ()):
+            try:
+                return conn.muxed_conn.secured_conn.get_remote_address()[0]
+            except Exception:
+                continue
+        return None
 
     # -- peers ------------------------------------------------------------------
 
@@ -219,6 +267,8 @@ class P2PNetwork:
             if not self.allowlist.allows(str(peer)):
                 logger.info("disconnecting %s: no longer allowed", peer)
                 self.requester.forget_peer(str(peer))
+                if self.links is not None:
+                    await self.links.drop(str(peer))
                 with trio.move_on_after(2):
                     await self.host.disconnect(peer)
 
@@ -241,6 +291,8 @@ class P2PNetwork:
         """Close the connections of peers that were banned, or whose stream framing broke."""
         async for peer in self.faults.disconnect_requests:
             self.requester.forget_peer(peer)
+            if self.links is not None:
+                await self.links.drop(peer)
             peer_id = libp2p_id_of(peer)
             with trio.move_on_after(2):
                 try:
@@ -257,6 +309,9 @@ class P2PNetwork:
         out = self.connection_stats.rejections()
         for key, n in self.faults.rejections().items():
             out[key] = out.get(key, 0) + n
+        if self.links is not None:
+            for reason, n in self.links.stats.refused.items():
+                out[("link", reason)] = out.get(("link", reason), 0) + n
         return out
 
     # -- metrics ------------------------------------------------------------------
@@ -310,6 +365,7 @@ class P2PNetwork:
             "streams": {**self.stream_stats.as_dict(), **stream_slots(self.host)},
             "peers": self.peers.stats.as_dict(),
             "faults": self.faults.statistics(),
+            "links": self.links.statistics() if self.links is not None else None,
         }
 
 

@@ -92,8 +92,10 @@ class PrivateNetwork:
     def from_hex(cls, key_hex: str, **kwargs: Any) -> "PrivateNetwork":
         return cls(bytes.fromhex(key_hex), **kwargs)
 
-    def protect(self, conn: Any) -> "PskConn":
-        protected = PskConn(conn, self)
+    def protect(self, conn: Any, *, expect: bytes = MULTISTREAM_HEADER) -> "PskConn":
+        """``conn`` behind this key. ``expect``: the peer's first decrypted bytes, checked
+        to tell a key mismatch at once (b"": the caller checks them, as ``link.py`` does)."""
+        protected = PskConn(conn, self, expect)
         self._open.add(protected)
         return protected
 
@@ -104,7 +106,7 @@ class PrivateNetwork:
 class PskConn(RawConnection):
     """A raw connection whose bytes are XSalsa20-encrypted per PSK v1 (see module docstring)."""
 
-    def __init__(self, conn: Any, network: PrivateNetwork) -> None:
+    def __init__(self, conn: Any, network: PrivateNetwork, expect: bytes = MULTISTREAM_HEADER) -> None:
         # Deliberately not RawConnection.__init__: we wrap a connection, not a stream.
         self._conn = conn
         self._network = network
@@ -116,7 +118,7 @@ class PskConn(RawConnection):
         self._writer = XSalsa20(network.key, self._local_nonce)
         self._reader: XSalsa20 | None = None
         self._nonce_sent = False
-        self._expect = MULTISTREAM_HEADER  # what the next decrypted bytes must be
+        self._expect = expect  # what the next decrypted bytes must be
         self._failed: str | None = None
         self._write_lock = trio.Lock()
         self._read_lock = trio.Lock()

@@ -99,6 +99,7 @@ class RequestServer:
         self._host = host
         self.faults = faults or PeerFaults()
         self.protocols: set[str] = set()  # served here: what escapes their handling is our bug
+        self._handlers: dict[str, RequestHandler] = {}
         self._max_frame_size = max_frame_size
         self._max_response_frame_size = max_response_frame_size
         self._max_inbound_per_peer = max_inbound_per_peer
@@ -118,7 +119,18 @@ class RequestServer:
             await self._serve_stream(protocol_id, handler, stream)
 
         self.protocols.add(protocol_id)
+        self._handlers[protocol_id] = handler
         self._host.set_stream_handler(TProtocol(protocol_id), on_stream)
+
+    async def serve_notifications(self, protocol_id: str, stream: Any) -> None:
+        """Serve ``stream`` (a consensus link, ``link.py``) as a stream of ``protocol_id``
+        that may carry notifications only: a request that wants an answer is a protocol
+        violation. Returns when the stream ends; closes it."""
+        handler = self._handlers.get(protocol_id)
+        if handler is None:
+            await stream.close()
+            return
+        await self._serve_stream(protocol_id, handler, stream, notifications_only=True)
 
     def _limiter(self, peer_id: str, protocol_id: str) -> trio.CapacityLimiter:
         key = (peer_id, protocol_id)
@@ -129,7 +141,8 @@ class RequestServer:
             limiter = self._limiters[key] = trio.CapacityLimiter(self._max_inbound_per_peer)
         return limiter
 
-    async def _serve_stream(self, protocol_id: str, handler: RequestHandler, stream: Any) -> None:
+    async def _serve_stream(self, protocol_id: str, handler: RequestHandler, stream: Any, *,
+                            notifications_only: bool = False) -> None:
         peer_id = str(stream.muxed_conn.peer_id)
         self.stats.inbound_streams += 1
         write_lock = trio.Lock()
@@ -143,8 +156,8 @@ class RequestServer:
                     except FrameError as exc:
                         self.stats.bad_frames += 1
                         self.faults.report(peer_id, protocol_id, exc.reason, fault="malformed", detail=str(exc))
-                        await self._send(stream, write_lock, KIND_ERROR, 0,
-                                         f"bad frame: {exc}".encode())
+                        if not notifications_only:  # a link's far end reads notifications only
+                            await self._send(stream, write_lock, KIND_ERROR, 0, f"bad frame: {exc}".encode())
                         break
                     except Exception as exc:  # reset / closed by the peer
                         logger.debug("stream %s from %s ended: %r", protocol_id, peer_id, exc)
@@ -155,6 +168,10 @@ class RequestServer:
                     if kind != KIND_REQUEST:
                         self.stats.bad_frames += 1
                         self.faults.report(peer_id, protocol_id, "not_a_request", fault="protocol_violation")
+                        break
+                    if notifications_only and request_id != NOTIFICATION_ID:
+                        self.stats.bad_frames += 1
+                        self.faults.report(peer_id, protocol_id, "not_a_notification", fault="protocol_violation")
                         break
                     count_by(self.stats.served_by_protocol, protocol_id)
                     token = object()
