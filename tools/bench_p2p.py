@@ -122,6 +122,7 @@ async def bench_notifications(count: int, *, paced: bool, size: int = 200, link:
             return b""
 
         b.register_handler(PROTOCOL, sink)
+        a.register_handler(PROTOCOL, sink)  # a link reads both ways
         if link:
             for net, other in ((a, b), (b, a)):
                 net.carry_on_link(PROTOCOL)

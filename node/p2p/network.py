@@ -224,7 +224,10 @@ class P2PNetwork:
     # -- consensus links (link.py) ---------------------------------------------------
 
     def carry_on_link(self, protocol_id: str) -> None:
-        """Consensus links, where configured, carry ``protocol_id``'s notifications."""
+        """Consensus links, where configured, carry ``protocol_id``'s notifications (its
+        handler must be registered: a link reads what the peer sends as well)."""
+        if protocol_id not in self.server.protocols:
+            raise ValueError(f"no handler registered for {protocol_id}")
         if self.links is not None:
             self.links.carry(protocol_id)
 
