@@ -150,7 +150,7 @@ class BranchNode:
                 book.add(a, persistent=False)
         p2p_config = P2PConfig(listen_addrs=tuple(self.config.p2p.listen), psk=psk, allowed_peers=frozenset(allowed),
                                persistent_peers=tuple(self.config.p2p.peers), max_gossip_message_size=wire.MAX_GOSSIP_BYTES + 1024,
-                               ban_seconds=self.config.p2p.ban_seconds, link_listen=self.config.p2p.link_address())
+                               ban_seconds=self.config.p2p.ban_seconds, link_listen=self.config.p2p.link_address() if self.runs_consensus else None)
         self.net = transport(self.key, p2p_config, book)
         self.sync_server = SyncServer(reader=self.store, candidates=self.candidates, mempool=self.mempool,
                                       metrics=self.metrics, runtime=runtime, penalize=self.net.penalize,

@@ -59,14 +59,16 @@ def create_network(base: Path, n: int, *, chain_id: str = "branchnet-devnet", ob
     if n < 1 or observers < 0 or spare_members < 0:
         raise ValueError("a network needs at least one validator (and no negative counts)")
     total = n + observers
-    ports = free_ports(2 * (total + spare_members)) if fixed_ports else [0] * (2 * (total + spare_members))
+    ports = free_ports(3 * (total + spare_members)) if fixed_ports else [0] * (3 * (total + spare_members))
     homes, keys = [], []
     for i in range(total + spare_members):
         role = "validator" if i < n else "observer"
         name = f"branch-{i:02d}" if i < n else f"observer-{i - n:02d}" if i < total else f"member-{i - total:02d}"
         home, key = init_home(base / name, moniker=name, mode=role,
-                              p2p_listen=f"/ip4/127.0.0.1/tcp/{ports[2 * i]}",
-                              api_listen=f"127.0.0.1:{ports[2 * i + 1]}", psk_hex=psk)
+                              p2p_listen=f"/ip4/127.0.0.1/tcp/{ports[3 * i]}",
+                              api_listen=f"127.0.0.1:{ports[3 * i + 1]}", psk_hex=psk)
+        if fixed_ports and role == "validator":  # its consensus links (an ephemeral port could take another's)
+            set_config(home, "p2p", "link_listen", f"127.0.0.1:{ports[3 * i + 2]}")
         homes.append(home)
         keys.append(key)
     doc = {
@@ -81,7 +83,7 @@ def create_network(base: Path, n: int, *, chain_id: str = "branchnet-devnet", ob
     for home in homes:
         home.genesis.write_text(text)
     if fixed_ports:
-        addrs = [f"/ip4/127.0.0.1/tcp/{ports[2 * i]}/p2p/{peer_id_of(k.public_key.raw)}" for i, k in enumerate(keys)]
+        addrs = [f"/ip4/127.0.0.1/tcp/{ports[3 * i]}/p2p/{peer_id_of(k.public_key.raw)}" for i, k in enumerate(keys)]
         for i, home in enumerate(homes):
             if i < n:
                 peers = [a for j, a in enumerate(addrs[:n]) if j != i]

@@ -122,6 +122,7 @@ async def test_no_links_with_peers_that_are_not_wanted():
     async with network_of(3, config=LINKED) as nets:
         c, a, b = sorted(nets, key=lambda n: n.peer_id)  # c sorts first: c is the one to dial
         links_between((a, b), received)
+        c.register_handler(PROTOCOL, lambda peer, body: trio.sleep(0))
         c.carry_on_link(PROTOCOL)
         c.set_link_peers([a.peer_id, b.peer_id])  # c wants links, a and b do not want c
         await wait_for(lambda: both_linked(a, b), "a link")
@@ -190,6 +191,21 @@ async def test_a_frame_that_is_not_a_notification_is_a_fault_and_ends_the_link()
         await wait_for(lambda: link.closed, "the link closed")
         assert received == {}
         await wait_for(lambda: both_linked(a, b), "a new link")  # not a ban: one fault
+
+
+async def test_a_noise_message_that_does_not_decrypt_is_a_fault_and_ends_the_link():
+    import os
+
+    received: dict[str, list] = {}
+    async with network_of(2, config=LINKED) as (a, b):
+        links_between((a, b), received)
+        await wait_for(lambda: both_linked(a, b), "a link")
+        link = a.links.get(b.peer_id)
+        psk_layer = link.session.conn.read_writer.read_write_closer  # below Noise, above TCP
+        await psk_layer.write(b"\x00\x20" + os.urandom(32))  # a 32-byte Noise message nobody encrypted
+        await wait_for(lambda: b.faults.rejections().get((PROTOCOL, "undecryptable")) == 1, "the fault")
+        await wait_for(lambda: link.closed, "the link closed")
+        assert received == {}
 
 
 async def test_a_banned_peer_loses_its_link():

@@ -156,11 +156,11 @@ class _LinkStream:
         self._write_timeout = write_timeout
 
     async def read(self, n: int | None = None) -> bytes:
-        from cryptography.exceptions import InvalidTag
+        from noise.exceptions import NoiseInvalidMessage
 
         try:
             return await self._link.session.read(None)  # what is buffered, or one Noise message
-        except InvalidTag:
+        except NoiseInvalidMessage:  # its MAC failed: bytes the peer's Noise session did not write
             raise FrameError("a Noise message that does not decrypt", reason="undecryptable") from None
 
     async def write(self, data: bytes) -> None:
