@@ -69,6 +69,22 @@ async def test_notifications_go_over_the_link_both_ways():
         assert a.stream_stats.as_dict()["inbound_streams"] + b.stream_stats.as_dict()["inbound_streams"] == streams_before
 
 
+async def test_big_notifications_span_noise_messages_and_reads():
+    import os
+
+    received: dict[str, list] = {}
+    bodies = [os.urandom(n) for n in (1, 65_519, 65_520, 200_000, 3 * 1024 * 1024)]
+    async with network_of(2, config=LINKED) as (a, b):
+        links_between((a, b), received)
+        await wait_for(lambda: both_linked(a, b), "a link")
+        async with trio.open_nursery() as nursery:  # at once: each frame is written whole, under the link's lock
+            for body in bodies:
+                nursery.start_soon(a.notify, b.peer_id, PROTOCOL, body)
+        await wait_for(lambda: len(received.get(b.peer_id, ())) == len(bodies), "all of them")
+        assert sorted(body for _, body in received[b.peer_id]) == sorted(bodies)
+        assert a.links.stats.frames_sent == len(bodies)
+
+
 async def test_other_protocols_and_unlinked_peers_use_libp2p():
     received: dict[str, list] = {}
     async with network_of(2, config=LINKED) as (a, b):
@@ -201,8 +217,7 @@ async def test_a_noise_message_that_does_not_decrypt_is_a_fault_and_ends_the_lin
         links_between((a, b), received)
         await wait_for(lambda: both_linked(a, b), "a link")
         link = a.links.get(b.peer_id)
-        psk_layer = link.session.conn.read_writer.read_write_closer  # below Noise, above TCP
-        await psk_layer.write(b"\x00\x20" + os.urandom(32))  # a 32-byte Noise message nobody encrypted
+        await link.conn.write(b"\x00\x20" + os.urandom(32))  # a 32-byte Noise message nobody encrypted
         await wait_for(lambda: b.faults.rejections().get((PROTOCOL, "undecryptable")) == 1, "the fault")
         await wait_for(lambda: link.closed, "the link closed")
         assert received == {}

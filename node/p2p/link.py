@@ -63,6 +63,7 @@ MAX_HANDSHAKES = 8  # inbound handshakes at a time; more connections are closed 
 CHECK_INTERVAL = 1.0  # seconds between looks at which links should be up
 MIN_BACKOFF, MAX_BACKOFF = 2.0, 60.0  # after a failed dial to a peer
 CLOSE_TIMEOUT = 1.0
+READ_CHUNK = 64 * 1024  # what one read of a link asks for
 _PORT = struct.Struct(">H")
 
 
@@ -108,9 +109,10 @@ class LinkStats:
 class Link:
     """One established link: a Noise session to ``peer_id``."""
 
-    def __init__(self, peer_id: str, session: Any, tcp: trio.SocketStream, direction: str) -> None:
+    def __init__(self, peer_id: str, session: Any, conn: Any, tcp: trio.SocketStream, direction: str) -> None:
         self.peer_id = peer_id
-        self.session = session
+        self.session = session  # libp2p's Noise session: frames are written through it
+        self.conn = conn  # what Noise runs on (the PSK layer; TCP itself without a network key): read here
         self.tcp = tcp
         self.direction = direction
         self.since = time.time()
@@ -148,18 +150,36 @@ class Link:
 
 
 class _LinkStream:
-    """A link as the stream ``RequestServer`` serves: its peer, reads, error frames, close."""
+    """A link as the stream ``RequestServer`` serves: its peer, reads, error frames, close.
+
+    Reads take what the connection holds (up to :data:`READ_CHUNK`: one ``recv`` and one
+    PSK decryption for every Noise message in it) and cut the Noise messages out here;
+    libp2p's Noise session reads each message's 2-byte length and its body apart (two
+    reads, two decryptions and their locks per consensus message)."""
 
     def __init__(self, link: Link, write_timeout: float) -> None:
         self.muxed_conn = SimpleNamespace(peer_id=link.peer_id)
         self._link = link
         self._write_timeout = write_timeout
+        self._buf = bytearray()
 
     async def read(self, n: int | None = None) -> bytes:
+        """The plaintext of the next Noise message. Raises ``FrameError`` (undecryptable)
+        for one that fails its MAC, and libp2p's ``ConnectionClosedError`` at the end."""
+        from libp2p.io.exceptions import ConnectionClosedError
         from noise.exceptions import NoiseInvalidMessage
 
+        buf = self._buf
+        while len(buf) < 2 or len(buf) < 2 + int.from_bytes(buf[:2], "big"):
+            chunk = await self._link.conn.read(READ_CHUNK)
+            if not chunk:
+                raise ConnectionClosedError("link closed" + (" inside a Noise message" if buf else ""))
+            buf += chunk
+        end = 2 + int.from_bytes(buf[:2], "big")
+        message = bytes(buf[2:end])
+        del buf[:end]
         try:
-            return await self._link.session.read(None)  # what is buffered, or one Noise message
+            return self._link.session.conn.decrypt(message)
         except NoiseInvalidMessage:  # its MAC failed: bytes the peer's Noise session did not write
             raise FrameError("a Noise message that does not decrypt", reason="undecryptable") from None
 
@@ -292,7 +312,7 @@ class ConsensusLinks:
                         raise LinkRefused("the libp2p connection's address is unknown", "no_address")
                     tcp = await trio.open_tcp_stream(ip, port)
                     try:
-                        session = await self._handshake(tcp, initiator=True, peer=peer)
+                        session, conn = await self._handshake(tcp, initiator=True, peer=peer)
                     except BaseException:
                         await _close_quietly(tcp)
                         raise
@@ -307,7 +327,7 @@ class ConsensusLinks:
             self._dialing.discard(peer)
         self._backoff.pop(peer, None)
         self.stats.dialed += 1
-        await self._serve_link(Link(peer, session, tcp, "outbound"))
+        await self._serve_link(Link(peer, session, conn, tcp, "outbound"))
 
     async def _accept(self, tcp: trio.SocketStream) -> None:
         if self._handshakes >= MAX_HANDSHAKES:
@@ -317,7 +337,7 @@ class ConsensusLinks:
         self._handshakes += 1
         try:
             with trio.fail_after(self.handshake_timeout):
-                session = await self._handshake(tcp, initiator=False)
+                session, conn = await self._handshake(tcp, initiator=False)
             peer = str(session.remote_peer)
             if self.protocol_id is None or peer not in self.peers:
                 raise LinkRefused(f"{peer} is not a validator we link with", "not_a_validator")
@@ -333,7 +353,7 @@ class ConsensusLinks:
         finally:
             self._handshakes -= 1
         self.stats.accepted += 1
-        await self._serve_link(Link(peer, session, tcp, "inbound"))
+        await self._serve_link(Link(peer, session, conn, tcp, "inbound"))
 
     async def _serve_link(self, link: Link) -> None:
         old = self._links.get(link.peer_id)
@@ -352,8 +372,8 @@ class ConsensusLinks:
             logger.debug("consensus link to %s closed", link.peer_id)
 
     async def _handshake(self, tcp: trio.SocketStream, *, initiator: bool, peer: str | None = None) -> Any:
-        """Steps 3–5 of the module docstring; the Noise session. Raises LinkRefused or
-        whatever the layers below raise."""
+        """Steps 3–5 of the module docstring: the Noise session and the connection under
+        it. Raises LinkRefused or whatever the layers below raise."""
         from libp2p.crypto.x25519 import create_new_key_pair as x25519_key_pair
         from libp2p.security.noise.transport import Transport as NoiseTransport
 
@@ -374,8 +394,8 @@ class ConsensusLinks:
         noise = NoiseTransport(self._key_pair, noise_privkey=x25519_key_pair().private_key)
         if initiator:
             assert peer is not None
-            return await noise.secure_outbound(conn, libp2p_id_of(peer))
-        return await noise.secure_inbound(conn)
+            return await noise.secure_outbound(conn, libp2p_id_of(peer)), conn
+        return await noise.secure_inbound(conn), conn
 
 
 class _TcpConn:
