@@ -24,8 +24,9 @@ Then a fresh observer (a new key, allowed through ``POST /v1/observers``, its
 own home in a temporary directory) starts as a process, syncs the whole chain
 from that node over libp2p, verifying every certificate, signature and state
 root, and the sync's records/s and blocks/s are reported (from its first
-answered ``/health``, polled every 0.2 s, to the last height), with its RSS and
-how long those ``/health`` answers took (its API's latency while it syncs).
+answered ``/health``, polled every 0.2 s, to the last height), with its RSS then
+and ``SETTLE_SECONDS`` later (its last range written, idle: ``observer_rss_mb_settled``),
+and how long those ``/health`` answers took (its API's latency while it syncs).
 Every wait is bounded; both processes are stopped by pid at the end.
 """
 
@@ -55,6 +56,7 @@ from tools.history_mix import REGIONS, TITLES, Mix
 from tools.netsetup import free_ports, set_config
 
 WARMUP = 10
+SETTLE_SECONDS = 10
 
 
 def rss_mb(pid: int) -> dict[str, float]:
@@ -239,6 +241,8 @@ def sync_observer(base: Path, source: Home, source_proc_api: httpx.Client, heigh
             dt = time.monotonic() - t0
             cpu = cpu_seconds(proc.pid) - cpu0
             mem = rss_mb(proc.pid)
+            time.sleep(SETTLE_SECONDS)  # its last range written, the node idle
+            settled = rss_mb(proc.pid)
     finally:
         stop([proc])
     return {"blocks": height, "records": records, "seconds": round(dt, 2), "seconds_from_spawn": round(time.monotonic() - t_spawn, 2),
@@ -247,7 +251,7 @@ def sync_observer(base: Path, source: Home, source_proc_api: httpx.Client, heigh
             "records_per_s_after_first_block": round(records / max(dt - ((t_first or t0) - t0), 1e-9), 1),
             # CPU the observer spent (all its threads): what the sync costs whatever else runs on the machine
             "observer_cpu_s": round(cpu, 1), "records_per_observer_cpu_s": round(records / max(cpu, 1e-9), 1),
-            "observer_rss_mb": mem["rss_mb"],
+            "observer_rss_mb": mem["rss_mb"], "observer_rss_mb_settled": settled["rss_mb"],
             "health_during_sync": {**summary(health_ms), "over_10_s": health_timeouts},
             "observer_peak_rss_mb": mem["peak_rss_mb"]}
 

@@ -50,6 +50,7 @@ from protocol.errors import RemoteProtocolError
 
 from ..chain import BatchWrite, Chain
 from ..gcfreeze import GrowthFreezer, freeze_state_objects
+from ..malloc import give_back_free_memory
 from ..metrics import NodeMetrics
 from ..p2p.errors import P2PError
 from .client import SyncClient
@@ -226,6 +227,7 @@ class BlockSync:
             await self.catch_up(best)
             if self.synced_blocks - before >= 128:  # a long sync built much of the state: frozen as
                 freeze_state_objects(self.chain.store)  # node.py does with the state it loads
+                give_back_free_memory()
             # Caught up to what the peers said: on a busy chain some peer is nearly always a
             # block ahead when asked, so waiting for a poll that finds none ahead could wait
             # for ever (a node answering 503 catching_up while in sync).
