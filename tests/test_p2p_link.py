@@ -5,6 +5,7 @@ Each test waits on a condition with a bound (``wait_for``), never on a sleep."""
 from __future__ import annotations
 
 import dataclasses
+from contextlib import asynccontextmanager
 
 import pytest
 import trio
@@ -41,6 +42,16 @@ def both_linked(a, b) -> bool:
     return a.links.get(b.peer_id) is not None and b.links.get(a.peer_id) is not None
 
 
+@asynccontextmanager
+async def linked_pair(config: P2PConfig = LINKED):
+    """Two networks on 127.0.0.1 with a link up between them, and what each receives."""
+    received: dict[str, list] = {}
+    async with network_of(2, config=config) as (a, b):
+        links_between((a, b), received)
+        await wait_for(lambda: both_linked(a, b), "a link")
+        yield a, b, received
+
+
 def test_port_answer_round_trips_and_rejects_garbage():
     assert decode_port(encode_port(26657)) == 26657
     assert decode_port(encode_port(None)) is None
@@ -50,10 +61,7 @@ def test_port_answer_round_trips_and_rejects_garbage():
 
 
 async def test_notifications_go_over_the_link_both_ways():
-    received: dict[str, list] = {}
-    async with network_of(2, config=LINKED) as (a, b):
-        links_between((a, b), received)
-        await wait_for(lambda: both_linked(a, b), "a link")
+    async with linked_pair() as (a, b, received):
         dialer = a if a.peer_id < b.peer_id else b
         assert dialer.links.get((b if dialer is a else a).peer_id).direction == "outbound"
         streams_before = a.stream_stats.as_dict()["inbound_streams"] + b.stream_stats.as_dict()["inbound_streams"]
@@ -72,11 +80,8 @@ async def test_notifications_go_over_the_link_both_ways():
 async def test_big_notifications_span_noise_messages_and_reads():
     import os
 
-    received: dict[str, list] = {}
     bodies = [os.urandom(n) for n in (1, 65_519, 65_520, 200_000, 3 * 1024 * 1024)]
-    async with network_of(2, config=LINKED) as (a, b):
-        links_between((a, b), received)
-        await wait_for(lambda: both_linked(a, b), "a link")
+    async with linked_pair() as (a, b, received):
         async with trio.open_nursery() as nursery:  # at once: each frame is written whole, under the link's lock
             for body in bodies:
                 nursery.start_soon(a.notify, b.peer_id, PROTOCOL, body)
@@ -86,10 +91,7 @@ async def test_big_notifications_span_noise_messages_and_reads():
 
 
 async def test_other_protocols_and_unlinked_peers_use_libp2p():
-    received: dict[str, list] = {}
-    async with network_of(2, config=LINKED) as (a, b):
-        links_between((a, b), received)
-        await wait_for(lambda: both_linked(a, b), "a link")
+    async with linked_pair() as (a, b, received):
 
         async def other(peer, body):
             received.setdefault("other", []).append(body)
@@ -101,10 +103,7 @@ async def test_other_protocols_and_unlinked_peers_use_libp2p():
 
 
 async def test_a_broken_link_falls_back_to_libp2p_and_comes_back():
-    received: dict[str, list] = {}
-    async with network_of(2, config=LINKED) as (a, b):
-        links_between((a, b), received)
-        await wait_for(lambda: both_linked(a, b), "a link")
+    async with linked_pair() as (a, b, received):
         first = a.links.get(b.peer_id)
         for net in (a, b):
             net.set_link_peers(())  # nobody redials: the next message finds no link
@@ -123,10 +122,7 @@ async def test_a_broken_link_falls_back_to_libp2p_and_comes_back():
 
 
 async def test_a_send_on_a_link_that_broke_goes_by_libp2p():
-    received: dict[str, list] = {}
-    async with network_of(2, config=LINKED) as (a, b):
-        links_between((a, b), received)
-        await wait_for(lambda: both_linked(a, b), "a link")
+    async with linked_pair() as (a, b, received):
         await a.links.get(b.peer_id).tcp.aclose()  # under the link: its next write fails
         await a.notify(b.peer_id, PROTOCOL, b"not lost")
         await wait_for(lambda: [m for _, m in received.get(b.peer_id, ())] == [b"not lost"], "delivery")
@@ -168,11 +164,7 @@ async def read_until_closed(stream, timeout: float = 15.0) -> None:
 
 
 async def test_hostile_connections_are_refused_counted_and_the_node_keeps_linking():
-    received: dict[str, list] = {}
-    config = dataclasses.replace(LINKED, upgrade_timeout=1.0)
-    async with network_of(2, config=config) as (a, b):
-        links_between((a, b), received)
-        await wait_for(lambda: both_linked(a, b), "a link")
+    async with linked_pair(dataclasses.replace(LINKED, upgrade_timeout=1.0)) as (a, b, received):
         target = a
         # 1. another network key: the header does not decrypt to LINK_HEADER
         stream, xor = await raw_link_connection(target, psk="11" * 32)
@@ -197,10 +189,7 @@ async def test_hostile_connections_are_refused_counted_and_the_node_keeps_linkin
 
 
 async def test_a_frame_that_is_not_a_notification_is_a_fault_and_ends_the_link():
-    received: dict[str, list] = {}
-    async with network_of(2, config=LINKED) as (a, b):
-        links_between((a, b), received)
-        await wait_for(lambda: both_linked(a, b), "a link")
+    async with linked_pair() as (a, b, received):
         link = a.links.get(b.peer_id)
         await link.send(encode_frame(KIND_REQUEST, 7, b"answer me", 1 << 20), 5.0)  # a request id: not one-way
         await wait_for(lambda: b.faults.rejections().get((PROTOCOL, "not_a_notification")) == 1, "the fault")
@@ -212,10 +201,7 @@ async def test_a_frame_that_is_not_a_notification_is_a_fault_and_ends_the_link()
 async def test_a_noise_message_that_does_not_decrypt_is_a_fault_and_ends_the_link():
     import os
 
-    received: dict[str, list] = {}
-    async with network_of(2, config=LINKED) as (a, b):
-        links_between((a, b), received)
-        await wait_for(lambda: both_linked(a, b), "a link")
+    async with linked_pair() as (a, b, received):
         link = a.links.get(b.peer_id)
         await link.conn.write(b"\x00\x20" + os.urandom(32))  # a 32-byte Noise message nobody encrypted
         await wait_for(lambda: b.faults.rejections().get((PROTOCOL, "undecryptable")) == 1, "the fault")
@@ -224,10 +210,7 @@ async def test_a_noise_message_that_does_not_decrypt_is_a_fault_and_ends_the_lin
 
 
 async def test_a_banned_peer_loses_its_link():
-    received: dict[str, list] = {}
-    async with network_of(2, config=LINKED) as (a, b):
-        links_between((a, b), received)
-        await wait_for(lambda: both_linked(a, b), "a link")
+    async with linked_pair() as (a, b, received):
         for _ in range(1000):
             if a.faults.is_banned(b.peer_id):
                 break

@@ -128,7 +128,7 @@ class LinkStats(Open):
     """Consensus links (PROTOCOL.md §11.2): direct connections to the other validators."""
     port: Annotated[int | None, Meta(description="the link listener's TCP port (None until it listens)")]
     carries: Annotated[str | None, Meta(description="the protocol whose notifications links carry "
-                                        "(None on a node that runs no consensus)")]
+                                        "(None until the consensus driver starts)")]
     up: Annotated[int, Meta(ge=0, description="links open now")]
     dialed: Count
     accepted: Count
