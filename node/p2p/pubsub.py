@@ -112,15 +112,6 @@ what we do instead (each has a test in tests/test_p2p_hostile.py, 8-12 in tests/
    ``adaptive_gossip_enabled=False``) a validator among 15 validators and 6
    observers sent and received about 25 IHAVE per idle height, and relayed each
    announcement to the validators of its mesh, which had it from consensus.
-13. **Peer scores computed to be zero.** Upstream's scorer, with its default
-   parameters (every weight 0; we set none: misbehaviour is scored by
-   ``faults.py``), gives every peer 0 and every gate passes, yet its heartbeat
-   multiplies every counter of every peer and topic by a decay each second, and the
-   mesh maintenance scores each candidate and mesh peer over again: ~35,000
-   ``ID.__hash__`` calls a minute on an idle validator of sixteen, about as much
-   as its consensus messages (docs/PERFORMANCE.md, "Consensus links"). While the
-   weights are all zero, :class:`InertScorer` answers 0 at once and skips the
-   decay; its counters (unused by any gate then) keep counting.
 
 Every rejection is reported to :class:`node.p2p.faults.PeerFaults` (counted by
 protocol and reason, scored, banned past the threshold). Messages whose
@@ -147,7 +138,6 @@ from libp2p.pubsub.gossipsub import GossipSub
 from libp2p.pubsub.mcache import CacheEntry, MessageCache
 from libp2p.pubsub.pb import rpc_pb2
 from libp2p.pubsub.pubsub import Pubsub
-from libp2p.pubsub.score import PeerScorer, ScoreParams
 from libp2p.pubsub.utils import maybe_consume_signed_record
 
 from .faults import PeerFaults
@@ -326,48 +316,15 @@ class ContentMessageCache(MessageCache):
             self.history[0].append(CacheEntry(mid, msg.topicIDs))
 
 
-def scores_are_zero(params: ScoreParams) -> bool:
-    """Whether upstream's ``PeerScorer`` gives every peer 0 under ``params``: no weight,
-    no application score (its penalties count, but weigh nothing)."""
-    topic = (params.p1_time_in_mesh, params.p2_first_message_deliveries, params.p3_mesh_message_deliveries,
-             params.p4_invalid_messages)
-    return (all(t.weight == 0 for t in topic) and params.p5_behavior_penalty_weight == 0
-            and params.p7_ip_colocation_weight == 0
-            and (params.app_specific_score_fn is None or params.p6_appl_slack_weight == 0))
-
-
-class InertScorer(PeerScorer):
-    """Upstream's scorer for parameters under which every score is 0 (the module
-    docstring, 13): scores without arithmetic, no decay walk. Every gate compares
-    that 0 with the thresholds as upstream's would."""
-
-    def __init__(self, params: ScoreParams) -> None:
-        if not scores_are_zero(params):
-            raise ValueError("these score parameters weigh something: use PeerScorer")
-        super().__init__(params)
-
-    def on_heartbeat(self, dt_seconds: float = 1.0) -> None:
-        return None  # decayed or not, the counters weigh nothing
-
-    def topic_score(self, peer: ID, topic: str) -> float:
-        return 0.0
-
-    def score(self, peer: ID, topics: list[str]) -> float:
-        return 0.0
-
-
 class HardenedGossipSub(GossipSub):
     """GossipSub that never dials the peers a PRUNE names (see the module docstring, 5),
     sends IDONTWANT only for messages of :data:`IDONTWANT_MIN_BYTES` or more (8),
     keeps a backoff for every peer it prunes (9), gossips to peers in backoff (10),
-    names messages in IHAVE by the id the pubsub remembers them by (11), pushes or
-    advertises a topic's messages only to the peers ``gossip_to(topic, peer_id)`` admits (12),
-    and does not compute scores that are zero (13)."""
+    names messages in IHAVE by the id the pubsub remembers them by (11), and pushes or
+    advertises a topic's messages only to the peers ``gossip_to(topic, peer_id)`` admits (12)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        if scores_are_zero(self.scorer.params):  # 13
-            self.scorer = InertScorer(self.scorer.params)
         self.gossip_to: Callable[[str, str], bool] = lambda topic, peer: True
         self.mcache = ContentMessageCache(self.mcache.window_size, self.mcache.history_size, self)
         self.idontwant_sent = 0  # IDONTWANT control messages emitted (one per mesh peer)
