@@ -1,12 +1,15 @@
 """The simulator charges what messages cost (tools/sim/cpu.py), so it sees what
 the real network saw: re-sending every vote to every peer (the node before
-round summaries) stops ten validators on two cores; round summaries do not."""
+round summaries) stops ten validators on two cores; round summaries do not, whether consensus messages go on validator links (today's
+node) or on libp2p streams (a validator whose links are down)."""
 
 from __future__ import annotations
 
 from protocol.consensus import ConsensusParams
 from protocol.genesis import ChainParams
-from tools.sim.cpu import CpuModel
+import pytest
+
+from tools.sim.cpu import COSTS, LINK_COSTS, CpuModel
 from tools.sim.engine import Simulation
 
 GENESIS_TIMEOUTS = ConsensusParams.of_chain(ChainParams())  # what a devnet runs with
@@ -18,28 +21,31 @@ class _Storm(Simulation):
     gossip_policy = "storm"
 
 
-def _run(cls, seed: int, nodes: int, *, background: int = 0, faults=("drop",)):
-    sim = cls(seed, nodes, faults, cpu=CpuModel(nodes, cores=2, background=background), params=GENESIS_TIMEOUTS)
+def _run(cls, seed: int, nodes: int, *, background: int = 0, faults=("drop",), costs=LINK_COSTS):
+    sim = cls(seed, nodes, faults, cpu=CpuModel(nodes, cores=2, background=background, costs=costs),
+              params=GENESIS_TIMEOUTS)
     return sim, sim.run()
 
 
 def test_the_old_re_send_policy_collapses_at_ten_validators_on_two_cores():
     for seed in range(2):
-        sim, r = _run(_Storm, seed, 10)
+        sim, r = _run(_Storm, seed, 10, costs=COSTS)  # the node of then: libp2p streams, no links
         assert r.liveness_failure, f"seed {seed}: the storm variant no longer collapses"
         assert sim.cpu.busy_ms > 2 * sim.now  # it asked for more than two cores' worth
         assert not r.safety_violations  # a halt, never a fork
 
 
-def test_round_summaries_keep_ten_and_sixteen_validators_live_on_two_cores():
+@pytest.mark.parametrize("costs", [LINK_COSTS, COSTS], ids=["links", "libp2p"])
+def test_round_summaries_keep_ten_and_sixteen_validators_live_on_two_cores(costs):
     for seed, nodes in ((0, 10), (1, 10), (2, 16)):
-        sim, r = _run(Simulation, seed, nodes)
+        sim, r = _run(Simulation, seed, nodes, costs=costs)
         assert not r.liveness_failure and not r.safety_violations and not r.double_signs, r.reproduce()
         assert sim.cpu.busy_ms < 2 * sim.now  # below saturation
 
 
-def test_four_validators_beside_two_busy_loops_commit_in_round_0_or_1():
+@pytest.mark.parametrize("costs", [LINK_COSTS, COSTS], ids=["links", "libp2p"])
+def test_four_validators_beside_two_busy_loops_commit_in_round_0_or_1(costs):
     for seed in range(3):
-        _, r = _run(Simulation, seed, 4, background=2, faults=())
+        _, r = _run(Simulation, seed, 4, background=2, faults=(), costs=costs)
         assert not r.liveness_failure and r.heights_committed >= 3, r.reproduce()
         assert max(rnd for rnd, _ in r.latencies) <= 1
