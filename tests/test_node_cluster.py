@@ -50,6 +50,12 @@ async def test_four_validators_commit_the_same_chain_over_real_libp2p(tmp_path):
     # machine; 4 nodes in one process at load avg 14 on 2 cores needed more than 120 s.
     async with inprocess_network(tmp_path, 4) as nodes:
         await _four_validators_commit_the_same_chain(nodes, 240)
+        # consensus messages travel on the validators' links (node/p2p/link.py), both ways
+        await wait_until(lambda: all(len(n.net.links.up()) == 3 for n in nodes), 240, "every validator linked to three")
+        sent = [n.net.links.stats.frames_sent for n in nodes]
+        await wait_heights(nodes, max(n.chain.height for n in nodes) + 2, 240)
+        assert all(n.net.links.stats.frames_sent > before for n, before in zip(nodes, sent)), \
+            [n.net.statistics()["links"] for n in nodes]
 
 
 async def test_an_observer_that_misses_block_announcements_polls_after_two_heartbeats(tmp_path, autojump_clock):
