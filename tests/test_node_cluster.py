@@ -52,6 +52,11 @@ async def test_four_validators_commit_the_same_chain_over_real_libp2p(tmp_path):
         await _four_validators_commit_the_same_chain(nodes, 240)
         # consensus messages travel on the validators' links (node/p2p/link.py), both ways
         await wait_until(lambda: all(len(n.net.links.up()) == 3 for n in nodes), 240, "every validator linked to three")
+        from node.api.views import peers
+
+        links = [sorted(str(p["link"]) for p in peers(n)["peers"]) for n in nodes]  # what GET /v1/peers says
+        assert all(len(x) == 3 and set(x) <= {"inbound", "outbound"} for x in links), links
+        assert sum(x.count("outbound") for x in links) == 6  # one dialer per pair
         sent = [n.net.links.stats.frames_sent for n in nodes]
         await wait_heights(nodes, max(n.chain.height for n in nodes) + 2, 240)
         assert all(n.net.links.stats.frames_sent > before for n, before in zip(nodes, sent)), \

@@ -239,6 +239,8 @@ class Peer(Closed):
         description="bytes on the wire to this peer over the open connection; null where not counted (no network key)")]
     bytes_received: Annotated[Annotated[int, Meta(ge=0)] | None, Meta(
         description="bytes on the wire from this peer over the open connection")]
+    link: Annotated[Literal["inbound", "outbound"] | None, Meta(
+        description="the consensus link to this validator (PROTOCOL.md §11.2), by who dialed it; null if none is up")]
 
 
 class Peers(Closed):

@@ -56,8 +56,8 @@ def validators(node: Any) -> dict[str, Any]:
 
 def peers(node: Any) -> dict[str, Any]:
     """Connected peers with the member branch each one is (by peer id), the connection's
-    remote address and direction, when it was opened and the last request round trip
-    (None where the transport does not know: the in-memory one of tests)."""
+    remote address and direction, when it was opened, the last request round trip and the
+    consensus link to it (None where the transport does not know: the in-memory one of tests)."""
     names = {peer_id_of(m.public_key.raw): m.name for m in node.chain.state.gov.registry.members.values()}
     details = getattr(node.net, "peer_details", None)
     found = {d["peer_id"]: d for d in details()} if details else {}
@@ -69,7 +69,8 @@ def peers(node: Any) -> dict[str, Any]:
                     "direction": d.get("direction", "unknown"),
                     "connected_since_ms": None if since is None else int(since * 1000),
                     "last_round_trip_ms": None if rtt is None else round(rtt * 1000, 3),
-                    "bytes_sent": d.get("bytes_sent"), "bytes_received": d.get("bytes_received")})
+                    "bytes_sent": d.get("bytes_sent"), "bytes_received": d.get("bytes_received"),
+                    "link": d.get("link")})
     return {"count": len(out), "peers": out}
 
 

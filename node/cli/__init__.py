@@ -322,14 +322,15 @@ def peers(as_json: bool) -> None:
         from rich.table import Table
 
         table = Table(box=None, header_style="bold")
-        for column in ("branch", "peer id", "address", "direction", "connected since", "last round trip", "sent", "received"):
+        for column in ("branch", "peer id", "address", "direction", "connected since", "last round trip", "sent", "received",
+                       "link"):
             table.add_column(column)
         for p in rows:
             since = p.get("connected_since_ms")
             rtt = p.get("last_round_trip_ms")
             table.add_row(p.get("name") or "-", p.get("peer_id", ""), p.get("address") or "-", p.get("direction") or "-",
                           _local_time(since) if since is not None else "-", f"{rtt:.1f} ms" if rtt is not None else "-",
-                          _size(p.get("bytes_sent")), _size(p.get("bytes_received")))
+                          _size(p.get("bytes_sent")), _size(p.get("bytes_received")), p.get("link") or "-")
         out.print(table)
     out.print(f"{doc.get('count', len(rows))} peer(s)")
 

@@ -322,8 +322,8 @@ class P2PNetwork:
     def peer_details(self) -> list[dict[str, Any]]:
         """One entry per connected peer: ``peer_id``, ``address`` (the connection's remote
         multiaddr, or None), ``direction`` (inbound/outbound/unknown), ``connected_since``
-        (Unix seconds, or None) and ``last_round_trip`` (seconds of the last request it
-        answered, or None)."""
+        (Unix seconds, or None), ``last_round_trip`` (seconds of the last request it
+        answered, or None) and ``link`` (the consensus link's direction, or None)."""
         if not self._listening:
             return []
         network_key = self.connection_stats.network_key
@@ -343,6 +343,7 @@ class P2PNetwork:
                 "last_round_trip": self.requester.round_trips.get(peer),
                 "bytes_sent": sent,
                 "bytes_received": received,
+                "link": link.direction if self.links is not None and (link := self.links.get(peer)) else None,
             }
         return [out[p] for p in sorted(out)]
 
