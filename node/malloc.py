@@ -21,19 +21,27 @@ import ctypes
 import logging
 import os
 import sys
+from typing import Any
 
 log = logging.getLogger("branchnet.node")
 M_ARENA_MAX = -8  # glibc's mallopt parameter (malloc.h)
 
 
+def _libc(name: str) -> Any:
+    """The process's own C library's function ``name``, or None (not Linux, or not there)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return getattr(ctypes.CDLL(None), name)
+    except (OSError, AttributeError):
+        return None
+
+
 def use_one_arena() -> bool:
     """Limit glibc to one malloc arena; call before the process starts threads.
     Returns whether the limit was set (False: not glibc, or the operator set one)."""
-    if not sys.platform.startswith("linux") or "MALLOC_ARENA_MAX" in os.environ:
-        return False
-    try:
-        mallopt = ctypes.CDLL(None).mallopt  # the process's own C library
-    except (OSError, AttributeError):
+    mallopt = _libc("mallopt")
+    if mallopt is None or "MALLOC_ARENA_MAX" in os.environ:
         return False
     ok = mallopt(M_ARENA_MAX, 1) == 1
     if not ok:
@@ -46,10 +54,5 @@ def give_back_free_memory() -> bool:
     sync, whose transient buffers (ranges of blocks in flight, their decoding) were freed
     between the state's long-lived allocations, where glibc keeps them. Takes about a
     millisecond. Returns whether glibc released anything (False elsewhere)."""
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        trim = ctypes.CDLL(None).malloc_trim
-    except (OSError, AttributeError):
-        return False
-    return trim(0) == 1
+    trim = _libc("malloc_trim")
+    return trim is not None and trim(0) == 1

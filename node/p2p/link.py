@@ -46,7 +46,7 @@ import logging
 import random
 import struct
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from types import SimpleNamespace
 from typing import Any, Awaitable, Callable
 
@@ -142,11 +142,7 @@ class Link:
         if self.closed:
             return
         self.closed = True
-        with trio.CancelScope(shield=True), trio.move_on_after(CLOSE_TIMEOUT):
-            try:
-                await self.session.close()
-            except Exception:
-                pass
+        await _close_quietly(self.session.close)
 
 
 class _LinkStream:
@@ -254,11 +250,7 @@ class ConsensusLinks:
         return encode_port(self.port if wanted and body == b"" else None)
 
     def statistics(self) -> dict[str, Any]:
-        return {"port": self.port, "carries": self.protocol_id, "up": len(self.up()),
-                "dialed": self.stats.dialed, "accepted": self.stats.accepted,
-                "dial_failures": self.stats.dial_failures, "refused": dict(self.stats.refused),
-                "closed": self.stats.closed, "frames_sent": self.stats.frames_sent,
-                "send_failures": self.stats.send_failures}
+        return {"port": self.port, "carries": self.protocol_id, "up": len(self.up()), **asdict(self.stats)}
 
     # -- running -------------------------------------------------------------------
 
@@ -314,7 +306,7 @@ class ConsensusLinks:
                     try:
                         session, conn = await self._handshake(tcp, initiator=True, peer=peer)
                     except BaseException:
-                        await _close_quietly(tcp)
+                        await _close_quietly(tcp.aclose)
                         raise
             except Exception as exc:
                 self.stats.dial_failures += 1
@@ -332,7 +324,7 @@ class ConsensusLinks:
     async def _accept(self, tcp: trio.SocketStream) -> None:
         if self._handshakes >= MAX_HANDSHAKES:
             self.stats.refuse("busy")
-            await _close_quietly(tcp)
+            await _close_quietly(tcp.aclose)
             return
         self._handshakes += 1
         try:
@@ -348,7 +340,7 @@ class ConsensusLinks:
                 "timeout" if isinstance(exc, trio.TooSlowError) else "handshake_failed")
             self.stats.refuse(reason)
             logger.info("refused a consensus link from %s: %s", _remote(tcp), _describe(exc))
-            await _close_quietly(tcp)
+            await _close_quietly(tcp.aclose)
             return
         finally:
             self._handshakes -= 1
@@ -430,10 +422,11 @@ class _TcpConn:
             return None
 
 
-async def _close_quietly(tcp: trio.SocketStream) -> None:
+async def _close_quietly(close: Callable[[], Awaitable[Any]]) -> None:
+    """``await close()``, shielded, for at most CLOSE_TIMEOUT; what is already gone is no error."""
     with trio.CancelScope(shield=True), trio.move_on_after(CLOSE_TIMEOUT):
         try:
-            await tcp.aclose()
+            await close()
         except Exception:
             pass
 

@@ -269,9 +269,7 @@ class P2PNetwork:
         for peer in list(self.host.get_connected_peers()):
             if not self.allowlist.allows(str(peer)):
                 logger.info("disconnecting %s: no longer allowed", peer)
-                self.requester.forget_peer(str(peer))
-                if self.links is not None:
-                    await self.links.drop(str(peer))
+                await self._forget_peer(str(peer))
                 with trio.move_on_after(2):
                     await self.host.disconnect(peer)
 
@@ -290,12 +288,16 @@ class P2PNetwork:
     def banned_peers(self) -> dict[str, float]:
         return self.faults.banned()
 
+    async def _forget_peer(self, peer: str) -> None:
+        """Drop what we keep open to ``peer`` besides its connection: request streams, its link."""
+        self.requester.forget_peer(peer)
+        if self.links is not None:
+            await self.links.drop(peer)
+
     async def _disconnect_offenders(self) -> None:
         """Close the connections of peers that were banned, or whose stream framing broke."""
         async for peer in self.faults.disconnect_requests:
-            self.requester.forget_peer(peer)
-            if self.links is not None:
-                await self.links.drop(peer)
+            await self._forget_peer(peer)
             peer_id = libp2p_id_of(peer)
             with trio.move_on_after(2):
                 try:
