@@ -24,7 +24,7 @@ import trio
 from .config import Config, Home
 from .errors import ConfigError, FatalError
 from .malloc import use_one_arena
-from .p2p.unused import leave_out
+from .p2p.unused import MDNS, UNUSED, leave_out
 
 log = logging.getLogger("branchnet.daemon")
 
@@ -136,7 +136,7 @@ def main(home_path: str) -> int:
         return 1
     setup_logging(config.log.level, config.log.format)
     use_one_arena()  # before any thread starts (node/malloc.py)
-    leave_out()  # before anything imports libp2p: its QUIC and AutoTLS dependencies (node/p2p/unused.py)
+    leave_out(UNUSED if config.p2p.mdns else UNUSED + MDNS)  # before anything imports libp2p (node/p2p/unused.py)
     t0 = time.monotonic()
     try:
         with PidFile(home.pid_file):

@@ -57,9 +57,10 @@ async def test_four_validator_processes_commit_the_same_chain(process_net):
                          detail=lambda: progress(net, observer))
     for h in range(1, target + 1):
         assert len({net.block_hash(i, h) for i in range(4)}) == 1, f"validators disagree at height {h}"
-    # The daemon leaves libp2p's QUIC code out (node/p2p/unused.py): its compiled parts are not mapped.
+    # The daemon leaves libp2p's QUIC and (mDNS being off) zeroconf out (node/p2p/unused.py):
+    # their compiled parts are not mapped.
     for i in range(4):
-        assert not [f for f in net.mapped_files(i) if "/aioquic/" in f or "/pylsqpack/" in f]
+        assert not [f for f in net.mapped_files(i) if any(f"/{p}/" in f for p in ("aioquic", "pylsqpack", "zeroconf"))]
     for i in range(4):
         assert net.stop(i) == 0, net.log(i)[-2000:]
         assert "stopped cleanly" in net.log(i)

@@ -11,18 +11,21 @@ from pathlib import Path
 
 import pytest
 
-from node.p2p.unused import UNUSED
+from node.p2p.unused import MDNS, UNUSED
 
 ROOT = Path(__file__).parent.parent
 
-# Where libp2p (the pinned version) imports the left-out packages: features a node never runs.
-FEATURES = ("transport/quic/", "transport/webtransport/", "security/tls/autotls/", "observability/")
+# Where libp2p (the pinned version) imports the left-out packages: features a node never runs,
+# and mDNS discovery (which a node runs only with [p2p] mdns on, with its own node/p2p/mdns.py).
+FEATURES = {"transport/quic/": UNUSED, "transport/webtransport/": UNUSED, "security/tls/autotls/": UNUSED,
+            "observability/": UNUSED, "discovery/mdns/": MDNS}
+ALL = UNUSED + MDNS
 
 PROBE = """
 import json, sys
-from node.p2p.unused import leave_out
+from node.p2p.unused import MDNS, UNUSED, leave_out
 leave = sys.argv[1] == "leave"
-assert leave_out() if leave else True
+assert leave_out(UNUSED + MDNS) if leave else True
 before = set(sys.modules)
 import libp2p
 from libp2p import new_host
@@ -52,7 +55,7 @@ print(json.dumps(out))
 
 
 def probe(mode: str) -> dict:
-    done = subprocess.run([sys.executable, "-c", PROBE, mode, *UNUSED], capture_output=True, text=True,
+    done = subprocess.run([sys.executable, "-c", PROBE, mode, *ALL], capture_output=True, text=True,
                           cwd=ROOT, timeout=120)
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout)
@@ -61,14 +64,14 @@ def probe(mode: str) -> dict:
 @pytest.mark.slow
 def test_libp2p_imports_without_the_left_out_packages():
     full, lean = probe("full"), probe("leave")
-    assert full["loaded"] == sorted(UNUSED)  # libp2p does load them all when nothing is left out
+    assert full["loaded"] == sorted(ALL)  # libp2p does load them all when nothing is left out
     assert lean["loaded"] == []
     assert lean["modules"] < full["modules"] - 100
     assert lean["error"].startswith("aioquic.quic.connection.QuicConnection: aioquic is not loaded")
     assert lean["caught"] == "ValueError"
     assert lean["same"] is True
     assert lean["again"] is False  # once per process
-    assert lean["left_out"] == sorted(UNUSED)
+    assert lean["left_out"] == sorted(ALL)
 
 
 def test_leave_out_changes_nothing_once_a_package_is_loaded():
@@ -92,11 +95,14 @@ def test_only_features_a_node_never_runs_import_the_left_out_packages():
     """If a libp2p upgrade imports one of them from its core (swarm, Noise, Yamux, gossipsub),
     leaving it out would break a node: this fails first."""
     base = Path(find_spec("libp2p").submodule_search_locations[0])
-    users = {str(p.relative_to(base)): _imported_packages(p) & set(UNUSED) for p in base.rglob("*.py")}
+    users = {str(p.relative_to(base)): _imported_packages(p) & set(ALL) for p in base.rglob("*.py")}
     users = {p: names for p, names in users.items() if names}
     assert users, "libp2p no longer imports any of them: drop node/p2p/unused.py"
-    assert [p for p in users if not p.startswith(FEATURES)] == []
-    # and the node itself never imports them outside the CLI's HTTP client
-    ours = {str(p.relative_to(ROOT)): _imported_packages(p) & set(UNUSED)
+    outside = [(p, names) for p, names in users.items()
+               if not any(p.startswith(where) and names <= set(which) for where, which in FEATURES.items())]
+    assert outside == []
+    # and the node itself imports them only in the CLI's HTTP client and its own mDNS
+    ours = {str(p.relative_to(ROOT)): _imported_packages(p) & set(ALL)
             for d in ("node", "protocol") for p in (ROOT / d).rglob("*.py")}
-    assert sorted(p for p, names in ours.items() if names) == ["node/cli/common.py"]
+    assert {p: sorted(names) for p, names in ours.items() if names} == {
+        "node/cli/common.py": ["httpx"], "node/p2p/mdns.py": ["zeroconf"]}

@@ -2,10 +2,11 @@
 
 ``import libp2p`` (0.8.1, pinned) runs the package's ``__init__``, which imports every
 transport and service the package ships, with their dependencies: QUIC and WebTransport
-(``aioquic``, ``pylsqpack``) and AutoTLS's ACME client (``httpx``, ``requests``). A node
-speaks TCP + PSK + Noise + Yamux only (DESIGN.md), so that code never runs in it, yet it
-costs every node process about 12 MB of RSS and 240 modules (docs/PERFORMANCE.md, "What a
-node imports").
+(``aioquic``, ``pylsqpack``) and AutoTLS's ACME client (``httpx``, ``requests``), and mDNS
+discovery (``zeroconf``). A node speaks TCP + PSK + Noise + Yamux only (DESIGN.md), and
+uses mDNS only if its config says so, so that code never runs in it, yet it costs every
+node process about 17 MB of RSS and 270 modules (docs/PERFORMANCE.md, "What a node
+imports").
 
 ``leave_out()`` puts a finder first on ``sys.meta_path`` that answers those packages with
 placeholder modules. Importing them, and naming what they define (``from aioquic.quic.connection
@@ -27,6 +28,9 @@ import types
 # client (libp2p/transport/quic, transport/webtransport, security/tls/autotls). Checked by
 # tests/test_p2p_unused.py against the installed libp2p.
 UNUSED = ("aioquic", "pylsqpack", "httpx", "requests")
+# Used only for mDNS discovery (node/p2p/mdns.py; libp2p/discovery/mdns): left out too
+# where ``[p2p] mdns`` is off, the default.
+MDNS = ("zeroconf",)
 
 
 class NotLoaded(ImportError):
