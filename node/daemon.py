@@ -136,7 +136,8 @@ def main(home_path: str) -> int:
         return 1
     setup_logging(config.log.level, config.log.format)
     use_one_arena()  # before any thread starts (node/malloc.py)
-    leave_out(UNUSED if config.p2p.mdns else UNUSED + MDNS)  # before anything imports libp2p (node/p2p/unused.py)
+    if not leave_out(UNUSED if config.p2p.mdns else UNUSED + MDNS):  # before anything imports libp2p (node/p2p/unused.py)
+        log.debug("libp2p's QUIC and AutoTLS packages are loaded already: not left out")
     t0 = time.monotonic()
     try:
         with PidFile(home.pid_file):

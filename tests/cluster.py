@@ -157,7 +157,7 @@ class ProcessNetwork:
     def mapped_files(self, i: int) -> set[str]:
         """The files node i's process has mapped (its shared libraries among them)."""
         maps = Path(f"/proc/{self.procs[i].pid}/maps").read_text()
-        return {line.split(None, 5)[5] for line in maps.splitlines() if len(line.split(None, 5)) == 6}
+        return {fields[5] for line in maps.splitlines() if len(fields := line.split(None, 5)) == 6}
 
     def kill(self, i: int, sig: int = signal.SIGKILL) -> None:
         proc = self.procs.pop(i)
