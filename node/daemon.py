@@ -137,7 +137,7 @@ def main(home_path: str) -> int:
     setup_logging(config.log.level, config.log.format)
     use_one_arena()  # before any thread starts (node/malloc.py)
     if not leave_out(UNUSED if config.p2p.mdns else UNUSED + MDNS):  # before anything imports libp2p (node/p2p/unused.py)
-        log.debug("libp2p's QUIC and AutoTLS packages are loaded already: not left out")
+        log.debug("libp2p's optional packages are loaded already: not left out (node/p2p/unused.py)")
     t0 = time.monotonic()
     try:
         with PidFile(home.pid_file):

@@ -1,4 +1,4 @@
-"""node/p2p/unused.py: the daemon leaves out what libp2p imports for QUIC and AutoTLS."""
+"""node/p2p/unused.py: the daemon leaves out what libp2p imports for QUIC, AutoTLS and (mDNS off) mDNS."""
 
 from __future__ import annotations
 
