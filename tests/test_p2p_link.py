@@ -226,3 +226,35 @@ async def test_a_banned_peer_loses_its_link():
 def test_link_protocol_names():
     assert LINK_PROTOCOL == "/branchnet/link/1"
     assert LINK_HEADER == bytes([len(b"/branchnet/link/1\n")]) + b"/branchnet/link/1\n"
+
+
+async def test_a_peer_that_keeps_ending_our_link_has_us_dial_again_only_after_a_backoff():
+    """A link that a still-wanted peer ends soon after the handshake counts as a failed dial:
+    without that, a peer that accepts and hangs up had us redialing (a Noise handshake each
+    time) with no pause at all."""
+    from node.p2p.link import MIN_BACKOFF
+
+    async with linked_pair() as (a, b, received):
+        dialer, other = (a, b) if a.peer_id < b.peer_id else (b, a)
+        delays = []
+        for _ in range(2):
+            first = dialer.links.get(other.peer_id)
+            assert first is not None and first.direction == "outbound"
+            dropped_at = trio.current_time()
+            await other.links.drop(dialer.peer_id)  # the far end hangs up; the dialer still wants it
+            await wait_for(lambda: other.peer_id not in dialer.links._links, "the dialer's link ended")
+            next_dial_at, delay = dialer.links._backoff[other.peer_id]
+            assert next_dial_at >= dropped_at + 0.8 * delay  # not redialed at once
+            delays.append(delay)
+            await wait_for(lambda: both_linked(a, b), "the link again, after the backoff", timeout=30)
+            assert dialer.links.get(other.peer_id) is not first
+        assert delays == [MIN_BACKOFF, 2 * MIN_BACKOFF]  # and each quick end doubles it
+        assert dialer.links.stats.dial_failures == 0  # the dials themselves succeeded
+
+
+async def test_a_link_we_no_longer_want_is_dialed_at_once_when_wanted_again():
+    async with linked_pair() as (a, b, received):
+        dialer, other = (a, b) if a.peer_id < b.peer_id else (b, a)
+        dialer.set_link_peers(())  # we close it ourselves: not the peer's doing
+        await wait_for(lambda: other.peer_id not in dialer.links._links, "closed")
+        assert other.peer_id not in dialer.links._backoff

@@ -33,7 +33,10 @@ The wire (docs/PROTOCOL.md §5.6):
 What protects the node: at most :data:`MAX_HANDSHAKES` inbound handshakes at a
 time, each bounded by ``handshake_timeout``; one link per peer (a newer link
 replaces the older: a restarted peer's old connection may look open); a link
-lives only while the libp2p connection to its peer does; frames are read by
+lives only while the libp2p connection to its peer does; a failed dial, or a
+dialed link that a peer we still want ends within :data:`STABLE_LINK`, delays
+the next dial (2 s doubling to 60 s), so a peer that accepts and hangs up does
+not have us redialing without a pause; frames are read by
 ``RequestServer`` with the limits, budgets and fault accounting of a libp2p
 stream of the same protocol. A frame is written whole or the link is closed
 (a frame cut by a deadline would desynchronise the peer's reader): writes are
@@ -62,6 +65,7 @@ DEFAULT_HANDSHAKE_TIMEOUT = 5.0
 MAX_HANDSHAKES = 8  # inbound handshakes at a time; more connections are closed at once
 CHECK_INTERVAL = 1.0  # seconds between looks at which links should be up
 MIN_BACKOFF, MAX_BACKOFF = 2.0, 60.0  # after a failed dial to a peer
+STABLE_LINK = 60.0  # a dialed link that ends sooner, while still wanted, counts as a failed dial
 CLOSE_TIMEOUT = 1.0
 READ_CHUNK = 64 * 1024  # what one read of a link asks for
 _PORT = struct.Struct(">H")
@@ -282,7 +286,7 @@ class ConsensusLinks:
                 continue
             connected = set(self._net.connected_peers())
             for peer, link in list(self._links.items()):
-                if peer not in self.peers or peer not in connected or not self._net.admits(peer):
+                if not self._wanted(peer, connected):
                     await link.close()  # its serving task removes it
             now = trio.current_time()
             for peer in sorted(self.peers & connected):
@@ -310,16 +314,35 @@ class ConsensusLinks:
                         raise
             except Exception as exc:
                 self.stats.dial_failures += 1
-                _, delay = self._backoff.get(peer, (0.0, MIN_BACKOFF / 2))
-                delay = min(MAX_BACKOFF, delay * 2)
-                self._backoff[peer] = (trio.current_time() + delay * self._rng.uniform(0.8, 1.2), delay)
-                logger.debug("no link to %s (again in %.0f s): %s", peer, delay, _describe(exc))
+                logger.debug("no link to %s (again in %.0f s): %s", peer, self._back_off(peer), _describe(exc))
                 return
         finally:
             self._dialing.discard(peer)
-        self._backoff.pop(peer, None)
         self.stats.dialed += 1
-        await self._serve_link(Link(peer, session, conn, tcp, "outbound"))
+        started = trio.current_time()
+        try:
+            await self._serve_link(Link(peer, session, conn, tcp, "outbound"))
+        finally:
+            # A link that lasted ended by chance: dial again at once. One that a peer we still
+            # want ended soon after the handshake is a failed dial, or a peer that accepts and
+            # hangs up would have us redialing (a Noise handshake each time) without a pause.
+            if trio.current_time() - started >= STABLE_LINK or not (
+                    self.protocol_id is not None and self._wanted(peer, set(self._net.connected_peers()))):
+                self._backoff.pop(peer, None)
+            else:
+                logger.debug("link to %s ended after %.1f s (again in %.0f s)", peer,
+                             trio.current_time() - started, self._back_off(peer))
+
+    def _back_off(self, peer: str) -> float:
+        """Delay the next dial to ``peer``: twice the last delay (2 s to 60 s, ±20 %). Returns it."""
+        _, delay = self._backoff.get(peer, (0.0, MIN_BACKOFF / 2))
+        delay = min(MAX_BACKOFF, delay * 2)
+        self._backoff[peer] = (trio.current_time() + delay * self._rng.uniform(0.8, 1.2), delay)
+        return delay
+
+    def _wanted(self, peer: str, connected: set[str]) -> bool:
+        """A link with ``peer`` should be up: a validator we link with, connected, admitted."""
+        return peer in self.peers and peer in connected and self._net.admits(peer)
 
     async def _accept(self, tcp: trio.SocketStream) -> None:
         if self._handshakes >= MAX_HANDSHAKES:
