@@ -43,12 +43,17 @@ def test_bench_overload_counts_every_answer_and_commits_what_it_accepted():
 
 
 def test_bench_scale_measures_idle_load_and_a_fresh_observer():
-    result = _run(["tools.bench_scale", "--validators", "4", "--observers", "1", "--idle", "2", "--duration", "2",
-                   "--rate", "10"], timeout=900)
+    result = _run(["tools.bench_scale", "--validators", "4", "--observers", "1", "--idle", "2", "--idle-windows", "2",
+                   "--duration", "2", "--rate", "10"], timeout=900)
     load = result["load"]
     assert load["accepted"] == load["offered"] == 20
     assert load["committed_seen_at_submitter"] == 20
-    assert result["idle"]["cpu_percent_per_node"]["validators"]["mean"] > 0
+    idle = result["idle"]
+    assert idle["cpu_percent_per_node"]["validators"]["mean"] > 0
+    assert len(idle["windows"]) == 2 and sum(w["heights"] for w in idle["windows"]) == idle["heights"]
+    assert sum(w["seconds"] for w in idle["windows"]) == pytest.approx(idle["seconds"], abs=0.2)
+    if idle["heights"]:
+        assert idle["cpu_ms_per_height_per_node"]["validators"]["mean"] > 0
     assert load["kbytes_per_node_per_height"]["validators"]["mean"] > 0  # bytes counted by the network-key layer
     assert result["fresh_observer"]["blocks"] >= 1
     pushes = load["record_pushes_sent"]["observers"]  # the observer's pushes, timed in queue and to the answer

@@ -1,15 +1,16 @@
 """Scale benchmark: V validators and O observers as processes on 127.0.0.1 (issue 15).
 
-    python -m tools.bench_scale --validators 16 --observers 48 [--idle 30] [--duration 60]
-                                [--rate 100] [--busy N] [--dir DIR] [--json]
+    python -m tools.bench_scale --validators 16 --observers 48 [--idle 30] [--idle-windows N]
+                                [--duration 60] [--rate 100] [--busy N] [--dir DIR] [--json]
 
 1. Creates a network (``node.testnet.create_network``: validators in a full mesh,
    each observer linked to two validators, round-robin) with one more observer
    that stays stopped until step 6, starts every other node as its own
    ``python -m node.daemon`` process and waits until each answers ``/health``
    and has committed a block.
-2. **Idle**: CPU per node (from ``/proc``, as a share of one core) over ``--idle``
-   seconds of heartbeat blocks only, and RSS.
+2. **Idle**: CPU per node (from ``/proc``, as a share of one core and per height
+   decided) over ``--idle`` seconds of heartbeat blocks only, and RSS; with
+   ``--idle-windows N`` also for each of N equal windows of it (does it settle?).
 3. **Load**: ``--rate`` records/s for ``--duration`` seconds through ``POST
    /v1/records/sign`` at observers picked at random (a ``service.offer`` of a
    new service each time); each submitting observer's ``/v1/events`` stream
@@ -295,8 +296,19 @@ def start_busy_loops(n: int, seconds: float) -> list[subprocess.Popen]:
     return [subprocess.Popen([sys.executable, "-c", loop]) for _ in range(n)]
 
 
+def idle_window(before: Sample, after: Sample, v: int) -> dict:
+    """CPU per node over one idle window, as a share of a core and per height decided in it
+    (the idle figure moves with how many heartbeat heights fall in the window)."""
+    span = after.at - before.at
+    heights = max(after.heights) - max(before.heights)
+    cpu = [b - a for a, b in zip(before.cpu, after.cpu)]
+    return {"seconds": round(span, 1), "heights": heights,
+            "cpu_percent_per_node": _split([c * 100 / span for c in cpu], v),
+            "cpu_ms_per_height_per_node": _split([c * 1000 / heights for c in cpu], v) if heights else None}
+
+
 def run(base: Path, v: int, o: int, idle: float, duration: float, rate: float, seed: int,
-        empty_block_interval_ms: int | None = None, busy: int = 0) -> dict:
+        empty_block_interval_ms: int | None = None, busy: int = 0, idle_windows: int = 1) -> dict:
     consensus = {"empty_block_interval_ms": empty_block_interval_ms} if empty_block_interval_ms else None
     homes = create_network(base, v, observers=o + 1, chain_id="bench-scale", consensus=consensus)
     fresh_home, homes = homes[-1], homes[:-1]
@@ -328,19 +340,20 @@ def run(base: Path, v: int, o: int, idle: float, duration: float, rate: float, s
 
         print(f"idle for {idle:.0f} s ...", file=sys.stderr)
         time.sleep(5)  # start-up work (dials, first syncs) settles
-        s0 = sample(procs, apis)
-        time.sleep(idle)
-        s1 = sample(procs, apis)
-        span = s1.at - s0.at
-        result["idle"] = {
-            "seconds": round(span, 1),
-            "cpu_percent_per_node": _split([(b - a) * 100 / span for a, b in zip(s0.cpu, s1.cpu)], v),
-            "heights": max(s1.heights) - max(s0.heights),
+        samples = [sample(procs, apis)]
+        for _ in range(idle_windows):
+            time.sleep(idle / idle_windows)
+            samples.append(sample(procs, apis))
+        s0, s1 = samples[0], samples[-1]
+        result["idle"] = whole = idle_window(s0, s1, v)
+        whole.update({
             "connected_peers_per_node": _split(s1.peers, v),  # a validator should have every other validator
             "rss_mb_per_node": _split([rss_mb(p.pid) for p in procs], v),
-            "messages_per_validator_per_height": per_height(s0.breakdown[:v], s1.breakdown[:v], max(1, max(s1.heights) - max(s0.heights))),
+            "messages_per_validator_per_height": per_height(s0.breakdown[:v], s1.breakdown[:v], max(1, whole["heights"])),
             "quiet_polls_per_observer": quiet_polls(s0, s1, v),
-        }
+        })
+        if idle_windows > 1:
+            whole["windows"] = [idle_window(a, b, v) for a, b in zip(samples, samples[1:])]
 
         observers = list(range(v, v + o)) if o else list(range(v))
         watchers = [CommitWatcher(apis[i]) for i in range(len(apis))]
@@ -457,6 +470,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--validators", type=int, default=16)
     ap.add_argument("--observers", type=int, default=48)
     ap.add_argument("--idle", type=float, default=30.0, help="seconds of idle measurement (default 30)")
+    ap.add_argument("--idle-windows", type=int, default=1,
+                    help="also report the idle time cut in this many equal windows (default 1: the whole)")
     ap.add_argument("--duration", type=float, default=60.0, help="seconds of load (default 60)")
     ap.add_argument("--rate", type=float, default=100.0, help="records/s submitted (default 100)")
     ap.add_argument("--seed", type=int, default=1)
@@ -466,14 +481,15 @@ def main(argv: list[str] | None = None) -> int:
                     help="busy-loop processes that take cores from the nodes once they run (default 0)")
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     args = ap.parse_args(argv)
-    if args.validators < 1 or args.observers < 0 or args.busy < 0 or args.idle <= 0 or args.duration <= 0 or args.rate <= 0:
-        ap.error("--validators >= 1, --observers >= 0, --busy >= 0, and --idle, --duration, --rate > 0")
+    if (args.validators < 1 or args.observers < 0 or args.busy < 0 or args.idle <= 0 or args.duration <= 0
+            or args.rate <= 0 or args.idle_windows < 1):
+        ap.error("--validators >= 1, --observers >= 0, --busy >= 0, --idle-windows >= 1, and --idle, --duration, --rate > 0")
     if args.dir is not None and args.dir.exists():
         ap.error(f"--dir {args.dir} exists")
     base = args.dir or Path(tempfile.mkdtemp(prefix="bench-scale-"))
     try:
         result = run(base, args.validators, args.observers, args.idle, args.duration, args.rate, args.seed,
-                     args.empty_block_interval_ms, args.busy)
+                     args.empty_block_interval_ms, args.busy, args.idle_windows)
     finally:
         if args.dir is None:
             shutil.rmtree(base, ignore_errors=True)
