@@ -372,3 +372,20 @@ async def test_yamux_credits_the_window_in_batches_not_per_read():
     finally:
         YamuxStream.send_window_update = original
     assert 2 <= len(updates) <= 16, len(updates)  # ~1.3 MB over 128 KiB batches, not one per read
+
+
+async def test_yamux_measures_rtt_once_then_every_few_minutes():
+    # py-libp2p pinged every connection every 30 s for the RTT its window tuning uses: at an
+    # idle validator of 16 + 48, 113 of its 145 Yamux frames a minute. The node pings every
+    # YAMUX_RTT_INTERVAL instead; the first measurement (0.5 s after the connection) stays.
+    from libp2p.stream_muxer.yamux import yamux
+
+    from node.p2p.host import YAMUX_RTT_INTERVAL, libp2p_id_of
+
+    async with network_of(2, config=SMALL) as (a, b):
+        assert yamux.RTT_MEASURE_INTERVAL == YAMUX_RTT_INTERVAL == 300.0
+        conns = a.host.get_network().connections.get(libp2p_id_of(b.peer_id), ())
+        assert conns
+        with trio.fail_after(30):
+            while not any(c.muxed_conn.rtt() > 0 for c in conns):
+                await trio.sleep(0.05)

@@ -44,6 +44,7 @@ from .errors import ConfigError, PeerUnavailable
 logger = logging.getLogger("node.p2p.host")
 
 DEFAULT_LISTEN_ADDRS = ("/ip4/127.0.0.1/tcp/0",)
+YAMUX_RTT_INTERVAL = 300.0  # seconds between py-libp2p's RTT pings on each connection (upstream: 30)
 _PSK_RE = re.compile(r"^[0-9a-fA-F]{64}$")
 
 
@@ -260,6 +261,13 @@ def build_host(private_key: PrivateKey, config: HostConfig, allowlist: PeerAllow
     from .stream_open import install_cancel_safe_opens
 
     install_cancel_safe_opens()
+    # ... and it pings every connection every 30 s to measure the RTT its window tuning
+    # uses: at an idle validator of 16 + 48 those pings and pongs were 113 of the 145 Yamux
+    # frames a minute, ~10 task steps each; measured at start and then every few minutes
+    # is enough for links whose RTT does not swing (PERFORMANCE.md, "An idle validator").
+    from libp2p.stream_muxer.yamux import yamux as yamux_module
+
+    yamux_module.RTT_MEASURE_INTERVAL = YAMUX_RTT_INTERVAL
     from libp2p import new_host
     from libp2p.crypto.x25519 import create_new_key_pair as x25519_key_pair
     from libp2p.network.config import ConnectionConfig, RetryConfig
