@@ -326,12 +326,11 @@ class ConsensusLinks:
             # A link that lasted ended by chance: dial again at once. One that a peer we still
             # want ended soon after the handshake is a failed dial, or a peer that accepts and
             # hangs up would have us redialing (a Noise handshake each time) without a pause.
-            if trio.current_time() - started >= STABLE_LINK or not (
-                    self.protocol_id is not None and self._wanted(peer, set(self._net.connected_peers()))):
+            lasted = trio.current_time() - started
+            if lasted >= STABLE_LINK or not self._wanted(peer, set(self._net.connected_peers())):
                 self._backoff.pop(peer, None)
             else:
-                logger.debug("link to %s ended after %.1f s (again in %.0f s)", peer,
-                             trio.current_time() - started, self._back_off(peer))
+                logger.debug("link to %s ended after %.1f s (again in %.0f s)", peer, lasted, self._back_off(peer))
 
     def _back_off(self, peer: str) -> float:
         """Delay the next dial to ``peer``: twice the last delay (2 s to 60 s, ±20 %). Returns it."""
@@ -341,8 +340,9 @@ class ConsensusLinks:
         return delay
 
     def _wanted(self, peer: str, connected: set[str]) -> bool:
-        """A link with ``peer`` should be up: a validator we link with, connected, admitted."""
-        return peer in self.peers and peer in connected and self._net.admits(peer)
+        """A link with ``peer`` should be up: links carry a protocol, and it is a validator we
+        link with, connected, admitted."""
+        return self.protocol_id is not None and peer in self.peers and peer in connected and self._net.admits(peer)
 
     async def _accept(self, tcp: trio.SocketStream) -> None:
         if self._handshakes >= MAX_HANDSHAKES:

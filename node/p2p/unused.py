@@ -42,11 +42,7 @@ class _PlaceholderType(type):
     calling one (a function, a class) raises ``NotLoaded``."""
 
     def __getattr__(cls, name: str):
-        if name.startswith("__"):
-            raise AttributeError(name)
-        value = _placeholder(f"{cls.__qualname__}.{name}", cls.__module__)
-        setattr(cls, name, value)  # the same placeholder every time
-        return value
+        return _attribute(cls, name, f"{cls.__qualname__}.{name}", cls.__module__)
 
     def __call__(cls, *args, **kwargs):
         raise NotLoaded(f"{cls.__module__}.{cls.__qualname__}: {cls.__module__.split('.')[0]} is not "
@@ -54,6 +50,16 @@ class _PlaceholderType(type):
 
     def __getitem__(cls, item):  # a generic alias in a module-level annotation
         return cls
+
+
+def _attribute(owner: object, name: str, qualname: str, module: str) -> type:
+    """A missing attribute of a placeholder module or class: a new placeholder, kept on
+    ``owner`` so the same one comes back every time. Dunder names stay missing."""
+    if name.startswith("__"):
+        raise AttributeError(name)
+    value = _placeholder(qualname, module)
+    setattr(owner, name, value)
+    return value
 
 
 def _placeholder(qualname: str, module: str) -> type:
@@ -65,11 +71,7 @@ def _placeholder(qualname: str, module: str) -> type:
 
 class _PlaceholderModule(types.ModuleType):
     def __getattr__(self, name: str):
-        if name.startswith("__"):
-            raise AttributeError(name)
-        value = _placeholder(name, self.__name__)
-        setattr(self, name, value)
-        return value
+        return _attribute(self, name, name, self.__name__)
 
 
 class _Finder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
