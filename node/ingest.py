@@ -138,6 +138,7 @@ class RecordIngest:
         chain.on_commit(lambda _block: self._refresh_validators())
         self._turn = 0  # a non-validator pushes each batch to one validator, taking them in turn
         self._local: dict[bytes, tuple[bytes, float, float]] = {}  # our uncommitted records: hash -> (raw, last sent, wait)
+        self._local_added = trio.Event()  # set when _local gains a record (_regossip sleeps while it is empty)
         self._resend = 0
         self._outbox: deque[bytes] = deque()
         self._flush = trio.Event()
@@ -188,7 +189,7 @@ class RecordIngest:
         return record
 
     def _accepted_locally(self, record: Record) -> None:
-        self._local[record.hash] = (record.raw, trio.current_time(), self.regossip_interval)
+        self._track_local(record, trio.current_time())
         self.admission.accepted(record.hash, len(self.mempool) - 1, trio.current_time())
         self.metrics.mempool_records.set(len(self.mempool))
         self._queue(record.raw)
@@ -290,7 +291,7 @@ class RecordIngest:
                 self.mempool.add(record)
             except MempoolFull:
                 self.pending.track(record)  # still pending: a re-send round brings it back
-                self._local[record.hash] = (record.raw, float("-inf"), self.regossip_interval)
+                self._track_local(record, float("-inf"))
                 continue
             except AlreadyKnown:
                 self.pending.reject(record_hash, "superseded")  # its number was taken while we were down
@@ -374,12 +375,21 @@ class RecordIngest:
                 "admission_limit": self.admission.limit, "admission_refused": self.admission.refused,
                 "admission_cuts": self.admission.cuts}
 
+    def _track_local(self, record: Record, sent: float) -> None:
+        """Keep ``record`` (ours, last sent at ``sent``) for re-sending until it is committed."""
+        self._local[record.hash] = (record.raw, sent, self.regossip_interval)
+        self._local_added.set()
+
     async def _regossip(self) -> None:
         """Deliveries can be lost (gossip drops, a validator restarts and forgets its
         mempool): re-send our clients' records still uncommitted ``regossip_interval``
         after they were last sent. Records that left the mempool (committed,
-        superseded, dropped) are forgotten."""
+        superseded, dropped) are forgotten. With none of ours uncommitted (an idle node,
+        an observer nobody submits to) this task sleeps until one arrives."""
         while True:
+            if not self._local:
+                self._local_added = trio.Event()
+                await self._local_added.wait()
             await trio.sleep(self.regossip_interval / 2)
             due = self._due_for_resend(trio.current_time())
             if due:

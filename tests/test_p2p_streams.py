@@ -380,10 +380,12 @@ async def test_yamux_measures_rtt_once_then_every_few_minutes():
     # YAMUX_RTT_INTERVAL instead; the first measurement (0.5 s after the connection) stays.
     from libp2p.stream_muxer.yamux import yamux
 
-    from node.p2p.host import YAMUX_RTT_INTERVAL, libp2p_id_of
+    from node.p2p.host import YAMUX_RTT_INTERVAL, YAMUX_SWEEP_INTERVAL, libp2p_id_of
 
     async with network_of(2, config=SMALL) as (a, b):
         assert yamux.RTT_MEASURE_INTERVAL == YAMUX_RTT_INTERVAL == 300.0
+        # and its stale-stream sweep, a timer per connection, every 120 s instead of 30
+        assert yamux._STALE_STREAM_SWEEP_INTERVAL == YAMUX_SWEEP_INTERVAL == 120.0
         conns = a.host.get_network().connections.get(libp2p_id_of(b.peer_id), ())
         assert conns
         with trio.fail_after(30):

@@ -391,7 +391,17 @@ class ConsensusDriver:
         await self.runtime.run_sync(self.wal.prune, self.chain.height)
         self._last_commit_at = trio.current_time()
         self._waiting_for = action.height + 1
+        self._drop_timers_through(action.height)
         self._maybe_start_next()
+
+    def _drop_timers_through(self, height: int) -> None:
+        """Forget the timeouts of ``height`` and below (decided: they would fire into nothing),
+        so the timer task does not wake for them between heartbeat blocks."""
+        kept = [t for t in self._timers if t[2].height > height]
+        if len(kept) != len(self._timers):
+            heapq.heapify(kept)
+            self._timers = kept
+            self._timer_changed.set()
 
     # ------------------------------------------------------------ tasks
     async def _timer_loop(self) -> None:

@@ -108,6 +108,7 @@ class ConsensusOutbox:
         self.legacy_protocol = wire.consensus_protocol(chain_id)
         self.topic = wire.Topics.of(chain_id).consensus
         self._own: dict[tuple, Vote | Proposal] = {}  # our messages of the current height, to re-send
+        self._height_started = trio.Event()  # set (and replaced) when the driver starts a height
         self._resend = 0
         self._queues: dict[str, _PeerQueue] = {}
         self._answered_at: dict[str, float] = {}  # peer -> when we last answered its summary
@@ -136,6 +137,8 @@ class ConsensusOutbox:
     def new_height(self) -> None:
         """A new height started: our messages of the last one need no re-sending."""
         self._own.clear()
+        self._height_started.set()
+        self._height_started = trio.Event()
 
     def send_own_vote(self, vote: Vote) -> None:
         self._own[("vote", vote.type, vote.round)] = vote
@@ -214,16 +217,23 @@ class ConsensusOutbox:
 
     # ------------------------------------------------------------ a stuck height
     async def _resend_loop(self) -> None:
-        last_height, wait = -1, self.resend_interval
+        """Help a height that makes no progress: ``resend_interval`` after it started, then
+        after twice that, up to MAX_BACKOFF. Woken by a new height, not by a clock: while our
+        last height is decided and the gate holds the next one back (an idle chain between
+        heartbeat blocks) there is nothing to help with, and this task sleeps."""
         while True:
-            await trio.sleep(wait * self._rng.uniform(0.8, 1.2))
-            if self.cs.height != last_height or self.gated():
-                # progress, or our height is decided and the gate holds the next one back
-                # (an idle chain between heartbeat blocks): nothing to help with
-                last_height, wait = self.cs.height, self.resend_interval
+            started = self._height_started
+            if self.gated():
+                await started.wait()
                 continue
-            await self.help_stuck_height()
-            wait = min(wait * 2, MAX_BACKOFF)
+            wait = self.resend_interval
+            while True:
+                with trio.move_on_after(wait * self._rng.uniform(0.8, 1.2)):
+                    await started.wait()
+                if started.is_set() or self.gated():
+                    break
+                await self.help_stuck_height()
+                wait = min(wait * 2, MAX_BACKOFF)
 
     async def help_stuck_height(self) -> None:
         """Send a few validators our summary (see the module docstring); linked to no

@@ -46,6 +46,7 @@ shielded and bounded by an absolute deadline.
 from __future__ import annotations
 
 import logging
+import math
 import random
 import struct
 import time
@@ -63,7 +64,7 @@ LINK_PROTOCOL = "/branchnet/link/1"  # the libp2p request that tells a link's po
 LINK_HEADER = b"\x12/branchnet/link/1\n"  # what each side sends first (after the PSK nonce)
 DEFAULT_HANDSHAKE_TIMEOUT = 5.0
 MAX_HANDSHAKES = 8  # inbound handshakes at a time; more connections are closed at once
-CHECK_INTERVAL = 1.0  # seconds between looks at which links should be up
+RECHECK_INTERVAL = 10.0  # seconds between looks at which links should be up, besides the wake-ups
 MIN_BACKOFF, MAX_BACKOFF = 2.0, 60.0  # after a failed dial to a peer
 STABLE_LINK = 60.0  # a dialed link that ends sooner, while still wanted, counts as a failed dial
 CLOSE_TIMEOUT = 1.0
@@ -235,6 +236,10 @@ class ConsensusLinks:
         self.peers = frozenset(peer_ids)
         self._changed.set()
 
+    def connections_changed(self) -> None:
+        """A libp2p connection opened or closed: look at which links should be up."""
+        self._changed.set()
+
     def get(self, peer_id: str) -> Link | None:
         link = self._links.get(peer_id)
         return None if link is None or link.closed else link
@@ -274,13 +279,15 @@ class ConsensusLinks:
                 await link.close()
 
     async def _keep_links(self, nursery: trio.Nursery) -> None:
+        """Dial the links we owe and close those no longer wanted, whenever something that
+        decides it changes (``carry``, ``set_peers``, ``connections_changed``, a link ending,
+        a dial failing), when a dial's backoff ends, and every :data:`RECHECK_INTERVAL`
+        seconds besides (a ban or an allowlist change that closed no connection). No timer
+        per peer: an idle node wakes here once per interval whatever its number of peers."""
         me = self._net.peer_id
         while True:
-            if self.protocol_id is None or not (self.peers or self._links):
-                await self._changed.wait()  # an observer: nothing to keep
-            else:
-                with trio.move_on_after(CHECK_INTERVAL * self._rng.uniform(0.8, 1.2)):
-                    await self._changed.wait()
+            with trio.move_on_at(self._next_look()):
+                await self._changed.wait()
             self._changed = trio.Event()
             if self.protocol_id is None:
                 continue
@@ -294,6 +301,15 @@ class ConsensusLinks:
                         and self._backoff.get(peer, (0.0, 0.0))[0] <= now and self._net.admits(peer)):
                     self._dialing.add(peer)
                     nursery.start_soon(self._dial, peer)
+
+    def _next_look(self) -> float:
+        """When ``_keep_links`` looks again unless woken: never for a node with nothing to
+        keep (an observer), else in about RECHECK_INTERVAL or when a backoff ends, if sooner."""
+        if self.protocol_id is None or not (self.peers or self._links):
+            return math.inf
+        now = trio.current_time()
+        ends = [at for peer, (at, _) in self._backoff.items() if at > now and peer in self.peers and peer not in self._links]
+        return min([now + RECHECK_INTERVAL * self._rng.uniform(0.8, 1.2), *ends])
 
     async def _dial(self, peer: str) -> None:
         try:
@@ -315,6 +331,7 @@ class ConsensusLinks:
             except Exception as exc:
                 self.stats.dial_failures += 1
                 logger.debug("no link to %s (again in %.0f s): %s", peer, self._back_off(peer), _describe(exc))
+                self._changed.set()  # look again when the backoff ends
                 return
         finally:
             self._dialing.discard(peer)

@@ -37,7 +37,7 @@ from .host import (DEFAULT_LISTEN_ADDRS, ConnectionStats, HostConfig, PeerAllowl
 from .frames import KIND_REQUEST, encode_frame
 from .inbound import count_handshake_failures, guard_inbound_streams
 from .link import LINK_PROTOCOL, ConsensusLinks
-from .peers import PeerBook, PeerManager
+from .peers import ConnectionWatcher, PeerBook, PeerManager
 from .stream_open import stream_slots
 from .streams import (DEFAULT_MAX_FRAME_SIZE, DEFAULT_MAX_RESPONSE_FRAME_SIZE, NOTIFICATION_ID, RequestHandler,
                       Requester, RequestServer, StreamStats)
@@ -122,6 +122,8 @@ class P2PNetwork:
                                         network_key=self.connection_stats.network_key,
                                         handshake_timeout=config.upgrade_timeout)
             self.server.register_handler(LINK_PROTOCOL, self.links.answer_port)
+            links = self.links
+            self.host.get_network().register_notifee(ConnectionWatcher(lambda peer, up: links.connections_changed()))
         self._listening = False
 
     # -- lifecycle ------------------------------------------------------------

@@ -10,9 +10,10 @@ A peer banned for misbehaviour (``faults.py``) is not redialed until its ban
 expires.
 
 While a peer is connected its task sleeps until libp2p reports the connection
-closed (a notifee), checking again every ``connected_recheck`` seconds at most
-in case a notification was missed: polling every peer a few times a second
-cost an idle node CPU in proportion to its number of peers.
+closed (a notifee). In case a notification was missed, one task looks at every
+connected peer's connection every ``connected_recheck`` seconds and wakes the
+keepers of those it finds closed: a timer per peer (as this was) woke an idle
+node once per peer per interval, a cost that grew with its number of peers.
 """
 
 from __future__ import annotations
@@ -32,24 +33,27 @@ from .host import ConnectionStats, dial, libp2p_id_of
 logger = logging.getLogger("node.p2p.peers")
 
 
-class _DisconnectWatcher:
-    """A libp2p notifee that wakes a peer's keeper when its connection closes."""
+class ConnectionWatcher:
+    """A libp2p notifee: ``on_change(peer_id, connected)`` when a connection opens or closes."""
 
-    def __init__(self, manager: "PeerManager") -> None:
-        self.manager = manager
+    def __init__(self, on_change: Callable[[str, bool], None]) -> None:
+        self._on_change = on_change
+
+    async def connected(self, network: Any, conn: Any) -> None:
+        self._tell(conn, True)
 
     async def disconnected(self, network: Any, conn: Any) -> None:
+        self._tell(conn, False)
+
+    def _tell(self, conn: Any, connected: bool) -> None:
         try:
             peer = str(conn.muxed_conn.peer_id)
         except AttributeError:
             return
-        event = self.manager._gone.pop(peer, None)
-        if event is not None:
-            event.set()
+        self._on_change(peer, connected)
 
     async def opened_stream(self, network: Any, stream: Any) -> None: ...
     async def closed_stream(self, network: Any, stream: Any) -> None: ...
-    async def connected(self, network: Any, conn: Any) -> None: ...
     async def listen(self, network: Any, multiaddr: Any) -> None: ...
     async def listen_close(self, network: Any, multiaddr: Any) -> None: ...
 
@@ -143,7 +147,7 @@ class PeerManager:
         self._jitter = jitter
         self._check_interval = check_interval
         self._connected_recheck = connected_recheck
-        self._gone: dict[str, trio.Event] = {}  # peer -> set when its connection closes (_DisconnectWatcher)
+        self._gone: dict[str, trio.Event] = {}  # peer -> set when its connection closes (_connection_changed)
         self._nursery: trio.Nursery | None = None
         self._tasks: dict[str, trio.CancelScope] = {}
         self._closed_after_handshake: dict[str, int] = {}  # peer -> consecutive dials it cut at once
@@ -151,16 +155,29 @@ class PeerManager:
         self.stats = PeerStats()
 
     async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
-        self._host.get_network().register_notifee(_DisconnectWatcher(self))
+        self._host.get_network().register_notifee(ConnectionWatcher(self._connection_changed))
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
             for peer_id in sorted(self.book.persistent):
                 self._start_keeper(peer_id)
             task_status.started()
             try:
-                await trio.sleep_forever()
+                await self._recheck_connected()
             finally:
                 self._nursery = None
+
+    def _connection_changed(self, peer_id: str, connected: bool) -> None:
+        """A libp2p notice: wake the keeper of a peer whose connection closed."""
+        if not connected and (event := self._gone.pop(peer_id, None)) is not None:
+            event.set()
+
+    async def _recheck_connected(self) -> None:
+        """Every ``connected_recheck`` seconds, wake the keepers of peers whose connection
+        closed without libp2p's notice reaching us."""
+        while True:
+            await trio.sleep(self._connected_recheck)
+            for peer_id in [p for p in self._gone if not self.is_connected(p)]:
+                self._gone.pop(peer_id).set()
 
     def add_persistent(self, addr: str) -> str:
         """Add a persistent peer (``.../p2p/<id>``) and start keeping it connected."""
@@ -244,8 +261,7 @@ class PeerManager:
                             self.stats.reconnects += 1
                             logger.info("reconnected to %s", peer_id)
                     seen, failures = True, 0
-                    with trio.move_on_after(self._connected_recheck):
-                        await gone.wait()
+                    await gone.wait()  # libp2p's notice, or _recheck_connected
                     continue
                 if seen:
                     seen = False
