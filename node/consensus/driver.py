@@ -392,6 +392,7 @@ class ConsensusDriver:
         self._last_commit_at = trio.current_time()
         self._waiting_for = action.height + 1
         self._drop_timers_through(action.height)
+        self.outbox.height_decided()
         self._maybe_start_next()
 
     def _drop_timers_through(self, height: int) -> None:

@@ -45,6 +45,7 @@ under load, with links dropping, 522 gossip copies per validator per height.)
 from __future__ import annotations
 
 import logging
+import math
 import random
 from collections import deque
 from typing import Any, Callable
@@ -109,6 +110,7 @@ class ConsensusOutbox:
         self.topic = wire.Topics.of(chain_id).consensus
         self._own: dict[tuple, Vote | Proposal] = {}  # our messages of the current height, to re-send
         self._height_started = trio.Event()  # set (and replaced) when the driver starts a height
+        self._stuck_wait = trio.CancelScope()  # the re-sender's wait for its next look at a stuck height
         self._resend = 0
         self._queues: dict[str, _PeerQueue] = {}
         self._answered_at: dict[str, float] = {}  # peer -> when we last answered its summary
@@ -139,6 +141,11 @@ class ConsensusOutbox:
         self._own.clear()
         self._height_started.set()
         self._height_started = trio.Event()
+
+    def height_decided(self) -> None:
+        """Our height is committed and the gate holds the next one: the re-sender need not
+        look again before the next height starts."""
+        self._stuck_wait.deadline = math.inf
 
     def send_own_vote(self, vote: Vote) -> None:
         self._own[("vote", vote.type, vote.round)] = vote
@@ -228,7 +235,7 @@ class ConsensusOutbox:
                 continue
             wait = self.resend_interval
             while True:
-                with trio.move_on_after(wait * self._rng.uniform(0.8, 1.2)):
+                with trio.move_on_after(wait * self._rng.uniform(0.8, 1.2)) as self._stuck_wait:
                     await started.wait()
                 if started.is_set() or self.gated():
                     break

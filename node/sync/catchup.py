@@ -77,6 +77,7 @@ class BlockSync:
         self._last_progress = 0.0  # when we last committed a block or polled (trio time)
         self._heard = 0  # the highest height a peer was said to be at (peer_is_at)
         self._committed = trio.Event()  # set (and replaced) at every commit
+        self._waiting: tuple[trio.CancelScope, float] | None = None  # _until_poll_needed's wait, and its poll deadline
         chain.on_commit(self._on_commit)
         self.polls = 0
         self.quiet_polls = 0  # polls because no block came for expect_block_within
@@ -167,15 +168,19 @@ class BlockSync:
         ``poll_interval`` after the last poll; 1 s until some peer has answered: at start
         peers are still connecting, and polling nobody costs nothing)."""
         while trio.current_time() < deadline:
-            with trio.move_on_at(min(deadline, self._quiet_at())):
-                await self._wake.wait()
+            with trio.move_on_at(min(deadline, self._quiet_at())) as scope:
+                self._waiting = (scope, deadline)  # a commit moves its deadline (_on_commit)
+                try:
+                    await self._wake.wait()
+                finally:
+                    self._waiting = None
             if self._wake.is_set():
                 self._wake = trio.Event()
                 if await self._commits_it_anyway():
                     self.deferred_wakes += 1
                     continue
                 return "told"
-            if trio.current_time() >= self._quiet_at():  # (a commit during the wait moves the mark)
+            if trio.current_time() >= self._quiet_at():
                 self.quiet_polls += 1  # no block for too long: missed announcements
                 return "quiet"
         return "due"
@@ -200,6 +205,9 @@ class BlockSync:
             return
         committed, self._committed = self._committed, trio.Event()
         committed.set()
+        if self._waiting is not None:  # the quiet mark moved: no wake-up at the old one
+            scope, deadline = self._waiting
+            scope.deadline = min(deadline, self._quiet_at())
 
     async def _status(self, peer: str) -> None:
         try:
