@@ -76,7 +76,7 @@ def leaf_hash(entry_leaf: bytes) -> bytes:
     return _sha256(b"\x00" + entry_leaf).digest()
 
 
-def inner_hash(left: bytes, right: bytes) -> bytes:
+def _inner_hash_py(left: bytes, right: bytes) -> bytes:
     return _sha256(b"\x01" + left + right).digest()
 
 
@@ -101,15 +101,24 @@ def _item_split(items: Sequence[Item], depth: int) -> int:
     return len(items)
 
 
-def _set_hash(leaves: Sequence[bytes], depth: int) -> bytes:
+def _set_hash_py(leaves: Sequence[bytes], depth: int) -> bytes:
     """§8's node(S, depth) over a few sorted leaves, without keeping the inner nodes."""
     if len(leaves) == 1:
         return leaves[0][:32]
     if depth >= KEY_BITS:
         raise ValueError("two subjects with the same key")
     i = _leaf_split(leaves, depth)
-    return inner_hash(_set_hash(leaves[:i], depth + 1) if i else EMPTY,
-                      _set_hash(leaves[i:], depth + 1) if i < len(leaves) else EMPTY)
+    return _inner_hash_py(_set_hash_py(leaves[:i], depth + 1) if i else EMPTY,
+                          _set_hash_py(leaves[i:], depth + 1) if i < len(leaves) else EMPTY)
+
+
+try:  # speed only: the same two functions in C (protocol/_treehash.c), where it was built
+    from ._treehash import inner_hash as _inner_hash_c, set_hash as _set_hash_c
+except ImportError:  # no compiler or no OpenSSL headers at install: the Python above
+    _inner_hash_c = _set_hash_c = None
+inner_hash = _inner_hash_c or _inner_hash_py
+"""sha256(0x01 || left || right): an inner node of §8's tree."""
+_set_hash = _set_hash_c or _set_hash_py
 
 
 def _make(leaves: Sequence[bytes], depth: int) -> Node:
@@ -183,7 +192,7 @@ def _update_one(node: Node, item: Item, depth: int) -> Node:
         else:
             left, r = new, parent[2]
         if left is not None and r is not None:
-            new = (_sha256(b"\x01" + left[0] + r[0]).digest(), left, r)
+            new = (inner_hash(left[0], r[0]), left, r)
         else:
             new = _join(left, r)
     return new

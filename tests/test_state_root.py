@@ -287,10 +287,15 @@ def test_entry_proofs_verify_and_tampering_is_caught():
     assert state.entry_proof(bid, "service/svc-7").verify(state.state_root)[1] == 2
 
 
+@pytest.mark.parametrize("hashing", ["as built", "python"])
 @pytest.mark.parametrize("pack", [1, 2, 3, 8])
-def test_pack_size_is_a_layout_only(monkeypatch, pack):
-    """Packed bottoms are a memory layout: any pack size gives §8's roots and paths."""
+def test_pack_size_is_a_layout_only(monkeypatch, pack, hashing):
+    """Packed bottoms are a memory layout: any pack size gives §8's roots and paths, with
+    the tree's hashing in C (where it was built) and in Python alike."""
     monkeypatch.setattr(state_tree, "PACK", pack)
+    if hashing == "python":
+        monkeypatch.setattr(state_tree, "_set_hash", state_tree._set_hash_py)
+        monkeypatch.setattr(state_tree, "inner_hash", state_tree._inner_hash_py)
     rnd = random.Random(pack)
     node, model = None, {}
     for _ in range(60):
@@ -308,3 +313,58 @@ def test_pack_size_is_a_layout_only(monkeypatch, pack):
         assert state_tree.hash_of(node) == ref_branch_root(model)
     for s, leaf in model.items():
         assert state_tree.root_from_path(leaf, state_tree.path_of(node, s)) == ref_branch_root(model)
+
+
+# ------------------------------------------------------------ the hashing in C (protocol/_treehash.c)
+
+needs_c = pytest.mark.skipif(state_tree._set_hash_c is None,
+                             reason="protocol._treehash not built (no C compiler or OpenSSL headers at install)")
+# keys from a few byte values, so that leaves share long prefixes and splits come deep
+key_bytes = st.lists(st.sampled_from([0x00, 0x01, 0x80, 0xFF]), min_size=32, max_size=32).map(bytes)
+leaf_sets = st.lists(st.tuples(st.binary(min_size=32, max_size=32), key_bytes), min_size=1, max_size=12,
+                     unique_by=lambda p: p[1])
+
+
+@needs_c
+def test_the_c_hashing_is_in_use_where_it_was_built():
+    assert state_tree._set_hash is state_tree._set_hash_c and state_tree.inner_hash is state_tree._inner_hash_c
+
+
+@needs_c
+@settings(max_examples=300, deadline=None)
+@given(leaf_sets, st.integers(0, 8), st.booleans())
+def test_c_set_hash_equals_python(pairs, depth, shuffled):
+    """Sorted as the tree keeps them, or in any order (the functions agree on every input):
+    the same hash from C and from Python."""
+    leaves = [h + k for h, k in pairs]
+    if not shuffled:
+        leaves.sort(key=lambda leaf: leaf[32:])
+    assert state_tree._set_hash_c(leaves, depth) == state_tree._set_hash_py(leaves, depth)
+    assert state_tree._set_hash_c(tuple(leaves), depth) == state_tree._set_hash_py(tuple(leaves), depth)
+
+
+@needs_c
+def test_c_set_hash_edges():
+    leaf = bytes(range(64))
+    assert state_tree._set_hash_c([leaf], 256) == leaf[:32] == state_tree._set_hash_py([leaf], 256)
+    assert state_tree._set_hash_c([], 0) == state_tree._set_hash_py([], 0)
+    many = sorted((H(b"%d" % i) + H(b"k%d" % i) for i in range(200)), key=lambda x: x[32:])  # beyond the C stack array
+    assert state_tree._set_hash_c(many, 0) == state_tree._set_hash_py(many, 0)
+    for impl in (state_tree._set_hash_c, state_tree._set_hash_py):  # one key twice: no split ever separates them
+        with pytest.raises(ValueError, match="same key"):
+            impl([bytes(32) + b"k" * 32, b"\x01" * 32 + b"k" * 32], 0)
+    for bad in ([leaf[:63]], [leaf + b"x"], [bytearray(leaf)], [leaf, "x" * 64], 7):
+        with pytest.raises(TypeError):
+            state_tree._set_hash_c(bad, 0)
+    with pytest.raises(ValueError):
+        state_tree._set_hash_c([leaf], 257)
+
+
+@needs_c
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=80), st.binary(max_size=80))
+def test_c_inner_hash_equals_python(left, right):
+    for a, b in ((left, right), (bytearray(left), memoryview(right))):
+        assert state_tree._inner_hash_c(a, b) == state_tree._inner_hash_py(a, b) == H(b"\x01" + left + right)
+    with pytest.raises(TypeError):
+        state_tree._inner_hash_c("text", right)
