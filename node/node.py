@@ -32,7 +32,7 @@ from typing import Any, Callable
 
 import trio
 
-from protocol import wire
+from protocol import state_tree, wire
 from protocol.errors import RemoteProtocolError
 from protocol.genesis import Genesis
 from protocol.keys import PrivateKey
@@ -364,6 +364,9 @@ class BranchNode:
                          self.genesis.chain_id, self.genesis.hash.hex(), " ".join(self.listen_addrs),
                          "http://%s:%d" % self.api_address if self.api_address else "off",
                          f", halts after height {self.chain.halt_height}" if self.chain.halt_height else "")
+                if state_tree._set_hash_c is None:
+                    log.info("the state tree's hashing runs in Python, at about half the speed: protocol._treehash "
+                             "was not built (installing needs a C compiler and OpenSSL's headers for it)")
                 task_status.started(self)
         finally:
             with trio.CancelScope(shield=True):
