@@ -45,11 +45,13 @@ Honest nodes send a proposal's proof of lock (``BroadcastProposal.pol_votes``)
 after it, as the node's outbox does; Byzantine ones withhold it.
 
 After the heal time the network delivers every message within 100 ms and every
-crashed node is back. The node-side duties the simulator also plays: gossip
-re-sends a node's own messages of its height every second while it makes no
-progress, and block sync hands a lagging node a committed block + certificate.
+crashed node is back. The node-side duties the simulator also plays
+(tools/sim/behaviour.py, with what Byzantine validators send): while a height makes
+no progress the outbox sends round summaries (after 1 s, then 2, 4, 8 s) and peers
+answer with what the summary lacks; block sync hands a lagging node a committed
+block + certificate; a node fetches a decided block it lacks from a peer holding it.
 
-Checks: agreement (one hash per height across honest nodes), validity (the
+Checks (as they happen, and at the end in tools/sim/checks.py): agreement (one hash per height across honest nodes), validity (the
 block was valid; its certificate verifies with ``CommitCertificate.verify``
 against the validator set in force at its height, replayed from the decided
 blocks — each distinct signature verified once per run; with governance also:
@@ -81,21 +83,24 @@ from protocol.consensus import (
     RequestBlock,
     ScheduleTimeout,
     StartHeight,
-    Step,
     TimeoutFired,
     VoteReceived,
 )
-from protocol.consensus.gossip import SUMMARY_FANOUT, RoundSummary, answer_limit, missing_for, summarize
-from protocol.errors import ValidationError
+from protocol.consensus.gossip import RoundSummary
 from protocol.governance import Action
 from protocol.validators import Validator, ValidatorSet
 from protocol.votes import NIL, PRECOMMIT, PREVOTE, CommitCertificate, Proposal, Vote
 
+from .behaviour import Byzantine, NodeDuties
+from .checks import SafetyChecks
 from .cpu import CpuModel
 from .governance import GOV_SALT, GovScenario, ScriptedScenario, genesis_state
 from .keys import rotated_key, sim_keys
+from .world import (
+    _CRASH, _CRASH_ALL, _EVENT, _FETCH, _GATE, _HEAL, _IDLE, _MSG, _PARTITION, _RESTART, _RESTART_ALL, _SYNC, _TICK,
+    _WORK, CHAIN_ID, GOSSIP_MS, SYNC_STALL_MS,
+)
 
-CHAIN_ID = "branchnet-sim"
 FAULT_KINDS = ("delay", "drop", "dup", "partition", "crash", "crash_all", "byz", "invalid")
 SIM_PARAMS = ConsensusParams(
     timeout_propose_ms=300,
@@ -108,17 +113,9 @@ SIM_PARAMS = ConsensusParams(
 LIVENESS_MS = 60_000  # after heal, every honest node must reach the goal height within this
 HEIGHTS_AFTER_HEAL = 2
 MIN_HEIGHTS = 3
-GOSSIP_MS = 1000
-SYNC_STALL_MS = 1500
 MAX_EVENTS = 2_000_000
-FETCH_RETRY_MS = 300
 SIM_GATE = HeightGate(block_interval_ms=30, empty_block_interval_ms=500)
 CRASH_TRIGGERS = ("BroadcastProposal", "prevote", "precommit", "CommitBlock")
-
-# heap entry kinds
-_MSG, _EVENT, _TICK, _CRASH, _RESTART, _PARTITION, _SYNC, _HEAL, _FETCH, _GATE, _CRASH_ALL, _RESTART_ALL, _WORK, _IDLE = range(14)
-MAX_BACKOFF_MS = 8000  # the node's outbox: summaries after 1, 2, 4, 8 s of a stuck height
-
 
 @dataclass
 class RunResult:
@@ -184,7 +181,7 @@ class SimNode:
 StateFactory = Callable[..., ConsensusState]
 
 
-class Simulation:
+class Simulation(NodeDuties, Byzantine, SafetyChecks):
     persist_blocks = True  # the consensus WAL keeps the blocks a node signed for (a broken variant turns it off)
     # How a stuck height is helped: "summary" is the node's (protocol.consensus.gossip); "storm" is the
     # node before it, re-sending every vote to every peer every second (a broken variant for tests).
@@ -510,99 +507,6 @@ class Simulation:
         else:
             self.apply(nd, ProposalReceived(msg, self.now))
 
-    def sync(self, nd: SimNode, src: SimNode) -> None:
-        """Block sync: take the next block + certificate from ``src``."""
-        nd.syncing = False
-        h = nd.state.height
-        got = src.committed.get(h)
-        if got is None or nd.state.step == Step.NEW_HEIGHT:
-            return
-        block_hash, cert = got
-        nd.have.add(block_hash)
-        self.record_commit(nd, h, block_hash, cert, -1)
-        self.start_height(nd, h + 1)
-
-    def fetch(self, nd: SimNode, height: int, block_hash: bytes) -> None:
-        """RequestBlock for a block the node lacks: ask a reachable peer that holds
-        it; retry while the node is still at that height."""
-        if nd.state is None or nd.state.height != height or block_hash in nd.have:
-            return
-        groups = None if self.healed else self.groups
-        holders = [p for p in self.nodes if p is not nd and p.alive and block_hash in p.have
-                   and (groups is None or groups[p.idx] == groups[nd.idx])]
-        if holders and block_hash in self.blocks:
-            nd.have.add(block_hash)
-            at = self.now + 2 * self.delay()
-            self.push(at, _EVENT, nd.idx, nd.inc, BlockReceived(block_hash, self.blocks[block_hash], at))
-        else:
-            self.push(self.now + FETCH_RETRY_MS, _FETCH, nd.idx, nd.inc, (height, block_hash))
-
-    def gossip_tick(self, nd: SimNode) -> None:
-        """The node's outbox timer. While a height makes no progress: Byzantine nodes
-        re-send what they sent; honest nodes help with the ``gossip_policy`` — the
-        node's round summaries (after 1 s, then 2, 4, 8 s), or, for the broken
-        "storm" variant, every vote and proposal to every peer every second. Also
-        what block sync does when stuck: ask a node that is ahead."""
-        st = nd.state if nd.alive else None
-        stalled = st is not None and st.height == nd.mark
-        nd.mark = st.height if st is not None else None
-        if not stalled:
-            nd.help_wait = GOSSIP_MS
-        wait = nd.help_wait if self.gossip_policy == "summary" else GOSSIP_MS
-        self.push(self.now + int(wait * self.rng.uniform(0.8, 1.2)), _TICK, nd.idx, 0, None)
-        if not stalled or nd.mode == "silent":
-            return
-        nd.help_wait = min(nd.help_wait * 2, MAX_BACKOFF_MS)
-        if not nd.syncing:  # block sync polls peers' status
-            ahead = [p for p in self.nodes if p.alive and p.top >= st.height and p is not nd]
-            if ahead:
-                nd.syncing = True
-                src = self.rng.choice(ahead)
-                self.push(self.now + 2 * self.delay(), _SYNC, nd.idx, (nd.inc, src.idx), None)
-        if nd.mode != "honest":
-            for m in nd.sent:
-                if m.round >= st.round - 1:
-                    self.send(nd, m)
-            return
-        if self.gossip_policy == "storm":
-            return self.storm(nd)
-        summary = summarize(st)
-        if summary is not None:
-            peers = [p for p in self.nodes if p is not nd]
-            self.send(nd, summary, self.rng.sample(peers, min(SUMMARY_FANOUT, len(peers))))
-
-    def answer_summary(self, nd: SimNode, src: SimNode, summary: RoundSummary) -> None:
-        """As the node's outbox: what the peer lacks, at most once per half interval."""
-        st = nd.state
-        if summary.height > st.height + 1 and not nd.syncing and src.top >= st.height:
-            nd.syncing = True
-            self.push(self.now + 2 * self.delay(), _SYNC, nd.idx, (nd.inc, src.idx), None)
-        if nd.mode != "honest" or self.now - nd.answered.get(src.idx, -GOSSIP_MS) < GOSSIP_MS // 2:
-            return
-        nd.answered[src.idx] = self.now
-        for msg in missing_for(st, summary, limit=answer_limit(st.valset)):
-            self.send(nd, msg, [src])
-
-    def storm(self, nd: SimNode) -> None:
-        """The node before round summaries: its own messages of the height again, to
-        every peer and on gossip, and every other vote and proposal of the current,
-        valid and locked rounds to every peer."""
-        st = nd.state
-        own = [m for m in nd.sent if m.height == st.height]
-        for m in own:
-            self.send(nd, m)
-            self.send(nd, m, via="gossip")
-        if st.votes is None:
-            return
-        for r in sorted({x for x in (st.round, st.valid_round, st.locked_round) if x >= 0}):
-            for vtype in (PREVOTE, PRECOMMIT):
-                for vote in st.votes.votes_in(r, vtype):
-                    if vote.validator != nd.bid:
-                        self.send(nd, vote)
-            p = st.proposals.get(r)
-            if p is not None and p.proposer != nd.bid:
-                self.send(nd, p)
-
     # ------------------------------------------------------------- actions
 
     def _triggers_crash(self, nd: SimNode, action) -> bool:
@@ -712,39 +616,6 @@ class Simulation:
             nd.last_precommit = msg
         self.send(nd, msg, targets)
 
-    def byzantine_publish(self, nd: SimNode, msg) -> None:
-        rng, key = self.rng, nd.key
-        if nd.mode == "silent":
-            return
-        if nd.mode == "random":
-            if type(msg) is Vote:
-                msg = Vote.create(key, CHAIN_ID, msg.type, msg.height, msg.round, rng.randbytes(32))
-            return self.publish(nd, msg)
-        # equivocate: two versions, each to one half of the peers
-        peers = [p for p in self.nodes if p is not nd]
-        if type(msg) is Proposal:
-            other = rng.randbytes(32)
-            self.blocks[other] = not ("invalid" in self.faults and rng.random() < 0.3)
-            side_a = frozenset(p.idx for p in rng.sample(peers, len(peers) // 2))
-            self.byz_split[(msg.height, msg.round)] = (msg.block_hash, other, side_a)
-            twin = Proposal.create(key, CHAIN_ID, msg.height, msg.round, msg.pol_round, other)
-        else:
-            split = self.byz_split.get((msg.height, msg.round))
-            if split is not None:
-                first, other, side_a = split
-                msg = Vote.create(key, CHAIN_ID, msg.type, msg.height, msg.round, first)
-            else:
-                other = rng.choice((NIL, rng.randbytes(32))) if msg.block_hash != NIL else rng.randbytes(32)
-                side_a = frozenset(p.idx for p in rng.sample(peers, len(peers) // 2))
-            twin = Vote.create(key, CHAIN_ID, msg.type, msg.height, msg.round, other)
-        self.publish(nd, msg, [p for p in peers if p.idx in side_a])
-        self.publish(nd, twin, [p for p in peers if p.idx not in side_a])
-
-    # -------------------------------------------------------------- checks
-
-    def violation(self, what: str) -> None:
-        self.result.safety_violations.append(what)
-
     def record_commit(self, nd: SimNode, h: int, block_hash: bytes, cert: CommitCertificate, rnd: int) -> None:
         nd.committed[h] = (block_hash, cert)
         nd.top = h
@@ -774,68 +645,6 @@ class Simulation:
             got = self._gov_memo[key] = (prev, after)  # holding prev keeps its id unique
         return got[1]
 
-    def check_certificates(self) -> None:
-        """Each distinct certificate against the set in force for its height:
-        CommitCertificate.verify once per new signature set; a certificate whose
-        signatures were all verified already only needs its quorum recomputed."""
-        sets = self.sets_in_force()
-        verified: set[tuple] = set()
-        for h, cert in self.certs.values():
-            valset = sets.get(h, self.valset)
-            pairs = {(cert.round, cert.block_hash, vid, sig) for vid, sig in cert.signatures}
-            if cert.height != h:
-                self.violation(f"validity: certificate for height {cert.height} stored at {h}")
-                continue
-            if pairs <= verified:
-                power = sum(valset.power_of(vid) for vid, _ in cert.signatures)
-                if not valset.has_two_thirds(power):
-                    self.violation(f"validity: certificate at height {h} lacks a 2/3 quorum")
-                continue
-            try:
-                cert.verify(valset, CHAIN_ID, height=h, block_hash=self.decided.get(h))
-            except ValidationError as exc:
-                self.violation(f"validity: certificate at height {h}: {exc}")
-            else:
-                verified |= pairs
-
-    def sets_in_force(self) -> dict[int, ValidatorSet]:
-        """Governance: the set in force for every decided height, replayed from the decided
-        blocks alone (not from any node's bookkeeping), with the counts for the report.
-        Also checks that honest nodes started each height with that set, and that a
-        validator named by committed evidence is out of the set two heights later."""
-        if self.gov is None:
-            return {}
-        res = self.result
-        gov = self.nodes[0].gov[0]
-        sets = {1: gov.validators}
-        for h in range(1, max(self.decided, default=0) + 1):
-            block_hash = self.decided.get(h)
-            if block_hash is None:
-                break
-            evidence = self.block_evidence.get(block_hash, frozenset())
-            before = gov
-            gov, changes = self.gov.after_block(gov, h, evidence)
-            sets[h + 1] = gov.validators
-            if gov.validators.hash != before.validators.hash:
-                res.set_changes += 1
-            for subject, (_, body) in changes.items():
-                if subject.startswith("proposal/") and body.status in ("passed", "refused"):
-                    res.proposals_passed += body.status == "passed"
-                    res.proposals_refused += body.status == "refused"
-                    if body.status == "passed":
-                        res.admitted += body.action.kind == "admit_member"
-                        res.retired += body.action.kind == "retire_member"
-            for bid in evidence:
-                info = before.registry.members.get(bid)
-                if info is None or info.jailed:
-                    continue
-                res.jailed += 1
-                if bid in gov.next_validators and any(m.voting_power > 0 for b, m in before.registry.members.items() if b != bid):
-                    self.violation(f"governance: validator with committed evidence at {h} still signs {h + 2}")
-        for h, valset in self.valset_at.items():
-            if h in sets and sets[h].hash != valset.hash:
-                self.violation(f"governance: nodes started height {h} with a set the chain does not give")
-        return sets
 
 
 def run_one(seed: int, nodes: int, faults, state_factory: StateFactory = ConsensusState, *,
