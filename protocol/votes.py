@@ -187,6 +187,31 @@ class CommitCertificate:
 
     @classmethod
     def from_array(cls, value: Any, field: str = "certificate") -> "CommitCertificate":
+        # Fast path (speed only): a certificate that passes every check below, without
+        # building field names; anything else takes the checked path for its precise error.
+        if type(value) is list and len(value) == 4:
+            h, r, bh, sigs = value
+            if (
+                type(h) is int and 1 <= h <= MAX_HEIGHT and type(r) is int and 0 <= r <= MAX_ROUND
+                and type(bh) is bytes and len(bh) == HASH_SIZE and type(sigs) is list and len(sigs) <= MAX_VALIDATORS
+            ):
+                pairs = []
+                last = b""  # every validator id is 20 bytes, so greater than this
+                for item in sigs:
+                    if not (type(item) is list and len(item) == 2):
+                        break
+                    vid, sig = item
+                    if not (type(vid) is bytes and len(vid) == BRANCH_ID_SIZE and vid > last
+                            and type(sig) is bytes and len(sig) == SIGNATURE_SIZE):
+                        break
+                    pairs.append((vid, sig))
+                    last = vid
+                else:
+                    return cls(h, r, bh, tuple(pairs))
+        return cls._from_array_checked(value, field)
+
+    @classmethod
+    def _from_array_checked(cls, value: Any, field: str) -> "CommitCertificate":
         h, r, bh, sigs = expect_array(value, 4, field)
         pairs = []
         for i, item in enumerate(expect_list(sigs, f"{field}.signatures", max_len=MAX_VALIDATORS)):

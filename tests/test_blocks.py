@@ -356,3 +356,122 @@ def test_evidence_decode_order():
 def test_certify_helper_builds_valid_certificate():
     state, block = sample_block()
     certify(block, validator_keys(4)[:3]).verify(state.validators, CHAIN_ID, height=1, block_hash=block.hash)
+
+
+# ---------------------------------------------------------------- fast paths == checked paths
+# Header and CommitCertificate accept well-formed arrays on a fast path; these compare it
+# with the checked path (which names the field of any error) over mostly-valid, slightly
+# broken inputs: the same object or the same error, whichever path runs.
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+from protocol.errors import ProtocolError  # noqa: E402
+
+
+def outcome(fn, *args):
+    try:
+        return ("ok", fn(*args))
+    except ProtocolError as exc:
+        return (type(exc), exc.reason, exc.field)
+
+
+odd = st.sampled_from([None, True, False, 1.5, "", "c" * 50, "c" * 51, -1, 0, 1, 2**31, 2**31 + 1, 2**53, 2**53 + 1,
+                       2**62, 2**62 + 1, b"", b"x" * 19, b"x" * 20, b"x" * 21, b"x" * 31, b"x" * 32, b"x" * 33, b"x" * 64,
+                       b"x" * 65, [], [b"v" * 20]])
+
+
+def edge(valid, *limits):
+    """Valid values, often exactly at a limit."""
+    return st.one_of(valid, st.sampled_from(limits))
+
+
+def near(fields):
+    """Arrays of valid values (``fields``: per element, a strategy of valid values and the
+    values at or just past its limits) with up to two elements replaced by a limit value
+    or an odd one, sometimes cut short or one longer."""
+    valid = st.tuples(*[v for v, _ in fields]).map(list)
+    limit_edits = st.sampled_from([(i, v) for i, (_, limits) in enumerate(fields) for v in limits])
+    edit = st.one_of(limit_edits, limit_edits, st.tuples(st.integers(0, len(fields) - 1), odd))
+    ends = st.sampled_from([None, None, None, "cut", "extend"])
+
+    def apply(args):
+        arr, changes, end = args
+        for i, v in changes:
+            arr[i] = v
+        return arr[:-1] if end == "cut" else arr + [0] if end == "extend" else arr
+    return st.tuples(valid, st.lists(edit, min_size=1, max_size=2), ends).map(apply) | valid
+
+
+hashes = st.binary(min_size=32, max_size=32)
+hash_field = (hashes, [b"x" * 31, b"x" * 33, "h" * 32])
+header_fields = [(st.just(1), [0, 2, True]), (st.sampled_from(["chain", "c" * 50]), ["", "c" * 51, b"chain"]),
+                 (edge(st.integers(1, 2**62), 1, 2**62), [0, 2**62 + 1]), (edge(st.integers(0, 2**31), 0, 2**31), [-1, 2**31 + 1]),
+                 (edge(st.integers(0, 2**53), 0, 2**53), [-1, 2**53 + 1]), *[hash_field] * 6,
+                 (st.binary(min_size=20, max_size=20), [b"v" * 19, b"v" * 21])]
+
+
+VALID_HEADER = [1, "chain", 7, 0, 1_767_225_600_000, *[bytes([i]) * 32 for i in range(6)], b"v" * 20]
+
+
+def single_edits(valid: list, fields) -> list:
+    """``valid`` with one element at each of its limits in turn: a deterministic floor under
+    the property tests below, which mix limits, odd values and lengths at random."""
+    out = []
+    for i, (_, limits) in enumerate(fields):
+        for v in limits:
+            arr = list(valid)
+            arr[i] = v
+            out.append(arr)
+    return out
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.one_of(near(header_fields), st.lists(odd, max_size=13), st.sampled_from(single_edits(VALID_HEADER, header_fields))))
+def test_header_fast_path_matches_checked_path(arr):
+    assert outcome(Header.from_array, arr, "h") == outcome(Header._from_array_checked, arr, "h")
+
+
+validator_ids = st.lists(st.binary(min_size=20, max_size=20), max_size=4).map(sorted)
+pairs = validator_ids.flatmap(lambda ids: st.tuples(*[st.tuples(st.just(v), st.binary(min_size=64, max_size=64)).map(list)
+                                                     for v in ids]).map(list))
+certificate_fields = [(edge(st.integers(1, 2**62), 1, 2**62), [0, 2**62 + 1]), (edge(st.integers(0, 2**31), 0, 2**31), [-1, 2**31 + 1]),
+                      (hashes, [b"", b"x" * 31, b"x" * 33]), (pairs, [[[b"v" * 20]], [b"v" * 20], [[b"v" * 20, b"s" * 64, b""]], [[b"v" * 20, b"s" * 63]],
+                                                [[b"v" * 20, b"s" * 65]], [[b"v" * 19, b"s" * 64]], [[b"v" * 20, b"s" * 64]] * 2,
+                                                [[b"w" * 20, b"s" * 64], [b"v" * 20, b"s" * 64]], [[b"v" * 20, "s" * 64]]])]
+valid_certificates = st.tuples(*[v for v, _ in certificate_fields]).map(list)
+
+
+def broken_signatures(cert: list):
+    """A certificate whose signature list has one pair changed, repeated or swapped."""
+    sigs = cert[3]
+    if not sigs:
+        return st.just(cert)
+    k = len(sigs)
+    change = st.one_of(
+        st.tuples(st.integers(0, k - 1), st.integers(0, 1), odd).map(lambda t: ("set", t)),
+        st.integers(0, k - 1).map(lambda i: ("repeat", i)),
+        st.integers(0, k - 1).map(lambda i: ("not a pair", i)),
+        st.just(("reverse", None)),
+    )
+
+    def apply(c):
+        kind, arg = c
+        new = [list(p) for p in sigs]
+        if kind == "set":
+            new[arg[0]][arg[1]] = arg[2]
+        elif kind == "repeat":
+            new.insert(arg, list(new[arg]))
+        elif kind == "not a pair":
+            new[arg] = new[arg] + [b""]
+        else:
+            new.reverse()
+        return cert[:3] + [new]
+    return change.map(apply)
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.one_of(near(certificate_fields), valid_certificates.flatmap(broken_signatures), st.lists(odd, max_size=5),
+                 st.sampled_from(single_edits([7, 0, b"b" * 32, [[b"\x01" * 20, b"s" * 64], [b"\x02" * 20, b"s" * 64]]],
+                                              certificate_fields))))
+def test_certificate_fast_path_matches_checked_path(arr):
+    assert outcome(CommitCertificate.from_array, arr, "c") == outcome(CommitCertificate._from_array_checked, arr, "c")
