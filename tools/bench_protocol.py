@@ -15,7 +15,7 @@ Measures, on this machine, in one run:
 
 The raw-verify loop verifies the very messages the records sign (same length),
 so the ratio record validations / raw verifies is the fraction of the
-signature bound that the rest of the pipeline leaves (target: at least 0.8).
+signature bound that the rest of the pipeline leaves (issue 19's target: at least 0.9; issue 4's was 0.8).
 Rates are the best of ``4 * --repeat`` interleaved trials over the first 2,000
 records; block figures the best of ``--repeat`` runs over all N (the machine
 may be shared). This is a script, not a test: it asserts nothing.
@@ -254,7 +254,7 @@ def _table(r: dict[str, float]) -> str:
         ("raw Ed25519 verify, 2 threads", f"{r['verify_per_s_2t']:,.0f} /s"),
         ("record validation, 1 thread", f"{r['record_validations_per_s']:,.0f} /s"),
         ("record validation, 2 threads", f"{r['record_validations_per_s_2t']:,.0f} /s"),
-        ("ratio validation / verify (1t, target >= 0.80)", f"{r['ratio']:.2f}"),
+        ("ratio validation / verify (1t, target >= 0.90)", f"{r['ratio']:.2f}"),
         ("same ratio in thread CPU time", f"{r['ratio_cpu']:.2f}"),
         ("ratio validation / verify (2t)", f"{r['ratio_2t']:.2f}"),
         (f"build_block, {n:,} records", f"{r['build_10k_records_s']:.3f} s"),
