@@ -399,7 +399,7 @@ def test_phone_size_in_the_dark_theme(browser, net, request):
 
 
 def test_with_auth_reads_the_explorer_asks_for_the_token(browser, tmp_path, request):
-    from test_api import NodeThread
+    from api_node import NodeThread
     from tools.netsetup import create_network, set_config
 
     home = create_network(tmp_path, 1, fixed_ports=False, consensus=CONSENSUS)[0]
