@@ -1,8 +1,9 @@
 /* The hashing of a branch's state tree (docs/PROTOCOL.md §8) in C: speed only.
  *
- * set_hash(leaves, depth) and inner_hash(left, right) compute exactly what
- * protocol/state_tree.py's pure-Python _set_hash_py and _inner_hash_py compute, for
- * every input those accept: the same recursion, the same split, the same errors.
+ * set_hash(leaves, depth), inner_hash(left, right) and update_one(node, item, depth,
+ * pack) compute exactly what protocol/state_tree.py's pure-Python _set_hash_py,
+ * _inner_hash_py and _update_one_py compute, for every input those accept: the same
+ * recursion, the same split, the same nodes, the same errors.
  * state_tree.py uses these when this module was built and falls back to the Python
  * otherwise (a machine without a C compiler or OpenSSL's headers installs without
  * it: the extension is optional in pyproject.toml). tests/test_state_tree.py checks
@@ -150,11 +151,256 @@ done:
     return result;
 }
 
+/* ------------------------------------------------------------------ one update
+ * update_one(node, item, depth, pack) is state_tree._update_one_py: the tree ``node`` (at
+ * ``depth``) with ``item`` = (key, leaf or None) put in or removed, re-hashing its path
+ * only. Nodes are the Python module's tuples: None, (hash, left, right) or (hash, leaves);
+ * ``pack`` is state_tree.PACK. A node of another shape raises TypeError. */
+
+static int
+check_hash(PyObject *h)
+{
+    if (!PyBytes_CheckExact(h) || PyBytes_GET_SIZE(h) != HASH_SIZE) {
+        PyErr_SetString(PyExc_TypeError, "a node's hash is 32 bytes");
+        return -1;
+    }
+    return 0;
+}
+
+/* 3: an inner node, 2: a pack, 0: None; -1 (TypeError) for anything else */
+static int
+node_kind(PyObject *n)
+{
+    if (n == Py_None)
+        return 0;
+    if (PyTuple_CheckExact(n)) {
+        Py_ssize_t size = PyTuple_GET_SIZE(n);
+        if ((size == 3 || (size == 2 && PyTuple_CheckExact(PyTuple_GET_ITEM(n, 1)))) &&
+            check_hash(PyTuple_GET_ITEM(n, 0)) == 0)
+            return (int)size;
+        if (PyErr_Occurred())
+            return -1;
+    }
+    PyErr_SetString(PyExc_TypeError, "not a state tree node");
+    return -1;
+}
+
+static const unsigned char *
+hash_or_empty(PyObject *n)
+{
+    return n == Py_None ? EMPTY : (const unsigned char *)PyBytes_AS_STRING(PyTuple_GET_ITEM(n, 0));
+}
+
+/* (inner_hash(left, right), left, right); new reference */
+static PyObject *
+make_inner(PyObject *left, PyObject *right)
+{
+    unsigned char buf[1 + 2 * HASH_SIZE], out[HASH_SIZE];
+    PyObject *h, *node;
+
+    buf[0] = 0x01;
+    memcpy(buf + 1, hash_or_empty(left), HASH_SIZE);
+    memcpy(buf + 1 + HASH_SIZE, hash_or_empty(right), HASH_SIZE);
+    sha256(buf, sizeof buf, out);
+    h = PyBytes_FromStringAndSize((const char *)out, HASH_SIZE);
+    if (h == NULL)
+        return NULL;
+    node = PyTuple_Pack(3, h, left, right);
+    Py_DECREF(h);
+    return node;
+}
+
+static int
+lone(PyObject *n)
+{
+    return n != Py_None && PyTuple_GET_SIZE(n) == 2 && PyTuple_GET_SIZE(PyTuple_GET_ITEM(n, 1)) == 1;
+}
+
+/* state_tree._join: a lone entry is carried up; new reference */
+static PyObject *
+join(PyObject *left, PyObject *right)
+{
+    if (left == Py_None && (right == Py_None || lone(right))) {
+        Py_INCREF(right);
+        return right;
+    }
+    if (right == Py_None && lone(left)) {
+        Py_INCREF(left);
+        return left;
+    }
+    return make_inner(left, right);
+}
+
+/* state_tree._make over sorted 64-byte leaves; new reference */
+static PyObject *
+make(PyObject **leaves, Py_ssize_t n, int depth, Py_ssize_t pack)
+{
+    PyObject *left, *right, *node;
+    Py_ssize_t i = 0, k;
+    int byte, shift;
+
+    if (n == 0)
+        Py_RETURN_NONE;
+    if (n <= pack) {
+        const unsigned char *stack[STACK_LEAVES];
+        unsigned char out[HASH_SIZE];
+        PyObject *h, *tuple;
+        if (n > STACK_LEAVES) {
+            PyErr_SetString(PyExc_ValueError, "pack too large");
+            return NULL;
+        }
+        for (k = 0; k < n; k++)
+            stack[k] = (const unsigned char *)PyBytes_AS_STRING(leaves[k]);
+        if (set_hash(stack, n, depth, out) < 0) {
+            PyErr_SetString(PyExc_ValueError, "two subjects with the same key");
+            return NULL;
+        }
+        tuple = PyTuple_New(n);
+        if (tuple == NULL)
+            return NULL;
+        for (k = 0; k < n; k++) {
+            Py_INCREF(leaves[k]);
+            PyTuple_SET_ITEM(tuple, k, leaves[k]);
+        }
+        h = PyBytes_FromStringAndSize((const char *)out, HASH_SIZE);
+        if (h == NULL) {
+            Py_DECREF(tuple);
+            return NULL;
+        }
+        node = PyTuple_Pack(2, h, tuple);
+        Py_DECREF(h);
+        Py_DECREF(tuple);
+        return node;
+    }
+    if (depth >= KEY_BITS) {
+        PyErr_SetString(PyExc_ValueError, "two subjects with the same key");
+        return NULL;
+    }
+    byte = HASH_SIZE + (depth >> 3);
+    shift = 7 - (depth & 7);
+    while (i < n && !((((const unsigned char *)PyBytes_AS_STRING(leaves[i]))[byte] >> shift) & 1))
+        i++;
+    left = make(leaves, i, depth + 1, pack);
+    if (left == NULL)
+        return NULL;
+    right = make(leaves + i, n - i, depth + 1, pack);
+    if (right == NULL) {
+        Py_DECREF(left);
+        return NULL;
+    }
+    node = make_inner(left, right);
+    Py_DECREF(left);
+    Py_DECREF(right);
+    return node;
+}
+
+/* state_tree._repack with one item: the pack (or None) ``node`` with ``leaf`` put in at
+ * ``key``, or the entry at ``key`` removed when ``leaf`` is None; new reference */
+static PyObject *
+repack(PyObject *node, const unsigned char *key, PyObject *leaf, int depth, Py_ssize_t pack)
+{
+    PyObject *stack[STACK_LEAVES + 1];
+    PyObject *old = node == Py_None ? NULL : PyTuple_GET_ITEM(node, 1);
+    Py_ssize_t n = old == NULL ? 0 : PyTuple_GET_SIZE(old), m = 0, k;
+    int placed = leaf == Py_None;
+
+    if (n > STACK_LEAVES) {
+        PyErr_SetString(PyExc_ValueError, "pack too large");
+        return NULL;
+    }
+    for (k = 0; k < n; k++) {
+        PyObject *l = PyTuple_GET_ITEM(old, k);
+        int c;
+        if (!PyBytes_CheckExact(l) || PyBytes_GET_SIZE(l) != LEAF_SIZE) {
+            PyErr_SetString(PyExc_TypeError, "a leaf is 64 bytes: leaf hash || key");
+            return NULL;
+        }
+        c = memcmp(PyBytes_AS_STRING(l) + HASH_SIZE, key, HASH_SIZE);
+        if (c == 0)
+            continue; /* replaced or removed */
+        if (c > 0 && !placed) {
+            stack[m++] = leaf;
+            placed = 1;
+        }
+        stack[m++] = l;
+    }
+    if (!placed)
+        stack[m++] = leaf;
+    return make(stack, m, depth, pack);
+}
+
+static PyObject *
+py_update_one(PyObject *module, PyObject *args)
+{
+    PyObject *node, *item, *keyobj, *leaf, *trail[KEY_BITS], *new, *next;
+    int dirs[KEY_BITS], depth, t = 0, kind;
+    Py_ssize_t pack;
+    const unsigned char *key;
+
+    if (!PyArg_ParseTuple(args, "OO!in:update_one", &node, &PyTuple_Type, &item, &depth, &pack))
+        return NULL;
+    if (PyTuple_GET_SIZE(item) != 2) {
+        PyErr_SetString(PyExc_TypeError, "an item is (key, leaf or None)");
+        return NULL;
+    }
+    keyobj = PyTuple_GET_ITEM(item, 0);
+    leaf = PyTuple_GET_ITEM(item, 1);
+    if (!PyBytes_CheckExact(keyobj) || PyBytes_GET_SIZE(keyobj) != HASH_SIZE) {
+        PyErr_SetString(PyExc_TypeError, "a key is 32 bytes");
+        return NULL;
+    }
+    key = (const unsigned char *)PyBytes_AS_STRING(keyobj);
+    if (leaf != Py_None && (!PyBytes_CheckExact(leaf) || PyBytes_GET_SIZE(leaf) != LEAF_SIZE ||
+                            memcmp(PyBytes_AS_STRING(leaf) + HASH_SIZE, key, HASH_SIZE) != 0)) {
+        PyErr_SetString(PyExc_TypeError, "a leaf is 64 bytes: leaf hash || its key");
+        return NULL;
+    }
+    if (depth < 0 || depth > KEY_BITS || pack < 1 || pack > STACK_LEAVES) {
+        PyErr_SetString(PyExc_ValueError, "depth outside [0, 256] or pack outside [1, 64]");
+        return NULL;
+    }
+    while ((kind = node_kind(node)) == 3) {
+        int right;
+        if (depth >= KEY_BITS) {
+            PyErr_SetString(PyExc_ValueError, "a path longer than 256");
+            return NULL;
+        }
+        right = (key[depth >> 3] >> (7 - (depth & 7))) & 1;
+        trail[t] = node;
+        dirs[t++] = right;
+        node = PyTuple_GET_ITEM(node, right ? 2 : 1);
+        depth++;
+    }
+    if (kind < 0)
+        return NULL;
+    new = repack(node, key, leaf, depth, pack);
+    while (new != NULL && t > 0) {
+        PyObject *parent = trail[--t], *left, *right;
+        if (dirs[t]) {
+            left = PyTuple_GET_ITEM(parent, 1);
+            right = new;
+        } else {
+            left = new;
+            right = PyTuple_GET_ITEM(parent, 2);
+        }
+        if (node_kind(left) < 0 || node_kind(right) < 0) {
+            Py_DECREF(new);
+            return NULL;
+        }
+        next = left != Py_None && right != Py_None ? make_inner(left, right) : join(left, right);
+        Py_DECREF(new);
+        new = next;
+    }
+    return new;
+}
+
 static PyMethodDef methods[] = {
     {"set_hash", py_set_hash, METH_VARARGS,
      "set_hash(leaves, depth) -> bytes: §8's node(S, depth) over sorted 64-byte leaves."},
     {"inner_hash", py_inner_hash, METH_VARARGS,
      "inner_hash(left, right) -> bytes: sha256(0x01 || left || right)."},
+    {"update_one", py_update_one, METH_VARARGS,
+     "update_one(node, (key, leaf or None), depth, pack) -> node: state_tree._update_one_py."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -112,10 +112,10 @@ def _set_hash_py(leaves: Sequence[bytes], depth: int) -> bytes:
                           _set_hash_py(leaves[i:], depth + 1) if i < len(leaves) else EMPTY)
 
 
-try:  # speed only: the same two functions in C (protocol/_treehash.c), where it was built
-    from ._treehash import inner_hash as _inner_hash_c, set_hash as _set_hash_c
-except ImportError:  # no compiler or no OpenSSL headers at install: the Python above
-    _inner_hash_c = _set_hash_c = None
+try:  # speed only: the same functions in C (protocol/_treehash.c), where it was built
+    from ._treehash import inner_hash as _inner_hash_c, set_hash as _set_hash_c, update_one as _update_one_c
+except ImportError:  # no compiler or no OpenSSL headers at install: the Python here
+    _inner_hash_c = _set_hash_c = _update_one_c = None
 inner_hash = _inner_hash_c or _inner_hash_py
 """sha256(0x01 || left || right): an inner node of §8's tree."""
 _set_hash = _set_hash_c or _set_hash_py
@@ -167,7 +167,7 @@ def update(node: Node, items: Sequence[Item], depth: int = 0) -> Node:
     if not items:
         return node
     if len(items) == 1:
-        return _update_one(node, items[0], depth)
+        return _update_one(node, items[0], depth, PACK)
     if node is None or len(node) == 2:
         return _repack(node, items, depth)
     i = _item_split(items, depth)
@@ -176,8 +176,9 @@ def update(node: Node, items: Sequence[Item], depth: int = 0) -> Node:
     return _join(left, right)
 
 
-def _update_one(node: Node, item: Item, depth: int) -> Node:
-    """:func:`update` with one item, without recursion: down its path, then back up."""
+def _update_one_py(node: Node, item: Item, depth: int, pack: int) -> Node:
+    """:func:`update` with one item, without recursion: down its path, then back up.
+    (``pack`` is PACK, which :func:`_make` reads itself; the C version is given it.)"""
     key = item[0]
     trail = []
     while node is not None and len(node) == 3:
@@ -196,6 +197,9 @@ def _update_one(node: Node, item: Item, depth: int) -> Node:
         else:
             new = _join(left, r)
     return new
+
+
+_update_one = _update_one_c or _update_one_py
 
 
 def items_of(changes: Iterable[tuple[str, Optional[bytes]]]) -> list[Item]:

@@ -296,6 +296,7 @@ def test_pack_size_is_a_layout_only(monkeypatch, pack, hashing):
     if hashing == "python":
         monkeypatch.setattr(state_tree, "_set_hash", state_tree._set_hash_py)
         monkeypatch.setattr(state_tree, "inner_hash", state_tree._inner_hash_py)
+        monkeypatch.setattr(state_tree, "_update_one", state_tree._update_one_py)
     rnd = random.Random(pack)
     node, model = None, {}
     for _ in range(60):
@@ -328,6 +329,7 @@ leaf_sets = st.lists(st.tuples(st.binary(min_size=32, max_size=32), key_bytes), 
 @needs_c
 def test_the_c_hashing_is_in_use_where_it_was_built():
     assert state_tree._set_hash is state_tree._set_hash_c and state_tree.inner_hash is state_tree._inner_hash_c
+    assert state_tree._update_one is state_tree._update_one_c
 
 
 @needs_c
@@ -368,3 +370,49 @@ def test_c_inner_hash_equals_python(left, right):
         assert state_tree._inner_hash_c(a, b) == state_tree._inner_hash_py(a, b) == H(b"\x01" + left + right)
     with pytest.raises(TypeError):
         state_tree._inner_hash_c("text", right)
+
+
+def _tree_ops(keys, pack):
+    """Single-item updates (put or remove) on keys from ``keys``: (key, leaf or None) items."""
+    op = st.tuples(st.sampled_from(keys), st.booleans(), st.binary(min_size=32, max_size=32))
+    return st.lists(op, min_size=1, max_size=60)
+
+
+# keys whose top three bits are 0, as the keys below a node at depth 3 are
+deep_keys = [bytes([a, b, c]) + bytes(28) + bytes([d]) for a in (0, 0x10) for b in (0, 1, 0xFF) for c in (0, 0x80) for d in (0, 1, 2)]
+random_keys = [bytes([k[0] & 0x1F]) + k[1:] for k in (H(b"subject %d" % i) for i in range(40))]
+
+
+@needs_c
+@pytest.mark.parametrize("pack", [1, 2, 3, 8])
+@settings(max_examples=60, deadline=None)
+@given(ops=st.one_of(_tree_ops(deep_keys, 8), _tree_ops(random_keys, 8)), depth=st.sampled_from([0, 0, 3]))
+def test_c_update_one_builds_the_same_nodes(pack, ops, depth):
+    """The C update gives the very tuples the Python one does (hashes and layout), step by
+    step, from the empty tree, through inserts, replacements and removals, at any pack size
+    (keys sharing up to 31 bytes: splits come deep)."""
+    saved, state_tree.PACK = state_tree.PACK, pack  # the Python reads it (hypothesis: no monkeypatch here)
+    try:
+        node_c = node_py = None
+        for key, put, h in ops:
+            item = (key, h + key if put else None)
+            node_c = state_tree._update_one_c(node_c, item, depth, pack)
+            node_py = state_tree._update_one_py(node_py, item, depth, pack)
+            assert node_c == node_py
+    finally:
+        state_tree.PACK = saved
+
+
+@needs_c
+def test_c_update_one_refuses_what_is_not_a_tree():
+    leaf = H(b"h") + H(b"k")
+    good = state_tree._update_one_c(None, (leaf[32:], leaf), 0, 8)
+    for node in ((b"x" * 32,), (b"short", ()), [b"x" * 32, None, None], (b"x" * 32, None, "child"), (b"x" * 32, (b"leaf",))):
+        with pytest.raises(TypeError):
+            state_tree._update_one_c(node, (leaf[32:], leaf), 0, 8)
+    for item in ((leaf[32:],), (leaf[:31], leaf), (leaf[32:], leaf[:63]), (leaf[32:], H(b"h") + H(b"other")), [leaf[32:], leaf]):
+        with pytest.raises(TypeError):
+            state_tree._update_one_c(good, item, 0, 8)
+    for depth, pack in ((-1, 8), (257, 8), (0, 0), (0, 65)):
+        with pytest.raises(ValueError):
+            state_tree._update_one_c(good, (leaf[32:], leaf), depth, pack)
