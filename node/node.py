@@ -365,7 +365,7 @@ class BranchNode:
                          "http://%s:%d" % self.api_address if self.api_address else "off",
                          f", halts after height {self.chain.halt_height}" if self.chain.halt_height else "")
                 if state_tree._set_hash_c is None:
-                    log.info("the state tree's hashing runs in Python, at about half the speed: protocol._treehash "
+                    log.info("the state tree's hashing and updates run in Python, about three times slower: protocol._treehash "
                              "was not built (installing needs a C compiler and OpenSSL's headers for it)")
                 task_status.started(self)
         finally:
