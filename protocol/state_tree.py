@@ -35,6 +35,11 @@ price of a few more hashes per change. An entry's path is the sibling hashes fro
 depth 0 down to its leaf (:func:`path_of`); :func:`root_from_path` folds them back up. ``EntryProof``
 adds the RFC 6962 proof of the branch's top leaf in the state root (§6, §8).
 
+Speed: where the optional extension ``protocol._treehash`` was built (a C compiler and
+OpenSSL's headers at install), a pack's hash, an inner node's hash and the update of one
+entry run in C; the Python functions ``_set_hash_py``, ``_inner_hash_py`` and
+``_update_one_py`` are the reference they are tested against, and the fallback.
+
 Errors: :func:`root_from_path` and :meth:`EntryProof.verify` raise
 ``ValidationError`` with reason ``bad_entry_leaf`` (not an encoded 5-element entry
 with a string subject), ``bad_path`` (over 256 siblings, or one not 32 bytes),
