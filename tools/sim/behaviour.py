@@ -8,16 +8,11 @@ Mixins of :class:`tools.sim.engine.Simulation`: they share its state (``self.nod
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from protocol.consensus import BlockReceived, Step
 from protocol.consensus.gossip import SUMMARY_FANOUT, RoundSummary, answer_limit, missing_for, summarize
 from protocol.votes import NIL, PRECOMMIT, PREVOTE, Proposal, Vote
 
-from .world import _EVENT, _FETCH, _SYNC, _TICK, CHAIN_ID, FETCH_RETRY_MS, GOSSIP_MS, MAX_BACKOFF_MS
-
-if TYPE_CHECKING:
-    from .engine import SimNode
+from .world import _EVENT, _FETCH, _SYNC, _TICK, CHAIN_ID, FETCH_RETRY_MS, GOSSIP_MS, MAX_BACKOFF_MS, SimNode
 
 
 class NodeDuties:

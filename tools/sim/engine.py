@@ -98,7 +98,7 @@ from .governance import GOV_SALT, GovScenario, ScriptedScenario, genesis_state
 from .keys import rotated_key, sim_keys
 from .world import (
     _CRASH, _CRASH_ALL, _EVENT, _FETCH, _GATE, _HEAL, _IDLE, _MSG, _PARTITION, _RESTART, _RESTART_ALL, _SYNC, _TICK,
-    _WORK, CHAIN_ID, GOSSIP_MS, SYNC_STALL_MS,
+    _WORK, CHAIN_ID, GOSSIP_MS, SYNC_STALL_MS, SimNode,
 )
 
 FAULT_KINDS = ("delay", "drop", "dup", "partition", "crash", "crash_all", "byz", "invalid")
@@ -142,40 +142,6 @@ class RunResult:
         faults = ",".join(self.faults) or "none"
         gov = " --governance" if self.governance else ""
         return f"python -m tools.simulate --seed {self.seed} --nodes {self.nodes} --faults {faults}{gov}"
-
-
-class SimNode:
-    __slots__ = (
-        "idx", "key", "bid", "mode", "state", "alive", "inc", "signer", "committed", "top",
-        "sent", "sent_height", "last_precommit", "mark", "syncing", "height_started",
-        "have", "wal_blocks", "waiting_for", "help_wait", "answered", "signed_history", "gov", "evidence_pool",
-    )
-
-    def __init__(self, idx: int, key, mode: str):
-        self.idx = idx
-        self.key = key
-        self.bid = key.branch_id
-        self.mode = mode  # "honest", "equivocate", "random", "silent"
-        self.state: ConsensusState | None = None
-        self.alive = True
-        self.inc = 0
-        self.signer = None  # persisted SignerState
-        self.committed: dict[int, tuple[bytes, CommitCertificate]] = {}
-        self.top = 0
-        self.sent: list = []
-        self.sent_height = 0
-        self.last_precommit: Vote | None = None
-        self.mark = None
-        self.syncing = False
-        self.height_started = 0
-        self.have: set[bytes] = set()  # blocks in memory (candidates)
-        self.wal_blocks: set[bytes] = set()  # blocks in the consensus WAL (survive a crash)
-        self.waiting_for: int | None = None  # the next height, while the gate holds it
-        self.help_wait = GOSSIP_MS  # the outbox's backoff while a height stays stuck
-        self.answered: dict[int, int] = {}  # peer idx -> when we last answered its summary
-        self.signed_history: list = []  # own messages of the signer's height, in the WAL
-        self.gov: list = []  # governance: GovState after each committed height (index 0: genesis)
-        self.evidence_pool: dict[bytes, int] = {}  # validator this node holds evidence against -> its lowest height
 
 
 StateFactory = Callable[..., ConsensusState]
