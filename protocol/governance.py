@@ -45,6 +45,7 @@ from .encoding import expect_array, expect_bool, expect_bytes, expect_int, expec
 from .errors import ValidationError
 from .genesis import ChainParams
 from .keys import BRANCH_ID_SIZE, PublicKey, branch_id_of
+from .screening import screen_body
 from .validators import MAX_POWER, MAX_VALIDATORS, Validator, ValidatorSet
 from .votes import MAX_HEIGHT
 
@@ -142,8 +143,6 @@ class _GovBody:
     def from_array(cls, value: Any, field: str = "body", *, screen: bool = True) -> Any:
         body = cls._parse(value, field)
         if screen:
-            from .schema import screen_body  # schema imports this module for BODY_TYPES
-
             screen_body(body, field)
         return body
 

@@ -22,7 +22,7 @@ texts and identifiers of one record body may go on the ledger:
    digits is refused (no phone number is that long); anything else is a
    *phone-like number*, allowed only if the branch has declared it public
    (profile ``public_numbers``), which needs the ledger state: it is returned to
-   the caller (schema.screen_body, ledger.py: §8);
+   the caller (screening.screen_body, ledger.py: §8);
 4. the same on the fields **joined** (a number or address split across two
    fields): there, runs and addresses that cross a field boundary count.
 

@@ -5,8 +5,8 @@ are fixed-order, money is integer minor units plus an ISO 4217 code, geo is
 integer micro-degrees, times are integer milliseconds or minutes of the day.
 ``from_array`` raises DecodeError (wrong shape/type) or ValidationError (a
 rule is broken), each naming the field. Personal data is screened per body, all
-text and identifier fields together (``screened_fields()``, :func:`screen_body`,
-§5.3): records.py and views.py call it after ``from_array``; stored bodies read
+text and identifier fields together (``screened_fields()``, screening.py's
+:func:`screen_body`, §5.3): records.py and views.py call it after ``from_array``; stored bodies read
 back from the database are not screened again. The field types themselves
 (text, identifiers, enumerations, hours, fees) are in field_types.py.
 """
@@ -23,6 +23,7 @@ from .encoding import expect_array, expect_bool, expect_int, expect_list, expect
 from .errors import ValidationError
 from .governance import GOV_BODY_TYPES
 from .quality import BranchQuality
+from .screening import plain, screen_body  # noqa: F401  (plain re-exported: records.py takes both from here)
 from .terms import OfferTerms, currency
 from .field_types import (  # noqa: F401  (re-exported: the schema's vocabulary)
     ACCESSIBILITY, CATEGORIES, CHANNELS, FEE_BASES, MAX_PUBLIC_NUMBERS, MAX_TIME_MS, OWNERSHIP, RISK_RATED_CATEGORIES,
@@ -35,11 +36,6 @@ from .field_types import (  # noqa: F401  (re-exported: the schema's vocabulary)
 def _mobile(phone: str) -> bool:
     """pii.is_mobile for a string that already has the phone syntax (digits, spaces, dashes, +)."""
     return pii.is_mobile_digits(phone.replace(" ", "").replace("-", "").lstrip("+"))
-
-
-def plain(text: str) -> bool:
-    """Speed only: True when the screened text of a body provably holds no personal data."""
-    return text.isascii() and pii.plain_ascii(text)
 
 
 class _Body:
@@ -58,23 +54,6 @@ class _Body:
         return body
 
 
-def screen_body(body: "Body", where: str) -> tuple[tuple[str, str], ...]:
-    """Screen ``body`` for personal data (§5.3). Raises ValidationError naming the field.
-
-    Returns the phone-like numbers its fields mention, ``(field, digits)``, that the
-    branch's declared public numbers must cover (§8). A profile declares its own, so
-    for a profile they are checked here and nothing is returned.
-    """
-    if plain(body.screened_text()):  # speed only: the usual case, nothing to find
-        return ()
-    numbers = pii.screen(body.screened_fields(), where, url_fields=_URL_FIELDS if isinstance(body, BranchProfile) else frozenset())
-    if numbers and isinstance(body, BranchProfile):
-        pii.check_declared(numbers, body.declared_numbers())
-        return ()
-    return numbers
-
-
-_URL_FIELDS = frozenset({"contact_url"})
 _FEE_LABELS = tuple(f"fees[{i}].label" for i in range(16))  # the field names, built once
 _EQUIPMENT_IDS = tuple(f"equipment[{i}].id" for i in range(32))
 
@@ -84,6 +63,7 @@ class BranchProfile(_Body):
     """A branch's public profile: name, address, region, location, opening hours and contacts."""
 
     KIND = "branch.profile"
+    URL_FIELDS = frozenset({"contact_url"})  # screened as URLs (§5.3.7)
     name: str
     address: str
     region: str
