@@ -1,13 +1,15 @@
-/* The hashing of a branch's state tree (docs/PROTOCOL.md §8) in C: speed only.
+/* A branch's state tree (docs/PROTOCOL.md §8) in C, where it is hot: speed only.
  *
  * set_hash(leaves, depth), inner_hash(left, right) and update_one(node, item, depth,
  * pack) compute exactly what protocol/state_tree.py's pure-Python _set_hash_py,
- * _inner_hash_py and _update_one_py compute, for every input those accept: the same
- * recursion, the same split, the same nodes, the same errors.
+ * _inner_hash_py and _update_one_py compute for the trees and items state_tree.py
+ * makes: the same recursion, the same split, the same nodes (tuples), the same
+ * ValueError for two subjects with one key. What the Python would not be given (a
+ * node of another shape, a key or leaf of another length) raises TypeError here.
  * state_tree.py uses these when this module was built and falls back to the Python
  * otherwise (a machine without a C compiler or OpenSSL's headers installs without
- * it: the extension is optional in pyproject.toml). tests/test_state_tree.py checks
- * the two agree on random and adversarial inputs, and the vectors of PROTOCOL.md
+ * it: the extension is optional in pyproject.toml). tests/test_state_root.py checks
+ * the two agree on random and adversarial inputs, and the examples of PROTOCOL.md
  * are checked against whichever one is in use.
  *
  * SHA-256 is OpenSSL's (libcrypto), the library Python's hashlib uses too.
