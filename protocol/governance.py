@@ -45,7 +45,7 @@ from .encoding import expect_array, expect_bool, expect_bytes, expect_int, expec
 from .errors import ValidationError
 from .genesis import ChainParams
 from .keys import BRANCH_ID_SIZE, PublicKey, branch_id_of
-from .screening import screen_body
+from .screening import ScreenedBody
 from .validators import MAX_POWER, MAX_VALIDATORS, Validator, ValidatorSet
 from .votes import MAX_HEIGHT
 
@@ -133,18 +133,11 @@ def _member_name(value: Any, field: str) -> str:
 # ---------------------------------------------------------------- record bodies
 
 
-class _GovBody:
-    """What the record layer needs of a body (as protocol/schema.py's ``_Body``):
-    ``from_array`` = parse (``_parse``) + personal-data screening of its texts."""
+class _GovBody(ScreenedBody):
+    """A governance body: ``from_array`` as every body's (parse + screen); by default no
+    text to screen."""
 
     __slots__ = ()
-
-    @classmethod
-    def from_array(cls, value: Any, field: str = "body", *, screen: bool = True) -> Any:
-        body = cls._parse(value, field)
-        if screen:
-            screen_body(body, field)
-        return body
 
     def screened_fields(self) -> list[tuple[str, str]]:
         return []

@@ -23,7 +23,7 @@ from .encoding import expect_array, expect_bool, expect_int, expect_list, expect
 from .errors import ValidationError
 from .governance import GOV_BODY_TYPES
 from .quality import BranchQuality
-from .screening import plain, screen_body  # noqa: F401  (plain re-exported: records.py takes both from here)
+from .screening import ScreenedBody, plain, screen_body  # noqa: F401  (plain, screen_body re-exported: records.py takes them from here)
 from .terms import OfferTerms, currency
 from .field_types import (  # noqa: F401  (re-exported: the schema's vocabulary)
     ACCESSIBILITY, CATEGORIES, CHANNELS, FEE_BASES, MAX_PUBLIC_NUMBERS, MAX_TIME_MS, OWNERSHIP, RISK_RATED_CATEGORIES,
@@ -38,28 +38,12 @@ def _mobile(phone: str) -> bool:
     return pii.is_mobile_digits(phone.replace(" ", "").replace("-", "").lstrip("+"))
 
 
-class _Body:
-    """What every record body shares: ``from_array`` = parse (``_parse``) + screen."""
-
-    __slots__ = ()
-
-    @classmethod
-    def from_array(cls, value: Any, field: str = "body", *, screen: bool = True) -> Any:
-        """Parse and check a body array (§5.5-5.8) and, unless ``screen`` is False, screen
-        it for personal data (§5.3; phone-like numbers, which need the ledger state,
-        are not checked here). Raises DecodeError or ValidationError naming the field."""
-        body = cls._parse(value, field)
-        if screen:
-            screen_body(body, field)
-        return body
-
-
 _FEE_LABELS = tuple(f"fees[{i}].label" for i in range(16))  # the field names, built once
 _EQUIPMENT_IDS = tuple(f"equipment[{i}].id" for i in range(32))
 
 
 @dataclass(frozen=True, slots=True)
-class BranchProfile(_Body):
+class BranchProfile(ScreenedBody):
     """A branch's public profile: name, address, region, location, opening hours and contacts."""
 
     KIND = "branch.profile"
@@ -133,7 +117,7 @@ class BranchProfile(_Body):
 
 
 @dataclass(frozen=True, slots=True)
-class ServiceOffer(_Body):
+class ServiceOffer(ScreenedBody):
     """A service the branch offers (a later offer with the same id replaces it): category, channels, hours, fees, terms."""
 
     KIND = "service.offer"
@@ -237,7 +221,7 @@ class ServiceOffer(_Body):
 
 
 @dataclass(frozen=True, slots=True)
-class ServiceWithdraw(_Body):
+class ServiceWithdraw(ScreenedBody):
     """The branch stops offering a service, with a reason."""
 
     KIND = "service.withdraw"
@@ -272,7 +256,7 @@ class EquipmentStatus:
 
 
 @dataclass(frozen=True, slots=True)
-class ServiceStatus(_Body):
+class ServiceStatus(ScreenedBody):
     """A service's state now: open, paused or closed, the wait in minutes, equipment up or down."""
 
     KIND = "service.status"

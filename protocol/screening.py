@@ -3,7 +3,8 @@ on every body type (schema.py's, quality.py's, governance.py's), with nothing fr
 but what each body offers: ``screened_text()`` (its screened fields joined, for the fast
 pre-screen), ``screened_fields()``, ``URL_FIELDS`` (fields screened as URLs; none unless
 a body says so) and, for a body that declares its own public numbers (a branch profile),
-``declared_numbers()``. The detectors are protocol/pii.py's.
+``declared_numbers()``. The detectors are protocol/pii.py's. :class:`ScreenedBody` is
+what the body types share: ``from_array`` = parse (``_parse``) + this screen.
 """
 
 from __future__ import annotations
@@ -33,3 +34,20 @@ def screen_body(body: Any, where: str) -> tuple[tuple[str, str], ...]:
         pii.check_declared(numbers, declared())
         return ()
     return numbers
+
+
+class ScreenedBody:
+    """What a record body type shares (schema.py's, governance.py's): ``from_array`` =
+    parse (``_parse``) + screen."""
+
+    __slots__ = ()
+
+    @classmethod
+    def from_array(cls, value: Any, field: str = "body", *, screen: bool = True) -> Any:
+        """Parse and check a body array (§5.5-5.8) and, unless ``screen`` is False, screen
+        it for personal data (§5.3; phone-like numbers, which need the ledger state,
+        are not checked here). Raises DecodeError or ValidationError naming the field."""
+        body = cls._parse(value, field)
+        if screen:
+            screen_body(body, field)
+        return body
