@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import pytest
 
-from tools.sim.engine import CRASH_TRIGGERS, Simulation
+from tools.sim.engine import Simulation
+from tools.sim.faults import CRASH_TRIGGERS
 
 
 class _WithoutWalBlocks(Simulation):

@@ -15,7 +15,7 @@ candidate blocks, messages in flight to it, its gate. A decided block that no
 live node holds cannot be committed: a "kinder world" that handed any node any
 block ever built would miss exactly the halt the WAL prevents.
 
-Faults (``FAULT_KINDS``), all active only before the *heal* time:
+Faults (``FAULT_KINDS``; scheduled by tools/sim/faults.py), all active only before the *heal* time:
 
 * ``delay``     long and spiky message delays (reordering comes with them)
 * ``drop``      messages lost with a per-run probability
@@ -89,10 +89,11 @@ from protocol.consensus import (
 from protocol.consensus.gossip import RoundSummary
 from protocol.governance import Action
 from protocol.validators import Validator, ValidatorSet
-from protocol.votes import NIL, PRECOMMIT, PREVOTE, CommitCertificate, Proposal, Vote
+from protocol.votes import NIL, PRECOMMIT, CommitCertificate, Proposal, Vote
 
 from .behaviour import Byzantine, NodeDuties
 from .checks import SafetyChecks
+from .faults import Faults
 from .cpu import CpuModel
 from .governance import GOV_SALT, GovScenario, ScriptedScenario, genesis_state
 from .keys import rotated_key, sim_keys
@@ -115,7 +116,6 @@ HEIGHTS_AFTER_HEAL = 2
 MIN_HEIGHTS = 3
 MAX_EVENTS = 2_000_000
 SIM_GATE = HeightGate(block_interval_ms=30, empty_block_interval_ms=500)
-CRASH_TRIGGERS = ("BroadcastProposal", "prevote", "precommit", "CommitBlock")
 
 @dataclass
 class RunResult:
@@ -147,7 +147,7 @@ class RunResult:
 StateFactory = Callable[..., ConsensusState]
 
 
-class Simulation(NodeDuties, Byzantine, SafetyChecks):
+class Simulation(Faults, NodeDuties, Byzantine, SafetyChecks):
     persist_blocks = True  # the consensus WAL keeps the blocks a node signed for (a broken variant turns it off)
     # How a stuck height is helped: "summary" is the node's (protocol.consensus.gossip); "storm" is the
     # node before it, re-sending every vote to every peer every second (a broken variant for tests).
@@ -265,14 +265,6 @@ class Simulation(NodeDuties, Byzantine, SafetyChecks):
         self.seq += 1
         heapq.heappush(self.heap, (t, self.seq, kind, idx, inc, payload))
 
-    def delay(self) -> int:
-        rng = self.rng
-        if self.healed:
-            return rng.randint(1, min(self.delay_hi, 100))
-        if "delay" in self.faults and rng.random() < 0.2:
-            return rng.randint(self.delay_hi, 4 * self.delay_hi)
-        return rng.randint(1, self.delay_hi)
-
     def send(self, src: SimNode, msg, targets=None, *, via: str = "direct") -> None:
         """``msg`` to ``targets`` (default: every other node), ``via`` a direct stream or
         gossip (what receiving it costs, with a CPU model)."""
@@ -294,27 +286,6 @@ class Simulation(NodeDuties, Byzantine, SafetyChecks):
 
     # ----------------------------------------------------------------- setup
 
-    def schedule_faults(self) -> None:
-        rng, heal = self.rng, self.heal_at
-        if "partition" in self.faults:
-            for _ in range(rng.randint(1, 3)):
-                start = rng.randint(0, heal - 500)
-                groups = [rng.randint(0, 1) for _ in range(self.n)]
-                self.push(start, _PARTITION, 0, 0, groups)
-                self.push(rng.randint(start + 200, heal), _PARTITION, 0, 0, None)
-        if "crash" in self.faults:
-            for nd in rng.sample(self.honest, rng.randint(1, len(self.honest))):
-                start = rng.randint(0, heal - 200)
-                self.push(start, _CRASH, nd.idx, 0, None)
-                self.push(rng.randint(start + 100, heal), _RESTART, nd.idx, 0, None)
-        if "crash_all" in self.faults and not self._fixed_crashes:
-            for _ in range(rng.randint(1, 3)):
-                if rng.random() < 0.5:
-                    self.push(rng.randint(0, heal - 200), _CRASH_ALL, 0, 0, None)
-                else:
-                    self.crash_triggers.append((rng.randint(1, 4), rng.choice(CRASH_TRIGGERS)))
-        self.push(heal, _HEAL, 0, 0, None)
-
     def boot(self, nd: SimNode) -> None:
         nd.state = self.state_factory(nd.key, CHAIN_ID, self.params, nd.signer, tuple(nd.signed_history))
         for key in self.extra_keys.get(nd.bid, ()):
@@ -322,13 +293,6 @@ class Simulation(NodeDuties, Byzantine, SafetyChecks):
         nd.sent, nd.sent_height, nd.syncing, nd.waiting_for = [], 0, False, None
         nd.have = set(nd.wal_blocks)  # the WAL's blocks go back among the candidates
         self.start_height(nd, nd.top + 1)
-
-    def crash(self, nd: SimNode) -> None:
-        """Lose everything not on disk: state machine, candidates, gate, messages in flight."""
-        nd.alive = False
-        nd.inc += 1
-        nd.state = None
-        nd.have = set()
 
     def valset_for(self, nd: SimNode, height: int) -> ValidatorSet:
         """The set in force for ``height`` as ``nd`` knows it: fixed, or (governance) from
@@ -447,15 +411,6 @@ class Simulation(NodeDuties, Byzantine, SafetyChecks):
                 self.boot(nd)
         self.goal = max(self.min_goal, max(h.top for h in self.honest) + HEIGHTS_AFTER_HEAL)
 
-    def crash_everyone(self) -> None:
-        if self.healed:
-            return
-        self.crashed_all += 1
-        for h in self.honest:
-            if h.alive:
-                self.crash(h)
-        self.push(self.now + self.rng.randint(100, 1000), _RESTART_ALL, 0, 0, None)
-
     def deliver(self, nd: SimNode, src: SimNode, msg) -> None:
         if type(msg) is RoundSummary:
             return self.answer_summary(nd, src, msg)
@@ -474,18 +429,6 @@ class Simulation(NodeDuties, Byzantine, SafetyChecks):
             self.apply(nd, ProposalReceived(msg, self.now))
 
     # ------------------------------------------------------------- actions
-
-    def _triggers_crash(self, nd: SimNode, action) -> bool:
-        if not self.crash_triggers or nd.mode != "honest" or self.healed:
-            return False
-        t = type(action)
-        name = t.__name__ if t is not BroadcastVote else ("prevote" if action.vote.type == PREVOTE else "precommit")
-        height = action.vote.height if t is BroadcastVote else getattr(action, "proposal", action).height
-        for i, (h, what) in enumerate(self.crash_triggers):
-            if what == name and height >= h:
-                del self.crash_triggers[i]
-                return True
-        return False
 
     def apply(self, nd: SimNode, event) -> None:
         for action in nd.state.apply(event):
