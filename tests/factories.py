@@ -284,3 +284,14 @@ def raw_record(
     if signature is None:
         signature = signer.sign(Domain.RECORD, chain_id if isinstance(chain_id, str) else CHAIN_ID, encode(arr))
     return encode(arr + [signature] + list(extra))
+
+
+def outcome(fn, *args) -> tuple:
+    """``("ok", result)``, or ``(error type, reason, field)`` of the ProtocolError ``fn``
+    raised: what the fast-path tests compare between a fast path and its checked path."""
+    from protocol.errors import ProtocolError
+
+    try:
+        return ("ok", fn(*args))
+    except ProtocolError as exc:
+        return (type(exc), exc.reason, exc.field)

@@ -16,6 +16,7 @@ from factories import (
     make_state,
     member_keys,
     next_block,
+    outcome,
     validator_keys,
 )
 from protocol import merkle
@@ -365,14 +366,6 @@ def test_certify_helper_builds_valid_certificate():
 
 from hypothesis import given, settings, strategies as st  # noqa: E402
 
-from protocol.errors import ProtocolError  # noqa: E402
-
-
-def outcome(fn, *args):
-    try:
-        return ("ok", fn(*args))
-    except ProtocolError as exc:
-        return (type(exc), exc.reason, exc.field)
 
 
 odd = st.sampled_from([None, True, False, 1.5, "", "c" * 50, "c" * 51, -1, 0, 1, 2**31, 2**31 + 1, 2**53, 2**53 + 1,

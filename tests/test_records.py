@@ -10,6 +10,7 @@ from factories import (
     consigned_offer,
     key,
     offer,
+    outcome,
     profile,
     raw_record,
     record,
@@ -194,15 +195,7 @@ def test_body_types_hold_their_values():
 
 from hypothesis import given, settings, strategies as st  # noqa: E402
 
-from protocol.errors import ProtocolError  # noqa: E402
 from protocol.schema import ServiceStatus, weekly_hours  # noqa: E402
-
-
-def outcome(fn, *args):
-    try:
-        return ("ok", fn(*args))
-    except ProtocolError as exc:
-        return (type(exc), exc.reason, exc.field)
 
 
 odd = st.sampled_from([None, True, 1.5, b"x", "", "x" * 70, -1, 2**40, [], ["a"], "CNY", "free", "atm-1", "a@b.cn",
