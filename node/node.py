@@ -32,7 +32,7 @@ from typing import Any, Callable
 
 import trio
 
-from protocol import state_tree, wire
+from protocol import records, state_tree, wire
 from protocol.errors import RemoteProtocolError
 from protocol.genesis import Genesis
 from protocol.keys import PrivateKey
@@ -367,6 +367,9 @@ class BranchNode:
                 if state_tree._set_hash_c is None:
                     log.info("the state tree's hashing and updates run in Python, about three times slower: protocol._treehash "
                              "was not built (installing needs a C compiler and OpenSSL's headers for it)")
+                if records._decode_c is None:
+                    log.info("every record is decoded in Python, about three times slower: protocol._recordfast was not built "
+                             "(installing needs a C compiler and OpenSSL's headers for it)")
                 task_status.started(self)
         finally:
             with trio.CancelScope(shield=True):

@@ -1,0 +1,774 @@
+/* Record decoding's fast path in C (docs/PROTOCOL.md §4, §5): speed only.
+ *
+ * decode(data, chain_id, digest) returns the Record that protocol/records.py's
+ * Record.decode would return for the commonest records, or None for anything else:
+ * the Python then decodes it, and it alone says what is wrong. The records taken here
+ * are service.offer (without terms), service.status and service.withdraw whose text is
+ * all ASCII; everything else (other kinds, offers with terms, any non-ASCII string, any
+ * value this file does not know to be canonical, any rule broken) is None. So this file
+ * must accept a subset of what the Python accepts and build equal objects from it; it
+ * never raises for bad input. tests/test_recordfast.py checks both on valid records, on
+ * every limit and on mutated bytes.
+ *
+ * The bytes are read in the shape the kind prescribes, each value in the one form
+ * msgpack.packb gives it (the shortest; §4), so no generic tree of Python objects is
+ * built and no re-encoding is needed to prove the encoding canonical. The checks are
+ * those of the Python fast paths (records.py, schema.py, field_types.py); the
+ * personal-data screen of the texts (screening.plain, pii.screen) stays in Python and
+ * runs after this. Objects are built without calling __init__: the dataclasses are
+ * frozen and slotted, and their slots are set through their member descriptors, as
+ * object.__setattr__ would (what __init__ does, without the Python frame).
+ *
+ * setup() takes the classes, their field names and the vocabularies from the Python,
+ * which stays their one source; the numeric limits are repeated here, each with the
+ * line it mirrors.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <string.h>
+#define OPENSSL_SUPPRESS_DEPRECATED
+#include <openssl/sha.h>
+
+#define MAX_RECORD_BYTES 8192        /* records.MAX_RECORD_BYTES */
+#define RECORD_VERSION 1             /* records.RECORD_VERSION */
+#define BRANCH_ID_SIZE 20            /* keys.BRANCH_ID_SIZE */
+#define SIGNATURE_SIZE 64            /* keys.SIGNATURE_SIZE */
+#define MAX_SEQ (1ULL << 53)         /* records.MAX_SEQ */
+#define MAX_TIME_MS (1ULL << 53)     /* field_types.MAX_TIME_MS */
+#define MAX_CHAIN_ID 64              /* records.py: len(cid) <= 64 */
+#define MAX_SERVICE_ID 64            /* field_types._SERVICE_ID: [a-z0-9][a-z0-9._-]{0,63} */
+#define MAX_HOURS 21                 /* field_types._weekly_hours_fast */
+#define MAX_FEES 16                  /* schema.ServiceOffer: len(fees) <= 16 */
+#define MAX_FEE_AMOUNT 1000000000000000ULL /* field_types.Fee._fast: 10**15 */
+#define MAX_RISK 5
+#define MAX_EQUIPMENT 32             /* schema.ServiceStatus: len(equipment) <= 32 */
+#define MAX_WAIT 1440
+#define MAX_VOCAB 16
+
+/* ------------------------------------------------------------ canonical msgpack reading
+ * Each reader returns 1 when the next value has the expected type in its canonical
+ * form (and fits in the input), else 0; it never sets a Python exception. */
+
+typedef struct {
+    const unsigned char *p, *end;
+} Cur;
+
+typedef struct {
+    const char *s;
+    Py_ssize_t n;
+} Span;
+
+static int
+need(Cur *c, Py_ssize_t n)
+{
+    return c->end - c->p >= n;
+}
+
+static uint64_t
+be(const unsigned char *p, int n)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < n; i++)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+/* The length of a str or bin header past its fix forms (read by the caller): the 8-bit
+ * form only from ``min8`` (32 for str, whose fixstr holds less; 0 for bin), the 16-bit
+ * form only from 256, the 32-bit one only from 65536: the shortest form, as packb. */
+static int
+rd_len(Cur *c, unsigned f8, unsigned f16, unsigned f32, uint64_t min8, uint64_t *n)
+{
+    unsigned b;
+    if (!need(c, 1))
+        return 0;
+    b = *c->p++;
+    if (b == f8 && need(c, 1)) {
+        *n = c->p[0];
+        c->p += 1;
+        return *n >= min8;
+    }
+    if (b == f16 && need(c, 2)) {
+        *n = be(c->p, 2);
+        c->p += 2;
+        return *n >= 256;
+    }
+    if (b == f32 && need(c, 4)) {
+        *n = be(c->p, 4);
+        c->p += 4;
+        return *n >= 65536;
+    }
+    return 0;
+}
+
+static int
+rd_array(Cur *c, uint64_t *n)
+{
+    /* fixarray 0x90-0x9f (< 16), array16 0xdc (>= 16), array32 0xdd (>= 65536) */
+    unsigned b;
+    if (!need(c, 1))
+        return 0;
+    b = c->p[0];
+    if ((b & 0xf0) == 0x90) {
+        c->p++;
+        *n = b & 0x0f;
+        return 1;
+    }
+    if (b == 0xdc && need(c, 3)) {
+        *n = be(c->p + 1, 2);
+        c->p += 3;
+        return *n >= 16;
+    }
+    if (b == 0xdd && need(c, 5)) {
+        *n = be(c->p + 1, 4);
+        c->p += 5;
+        return *n >= 65536;
+    }
+    return 0;
+}
+
+/* A non-negative integer: positive fixint, or uint8/16/32/64 only above the range of the
+ * form before. (packb never writes a non-negative integer in a signed form.) */
+static int
+rd_uint(Cur *c, uint64_t *v)
+{
+    unsigned b;
+    if (!need(c, 1))
+        return 0;
+    b = *c->p++;
+    if (b <= 0x7f) {
+        *v = b;
+        return 1;
+    }
+    switch (b) {
+    case 0xcc:
+        if (!need(c, 1))
+            return 0;
+        *v = be(c->p, 1);
+        c->p += 1;
+        return *v >= 0x80;
+    case 0xcd:
+        if (!need(c, 2))
+            return 0;
+        *v = be(c->p, 2);
+        c->p += 2;
+        return *v >= 0x100;
+    case 0xce:
+        if (!need(c, 4))
+            return 0;
+        *v = be(c->p, 4);
+        c->p += 4;
+        return *v >= 0x10000;
+    case 0xcf:
+        if (!need(c, 8))
+            return 0;
+        *v = be(c->p, 8);
+        c->p += 8;
+        return *v >= 0x100000000ULL;
+    }
+    return 0;
+}
+
+static int
+rd_bool(Cur *c, int *v)
+{
+    if (!need(c, 1) || (c->p[0] != 0xc2 && c->p[0] != 0xc3))
+        return 0;
+    *v = *c->p++ == 0xc3;
+    return 1;
+}
+
+/* A string, ASCII only (anything else goes to the Python, which knows UTF-8 and the
+ * Unicode rules): fixstr (< 32), str8 (>= 32), str16 (>= 256), str32 (>= 65536). */
+static int
+rd_str(Cur *c, Span *s)
+{
+    uint64_t n;
+    if (!need(c, 1))
+        return 0;
+    if ((c->p[0] & 0xe0) == 0xa0) {
+        n = *c->p++ & 0x1f;
+    } else if (!rd_len(c, 0xd9, 0xda, 0xdb, 32, &n)) {
+        return 0;
+    }
+    if ((uint64_t)(c->end - c->p) < n)
+        return 0;
+    for (uint64_t i = 0; i < n; i++)
+        if (c->p[i] & 0x80)
+            return 0;
+    s->s = (const char *)c->p;
+    s->n = (Py_ssize_t)n;
+    c->p += n;
+    return 1;
+}
+
+/* Bytes of exactly ``size``: bin8 (any length < 256), bin16 (>= 256). */
+static int
+rd_bin(Cur *c, Py_ssize_t size, Span *s)
+{
+    uint64_t n;
+    if (!rd_len(c, 0xc4, 0xc5, 0xc6, 0, &n) || n != (uint64_t)size || (uint64_t)(c->end - c->p) < n)
+        return 0;
+    s->s = (const char *)c->p;
+    s->n = (Py_ssize_t)n;
+    c->p += n;
+    return 1;
+}
+
+/* ------------------------------------------------------------ field rules */
+
+/* field_types._clean_text for ASCII: a length in [lo, hi], no character of
+ * _CONTROL = [\x00-\x08\x0b-\x1f\x7f] (tab and newline are allowed). */
+static int
+rd_text(Cur *c, Py_ssize_t lo, Py_ssize_t hi, Span *s)
+{
+    if (!rd_str(c, s) || s->n < lo || s->n > hi)
+        return 0;
+    for (Py_ssize_t i = 0; i < s->n; i++) {
+        unsigned char ch = (unsigned char)s->s[i];
+        if ((ch < 0x20 && ch != 0x09 && ch != 0x0a) || ch == 0x7f)
+            return 0;
+    }
+    return 1;
+}
+
+/* field_types._SERVICE_ID.fullmatch with len <= 64: [a-z0-9][a-z0-9._-]{0,63}. */
+static int
+rd_service_id(Cur *c, Span *s)
+{
+    if (!rd_str(c, s) || s->n < 1 || s->n > MAX_SERVICE_ID)
+        return 0;
+    for (Py_ssize_t i = 0; i < s->n; i++) {
+        char ch = s->s[i];
+        int ok = (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || (i > 0 && (ch == '.' || ch == '_' || ch == '-'));
+        if (!ok)
+            return 0;
+    }
+    return 1;
+}
+
+typedef struct {
+    Py_ssize_t n;
+    PyObject *items[MAX_VOCAB]; /* the Python's own (interned) strings */
+    const char *text[MAX_VOCAB];
+    Py_ssize_t len[MAX_VOCAB];
+} Vocab;
+
+/* A string of the vocabulary: its index, or -1. */
+static int
+rd_enum(Cur *c, const Vocab *v)
+{
+    Span s;
+    if (!rd_str(c, &s))
+        return -1;
+    for (Py_ssize_t i = 0; i < v->n; i++)
+        if (v->len[i] == s.n && memcmp(v->text[i], s.s, s.n) == 0)
+            return (int)i;
+    return -1;
+}
+
+/* field_types._enum_set_fast: at least ``lo`` strings of the vocabulary, at most all of
+ * them, in strictly increasing vocabulary order (so unique). */
+static int
+rd_enum_set(Cur *c, const Vocab *v, uint64_t lo, int *out, int *count)
+{
+    uint64_t n;
+    int prev = -1;
+    if (!rd_array(c, &n) || n < lo || n > (uint64_t)v->n)
+        return 0;
+    for (uint64_t i = 0; i < n; i++) {
+        int k = rd_enum(c, v);
+        if (k <= prev)
+            return 0;
+        out[i] = prev = k;
+    }
+    *count = (int)n;
+    return 1;
+}
+
+/* ------------------------------------------------------------ the bodies, as C values */
+
+typedef struct {
+    int day, open, close;
+} Hours;
+
+typedef struct {
+    Span label, currency;
+    uint64_t amount;
+    int basis;
+} FeeC;
+
+typedef struct {
+    Span sid, title, description, issuer;
+    int category, ownership, nchannels, naccess, nhours, nfees;
+    uint64_t risk, effective;
+    int channels[MAX_VOCAB], access[MAX_VOCAB];
+    Hours hours[MAX_HOURS];
+    FeeC fees[MAX_FEES];
+} Offer;
+
+typedef struct {
+    Span sid;
+    int status, nequipment;
+    uint64_t wait;
+    Span equipment[MAX_EQUIPMENT];
+    int up[MAX_EQUIPMENT];
+} Status;
+
+typedef struct {
+    Span sid, reason;
+} Withdraw;
+
+/* The classes and vocabularies, from setup(). */
+enum { C_RECORD, C_OFFER, C_STATUS, C_EQUIPMENT, C_WITHDRAW, C_FEE, C_HOURS, N_CLASSES };
+static const int FIELD_COUNT[N_CLASSES] = {10, 13, 4, 2, 2, 4, 3};
+static const char *const CLASS_NAME[N_CLASSES] = {
+    "Record", "ServiceOffer", "ServiceStatus", "EquipmentStatus", "ServiceWithdraw", "Fee", "OpeningHours",
+};
+#define MAX_FIELDS 13
+
+typedef struct {
+    PyTypeObject *type;
+    PyObject *slots[MAX_FIELDS]; /* member descriptors, in field order */
+} Class;
+
+enum { V_CATEGORY, V_CHANNEL, V_ACCESSIBILITY, V_OWNERSHIP, V_STATUS, V_FEE_BASIS, N_VOCABS };
+
+static struct {
+    int ready;
+    Class cls[N_CLASSES];
+    Vocab vocab[N_VOCABS];
+    int risk_rated[MAX_VOCAB]; /* by category index: field_types.RISK_RATED_CATEGORIES */
+    int free_basis;            /* index of "free" in FEE_BASES */
+    int consigned;             /* index of "consigned" in OWNERSHIP */
+    PyObject *kind_offer, *kind_status, *kind_withdraw;
+    PyObject *empty_tuple;
+} S;
+
+/* schema.ServiceOffer._parse's fast path (12 elements: no terms) and _check_rules. */
+static int
+rd_offer(Cur *c, Offer *o)
+{
+    uint64_t n, v;
+    int last_day = -1, last_close = 0;
+
+    if (!rd_array(c, &n) || n != 12 || !rd_service_id(c, &o->sid) || (o->category = rd_enum(c, &S.vocab[V_CATEGORY])) < 0
+        || !rd_text(c, 1, 120, &o->title) || !rd_text(c, 0, 2000, &o->description)
+        || !rd_enum_set(c, &S.vocab[V_CHANNEL], 1, o->channels, &o->nchannels))
+        return 0;
+    /* hours: field_types._weekly_hours_fast */
+    if (!rd_array(c, &n) || n > MAX_HOURS)
+        return 0;
+    o->nhours = (int)n;
+    for (int i = 0; i < o->nhours; i++) {
+        uint64_t d, op, cl;
+        if (!rd_array(c, &v) || v != 3 || !rd_uint(c, &d) || !rd_uint(c, &op) || !rd_uint(c, &cl))
+            return 0;
+        if (d > 6 || !(op < cl) || cl > 1440)
+            return 0;
+        if ((int)d < last_day || ((int)d == last_day && (int)op < last_close))
+            return 0;
+        last_day = (int)d;
+        last_close = (int)cl;
+        o->hours[i] = (Hours){(int)d, (int)op, (int)cl};
+    }
+    /* fees: field_types.Fee._fast */
+    if (!rd_array(c, &n) || n > MAX_FEES)
+        return 0;
+    o->nfees = (int)n;
+    for (int i = 0; i < o->nfees; i++) {
+        FeeC *f = &o->fees[i];
+        if (!rd_array(c, &v) || v != 4 || !rd_text(c, 1, 60, &f->label) || !rd_uint(c, &f->amount)
+            || f->amount > MAX_FEE_AMOUNT || !rd_str(c, &f->currency) || f->currency.n != 3)
+            return 0;
+        for (int k = 0; k < 3; k++)
+            if (f->currency.s[k] < 'A' || f->currency.s[k] > 'Z')
+                return 0;
+        if ((f->basis = rd_enum(c, &S.vocab[V_FEE_BASIS])) < 0 || (f->basis == S.free_basis && f->amount != 0))
+            return 0;
+    }
+    if (!rd_uint(c, &o->risk) || o->risk > MAX_RISK || (o->ownership = rd_enum(c, &S.vocab[V_OWNERSHIP])) < 0
+        || !rd_text(c, 0, 120, &o->issuer) || !rd_enum_set(c, &S.vocab[V_ACCESSIBILITY], 0, o->access, &o->naccess)
+        || !rd_uint(c, &o->effective) || o->effective > MAX_TIME_MS)
+        return 0;
+    /* ServiceOffer._check_rules (without terms) */
+    if (S.risk_rated[o->category] != (o->risk != 0))
+        return 0;
+    if ((o->ownership == S.consigned) != (o->issuer.n > 0))
+        return 0;
+    return 1;
+}
+
+/* schema.ServiceStatus._parse's fast path. */
+static int
+rd_status(Cur *c, Status *s)
+{
+    uint64_t n, v;
+    if (!rd_array(c, &n) || n != 4 || !rd_service_id(c, &s->sid) || (s->status = rd_enum(c, &S.vocab[V_STATUS])) < 0
+        || !rd_uint(c, &s->wait) || s->wait > MAX_WAIT || !rd_array(c, &n) || n > MAX_EQUIPMENT)
+        return 0;
+    s->nequipment = (int)n;
+    for (int i = 0; i < s->nequipment; i++) {
+        if (!rd_array(c, &v) || v != 2 || !rd_service_id(c, &s->equipment[i]) || !rd_bool(c, &s->up[i]))
+            return 0;
+        for (int k = 0; k < i; k++)
+            if (s->equipment[k].n == s->equipment[i].n && memcmp(s->equipment[k].s, s->equipment[i].s, s->equipment[i].n) == 0)
+                return 0; /* duplicate equipment id */
+    }
+    return 1;
+}
+
+/* schema.ServiceWithdraw._parse. */
+static int
+rd_withdraw(Cur *c, Withdraw *w)
+{
+    uint64_t n;
+    return rd_array(c, &n) && n == 2 && rd_service_id(c, &w->sid) && rd_text(c, 0, 200, &w->reason);
+}
+
+/* ------------------------------------------------------------ building the objects
+ * Only MemoryError can happen here: every value was checked above. */
+
+static PyObject *
+ascii_str(Span s)
+{
+    PyObject *u = PyUnicode_New(s.n, 127);
+    if (u != NULL)
+        memcpy(PyUnicode_1BYTE_DATA(u), s.s, s.n);
+    return u;
+}
+
+static PyObject *
+vocab_str(int vocab, int index)
+{
+    PyObject *u = S.vocab[vocab].items[index];
+    Py_INCREF(u);
+    return u;
+}
+
+/* An instance of class ``k`` with its fields set to ``values`` (references stolen, all
+ * of them, even on failure; a NULL value means a failure while making it). */
+static PyObject *
+make(int k, PyObject **values)
+{
+    const Class *cls = &S.cls[k];
+    int n = FIELD_COUNT[k], i;
+    PyObject *obj = NULL;
+
+    for (i = 0; i < n; i++)
+        if (values[i] == NULL)
+            goto done;
+    obj = cls->type->tp_alloc(cls->type, 0);
+    if (obj == NULL)
+        goto done;
+    for (i = 0; i < n; i++) {
+        if (Py_TYPE(cls->slots[i])->tp_descr_set(cls->slots[i], obj, values[i]) < 0) {
+            Py_CLEAR(obj);
+            goto done;
+        }
+    }
+done:
+    for (i = 0; i < n; i++)
+        Py_XDECREF(values[i]);
+    return obj;
+}
+
+static PyObject *
+vocab_tuple(int vocab, const int *index, int n)
+{
+    PyObject *t = PyTuple_New(n);
+    if (t == NULL)
+        return NULL;
+    for (int i = 0; i < n; i++)
+        PyTuple_SET_ITEM(t, i, vocab_str(vocab, index[i]));
+    return t;
+}
+
+static PyObject *
+build_offer(const Offer *o)
+{
+    PyObject *hours = PyTuple_New(o->nhours), *fees = NULL;
+    if (hours == NULL)
+        return NULL;
+    for (int i = 0; i < o->nhours; i++) {
+        PyObject *v[3] = {PyLong_FromLong(o->hours[i].day), PyLong_FromLong(o->hours[i].open),
+                          PyLong_FromLong(o->hours[i].close)};
+        PyObject *h = make(C_HOURS, v);
+        if (h == NULL)
+            goto fail;
+        PyTuple_SET_ITEM(hours, i, h);
+    }
+    fees = PyTuple_New(o->nfees);
+    if (fees == NULL)
+        goto fail;
+    for (int i = 0; i < o->nfees; i++) {
+        const FeeC *f = &o->fees[i];
+        PyObject *currency = ascii_str(f->currency);
+        if (currency != NULL)
+            PyUnicode_InternInPlace(&currency); /* as Fee._fast: intern(currency) */
+        PyObject *v[4] = {ascii_str(f->label), PyLong_FromUnsignedLongLong(f->amount), currency,
+                          vocab_str(V_FEE_BASIS, f->basis)};
+        PyObject *fee = make(C_FEE, v);
+        if (fee == NULL)
+            goto fail;
+        PyTuple_SET_ITEM(fees, i, fee);
+    }
+    PyObject *v[13] = {
+        ascii_str(o->sid), vocab_str(V_CATEGORY, o->category), ascii_str(o->title), ascii_str(o->description),
+        vocab_tuple(V_CHANNEL, o->channels, o->nchannels), hours, fees, PyLong_FromUnsignedLongLong(o->risk),
+        vocab_str(V_OWNERSHIP, o->ownership), ascii_str(o->issuer), vocab_tuple(V_ACCESSIBILITY, o->access, o->naccess),
+        PyLong_FromUnsignedLongLong(o->effective), Py_NewRef(Py_None),
+    };
+    return make(C_OFFER, v);
+fail:
+    Py_DECREF(hours);
+    Py_XDECREF(fees);
+    return NULL;
+}
+
+static PyObject *
+build_status(const Status *s)
+{
+    PyObject *equipment = PyTuple_New(s->nequipment);
+    if (equipment == NULL)
+        return NULL;
+    for (int i = 0; i < s->nequipment; i++) {
+        PyObject *v[2] = {ascii_str(s->equipment[i]), Py_NewRef(s->up[i] ? Py_True : Py_False)};
+        PyObject *e = make(C_EQUIPMENT, v);
+        if (e == NULL) {
+            Py_DECREF(equipment);
+            return NULL;
+        }
+        PyTuple_SET_ITEM(equipment, i, e);
+    }
+    PyObject *v[4] = {ascii_str(s->sid), vocab_str(V_STATUS, s->status), PyLong_FromUnsignedLongLong(s->wait), equipment};
+    return make(C_STATUS, v);
+}
+
+static PyObject *
+build_withdraw(const Withdraw *w)
+{
+    PyObject *v[2] = {ascii_str(w->sid), ascii_str(w->reason)};
+    return make(C_WITHDRAW, v);
+}
+
+/* ------------------------------------------------------------ decode() */
+
+static int
+span_is(Span s, PyObject *str)
+{
+    Py_ssize_t n;
+    const char *t = PyUnicode_AsUTF8AndSize(str, &n);
+    if (t == NULL) { /* a chain id with lone surrogates: no UTF-8, so not this ASCII one */
+        PyErr_Clear();
+        return 0;
+    }
+    return n == s.n && memcmp(t, s.s, n) == 0;
+}
+
+static PyObject *
+py_decode(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    PyObject *data, *chain_id, *digest, *kind, *body, *hash;
+    Cur c;
+    uint64_t n, version, seq, time_ms;
+    Span kind_s, cid, branch_id, signature;
+    int which;
+    union {
+        Offer offer;
+        Status status;
+        Withdraw withdraw;
+    } u;
+
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "decode(data, chain_id, digest)");
+        return NULL;
+    }
+    if (!S.ready) {
+        PyErr_SetString(PyExc_RuntimeError, "_recordfast.setup() was not called");
+        return NULL;
+    }
+    data = args[0];
+    chain_id = args[1];
+    digest = args[2];
+    if (!PyBytes_CheckExact(data) || (chain_id != Py_None && !PyUnicode_CheckExact(chain_id))
+        || (digest != Py_None && !PyBytes_CheckExact(digest)))
+        Py_RETURN_NONE;
+    c.p = (const unsigned char *)PyBytes_AS_STRING(data);
+    c.end = c.p + PyBytes_GET_SIZE(data);
+    if (PyBytes_GET_SIZE(data) == 0 || PyBytes_GET_SIZE(data) > MAX_RECORD_BYTES)
+        Py_RETURN_NONE;
+
+    /* [version=1, kind, chain_id, branch_id, seq, time_ms, body, signature] */
+    if (!rd_array(&c, &n) || n != 8 || !rd_uint(&c, &version) || version != RECORD_VERSION || !rd_str(&c, &kind_s))
+        Py_RETURN_NONE;
+    if (span_is(kind_s, S.kind_offer)) {
+        kind = S.kind_offer;
+        which = C_OFFER;
+    } else if (span_is(kind_s, S.kind_status)) {
+        kind = S.kind_status;
+        which = C_STATUS;
+    } else if (span_is(kind_s, S.kind_withdraw)) {
+        kind = S.kind_withdraw;
+        which = C_WITHDRAW;
+    } else {
+        Py_RETURN_NONE;
+    }
+    if (!rd_str(&c, &cid) || cid.n > MAX_CHAIN_ID || (chain_id != Py_None && !span_is(cid, chain_id))
+        || !rd_bin(&c, BRANCH_ID_SIZE, &branch_id) || !rd_uint(&c, &seq) || seq < 1 || seq > MAX_SEQ
+        || !rd_uint(&c, &time_ms) || time_ms > MAX_TIME_MS)
+        Py_RETURN_NONE;
+    if (which == C_OFFER ? !rd_offer(&c, &u.offer)
+        : which == C_STATUS ? !rd_status(&c, &u.status) : !rd_withdraw(&c, &u.withdraw))
+        Py_RETURN_NONE;
+    if (!rd_bin(&c, SIGNATURE_SIZE, &signature) || c.p != c.end)
+        Py_RETURN_NONE;
+
+    body = which == C_OFFER ? build_offer(&u.offer) : which == C_STATUS ? build_status(&u.status) : build_withdraw(&u.withdraw);
+    if (digest != Py_None && PyBytes_GET_SIZE(digest) > 0) { /* records.py: digest or sha256(data) */
+        hash = Py_NewRef(digest);
+    } else {
+        unsigned char out[SHA256_DIGEST_LENGTH];
+        SHA256_CTX ctx;
+        SHA256_Init(&ctx);
+        SHA256_Update(&ctx, PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data));
+        SHA256_Final(out, &ctx);
+        hash = PyBytes_FromStringAndSize((const char *)out, sizeof out);
+    }
+    /* Record(kind, chain_id, branch_id, seq, time_ms, body, signature, raw, hash, numbers=()) */
+    PyObject *v[10] = {
+        Py_NewRef(kind), chain_id != Py_None ? Py_NewRef(chain_id) : ascii_str(cid),
+        PyBytes_FromStringAndSize(branch_id.s, branch_id.n), PyLong_FromUnsignedLongLong(seq),
+        PyLong_FromUnsignedLongLong(time_ms), body, PyBytes_FromStringAndSize(signature.s, signature.n),
+        Py_NewRef(data), hash, Py_NewRef(S.empty_tuple),
+    };
+    return make(C_RECORD, v);
+}
+
+/* ------------------------------------------------------------ setup() */
+
+static int
+set_vocab(Vocab *v, PyObject *seq, const char *name)
+{
+    if (!PyTuple_Check(seq) || PyTuple_GET_SIZE(seq) > MAX_VOCAB) {
+        PyErr_Format(PyExc_TypeError, "vocabulary %s: a tuple of at most %d strings", name, MAX_VOCAB);
+        return -1;
+    }
+    v->n = PyTuple_GET_SIZE(seq);
+    for (Py_ssize_t i = 0; i < v->n; i++) {
+        PyObject *item = PyTuple_GET_ITEM(seq, i);
+        if (!PyUnicode_CheckExact(item) || !PyUnicode_IS_ASCII(item)) {
+            PyErr_Format(PyExc_TypeError, "vocabulary %s: ASCII strings only", name);
+            return -1;
+        }
+        Py_INCREF(item);
+        Py_XSETREF(v->items[i], item);
+        v->text[i] = PyUnicode_AsUTF8AndSize(item, &v->len[i]);
+    }
+    return 0;
+}
+
+static int
+index_of(const Vocab *v, const char *text)
+{
+    for (Py_ssize_t i = 0; i < v->n; i++)
+        if (strcmp(v->text[i], text) == 0)
+            return (int)i;
+    return -1;
+}
+
+static PyObject *
+py_setup(PyObject *module, PyObject *args)
+{
+    PyObject *classes, *vocabs, *risk_rated, *kinds;
+    static const char *const VOCAB_NAME[N_VOCABS] = {
+        "CATEGORIES", "CHANNELS", "ACCESSIBILITY", "OWNERSHIP", "STATUSES", "FEE_BASES",
+    };
+
+    if (!PyArg_ParseTuple(args, "O!O!O!O!:setup", &PyTuple_Type, &classes, &PyTuple_Type, &vocabs, &PyTuple_Type,
+                          &risk_rated, &PyTuple_Type, &kinds))
+        return NULL;
+    S.ready = 0;
+    if (PyTuple_GET_SIZE(classes) != N_CLASSES || PyTuple_GET_SIZE(vocabs) != N_VOCABS || PyTuple_GET_SIZE(kinds) != 3) {
+        PyErr_SetString(PyExc_TypeError, "setup((Record, ServiceOffer, ServiceStatus, EquipmentStatus, ServiceWithdraw, "
+                                         "Fee, OpeningHours) as (class, field names), 6 vocabularies, risk-rated, 3 kinds)");
+        return NULL;
+    }
+    for (int k = 0; k < N_CLASSES; k++) {
+        PyObject *pair = PyTuple_GET_ITEM(classes, k), *type, *names;
+        if (!PyTuple_Check(pair) || PyTuple_GET_SIZE(pair) != 2 || !PyType_Check(type = PyTuple_GET_ITEM(pair, 0))
+            || !PyTuple_Check(names = PyTuple_GET_ITEM(pair, 1))) {
+            PyErr_Format(PyExc_TypeError, "%s: expected (class, field names)", CLASS_NAME[k]);
+            return NULL;
+        }
+        if (PyTuple_GET_SIZE(names) != FIELD_COUNT[k]) { /* the class changed: this file must follow it */
+            PyErr_Format(PyExc_TypeError, "%s has %zd fields; _recordfast.c knows %d", CLASS_NAME[k],
+                         PyTuple_GET_SIZE(names), FIELD_COUNT[k]);
+            return NULL;
+        }
+        Py_INCREF(type);
+        Py_XSETREF(S.cls[k].type, (PyTypeObject *)type);
+        for (int i = 0; i < FIELD_COUNT[k]; i++) {
+            PyObject *slot = PyObject_GetAttr(type, PyTuple_GET_ITEM(names, i));
+            if (slot == NULL)
+                return NULL;
+            if (!Py_IS_TYPE(slot, &PyMemberDescr_Type)) { /* a slot of this very class, nothing else */
+                Py_DECREF(slot);
+                PyErr_Format(PyExc_TypeError, "%s.%U is not a slot", CLASS_NAME[k], PyTuple_GET_ITEM(names, i));
+                return NULL;
+            }
+            Py_XSETREF(S.cls[k].slots[i], slot);
+        }
+    }
+    for (int k = 0; k < N_VOCABS; k++)
+        if (set_vocab(&S.vocab[k], PyTuple_GET_ITEM(vocabs, k), VOCAB_NAME[k]) < 0)
+            return NULL;
+    memset(S.risk_rated, 0, sizeof S.risk_rated);
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(risk_rated); i++) {
+        PyObject *item = PyTuple_GET_ITEM(risk_rated, i);
+        int k = PyUnicode_Check(item) ? index_of(&S.vocab[V_CATEGORY], PyUnicode_AsUTF8(item)) : -1;
+        if (k < 0) {
+            PyErr_SetString(PyExc_TypeError, "a risk-rated category that is not a category");
+            return NULL;
+        }
+        S.risk_rated[k] = 1;
+    }
+    S.free_basis = index_of(&S.vocab[V_FEE_BASIS], "free");
+    S.consigned = index_of(&S.vocab[V_OWNERSHIP], "consigned");
+    if (S.free_basis < 0 || S.consigned < 0) {
+        PyErr_SetString(PyExc_TypeError, "FEE_BASES without 'free' or OWNERSHIP without 'consigned'");
+        return NULL;
+    }
+    for (int k = 0; k < 3; k++)
+        if (!PyUnicode_CheckExact(PyTuple_GET_ITEM(kinds, k))) {
+            PyErr_SetString(PyExc_TypeError, "kinds are strings");
+            return NULL;
+        }
+    Py_XSETREF(S.kind_offer, Py_NewRef(PyTuple_GET_ITEM(kinds, 0)));
+    Py_XSETREF(S.kind_status, Py_NewRef(PyTuple_GET_ITEM(kinds, 1)));
+    Py_XSETREF(S.kind_withdraw, Py_NewRef(PyTuple_GET_ITEM(kinds, 2)));
+    if (S.empty_tuple == NULL && (S.empty_tuple = PyTuple_New(0)) == NULL)
+        return NULL;
+    S.ready = 1;
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef methods[] = {
+    {"setup", py_setup, METH_VARARGS,
+     "setup(classes, vocabularies, risk_rated, kinds): what decode builds and checks against (records.py calls it)."},
+    {"decode", (PyCFunction)(void (*)(void))py_decode, METH_FASTCALL,
+     "decode(data, chain_id, digest) -> Record or None: records.Record.decode for the commonest records, "
+     "without the personal-data screen; None means: let the Python decode it."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "_recordfast", "Record decoding's fast path in C (speed only; see records.py).", -1, methods,
+};
+
+PyMODINIT_FUNC
+PyInit__recordfast(void)
+{
+    return PyModule_Create(&module);
+}
