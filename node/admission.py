@@ -133,7 +133,6 @@ _WORD = re.compile(r"(?<![a-z])(zero|oh|o|nought|one|two|three|four|five|six|sev
 _WORD_DIGIT = {"zero": "0", "oh": "0", "o": "0", "nought": "0", "one": "1", "two": "2", "three": "3", "four": "4",
                "five": "5", "six": "6", "seven": "7", "eight": "8", "nine": "9"}
 _DIGIT_OR_AT = re.compile(r"[0-9@#]")
-_NON_LETTERS = str.maketrans({chr(c): " " for c in range(128) if not "a" <= chr(c) <= "z"})
 _NUMBER_WORDS = frozenset(_WORD_DIGIT) | {"double", "triple"}
 
 
@@ -166,7 +165,7 @@ def _normalise(text: str) -> tuple[str, str]:
         t = "".join(out)
     cased = _GLUED_DOT.sub(".", _GLUED_AT.sub("@", t)) if ("AT" in t or "DOT" in t or "(at)" in t or "[at]" in t) else t
     f = pii.fold(cased)
-    if not _NUMBER_WORDS.isdisjoint(f.translate(_NON_LETTERS).split()):
+    if not _NUMBER_WORDS.isdisjoint(pii.letter_words(f)):
         f = _REPEAT.sub(lambda m: _WORD_DIGIT.get(m.group(2), m.group(2)) * (2 if m.group(1) == "double" else 3), f)
         if len(_WORD.findall(f)) >= 3:
             f = pii.fold(_WORD.sub(lambda m: _WORD_DIGIT[m.group(1)], f))
@@ -230,7 +229,7 @@ def _findings(f: str, cased: str, declared: tuple[str, ...]) -> Iterator[tuple[s
             yield from _phones(long, exempt, declared)
     if _IBAN_CANDIDATE.search(f):
         yield from _ibans(f)
-    if not _CONTEXT_WORDS.isdisjoint(f.translate(_NON_LETTERS).split()) or (
+    if not _CONTEXT_WORDS.isdisjoint(pii.letter_words(f)) or (
             not f.isascii() and any(w in f for w in _CONTEXT_ZH)):
         yield from _contextual(f, cased)
 

@@ -383,3 +383,16 @@ def test_shortcuts_never_change_the_verdict_on_structured_text(texts, upper):
     assert outcome(pii.screen) == outcome(pii.screen_all)
     if len(fields) == 1 and fields[0][1].isascii() and pii.plain_ascii(fields[0][1]):
         assert outcome(pii.screen_all) == ()
+
+
+def test_classes_and_words_on_utf8_bytes_equal_str_translate():
+    # pii.classes and pii.letter_words map ASCII through the text's UTF-8 bytes: the same
+    # strings as str.translate for every code point, lone surrogates included (their own path).
+    every = "".join(chr(cp) for cp in range(0x110000) if not 0xD800 <= cp <= 0xDFFF)
+    for start in range(0, len(every), 1 << 16):
+        chunk = every[start:start + (1 << 16)]
+        assert pii.classes(chunk) == chunk.translate(pii._CLASS)
+        assert pii.letter_words(chunk) == chunk.translate(pii._NON_LETTERS).split()
+    for text in ("a\ud800b 12", "\udfff", "Ab\u3000cd\x1fEF 3"):
+        assert pii.classes(text) == text.translate(pii._CLASS)
+        assert pii.letter_words(text) == text.translate(pii._NON_LETTERS).split()
