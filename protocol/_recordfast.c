@@ -3,9 +3,9 @@
  * decode(data, chain_id, digest) returns the Record that protocol/records.py's
  * Record.decode would return for the commonest records, or None for anything else:
  * the Python then decodes it, and it alone says what is wrong. The records taken here
- * are service.offer (without terms), service.status and service.withdraw whose text is
- * all ASCII; everything else (other kinds, offers with terms, any non-ASCII string, any
- * value this file does not know to be canonical, any rule broken) is None. So this file
+ * are service.offer (without terms), service.status and service.withdraw; everything
+ * else (other kinds, offers with terms, any value this file does not know to be
+ * canonical or valid UTF-8, any rule broken) is None. So this file
  * must accept a subset of what the Python accepts and build equal objects from it; it
  * never raises for bad input. tests/test_recordfast.py checks both on valid records, on
  * every limit and on mutated bytes.
@@ -57,6 +57,7 @@ typedef struct {
 typedef struct {
     const char *s;
     Py_ssize_t n;
+    int ascii; /* of a string: all of it ASCII */
 } Span;
 
 static int
@@ -179,10 +180,9 @@ rd_bool(Cur *c, int *v)
     return 1;
 }
 
-/* A string, ASCII only (anything else goes to the Python, which knows UTF-8 and the
- * Unicode rules): fixstr (< 32), str8 (>= 32), str16 (>= 256), str32 (>= 65536). */
+/* A string's bytes: fixstr (< 32), str8 (>= 32), str16 (>= 256), str32 (>= 65536). */
 static int
-rd_str(Cur *c, Span *s)
+rd_str_bytes(Cur *c, Span *s)
 {
     uint64_t n;
     if (!need(c, 1))
@@ -194,12 +194,23 @@ rd_str(Cur *c, Span *s)
     }
     if ((uint64_t)(c->end - c->p) < n)
         return 0;
-    for (uint64_t i = 0; i < n; i++)
-        if (c->p[i] & 0x80)
-            return 0;
     s->s = (const char *)c->p;
     s->n = (Py_ssize_t)n;
+    s->ascii = 1;
     c->p += n;
+    return 1;
+}
+
+/* An ASCII string (identifiers, enumerations, codes: anything else in them is refused
+ * by the Python, which names the field). */
+static int
+rd_str(Cur *c, Span *s)
+{
+    if (!rd_str_bytes(c, s))
+        return 0;
+    for (Py_ssize_t i = 0; i < s->n; i++)
+        if (s->s[i] & 0x80)
+            return 0;
     return 1;
 }
 
@@ -216,21 +227,112 @@ rd_bin(Cur *c, Py_ssize_t size, Span *s)
     return 1;
 }
 
+/* ------------------------------------------------------------ what setup() gives */
+
+typedef struct {
+    Py_ssize_t n;
+    PyObject *items[MAX_VOCAB]; /* the Python's own (interned) strings */
+    const char *text[MAX_VOCAB];
+    Py_ssize_t len[MAX_VOCAB];
+} Vocab;
+
+/* The classes and vocabularies, from setup(). */
+enum { C_RECORD, C_OFFER, C_STATUS, C_EQUIPMENT, C_WITHDRAW, C_FEE, C_HOURS, N_CLASSES };
+static const int FIELD_COUNT[N_CLASSES] = {10, 13, 4, 2, 2, 4, 3};
+static const char *const CLASS_NAME[N_CLASSES] = {
+    "Record", "ServiceOffer", "ServiceStatus", "EquipmentStatus", "ServiceWithdraw", "Fee", "OpeningHours",
+};
+#define MAX_FIELDS 13
+
+typedef struct {
+    PyTypeObject *type;
+    PyObject *slots[MAX_FIELDS]; /* member descriptors, in field order */
+} Class;
+
+enum { V_CATEGORY, V_CHANNEL, V_ACCESSIBILITY, V_OWNERSHIP, V_STATUS, V_FEE_BASIS, N_VOCABS };
+
+static struct {
+    int ready;
+    Class cls[N_CLASSES];
+    Vocab vocab[N_VOCABS];
+    int risk_rated[MAX_VOCAB]; /* by category index: field_types.RISK_RATED_CATEGORIES */
+    int free_basis;            /* index of "free" in FEE_BASES */
+    int consigned;             /* index of "consigned" in OWNERSHIP */
+    PyObject *kind_offer, *kind_status, *kind_withdraw;
+    PyObject *empty_tuple;
+    uint32_t (*refused)[2]; /* pii.REFUSED_RANGES: sorted, disjoint, inclusive */
+    Py_ssize_t nrefused;
+    char refused_ascii[128];
+} S;
+
 /* ------------------------------------------------------------ field rules */
 
-/* field_types._clean_text for ASCII: a length in [lo, hi], no character of
- * _CONTROL = [\x00-\x08\x0b-\x1f\x7f] (tab and newline are allowed). */
+/* field_types._clean_text: valid UTF-8 (as Python's strict decoder: no overlong form, no
+ * surrogate, nothing past U+10FFFF), a length in [lo, hi] code points, and no code point
+ * of pii.REFUSED_RANGES (its ASCII part is _CONTROL, [\x00-\x08\x0b-\x1f\x7f], which the
+ * Python applies to ASCII text; tests/test_recordfast.py checks they agree). */
+static int
+refused(uint32_t cp)
+{
+    Py_ssize_t lo = 0, hi = S.nrefused;
+    while (lo < hi) { /* the first range whose end is >= cp */
+        Py_ssize_t mid = (lo + hi) / 2;
+        if (S.refused[mid][1] < cp)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < S.nrefused && S.refused[lo][0] <= cp;
+}
+
 static int
 rd_text(Cur *c, Py_ssize_t lo, Py_ssize_t hi, Span *s)
 {
-    if (!rd_str(c, s) || s->n < lo || s->n > hi)
+    const unsigned char *p, *end;
+    Py_ssize_t count = 0;
+
+    if (!rd_str_bytes(c, s))
         return 0;
-    for (Py_ssize_t i = 0; i < s->n; i++) {
-        unsigned char ch = (unsigned char)s->s[i];
-        if ((ch < 0x20 && ch != 0x09 && ch != 0x0a) || ch == 0x7f)
+    p = (const unsigned char *)s->s;
+    end = p + s->n;
+    while (p < end) {
+        uint32_t cp = *p;
+        int more;
+        if (cp < 0x80) {
+            if (S.refused_ascii[cp])
+                return 0;
+            p++;
+            count++;
+            continue;
+        }
+        s->ascii = 0;
+        if (cp >= 0xc2 && cp <= 0xdf) {
+            more = 1;
+            cp &= 0x1f;
+        } else if (cp >= 0xe0 && cp <= 0xef) {
+            more = 2;
+            cp &= 0x0f;
+        } else if (cp >= 0xf0 && cp <= 0xf4) {
+            more = 3;
+            cp &= 0x07;
+        } else {
+            return 0; /* a continuation byte, an overlong lead (c0, c1) or past U+10FFFF (f5-ff) */
+        }
+        if (end - p <= more)
             return 0;
+        for (int k = 1; k <= more; k++) {
+            if ((p[k] & 0xc0) != 0x80)
+                return 0;
+            cp = (cp << 6) | (p[k] & 0x3f);
+        }
+        if ((more == 2 && cp < 0x800) || (more == 3 && (cp < 0x10000 || cp > 0x10ffff)) || (cp >= 0xd800 && cp <= 0xdfff))
+            return 0; /* overlong, past U+10FFFF, or a surrogate */
+        if (refused(cp))
+            return 0;
+        p += more + 1;
+        count++;
     }
-    return 1;
+    return count >= lo && count <= hi;
 }
 
 /* field_types._SERVICE_ID.fullmatch with len <= 64: [a-z0-9][a-z0-9._-]{0,63}. */
@@ -248,12 +350,6 @@ rd_service_id(Cur *c, Span *s)
     return 1;
 }
 
-typedef struct {
-    Py_ssize_t n;
-    PyObject *items[MAX_VOCAB]; /* the Python's own (interned) strings */
-    const char *text[MAX_VOCAB];
-    Py_ssize_t len[MAX_VOCAB];
-} Vocab;
 
 /* A string of the vocabulary: its index, or -1. */
 static int
@@ -320,31 +416,6 @@ typedef struct {
     Span sid, reason;
 } Withdraw;
 
-/* The classes and vocabularies, from setup(). */
-enum { C_RECORD, C_OFFER, C_STATUS, C_EQUIPMENT, C_WITHDRAW, C_FEE, C_HOURS, N_CLASSES };
-static const int FIELD_COUNT[N_CLASSES] = {10, 13, 4, 2, 2, 4, 3};
-static const char *const CLASS_NAME[N_CLASSES] = {
-    "Record", "ServiceOffer", "ServiceStatus", "EquipmentStatus", "ServiceWithdraw", "Fee", "OpeningHours",
-};
-#define MAX_FIELDS 13
-
-typedef struct {
-    PyTypeObject *type;
-    PyObject *slots[MAX_FIELDS]; /* member descriptors, in field order */
-} Class;
-
-enum { V_CATEGORY, V_CHANNEL, V_ACCESSIBILITY, V_OWNERSHIP, V_STATUS, V_FEE_BASIS, N_VOCABS };
-
-static struct {
-    int ready;
-    Class cls[N_CLASSES];
-    Vocab vocab[N_VOCABS];
-    int risk_rated[MAX_VOCAB]; /* by category index: field_types.RISK_RATED_CATEGORIES */
-    int free_basis;            /* index of "free" in FEE_BASES */
-    int consigned;             /* index of "consigned" in OWNERSHIP */
-    PyObject *kind_offer, *kind_status, *kind_withdraw;
-    PyObject *empty_tuple;
-} S;
 
 /* schema.ServiceOffer._parse's fast path (12 elements: no terms) and _check_rules. */
 static int
@@ -439,6 +510,13 @@ ascii_str(Span s)
     return u;
 }
 
+/* A text field's string: decoded as UTF-8 (checked already) unless it is all ASCII. */
+static PyObject *
+text_str(Span s)
+{
+    return s.ascii ? ascii_str(s) : PyUnicode_DecodeUTF8(s.s, s.n, NULL);
+}
+
 static PyObject *
 vocab_str(int vocab, int index)
 {
@@ -507,7 +585,7 @@ build_offer(const Offer *o)
         PyObject *currency = ascii_str(f->currency);
         if (currency != NULL)
             PyUnicode_InternInPlace(&currency); /* as Fee._fast: intern(currency) */
-        PyObject *v[4] = {ascii_str(f->label), PyLong_FromUnsignedLongLong(f->amount), currency,
+        PyObject *v[4] = {text_str(f->label), PyLong_FromUnsignedLongLong(f->amount), currency,
                           vocab_str(V_FEE_BASIS, f->basis)};
         PyObject *fee = make(C_FEE, v);
         if (fee == NULL)
@@ -515,9 +593,9 @@ build_offer(const Offer *o)
         PyTuple_SET_ITEM(fees, i, fee);
     }
     PyObject *v[13] = {
-        ascii_str(o->sid), vocab_str(V_CATEGORY, o->category), ascii_str(o->title), ascii_str(o->description),
+        ascii_str(o->sid), vocab_str(V_CATEGORY, o->category), text_str(o->title), text_str(o->description),
         vocab_tuple(V_CHANNEL, o->channels, o->nchannels), hours, fees, PyLong_FromUnsignedLongLong(o->risk),
-        vocab_str(V_OWNERSHIP, o->ownership), ascii_str(o->issuer), vocab_tuple(V_ACCESSIBILITY, o->access, o->naccess),
+        vocab_str(V_OWNERSHIP, o->ownership), text_str(o->issuer), vocab_tuple(V_ACCESSIBILITY, o->access, o->naccess),
         PyLong_FromUnsignedLongLong(o->effective), Py_NewRef(Py_None),
     };
     return make(C_OFFER, v);
@@ -549,7 +627,7 @@ build_status(const Status *s)
 static PyObject *
 build_withdraw(const Withdraw *w)
 {
-    PyObject *v[2] = {ascii_str(w->sid), ascii_str(w->reason)};
+    PyObject *v[2] = {ascii_str(w->sid), text_str(w->reason)};
     return make(C_WITHDRAW, v);
 }
 
@@ -678,21 +756,54 @@ index_of(const Vocab *v, const char *text)
     return -1;
 }
 
+/* pii.REFUSED_RANGES: ((lo, hi), ...), inclusive, sorted and disjoint. */
+static int
+set_refused(PyObject *ranges)
+{
+    Py_ssize_t n = PyTuple_GET_SIZE(ranges);
+    uint32_t (*table)[2] = PyMem_Malloc((n ? n : 1) * sizeof *table);
+    long prev = -1;
+
+    if (table == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        long lo, hi;
+        if (!PyArg_ParseTuple(PyTuple_GET_ITEM(ranges, i), "ll", &lo, &hi) || lo <= prev || hi < lo || hi > 0x10ffff) {
+            PyErr_Clear();
+            PyErr_SetString(PyExc_TypeError, "refused ranges: (lo, hi) code points, sorted and disjoint");
+            PyMem_Free(table);
+            return -1;
+        }
+        table[i][0] = (uint32_t)lo;
+        table[i][1] = (uint32_t)hi;
+        prev = hi;
+    }
+    PyMem_Free(S.refused);
+    S.refused = table;
+    S.nrefused = n;
+    for (uint32_t cp = 0; cp < 128; cp++)
+        S.refused_ascii[cp] = (char)refused(cp);
+    return 0;
+}
+
 static PyObject *
 py_setup(PyObject *module, PyObject *args)
 {
-    PyObject *classes, *vocabs, *risk_rated, *kinds;
+    PyObject *classes, *vocabs, *risk_rated, *kinds, *refused_ranges;
     static const char *const VOCAB_NAME[N_VOCABS] = {
         "CATEGORIES", "CHANNELS", "ACCESSIBILITY", "OWNERSHIP", "STATUSES", "FEE_BASES",
     };
 
-    if (!PyArg_ParseTuple(args, "O!O!O!O!:setup", &PyTuple_Type, &classes, &PyTuple_Type, &vocabs, &PyTuple_Type,
-                          &risk_rated, &PyTuple_Type, &kinds))
+    if (!PyArg_ParseTuple(args, "O!O!O!O!O!:setup", &PyTuple_Type, &classes, &PyTuple_Type, &vocabs, &PyTuple_Type,
+                          &risk_rated, &PyTuple_Type, &kinds, &PyTuple_Type, &refused_ranges))
         return NULL;
     S.ready = 0;
     if (PyTuple_GET_SIZE(classes) != N_CLASSES || PyTuple_GET_SIZE(vocabs) != N_VOCABS || PyTuple_GET_SIZE(kinds) != 3) {
         PyErr_SetString(PyExc_TypeError, "setup((Record, ServiceOffer, ServiceStatus, EquipmentStatus, ServiceWithdraw, "
-                                         "Fee, OpeningHours) as (class, field names), 6 vocabularies, risk-rated, 3 kinds)");
+                                         "Fee, OpeningHours) as (class, field names), 6 vocabularies, risk-rated, 3 kinds, "
+                                         "refused ranges)");
         return NULL;
     }
     for (int k = 0; k < N_CLASSES; k++) {
@@ -748,6 +859,8 @@ py_setup(PyObject *module, PyObject *args)
     Py_XSETREF(S.kind_offer, Py_NewRef(PyTuple_GET_ITEM(kinds, 0)));
     Py_XSETREF(S.kind_status, Py_NewRef(PyTuple_GET_ITEM(kinds, 1)));
     Py_XSETREF(S.kind_withdraw, Py_NewRef(PyTuple_GET_ITEM(kinds, 2)));
+    if (set_refused(refused_ranges) < 0)
+        return NULL;
     if (S.empty_tuple == NULL && (S.empty_tuple = PyTuple_New(0)) == NULL)
         return NULL;
     S.ready = 1;
@@ -756,7 +869,8 @@ py_setup(PyObject *module, PyObject *args)
 
 static PyMethodDef methods[] = {
     {"setup", py_setup, METH_VARARGS,
-     "setup(classes, vocabularies, risk_rated, kinds): what decode builds and checks against (records.py calls it)."},
+     "setup(classes, vocabularies, risk_rated, kinds, refused_ranges): what decode builds and checks against "
+     "(records.py calls it)."},
     {"decode", (PyCFunction)(void (*)(void))py_decode, METH_FASTCALL,
      "decode(data, chain_id, digest) -> Record or None: records.Record.decode for the commonest records, "
      "without the personal-data screen; None means: let the Python decode it."},

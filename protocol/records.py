@@ -24,7 +24,7 @@ from .encoding import decode, encode, expect_array, expect_bytes, expect_int, ex
 from .errors import DecodeError, ValidationError
 from .hashing import sha256
 from .keys import BRANCH_ID_SIZE, SIGNATURE_SIZE, Domain, PrivateKey, PublicKey
-from . import field_types
+from . import field_types, pii_tables
 from .schema import BODY_TYPES, MAX_TIME_MS, Body, EquipmentStatus, ServiceOffer, ServiceStatus, ServiceWithdraw, plain, screen_body
 
 RECORD_VERSION = 1
@@ -158,6 +158,7 @@ def _c_decoder():
          field_types.STATUSES, field_types.FEE_BASES),
         tuple(sorted(field_types.RISK_RATED_CATEGORIES)),
         (ServiceOffer.KIND, ServiceStatus.KIND, ServiceWithdraw.KIND),
+        pii_tables.REFUSED_RANGES,
     )
     return _recordfast.decode
 
