@@ -218,7 +218,7 @@ def _nino_half(b: bytes, c: str) -> bool:
     return False
 
 
-def plain_ascii(text: str) -> bool:
+def _plain_ascii_py(text: str) -> bool:
     """Speed only: True when ASCII ``text`` provably holds no finding. The conditions of
     :func:`_may_find`, cheaper (``bytes.translate`` is several times faster than
     ``str.translate``) and more conservative: any doubt returns False."""
@@ -242,6 +242,20 @@ def plain_ascii(text: str) -> bool:
                            or _DOTTED_DOMAIN_BYTES.search(b)):  # every mail domain has a dot and letters
         return False
     return True
+
+
+def _c_plain_ascii():
+    """protocol/_piiplain.c's ``plain_ascii``, given the tables above, or None where the
+    extension was not built (tests/test_pii.py checks the two agree)."""
+    try:
+        from . import _piiplain
+    except ImportError:
+        return None
+    _piiplain.setup(_CLASS_BYTES, _LETTERS_BYTES, tuple(sorted(_TRIGGER_WORDS_BYTES)))
+    return _piiplain.plain_ascii
+
+
+plain_ascii = _c_plain_ascii() or _plain_ascii_py  # speed only: the same answers in C, where it was built
 
 
 def _may_find(f: str, c: str, words: list[str]) -> bool:

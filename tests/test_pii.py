@@ -396,3 +396,49 @@ def test_classes_and_words_on_utf8_bytes_equal_str_translate():
     for text in ("a\ud800b 12", "\udfff", "Ab\u3000cd\x1fEF 3"):
         assert pii.classes(text) == text.translate(pii._CLASS)
         assert pii.letter_words(text) == text.translate(pii._NON_LETTERS).split()
+
+
+# ---------------------------------------------------------------- the pre-screen in C
+# protocol/_piiplain.c's plain_ascii must answer exactly as _plain_ascii_py: a True where
+# the Python says False would skip the screen of a text that may hold personal data.
+
+needs_plain_c = pytest.mark.skipif(pii.plain_ascii is pii._plain_ascii_py,
+                                   reason="protocol._piiplain not built (no C compiler at install)")
+PLAIN_TOKENS = ["at", "AT", "dot", "DOT", "Dot", " at ", "passport", "born", "home", "line", "wechat", "double", "eight",
+                "zero", "oh", "123456", "1234567", "12", "0", "9", "o", "l", "i", "O", "L", "I", " ", "  ", "\t", "\n", "\x1f",
+                "-", "/", ")", "(", ".", "_", ",", "[", "]", "{", "<", "@", "#", ".com", ".cn", "a", "b", "c", "d", "e", "A",
+                "B", "C", "D", "x", "Z", "ab 123456 c", "GB82 WEST", "zhang.wei", "example", "qq", "+86", "138 0013 8000"]
+
+
+@needs_plain_c
+def test_plain_in_c_answers_as_the_python_on_the_corpus():
+    from tools.pii_corpus import load
+
+    fields = [[t for t in e["fields"].values() if isinstance(t, str)] for e in load()["entries"]]
+    texts = [t for f in fields for t in f if t.isascii()]
+    joined = ["\x1f".join(f) for f in fields]
+    texts += [t for t in joined if t.isascii()]
+    assert len(texts) > 500
+    mismatched = [t for t in texts if pii.plain_ascii(t) != pii._plain_ascii_py(t)]
+    assert mismatched == []
+    assert {pii.plain_ascii(t) for t in texts} == {True, False}
+
+
+@needs_plain_c
+@settings(max_examples=3000, deadline=None)
+@example("call 123456 7 today")  # six digits, a space, a digit: nothing longer
+@example("zhang at example dot com")
+@example("x AT y")
+@given(st.one_of(st.lists(st.sampled_from(PLAIN_TOKENS), max_size=40).map("".join),
+                 st.text(st.characters(max_codepoint=127), max_size=60)))
+def test_plain_in_c_answers_as_the_python(text):
+    assert pii.plain_ascii(text) == pii._plain_ascii_py(text)
+
+
+@needs_plain_c
+def test_plain_in_c_on_long_and_odd_text():
+    long = "Cash service at the counter. " * 300  # past the C's stack buffer
+    assert len(long) > 4096 and pii.plain_ascii(long) is pii._plain_ascii_py(long) is True
+    assert pii.plain_ascii(long + "13800138000") is pii._plain_ascii_py(long + "13800138000") is False
+    assert pii.plain_ascii("") is pii._plain_ascii_py("") is True
+    assert pii.plain_ascii("caf\u00e9") is False and pii.plain_ascii(b"cash") is False  # not ASCII text: no answer but False

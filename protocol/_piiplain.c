@@ -1,0 +1,278 @@
+/* The personal-data pre-screen of ASCII text in C (docs/PROTOCOL.md §5.3): speed only.
+ *
+ * plain_ascii(text) returns what protocol/pii.py's _plain_ascii_py returns for the same
+ * ASCII text: True when the text provably holds nothing any detector of §5.3 could find
+ * (so the screen can be skipped), False at any doubt. The conditions are the Python's,
+ * one for one, in its order; the tables (character classes, letters, trigger words) come
+ * from pii.py through setup(), so they have one source. tests/test_pii.py compares the
+ * two on the personal-data corpus and on random text. Any text that is not an ASCII str
+ * gets False (the Python calls this only for ASCII text).
+ */
+#define _GNU_SOURCE /* memmem */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <string.h>
+
+#define STACK_TEXT 4096
+#define MAX_TRIGGERS 64
+#define MAX_TRIGGER_LEN 32
+
+static struct {
+    int ready;
+    unsigned char classes[256]; /* pii._CLASS_BYTES: d o s p @ w, and a space for the rest */
+    unsigned char letters[256]; /* pii._LETTERS_BYTES: a-z (A-Z lowered), a space for the rest */
+    int ntriggers;
+    char trigger[MAX_TRIGGERS][MAX_TRIGGER_LEN + 1];
+    size_t trigger_len[MAX_TRIGGERS];
+    uint64_t with[26][MAX_TRIGGER_LEN + 1]; /* by first letter and length: the trigger words that have them */
+} S;
+
+static int
+has(const char *s, size_t n, const char *needle)
+{
+    return memmem(s, n, needle, strlen(needle)) != NULL;
+}
+
+static int
+is_lower_or_digit(unsigned char ch)
+{
+    return (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9');
+}
+
+static int
+is_alpha(unsigned char ch)
+{
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z');
+}
+
+/* pii._LONG_RUN_W.search(c), r"d[dswp]{6,}d": within a run of d/s/w/p, two d at least
+ * seven apart. */
+static int
+long_run(const char *c, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        long first = -1, last = -1;
+        while (i < n && (c[i] == 'd' || c[i] == 's' || c[i] == 'w' || c[i] == 'p')) {
+            if (c[i] == 'd') {
+                if (first < 0)
+                    first = (long)i;
+                last = (long)i;
+            }
+            i++;
+        }
+        if (first >= 0 && last - first >= 7)
+            return 1;
+        i++;
+    }
+    return 0;
+}
+
+/* pii._nino_half: "ddddddw " in the classes, then a-d (either case) alone. */
+static int
+nino_half(const unsigned char *b, const char *c, size_t n)
+{
+    const char *p = c;
+    while ((p = memmem(p, n - (p - c), "ddddddw ", 8)) != NULL) {
+        size_t i = p - c;
+        unsigned char ch = b[i + 7];
+        if (((ch >= 'a' && ch <= 'd') || (ch >= 'A' && ch <= 'D')) && !(i + 8 < n && (is_alpha(b[i + 8]) || (b[i + 8] >= '0' && b[i + 8] <= '9'))))
+            return 1;
+        p++;
+    }
+    return 0;
+}
+
+/* pii._GLUED_CAPS_BYTES: [a-z0-9](?:AT[a-z0-9]|DOT[a-z]) */
+static int
+glued_caps(const unsigned char *b, size_t n)
+{
+    for (size_t i = 0; i + 3 < n; i++) {
+        if (!is_lower_or_digit(b[i]))
+            continue;
+        if (b[i + 1] == 'A' && b[i + 2] == 'T' && is_lower_or_digit(b[i + 3]))
+            return 1;
+        if (i + 4 < n && b[i + 1] == 'D' && b[i + 2] == 'O' && b[i + 3] == 'T' && b[i + 4] >= 'a' && b[i + 4] <= 'z')
+            return 1;
+    }
+    return 0;
+}
+
+/* pii._DOTTED_DOMAIN_BYTES: \.[a-zA-Z][a-zA-Z] */
+static int
+dotted_domain(const unsigned char *b, size_t n)
+{
+    for (size_t i = 0; i + 2 < n; i++)
+        if (b[i] == '.' && is_alpha(b[i + 1]) && is_alpha(b[i + 2]))
+            return 1;
+    return 0;
+}
+
+/* "dot" in text.lower() */
+static int
+has_dot_word(const unsigned char *b, size_t n)
+{
+    for (size_t i = 0; i + 2 < n; i++)
+        if ((b[i] | 0x20) == 'd' && (b[i + 1] | 0x20) == 'o' && (b[i + 2] | 0x20) == 't')
+            return 1;
+    return 0;
+}
+
+/* The words of b.translate(_LETTERS_BYTES).split(): sets *at when "at" is one; returns 1
+ * when one is a trigger word. */
+static int
+words(const unsigned char *b, size_t n, int *at)
+{
+    size_t i = 0;
+    *at = 0;
+    while (i < n) {
+        char word[MAX_TRIGGER_LEN + 1];
+        size_t len = 0, start;
+        while (i < n && S.letters[b[i]] == ' ')
+            i++;
+        start = i;
+        while (i < n && S.letters[b[i]] != ' ') {
+            if (len < MAX_TRIGGER_LEN)
+                word[len] = (char)S.letters[b[i]];
+            len++;
+            i++;
+        }
+        if (i == start || len > MAX_TRIGGER_LEN)
+            continue;
+        if (len == 2 && word[0] == 'a' && word[1] == 't')
+            *at = 1;
+        for (uint64_t m = S.with[word[0] - 'a'][len]; m; m &= m - 1)
+            if (memcmp(S.trigger[__builtin_ctzll(m)], word, len) == 0)
+                return 1;
+    }
+    return 0;
+}
+
+static int
+plain(const unsigned char *b, size_t n, char *c)
+{
+    size_t digits = 0;
+    int at, caps = 0, p = 0;
+
+    /* One pass for what most text is decided by: "@" in c, "do"/"od" in c, the IBAN
+     * hints "  dd", " odd", "o dd", "oodd" (two of " o" then "dd"; they imply
+     * digits >= 2), "p" in c, and "AT"/"DOT" in the text. */
+    for (size_t i = 0; i < n; i++) {
+        char ch = (char)S.classes[b[i]];
+        c[i] = ch;
+        if (ch == '@')
+            return 0;
+        if (ch == 'd') {
+            digits++;
+            if (i > 0 && c[i - 1] == 'o')
+                return 0;
+            if (i >= 3 && c[i - 1] == 'd' && (c[i - 2] == ' ' || c[i - 2] == 'o') && (c[i - 3] == ' ' || c[i - 3] == 'o'))
+                return 0;
+        } else if (ch == 'o') {
+            if (i > 0 && c[i - 1] == 'd')
+                return 0;
+        } else if (ch == 'p') {
+            p = 1;
+        }
+        if (b[i] == 'T' && i > 0 && (b[i - 1] == 'A' || (i > 1 && b[i - 1] == 'O' && b[i - 2] == 'D')))
+            caps = 1;
+    }
+    if (digits >= 6
+        && ((has(c, n, "dddddd")
+             && (has(c, n, "ddddddd") || has(c, n, "ddddddp") || has(c, n, "dddddd ") || has(c, n, "ddddddsp")
+                 || has(c, n, "ddddddwp") || has(c, n, "ddddddwd") || nino_half(b, c, n)))
+            || has(c, n, "sddsddsdds") || has(c, n, "wddwddwddw") || (digits >= 8 && long_run(c, n))))
+        return 0;
+    if (caps && glued_caps(b, n))
+        return 0;
+    if (words(b, n, &at))
+        return 0;
+    if (at && (has_dot_word(b, n) || p || memchr(b, '[', n) || memchr(b, '{', n) || memchr(b, '<', n) || dotted_domain(b, n)))
+        return 0;
+    return 1;
+}
+
+static PyObject *
+py_plain_ascii(PyObject *module, PyObject *text)
+{
+    char stack[STACK_TEXT], *c = stack;
+    size_t n;
+    int result;
+
+    if (!S.ready) {
+        PyErr_SetString(PyExc_RuntimeError, "_piiplain.setup() was not called");
+        return NULL;
+    }
+    if (!PyUnicode_CheckExact(text) || !PyUnicode_IS_ASCII(text))
+        Py_RETURN_FALSE;
+    n = (size_t)PyUnicode_GET_LENGTH(text);
+    if (n > STACK_TEXT && (c = PyMem_Malloc(n)) == NULL)
+        return PyErr_NoMemory();
+    result = plain(PyUnicode_1BYTE_DATA(text), n, c);
+    if (c != stack)
+        PyMem_Free(c);
+    return PyBool_FromLong(result);
+}
+
+static PyObject *
+py_setup(PyObject *module, PyObject *args)
+{
+    Py_buffer classes, letters;
+    PyObject *triggers;
+    int ok = 0;
+
+    if (!PyArg_ParseTuple(args, "y*y*O!:setup", &classes, &letters, &PyTuple_Type, &triggers))
+        return NULL;
+    S.ready = 0;
+    if (classes.len != 256 || letters.len != 256 || PyTuple_GET_SIZE(triggers) > MAX_TRIGGERS) {
+        PyErr_SetString(PyExc_TypeError, "setup(256 class bytes, 256 letter bytes, at most 64 trigger words)");
+        goto done;
+    }
+    memcpy(S.classes, classes.buf, 256);
+    memcpy(S.letters, letters.buf, 256);
+    for (int k = 0; k < 256; k++)
+        if (S.letters[k] != ' ' && (S.letters[k] < 'a' || S.letters[k] > 'z')) {
+            PyErr_SetString(PyExc_TypeError, "the letters table maps to a-z or a space");
+            goto done;
+        }
+    S.ntriggers = (int)PyTuple_GET_SIZE(triggers);
+    for (int k = 0; k < S.ntriggers; k++) {
+        PyObject *w = PyTuple_GET_ITEM(triggers, k);
+        if (!PyBytes_Check(w) || PyBytes_GET_SIZE(w) < 1 || PyBytes_GET_SIZE(w) > MAX_TRIGGER_LEN
+            || strspn(PyBytes_AS_STRING(w), "abcdefghijklmnopqrstuvwxyz") != (size_t)PyBytes_GET_SIZE(w)) {
+            PyErr_SetString(PyExc_TypeError, "a trigger word is 1 to 32 letters a-z");
+            goto done;
+        }
+        S.trigger_len[k] = (size_t)PyBytes_GET_SIZE(w);
+        memcpy(S.trigger[k], PyBytes_AS_STRING(w), S.trigger_len[k]);
+    }
+    memset(S.with, 0, sizeof S.with);
+    for (int k = 0; k < S.ntriggers; k++)
+        S.with[S.trigger[k][0] - 'a'][S.trigger_len[k]] |= 1ULL << k;
+    S.ready = 1;
+    ok = 1;
+done:
+    PyBuffer_Release(&classes);
+    PyBuffer_Release(&letters);
+    if (!ok)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef methods[] = {
+    {"setup", py_setup, METH_VARARGS, "setup(classes, letters, trigger_words): pii.py's tables (pii.py calls it)."},
+    {"plain_ascii", py_plain_ascii, METH_O, "plain_ascii(text) -> bool: pii._plain_ascii_py, for ASCII text."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "_piiplain", "The personal-data pre-screen of ASCII text in C (speed only; see pii.py).", -1,
+    methods,
+};
+
+PyMODINIT_FUNC
+PyInit__piiplain(void)
+{
+    return PyModule_Create(&module);
+}
