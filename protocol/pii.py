@@ -165,6 +165,8 @@ def letter_words(f: str) -> list[str]:
     """The words of folded text ``f``: split at every ASCII character but a-z and at
     white space (``f.translate(_NON_LETTERS).split()``)."""
     return _ascii_translate(f, _NON_LETTERS_UTF8, _NON_LETTERS).split()
+
+
 _MAIL_HINT = re.compile(r"at[ \t\n\x1f._\-]+(?:" + "|".join(map(re.escape, T.MAIL_DOMAINS)) + ")")
 _DOTTED_DOMAIN_HINT = re.compile(r"\.[a-z][a-z]")  # a domain with a top-level domain (E5b)
 _NINO_HALF_HINT = re.compile(r"[0-9]{6} [a-d](?![0-9a-z])")  # NINO "ab 123456 c", HKID "a 123456 a"
