@@ -32,7 +32,7 @@ from typing import Any, Callable
 
 import trio
 
-from protocol import records, state_tree, wire
+from protocol import pii, records, state_tree, wire
 from protocol.errors import RemoteProtocolError
 from protocol.genesis import Genesis
 from protocol.keys import PrivateKey
@@ -364,12 +364,13 @@ class BranchNode:
                          self.genesis.chain_id, self.genesis.hash.hex(), " ".join(self.listen_addrs),
                          "http://%s:%d" % self.api_address if self.api_address else "off",
                          f", halts after height {self.chain.halt_height}" if self.chain.halt_height else "")
-                if state_tree._set_hash_c is None:
-                    log.info("the state tree's hashing and updates run in Python, about three times slower: protocol._treehash "
-                             "was not built (installing needs a C compiler and OpenSSL's headers for it)")
-                if records._decode_c is None:
-                    log.info("every record is decoded in Python, about three times slower: protocol._recordfast was not built "
-                             "(installing needs a C compiler and OpenSSL's headers for it)")
+                in_python = [what for what, built in (("the state tree's hashing and updates", state_tree._set_hash_c is not None),
+                                                      ("record decoding", records._decode_c is not None),
+                                                      ("the personal-data pre-screen", pii.plain_ascii is not pii._plain_ascii_py))
+                             if not built]
+                if in_python:
+                    log.info("%s run in Python, three to five times slower: their C extensions were not built (installing "
+                             "needs a C compiler and OpenSSL's headers)", ", ".join(in_python))
                 task_status.started(self)
         finally:
             with trio.CancelScope(shield=True):
