@@ -75,58 +75,49 @@ be(const unsigned char *p, int n)
     return v;
 }
 
-/* The length of a str or bin header past its fix forms (read by the caller): the 8-bit
- * form only from ``min8`` (32 for str, whose fixstr holds less; 0 for bin), the 16-bit
- * form only from 256, the 32-bit one only from 65536: the shortest form, as packb. */
+/* A big-endian unsigned integer of ``width`` bytes, canonical only from ``min`` (below
+ * it, a shorter form holds the value). */
 static int
-rd_len(Cur *c, unsigned f8, unsigned f16, unsigned f32, uint64_t min8, uint64_t *n)
+rd_be(Cur *c, int width, uint64_t min, uint64_t *v)
+{
+    if (!need(c, width))
+        return 0;
+    *v = be(c->p, width);
+    c->p += width;
+    return *v >= min;
+}
+
+#define NO_FORM 0x100 /* matches no byte: a family without an 8-bit form (arrays) */
+
+/* The length in a str, bin or array header past its fix form (read by the caller): each
+ * wider form only from where the form before it is full, as packb writes it — the 8-bit
+ * one from ``min8`` (32 for str, whose fixstr holds less; 0 for bin), the 16-bit one from
+ * ``min16`` (256, or 16 for arrays, whose fixarray holds less), the 32-bit one from 65536. */
+static int
+rd_len(Cur *c, unsigned f8, unsigned f16, unsigned f32, uint64_t min8, uint64_t min16, uint64_t *n)
 {
     unsigned b;
     if (!need(c, 1))
         return 0;
     b = *c->p++;
-    if (b == f8 && need(c, 1)) {
-        *n = c->p[0];
-        c->p += 1;
-        return *n >= min8;
-    }
-    if (b == f16 && need(c, 2)) {
-        *n = be(c->p, 2);
-        c->p += 2;
-        return *n >= 256;
-    }
-    if (b == f32 && need(c, 4)) {
-        *n = be(c->p, 4);
-        c->p += 4;
-        return *n >= 65536;
-    }
+    if (b == f8)
+        return rd_be(c, 1, min8, n);
+    if (b == f16)
+        return rd_be(c, 2, min16, n);
+    if (b == f32)
+        return rd_be(c, 4, 65536, n);
     return 0;
 }
 
+/* fixarray 0x90-0x9f (< 16), array16 0xdc (>= 16), array32 0xdd (>= 65536) */
 static int
 rd_array(Cur *c, uint64_t *n)
 {
-    /* fixarray 0x90-0x9f (< 16), array16 0xdc (>= 16), array32 0xdd (>= 65536) */
-    unsigned b;
-    if (!need(c, 1))
-        return 0;
-    b = c->p[0];
-    if ((b & 0xf0) == 0x90) {
-        c->p++;
-        *n = b & 0x0f;
+    if (need(c, 1) && (c->p[0] & 0xf0) == 0x90) {
+        *n = *c->p++ & 0x0f;
         return 1;
     }
-    if (b == 0xdc && need(c, 3)) {
-        *n = be(c->p + 1, 2);
-        c->p += 3;
-        return *n >= 16;
-    }
-    if (b == 0xdd && need(c, 5)) {
-        *n = be(c->p + 1, 4);
-        c->p += 5;
-        return *n >= 65536;
-    }
-    return 0;
+    return rd_len(c, NO_FORM, 0xdc, 0xdd, 0, 16, n);
 }
 
 /* A non-negative integer: positive fixint, or uint8/16/32/64 only above the range of the
@@ -144,29 +135,13 @@ rd_uint(Cur *c, uint64_t *v)
     }
     switch (b) {
     case 0xcc:
-        if (!need(c, 1))
-            return 0;
-        *v = be(c->p, 1);
-        c->p += 1;
-        return *v >= 0x80;
+        return rd_be(c, 1, 0x80, v);
     case 0xcd:
-        if (!need(c, 2))
-            return 0;
-        *v = be(c->p, 2);
-        c->p += 2;
-        return *v >= 0x100;
+        return rd_be(c, 2, 0x100, v);
     case 0xce:
-        if (!need(c, 4))
-            return 0;
-        *v = be(c->p, 4);
-        c->p += 4;
-        return *v >= 0x10000;
+        return rd_be(c, 4, 0x10000, v);
     case 0xcf:
-        if (!need(c, 8))
-            return 0;
-        *v = be(c->p, 8);
-        c->p += 8;
-        return *v >= 0x100000000ULL;
+        return rd_be(c, 8, 0x100000000ULL, v);
     }
     return 0;
 }
@@ -189,7 +164,7 @@ rd_str_bytes(Cur *c, Span *s)
         return 0;
     if ((c->p[0] & 0xe0) == 0xa0) {
         n = *c->p++ & 0x1f;
-    } else if (!rd_len(c, 0xd9, 0xda, 0xdb, 32, &n)) {
+    } else if (!rd_len(c, 0xd9, 0xda, 0xdb, 32, 256, &n)) {
         return 0;
     }
     if ((uint64_t)(c->end - c->p) < n)
@@ -219,7 +194,7 @@ static int
 rd_bin(Cur *c, Py_ssize_t size, Span *s)
 {
     uint64_t n;
-    if (!rd_len(c, 0xc4, 0xc5, 0xc6, 0, &n) || n != (uint64_t)size || (uint64_t)(c->end - c->p) < n)
+    if (!rd_len(c, 0xc4, 0xc5, 0xc6, 0, 256, &n) || n != (uint64_t)size || (uint64_t)(c->end - c->p) < n)
         return 0;
     s->s = (const char *)c->p;
     s->n = (Py_ssize_t)n;

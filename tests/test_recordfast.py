@@ -294,7 +294,7 @@ def test_personal_data_is_still_screened():
 def test_other_inputs_left_to_the_python():
     data = pack(envelope("service.withdraw", withdraw_array()))
     for other in (bytearray(data), memoryview(data), b"", data + b"\x00", b"\x00" * 8193):
-        assert C_DECODE(other if not isinstance(other, memoryview) else bytes(other) + b"\xc0", CHAIN_ID, None) is None
+        assert C_DECODE(other, CHAIN_ID, None) is None
         with_c, without_c = decode_both(other)
         assert with_c == without_c
     assert C_DECODE(data, "\ud800", None) is None  # a chain id without UTF-8: no exception left behind
