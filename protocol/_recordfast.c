@@ -3,7 +3,8 @@
  * decode(data, chain_id, digest) returns the Record that protocol/records.py's
  * Record.decode would return for the commonest records, or None for anything else:
  * the Python then decodes it, and it alone says what is wrong. The records taken here
- * are service.offer (without terms), service.status and service.withdraw; everything
+ * are service.offer (without terms), service.status, service.withdraw and
+ * branch.profile; everything
  * else (other kinds, offers with terms, any value this file does not know to be
  * canonical or valid UTF-8, any rule broken) is None. So this file
  * must accept a subset of what the Python accepts and build equal objects from it; it
@@ -44,6 +45,12 @@
 #define MAX_RISK 5
 #define MAX_EQUIPMENT 32             /* schema.ServiceStatus: len(equipment) <= 32 */
 #define MAX_WAIT 1440
+#define MAX_LAT 90000000             /* schema.BranchProfile._parse: lat_micro in [-90e6, 90e6] */
+#define MAX_LON 180000000            /* ... lon_micro in [-180e6, 180e6] */
+#define MAX_PHONE 24                 /* ... contact_phone: max_len=24; field_types.public_number likewise */
+#define MAX_URL 200                  /* ... contact_url: max_len=200 */
+#define MAX_REGION 32                /* ... region: max_len=32 */
+#define MAX_PUBLIC_NUMBERS 8         /* field_types.MAX_PUBLIC_NUMBERS */
 #define MAX_VOCAB 16
 
 /* ------------------------------------------------------------ canonical msgpack reading
@@ -146,6 +153,40 @@ rd_uint(Cur *c, uint64_t *v)
     return 0;
 }
 
+/* An integer of either sign: a non-negative one as rd_uint reads it (which also bounds it
+ * below 2**63 here), a negative one as negative fixint (-32..-1) or int8/16/32/64 only
+ * below the range of the form before. */
+static int
+rd_int(Cur *c, int64_t *v)
+{
+    static const int64_t below[4] = {-32, -128, -32768, -2147483648LL}; /* each form: values < this */
+    unsigned b;
+    uint64_t u;
+    if (!need(c, 1))
+        return 0;
+    b = c->p[0];
+    if (b >= 0xe0) {
+        *v = (int8_t)b;
+        c->p++;
+        return 1;
+    }
+    if (b >= 0xd0 && b <= 0xd3) {
+        int k = b - 0xd0, width = 1 << k;
+        c->p++;
+        if (!rd_be(c, width, 0, &u))
+            return 0;
+        if (width < 8 && (u >> (8 * width - 1)))
+            *v = (int64_t)u - ((int64_t)1 << (8 * width)); /* sign-extended */
+        else
+            *v = (int64_t)u; /* of 8 bytes: two's complement as it stands; of fewer: non-negative */
+        return *v < below[k];
+    }
+    if (!rd_uint(c, &u) || u > (uint64_t)INT64_MAX)
+        return 0;
+    *v = (int64_t)u;
+    return 1;
+}
+
 static int
 rd_bool(Cur *c, int *v)
 {
@@ -212,11 +253,14 @@ typedef struct {
 } Vocab;
 
 /* The classes and vocabularies, from setup(). */
-enum { C_RECORD, C_OFFER, C_STATUS, C_EQUIPMENT, C_WITHDRAW, C_FEE, C_HOURS, N_CLASSES };
-static const int FIELD_COUNT[N_CLASSES] = {10, 13, 4, 2, 2, 4, 3};
+enum { C_RECORD, C_OFFER, C_STATUS, C_EQUIPMENT, C_WITHDRAW, C_FEE, C_HOURS, C_PROFILE, N_CLASSES };
+static const int FIELD_COUNT[N_CLASSES] = {10, 13, 4, 2, 2, 4, 3, 9};
 static const char *const CLASS_NAME[N_CLASSES] = {
     "Record", "ServiceOffer", "ServiceStatus", "EquipmentStatus", "ServiceWithdraw", "Fee", "OpeningHours",
+    "BranchProfile",
 };
+/* The kinds decoded here, in setup()'s order. */
+enum { K_OFFER, K_STATUS, K_WITHDRAW, K_PROFILE, N_KINDS };
 #define MAX_FIELDS 13
 
 typedef struct {
@@ -233,7 +277,8 @@ static struct {
     int risk_rated[MAX_VOCAB]; /* by category index: field_types.RISK_RATED_CATEGORIES */
     int free_basis;            /* index of "free" in FEE_BASES */
     int consigned;             /* index of "consigned" in OWNERSHIP */
-    PyObject *kind_offer, *kind_status, *kind_withdraw;
+    PyObject *kind[N_KINDS];
+    PyObject *is_mobile; /* pii.is_mobile: whether a number in phone syntax is a mobile one (§5.3.5) */
     PyObject *empty_tuple;
     uint32_t (*refused)[2]; /* pii.REFUSED_RANGES: sorted, disjoint, inclusive */
     Py_ssize_t nrefused;
@@ -391,23 +436,25 @@ typedef struct {
     Span sid, reason;
 } Withdraw;
 
+typedef struct {
+    Span name, address, region, phone, url;
+    int64_t lat, lon;
+    int nhours, nnumbers;
+    Hours hours[MAX_HOURS];
+    Span numbers[MAX_PUBLIC_NUMBERS];
+} Profile;
 
-/* schema.ServiceOffer._parse's fast path (12 elements: no terms) and _check_rules. */
+
+/* field_types._weekly_hours_fast: at most 21 intervals [day, open, close], sorted, not
+ * overlapping. */
 static int
-rd_offer(Cur *c, Offer *o)
+rd_hours(Cur *c, Hours *hours, int *count)
 {
     uint64_t n, v;
     int last_day = -1, last_close = 0;
-
-    if (!rd_array(c, &n) || n != 12 || !rd_service_id(c, &o->sid) || (o->category = rd_enum(c, &S.vocab[V_CATEGORY])) < 0
-        || !rd_text(c, 1, 120, &o->title) || !rd_text(c, 0, 2000, &o->description)
-        || !rd_enum_set(c, &S.vocab[V_CHANNEL], 1, o->channels, &o->nchannels))
-        return 0;
-    /* hours: field_types._weekly_hours_fast */
     if (!rd_array(c, &n) || n > MAX_HOURS)
         return 0;
-    o->nhours = (int)n;
-    for (int i = 0; i < o->nhours; i++) {
+    for (uint64_t i = 0; i < n; i++) {
         uint64_t d, op, cl;
         if (!rd_array(c, &v) || v != 3 || !rd_uint(c, &d) || !rd_uint(c, &op) || !rd_uint(c, &cl))
             return 0;
@@ -417,8 +464,24 @@ rd_offer(Cur *c, Offer *o)
             return 0;
         last_day = (int)d;
         last_close = (int)cl;
-        o->hours[i] = (Hours){(int)d, (int)op, (int)cl};
+        hours[i] = (Hours){(int)d, (int)op, (int)cl};
     }
+    *count = (int)n;
+    return 1;
+}
+
+/* schema.ServiceOffer._parse's fast path (12 elements: no terms) and _check_rules. */
+static int
+rd_offer(Cur *c, Offer *o)
+{
+    uint64_t n, v;
+
+    if (!rd_array(c, &n) || n != 12 || !rd_service_id(c, &o->sid) || (o->category = rd_enum(c, &S.vocab[V_CATEGORY])) < 0
+        || !rd_text(c, 1, 120, &o->title) || !rd_text(c, 0, 2000, &o->description)
+        || !rd_enum_set(c, &S.vocab[V_CHANNEL], 1, o->channels, &o->nchannels))
+        return 0;
+    if (!rd_hours(c, o->hours, &o->nhours))
+        return 0;
     /* fees: field_types.Fee._fast */
     if (!rd_array(c, &n) || n > MAX_FEES)
         return 0;
@@ -471,6 +534,117 @@ rd_withdraw(Cur *c, Withdraw *w)
 {
     uint64_t n;
     return rd_array(c, &n) && n == 2 && rd_service_id(c, &w->sid) && rd_text(c, 0, 200, &w->reason);
+}
+
+static int
+is_digit(char ch)
+{
+    return ch >= '0' && ch <= '9';
+}
+
+static int
+is_alnum(char ch) /* ASCII only, whatever the locale (isalnum is not) */
+{
+    return is_digit(ch) || (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z');
+}
+
+/* field_types._REGION.fullmatch: [A-Z]{2}(?:-[A-Z0-9]{1,6}){0,3} */
+static int
+region_syntax(Span s)
+{
+    Py_ssize_t i = 2;
+    if (s.n < 2 || s.s[0] < 'A' || s.s[0] > 'Z' || s.s[1] < 'A' || s.s[1] > 'Z')
+        return 0;
+    for (int part = 0; i < s.n; part++) {
+        Py_ssize_t start;
+        if (part == 3 || s.s[i] != '-')
+            return 0;
+        start = ++i;
+        while (i < s.n && ((s.s[i] >= 'A' && s.s[i] <= 'Z') || is_digit(s.s[i])))
+            i++;
+        if (i - start < 1 || i - start > 6)
+            return 0;
+    }
+    return 1;
+}
+
+/* field_types._PHONE.fullmatch: \+?[0-9][0-9 \-]{3,22}[0-9] (a '+' only first: it is in
+ * no other class), for a string of at most MAX_PHONE characters (so at most 24 past the '+'). */
+static int
+phone_syntax(Span s)
+{
+    Py_ssize_t i = s.n > 0 && s.s[0] == '+';
+    if (s.n - i < 5 || !is_digit(s.s[i]) || !is_digit(s.s[s.n - 1]))
+        return 0;
+    for (; i < s.n; i++)
+        if (!is_digit(s.s[i]) && s.s[i] != ' ' && s.s[i] != '-')
+            return 0;
+    return 1;
+}
+
+/* field_types._URL.fullmatch:
+ * https://[A-Za-z0-9.\-]+(?::[0-9]{1,5})?(?:/[A-Za-z0-9._~!$&'()*+,;=:@%/\-]*)?
+ * The host's class holds neither ':' nor '/', and the port's only digits, so each part
+ * ends where the next begins: no backtracking. */
+static int
+url_syntax(Span s)
+{
+    static const char path_chars[] = "._~!$&'()*+,;=:@%/-";
+    Py_ssize_t i = 8, start;
+    if (s.n < 9 || memcmp(s.s, "https://", 8) != 0)
+        return 0;
+    for (start = i; i < s.n && (is_alnum(s.s[i]) || s.s[i] == '.' || s.s[i] == '-'); i++)
+        ;
+    if (i == start)
+        return 0;
+    if (i < s.n && s.s[i] == ':') {
+        for (start = ++i; i < s.n && is_digit(s.s[i]); i++)
+            ;
+        if (i - start < 1 || i - start > 5)
+            return 0;
+    }
+    if (i < s.n && s.s[i] != '/')
+        return 0;
+    for (; i < s.n; i++)
+        if (!is_alnum(s.s[i]) && memchr(path_chars, s.s[i], sizeof path_chars - 1) == NULL)
+            return 0;
+    return 1;
+}
+
+/* schema.BranchProfile._parse, but for the rule that needs the Python (a contact or public
+ * number may not be a mobile one: build_profile asks pii.is_mobile). 8 elements, or 9 with
+ * the public numbers (field_types.public_number each: phone syntax, 5 to 15 digits). */
+static int
+rd_profile(Cur *c, Profile *p)
+{
+    uint64_t n, k;
+    if (!rd_array(c, &n) || (n != 8 && n != 9) || !rd_text(c, 1, 120, &p->name) || !rd_text(c, 1, 200, &p->address)
+        || !rd_str(c, &p->region) || p->region.n > MAX_REGION || !region_syntax(p->region)
+        || !rd_int(c, &p->lat) || p->lat < -MAX_LAT || p->lat > MAX_LAT
+        || !rd_int(c, &p->lon) || p->lon < -MAX_LON || p->lon > MAX_LON || !rd_hours(c, p->hours, &p->nhours)
+        || !rd_str(c, &p->phone) || p->phone.n > MAX_PHONE || (p->phone.n > 0 && !phone_syntax(p->phone))
+        || !rd_str(c, &p->url) || p->url.n > MAX_URL || (p->url.n > 0 && !url_syntax(p->url)))
+        return 0;
+    p->nnumbers = 0;
+    if (n == 9) { /* present only when non-empty (one encoding) */
+        if (!rd_array(c, &k) || k < 1 || k > MAX_PUBLIC_NUMBERS)
+            return 0;
+        for (int i = 0; i < (int)k; i++) {
+            Span *s = &p->numbers[i];
+            int digits = 0;
+            if (!rd_str(c, s) || s->n > MAX_PHONE || !phone_syntax(*s))
+                return 0;
+            for (Py_ssize_t j = 0; j < s->n; j++)
+                digits += is_digit(s->s[j]);
+            if (digits < 5 || digits > 15)
+                return 0;
+            for (int m = 0; m < i; m++)
+                if (p->numbers[m].n == s->n && memcmp(p->numbers[m].s, s->s, s->n) == 0)
+                    return 0; /* duplicate number */
+        }
+        p->nnumbers = (int)k;
+    }
+    return 1;
 }
 
 /* ------------------------------------------------------------ building the objects
@@ -539,19 +713,29 @@ vocab_tuple(int vocab, const int *index, int n)
 }
 
 static PyObject *
+build_hours(const Hours *hours, int n)
+{
+    PyObject *t = PyTuple_New(n);
+    if (t == NULL)
+        return NULL;
+    for (int i = 0; i < n; i++) {
+        PyObject *v[3] = {PyLong_FromLong(hours[i].day), PyLong_FromLong(hours[i].open), PyLong_FromLong(hours[i].close)};
+        PyObject *h = make(C_HOURS, v);
+        if (h == NULL) {
+            Py_DECREF(t);
+            return NULL;
+        }
+        PyTuple_SET_ITEM(t, i, h);
+    }
+    return t;
+}
+
+static PyObject *
 build_offer(const Offer *o)
 {
-    PyObject *hours = PyTuple_New(o->nhours), *fees = NULL;
+    PyObject *hours = build_hours(o->hours, o->nhours), *fees = NULL;
     if (hours == NULL)
         return NULL;
-    for (int i = 0; i < o->nhours; i++) {
-        PyObject *v[3] = {PyLong_FromLong(o->hours[i].day), PyLong_FromLong(o->hours[i].open),
-                          PyLong_FromLong(o->hours[i].close)};
-        PyObject *h = make(C_HOURS, v);
-        if (h == NULL)
-            goto fail;
-        PyTuple_SET_ITEM(hours, i, h);
-    }
     fees = PyTuple_New(o->nfees);
     if (fees == NULL)
         goto fail;
@@ -606,6 +790,51 @@ build_withdraw(const Withdraw *w)
     return make(C_WITHDRAW, v);
 }
 
+/* A number's string, or NULL: with no exception set when it is a mobile one (pii.is_mobile;
+ * the Python then refuses the record and names the field). */
+static PyObject *
+public_number_str(Span s)
+{
+    PyObject *number = ascii_str(s), *mobile;
+    int is_mobile;
+    if (number == NULL)
+        return NULL;
+    mobile = PyObject_CallOneArg(S.is_mobile, number);
+    is_mobile = mobile == NULL ? -1 : PyObject_IsTrue(mobile);
+    Py_XDECREF(mobile);
+    if (is_mobile != 0)
+        Py_CLEAR(number);
+    return number;
+}
+
+/* The profile, or NULL: with no exception set when a number is a mobile one. */
+static PyObject *
+build_profile(const Profile *p)
+{
+    PyObject *phone = p->phone.n > 0 ? public_number_str(p->phone) : ascii_str(p->phone), *numbers;
+    if (phone == NULL)
+        return NULL;
+    numbers = PyTuple_New(p->nnumbers);
+    if (numbers == NULL) {
+        Py_DECREF(phone);
+        return NULL;
+    }
+    for (int i = 0; i < p->nnumbers; i++) {
+        PyObject *number = public_number_str(p->numbers[i]);
+        if (number == NULL) {
+            Py_DECREF(phone);
+            Py_DECREF(numbers);
+            return NULL;
+        }
+        PyTuple_SET_ITEM(numbers, i, number);
+    }
+    PyObject *v[9] = {
+        text_str(p->name), text_str(p->address), ascii_str(p->region), PyLong_FromLongLong(p->lat),
+        PyLong_FromLongLong(p->lon), build_hours(p->hours, p->nhours), phone, ascii_str(p->url), numbers,
+    };
+    return make(C_PROFILE, v);
+}
+
 /* ------------------------------------------------------------ decode() */
 
 static int
@@ -623,15 +852,16 @@ span_is(Span s, PyObject *str)
 static PyObject *
 py_decode(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
-    PyObject *data, *chain_id, *digest, *kind, *body, *hash;
+    PyObject *data, *chain_id, *digest, *body, *hash;
     Cur c;
     uint64_t n, version, seq, time_ms;
     Span kind_s, cid, branch_id, signature;
-    int which;
+    int kind, ok;
     union {
         Offer offer;
         Status status;
         Withdraw withdraw;
+        Profile profile;
     } u;
 
     if (nargs != 3) {
@@ -656,29 +886,45 @@ py_decode(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     /* [version=1, kind, chain_id, branch_id, seq, time_ms, body, signature] */
     if (!rd_array(&c, &n) || n != 8 || !rd_uint(&c, &version) || version != RECORD_VERSION || !rd_str(&c, &kind_s))
         Py_RETURN_NONE;
-    if (span_is(kind_s, S.kind_offer)) {
-        kind = S.kind_offer;
-        which = C_OFFER;
-    } else if (span_is(kind_s, S.kind_status)) {
-        kind = S.kind_status;
-        which = C_STATUS;
-    } else if (span_is(kind_s, S.kind_withdraw)) {
-        kind = S.kind_withdraw;
-        which = C_WITHDRAW;
-    } else {
+    for (kind = 0; kind < N_KINDS && !span_is(kind_s, S.kind[kind]); kind++)
+        ;
+    if (kind == N_KINDS)
         Py_RETURN_NONE;
-    }
     if (!rd_str(&c, &cid) || cid.n > MAX_CHAIN_ID || (chain_id != Py_None && !span_is(cid, chain_id))
         || !rd_bin(&c, BRANCH_ID_SIZE, &branch_id) || !rd_uint(&c, &seq) || seq < 1 || seq > MAX_SEQ
         || !rd_uint(&c, &time_ms) || time_ms > MAX_TIME_MS)
         Py_RETURN_NONE;
-    if (which == C_OFFER ? !rd_offer(&c, &u.offer)
-        : which == C_STATUS ? !rd_status(&c, &u.status) : !rd_withdraw(&c, &u.withdraw))
-        Py_RETURN_NONE;
-    if (!rd_bin(&c, SIGNATURE_SIZE, &signature) || c.p != c.end)
+    switch (kind) {
+    case K_OFFER:
+        ok = rd_offer(&c, &u.offer);
+        break;
+    case K_STATUS:
+        ok = rd_status(&c, &u.status);
+        break;
+    case K_WITHDRAW:
+        ok = rd_withdraw(&c, &u.withdraw);
+        break;
+    default:
+        ok = rd_profile(&c, &u.profile);
+    }
+    if (!ok || !rd_bin(&c, SIGNATURE_SIZE, &signature) || c.p != c.end)
         Py_RETURN_NONE;
 
-    body = which == C_OFFER ? build_offer(&u.offer) : which == C_STATUS ? build_status(&u.status) : build_withdraw(&u.withdraw);
+    switch (kind) {
+    case K_OFFER:
+        body = build_offer(&u.offer);
+        break;
+    case K_STATUS:
+        body = build_status(&u.status);
+        break;
+    case K_WITHDRAW:
+        body = build_withdraw(&u.withdraw);
+        break;
+    default:
+        body = build_profile(&u.profile);
+        if (body == NULL && !PyErr_Occurred())
+            Py_RETURN_NONE; /* a mobile number: the Python refuses it, naming the field */
+    }
     if (digest != Py_None && PyBytes_GET_SIZE(digest) > 0) { /* records.py: digest or sha256(data) */
         hash = Py_NewRef(digest);
     } else {
@@ -691,7 +937,7 @@ py_decode(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     }
     /* Record(kind, chain_id, branch_id, seq, time_ms, body, signature, raw, hash, numbers=()) */
     PyObject *v[10] = {
-        Py_NewRef(kind), chain_id != Py_None ? Py_NewRef(chain_id) : ascii_str(cid),
+        Py_NewRef(S.kind[kind]), chain_id != Py_None ? Py_NewRef(chain_id) : ascii_str(cid),
         PyBytes_FromStringAndSize(branch_id.s, branch_id.n), PyLong_FromUnsignedLongLong(seq),
         PyLong_FromUnsignedLongLong(time_ms), body, PyBytes_FromStringAndSize(signature.s, signature.n),
         Py_NewRef(data), hash, Py_NewRef(S.empty_tuple),
@@ -766,19 +1012,20 @@ set_refused(PyObject *ranges)
 static PyObject *
 py_setup(PyObject *module, PyObject *args)
 {
-    PyObject *classes, *vocabs, *risk_rated, *kinds, *refused_ranges;
+    PyObject *classes, *vocabs, *risk_rated, *kinds, *refused_ranges, *is_mobile;
     static const char *const VOCAB_NAME[N_VOCABS] = {
         "CATEGORIES", "CHANNELS", "ACCESSIBILITY", "OWNERSHIP", "STATUSES", "FEE_BASES",
     };
 
-    if (!PyArg_ParseTuple(args, "O!O!O!O!O!:setup", &PyTuple_Type, &classes, &PyTuple_Type, &vocabs, &PyTuple_Type,
-                          &risk_rated, &PyTuple_Type, &kinds, &PyTuple_Type, &refused_ranges))
+    if (!PyArg_ParseTuple(args, "O!O!O!O!O!O:setup", &PyTuple_Type, &classes, &PyTuple_Type, &vocabs, &PyTuple_Type,
+                          &risk_rated, &PyTuple_Type, &kinds, &PyTuple_Type, &refused_ranges, &is_mobile))
         return NULL;
     S.ready = 0;
-    if (PyTuple_GET_SIZE(classes) != N_CLASSES || PyTuple_GET_SIZE(vocabs) != N_VOCABS || PyTuple_GET_SIZE(kinds) != 3) {
+    if (PyTuple_GET_SIZE(classes) != N_CLASSES || PyTuple_GET_SIZE(vocabs) != N_VOCABS
+        || PyTuple_GET_SIZE(kinds) != N_KINDS || !PyCallable_Check(is_mobile)) {
         PyErr_SetString(PyExc_TypeError, "setup((Record, ServiceOffer, ServiceStatus, EquipmentStatus, ServiceWithdraw, "
-                                         "Fee, OpeningHours) as (class, field names), 6 vocabularies, risk-rated, 3 kinds, "
-                                         "refused ranges)");
+                                         "Fee, OpeningHours, BranchProfile) as (class, field names), 6 vocabularies, "
+                                         "risk-rated, 4 kinds, refused ranges, is_mobile)");
         return NULL;
     }
     for (int k = 0; k < N_CLASSES; k++) {
@@ -826,14 +1073,14 @@ py_setup(PyObject *module, PyObject *args)
         PyErr_SetString(PyExc_TypeError, "FEE_BASES without 'free' or OWNERSHIP without 'consigned'");
         return NULL;
     }
-    for (int k = 0; k < 3; k++)
+    for (int k = 0; k < N_KINDS; k++) {
         if (!PyUnicode_CheckExact(PyTuple_GET_ITEM(kinds, k))) {
             PyErr_SetString(PyExc_TypeError, "kinds are strings");
             return NULL;
         }
-    Py_XSETREF(S.kind_offer, Py_NewRef(PyTuple_GET_ITEM(kinds, 0)));
-    Py_XSETREF(S.kind_status, Py_NewRef(PyTuple_GET_ITEM(kinds, 1)));
-    Py_XSETREF(S.kind_withdraw, Py_NewRef(PyTuple_GET_ITEM(kinds, 2)));
+        Py_XSETREF(S.kind[k], Py_NewRef(PyTuple_GET_ITEM(kinds, k)));
+    }
+    Py_XSETREF(S.is_mobile, Py_NewRef(is_mobile));
     if (set_refused(refused_ranges) < 0)
         return NULL;
     if (S.empty_tuple == NULL && (S.empty_tuple = PyTuple_New(0)) == NULL)
@@ -844,7 +1091,7 @@ py_setup(PyObject *module, PyObject *args)
 
 static PyMethodDef methods[] = {
     {"setup", py_setup, METH_VARARGS,
-     "setup(classes, vocabularies, risk_rated, kinds, refused_ranges): what decode builds and checks against "
+     "setup(classes, vocabularies, risk_rated, kinds, refused_ranges, is_mobile): what decode builds and checks against "
      "(records.py calls it)."},
     {"decode", (PyCFunction)(void (*)(void))py_decode, METH_FASTCALL,
      "decode(data, chain_id, digest) -> Record or None: records.Record.decode for the commonest records, "

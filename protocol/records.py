@@ -24,8 +24,8 @@ from .encoding import decode, encode, expect_array, expect_bytes, expect_int, ex
 from .errors import DecodeError, ValidationError
 from .hashing import sha256
 from .keys import BRANCH_ID_SIZE, SIGNATURE_SIZE, Domain, PrivateKey, PublicKey
-from . import field_types, pii_tables
-from .schema import BODY_TYPES, MAX_TIME_MS, Body, EquipmentStatus, ServiceOffer, ServiceStatus, ServiceWithdraw, plain, screen_body
+from . import field_types, pii, pii_tables
+from .schema import BODY_TYPES, MAX_TIME_MS, Body, BranchProfile, EquipmentStatus, ServiceOffer, ServiceStatus, ServiceWithdraw, plain, screen_body
 
 RECORD_VERSION = 1
 MAX_RECORD_BYTES = 8192
@@ -151,14 +151,15 @@ def _c_decoder():
     except ImportError:
         return None
     classes = (Record, ServiceOffer, ServiceStatus, EquipmentStatus, ServiceWithdraw, field_types.Fee,
-               field_types.OpeningHours)
+               field_types.OpeningHours, BranchProfile)
     _recordfast.setup(
         tuple((cls, tuple(f.name for f in dataclasses.fields(cls))) for cls in classes),
         (field_types.CATEGORIES, field_types.CHANNELS, field_types.ACCESSIBILITY, field_types.OWNERSHIP,
          field_types.STATUSES, field_types.FEE_BASES),
         tuple(sorted(field_types.RISK_RATED_CATEGORIES)),
-        (ServiceOffer.KIND, ServiceStatus.KIND, ServiceWithdraw.KIND),
+        (ServiceOffer.KIND, ServiceStatus.KIND, ServiceWithdraw.KIND, BranchProfile.KIND),
         pii_tables.REFUSED_RANGES,
+        pii.is_mobile,
     )
     return _recordfast.decode
 
