@@ -27,6 +27,14 @@ def test_bench_load_phase_commits_what_it_offers():
     assert result["bound_ratio"] > 0
 
 
+def test_bench_protocol_validates_its_stream_every_way():
+    # Every loop applies the records on one overlay, so a record that did not validate
+    # (a broken stream, a batch cut wrong) ends the run with its error.
+    result = _run(["tools.bench_protocol", "--records", "300", "--repeat", "1"], timeout=300)
+    assert result["records"] == 300
+    assert all(result[k] > 0 for k in ("ratio", "ratio_cpu", "ratio_batched", "ratio_2t", "apply_10k_records_s"))
+
+
 def test_bench_events_reads_every_record_event_both_ways():
     result = _run(["tools.bench_events", "--blocks", "20", "--records", "3"], timeout=300)
     assert result["blocks"] == 20 and result["records_per_block"] == 3
