@@ -16,9 +16,10 @@ $(STAMP): pyproject.toml protocol/_treehash.c protocol/_recordfast.c protocol/_p
 demo: $(STAMP)
 	$(PY) -m tools.demo
 
+# --durations=15: the slowest fifteen tests are listed wherever the suite runs (CI's log too)
 test: $(STAMP)
 	$(PY) tests/browser.py
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=15
 
 bench: $(STAMP)
 	$(PY) -m tools.bench_protocol

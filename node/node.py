@@ -366,7 +366,7 @@ class BranchNode:
                          f", halts after height {self.chain.halt_height}" if self.chain.halt_height else "")
                 in_python = [what for what, built in (("the state tree's hashing and updates", state_tree._set_hash_c is not None),
                                                       ("record decoding", records._decode_c is not None),
-                                                      ("the personal-data pre-screen", pii.plain_ascii is not pii._plain_ascii_py))
+                                                      ("the personal-data pre-screen and folding", pii.plain_ascii is not pii._plain_ascii_py))
                              if not built]
                 if in_python:
                     log.info("%s run in Python, three to five times slower: their C extensions were not built (installing "

@@ -1,4 +1,4 @@
-/* The personal-data pre-screen of ASCII text in C (docs/PROTOCOL.md §5.3): speed only.
+/* The personal-data screen's fast paths in C (docs/PROTOCOL.md §5.3): speed only.
  *
  * plain_ascii(text) returns what protocol/pii.py's _plain_ascii_py returns for the same
  * ASCII text: True when the text provably holds nothing any detector of §5.3 could find
@@ -7,6 +7,13 @@
  * from pii.py through setup(), so they have one source. tests/test_pii.py compares the
  * two on the personal-data corpus and on random text. Any text that is not an ASCII str
  * gets False (the Python calls this only for ASCII text).
+ *
+ * fold_non_ascii(text) returns what pii.py's _fold_non_ascii_py returns (§5.3.3's folding
+ * of text that is not all ASCII, before the words and digit words): FOLD_TABLE applied
+ * as str.translate applies it, then runs of Chinese numerals made digits, then "艾特"
+ * made "@", then "点" between a letter or digit and another made ".". The tables and the
+ * characters come from pii.py through setup_fold(); tests/test_pii.py compares the two
+ * on every code point and on random text.
  */
 #define _GNU_SOURCE /* memmem */
 #define PY_SSIZE_T_CLEAN
@@ -27,6 +34,21 @@ static struct {
     size_t trigger_len[MAX_TRIGGERS];
     uint64_t with[26][MAX_TRIGGER_LEN + 1]; /* by first letter and length: the trigger words that have them */
 } S;
+
+#define MAX_NUMERALS 64
+
+static struct {
+    int ready;
+    Py_ssize_t n;
+    Py_UCS4 *key;   /* FOLD_TABLE's keys, sorted */
+    Py_UCS4 *value; /* what each becomes; NONE: deleted */
+    Py_UCS4 ascii[128];
+    int nnumerals;
+    Py_UCS4 numeral[MAX_NUMERALS], numeral_digit[MAX_NUMERALS]; /* CJK_DIGITS: each a one-character digit */
+    Py_UCS4 at_first, at_second, at; /* "艾特" -> "@" */
+    Py_UCS4 dot_word, dot;           /* "点" -> "." between [a-z0-9] and [a-z0-9] */
+} F;
+#define NONE 0xffffffffu
 
 static int
 has(const char *s, size_t n, const char *needle)
@@ -215,6 +237,205 @@ py_plain_ascii(PyObject *module, PyObject *text)
     return PyBool_FromLong(result);
 }
 
+/* ------------------------------------------------------------ folding (§5.3.3) */
+
+static Py_UCS4
+fold_char(Py_UCS4 cp)
+{
+    Py_ssize_t lo = 0, hi = F.n;
+    if (cp < 128)
+        return F.ascii[cp];
+    while (lo < hi) {
+        Py_ssize_t mid = (lo + hi) / 2;
+        if (F.key[mid] < cp)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < F.n && F.key[lo] == cp ? F.value[lo] : cp;
+}
+
+static int
+numeral(Py_UCS4 cp) /* its index in CJK_DIGITS, or -1 */
+{
+    for (int k = 0; k < F.nnumerals; k++)
+        if (F.numeral[k] == cp)
+            return k;
+    return -1;
+}
+
+static int
+ascii_digit(Py_UCS4 cp)
+{
+    return cp >= '0' && cp <= '9';
+}
+
+static int
+lower_or_digit(Py_UCS4 cp)
+{
+    return ascii_digit(cp) || (cp >= 'a' && cp <= 'z');
+}
+
+static PyObject *
+py_fold_non_ascii(PyObject *module, PyObject *text)
+{
+    Py_ssize_t n, m = 0, i, j, w;
+    Py_UCS4 *b;
+    const void *data;
+    int kind;
+    PyObject *out;
+
+    if (!F.ready) {
+        PyErr_SetString(PyExc_RuntimeError, "_piiplain.setup_fold() was not called");
+        return NULL;
+    }
+    if (!PyUnicode_CheckExact(text)) {
+        PyErr_SetString(PyExc_TypeError, "fold_non_ascii(str)");
+        return NULL;
+    }
+    n = PyUnicode_GET_LENGTH(text);
+    kind = PyUnicode_KIND(text);
+    data = PyUnicode_DATA(text);
+    if ((b = PyMem_Malloc((n ? n : 1) * sizeof *b)) == NULL)
+        return PyErr_NoMemory();
+    /* text.translate(FOLD_TABLE): one character for one, or none */
+    for (i = 0; i < n; i++) {
+        Py_UCS4 v = fold_char(PyUnicode_READ(kind, data, i));
+        if (v != NONE)
+            b[m++] = v;
+    }
+    /* _CJK_FOLD.sub: a run of two numerals or more, or one between two ASCII digits,
+     * made digits. A regex scanning left to right takes each run whole from its first
+     * numeral (runs are maximal), so a lone numeral is a run of one; the characters
+     * around a run are not numerals and are not changed, so this can work in place. */
+    for (i = 0; i < m; i = j) {
+        if (numeral(b[i]) < 0) {
+            j = i + 1;
+            continue;
+        }
+        for (j = i; j < m && numeral(b[j]) >= 0; j++)
+            ;
+        if (j - i >= 2 || (i > 0 && ascii_digit(b[i - 1]) && j < m && ascii_digit(b[j])))
+            for (Py_ssize_t k = i; k < j; k++)
+                b[k] = F.numeral_digit[numeral(b[k])];
+    }
+    /* str.replace("艾特", "@"), left to right */
+    for (i = w = 0; i < m; i++) {
+        if (b[i] == F.at_first && i + 1 < m && b[i + 1] == F.at_second) {
+            b[w++] = F.at;
+            i++;
+        } else {
+            b[w++] = b[i];
+        }
+    }
+    m = w;
+    /* _CJK_DOT.sub: "点" between [a-z0-9] and [a-z0-9]; neither it nor "." is one of those,
+     * so what is replaced never changes what its neighbours see */
+    for (i = 1; i + 1 < m; i++)
+        if (b[i] == F.dot_word && lower_or_digit(b[i - 1]) && lower_or_digit(b[i + 1]))
+            b[i] = F.dot;
+    out = PyUnicode_FromKindAndData(PyUnicode_4BYTE_KIND, b, m);
+    PyMem_Free(b);
+    return out;
+}
+
+static int
+one_char(PyObject *s, Py_UCS4 *cp)
+{
+    if (!PyUnicode_Check(s) || PyUnicode_GET_LENGTH(s) != 1)
+        return 0;
+    *cp = PyUnicode_READ_CHAR(s, 0);
+    return 1;
+}
+
+/* setup_fold(FOLD_TABLE, CJK_DIGITS, ("艾特", "@"), ("点", ".")) */
+static PyObject *
+py_setup_fold(PyObject *module, PyObject *args)
+{
+    PyObject *table, *numerals, *at_pair, *dot_pair, *items = NULL, *k, *v;
+    Py_ssize_t n, pos = 0;
+    Py_UCS4 *key = NULL, *value = NULL;
+
+    if (!PyArg_ParseTuple(args, "O!O!O!O!:setup_fold", &PyDict_Type, &table, &PyDict_Type, &numerals, &PyTuple_Type,
+                          &at_pair, &PyTuple_Type, &dot_pair))
+        return NULL;
+    F.ready = 0;
+    n = PyDict_GET_SIZE(table);
+    key = PyMem_Malloc((n ? n : 1) * sizeof *key);
+    value = PyMem_Malloc((n ? n : 1) * sizeof *value);
+    if (key == NULL || value == NULL) {
+        PyErr_NoMemory();
+        goto fail;
+    }
+    if ((items = PyList_New(0)) == NULL)
+        goto fail;
+    while (PyDict_Next(table, &pos, &k, &v)) { /* (code point, value), sorted below */
+        PyObject *pair = Py_BuildValue("(OO)", k, v);
+        if (pair == NULL || PyList_Append(items, pair) < 0) {
+            Py_XDECREF(pair);
+            goto fail;
+        }
+        Py_DECREF(pair);
+    }
+    if (PyList_Sort(items) < 0)
+        goto fail;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *pair = PyList_GET_ITEM(items, i);
+        long cp = PyLong_AsLong(PyTuple_GET_ITEM(pair, 0));
+        PyObject *to = PyTuple_GET_ITEM(pair, 1);
+        if (cp < 0 || cp > 0x10ffff || (to != Py_None && !one_char(to, &value[i]))) {
+            PyErr_Clear();
+            PyErr_SetString(PyExc_TypeError, "the fold table maps code points to one character or None");
+            goto fail;
+        }
+        key[i] = (Py_UCS4)cp;
+        if (to == Py_None)
+            value[i] = NONE;
+    }
+    PyMem_Free(F.key);
+    PyMem_Free(F.value);
+    F.key = key;
+    F.value = value;
+    F.n = n;
+    key = value = NULL;
+    for (Py_UCS4 cp = 0; cp < 128; cp++) {
+        Py_ssize_t lo = 0;
+        while (lo < F.n && F.key[lo] < cp)
+            lo++;
+        F.ascii[cp] = lo < F.n && F.key[lo] == cp ? F.value[lo] : cp;
+    }
+    if (PyDict_GET_SIZE(numerals) > MAX_NUMERALS) {
+        PyErr_SetString(PyExc_TypeError, "at most 64 numerals");
+        goto fail;
+    }
+    F.nnumerals = 0;
+    pos = 0;
+    while (PyDict_Next(numerals, &pos, &k, &v)) {
+        if (!one_char(k, &F.numeral[F.nnumerals]) || !one_char(v, &F.numeral_digit[F.nnumerals])) {
+            PyErr_SetString(PyExc_TypeError, "numerals map one character to one digit");
+            goto fail;
+        }
+        F.nnumerals++;
+    }
+    if (PyTuple_GET_SIZE(at_pair) != 2 || !PyUnicode_Check(PyTuple_GET_ITEM(at_pair, 0))
+        || PyUnicode_GET_LENGTH(PyTuple_GET_ITEM(at_pair, 0)) != 2 || !one_char(PyTuple_GET_ITEM(at_pair, 1), &F.at)
+        || PyTuple_GET_SIZE(dot_pair) != 2 || !one_char(PyTuple_GET_ITEM(dot_pair, 0), &F.dot_word)
+        || !one_char(PyTuple_GET_ITEM(dot_pair, 1), &F.dot)) {
+        PyErr_SetString(PyExc_TypeError, "setup_fold(table, numerals, (two characters, one), (one, one))");
+        goto fail;
+    }
+    F.at_first = PyUnicode_READ_CHAR(PyTuple_GET_ITEM(at_pair, 0), 0);
+    F.at_second = PyUnicode_READ_CHAR(PyTuple_GET_ITEM(at_pair, 0), 1);
+    Py_DECREF(items);
+    F.ready = 1;
+    Py_RETURN_NONE;
+fail:
+    Py_XDECREF(items);
+    PyMem_Free(key);
+    PyMem_Free(value);
+    return NULL;
+}
+
 static PyObject *
 py_setup(PyObject *module, PyObject *args)
 {
@@ -263,11 +484,14 @@ done:
 static PyMethodDef methods[] = {
     {"setup", py_setup, METH_VARARGS, "setup(classes, letters, trigger_words): pii.py's tables (pii.py calls it)."},
     {"plain_ascii", py_plain_ascii, METH_O, "plain_ascii(text) -> bool: pii._plain_ascii_py, for ASCII text."},
+    {"setup_fold", py_setup_fold, METH_VARARGS,
+     "setup_fold(fold_table, numerals, (\"艾特\", \"@\"), (\"点\", \".\")): pii.py's folding tables (pii.py calls it)."},
+    {"fold_non_ascii", py_fold_non_ascii, METH_O, "fold_non_ascii(text) -> str: pii._fold_non_ascii_py."},
     {NULL, NULL, 0, NULL},
 };
 
 static struct PyModuleDef module = {
-    PyModuleDef_HEAD_INIT, "_piiplain", "The personal-data pre-screen of ASCII text in C (speed only; see pii.py).", -1,
+    PyModuleDef_HEAD_INIT, "_piiplain", "The personal-data screen's fast paths in C (speed only; see pii.py).", -1,
     methods,
 };
 

@@ -64,7 +64,9 @@ _CJK_NUMERALS = "".join(T.CJK_DIGITS)
 _CJK_FOLD = re.compile(f"[{_CJK_NUMERALS}]{{2,}}|(?<=[0-9])[{_CJK_NUMERALS}](?=[0-9])")
 _CJK_TABLE = str.maketrans(T.CJK_DIGITS)
 _CJK_ANY = re.compile(f"[{_CJK_NUMERALS}]")
-_CJK_DOT = re.compile("(?<=[a-z0-9])点(?=[a-z0-9])")
+_AT_WORD = ("艾特", "@")  # "zhang艾特qq.com"
+_DOT_WORD = ("点", ".")  # "qq点com": only between a-z0-9 on both sides (_piiplain.c mirrors the rule)
+_CJK_DOT = re.compile(f"(?<=[a-z0-9]){_DOT_WORD[0]}(?=[a-z0-9])")
 _NUMBER_WORD = "(?:" + "|".join(T.NUMBER_WORDS) + ")"
 _NUMBER_TOKEN = rf"(?:(?:double|triple)[ \-]+{_NUMBER_WORD}|{_NUMBER_WORD}|[0-9]+)"
 _WORD_RUN = re.compile(rf"(?<![a-z0-9]){_NUMBER_TOKEN}(?:[ ,\-]+{_NUMBER_TOKEN}){{2,}}(?![a-z0-9])")
@@ -99,16 +101,7 @@ def _fold(text: str) -> tuple[str, str, list[str]]:
     those before digit words and digit tokens are folded: a superset of the keywords."""
     if "AT" in text or "DOT" in text:  # "zhangweiATqqDOTcom"
         text = _GLUED_DOT_CAPS.sub(".", _GLUED_AT_CAPS.sub("@", text))
-    if text.isascii():
-        f = text.lower()
-    else:
-        f = text.translate(T.FOLD_TABLE)
-        if _CJK_ANY.search(f):
-            f = _CJK_FOLD.sub(lambda m: m.group().translate(_CJK_TABLE), f)
-        if "艾特" in f:
-            f = f.replace("艾特", "@")
-        if "点" in f:
-            f = _CJK_DOT.sub(".", f)
+    f = text.lower() if text.isascii() else fold_non_ascii(text)
     words = letter_words(f)
     if not _NUMBER_WORDS.isdisjoint(words):  # speed only: a spelled number needs a digit word
         f = _WORD_RUN.sub(_spelled, f)
@@ -117,6 +110,33 @@ def _fold(text: str) -> tuple[str, str, list[str]]:
         f = _OLI_TOKEN.sub(lambda m: m.group().translate(_OLI), f)
         c = classes(f)
     return f, c, words
+
+
+def _fold_non_ascii_py(text: str) -> str:
+    """The folding of text that is not all ASCII, before digit words: FOLD_TABLE, then
+    Chinese numerals, "艾特" and "点" (§5.3.3)."""
+    f = text.translate(T.FOLD_TABLE)
+    if _CJK_ANY.search(f):
+        f = _CJK_FOLD.sub(lambda m: m.group().translate(_CJK_TABLE), f)
+    if _AT_WORD[0] in f:
+        f = f.replace(*_AT_WORD)
+    if _DOT_WORD[0] in f:
+        f = _CJK_DOT.sub(_DOT_WORD[1], f)
+    return f
+
+
+def _c_fold_non_ascii():
+    """protocol/_piiplain.c's ``fold_non_ascii``, given the tables above, or None where the
+    extension was not built (tests/test_pii.py checks the two agree)."""
+    try:
+        from . import _piiplain
+    except ImportError:
+        return None
+    _piiplain.setup_fold(T.FOLD_TABLE, dict(T.CJK_DIGITS), _AT_WORD, _DOT_WORD)
+    return _piiplain.fold_non_ascii
+
+
+fold_non_ascii = _c_fold_non_ascii() or _fold_non_ascii_py  # speed only: the same folding in C, where it was built
 
 
 def unescape_url(url: str) -> str:

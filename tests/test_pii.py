@@ -442,3 +442,55 @@ def test_plain_in_c_on_long_and_odd_text():
     assert pii.plain_ascii(long + "13800138000") is pii._plain_ascii_py(long + "13800138000") is False
     assert pii.plain_ascii("") is pii._plain_ascii_py("") is True
     assert pii.plain_ascii("caf\u00e9") is False and pii.plain_ascii(b"cash") is False  # not ASCII text: no answer but False
+
+
+# ---------------------------------------------------------------- the folding in C
+# protocol/_piiplain.c's fold_non_ascii must give exactly _fold_non_ascii_py's text: every
+# detector reads the folded text, so any difference could change a verdict.
+
+needs_fold_c = pytest.mark.skipif(pii.fold_non_ascii is pii._fold_non_ascii_py,
+                                  reason="protocol._piiplain not built (no C compiler at install)")
+NUMERALS = "".join(pii_tables.CJK_DIGITS)
+FOLD_TOKENS = [*NUMERALS, *NUMERALS[:6], "0", "1", "9", "a", "z", "A", "Z", "点", "點", "艾", "特", "艾特", "@", ".", " ",
+               "\u3000", "电话", "致电", "号", "：", "１", "９", "Ａ", "ａ", "e\u0301", "\u200b", "\u00ad", "\ufeff", "é", "ß",
+               "\U0001d7d9", "\u2460", "²", "\ud800", "x", "qq", "com", "-", "\x1f", "_", "[", "`", "^", "\\"]
+
+
+@needs_fold_c
+def test_fold_in_c_gives_the_python_text_for_every_code_point():
+    # Each code point alone and after a digit and before one (where a lone numeral folds),
+    # in chunks: the table's every entry and every character it leaves alone, lone
+    # surrogates included.
+    for start in range(0, 0x110000, 4096):
+        chars = [chr(cp) for cp in range(start, min(start + 4096, 0x110000))]
+        for text in ("".join(chars), "".join(f"1{c}2 " for c in chars)):
+            assert pii.fold_non_ascii(text) == pii._fold_non_ascii_py(text), hex(start)
+
+
+@needs_fold_c
+def test_fold_in_c_on_the_corpus():
+    from tools.pii_corpus import load
+
+    texts = [t for e in load()["entries"] for t in e["fields"].values() if isinstance(t, str) and not t.isascii()]
+    assert len(texts) > 100
+    assert [t for t in texts if pii.fold_non_ascii(t) != pii._fold_non_ascii_py(t)] == []
+
+
+@needs_fold_c
+@settings(max_examples=3000, deadline=None)
+@example("致电一三八一二三四五六七八")  # a run of numerals
+@example("1一2 一 1一 一2 一二")  # a lone numeral folds only between two digits
+@example("zhang艾特qq点com 艾艾特特 点点 a点 点b 1点2点3")
+@given(st.lists(st.sampled_from(FOLD_TOKENS), max_size=40).map("".join))
+def test_fold_in_c_gives_the_python_text(text):
+    assert pii.fold_non_ascii(text) == pii._fold_non_ascii_py(text)
+
+
+@needs_fold_c
+def test_fold_in_c_on_odd_input():
+    assert pii.fold_non_ascii("") == "" and pii.fold_non_ascii("\u0301") == ""  # everything deleted
+    assert pii.fold_non_ascii("点") == "点" and pii.fold_non_ascii("a点") == "a点"  # a dot needs both sides
+    long = "柜台办理一二三。" * 2000
+    assert pii.fold_non_ascii(long) == pii._fold_non_ascii_py(long)
+    with pytest.raises(TypeError):
+        pii.fold_non_ascii(b"bytes")
