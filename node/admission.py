@@ -144,6 +144,35 @@ _NUMBER_WORDS = frozenset(_WORD_DIGIT) | {"double", "triple"}
 FIELD_CACHE = 2048
 
 
+def _as_read(ch: str) -> str:
+    """One character of NFKC text as the detectors read it: nothing for a format, combining
+    or control character (but tab and newline), the ASCII digit of one with a digit
+    value, else itself (this Python's Unicode)."""
+    cat = unicodedata.category(ch)
+    if cat in ("Cf", "Mn", "Me") or (cat == "Cc" and ch not in "\t\n"):
+        return ""
+    d = unicodedata.digit(ch, None) if cat in ("Nd", "No") else None
+    return str(d) if d is not None else ch
+
+
+def _kept(ranges: Iterable[tuple[int, int]]) -> re.Pattern:
+    """A pattern for text made only of characters of ``ranges`` that :func:`_as_read`
+    leaves as they are (checked one by one, here, against this Python's Unicode)."""
+    kept = [cp for lo, hi in ranges for cp in range(lo, hi + 1) if _as_read(chr(cp)) == chr(cp)]
+    runs = []
+    for cp in kept:
+        if runs and runs[-1][1] == cp - 1:
+            runs[-1][1] = cp
+        else:
+            runs.append([cp, cp])
+    return re.compile("[" + "".join(re.escape(chr(lo)) + ("-" + re.escape(chr(hi)) if hi > lo else "") for lo, hi in runs) + "]*")
+
+
+# Chinese text after NFKC: ASCII, CJK punctuation and the unified ideographs (about 21,000
+# characters, checked at import in a few milliseconds) need no character-by-character pass.
+_KEPT = _kept([(0x09, 0x0A), (0x20, 0x7E), (0x3000, 0x303F), (0x4E00, 0x9FFF)])
+
+
 @lru_cache(maxsize=FIELD_CACHE)
 def _normalise(text: str) -> tuple[str, str]:
     """``text`` as the detectors read it, and a copy that keeps capitals (for names).
@@ -154,15 +183,8 @@ def _normalise(text: str) -> tuple[str, str]:
     folding; then spelled digits ("double eight", "one oh one") as digits.
     """
     t = unicodedata.normalize("NFKC", text)
-    if not t.isascii():
-        out = []
-        for ch in t:
-            cat = unicodedata.category(ch)
-            if cat in ("Cf", "Mn", "Me") or (cat == "Cc" and ch not in "\t\n"):
-                continue
-            d = unicodedata.digit(ch, None) if cat in ("Nd", "No") else None
-            out.append(str(d) if d is not None else ch)
-        t = "".join(out)
+    if not t.isascii() and not _KEPT.fullmatch(t):  # speed only: _KEPT's characters stay as they are
+        t = "".join(map(_as_read, t))
     cased = _GLUED_DOT.sub(".", _GLUED_AT.sub("@", t)) if ("AT" in t or "DOT" in t or "(at)" in t or "[at]" in t) else t
     f = pii.fold(cased)
     if not _NUMBER_WORDS.isdisjoint(pii.letter_words(f)):
