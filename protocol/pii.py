@@ -125,20 +125,6 @@ def _fold_non_ascii_py(text: str) -> str:
     return f
 
 
-def _c_fold_non_ascii():
-    """protocol/_piiplain.c's ``fold_non_ascii``, given the tables above, or None where the
-    extension was not built (tests/test_pii.py checks the two agree)."""
-    try:
-        from . import _piiplain
-    except ImportError:
-        return None
-    _piiplain.setup_fold(T.FOLD_TABLE, dict(T.CJK_DIGITS), _AT_WORD, _DOT_WORD)
-    return _piiplain.fold_non_ascii
-
-
-fold_non_ascii = _c_fold_non_ascii() or _fold_non_ascii_py  # speed only: the same folding in C, where it was built
-
-
 def unescape_url(url: str) -> str:
     """``url`` with every ``%XX`` (XX from 20 to 7F) replaced by its character (§5.3.1)."""
     return _PERCENT_ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), url) if "%" in url else url
@@ -266,18 +252,23 @@ def _plain_ascii_py(text: str) -> bool:
     return True
 
 
-def _c_plain_ascii():
-    """protocol/_piiplain.c's ``plain_ascii``, given the tables above, or None where the
-    extension was not built (tests/test_pii.py checks the two agree)."""
+def _c_screen():
+    """protocol/_piiplain.c given pii.py's tables (the pre-screen's above, the folding's
+    at the top), or None where the extension was not built (tests/test_pii.py checks that
+    its answers are the Python's)."""
     try:
         from . import _piiplain
     except ImportError:
         return None
     _piiplain.setup(_CLASS_BYTES, _LETTERS_BYTES, tuple(sorted(_TRIGGER_WORDS_BYTES)))
-    return _piiplain.plain_ascii
+    _piiplain.setup_fold(T.FOLD_TABLE, dict(T.CJK_DIGITS), _AT_WORD, _DOT_WORD)
+    return _piiplain
 
 
-plain_ascii = _c_plain_ascii() or _plain_ascii_py  # speed only: the same answers in C, where it was built
+# speed only: the same answers in C, where it was built
+_C = _c_screen()
+plain_ascii = _C.plain_ascii if _C is not None else _plain_ascii_py
+fold_non_ascii = _C.fold_non_ascii if _C is not None else _fold_non_ascii_py  # _fold's, for text not all ASCII
 
 
 def _may_find(f: str, c: str, words: list[str]) -> bool:
