@@ -239,12 +239,11 @@ py_plain_ascii(PyObject *module, PyObject *text)
 
 /* ------------------------------------------------------------ folding (§5.3.3) */
 
+/* What FOLD_TABLE makes of ``cp`` (NONE: deleted), by binary search. */
 static Py_UCS4
-fold_char(Py_UCS4 cp)
+table_lookup(Py_UCS4 cp)
 {
     Py_ssize_t lo = 0, hi = F.n;
-    if (cp < 128)
-        return F.ascii[cp];
     while (lo < hi) {
         Py_ssize_t mid = (lo + hi) / 2;
         if (F.key[mid] < cp)
@@ -253,6 +252,12 @@ fold_char(Py_UCS4 cp)
             hi = mid;
     }
     return lo < F.n && F.key[lo] == cp ? F.value[lo] : cp;
+}
+
+static Py_UCS4
+fold_char(Py_UCS4 cp)
+{
+    return cp < 128 ? F.ascii[cp] : table_lookup(cp);
 }
 
 static int
@@ -398,12 +403,8 @@ py_setup_fold(PyObject *module, PyObject *args)
     F.value = value;
     F.n = n;
     key = value = NULL;
-    for (Py_UCS4 cp = 0; cp < 128; cp++) {
-        Py_ssize_t lo = 0;
-        while (lo < F.n && F.key[lo] < cp)
-            lo++;
-        F.ascii[cp] = lo < F.n && F.key[lo] == cp ? F.value[lo] : cp;
-    }
+    for (Py_UCS4 cp = 0; cp < 128; cp++)
+        F.ascii[cp] = table_lookup(cp);
     if (PyDict_GET_SIZE(numerals) > MAX_NUMERALS) {
         PyErr_SetString(PyExc_TypeError, "at most 64 numerals");
         goto fail;
