@@ -421,13 +421,7 @@ class RecordIngest:
             self._flush = trio.Event()
             await trio.sleep(self.flush_interval)  # let a batch build up
             pending, self._outbox = list(self._outbox), deque()  # later submissions set _flush again
-            start = 0
-            while start < len(pending):  # batches within wire.batch_size's limit (receivers refuse larger ones)
-                end, size = start, wire.batch_size([])
-                while end < len(pending) and (end == start or size + len(pending[end]) + 3 <= wire.MAX_RECORD_BATCH_BYTES):
-                    size += len(pending[end]) + 3
-                    end += 1
-                batch, start = pending[start:end], end
+            for batch in wire.record_batches(pending):
                 await self._send_batch(batch)
 
     async def _send_batch(self, batch: list[bytes]) -> None:

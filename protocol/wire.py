@@ -46,7 +46,7 @@ Request/response protocol ``/branchnet/{chain}/sync/1``, one frame each way:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterator
 
 from .encoding import decode, encode, expect_array, expect_bytes, expect_int, expect_list
 from .errors import DecodeError
@@ -136,6 +136,19 @@ def decode_records(data: bytes, *, max_records: int = 4096) -> list[bytes]:
 def batch_size(raw_records: list[bytes]) -> int:
     """A batch's size as the 64 KiB limit counts it: 3 + the sum of (3 + record length)."""
     return 3 + sum(3 + len(r) for r in raw_records)
+
+
+def record_batches(raw_records: list[bytes]) -> Iterator[list[bytes]]:
+    """``raw_records`` in order, cut into batches within :func:`batch_size`'s limit
+    (receivers refuse larger ones); a record too big for any batch goes alone."""
+    start = 0
+    while start < len(raw_records):
+        end, size = start, batch_size([])
+        while end < len(raw_records) and (end == start or size + len(raw_records[end]) + 3 <= MAX_RECORD_BATCH_BYTES):
+            size += len(raw_records[end]) + 3
+            end += 1
+        yield raw_records[start:end]
+        start = end
 
 
 @dataclass(frozen=True, slots=True)

@@ -367,6 +367,14 @@ async def test_batches_queued_behind_a_push_in_flight_leave_together(tmp_path, a
         assert sum(b.get() for b in queued._buckets) == 4  # every batch's wait in the queue is observed
 
 
+def test_record_batches_keep_the_order_and_the_limit():
+    big, mid, small, huge = b"a" * 40_000, b"b" * 20_000, b"c" * 10_000, b"d" * 70_000
+    batches = list(wire.record_batches([big, mid, small, huge, small]))
+    assert batches == [[big, mid], [small], [huge], [small]]  # a record too big for any batch goes alone
+    assert all(wire.batch_size(b) <= wire.MAX_RECORD_BATCH_BYTES for b in batches if b != [huge])
+    assert list(wire.record_batches([])) == [] and list(wire.record_batches([small] * 6)) == [[small] * 6]
+
+
 async def test_merged_pushes_stay_within_one_batch(tmp_path, autojump_clock):
     async with memory_network(tmp_path, 1) as (node,):
         from collections import deque

@@ -191,18 +191,12 @@ def run(n_records: int, repeat: int) -> dict[str, float]:
 
     def validate_batched(items: list[bytes]) -> None:
         tx = base.begin()
-        start = 0
-        while start < len(items):
-            end, size = start, wire.batch_size([])
-            while end < len(items) and size + len(items[end]) + 3 <= wire.MAX_RECORD_BATCH_BYTES:
-                size += len(items[end]) + 3
-                end += 1
-            batch = [Record.decode(raw, chain_id=CHAIN_ID) for raw in items[start:end]]
+        for raws in wire.record_batches(items):
+            batch = [Record.decode(raw, chain_id=CHAIN_ID) for raw in raws]
             for r in batch:
                 r.verify(public_keys[r.branch_id])
             for r in batch:
                 tx.apply(r, verify_signature=False)
-            start = end
 
     # Rates come from many short trials of a prefix of the stream (it repeats its mix every
     # 160 records), raw verify and validation interleaved, best of each: on a shared
