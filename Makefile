@@ -16,10 +16,12 @@ $(STAMP): pyproject.toml protocol/_treehash.c protocol/_recordfast.c protocol/_p
 demo: $(STAMP)
 	$(PY) -m tools.demo
 
-# --durations=15: the slowest fifteen tests are listed wherever the suite runs (CI's log too)
+# -n auto: one worker process per core (at most four), each taking whole test files
+# (tests/conftest.py); --durations=15: the slowest fifteen tests are listed wherever the
+# suite runs (CI's log too). Plain `pytest` runs everything in one process.
 test: $(STAMP)
 	$(PY) tests/browser.py
-	$(PY) -m pytest -q --durations=15
+	$(PY) -m pytest -q -n auto --maxprocesses 4 --dist loadfile --durations=15
 
 bench: $(STAMP)
 	$(PY) -m tools.bench_protocol

@@ -4,6 +4,8 @@ of the algorithm must be caught."""
 
 from __future__ import annotations
 
+import pytest
+
 from protocol.consensus import ConsensusState, VoteKeeper
 from tools.sim.engine import FAULT_KINDS, run_one
 from tools.sim.soak import run_soak
@@ -11,6 +13,7 @@ from tools.sim.soak import run_soak
 SEEDS = 500  # nodes cycle 4, 7, 10; each seed draws its own faults
 
 
+@pytest.mark.slow  # a soak: 20-50 s
 def test_soak_with_faults_is_safe_and_live():
     # How fast the soak runs is for benchmarks (`make simulate`), not for a test.
     s = run_soak(range(SEEDS), 4, 10, processes=2)

@@ -22,6 +22,7 @@ def _clean(r) -> bool:
     return not r.safety_violations and not r.liveness_failure and not r.double_signs
 
 
+@pytest.mark.slow  # a soak: 20-50 s
 def test_governance_soak_with_faults_is_safe_and_live():
     s = run_soak(range(SEEDS), 4, 10, processes=2, governance=True)
     assert s.runs == SEEDS
