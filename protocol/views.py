@@ -27,16 +27,29 @@ _NESTED_OBJECT = {"terms": OfferTerms, "loan": LoanTerms, "deposit": DepositTerm
 MAX_JSON_LIST = 64  # a cap before the schema's own, tighter limits apply
 
 
+_PLAIN = frozenset((int, str, bool, type(None)))
+# dataclass -> ((field name, whether None is left out), ...): dataclasses.fields() is slow, and
+# an API answer converts thousands of bodies (PERFORMANCE.md, "Quality disclosures indexed")
+_FIELDS: dict[type, tuple[tuple[str, bool], ...]] = {}
+
+
 def body_to_json(body: Any) -> Any:
-    if isinstance(body, Action):
-        return action_to_json(body)
-    if dataclasses.is_dataclass(body):  # optional elements that are absent (None) are left out
-        return {f.name: body_to_json(v) for f in dataclasses.fields(body)
-                if (v := getattr(body, f.name)) is not None or f.default is not None}
+    cls = type(body)
+    if cls in _PLAIN:
+        return body
+    fields = _FIELDS.get(cls)
+    if fields is not None:  # optional elements that are absent (None) are left out
+        return {name: body_to_json(v) for name, optional in fields
+                if (v := getattr(body, name)) is not None or not optional}
     if isinstance(body, (tuple, list)):
         return [body_to_json(x) for x in body]
     if isinstance(body, bytes):
         return body.hex()
+    if isinstance(body, Action):
+        return action_to_json(body)
+    if dataclasses.is_dataclass(body) and not isinstance(body, type):
+        _FIELDS[cls] = tuple((f.name, f.default is None) for f in dataclasses.fields(body))
+        return body_to_json(body)
     return body
 
 

@@ -1,6 +1,7 @@
 """The /v1/services catalogue answers exactly what walking the state answers,
-while blocks add, update, re-categorise and withdraw services and move branches
-between regions (node/api/catalogue.py). Seeded, so a failure reproduces."""
+while blocks add, update, re-categorise and withdraw services, move branches
+between regions and disclose quality figures (node/api/catalogue.py; /v1/quality
+too). Seeded, so a failure reproduces."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from node.api import views
 from node.api.catalogue import ServiceCatalogue
 from protocol.field_types import CATEGORIES, STATUSES
 from protocol.ledger import LedgerState
-from tests.factories import make_genesis, member_keys, next_block, offer, profile, record, status, withdraw
+from tests.factories import make_genesis, member_keys, next_block, offer, profile, quality, record, status, withdraw
 
 FILTERS = [
     {}, {"category": "loan"}, {"category": "cash", "status": "open"}, {"region": "CN-BJ"}, {"region": "CN-SH-310101"},
@@ -23,6 +24,11 @@ FILTERS = [
     {"fee_basis": "per_transaction", "max_fee": 600}, {"fee_basis": "free"}, {"ownership": "own", "category": "loan"},
     {"sort": "-rate", "limit": 5}, {"status": "closed"}, {"status": "closed", "category": "cash"},
     {"status": "paused", "region": "CN-BJ", "offset": 1}, {"status": "open", "limit": 3, "offset": 2}, {"term_months": 12}, {"q": "\x1f"},
+]
+
+QUALITY_FILTERS = [
+    {}, {"period": "2026-01"}, {"period": "2026-03"}, {"period": "2025-12"}, {"branch": None},
+    {"branch": None, "period": "2026-02"}, {"region": "CN-BJ"}, {"sort": "wait"}, {"region": "CN-SH", "sort": "availability"},
 ]
 
 
@@ -47,7 +53,10 @@ def test_catalogue_follows_blocks_and_answers_as_the_state_walk(seed):
             k = rng.choice(keys)
             sid = f"svc-{rng.randrange(8)}"
             roll = rng.random()
-            if (k.branch_id, "profile") not in seqs or roll < 0.05:
+            if roll > 0.93:  # a disclosure, new or a later version (a new period now and then)
+                records.append(signed(k, quality(f"2026-{rng.randint(1, 1 + height // 8):02d}",
+                                                 wait_avg_minutes=rng.randrange(60))))
+            elif (k.branch_id, "profile") not in seqs or roll < 0.05:
                 region = rng.choice(("CN-BJ-110108", "CN-SH-310101", "CN-BJ-110101"))
                 records.append(signed(k, profile(region=region)))
             elif (k.branch_id, sid) not in offered or roll < 0.3:
@@ -70,7 +79,12 @@ def test_catalogue_follows_blocks_and_answers_as_the_state_walk(seed):
                 want = views.services(node, **f)
                 got = views.services(node, catalogue=catalogue, **f)
                 assert got == want, (seed, height, f)
+            for f in QUALITY_FILTERS:
+                f = {key: rng.choice(keys).branch_id if key == "branch" else v for key, v in f.items()}
+                assert views.quality(node, catalogue=catalogue, **f) == views.quality(node, **f), (seed, height, f)
     assert catalogue.statistics()["services"] == views.services(node)["total"] > 0
+    assert len(views.quality(node, catalogue=catalogue)["branches"]) > 0
+    assert views.quality(node, catalogue=catalogue)["period"] > "2026-01"
     assert views.branches(node, catalogue=catalogue) == views.branches(node)
     one = keys[seed].branch_id
     assert views.branch(node, one, with_services=True, catalogue=catalogue) == views.branch(node, one, with_services=True)

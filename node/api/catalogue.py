@@ -17,7 +17,11 @@ and branch profiles its records touch, and the next search re-reads just those
 from the state. A new or withdrawn service, or an offer that changes category,
 re-sorts the lists once (at the next search); a status or fee update changes
 one object in place. Everything runs on the trio thread, as commits do, so no
-locks. While block sync applies a range, the catalogue shows the state before
+locks.
+
+It also keeps each branch's ``branch.quality`` disclosures by period for
+``GET /v1/quality`` (one state entry each; a branch discloses about twelve a year),
+so that answer costs O(branches disclosing) instead of a walk of every subject. While block sync applies a range, the catalogue shows the state before
 the range until the range's blocks are announced to listeners.
 """
 
@@ -27,6 +31,7 @@ from typing import Any, Iterable
 
 from protocol.blocks import Block
 from protocol.ledger import Entry, LedgerState
+from protocol.quality import BranchQuality
 from protocol.schema import BranchProfile, ServiceOffer, ServiceStatus
 
 
@@ -86,6 +91,8 @@ class ServiceCatalogue:
         self._by_branch: dict[bytes, list[Offered]] = {}
         self._by_live: dict[str | None, set[Offered]] = {}  # live status -> services in it
         self._texts: dict[str, list] = {}  # folded text -> [that string, how many services have it]
+        self._quality: dict[str, dict[bytes, Entry]] = {}  # period -> branch -> its disclosure's entry
+        self._dirty_quality: set[tuple[bytes, str]] = set()  # (branch, subject)
 
     # ---------------------------------------------------------------- following the chain
     def block_committed(self, block: Block) -> None:
@@ -95,6 +102,8 @@ class ServiceCatalogue:
             body = r.body
             if isinstance(body, BranchProfile):
                 self._dirty_profiles.add(r.branch_id)
+            elif isinstance(body, BranchQuality):
+                self._dirty_quality.add((r.branch_id, body.subject()))
             else:
                 sid = getattr(body, "service_id", None)
                 if sid is not None:
@@ -139,12 +148,18 @@ class ServiceCatalogue:
                     self._items[(bid, item.service_id)] = item
                 elif isinstance(e.body, BranchProfile):
                     self._regions[bid] = e.body.region
+                elif isinstance(e.body, BranchQuality):
+                    self._quality.setdefault(e.body.period, {})[bid] = e
             self._ordered = None
             self._by_live = {}
             for item in self._items.values():
                 self._by_live.setdefault(item.live, set()).add(item)
             self._dirty.clear()
             self._dirty_profiles.clear()
+            self._dirty_quality.clear()
+        for bid, subject in self._dirty_quality:
+            self._read_quality(state, bid, subject)
+        self._dirty_quality.clear()
         for bid in self._dirty_profiles:
             self._regions[bid] = self._region(state, bid)
         self._dirty_profiles.clear()
@@ -176,6 +191,13 @@ class ServiceCatalogue:
                 self._by_category.setdefault(item.entry.body.category, []).append(item)
                 self._by_branch.setdefault(item.branch_id, []).append(item)
         return state
+
+    def _read_quality(self, state: LedgerState, branch_id: bytes, subject: str) -> None:
+        """A disclosure only ever replaces one of its period: nothing removes a quality
+        subject from the state (PROTOCOL.md §5.10)."""
+        entry = state.entry(branch_id, subject)
+        if entry is not None and isinstance(entry.body, BranchQuality):
+            self._quality.setdefault(entry.body.period, {})[branch_id] = entry
 
     # ---------------------------------------------------------------- queries
     def region_of(self, branch_id: bytes) -> str | None:
@@ -210,6 +232,18 @@ class ServiceCatalogue:
         texts are shared by many services, so a search tests each text once)."""
         self._refresh()
         return {text for text in self._texts if needle in text}
+
+    def quality(self, period: str | None, branch: bytes | None) -> tuple[str | None, list[tuple[bytes, Entry]]]:
+        """The ``branch.quality`` disclosures of ``period`` (default: the latest period
+        disclosed, by ``branch`` when given, else by any branch), in no order."""
+        self._refresh()
+        if period is None:
+            periods = [p for p, held in self._quality.items() if branch is None or branch in held]
+            period = max(periods, default=None)
+        held = self._quality.get(period, {}) if period is not None else {}
+        if branch is not None:
+            return period, [(branch, held[branch])] if branch in held else []
+        return period, list(held.items())
 
     def statistics(self) -> dict[str, int]:
         self._refresh()

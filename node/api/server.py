@@ -117,7 +117,7 @@ class NodeApi:
     def __init__(self, node: Any):
         self.node = node
         self.auth_reads = node.config.api.auth_reads
-        self.catalogue = ServiceCatalogue(lambda: node.chain.state)  # /v1/services without walking the state
+        self.catalogue = ServiceCatalogue(lambda: node.chain.state)  # /v1/services and /v1/quality without walking the state
         node.chain.on_commit(self.catalogue.block_committed)
         try:
             self.token = node.home.api_token.read_text().strip()
@@ -298,6 +298,7 @@ class NodeApi:
             self.node, period=period, region=text_param(q.get("region"), "region", 32),
             branch=hex_param(branch, "branch", BRANCH_ID_SIZE) if branch is not None else None,
             sort=choice_param(q.get("sort"), "sort", tuple(compare.QUALITY_SORTS)),
+            catalogue=self.catalogue,
         ))
 
     async def branches(self, request: Request) -> Response:

@@ -21,6 +21,7 @@ from protocol.errors import SignatureError
 from protocol.governance import KIND_PROPOSAL, SYSTEM_ID
 from protocol.ledger import Entry
 from protocol.proofs import MemberProof, RecordProof, set_changes_json
+from protocol.quality import BranchQuality
 from protocol.records import Record
 from protocol.schema import BranchProfile, ServiceOffer, ServiceStatus
 from protocol.records import RECORD_VERSION
@@ -374,19 +375,21 @@ def _entries_by_branch(state: Any, branch: bytes | None) -> dict[bytes, list[Ent
 
 
 def quality(node: Any, *, period: str | None = None, region: str | None = None, branch: bytes | None = None,
-            sort: str | None = None) -> dict[str, Any]:
+            sort: str | None = None, catalogue: ServiceCatalogue | None = None) -> dict[str, Any]:
     """Each branch's current branch.quality disclosure (the latest version of its subject)
-    for ``period`` (default: the latest period any branch disclosed), ranked by ``sort``."""
+    for ``period`` (default: the latest period disclosed, by ``branch`` when given), ranked
+    by ``sort``; from ``catalogue``'s index when given, else walking the state."""
     state = node.chain.state
     names = {bid: m.name for bid, m in state.gov.registry.members.items()}
-    found: list[tuple[bytes, Entry]] = [(bid, e) for bid, e in state.entries(branch)
-                                        if e.subject.startswith("quality/") and e.body is not None]
-    if period is None and found:
-        period = max(e.body.period for _, e in found)
+    if catalogue is not None:
+        period, found = catalogue.quality(period, branch)
+    else:
+        found = [(bid, e) for bid, e in state.entries(branch) if isinstance(e.body, BranchQuality)]
+        if period is None and found:
+            period = max(e.body.period for _, e in found)
+        found = [(bid, e) for bid, e in found if e.body.period == period]
     out = []
     for bid, e in found:
-        if e.body.period != period:
-            continue
         prof = state.entry(bid, "profile")
         branch_region = prof.body.region if prof is not None and isinstance(prof.body, BranchProfile) else None
         if region is not None and not _region_matches(branch_region, region):
