@@ -52,6 +52,7 @@ from stdnum import iban as stdnum_iban, luhn as stdnum_luhn
 from stdnum.cn import ric as stdnum_ric
 
 from protocol import pii, pii_detect, pii_tables as T
+from protocol.currencies import ISO_4217
 from protocol.errors import ValidationError
 from protocol.records import Record
 from protocol.schema import BranchProfile, ServiceOffer, screen_body as consensus_screen_body
@@ -87,7 +88,8 @@ def check_currencies(body: Any, where: str) -> None:
     ValidationError naming ``where.fees[i].currency``, reason ``currency``."""
     if isinstance(body, ServiceOffer):
         for i, fee in enumerate(body.fees):
-            currency(fee.currency, f"{where}.fees[{i}].currency")
+            if fee.currency not in ISO_4217:  # the field's name only for a refusal (the common case is a good code)
+                currency(fee.currency, f"{where}.fees[{i}].currency")
 
 
 def _screen(body: Any, where: str, numbers: Iterable[tuple[str, str]], profile: BranchProfile | None) -> None:

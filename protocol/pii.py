@@ -187,8 +187,8 @@ _KEYWORDS_ZH_ANY = re.compile("|".join(map(re.escape, _KEYWORDS_ZH)))  # any of 
 
 def _at_email_hint(f: str, c: str, words: list[str]) -> bool:
     """E4, E5 and E7 all need the word "at", and then a bracket, a mail domain, a spelled
-    "dot", or a local part with "." or "_" before it and a dotted domain after it."""
-    words = _hint_words(f, words)
+    "dot", or a local part with "." or "_" before it and a dotted domain after it.
+    ``words``: :func:`_hint_words`'s."""
     if "at" not in words:
         return False
     if "dot" in words or "p" in c or "[" in f or "{" in f or "<" in f:
@@ -273,8 +273,10 @@ fold_non_ascii = _C.fold_non_ascii if _C is not None else _fold_non_ascii_py  # 
 
 def _may_find(f: str, c: str, words: list[str]) -> bool:
     """Whether any detector can find anything: :func:`_needs`, stopping at the first yes."""
-    return ((c.count("d") >= 8 and _LONG_RUN.search(c) is not None) or "@" in c or _documents_hint(f, c, words)
-            or _at_email_hint(f, c, words))
+    if (c.count("d") >= 8 and _LONG_RUN.search(c) is not None) or "@" in c:
+        return True
+    words = _hint_words(f, words)
+    return _documents_hint(f, c, words) or _at_email_hint(f, c, words)
 
 
 _ASCII_WORD = re.compile("[a-z]+")
@@ -289,8 +291,8 @@ def _hint_words(f: str, words: list[str]) -> list[str]:
 
 
 def _documents_hint(f: str, c: str, words: list[str]) -> bool:
-    # after six digits: a digit, "(", a letter, or a space and then a digit, "(" or a-d alone
-    words = _hint_words(f, words)
+    """Documents and the other keyword rules: after six digits a digit, "(", a letter, or a
+    space and then a digit, "(" or a-d alone; or a keyword. ``words``: :func:`_hint_words`'s."""
     return ("dddddd" in c and ("ddddddd" in c or "ddddddp" in c or "dddddd " in c or "ddddddsp" in c or "ddddddsd" in c
                                or ("dddddds " in c and _NINO_HALF_HINT.search(f) is not None))
             or "sddsddsdds" in c or any(h in c for h in _IBAN_HINTS) or not _KEYWORDS.isdisjoint(words)
@@ -301,6 +303,7 @@ def _needs(f: str, c: str, words: list[str]) -> tuple[bool, bool, bool]:
     """Which detectors can find anything in folded text ``f`` with classes ``c`` and
     ``words`` (maximal runs of a-z): e-mail addresses, documents (and the other
     keyword rules), digit runs."""
+    words = _hint_words(f, words)
     emails = "@" in c or _at_email_hint(f, c, words)
     runs = c.count("d") >= 8 and _LONG_RUN.search(c) is not None
     return emails, _documents_hint(f, c, words), runs
