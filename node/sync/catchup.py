@@ -273,7 +273,7 @@ class BlockSync:
         fetched: dict[int, tuple[list, set[bytes]] | RemoteProtocolError] = {}
         asked: dict[int, int] = {}  # start height -> blocks asked for
         ready = trio.Event()
-        freezer = GrowthFreezer(self.chain.store)  # the state this sync builds, out of the GC in steps
+        freezer = GrowthFreezer()  # what this sync builds, out of the GC in steps
 
         async def fetch(start: int, peer: str) -> None:
             # Fetch, then check certificates and signatures while earlier ranges commit.
