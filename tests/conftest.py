@@ -3,11 +3,11 @@
 Each test file runs whole in one worker, so a module's fixtures (a cluster, a
 chaos run) are set up once. Files holding a test marked ``slow`` (processes,
 soaks: 20-90 s each) are handed out first, so the suite does not end waiting on
-one of them while the other worker idles. The API modules run together, in file order, in one
-worker: tests/test_api_guard.py's last test checks that every documented
-operation answered a validated 2xx in the API tests that ran before it in the
-same process (``openapi_check.VALIDATED``), which holds only if they all ran
-there. Without xdist (plain ``pytest``) none of this applies.
+one of them while the other worker idles. The API modules run together, in file
+order, in one worker: tests/test_api_guard.py's last test checks that every
+documented operation answered a validated 2xx in the API tests that ran before it
+in the same process (``openapi_check.VALIDATED``), which holds only if they all
+ran there. Without xdist (plain ``pytest``) none of this applies.
 
 anyio (under starlette and hypercorn) imports most of its modules on first use, and
 pytest rewrites the asserts of every module of a package that registers a pytest

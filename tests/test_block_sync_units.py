@@ -247,7 +247,9 @@ async def test_other_tasks_run_between_the_blocks_of_a_fetched_range():
         done.set()
     assert [b.height for b, _ in blocks] == [1, 2, 3, 4]
     decoded = [i for i, what in enumerate(log) if what == "decode"]
-    assert len(decoded) == 4 and all("other" in log[a:b] for a, b in zip(decoded, decoded[1:])), log
+    # one run-loop cycle per block: the other task runs in the cycles of blocks 2 and 3 at
+    # least (in which order the two tasks run within a cycle is trio's choice)
+    assert len(decoded) == 4 and log[decoded[0]:decoded[-1]].count("other") >= 2, log
 
 
 async def test_block_sync_applies_the_next_range_while_one_is_written(tmp_path):
