@@ -17,12 +17,13 @@ and branch profiles its records touch, and the next search re-reads just those
 from the state. A new or withdrawn service, or an offer that changes category,
 re-sorts the lists once (at the next search); a status or fee update changes
 one object in place. Everything runs on the trio thread, as commits do, so no
-locks.
+locks. While block sync applies a range, the catalogue shows the state before
+the range until the range's blocks are announced to listeners.
 
 It also keeps each branch's ``branch.quality`` disclosures by period for
-``GET /v1/quality`` (one state entry each; a branch discloses about twelve a year),
-so that answer costs O(branches disclosing) instead of a walk of every subject. While block sync applies a range, the catalogue shows the state before
-the range until the range's blocks are announced to listeners.
+``GET /v1/quality`` (one state entry each; a branch discloses about twelve a
+year), so that answer costs O(branches disclosing) instead of a walk of every
+subject.
 """
 
 from __future__ import annotations
