@@ -9,18 +9,23 @@ from .store import ChainReader
 FREEZE_MIN_SUBJECTS = 10_000
 
 
+def _freeze_alive() -> None:
+    """Collect, then freeze what is left: no garbage cycle is ever frozen (it would never
+    be freed); refcounting still frees frozen objects that are dropped."""
+    gc.collect()
+    gc.freeze()
+
+
 def freeze_state_objects(store: ChainReader) -> bool:
     """Take the objects alive now — the state just loaded or synced — out of the cyclic GC.
 
     A big state is hundreds of thousands of long-lived objects (65,000 subjects: ~540,000)
     holding no reference cycles; a full collection walked them all on the trio thread
     (0.5 s on a busy 2-core machine, every few thousand requests). Frozen, they are
-    skipped; refcounting still frees what the state drops. Collected first, so no garbage
-    cycle is frozen; small states (tests build many nodes per process) are left alone.
-    Returns whether it froze. (docs/PERFORMANCE.md, "A million records")"""
+    skipped (:func:`_freeze_alive`); small states (tests build many nodes per process) are
+    left alone. Returns whether it froze. (docs/PERFORMANCE.md, "A million records")"""
     if store.state_size() >= FREEZE_MIN_SUBJECTS:
-        gc.collect()
-        gc.freeze()
+        _freeze_alive()
         return True
     return False
 
@@ -53,6 +58,5 @@ class GrowthFreezer:
         self._since += records
         if self._since >= self.every:
             self._since = 0
-            gc.collect()
-            gc.freeze()
+            _freeze_alive()
             self.freezes += 1
