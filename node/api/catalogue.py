@@ -241,7 +241,7 @@ class ServiceCatalogue:
         if period is None:
             periods = [p for p, held in self._quality.items() if branch is None or branch in held]
             period = max(periods, default=None)
-        held = self._quality.get(period, {}) if period is not None else {}
+        held = self._quality.get(period, {})  # {} for None: no disclosure yet
         if branch is not None:
             return period, [(branch, held[branch])] if branch in held else []
         return period, list(held.items())
