@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: demo test bench simulate clean
 
-$(STAMP): pyproject.toml protocol/_treehash.c protocol/_recordfast.c protocol/_piiplain.c
+$(STAMP): pyproject.toml protocol/_treehash.c protocol/_recordfast.c protocol/_piiplain.c protocol/_verify.c
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[test]'

@@ -43,6 +43,34 @@ def branch_id_of(public_key: bytes) -> bytes:
     return sha256(b"branchnet/branch-id" + public_key)[:BRANCH_ID_SIZE]
 
 
+def _c_verifier():
+    """protocol/_verify.c's ``verify``, bound to the libsodium PyNaCl loaded, or None where
+    the extension was not built or that library lacks the symbol (then PublicKey.verify
+    takes the Python path: the same check, with two more copies)."""
+    try:
+        import nacl._sodium
+        from . import _verify
+    except ImportError:
+        return None
+    return _verify.verify if _verify.bind(nacl._sodium.__file__) else None
+
+
+_fast_verify = _c_verifier()
+_heads: dict[tuple[str, str], bytes] = {}
+_MAX_HEADS = 64  # (domain, chain id) pairs kept; a node uses a handful
+
+
+def _signing_head(domain: str, chain_id: str) -> bytes:
+    """The signing bytes up to the payload's bin header: ``signing_bytes`` without its
+    last two bytes (an empty payload's header, c4 00)."""
+    head = _heads.get((domain, chain_id))
+    if head is None:
+        head = _packb([SIGNING_PREFIX, domain, chain_id, b""], use_bin_type=True)[:-2]
+        if len(_heads) < _MAX_HEADS:
+            _heads[(domain, chain_id)] = head
+    return head
+
+
 def signing_bytes(domain: str, chain_id: str, payload: bytes) -> bytes:
     if type(domain) is str and type(chain_id) is str and type(payload) is bytes:
         return _packb([SIGNING_PREFIX, domain, chain_id, payload], use_bin_type=True)  # == encode(...), hot path
@@ -73,6 +101,12 @@ class PublicKey:
         S = 0)."""
         if type(signature) is not bytes or len(signature) != SIGNATURE_SIZE:
             raise SignatureError("signature must be 64 bytes", field="signature")
+        if _fast_verify is not None and type(domain) is str and type(chain_id) is str and type(payload) is bytes:
+            head = _signing_head(domain, chain_id)
+            if len(head) <= 256 and len(payload) <= 0xFFFFFFFF:  # _verify.c's limits; the Python path takes the rest
+                if _fast_verify(self.raw, signature, head, payload):
+                    return
+                raise SignatureError(f"signature does not verify ({domain})", field="signature")
         try:
             _sodium_sign_open(signature + signing_bytes(domain, chain_id, payload), self.raw)
         except (_CryptoError, ValueError, TypeError):

@@ -1,0 +1,138 @@
+/* Signature checks without the copies (docs/PROTOCOL.md §4): speed only.
+ *
+ * verify(public_key, signature, head, payload) -> bool is keys.PublicKey.verify's
+ * check: libsodium's Ed25519 verification of `signature` over the signing bytes
+ * head || bin header of payload || payload, where head is the canonical encoding of
+ * [SIGNING_PREFIX, domain, chain_id, ...] up to the payload (keys.py builds and caches
+ * it). The Python path concatenates the signature and those bytes, and PyNaCl's
+ * crypto_sign_open allocates an output buffer and copies the message out of it: about
+ * 2 µs a record (docs/PERFORMANCE.md). Here the message is assembled once, in a buffer
+ * of ours, and given to crypto_sign_verify_detached with the GIL released.
+ *
+ * The libsodium is the one PyNaCl ships and has already loaded: bind(path) finds it
+ * with dlopen(RTLD_NOLOAD) and looks up crypto_sign_verify_detached, which runs the
+ * very check crypto_sign_open runs (libsodium's crypto_sign_ed25519_open calls the
+ * same internal verification, then copies the message). No libsodium headers or
+ * library are needed to build this file. If the symbol is not there, bind returns
+ * False and keys.py keeps its Python path; tests/test_verify_fast.py checks both
+ * paths agree, on valid and on broken signatures.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <dlfcn.h>
+#include <string.h>
+
+#define PUBLIC_KEY_SIZE 32 /* keys.PUBLIC_KEY_SIZE */
+#define SIGNATURE_SIZE 64  /* keys.SIGNATURE_SIZE */
+#define MAX_HEAD 256       /* a head longer than this is checked by the Python path */
+#define STACK_MESSAGE 16384
+
+typedef int (*verify_detached_fn)(const unsigned char *sig, const unsigned char *m, unsigned long long mlen,
+                                  const unsigned char *pk);
+
+static verify_detached_fn verify_detached = NULL;
+
+static PyObject *
+py_bind(PyObject *self, PyObject *arg)
+{
+    const char *path = PyUnicode_AsUTF8(arg);
+    if (path == NULL)
+        return NULL;
+    void *lib = dlopen(path, RTLD_NOW | RTLD_NOLOAD);
+    if (lib == NULL)
+        Py_RETURN_FALSE;
+    void *sym = dlsym(lib, "crypto_sign_verify_detached");
+    if (sym == NULL)
+        Py_RETURN_FALSE;
+    verify_detached = (verify_detached_fn)sym; /* the handle stays open: the library is PyNaCl's, loaded for good */
+    Py_RETURN_TRUE;
+}
+
+/* msgpack's bin header for n bytes, the shortest form (§4); returns its length. */
+static Py_ssize_t
+bin_header(unsigned char *out, Py_ssize_t n)
+{
+    if (n < 256) {
+        out[0] = 0xc4;
+        out[1] = (unsigned char)n;
+        return 2;
+    }
+    if (n < 65536) {
+        out[0] = 0xc5;
+        out[1] = (unsigned char)(n >> 8);
+        out[2] = (unsigned char)n;
+        return 3;
+    }
+    out[0] = 0xc6;
+    out[1] = (unsigned char)(n >> 24);
+    out[2] = (unsigned char)(n >> 16);
+    out[3] = (unsigned char)(n >> 8);
+    out[4] = (unsigned char)n;
+    return 5;
+}
+
+static PyObject *
+py_verify(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 4) {
+        PyErr_SetString(PyExc_TypeError, "verify(public_key, signature, head, payload)");
+        return NULL;
+    }
+    for (int i = 0; i < 4; i++) {
+        if (!PyBytes_CheckExact(args[i])) {
+            PyErr_SetString(PyExc_TypeError, "verify takes four bytes objects");
+            return NULL;
+        }
+    }
+    if (verify_detached == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "bind() has not found libsodium");
+        return NULL;
+    }
+    if (PyBytes_GET_SIZE(args[0]) != PUBLIC_KEY_SIZE || PyBytes_GET_SIZE(args[1]) != SIGNATURE_SIZE ||
+        PyBytes_GET_SIZE(args[2]) > MAX_HEAD || (size_t)PyBytes_GET_SIZE(args[3]) > 0xffffffffu) {
+        PyErr_SetString(PyExc_ValueError, "a 32-byte key, a 64-byte signature, a head of at most 256 bytes");
+        return NULL;
+    }
+    const unsigned char *pk = (const unsigned char *)PyBytes_AS_STRING(args[0]);
+    const unsigned char *sig = (const unsigned char *)PyBytes_AS_STRING(args[1]);
+    Py_ssize_t head_len = PyBytes_GET_SIZE(args[2]), payload_len = PyBytes_GET_SIZE(args[3]);
+    Py_ssize_t len = head_len + 5 + payload_len;
+
+    unsigned char stack[STACK_MESSAGE];
+    unsigned char *msg = stack;
+    if (len > STACK_MESSAGE && (msg = PyMem_Malloc((size_t)len)) == NULL)
+        return PyErr_NoMemory();
+    memcpy(msg, PyBytes_AS_STRING(args[2]), (size_t)head_len);
+    Py_ssize_t at = head_len + bin_header(msg + head_len, payload_len);
+    memcpy(msg + at, PyBytes_AS_STRING(args[3]), (size_t)payload_len);
+    at += payload_len;
+
+    int rc;
+    /* the key and signature are immutable bytes the caller holds; the message is ours */
+    Py_BEGIN_ALLOW_THREADS
+    rc = verify_detached(sig, msg, (unsigned long long)at, pk);
+    Py_END_ALLOW_THREADS
+    if (msg != stack)
+        PyMem_Free(msg);
+    return PyBool_FromLong(rc == 0);
+}
+
+static PyMethodDef methods[] = {
+    {"bind", py_bind, METH_O,
+     "bind(path) -> bool: use crypto_sign_verify_detached from the already loaded libsodium at path."},
+    {"verify", (PyCFunction)(void (*)(void))py_verify, METH_FASTCALL,
+     "verify(public_key, signature, head, payload) -> bool: libsodium's Ed25519 check of signature over "
+     "head + bin header + payload."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "_verify", "Ed25519 checks through PyNaCl's libsodium, without copies (speed only; see keys.py).",
+    -1, methods,
+};
+
+PyMODINIT_FUNC
+PyInit__verify(void)
+{
+    return PyModule_Create(&module);
+}
