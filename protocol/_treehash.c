@@ -1,8 +1,9 @@
 /* A branch's state tree (docs/PROTOCOL.md §8) in C, where it is hot: speed only.
  *
- * set_hash(leaves, depth), inner_hash(left, right) and update_one(node, item, depth,
- * pack) compute exactly what protocol/state_tree.py's pure-Python _set_hash_py,
- * _inner_hash_py and _update_one_py compute for the trees and items state_tree.py
+ * set_hash(leaves, depth), inner_hash(left, right), update_one(node, item, depth,
+ * pack) and update(node, items, depth, pack) compute exactly what
+ * protocol/state_tree.py's pure-Python _set_hash_py, _inner_hash_py, _update_one_py and
+ * _update_py compute for the trees and items state_tree.py
  * makes: the same recursion, the same split, the same nodes (tuples), the same
  * ValueError for two subjects with one key. What the Python would not be given (a
  * node of another shape, a key or leaf of another length) raises TypeError here.
@@ -331,36 +332,14 @@ repack(PyObject *node, const unsigned char *key, PyObject *leaf, int depth, Py_s
     return make(stack, m, depth, pack);
 }
 
+/* update_one's walk: down the path of ``key``, repack at its bottom, re-hash back up;
+ * ``key`` and ``leaf`` already checked; new reference */
 static PyObject *
-py_update_one(PyObject *module, PyObject *args)
+update_one(PyObject *node, const unsigned char *key, PyObject *leaf, int depth, Py_ssize_t pack)
 {
-    PyObject *node, *item, *keyobj, *leaf, *trail[KEY_BITS], *new, *next;
-    int dirs[KEY_BITS], depth, t = 0, kind;
-    Py_ssize_t pack;
-    const unsigned char *key;
+    PyObject *trail[KEY_BITS], *new, *next;
+    int dirs[KEY_BITS], t = 0, kind;
 
-    if (!PyArg_ParseTuple(args, "OO!in:update_one", &node, &PyTuple_Type, &item, &depth, &pack))
-        return NULL;
-    if (PyTuple_GET_SIZE(item) != 2) {
-        PyErr_SetString(PyExc_TypeError, "an item is (key, leaf or None)");
-        return NULL;
-    }
-    keyobj = PyTuple_GET_ITEM(item, 0);
-    leaf = PyTuple_GET_ITEM(item, 1);
-    if (!PyBytes_CheckExact(keyobj) || PyBytes_GET_SIZE(keyobj) != HASH_SIZE) {
-        PyErr_SetString(PyExc_TypeError, "a key is 32 bytes");
-        return NULL;
-    }
-    key = (const unsigned char *)PyBytes_AS_STRING(keyobj);
-    if (leaf != Py_None && (!PyBytes_CheckExact(leaf) || PyBytes_GET_SIZE(leaf) != LEAF_SIZE ||
-                            memcmp(PyBytes_AS_STRING(leaf) + HASH_SIZE, key, HASH_SIZE) != 0)) {
-        PyErr_SetString(PyExc_TypeError, "a leaf is 64 bytes: leaf hash || its key");
-        return NULL;
-    }
-    if (depth < 0 || depth > KEY_BITS || pack < 1 || pack > STACK_LEAVES) {
-        PyErr_SetString(PyExc_ValueError, "depth outside [0, 256] or pack outside [1, 64]");
-        return NULL;
-    }
     while ((kind = node_kind(node)) == 3) {
         int right;
         if (depth >= KEY_BITS) {
@@ -396,6 +375,207 @@ py_update_one(PyObject *module, PyObject *args)
     return new;
 }
 
+/* an item (key, leaf or None): 0 with *key and *leaf set, or -1 with TypeError */
+static int
+parse_item(PyObject *item, const unsigned char **key, PyObject **leaf)
+{
+    PyObject *keyobj;
+
+    if (!PyTuple_CheckExact(item) || PyTuple_GET_SIZE(item) != 2) {
+        PyErr_SetString(PyExc_TypeError, "an item is (key, leaf or None)");
+        return -1;
+    }
+    keyobj = PyTuple_GET_ITEM(item, 0);
+    *leaf = PyTuple_GET_ITEM(item, 1);
+    if (!PyBytes_CheckExact(keyobj) || PyBytes_GET_SIZE(keyobj) != HASH_SIZE) {
+        PyErr_SetString(PyExc_TypeError, "a key is 32 bytes");
+        return -1;
+    }
+    *key = (const unsigned char *)PyBytes_AS_STRING(keyobj);
+    if (*leaf != Py_None && (!PyBytes_CheckExact(*leaf) || PyBytes_GET_SIZE(*leaf) != LEAF_SIZE ||
+                             memcmp(PyBytes_AS_STRING(*leaf) + HASH_SIZE, *key, HASH_SIZE) != 0)) {
+        PyErr_SetString(PyExc_TypeError, "a leaf is 64 bytes: leaf hash || its key");
+        return -1;
+    }
+    return 0;
+}
+
+static int
+check_depth_pack(int depth, Py_ssize_t pack)
+{
+    if (depth < 0 || depth > KEY_BITS || pack < 1 || pack > STACK_LEAVES) {
+        PyErr_SetString(PyExc_ValueError, "depth outside [0, 256] or pack outside [1, 64]");
+        return -1;
+    }
+    return 0;
+}
+
+static PyObject *
+py_update_one(PyObject *module, PyObject *args)
+{
+    PyObject *node, *item, *leaf;
+    int depth;
+    Py_ssize_t pack;
+    const unsigned char *key;
+
+    if (!PyArg_ParseTuple(args, "OO!in:update_one", &node, &PyTuple_Type, &item, &depth, &pack))
+        return NULL;
+    if (parse_item(item, &key, &leaf) < 0 || check_depth_pack(depth, pack) < 0)
+        return NULL;
+    return update_one(node, key, leaf, depth, pack);
+}
+
+/* ------------------------------------------------------------------ many updates
+ * update(node, items, depth, pack) is state_tree._update_py: ``items`` (sorted by key,
+ * distinct keys: ValueError otherwise) put in or removed in one walk; each subtree that
+ * some item reaches is rebuilt once, the rest shared. */
+
+typedef struct {
+    const unsigned char *key;
+    PyObject *leaf; /* borrowed: the caller's items list holds it */
+} Item;
+
+/* state_tree._repack: the pack (or None) ``node`` merged with items[0..n); new reference */
+static PyObject *
+repack_many(PyObject *node, const Item *items, Py_ssize_t n, int depth, Py_ssize_t pack)
+{
+    PyObject *old = node == Py_None ? NULL : PyTuple_GET_ITEM(node, 1);
+    Py_ssize_t no = old == NULL ? 0 : PyTuple_GET_SIZE(old), i = 0, j = 0, m = 0;
+    PyObject *stack[2 * STACK_LEAVES], **out = stack, *result;
+    const unsigned char *prev = NULL;
+
+    if (no > STACK_LEAVES) {
+        PyErr_SetString(PyExc_ValueError, "pack too large");
+        return NULL;
+    }
+    if (no + n > 2 * STACK_LEAVES && (out = PyMem_New(PyObject *, no + n)) == NULL)
+        return PyErr_NoMemory();
+    while (i < no || j < n) {
+        int c;
+        if (i < no) {
+            PyObject *l = PyTuple_GET_ITEM(old, i);
+            const unsigned char *k;
+            if (!PyBytes_CheckExact(l) || PyBytes_GET_SIZE(l) != LEAF_SIZE) {
+                PyErr_SetString(PyExc_TypeError, "a leaf is 64 bytes: leaf hash || key");
+                goto fail;
+            }
+            k = (const unsigned char *)PyBytes_AS_STRING(l) + HASH_SIZE;
+            if (prev != NULL && memcmp(prev, k, HASH_SIZE) >= 0) {
+                PyErr_SetString(PyExc_ValueError, "a pack's leaves are not sorted by key");
+                goto fail;
+            }
+            c = j < n ? memcmp(k, items[j].key, HASH_SIZE) : -1;
+            if (c <= 0)
+                prev = k;
+        } else {
+            c = 1;
+        }
+        if (c < 0) { /* an old leaf no item touches */
+            out[m++] = PyTuple_GET_ITEM(old, i++);
+            continue;
+        }
+        if (items[j].leaf != Py_None) /* put in (c > 0) or replacing (c == 0) */
+            out[m++] = items[j].leaf;
+        if (c == 0)
+            i++;
+        j++;
+    }
+    result = make(out, m, depth, pack);
+    if (out != stack)
+        PyMem_Free(out);
+    return result;
+fail:
+    if (out != stack)
+        PyMem_Free(out);
+    return NULL;
+}
+
+static PyObject *
+update_many(PyObject *node, const Item *items, Py_ssize_t n, int depth, Py_ssize_t pack)
+{
+    PyObject *left, *right, *result;
+    Py_ssize_t i = 0;
+    int kind, byte, shift;
+
+    if ((kind = node_kind(node)) < 0)
+        return NULL;
+    if (n == 0) {
+        Py_INCREF(node);
+        return node;
+    }
+    if (n == 1)
+        return update_one(node, items[0].key, items[0].leaf, depth, pack);
+    if (kind != 3)
+        return repack_many(node, items, n, depth, pack);
+    if (depth >= KEY_BITS) {
+        PyErr_SetString(PyExc_ValueError, "a path longer than 256");
+        return NULL;
+    }
+    byte = depth >> 3;
+    shift = 7 - (depth & 7);
+    while (i < n && !((items[i].key[byte] >> shift) & 1))
+        i++;
+    if (i > 0)
+        left = update_many(PyTuple_GET_ITEM(node, 1), items, i, depth + 1, pack);
+    else if (node_kind(left = PyTuple_GET_ITEM(node, 1)) < 0)
+        return NULL;
+    else
+        Py_INCREF(left);
+    if (left == NULL)
+        return NULL;
+    if (i < n)
+        right = update_many(PyTuple_GET_ITEM(node, 2), items + i, n - i, depth + 1, pack);
+    else if (node_kind(right = PyTuple_GET_ITEM(node, 2)) < 0)
+        right = NULL;
+    else
+        Py_INCREF(right);
+    if (right == NULL) {
+        Py_DECREF(left);
+        return NULL;
+    }
+    result = join(left, right);
+    Py_DECREF(left);
+    Py_DECREF(right);
+    return result;
+}
+
+static PyObject *
+py_update(PyObject *module, PyObject *args)
+{
+    PyObject *node, *list, *fast, *result;
+    int depth;
+    Py_ssize_t pack, n, k;
+    Item stack[STACK_LEAVES], *items = stack;
+
+    if (!PyArg_ParseTuple(args, "OOin:update", &node, &list, &depth, &pack))
+        return NULL;
+    if (check_depth_pack(depth, pack) < 0)
+        return NULL;
+    fast = PySequence_Fast(list, "items must be a sequence");
+    if (fast == NULL)
+        return NULL;
+    n = PySequence_Fast_GET_SIZE(fast);
+    if (n > STACK_LEAVES && (items = PyMem_New(Item, n)) == NULL) {
+        Py_DECREF(fast);
+        return PyErr_NoMemory();
+    }
+    result = NULL;
+    for (k = 0; k < n; k++) {
+        if (parse_item(PySequence_Fast_GET_ITEM(fast, k), &items[k].key, &items[k].leaf) < 0)
+            goto done;
+        if (k > 0 && memcmp(items[k - 1].key, items[k].key, HASH_SIZE) >= 0) {
+            PyErr_SetString(PyExc_ValueError, "items are not sorted by key, or repeat one");
+            goto done;
+        }
+    }
+    result = update_many(node, items, n, depth, pack);
+done:
+    if (items != stack)
+        PyMem_Free(items);
+    Py_DECREF(fast);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"set_hash", py_set_hash, METH_VARARGS,
      "set_hash(leaves, depth) -> bytes: §8's node(S, depth) over sorted 64-byte leaves."},
@@ -403,6 +583,8 @@ static PyMethodDef methods[] = {
      "inner_hash(left, right) -> bytes: sha256(0x01 || left || right)."},
     {"update_one", py_update_one, METH_VARARGS,
      "update_one(node, (key, leaf or None), depth, pack) -> node: state_tree._update_one_py."},
+    {"update", py_update, METH_VARARGS,
+     "update(node, items, depth, pack) -> node: state_tree._update_py (items sorted by key, distinct)."},
     {NULL, NULL, 0, NULL},
 };
 

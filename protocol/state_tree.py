@@ -36,9 +36,10 @@ depth 0 down to its leaf (:func:`path_of`); :func:`root_from_path` folds them ba
 adds the RFC 6962 proof of the branch's top leaf in the state root (§6, §8).
 
 Speed: where the optional extension ``protocol._treehash`` was built (a C compiler and
-OpenSSL's headers at install), a pack's hash, an inner node's hash and the update of one
-entry run in C; the Python functions ``_set_hash_py``, ``_inner_hash_py`` and
-``_update_one_py`` are the reference they are tested against, and the fallback.
+OpenSSL's headers at install), a pack's hash, an inner node's hash and the updates (of one
+entry, and of many in one walk) run in C; the Python functions ``_set_hash_py``,
+``_inner_hash_py``, ``_update_one_py`` and ``_update_py`` are the reference they are
+tested against, and the fallback.
 
 Errors: :func:`root_from_path` and :meth:`EntryProof.verify` raise
 ``ValidationError`` with reason ``bad_entry_leaf`` (not an encoded 5-element entry
@@ -118,9 +119,9 @@ def _set_hash_py(leaves: Sequence[bytes], depth: int) -> bytes:
 
 
 try:  # speed only: the same functions in C (protocol/_treehash.c), where it was built
-    from ._treehash import inner_hash as _inner_hash_c, set_hash as _set_hash_c, update_one as _update_one_c
+    from ._treehash import inner_hash as _inner_hash_c, set_hash as _set_hash_c, update as _update_c, update_one as _update_one_c
 except ImportError:  # no compiler or no OpenSSL headers at install: the Python here
-    _inner_hash_c = _set_hash_c = _update_one_c = None
+    _inner_hash_c = _set_hash_c = _update_c = _update_one_c = None
 inner_hash = _inner_hash_c or _inner_hash_py
 """sha256(0x01 || left || right): an inner node of §8's tree."""
 _set_hash = _set_hash_c or _set_hash_py
@@ -167,8 +168,14 @@ def update(node: Node, items: Sequence[Item], depth: int = 0) -> Node:
 
     ``items`` are sorted by key with distinct keys, all on this node's path. Only the
     paths of the items are re-hashed (and the packs they end in); the result shares
-    everything else with ``node``.
+    everything else with ``node``. (In C where it was built: ``_update_py`` is the reference.)
     """
+    if _update_c is not None:
+        return _update_c(node, items, depth, PACK)
+    return _update_py(node, items, depth)
+
+
+def _update_py(node: Node, items: Sequence[Item], depth: int = 0) -> Node:
     if not items:
         return node
     if len(items) == 1:
@@ -176,8 +183,8 @@ def update(node: Node, items: Sequence[Item], depth: int = 0) -> Node:
     if node is None or len(node) == 2:
         return _repack(node, items, depth)
     i = _item_split(items, depth)
-    left = update(node[1], items[:i], depth + 1) if i else node[1]
-    right = update(node[2], items[i:], depth + 1) if i < len(items) else node[2]
+    left = _update_py(node[1], items[:i], depth + 1) if i else node[1]
+    right = _update_py(node[2], items[i:], depth + 1) if i < len(items) else node[2]
     return _join(left, right)
 
 

@@ -297,6 +297,7 @@ def test_pack_size_is_a_layout_only(monkeypatch, pack, hashing):
         monkeypatch.setattr(state_tree, "_set_hash", state_tree._set_hash_py)
         monkeypatch.setattr(state_tree, "inner_hash", state_tree._inner_hash_py)
         monkeypatch.setattr(state_tree, "_update_one", state_tree._update_one_py)
+        monkeypatch.setattr(state_tree, "_update_c", None)
     rnd = random.Random(pack)
     node, model = None, {}
     for _ in range(60):
@@ -330,6 +331,7 @@ leaf_sets = st.lists(st.tuples(st.binary(min_size=32, max_size=32), key_bytes), 
 def test_the_c_hashing_is_in_use_where_it_was_built():
     assert state_tree._set_hash is state_tree._set_hash_c and state_tree.inner_hash is state_tree._inner_hash_c
     assert state_tree._update_one is state_tree._update_one_c
+    assert state_tree._update_c is not None
 
 
 @needs_c
@@ -416,3 +418,67 @@ def test_c_update_one_refuses_what_is_not_a_tree():
     for depth, pack in ((-1, 8), (257, 8), (0, 0), (0, 65)):
         with pytest.raises(ValueError):
             state_tree._update_one_c(good, (leaf[32:], leaf), depth, pack)
+
+
+def _batches(keys):
+    """Batches of updates, each a set of distinct keys put (with a leaf hash) or removed."""
+    op = st.tuples(st.sampled_from(keys), st.booleans(), st.binary(min_size=32, max_size=32))
+    return st.lists(st.lists(op, min_size=0, max_size=30, unique_by=lambda o: o[0]), min_size=1, max_size=12)
+
+
+def _items(batch):
+    return sorted((key, h + key if put else None) for key, put, h in batch)
+
+
+@needs_c
+@pytest.mark.parametrize("pack", [1, 2, 3, 8])
+@settings(max_examples=60, deadline=None)
+@given(batches=st.one_of(_batches(deep_keys), _batches(random_keys)), depth=st.sampled_from([0, 0, 3]))
+def test_c_update_builds_the_same_nodes(pack, batches, depth):
+    """The C update of many items in one walk gives the very tuples the Python reference
+    does, batch after batch (inserts, replacements, removals that carry a lone entry up,
+    batches that empty the tree), at any pack size."""
+    node_c = node_py = None
+    for batch in batches:
+        items = _items(batch)
+        node_c = state_tree._update_c(node_c, items, depth, pack)
+        saved, state_tree.PACK = state_tree.PACK, pack  # the Python reads it (hypothesis: no monkeypatch here)
+        try:
+            node_py = state_tree._update_py(node_py, items, depth)
+        finally:
+            state_tree.PACK = saved
+        assert node_c == node_py
+
+
+@needs_c
+def test_c_update_beyond_its_stack_arrays():
+    """Over 64 items, and a pack merged with over 128 leaves: the heap paths."""
+    keys = sorted(H(b"key %d" % i) for i in range(700))
+    first = [(k, H(k) + k) for k in keys[::2]]
+    node_c = state_tree._update_c(None, first, 0, 8)
+    assert node_c == state_tree._update_py(None, first, 0)
+    second = sorted([(k, H(b"new" + k) + k) for k in keys[1::2]] + [(k, None) for k in keys[:200:2]])
+    assert state_tree._update_c(node_c, second, 0, 8) == state_tree._update_py(node_c, second, 0)
+    assert state_tree._update_c(None, second, 0, 64) == state_tree._update_c(None, [i for i in second if i[1]], 0, 64)
+    assert state_tree._update_c(node_c, [], 0, 8) is node_c
+
+
+@needs_c
+def test_c_update_refuses_what_is_not_sorted_or_not_a_tree():
+    a, b = sorted([H(b"a"), H(b"b")])
+    leaf_a, leaf_b = H(b"x") + a, H(b"y") + b
+    tree = state_tree._update_c(None, [(a, leaf_a), (b, leaf_b)], 0, 8)
+    for items in ([(b, leaf_b), (a, leaf_a)], [(a, leaf_a), (a, None)]):
+        with pytest.raises(ValueError, match="sorted"):
+            state_tree._update_c(tree, items, 0, 8)
+    with pytest.raises(ValueError, match="not sorted"):  # a pack whose leaves are out of order
+        state_tree._update_c((tree[0], (leaf_b, leaf_a)), [(H(b"c"), H(b"z") + H(b"c")), (a, None)], 0, 8)
+    for items in ([(a, leaf_b), (b, None)], [(a,), (b, None)], [[a, leaf_a], (b, None)], 5):
+        with pytest.raises(TypeError):
+            state_tree._update_c(tree, items, 0, 8)
+    for node in ((b"x" * 32,), [b"x" * 32, None, None], (b"x" * 32, None, "child"), (b"x" * 32, (b"leaf",))):
+        with pytest.raises(TypeError):
+            state_tree._update_c(node, [(a, leaf_a), (b, leaf_b)], 0, 8)
+    for depth, pack in ((-1, 8), (257, 8), (0, 0), (0, 65)):
+        with pytest.raises(ValueError):
+            state_tree._update_c(tree, [(a, leaf_a), (b, leaf_b)], depth, pack)
