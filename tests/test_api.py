@@ -374,6 +374,9 @@ async def test_offer_terms_filters_sort_and_quality(client, net, published):
     assert (await client.get(f"/v1/records/{row['record_hash']}/proof")).status_code == 200
     assert (await client.get("/v1/quality")).json()["period"] == "2026-02"  # default: the latest disclosed
     assert (await client.get("/v1/quality", params={"period": "2026-01", "region": "CN-SH"})).json()["branches"] == []
+    paged = (await client.get("/v1/quality", params={"period": "2026-01", "offset": 1, "limit": 5})).json()
+    assert paged["total"] == 1 and paged["branches"] == []  # pages: limit (1-1000, default 100) from offset
+    assert (await client.get("/v1/quality", params={"limit": 1001})).status_code == 400
     history = (await client.get("/v1/records", params={"kind": "branch.quality"})).json()["records"]
     assert [(r["subject"], r["seq"]) for r in history] == [("quality/2026-02", 1), ("quality/2026-01", 2), ("quality/2026-01", 1)]
 

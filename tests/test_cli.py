@@ -136,6 +136,35 @@ def test_help_documents_exit_codes_and_every_command_has_help() -> None:
         assert run(*cmd, "--help").exit_code == 0, cmd
 
 
+def test_quality_list_reads_every_page(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """/v1/quality answers a page at a time (at most 1,000): the list asks for the rest of
+    the period the first page names, until it holds the total."""
+    import contextlib
+
+    from node.cli.common import CliContext
+
+    quality = {"period": "2026-09", "complaints": [], "resolution_median_hours": 18, "resolution_p90_hours": 66,
+               "wait_avg_minutes": 9, "wait_p90_minutes": 27, "self_service_availability_bp": 9950}
+    rows = [{"branch_id": f"{i:040x}", "branch_name": f"branch-{i}", "region": None, "quality": quality, "seq": 1,
+             "record_hash": "00" * 32, "height": 1} for i in range(2_345)]
+    asked = []
+
+    class Api:
+        def get(self, path: str, params: dict) -> dict:
+            assert path == "/v1/quality"
+            asked.append(params)
+            start = params.get("offset", 0)
+            return {"period": "2026-09", "total": len(rows), "branches": rows[start:start + params["limit"]]}
+
+    monkeypatch.setattr(CliContext, "client", lambda self, **kw: contextlib.nullcontext(Api()))
+    r = run("branch", "quality", "list", "--home", str(home), "--json")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.output)["branches"] == rows
+    assert [(p["period"], p.get("offset", 0)) for p in asked] == [(None, 0), ("2026-09", 1000), ("2026-09", 2000)]
+    r = run("branch", "quality", "list", "--home", str(home))
+    assert r.exit_code == 0 and "branch-2344" in r.output
+
+
 def test_unreachable_node_exits_3(tmp_path: Path) -> None:
     r = run("status", "--node", "http://127.0.0.1:9", "--json")
     assert r.exit_code == 3 and r.stderr.startswith("error: cannot reach the node")

@@ -29,6 +29,7 @@ FILTERS = [
 QUALITY_FILTERS = [
     {}, {"period": "2026-01"}, {"period": "2026-03"}, {"period": "2025-12"}, {"branch": None},
     {"branch": None, "period": "2026-02"}, {"region": "CN-BJ"}, {"sort": "wait"}, {"region": "CN-SH", "sort": "availability"},
+    {"sort": "wait", "limit": 2}, {"sort": "resolution", "offset": 1, "limit": 2}, {"offset": 3},
 ]
 
 
@@ -85,6 +86,15 @@ def test_catalogue_follows_blocks_and_answers_as_the_state_walk(seed):
     assert catalogue.statistics()["services"] == views.services(node)["total"] > 0
     assert len(views.quality(node, catalogue=catalogue)["branches"]) > 0
     assert views.quality(node, catalogue=catalogue)["period"] > "2026-01"
+    for sort in (None, "wait", "availability"):  # pages of two, in order, make the whole ranking
+        whole = views.quality(node, catalogue=catalogue, sort=sort, period="2026-01")
+        assert whole["total"] == len(whole["branches"]) >= 3
+        pages = [views.quality(node, catalogue=catalogue, sort=sort, period="2026-01", limit=2, offset=o) for o in range(0, 6, 2)]
+        assert [row for page in pages for row in page["branches"]] == whole["branches"]
+        assert {page["total"] for page in pages} == {whole["total"]}
+        if sort == "wait":  # ascending, undisclosed (-1) last
+            waits = [row["quality"]["wait_avg_minutes"] for row in whole["branches"]]
+            assert waits == sorted(waits, key=lambda w: (w < 0, w))
     assert views.branches(node, catalogue=catalogue) == views.branches(node)
     one = keys[seed].branch_id
     assert views.branch(node, one, with_services=True, catalogue=catalogue) == views.branch(node, one, with_services=True)

@@ -85,12 +85,13 @@ def terms_match(offer: ServiceOffer, *, term_months: int | None = None, amount: 
 
 
 def quality_key(sort: str):
-    """A key for sorting /v1/quality answers (dicts with ``quality``) by ``sort`` (one of QUALITY_SORTS)."""
+    """A key for sorting /v1/quality's rows ((branch id, state entry of its disclosure, ...))
+    by ``sort`` (one of QUALITY_SORTS); ties by branch id."""
     field, sign = QUALITY_SORTS[sort]
 
-    def key(item: dict[str, Any]) -> tuple:
-        value = item["quality"][field]
-        return (value < 0, sign * value, item["branch_id"])
+    def key(row: tuple) -> tuple:
+        value = getattr(row[1].body, field)
+        return (value < 0, sign * value, row[0])
 
     return key
 

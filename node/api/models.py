@@ -477,6 +477,7 @@ class BranchQuality(Closed):
 
 class QualityList(Closed):
     period: Annotated[str | None, Meta(description="the period shown (default: the latest disclosed); null if none")]
+    total: Annotated[int, Meta(ge=0, description="disclosures that match, before limit and offset")]
     branches: list[BranchQuality]
 
 

@@ -201,7 +201,9 @@ OPENAPI: dict[str, Any] = {
             _q("branch", BRANCH, "branch id"),
             _q("sort", _enum(QUALITY_SORTS), "resolution: lowest median resolution time first; wait: lowest average "
                                              "counter wait first; availability: highest self-service availability first; "
-                                             "undisclosed values last")]),
+                                             "undisclosed values last"),
+            _q("limit", {"type": "integer", "minimum": 1, "maximum": 1000}, "default 100"),
+            _q("offset", INT, "default 0")]),
         "/v1/branches": _get("Member branches and their profiles", REF[m.BranchList]),
         "/v1/branches/{branch_id}": _get("One branch with its services", REF[m.BranchDetail], [_p("branch_id", BRANCH)]),
         "/v1/governance": _get("Governance (PROTOCOL.md §15): members, the validator sets signing the next two heights, "

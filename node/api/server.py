@@ -298,6 +298,8 @@ class NodeApi:
             self.node, period=period, region=text_param(q.get("region"), "region", 32),
             branch=hex_param(branch, "branch", BRANCH_ID_SIZE) if branch is not None else None,
             sort=choice_param(q.get("sort"), "sort", tuple(compare.QUALITY_SORTS)),
+            limit=int_param(q.get("limit"), "limit", default=100, lo=1, hi=1000),
+            offset=int_param(q.get("offset"), "offset", default=0, lo=0, hi=10**9),
             catalogue=self.catalogue,
         ))
 

@@ -375,12 +375,14 @@ def _entries_by_branch(state: Any, branch: bytes | None) -> dict[bytes, list[Ent
 
 
 def quality(node: Any, *, period: str | None = None, region: str | None = None, branch: bytes | None = None,
-            sort: str | None = None, catalogue: ServiceCatalogue | None = None) -> dict[str, Any]:
+            sort: str | None = None, catalogue: ServiceCatalogue | None = None, limit: int = 100,
+            offset: int = 0) -> dict[str, Any]:
     """Each branch's current branch.quality disclosure (the latest version of its subject)
     for ``period`` (default: the latest period disclosed, by ``branch`` when given), ranked
-    by ``sort``; from ``catalogue``'s index when given, else walking the state."""
+    by ``sort`` (else by branch id), ``limit`` of them from ``offset``; from
+    ``catalogue``'s index when given, else walking the state. Only the page is converted
+    to JSON (the conversion is most of an answer's cost)."""
     state = node.chain.state
-    names = {bid: m.name for bid, m in state.gov.registry.members.items()}
     if catalogue is not None:
         period, found = catalogue.quality(period, branch)
     else:
@@ -388,16 +390,18 @@ def quality(node: Any, *, period: str | None = None, region: str | None = None, 
         if period is None and found:
             period = max(e.body.period for _, e in found)
         found = [(bid, e) for bid, e in found if e.body.period == period]
-    out = []
+    rows = []
     for bid, e in found:
         prof = state.entry(bid, "profile")
         branch_region = prof.body.region if prof is not None and isinstance(prof.body, BranchProfile) else None
-        if region is not None and not _region_matches(branch_region, region):
-            continue
-        out.append({"branch_id": bid.hex(), "branch_name": names.get(bid, ""), "region": branch_region,
-                    "quality": body_to_json(e.body), "seq": e.seq, "record_hash": e.record_hash.hex(), "height": e.height})
-    out.sort(key=compare.quality_key(sort) if sort is not None else (lambda item: item["branch_id"]))
-    return {"period": period, "branches": out}
+        if region is None or _region_matches(branch_region, region):
+            rows.append((bid, e, branch_region))
+    rows.sort(key=compare.quality_key(sort) if sort is not None else (lambda row: row[0]))
+    members = state.gov.registry.members
+    page = [{"branch_id": bid.hex(), "branch_name": members[bid].name if bid in members else "", "region": branch_region,
+             "quality": body_to_json(e.body), "seq": e.seq, "record_hash": e.record_hash.hex(), "height": e.height}
+            for bid, e, branch_region in rows[offset:offset + limit]]
+    return {"period": period, "total": len(rows), "branches": page}
 
 
 def branch(node: Any, branch_id: bytes, *, with_services: bool,

@@ -70,6 +70,9 @@ def quality_publish(path: Path, wait_commit: bool, timeout: float, as_json: bool
     submit(body, wait_commit=wait_commit, timeout=timeout, as_json=as_json, what=f"branch.quality {body.period}")
 
 
+PAGE = 1000  # /v1/quality's largest page
+
+
 def _count(n: int) -> str:
     return "<5" if n == -1 else str(n)
 
@@ -89,7 +92,14 @@ def _or_dash(n: int, unit: str) -> str:
 def quality_list(period: str | None, region: str | None, sort: str, as_json: bool) -> None:
     """Rank the branches' current service-quality disclosures for a month."""
     with cli_context().client() as api:
-        doc = api.get("/v1/quality", {"period": period, "region": region, "sort": sort})
+        doc = api.get("/v1/quality", {"period": period, "region": region, "sort": sort, "limit": PAGE})
+        # every page, of the period the first answer names (a new month disclosed meanwhile changes nothing)
+        while len(doc["branches"]) < doc.get("total", 0):
+            page = api.get("/v1/quality", {"period": doc["period"], "region": region, "sort": sort, "limit": PAGE,
+                                           "offset": len(doc["branches"])})
+            if not page["branches"]:  # fewer than announced now (a branch left): what there is
+                break
+            doc["branches"] += page["branches"]
     if as_json:
         print_json(doc)
         return
