@@ -297,39 +297,65 @@ make(PyObject **leaves, Py_ssize_t n, int depth, Py_ssize_t pack)
     return node;
 }
 
-/* state_tree._repack with one item: the pack (or None) ``node`` with ``leaf`` put in at
- * ``key``, or the entry at ``key`` removed when ``leaf`` is None; new reference */
-static PyObject *
-repack(PyObject *node, const unsigned char *key, PyObject *leaf, int depth, Py_ssize_t pack)
-{
-    PyObject *stack[STACK_LEAVES + 1];
-    PyObject *old = node == Py_None ? NULL : PyTuple_GET_ITEM(node, 1);
-    Py_ssize_t n = old == NULL ? 0 : PyTuple_GET_SIZE(old), m = 0, k;
-    int placed = leaf == Py_None;
+typedef struct {
+    const unsigned char *key;
+    PyObject *leaf; /* borrowed: the caller's items list holds it */
+} Item;
 
-    if (n > STACK_LEAVES) {
+/* state_tree._repack: the pack (or None) ``node`` merged with items[0..n) (sorted, distinct keys),
+ * its leaves checked to be in order as they merge; new reference */
+static PyObject *
+repack(PyObject *node, const Item *items, Py_ssize_t n, int depth, Py_ssize_t pack)
+{
+    PyObject *old = node == Py_None ? NULL : PyTuple_GET_ITEM(node, 1);
+    Py_ssize_t no = old == NULL ? 0 : PyTuple_GET_SIZE(old), i = 0, j = 0, m = 0;
+    PyObject *stack[2 * STACK_LEAVES], **out = stack, *result;
+    const unsigned char *prev = NULL;
+
+    if (no > STACK_LEAVES) {
         PyErr_SetString(PyExc_ValueError, "pack too large");
         return NULL;
     }
-    for (k = 0; k < n; k++) {
-        PyObject *l = PyTuple_GET_ITEM(old, k);
+    if (no + n > 2 * STACK_LEAVES && (out = PyMem_New(PyObject *, no + n)) == NULL)
+        return PyErr_NoMemory();
+    while (i < no || j < n) {
         int c;
-        if (!PyBytes_CheckExact(l) || PyBytes_GET_SIZE(l) != LEAF_SIZE) {
-            PyErr_SetString(PyExc_TypeError, "a leaf is 64 bytes: leaf hash || key");
-            return NULL;
+        if (i < no) {
+            PyObject *l = PyTuple_GET_ITEM(old, i);
+            const unsigned char *k;
+            if (!PyBytes_CheckExact(l) || PyBytes_GET_SIZE(l) != LEAF_SIZE) {
+                PyErr_SetString(PyExc_TypeError, "a leaf is 64 bytes: leaf hash || key");
+                goto fail;
+            }
+            k = (const unsigned char *)PyBytes_AS_STRING(l) + HASH_SIZE;
+            if (prev != NULL && memcmp(prev, k, HASH_SIZE) >= 0) {
+                PyErr_SetString(PyExc_ValueError, "a pack's leaves are not sorted by key");
+                goto fail;
+            }
+            c = j < n ? memcmp(k, items[j].key, HASH_SIZE) : -1;
+            if (c <= 0)
+                prev = k;
+        } else {
+            c = 1;
         }
-        c = memcmp(PyBytes_AS_STRING(l) + HASH_SIZE, key, HASH_SIZE);
+        if (c < 0) { /* an old leaf no item touches */
+            out[m++] = PyTuple_GET_ITEM(old, i++);
+            continue;
+        }
+        if (items[j].leaf != Py_None) /* put in (c > 0) or replacing (c == 0) */
+            out[m++] = items[j].leaf;
         if (c == 0)
-            continue; /* replaced or removed */
-        if (c > 0 && !placed) {
-            stack[m++] = leaf;
-            placed = 1;
-        }
-        stack[m++] = l;
+            i++;
+        j++;
     }
-    if (!placed)
-        stack[m++] = leaf;
-    return make(stack, m, depth, pack);
+    result = make(out, m, depth, pack);
+    if (out != stack)
+        PyMem_Free(out);
+    return result;
+fail:
+    if (out != stack)
+        PyMem_Free(out);
+    return NULL;
 }
 
 /* update_one's walk: down the path of ``key``, repack at its bottom, re-hash back up;
@@ -354,7 +380,10 @@ update_one(PyObject *node, const unsigned char *key, PyObject *leaf, int depth, 
     }
     if (kind < 0)
         return NULL;
-    new = repack(node, key, leaf, depth, pack);
+    {
+        Item item = {key, leaf};
+        new = repack(node, &item, 1, depth, pack);
+    }
     while (new != NULL && t > 0) {
         PyObject *parent = trail[--t], *left, *right;
         if (dirs[t]) {
@@ -430,66 +459,6 @@ py_update_one(PyObject *module, PyObject *args)
  * distinct keys: ValueError otherwise) put in or removed in one walk; each subtree that
  * some item reaches is rebuilt once, the rest shared. */
 
-typedef struct {
-    const unsigned char *key;
-    PyObject *leaf; /* borrowed: the caller's items list holds it */
-} Item;
-
-/* state_tree._repack: the pack (or None) ``node`` merged with items[0..n); new reference */
-static PyObject *
-repack_many(PyObject *node, const Item *items, Py_ssize_t n, int depth, Py_ssize_t pack)
-{
-    PyObject *old = node == Py_None ? NULL : PyTuple_GET_ITEM(node, 1);
-    Py_ssize_t no = old == NULL ? 0 : PyTuple_GET_SIZE(old), i = 0, j = 0, m = 0;
-    PyObject *stack[2 * STACK_LEAVES], **out = stack, *result;
-    const unsigned char *prev = NULL;
-
-    if (no > STACK_LEAVES) {
-        PyErr_SetString(PyExc_ValueError, "pack too large");
-        return NULL;
-    }
-    if (no + n > 2 * STACK_LEAVES && (out = PyMem_New(PyObject *, no + n)) == NULL)
-        return PyErr_NoMemory();
-    while (i < no || j < n) {
-        int c;
-        if (i < no) {
-            PyObject *l = PyTuple_GET_ITEM(old, i);
-            const unsigned char *k;
-            if (!PyBytes_CheckExact(l) || PyBytes_GET_SIZE(l) != LEAF_SIZE) {
-                PyErr_SetString(PyExc_TypeError, "a leaf is 64 bytes: leaf hash || key");
-                goto fail;
-            }
-            k = (const unsigned char *)PyBytes_AS_STRING(l) + HASH_SIZE;
-            if (prev != NULL && memcmp(prev, k, HASH_SIZE) >= 0) {
-                PyErr_SetString(PyExc_ValueError, "a pack's leaves are not sorted by key");
-                goto fail;
-            }
-            c = j < n ? memcmp(k, items[j].key, HASH_SIZE) : -1;
-            if (c <= 0)
-                prev = k;
-        } else {
-            c = 1;
-        }
-        if (c < 0) { /* an old leaf no item touches */
-            out[m++] = PyTuple_GET_ITEM(old, i++);
-            continue;
-        }
-        if (items[j].leaf != Py_None) /* put in (c > 0) or replacing (c == 0) */
-            out[m++] = items[j].leaf;
-        if (c == 0)
-            i++;
-        j++;
-    }
-    result = make(out, m, depth, pack);
-    if (out != stack)
-        PyMem_Free(out);
-    return result;
-fail:
-    if (out != stack)
-        PyMem_Free(out);
-    return NULL;
-}
-
 static PyObject *
 update_many(PyObject *node, const Item *items, Py_ssize_t n, int depth, Py_ssize_t pack)
 {
@@ -506,7 +475,7 @@ update_many(PyObject *node, const Item *items, Py_ssize_t n, int depth, Py_ssize
     if (n == 1)
         return update_one(node, items[0].key, items[0].leaf, depth, pack);
     if (kind != 3)
-        return repack_many(node, items, n, depth, pack);
+        return repack(node, items, n, depth, pack);
     if (depth >= KEY_BITS) {
         PyErr_SetString(PyExc_ValueError, "a path longer than 256");
         return NULL;
