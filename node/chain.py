@@ -30,7 +30,7 @@ import trio
 from protocol.blocks import Block
 from protocol.errors import RemoteProtocolError, ValidationError
 from protocol.genesis import Genesis
-from protocol.keys import PublicKey, verify_many
+from protocol.keys import PublicKey
 from protocol.ledger import LedgerState, StateTransaction
 from protocol.records import Record
 from protocol.votes import CommitCertificate
@@ -53,9 +53,17 @@ async def verify_signatures(records: list[Record], members: dict[bytes, PublicKe
         return set()
 
     def work(chunk: list[Record]) -> set[bytes]:
-        known = [r for r in chunk if r.branch_id in members]
-        good = verify_many([r.signature_check(members[r.branch_id]) for r in known])  # the GIL released once
-        return {r.hash for r, ok in zip(known, good) if ok}
+        ok = set()
+        for r in chunk:
+            key = members.get(r.branch_id)
+            if key is None:
+                continue
+            try:
+                r.verify(key)
+            except RemoteProtocolError:
+                continue
+            ok.add(r.hash)
+        return ok
 
     if len(records) < 64 or not runtime.threads:
         return await runtime.run_sync(work, records)

@@ -117,96 +117,12 @@ py_verify(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     return PyBool_FromLong(rc == 0);
 }
 
-/* verify_many(checks) -> bytes: verify's check for each (public_key, signature, head,
- * payload) of the list, one byte 1 (valid) or 0 each. Everything is copied into one buffer
- * of ours first, then all are checked with the GIL released once: a worker thread checking
- * a batch does not wait for the GIL again after every check while another thread runs
- * Python (in CPython a thread that wants the GIL back waits for the holder to release it,
- * up to the switch interval, 5 ms). Raises as verify does for a malformed check. */
-static PyObject *
-py_verify_many(PyObject *self, PyObject *arg)
-{
-    PyObject *fast, *result = NULL;
-    Py_ssize_t n, k, total = 0, at = 0;
-    unsigned char *buf = NULL, *out;
-    Py_ssize_t *offsets = NULL;
-
-    if (verify_detached == NULL) {
-        PyErr_SetString(PyExc_RuntimeError, "bind() has not found libsodium");
-        return NULL;
-    }
-    if ((fast = PySequence_Fast(arg, "verify_many takes a list of checks")) == NULL)
-        return NULL;
-    n = PySequence_Fast_GET_SIZE(fast);
-    for (k = 0; k < n; k++) { /* check every item and size the buffer */
-        PyObject *item = PySequence_Fast_GET_ITEM(fast, k);
-        int i;
-        if (!PyTuple_CheckExact(item) || PyTuple_GET_SIZE(item) != 4) {
-            PyErr_SetString(PyExc_TypeError, "a check is (public_key, signature, head, payload)");
-            goto done;
-        }
-        for (i = 0; i < 4; i++) {
-            if (!PyBytes_CheckExact(PyTuple_GET_ITEM(item, i))) {
-                PyErr_SetString(PyExc_TypeError, "a check is four bytes objects");
-                goto done;
-            }
-        }
-        if (PyBytes_GET_SIZE(PyTuple_GET_ITEM(item, 0)) != PUBLIC_KEY_SIZE ||
-            PyBytes_GET_SIZE(PyTuple_GET_ITEM(item, 1)) != SIGNATURE_SIZE ||
-            PyBytes_GET_SIZE(PyTuple_GET_ITEM(item, 2)) > MAX_HEAD ||
-            (size_t)PyBytes_GET_SIZE(PyTuple_GET_ITEM(item, 3)) > 0xffffffffu) {
-            PyErr_SetString(PyExc_ValueError, "a 32-byte key, a 64-byte signature, a head of at most 256 bytes");
-            goto done;
-        }
-        total += PUBLIC_KEY_SIZE + SIGNATURE_SIZE + PyBytes_GET_SIZE(PyTuple_GET_ITEM(item, 2)) + 5 +
-                 PyBytes_GET_SIZE(PyTuple_GET_ITEM(item, 3));
-    }
-    if ((result = PyBytes_FromStringAndSize(NULL, n)) == NULL)
-        goto done;
-    buf = PyMem_Malloc((size_t)total + 1);
-    offsets = PyMem_New(Py_ssize_t, n + 1);
-    if (buf == NULL || offsets == NULL) {
-        Py_CLEAR(result);
-        PyErr_NoMemory();
-        goto done;
-    }
-    for (k = 0; k < n; k++) { /* key, signature, message: laid out one after another */
-        PyObject *item = PySequence_Fast_GET_ITEM(fast, k);
-        PyObject *head = PyTuple_GET_ITEM(item, 2), *payload = PyTuple_GET_ITEM(item, 3);
-        offsets[k] = at;
-        memcpy(buf + at, PyBytes_AS_STRING(PyTuple_GET_ITEM(item, 0)), PUBLIC_KEY_SIZE);
-        memcpy(buf + at + PUBLIC_KEY_SIZE, PyBytes_AS_STRING(PyTuple_GET_ITEM(item, 1)), SIGNATURE_SIZE);
-        at += PUBLIC_KEY_SIZE + SIGNATURE_SIZE;
-        memcpy(buf + at, PyBytes_AS_STRING(head), (size_t)PyBytes_GET_SIZE(head));
-        at += PyBytes_GET_SIZE(head);
-        at += bin_header(buf + at, PyBytes_GET_SIZE(payload));
-        memcpy(buf + at, PyBytes_AS_STRING(payload), (size_t)PyBytes_GET_SIZE(payload));
-        at += PyBytes_GET_SIZE(payload);
-    }
-    offsets[n] = at;
-    out = (unsigned char *)PyBytes_AS_STRING(result); /* ours alone until returned */
-    Py_BEGIN_ALLOW_THREADS
-    for (k = 0; k < n; k++) {
-        const unsigned char *pk = buf + offsets[k], *sig = pk + PUBLIC_KEY_SIZE, *msg = sig + SIGNATURE_SIZE;
-        out[k] = verify_detached(sig, msg, (unsigned long long)(buf + offsets[k + 1] - msg), pk) == 0;
-    }
-    Py_END_ALLOW_THREADS
-done:
-    PyMem_Free(buf);
-    PyMem_Free(offsets);
-    Py_DECREF(fast);
-    return result;
-}
-
 static PyMethodDef methods[] = {
     {"bind", py_bind, METH_O,
      "bind(path) -> bool: use crypto_sign_verify_detached from the already loaded libsodium at path."},
     {"verify", (PyCFunction)(void (*)(void))py_verify, METH_FASTCALL,
      "verify(public_key, signature, head, payload) -> bool: libsodium's Ed25519 check of signature over "
      "head + bin header + payload."},
-    {"verify_many", py_verify_many, METH_O,
-     "verify_many([(public_key, signature, head, payload), ...]) -> bytes: one byte per check, 1 if it verifies; "
-     "the GIL released once for all."},
     {NULL, NULL, 0, NULL},
 };
 
