@@ -459,6 +459,20 @@ py_update_one(PyObject *module, PyObject *args)
  * distinct keys: ValueError otherwise) put in or removed in one walk; each subtree that
  * some item reaches is rebuilt once, the rest shared. */
 
+static PyObject *update_many(PyObject *node, const Item *items, Py_ssize_t n, int depth, Py_ssize_t pack);
+
+/* one child of an inner node with items[0..n) put in: updated, or (no item) itself, checked; new reference */
+static PyObject *
+child_with(PyObject *child, const Item *items, Py_ssize_t n, int depth, Py_ssize_t pack)
+{
+    if (n > 0)
+        return update_many(child, items, n, depth, pack);
+    if (node_kind(child) < 0)
+        return NULL;
+    Py_INCREF(child);
+    return child;
+}
+
 static PyObject *
 update_many(PyObject *node, const Item *items, Py_ssize_t n, int depth, Py_ssize_t pack)
 {
@@ -484,21 +498,9 @@ update_many(PyObject *node, const Item *items, Py_ssize_t n, int depth, Py_ssize
     shift = 7 - (depth & 7);
     while (i < n && !((items[i].key[byte] >> shift) & 1))
         i++;
-    if (i > 0)
-        left = update_many(PyTuple_GET_ITEM(node, 1), items, i, depth + 1, pack);
-    else if (node_kind(left = PyTuple_GET_ITEM(node, 1)) < 0)
+    if ((left = child_with(PyTuple_GET_ITEM(node, 1), items, i, depth + 1, pack)) == NULL)
         return NULL;
-    else
-        Py_INCREF(left);
-    if (left == NULL)
-        return NULL;
-    if (i < n)
-        right = update_many(PyTuple_GET_ITEM(node, 2), items + i, n - i, depth + 1, pack);
-    else if (node_kind(right = PyTuple_GET_ITEM(node, 2)) < 0)
-        right = NULL;
-    else
-        Py_INCREF(right);
-    if (right == NULL) {
+    if ((right = child_with(PyTuple_GET_ITEM(node, 2), items + i, n - i, depth + 1, pack)) == NULL) {
         Py_DECREF(left);
         return NULL;
     }
