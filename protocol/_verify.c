@@ -8,6 +8,8 @@
  * crypto_sign_open allocates an output buffer and copies the message out of it: about
  * 2 µs a record (docs/PERFORMANCE.md). Here the message is assembled once, in a buffer
  * of ours, and given to crypto_sign_verify_detached with the GIL released.
+ * verify_many(checks) does the same for a list of checks with the GIL released once
+ * (keys.verify_many; node/chain.py checks records so, in groups).
  *
  * The libsodium is the one PyNaCl ships and has already loaded: bind(path) finds it
  * with dlopen(RTLD_NOLOAD) and looks up crypto_sign_verify_detached, which runs the
@@ -24,7 +26,7 @@
 
 #define PUBLIC_KEY_SIZE 32 /* keys.PUBLIC_KEY_SIZE */
 #define SIGNATURE_SIZE 64  /* keys.SIGNATURE_SIZE */
-#define MAX_HEAD 256       /* a head longer than this is checked by the Python path */
+#define MAX_HEAD 256       /* a head longer than this is checked by the Python path (the module's MAX_HEAD) */
 #define STACK_MESSAGE 16384
 
 typedef int (*verify_detached_fn)(const unsigned char *sig, const unsigned char *m, unsigned long long mlen,
@@ -117,12 +119,93 @@ py_verify(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     return PyBool_FromLong(rc == 0);
 }
 
+/* verify_many(checks) -> bytes: verify's check for each (public_key, signature, head,
+ * payload) of the list, one byte 1 (valid) or 0 each, all with the GIL released once: a
+ * worker thread checking a batch one verify() at a time waits for the GIL again after
+ * every check while another thread runs Python (in CPython a thread that wants the GIL
+ * back waits for the holder to release it, up to the switch interval, 5 ms). Each message
+ * is assembled in turn in one buffer of ours, the size of the longest: the checks' bytes
+ * objects, immutable and held by our tuple of the list, are read in place, so the call
+ * needs no more memory than one message. Raises as verify does for a malformed check. */
+static PyObject *
+py_verify_many(PyObject *self, PyObject *arg)
+{
+    PyObject *checks, *result = NULL;
+    Py_ssize_t n, k, longest = 0;
+    unsigned char stack[STACK_MESSAGE], *msg = stack, *out;
+
+    if (verify_detached == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "bind() has not found libsodium");
+        return NULL;
+    }
+    if (!PyList_CheckExact(arg) && !PyTuple_CheckExact(arg)) {
+        PyErr_SetString(PyExc_TypeError, "verify_many takes a list of checks");
+        return NULL;
+    }
+    if ((checks = PySequence_Tuple(arg)) == NULL) /* ours: the list may change once the GIL is released */
+        return NULL;
+    n = PyTuple_GET_SIZE(checks);
+    for (k = 0; k < n; k++) { /* check every item, and find the longest message */
+        PyObject *item = PyTuple_GET_ITEM(checks, k);
+        int i;
+        if (!PyTuple_CheckExact(item) || PyTuple_GET_SIZE(item) != 4) {
+            PyErr_SetString(PyExc_TypeError, "a check is (public_key, signature, head, payload)");
+            goto done;
+        }
+        for (i = 0; i < 4; i++) {
+            if (!PyBytes_CheckExact(PyTuple_GET_ITEM(item, i))) {
+                PyErr_SetString(PyExc_TypeError, "a check is four bytes objects");
+                goto done;
+            }
+        }
+        if (PyBytes_GET_SIZE(PyTuple_GET_ITEM(item, 0)) != PUBLIC_KEY_SIZE ||
+            PyBytes_GET_SIZE(PyTuple_GET_ITEM(item, 1)) != SIGNATURE_SIZE ||
+            PyBytes_GET_SIZE(PyTuple_GET_ITEM(item, 2)) > MAX_HEAD ||
+            (size_t)PyBytes_GET_SIZE(PyTuple_GET_ITEM(item, 3)) > 0xffffffffu) {
+            PyErr_SetString(PyExc_ValueError, "a 32-byte key, a 64-byte signature, a head of at most 256 bytes");
+            goto done;
+        }
+        Py_ssize_t len = PyBytes_GET_SIZE(PyTuple_GET_ITEM(item, 2)) + 5 + PyBytes_GET_SIZE(PyTuple_GET_ITEM(item, 3));
+        if (len > longest)
+            longest = len;
+    }
+    if ((result = PyBytes_FromStringAndSize(NULL, n)) == NULL)
+        goto done;
+    if (longest > STACK_MESSAGE && (msg = PyMem_Malloc((size_t)longest)) == NULL) {
+        Py_CLEAR(result);
+        PyErr_NoMemory();
+        goto done;
+    }
+    out = (unsigned char *)PyBytes_AS_STRING(result); /* ours alone until returned */
+    Py_BEGIN_ALLOW_THREADS
+    for (k = 0; k < n; k++) {
+        PyObject *item = PyTuple_GET_ITEM(checks, k);
+        PyObject *head = PyTuple_GET_ITEM(item, 2), *payload = PyTuple_GET_ITEM(item, 3);
+        Py_ssize_t at = PyBytes_GET_SIZE(head);
+        memcpy(msg, PyBytes_AS_STRING(head), (size_t)at);
+        at += bin_header(msg + at, PyBytes_GET_SIZE(payload));
+        memcpy(msg + at, PyBytes_AS_STRING(payload), (size_t)PyBytes_GET_SIZE(payload));
+        at += PyBytes_GET_SIZE(payload);
+        out[k] = verify_detached((const unsigned char *)PyBytes_AS_STRING(PyTuple_GET_ITEM(item, 1)), msg,
+                                 (unsigned long long)at, (const unsigned char *)PyBytes_AS_STRING(PyTuple_GET_ITEM(item, 0))) == 0;
+    }
+    Py_END_ALLOW_THREADS
+    if (msg != stack)
+        PyMem_Free(msg);
+done:
+    Py_DECREF(checks);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"bind", py_bind, METH_O,
      "bind(path) -> bool: use crypto_sign_verify_detached from the already loaded libsodium at path."},
     {"verify", (PyCFunction)(void (*)(void))py_verify, METH_FASTCALL,
      "verify(public_key, signature, head, payload) -> bool: libsodium's Ed25519 check of signature over "
      "head + bin header + payload."},
+    {"verify_many", py_verify_many, METH_O,
+     "verify_many([(public_key, signature, head, payload), ...]) -> bytes: one byte per check, 1 if it verifies; "
+     "the GIL released once for all."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -134,5 +217,8 @@ static struct PyModuleDef module = {
 PyMODINIT_FUNC
 PyInit__verify(void)
 {
-    return PyModule_Create(&module);
+    PyObject *m = PyModule_Create(&module);
+    if (m != NULL && PyModule_AddIntConstant(m, "MAX_HEAD", MAX_HEAD) < 0)
+        Py_CLEAR(m);
+    return m;
 }

@@ -36,7 +36,7 @@ from .encoding import (
 )
 from .errors import DecodeError, SignatureError, ValidationError
 from .hashing import HASH_SIZE, sha256
-from .keys import BRANCH_ID_SIZE, SIGNATURE_SIZE, Domain, PrivateKey
+from .keys import BRANCH_ID_SIZE, SIGNATURE_SIZE, Domain, PrivateKey, verify_many
 from .validators import MAX_VALIDATORS, ValidatorSet
 
 PREVOTE = 1
@@ -265,17 +265,20 @@ class CommitCertificate:
                     "signers must be unique and in ascending order", field="certificate.signatures", reason="order"
                 )
         power = 0
+        signers, outsider = [], None  # the signers up to the first that is not a validator
         for vote in self.votes():
             v = valset.get(vote.validator)
             if v is None:
-                raise ValidationError("signer is not a validator", field="certificate.signatures", reason="not_validator")
-            try:
-                v.public_key.verify(vote.signature, Domain.VOTE, chain_id, vote.payload())
-            except SignatureError:
-                raise SignatureError(
-                    f"signature of {vote.validator.hex()} does not verify", field="certificate.signatures"
-                ) from None
+                outsider = vote
+                break
+            signers.append((vote, v))
+        good = verify_many([(v.public_key, vote.signature, Domain.VOTE, chain_id, vote.payload()) for vote, v in signers])
+        for (vote, v), ok in zip(signers, good):  # the first problem in signer order, as one by one
+            if not ok:
+                raise SignatureError(f"signature of {vote.validator.hex()} does not verify", field="certificate.signatures")
             power += v.power
+        if outsider is not None:
+            raise ValidationError("signer is not a validator", field="certificate.signatures", reason="not_validator")
         if not valset.has_two_thirds(power):
             raise ValidationError(
                 f"signers hold {power} of {valset.total_power} power, need more than 2/3",

@@ -136,3 +136,129 @@ def test_the_head_cache_is_bounded(monkeypatch):
         keys._signing_head(Domain.RECORD, f"chain-{i}")
     assert len(keys._heads) == keys._MAX_HEADS
     assert keys._signing_head(Domain.RECORD, "chain-999") == signing_bytes(Domain.RECORD, "chain-999", b"")[:-2]
+
+
+# ------------------------------------------------------------ many checks at once (keys.verify_many)
+
+def _checks(n: int):
+    """(public key, signature, domain, chain id, payload) checks, every third one broken."""
+    out, expected = [], []
+    for i in range(n):
+        signer = key(f"signer-{i % 5}")
+        payload = bytes([i % 256]) * (i * 37 % 400)
+        sig = signer.sign(Domain.VOTE, CHAIN_ID, payload)
+        if i % 3 == 2:
+            sig = sig[:10] + bytes([sig[10] ^ 4]) + sig[11:]
+        out.append((signer.public_key, sig, Domain.VOTE, CHAIN_ID, payload))
+        expected.append(i % 3 != 2)
+    return out, expected
+
+
+def test_verify_many_says_what_each_check_says(monkeypatch):
+    checks, expected = _checks(40)
+    assert [reference(k.raw, s, d, c, p) for k, s, d, c, p in checks] == expected
+    assert keys.verify_many(checks) == expected
+    assert keys.verify_many([]) == []
+    raw = [(k.raw, s, keys._signing_head(d, c), p) for k, s, d, c, p in checks]
+    assert fast.verify_many(raw) == bytes(expected)
+    monkeypatch.setattr(keys, "_fast_verify_many", None)  # the Python path
+    assert keys.verify_many(checks) == expected
+
+
+def test_verify_many_takes_the_python_path_for_what_the_c_does_not_take():
+    checks, expected = _checks(6)
+    short = (checks[0][0], checks[0][1][:63], *checks[0][2:])  # a signature of 63 bytes: invalid, not an error
+    long_chain = key("x").public_key, key("x").sign(Domain.VOTE, "c" * 64 + "\u4e2d" * 60, b"p"), Domain.VOTE, "c" * 64 + "\u4e2d" * 60, b"p"
+    assert len(keys._signing_head(Domain.VOTE, long_chain[3])) > 256
+    assert keys.verify_many([*checks, short, long_chain]) == [*expected, False, True]
+
+
+def test_verify_many_refuses_malformed_checks():
+    pk, sig = key("frank").public_key.raw, bytes(64)
+    head = keys._signing_head(Domain.RECORD, CHAIN_ID)
+    for bad in ([(pk, sig, head)], [(pk, sig, head, "text")], [[pk, sig, head, b""]], 7):
+        with pytest.raises(TypeError):
+            fast.verify_many(bad)
+    for bad in ([(pk[:31], sig, head, b"")], [(pk, sig + b"x", head, b"")], [(pk, sig, b"h" * 257, b"")]):
+        with pytest.raises(ValueError):
+            fast.verify_many(bad)
+
+
+def test_a_certificate_names_its_first_problem_in_signer_order():
+    """The certificate's signatures are checked together now: the error is still the one a
+    check signer by signer meets first (a bad signature before an outsider, or the outsider
+    before a bad signature)."""
+    from protocol.errors import ValidationError
+    from protocol.validators import Validator, ValidatorSet
+    from protocol.votes import PRECOMMIT, CommitCertificate, Vote
+
+    members = sorted([key(f"v{i}") for i in range(4)], key=lambda k: k.branch_id)
+    vs = ValidatorSet(Validator(k.branch_id, k.public_key, 10) for k in members)
+    block_hash = bytes(range(32))
+
+    def cert(signers, broken):
+        votes = [Vote.create(k, CHAIN_ID, PRECOMMIT, 3, 0, block_hash) for k in signers]
+        sigs = sorted((v.validator, v.signature[:5] + bytes([v.signature[5] ^ 1]) + v.signature[6:] if v.validator in broken else v.signature)
+                      for v in votes)
+        return CommitCertificate(3, 0, block_hash, tuple(sigs))
+
+    cert(members[:3], set()).verify(vs, CHAIN_ID)
+    outsider = next(k for k in (key(f"outsider-{i}") for i in range(1000))
+                    if members[0].branch_id < k.branch_id < members[1].branch_id)  # signs second of three
+    signers = [members[0], outsider, members[1]]
+    with pytest.raises(SignatureError):  # the bad signature comes first
+        cert(signers, {members[0].branch_id}).verify(vs, CHAIN_ID)
+    with pytest.raises(ValidationError) as exc:  # the outsider comes first
+        cert(signers, {members[1].branch_id}).verify(vs, CHAIN_ID)
+    assert exc.value.reason == "not_validator" and not isinstance(exc.value, SignatureError)
+    with pytest.raises(SignatureError):
+        cert(members[:3], {members[1].branch_id}).verify(vs, CHAIN_ID)
+
+
+def test_verify_many_assembles_each_message_whatever_the_order_of_their_lengths():
+    """Each message is assembled in turn in one buffer the size of the longest: long after
+    short, short after long, past the C's stack buffer (16 KiB), and a list or a tuple."""
+    signer = key("grace")
+    head = keys._signing_head(Domain.RECORD, CHAIN_ID)
+    lengths = [0, 20_000, 3, 70_000, 16_384 - len(head) - 5, 16_384 - len(head) - 4, 1, 255, 65_536]
+    checks, expected = [], []
+    for i, n in enumerate(lengths):
+        payload = bytes([(i * 7 + j) % 251 for j in range(n)])
+        sig = signer.sign(Domain.RECORD, CHAIN_ID, payload)
+        for broken in (False, True):
+            checks.append((signer.public_key.raw, sig, head, payload + b"!" if broken else payload))
+            expected.append(not broken)
+    assert fast.verify_many(checks) == bytes(expected)
+    assert fast.verify_many(tuple(reversed(checks))) == bytes(reversed(expected))
+    assert [reference(pk, s, Domain.RECORD, CHAIN_ID, p) for pk, s, _, p in checks] == expected
+
+
+def test_verify_signatures_checks_every_group(monkeypatch):
+    """node.chain.verify_signatures checks records in groups: every group counts, a bad
+    signature or an unknown branch in any of them is left out, whatever the group size."""
+    import trio
+
+    from factories import offer_record
+    from node import chain
+    from node.runtime import REAL, Runtime
+    from protocol.records import Record
+
+    keys_ = [key(f"member-{i}") for i in range(4)]
+    members = {k.branch_id: k.public_key for k in keys_}
+    stranger = key("stranger")
+    records, good = [], set()
+    for i in range(23):
+        signer = stranger if i % 7 == 3 else keys_[i % 4]
+        record = offer_record(signer, seq=1, service_id=f"s-{i}")
+        if i % 5 == 1:  # the signature of another record
+            other = offer_record(signer, seq=2, service_id=f"s-{i}")
+            record = Record.decode(record.raw[:-64] + other.signature)
+        elif signer is not stranger:
+            good.add(record.hash)
+        records.append(record)
+    assert 0 < len(good) < len(records)
+    for group in (1, 3, 5, 512):
+        monkeypatch.setattr(chain, "VERIFY_GROUP", group)
+        for runtime in (REAL, Runtime(threads=False)):
+            assert trio.run(chain.verify_signatures, records, members, runtime) == good
+    assert trio.run(chain.verify_signatures, [], members) == set()
