@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import os
+import sqlite3
 import stat
+import time
 from pathlib import Path
 
 import pytest
@@ -14,6 +16,7 @@ from node.config import CONFIG_TEMPLATE, Config, ConfigError
 from node.keyfile import KeyFileError, load_key, save_key
 from node.mempool import Mempool, MempoolFull, MempoolRejected
 from node.store import Store, StoreCorrupted, WrongChain
+from node.store import writer as store_writer
 from protocol.keys import PrivateKey
 from protocol.ledger import LedgerState, build_block
 from protocol.records import Record
@@ -64,6 +67,135 @@ def test_store_round_trip_and_queries(tmp_path):
             break
         before = (page[-1][1], page[-1][2])
     assert walked == everything
+
+
+def _wait_until(condition, what: str, timeout: float = 30.0) -> None:
+    """Poll ``condition`` (another thread's work) until it holds; fail after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.005)
+
+
+def _blocks_in_database_file(path) -> int:
+    """Blocks in the database file itself, its WAL ignored: what checkpoints copied there."""
+    db = sqlite3.connect(f"{path.resolve().as_uri()}?immutable=1", uri=True)
+    try:
+        if not db.execute("SELECT 1 FROM sqlite_master WHERE name='blocks'").fetchone():
+            return 0  # not even the tables yet
+        return db.execute("SELECT COUNT(*) FROM blocks").fetchone()[0]
+    finally:
+        db.close()
+
+
+def test_the_checkpointer_copies_committed_pages_into_the_database_file(tmp_path, monkeypatch):
+    """Past CHECKPOINT_AFTER_ROWS rows written, a thread of the store's own copies the WAL's
+    pages into the database file; SQLite's automatic checkpoint in the writer waits for
+    16,384 pages. A store that writes less never starts the thread. After a checkpoint
+    the heap's free pages go back to the system."""
+    trims = []
+    monkeypatch.setattr(store_writer, "give_back_free_memory", lambda: trims.append(1))
+    monkeypatch.setattr(store_writer, "CHECKPOINT_AFTER_ROWS", 20)
+    genesis = make_genesis(KEYS)
+    path = tmp_path / "node.db"
+    store = Store(path, genesis)
+    _commit_chain(store, genesis, 2)  # 8 records and 8 state rows: 16
+    assert store._checkpointer._thread is None and _blocks_in_database_file(path) == 0
+    store.close()
+    store = Store(path, genesis)  # (closing the last connection checkpointed the WAL)
+    assert _blocks_in_database_file(path) == 2
+    state = store.load_state()
+    for h in (3, 4, 5):  # 8 rows a block: the third makes 24
+        recs = [offer_record(KEYS[i], f"svc-{h}-{i}") for i in range(4)]
+        block, tx, _ = build_block(state, height=h, round=0, time_ms=genesis.genesis_time_ms + h,
+                                   proposer=KEYS[0].branch_id, candidates=recs)
+        cert = CommitCertificate.from_votes([Vote.create(k, CHAIN_ID, PRECOMMIT, h, 0, block.hash) for k in KEYS[:3]])
+        store.commit_block(block, cert, tx)
+        tx.commit()
+        if h < 5:
+            assert store._checkpointer._thread is None
+    _wait_until(lambda: len(trims) >= 1, "a checkpoint and the trim after it")
+    assert store._checkpointer.runs >= 1 and store._checkpointer.failures == 0
+    assert _blocks_in_database_file(path) == 5
+    thread = store._checkpointer._thread
+    store.close()
+    assert not thread.is_alive()
+
+
+_COMMITTING_CHILD = """
+import sys
+from factories import CHAIN_ID, make_genesis, offer_record, validator_keys
+from node.store import Store, writer
+from protocol.ledger import LedgerState, build_block
+from protocol.votes import PRECOMMIT, CommitCertificate, Vote
+
+writer.CHECKPOINT_AFTER_ROWS = 1  # the checkpointer copies the WAL after every block
+keys = validator_keys(4)
+genesis = make_genesis(keys)
+store = Store(sys.argv[1], genesis)
+state = LedgerState(genesis)
+for h in range(1, 100_000):
+    recs = [offer_record(keys[i % 4], f"svc-{h}-{i}") for i in range(40)]
+    block, tx, _ = build_block(state, height=h, round=0, time_ms=genesis.genesis_time_ms + h,
+                               proposer=keys[0].branch_id, candidates=recs)
+    cert = CommitCertificate.from_votes([Vote.create(k, CHAIN_ID, PRECOMMIT, h, 0, block.hash) for k in keys[:3]])
+    store.commit_block(block, cert, tx)
+    tx.commit()
+    print(h, flush=True)  # committed: it must survive what comes
+"""
+
+
+def test_a_store_killed_while_its_checkpointer_works_keeps_every_commit(tmp_path):
+    """kill -9 of a process committing blocks while its checkpointer copies the WAL into
+    the database file after every one: every block it had reported committed is there
+    when the store is opened again, and the state loads and checks."""
+    import select
+    import signal
+    import subprocess
+    import sys
+
+    path = tmp_path / "node.db"
+    tests = Path(__file__).parent
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tests), str(tests.parent), os.environ.get("PYTHONPATH", "")])}
+    child = subprocess.Popen([sys.executable, "-c", _COMMITTING_CHILD, str(path)], stdout=subprocess.PIPE, env=env)
+    committed, deadline = 0, time.monotonic() + 120
+    try:
+        while committed < 30:
+            assert time.monotonic() < deadline, f"the child committed only {committed} blocks"
+            ready, _, _ = select.select([child.stdout], [], [], max(0.0, deadline - time.monotonic()))
+            line = child.stdout.readline() if ready else b""
+            assert line or not ready, f"the child stopped (exit {child.poll()})"
+            committed = int(line) if line else committed
+        os.kill(child.pid, signal.SIGKILL)
+    finally:
+        if child.poll() is None:
+            child.kill()
+        child.wait(30)
+        child.stdout.close()
+    store = Store(path, make_genesis(KEYS))
+    try:
+        state = store.load_state()  # checks the state root against the last block's header
+        assert state.height >= committed
+        assert all(len(store.block(h).block.records) == 40 for h in range(1, committed + 1))
+    finally:
+        store.close()
+
+
+def test_a_failed_checkpoint_is_logged_and_the_store_goes_on(tmp_path, monkeypatch, caplog):
+    def broken(path):
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(store_writer, "CHECKPOINT_AFTER_ROWS", 1)
+    monkeypatch.setattr(store_writer, "connect_checkpointer", broken)
+    genesis = make_genesis(KEYS)
+    store = Store(tmp_path / "node.db", genesis)
+    state = _commit_chain(store, genesis, 1)
+    _wait_until(lambda: store._checkpointer.failures >= 1, "the failure")
+    assert "WAL checkpoint of" in caplog.text and "disk I/O error" in caplog.text
+    store.close()
+    store = Store(tmp_path / "node.db", genesis)
+    assert store.load_state().state_root == state.state_root
+    store.close()
 
 
 def test_store_writes_in_multi_row_statements_as_row_by_row(tmp_path, monkeypatch):
