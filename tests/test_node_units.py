@@ -91,8 +91,9 @@ def _blocks_in_database_file(path) -> int:
 def test_the_checkpointer_copies_committed_pages_into_the_database_file(tmp_path, monkeypatch):
     """Past CHECKPOINT_AFTER_ROWS rows written, a thread of the store's own copies the WAL's
     pages into the database file; SQLite's automatic checkpoint in the writer waits for
-    16,384 pages. A store that writes less never starts the thread. After a checkpoint
-    the heap's free pages go back to the system."""
+    16,384 pages. A store that writes less never starts the thread. After a synced range
+    (several blocks in one write), not after a consensus block, the heap's free pages go
+    back to the system."""
     trims = []
     monkeypatch.setattr(store_writer, "give_back_free_memory", lambda: trims.append(1))
     monkeypatch.setattr(store_writer, "CHECKPOINT_AFTER_ROWS", 20)
@@ -114,9 +115,20 @@ def test_the_checkpointer_copies_committed_pages_into_the_database_file(tmp_path
         tx.commit()
         if h < 5:
             assert store._checkpointer._thread is None
+    _wait_until(lambda: store._checkpointer.runs >= 1, "a checkpoint")
+    assert _blocks_in_database_file(path) == 5 and store._checkpointer.failures == 0
+    assert trims == []  # one block at a time (consensus): no trim
+    prepared = []
+    for h in (6, 7, 8):  # a synced range: several blocks in one write
+        recs = [offer_record(KEYS[i], f"svc-{h}-{i}") for i in range(4)]
+        block, tx, _ = build_block(state, height=h, round=0, time_ms=genesis.genesis_time_ms + h,
+                                   proposer=KEYS[0].branch_id, candidates=recs)
+        cert = CommitCertificate.from_votes([Vote.create(k, CHAIN_ID, PRECOMMIT, h, 0, block.hash) for k in KEYS[:3]])
+        prepared.append(store.prepare_block(block, cert, tx))
+        tx.commit()
+    store.write_prepared(prepared)
     _wait_until(lambda: len(trims) >= 1, "a checkpoint and the trim after it")
-    assert store._checkpointer.runs >= 1 and store._checkpointer.failures == 0
-    assert _blocks_in_database_file(path) == 5
+    assert _blocks_in_database_file(path) == 8 and store._checkpointer.failures == 0
     thread = store._checkpointer._thread
     store.close()
     assert not thread.is_alive()

@@ -75,19 +75,23 @@ class _Checkpointer:
     failed checkpoint is logged and counted: the WAL still holds every commit, and the
     writer's own checkpoint (``connect_writer``) is the backstop.
 
-    After each checkpoint the heap's free pages go back to the system (``malloc_trim``,
-    node/malloc.py): what a big write and the ranges synced beside it freed between the
-    state's long-lived allocations, about 7 MB of a node syncing a million records."""
+    After a checkpoint woken by a synced range (a write of several blocks) the heap's free
+    pages go back to the system (``malloc_trim``, node/malloc.py): what the ranges in
+    flight and their decoding freed between the state's long-lived allocations, about 7 MB
+    of a node syncing a million records. Not after a consensus block: ``malloc_trim``
+    holds the malloc arena while it walks the heap, and validators at saturation trimming
+    after every block finalised later (docs/PERFORMANCE.md)."""
 
     def __init__(self, path: Path):
         self._path = path
         self._cond = threading.Condition()
-        self._due = self._closed = False
+        self._due = self._closed = self._trim = False
         self._thread: threading.Thread | None = None
         self.runs = 0  # checkpoints done
         self.failures = 0
 
-    def wake(self) -> None:
+    def wake(self, *, trim: bool = False) -> None:
+        """Checkpoint soon; ``trim``: and give the heap's free pages back after it."""
         with self._cond:
             if self._closed:
                 return
@@ -95,6 +99,7 @@ class _Checkpointer:
                 self._thread = threading.Thread(target=self._run, name="wal-checkpoint", daemon=True)
                 self._thread.start()
             self._due = True
+            self._trim |= trim
             self._cond.notify()
 
     def _run(self) -> None:
@@ -106,13 +111,14 @@ class _Checkpointer:
                         self._cond.wait()
                     if self._closed:
                         return
-                    self._due = False
+                    trim, self._due, self._trim = self._trim, False, False
                 try:
                     if db is None:
                         db = connect_checkpointer(self._path)
                     db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
                     self.runs += 1
-                    give_back_free_memory()  # a big write's transient buffers: see the class docstring
+                    if trim:
+                        give_back_free_memory()
                 except sqlite3.Error as exc:
                     self.failures += 1
                     log.warning("WAL checkpoint of %s failed (%s); the writer's own checkpoint will take over", self._path, exc)
@@ -290,7 +296,7 @@ class Store(ChainReader):
         self._rows_since_checkpoint += len(records) + sum(len(p.state_rows) for p in items)
         if self._rows_since_checkpoint >= CHECKPOINT_AFTER_ROWS:
             self._rows_since_checkpoint = 0
-            self._checkpointer.wake()
+            self._checkpointer.wake(trim=len(items) > 1)
 
     def write_pending(self, records: list[tuple[bytes, bytes, int]], signed: list[tuple[bytes, str, int]]) -> None:
         """Make acknowledged records durable — (hash, raw, received_ms), unless already
