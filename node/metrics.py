@@ -3,8 +3,9 @@ share a process in tests). Every rejected input is counted by source and reason;
 the transport's own rejections (PSK, handshakes, unknown peers, decode errors by
 protocol, penalties, bans), its gossip drops, request timeouts and connections by
 direction are read from it at scrape time (``watch_transport``), and so are the
-consensus height, round and step (``watch_consensus``) and the gauges refreshed
-by ``on_scrape`` callbacks (peers, mempool, sync lag).
+consensus height, round and step (``watch_consensus``), the store's WAL
+checkpoints (``watch_store``) and the gauges refreshed by ``on_scrape`` callbacks
+(peers, mempool, sync lag).
 
 Per commit (``observe_commit``): the interval between block times (header
 ``time_ms``, the same on every node), each validator of the signing set as
@@ -25,7 +26,7 @@ from typing import Any, Callable, Iterator
 
 from prometheus_client import (CollectorRegistry, Counter, GCCollector, Gauge, Histogram, Info, PlatformCollector,
                                ProcessCollector, disable_created_metrics, generate_latest)
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 disable_created_metrics()
 
@@ -120,6 +121,10 @@ class NodeMetrics:
         """Export the consensus height, round and step from ``statistics()`` (the driver's)."""
         self.registry.register(ConsensusCollector(statistics))
 
+    def watch_store(self, store: Any) -> None:
+        """Export the store's WAL checkpoints (``Store.checkpoints``), done and failed."""
+        self.registry.register(StoreCollector(store))
+
     def watch_transport(self, transport: object) -> None:
         """Export the transport's rejections, penalties and bans (``node.p2p.metrics``)."""
         from .p2p.metrics import TransportCollector
@@ -161,6 +166,25 @@ class ConsensusCollector:
         step = stats["step"]
         yield GaugeMetricFamily("branchnet_consensus_step", "Step of that round: 0 new height, 1 propose, "
                                 "2 prevote, 3 precommit, 4 commit", value=STEPS.index(step) if step in STEPS else -1)
+
+    def describe(self) -> list[Any]:
+        return []
+
+
+class StoreCollector:
+    """``branchnet_wal_checkpoints_total{outcome}``: the store's checkpointer thread's
+    checkpoints (node/store/writer.py), ``done`` or ``failed``, at scrape time."""
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+
+    def collect(self) -> Iterator[Any]:
+        family = CounterMetricFamily("branchnet_wal_checkpoints", "WAL checkpoints of the store's checkpointer "
+                                     "thread, by outcome (done, failed: the writer's own checkpoint takes over)",
+                                     labels=["outcome"])
+        for outcome, count in self.store.checkpoints().items():
+            family.add_metric([outcome], count)
+        yield family
 
     def describe(self) -> list[Any]:
         return []

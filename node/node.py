@@ -156,6 +156,7 @@ class BranchNode:
                                       metrics=self.metrics, runtime=runtime, penalize=self.net.penalize,
                                       status=lambda: (self.chain.height, self.chain.state.last_block_hash))
         self.metrics.watch_transport(self.net)
+        self.metrics.watch_store(self.store)
         self.net.register_handler(wire.sync_protocol(self.genesis.chain_id), self.sync_server.serve_request)
         sole_validator = [v.branch_id for v in self.genesis.validators] == [self.branch_id]
         self.sync = BlockSync(self.chain, SyncClient(self.net, self.genesis.chain_id, self.chain.decode_block),

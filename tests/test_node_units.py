@@ -15,6 +15,7 @@ from factories import CHAIN_ID, make_genesis, offer_record, validator_keys
 from node.config import CONFIG_TEMPLATE, Config, ConfigError
 from node.keyfile import KeyFileError, load_key, save_key
 from node.mempool import Mempool, MempoolFull, MempoolRejected
+from node.metrics import NodeMetrics
 from node.store import Store, StoreCorrupted, WrongChain
 from node.store import writer as store_writer
 from protocol.keys import PrivateKey
@@ -204,6 +205,12 @@ def test_a_failed_checkpoint_is_logged_and_the_store_goes_on(tmp_path, monkeypat
     state = _commit_chain(store, genesis, 1)
     _wait_until(lambda: store._checkpointer.failures >= 1, "the failure")
     assert "WAL checkpoint of" in caplog.text and "disk I/O error" in caplog.text
+    assert store.checkpoints() == {"done": 0, "failed": store._checkpointer.failures}
+    metrics = NodeMetrics()
+    metrics.watch_store(store)
+    text = metrics.render().decode()
+    assert 'branchnet_wal_checkpoints_total{outcome="done"} 0.0' in text
+    assert f'branchnet_wal_checkpoints_total{{outcome="failed"}} {float(store._checkpointer.failures)}' in text
     store.close()
     store = Store(tmp_path / "node.db", genesis)
     assert store.load_state().state_root == state.state_root

@@ -231,6 +231,10 @@ class Store(ChainReader):
     def _set_meta(self, key: str, value: bytes) -> None:
         self._db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))
 
+    def checkpoints(self) -> dict[str, int]:
+        """WAL checkpoints of the checkpointer thread so far: ``{"done": n, "failed": n}``."""
+        return {"done": self._checkpointer.runs, "failed": self._checkpointer.failures}
+
     def close(self) -> None:
         self._checkpointer.close()
         super().close()
