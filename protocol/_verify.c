@@ -73,6 +73,51 @@ bin_header(unsigned char *out, Py_ssize_t n)
     return 5;
 }
 
+/* 0 if item[0..3] are (public_key, signature, head, payload) as a check takes them: four
+ * bytes objects, a 32-byte key, a 64-byte signature, a head of at most MAX_HEAD bytes;
+ * else -1 with TypeError or ValueError set. */
+static int
+check_items(PyObject *const *item)
+{
+    for (int i = 0; i < 4; i++) {
+        if (!PyBytes_CheckExact(item[i])) {
+            PyErr_SetString(PyExc_TypeError, "a check is four bytes objects: (public_key, signature, head, payload)");
+            return -1;
+        }
+    }
+    if (PyBytes_GET_SIZE(item[0]) != PUBLIC_KEY_SIZE || PyBytes_GET_SIZE(item[1]) != SIGNATURE_SIZE ||
+        PyBytes_GET_SIZE(item[2]) > MAX_HEAD || (size_t)PyBytes_GET_SIZE(item[3]) > 0xffffffffu) {
+        PyErr_SetString(PyExc_ValueError, "a 32-byte key, a 64-byte signature, a head of at most 256 bytes");
+        return -1;
+    }
+    return 0;
+}
+
+/* The signed message, head || bin header of payload || payload, written to msg (room for
+ * message_size(item) bytes); returns its length. Needs no GIL: the bytes are immutable. */
+static Py_ssize_t
+assemble(unsigned char *msg, PyObject *const *item)
+{
+    Py_ssize_t at = PyBytes_GET_SIZE(item[2]);
+    memcpy(msg, PyBytes_AS_STRING(item[2]), (size_t)at);
+    at += bin_header(msg + at, PyBytes_GET_SIZE(item[3]));
+    memcpy(msg + at, PyBytes_AS_STRING(item[3]), (size_t)PyBytes_GET_SIZE(item[3]));
+    return at + PyBytes_GET_SIZE(item[3]);
+}
+
+static Py_ssize_t
+message_size(PyObject *const *item)
+{
+    return PyBytes_GET_SIZE(item[2]) + 5 + PyBytes_GET_SIZE(item[3]);
+}
+
+static int
+verify_assembled(PyObject *const *item, const unsigned char *msg, Py_ssize_t len)
+{
+    return verify_detached((const unsigned char *)PyBytes_AS_STRING(item[1]), msg, (unsigned long long)len,
+                           (const unsigned char *)PyBytes_AS_STRING(item[0])) == 0;
+}
+
 static PyObject *
 py_verify(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -80,43 +125,26 @@ py_verify(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_TypeError, "verify(public_key, signature, head, payload)");
         return NULL;
     }
-    for (int i = 0; i < 4; i++) {
-        if (!PyBytes_CheckExact(args[i])) {
-            PyErr_SetString(PyExc_TypeError, "verify takes four bytes objects");
-            return NULL;
-        }
-    }
+    if (check_items(args) < 0)
+        return NULL;
     if (verify_detached == NULL) {
         PyErr_SetString(PyExc_RuntimeError, "bind() has not found libsodium");
         return NULL;
     }
-    if (PyBytes_GET_SIZE(args[0]) != PUBLIC_KEY_SIZE || PyBytes_GET_SIZE(args[1]) != SIGNATURE_SIZE ||
-        PyBytes_GET_SIZE(args[2]) > MAX_HEAD || (size_t)PyBytes_GET_SIZE(args[3]) > 0xffffffffu) {
-        PyErr_SetString(PyExc_ValueError, "a 32-byte key, a 64-byte signature, a head of at most 256 bytes");
-        return NULL;
-    }
-    const unsigned char *pk = (const unsigned char *)PyBytes_AS_STRING(args[0]);
-    const unsigned char *sig = (const unsigned char *)PyBytes_AS_STRING(args[1]);
-    Py_ssize_t head_len = PyBytes_GET_SIZE(args[2]), payload_len = PyBytes_GET_SIZE(args[3]);
-    Py_ssize_t len = head_len + 5 + payload_len;
-
     unsigned char stack[STACK_MESSAGE];
     unsigned char *msg = stack;
+    Py_ssize_t len = message_size(args);
     if (len > STACK_MESSAGE && (msg = PyMem_Malloc((size_t)len)) == NULL)
         return PyErr_NoMemory();
-    memcpy(msg, PyBytes_AS_STRING(args[2]), (size_t)head_len);
-    Py_ssize_t at = head_len + bin_header(msg + head_len, payload_len);
-    memcpy(msg + at, PyBytes_AS_STRING(args[3]), (size_t)payload_len);
-    at += payload_len;
 
-    int rc;
-    /* the key and signature are immutable bytes the caller holds; the message is ours */
+    int ok;
+    /* the key, signature, head and payload are immutable bytes the caller holds; the message is ours */
     Py_BEGIN_ALLOW_THREADS
-    rc = verify_detached(sig, msg, (unsigned long long)at, pk);
+    ok = verify_assembled(args, msg, assemble(msg, args));
     Py_END_ALLOW_THREADS
     if (msg != stack)
         PyMem_Free(msg);
-    return PyBool_FromLong(rc == 0);
+    return PyBool_FromLong(ok);
 }
 
 /* verify_many(checks) -> bytes: verify's check for each (public_key, signature, head,
@@ -147,25 +175,13 @@ py_verify_many(PyObject *self, PyObject *arg)
     n = PyTuple_GET_SIZE(checks);
     for (k = 0; k < n; k++) { /* check every item, and find the longest message */
         PyObject *item = PyTuple_GET_ITEM(checks, k);
-        int i;
         if (!PyTuple_CheckExact(item) || PyTuple_GET_SIZE(item) != 4) {
             PyErr_SetString(PyExc_TypeError, "a check is (public_key, signature, head, payload)");
             goto done;
         }
-        for (i = 0; i < 4; i++) {
-            if (!PyBytes_CheckExact(PyTuple_GET_ITEM(item, i))) {
-                PyErr_SetString(PyExc_TypeError, "a check is four bytes objects");
-                goto done;
-            }
-        }
-        if (PyBytes_GET_SIZE(PyTuple_GET_ITEM(item, 0)) != PUBLIC_KEY_SIZE ||
-            PyBytes_GET_SIZE(PyTuple_GET_ITEM(item, 1)) != SIGNATURE_SIZE ||
-            PyBytes_GET_SIZE(PyTuple_GET_ITEM(item, 2)) > MAX_HEAD ||
-            (size_t)PyBytes_GET_SIZE(PyTuple_GET_ITEM(item, 3)) > 0xffffffffu) {
-            PyErr_SetString(PyExc_ValueError, "a 32-byte key, a 64-byte signature, a head of at most 256 bytes");
+        if (check_items(&PyTuple_GET_ITEM(item, 0)) < 0)
             goto done;
-        }
-        Py_ssize_t len = PyBytes_GET_SIZE(PyTuple_GET_ITEM(item, 2)) + 5 + PyBytes_GET_SIZE(PyTuple_GET_ITEM(item, 3));
+        Py_ssize_t len = message_size(&PyTuple_GET_ITEM(item, 0));
         if (len > longest)
             longest = len;
     }
@@ -179,15 +195,8 @@ py_verify_many(PyObject *self, PyObject *arg)
     out = (unsigned char *)PyBytes_AS_STRING(result); /* ours alone until returned */
     Py_BEGIN_ALLOW_THREADS
     for (k = 0; k < n; k++) {
-        PyObject *item = PyTuple_GET_ITEM(checks, k);
-        PyObject *head = PyTuple_GET_ITEM(item, 2), *payload = PyTuple_GET_ITEM(item, 3);
-        Py_ssize_t at = PyBytes_GET_SIZE(head);
-        memcpy(msg, PyBytes_AS_STRING(head), (size_t)at);
-        at += bin_header(msg + at, PyBytes_GET_SIZE(payload));
-        memcpy(msg + at, PyBytes_AS_STRING(payload), (size_t)PyBytes_GET_SIZE(payload));
-        at += PyBytes_GET_SIZE(payload);
-        out[k] = verify_detached((const unsigned char *)PyBytes_AS_STRING(PyTuple_GET_ITEM(item, 1)), msg,
-                                 (unsigned long long)at, (const unsigned char *)PyBytes_AS_STRING(PyTuple_GET_ITEM(item, 0))) == 0;
+        PyObject *const *item = &PyTuple_GET_ITEM(PyTuple_GET_ITEM(checks, k), 0);
+        out[k] = (unsigned char)verify_assembled(item, msg, assemble(msg, item));
     }
     Py_END_ALLOW_THREADS
     if (msg != stack)

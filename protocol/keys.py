@@ -75,6 +75,16 @@ def _signing_head(domain: str, chain_id: str) -> bytes:
     return head
 
 
+def _c_head(signature: bytes, domain: str, chain_id: str, payload: bytes) -> bytes | None:
+    """The signing bytes' head for _verify.c when it takes this check (types and sizes
+    within its limits), else None: the Python path takes the rest."""
+    if not (type(signature) is bytes and len(signature) == SIGNATURE_SIZE and type(domain) is str
+            and type(chain_id) is str and type(payload) is bytes and len(payload) <= 0xFFFFFFFF):
+        return None
+    head = _signing_head(domain, chain_id)
+    return head if len(head) <= _MAX_C_HEAD else None
+
+
 def verify_many(checks: Sequence[tuple[PublicKey, bytes, str, str, bytes]]) -> list[bool]:
     """Whether each (public key, signature, domain, chain id, payload) verifies, as
     PublicKey.verify would say. Where the extension is built, all are checked in C with the
@@ -84,11 +94,8 @@ def verify_many(checks: Sequence[tuple[PublicKey, bytes, str, str, bytes]]) -> l
     if _fast_verify_many is not None:
         prepared = []
         for key, signature, domain, chain_id, payload in checks:
-            if not (type(signature) is bytes and len(signature) == SIGNATURE_SIZE and type(domain) is str
-                    and type(chain_id) is str and type(payload) is bytes and len(payload) <= 0xFFFFFFFF):
-                break
-            head = _signing_head(domain, chain_id)
-            if len(head) > _MAX_C_HEAD:
+            head = _c_head(signature, domain, chain_id, payload)
+            if head is None:
                 break
             prepared.append((key.raw, signature, head, payload))
         else:
@@ -134,12 +141,11 @@ class PublicKey:
         S = 0)."""
         if type(signature) is not bytes or len(signature) != SIGNATURE_SIZE:
             raise SignatureError("signature must be 64 bytes", field="signature")
-        if _fast_verify is not None and type(domain) is str and type(chain_id) is str and type(payload) is bytes:
-            head = _signing_head(domain, chain_id)
-            if len(head) <= _MAX_C_HEAD and len(payload) <= 0xFFFFFFFF:  # _verify.c's limits; the Python path takes the rest
-                if _fast_verify(self.raw, signature, head, payload):
-                    return
-                raise SignatureError(f"signature does not verify ({domain})", field="signature")
+        head = None if _fast_verify is None else _c_head(signature, domain, chain_id, payload)
+        if head is not None:
+            if _fast_verify(self.raw, signature, head, payload):
+                return
+            raise SignatureError(f"signature does not verify ({domain})", field="signature")
         try:
             _sodium_sign_open(signature + signing_bytes(domain, chain_id, payload), self.raw)
         except (_CryptoError, ValueError, TypeError):
