@@ -26,14 +26,21 @@ from protocol.votes import PRECOMMIT, CommitCertificate, Vote
 KEYS = validator_keys(4)
 
 
+def _certified_block(state: LedgerState, genesis, h: int, records: int = 4):
+    """Block ``h`` on ``state`` with ``records`` new "fx" offers spread over KEYS, its
+    transaction (not committed) and a certificate of three of the four validators."""
+    recs = [offer_record(KEYS[i % 4], f"svc-{h}-{i}") for i in range(records)]
+    block, tx, rejected = build_block(state, height=h, round=0, time_ms=genesis.genesis_time_ms + h,
+                                      proposer=KEYS[0].branch_id, candidates=recs)
+    assert not rejected
+    cert = CommitCertificate.from_votes([Vote.create(k, CHAIN_ID, PRECOMMIT, h, 0, block.hash) for k in KEYS[:3]])
+    return block, cert, tx
+
+
 def _commit_chain(store: Store, genesis, heights: int) -> LedgerState:
     state = LedgerState(genesis)
     for h in range(1, heights + 1):
-        recs = [offer_record(KEYS[i], f"svc-{h}-{i}") for i in range(4)]
-        block, tx, rejected = build_block(state, height=h, round=0, time_ms=genesis.genesis_time_ms + h,
-                                          proposer=KEYS[0].branch_id, candidates=recs)
-        assert not rejected
-        cert = CommitCertificate.from_votes([Vote.create(k, CHAIN_ID, PRECOMMIT, h, 0, block.hash) for k in KEYS[:3]])
+        block, cert, tx = _certified_block(state, genesis, h)
         store.commit_block(block, cert, tx)
         tx.commit()
     return state
@@ -108,10 +115,7 @@ def test_the_checkpointer_copies_committed_pages_into_the_database_file(tmp_path
     assert _blocks_in_database_file(path) == 2
     state = store.load_state()
     for h in (3, 4, 5):  # 8 rows a block: the third makes 24
-        recs = [offer_record(KEYS[i], f"svc-{h}-{i}") for i in range(4)]
-        block, tx, _ = build_block(state, height=h, round=0, time_ms=genesis.genesis_time_ms + h,
-                                   proposer=KEYS[0].branch_id, candidates=recs)
-        cert = CommitCertificate.from_votes([Vote.create(k, CHAIN_ID, PRECOMMIT, h, 0, block.hash) for k in KEYS[:3]])
+        block, cert, tx = _certified_block(state, genesis, h)
         store.commit_block(block, cert, tx)
         tx.commit()
         if h < 5:
@@ -121,10 +125,7 @@ def test_the_checkpointer_copies_committed_pages_into_the_database_file(tmp_path
     assert trims == []  # one block at a time (consensus): no trim
     prepared = []
     for h in (6, 7, 8):  # a synced range: several blocks in one write
-        recs = [offer_record(KEYS[i], f"svc-{h}-{i}") for i in range(4)]
-        block, tx, _ = build_block(state, height=h, round=0, time_ms=genesis.genesis_time_ms + h,
-                                   proposer=KEYS[0].branch_id, candidates=recs)
-        cert = CommitCertificate.from_votes([Vote.create(k, CHAIN_ID, PRECOMMIT, h, 0, block.hash) for k in KEYS[:3]])
+        block, cert, tx = _certified_block(state, genesis, h)
         prepared.append(store.prepare_block(block, cert, tx))
         tx.commit()
     store.write_prepared(prepared)
@@ -137,21 +138,16 @@ def test_the_checkpointer_copies_committed_pages_into_the_database_file(tmp_path
 
 _COMMITTING_CHILD = """
 import sys
-from factories import CHAIN_ID, make_genesis, offer_record, validator_keys
 from node.store import Store, writer
-from protocol.ledger import LedgerState, build_block
-from protocol.votes import PRECOMMIT, CommitCertificate, Vote
+from protocol.ledger import LedgerState
+from test_node_units import KEYS, _certified_block, make_genesis
 
 writer.CHECKPOINT_AFTER_ROWS = 1  # the checkpointer copies the WAL after every block
-keys = validator_keys(4)
-genesis = make_genesis(keys)
+genesis = make_genesis(KEYS)
 store = Store(sys.argv[1], genesis)
 state = LedgerState(genesis)
 for h in range(1, 100_000):
-    recs = [offer_record(keys[i % 4], f"svc-{h}-{i}") for i in range(40)]
-    block, tx, _ = build_block(state, height=h, round=0, time_ms=genesis.genesis_time_ms + h,
-                               proposer=keys[0].branch_id, candidates=recs)
-    cert = CommitCertificate.from_votes([Vote.create(k, CHAIN_ID, PRECOMMIT, h, 0, block.hash) for k in keys[:3]])
+    block, cert, tx = _certified_block(state, genesis, h, records=40)
     store.commit_block(block, cert, tx)
     tx.commit()
     print(h, flush=True)  # committed: it must survive what comes
