@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from factories import CHAIN_ID, make_genesis, offer_record, validator_keys
+from waiting import wait_until_blocking
 from node.config import CONFIG_TEMPLATE, Config, ConfigError
 from node.keyfile import KeyFileError, load_key, save_key
 from node.mempool import Mempool, MempoolFull, MempoolRejected
@@ -77,14 +78,6 @@ def test_store_round_trip_and_queries(tmp_path):
     assert walked == everything
 
 
-def _wait_until(condition, what: str, timeout: float = 30.0) -> None:
-    """Poll ``condition`` (another thread's work) until it holds; fail after ``timeout`` s."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.005)
-
-
 def _blocks_in_database_file(path) -> int:
     """Blocks in the database file itself, its WAL ignored: what checkpoints copied there."""
     db = sqlite3.connect(f"{path.resolve().as_uri()}?immutable=1", uri=True)
@@ -120,7 +113,7 @@ def test_the_checkpointer_copies_committed_pages_into_the_database_file(tmp_path
         tx.commit()
         if h < 5:
             assert store._checkpointer._thread is None
-    _wait_until(lambda: store._checkpointer.runs >= 1, "a checkpoint")
+    wait_until_blocking(lambda: store._checkpointer.runs >= 1, 30, "a checkpoint", interval=0.005)
     assert _blocks_in_database_file(path) == 5 and store._checkpointer.failures == 0
     assert trims == []  # one block at a time (consensus): no trim
     prepared = []
@@ -129,7 +122,7 @@ def test_the_checkpointer_copies_committed_pages_into_the_database_file(tmp_path
         prepared.append(store.prepare_block(block, cert, tx))
         tx.commit()
     store.write_prepared(prepared)
-    _wait_until(lambda: len(trims) >= 1, "a checkpoint and the trim after it")
+    wait_until_blocking(lambda: len(trims) >= 1, 30, "a checkpoint and the trim after it", interval=0.005)
     assert _blocks_in_database_file(path) == 8 and store._checkpointer.failures == 0
     thread = store._checkpointer._thread
     store.close()
@@ -199,7 +192,7 @@ def test_a_failed_checkpoint_is_logged_and_the_store_goes_on(tmp_path, monkeypat
     genesis = make_genesis(KEYS)
     store = Store(tmp_path / "node.db", genesis)
     state = _commit_chain(store, genesis, 1)
-    _wait_until(lambda: store._checkpointer.failures >= 1, "the failure")
+    wait_until_blocking(lambda: store._checkpointer.failures >= 1, 30, "the failure", interval=0.005)
     assert "WAL checkpoint of" in caplog.text and "disk I/O error" in caplog.text
     assert store.checkpoints() == {"done": 0, "failed": store._checkpointer.failures}
     metrics = NodeMetrics()
