@@ -109,3 +109,18 @@ def test_bench_scale_busy_loops_end_by_themselves():
 
     (loop,) = start_busy_loops(1, 1)
     assert loop.wait(timeout=60) == 0
+
+
+def test_bench_store_replay_writes_every_record_of_a_history_each_way(tmp_path):
+    from factories import make_genesis
+    from test_node_units import KEYS, _commit_chain
+    from node.store import Store
+
+    genesis = make_genesis(KEYS)
+    store = Store(tmp_path / "node.db", genesis)
+    _commit_chain(store, genesis, 6)  # 6 blocks of 4 records
+    store.close()
+    results = _run(["tools.bench_store_replay", "--db", str(tmp_path / "node.db"), "--records", "22",
+                    "--range-records", "8", "--ranges-per-commit", "1,2"], timeout=300)
+    assert [(r["ranges_per_commit"], r["records"]) for r in results] == [(1, 22), (2, 22)]
+    assert all(r["written_mb"] >= 0 and r["records_per_s"] > 0 for r in results)

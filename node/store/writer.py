@@ -120,8 +120,8 @@ class _Checkpointer:
                     if trim:
                         give_back_free_memory()
                 except sqlite3.Error as exc:
-                    self.failures += 1
                     log.warning("WAL checkpoint of %s failed (%s); the writer's own checkpoint will take over", self._path, exc)
+                    self.failures += 1  # after the log line: whoever sees the count finds the line
         finally:
             if db is not None:
                 db.close()
