@@ -23,12 +23,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sqlite3
 import tempfile
 import time
 from pathlib import Path
 
-from node.store.schema import SCHEMA, connect_writer
+from node.store.schema import SCHEMA, connect_reader, connect_writer
 
 BLOCK_COLUMNS = "height, hash, time_ms, proposer, round, num_records, block, certificate"
 RECORD_COLUMNS = "hash, height, idx, branch_id, kind, subject, service_id, category, region, seq, time_ms, raw"
@@ -41,7 +40,7 @@ def _written_bytes() -> int:
 
 def load(source: Path, records: int) -> tuple[list[tuple], list[tuple]]:
     """(blocks, records) rows of the first ``records`` records, in height order."""
-    db = sqlite3.connect(f"{source.resolve().as_uri()}?mode=ro", uri=True)
+    db = connect_reader(source)
     try:
         recs = db.execute(f"SELECT {RECORD_COLUMNS} FROM records ORDER BY height, idx LIMIT ?", (records,)).fetchall()
         top = recs[-1][1] if recs else 0
