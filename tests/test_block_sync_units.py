@@ -115,11 +115,11 @@ class _GatedStore(Store):
         self.writes: list[list[int]] = []
         self.fail = False
 
-    def write_prepared(self, items):
+    def write_prepared(self, items, *, hold=False):
         assert self.gate.wait(timeout=60), "the test never opened the gate"
         if self.fail:
             raise OSError(28, "No space left on device")
-        super().write_prepared(items)
+        super().write_prepared(items, hold=hold)
         self.writes.append([p.block_row[0] for p in items])
 
 

@@ -213,6 +213,9 @@ OPENAPI: dict[str, Any] = {
             "summary": "Server-sent events: 'block' (BlockEvent) then one 'record' (RecordEvent) per record of the "
                        "block, then 'validator_set' (ValidatorSetEvent) when the block announces a new validator set; "
                        "a keep-alive comment every 15 s; 'dropped' (DroppedEvent) if the client reads too slowly",
+            "description": "A block is announced once written. While the node catches up by block sync, its "
+                           "writes are committed every few ranges (at most 2 s apart): /v1/blocks may answer 404 "
+                           "for a just-announced height until then.",
             "security": READ,
             "responses": {"200": _text("text/event-stream")} | READ_ERRORS}},
     },

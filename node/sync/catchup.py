@@ -53,6 +53,7 @@ from ..gcfreeze import GrowthFreezer, freeze_state_objects
 from ..malloc import give_back_free_memory
 from ..metrics import NodeMetrics
 from ..p2p.errors import P2PError
+from ..store.writer import HOLD_SECONDS
 from .client import SyncClient
 
 log = logging.getLogger("branchnet.sync")
@@ -297,65 +298,72 @@ class BlockSync:
 
         async def write(batch: BatchWrite) -> None:
             try:
-                await self.chain.write_batch(batch)
+                await self.chain.write_batch(batch, hold=True)  # one transaction over several ranges
             except RemoteProtocolError:  # the range's bad block (the loop reports it); its valid prefix is written
                 pass
             self.synced_blocks += len(batch.done)
             freezer.synced(sum(len(block.records) for block, _, _ in batch.done))
 
-        async with trio.open_nursery() as nursery:
-            in_flight: set[int] = set()
-            rr = 0
-            while self.chain.height < target:
-                peers = [p for p, h in self.peer_heights.items() if h >= next_start]
-                while (peers and len(in_flight) < self.window and next_start <= target
-                       and self._may_ask(sum(asked[start] for start in in_flight))):
-                    peer = peers[rr % len(peers)]
-                    rr += 1
-                    in_flight.add(next_start)
-                    asked[next_start] = min(self.range_size(), target - next_start + 1)
-                    nursery.start_soon(fetch, next_start, peer)
-                    next_start += asked[next_start]
-                if not in_flight:
-                    break
-                lowest = min(in_flight)
-                while lowest not in fetched:
-                    await ready.wait()
-                    ready = trio.Event()
-                in_flight.discard(lowest)
-                result = fetched.pop(lowest)
-                if isinstance(result, RemoteProtocolError):
-                    self._rejected(lowest, result)
-                    break
-                blocks, verified = result
-                if blocks and len(blocks) < asked[lowest] and peers:  # answered short: ask for the rest
-                    rest = lowest + len(blocks)
-                    asked[rest] = asked[lowest] - len(blocks)
-                    in_flight.add(rest)
-                    nursery.start_soon(fetch, rest, peers[rr % len(peers)])
-                    rr += 1
-                if not blocks:  # failed or empty: retry this range from the next peer
-                    if self.chain.height + 1 == lowest and peers:
-                        in_flight.add(lowest)
-                        nursery.start_soon(fetch, lowest, peers[rr % len(peers)])
+        try:
+            async with trio.open_nursery() as nursery:
+                in_flight: set[int] = set()
+                rr = 0
+                while self.chain.height < target:
+                    peers = [p for p, h in self.peer_heights.items() if h >= next_start]
+                    while (peers and len(in_flight) < self.window and next_start <= target
+                           and self._may_ask(sum(asked[start] for start in in_flight))):
+                        peer = peers[rr % len(peers)]
                         rr += 1
-                        await trio.sleep(0.05)
-                    continue
-                try:
-                    batch = await self.chain.apply_batch(blocks, via="sync", verified=verified)
-                except RemoteProtocolError as exc:
-                    self._rejected(lowest, exc)
-                    break
-                nursery.start_soon(write, batch)  # the write starts now (behind the one before), so no cancel can skip it
-                if writing is not None:  # one range written while the next is applied
+                        in_flight.add(next_start)
+                        asked[next_start] = min(self.range_size(), target - next_start + 1)
+                        nursery.start_soon(fetch, next_start, peer)
+                        next_start += asked[next_start]
+                    if not in_flight:
+                        break
+                    lowest = min(in_flight)
+                    while lowest not in fetched:
+                        with trio.move_on_after(HOLD_SECONDS):
+                            await ready.wait()
+                        if ready.is_set():
+                            ready = trio.Event()
+                        else:  # a slow answer: what the store holds waits no longer for it
+                            await self.chain.flush()
+                    in_flight.discard(lowest)
+                    result = fetched.pop(lowest)
+                    if isinstance(result, RemoteProtocolError):
+                        self._rejected(lowest, result)
+                        break
+                    blocks, verified = result
+                    if blocks and len(blocks) < asked[lowest] and peers:  # answered short: ask for the rest
+                        rest = lowest + len(blocks)
+                        asked[rest] = asked[lowest] - len(blocks)
+                        in_flight.add(rest)
+                        nursery.start_soon(fetch, rest, peers[rr % len(peers)])
+                        rr += 1
+                    if not blocks:  # failed or empty: retry this range from the next peer
+                        if self.chain.height + 1 == lowest and peers:
+                            in_flight.add(lowest)
+                            nursery.start_soon(fetch, lowest, peers[rr % len(peers)])
+                            rr += 1
+                            await trio.sleep(0.05)
+                        continue
+                    try:
+                        batch = await self.chain.apply_batch(blocks, via="sync", verified=verified)
+                    except RemoteProtocolError as exc:
+                        self._rejected(lowest, exc)
+                        break
+                    nursery.start_soon(write, batch)  # the write starts now (behind the one before), so no cancel can skip it
+                    if writing is not None:  # one range written while the next is applied
+                        await writing.wait()
+                    writing = batch.written
+                    if batch.bad_block is not None:
+                        self._rejected(lowest, batch.bad_block)
+                        break
+                if writing is not None:
                     await writing.wait()
-                writing = batch.written
-                if batch.bad_block is not None:
-                    self._rejected(lowest, batch.bad_block)
-                    break
-            if writing is not None:
-                await writing.wait()
-            nursery.cancel_scope.cancel()
+                nursery.cancel_scope.cancel()
+        finally:  # a held transaction commits even if the sync was cancelled (shielded)
+            await self.chain.flush()
 
     def _rejected(self, start: int, exc: RemoteProtocolError) -> None:
         self.metrics.reject("sync", exc.reason)
