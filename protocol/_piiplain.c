@@ -6,7 +6,9 @@
  * one for one, in its order; the tables (character classes, letters, trigger words) come
  * from pii.py through setup(), so they have one source. tests/test_pii.py compares the
  * two on the personal-data corpus and on random text. Any text that is not an ASCII str
- * gets False (the Python calls this only for ASCII text).
+ * gets False (the Python calls this only for ASCII text). The same check on ASCII bytes is
+ * given to protocol/_recordfast.c as the capsule ``plain_c``, so a record's screened
+ * text is checked where it is decoded, without a Python string.
  *
  * fold_non_ascii(text) returns what pii.py's _fold_non_ascii_py returns (§5.3.3's folding
  * of text that is not all ASCII, before the words and digit words): FOLD_TABLE applied
@@ -213,6 +215,24 @@ plain(const unsigned char *b, size_t n, char *c)
     if (at && (has_dot_word(b, n) || p || memchr(b, '[', n) || memchr(b, '{', n) || memchr(b, '<', n) || dotted_domain(b, n)))
         return 0;
     return 1;
+}
+
+/* plain_ascii on ``n`` bytes of ASCII text, for protocol/_recordfast.c (through the capsule
+ * "protocol._piiplain.plain_c"): 1 or 0, or -1 for no answer (not set up, no memory). */
+static int
+plain_c(const char *text, size_t n)
+{
+    char stack[STACK_TEXT], *c = stack;
+    int result;
+
+    if (!S.ready)
+        return -1;
+    if (n > STACK_TEXT && (c = PyMem_Malloc(n)) == NULL)
+        return -1;
+    result = plain((const unsigned char *)text, n, c);
+    if (c != stack)
+        PyMem_Free(c);
+    return result;
 }
 
 static PyObject *
@@ -499,5 +519,15 @@ static struct PyModuleDef module = {
 PyMODINIT_FUNC
 PyInit__piiplain(void)
 {
-    return PyModule_Create(&module);
+    PyObject *m = PyModule_Create(&module), *capsule;
+
+    if (m == NULL)
+        return NULL;
+    capsule = PyCapsule_New((void *)plain_c, "protocol._piiplain.plain_c", NULL);
+    if (capsule == NULL || PyModule_AddObject(m, "plain_c", capsule) < 0) {
+        Py_XDECREF(capsule);
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
 }

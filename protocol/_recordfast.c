@@ -14,11 +14,13 @@
  * The bytes are read in the shape the kind prescribes, each value in the one form
  * msgpack.packb gives it (the shortest; §4), so no generic tree of Python objects is
  * built and no re-encoding is needed to prove the encoding canonical. The checks are
- * those of the Python fast paths (records.py, schema.py, field_types.py); the
- * personal-data screen of the texts (screening.plain, pii.screen) stays in Python and
- * runs after this. Objects are built without calling __init__: the dataclasses are
- * frozen and slotted, and their slots are set through their member descriptors, as
- * object.__setattr__ would (what __init__ does, without the Python frame).
+ * those of the Python fast paths (records.py, schema.py, field_types.py). Of the
+ * personal-data screen, decode_screened() also says whether the body's screened text is
+ * plain (screening.plain), through _piiplain.c's pre-screen (given to setup() as a
+ * capsule); the screen itself (pii.screen) stays in Python and runs after this.
+ * Objects are built without calling __init__: the dataclasses are frozen and slotted,
+ * and their slots are set through their member descriptors, as object.__setattr__
+ * would (what __init__ does, without the Python frame).
  *
  * setup() takes the classes, their field names and the vocabularies from the Python,
  * which stays their one source; the numeric limits are repeated here, each with the
@@ -52,6 +54,7 @@
 #define MAX_REGION 32                /* ... region: max_len=32 */
 #define MAX_PUBLIC_NUMBERS 8         /* field_types.MAX_PUBLIC_NUMBERS */
 #define MAX_VOCAB 16
+#define PLAIN_CAPSULE "protocol._piiplain.plain_c" /* _piiplain.c's plain_c, given to setup() */
 
 /* ------------------------------------------------------------ canonical msgpack reading
  * Each reader returns 1 when the next value has the expected type in its canonical
@@ -279,6 +282,8 @@ static struct {
     int consigned;             /* index of "consigned" in OWNERSHIP */
     PyObject *kind[N_KINDS];
     PyObject *is_mobile; /* pii.is_mobile: whether a number in phone syntax is a mobile one (§5.3.5) */
+    PyObject *plain_capsule;
+    int (*plain)(const char *, size_t); /* protocol/_piiplain.c's plain_ascii on ASCII bytes (-1: no answer), or NULL */
     PyObject *empty_tuple;
     uint32_t (*refused)[2]; /* pii.REFUSED_RANGES: sorted, disjoint, inclusive */
     Py_ssize_t nrefused;
@@ -849,8 +854,32 @@ span_is(Span s, PyObject *str)
     return n == s.n && memcmp(t, s.s, n) == 0;
 }
 
+/* screening.plain(body.screened_text()) for the body read, from its spans: 1 or 0, or -1
+ * where this file leaves it to the Python (a profile, whose URL the text holds decoded;
+ * no _piiplain). The text is the body's screened fields joined by U+001F, as each body
+ * type's screened_text() joins them (schema.py; tests/test_recordfast.py compares). */
+static int
+screened_plain(const Span *parts, int n)
+{
+    char text[2 * MAX_RECORD_BYTES]; /* the fields are parts of one record: at most its size, and n - 1 separators */
+    size_t len = 0;
+
+    if (S.plain == NULL)
+        return -1;
+    for (int i = 0; i < n; i++) {
+        if (!parts[i].ascii)
+            return 0; /* screening.plain: text that is not all ASCII is never plain */
+        if (i > 0)
+            text[len++] = '\x1f';
+        memcpy(text + len, parts[i].s, (size_t)parts[i].n);
+        len += (size_t)parts[i].n;
+    }
+    return S.plain(text, len);
+}
+
+/* decode(), and with ``plain`` not NULL, screened_plain() of the body (when a record is returned). */
 static PyObject *
-py_decode(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+decode_record(PyObject *const *args, Py_ssize_t nargs, int *plain)
 {
     PyObject *data, *chain_id, *digest, *body, *hash;
     Cur c;
@@ -909,6 +938,30 @@ py_decode(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     }
     if (!ok || !rd_bin(&c, SIGNATURE_SIZE, &signature) || c.p != c.end)
         Py_RETURN_NONE;
+    if (plain != NULL) {
+        Span parts[MAX_EQUIPMENT + 1 > MAX_FEES + 4 ? MAX_EQUIPMENT + 1 : MAX_FEES + 4];
+        int n = 0;
+        switch (kind) {
+        case K_OFFER: /* ServiceOffer.screened_text: service_id, title, description, the fees' labels, issuer */
+            parts[n++] = u.offer.sid;
+            parts[n++] = u.offer.title;
+            parts[n++] = u.offer.description;
+            for (int i = 0; i < u.offer.nfees; i++)
+                parts[n++] = u.offer.fees[i].label;
+            parts[n++] = u.offer.issuer;
+            break;
+        case K_STATUS: /* ServiceStatus.screened_text: service_id, the equipment ids */
+            parts[n++] = u.status.sid;
+            for (int i = 0; i < u.status.nequipment; i++)
+                parts[n++] = u.status.equipment[i];
+            break;
+        case K_WITHDRAW: /* ServiceWithdraw.screened_text: service_id, reason */
+            parts[n++] = u.withdraw.sid;
+            parts[n++] = u.withdraw.reason;
+            break;
+        }
+        *plain = n > 0 ? screened_plain(parts, n) : -1;
+    }
 
     switch (kind) {
     case K_OFFER:
@@ -943,6 +996,24 @@ py_decode(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         Py_NewRef(data), hash, Py_NewRef(S.empty_tuple),
     };
     return make(C_RECORD, v);
+}
+
+static PyObject *
+py_decode(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    return decode_record(args, nargs, NULL);
+}
+
+static PyObject *
+py_decode_screened(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    int plain = -1;
+    PyObject *record = decode_record(args, nargs, &plain), *flag;
+
+    if (record == NULL || record == Py_None)
+        return record;
+    flag = plain < 0 ? Py_None : plain ? Py_True : Py_False;
+    return Py_BuildValue("(NO)", record, flag);
 }
 
 /* ------------------------------------------------------------ setup() */
@@ -1012,13 +1083,13 @@ set_refused(PyObject *ranges)
 static PyObject *
 py_setup(PyObject *module, PyObject *args)
 {
-    PyObject *classes, *vocabs, *risk_rated, *kinds, *refused_ranges, *is_mobile;
+    PyObject *classes, *vocabs, *risk_rated, *kinds, *refused_ranges, *is_mobile, *plain = Py_None;
     static const char *const VOCAB_NAME[N_VOCABS] = {
         "CATEGORIES", "CHANNELS", "ACCESSIBILITY", "OWNERSHIP", "STATUSES", "FEE_BASES",
     };
 
-    if (!PyArg_ParseTuple(args, "O!O!O!O!O!O:setup", &PyTuple_Type, &classes, &PyTuple_Type, &vocabs, &PyTuple_Type,
-                          &risk_rated, &PyTuple_Type, &kinds, &PyTuple_Type, &refused_ranges, &is_mobile))
+    if (!PyArg_ParseTuple(args, "O!O!O!O!O!O|O:setup", &PyTuple_Type, &classes, &PyTuple_Type, &vocabs, &PyTuple_Type,
+                          &risk_rated, &PyTuple_Type, &kinds, &PyTuple_Type, &refused_ranges, &is_mobile, &plain))
         return NULL;
     S.ready = 0;
     if (PyTuple_GET_SIZE(classes) != N_CLASSES || PyTuple_GET_SIZE(vocabs) != N_VOCABS
@@ -1081,6 +1152,12 @@ py_setup(PyObject *module, PyObject *args)
         Py_XSETREF(S.kind[k], Py_NewRef(PyTuple_GET_ITEM(kinds, k)));
     }
     Py_XSETREF(S.is_mobile, Py_NewRef(is_mobile));
+    if (plain == Py_None) {
+        S.plain = NULL;
+    } else if ((S.plain = (int (*)(const char *, size_t))PyCapsule_GetPointer(plain, PLAIN_CAPSULE)) == NULL) {
+        return NULL; /* not _piiplain's capsule: PyCapsule_GetPointer says so */
+    }
+    Py_XSETREF(S.plain_capsule, Py_NewRef(plain)); /* keeps _piiplain's function alive */
     if (set_refused(refused_ranges) < 0)
         return NULL;
     if (S.empty_tuple == NULL && (S.empty_tuple = PyTuple_New(0)) == NULL)
@@ -1096,6 +1173,9 @@ static PyMethodDef methods[] = {
     {"decode", (PyCFunction)(void (*)(void))py_decode, METH_FASTCALL,
      "decode(data, chain_id, digest) -> Record or None: records.Record.decode for the commonest records, "
      "without the personal-data screen; None means: let the Python decode it."},
+    {"decode_screened", (PyCFunction)(void (*)(void))py_decode_screened, METH_FASTCALL,
+     "decode_screened(data, chain_id, digest) -> (Record, plain) or None: decode, and whether "
+     "screening.plain(record.body.screened_text()) holds (True, False, or None: ask the Python)."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -79,9 +79,12 @@ class Record:
         ``sha256(data)`` when the caller has already computed it (its record id).
         """
         if _decode_c is not None:  # speed only: the commonest records, decoded in C (below)
-            record = _decode_c(data, chain_id, digest)
-            if record is not None:
-                return record if plain(record.body.screened_text()) else record._screened()
+            decoded = _decode_c(data, chain_id, digest)
+            if decoded is not None:
+                record, is_plain = decoded  # plain(record.body.screened_text()), or None: not answered in C
+                if is_plain is None:
+                    is_plain = plain(record.body.screened_text())
+                return record if is_plain else record._screened()
         value = decode(data, max_size=MAX_RECORD_BYTES, check_types=False)  # every leaf is typed below
         version, kind, cid, branch_id, seq, time_ms, body, signature = expect_array(value, 8, "record")
         if version != RECORD_VERSION or type(version) is not int:
@@ -147,7 +150,7 @@ class Record:
 
 
 def _c_decoder():
-    """protocol/_recordfast.c's ``decode``, set up with the classes and vocabularies it
+    """protocol/_recordfast.c's ``decode_screened``, set up with the classes and vocabularies it
     builds and checks against, or None where the extension was not built (then every
     record is decoded in Python, to the same objects; tests/test_recordfast.py)."""
     try:
@@ -164,8 +167,9 @@ def _c_decoder():
         (ServiceOffer.KIND, ServiceStatus.KIND, ServiceWithdraw.KIND, BranchProfile.KIND),
         pii_tables.REFUSED_RANGES,
         pii.is_mobile,
+        None if pii._C is None else pii._C.plain_c,  # the ASCII pre-screen, where _piiplain was built
     )
-    return _recordfast.decode
+    return _recordfast.decode_screened
 
 
 _decode_c = _c_decoder()

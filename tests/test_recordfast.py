@@ -24,11 +24,12 @@ import protocol.records as records
 from factories import CHAIN_ID, GENESIS_TIME_MS, loan_terms, offer, outcome, profile, status, withdraw
 from protocol.field_types import ACCESSIBILITY, CATEGORIES, CHANNELS, RISK_RATED_CATEGORIES, STATUSES
 from protocol.records import Record
-from protocol.schema import EquipmentStatus
+from protocol.schema import EquipmentStatus, plain
 
 pytestmark = pytest.mark.skipif(records._decode_c is None,
                                 reason="protocol._recordfast not built (no C compiler or OpenSSL headers at install)")
-C_DECODE = records._decode_c
+SCREENED = records._decode_c  # _recordfast.decode_screened: (record, plain) or None
+C_DECODE = None if SCREENED is None else sys.modules["protocol._recordfast"].decode  # the record alone
 
 OFFER = ("service_id", "category", "title", "description", "channels", "hours", "fees", "risk_level", "ownership",
          "issuer", "accessibility", "effective_from_ms")
@@ -58,8 +59,26 @@ def decode_both(data, chain_id=CHAIN_ID):
     try:
         without_c = run()
     finally:
-        records._decode_c = C_DECODE
+        records._decode_c = SCREENED
+    check_plain_flag(data, chain_id)
     return with_c, without_c
+
+
+def check_plain_flag(data, chain_id=CHAIN_ID):
+    """decode_screened's answer for ``data``: the record decode gives, and whether its body's
+    screened text is plain exactly as screening.plain says (None only for a profile, whose
+    text holds its URL decoded); returns that answer, or None where the C declines."""
+    screened = SCREENED(data, chain_id, None)
+    if screened is None:
+        assert C_DECODE(data, chain_id, None) is None
+        return None
+    record, flag = screened
+    assert record == C_DECODE(data, chain_id, None)
+    if record.kind == "branch.profile":
+        assert flag is None
+    else:
+        assert flag is plain(record.body.screened_text()), record.body.screened_text()
+    return flag
 
 
 def envelope(kind: str, body: list, **changes) -> list:
@@ -514,3 +533,26 @@ def test_the_workload_of_the_benchmarks_is_decoded_in_c():
     recs = work.stream(200)
     assert {r.kind for r in recs} == {"service.offer", "service.status", "service.withdraw", "branch.profile"}
     assert all(C_DECODE(r.raw, bp.CHAIN_ID, None) == r for r in recs)
+
+
+def test_the_plain_flag_is_screening_plain_on_the_personal_data_corpus():
+    """Every text of the corpus (personal data in disguise, and legitimate text) in each
+    screened field the C reads: its answer is screening.plain's, both ways."""
+    from tools.pii_corpus import load
+
+    texts = {t for e in load()["entries"] for t in e["fields"].values() if isinstance(t, str)}
+    flags = []
+    for t in sorted(texts):
+        arrays = [offer_array(description=t[:2000]), status_array(equipment=[[t[:64], True]]), withdraw_array(reason=t[:200])]
+        if 1 <= len(t) <= 120:
+            arrays.append(offer_array(title=t))
+        if 1 <= len(t) <= 60:
+            arrays.append(offer_array(fees=[fee(label="standard"), fee(label=t)]))
+        for kind, arr in zip(("service.offer", "service.status", "service.withdraw", "service.offer", "service.offer"), arrays):
+            flags.append(check_plain_flag(pack(envelope(kind, arr))))
+    decided = [f for f in flags if f is not None]
+    assert len(decided) > 1000 and set(decided) == {True, False}
+    # The fields are joined as screened_text joins them: U+001F between two (no separator,
+    # or a dot, would answer otherwise for these).
+    for sid, reason, expected in (("zhang.wei", "138", True), ("zhang.wei", "at", False), ("at", "at", True)):
+        assert check_plain_flag(pack(envelope("service.withdraw", withdraw_array(service_id=sid, reason=reason)))) is expected
