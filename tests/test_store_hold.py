@@ -33,6 +33,8 @@ def test_held_ranges_commit_together_when_full_before_other_writes_and_on_close(
     genesis = make_genesis(KEYS)
     state = LedgerState(genesis)
     store = Store(tmp_path / "node.db", genesis)
+    store.write_prepared([], hold=True)  # nothing: no transaction left open either
+    store.write_pending([], [])
     store.write_prepared(_prepared(store, state, genesis, range(1, 3)), hold=True)
     assert store.holding and store.height == 0  # readers see nothing of an open transaction
     store.write_prepared(_prepared(store, state, genesis, range(3, 5)), hold=True)

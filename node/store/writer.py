@@ -312,8 +312,10 @@ class Store(ChainReader):
         four 4,096-record ranges wrote 11.8 GB for a million records where one per range
         wrote 25.8 (docs/PERFORMANCE.md). Held blocks are durable, and readers see them,
         only once :attr:`holding` is false again (they are certified blocks: a crash
-        loses only what the node syncs again). If a held transaction
-        is rolled back, the store refuses every later write: memory is ahead of disk."""
+        loses only what the node syncs again). If a held transaction is rolled back,
+        the store refuses every later write: memory is ahead of disk."""
+        if not items:  # nothing to write (and no transaction left open with nothing held)
+            return
         records = [row for p in items for row in p.record_rows]
         with self._lock:
             self._check_not_lost()
@@ -329,8 +331,7 @@ class Store(ChainReader):
                 self._many("INSERT OR IGNORE INTO evidence", [row for p in items for row in p.evidence_rows])
                 self._many("INSERT INTO valset_changes", [p.valset_row for p in items if p.valset_row is not None])
                 self._many("DELETE FROM pending WHERE hash IN (SELECT column1 FROM (", [(row[0],) for row in records], "))")
-                if items:
-                    self._set_meta("height", str(items[-1].block_row[0]).encode())
+                self._set_meta("height", str(items[-1].block_row[0]).encode())
             except BaseException as exc:
                 self._roll_back(exc, earlier)
                 raise
@@ -339,6 +340,8 @@ class Store(ChainReader):
             self._held_trim |= len(items) > 1
             if not (hold and self._held_rows < HOLD_ROWS and time.monotonic() - self._held_since < HOLD_SECONDS):
                 self._commit_held(earlier)
+            elif len(items) > 1:  # a synced range stays held: its heap goes back now all the same, not a commit later
+                self._checkpointer.wake(trim=True)
 
     @property
     def holding(self) -> bool:
