@@ -30,6 +30,7 @@ from .schema import BODY_TYPES, MAX_TIME_MS, Body, BranchProfile, EquipmentStatu
 RECORD_VERSION = 1
 MAX_RECORD_BYTES = 8192
 MAX_SEQ = 2**53
+_UINT_SIZE = {0xCC: 1, 0xCD: 2, 0xCE: 4, 0xCF: 8}  # msgpack's uint 8/16/32/64 headers: bytes after them
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +55,21 @@ class Record:
     @staticmethod
     def unsigned_array(kind: str, chain_id: str, branch_id: bytes, seq: int, time_ms: int, body: Body) -> list:
         return [RECORD_VERSION, kind, chain_id, branch_id, seq, time_ms, body.to_array()]
+
+    def body_bytes(self) -> bytes:
+        """The body's encoding as ``raw`` holds it: the same bytes as
+        ``encode(self.body.to_array())``, since ``raw`` is canonical (§4), without encoding
+        the body again (the store keeps it so in the state's rows)."""
+        raw = self.raw
+        i = 2  # the 8-array's header, and the version: a positive fixint
+        for _ in range(2):  # kind and chain id: a fixstr, or a str8 (32 to 64 bytes)
+            head = raw[i]
+            i += 1 + (head & 0x1F) if head < 0xC0 else 2 + raw[i + 1]
+        i += 2 + BRANCH_ID_SIZE  # the branch id: a bin8
+        for _ in range(2):  # seq and time: a positive fixint, or a uint 8, 16, 32 or 64
+            head = raw[i]
+            i += 1 if head < 0x80 else 1 + _UINT_SIZE[head]
+        return raw[i:-2 - SIGNATURE_SIZE]  # the signature: a bin8 of 64 bytes
 
     def payload(self) -> bytes:
         """The signed bytes: the canonical 7-element array. ``raw`` is canonical, so it is

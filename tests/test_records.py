@@ -41,6 +41,17 @@ def test_every_kind_round_trips_and_verifies(body):
     assert rec.to_json()["hash"] == rec.hash.hex()
 
 
+@pytest.mark.parametrize("body", sample_bodies(), ids=lambda b: f"{b.KIND}")
+@pytest.mark.parametrize("seq, time_ms", [(1, 0), (127, 127), (128, 255), (256, 65_535), (65_536, 2**32 - 1), (2**32, 2**53)])
+@pytest.mark.parametrize("chain_id", [CHAIN_ID, "c" * 31, "c" * 32, "c" * 64])
+def test_body_bytes_are_the_body_encoded(body, seq, time_ms, chain_id):
+    # Every width of the envelope's values before the body: fixstr and str8 chain ids,
+    # each uint width of seq and time.
+    rec = Record.create(ALICE, chain_id, seq, time_ms, body)
+    assert rec.body_bytes() == encode(body.to_array())
+    assert rec.raw.endswith(rec.body_bytes() + b"\xc4\x40" + rec.signature)
+
+
 def test_payload_is_the_signed_array():
     rec = record(ALICE, offer())
     arr = decode(rec.raw, max_size=MAX_RECORD_BYTES)

@@ -32,7 +32,7 @@ from protocol.blocks import Block
 from protocol.encoding import encode, encode_checked
 from protocol.errors import ProtocolError
 from protocol.genesis import Genesis
-from protocol.ledger import LedgerState, StateTransaction
+from protocol.ledger import Entry, LedgerState, StateTransaction
 from protocol.governance import ValsetBody
 from protocol.schema import BranchProfile, ServiceOffer
 from protocol.votes import CommitCertificate
@@ -286,11 +286,16 @@ class Store(ChainReader):
                 offer = tx.entry(r.branch_id, f"service/{sid}")
                 category = offer.body.category if offer and isinstance(offer.body, ServiceOffer) else None
             rows.append((r.hash, h.height, i, r.branch_id, r.kind, r.subject, sid, category, region(r.branch_id), r.seq, r.time_ms, r.raw))
-        state_rows = [
-            (bid, e.subject, e.seq, e.record_hash, e.height, e.kind, None if e.body is None else encode_checked(e.body.to_array()))
-            for bid, changed in tx.changes.items()
-            for e in changed.values()
-        ]
+        by_hash = {r.hash: r for r in block.records}
+
+        def body(e: Entry) -> bytes | None:  # the bytes of the record it came from, not encoded again
+            if e.body is None:
+                return None
+            r = by_hash.get(e.record_hash)
+            return r.body_bytes() if r is not None and r.body is e.body else encode_checked(e.body.to_array())
+
+        state_rows = [(bid, e.subject, e.seq, e.record_hash, e.height, e.kind, body(e))
+                      for bid, changed in tx.changes.items() for e in changed.values()]
         valset_row = None
         if h.next_validators_hash != h.validators_hash:  # the set it announces is the state's next one
             announced = tx.base.next_validators
