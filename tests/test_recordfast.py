@@ -553,6 +553,7 @@ def test_the_plain_flag_is_screening_plain_on_the_personal_data_corpus():
     decided = [f for f in flags if f is not None]
     assert len(decided) > 1000 and set(decided) == {True, False}
     # The fields are joined as screened_text joins them: U+001F between two (no separator,
-    # or a dot, would answer otherwise for these).
+    # a dot or a space would answer otherwise for these).
     for sid, reason, expected in (("zhang.wei", "138", True), ("zhang.wei", "at", False), ("at", "at", True)):
         assert check_plain_flag(pack(envelope("service.withdraw", withdraw_array(service_id=sid, reason=reason)))) is expected
+    assert check_plain_flag(pack(envelope("service.offer", offer_array(title="no 12 12", description="12 example _")))) is True
