@@ -238,8 +238,6 @@ plain_c(const char *text, size_t n)
 static PyObject *
 py_plain_ascii(PyObject *module, PyObject *text)
 {
-    char stack[STACK_TEXT], *c = stack;
-    size_t n;
     int result;
 
     if (!S.ready) {
@@ -248,13 +246,8 @@ py_plain_ascii(PyObject *module, PyObject *text)
     }
     if (!PyUnicode_CheckExact(text) || !PyUnicode_IS_ASCII(text))
         Py_RETURN_FALSE;
-    n = (size_t)PyUnicode_GET_LENGTH(text);
-    if (n > STACK_TEXT && (c = PyMem_Malloc(n)) == NULL)
-        return PyErr_NoMemory();
-    result = plain(PyUnicode_1BYTE_DATA(text), n, c);
-    if (c != stack)
-        PyMem_Free(c);
-    return PyBool_FromLong(result);
+    result = plain_c((const char *)PyUnicode_1BYTE_DATA(text), (size_t)PyUnicode_GET_LENGTH(text));
+    return result < 0 ? PyErr_NoMemory() : PyBool_FromLong(result); /* set up: only memory can fail */
 }
 
 /* ------------------------------------------------------------ folding (§5.3.3) */

@@ -1,7 +1,8 @@
 /* Record decoding's fast path in C (docs/PROTOCOL.md §4, §5): speed only.
  *
- * decode(data, chain_id, digest) returns the Record that protocol/records.py's
- * Record.decode would return for the commonest records, or None for anything else:
+ * decode_screened(data, chain_id, digest) returns the Record that protocol/records.py's
+ * Record.decode would return for the commonest records (with whether its screened text
+ * is plain, below), or None for anything else:
  * the Python then decodes it, and it alone says what is wrong. The records taken here
  * are service.offer (without terms), service.status, service.withdraw and
  * branch.profile; everything
@@ -877,7 +878,7 @@ screened_plain(const Span *parts, int n)
     return S.plain(text, len);
 }
 
-/* decode(), and with ``plain`` not NULL, screened_plain() of the body (when a record is returned). */
+/* The record, or None; and in ``*plain``, screened_plain() of its body. */
 static PyObject *
 decode_record(PyObject *const *args, Py_ssize_t nargs, int *plain)
 {
@@ -894,7 +895,7 @@ decode_record(PyObject *const *args, Py_ssize_t nargs, int *plain)
     } u;
 
     if (nargs != 3) {
-        PyErr_SetString(PyExc_TypeError, "decode(data, chain_id, digest)");
+        PyErr_SetString(PyExc_TypeError, "decode_screened(data, chain_id, digest)");
         return NULL;
     }
     if (!S.ready) {
@@ -938,30 +939,28 @@ decode_record(PyObject *const *args, Py_ssize_t nargs, int *plain)
     }
     if (!ok || !rd_bin(&c, SIGNATURE_SIZE, &signature) || c.p != c.end)
         Py_RETURN_NONE;
-    if (plain != NULL) {
-        Span parts[MAX_EQUIPMENT + 1 > MAX_FEES + 4 ? MAX_EQUIPMENT + 1 : MAX_FEES + 4];
-        int n = 0;
-        switch (kind) {
-        case K_OFFER: /* ServiceOffer.screened_text: service_id, title, description, the fees' labels, issuer */
-            parts[n++] = u.offer.sid;
-            parts[n++] = u.offer.title;
-            parts[n++] = u.offer.description;
-            for (int i = 0; i < u.offer.nfees; i++)
-                parts[n++] = u.offer.fees[i].label;
-            parts[n++] = u.offer.issuer;
-            break;
-        case K_STATUS: /* ServiceStatus.screened_text: service_id, the equipment ids */
-            parts[n++] = u.status.sid;
-            for (int i = 0; i < u.status.nequipment; i++)
-                parts[n++] = u.status.equipment[i];
-            break;
-        case K_WITHDRAW: /* ServiceWithdraw.screened_text: service_id, reason */
-            parts[n++] = u.withdraw.sid;
-            parts[n++] = u.withdraw.reason;
-            break;
-        }
-        *plain = n > 0 ? screened_plain(parts, n) : -1;
+    Span parts[MAX_EQUIPMENT + 1 > MAX_FEES + 4 ? MAX_EQUIPMENT + 1 : MAX_FEES + 4];
+    int nparts = 0;
+    switch (kind) {
+    case K_OFFER: /* ServiceOffer.screened_text: service_id, title, description, the fees' labels, issuer */
+        parts[nparts++] = u.offer.sid;
+        parts[nparts++] = u.offer.title;
+        parts[nparts++] = u.offer.description;
+        for (int i = 0; i < u.offer.nfees; i++)
+            parts[nparts++] = u.offer.fees[i].label;
+        parts[nparts++] = u.offer.issuer;
+        break;
+    case K_STATUS: /* ServiceStatus.screened_text: service_id, the equipment ids */
+        parts[nparts++] = u.status.sid;
+        for (int i = 0; i < u.status.nequipment; i++)
+            parts[nparts++] = u.status.equipment[i];
+        break;
+    case K_WITHDRAW: /* ServiceWithdraw.screened_text: service_id, reason */
+        parts[nparts++] = u.withdraw.sid;
+        parts[nparts++] = u.withdraw.reason;
+        break;
     }
+    *plain = nparts > 0 ? screened_plain(parts, nparts) : -1; /* a profile: none */
 
     switch (kind) {
     case K_OFFER:
@@ -996,12 +995,6 @@ decode_record(PyObject *const *args, Py_ssize_t nargs, int *plain)
         Py_NewRef(data), hash, Py_NewRef(S.empty_tuple),
     };
     return make(C_RECORD, v);
-}
-
-static PyObject *
-py_decode(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
-{
-    return decode_record(args, nargs, NULL);
 }
 
 static PyObject *
@@ -1170,12 +1163,10 @@ static PyMethodDef methods[] = {
     {"setup", py_setup, METH_VARARGS,
      "setup(classes, vocabularies, risk_rated, kinds, refused_ranges, is_mobile): what decode builds and checks against "
      "(records.py calls it)."},
-    {"decode", (PyCFunction)(void (*)(void))py_decode, METH_FASTCALL,
-     "decode(data, chain_id, digest) -> Record or None: records.Record.decode for the commonest records, "
-     "without the personal-data screen; None means: let the Python decode it."},
     {"decode_screened", (PyCFunction)(void (*)(void))py_decode_screened, METH_FASTCALL,
-     "decode_screened(data, chain_id, digest) -> (Record, plain) or None: decode, and whether "
-     "screening.plain(record.body.screened_text()) holds (True, False, or None: ask the Python)."},
+     "decode_screened(data, chain_id, digest) -> (Record, plain) or None: records.Record.decode for the "
+     "commonest records, without the personal-data screen, and whether screening.plain(record.body.screened_text()) "
+     "holds (True, False, or None: ask the Python); None means: let the Python decode it."},
     {NULL, NULL, 0, NULL},
 };
 
