@@ -64,6 +64,7 @@ def test_bench_scale_measures_idle_load_and_a_fresh_observer():
         assert idle["cpu_ms_per_height_per_node"]["validators"]["mean"] > 0
     assert load["kbytes_per_node_per_height"]["validators"]["mean"] > 0  # bytes counted by the network-key layer
     assert result["fresh_observer"]["blocks"] >= 1
+    assert result["timeouts"] == "consortium" and result["timeouts_ms"]["timeout_propose_ms"] == 3000  # the genesis made
     pushes = load["record_pushes_sent"]["observers"]  # the observer's pushes, timed in queue and to the answer
     assert pushes["answered"]["n"] >= 1 and 0 <= pushes["answered"]["over_10.0_s"] <= 1
 

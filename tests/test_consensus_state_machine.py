@@ -365,6 +365,36 @@ def test_L57_propose_timeout_prevotes_nil():
     assert st.step == Step.PREVOTE
 
 
+def test_L57_waits_once_more_for_a_proposed_block_still_being_checked():
+    st = started()
+    feed(st, proposal(0, A))  # the block is requested, not yet checked
+    acts = st.apply(TimeoutFired(1, 0, Step.PROPOSE, 100))
+    assert my_votes(acts) == [] and st.step == Step.PROPOSE
+    assert of(acts, ScheduleTimeout) == [ScheduleTimeout(1, 0, Step.PROPOSE, 200)]  # the same timeout again
+    assert my_votes(st.apply(BlockReceived(A, True, 150))) == [(PREVOTE, A)]  # valid(v) came within it
+
+
+def test_L57_the_second_propose_timeout_prevotes_nil():
+    st = started()
+    feed(st, proposal(0, A))
+    st.apply(TimeoutFired(1, 0, Step.PROPOSE, 100))
+    assert my_votes(st.apply(TimeoutFired(1, 0, Step.PROPOSE, 200))) == [(PREVOTE, NIL)]
+    assert st.step == Step.PREVOTE
+    assert st.apply(BlockReceived(A, True, 250)) == [] and st.step == Step.PREVOTE  # too late for this round
+
+
+def test_L57_extends_each_round_once_and_only_for_a_proposal_whose_block_is_unknown():
+    st = started()
+    feed(st, proposal(0, A), BlockReceived(A, False, 50))  # checked and invalid: L22 prevoted nil at once
+    assert st.step == Step.PREVOTE
+    st.apply(TimeoutFired(1, 0, Step.PRECOMMIT, 300))  # round 1: no proposal at all
+    assert my_votes(st.apply(TimeoutFired(1, 1, Step.PROPOSE, 400))) == [(PREVOTE, NIL)]
+    st.apply(TimeoutFired(1, 1, Step.PRECOMMIT, 500))  # round 2: a proposal whose block is late
+    feed(st, proposal(2, B))
+    assert my_votes(st.apply(TimeoutFired(1, 2, Step.PROPOSE, 600))) == []
+    assert my_votes(st.apply(TimeoutFired(1, 2, Step.PROPOSE, 720))) == [(PREVOTE, NIL)]
+
+
 def test_L61_prevote_timeout_precommits_nil():
     st = started()
     st.apply(TimeoutFired(1, 0, Step.PROPOSE, 100))

@@ -79,7 +79,12 @@ SEED_9014 = (9014, 10, ("byz", "crash_all", "delay", "drop", "dup", "invalid"))
 
 
 class _WithholdsProofOfLock(ConsensusState):
-    """The state machine before the fix: a re-proposal went out without the prevotes of its pol_round."""
+    """The state machine before the fix: a re-proposal went out without the prevotes of its pol_round.
+    (It also prevoted nil at the first propose timeout: the grace for a block still being
+    checked moves this seed's timing enough that the stuck state never arises, with or
+    without the fix; no seed of 0-11,264 of this fault mix reproduced it with the grace.)"""
+
+    propose_grace = False
 
     def _proof_of_lock(self, pol_round, block_hash):
         return ()
