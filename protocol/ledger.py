@@ -38,7 +38,7 @@ from typing import Any, Iterable, Iterator, NamedTuple
 
 from . import governance, merkle, pii, state_tree
 from .blocks import Block, Header, evidence_root
-from .encoding import encode, encode_checked
+from .encoding import encode_checked
 from .errors import ProtocolError, ValidationError
 from .genesis import Genesis
 from .keys import PublicKey
@@ -66,7 +66,9 @@ class Entry(NamedTuple):
 
 
 def _top_leaf(branch_id: bytes, branch_root: bytes) -> bytes:
-    return merkle.leaf_hash(encode([branch_id, branch_root]))
+    # encode([branch_id, branch_root]) written out: a 2-array of two bin8 (ids of 20 bytes,
+    # hashes of 32; both checked on entry), 1.6 against 2.7 µs a changed branch
+    return merkle.leaf_hash(bytes((0x92, 0xC4, len(branch_id))) + branch_id + bytes((0xC4, len(branch_root))) + branch_root)
 
 
 def _updated_tree(tree: merkle.LevelTree | None, order: list, changed: dict[Any, bytes], all_leaves) -> merkle.LevelTree:

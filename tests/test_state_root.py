@@ -482,3 +482,13 @@ def test_c_update_refuses_what_is_not_sorted_or_not_a_tree():
     for depth, pack in ((-1, 8), (257, 8), (0, 0), (0, 65)):
         with pytest.raises(ValueError):
             state_tree._update_c(tree, [(a, leaf_a), (b, leaf_b)], depth, pack)
+
+
+@pytest.mark.parametrize("id_size", [20, 0, 32, 255])
+def test_top_leaf_written_out_is_the_encoded_pair(id_size):
+    """The top tree's leaf is built from bytes, not encoded: the same as §8's encode([branch_id, branch_root])."""
+    from protocol import merkle
+    from protocol.ledger import _top_leaf
+    rng = random.Random(id_size)
+    branch_id, root = rng.randbytes(id_size), rng.randbytes(32)
+    assert _top_leaf(branch_id, root) == merkle.leaf_hash(encode([branch_id, root]))
