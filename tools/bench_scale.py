@@ -57,8 +57,8 @@ from pathlib import Path
 from prometheus_client.parser import text_string_to_metric_families
 
 from node.config import Home
-from protocol.genesis import Genesis
 from node.testnet import create_network
+from protocol.genesis import Genesis
 from tools.bench import BENCH_PARAMS, percentile, proc_stats, start_daemon, stop
 from tools.chaos.clients import offer_body
 

@@ -149,7 +149,7 @@ class ConsensusState:
         self._requested: set[bytes] = set()
         self._future: dict[int, list[Event]] = {}
         self._awaiting_block_round = -1
-        self._grace_round = -1  # this round's propose timeout was extended once: the round (see _on_timeout)
+        self._grace_taken = False  # L57's second wait was taken in this round (see _on_timeout)
         self._prevote_timeout_scheduled = False  # L34 "for the first time"
         self._precommit_timeout_scheduled = False  # L47 "for the first time"
         self._polka_seen = False  # L36 "for the first time"
@@ -348,11 +348,11 @@ class ConsensusState:
             return  # stale timeout: the guard of L58/L62/L66 fails
         if ev.step == Step.PROPOSE and self.step == Step.PROPOSE:  # L57
             proposal = self.proposals.get(self.round)
-            if (self.propose_grace and proposal is not None and proposal.block_hash not in self.block_valid
-                    and self._grace_round < 0):
+            if (self.propose_grace and not self._grace_taken and proposal is not None
+                    and proposal.block_hash not in self.block_valid):
                 # The proposal came but its block is still being fetched or checked: wait
                 # once more as long for valid(v) before prevoting nil (liveness only).
-                self._grace_round = self.round
+                self._grace_taken = True
                 self._schedule(Step.PROPOSE, self.params.timeout_propose(self.round))
                 return
             self._vote(PREVOTE, NIL)  # L59
@@ -372,7 +372,7 @@ class ConsensusState:
         self._precommit_timeout_scheduled = False
         self._polka_seen = False
         self._awaiting_block_round = -1
-        self._grace_round = -1
+        self._grace_taken = False
         signed = self.signer_state
         already_signed_here = signed.height == self.height and signed.round >= round
         if proposer(self.valset, self.height, round) == self.me and not already_signed_here:  # L14
