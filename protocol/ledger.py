@@ -302,6 +302,7 @@ class MemberKeys(Mapping):
 
 
 ENTRY_BODY_TYPES = {**BODY_TYPES, **governance.SYSTEM_BODY_TYPES}  # what a stored state entry's kind decodes as
+_GOV_BODY_TYPES = frozenset(governance.GOV_BODY_TYPES)  # bodies governance checks and applies (by exact type)
 
 
 class StateTransaction:
@@ -349,27 +350,34 @@ class StateTransaction:
         base = self.base
         if record.chain_id != base.chain_id:
             raise ValidationError(f"record is for chain {record.chain_id!r}", field="record.chain_id", reason="chain_id")
-        gov = self.gov
-        member = gov.registry.members.get(record.branch_id)
+        gov = self._gov if self._gov is not None else base.gov
+        branch_id = record.branch_id
+        member = gov.registry.members.get(branch_id)
         if member is None:
             raise ValidationError("branch is not a member of this network", field="record.branch_id", reason="not_member")
         if len(record.raw) > gov.params.max_record_bytes:
             raise ValidationError("record exceeds max_record_bytes", field="record", reason="oversize")
-        subject = record.subject
-        prev = self.entry(record.branch_id, subject)
+        body = record.body
+        subject = body.subject()
+        # self.entry(), written out: this runs once for every record a node checks
+        changed = self.changes.get(branch_id)
+        prev = changed.get(subject) if changed is not None else None  # an Entry, never None
+        if prev is None:
+            tree = base._branches.get(branch_id)
+            prev = tree.entries.get(subject) if tree is not None else None
         expected = 1 if prev is None else prev.seq + 1
         if record.seq != expected:
             reason = "replayed_seq" if record.seq < expected else "seq_gap"
             raise ValidationError(f"seq {record.seq} for {subject}, expected {expected}", field="record.seq", reason=reason)
-        body = record.body
-        if isinstance(body, (ServiceStatus, ServiceWithdraw)):
-            offer = self.entry(record.branch_id, f"service/{body.service_id}")
+        body_type = type(body)
+        if body_type is ServiceStatus or body_type is ServiceWithdraw:
+            offer = self.entry(branch_id, f"service/{body.service_id}")
             if offer is None or offer.body is None:
                 raise ValidationError(f"service {body.service_id!r} is not on offer", field="record.body.service_id", reason="no_such_service")
         if record.numbers:  # §5.3: phone-like numbers in its texts must be the branch's declared public numbers
-            profile = self.entry(record.branch_id, "profile")
+            profile = self.entry(branch_id, "profile")
             pii.check_declared(record.numbers, () if profile is None or profile.body is None else profile.body.declared_numbers())
-        if isinstance(body, governance.GOV_BODY_TYPES):
+        if body_type in _GOV_BODY_TYPES:
             governance.check_record(gov, record, self.height)
         # A signature checked before (verify_signature False) was checked against the key its
         # branch id derives from; once a branch's key has rotated, that may not be the key in
@@ -381,14 +389,19 @@ class StateTransaction:
     def apply(self, record: Record, *, verify_signature: bool = True) -> None:
         subject = self._check(record, verify_signature)
         body = record.body
-        changed = self.changes.setdefault(record.branch_id, {})
-        value = None if isinstance(body, ServiceWithdraw) else body
-        changed[subject] = Entry(subject, record.seq, record.hash, self.height, record.kind, value)
-        if isinstance(body, ServiceWithdraw):  # a withdrawn service has no live status
-            status = self.entry(record.branch_id, f"status/{body.service_id}")
+        branch_id = record.branch_id
+        changed = self.changes.get(branch_id)
+        if changed is None:
+            changed = self.changes[branch_id] = {}
+        body_type = type(body)
+        if body_type is ServiceWithdraw:  # a withdrawn service has no live status
+            changed[subject] = Entry(subject, record.seq, record.hash, self.height, record.kind, None)
+            status = self.entry(branch_id, f"status/{body.service_id}")
             if status is not None and status.body is not None:
                 changed[status.subject] = Entry(status.subject, status.seq, status.record_hash, status.height, status.kind, None)
-        if isinstance(body, governance.GOV_BODY_TYPES):
+        else:
+            changed[subject] = Entry(subject, record.seq, record.hash, self.height, record.kind, body)
+        if body_type in _GOV_BODY_TYPES:
             system: governance.SystemChanges = {}
             governance.apply_record(self._gov_for_write(), record, self.height, system)
             self._put_system(system)
