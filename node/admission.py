@@ -65,6 +65,14 @@ class PersonalDataRefused(ValidationError):
     reason = "pii"
 
 
+# Field texts repeat across records (service titles, descriptions, fee labels, status
+# reasons), and screening one is pure: what it gave is remembered for the last
+# FIELD_CACHE distinct texts (and bodies). At saturation the screening took a third of a
+# validator's time before (docs/PERFORMANCE.md); a hostile peer sending only new
+# texts gets the uncached cost, never a wrong answer.
+FIELD_CACHE = 2048
+
+
 def screen_record(record: Record, *, profile: BranchProfile | None) -> None:
     """Admit ``record`` (already decoded, so the stateless consensus rule passed) or raise.
 
@@ -101,27 +109,51 @@ def _screen(body: Any, where: str, numbers: Iterable[tuple[str, str]], profile: 
         for name, number in [("contact_phone", body.contact_phone)] * bool(body.contact_phone) + [
                 (f"public_numbers[{i}]", n) for i, n in enumerate(body.public_numbers)]:
             _check_public_number(number, f"{where}.{name}")
-    fields = [(name, *_normalise(text)) for name, text in body.screened_fields()]
+    refusal = _refusal(tuple(body.screened_fields()), declared, where)
+    if refusal is not None:
+        cls, message, field, reason = refusal
+        raise cls(message, field=field, reason=reason)
+
+
+@lru_cache(maxsize=FIELD_CACHE)
+def _refusal(fields: tuple[tuple[str, str], ...], declared: tuple[str, ...], where: str
+             ) -> tuple[type[ValidationError], str, str, str] | None:
+    """What :func:`_screen` refuses in a body's ``(name, text)`` fields, as (exception
+    class, message, field, reason), or None. Pure, so remembered for the last
+    FIELD_CACHE bodies: a branch's statuses and re-published offers repeat their texts
+    (speed only, like the caches below)."""
+    try:
+        _refuse_fields(fields, declared, where)
+    except ValidationError as exc:
+        return type(exc), exc.message, exc.field, exc.reason
+    return None
+
+
+def _refuse_fields(fields: tuple[tuple[str, str], ...], declared: tuple[str, ...], where: str) -> None:
+    normalised = [(name, _normalise(text)) for name, text in fields]
     try:  # the consensus rule again, on the normalised texts: what only NFKC or spelled digits reveal
-        numbers = pii.screen([(name, text) for name, text, _ in fields], where)
+        numbers = pii.screen([(name, f) for name, (f, _) in normalised], where)
     except ValidationError as exc:
         raise PersonalDataRefused(exc.message, field=exc.field, reason=exc.reason) from None
     pii.check_declared(numbers, declared)
-    for name, text, cased in fields:
-        _refuse_first(_first_finding(text, cased, declared), f"{where}.{name}")
-    busy = [(name, text) for name, text, _ in fields if _DIGIT_OR_AT.search(text)]
-    for a, ta in busy:  # one number or address split between any two fields, in either order
-        for b, tb in busy:
-            if a != b and _may_join(ta[-48:], tb[:48]):
-                _refuse_first(next(_pair_findings(ta[-48:], tb[:48], declared), None), f"{where}", across=(a, b))
+    for name, (text, cased) in normalised:
+        if text:
+            _refuse_first(_first_finding(text, cased, declared), where, name)
+    busy = [(name, text, _join_ends(text)) for name, (text, _) in normalised if _DIGIT_OR_AT.search(text)]
+    for a, ta, (a_digit, a_at, _, _) in busy:  # one number or address split between any two fields, in either order
+        for b, tb, (_, _, b_digit, b_at) in busy:
+            if a != b and ((a_digit and b_digit) or a_at or b_at):
+                _refuse_first(next(_pair_findings(ta[-48:], tb[:48], declared), None), where, None, across=(a, b))
 
 
-def _refuse_first(finding: tuple[str, str] | None, field: str, across: tuple[str, str] | None = None) -> None:
+def _refuse_first(finding: tuple[str, str] | None, where: str, name: str | None,
+                  across: tuple[str, str] | None = None) -> None:
     if finding is not None:
         kind, sample = finding
         prefix = f"across {across[0]} and {across[1]}: " if across else ""
         raise PersonalDataRefused(f"{prefix}looks like {KINDS.get(kind, kind)} ({pii.mask(kind, sample)}); personal data "
-                                  "may not be published", field=field, reason=f"pii_{kind}")
+                                  "may not be published", field=where if name is None else f"{where}.{name}",
+                                  reason=f"pii_{kind}")
 
 
 KINDS = pii.KINDS | {"id_document": "an identity document number"}
@@ -136,14 +168,6 @@ _WORD_DIGIT = {"zero": "0", "oh": "0", "o": "0", "nought": "0", "one": "1", "two
                "five": "5", "six": "6", "seven": "7", "eight": "8", "nine": "9"}
 _DIGIT_OR_AT = re.compile(r"[0-9@#]")
 _NUMBER_WORDS = frozenset(_WORD_DIGIT) | {"double", "triple"}
-
-
-# Field texts repeat across records (service titles, descriptions, fee labels, status
-# reasons), and screening one is pure: what it gave is remembered for the last
-# FIELD_CACHE distinct texts. At saturation the screening took a third of a
-# validator's time before (docs/PERFORMANCE.md); a hostile peer sending only new
-# texts gets the uncached cost, never a wrong answer.
-FIELD_CACHE = 2048
 
 
 def _as_read(ch: str) -> str:
@@ -262,16 +286,18 @@ def _findings(f: str, cased: str, declared: tuple[str, ...]) -> Iterator[tuple[s
 _EDGE = " \t\n-./_,()[]+"
 
 
-def _may_join(tail: str, head: str) -> bool:
-    """Whether the end of one field and the start of another can form one number (a
-    digit on both sides of the join, past separators) or one address (an "@", "#" or
-    "at" at the join)."""
+def _join_ends(text: str) -> tuple[bool, bool, bool, bool]:
+    """How a field can join another into one number or address (speed only: the
+    pair's detectors decide): (ends in a digit, ends in an address sign, starts with a
+    digit, starts with an address sign), separators skipped, over the 48 characters at
+    each end. Two fields can form a number when one ends and the other starts with a
+    digit, and an address when either has an "@", "#" or "at" at the join."""
+    tail, head = text[-48:], text[:48]
     end, start = tail.rstrip(_EDGE)[-1:], head.lstrip(_EDGE)[:1]
-    if end.isdigit() and start.isdigit():
-        return True
     t, h = tail.rstrip(), head.lstrip()
-    return ("@" in t[-2:] or "#" in t[-2:] or "@" in h[:2] or "#" in h[:2] or t.endswith(("at", "at]", "at)"))
-            or h.startswith(("at ", "[at", "(at")))
+    tail_at = "@" in t[-2:] or "#" in t[-2:] or t.endswith(("at", "at]", "at)"))
+    head_at = "@" in h[:2] or "#" in h[:2] or h.startswith(("at ", "[at", "(at"))
+    return end.isdigit(), tail_at, start.isdigit(), head_at
 
 
 def _pair_findings(tail: str, head: str, declared: tuple[str, ...]) -> Iterator[tuple[str, str]]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from functools import lru_cache
 from sys import intern
 from typing import Any
 
@@ -40,6 +41,14 @@ def _mobile(phone: str) -> bool:
 
 _FEE_LABELS = tuple(f"fees[{i}].label" for i in range(16))  # the field names, built once
 _EQUIPMENT_IDS = tuple(f"equipment[{i}].id" for i in range(32))
+
+
+@lru_cache(maxsize=1024)
+def _declared_numbers(contact_phone: str, public_numbers: tuple[str, ...]) -> tuple[str, ...]:
+    """BranchProfile.declared_numbers, remembered: every record a branch publishes with a
+    phone-like number, and every one admission screens, asks its profile's."""
+    numbers = (contact_phone,) + public_numbers if contact_phone else public_numbers
+    return tuple(pii.number_key(n) for n in numbers)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,8 +86,7 @@ class BranchProfile(ScreenedBody):
 
     def declared_numbers(self) -> tuple[str, ...]:
         """The digits of the numbers this branch declares public: contact_phone and public_numbers."""
-        numbers = (self.contact_phone,) + self.public_numbers if self.contact_phone else self.public_numbers
-        return tuple(pii.number_key(n) for n in numbers)
+        return _declared_numbers(self.contact_phone, self.public_numbers)
 
     @classmethod
     def _parse(cls, value: Any, field: str) -> "BranchProfile":
