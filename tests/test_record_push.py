@@ -209,49 +209,6 @@ async def test_a_validator_missing_records_completes_compact_proposals_by_hash(t
         assert deaf.metrics.proposal_data_fetched.labels("records")._value.get() == fetched["records"]
 
 
-@pytest.mark.parametrize("failing", ["none", "one holder"])
-async def test_a_compact_proposals_missing_records_are_shared_out_between_their_holders(tmp_path, monkeypatch,
-                                                                                        autojump_clock, failing):
-    import node.consensus.outbox
-    import node.consensus.proposals
-    from node.p2p.errors import P2PError
-
-    monkeypatch.setattr(node.consensus.outbox, "COMPACT_MIN_RECORDS", 1)
-    monkeypatch.setattr(node.consensus.proposals, "SPLIT_MIN_RECORDS", 2)
-    async with memory_network(tmp_path, 4) as nodes:
-        deaf = nodes[3]
-        chain_id = deaf.genesis.chain_id
-
-        async def swallow(peer: str, data: bytes) -> bytes:
-            return wire.response(wire.OK, 0)
-
-        deaf.net.register_handler(wire.records_protocol(chain_id), swallow)
-        client = deaf.driver.proposals.client
-        fetch_records = client.fetch_records
-        asked: list[tuple[str, int]] = []
-        from node.ingest import upcoming_proposers
-
-        holders = [p for p in upcoming_proposers(deaf.chain.state) if p != deaf.net.peer_id]
-        broken = holders[-1] if failing == "one holder" else None  # a holder that is not the first proposer
-
-        async def logged(peer: str, hashes: list[bytes]):
-            asked.append((peer, len(hashes)))
-            if peer == broken:
-                raise P2PError("refused")
-            return await fetch_records(peer, hashes)
-
-        monkeypatch.setattr(client, "fetch_records", logged)
-        records = [signed_offer(nodes[0].key, chain_id, f"svc-{j}") for j in range(40)]
-        for r in records:
-            await nodes[0].ingest.submit(r.raw)
-        await wait_committed(nodes, [r.hash for r in records], 60, "committed everywhere, the deaf validator included")
-        fetched = deaf.driver.statistics()["fetched"]
-        assert fetched["blocks"] == 0 and fetched["records"] >= 2  # completed by records alone
-        assert len({peer for peer, _ in asked}) >= 2, asked  # shared out, not all asked of one proposer
-        if broken is not None:
-            assert broken in {peer for peer, _ in asked}  # its share was asked of the others after it failed
-
-
 async def test_a_validator_that_never_answers_pushes_delays_nobody_else(tmp_path, autojump_clock):
     # The sender is an observer: it never proposes, so pushes are the only way its records travel.
     async with memory_network(tmp_path, 4, observers=1) as nodes:

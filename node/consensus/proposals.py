@@ -31,7 +31,6 @@ from protocol.records import Record
 
 from ..candidates import Candidate, CandidateBlocks
 from ..chain import Chain, verify_signatures
-from ..ingest import upcoming_proposers
 from ..mempool import Mempool
 from ..metrics import NodeMetrics
 from ..p2p.errors import P2PError
@@ -41,7 +40,6 @@ log = logging.getLogger("branchnet.consensus")
 
 MAX_PENDING_COMPACT = 16
 FETCH_ATTEMPTS = 20
-SPLIT_MIN_RECORDS = 64  # a compact proposal's missing records shared out between its holders from this many on
 
 
 class ProposalBlocks:
@@ -177,46 +175,24 @@ class ProposalBlocks:
 
     async def _complete_compact(self, msg: wire.CompactProposal, peers: list[str]) -> Candidate | None:
         """Complete a compact proposal with records fetched by hash; None if that fails
-        (then the whole block is fetched). Fetched records' signatures are checked with the block.
-
-        A record reaches the upcoming proposers only (node/ingest.py), so of the
-        validators only they hold the block's records, and every other validator asks
-        for them at once: a list of at least SPLIT_MIN_RECORDS is shared out between the
-        proposer and the other upcoming proposers connected to us, asked together, so the
-        proposer does not serve every validator's whole list alone (at 16 validators it
-        served fifteen, beside its observers; docs/PERFORMANCE.md). What a share did not
-        bring is asked of the peers in turn, the proposer first."""
+        (then the whole block is fetched). Fetched records' signatures are checked with the block."""
         have = {h: r for h in msg.record_hashes if (r := self.mempool.get(h)) is not None}
         missing = [h for h in dict.fromkeys(msg.record_hashes) if h not in have]
         if len(missing) > wire.MAX_RECORDS_REQUEST:
             return None
         fetched: dict[bytes, Record] = {}
-        sources = self._record_sources(peers) if len(missing) >= SPLIT_MIN_RECORDS else peers[:1]
-        async with trio.open_nursery() as nursery:
-            for k, peer in enumerate(sources):
-                nursery.start_soon(self._fetch_records, peer, missing[k::len(sources)], fetched)
         for peer in peers:
             want = [h for h in missing if h not in fetched]
-            if want:
-                await self._fetch_records(peer, want, fetched)
+            try:
+                fetched.update(await self.client.fetch_records(peer, want))
+            except (P2PError, RemoteProtocolError, trio.TooSlowError) as exc:
+                if isinstance(exc, RemoteProtocolError):
+                    self.metrics.reject("sync", exc.reason)
+                log.debug("record fetch from %s failed: %s", peer, exc)
+                continue
             if len(fetched) == len(missing):
                 self.fetched["records"] += len(fetched)
                 self.metrics.proposal_data_fetched.labels("records").inc(len(fetched))
                 records = [have.get(h) or fetched[h] for h in msg.record_hashes]
                 return self._add_compact_block(msg, records, set(have))
         return None
-
-    def _record_sources(self, peers: list[str]) -> list[str]:
-        """Whom to ask for a share of a compact proposal's records: the first of ``peers``
-        (the proposer, when connected) and the other upcoming proposers among them."""
-        upcoming = set(upcoming_proposers(self.chain.state))
-        return peers[:1] + [p for p in peers[1:] if p in upcoming]
-
-    async def _fetch_records(self, peer: str, want: list[bytes], into: dict[bytes, Record]) -> None:
-        """Add what ``peer`` has of ``want`` to ``into``; a failed fetch adds nothing."""
-        try:
-            into.update(await self.client.fetch_records(peer, want))
-        except (P2PError, RemoteProtocolError, trio.TooSlowError) as exc:
-            if isinstance(exc, RemoteProtocolError):
-                self.metrics.reject("sync", exc.reason)
-            log.debug("record fetch from %s failed: %s", peer, exc)
