@@ -361,7 +361,7 @@ class StateTransaction:
         subject = body.subject()
         # self.entry(), written out: this runs once for every record a node checks
         changed = self.changes.get(branch_id)
-        prev = changed.get(subject) if changed is not None else None  # an Entry, never None
+        prev = changed.get(subject) if changed is not None else None  # (the overlay holds Entries, never None)
         if prev is None:
             tree = base._branches.get(branch_id)
             prev = tree.entries.get(subject) if tree is not None else None
