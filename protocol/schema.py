@@ -167,9 +167,10 @@ class ServiceOffer(ScreenedBody):
         # checked path, without building field names; anything else takes the checked
         # path for its precise error. The offer rules below apply to both.
         offer = None
-        raw_terms = None
-        if type(value) is list and len(value) == 13:  # an offer with terms (§5.6.1)
+        raw_terms = with_terms = None
+        if type(value) is list and len(value) == 13:  # an offer with terms (§5.6.1): an array, never nil
             *value, raw_terms = value
+            with_terms = True
         if type(value) is list and len(value) == 12:
             (sid, category, title, desc, channels, hours, fees, risk, ownership, issuer, access, effective) = value
             if (
@@ -191,7 +192,7 @@ class ServiceOffer(ScreenedBody):
                                 access_set, effective)
         if offer is None:
             offer = cls._from_array_checked(value, field)
-        if raw_terms is not None:
+        if with_terms:
             terms = OfferTerms.from_array(raw_terms, f"{field}.terms", category=offer.category,
                                           effective_from_ms=offer.effective_from_ms)
             offer = dataclasses.replace(offer, terms=terms)

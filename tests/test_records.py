@@ -328,3 +328,73 @@ def test_closed_vocabularies_are_one_string_object_per_value(path):
     assert s.status is t.status == "open"
     kinds = [Record.decode(bytes(record(ALICE, offer(sid)).raw)).kind for sid in ("one", "two")]
     assert kinds[0] is kinds[1] == "service.offer"
+
+
+def _every_kind_of_body() -> list:
+    from factories import deposit_terms, investment_terms, loan_terms, quality
+    from protocol.governance import Action, GovProposal, GovVote, KeyRotation
+
+    k = key("new-branch")
+    return [*sample_bodies(), quality(), offer("loan-t", "loan", terms=loan_terms()),
+            offer("deposit-t", "deposit", terms=deposit_terms()),
+            offer("fund-t", "wealth", ownership="consigned", issuer="Example Fund Co.",
+                  terms=investment_terms()),
+            GovProposal("admit", Action("admit_member", name="New Branch", public_key=k.public_key.raw), 50),
+            GovProposal("power", Action("set_power", branch_id=k.branch_id, power=10), 50),
+            GovVote(b"\x07" * 32, True), KeyRotation(k.public_key.raw)]
+
+
+_LEAVES = (None, 0, 1, 127, 128, 255, 256, 65_536, 2**32, 2**53, -1, True, False, "", "a", "CNY", b"", b"\x01" * 20,
+           b"\x02" * 32, [], [None])
+
+
+def _one_step_changes(value, path=()):
+    """Every body array one step from ``value``: each element replaced by each of _LEAVES,
+    each array with one of them appended, and each array without its last element."""
+    if isinstance(value, list):
+        for leaf in _LEAVES:
+            yield path, ("append", leaf)
+        if value:
+            yield path, ("pop", None)
+        for i, item in enumerate(value):
+            for leaf in _LEAVES:
+                yield path + (i,), ("set", leaf)
+            yield from _one_step_changes(item, path + (i,))
+
+
+def _changed(value, path, change):
+    value = decode(encode(value), max_size=MAX_RECORD_BYTES)  # a deep copy, as decoded
+    op, leaf = change
+    if op == "set":
+        parent = value
+        for i in path[:-1]:
+            parent = parent[i]
+        parent[path[-1]] = leaf
+        return value
+    target = value
+    for i in path:
+        target = target[i]
+    target.append(leaf) if op == "append" else target.pop()
+    return value
+
+
+@pytest.mark.parametrize("body", _every_kind_of_body(), ids=lambda b: f"{b.KIND}-{len(b.to_array())}")
+def test_an_accepted_body_is_the_encoding_of_its_value(body):
+    # The state's entry leaf holds the record's body as its value (§8); the node builds
+    # it from the decoded body (to_array), Record.body_bytes() and another implementation
+    # from the bytes. So every body a record may carry must be the one encoding of what it
+    # decodes to: no optional element with a second form (an offer's 13th element was one,
+    # nil read as "no terms"). Every body one step from a valid one, through Record.decode.
+    signer = key("alice")
+    variants = [((), None)] + list(_one_step_changes(body.to_array()))  # the body itself first
+    accepted = 0
+    for path, change in variants:
+        value = body.to_array() if change is None else _changed(body.to_array(), path, change)
+        try:
+            rec = Record.decode(raw_record(signer, body.KIND, value, seq=7), chain_id=CHAIN_ID)
+        except (DecodeError, ValidationError):
+            assert change is not None  # the valid body itself decodes
+            continue
+        accepted += 1
+        assert rec.body_bytes() == encode(rec.body.to_array()), (path, change)
+    assert accepted >= 1

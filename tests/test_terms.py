@@ -20,7 +20,7 @@ from factories import (
 from node.admission import screen_body as admission_screen_body, screen_record
 from protocol.currencies import ISO_4217
 from protocol.encoding import decode, encode
-from protocol.errors import ValidationError
+from protocol.errors import DecodeError, ValidationError
 from protocol.ledger import LedgerState
 from protocol.quality import BranchQuality, ComplaintCount
 from protocol.records import Record
@@ -64,6 +64,20 @@ def test_offer_without_terms_keeps_its_twelve_element_bytes_and_json():
     assert body_from_json("service.offer", {**body_to_json(old), "terms": None}) == old
     r = record(M0, old)
     assert decode(r.raw, max_size=8192)[6] == old.to_array()
+
+
+def test_an_offer_whose_thirteenth_element_is_nil_is_refused():
+    # §5.6: an offer without terms has one encoding, the 12-element array; the 13th element
+    # is an array. A nil there was once read as "no terms": a second encoding of the same
+    # offer, whose body bytes are not those of its value (the state's entry leaf is built
+    # from the value, so another implementation would have disagreed on the root).
+    arr = offer().to_array() + [None]
+    with pytest.raises(DecodeError) as exc:
+        ServiceOffer.from_array(decode(encode(arr), max_size=8192))
+    assert (exc.value.field, exc.value.reason) == ("body.terms", "type")
+    with pytest.raises(DecodeError) as exc:
+        Record.decode(raw_record(M0, "service.offer", arr), chain_id=CHAIN_ID)
+    assert (exc.value.field, exc.value.reason) == ("record.body.terms", "type")
 
 
 def test_terms_json_names_the_product_block_of_the_category():
