@@ -9,7 +9,9 @@
  * node of another shape, a key or leaf of another length) raises TypeError here.
  * state_tree.py uses these when this module was built and falls back to the Python
  * otherwise (a machine without a C compiler or OpenSSL's headers installs without
- * it: the extension is optional in pyproject.toml). tests/test_state_root.py checks
+ * it: the extension is optional in pyproject.toml). entry_item(...) is
+ * state_tree.entry_item's (key, leaf hash || key) of one entry, from its value's encoded
+ * bytes. tests/test_state_root.py checks
  * the two agree on random and adversarial inputs, and the examples of PROTOCOL.md
  * are checked against whichever one is in use.
  *
@@ -547,6 +549,111 @@ done:
     return result;
 }
 
+/* msgpack's shortest header for a str of n bytes (§2.1); returns its length, or 0 for n
+ * past str16 (the caller takes the Python path). */
+static int
+str_header(unsigned char *out, Py_ssize_t n)
+{
+    if (n < 32) {
+        out[0] = (unsigned char)(0xa0 | n);
+        return 1;
+    }
+    if (n < 256) {
+        out[0] = 0xd9;
+        out[1] = (unsigned char)n;
+        return 2;
+    }
+    if (n < 65536) {
+        out[0] = 0xda;
+        out[1] = (unsigned char)(n >> 8);
+        out[2] = (unsigned char)n;
+        return 3;
+    }
+    return 0;
+}
+
+/* msgpack's shortest form of a non-negative integer (§2.1); returns its length. */
+static int
+uint_bytes(unsigned char *out, unsigned long long v)
+{
+    int n, i;
+    if (v < 128) {
+        out[0] = (unsigned char)v;
+        return 1;
+    }
+    if (v <= 0xff) {
+        out[0] = 0xcc;
+        n = 1;
+    } else if (v <= 0xffff) {
+        out[0] = 0xcd;
+        n = 2;
+    } else if (v <= 0xffffffffULL) {
+        out[0] = 0xce;
+        n = 4;
+    } else {
+        out[0] = 0xcf;
+        n = 8;
+    }
+    for (i = 0; i < n; i++)
+        out[1 + i] = (unsigned char)(v >> (8 * (n - 1 - i)));
+    return 1 + n;
+}
+
+/* entry_item(subject, seq, record_hash, height, value) -> (key, leaf hash || key), or
+ * None for what this does not take (the caller computes it in Python then): an entry's
+ * item of a state update (§8), its leaf being encode([subject, seq, record_hash, height,
+ * value]) with ``value`` given already encoded (bytes: a record's body, as its canonical
+ * bytes hold it) or None (nil: a withdrawn entry). The leaf is hashed in pieces, never
+ * assembled; the key is sha256 of the subject's UTF-8. */
+static PyObject *
+py_entry_item(PyObject *module, PyObject *args)
+{
+    PyObject *subject, *seq_obj, *record_hash, *height_obj, *value;
+    const char *utf8;
+    Py_ssize_t size;
+    unsigned long long seq, height;
+    unsigned char head[1 + 1 + 3 + 9 + 2], tail[9], nil = 0xc0, item[2 * HASH_SIZE];
+    int at = 0, n;
+    SHA256_CTX ctx;
+
+    if (!PyArg_ParseTuple(args, "UOOOO", &subject, &seq_obj, &record_hash, &height_obj, &value))
+        return NULL;
+    if (!PyLong_CheckExact(seq_obj) || !PyLong_CheckExact(height_obj) || !PyBytes_CheckExact(record_hash) ||
+        PyBytes_GET_SIZE(record_hash) > 255 || (value != Py_None && !PyBytes_CheckExact(value)))
+        Py_RETURN_NONE;
+    seq = PyLong_AsUnsignedLongLong(seq_obj);
+    height = seq == (unsigned long long)-1 && PyErr_Occurred() ? 0 : PyLong_AsUnsignedLongLong(height_obj);
+    if (PyErr_Occurred()) { /* negative or past 64 bits: not a canonical uint here */
+        PyErr_Clear();
+        Py_RETURN_NONE;
+    }
+    if ((utf8 = PyUnicode_AsUTF8AndSize(subject, &size)) == NULL) { /* a lone surrogate */
+        PyErr_Clear();
+        Py_RETURN_NONE;
+    }
+    head[at++] = 0x00; /* the leaf's domain byte (state_tree.leaf_hash) */
+    head[at++] = 0x95; /* a 5-array */
+    if ((n = str_header(head + at, size)) == 0)
+        Py_RETURN_NONE;
+    at += n;
+    SHA256_Init(&ctx);
+    SHA256_Update(&ctx, head, (size_t)at);
+    SHA256_Update(&ctx, utf8, (size_t)size);
+    at = uint_bytes(head, seq);
+    head[at++] = 0xc4; /* bin8 */
+    head[at++] = (unsigned char)PyBytes_GET_SIZE(record_hash);
+    SHA256_Update(&ctx, head, (size_t)at);
+    SHA256_Update(&ctx, PyBytes_AS_STRING(record_hash), (size_t)PyBytes_GET_SIZE(record_hash));
+    SHA256_Update(&ctx, tail, (size_t)uint_bytes(tail, height));
+    if (value == Py_None)
+        SHA256_Update(&ctx, &nil, 1);
+    else
+        SHA256_Update(&ctx, PyBytes_AS_STRING(value), (size_t)PyBytes_GET_SIZE(value));
+    SHA256_Final(item, &ctx);
+    sha256((const unsigned char *)utf8, (size_t)size, item + HASH_SIZE);
+    return Py_BuildValue("(y#y#)", item + HASH_SIZE, (Py_ssize_t)HASH_SIZE, item, (Py_ssize_t)(2 * HASH_SIZE));
+}
+
 static PyMethodDef methods[] = {
     {"set_hash", py_set_hash, METH_VARARGS,
      "set_hash(leaves, depth) -> bytes: §8's node(S, depth) over sorted 64-byte leaves."},
@@ -556,6 +663,8 @@ static PyMethodDef methods[] = {
      "update_one(node, (key, leaf or None), depth, pack) -> node: state_tree._update_one_py."},
     {"update", py_update, METH_VARARGS,
      "update(node, items, depth, pack) -> node: state_tree._update_py (items sorted by key, distinct)."},
+    {"entry_item", py_entry_item, METH_VARARGS,
+     "entry_item(subject, seq, record_hash, height, value bytes or None) -> (key, leaf hash || key) or None."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -119,9 +119,10 @@ def _set_hash_py(leaves: Sequence[bytes], depth: int) -> bytes:
 
 
 try:  # speed only: the same functions in C (protocol/_treehash.c), where it was built
-    from ._treehash import inner_hash as _inner_hash_c, set_hash as _set_hash_c, update as _update_c, update_one as _update_one_c
+    from ._treehash import (entry_item as _entry_item_c, inner_hash as _inner_hash_c, set_hash as _set_hash_c,
+                            update as _update_c, update_one as _update_one_c)
 except ImportError:  # no compiler or no OpenSSL headers at install: the Python here
-    _inner_hash_c = _set_hash_c = _update_c = _update_one_c = None
+    _entry_item_c = _inner_hash_c = _set_hash_c = _update_c = _update_one_c = None
 inner_hash = _inner_hash_c or _inner_hash_py
 """sha256(0x01 || left || right): an inner node of §8's tree."""
 _set_hash = _set_hash_c or _set_hash_py
@@ -212,6 +213,21 @@ def _update_one_py(node: Node, item: Item, depth: int, pack: int) -> Node:
 
 
 _update_one = _update_one_c or _update_one_py
+
+
+def entry_item(subject: str, seq: int, record_hash: bytes, height: int, value: Optional[bytes]) -> Item:
+    """The update item (key, leaf hash || key) of the entry whose leaf is
+    ``encode([subject, seq, record_hash, height, v])``, given ``value`` = ``encode(v)``
+    (for a record's body: the bytes its canonical record holds, ``Record.body_bytes()``)
+    or None for v nil. The same item as ``items_of([(subject, leaf_hash(leaf))])`` gives,
+    without decoding or encoding the value again (speed only; in C where it was built)."""
+    if _entry_item_c is not None:
+        item = _entry_item_c(subject, seq, record_hash, height, value)
+        if item is not None:
+            return item
+    head = encode([subject, seq, record_hash, height, None])[:-1]  # without its nil: the value follows
+    key = _sha256(subject.encode("utf-8")).digest()
+    return key, leaf_hash(head + (b"\xc0" if value is None else value)) + key
 
 
 def items_of(changes: Iterable[tuple[str, Optional[bytes]]]) -> list[Item]:

@@ -492,3 +492,58 @@ def test_top_leaf_written_out_is_the_encoded_pair(id_size):
     rng = random.Random(id_size)
     branch_id, root = rng.randbytes(id_size), rng.randbytes(32)
     assert _top_leaf(branch_id, root) == merkle.leaf_hash(encode([branch_id, root]))
+
+
+# ---------------------------------------------------------------- entry items from a record's bytes
+
+BODY_VALUES = [None] + [b.to_array() for b in (profile(), offer(), status(), withdraw())]
+widths = st.sampled_from([0, 1, 127, 128, 255, 256, 65_535, 65_536, 2**32 - 1, 2**32, 2**53, 2**64 - 1])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=300), widths, st.binary(max_size=40), widths, st.sampled_from(BODY_VALUES), st.booleans())
+def test_an_entry_item_from_the_value_bytes_is_the_encoded_leafs(subject, seq, record_hash, height, value, in_c):
+    # what the ledger hashes for an entry made by a record (ledger._entry_item): its value
+    # is the record's body bytes, not encoded again; in C where it was built
+    key = H(subject.encode("utf-8", "surrogatepass"))
+    want = (key, state_tree.leaf_hash(encode([subject, seq, record_hash, height, value])) + key)
+    saved = state_tree._entry_item_c
+    if not in_c:
+        state_tree._entry_item_c = None
+    try:
+        assert state_tree.entry_item(subject, seq, record_hash, height, None if value is None else encode(value)) == want
+    finally:
+        state_tree._entry_item_c = saved
+
+
+@needs_c
+def test_c_entry_item_leaves_to_the_python_what_it_does_not_take():
+    c = state_tree._entry_item_c
+    for args in [("s", -1, b"h", 1, None), ("s", 2**64, b"h", 1, None), ("s", 1, b"h", -5, None), ("s", 1.0, b"h", 1, None),
+                 ("s", 1, bytearray(b"h"), 1, None), ("s", 1, b"h" * 256, 1, None), ("s", 1, b"h", 1, [1]),
+                 ("\ud800", 1, b"h", 1, None), ("x" * 65_536, 1, b"h", 1, None)]:
+        assert c(*args) is None, args
+    key = H(b"s")  # and entry_item computes those in Python
+    assert state_tree.entry_item("s", 1, b"h" * 256, 1, None) == (key, state_tree.leaf_hash(encode(["s", 1, b"h" * 256, 1, None])) + key)
+
+
+@pytest.mark.parametrize("in_c", [True, False])
+def test_roots_from_record_bytes_equal_roots_from_encoded_bodies(in_c, monkeypatch):
+    # a block's entries hashed from their records' body bytes (the overlay's sources) and
+    # the same entries hashed from their bodies encoded again: the same root, in C and not
+    if not in_c:
+        monkeypatch.setattr(state_tree, "_entry_item_c", None)
+    model = Model()
+    rnd = random.Random(7)
+    state = make_state()
+    for height in range(1, 6):
+        tx = state.begin(height)
+        for _ in range(60):
+            tx.apply(model.make(rnd.randrange(len(KEYS)), rnd.randrange(4), rnd.randrange(40)), verify_signature=False)
+        from_bytes = tx.state_root()
+        assert tx._sources  # the overlay kept the records its entries came from
+        sources, tx._sources, tx._pending = tx._sources, {}, None
+        assert tx.state_root() == from_bytes  # every entry's leaf encoded again
+        tx._sources = sources
+        tx.commit()
+        assert state.state_root == from_bytes == reference_root(state)
