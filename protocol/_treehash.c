@@ -611,7 +611,7 @@ py_entry_item(PyObject *module, PyObject *args)
     PyObject *subject, *seq_obj, *record_hash, *height_obj, *value;
     const char *utf8;
     Py_ssize_t size;
-    unsigned long long seq, height;
+    unsigned long long seq, height = 0;
     unsigned char head[1 + 1 + 3 + 9 + 2], tail[9], nil = 0xc0, item[2 * HASH_SIZE];
     int at = 0, n;
     SHA256_CTX ctx;
@@ -622,8 +622,9 @@ py_entry_item(PyObject *module, PyObject *args)
         PyBytes_GET_SIZE(record_hash) > 255 || (value != Py_None && !PyBytes_CheckExact(value)))
         Py_RETURN_NONE;
     seq = PyLong_AsUnsignedLongLong(seq_obj);
-    height = seq == (unsigned long long)-1 && PyErr_Occurred() ? 0 : PyLong_AsUnsignedLongLong(height_obj);
-    if (PyErr_Occurred()) { /* negative or past 64 bits: not a canonical uint here */
+    if (!PyErr_Occurred())
+        height = PyLong_AsUnsignedLongLong(height_obj);
+    if (PyErr_Occurred()) { /* either negative or past 64 bits: the caller's Python takes it */
         PyErr_Clear();
         Py_RETURN_NONE;
     }

@@ -167,10 +167,10 @@ class ServiceOffer(ScreenedBody):
         # checked path, without building field names; anything else takes the checked
         # path for its precise error. The offer rules below apply to both.
         offer = None
-        raw_terms = with_terms = None
-        if type(value) is list and len(value) == 13:  # an offer with terms (§5.6.1): an array, never nil
+        raw_terms = None
+        with_terms = type(value) is list and len(value) == 13  # an offer with terms (§5.6.1): an array, never nil
+        if with_terms:
             *value, raw_terms = value
-            with_terms = True
         if type(value) is list and len(value) == 12:
             (sid, category, title, desc, channels, hours, fees, risk, ownership, issuer, access, effective) = value
             if (
