@@ -48,6 +48,9 @@ class SyncStats(Open):
                                            "without polling every peer's status")]
     skipped_polls: Annotated[int, Meta(ge=0, description="periodic polls left out because blocks kept being "
                                        "committed since the last poll")]
+    records_indexed: Annotated[bool, Meta(description="false while a long block sync writes without the records' "
+                                          "search indexes (/v1/records' filters are slower): built when it ends")]
+    index_builds: Annotated[int, Meta(ge=0, description="times those indexes were built after a long sync")]
 
 
 class OutboxStats(Open):

@@ -19,6 +19,23 @@ from pathlib import Path
 
 SCHEMA_VERSION = 2  # 2: pending, rejected, signed_seq
 
+# The indexes behind /v1/records' filters (ChainReader.records), by name: the columns
+# each one orders. Block sync leaves them out while it writes a long history into a
+# store that holds much less and builds them at its end (Store.defer_record_indexes):
+# every row inserted into them lands at a random place, and sorting them once costs
+# about a quarter of what inserting a million records into them row by row does
+# (docs/PERFORMANCE.md). A store opened without them builds them first (an interrupted
+# sync). ``records_by_height`` stays: its rows are appended in order, and listing
+# without filters (the explorer) walks it.
+RECORD_SEARCH_INDEXES = {
+    "records_by_branch": "branch_id, height",
+    "records_by_kind": "kind, height",
+    "records_by_service": "service_id, height",
+    "records_by_category": "category, height",
+    "records_by_region": "region, height",
+    "records_by_branch_service": "branch_id, service_id, height, idx",
+}
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS blocks (
@@ -29,13 +46,7 @@ CREATE TABLE IF NOT EXISTS records (
     hash BLOB PRIMARY KEY, height INTEGER NOT NULL, idx INTEGER NOT NULL, branch_id BLOB NOT NULL,
     kind TEXT NOT NULL, subject TEXT NOT NULL, service_id TEXT, category TEXT, region TEXT,
     seq INTEGER NOT NULL, time_ms INTEGER NOT NULL, raw BLOB NOT NULL);
-CREATE INDEX IF NOT EXISTS records_by_branch ON records(branch_id, height);
-CREATE INDEX IF NOT EXISTS records_by_kind ON records(kind, height);
-CREATE INDEX IF NOT EXISTS records_by_service ON records(service_id, height);
-CREATE INDEX IF NOT EXISTS records_by_category ON records(category, height);
-CREATE INDEX IF NOT EXISTS records_by_region ON records(region, height);
 CREATE INDEX IF NOT EXISTS records_by_height ON records(height, idx);
-CREATE INDEX IF NOT EXISTS records_by_branch_service ON records(branch_id, service_id, height, idx);
 CREATE TABLE IF NOT EXISTS state (
     branch_id BLOB NOT NULL, subject TEXT NOT NULL, seq INTEGER NOT NULL, record_hash BLOB NOT NULL,
     height INTEGER NOT NULL, kind TEXT NOT NULL, body BLOB,
@@ -51,7 +62,7 @@ CREATE TABLE IF NOT EXISTS rotation_grace (peer_id TEXT PRIMARY KEY, until_heigh
 CREATE TABLE IF NOT EXISTS valset_changes (height INTEGER PRIMARY KEY, valset BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS signed_seq (
     branch_id BLOB NOT NULL, subject TEXT NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (branch_id, subject));
-"""
+""" + "".join(f"CREATE INDEX IF NOT EXISTS {name} ON records({columns});\n" for name, columns in RECORD_SEARCH_INDEXES.items())
 
 
 WRITER_AUTOCHECKPOINT_PAGES = 16384  # the writer's own checkpoint: a backstop (see connect_checkpointer)

@@ -36,12 +36,17 @@ them in height order through :meth:`Chain.apply_batch` and
 :meth:`Chain.write_batch` — the path every synced block takes — applying a
 range while the one before it is written. A range whose certificate or block is bad is counted
 (``rejected{source="sync"}``) and the round ends; the next round asks again.
+A long history — ``defer_indexes_from`` records or more to come (100,000), and no fewer
+than the store holds — is written without the records' search indexes, which are built
+in one go when the sync ends (:meth:`Store.defer_record_indexes`): ``/v1/records``'
+filters answer slower meanwhile, and ``records_indexed`` in the node's status is false.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import sqlite3
 from typing import Any, Callable
 
 import trio
@@ -58,13 +63,14 @@ from .client import SyncClient
 
 log = logging.getLogger("branchnet.sync")
 CONSENSUS_GRACE = 2.0  # at most, seconds a validator gives its own consensus to commit the next height
+DEFER_INDEXES_FROM = 100_000  # records to sync from which the records' search indexes are built at the end
 
 
 class BlockSync:
     def __init__(self, chain: Chain, client: SyncClient, network: Any, metrics: NodeMetrics, *,
                  poll_interval: float = 30.0, batch: int = 64, window: int = 4, sole_validator: bool = False,
                  range_records: int = 4096, records_in_flight: int | None = None,
-                 expect_block_within: float | None = None,
+                 expect_block_within: float | None = None, defer_indexes_from: int | None = DEFER_INDEXES_FROM,
                  follows_consensus: Callable[[], bool] = lambda: False):
         self.chain = chain
         self.client = client
@@ -99,6 +105,9 @@ class BlockSync:
         self.synced_blocks = 0
         self._wake = trio.Event()
         self._heard_network = sole_validator  # the only validator is the network
+        self.defer_indexes_from = defer_indexes_from
+        self._indexes_deferred = False  # the records' search indexes dropped for a long sync, not built again yet
+        self.index_builds = 0
 
     def knows_network_height(self) -> bool:
         """Whether some peer told us its height and none was ahead once we caught up
@@ -116,7 +125,8 @@ class BlockSync:
         return {"syncing": self.syncing, "best_peer_height": best, "lag": max(best - self.chain.height, 0),
                 "synced_blocks": self.synced_blocks, "polls": self.polls, "quiet_polls": self.quiet_polls,
                 "deferred_wakes": self.deferred_wakes, "announced_fetches": self.announced_fetches,
-                "skipped_polls": self.skipped_polls}
+                "skipped_polls": self.skipped_polls, "records_indexed": not self._indexes_deferred,
+                "index_builds": self.index_builds}
 
     async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
         task_status.started()
@@ -268,7 +278,7 @@ class BlockSync:
     async def catch_up(self, target: int) -> None:
         """Fetch and commit blocks up to ``target`` from peers that have them."""
         log.info("syncing from height %d to %d", self.chain.height, target)
-        next_start = self.chain.height + 1
+        first = next_start = self.chain.height + 1
         # start height -> ([(block, cert)], verified record hashes) ([] on failure), or the
         # error of a bad range (a certificate without quorum, a malformed block)
         fetched: dict[int, tuple[list, set[bytes]] | RemoteProtocolError] = {}
@@ -347,6 +357,7 @@ class BlockSync:
                             rr += 1
                             await trio.sleep(0.05)
                         continue
+                    await self._defer_indexes(target)  # once the blocks' size tells a long history
                     try:
                         batch = await self.chain.apply_batch(blocks, via="sync", verified=verified)
                     except RemoteProtocolError as exc:
@@ -364,6 +375,45 @@ class BlockSync:
                 nursery.cancel_scope.cancel()
         finally:  # a held transaction commits even if the sync was cancelled (shielded)
             await self.chain.flush()
+        # Caught up, or this round got nowhere (a peer claiming heights it cannot serve must
+        # not keep the indexes away): build them. A round cut short after some progress
+        # leaves them to the next one; a cancelled sync, to the store's next opening.
+        if self._indexes_deferred and (self.chain.height >= target or self.chain.height < first):
+            await self._build_indexes()
+
+    async def _defer_indexes(self, target: int) -> None:
+        """Leave the records' search indexes out (Store.defer_record_indexes) if about
+        ``defer_indexes_from`` records or more are to come, and no fewer than the store
+        holds: inserting a million records into them one by one cost the writer 32 µs a
+        record, building them afterwards 8 (docs/PERFORMANCE.md, "The records' search
+        indexes built after a long sync")."""
+        if self._indexes_deferred or self.defer_indexes_from is None:
+            return
+        coming = int((target - self.chain.height) * (self._records_per_block or 0))
+        store = self.chain.store
+        if coming < self.defer_indexes_from or coming < await self.chain.runtime.run_sync(store.record_count):
+            return
+        try:
+            dropped = await self.chain.runtime.run_sync(store.defer_record_indexes)
+        except sqlite3.Error as exc:  # rolled back: the indexes are still there
+            log.warning("could not leave the records' search indexes out of this sync (%s)", exc)
+            return
+        self._indexes_deferred = True
+        log.info("about %d records to sync: the records' %d search indexes are built when it ends", coming, len(dropped))
+
+    async def _build_indexes(self) -> None:
+        store = self.chain.store
+        started = trio.current_time()
+        log.info("building the records' search indexes (%d records)", await self.chain.runtime.run_sync(store.record_count))
+        try:
+            built = await self.chain.runtime.run_sync(store.build_record_indexes)
+        except sqlite3.Error as exc:  # rolled back; tried again after the next sync, and when the store opens
+            log.error("could not build the records' search indexes (%s); /v1/records' filters stay slow until "
+                      "they are (the next sync, or the node's next start, tries again)", exc)
+            return
+        self._indexes_deferred = False
+        self.index_builds += 1
+        log.info("built %d search indexes of the records in %.1f s", len(built), trio.current_time() - started)
 
     def _rejected(self, start: int, exc: RemoteProtocolError) -> None:
         self.metrics.reject("sync", exc.reason)
