@@ -366,8 +366,8 @@ async def sync_phase(base: Path, n_blocks: int, records_per_block: int, workload
             with trio.fail_after(NETWORK_UP_TIMEOUT):
                 await node.net.wait_connected(1, timeout=NETWORK_UP_TIMEOUT)
             t0 = time.monotonic()
-            with trio.fail_after(600):
-                while node.chain.height < n_blocks:
+            with trio.fail_after(600):  # synced: every block, and the records' search indexes a long sync builds last
+                while node.chain.height < n_blocks or not node.sync.statistics()["records_indexed"]:
                     await trio.sleep(0.05)
             dt = time.monotonic() - t0
             nursery.cancel_scope.cancel()
