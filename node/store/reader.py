@@ -165,6 +165,12 @@ class ChainReader:
         """hash -> height of the committed ones among ``hashes``."""
         return self._by_hash("height", hashes)
 
+    def record_count(self) -> int:
+        """About how many records are committed (exact unless a block was rolled back): the
+        largest rowid, found without walking the table. On the readers' connection, so it
+        never waits behind a write."""
+        return self._one("SELECT MAX(rowid) FROM records")[0] or 0
+
     def _by_hash(self, column: str, hashes: list[bytes]) -> dict:
         out: dict = {}
         for i in range(0, len(hashes), 500):  # under SQLite's bound-parameter limit

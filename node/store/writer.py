@@ -434,13 +434,8 @@ class Store(ChainReader):
         return [name for name in RECORD_SEARCH_INDEXES if name not in present]
 
     def _record_count(self) -> int:
-        """About how many records the store holds (exact unless a block was rolled back):
-        the largest rowid, found without walking the table."""
+        """ChainReader.record_count on the writer's connection (opening: no reader yet)."""
         return self._db.execute("SELECT MAX(rowid) FROM records").fetchone()[0] or 0
-
-    def record_count(self) -> int:
-        with self._lock:
-            return self._record_count()
 
     def missing_record_indexes(self) -> list[str]:
         """The records' search indexes (schema.RECORD_SEARCH_INDEXES) the store lacks now."""
@@ -462,8 +457,8 @@ class Store(ChainReader):
 
     def build_record_indexes(self) -> list[str]:
         """Build the records' search indexes this store lacks (one transaction, a sort of
-        every record per index: about 1.4 s per million records and index on the
-        reference machine). Returns the ones built."""
+        every record per index: 0.6-1.7 s per million records and index on the reference
+        machine). Returns the ones built."""
         with self._tx():
             missing = self._missing_record_indexes()
             for name in missing:

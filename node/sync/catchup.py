@@ -384,9 +384,11 @@ class BlockSync:
     async def _defer_indexes(self, target: int) -> None:
         """Leave the records' search indexes out (Store.defer_record_indexes) if about
         ``defer_indexes_from`` records or more are to come, and no fewer than the store
-        holds: inserting a million records into them one by one cost the writer 32 µs a
-        record, building them afterwards 8 (docs/PERFORMANCE.md, "The records' search
-        indexes built after a long sync")."""
+        holds: inserting a million records into them one by one cost the writer about
+        40 µs a record, building them afterwards about 9 (docs/PERFORMANCE.md, "The
+        records' search indexes built after a long sync"). Asked before each range is
+        applied until they are left out (a chain's first blocks may be small); what the
+        store holds is read on the readers' connection, not behind the range being written."""
         if self._indexes_deferred or self.defer_indexes_from is None:
             return
         coming = int((target - self.chain.height) * (self._records_per_block or 0))
