@@ -255,6 +255,13 @@ class CommitCertificate:
 
     def verify(self, valset: ValidatorSet, chain_id: str, *, height: int | None = None, block_hash: bytes | None = None) -> None:
         """Raise ValidationError unless >2/3 of ``valset`` power signed this block."""
+        signers, outsider = self._signers(valset, height, block_hash)
+        self._conclude(valset, signers, outsider, verify_many(_vote_checks(signers, chain_id)))
+
+    def _signers(self, valset: ValidatorSet, height: int | None, block_hash: bytes | None) -> tuple[list, Vote | None]:
+        """The checks before the signatures (raised): the height, the block, the signers'
+        order. Returns the signers up to the first that is not a validator, as
+        (vote, validator), and that one (None if all are)."""
         if height is not None and self.height != height:
             raise ValidationError(f"certificate is for height {self.height}, not {height}", field="certificate.height", reason="height")
         if block_hash is not None and self.block_hash != block_hash:
@@ -264,16 +271,20 @@ class CommitCertificate:
                 raise ValidationError(
                     "signers must be unique and in ascending order", field="certificate.signatures", reason="order"
                 )
-        power = 0
-        signers, outsider = [], None  # the signers up to the first that is not a validator
+        signers, outsider = [], None
         for vote in self.votes():
             v = valset.get(vote.validator)
             if v is None:
                 outsider = vote
                 break
             signers.append((vote, v))
-        good = verify_many([(v.public_key, vote.signature, Domain.VOTE, chain_id, vote.payload()) for vote, v in signers])
-        for (vote, v), ok in zip(signers, good):  # the first problem in signer order, as one by one
+        return signers, outsider
+
+    def _conclude(self, valset: ValidatorSet, signers: list, outsider: Vote | None, good: list[bool]) -> None:
+        """The checks after the signatures (``good``, one per signer): the first signature
+        that fails in signer order, an outsider, then the quorum."""
+        power = 0
+        for (vote, v), ok in zip(signers, good):
             if not ok:
                 raise SignatureError(f"signature of {vote.validator.hex()} does not verify", field="certificate.signatures")
             power += v.power
@@ -289,6 +300,33 @@ class CommitCertificate:
     @property
     def hash(self) -> bytes:
         return sha256(self.encode())
+
+
+def _vote_checks(signers: list, chain_id: str) -> list[tuple]:
+    return [(v.public_key, vote.signature, Domain.VOTE, chain_id, vote.payload()) for vote, v in signers]
+
+
+def verify_certificates(items: list[tuple["CommitCertificate", ValidatorSet, int, bytes]], chain_id: str) -> None:
+    """``cert.verify(valset, chain_id, height=height, block_hash=block_hash)`` for each of
+    ``items`` in order, raising what checking them one after another raises first, with
+    the signatures of all checked in one ``verify_many`` call: one release of the GIL for
+    a synced range's certificates instead of one per certificate (docs/PERFORMANCE.md,
+    "Certificates checked in groups"). Signatures after the first certificate that fails
+    before its signatures are not checked."""
+    planned, first_error = [], None
+    for cert, valset, height, block_hash in items:
+        try:
+            planned.append((cert, valset, *cert._signers(valset, height, block_hash)))
+        except ValidationError as exc:
+            first_error = exc
+            break
+    good = verify_many([check for _, _, signers, _ in planned for check in _vote_checks(signers, chain_id)])
+    at = 0
+    for cert, valset, signers, outsider in planned:
+        cert._conclude(valset, signers, outsider, good[at:at + len(signers)])
+        at += len(signers)
+    if first_error is not None:
+        raise first_error
 
 
 class _EvidenceBytes:

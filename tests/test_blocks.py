@@ -280,6 +280,52 @@ def test_certificate_rejections():
                                       Vote.create(keys[1], CHAIN_ID, PRECOMMIT, 7, 0, BH2)])
 
 
+def test_certificates_checked_together_fail_as_they_would_one_after_another(monkeypatch):
+    """verify_certificates (a synced range's certificates, every signature in one call into
+    C) raises exactly what verifying them one by one raises first — whichever problem each
+    has and in whatever order — and accepts what that accepts, in one verify_many call."""
+    import itertools
+
+    from protocol import votes as votes_module
+
+    keys = validator_keys(4) + [key("outsider")]
+    vs = valset(keys[:4])
+    bad_sig = _cert(keys, [0, 1, 2])
+    bad_sig = CommitCertificate(7, 0, BH, ((bad_sig.signatures[0][0], bytes(64)),) + bad_sig.signatures[1:])
+    kinds = {  # (certificate, height and block hash it is checked against)
+        "good": (_cert(keys, [0, 1, 2]), 7, BH),
+        "height": (_cert(keys, [0, 1, 2]), 8, BH),
+        "block": (_cert(keys, [0, 1, 2]), 7, BH2),
+        "signature": (bad_sig, 7, BH),
+        "outsider": (_cert(keys, [0, 1, 2, 4]), 7, BH),
+        "quorum": (_cert(keys, [0, 3]), 7, BH),
+        "order": (CommitCertificate(7, 0, BH, tuple(reversed(_cert(keys, [0, 1, 2]).signatures))), 7, BH),
+    }
+
+    def one_by_one(items):
+        for cert, height, block_hash in items:
+            cert.verify(vs, CHAIN_ID, height=height, block_hash=block_hash)
+
+    def outcome(fn, *args):  # the error's message too (which signer)
+        try:
+            return ("ok", fn(*args))
+        except ValidationError as exc:
+            return (type(exc), exc.reason, exc.field, str(exc))
+
+    calls = []
+    real = votes_module.verify_many
+    monkeypatch.setattr(votes_module, "verify_many", lambda checks: calls.append(len(checks)) or real(checks))
+    for n in range(4):
+        for combo in itertools.product(kinds, repeat=n):
+            items = [kinds[k] for k in combo]
+            expected = outcome(one_by_one, items)
+            calls.clear()
+            got = outcome(votes_module.verify_certificates, [(c, vs, h, b) for c, h, b in items], CHAIN_ID)
+            assert got == expected, combo
+            assert len(calls) == 1, combo
+    assert outcome(one_by_one, [kinds["good"]] * 3) == ("ok", None)
+
+
 def test_certificate_counts_each_signer_once():
     """A signer listed twice must not count twice (bug fixed: verify now checks order)."""
     keys = validator_keys(4)
