@@ -31,6 +31,9 @@ from protocol.votes import CommitCertificate
 from .errors import StoreCorrupted, WrongChain
 from .schema import connect_reader
 
+RECORD_COUNT = "SELECT MAX(rowid) FROM records"  # about how many records: see ChainReader.record_count
+
+
 @dataclass(frozen=True, slots=True)
 class StoredBlock:
     block: Block
@@ -169,7 +172,7 @@ class ChainReader:
         """About how many records are committed (exact unless a block was rolled back): the
         largest rowid, found without walking the table. On the readers' connection, so it
         never waits behind a write."""
-        return self._one("SELECT MAX(rowid) FROM records")[0] or 0
+        return self._one(RECORD_COUNT)[0] or 0
 
     def _by_hash(self, column: str, hashes: list[bytes]) -> dict:
         out: dict = {}

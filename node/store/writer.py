@@ -39,7 +39,7 @@ from protocol.votes import CommitCertificate
 
 from ..malloc import give_back_free_memory
 from .errors import StoreCorrupted, WrongChain
-from .reader import ChainReader, StoredBlock
+from .reader import RECORD_COUNT, ChainReader, StoredBlock
 from .schema import RECORD_SEARCH_INDEXES, SCHEMA, SCHEMA_VERSION, connect_checkpointer, connect_writer
 
 log = logging.getLogger("branchnet.store")
@@ -437,7 +437,7 @@ class Store(ChainReader):
 
     def _record_count(self) -> int:
         """ChainReader.record_count on the writer's connection (opening: no reader yet)."""
-        return self._db.execute("SELECT MAX(rowid) FROM records").fetchone()[0] or 0
+        return self._db.execute(RECORD_COUNT).fetchone()[0] or 0
 
     def missing_record_indexes(self) -> list[str]:
         """The records' search indexes (schema.RECORD_SEARCH_INDEXES) the store lacks now."""
