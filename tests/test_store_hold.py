@@ -17,8 +17,7 @@ from test_node_units import KEYS, _certified_block
 from node.store import Store
 from node.store import writer as store_writer
 from protocol import wire
-from protocol.ledger import LedgerState, build_block
-from protocol.votes import PRECOMMIT, CommitCertificate, Vote
+from protocol.ledger import LedgerState
 
 
 def _prepared(store: Store, state: LedgerState, genesis, heights: range) -> list:
@@ -160,44 +159,3 @@ async def test_block_sync_commits_what_it_holds_while_a_range_is_slow_to_come(tm
         await sync.catch_up(4)
     assert chain.height == store.height == 4 and not store.holding
     store.close()
-
-
-def test_blocks_written_together_leave_the_state_they_leave_one_by_one(tmp_path):
-    """Blocks written in one call leave the state's table as written one by one: a subject
-    changed in blocks 1, 2 and 3 ends with block 3's row."""
-    genesis = make_genesis(KEYS)
-    changes = {  # height: (signer, service id, seq, title)
-        1: [(KEYS[1], "fx", 1, "Cash"), (KEYS[0], "fx", 1, "Cash"), (KEYS[2], "loans", 1, "Loans")],
-        2: [(KEYS[0], "fx", 2, "Foreign exchange"), (KEYS[3], "atm", 1, "ATM")],
-        3: [(KEYS[0], "fx", 3, "Currency"), (KEYS[2], "loans", 2, "Mortgages"), (KEYS[1], "safe", 1, "Safe deposit")],
-    }
-
-    def prepared(store: Store) -> tuple[list, LedgerState]:
-        state, items = LedgerState(genesis), []
-        for h, recs in changes.items():
-            candidates = [offer_record(k, sid, seq, title=title) for k, sid, seq, title in recs]
-            block, tx, rejected = build_block(state, height=h, round=0, time_ms=genesis.genesis_time_ms + h,
-                                              proposer=KEYS[0].branch_id, candidates=candidates)
-            assert not rejected
-            cert = CommitCertificate.from_votes([Vote.create(k, CHAIN_ID, PRECOMMIT, h, 0, block.hash) for k in KEYS[:3]])
-            items.append(store.prepare_block(block, cert, tx))
-            tx.commit()
-        return items, state
-
-    def state_table(store: Store) -> list[tuple]:
-        return store._db.execute("SELECT * FROM state ORDER BY branch_id, subject").fetchall()
-
-    together = Store(tmp_path / "together.db", genesis)
-    items, state = prepared(together)
-    together.write_prepared(items)
-    one_by_one = Store(tmp_path / "one_by_one.db", genesis)
-    for item in prepared(one_by_one)[0]:
-        one_by_one.write_prepared([item])
-    rows = state_table(together)
-    assert rows == state_table(one_by_one)
-    assert len(rows) == 5 and {(r[1], r[2]) for r in rows if r[0] == KEYS[0].branch_id} == {("service/fx", 3)}
-    for store in (together, one_by_one):
-        store.close()
-        store = Store(store.path, genesis)
-        assert store.load_state().state_root == state.state_root
-        store.close()
