@@ -62,6 +62,12 @@ def test_bench_scale_measures_idle_load_and_a_fresh_observer():
     assert sum(w["seconds"] for w in idle["windows"]) == pytest.approx(idle["seconds"], abs=0.2)
     if idle["heights"]:
         assert idle["cpu_ms_per_height_per_node"]["validators"]["mean"] > 0
+        assert idle["network_cpu_s_per_height"] == pytest.approx(idle["network_cores"] * idle["seconds"] / idle["heights"], rel=0.05)
+        assert load["network_cpu_ms_per_record"] is not None
+    for window in (idle, load):  # the network's cores: the nodes' shares added up (4 validators, 1 observer)
+        per_node = window["cpu_percent_per_node"]
+        assert window["network_cores"] == pytest.approx(
+            (4 * per_node["validators"]["mean"] + per_node["observers"]["mean"]) / 100, rel=0.05, abs=0.002)
     assert load["kbytes_per_node_per_height"]["validators"]["mean"] > 0  # bytes counted by the network-key layer
     assert result["fresh_observer"]["blocks"] >= 1
     assert result["timeouts"] == "consortium" and result["timeouts_ms"]["timeout_propose_ms"] == 3000  # the genesis made

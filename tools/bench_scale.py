@@ -28,7 +28,10 @@
    ``branchnet_commit_round`` histogram; the record pushes validators and
    observers sent, with the share that waited in queue or for the answer longer
    than each bound (``branchnet_record_push_seconds``).
-5. CPU per node under load, peak RSS.
+5. CPU per node under load, peak RSS; for the whole network, idle and under load,
+   the cores it keeps busy, and the CPU a height costs it at rest and a record beyond
+   that (``network_cpu_s_per_height``, ``network_cpu_ms_per_record``: a height a second
+   asks the first in cores, and the rate times the second).
 6. **Fresh observer**: the held-back observer starts; the time until it has
    the height the validators had.
 
@@ -313,7 +316,10 @@ def idle_window(before: Sample, after: Sample, v: int) -> dict:
     cpu = [b - a for a, b in zip(before.cpu, after.cpu)]
     return {"seconds": round(span, 1), "heights": heights,
             "cpu_percent_per_node": _split([c * 100 / span for c in cpu], v),
-            "cpu_ms_per_height_per_node": _split([c * 1000 / heights for c in cpu], v) if heights else None}
+            "cpu_ms_per_height_per_node": _split([c * 1000 / heights for c in cpu], v) if heights else None,
+            # the whole network's: the cores it keeps busy, and the CPU a height costs it
+            "network_cores": round(sum(cpu) / span, 3),
+            "network_cpu_s_per_height": round(sum(cpu) / heights, 3) if heights else None}
 
 
 def run(base: Path, v: int, o: int, idle: float, duration: float, rate: float, seed: int,
@@ -423,6 +429,8 @@ def run(base: Path, v: int, o: int, idle: float, duration: float, rate: float, s
         s3 = sample(procs, apis)
         span = s3.at - s2.at
         heights = max(1, max(s3.heights) - max(s2.heights))
+        load_cpu = sum(b - a for a, b in zip(s2.cpu, s3.cpu))
+        idle_per_height = result["idle"]["network_cpu_s_per_height"]
         timed = sorted(((watchers[node].seen[h] - at) * 1000, node, at - t0) for node, h, at in sent if h in watchers[node].seen)
         latencies = [ms for ms, _, _ in timed]
         by = {le: s3.decided_by_round.get(le, 0) - s2.decided_by_round.get(le, 0) for le in ("0.0", "1.0", "+Inf")}
@@ -441,6 +449,11 @@ def run(base: Path, v: int, o: int, idle: float, duration: float, rate: float, s
             "heights": heights,
             "rounds": rounds,
             "cpu_percent_per_node": _split([(b - a) * 100 / span for a, b in zip(s2.cpu, s3.cpu)], v),
+            "network_cores": round(load_cpu / span, 3),
+            # what the records cost the network beyond their heights' cost at rest (the idle
+            # window's CPU per height): the two figures a commit latency bar is made of
+            "network_cpu_ms_per_record": (round((load_cpu - heights * idle_per_height) * 1000 / len(sent), 2)
+                                          if sent and idle_per_height is not None else None),
             "messages_per_node_per_height": _split([(b - a) / heights for a, b in zip(s2.messages, s3.messages)], v),
             "kbytes_per_node_per_height": _split([(b - a) / heights / 1024 for a, b in zip(s2.bytes, s3.bytes)], v),
             "duplicate_votes_per_validator_per_height": _split(
