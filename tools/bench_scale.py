@@ -429,7 +429,8 @@ def run(base: Path, v: int, o: int, idle: float, duration: float, rate: float, s
         s3 = sample(procs, apis)
         span = s3.at - s2.at
         heights = max(1, max(s3.heights) - max(s2.heights))
-        load_cpu = sum(b - a for a, b in zip(s2.cpu, s3.cpu))
+        cpu = [b - a for a, b in zip(s2.cpu, s3.cpu)]  # CPU seconds per node over the load
+        load_cpu = sum(cpu)
         idle_per_height = result["idle"]["network_cpu_s_per_height"]
         timed = sorted(((watchers[node].seen[h] - at) * 1000, node, at - t0) for node, h, at in sent if h in watchers[node].seen)
         latencies = [ms for ms, _, _ in timed]
@@ -448,7 +449,7 @@ def run(base: Path, v: int, o: int, idle: float, duration: float, rate: float, s
             "quiet_polls_per_observer": quiet_polls(s2, s3, v),
             "heights": heights,
             "rounds": rounds,
-            "cpu_percent_per_node": _split([(b - a) * 100 / span for a, b in zip(s2.cpu, s3.cpu)], v),
+            "cpu_percent_per_node": _split([c * 100 / span for c in cpu], v),
             "network_cores": round(load_cpu / span, 3),
             # what the records cost the network beyond their heights' cost at rest (the idle
             # window's CPU per height): the two figures a commit latency bar is made of
